@@ -1,0 +1,30 @@
+"""Formhooks: run integrations when forms change."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
+    from app import api, db, errors, secrets_box
+    from app import config as settings
+    from app.contract import registry
+    from app.engine import dispatch, scheduler
+
+    app = Flask(__name__)
+    settings.load_settings(app, config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    errors.init_app(app)
+    db.init_app(app)
+    secrets_box.init_app(app)
+    registry.init_app(app)
+    dispatch.init_app(app)
+    api.init_app(app)
+    scheduler.init_app(app)
+    return app

@@ -1,0 +1,18 @@
+"""The JSON REST API, under /api, bearer-token protected except views marked public."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from app.api.auth import require_token
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+bp.before_request(require_token)
+
+
+def init_app(app: Flask) -> None:
+    from app.api import forms, jobs, plugins, submissions  # noqa: F401  (register the views)
+    from app.api.health import health
+
+    app.register_blueprint(bp)
+    app.register_blueprint(health)

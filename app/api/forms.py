@@ -1,0 +1,67 @@
+"""Forms: create, list, read, update (emits form.updated), delete."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+
+from app import signals
+from app.api import bp
+from app.api.schemas import FormIn
+from app.api.util import get_or_404, json_body, load, paginate
+from app.engine.dispatch import pending_marker
+from app.errors import APIError
+from app.models import Form, FormField, JobStatus, PluginConfig, PluginJob, Submission, utcnow
+from app.signals import FormEvent
+
+
+@bp.post("/forms")
+def create_form():
+    data = load(FormIn(), json_body())
+    form = Form(name=data["name"], fields=[FormField(**f) for f in data["fields"]]).save()
+    return jsonify(form.to_dict()), 201
+
+
+@bp.get("/forms")
+def list_forms():
+    return jsonify(paginate(Form.objects, Form.to_dict))
+
+
+@bp.get("/forms/<form_id>")
+def get_form(form_id: str):
+    return jsonify(get_or_404(Form, form_id, "form").to_dict())
+
+
+@bp.patch("/forms/<form_id>")
+def update_form(form_id: str):
+    form = get_or_404(Form, form_id, "form")
+    data = load(FormIn(partial=True), json_body())
+    revision = form.revision + 1
+    changes = {"updated_at": utcnow(), "revision": revision, "dispatch_pending": True}
+    if "name" in data:
+        changes["name"] = data["name"]
+    if "fields" in data:
+        changes["fields"] = [FormField(**f).to_mongo().to_dict() for f in data["fields"]]
+    marker = pending_marker("form.updated", form.id, revision)
+    updated = Form._get_collection().update_one(
+        {"_id": form.id, "revision": form.revision}, {"$set": changes, "$push": {"pending_events": marker}}
+    )
+    if not updated.modified_count:
+        raise APIError(409, "conflict", "The form changed meanwhile; reload and try again.")
+    raw = Form._get_collection().find_one({"_id": form.id})
+    event = FormEvent("form.updated", str(form.id), marker["key"], marker["at"], revision=revision)
+    signals.form_updated.send(current_app._get_current_object(), event=event, form=raw)
+    return jsonify(Form._from_son(raw).to_dict())
+
+
+@bp.delete("/forms/<form_id>")
+def delete_form(form_id: str):
+    form = get_or_404(Form, form_id, "form")
+    PluginJob.objects(form_id=str(form.id), status=JobStatus.PENDING.value).update(
+        set__status=JobStatus.CANCELLED.value,
+        set__last_error="The form was deleted.",
+        set__completed_at=utcnow(),
+    )
+    PluginConfig.objects(form_id=str(form.id)).delete()
+    Submission.objects(form_id=str(form.id)).delete()
+    form.delete()
+    return "", 204

@@ -1,0 +1,32 @@
+"""Liveness and readiness probes (no token needed)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from app.db import database
+from app.engine.scheduler import scheduler_for
+from app.errors import STORE_DOWN
+
+health = Blueprint("health", __name__)
+
+
+@health.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@health.get("/readyz")
+def readyz():
+    checks = {"database": "ok", "scheduler": "ok"}
+    try:
+        database().command("ping")
+    except STORE_DOWN:
+        checks["database"] = "unreachable"
+    scheduler = scheduler_for(current_app)
+    if current_app.config["SCHEDULER_ENABLED"] and (scheduler is None or not scheduler.running):
+        checks["scheduler"] = "stopped"
+    elif not current_app.config["SCHEDULER_ENABLED"]:
+        checks["scheduler"] = "disabled"
+    ready = checks["database"] == "ok" and checks["scheduler"] in ("ok", "disabled")
+    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), 200 if ready else 503

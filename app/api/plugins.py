@@ -1,0 +1,181 @@
+"""The plugin catalogue, per-form integration configs, and "Test connection"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow
+from flask import current_app, jsonify
+
+from app.api import bp
+from app.api.schemas import PluginConfigIn, PluginConfigPatch, PluginTestIn
+from app.api.util import get_or_404, json_body, load
+from app.contract import Plugin, PluginError, TestResult
+from app.contract.registry import registry
+from app.contract.schema import mask, validate
+from app.engine.queue import JobQueue
+from app.engine.scheduler import wake_scheduler
+from app.errors import invalid, not_found
+from app.models import Form, JobStatus, PluginConfig, PluginJob, utcnow
+from app.secrets_box import box
+
+
+def _plugin(plugin_id: str) -> Plugin:
+    plugin = registry().get(plugin_id)
+    if plugin is None:
+        raise not_found("plugin")
+    return plugin
+
+
+def config_json(cfg: PluginConfig) -> dict[str, Any]:
+    plugin = registry().get(cfg.plugin_id)
+    shown = mask(plugin.config_schema(), cfg.config) if plugin else {}
+    return cfg.to_dict(shown)
+
+
+def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate a config through the plugin's schema and return it sealed (secrets encrypted)."""
+    schema = plugin.config_schema()
+    opened = box().open(schema, previous) if previous else None
+    try:
+        clean = validate(schema, raw, opened)
+    except marshmallow.ValidationError as err:
+        raise invalid({"config": err.messages}) from None
+    return box().seal(schema, clean)
+
+
+def _triggers(plugin: Plugin, events: list[str] | None) -> list[str]:
+    events = events or ["form.submitted"]
+    unsupported = [e for e in events if e not in plugin.triggers]
+    if unsupported:
+        raise invalid({"trigger_events": [f"{plugin.name} does not support {', '.join(unsupported)}."]})
+    return list(dict.fromkeys(events))
+
+
+@bp.get("/plugins")
+def list_plugins():
+    return jsonify({"items": registry().describe_all()})
+
+
+@bp.get("/plugins/<plugin_id>")
+def get_plugin(plugin_id: str):
+    _plugin(plugin_id)
+    return jsonify(registry().describe(plugin_id))
+
+
+@bp.get("/forms/<form_id>/plugins")
+def list_configs(form_id: str):
+    form = get_or_404(Form, form_id, "form")
+    return jsonify(
+        {"items": [config_json(c) for c in PluginConfig.objects(form_id=str(form.id)).order_by("created_at")]}
+    )
+
+
+@bp.post("/forms/<form_id>/plugins")
+def create_config(form_id: str):
+    form = get_or_404(Form, form_id, "form")
+    data = load(PluginConfigIn(), json_body())
+    plugin = _plugin_or_422(data["plugin_id"])
+    cfg = PluginConfig(
+        form_id=str(form.id),
+        plugin_id=plugin.id,
+        name=data["name"] or plugin.name,
+        enabled=data["enabled"],
+        config=_checked_config(plugin, data["config"]),
+        trigger_events=_triggers(plugin, data["trigger_events"]),
+        max_attempts=data["max_attempts"],
+    ).save()
+    return jsonify(config_json(cfg)), 201
+
+
+def _plugin_or_422(plugin_id: str) -> Plugin:
+    plugin = registry().get(plugin_id)
+    if plugin is None:
+        raise invalid(
+            {"plugin_id": [f"Unknown plugin {plugin_id!r}. Installed: {', '.join(registry().ids())}."]}
+        )
+    return plugin
+
+
+@bp.get("/plugin-configs/<config_id>")
+def get_config(config_id: str):
+    return jsonify(config_json(get_or_404(PluginConfig, config_id, "plugin config")))
+
+
+@bp.patch("/plugin-configs/<config_id>")
+def update_config(config_id: str):
+    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    data = load(PluginConfigPatch(partial=True), json_body())
+    if data.get("plugin_id") not in (None, cfg.plugin_id):
+        raise invalid({"plugin_id": ["The plugin of a config cannot be changed; create a new config."]})
+    plugin = _plugin(cfg.plugin_id)
+    if "config" in data:
+        cfg.config = _checked_config(plugin, data["config"], cfg.config)
+    if "trigger_events" in data:
+        cfg.trigger_events = _triggers(plugin, data["trigger_events"])
+    for name in ("name", "max_attempts"):
+        if name in data and (data[name] is not None or name == "max_attempts"):
+            setattr(cfg, name, data[name])
+    if "enabled" in data:
+        cfg.enabled = data["enabled"]
+        if cfg.enabled:
+            cfg.disabled_reason, cfg.disabled_at = None, None
+    cfg.updated_at = utcnow()
+    cfg.save()
+    return jsonify(config_json(cfg))
+
+
+@bp.delete("/plugin-configs/<config_id>")
+def delete_config(config_id: str):
+    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    PluginJob.objects(config_id=str(cfg.id), status=JobStatus.PENDING.value).update(
+        set__status=JobStatus.CANCELLED.value,
+        set__last_error="The integration was deleted.",
+        set__completed_at=utcnow(),
+    )
+    cfg.delete()
+    return "", 204
+
+
+def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
+    """Call the plugin's test_connection, turning any failure into a readable result."""
+    try:
+        result = plugin.test_connection(config)
+    except PluginError as err:
+        result = TestResult(False, err.message)
+    except Exception as err:  # a plugin bug must not become a 500
+        current_app.logger.exception("test_connection of %s raised", plugin.id)
+        result = TestResult(False, f"The test failed unexpectedly ({type(err).__name__}).")
+    return result.to_dict()
+
+
+@bp.post("/plugins/<plugin_id>/test")
+def test_unsaved(plugin_id: str):
+    plugin = _plugin(plugin_id)
+    body = load(PluginTestIn(), json_body())
+    schema = plugin.config_schema()
+    try:
+        config = validate(schema, body["config"])
+    except marshmallow.ValidationError as err:
+        raise invalid({"config": err.messages}) from None
+    return jsonify(run_test(plugin, config))
+
+
+@bp.post("/plugin-configs/<config_id>/test")
+def test_saved(config_id: str):
+    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    plugin = _plugin(cfg.plugin_id)
+    return jsonify(run_test(plugin, box().open(plugin.config_schema(), cfg.config)))
+
+
+@bp.post("/plugin-configs/<config_id>/retry-failed")
+def retry_failed(config_id: str):
+    """Resend every failed job of an integration."""
+    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    queue = JobQueue("api", current_app.config["LEASE_SECONDS"])
+    ids = [j.id for j in PluginJob.objects(config_id=str(cfg.id), status=JobStatus.FAILED.value).only("id")]
+    retried = sum(
+        queue.requeue_now(i, (JobStatus.FAILED.value,), current_app.config["MAX_ATTEMPTS"]) for i in ids
+    )
+    wake_scheduler(current_app)
+    return jsonify({"retried": retried})

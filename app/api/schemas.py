@@ -1,0 +1,96 @@
+"""Input schemas of the API (marshmallow)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+
+from app.contract import EVENTS
+from app.models.form import FIELD_TYPES
+
+FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+
+
+class FormFieldIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(
+        required=True, validate=validate.Regexp(FIELD_NAME, error="Use letters, digits, _ or -.")
+    )
+    label = fields.String(load_default=None, validate=validate.Length(max=200))
+    type = fields.String(load_default="text", validate=validate.OneOf(FIELD_TYPES))
+    required = fields.Boolean(load_default=False)
+    options = fields.List(fields.String(), load_default=list)
+
+
+class FormIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    fields = fields.List(fields.Nested(FormFieldIn), load_default=list)
+
+    @validates("fields")
+    def _unique(self, value: list[dict], **_: Any) -> None:
+        names = [f["name"] for f in value]
+        if len(names) != len(set(names)):
+            raise ValidationError("Field names must be unique.")
+
+
+class SubmissionIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    data = fields.Dict(keys=fields.String(), required=True)
+
+
+class PluginConfigIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    plugin_id = fields.String(required=True)
+    name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    enabled = fields.Boolean(load_default=True)
+    config = fields.Raw(load_default=dict)
+    trigger_events = fields.List(
+        fields.String(validate=validate.OneOf(EVENTS)), load_default=None, validate=validate.Length(min=1)
+    )
+    max_attempts = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=50))
+
+
+class PluginConfigPatch(PluginConfigIn):
+    plugin_id = fields.String(load_default=None)  # cannot change; accepted if equal
+
+
+class PluginTestIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    config = fields.Raw(required=True)
+
+
+def submission_schema(form_fields: list[dict]) -> Schema | None:
+    """A schema checking submitted data against the form's fields; None when the form declares none."""
+    if not form_fields:
+        return None
+    kinds = {
+        "number": lambda: fields.Float(),
+        "checkbox": lambda: fields.Boolean(),
+        "email": lambda: fields.Email(),
+        "url": lambda: fields.Url(require_tld=False),
+    }
+    spec: dict[str, fields.Field] = {}
+    for f in form_fields:
+        field = kinds.get(f["type"], lambda: fields.String(validate=validate.Length(max=100_000)))()
+        if f["type"] == "select" and f.get("options"):
+            field = fields.String(validate=validate.OneOf(f["options"]))
+        field.required = bool(f.get("required"))
+        field.allow_none = not f.get("required")
+        if f.get("required") and isinstance(field, fields.String):
+            field.validators.append(validate.Length(min=1, error="This field is required."))
+        spec[f["name"]] = field
+    schema_cls = Schema.from_dict(spec, name="SubmissionData")
+    return schema_cls(unknown=RAISE)

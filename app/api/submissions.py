@@ -1,0 +1,120 @@
+"""Submissions: the public intake (202 only once the submission and its jobs are written), edit, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from flask import current_app, jsonify, request
+from marshmallow import ValidationError
+
+from app import signals
+from app.api import bp
+from app.api.schemas import SubmissionIn, submission_schema
+from app.api.util import get_or_404, json_body, load, paginate, public
+from app.engine.dispatch import pending_marker
+from app.errors import APIError, invalid
+from app.models import Form, Submission, parse_object_id, utcnow
+from app.signals import FormEvent
+
+
+def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
+    schema = submission_schema(form.get("fields", []))
+    if schema is None:
+        return data
+    try:
+        loaded = schema.load(data)
+    except ValidationError as err:
+        raise invalid({"data": err.messages}) from None
+    return {k: v for k, v in loaded.items() if v is not None}
+
+
+def _emit(signal, form: dict, sub: dict, marker: dict) -> list[str]:
+    event = FormEvent(
+        signal.name, str(form["_id"]), marker["key"], marker["at"], str(sub["_id"]), marker["revision"]
+    )
+    results = signal.send(current_app._get_current_object(), event=event, form=form, submission=sub)
+    return [str(job_id) for _, ids in results for job_id in (ids or [])]
+
+
+def _form_doc(form_id: str) -> dict:
+    oid = parse_object_id(form_id)
+    form = Form._get_collection().find_one({"_id": oid}) if oid else None
+    if form is None:
+        raise APIError(404, "not_found", "form not found")
+    return form
+
+
+@bp.post("/forms/<form_id>/submissions")
+@public
+def create_submission(form_id: str):
+    form = _form_doc(form_id)
+    body = load(SubmissionIn(), json_body())
+    data = _validated_data(form, body["data"])
+    now = utcnow()
+    sub_id = ObjectId()
+    marker = pending_marker("form.submitted", sub_id, 1)
+    sub = {
+        "_id": sub_id,
+        "form_id": str(form["_id"]),
+        "data": data,
+        "revision": 1,
+        "deleted": False,
+        "created_at": now,
+        "updated_at": now,
+        "pending_events": [marker],
+        "dispatch_pending": True,
+    }
+    Submission._get_collection().insert_one(sub)
+    job_ids = _emit(signals.form_submitted, form, sub, marker)
+    return jsonify({"id": str(sub_id), "jobs": job_ids}), 202
+
+
+@bp.get("/forms/<form_id>/submissions")
+def list_submissions(form_id: str):
+    form = get_or_404(Form, form_id, "form")
+    filters = {"form_id": str(form.id)}
+    if request.args.get("include_deleted", "").lower() not in ("1", "true"):
+        filters["deleted"] = False
+    return jsonify(paginate(Submission.objects(**filters), Submission.to_dict))
+
+
+@bp.get("/submissions/<submission_id>")
+def get_submission(submission_id: str):
+    return jsonify(get_or_404(Submission, submission_id, "submission").to_dict())
+
+
+def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, dict, list[str]]:
+    current = get_or_404(Submission, submission_id, "submission")
+    if current.deleted:
+        raise APIError(409, "conflict", "The submission was deleted.")
+    form = _form_doc(current.form_id)
+    if "data" in changes:
+        changes["data"] = _validated_data(form, changes["data"])
+    revision = current.revision + 1
+    marker = pending_marker(signal.name, current.id, revision)
+    coll = Submission._get_collection()
+    updated = coll.update_one(
+        {"_id": current.id, "revision": current.revision, "deleted": False},
+        {
+            "$set": {**changes, "revision": revision, "updated_at": utcnow(), "dispatch_pending": True},
+            "$push": {"pending_events": marker},
+        },
+    )
+    if not updated.modified_count:
+        raise APIError(409, "conflict", "The submission changed meanwhile; reload and try again.")
+    sub = coll.find_one({"_id": current.id})
+    return sub, form, _emit(signal, form, sub, marker)
+
+
+@bp.patch("/submissions/<submission_id>")
+def edit_submission(submission_id: str):
+    body = load(SubmissionIn(), json_body())
+    sub, _, job_ids = _change(submission_id, signals.response_edited, {"data": body["data"]})
+    return jsonify({**Submission._from_son(sub).to_dict(), "jobs": job_ids})
+
+
+@bp.delete("/submissions/<submission_id>")
+def delete_submission(submission_id: str):
+    sub, _, job_ids = _change(submission_id, signals.response_deleted, {"deleted": True})
+    return jsonify({"id": str(sub["_id"]), "deleted": True, "jobs": job_ids})

@@ -1,0 +1,76 @@
+"""Request helpers shared by the API views: JSON bodies, lookups, pagination."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import marshmallow
+from flask import request
+from mongoengine import Document
+
+from app.errors import APIError, invalid, not_found
+from app.models import parse_object_id
+
+D = TypeVar("D", bound=Document)
+MAX_PER_PAGE = 200
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as reachable without a token."""
+    view._public = True  # type: ignore[attr-defined]
+    return view
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object; 400 when it is not valid JSON or not an object."""
+    data = request.get_json(silent=True)
+    if data is None:
+        if not request.data:
+            raise APIError(400, "bad_request", "A JSON body is required.")
+        raise APIError(400, "bad_request", "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise APIError(400, "bad_request", "The JSON body must be an object.")
+    return data
+
+
+def load(schema: marshmallow.Schema, data: Any, **kwargs: Any) -> dict[str, Any]:
+    """Validate with marshmallow; 422 with per-field messages on failure."""
+    try:
+        return schema.load(data, **kwargs)
+    except marshmallow.ValidationError as err:
+        raise invalid(err.messages) from None
+
+
+def get_or_404(model: type[D], object_id: str, what: str, **filters: Any) -> D:
+    oid = parse_object_id(object_id)
+    doc = model.objects(id=oid, **filters).first() if oid else None
+    if doc is None:
+        raise not_found(what)
+    return doc
+
+
+def query_id(name: str) -> str | None:
+    """An id filter from the query string; 400 when malformed."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if parse_object_id(raw) is None:
+        raise APIError(400, "bad_request", f"{name} is not a valid id.")
+    return raw
+
+
+def paginate(queryset, serialize: Callable[[Any], dict]) -> dict[str, Any]:
+    """Page through a queryset newest first; ``has_more`` instead of a total (counts are costly)."""
+    try:
+        page = max(1, int(request.args.get("page", 1)))
+        per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
+    except ValueError:
+        raise APIError(400, "bad_request", "page and per_page must be integers.") from None
+    rows = list(queryset.order_by("-id").skip((page - 1) * per_page).limit(per_page + 1))
+    return {
+        "items": [serialize(r) for r in rows[:per_page]],
+        "page": page,
+        "per_page": per_page,
+        "has_more": len(rows) > per_page,
+    }

@@ -1,0 +1,86 @@
+"""Settings: environment variables with defaults, plus secrets generated once and kept in DATA_DIR."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+TRUE = {"1", "true", "yes", "on"}
+
+# name -> (type, default). The README's configuration table mirrors this.
+SETTINGS: dict[str, tuple[type, Any]] = {
+    "MONGODB_URI": (str, ""),
+    "MONGODB_DB": (str, "formhooks"),
+    "ADMIN_TOKEN": (str, ""),
+    "SECRET_KEY": (str, ""),
+    "ENCRYPTION_KEYS": (str, ""),
+    "DATA_DIR": (str, "./var"),
+    "PORT": (int, 5000),
+    "WORKER_THREADS": (int, 8),
+    "POLL_INTERVAL": (float, 1.0),
+    "JOB_TIMEOUT": (float, 30.0),
+    "LEASE_SECONDS": (float, 60.0),
+    "MAX_ATTEMPTS": (int, 5),
+    "RETRY_BACKOFF_BASE": (float, 10.0),
+    "RETRY_BACKOFF_MAX": (float, 3600.0),
+    "SHUTDOWN_GRACE": (float, 10.0),
+    "SCHEDULER_ENABLED": (bool, True),
+    "ALLOW_PRIVATE_DESTINATIONS": (bool, False),
+    "MAX_CONTENT_LENGTH": (int, 1024 * 1024),
+    "DB_TIMEOUT_MS": (int, 3000),
+    "SWEEP_INTERVAL": (float, 30.0),
+    "SWEEP_MIN_AGE": (float, 10.0),
+    "MAX_ABANDONED_THREADS": (int, 16),
+    "SLACK_API_URL": (str, "https://slack.com/api/"),
+    "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),
+}
+
+
+def _coerce(kind: type, raw: Any) -> Any:
+    if kind is bool and isinstance(raw, str):
+        return raw.strip().lower() in TRUE
+    return kind(raw)
+
+
+def load_settings(app: Flask, overrides: dict[str, Any] | None = None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``overrides`` (in rising priority)."""
+    overrides = overrides or {}
+    for name, (kind, default) in SETTINGS.items():
+        if name in overrides:
+            value = overrides[name]
+        elif name in os.environ:
+            value = os.environ[name]
+        else:
+            value = default
+        app.config[name] = _coerce(kind, value)
+    for name, value in overrides.items():
+        if name not in SETTINGS:
+            app.config[name] = value
+    data_dir = Path(app.config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = persistent_secret(data_dir / "secret_key")
+    if not app.config["ADMIN_TOKEN"]:
+        app.config["ADMIN_TOKEN"] = persistent_secret(data_dir / "admin_token", prefix="fh_")
+
+
+def persistent_secret(path: Path, prefix: str = "") -> str:
+    """Return the secret kept in ``path``, creating it atomically on first use (safe across workers)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another worker may be writing it right now
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.01)
+        raise RuntimeError(f"{path} exists but is empty") from None
+    value = prefix + secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value

@@ -1,0 +1,120 @@
+"""The plugin contract: what a plugin declares and the two calls the host makes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import marshmallow
+
+EVENTS = ("form.submitted", "form.updated", "response.edited", "response.deleted")
+
+
+class PluginError(Exception):
+    """The one error a plugin raises.
+
+    ``permanent`` says whether retrying can help; ``retry_after`` (seconds) asks for a later retry;
+    ``disable`` asks the host to disable the config (e.g. a webhook answering 410 Gone).
+    ``response`` is what came back, for the execution log.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        disable: bool = False,
+        response: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent or disable
+        self.retry_after = retry_after
+        self.disable = disable
+        self.response = dict(response or {})
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``calls`` per ``period`` seconds per destination (the key a plugin derives from its config)."""
+
+    calls: int
+    period: float
+
+
+@dataclass
+class ExecutionContext:
+    """Everything one attempt needs. ``config`` has secrets decrypted; ``payload`` is the event snapshot."""
+
+    job_id: str
+    idempotency_key: str
+    event: str
+    attempt: int
+    max_attempts: int
+    config: dict[str, Any]
+    payload: dict[str, Any]
+    deadline: float  # time.monotonic() value
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def time_left(self) -> float:
+        """Seconds until the deadline (never below a small floor, for use as a network timeout)."""
+        return max(0.1, self.deadline - time.monotonic())
+
+
+@dataclass
+class ExecutionResult:
+    """What a successful attempt reports for the execution log."""
+
+    summary: str = "ok"
+    request: dict[str, Any] = field(default_factory=dict)
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TestResult:
+    """The answer of a "Test connection"."""
+
+    __test__ = False  # not a pytest class
+
+    success: bool
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"success": self.success, "message": self.message, "details": self.details}
+
+
+class Plugin:
+    """Subclass this, set the class attributes, implement ``execute`` and ``test_connection``.
+
+    ``settings`` holds the host's configuration (e.g. ``ALLOW_PRIVATE_DESTINATIONS``, API URL overrides).
+    """
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    version: ClassVar[str] = "1.0.0"
+    description: ClassVar[str] = ""
+    category: ClassVar[str] = "other"
+    icon: ClassVar[str] = "plug"
+    triggers: ClassVar[tuple[str, ...]] = EVENTS
+    config_schema: ClassVar[type[marshmallow.Schema]]
+    rate_limit: ClassVar[RateLimit | None] = None
+
+    def __init__(self, settings: Mapping[str, Any] | None = None):
+        self.settings: Mapping[str, Any] = settings or {}
+
+    def execute(self, ctx: ExecutionContext) -> ExecutionResult:
+        """Deliver ``ctx.payload``; return an ExecutionResult or raise PluginError."""
+        raise NotImplementedError
+
+    def test_connection(self, config: dict[str, Any]) -> TestResult:
+        """Prove the config works, without side effects where the destination allows it."""
+        raise NotImplementedError
+
+    def rate_limit_key(self, config: dict[str, Any]) -> str | None:
+        """The destination the rate limit applies to (e.g. a channel); None for no limit."""
+        return None

@@ -1,0 +1,61 @@
+"""Config schemas: secret fields, JSON Schema for UIs, masking and encryption-aware merging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import fields
+
+MASK = "********"
+
+
+def Secret(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+    """A string field holding a secret: encrypted at rest, never returned, kept when omitted on update."""
+    metadata = {"x-secret": True, **kwargs.pop("metadata", {})}
+    return fields.String(metadata=metadata, **kwargs)
+
+
+def secret_fields(schema: marshmallow.Schema) -> list[str]:
+    return [name for name, f in schema.fields.items() if f.metadata.get("x-secret")]
+
+
+def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
+    """The config schema as JSON Schema (via apispec's marshmallow converter)."""
+    spec = APISpec("plugin", "1", "3.0.3", plugins=[MarshmallowPlugin()])
+    converter = spec.plugins[0].converter
+    result = converter.schema2jsonschema(schema_cls)
+    for name in secret_fields(schema_cls()):
+        prop = result["properties"].get(name, {})
+        prop["writeOnly"] = True
+        prop.setdefault("format", "password")
+    return result
+
+
+def mask(schema: marshmallow.Schema, stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored config → API shape: secrets that are set become MASK, unset ones None."""
+    shown = dict(stored)
+    for name in secret_fields(schema):
+        shown[name] = MASK if stored.get(name) else None
+    return shown
+
+
+def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load ``raw`` through ``schema``; a secret omitted or sent back as MASK keeps ``previous``'s value.
+
+    Raises marshmallow.ValidationError with per-field messages.
+    """
+    if not isinstance(raw, dict):
+        raise marshmallow.ValidationError({"config": ["Must be an object."]})
+    raw = dict(raw)
+    kept: dict[str, Any] = {}
+    for name in secret_fields(schema):
+        if name not in raw or raw[name] == MASK:
+            raw.pop(name, None)
+            if previous and previous.get(name):
+                kept[name] = previous[name]
+    loaded = schema.load(raw, partial=tuple(kept))
+    loaded.update(kept)
+    return {k: v for k, v in loaded.items() if v is not None}

@@ -1,0 +1,45 @@
+"""The MongoDB connection (mongoengine) and index creation."""
+
+from __future__ import annotations
+
+import mongoengine
+from flask import Flask
+from pymongo.database import Database
+
+
+def connect(uri: str, db_name: str, timeout_ms: int = 3000) -> None:
+    """(Re)connect the default mongoengine alias; fails fast when the store is unreachable."""
+    mongoengine.disconnect()
+    mongoengine.connect(
+        db=db_name,
+        host=uri,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=max(10_000, timeout_ms * 3),
+        uuidRepresentation="standard",
+        tz_aware=False,
+        retryWrites=True,
+    )
+
+
+def database() -> Database:
+    return mongoengine.get_db()
+
+
+def ensure_indexes() -> None:
+    from app.models import ALL_MODELS
+
+    for model in ALL_MODELS:
+        model.ensure_indexes()
+
+
+def init_app(app: Flask) -> None:
+    if not app.config["MONGODB_URI"]:
+        raise RuntimeError(
+            "MONGODB_URI is not set. Use `make run` (it starts the embedded store) or point it at MongoDB."
+        )
+    connect(app.config["MONGODB_URI"], app.config["MONGODB_DB"], app.config["DB_TIMEOUT_MS"])
+    try:
+        ensure_indexes()
+    except Exception:  # the store may be down at start-up; the app still serves 503s and recovers
+        app.logger.warning("could not ensure indexes at start-up; will retry on the first scheduler pass")

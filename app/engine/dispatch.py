@@ -1,0 +1,167 @@
+"""Form events → one durable PluginJob per subscribed, enabled config.
+
+Crash safety: the API writes the form or submission together with a *pending event* marker, then sends
+the trigger signal; the listener here creates the jobs (unique per event occurrence and config) and removes
+the marker. If the process dies in between, ``sweep`` finds the marker and finishes the dispatch: jobs that
+already exist are not created again, so each is created exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from bson import ObjectId
+from flask import Flask
+from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
+
+from app import signals
+from app.models import Form, JobStatus, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
+from app.signals import FormEvent
+
+log = logging.getLogger(__name__)
+
+
+def event_key(name: str, owner_id: Any, revision: int) -> str:
+    return f"{owner_id}:{revision}:{name}"
+
+
+def pending_marker(name: str, owner_id: Any, revision: int) -> dict[str, Any]:
+    """The marker written with a form/submission change, removed once its jobs exist."""
+    return {"key": event_key(name, owner_id, revision), "name": name, "revision": revision, "at": utcnow()}
+
+
+def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str, Any]:
+    """What the event looked like when it happened; retries send this, not the record's later state."""
+    fields = [{"name": f["name"], "label": f.get("label") or f["name"]} for f in form.get("fields", [])]
+    sub = None
+    if submission is not None:
+        sub = {
+            "id": str(submission["_id"]),
+            "revision": submission.get("revision", 1),
+            "created_at": isoformat(submission.get("created_at")),
+            "updated_at": isoformat(submission.get("updated_at")),
+        }
+    return {
+        "event": event.name,
+        "form": {"id": str(form["_id"]), "name": form["name"], "fields": fields},
+        "submission": sub,
+        "data": submission.get("data") if submission is not None else None,
+        "occurred_at": isoformat(event.occurred_at),
+    }
+
+
+def _subscribed_configs(form_id: str, event_name: str) -> list[dict]:
+    cursor = PluginConfig._get_collection().find(
+        {"form_id": form_id, "enabled": True}, {"plugin_id": 1, "trigger_events": 1, "max_attempts": 1}
+    )
+    return [c for c in cursor if event_name in (c.get("trigger_events") or [])]
+
+
+def _insert_jobs(coll: Collection, docs: list[dict]) -> list[ObjectId]:
+    """Insert jobs; those whose dispatch_key exists already are found instead of created again."""
+    if not docs:
+        return []
+    try:
+        coll.insert_many(docs, ordered=False)
+        return [d["_id"] for d in docs]
+    except BulkWriteError as exc:
+        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            raise
+        existing = coll.find({"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}}, {"_id": 1})
+        return [d["_id"] for d in existing]
+
+
+def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts: int) -> list[ObjectId]:
+    """Create the event's jobs (idempotently) and clear its pending marker. Returns the job ids."""
+    form_id = str(form["_id"])
+    now = utcnow()
+    payload = snapshot(form, submission, event)
+    docs = []
+    for config in _subscribed_configs(form_id, event.name):
+        job_id = ObjectId()
+        docs.append(
+            {
+                "_id": job_id,
+                "config_id": str(config["_id"]),
+                "form_id": form_id,
+                "submission_id": str(submission["_id"]) if submission is not None else None,
+                "plugin_id": config["plugin_id"],
+                "event": event.name,
+                "status": JobStatus.PENDING.value,
+                "scheduled_for": time.time(),
+                "attempts": 0,
+                "max_attempts": config.get("max_attempts") or max_attempts,
+                "payload": payload,
+                "dispatch_key": f"{event.key}:{config['_id']}",
+                "idempotency_key": f"msg_{job_id}",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    job_ids = _insert_jobs(PluginJob._get_collection(), docs)
+    owner = Submission if submission is not None else Form
+    owner_id = submission["_id"] if submission is not None else form["_id"]
+    clear_marker(owner._get_collection(), owner_id, event.key)
+    return job_ids
+
+
+def clear_marker(coll: Collection, owner_id: ObjectId, key: str) -> None:
+    """Remove one pending-event marker; the common case (it is the only one) takes one round trip."""
+    only = coll.update_one(
+        {"_id": owner_id, "pending_events": {"$size": 1}, "pending_events.key": key},
+        {"$set": {"pending_events": [], "dispatch_pending": False}},
+    )
+    if only.modified_count:
+        return
+    coll.update_one({"_id": owner_id}, {"$pull": {"pending_events": {"key": key}}})
+    coll.update_one({"_id": owner_id, "pending_events": {"$size": 0}}, {"$set": {"dispatch_pending": False}})
+
+
+def sweep(max_attempts: int, min_age: float) -> int:
+    """Finish dispatches left half-done by a crash. Returns how many events were dispatched."""
+    cutoff = utcnow() - dt.timedelta(seconds=min_age)
+    done = 0
+    forms = Form._get_collection()
+    for owner in (Submission, Form):
+        for doc in owner._get_collection().find({"dispatch_pending": True}):
+            form = doc if owner is Form else forms.find_one({"_id": ObjectId(doc["form_id"])})
+            for marker in doc.get("pending_events", []):
+                if as_datetime(marker["at"]) > cutoff:
+                    continue
+                if form is None:  # the form was deleted meanwhile: nothing to deliver to
+                    owner._get_collection().update_one(
+                        {"_id": doc["_id"]}, {"$set": {"pending_events": [], "dispatch_pending": False}}
+                    )
+                    continue
+                event = FormEvent(
+                    name=marker["name"],
+                    form_id=str(form["_id"]),
+                    key=marker["key"],
+                    occurred_at=as_datetime(marker["at"]),
+                    submission_id=str(doc["_id"]) if owner is Submission else None,
+                    revision=marker["revision"],
+                )
+                ids = dispatch(event, form, doc if owner is Submission else None, max_attempts)
+                log.warning("sweep: finished dispatch of %s (%d jobs)", marker["key"], len(ids))
+                done += 1
+    return done
+
+
+def init_app(app: Flask) -> None:
+    """Connect the trigger signals: each returns the ids of the jobs it created."""
+
+    def on_trigger(
+        sender: Flask, event: FormEvent, form: dict, submission: dict | None = None
+    ) -> list[ObjectId]:
+        job_ids = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"])
+        for job_id in job_ids:
+            signals.job_created.send(sender, job_id=job_id)
+        return job_ids
+
+    app.extensions["formhooks.dispatch"] = on_trigger  # keep a strong reference for blinker
+    for signal in signals.TRIGGERS.values():
+        signal.connect(on_trigger, sender=app)

@@ -1,0 +1,211 @@
+"""Atomic job claims on the job collection, which is the source of truth.
+
+Every state change is a compare-and-set: a claim moves ``pending → running`` only where the job is
+still pending; finishing, rescheduling and releasing only succeed for the holder of the claim token
+(a fencing token), so a worker whose lease was reaped can no longer overwrite the job.
+
+The claim reads candidates by equality on ``status`` (served by an index on MongoDB and on nx-27017
+alike, so finished history does not slow it down), then flips them in one ``update_many``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from bson import ObjectId
+from pymongo.collection import Collection
+
+from app.models import JobStatus, PluginJob, utcnow
+
+PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+
+
+class JobQueue:
+    """Store operations of the scheduler, for one owner (a process)."""
+
+    def __init__(self, owner: str, lease_seconds: float):
+        self.owner = owner
+        self.lease = lease_seconds
+
+    @property
+    def coll(self) -> Collection:
+        return PluginJob._get_collection()
+
+    def claim(self, limit: int, scan_factor: int = 4) -> list[dict[str, Any]]:
+        """Claim up to ``limit`` due jobs for this owner; returns the claimed documents."""
+        if limit <= 0:
+            return []
+        now, stamp = time.time(), utcnow()
+        candidates = (
+            self.coll.find({"status": PENDING}, {"scheduled_for": 1})
+            .sort("scheduled_for", 1)
+            .limit(limit * scan_factor)
+        )
+        due = [c["_id"] for c in candidates if c["scheduled_for"] <= now][:limit]
+        if not due:
+            return []
+        token = uuid.uuid4().hex
+        result = self.coll.update_many(
+            {"_id": {"$in": due}, "status": PENDING},
+            {
+                "$set": {
+                    "status": RUNNING,
+                    "lease_owner": self.owner,
+                    "lease_expires_at": now + self.lease,
+                    "claim_token": token,
+                    "started_at": stamp,
+                    "updated_at": stamp,
+                },
+                "$inc": {"attempts": 1},
+            },
+        )
+        if result.modified_count == 0:
+            return []
+        return list(self.coll.find({"claim_token": token}))
+
+    def renew(self, tokens: list[str]) -> int:
+        """Extend the leases of the jobs this owner is running."""
+        if not tokens:
+            return 0
+        return self.coll.update_many(
+            {"claim_token": {"$in": tokens}, "status": RUNNING},
+            {"$set": {"lease_expires_at": time.time() + self.lease}},
+        ).modified_count
+
+    def _fenced(self, job: dict[str, Any], update: dict[str, Any]) -> bool:
+        update.setdefault("$set", {})["updated_at"] = utcnow()
+        return (
+            self.coll.update_one(
+                {"_id": job["_id"], "status": RUNNING, "claim_token": job["claim_token"]}, update
+            ).modified_count
+            == 1
+        )
+
+    def complete(self, job: dict[str, Any]) -> bool:
+        return self._fenced(
+            job,
+            {
+                "$set": {
+                    "status": JobStatus.COMPLETED.value,
+                    "completed_at": utcnow(),
+                    "last_error": None,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                }
+            },
+        )
+
+    def fail(self, job: dict[str, Any], error: str) -> bool:
+        return self._fenced(
+            job,
+            {
+                "$set": {
+                    "status": JobStatus.FAILED.value,
+                    "completed_at": utcnow(),
+                    "last_error": error,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                }
+            },
+        )
+
+    def cancel(self, job: dict[str, Any], reason: str) -> bool:
+        return self._fenced(
+            job,
+            {
+                "$set": {
+                    "status": JobStatus.CANCELLED.value,
+                    "completed_at": utcnow(),
+                    "last_error": reason,
+                    "lease_owner": None,
+                    "lease_expires_at": None,
+                }
+            },
+        )
+
+    def retry_at(
+        self, job: dict[str, Any], when: float, error: str | None, refund_attempt: bool = False
+    ) -> bool:
+        update: dict[str, Any] = {
+            "$set": {
+                "status": PENDING,
+                "scheduled_for": when,
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "claim_token": None,
+            },
+        }
+        if error is not None:
+            update["$set"]["last_error"] = error
+        if refund_attempt:
+            update["$inc"] = {"attempts": -1}
+        return self._fenced(job, update)
+
+    def release(self, job: dict[str, Any]) -> bool:
+        """Give a claimed job back without counting the attempt (graceful shutdown)."""
+        return self.retry_at(job, time.time(), None, refund_attempt=True)
+
+    def reap_expired(self) -> tuple[int, int]:
+        """Jobs whose lease expired (their process died) go back to pending, or fail when out of attempts.
+
+        Returns (requeued, failed).
+        """
+        now, stamp = time.time(), utcnow()
+        running = self.coll.find(
+            {"status": RUNNING}, {"lease_expires_at": 1, "attempts": 1, "max_attempts": 1}
+        )
+        expired = [j for j in running if j.get("lease_expires_at") and j["lease_expires_at"] < now]
+        requeue = [j["_id"] for j in expired if j["attempts"] < j["max_attempts"]]
+        exhausted = [j["_id"] for j in expired if j["attempts"] >= j["max_attempts"]]
+        stale = {"status": RUNNING, "lease_expires_at": {"$lt": now}}
+        clear = {"lease_owner": None, "lease_expires_at": None, "claim_token": None, "updated_at": stamp}
+        requeued = failed = 0
+        if requeue:
+            requeued = self.coll.update_many(
+                {"_id": {"$in": requeue}, **stale},
+                {
+                    "$set": {
+                        "status": PENDING,
+                        "scheduled_for": now,
+                        "last_error": "The process running this job stopped; it was requeued.",
+                        **clear,
+                    }
+                },
+            ).modified_count
+        if exhausted:
+            failed = self.coll.update_many(
+                {"_id": {"$in": exhausted}, **stale},
+                {
+                    "$set": {
+                        "status": JobStatus.FAILED.value,
+                        "completed_at": stamp,
+                        "last_error": "The process running the last attempt stopped; the data may have been sent.",
+                        **clear,
+                    }
+                },
+            ).modified_count
+        return requeued, failed
+
+    def requeue_now(self, job_id: ObjectId, statuses: tuple[str, ...], extra_attempts: int) -> bool:
+        """Manual retry: a finished job becomes pending now, with ``extra_attempts`` more attempts allowed."""
+        job = self.coll.find_one({"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1})
+        if not job or job["status"] not in statuses:
+            return False
+        return (
+            self.coll.update_one(
+                {"_id": job_id, "status": job["status"]},
+                {
+                    "$set": {
+                        "status": PENDING,
+                        "scheduled_for": time.time(),
+                        "completed_at": None,
+                        "claim_token": None,
+                        "max_attempts": max(job["max_attempts"], job["attempts"] + extra_attempts),
+                        "updated_at": utcnow(),
+                    }
+                },
+            ).modified_count
+            == 1
+        )

@@ -1,0 +1,254 @@
+"""The in-process scheduler: APScheduler drives polling and housekeeping; a thread pool runs the jobs.
+
+APScheduler's own job store is never used for PluginJobs (it cannot be shared between processes): the
+poll claims due jobs from the job collection atomically and hands them to the worker pool, so any number
+of processes can run a Scheduler against one database.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.background import BackgroundScheduler
+from flask import Flask
+
+from app import db, signals
+from app.contract.registry import PluginRegistry
+from app.engine import dispatch
+from app.engine.deadline import DeadlineRunner
+from app.engine.queue import JobQueue
+from app.engine.runner import JobRunner
+from app.errors import STORE_DOWN
+from app.secrets_box import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Claims due jobs and runs them; renews leases; reaps abandoned jobs; sweeps half-done dispatches."""
+
+    def __init__(self, app: Flask, owner: str | None = None):
+        self.app = app
+        cfg = app.config
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.threads = int(cfg["WORKER_THREADS"])
+        self.prefetch = self.threads * 2
+        self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"])
+        self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
+        registry: PluginRegistry = app.extensions["formhooks.plugins"]
+        box: SecretBox = app.extensions["formhooks.secrets"]
+        self.runner = JobRunner(app, self.queue, registry, box, self.deadlines)
+        self._pool: ThreadPoolExecutor | None = None
+        self._aps: BackgroundScheduler | None = None
+        self._lock = threading.Lock()
+        self._inflight: dict[Any, dict[str, Any]] = {}  # job id -> claimed job
+        self._polling = False
+        self._dirty = False
+        self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
+        self._stopping = False
+        self._store_down = False
+        self._indexes_ok = False
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._aps is not None and self._aps.running and not self._stopping
+
+    def start(self) -> None:
+        cfg = self.app.config
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="formhooks-worker")
+        self._aps = BackgroundScheduler(
+            executors={"default": APThreadPool(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._aps.add_job(self.poll, "interval", seconds=cfg["POLL_INTERVAL"], id="poll")
+        self._aps.add_job(
+            self.renew_leases, "interval", seconds=max(0.5, cfg["LEASE_SECONDS"] / 3), id="renew"
+        )
+        self._aps.add_job(
+            self.maintain, "interval", seconds=cfg["SWEEP_INTERVAL"], id="maintain", next_run_time=_now()
+        )
+        signals.job_created.connect(self._on_job_created, sender=self.app)
+        self._aps.start()
+        atexit.register(self.shutdown)
+        log.info("scheduler %s started with %d worker threads", self.owner, self.threads)
+
+    def shutdown(self, grace: float | None = None) -> None:
+        """Stop claiming, let in-flight jobs finish for up to ``grace`` s, release the rest to pending."""
+        if self._aps is None or self._stopping:
+            return
+        self._stopping = True
+        grace = self.app.config["SHUTDOWN_GRACE"] if grace is None else grace
+        signals.job_created.disconnect(self._on_job_created, sender=self.app)
+        self._aps.shutdown(wait=False)
+        deadline = time.monotonic() + grace
+        while self._inflight and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            left = list(self._inflight.values())
+        released = 0
+        for job in left:
+            try:
+                released += self.queue.release(job)
+            except STORE_DOWN:
+                break  # their leases will expire and another scheduler will take them
+        if self._pool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self.deadlines.shutdown()
+        log.info("scheduler %s stopped; %d unfinished jobs released", self.owner, released)
+
+    # -- polling ---------------------------------------------------------------------------------------
+
+    def _on_job_created(self, sender: Flask, **_: Any) -> None:
+        self.wake()
+
+    def wake(self) -> None:
+        """Poll now rather than at the next interval. A wake during a poll makes that poll go round again."""
+        with self._lock:
+            self._dirty = True
+            if self._polling or self._aps is None or self._stopping:
+                return
+        with contextlib.suppress(JobLookupError, SchedulerNotRunningError):  # shutting down
+            self._aps.modify_job("poll", next_run_time=_now())
+
+    def free_slots(self) -> int:
+        if self.deadlines.saturated:
+            return 0
+        return self.prefetch - len(self._inflight)
+
+    def poll(self) -> int:
+        """Claim and start due jobs until none are left or the pool is full. Returns how many started."""
+        with self._lock:
+            if self._polling or self._stopping:
+                return 0
+            self._polling = True
+        started = 0
+        try:
+            while True:
+                with self._lock:
+                    self._dirty = False
+                limit = self.free_slots()
+                jobs = self.queue.claim(limit) if limit > 0 else []
+                self._store_ok()
+                for job in jobs:
+                    self._submit(job)
+                started += len(jobs)
+                with self._lock:
+                    self._maybe_more = bool(jobs) and len(jobs) == limit
+                    more = self._maybe_more or self._dirty
+                    if not more or self._stopping or self.free_slots() <= 0:
+                        self._polling = False
+                        return started
+        except STORE_DOWN as exc:
+            self._store_failed(exc)
+        except Exception:
+            log.exception("poll failed")
+        with self._lock:
+            self._polling = False
+        return started
+
+    def _submit(self, job: dict[str, Any]) -> None:
+        with self._lock:
+            self._inflight[job["_id"]] = job
+        assert self._pool is not None
+        self._pool.submit(self._work, job)
+
+    def _work(self, job: dict[str, Any]) -> None:
+        try:
+            self.runner.run(job)
+        except STORE_DOWN as exc:
+            self._store_failed(exc)  # the lease will expire and the job will be retried
+        except Exception:
+            log.exception("job %s crashed the runner", job["_id"])
+        finally:
+            with self._lock:
+                self._inflight.pop(job["_id"], None)
+                refill = self._maybe_more and len(self._inflight) <= self.threads
+            if refill and not self._stopping:
+                self.wake()
+
+    # -- housekeeping ----------------------------------------------------------------------------------
+
+    def renew_leases(self) -> None:
+        with self._lock:
+            tokens = [j["claim_token"] for j in self._inflight.values()]
+        try:
+            self.queue.renew(tokens)
+        except STORE_DOWN as exc:
+            self._store_failed(exc)
+
+    def maintain(self) -> None:
+        """Reap jobs of dead processes and finish half-done dispatches."""
+        cfg = self.app.config
+        try:
+            if not self._indexes_ok:
+                db.ensure_indexes()
+                self._indexes_ok = True
+            requeued, failed = self.queue.reap_expired()
+            if requeued or failed:
+                log.warning("recovered %d jobs from stopped processes (%d out of attempts)", requeued, failed)
+                self.wake()
+            swept = dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"])
+            if swept:
+                self.wake()
+            self._store_ok()
+        except STORE_DOWN as exc:
+            self._store_failed(exc)
+        except Exception:
+            log.exception("maintenance failed")
+
+    def _store_failed(self, exc: Exception) -> None:
+        if not self._store_down:
+            log.error("store unreachable (%s); the scheduler will keep retrying", type(exc).__name__)
+        self._store_down = True
+
+    def _store_ok(self) -> None:
+        if self._store_down:
+            log.warning("store reachable again; resuming")
+        self._store_down = False
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _is_reloader_parent(app: Flask) -> bool:
+    """The Flask reloader's watching process must not run a scheduler; only its child serves."""
+    return (
+        bool(app.debug)
+        and os.environ.get("WERKZEUG_RUN_MAIN") != "true"
+        and "FLASK_RUN_FROM_CLI" in os.environ
+    )
+
+
+def scheduler_for(app: Flask) -> Scheduler | None:
+    return app.extensions.get("formhooks.scheduler")
+
+
+def wake_scheduler(app: Flask) -> None:
+    """Poll now in this process (after a manual retry, for instance); other processes poll on their own."""
+    scheduler = scheduler_for(app)
+    if scheduler:
+        scheduler.wake()
+
+
+def init_app(app: Flask) -> None:
+    if not app.config["SCHEDULER_ENABLED"] or _is_reloader_parent(app):
+        return
+    scheduler = Scheduler(app)
+    app.extensions["formhooks.scheduler"] = scheduler
+    scheduler.start()

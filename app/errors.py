@@ -1,0 +1,64 @@
+"""One JSON error shape for every failure: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+STORE_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, NetworkTimeout)
+
+
+class APIError(Exception):
+    """An error answered to the client as JSON with an HTTP status."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details
+
+
+def not_found(what: str) -> APIError:
+    return APIError(404, "not_found", f"{what} not found")
+
+
+def invalid(details: Any, message: str = "Validation failed") -> APIError:
+    return APIError(422, "validation_error", message, details)
+
+
+def error_response(status: int, code: str, message: str, details: Any = None):
+    resp = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    resp.status_code = status
+    return resp
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(APIError)
+    def _api_error(err: APIError):
+        return error_response(err.status, err.code, err.message, err.details)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException):
+        code = (err.name or "error").lower().replace(" ", "_")
+        resp = error_response(err.code or 500, code, err.description or err.name)
+        if getattr(err, "valid_methods", None):
+            resp.headers["Allow"] = ", ".join(err.valid_methods)
+        return resp
+
+    def _store_down(err: Exception):
+        log.warning("store unavailable: %s", type(err).__name__)
+        resp = error_response(503, "store_unavailable", "The database is unreachable; try again shortly.")
+        resp.headers["Retry-After"] = "5"
+        return resp
+
+    for exc_class in STORE_DOWN:
+        app.register_error_handler(exc_class, _store_down)
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "Internal error; it has been logged.")

@@ -1,0 +1,53 @@
+"""PluginExecutionLog: one row per attempt, with what was sent, what came back and how long it took."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from mongoengine import DateTimeField, DictField, Document, IntField, StringField
+
+from app.models.common import isoformat, utcnow
+
+
+class LogStatus(StrEnum):
+    SUCCESS = "success"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+
+
+class PluginExecutionLog(Document):
+    job_id = StringField(required=True)
+    config_id = StringField(required=True)
+    form_id = StringField(null=True)
+    submission_id = StringField(null=True)
+    plugin_id = StringField()
+    attempt = IntField(required=True)
+    event = StringField()
+    status = StringField(choices=[s.value for s in LogStatus])
+    executed_at = DateTimeField(default=utcnow)
+    duration_ms = IntField()
+    error_type = StringField(null=True)
+    error_message = StringField(null=True)
+    request = DictField()
+    response = DictField()
+
+    meta = {"collection": "plugin_execution_logs", "indexes": ["job_id", "config_id", "status", "form_id"]}
+
+    def to_dict(self) -> dict:
+        return {
+            "id": str(self.id),
+            "job_id": self.job_id,
+            "config_id": self.config_id,
+            "form_id": self.form_id,
+            "submission_id": self.submission_id,
+            "plugin_id": self.plugin_id,
+            "attempt": self.attempt,
+            "event": self.event,
+            "status": self.status,
+            "executed_at": isoformat(self.executed_at),
+            "duration_ms": self.duration_ms,
+            "error_type": self.error_type,
+            "error_message": self.error_message,
+            "request": self.request,
+            "response": self.response,
+        }

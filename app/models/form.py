@@ -1,0 +1,86 @@
+"""Forms and their submissions."""
+
+from __future__ import annotations
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    EmbeddedDocument,
+    EmbeddedDocumentListField,
+    IntField,
+    ListField,
+    StringField,
+)
+
+from app.models.common import isoformat, utcnow
+
+FIELD_TYPES = ("text", "textarea", "email", "number", "select", "checkbox", "date", "url", "tel")
+
+
+class FormField(EmbeddedDocument):
+    name = StringField(required=True)
+    label = StringField()
+    type = StringField(default="text", choices=FIELD_TYPES)
+    required = BooleanField(default=False)
+    options = ListField(StringField())
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label or self.name,
+            "type": self.type,
+            "required": self.required,
+            "options": list(self.options),
+        }
+
+
+class Form(Document):
+    name = StringField(required=True)
+    fields = EmbeddedDocumentListField(FormField)
+    revision = IntField(default=1)
+    pending_events = ListField(DictField())
+    dispatch_pending = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    meta = {"collection": "forms", "indexes": ["created_at", "dispatch_pending"]}
+
+    def summary(self) -> dict:
+        return {"id": str(self.id), "name": self.name}
+
+    def to_dict(self) -> dict:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "fields": [f.to_dict() for f in self.fields],
+            "revision": self.revision,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }
+
+
+class Submission(Document):
+    form_id = StringField(required=True)
+    data = DictField()
+    revision = IntField(default=1)
+    deleted = BooleanField(default=False)
+    # Events written but whose jobs may not be yet: the sweep finishes them (see engine.dispatch).
+    pending_events = ListField(DictField())
+    dispatch_pending = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    meta = {"collection": "submissions", "indexes": ["form_id", "dispatch_pending"]}
+
+    def to_dict(self) -> dict:
+        return {
+            "id": str(self.id),
+            "form_id": self.form_id,
+            "data": self.data,
+            "revision": self.revision,
+            "deleted": self.deleted,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }

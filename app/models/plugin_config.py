@@ -1,0 +1,49 @@
+"""An integration configured on a form: which plugin, its settings, and the events it listens to."""
+
+from __future__ import annotations
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    IntField,
+    ListField,
+    StringField,
+)
+
+from app.models.common import isoformat, utcnow
+
+
+class PluginConfig(Document):
+    form_id = StringField(required=True)
+    plugin_id = StringField(required=True)
+    name = StringField(required=True)
+    enabled = BooleanField(default=True)
+    # Secret fields are stored encrypted (see app.security); never returned in clear.
+    config = DictField()
+    trigger_events = ListField(StringField(), default=lambda: ["form.submitted"])
+    max_attempts = IntField(null=True)
+    disabled_reason = StringField(null=True)
+    disabled_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    meta = {"collection": "plugin_configs", "indexes": ["form_id"]}
+
+    def to_dict(self, config: dict) -> dict:
+        """The API shape; ``config`` is the already-masked settings."""
+        return {
+            "id": str(self.id),
+            "form_id": self.form_id,
+            "plugin_id": self.plugin_id,
+            "name": self.name,
+            "enabled": self.enabled,
+            "config": config,
+            "trigger_events": list(self.trigger_events),
+            "max_attempts": self.max_attempts,
+            "disabled_reason": self.disabled_reason,
+            "disabled_at": isoformat(self.disabled_at),
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }

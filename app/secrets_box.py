@@ -1,0 +1,70 @@
+"""Secrets at rest: Fernet encryption of config fields marked secret, with key rotation (MultiFernet)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import marshmallow
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import Flask, current_app
+
+from app.contract.schema import secret_fields
+
+PREFIX = "fernet:"
+
+
+class SecretBox:
+    """Encrypts with the first key, decrypts with any (so keys can be rotated)."""
+
+    def __init__(self, keys: list[str]):
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SecretBox:
+        keys = [k.strip() for k in config.get("ENCRYPTION_KEYS", "").split(",") if k.strip()]
+        if not keys:
+            digest = hashlib.sha256(b"formhooks-secrets:" + config["SECRET_KEY"].encode()).digest()
+            keys = [base64.urlsafe_b64encode(digest).decode()]
+        return cls(keys)
+
+    def encrypt(self, value: str) -> str:
+        return PREFIX + self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, value: str) -> str:
+        if not isinstance(value, str) or not value.startswith(PREFIX):
+            return value
+        try:
+            return self._fernet.decrypt(value[len(PREFIX) :].encode()).decode()
+        except InvalidToken:
+            raise ValueError("a stored secret cannot be decrypted with the configured keys") from None
+
+    def rotate(self, value: str) -> str:
+        if not isinstance(value, str) or not value.startswith(PREFIX):
+            return value
+        return PREFIX + self._fernet.rotate(value[len(PREFIX) :].encode()).decode()
+
+    def seal(self, schema: marshmallow.Schema, config: dict[str, Any]) -> dict[str, Any]:
+        """Encrypt every secret field of a plaintext config."""
+        sealed = dict(config)
+        for name in secret_fields(schema):
+            if sealed.get(name):
+                sealed[name] = self.encrypt(sealed[name])
+        return sealed
+
+    def open(self, schema: marshmallow.Schema, config: dict[str, Any]) -> dict[str, Any]:
+        """Decrypt every secret field of a stored config."""
+        opened = dict(config)
+        for name in secret_fields(schema):
+            if opened.get(name):
+                opened[name] = self.decrypt(opened[name])
+        return opened
+
+
+def box() -> SecretBox:
+    return current_app.extensions["formhooks.secrets"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["formhooks.secrets"] = SecretBox.from_config(app.config)

@@ -1,0 +1,38 @@
+"""Blinker signals. Trigger signals carry a FormEvent; lifecycle signals carry the job id."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from blinker import Namespace
+
+ns = Namespace()
+
+form_submitted = ns.signal("form.submitted")
+form_updated = ns.signal("form.updated")
+response_edited = ns.signal("response.edited")
+response_deleted = ns.signal("response.deleted")
+
+TRIGGERS = {s.name: s for s in (form_submitted, form_updated, response_edited, response_deleted)}
+
+job_created = ns.signal("plugin.job.created")
+job_started = ns.signal("plugin.job.started")
+job_completed = ns.signal("plugin.job.completed")
+job_failed = ns.signal("plugin.job.failed")
+
+
+@dataclass(frozen=True)
+class FormEvent:
+    """Something happened to a form or one of its submissions.
+
+    ``key`` identifies this occurrence deterministically (form or submission, revision, event), so that
+    dispatching it twice creates each job once.
+    """
+
+    name: str
+    form_id: str
+    key: str
+    occurred_at: dt.datetime
+    submission_id: str | None = None
+    revision: int = 1

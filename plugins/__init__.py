@@ -1,0 +1,1 @@
+"""Built-in plugins. Each is a package with one module per concern; they use only ``app.contract``."""

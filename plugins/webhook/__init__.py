@@ -1,0 +1,3 @@
+from plugins.webhook.plugin import WebhookPlugin
+
+__all__ = ["WebhookPlugin"]

@@ -1,0 +1,142 @@
+"""Webhook: POST the event as JSON, signed per Standard Webhooks."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from app.contract import (
+    ExecutionContext,
+    ExecutionResult,
+    Plugin,
+    PluginError,
+    Secret,
+    TestResult,
+    shared_session,
+)
+from app.contract.http import raise_for_response, redact_headers, response_summary, send
+from plugins.webhook.signing import is_valid_secret, sign
+
+VERSION = "1.0.0"
+USER_AGENT = f"Formhooks-Webhook/{VERSION}"
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+RESERVED = {
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "host",
+    "content-length",
+}
+
+
+class WebhookConfig(Schema):
+    url = fields.Url(
+        required=True, schemes={"http", "https"}, require_tld=False, metadata={"description": "Where to send"}
+    )
+    method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT", "PATCH"]))
+    headers = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        load_default=dict,
+        metadata={"description": "Extra request headers", "x-widget": "keyvalue"},
+    )
+    secret = Secret(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Signing secret (whsec_<base64> or any string)"},
+    )
+    timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=60))
+
+    @validates("headers")
+    def _headers(self, value: dict[str, str], **_: Any) -> None:
+        for name in value:
+            if not HEADER_NAME.match(name):
+                raise ValidationError(f"{name!r} is not a valid header name.")
+            if name.lower() in RESERVED:
+                raise ValidationError(f"{name!r} is set by Formhooks and cannot be overridden.")
+
+    @validates("secret")
+    def _secret(self, value: str | None, **_: Any) -> None:
+        if value and not is_valid_secret(value):
+            raise ValidationError("A secret starting with whsec_ must be followed by base64.")
+
+
+def build_body(ctx: ExecutionContext) -> dict[str, Any]:
+    p = ctx.payload
+    return {
+        "event": ctx.event,
+        "form_id": p["form"]["id"],
+        "form": p["form"],
+        "submission_id": (p.get("submission") or {}).get("id"),
+        "submission": p.get("submission"),
+        "data": p.get("data"),
+        "occurred_at": p["occurred_at"],
+        "delivery_id": ctx.idempotency_key,
+    }
+
+
+class WebhookPlugin(Plugin):
+    id = "webhook"
+    name = "Webhook"
+    version = VERSION
+    description = "POST each event as signed JSON (Standard Webhooks) to a URL of yours."
+    category = "developer"
+    icon = "webhook"
+    config_schema = WebhookConfig
+
+    def _request(self, config: dict[str, Any], msg_id: str, body: dict[str, Any], timeout: float):
+        raw = json.dumps(body, separators=(",", ":"), default=str).encode()
+        ts = int(time.time())
+        headers = {
+            **config.get("headers", {}),
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+        }
+        if config.get("secret"):
+            headers["webhook-signature"] = sign(config["secret"], msg_id, ts, raw)
+        session = shared_session(bool(self.settings.get("ALLOW_PRIVATE_DESTINATIONS")))
+        resp = send(session, config.get("method", "POST"), config["url"], timeout, data=raw, headers=headers)
+        sent = {
+            "method": config.get("method", "POST"),
+            "url": config["url"],
+            "headers": redact_headers(headers),
+            "body_excerpt": raw[:1000].decode(errors="replace"),
+        }
+        return resp, sent
+
+    def execute(self, ctx: ExecutionContext) -> ExecutionResult:
+        timeout = min(float(ctx.config.get("timeout", 10)), ctx.time_left)
+        resp, sent = self._request(ctx.config, ctx.idempotency_key, build_body(ctx), timeout)
+        try:
+            raise_for_response(resp)
+        except PluginError as err:
+            err.response = {**err.response, "request": sent}
+            raise
+        return ExecutionResult(
+            summary=f"HTTP {resp.status_code}", request=sent, response=response_summary(resp)
+        )
+
+    def test_connection(self, config: dict[str, Any]) -> TestResult:
+        body = {"event": "test", "message": "Test event from Formhooks", "occurred_at": time.time()}
+        started = time.monotonic()
+        try:
+            resp, _ = self._request(
+                config, f"msg_test_{int(started * 1000)}", body, float(config.get("timeout", 10))
+            )
+            latency = int((time.monotonic() - started) * 1000)
+            raise_for_response(resp)
+        except PluginError as err:
+            return TestResult(False, err.message, {"status_code": err.response.get("status_code")})
+        return TestResult(
+            True,
+            f"{config['url']} answered HTTP {resp.status_code} in {latency} ms",
+            {"status_code": resp.status_code, "latency_ms": latency},
+        )

@@ -1,0 +1,147 @@
+"""Fixtures: one real store per test session (nx-27017, or MONGODB_URI), a fresh database per test."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pymongo
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.engine.scheduler import scheduler_for
+from app.store.embedded import EmbeddedStore
+from tests.support.sink import Sink
+
+ADMIN_TOKEN = "test-admin-token"
+_db_names = itertools.count()
+
+FAST = {
+    "POLL_INTERVAL": 0.2,
+    "RETRY_BACKOFF_BASE": 0.05,
+    "RETRY_BACKOFF_MAX": 0.2,
+    "LEASE_SECONDS": 5,
+    "SWEEP_INTERVAL": 0.5,
+    "SWEEP_MIN_AGE": 0.5,
+    "JOB_TIMEOUT": 5,
+    "SHUTDOWN_GRACE": 2,
+}
+
+
+@pytest.fixture(scope="session")
+def store_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """MONGODB_URI when set (real MongoDB), else an nx-27017 process for the whole session."""
+    if os.environ.get("MONGODB_URI"):
+        yield os.environ["MONGODB_URI"]
+        return
+    store = EmbeddedStore(tmp_path_factory.mktemp("store")).start()
+    os.environ["FORMHOOKS_TEST_STORE_URI"] = store.uri
+    yield store.uri
+    store.stop()
+
+
+@pytest.fixture
+def db_name(store_uri: str) -> Iterator[str]:
+    name = f"fh_test_{os.getpid()}_{next(_db_names)}_{uuid.uuid4().hex[:6]}"
+    yield name
+    client = pymongo.MongoClient(store_uri, serverSelectionTimeoutMS=2000)
+    with contextlib.suppress(pymongo.errors.PyMongoError):
+        client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def make_app(store_uri: str, db_name: str, tmp_path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on this test's database; schedulers started by them are shut down afterwards."""
+    apps: list[Flask] = []
+
+    def factory(**overrides) -> Flask:
+        config = {
+            "MONGODB_URI": store_uri,
+            "MONGODB_DB": db_name,
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "SECRET_KEY": "test-secret-key",
+            "DATA_DIR": str(tmp_path / "data"),
+            "ALLOW_PRIVATE_DESTINATIONS": True,
+            "SCHEDULER_ENABLED": False,
+            "PLUGIN_DISCOVERY": False,
+            **FAST,
+            **overrides,
+        }
+        app = create_app(config)
+        app.testing = True
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        scheduler = scheduler_for(app)
+        if scheduler:
+            scheduler.shutdown(grace=1)
+
+
+@pytest.fixture
+def app(make_app) -> Flask:
+    """An app without a scheduler (API tests)."""
+    return make_app()
+
+
+@pytest.fixture
+def live_app(make_app) -> Flask:
+    """An app whose scheduler runs jobs."""
+    return make_app(SCHEDULER_ENABLED=True)
+
+
+class Api:
+    """A test client that sends the admin token and JSON."""
+
+    def __init__(self, client: FlaskClient, token: str = ADMIN_TOKEN):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method: str):
+        def call(path: str, json=None, **kwargs):
+            headers = {**self.headers, **kwargs.pop("headers", {})}
+            return getattr(self.client, method)(path, json=json, headers=headers, **kwargs)
+
+        return call
+
+    def create_form(self, name: str = "Contact", fields=None) -> dict:
+        resp = self.post("/api/forms", {"name": name, "fields": fields or []})
+        assert resp.status_code == 201, resp.json
+        return resp.json
+
+    def add_plugin(self, form_id: str, plugin_id: str, config: dict, **extra) -> dict:
+        resp = self.post(f"/api/forms/{form_id}/plugins", {"plugin_id": plugin_id, "config": config, **extra})
+        assert resp.status_code == 201, resp.json
+        return resp.json
+
+    def submit(self, form_id: str, data: dict) -> dict:
+        resp = self.post(f"/api/forms/{form_id}/submissions", {"data": data})
+        assert resp.status_code == 202, resp.json
+        return resp.json
+
+    def job(self, job_id: str) -> dict:
+        return self.get(f"/api/jobs/{job_id}").json
+
+
+@pytest.fixture
+def api(app: Flask) -> Api:
+    return Api(app.test_client())
+
+
+@pytest.fixture
+def live_api(live_app: Flask) -> Api:
+    return Api(live_app.test_client())
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink()
+    yield s
+    s.close()
