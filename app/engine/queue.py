@@ -147,6 +147,10 @@ class JobQueue:
         """Give a claimed job back without counting the attempt (graceful shutdown)."""
         return self.retry_at(job, time.time(), None, refund_attempt=True)
 
+    def defer(self, job: dict[str, Any], seconds: float) -> bool:
+        """Put a claimed job back for later without spending an attempt (rate limits, open circuits)."""
+        return self.retry_at(job, time.time() + seconds, None, refund_attempt=True)
+
     def reap_expired(self) -> tuple[int, int]:
         """Jobs whose lease expired (their process died) go back to pending, or fail when out of attempts.
 
