@@ -35,7 +35,7 @@ class FormIn(Schema):
 
     @validates("fields")
     def _unique(self, value: list[dict], **_: Any) -> None:
-        names = [f["name"] for f in value]
+        names = [f.get("name") for f in value if isinstance(f, dict)]
         if len(names) != len(set(names)):
             raise ValidationError("Field names must be unique.")
 

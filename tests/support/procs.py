@@ -1,0 +1,61 @@
+"""Start and kill app processes for crash tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class AppProcess:
+    """The app (API + scheduler) in a child process on a free port."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.log_path = log_path
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop/kill
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.app_process"],
+            cwd=ROOT,
+            env={**os.environ, **env, "PORT": "0", "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+        )
+        self.port = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("READY"):
+                return int(line.split()[1])
+            if self.proc.poll() is not None:
+                break
+        raise RuntimeError(
+            f"app process did not start; see {self.log_path}:\n{self.log_path.read_text()[-3000:]}"
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as in a crash."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
