@@ -26,6 +26,8 @@ def banner(port: int, token: str) -> str:
 def run_gunicorn(port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
+    from app.gunicorn_hooks import worker_exit
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"127.0.0.1:{port}")
@@ -34,6 +36,7 @@ def run_gunicorn(port: int, workers: int) -> None:
             self.cfg.set("threads", 8)
             self.cfg.set("graceful_timeout", float(os.environ.get("SHUTDOWN_GRACE", 10)) + 5)
             self.cfg.set("accesslog", "-" if os.environ.get("ACCESS_LOG") else None)
+            self.cfg.set("worker_exit", worker_exit)
 
         def load(self):
             from wsgi import app

@@ -1,0 +1,15 @@
+"""gunicorn server hooks (used by gunicorn.conf.py and `make run`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the worker, before it exits: stop claiming, let in-flight jobs finish, release the rest."""
+    from app.engine.scheduler import scheduler_for
+
+    app = getattr(worker, "wsgi", None)
+    scheduler = scheduler_for(app) if hasattr(app, "extensions") else None
+    if scheduler is not None:
+        scheduler.shutdown()
