@@ -34,7 +34,7 @@ def run_gunicorn(port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 8)
-            self.cfg.set("graceful_timeout", float(os.environ.get("SHUTDOWN_GRACE", 10)) + 5)
+            self.cfg.set("graceful_timeout", int(float(os.environ.get("SHUTDOWN_GRACE", 10))) + 5)
             self.cfg.set("accesslog", "-" if os.environ.get("ACCESS_LOG") else None)
             self.cfg.set("worker_exit", worker_exit)
 
