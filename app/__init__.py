@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
-    from app import api, db, errors, secrets_box
+    from app import api, auth, db, errors, secrets_box
     from app import config as settings
     from app.contract import registry
     from app.engine import dispatch, scheduler
@@ -26,5 +26,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     registry.init_app(app)
     dispatch.init_app(app)
     api.init_app(app)
+    auth.init_app(app, api.bp)
     scheduler.init_app(app)
     return app

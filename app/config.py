@@ -38,6 +38,14 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "MAX_ABANDONED_THREADS": (int, 16),
     "SLACK_API_URL": (str, "https://slack.com/api/"),
     "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),
+    # Accounts (docs/auth.md): the first owner, sessions, rate limits.
+    "ADMIN_EMAIL": (str, "admin@example.com"),
+    "ADMIN_PASSWORD": (str, ""),
+    "SESSION_COOKIE_SECURE": (bool, False),
+    "PROXY_FIX_HOPS": (int, 0),
+    "RATELIMIT_STORAGE_URI": (str, "memory://"),
+    "LOGIN_RATE_LIMIT": (str, "10 per minute;50 per hour"),
+    "SUBMIT_RATE_LIMIT": (str, "60 per minute"),
 }
 
 
@@ -67,6 +75,8 @@ def load_settings(app: Flask, overrides: dict[str, Any] | None = None) -> None:
         app.config["SECRET_KEY"] = persistent_secret(data_dir / "secret_key")
     if not app.config["ADMIN_TOKEN"]:
         app.config["ADMIN_TOKEN"] = persistent_secret(data_dir / "admin_token", prefix="fh_")
+    if not app.config["ADMIN_PASSWORD"]:
+        app.config["ADMIN_PASSWORD"] = persistent_secret(data_dir / "admin_password")
 
 
 def persistent_secret(path: Path, prefix: str = "") -> str:

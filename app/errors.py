@@ -39,7 +39,9 @@ def error_response(status: int, code: str, message: str, details: Any = None):
 def init_app(app: Flask) -> None:
     @app.errorhandler(APIError)
     def _api_error(err: APIError):
-        return error_response(err.status, err.code, err.message, err.details)
+        resp = error_response(err.status, err.code, err.message, err.details)
+        resp.headers.update(getattr(err, "headers", None) or {})
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

@@ -1,15 +1,21 @@
 """MongoDB documents (mongoengine). The engine's hot path uses their raw collections directly."""
 
+from app.models.accounts import ACCOUNT_MODELS, ApiToken, Membership, Role, User, Workspace
 from app.models.common import as_datetime, isoformat, parse_object_id, utcnow
 from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.form import Form, FormField, Submission
 from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.plugin_config import PluginConfig
 
-ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog)
+ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, *ACCOUNT_MODELS)
 
 __all__ = [
     "ALL_MODELS",
+    "ApiToken",
+    "Membership",
+    "Role",
+    "User",
+    "Workspace",
     "as_datetime",
     "FINISHED",
     "Form",

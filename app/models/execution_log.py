@@ -19,6 +19,7 @@ class PluginExecutionLog(Document):
     job_id = StringField(required=True)
     config_id = StringField(required=True)
     form_id = StringField(null=True)
+    workspace_id = StringField(null=True)
     submission_id = StringField(null=True)
     plugin_id = StringField()
     attempt = IntField(required=True)
@@ -31,7 +32,10 @@ class PluginExecutionLog(Document):
     request = DictField()
     response = DictField()
 
-    meta = {"collection": "plugin_execution_logs", "indexes": ["job_id", "config_id", "status", "form_id"]}
+    meta = {
+        "collection": "plugin_execution_logs",
+        "indexes": ["job_id", "config_id", "status", "form_id", "workspace_id"],
+    }
 
     def to_dict(self) -> dict:
         return {
@@ -39,6 +43,7 @@ class PluginExecutionLog(Document):
             "job_id": self.job_id,
             "config_id": self.config_id,
             "form_id": self.form_id,
+            "workspace_id": self.workspace_id,
             "submission_id": self.submission_id,
             "plugin_id": self.plugin_id,
             "attempt": self.attempt,

@@ -38,6 +38,10 @@ class FormField(EmbeddedDocument):
 
 class Form(Document):
     name = StringField(required=True)
+    workspace_id = StringField(null=True)
+    # The public intake: on/off switch, and the origins a browser may post from (CORS; "*" for any).
+    accepting_submissions = BooleanField(default=True)
+    allowed_origins = ListField(StringField())
     fields = EmbeddedDocumentListField(FormField)
     revision = IntField(default=1)
     pending_events = ListField(DictField())
@@ -45,7 +49,7 @@ class Form(Document):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    meta = {"collection": "forms", "indexes": ["created_at", "dispatch_pending"]}
+    meta = {"collection": "forms", "indexes": ["created_at", "dispatch_pending", "workspace_id"]}
 
     def summary(self) -> dict:
         return {"id": str(self.id), "name": self.name}
@@ -54,6 +58,9 @@ class Form(Document):
         return {
             "id": str(self.id),
             "name": self.name,
+            "workspace_id": self.workspace_id,
+            "accepting_submissions": self.accepting_submissions,
+            "allowed_origins": list(self.allowed_origins),
             "fields": [f.to_dict() for f in self.fields],
             "revision": self.revision,
             "created_at": isoformat(self.created_at),
@@ -63,6 +70,7 @@ class Form(Document):
 
 class Submission(Document):
     form_id = StringField(required=True)
+    workspace_id = StringField(null=True)
     data = DictField()
     revision = IntField(default=1)
     deleted = BooleanField(default=False)
@@ -72,7 +80,7 @@ class Submission(Document):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    meta = {"collection": "submissions", "indexes": ["form_id", "dispatch_pending"]}
+    meta = {"collection": "submissions", "indexes": ["form_id", "dispatch_pending", "workspace_id"]}
 
     def to_dict(self) -> dict:
         return {

@@ -24,6 +24,7 @@ FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 class PluginJob(Document):
     config_id = StringField(required=True)
     form_id = StringField(required=True)
+    workspace_id = StringField(null=True)
     submission_id = StringField(null=True)
     plugin_id = StringField(required=True)
     event = StringField(required=True)
@@ -58,6 +59,7 @@ class PluginJob(Document):
             "config_id",
             "submission_id",
             "form_id",
+            "workspace_id",
         ],
     }
 
@@ -66,6 +68,7 @@ class PluginJob(Document):
             "id": str(self.id),
             "config_id": self.config_id,
             "form_id": self.form_id,
+            "workspace_id": self.workspace_id,
             "submission_id": self.submission_id,
             "plugin_id": self.plugin_id,
             "event": self.event,

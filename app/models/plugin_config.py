@@ -17,6 +17,7 @@ from app.models.common import isoformat, utcnow
 
 class PluginConfig(Document):
     form_id = StringField(required=True)
+    workspace_id = StringField(null=True)
     plugin_id = StringField(required=True)
     name = StringField(required=True)
     enabled = BooleanField(default=True)
@@ -29,13 +30,14 @@ class PluginConfig(Document):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    meta = {"collection": "plugin_configs", "indexes": ["form_id"]}
+    meta = {"collection": "plugin_configs", "indexes": ["form_id", "workspace_id"]}
 
     def to_dict(self, config: dict) -> dict:
         """The API shape; ``config`` is the already-masked settings."""
         return {
             "id": str(self.id),
             "form_id": self.form_id,
+            "workspace_id": self.workspace_id,
             "plugin_id": self.plugin_id,
             "name": self.name,
             "enabled": self.enabled,

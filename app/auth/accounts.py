@@ -1,0 +1,138 @@
+"""Account operations: users and passwords, workspaces and memberships, personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+
+from pymongo.errors import DuplicateKeyError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.errors import APIError
+from app.models.accounts import ApiToken, Membership, Role, User, Workspace
+
+TOKEN_PREFIX = "fhp_"
+MIN_PASSWORD = 8
+# Checked when the email is unknown, so a wrong email costs as much time as a wrong password.
+_DUMMY_HASH = generate_password_hash("formhooks-no-such-user")
+LAST_USED_RESOLUTION = 60.0  # seconds: last_used_at is written at most this often per token
+
+
+def normalize_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash (werkzeug.security's default KDF)."""
+    if len(password or "") < MIN_PASSWORD:
+        raise APIError(
+            422,
+            "validation_error",
+            "Validation failed",
+            {"password": [f"Use at least {MIN_PASSWORD} characters."]},
+        )
+    return generate_password_hash(password)
+
+
+def create_user(email: str, password: str | None = None, name: str = "") -> User:
+    """A new user; 409 when the email is taken. Without a password the user cannot log in (tokens only)."""
+    user = User(
+        email=normalize_email(email),
+        name=name or "",
+        password_hash=hash_password(password) if password is not None else None,
+    )
+    try:
+        return user.save(force_insert=True)
+    except Exception as err:  # mongoengine wraps DuplicateKeyError as NotUniqueError
+        if isinstance(err, DuplicateKeyError) or type(err).__name__ == "NotUniqueError":
+            raise APIError(409, "conflict", "A user with this email exists already.") from None
+        raise
+
+
+def user_by_email(email: str) -> User | None:
+    return User.objects(email=normalize_email(email)).first()
+
+
+def set_password(user: User, password: str) -> None:
+    """Change a password; every session of the user ends (its auth_version changes)."""
+    User.objects(id=user.id).update_one(set__password_hash=hash_password(password), inc__auth_version=1)
+    user.reload()
+
+
+def verify_password(email: str, password: str) -> User | None:
+    """The active user with this email and password, else None (in constant-ish time)."""
+    user = user_by_email(email)
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    ok = check_password_hash(stored, password or "")
+    if user is None or not user.password_hash or not user.active or not ok:
+        return None
+    return user
+
+
+def memberships_of(user_id: str) -> dict[str, str]:
+    """{workspace_id: role} of a user."""
+    return {
+        m.workspace_id: m.role for m in Membership.objects(user_id=str(user_id)).only("workspace_id", "role")
+    }
+
+
+def create_workspace(name: str, owner: User) -> Workspace:
+    """A workspace with ``owner`` as its first owner."""
+    ws = Workspace(name=name, created_by=str(owner.id)).save()
+    set_member(str(ws.id), owner, Role.OWNER)
+    return ws
+
+
+def set_member(workspace_id: str, user: User, role: str) -> Membership:
+    """Add a member or change their role (idempotent)."""
+    role = Role(role).value
+    key = Membership.key_for(workspace_id, str(user.id))
+    Membership._get_collection().update_one(
+        {"key": key},
+        {
+            "$set": {"role": role},
+            "$setOnInsert": {"user_id": str(user.id), "workspace_id": workspace_id, "key": key},
+        },
+        upsert=True,
+    )
+    return Membership.objects(key=key).first()
+
+
+def workspace_members(workspace_id: str) -> list[tuple[Membership, User]]:
+    rows = list(Membership.objects(workspace_id=workspace_id).order_by("created_at"))
+    users = {str(u.id): u for u in User.objects(id__in=[m.user_id for m in rows])}
+    return [(m, users[m.user_id]) for m in rows if m.user_id in users]
+
+
+def token_hash(clear: str) -> str:
+    return hashlib.sha256(clear.encode()).hexdigest()
+
+
+def create_token(user: User, name: str) -> tuple[ApiToken, str]:
+    """A new personal token and its clear value, which is never stored nor shown again."""
+    clear = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=str(user.id), name=name, token_hash=token_hash(clear), prefix=clear[: len(TOKEN_PREFIX) + 6]
+    ).save()
+    return token, clear
+
+
+def revoke_token(token: ApiToken) -> None:
+    ApiToken.objects(id=token.id).update_one(set__revoked=True, set__revoked_at=time.time())
+    token.reload()
+
+
+def user_for_token(clear: str) -> tuple[User, ApiToken] | None:
+    """The active user owning a valid, unrevoked token; records when the token was last used."""
+    token = ApiToken.objects(token_hash=token_hash(clear)).first()
+    if token is None or token.revoked:
+        return None
+    user = User.objects(id=token.user_id).first()
+    if user is None or not user.active:
+        return None
+    now = time.time()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        ApiToken._get_collection().update_one({"_id": token.id}, {"$set": {"last_used_at": now}})
+        token.last_used_at = now
+    return user, token

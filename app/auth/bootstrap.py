@@ -1,0 +1,106 @@
+"""The first owner: created once (safe with several workers), acted as by requests with ADMIN_TOKEN."""
+
+from __future__ import annotations
+
+import logging
+
+from bson import ObjectId
+from flask import Flask
+from pymongo.errors import DuplicateKeyError
+from werkzeug.security import generate_password_hash
+
+from app.db import database
+from app.models.accounts import Membership, Role, User, Workspace
+from app.models.common import utcnow
+
+log = logging.getLogger(__name__)
+BOOTSTRAP_ID = "first_owner"
+DEFAULT_WORKSPACE = "Default"
+
+
+def _claim() -> dict:
+    """The bootstrap record naming the first owner and workspace; the first writer's ids win."""
+    coll = database()["instance"]
+    doc = coll.find_one({"_id": BOOTSTRAP_ID})
+    if doc is None:
+        try:
+            doc = {"_id": BOOTSTRAP_ID, "user_id": str(ObjectId()), "workspace_id": str(ObjectId())}
+            coll.insert_one(doc)
+        except DuplicateKeyError:
+            doc = coll.find_one({"_id": BOOTSTRAP_ID})
+    return doc
+
+
+def ensure_first_owner(email: str, password: str) -> tuple[str, str]:
+    """Create (idempotently) the first owner and the default workspace; returns (user_id, workspace_id).
+
+    Every step is an upsert keyed on the claimed ids, so concurrent workers and a crash half-way agree.
+    """
+    doc = _claim()
+    user_id, ws_id = doc["user_id"], doc["workspace_id"]
+    now = utcnow()
+    Workspace._get_collection().update_one(
+        {"_id": ObjectId(ws_id)},
+        {"$setOnInsert": {"name": DEFAULT_WORKSPACE, "created_by": user_id, "created_at": now}},
+        upsert=True,
+    )
+    users = User._get_collection()
+    if users.find_one({"_id": ObjectId(user_id)}, {"_id": 1}) is None:
+        email = email.strip().lower()
+        existing = users.find_one({"email": email}, {"_id": 1})
+        if existing is not None:  # created before the first start (e.g. by the CLI): adopt it
+            user_id = str(existing["_id"])
+            database()["instance"].update_one({"_id": BOOTSTRAP_ID}, {"$set": {"user_id": user_id}})
+        else:
+            try:
+                users.insert_one(
+                    {
+                        "_id": ObjectId(user_id),
+                        "email": email,
+                        "name": "Owner",
+                        "password_hash": generate_password_hash(password),
+                        "active": True,
+                        "auth_version": 1,
+                        "created_at": now,
+                    }
+                )
+                log.info("created the first owner %s", email)
+            except DuplicateKeyError:
+                pass  # another worker inserted it
+    key = Membership.key_for(ws_id, user_id)
+    Membership._get_collection().update_one(
+        {"key": key},
+        {
+            "$setOnInsert": {
+                "key": key,
+                "user_id": user_id,
+                "workspace_id": ws_id,
+                "role": Role.OWNER.value,
+                "created_at": now,
+            }
+        },
+        upsert=True,
+    )
+    return user_id, ws_id
+
+
+def first_owner(app: Flask) -> User:
+    """The user that ADMIN_TOKEN acts as (created on first need when start-up could not)."""
+    ids = app.extensions.get("formhooks.first_owner")
+    user = User.objects(id=ids[0]).first() if ids else None
+    if user is None:
+        bootstrap(app)
+        user = User.objects(id=app.extensions["formhooks.first_owner"][0]).first()
+    return user
+
+
+def default_workspace_id(app: Flask) -> str:
+    """The first owner's default workspace."""
+    if "formhooks.first_owner" not in app.extensions:
+        bootstrap(app)
+    return app.extensions["formhooks.first_owner"][1]
+
+
+def bootstrap(app: Flask) -> None:
+    ids = ensure_first_owner(app.config["ADMIN_EMAIL"], app.config["ADMIN_PASSWORD"])
+    app.extensions["formhooks.first_owner"] = ids
