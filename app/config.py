@@ -36,6 +36,10 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "SWEEP_INTERVAL": (float, 30.0),
     "SWEEP_MIN_AGE": (float, 10.0),
     "MAX_ABANDONED_THREADS": (int, 16),
+    "CIRCUIT_FAILURE_THRESHOLD": (int, 10),
+    "CIRCUIT_COOLDOWN": (float, 60.0),
+    "CIRCUIT_COOLDOWN_MAX": (float, 3600.0),
+    "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
     "SLACK_API_URL": (str, "https://slack.com/api/"),
     "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),
     # Accounts (docs/auth.md): the first owner, sessions, rate limits.

@@ -1,4 +1,4 @@
-"""Blinker signals. Trigger signals carry a FormEvent; lifecycle signals carry the job id."""
+"""Blinker signals. Trigger signals carry a FormEvent; lifecycle signals carry the job."""
 
 from __future__ import annotations
 
@@ -16,10 +16,14 @@ response_deleted = ns.signal("response.deleted")
 
 TRIGGERS = {s.name: s for s in (form_submitted, form_updated, response_edited, response_deleted)}
 
+# Lifecycle: created (job_id, plugin_id), started (job), completed (job, duration), failed for good
+# (job, error, duration); plus retried (job, error, delay, duration) and deferred (job, reason, seconds).
 job_created = ns.signal("plugin.job.created")
 job_started = ns.signal("plugin.job.started")
 job_completed = ns.signal("plugin.job.completed")
 job_failed = ns.signal("plugin.job.failed")
+job_retried = ns.signal("plugin.job.retried")
+job_deferred = ns.signal("plugin.job.deferred")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from app.api.util import get_or_404, json_body, load
 from app.contract import Plugin, PluginError, TestResult
 from app.contract.registry import registry
 from app.contract.schema import mask, validate
+from app.engine.circuit import state_of
 from app.engine.queue import JobQueue
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
@@ -30,7 +31,7 @@ def _plugin(plugin_id: str) -> Plugin:
 def config_json(cfg: PluginConfig) -> dict[str, Any]:
     plugin = registry().get(cfg.plugin_id)
     shown = mask(plugin.config_schema(), cfg.config) if plugin else {}
-    return cfg.to_dict(shown)
+    return {**cfg.to_dict(shown), "circuit": state_of({"circuit": cfg.circuit})}
 
 
 def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:

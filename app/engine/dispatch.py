@@ -61,22 +61,29 @@ def _subscribed_configs(form_id: str, event_name: str) -> list[dict]:
     return [c for c in cursor if event_name in (c.get("trigger_events") or [])]
 
 
-def _insert_jobs(coll: Collection, docs: list[dict]) -> list[ObjectId]:
-    """Insert jobs; those whose dispatch_key exists already are found instead of created again."""
+def _insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
+    """Insert jobs; those whose dispatch_key exists already are found instead of created again.
+
+    Returns ``{"_id", "plugin_id", "new"}`` for each of the event's jobs.
+    """
     if not docs:
         return []
     try:
         coll.insert_many(docs, ordered=False)
-        return [d["_id"] for d in docs]
+        return [{"_id": d["_id"], "plugin_id": d["plugin_id"], "new": True} for d in docs]
     except BulkWriteError as exc:
         if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
             raise
-        existing = coll.find({"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}}, {"_id": 1})
-        return [d["_id"] for d in existing]
+        mine = {d["_id"] for d in docs}
+        existing = coll.find({"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}}, {"plugin_id": 1})
+        return [{"_id": d["_id"], "plugin_id": d["plugin_id"], "new": d["_id"] in mine} for d in existing]
 
 
-def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts: int) -> list[ObjectId]:
-    """Create the event's jobs (idempotently) and clear its pending marker. Returns the job ids."""
+def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts: int) -> list[dict]:
+    """Create the event's jobs (idempotently) and clear its pending marker.
+
+    Returns ``{"_id", "plugin_id", "new"}`` per job (``new`` is false for jobs an earlier dispatch made).
+    """
     form_id = str(form["_id"])
     now = utcnow()
     payload = snapshot(form, submission, event)
@@ -102,11 +109,11 @@ def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts
                 "updated_at": now,
             }
         )
-    job_ids = _insert_jobs(PluginJob._get_collection(), docs)
+    jobs = _insert_jobs(PluginJob._get_collection(), docs)
     owner = Submission if submission is not None else Form
     owner_id = submission["_id"] if submission is not None else form["_id"]
     clear_marker(owner._get_collection(), owner_id, event.key)
-    return job_ids
+    return jobs
 
 
 def clear_marker(coll: Collection, owner_id: ObjectId, key: str) -> None:
@@ -157,10 +164,11 @@ def init_app(app: Flask) -> None:
     def on_trigger(
         sender: Flask, event: FormEvent, form: dict, submission: dict | None = None
     ) -> list[ObjectId]:
-        job_ids = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"])
-        for job_id in job_ids:
-            signals.job_created.send(sender, job_id=job_id)
-        return job_ids
+        jobs = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"])
+        for job in jobs:
+            if job["new"]:
+                signals.job_created.send(sender, job_id=job["_id"], plugin_id=job["plugin_id"])
+        return [job["_id"] for job in jobs]
 
     app.extensions["formhooks.dispatch"] = on_trigger  # keep a strong reference for blinker
     for signal in signals.TRIGGERS.values():

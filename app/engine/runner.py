@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -15,6 +15,7 @@ from app import signals
 from app.contract import ExecutionContext, ExecutionResult, PluginError
 from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
+from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineExceeded, DeadlineRunner
 from app.engine.queue import JobQueue
 from app.models import LogStatus, PluginConfig, PluginExecutionLog, utcnow
@@ -34,6 +35,7 @@ class Outcome:
         error_type: str | None = None,
     ):
         self.status, self.error, self.result, self.error_type = status, error, result, error_type
+        self.duration = 0.0
 
 
 class JobRunner:
@@ -48,6 +50,14 @@ class JobRunner:
         self.box = box
         self.deadlines = deadlines
         self.settings: Mapping[str, Any] = app.config
+        cfg = app.config
+        self.circuit = CircuitBreaker(
+            threshold=cfg["CIRCUIT_FAILURE_THRESHOLD"],
+            cooldown=cfg["CIRCUIT_COOLDOWN"],
+            cooldown_max=cfg["CIRCUIT_COOLDOWN_MAX"],
+            disable_after=cfg["CIRCUIT_DISABLE_AFTER"],
+            trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
+        )
 
     def run(self, job: dict[str, Any]) -> None:
         config = PluginConfig._get_collection().find_one({"_id": ObjectId(job["config_id"])})
@@ -55,8 +65,13 @@ class JobRunner:
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
             return
+        admission = self.circuit.admit(config)
+        if not admission.run:
+            self.queue.defer(job, admission.defer)
+            signals.job_deferred.send(self.app, job=job, reason="circuit_open", seconds=admission.defer)
+            return
         plugin = self.registry.get(job["plugin_id"])
-        signals.job_started.send(self.app, job_id=job["_id"])
+        signals.job_started.send(self.app, job=job)
         started_at = utcnow()
         started = time.monotonic()
         if plugin is None:
@@ -66,9 +81,9 @@ class JobRunner:
             )
         else:
             outcome = self._attempt(plugin, job, config)
-        duration_ms = int((time.monotonic() - started) * 1000)
-        self._log(job, outcome, started_at, duration_ms)
-        self._settle(job, config, outcome)
+        outcome.duration = time.monotonic() - started
+        self._log(job, outcome, started_at, int(outcome.duration * 1000))
+        self._settle(job, config, outcome, admission.trial)
 
     def _attempt(self, plugin, job: dict[str, Any], config: dict[str, Any]) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
@@ -102,7 +117,7 @@ class JobRunner:
                 error_type=type(exc).__name__,
             )
 
-    def _log(self, job: dict[str, Any], outcome: Outcome, started_at: dt.datetime, duration_ms: int) -> None:
+    def _log(self, job: dict[str, Any], outcome: Outcome, started_at: datetime, duration_ms: int) -> None:
         result, error = outcome.result, outcome.error
         response = result.response if result else (error.response if error else {})
         request = result.request if result else dict(response.pop("request", {}) if response else {})
@@ -125,20 +140,22 @@ class JobRunner:
             }
         )
 
-    def _settle(self, job: dict[str, Any], config: dict[str, Any], outcome: Outcome) -> None:
+    def _settle(self, job: dict[str, Any], config: dict[str, Any], outcome: Outcome, trial: bool) -> None:
         error = outcome.error
         if error is None:
+            self.circuit.succeeded(config)
             if self.queue.complete(job):
-                signals.job_completed.send(self.app, job_id=job["_id"])
+                signals.job_completed.send(self.app, job=job, duration=outcome.duration)
             return
+        disabled = self.circuit.failed(config, trial)
         if error.disable:
             PluginConfig._get_collection().update_one(
                 {"_id": config["_id"]},
                 {"$set": {"enabled": False, "disabled_reason": error.message, "disabled_at": utcnow()}},
             )
-        if error.permanent or job["attempts"] >= job["max_attempts"]:
+        if error.permanent or disabled or job["attempts"] >= job["max_attempts"]:
             if self.queue.fail(job, error.message):
-                signals.job_failed.send(self.app, job_id=job["_id"], error=error.message)
+                signals.job_failed.send(self.app, job=job, error=error.message, duration=outcome.duration)
             return
         delay = retry_delay(
             job["attempts"],
@@ -146,4 +163,7 @@ class JobRunner:
             self.settings["RETRY_BACKOFF_MAX"],
             error.retry_after,
         )
-        self.queue.retry_at(job, time.time() + delay, error.message)
+        if self.queue.retry_at(job, time.time() + delay, error.message):
+            signals.job_retried.send(
+                self.app, job=job, error=error.message, delay=delay, duration=outcome.duration
+            )

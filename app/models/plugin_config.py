@@ -27,6 +27,8 @@ class PluginConfig(Document):
     max_attempts = IntField(null=True)
     disabled_reason = StringField(null=True)
     disabled_at = DateTimeField(null=True)
+    # Circuit breaker state (app/engine/circuit.py); epoch-second times.
+    circuit = DictField()
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 

@@ -1,0 +1,113 @@
+"""A circuit breaker per integration config.
+
+After ``threshold`` consecutive failures the circuit opens: the config's jobs are deferred (attempts not
+spent) for a cool-down that doubles on every failed trial. When the cool-down ends one job runs as the trial
+(half-open); its success closes the circuit, its failure reopens it. A config that has only failed for
+``disable_after`` seconds is disabled with the reason recorded.
+
+State lives on the PluginConfig document (``circuit``), so every process sees the same circuit. Times are
+epoch seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo.collection import Collection
+
+from app.models import PluginConfig, utcnow
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Whether a job may run now: ``run``; or wait ``defer`` seconds. ``trial`` marks the half-open probe."""
+
+    run: bool
+    defer: float = 0.0
+    trial: bool = False
+
+
+def state_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The circuit as shown by the API."""
+    c = config.get("circuit") or {}
+    return {
+        "state": c.get("state", CLOSED),
+        "consecutive_failures": c.get("failures", 0),
+        "cooldown_seconds": c.get("cooldown"),
+        "next_trial_at": c.get("next_trial_at"),
+        "failing_since": c.get("failing_since"),
+    }
+
+
+class CircuitBreaker:
+    def __init__(
+        self, threshold: int, cooldown: float, cooldown_max: float, disable_after: float, trial_timeout: float
+    ):
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.cooldown_max = cooldown_max
+        self.disable_after = disable_after
+        self.trial_timeout = trial_timeout
+
+    @property
+    def coll(self) -> Collection:
+        return PluginConfig._get_collection()
+
+    def admit(self, config: dict[str, Any]) -> Admission:
+        c = config.get("circuit") or {}
+        state = c.get("state", CLOSED)
+        if state == CLOSED:
+            return Admission(run=True)
+        now = time.time()
+        if state == OPEN and now < c.get("next_trial_at", 0):
+            return Admission(run=False, defer=c["next_trial_at"] - now)
+        if state == HALF_OPEN and now < c.get("trial_started_at", 0) + self.trial_timeout:
+            return Admission(run=False, defer=min(5.0, self.trial_timeout))
+        # The cool-down is over (or a trial was lost with its process): one job takes the trial.
+        taken = self.coll.update_one(
+            {"_id": config["_id"], "circuit.state": state, "circuit.next_trial_at": c.get("next_trial_at")},
+            {"$set": {"circuit.state": HALF_OPEN, "circuit.trial_started_at": now}},
+        )
+        if taken.modified_count:
+            return Admission(run=True, trial=True)
+        return Admission(run=False, defer=1.0)
+
+    def succeeded(self, config: dict[str, Any]) -> None:
+        c = config.get("circuit") or {}
+        if c.get("state", CLOSED) == CLOSED and not c.get("failures"):
+            return  # the common case costs no write
+        self.coll.update_one({"_id": config["_id"]}, {"$set": {"circuit": {"state": CLOSED, "failures": 0}}})
+
+    def failed(self, config: dict[str, Any], trial: bool) -> str | None:
+        """Record a failure. Returns a reason when the config must be disabled (failing for too long)."""
+        now = time.time()
+        c = config.get("circuit") or {}
+        failing_since = c.get("failing_since") or now
+        failures = c.get("failures", 0) + 1
+        fields: dict[str, Any] = {"circuit.failing_since": failing_since}
+        if trial or (c.get("state", CLOSED) == CLOSED and failures >= self.threshold):
+            cooldown = (
+                min(self.cooldown_max, c.get("cooldown", self.cooldown / 2) * 2) if trial else self.cooldown
+            )
+            fields.update(
+                {
+                    "circuit.state": OPEN,
+                    "circuit.cooldown": cooldown,
+                    "circuit.opened_at": now,
+                    "circuit.next_trial_at": now + cooldown,
+                }
+            )
+        self.coll.update_one({"_id": config["_id"]}, {"$set": fields, "$inc": {"circuit.failures": 1}})
+        if now - failing_since >= self.disable_after:
+            days = self.disable_after / 86400
+            reason = f"Disabled after failing for {days:g} days without a single success."
+            self.coll.update_one(
+                {"_id": config["_id"]},
+                {"$set": {"enabled": False, "disabled_reason": reason, "disabled_at": utcnow()}},
+            )
+            return reason
+        return None
