@@ -18,6 +18,7 @@ from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineExceeded, DeadlineRunner
 from app.engine.queue import JobQueue
+from app.engine.ratelimit import RateLimiter
 from app.models import LogStatus, PluginConfig, PluginExecutionLog, utcnow
 from app.secrets_box import SecretBox
 
@@ -58,12 +59,18 @@ class JobRunner:
             disable_after=cfg["CIRCUIT_DISABLE_AFTER"],
             trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
         )
+        self.limiter = RateLimiter(box)
 
     def run(self, job: dict[str, Any]) -> None:
         config = PluginConfig._get_collection().find_one({"_id": ObjectId(job["config_id"])})
         if config is None or not config.get("enabled", True):
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
+            return
+        wait = self.limiter.delay_for(self.registry.get(job["plugin_id"]), job, config.get("config") or {})
+        if wait > 0:
+            self.queue.defer(job, wait)
+            signals.job_deferred.send(self.app, job=job, reason="rate_limit", seconds=wait)
             return
         admission = self.circuit.admit(config)
         if not admission.run:
