@@ -24,7 +24,9 @@ def secret_fields(schema: marshmallow.Schema) -> list[str]:
 
 def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
     """The config schema as JSON Schema (via apispec's marshmallow converter)."""
-    spec = APISpec("plugin", "1", "3.0.3", plugins=[MarshmallowPlugin()])
+    # No schema names: nested schemas are inlined, so the result stands alone (no dangling $ref).
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda _schema: None)
+    spec = APISpec("plugin", "1", "3.0.3", plugins=[plugin])
     converter = spec.plugins[0].converter
     result = converter.schema2jsonschema(schema_cls)
     for name in secret_fields(schema_cls()):
