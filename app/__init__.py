@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
-    from app import api, auth, db, errors, secrets_box
+    from app import api, auth, db, errors, metrics, secrets_box
     from app import config as settings
     from app.contract import registry
     from app.engine import dispatch, scheduler
@@ -20,11 +20,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     settings.load_settings(app, config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
     errors.init_app(app)
     db.init_app(app)
     secrets_box.init_app(app)
     registry.init_app(app)
     dispatch.init_app(app)
+    metrics.init_app(app)
     api.init_app(app)
     auth.init_app(app, api.bp)
     scheduler.init_app(app)

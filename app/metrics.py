@@ -1,0 +1,126 @@
+"""Prometheus metrics at GET /metrics (prometheus-client; multiprocess-safe under gunicorn).
+
+Counters and histograms are fed by the job lifecycle signals. Jobs by status and circuit states are read
+from the store at scrape time, so every process reports the same, whole-database figures.
+When PROMETHEUS_MULTIPROC_DIR is set (``make run`` and docker-compose set it), samples of every worker
+process are aggregated.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Blueprint, Flask, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from app import signals
+from app.errors import STORE_DOWN
+from app.models import PluginConfig, PluginJob, as_datetime
+
+JOBS_CREATED = Counter("formhooks_jobs_created_total", "Jobs created", ["plugin"])
+JOBS_COMPLETED = Counter("formhooks_jobs_completed_total", "Jobs completed", ["plugin"])
+JOBS_FAILED = Counter("formhooks_jobs_failed_total", "Jobs failed for good", ["plugin"])
+JOBS_RETRIED = Counter(
+    "formhooks_jobs_retried_total", "Attempts that failed and were rescheduled", ["plugin"]
+)
+JOBS_DEFERRED = Counter(
+    "formhooks_jobs_deferred_total", "Jobs put back without an attempt", ["plugin", "reason"]
+)
+EXECUTION = Histogram(
+    "formhooks_execution_duration_seconds",
+    "Duration of one attempt",
+    ["plugin"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DISPATCH = Histogram(
+    "formhooks_dispatch_latency_seconds",
+    "From job creation to the start of its first attempt",
+    buckets=(0.002, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+class StoreCollector(Collector):
+    """Jobs by status and circuit states, from the job and config collections."""
+
+    def collect(self):
+        by_status = GaugeMetricFamily("formhooks_jobs", "Jobs by status", labels=["status"])
+        circuits = GaugeMetricFamily(
+            "formhooks_circuits", "Integration configs by circuit state", labels=["state"]
+        )
+        try:
+            rows = PluginJob._get_collection().aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
+            for row in rows:
+                by_status.add_metric([str(row["_id"])], row["n"])
+            states: dict[str, int] = {"closed": 0, "open": 0, "half_open": 0}
+            for cfg in PluginConfig._get_collection().find({}, {"circuit.state": 1}):
+                state = (cfg.get("circuit") or {}).get("state", "closed")
+                states[state] = states.get(state, 0) + 1
+            for state, n in states.items():
+                circuits.add_metric([state], n)
+        except STORE_DOWN:
+            return
+        yield by_status
+        yield circuits
+
+
+@bp.get("/metrics")
+def metrics():
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    store = CollectorRegistry()
+    store.register(StoreCollector())
+    return Response(generate_latest(registry) + generate_latest(store), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _plugin(job: dict[str, Any]) -> str:
+    return job.get("plugin_id", "unknown")
+
+
+def init_app(app: Flask) -> None:
+    def created(sender, job_id, plugin_id, **_):
+        JOBS_CREATED.labels(plugin_id).inc()
+
+    def started(sender, job, **_):
+        if job.get("attempts") == 1 and job.get("created_at") and job.get("started_at"):
+            latency = as_datetime(job["started_at"]) - as_datetime(job["created_at"])
+            DISPATCH.observe(max(0.0, latency.total_seconds()))
+
+    def completed(sender, job, duration, **_):
+        JOBS_COMPLETED.labels(_plugin(job)).inc()
+        EXECUTION.labels(_plugin(job)).observe(duration)
+
+    def failed(sender, job, duration, **_):
+        JOBS_FAILED.labels(_plugin(job)).inc()
+        EXECUTION.labels(_plugin(job)).observe(duration)
+
+    def retried(sender, job, duration, **_):
+        JOBS_RETRIED.labels(_plugin(job)).inc()
+        EXECUTION.labels(_plugin(job)).observe(duration)
+
+    def deferred(sender, job, reason, **_):
+        JOBS_DEFERRED.labels(_plugin(job), reason).inc()
+
+    receivers = {
+        signals.job_created: created,
+        signals.job_started: started,
+        signals.job_completed: completed,
+        signals.job_failed: failed,
+        signals.job_retried: retried,
+        signals.job_deferred: deferred,
+    }
+    app.extensions["formhooks.metrics"] = receivers  # strong references for blinker
+    for signal, receiver in receivers.items():
+        signal.connect(receiver, sender=app)
+    app.register_blueprint(bp)
