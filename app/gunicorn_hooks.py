@@ -13,3 +13,13 @@ def worker_exit(server: Any, worker: Any) -> None:
     scheduler = scheduler_for(app) if hasattr(app, "extensions") else None
     if scheduler is not None:
         scheduler.shutdown()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """In the arbiter, after a worker exited: drop its live-gauge files (prometheus multiprocess mode)."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

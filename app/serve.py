@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def banner(port: int, token: str) -> str:
 def run_gunicorn(port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    from app.gunicorn_hooks import worker_exit
+    from app.gunicorn_hooks import child_exit, worker_exit
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -37,6 +38,7 @@ def run_gunicorn(port: int, workers: int) -> None:
             self.cfg.set("graceful_timeout", int(float(os.environ.get("SHUTDOWN_GRACE", 10))) + 5)
             self.cfg.set("accesslog", "-" if os.environ.get("ACCESS_LOG") else None)
             self.cfg.set("worker_exit", worker_exit)
+            self.cfg.set("child_exit", child_exit)
 
         def load(self):
             from wsgi import app
@@ -55,6 +57,9 @@ def main() -> None:
         store = EmbeddedStore(data_dir / "store").start()
         os.environ["MONGODB_URI"] = store.uri
         print(f"  Embedded store (nx-27017) on {store.uri}, data in {data_dir / 'store'}", flush=True)
+    metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "metrics")))
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of a previous run's processes
+    metrics_dir.mkdir(parents=True)
     token = os.environ.get("ADMIN_TOKEN") or persistent_secret(data_dir / "admin_token", prefix="fh_")
     print(banner(port, token), flush=True)
     try:
