@@ -7,9 +7,10 @@ from flask import current_app, jsonify
 from app import signals
 from app.api import bp
 from app.api.schemas import FormIn
-from app.api.util import get_or_404, json_body, load, paginate
+from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
+from app.api.util import json_body, load, paginate
 from app.engine.dispatch import pending_marker
-from app.errors import APIError
+from app.errors import APIError, invalid
 from app.models import Form, FormField, JobStatus, PluginConfig, PluginJob, Submission, utcnow
 from app.signals import FormEvent
 
@@ -17,30 +18,41 @@ from app.signals import FormEvent
 @bp.post("/forms")
 def create_form():
     data = load(FormIn(), json_body())
-    form = Form(name=data["name"], fields=[FormField(**f) for f in data["fields"]]).save()
+    form = Form(
+        name=data["name"],
+        fields=[FormField(**f) for f in data["fields"]],
+        workspace_id=workspace_for_new(data["workspace_id"]),
+        accepting_submissions=data["accepting_submissions"],
+        allowed_origins=data["allowed_origins"],
+    ).save()
     return jsonify(form.to_dict()), 201
 
 
 @bp.get("/forms")
 def list_forms():
-    return jsonify(paginate(Form.objects, Form.to_dict))
+    return jsonify(paginate(Form.objects(**visible()), Form.to_dict))
 
 
 @bp.get("/forms/<form_id>")
 def get_form(form_id: str):
-    return jsonify(get_or_404(Form, form_id, "form").to_dict())
+    return jsonify(scoped_or_404(Form, form_id, "form").to_dict())
 
 
 @bp.patch("/forms/<form_id>")
 def update_form(form_id: str):
-    form = get_or_404(Form, form_id, "form")
+    form = scoped_or_404(Form, form_id, "form", WRITE)
     data = load(FormIn(partial=True), json_body())
+    if data.get("workspace_id") not in (None, form.workspace_id):
+        raise invalid({"workspace_id": ["A form cannot move to another workspace."]})
     revision = form.revision + 1
     changes = {"updated_at": utcnow(), "revision": revision, "dispatch_pending": True}
     if "name" in data:
         changes["name"] = data["name"]
     if "fields" in data:
         changes["fields"] = [FormField(**f).to_mongo().to_dict() for f in data["fields"]]
+    for name in ("accepting_submissions", "allowed_origins"):
+        if name in data:
+            changes[name] = data[name]
     marker = pending_marker("form.updated", form.id, revision)
     updated = Form._get_collection().update_one(
         {"_id": form.id, "revision": form.revision}, {"$set": changes, "$push": {"pending_events": marker}}
@@ -55,7 +67,7 @@ def update_form(form_id: str):
 
 @bp.delete("/forms/<form_id>")
 def delete_form(form_id: str):
-    form = get_or_404(Form, form_id, "form")
+    form = scoped_or_404(Form, form_id, "form", WRITE)
     PluginJob.objects(form_id=str(form.id), status=JobStatus.PENDING.value).update(
         set__status=JobStatus.CANCELLED.value,
         set__last_error="The form was deleted.",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from app.api import bp
-from app.api.util import get_or_404, paginate, query_id
+from app.api.scope import WRITE, scoped_or_404, visible
+from app.api.util import paginate, query_id
 from app.engine.queue import JobQueue
 from app.engine.scheduler import wake_scheduler
 from app.errors import APIError
@@ -31,12 +32,12 @@ def _filters(names: tuple[str, ...], statuses: list[str]) -> dict:
 @bp.get("/jobs")
 def list_jobs():
     filters = _filters(("form_id", "config_id", "submission_id"), [s.value for s in JobStatus])
-    return jsonify(paginate(PluginJob.objects(**filters), PluginJob.to_dict))
+    return jsonify(paginate(PluginJob.objects(**visible(**filters)), PluginJob.to_dict))
 
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    job = get_or_404(PluginJob, job_id, "job")
+    job = scoped_or_404(PluginJob, job_id, "job")
     logs = PluginExecutionLog.objects(job_id=str(job.id)).order_by("attempt")
     return jsonify({**job.to_dict(), "logs": [entry.to_dict() for entry in logs]})
 
@@ -44,7 +45,7 @@ def get_job(job_id: str):
 @bp.post("/jobs/<job_id>/retry")
 def retry_job(job_id: str):
     """Send a finished job again (failed, cancelled, or completed: a resend), with a fresh attempt budget."""
-    job = get_or_404(PluginJob, job_id, "job")
+    job = scoped_or_404(PluginJob, job_id, "job", WRITE)
     queue = JobQueue("api", current_app.config["LEASE_SECONDS"])
     if not queue.requeue_now(job.id, RETRYABLE, current_app.config["MAX_ATTEMPTS"]):
         raise APIError(
@@ -56,7 +57,7 @@ def retry_job(job_id: str):
 
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
-    job = get_or_404(PluginJob, job_id, "job")
+    job = scoped_or_404(PluginJob, job_id, "job", WRITE)
     updated = PluginJob._get_collection().update_one(
         {"_id": job.id, "status": JobStatus.PENDING.value},
         {
@@ -78,4 +79,4 @@ def cancel_job(job_id: str):
 @bp.get("/logs")
 def list_logs():
     filters = _filters(("job_id", "config_id", "form_id"), [s.value for s in LogStatus])
-    return jsonify(paginate(PluginExecutionLog.objects(**filters), PluginExecutionLog.to_dict))
+    return jsonify(paginate(PluginExecutionLog.objects(**visible(**filters)), PluginExecutionLog.to_dict))

@@ -9,7 +9,9 @@ from flask import current_app, jsonify
 
 from app.api import bp
 from app.api.schemas import PluginConfigIn, PluginConfigPatch, PluginTestIn
-from app.api.util import get_or_404, json_body, load
+from app.api.scope import WRITE, scoped_or_404
+from app.api.util import json_body, load
+from app.auth import require_any_role
 from app.contract import Plugin, PluginError, TestResult
 from app.contract.registry import registry
 from app.contract.schema import mask, validate
@@ -66,7 +68,7 @@ def get_plugin(plugin_id: str):
 
 @bp.get("/forms/<form_id>/plugins")
 def list_configs(form_id: str):
-    form = get_or_404(Form, form_id, "form")
+    form = scoped_or_404(Form, form_id, "form")
     return jsonify(
         {"items": [config_json(c) for c in PluginConfig.objects(form_id=str(form.id)).order_by("created_at")]}
     )
@@ -74,11 +76,12 @@ def list_configs(form_id: str):
 
 @bp.post("/forms/<form_id>/plugins")
 def create_config(form_id: str):
-    form = get_or_404(Form, form_id, "form")
+    form = scoped_or_404(Form, form_id, "form", WRITE)
     data = load(PluginConfigIn(), json_body())
     plugin = _plugin_or_422(data["plugin_id"])
     cfg = PluginConfig(
         form_id=str(form.id),
+        workspace_id=form.workspace_id,
         plugin_id=plugin.id,
         name=data["name"] or plugin.name,
         enabled=data["enabled"],
@@ -100,12 +103,12 @@ def _plugin_or_422(plugin_id: str) -> Plugin:
 
 @bp.get("/plugin-configs/<config_id>")
 def get_config(config_id: str):
-    return jsonify(config_json(get_or_404(PluginConfig, config_id, "plugin config")))
+    return jsonify(config_json(scoped_or_404(PluginConfig, config_id, "plugin config")))
 
 
 @bp.patch("/plugin-configs/<config_id>")
 def update_config(config_id: str):
-    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
     data = load(PluginConfigPatch(partial=True), json_body())
     if data.get("plugin_id") not in (None, cfg.plugin_id):
         raise invalid({"plugin_id": ["The plugin of a config cannot be changed; create a new config."]})
@@ -128,7 +131,7 @@ def update_config(config_id: str):
 
 @bp.delete("/plugin-configs/<config_id>")
 def delete_config(config_id: str):
-    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
     PluginJob.objects(config_id=str(cfg.id), status=JobStatus.PENDING.value).update(
         set__status=JobStatus.CANCELLED.value,
         set__last_error="The integration was deleted.",
@@ -152,6 +155,7 @@ def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/plugins/<plugin_id>/test")
 def test_unsaved(plugin_id: str):
+    require_any_role(WRITE)
     plugin = _plugin(plugin_id)
     body = load(PluginTestIn(), json_body())
     schema = plugin.config_schema()
@@ -164,7 +168,7 @@ def test_unsaved(plugin_id: str):
 
 @bp.post("/plugin-configs/<config_id>/test")
 def test_saved(config_id: str):
-    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
     plugin = _plugin(cfg.plugin_id)
     return jsonify(run_test(plugin, box().open(plugin.config_schema(), cfg.config)))
 
@@ -172,7 +176,7 @@ def test_saved(config_id: str):
 @bp.post("/plugin-configs/<config_id>/retry-failed")
 def retry_failed(config_id: str):
     """Resend every failed job of an integration."""
-    cfg = get_or_404(PluginConfig, config_id, "plugin config")
+    cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
     queue = JobQueue("api", current_app.config["LEASE_SECONDS"])
     ids = [j.id for j in PluginJob.objects(config_id=str(cfg.id), status=JobStatus.FAILED.value).only("id")]
     retried = sum(

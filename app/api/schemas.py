@@ -11,6 +11,7 @@ from app.contract import EVENTS
 from app.models.form import FIELD_TYPES
 
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
+ORIGIN = re.compile(r"^(\*|https?://[^/\s?#]+)$")
 
 
 class FormFieldIn(Schema):
@@ -31,6 +32,14 @@ class FormIn(Schema):
         unknown = RAISE
 
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    workspace_id = fields.String(load_default=None)
+    accepting_submissions = fields.Boolean(load_default=True)
+    allowed_origins = fields.List(
+        fields.String(
+            validate=validate.Regexp(ORIGIN, error="Use an origin like https://example.com, or *.")
+        ),
+        load_default=list,
+    )
     fields = fields.List(fields.Nested(FormFieldIn), load_default=list)
 
     @validates("fields")

@@ -9,13 +9,17 @@ from flask import current_app, jsonify, request
 from marshmallow import ValidationError
 
 from app import signals
-from app.api import bp
+from app.api import bp, intake
 from app.api.schemas import SubmissionIn, submission_schema
-from app.api.util import get_or_404, json_body, load, paginate, public
+from app.api.scope import WRITE, scoped_or_404
+from app.api.util import json_body, load, paginate, public
+from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
 from app.errors import APIError, invalid
 from app.models import Form, Submission, parse_object_id, utcnow
 from app.signals import FormEvent
+
+bp.after_request(intake.add_cors_headers)
 
 
 def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
@@ -48,15 +52,31 @@ def _form_doc(form_id: str) -> dict:
 @bp.post("/forms/<form_id>/submissions")
 @public
 def create_submission(form_id: str):
+    """The public intake: JSON, or a browser's form post (answered with pages; see docs/auth.md)."""
+    try:
+        return _intake(form_id)
+    except APIError as err:
+        answer = intake.browser_answer(form_id, err.status, err.details)
+        if answer is None:
+            raise
+        return answer
+
+
+def _intake(form_id: str):
     form = _form_doc(form_id)
-    body = load(SubmissionIn(), json_body())
-    data = _validated_data(form, body["data"])
+    if not form.get("accepting_submissions", True):
+        raise APIError(403, "form_closed", "This form is not accepting submissions.")
+    if not intake.trusted_caller(form.get("workspace_id")):
+        hit("SUBMIT_RATE_LIMIT", "submit", f"{request.remote_addr}:{form['_id']}")
+    raw = intake.form_data(form) if intake.is_form_post() else load(SubmissionIn(), json_body())["data"]
+    data = _validated_data(form, raw)
     now = utcnow()
     sub_id = ObjectId()
     marker = pending_marker("form.submitted", sub_id, 1)
     sub = {
         "_id": sub_id,
         "form_id": str(form["_id"]),
+        "workspace_id": form.get("workspace_id"),
         "data": data,
         "revision": 1,
         "deleted": False,
@@ -67,12 +87,12 @@ def create_submission(form_id: str):
     }
     Submission._get_collection().insert_one(sub)
     job_ids = _emit(signals.form_submitted, form, sub, marker)
-    return jsonify({"id": str(sub_id), "jobs": job_ids}), 202
+    return intake.accepted(str(form["_id"]), {"id": str(sub_id), "jobs": job_ids})
 
 
 @bp.get("/forms/<form_id>/submissions")
 def list_submissions(form_id: str):
-    form = get_or_404(Form, form_id, "form")
+    form = scoped_or_404(Form, form_id, "form")
     filters = {"form_id": str(form.id)}
     if request.args.get("include_deleted", "").lower() not in ("1", "true"):
         filters["deleted"] = False
@@ -81,11 +101,11 @@ def list_submissions(form_id: str):
 
 @bp.get("/submissions/<submission_id>")
 def get_submission(submission_id: str):
-    return jsonify(get_or_404(Submission, submission_id, "submission").to_dict())
+    return jsonify(scoped_or_404(Submission, submission_id, "submission").to_dict())
 
 
 def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, dict, list[str]]:
-    current = get_or_404(Submission, submission_id, "submission")
+    current = scoped_or_404(Submission, submission_id, "submission", WRITE)
     if current.deleted:
         raise APIError(409, "conflict", "The submission was deleted.")
     form = _form_doc(current.form_id)

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import time
 
-from pymongo.errors import DuplicateKeyError
+from mongoengine import NotUniqueError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import APIError
@@ -44,10 +44,8 @@ def create_user(email: str, password: str | None = None, name: str = "") -> User
     )
     try:
         return user.save(force_insert=True)
-    except Exception as err:  # mongoengine wraps DuplicateKeyError as NotUniqueError
-        if isinstance(err, DuplicateKeyError) or type(err).__name__ == "NotUniqueError":
-            raise APIError(409, "conflict", "A user with this email exists already.") from None
-        raise
+    except NotUniqueError:
+        raise APIError(409, "conflict", "A user with this email exists already.") from None
 
 
 def user_by_email(email: str) -> User | None:
@@ -88,14 +86,13 @@ def set_member(workspace_id: str, user: User, role: str) -> Membership:
     """Add a member or change their role (idempotent)."""
     role = Role(role).value
     key = Membership.key_for(workspace_id, str(user.id))
-    Membership._get_collection().update_one(
-        {"key": key},
-        {
-            "$set": {"role": role},
-            "$setOnInsert": {"user_id": str(user.id), "workspace_id": workspace_id, "key": key},
-        },
-        upsert=True,
-    )
+    if not Membership.objects(key=key).update_one(set__role=role):
+        try:
+            Membership(user_id=str(user.id), workspace_id=workspace_id, role=role, key=key).save(
+                force_insert=True
+            )
+        except NotUniqueError:  # added meanwhile by another request
+            Membership.objects(key=key).update_one(set__role=role)
     return Membership.objects(key=key).first()
 
 

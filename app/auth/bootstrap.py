@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from bson import ObjectId
@@ -31,18 +32,24 @@ def _claim() -> dict:
     return doc
 
 
+def _insert_missing(coll, doc: dict, match: dict | None = None) -> None:
+    """Insert ``doc`` unless a document matching ``match`` (default: its _id) exists; races are harmless."""
+    if coll.find_one(match or {"_id": doc["_id"]}, {"_id": 1}) is None:
+        with contextlib.suppress(DuplicateKeyError):
+            coll.insert_one(doc)
+
+
 def ensure_first_owner(email: str, password: str) -> tuple[str, str]:
     """Create (idempotently) the first owner and the default workspace; returns (user_id, workspace_id).
 
-    Every step is an upsert keyed on the claimed ids, so concurrent workers and a crash half-way agree.
+    Every step inserts what is missing, keyed on the claimed ids, so concurrent workers and a crash half-way agree.
     """
     doc = _claim()
     user_id, ws_id = doc["user_id"], doc["workspace_id"]
     now = utcnow()
-    Workspace._get_collection().update_one(
-        {"_id": ObjectId(ws_id)},
-        {"$setOnInsert": {"name": DEFAULT_WORKSPACE, "created_by": user_id, "created_at": now}},
-        upsert=True,
+    _insert_missing(
+        Workspace._get_collection(),
+        {"_id": ObjectId(ws_id), "name": DEFAULT_WORKSPACE, "created_by": user_id, "created_at": now},
     )
     users = User._get_collection()
     if users.find_one({"_id": ObjectId(user_id)}, {"_id": 1}) is None:
@@ -68,18 +75,10 @@ def ensure_first_owner(email: str, password: str) -> tuple[str, str]:
             except DuplicateKeyError:
                 pass  # another worker inserted it
     key = Membership.key_for(ws_id, user_id)
-    Membership._get_collection().update_one(
-        {"key": key},
-        {
-            "$setOnInsert": {
-                "key": key,
-                "user_id": user_id,
-                "workspace_id": ws_id,
-                "role": Role.OWNER.value,
-                "created_at": now,
-            }
-        },
-        upsert=True,
+    _insert_missing(
+        Membership._get_collection(),
+        {"key": key, "user_id": user_id, "workspace_id": ws_id, "role": Role.OWNER.value, "created_at": now},
+        match={"key": key},
     )
     return user_id, ws_id
 

@@ -95,6 +95,7 @@ def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts
                 "_id": job_id,
                 "config_id": str(config["_id"]),
                 "form_id": form_id,
+                "workspace_id": form.get("workspace_id"),
                 "submission_id": str(submission["_id"]) if submission is not None else None,
                 "plugin_id": config["plugin_id"],
                 "event": event.name,

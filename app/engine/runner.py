@@ -133,6 +133,7 @@ class JobRunner:
                 "job_id": str(job["_id"]),
                 "config_id": job["config_id"],
                 "form_id": job.get("form_id"),
+                "workspace_id": job.get("workspace_id"),
                 "submission_id": job.get("submission_id"),
                 "plugin_id": job["plugin_id"],
                 "attempt": job["attempts"],
