@@ -60,7 +60,10 @@ class Scheduler:
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
         self._stopping = False
         self._store_down = False
+        self._store_backoff = 0.0  # seconds; grows while the store is unreachable
+        self._store_retry_at = 0.0  # monotonic time before which polls and maintenance are skipped
         self._indexes_ok = False
+        self._started = False  # the first maintenance pass reports start-up recovery
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -133,7 +136,7 @@ class Scheduler:
     def poll(self) -> int:
         """Claim and start due jobs until none are left or the pool is full. Returns how many started."""
         with self._lock:
-            if self._polling or self._stopping:
+            if self._polling or self._stopping or self._backing_off():
                 return 0
             self._polling = True
         started = 0
@@ -194,14 +197,22 @@ class Scheduler:
     def maintain(self) -> None:
         """Reap jobs of dead processes and finish half-done dispatches."""
         cfg = self.app.config
+        if self._backing_off():
+            return
         try:
             if not self._indexes_ok:
                 db.ensure_indexes()
                 self._indexes_ok = True
             requeued, failed = self.queue.reap_expired()
-            if requeued or failed:
-                log.warning("recovered %d jobs from stopped processes (%d out of attempts)", requeued, failed)
+            if requeued or failed or not self._started:
+                log.warning(
+                    "%srecovered %d jobs left running by stopped processes (%d were out of attempts and failed)",
+                    "" if self._started else "start-up: ",
+                    requeued,
+                    failed,
+                )
                 self.wake()
+            self._started = True
             swept = dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"])
             if swept:
                 self.wake()
@@ -211,15 +222,22 @@ class Scheduler:
         except Exception:
             log.exception("maintenance failed")
 
+    def _backing_off(self) -> bool:
+        return self._store_down and time.monotonic() < self._store_retry_at
+
     def _store_failed(self, exc: Exception) -> None:
+        """Log once, then retry the store with growing pauses (up to 30 s) instead of every poll."""
         if not self._store_down:
-            log.error("store unreachable (%s); the scheduler will keep retrying", type(exc).__name__)
+            log.error("store unreachable (%s); the scheduler pauses and retries", type(exc).__name__)
         self._store_down = True
+        self._store_backoff = min(30.0, max(0.5, self._store_backoff * 2))
+        self._store_retry_at = time.monotonic() + self._store_backoff
 
     def _store_ok(self) -> None:
         if self._store_down:
             log.warning("store reachable again; resuming")
         self._store_down = False
+        self._store_backoff = 0.0
 
 
 def _now() -> dt.datetime:
