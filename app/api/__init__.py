@@ -11,7 +11,8 @@ bp.before_request(require_token)
 
 
 def init_app(app: Flask) -> None:
-    from app.api import forms, jobs, plugins, submissions  # noqa: F401  (register the views)
+    # register the views
+    from app.api import forms, jobs, plugins, session_views, submissions, tokens, workspaces  # noqa: F401
     from app.api.health import health
 
     app.register_blueprint(bp)

@@ -1,0 +1,38 @@
+"""Input schemas of the accounts API (marshmallow): login, workspaces, members, tokens."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from app.models.accounts import Role
+
+ROLES = [r.value for r in Role]
+
+
+class Strict(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class LoginIn(Strict):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class WorkspaceIn(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class MemberIn(Strict):
+    email = fields.Email(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    password = fields.String(load_default=None, validate=validate.Length(min=8, max=1000))
+    name = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class MemberPatch(Strict):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+
+
+class TokenIn(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))

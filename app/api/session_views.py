@@ -1,0 +1,52 @@
+"""Logging in and out of the JSON API, and who the caller is."""
+
+from __future__ import annotations
+
+from flask import jsonify
+
+from app import auth
+from app.api import bp
+from app.api.account_schemas import LoginIn
+from app.api.util import json_body, load, public
+from app.errors import APIError
+from app.models.accounts import Workspace
+from app.models.common import parse_object_id
+
+
+def workspaces_of(memberships: dict[str, str]) -> list[dict]:
+    """The caller's workspaces with names and their role, by name."""
+    docs = Workspace.objects(id__in=[parse_object_id(w) for w in memberships]).order_by("name")
+    return [ws.to_dict(memberships[str(ws.id)]) for ws in docs]
+
+
+def _me(principal: auth.Principal) -> dict:
+    return {
+        "user": principal.user.to_dict(),
+        "via": principal.via,
+        "workspaces": workspaces_of(principal.memberships),
+        "csrf_token": auth.csrf_token() if principal.via == "session" else None,
+    }
+
+
+@bp.post("/auth/login")
+@public
+@auth.rate_limited("LOGIN_RATE_LIMIT", scope="login")
+def login():
+    """Start a session (cookie) with email and password."""
+    data = load(LoginIn(), json_body())
+    user = auth.verify_password(data["email"], data["password"])
+    if user is None:
+        raise APIError(401, "invalid_credentials", "The email or password is wrong.")
+    auth.login_user(user)
+    return jsonify(_me(auth.Principal(user, auth.memberships_of(str(user.id)), "session")))
+
+
+@bp.post("/auth/logout")
+def logout():
+    auth.logout_user()
+    return "", 204
+
+
+@bp.get("/auth/me")
+def me():
+    return jsonify(_me(auth.require_principal()))
