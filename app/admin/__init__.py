@@ -1,0 +1,24 @@
+"""The admin UI: server-rendered pages under /admin. Pages read the models; every write goes through the
+JSON API (static/admin.js calls it with the session cookie and the CSRF header)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, redirect, url_for
+
+bp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/admin",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+def init_app(app: Flask) -> None:
+    from app.admin import filters
+    from app.admin.pages import dashboard, executions, forms, integrations, session, team  # noqa: F401
+
+    filters.init_app(app)
+    app.register_blueprint(bp)
+    app.add_url_rule("/", "home", lambda: redirect(url_for("admin.dashboard")))

@@ -1,0 +1,81 @@
+"""What the logged-in user may see and change, for the pages (the API enforces the same on writes).
+
+Anything outside the user's workspaces is answered 404, like the API does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import abort
+
+from app.auth import current_principal, visible_workspace_ids
+from app.models import Form, PluginConfig, PluginJob, parse_object_id
+from app.models.accounts import Role, Workspace
+
+
+@dataclass(frozen=True)
+class Place:
+    """A workspace the user belongs to, with their role in it."""
+
+    id: str
+    name: str
+    role: str
+
+    @property
+    def can_edit(self) -> bool:
+        return self.role in (Role.EDITOR.value, Role.OWNER.value)
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER.value
+
+
+def places() -> list[Place]:
+    """The user's workspaces, by name."""
+    principal = current_principal()
+    if principal is None:
+        return []
+    docs = Workspace.objects(id__in=[parse_object_id(w) for w in principal.memberships]).order_by("name")
+    return [Place(str(w.id), w.name, principal.memberships[str(w.id)]) for w in docs]
+
+
+def role_in(workspace_id: str | None) -> str | None:
+    principal = current_principal()
+    return principal.role_in(workspace_id) if principal else None
+
+
+def can_edit(workspace_id: str | None) -> bool:
+    return role_in(workspace_id) in (Role.EDITOR.value, Role.OWNER.value)
+
+
+def visible_forms():
+    return Form.objects(workspace_id__in=visible_workspace_ids())
+
+
+def visible_form_ids() -> list[str]:
+    return [str(f.id) for f in visible_forms().only("id")]
+
+
+def form_or_404(form_id: str) -> Form:
+    oid = parse_object_id(form_id)
+    form = Form.objects(id=oid).first() if oid else None
+    if form is None or role_in(form.workspace_id) is None:
+        abort(404)
+    return form
+
+
+def config_or_404(config_id: str) -> tuple[PluginConfig, Form]:
+    oid = parse_object_id(config_id)
+    cfg = PluginConfig.objects(id=oid).first() if oid else None
+    if cfg is None:
+        abort(404)
+    return cfg, form_or_404(cfg.form_id)
+
+
+def job_or_404(job_id: str) -> tuple[PluginJob, Form]:
+    oid = parse_object_id(job_id)
+    job = PluginJob.objects(id=oid).first() if oid else None
+    if job is None:
+        abort(404)
+    return job, form_or_404(job.form_id)

@@ -1,0 +1,180 @@
+"""A plugin's config JSON Schema → the widgets of its settings form (rendered by templates/admin/_config.html).
+
+The schema is the one ``GET /api/plugins/<id>`` returns; the browser serialises the widgets back to JSON by
+their ``kind`` (see static/admin.js) and the API validates it — the UI has no validation of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.contract.schema import MASK
+
+FIELD_NAMES_LIST = "form-field-names"  # a <datalist> of the form's field names, for mapping columns
+# kind -> how admin.js reads the value back
+KINDS = (
+    "text",
+    "textarea",
+    "secret",
+    "select",
+    "checkbox",
+    "number",
+    "integer",
+    "keyvalue",
+    "mapping",
+    "lines",
+    "json",
+)
+
+
+@dataclass
+class Column:
+    """One property of the objects in a list-of-objects (column mapping) field."""
+
+    name: str
+    label: str
+    required: bool = False
+
+
+@dataclass
+class Widget:
+    """One input of the config form."""
+
+    name: str
+    label: str
+    kind: str
+    required: bool = False
+    help: str = ""
+    value: Any = None  # what to prefill (never a secret)
+    input_type: str = "text"  # for text-like widgets: text, email, url
+    options: list[str] = field(default_factory=list)
+    columns: list[Column] = field(default_factory=list)
+    minimum: float | None = None
+    maximum: float | None = None
+    secret_set: bool = False  # a secret is stored (the input stays empty; blank keeps it)
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Prefilled rows of a keyvalue or mapping widget, plus one empty row to type into."""
+        if self.kind == "keyvalue" and isinstance(self.value, dict):
+            return [*({"key": k, "value": v} for k, v in self.value.items()), {}]
+        if self.kind == "mapping" and isinstance(self.value, list):
+            return [*(r for r in self.value if isinstance(r, dict)), {}]
+        return [{}]
+
+    @property
+    def cells(self) -> list[dict[str, Any]]:
+        """The columns of a keyvalue or mapping widget's rows (for templates/admin/_rows.html)."""
+        if self.kind == "keyvalue":
+            return [
+                {"name": "key", "label": "Name", "kind": "text"},
+                {"name": "value", "label": "Value", "kind": "text"},
+            ]
+        return [
+            {
+                "name": c.name,
+                "label": c.label,
+                "kind": "text",
+                "list": FIELD_NAMES_LIST if "field" in c.name or "source" in c.name else None,
+            }
+            for c in self.columns
+        ]
+
+
+def humanize(name: str) -> str:
+    return name.replace("_", " ").replace("-", " ").strip().capitalize()
+
+
+def _is_secret(prop: dict[str, Any]) -> bool:
+    return bool(prop.get("x-secret") or prop.get("writeOnly") or prop.get("format") == "password")
+
+
+def _resolve(schema: dict[str, Any], prop: dict[str, Any]) -> dict[str, Any] | None:
+    """Follow a local ``$ref`` (``#/$defs/X``, ``#/definitions/X``, ``#/components/schemas/X``) if present."""
+    ref = prop.get("$ref")
+    if not ref:
+        return prop
+    node: Any = schema
+    for part in ref.lstrip("#/").split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else None
+
+
+def _kind(schema: dict[str, Any], prop: dict[str, Any]) -> tuple[str, list[Column]]:
+    kind = prop.get("type")
+    if isinstance(kind, list):  # ["string", "null"]
+        kind = next((k for k in kind if k != "null"), "string")
+    widget = prop.get("x-widget")
+    if _is_secret(prop):
+        return "secret", []
+    if "enum" in prop:
+        return "select", []
+    if kind == "boolean":
+        return "checkbox", []
+    if kind in ("number", "integer"):
+        return kind, []
+    if kind == "object":
+        values = prop.get("additionalProperties")
+        simple = not prop.get("properties") and (values in (None, True) or isinstance(values, dict))
+        return ("keyvalue", []) if simple else ("json", [])
+    if kind == "array":
+        items = _resolve(schema, prop.get("items") or {})
+        if items and items.get("type", "object") == "object" and items.get("properties"):
+            required = set(items.get("required", []))
+            columns = [
+                Column(n, p.get("title") or humanize(n), n in required)
+                for n, p in items["properties"].items()
+            ]
+            return "mapping", columns
+        if items and items.get("type") in ("string", "number", "integer"):
+            return "lines", []
+        return "json", []
+    if widget == "textarea" or prop.get("format") == "textarea":
+        return "textarea", []
+    return "text", []
+
+
+def _help(prop: dict[str, Any], kind: str, secret_set: bool) -> str:
+    parts = [prop.get("description", "")]
+    if kind == "lines":
+        parts.append("One per line.")
+    if kind == "json":
+        parts.append("JSON.")
+    if kind == "secret" and secret_set:
+        parts.append("A value is saved; leave blank to keep it.")
+    return " ".join(p for p in parts if p).strip()
+
+
+def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> list[Widget]:
+    """The widgets for ``schema``, prefilled from ``current`` (a masked saved config) or the defaults."""
+    props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    result = []
+    for name, raw in props.items():
+        prop = _resolve(schema, raw) or {}
+        if prop.get("readOnly"):
+            continue
+        kind, columns = _kind(schema, prop)
+        value = current.get(name) if current is not None else prop.get("default")
+        secret_set = kind == "secret" and value == MASK
+        if kind == "secret":
+            value = None  # never prefilled
+        fmt = prop.get("format")
+        result.append(
+            Widget(
+                name=name,
+                label=prop.get("title") or humanize(name),
+                kind=kind,
+                required=name in required,
+                help=_help(prop, kind, secret_set),
+                value=value,
+                input_type={"email": "email", "url": "url", "uri": "url"}.get(fmt or "", "text"),
+                options=[str(o) for o in prop.get("enum", []) if o is not None],
+                columns=columns,
+                minimum=prop.get("minimum"),
+                maximum=prop.get("maximum"),
+                secret_set=secret_set,
+            )
+        )
+    return result

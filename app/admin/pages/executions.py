@@ -1,0 +1,154 @@
+"""Executions: jobs and every attempt, filtered by status, integration, form and time range, with a detail
+view; Retry, Cancel and "retry all failed" call the JSON API. Pages refresh while jobs are pending."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from bson import ObjectId
+from flask import render_template, request
+
+from app.admin import access, bp
+from app.models import (
+    JobStatus,
+    LogStatus,
+    PluginConfig,
+    PluginExecutionLog,
+    PluginJob,
+    parse_object_id,
+    utcnow,
+)
+
+PER_PAGE = 25
+RANGES = {
+    "1h": ("Last hour", 1),
+    "24h": ("Last 24 hours", 24),
+    "7d": ("Last 7 days", 24 * 7),
+    "30d": ("Last 30 days", 24 * 30),
+    "all": ("Any time", None),
+}
+VIEWS = {"jobs": [s.value for s in JobStatus], "attempts": [s.value for s in LogStatus]}
+FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to")
+
+
+def _time(name: str) -> dt.datetime | None:
+    """A ``from``/``to`` filter (an HTML datetime-local or date value, read as UTC); None when absent or bad."""
+    raw = request.args.get(name, "").strip()
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            return dt.datetime.strptime(raw, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _id_range(args: dict[str, str]) -> dict[str, ObjectId]:
+    """Ids carry their creation time: the time range becomes an ``_id`` range."""
+    bounds: dict[str, ObjectId] = {}
+    start, end = _time("from"), _time("to")
+    hours = RANGES.get(args["range"], RANGES["all"])[1]
+    if start is None and hours is not None:
+        start = utcnow() - dt.timedelta(hours=hours)
+    if start is not None:
+        bounds["$gte"] = ObjectId.from_datetime(start.replace(tzinfo=dt.UTC))
+    if end is not None:
+        if len(request.args.get("to", "")) == 10:  # a date: up to its end
+            end += dt.timedelta(days=1)
+        bounds["$lt"] = ObjectId.from_datetime(end.replace(tzinfo=dt.UTC))
+    return bounds
+
+
+def _args() -> dict[str, str]:
+    args = {name: request.args.get(name, "").strip() for name in FILTERS}
+    if args["view"] not in VIEWS:
+        args["view"] = "jobs"
+    if args["status"] not in VIEWS[args["view"]]:
+        args["status"] = ""
+    if args["range"] not in RANGES:
+        args["range"] = "7d"
+    return args
+
+
+def _query(args: dict[str, str], form_ids: list[str]) -> dict[str, Any]:
+    query: dict[str, Any] = {"form_id": {"$in": form_ids}}
+    if args["form_id"]:
+        access.form_or_404(args["form_id"])
+        query["form_id"] = args["form_id"]
+    if args["config_id"]:
+        access.config_or_404(args["config_id"])
+        query["config_id"] = args["config_id"]
+    if args["status"]:
+        query["status"] = args["status"]
+    if bounds := _id_range(args):
+        query["_id"] = bounds
+    return query
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", 1)))
+    except ValueError:
+        return 1
+
+
+@bp.get("/executions")
+def executions():
+    args = _args()
+    forms = {str(f.id): f for f in access.visible_forms().only("id", "name", "workspace_id").order_by("name")}
+    configs = {
+        str(c.id): c
+        for c in PluginConfig.objects(form_id__in=list(forms)).only("id", "name", "form_id").order_by("name")
+    }
+    model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
+    page = _page()
+    query = _query(args, list(forms))
+    docs = list(model.objects(__raw__=query).order_by("-id").skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+    has_more = len(docs) > PER_PAGE
+    docs = docs[:PER_PAGE]
+    job_status = {}
+    if args["view"] == "attempts" and docs:
+        ids = list({parse_object_id(d.job_id) for d in docs} - {None})
+        job_status = {str(j.id): j.status for j in PluginJob.objects(id__in=ids).only("id", "status")}
+    kept = {k: v for k, v in args.items() if v}
+
+    def page_args(n: int) -> str:
+        return urlencode({**kept, "page": n})
+
+    context = dict(
+        args=args,
+        rows=docs,
+        forms=forms,
+        configs=configs,
+        job_status=job_status,
+        page=page,
+        has_more=has_more,
+        page_args=page_args,
+        statuses=VIEWS[args["view"]],
+        ranges=RANGES,
+        editable={fid: access.can_edit(f.workspace_id) for fid, f in forms.items()},
+        refresh_url=request.path + "?" + urlencode({**kept, "page": page, "partial": 1}),
+        views={v: urlencode({**{k: x for k, x in kept.items() if k != "status"}, "view": v}) for v in VIEWS},
+    )
+    if request.args.get("partial"):
+        return render_template("admin/_executions_table.html", **context)
+    return render_template("admin/executions.html", **context)
+
+
+@bp.get("/jobs/<job_id>")
+def job(job_id: str):
+    found, form = access.job_or_404(job_id)
+    cfg = PluginConfig.objects(id=parse_object_id(found.config_id)).first()
+    attempts = list(PluginExecutionLog.objects(job_id=str(found.id)).order_by("attempt", "id"))
+    context = dict(
+        job=found,
+        form=form,
+        config=cfg,
+        attempts=attempts,
+        editable=access.can_edit(form.workspace_id),
+        refresh_url=request.path + "?partial=1",
+    )
+    if request.args.get("partial"):
+        return render_template("admin/_job_detail.html", **context)
+    return render_template("admin/job.html", **context)

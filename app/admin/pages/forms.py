@@ -1,0 +1,127 @@
+"""Forms: the list (with counts and last activity) and the form page (URL, snippets, integrations, fields,
+submissions with per-integration delivery status)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import render_template, request
+
+from app.admin import access, bp, snippets, stats
+from app.contract.registry import registry
+from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, parse_object_id
+from app.models.form import FIELD_TYPES
+
+COUNT_CAP = 1000  # counting is slow on the embedded store: "1000+" past this
+SUBMISSIONS_PER_PAGE = 20
+
+
+@dataclass
+class FormRow:
+    form: Form
+    workspace: str
+    submissions: str
+    integrations: int
+    last_activity: Any
+
+
+def _capped_count(queryset) -> str:
+    n = len(list(queryset.only("id").limit(COUNT_CAP + 1)))
+    return f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
+
+
+def _row(form: Form, names: dict[str, str]) -> FormRow:
+    fid = str(form.id)
+    latest = Submission.objects(form_id=fid).only("created_at").order_by("-id").first()
+    last = max(
+        (t for t in (as_datetime(form.updated_at), as_datetime(latest.created_at) if latest else None) if t),
+        default=None,
+    )
+    return FormRow(
+        form=form,
+        workspace=names.get(form.workspace_id or "", ""),
+        submissions=_capped_count(Submission.objects(form_id=fid, deleted=False)),
+        integrations=PluginConfig.objects(form_id=fid).count(),
+        last_activity=last,
+    )
+
+
+@bp.get("/forms")
+def forms():
+    places = access.places()
+    names = {p.id: p.name for p in places}
+    rows = [_row(f, names) for f in access.visible_forms().order_by("name")]
+    return render_template(
+        "admin/forms.html",
+        rows=rows,
+        places=places,
+        editable=[p for p in places if p.can_edit],
+        can_edit={p.id: p.can_edit for p in places},
+    )
+
+
+@dataclass
+class Card:
+    """An integration on the form page."""
+
+    config: PluginConfig
+    plugin: dict[str, Any] | None
+    last: dict[str, Any] | None
+    week: stats.DayRate
+    circuit: str | None
+
+
+def _cards(form: Form) -> list[Card]:
+    raw = {str(d["_id"]): d for d in PluginConfig._get_collection().find({"form_id": str(form.id)})}
+    described = {p["id"]: p for p in registry().describe_all()}
+    return [
+        Card(
+            config=cfg,
+            plugin=described.get(cfg.plugin_id),
+            last=stats.last_attempt(str(cfg.id)),
+            week=stats.success_rate(str(cfg.id)),
+            circuit=stats.circuit_state(raw.get(str(cfg.id), {})),
+        )
+        for cfg in PluginConfig.objects(form_id=str(form.id)).order_by("created_at")
+    ]
+
+
+def _submissions(form: Form) -> tuple[list[Submission], dict[str, dict[str, PluginJob]], str | None]:
+    """A page of submissions (newest first, before ``?before=<id>``) and their jobs by config."""
+    query = Submission.objects(form_id=str(form.id), deleted=False)
+    before = parse_object_id(request.args.get("before"))
+    if before:
+        query = query.filter(id__lt=before)
+    subs = list(query.order_by("-id").limit(SUBMISSIONS_PER_PAGE + 1))
+    older = str(subs[SUBMISSIONS_PER_PAGE - 1].id) if len(subs) > SUBMISSIONS_PER_PAGE else None
+    subs = subs[:SUBMISSIONS_PER_PAGE]
+    jobs: dict[str, dict[str, PluginJob]] = {str(s.id): {} for s in subs}
+    for sid in jobs:
+        for job in (
+            PluginJob.objects(submission_id=sid).only("id", "config_id", "status", "event").order_by("id")
+        ):
+            jobs[sid][job.config_id] = job  # the latest event's job wins
+    return subs, jobs, older
+
+
+@bp.get("/forms/<form_id>")
+def form_page(form_id: str):
+    form = access.form_or_404(form_id)
+    subs, jobs, older = _submissions(form)
+    cards = _cards(form)
+    return render_template(
+        "admin/form.html",
+        form=form,
+        editable=access.can_edit(form.workspace_id),
+        submission_url=snippets.submission_url(form),
+        curl=snippets.curl(form),
+        html_snippet=snippets.html(form),
+        cards=cards,
+        submissions=subs,
+        jobs=jobs,
+        older=older,
+        field_types=FIELD_TYPES,
+        field_rows=[f.to_dict() for f in form.fields],
+        columns=[c.config for c in cards],
+    )

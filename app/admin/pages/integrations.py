@@ -1,0 +1,68 @@
+"""Add and edit an integration: the plugin catalogue, then a settings form generated from the plugin's
+JSON Schema (see app.admin.config_form). Saving and testing go through the JSON API."""
+
+from __future__ import annotations
+
+from flask import abort, render_template
+
+from app.admin import access, bp
+from app.admin.config_form import widgets
+from app.api.plugins import config_json
+from app.contract.registry import registry
+from app.models import Form
+
+
+def _editable(form: Form) -> None:
+    if not access.can_edit(form.workspace_id):
+        abort(403)
+
+
+def _described(plugin_id: str) -> dict:
+    if registry().get(plugin_id) is None:
+        abort(404)
+    return registry().describe(plugin_id)
+
+
+@bp.get("/forms/<form_id>/integrations/new")
+def catalogue(form_id: str):
+    form = access.form_or_404(form_id)
+    _editable(form)
+    plugins = list(registry().describe_all())
+    categories = sorted({p["category"] for p in plugins})
+    return render_template("admin/catalogue.html", form=form, plugins=plugins, categories=categories)
+
+
+@bp.get("/forms/<form_id>/integrations/new/<plugin_id>")
+def new_integration(form_id: str, plugin_id: str):
+    form = access.form_or_404(form_id)
+    _editable(form)
+    plugin = _described(plugin_id)
+    return render_template(
+        "admin/integration.html",
+        form=form,
+        plugin=plugin,
+        config=None,
+        widgets=widgets(plugin["config_schema"]),
+        name=plugin["name"],
+        enabled=True,
+        triggers=["form.submitted"],
+        editable=True,
+    )
+
+
+@bp.get("/integrations/<config_id>")
+def edit_integration(config_id: str):
+    cfg, form = access.config_or_404(config_id)
+    plugin = _described(cfg.plugin_id)
+    shown = config_json(cfg)["config"]  # secrets masked, as the API returns them
+    return render_template(
+        "admin/integration.html",
+        form=form,
+        plugin=plugin,
+        config=cfg,
+        widgets=widgets(plugin["config_schema"], shown),
+        name=cfg.name,
+        enabled=cfg.enabled,
+        triggers=list(cfg.trigger_events),
+        editable=access.can_edit(form.workspace_id),
+    )

@@ -1,0 +1,99 @@
+"""Log in and out, the login gate in front of every page, and the HTML error pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from app.admin import access, bp
+from app.auth import current_principal, login_user, logout_user, verify_password
+from app.auth.limits import hit
+from app.errors import APIError
+
+OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+
+
+@dataclass(frozen=True)
+class Me:
+    """The logged-in user as the layout shows them."""
+
+    email: str
+    places: list[access.Place]
+
+    @property
+    def owns_any(self) -> bool:
+        return any(p.is_owner for p in self.places)
+
+
+@bp.context_processor
+def inject_me() -> dict:
+    principal = current_principal()
+    return {"me": Me(principal.user.email, access.places()) if principal else None}
+
+
+@bp.before_request
+def require_login():
+    """Every page but the login page needs a logged-in user."""
+    if request.endpoint in OPEN_ENDPOINTS or current_principal() is not None:
+        return None
+    return redirect(url_for("admin.login", next=request.full_path.rstrip("?")))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this site (no scheme, no //host) are followed after login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("admin.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        if current_principal() is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("admin/login.html", email="", next=request.args.get("next", ""))
+    email = request.form.get("email", "")
+    try:
+        hit("LOGIN_RATE_LIMIT", "login")  # the API login shares this budget
+    except APIError as err:
+        return render_template(
+            "admin/login.html", email=email, next=request.form.get("next", ""), error=err.message
+        ), 429
+    user = verify_password(email, request.form.get("password", ""))
+    if user is None:
+        error = "The email or password is not right."
+        return render_template(
+            "admin/login.html", email=email, next=request.form.get("next", ""), error=error
+        ), 401
+    login_user(user)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash("You are logged out.")
+    return redirect(url_for("admin.login"))
+
+
+def _error_page(status: int, title: str, message: str):
+    return render_template("admin/error.html", status=status, title=title, message=message), status
+
+
+@bp.errorhandler(404)
+def not_found(_err: HTTPException):
+    return _error_page(404, "Not found", "There is nothing here, or it is not in one of your workspaces.")
+
+
+@bp.errorhandler(APIError)
+def api_error(err: APIError):
+    if err.status == 404:
+        return not_found(err)
+    return _error_page(err.status, err.code.replace("_", " ").capitalize(), err.message)
+
+
+@bp.errorhandler(403)
+def forbidden(_err: HTTPException):
+    return _error_page(403, "Not allowed", "Your role in this workspace does not allow this; ask an owner.")

@@ -1,0 +1,72 @@
+"""The hosted form page ``/f/<form_id>``: a form's fields as an accessible HTML form that posts to the
+public submission endpoint and works without JavaScript, and its thank-you page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Blueprint, Flask, abort, render_template, url_for
+
+from app.models import Form, parse_object_id
+
+bp = Blueprint(
+    "hosted",
+    __name__,
+    url_prefix="/f",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+
+def _form_or_404(form_id: str) -> Form:
+    oid = parse_object_id(form_id)
+    form = Form.objects(id=oid).first() if oid else None
+    if form is None:
+        abort(404)
+    return form
+
+
+def form_page(
+    form_id: str,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, Any] | None = None,
+    status: int = 200,
+):
+    """The hosted page, optionally re-shown with the values sent and the server's per-field errors.
+
+    The public endpoint answers a browser's form post that failed validation with this (status 422).
+    """
+    form = _form_or_404(form_id)
+    messages = {
+        name: [msg] if isinstance(msg, str) else [str(m) for m in msg] for name, msg in (errors or {}).items()
+    }
+    html = render_template(
+        "hosted/form.html",
+        form=form,
+        action=url_for("api.create_submission", form_id=str(form.id)),
+        accepting=getattr(form, "accepting_submissions", True),
+        values=dict(values or {}),
+        errors=messages,
+    )
+    return html, status
+
+
+@bp.get("/<form_id>")
+def page(form_id: str):
+    return form_page(form_id)
+
+
+@bp.get("/<form_id>/thanks")
+def thanks(form_id: str):
+    return render_template("hosted/thanks.html", form=_form_or_404(form_id))
+
+
+@bp.errorhandler(404)
+def not_found(_err):
+    return render_template("hosted/missing.html"), 404
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
