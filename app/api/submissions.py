@@ -7,9 +7,10 @@ from typing import Any
 from bson import ObjectId
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
+from pymongo.errors import DuplicateKeyError
 
 from app import signals
-from app.api import bp, intake
+from app.api import bp, idempotency, intake
 from app.api.schemas import SubmissionIn, submission_schema
 from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
@@ -72,6 +73,12 @@ def _intake(form_id: str):
     data = _validated_data(form, raw)
     now = utcnow()
     sub_id = ObjectId()
+    claim = None
+    if key := request.headers.get("Idempotency-Key"):
+        claim = idempotency.begin(str(form["_id"]), key, raw, str(sub_id))
+        if claim.replay is not None:
+            return intake.accepted(str(form["_id"]), claim.replay)
+        sub_id = ObjectId(claim.submission_id)
     marker = pending_marker("form.submitted", sub_id, 1)
     sub = {
         "_id": sub_id,
@@ -85,9 +92,15 @@ def _intake(form_id: str):
         "pending_events": [marker],
         "dispatch_pending": True,
     }
-    Submission._get_collection().insert_one(sub)
+    try:
+        Submission._get_collection().insert_one(sub)
+    except DuplicateKeyError:  # an earlier request with this Idempotency-Key wrote it, then died
+        sub = Submission._get_collection().find_one({"_id": sub_id})
     job_ids = _emit(signals.form_submitted, form, sub, marker)
-    return intake.accepted(str(form["_id"]), {"id": str(sub_id), "jobs": job_ids})
+    response = {"id": str(sub_id), "jobs": job_ids}
+    if claim is not None:
+        idempotency.finish(claim, response)
+    return intake.accepted(str(form["_id"]), response)
 
 
 @bp.get("/forms/<form_id>/submissions")

@@ -26,6 +26,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from app import db, signals
+from app.api.idempotency import purge_expired
 from app.contract.registry import PluginRegistry
 from app.engine import dispatch
 from app.engine.deadline import DeadlineRunner
@@ -213,6 +214,7 @@ class Scheduler:
                 )
                 self.wake()
             self._started = True
+            purge_expired()
             swept = dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"])
             if swept:
                 self.wake()

@@ -4,10 +4,11 @@ from app.models.accounts import ACCOUNT_MODELS, ApiToken, Membership, Role, User
 from app.models.common import as_datetime, isoformat, parse_object_id, utcnow
 from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.form import Form, FormField, Submission
+from app.models.idempotency import IdempotencyKey
 from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.plugin_config import PluginConfig
 
-ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, *ACCOUNT_MODELS)
+ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, *ACCOUNT_MODELS)
 
 __all__ = [
     "ALL_MODELS",
@@ -20,6 +21,7 @@ __all__ = [
     "FINISHED",
     "Form",
     "FormField",
+    "IdempotencyKey",
     "JobStatus",
     "LogStatus",
     "PluginConfig",

@@ -1,0 +1,20 @@
+"""Idempotency-Key records of the public intake (kept 24 h)."""
+
+from __future__ import annotations
+
+from mongoengine import DateTimeField, DictField, Document, FloatField, StringField
+
+
+class IdempotencyKey(Document):
+    # "<form id>:<client key>"
+    id = StringField(primary_key=True)
+    body_hash = StringField(required=True)
+    submission_id = StringField(required=True)
+    response = DictField(null=True)
+    created_at = FloatField(required=True)  # epoch seconds
+    expire_at = DateTimeField()  # for MongoDB's TTL monitor; reads also check created_at
+
+    meta = {
+        "collection": "idempotency_keys",
+        "indexes": [{"fields": ["expire_at"], "expireAfterSeconds": 0}],
+    }

@@ -1,0 +1,38 @@
+"""Idempotency-Key on the public intake."""
+
+from __future__ import annotations
+
+from app.models import PluginJob, Submission
+
+
+def _post(api, form_id, data, key):
+    return api.post(f"/api/forms/{form_id}/submissions", {"data": data}, headers={"Idempotency-Key": key})
+
+
+def test_same_key_twice_creates_one_submission_and_returns_the_first_response(api):
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/"})
+    first = _post(api, form["id"], {"n": 1}, "order-42")
+    again = _post(api, form["id"], {"n": 1}, "order-42")
+    assert first.status_code == again.status_code == 202
+    assert again.json == first.json
+    assert Submission.objects(form_id=form["id"]).count() == 1
+    assert PluginJob.objects(form_id=form["id"]).count() == 1
+
+
+def test_same_key_with_a_different_body_is_422_and_creates_nothing(api):
+    form = api.create_form()
+    _post(api, form["id"], {"n": 1}, "k1")
+    resp = _post(api, form["id"], {"n": 2}, "k1")
+    assert resp.status_code == 422
+    assert resp.json["error"]["code"] == "idempotency_key_reused"
+    assert Submission.objects(form_id=form["id"]).count() == 1
+
+
+def test_keys_are_per_form_and_distinct_keys_create_distinct_submissions(api):
+    one, two = api.create_form("one"), api.create_form("two")
+    assert _post(api, one["id"], {"n": 1}, "k").json["id"] != _post(api, two["id"], {"n": 1}, "k").json["id"]
+    assert (
+        _post(api, one["id"], {"n": 1}, "k2").json["id"] != _post(api, one["id"], {"n": 1}, "k3").json["id"]
+    )
+    assert Submission.objects.count() == 4
