@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import signal as signal_module
 import time
 from typing import Any
 
@@ -165,6 +167,8 @@ def init_app(app: Flask) -> None:
     def on_trigger(
         sender: Flask, event: FormEvent, form: dict, submission: dict | None = None
     ) -> list[ObjectId]:
+        if sender.config["FAULT_INJECTION"] == "crash_before_jobs":  # crash tests: die between the two writes
+            os.kill(os.getpid(), signal_module.SIGKILL)
         jobs = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"])
         for job in jobs:
             if job["new"]:

@@ -137,6 +137,7 @@ class JobRunner:
                 "submission_id": job.get("submission_id"),
                 "plugin_id": job["plugin_id"],
                 "attempt": job["attempts"],
+                "worker": self.queue.owner,
                 "event": job["event"],
                 "status": outcome.status.value,
                 "executed_at": started_at,

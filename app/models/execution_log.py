@@ -23,6 +23,7 @@ class PluginExecutionLog(Document):
     submission_id = StringField(null=True)
     plugin_id = StringField()
     attempt = IntField(required=True)
+    worker = StringField(null=True)  # the scheduler (host:pid:id) that ran it
     event = StringField()
     status = StringField(choices=[s.value for s in LogStatus])
     executed_at = DateTimeField(default=utcnow)
@@ -47,6 +48,7 @@ class PluginExecutionLog(Document):
             "submission_id": self.submission_id,
             "plugin_id": self.plugin_id,
             "attempt": self.attempt,
+            "worker": self.worker,
             "event": self.event,
             "status": self.status,
             "executed_at": isoformat(self.executed_at),
