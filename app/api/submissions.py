@@ -142,6 +142,7 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
 
 @bp.patch("/submissions/<submission_id>")
 def edit_submission(submission_id: str):
+    scoped_or_404(Submission, submission_id, "submission", WRITE)  # before reading the body: 404 first
     body = load(SubmissionIn(), json_body())
     sub, _, job_ids = _change(submission_id, signals.response_edited, {"data": body["data"]})
     return jsonify({**Submission._from_son(sub).to_dict(), "jobs": job_ids})

@@ -1,0 +1,110 @@
+"""Logging in with email and password: the session cookie, CSRF on session writes, rate limits."""
+
+from __future__ import annotations
+
+from app import auth
+from app.models.accounts import User
+from tests.admin_api.conftest import PASSWORD, csrf_headers, login
+
+
+def test_login_sets_a_httponly_lax_session_that_authenticates_the_api(app, people):
+    ws = people.workspace("Team")
+    people.member("ann@example.com", {ws: "editor"})
+    client = app.test_client()
+    resp = login(client, "Ann@Example.com ")
+    assert resp.status_code == 200
+    assert resp.json["user"]["email"] == "ann@example.com"
+    assert [w["role"] for w in resp.json["workspaces"]] == ["editor"]
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert client.get("/api/forms").status_code == 200
+
+
+def test_the_session_cookie_is_secure_over_https(app, people):
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    resp = app.test_client().post(
+        "/api/auth/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        base_url="https://localhost",
+    )
+    assert resp.status_code == 200
+    assert "Secure" in resp.headers["Set-Cookie"]
+
+
+def test_a_wrong_password_or_unknown_email_is_the_same_401(app, people):
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    wrong = login(client, "ann@example.com", "not the password")
+    unknown = login(client, "nobody@example.com")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json == unknown.json
+    assert client.get("/api/forms").status_code == 401
+
+
+def test_session_writes_need_the_csrf_token_and_bearer_writes_do_not(app, api, people):
+    ws = people.workspace("Team")
+    people.member("ann@example.com", {ws: "editor"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    refused = client.post("/api/forms", json={"name": "No token", "workspace_id": ws})
+    assert refused.status_code == 400
+    assert "CSRF" in refused.json["error"]["message"]
+    assert client.get("/api/forms").json["items"] == []  # nothing was created
+    ok = client.post(
+        "/api/forms", json={"name": "With token", "workspace_id": ws}, headers=csrf_headers(client)
+    )
+    assert ok.status_code == 201
+    assert api.post("/api/forms", {"name": "Bearer"}).status_code == 201
+
+
+def test_logout_ends_the_session(app, people):
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    assert client.post("/api/auth/logout", headers=csrf_headers(client)).status_code == 204
+    assert client.get("/api/auth/me").status_code == 401
+
+
+def test_a_password_change_ends_other_sessions(app, people):
+    member = people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    auth.set_password(User.objects(id=member.user.id).first(), "a new long password")
+    assert client.get("/api/auth/me").status_code == 401
+    assert login(client, "ann@example.com", "a new long password").status_code == 200
+
+
+def test_a_deactivated_user_cannot_log_in_or_use_tokens(app, people):
+    member = people.member("ann@example.com", {people.workspace(): "viewer"})
+    User.objects(id=member.user.id).update_one(set__active=False)
+    assert login(app.test_client(), "ann@example.com").status_code == 401
+    assert member.api.get("/api/forms").status_code == 401
+
+
+def test_login_attempts_are_rate_limited(make_app, people):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    client = app.test_client()
+    codes = [login(client, "ann@example.com", "guess").status_code for _ in range(4)]
+    assert codes == [401, 401, 401, 429]
+    limited = login(client, "ann@example.com", "guess")
+    assert limited.json["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+def test_login_needs_json_with_email_and_password(app):
+    client = app.test_client()
+    assert client.post("/api/auth/login", data={"email": "a", "password": "b"}).status_code == 400
+    resp = client.post("/api/auth/login", json={"email": "a@example.com"})
+    assert resp.status_code == 422
+    assert "password" in resp.json["error"]["details"]
+
+
+def test_the_first_owner_logs_in_with_the_configured_password_and_is_the_admin_token(make_app):
+    app = make_app(ADMIN_EMAIL="Boss@Example.com", ADMIN_PASSWORD="bootstrap password")
+    client = app.test_client()
+    assert login(client, "boss@example.com", "bootstrap password").status_code == 200
+    me = client.get("/api/auth/me").json
+    admin = app.test_client().get("/api/auth/me", headers={"Authorization": "Bearer test-admin-token"}).json
+    assert me["user"]["id"] == admin["user"]["id"]
+    assert admin["via"] == "admin_token"
+    assert [w["name"] for w in admin["workspaces"]] == ["Default"]
