@@ -1,0 +1,160 @@
+"""The measurements, one function each. Every app run is a fresh gunicorn process group on one database."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+from app.models import as_datetime
+from bench import peer_rq
+from bench.harness import JOBS, Harness
+from bench.history import seed_history
+from bench.load import IntakeRun, flood, paced
+from bench.stats import percentile, rate
+
+
+@dataclass
+class Preloaded:
+    """Pending jobs created through the public intake with the scheduler off (the intake figure)."""
+
+    intake: IntakeRun
+    form_id: str
+    config_ids: list[str]
+    jobs: int
+
+
+@dataclass
+class Throughput:
+    jobs: int
+    seconds: float  # first to last delivery at the sink
+    per_second: float
+    failed: int
+
+
+@dataclass
+class Dispatch:
+    submissions: int
+    sent_per_second: float
+    sink_ms: list[float] = field(default_factory=list)  # 202 read by the client → request at the sink
+    store_ms: list[float] = field(default_factory=list)  # job created_at → started_at (claimed)
+
+
+@dataclass
+class Recovery:
+    jobs: int
+    unfinished_at_kill: int
+    seconds: float  # SIGKILL → every job completed (restart included)
+    redelivered: int  # deliveries beyond one per job (at-least-once)
+    failed: int
+
+
+def preload(h: Harness, db: str, jobs: int, hooks: int, seed: int = 0) -> Preloaded:
+    """Submit ceil(jobs / hooks) times to a form with ``hooks`` webhooks, scheduler off (no delivery
+    competes with the intake). With ``seed``, that many finished jobs are written first."""
+    app = h.start_app(db, scheduler=False)
+    try:
+        admin = h.admin(app)
+        form_id, config_ids = admin.form_with_webhooks("Bench", h.sink.url, hooks)
+        admin.close()
+        if seed:
+            seconds = seed_history(h.store.uri, db, seed, form_id, config_ids)
+            print(f"    seeded {seed:,} finished jobs and logs in {seconds:.0f} s", flush=True)
+        submissions = math.ceil(jobs / hooks)
+        run = flood(app.url, form_id, submissions, h.settings.intake_concurrency)
+    finally:
+        app.stop()
+    return Preloaded(run, form_id, config_ids, submissions * hooks)
+
+
+def throughput(h: Harness, db: str, jobs: int) -> Throughput:
+    """Start an app with its scheduler on ``jobs`` pending jobs; time the deliveries at the sink."""
+    h.sink.reset()
+    app = h.start_app(db, scheduler=True)
+    try:
+        stats = h.wait_delivered(jobs, timeout=60 + jobs / 10)
+        h.wait_drained(db, timeout=60)
+    finally:
+        app.stop()
+    seconds = stats["last"] - stats["first"]
+    return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), h.count_status(db, "failed"))
+
+
+def dispatch(h: Harness, db: str) -> Dispatch:
+    """Paced submissions to a live app; latency from each 202 to its delivery (and to its claim)."""
+    s = h.settings
+    app = h.start_app(db, scheduler=True)
+    try:
+        admin = h.admin(app)
+        form_id, _ = admin.form_with_webhooks("Dispatch", h.sink.url, s.dispatch_hooks)
+        admin.close()
+        h.sink.reset()
+        run = paced(app.url, form_id, s.dispatch_rate, s.dispatch_seconds)
+        h.wait_delivered(len(run.accepted_at), timeout=60)
+        arrivals = h.sink.arrivals()
+        h.wait_drained(db, timeout=30)
+    finally:
+        app.stop()
+    result = Dispatch(run.count, rate(run.count, run.seconds))
+    fields = {"idempotency_key": 1, "created_at": 1, "started_at": 1}
+    for job in h.mongo[db][JOBS].find({"form_id": form_id}, fields):
+        accepted = run.accepted_at.get(str(job["_id"]))
+        arrived = arrivals.get(job.get("idempotency_key", ""))
+        if accepted is not None and arrived is not None:
+            result.sink_ms.append((arrived - accepted) * 1000)
+        created, started = as_datetime(job.get("created_at")), as_datetime(job.get("started_at"))
+        if created and started:
+            result.store_ms.append((started - created).total_seconds() * 1000)
+    return result
+
+
+def rq_peer(h: Harness, jobs: int) -> tuple[Throughput | None, str]:
+    """RQ with ``rq_workers`` forking workers on ``jobs`` pre-enqueued deliveries; (None, why) if skipped."""
+    s = h.settings
+    ok, why = peer_rq.rq_available()
+    if not ok:
+        return None, why
+    binary, why = peer_rq.find_redis_server(s.install_redis)
+    if binary is None:
+        return None, why
+    redis = peer_rq.RedisServer(binary, h.workdir / "redis.log")
+    try:
+        peer_rq.enqueue(redis.url, h.sink.url, jobs)
+        h.sink.reset()
+        workers = peer_rq.start_workers(redis.url, s.rq_workers, h.workdir / "rq.log")
+        try:
+            stats = h.wait_delivered(jobs, timeout=60 + jobs / 10)
+        finally:
+            peer_rq.stop_workers(workers)
+    finally:
+        redis.stop()
+    seconds = stats["last"] - stats["first"]
+    return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), 0), ""
+
+
+def recovery(h: Harness, db: str, jobs: int, steady: float | None) -> Recovery:
+    """SIGKILL the app (master and workers) while its jobs are pending/running; restart; time to done."""
+    s = h.settings
+    pre = preload(h, db, jobs, s.hooks)
+    h.sink.reset()
+    app = h.start_app(db, scheduler=True)
+    h.wait_delivered(max(10, pre.jobs // 50), timeout=60)  # running, with leases held
+    killed = time.monotonic()
+    app.kill()
+    unfinished = h.unfinished(db)
+    budget = (unfinished / steady if steady else 60) + s.lease_seconds + 10
+    app = h.start_app(db, scheduler=True)
+    try:
+        h.wait_delivered(pre.jobs, timeout=budget * 3 + 30)
+        h.wait_drained(db, timeout=budget * 3 + 30)
+        seconds = time.monotonic() - killed
+    finally:
+        app.stop()
+    stats = h.sink.stats()
+    return Recovery(
+        pre.jobs, unfinished, seconds, stats["count"] - stats["unique"], h.count_status(db, "failed")
+    )
+
+
+def latency_summary(values_ms: list[float]) -> tuple[float | None, float | None]:
+    return percentile(values_ms, 50), percentile(values_ms, 99)

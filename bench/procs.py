@@ -1,0 +1,170 @@
+"""Processes the bench runs: the app under gunicorn (as in production), and an RSS sampler for it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from app.store.embedded import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gunicorn_argv(port: int, workers: int, threads: int, grace: float) -> list[str]:
+    """`gunicorn wsgi:app` with the settings of app/serve.py (gthread workers, 8 threads each)."""
+    return [
+        str(Path(sys.executable).with_name("gunicorn")),
+        "wsgi:app",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--graceful-timeout",
+        str(int(grace) + 5),
+    ]
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids of the live processes in process group ``pgid`` (from /proc; Linux)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        # fields after the command name (which may hold spaces): state ppid pgrp ...
+        rest = stat.rpartition(")")[2].split()
+        if len(rest) > 2 and int(rest[2]) == pgid and rest[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of ``pid`` (from /proc/<pid>/statm), or None when it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+class AppProcess:
+    """The app under gunicorn in its own process group; every setting comes from the environment."""
+
+    def __init__(self, env: dict[str, str], workers: int, log_path: Path, threads: int = 8):
+        self.env = {**os.environ, **env}
+        self.workers = workers
+        self.threads = threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> AppProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.proc = subprocess.Popen(
+            gunicorn_argv(self.port, self.workers, self.threads, float(self.env.get("SHUTDOWN_GRACE", 10))),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a crash can take master and workers at once
+        )
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the app exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if requests.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app was not ready within {timeout:g} s; see {self.log_path}")
+            time.sleep(0.1)
+
+    def pids(self) -> list[int]:
+        """The gunicorn master and its workers as they are now (its process group)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        return group_members(self.proc.pid)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Graceful stop (SIGTERM to the master, which stops its workers)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+    def kill(self) -> None:
+        """Crash: SIGKILL the whole process group (master and workers) at once."""
+        if self.proc and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+class RssSampler:
+    """Samples the resident memory of every process of the watched apps; keeps the largest per process."""
+
+    def __init__(self, interval: float = 0.25):
+        self.interval = interval
+        self.apps: list[AppProcess] = []
+        self.max_rss: dict[int, int] = {}  # pid -> bytes
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def watch(self, app: AppProcess) -> AppProcess:
+        self.apps.append(app)
+        return app
+
+    def sample(self) -> None:
+        for app in list(self.apps):
+            for pid in app.pids():
+                rss = rss_bytes(pid)
+                if rss is not None:
+                    self.max_rss[pid] = max(self.max_rss.get(pid, 0), rss)
+        self.samples += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    @property
+    def peak_mb(self) -> float:
+        """The largest RSS any single app process reached, in MiB."""
+        return max(self.max_rss.values(), default=0) / 2**20
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -1,0 +1,237 @@
+"""Runs every phase in order and turns the measurements into figures with targets."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import phases
+from bench.harness import Harness
+from bench.report import Figure, Report, at_least, at_most
+from bench.settings import BenchSettings
+from bench.stats import percentile
+from bench.store_raw import raw_job_rate
+
+RSS_LIMIT_MB = 200
+
+
+def _ms(seconds: list[float]) -> list[float]:
+    return [s * 1000 for s in seconds]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+class Bench:
+    def __init__(self, settings: BenchSettings, workdir: Path):
+        self.s = settings
+        self.workdir = workdir
+        self.report = Report(dataclasses.asdict(settings))
+        if settings.app_env:
+            self.report.notes.append(f"app settings overridden for every run: {settings.app_env}")
+        self.h: Harness | None = None
+
+    def phase(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run one phase; a failure is recorded in the report and the bench goes on."""
+        print(f"  {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            result = fn()
+        except Exception as exc:
+            self.report.notes.append(f"{name} failed: {type(exc).__name__}: {exc}")
+            (self.workdir / "errors.log").open("a").write(traceback.format_exc())
+            print(f"    FAILED: {exc}", flush=True)
+            return None
+        print(f"    done in {time.monotonic() - started:.0f} s", flush=True)
+        return result
+
+    def run(self) -> Report:
+        s, r = self.s, self.report
+        self.h = h = Harness(s, self.workdir)
+        try:
+            raw = self.phase("raw store rate", lambda: raw_job_rate(h.store.uri, "bench_raw", s.raw_ops))
+            self._throughput(raw)
+            self._dispatch()
+            self._rq()
+            self._history()
+            self._recovery()
+        finally:
+            h.close()
+        r.add(
+            Figure(
+                "rss_peak_mb",
+                "app process RSS, max (any gunicorn process, whole run)",
+                h.rss.peak_mb if h.rss.samples else None,
+                "MiB",
+                f"≤ {RSS_LIMIT_MB} MiB",
+                at_most(h.rss.peak_mb, RSS_LIMIT_MB),
+                f"{h.rss.samples} samples of {len(h.rss.max_rss)} processes",
+            )
+        )
+        return r
+
+    def _throughput(self, raw: float | None) -> None:
+        s, r, h = self.s, self.report, self.h
+        pre = self.phase(
+            f"intake: {s.jobs:,} jobs through the API",
+            lambda: phases.preload(h, "bench_main", s.jobs, s.hooks),
+        )
+        run = pre.intake if pre else None
+        note = f"{s.hooks} webhooks per form, {s.intake_concurrency} clients, SCHEDULER_ENABLED=false"
+        r.add(
+            Figure(
+                "intake_rps", "intake POST …/submissions", run and run.count / run.seconds, "req/s", note=note
+            )
+        )
+        r.add(Figure("intake_p50_ms", "intake latency p50", run and percentile(_ms(run.latencies), 50), "ms"))
+        r.add(Figure("intake_p99_ms", "intake latency p99", run and percentile(_ms(run.latencies), 99), "ms"))
+        tp = pre and self.phase(
+            "completed jobs/s (empty store)", lambda: phases.throughput(h, "bench_main", pre.jobs)
+        )
+        self.steady = tp.per_second if tp else None
+        r.add(
+            Figure(
+                "jobs_per_s",
+                f"completed jobs/s ({pre.jobs if pre else s.jobs:,} jobs)",
+                self.steady,
+                "jobs/s",
+                note=tp
+                and f"{s.web_workers} gunicorn workers; first→last delivery {tp.seconds:.1f} s; {tp.failed} failed",
+            )
+        )
+        r.add(Figure("raw_store_jobs_per_s", "store raw rate (insert, claim, log, complete)", raw, "jobs/s"))
+        ratio = _ratio(self.steady, raw)
+        r.add(
+            Figure("ratio_to_raw", "jobs/s ÷ store raw rate", ratio, "ratio", "≥ 70%", at_least(ratio, 0.70))
+        )
+
+    def _dispatch(self) -> None:
+        s, r, h = self.s, self.report, self.h
+        d = self.phase(
+            f"dispatch latency at {s.dispatch_rate:g}/s", lambda: phases.dispatch(h, "bench_dispatch")
+        )
+        p50, p99 = phases.latency_summary(d.sink_ms) if d else (None, None)
+        sp50, sp99 = phases.latency_summary(d.store_ms) if d else (None, None)
+        how = (
+            d
+            and f"{d.submissions} submissions sent at {d.sent_per_second:.1f}/s, {s.dispatch_hooks} webhook(s) each; 202 read → request at the sink"
+        )
+        r.add(
+            Figure(
+                "dispatch_p50_ms",
+                "dispatch latency p50 (202 → delivery)",
+                p50,
+                "ms",
+                "≤ 15 ms",
+                at_most(p50, 15),
+                how or "",
+            )
+        )
+        r.add(
+            Figure(
+                "dispatch_p99_ms",
+                "dispatch latency p99 (202 → delivery)",
+                p99,
+                "ms",
+                "≤ 100 ms",
+                at_most(p99, 100),
+            )
+        )
+        r.add(Figure("dispatch_store_p50_ms", "job created_at → started_at p50", sp50, "ms"))
+        r.add(Figure("dispatch_store_p99_ms", "job created_at → started_at p99", sp99, "ms"))
+
+    def _rq(self) -> None:
+        s, r, h = self.s, self.report, self.h
+        if not s.rq:
+            r.add(Figure("rq_jobs_per_s", "RQ peer jobs/s", None, "jobs/s", note="skipped (--no-rq)"))
+            return
+        peer = self.phase(f"RQ peer ({s.rq_workers} workers)", lambda: phases.rq_peer(h, s.jobs))
+        tp, why = peer if peer else (None, "failed; see the notes")
+        note = f"{s.rq_workers} `rq worker` processes, {s.jobs:,} jobs" if tp else f"skipped: {why}"
+        r.add(Figure("rq_jobs_per_s", "RQ peer jobs/s", tp and tp.per_second, "jobs/s", note=note))
+        ratio = _ratio(self.steady, tp and tp.per_second)
+        r.add(Figure("ratio_to_rq", "jobs/s ÷ RQ jobs/s", ratio, "x", "≥ 1.00x", at_least(ratio, 1.0)))
+
+    def _history(self) -> None:
+        s, r, h = self.s, self.report, self.h
+        tp = None
+        if s.history_run:
+
+            def run() -> phases.Throughput:
+                pre = phases.preload(h, "bench_history", s.jobs, s.hooks, seed=s.history)
+                return phases.throughput(h, "bench_history", pre.jobs)
+
+            tp = self.phase(f"completed jobs/s with {s.history:,} finished jobs", run)
+        label = f"completed jobs/s with {s.history:,} finished jobs + logs"
+        r.add(
+            Figure(
+                "history_jobs_per_s",
+                label,
+                tp and tp.per_second,
+                "jobs/s",
+                note="" if s.history_run else "skipped",
+            )
+        )
+        ratio = _ratio(tp and tp.per_second, self.steady)
+        r.add(
+            Figure(
+                "ratio_history",
+                "history jobs/s ÷ empty-store jobs/s",
+                ratio,
+                "ratio",
+                "≥ 80%",
+                at_least(ratio, 0.80),
+            )
+        )
+
+    def _recovery(self) -> None:
+        s, r, h = self.s, self.report, self.h
+        if not s.recovery:
+            r.add(Figure("recovery_s", "recovery after SIGKILL", None, "s", note="skipped"))
+            return
+        rec = self.phase(
+            f"recovery: SIGKILL with {s.recovery_jobs:,} jobs",
+            lambda: phases.recovery(h, "bench_recovery", s.recovery_jobs, self.steady),
+        )
+        budget = target = None
+        note = ""
+        if rec:
+            if self.steady:
+                budget = rec.unfinished_at_kill / self.steady + s.lease_seconds + 10
+                target = f"≤ {budget:.0f} s ({rec.unfinished_at_kill:,}/{self.steady:.0f} + {s.lease_seconds:g} + 10)"
+            note = (
+                f"{rec.unfinished_at_kill:,} of {rec.jobs:,} unfinished at the kill; LEASE_SECONDS={s.lease_seconds:g}; "
+                f"{rec.redelivered} deliveries repeated; {rec.failed} failed"
+            )
+        r.add(
+            Figure(
+                "recovery_s",
+                "recovery: SIGKILL → all completed",
+                rec and rec.seconds,
+                "s",
+                target or "",
+                at_most(rec and rec.seconds, budget) if budget else None,
+                note,
+            )
+        )
+
+
+def run_bench(settings: BenchSettings, workdir: Path | None = None) -> Report:
+    """Run the whole bench in ``workdir`` and return its report. By default a temporary folder, removed
+    afterwards unless a phase failed (its logs are kept for a look)."""
+    if workdir is not None:
+        return Bench(settings, workdir).run()
+    tmp = Path(tempfile.mkdtemp(prefix="formhooks-bench-"))
+    report = Bench(settings, tmp).run()
+    if any(" failed: " in n for n in report.notes):
+        report.notes.append(f"logs kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report

@@ -1,0 +1,99 @@
+"""Bench sizes and switches: defaults, ``--quick``, environment variables (BENCH_*) and flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    jobs: int = 5000  # jobs per throughput run (pre-loaded through the API, 3 per submission)
+    hooks: int = 3  # webhook configs on the intake/throughput form
+    intake_concurrency: int = 8  # concurrent keep-alive clients of the intake
+    dispatch_rate: float = 50.0  # paced submissions per second
+    dispatch_seconds: float = 10.0
+    dispatch_hooks: int = 1  # webhook configs on the dispatch-latency form
+    raw_ops: int = 3000  # rounds of the raw store loop
+    history: int = 100_000  # finished jobs (and logs) written before the second throughput run
+    recovery_jobs: int = 5000
+    lease_seconds: float = 10.0
+    web_workers: int = 2  # gunicorn workers (each runs a scheduler), as `make run`
+    rq_workers: int = 2
+    rq: bool = True
+    install_redis: bool = True  # try apt-get install redis-server when missing (root only)
+    history_run: bool = True
+    recovery: bool = True
+    out: Path = RESULTS
+    app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
+
+
+QUICK = BenchSettings(
+    jobs=300,
+    dispatch_seconds=3.0,
+    raw_ops=300,
+    history=3000,
+    recovery_jobs=300,
+    lease_seconds=5.0,
+)
+
+
+def _env_overrides(base: BenchSettings) -> dict:
+    """BENCH_<FIELD> environment variables, e.g. BENCH_JOBS=2000 BENCH_RQ=false."""
+    found = {}
+    for f in fields(base):
+        raw = os.environ.get(f"BENCH_{f.name.upper()}")
+        if raw is None:
+            continue
+        kind = type(getattr(base, f.name))
+        if kind is dict:
+            continue
+        if kind is bool:
+            found[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+        else:
+            found[f.name] = kind(raw)
+    return found
+
+
+def parse(argv: list[str] | None = None) -> BenchSettings:
+    """Settings from (in rising priority) the defaults or --quick, BENCH_* variables, and flags."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Formhooks benchmark (make bench)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every figure")
+    parser.add_argument("--jobs", type=int, help="jobs per throughput run [5000]")
+    parser.add_argument("--history", type=int, help="finished jobs seeded for the history run [100000]")
+    parser.add_argument("--raw-ops", type=int, help="rounds of the raw store loop [3000]")
+    parser.add_argument("--recovery-jobs", type=int, help="jobs pending when the app is killed [5000]")
+    parser.add_argument("--dispatch-seconds", type=float, help="length of the paced run [10]")
+    parser.add_argument("--dispatch-rate", type=float, help="paced submissions per second [50]")
+    parser.add_argument("--dispatch-hooks", type=int, help="webhooks on the dispatch form [1]")
+    parser.add_argument("--intake-concurrency", type=int, help="concurrent intake clients [8]")
+    parser.add_argument("--web-workers", type=int, help="gunicorn workers [2]")
+    parser.add_argument("--lease-seconds", type=float, help="LEASE_SECONDS for every app run [10]")
+    parser.add_argument("--no-rq", dest="rq", action="store_false", default=None, help="skip the RQ peer")
+    parser.add_argument(
+        "--no-history", dest="history_run", action="store_false", default=None, help="skip the history run"
+    )
+    parser.add_argument(
+        "--no-recovery", dest="recovery", action="store_false", default=None, help="skip the crash run"
+    )
+    parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
+    parser.add_argument(
+        "--env",
+        dest="app_env",
+        action="append",
+        metavar="NAME=VALUE",
+        help="an extra app setting for every app run, e.g. --env WORKER_THREADS=16 (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if args.app_env is not None:
+        pairs = [item.partition("=") for item in args.app_env]
+        if any(not name or not eq for name, eq, _ in pairs):
+            parser.error("--env takes NAME=VALUE")
+        args.app_env = {name: value for name, _, value in pairs}
+    base = QUICK if args.quick else BenchSettings()
+    flags = {k: v for k, v in vars(args).items() if k != "quick" and v is not None}
+    return replace(base, **{**_env_overrides(base), **flags})

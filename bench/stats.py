@@ -1,0 +1,20 @@
+"""Small statistics helpers: percentiles and rates."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """The ``pct`` percentile (nearest rank) of ``values``; None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def rate(count: int, seconds: float) -> float:
+    """Events per second (0 when no time passed)."""
+    return count / seconds if seconds > 0 else 0.0
