@@ -68,7 +68,7 @@ class Widget:
         """The columns of a keyvalue or mapping widget's rows (for templates/admin/_rows.html)."""
         if self.kind == "keyvalue":
             return [
-                {"name": "key", "label": "Name", "kind": "text"},
+                {"name": "key", "label": "Key", "kind": "text"},
                 {"name": "value", "label": "Value", "kind": "text"},
             ]
         return [
@@ -82,8 +82,24 @@ class Widget:
         ]
 
 
+ACRONYMS = {
+    "url": "URL",
+    "id": "ID",
+    "api": "API",
+    "smtp": "SMTP",
+    "http": "HTTP",
+    "json": "JSON",
+    "tls": "TLS",
+}
+
+
 def humanize(name: str) -> str:
-    return name.replace("_", " ").replace("-", " ").strip().capitalize()
+    """``webhook_url`` → ``Webhook URL``."""
+    words = name.replace("_", " ").replace("-", " ").split()
+    words = [ACRONYMS.get(w.lower(), w) for w in words]
+    if words and words[0] not in ACRONYMS.values():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
 
 
 def _is_secret(prop: dict[str, Any]) -> bool:

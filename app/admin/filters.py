@@ -67,13 +67,21 @@ def pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.0f} %"
 
 
+def _parsed(text: str) -> Any:
+    """A JSON body excerpt as data (so it is shown indented); the text itself when it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def pretty(value: Any) -> str:
-    """JSON for display (what was sent / what came back)."""
+    """JSON for display (what was sent / what came back), with JSON body excerpts unfolded."""
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return value
+        parsed = _parsed(value)
+        return value if parsed is value else pretty(parsed)
+    if isinstance(value, dict) and isinstance(value.get("body_excerpt"), str):
+        value = {**value, "body_excerpt": _parsed(value["body_excerpt"])}
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 

@@ -47,4 +47,5 @@ def curl(form: Form) -> str:
 
 def html(form: Form) -> str:
     """The hosted page's form markup, to paste into any site (it posts to the public endpoint)."""
-    return render_template("hosted/snippet.html", form=form, action=submission_url(form)).strip()
+    markup = render_template("hosted/snippet.html", form=form, action=submission_url(form))
+    return "\n".join(line.rstrip() for line in markup.splitlines() if line.strip())

@@ -306,7 +306,7 @@
   }
 
   function showTest(target, result) {
-    const box = $(target);
+    const box = typeof target === "string" ? $(target) : target;
     if (!box) return;
     box.hidden = false;
     box.classList.remove("is-good", "is-bad");
@@ -323,6 +323,7 @@
     const form = $(button.dataset.testConfig);
     const resultBox = $("#test-result", form) || $("#test-result");
     clearErrors(form);
+    say(statusOf(form), "", "");
     say(resultBox, "Testing…", "");
     resultBox.classList.remove("is-good", "is-bad");
     button.disabled = true;
