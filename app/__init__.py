@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
-    from app import admin, api, auth, db, errors, hosted, metrics, secrets_box
+    from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box
     from app import config as settings
     from app.contract import registry
     from app.engine import dispatch, scheduler
@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     api.init_app(app)
     auth.init_app(app, api.bp)
+    cli.init_app(app)
     admin.init_app(app)
     hosted.init_app(app)
     scheduler.init_app(app)

@@ -15,6 +15,17 @@ from app.contract.schema import secret_fields
 PREFIX = "fernet:"
 
 
+def configured_keys(config: dict[str, Any]) -> list[str]:
+    """ENCRYPTION_KEYS, newest first."""
+    return [k.strip() for k in config.get("ENCRYPTION_KEYS", "").split(",") if k.strip()]
+
+
+def default_key(secret_key: str) -> str:
+    """The key derived from SECRET_KEY, used while ENCRYPTION_KEYS is empty."""
+    digest = hashlib.sha256(b"formhooks-secrets:" + secret_key.encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
 class SecretBox:
     """Encrypts with the first key, decrypts with any (so keys can be rotated)."""
 
@@ -23,11 +34,7 @@ class SecretBox:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SecretBox:
-        keys = [k.strip() for k in config.get("ENCRYPTION_KEYS", "").split(",") if k.strip()]
-        if not keys:
-            digest = hashlib.sha256(b"formhooks-secrets:" + config["SECRET_KEY"].encode()).digest()
-            keys = [base64.urlsafe_b64encode(digest).decode()]
-        return cls(keys)
+        return cls(configured_keys(config) or [default_key(config["SECRET_KEY"])])
 
     def encrypt(self, value: str) -> str:
         return PREFIX + self._fernet.encrypt(value.encode()).decode()
