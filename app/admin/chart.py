@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from app.admin.stats import DayRate
 
-WIDTH, HEIGHT = 700, 240
+WIDTH, HEIGHT = 900, 260
 TOP, BOTTOM, LEFT = 16, 40, 44  # room for the 100 % label, the day labels and the axis labels
 GAP = 14
 

@@ -82,7 +82,7 @@ def test_owner_creates_a_form_collects_a_submission_and_connects_a_webhook(page,
     expect(row).to_be_visible()
     expect(row.locator(".badge")).to_have_text("completed")
     assert_accessible(page)
-    shot(page, "executions")
+    shot(page, "executions-first")
     page.get_by_role("link", name="Attempts").click()
     expect(page.locator("#executions-table")).to_contain_text("HTTP 200")
 
@@ -90,7 +90,7 @@ def test_owner_creates_a_form_collects_a_submission_and_connects_a_webhook(page,
     page.goto(f"/admin/forms/{form_id}")
     card.get_by_role("button", name=re.compile("Test connection")).click()
     expect(card.get_by_role("status")).to_contain_text("Connection works")
-    shot(page, "form-page")
+    shot(page, "form-page-after-test")
 
 
 def test_a_failed_execution_is_retried_after_the_sink_is_fixed(page, world, sink):
