@@ -29,6 +29,7 @@ class Admission:
     run: bool
     defer: float = 0.0
     trial: bool = False
+    circuit: dict[str, Any] | None = None  # the circuit as this admission left it, when it changed it
 
 
 def state_of(config: dict[str, Any]) -> dict[str, Any]:
@@ -73,35 +74,37 @@ class CircuitBreaker:
             {"$set": {"circuit.state": HALF_OPEN, "circuit.trial_started_at": now}},
         )
         if taken.modified_count:
-            return Admission(run=True, trial=True)
+            return Admission(run=True, trial=True, circuit={**c, "state": HALF_OPEN, "trial_started_at": now})
         return Admission(run=False, defer=1.0)
 
-    def succeeded(self, config: dict[str, Any]) -> None:
+    def succeeded(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """Record a success; returns the new circuit when it changed."""
         c = config.get("circuit") or {}
         if c.get("state", CLOSED) == CLOSED and not c.get("failures"):
-            return  # the common case costs no write
-        self.coll.update_one({"_id": config["_id"]}, {"$set": {"circuit": {"state": CLOSED, "failures": 0}}})
+            return None  # the common case costs no write
+        closed = {"state": CLOSED, "failures": 0}
+        self.coll.update_one({"_id": config["_id"]}, {"$set": {"circuit": closed}})
+        return closed
 
-    def failed(self, config: dict[str, Any], trial: bool) -> str | None:
-        """Record a failure. Returns a reason when the config must be disabled (failing for too long)."""
+    def failed(self, config: dict[str, Any], trial: bool) -> tuple[dict[str, Any], str | None]:
+        """Record a failure. Returns the new circuit, and a reason when the config was disabled."""
         now = time.time()
         c = config.get("circuit") or {}
         failing_since = c.get("failing_since") or now
         failures = c.get("failures", 0) + 1
-        fields: dict[str, Any] = {"circuit.failing_since": failing_since}
+        fields: dict[str, Any] = {"failing_since": failing_since}
         if trial or (c.get("state", CLOSED) == CLOSED and failures >= self.threshold):
             cooldown = (
                 min(self.cooldown_max, c.get("cooldown", self.cooldown / 2) * 2) if trial else self.cooldown
             )
             fields.update(
-                {
-                    "circuit.state": OPEN,
-                    "circuit.cooldown": cooldown,
-                    "circuit.opened_at": now,
-                    "circuit.next_trial_at": now + cooldown,
-                }
+                {"state": OPEN, "cooldown": cooldown, "opened_at": now, "next_trial_at": now + cooldown}
             )
-        self.coll.update_one({"_id": config["_id"]}, {"$set": fields, "$inc": {"circuit.failures": 1}})
+        self.coll.update_one(
+            {"_id": config["_id"]},
+            {"$set": {f"circuit.{k}": v for k, v in fields.items()}, "$inc": {"circuit.failures": 1}},
+        )
+        circuit = {**c, **fields, "failures": failures}
         if now - failing_since >= self.disable_after:
             days = self.disable_after / 86400
             reason = f"Disabled after failing for {days:g} days without a single success."
@@ -109,5 +112,5 @@ class CircuitBreaker:
                 {"_id": config["_id"]},
                 {"$set": {"enabled": False, "disabled_reason": reason, "disabled_at": utcnow()}},
             )
-            return reason
-        return None
+            return circuit, reason
+        return circuit, None

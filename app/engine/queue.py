@@ -12,14 +12,27 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
+from pymongo import UpdateOne
 from pymongo.collection import Collection
 
 from app.models import JobStatus, PluginJob, utcnow
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change of a job: applied now (JobQueue.apply) or batched (engine.writer)."""
+
+    filter: dict[str, Any]
+    update: dict[str, Any]
+
+    def as_bulk(self) -> UpdateOne:
+        return UpdateOne(self.filter, self.update)
 
 
 class JobQueue:
@@ -33,34 +46,35 @@ class JobQueue:
     def coll(self) -> Collection:
         return PluginJob._get_collection()
 
-    def claim(self, limit: int, scan_factor: int = 4) -> list[dict[str, Any]]:
-        """Claim up to ``limit`` due jobs for this owner; returns the claimed documents."""
+    def claim(self, limit: int) -> list[dict[str, Any]]:
+        """Claim up to ``limit`` due jobs for this owner; returns the claimed documents.
+
+        Two round trips when nobody competes: read the earliest pending jobs (due ones come first), flip the
+        due ones in one compare-and-set. Only when another scheduler took some of them meanwhile is a third
+        read needed, to learn which ones are ours.
+        """
         if limit <= 0:
             return []
         now, stamp = time.time(), utcnow()
-        candidates = (
-            self.coll.find({"status": PENDING}, {"scheduled_for": 1})
-            .sort("scheduled_for", 1)
-            .limit(limit * scan_factor)
-        )
-        due = [c["_id"] for c in candidates if c["scheduled_for"] <= now][:limit]
+        earliest = self.coll.find({"status": PENDING}).sort("scheduled_for", 1).limit(limit)
+        due = [job for job in earliest if job["scheduled_for"] <= now]
         if not due:
             return []
         token = uuid.uuid4().hex
+        claimed = {
+            "status": RUNNING,
+            "lease_owner": self.owner,
+            "lease_expires_at": now + self.lease,
+            "claim_token": token,
+            "started_at": stamp,
+            "updated_at": stamp,
+        }
         result = self.coll.update_many(
-            {"_id": {"$in": due}, "status": PENDING},
-            {
-                "$set": {
-                    "status": RUNNING,
-                    "lease_owner": self.owner,
-                    "lease_expires_at": now + self.lease,
-                    "claim_token": token,
-                    "started_at": stamp,
-                    "updated_at": stamp,
-                },
-                "$inc": {"attempts": 1},
-            },
+            {"_id": {"$in": [job["_id"] for job in due]}, "status": PENDING},
+            {"$set": claimed, "$inc": {"attempts": 1}},
         )
+        if result.modified_count == len(due):
+            return [{**job, **claimed, "attempts": job.get("attempts", 0) + 1} for job in due]
         if result.modified_count == 0:
             return []
         return list(self.coll.find({"claim_token": token}))
@@ -74,74 +88,58 @@ class JobQueue:
             {"$set": {"lease_expires_at": time.time() + self.lease}},
         ).modified_count
 
-    def _fenced(self, job: dict[str, Any], update: dict[str, Any]) -> bool:
-        update.setdefault("$set", {})["updated_at"] = utcnow()
-        return (
-            self.coll.update_one(
-                {"_id": job["_id"], "status": RUNNING, "claim_token": job["claim_token"]}, update
-            ).modified_count
-            == 1
+    def apply(self, change: Change) -> bool:
+        """Run one state change now; True when it took effect."""
+        return self.coll.update_one(change.filter, change.update).modified_count == 1
+
+    def _fenced(self, job: dict[str, Any], fields: dict[str, Any], **extra: Any) -> Change:
+        """A state change that only applies while this claim still holds the job."""
+        return Change(
+            {"_id": job["_id"], "status": RUNNING, "claim_token": job["claim_token"]},
+            {"$set": {**fields, "updated_at": utcnow()}, **extra},
         )
+
+    def finish_op(self, job: dict[str, Any], status: JobStatus, error: str | None = None) -> Change:
+        """completed, failed or cancelled: the job leaves the queue."""
+        return self._fenced(
+            job,
+            {
+                "status": status.value,
+                "completed_at": utcnow(),
+                "last_error": error,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            },
+        )
+
+    def retry_op(
+        self, job: dict[str, Any], when: float, error: str | None, refund_attempt: bool = False
+    ) -> Change:
+        """Back to pending, due at ``when`` (epoch seconds)."""
+        fields: dict[str, Any] = {
+            "status": PENDING,
+            "scheduled_for": when,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "claim_token": None,
+        }
+        if error is not None:
+            fields["last_error"] = error
+        return self._fenced(job, fields, **({"$inc": {"attempts": -1}} if refund_attempt else {}))
 
     def complete(self, job: dict[str, Any]) -> bool:
-        return self._fenced(
-            job,
-            {
-                "$set": {
-                    "status": JobStatus.COMPLETED.value,
-                    "completed_at": utcnow(),
-                    "last_error": None,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                }
-            },
-        )
+        return self.apply(self.finish_op(job, JobStatus.COMPLETED))
 
     def fail(self, job: dict[str, Any], error: str) -> bool:
-        return self._fenced(
-            job,
-            {
-                "$set": {
-                    "status": JobStatus.FAILED.value,
-                    "completed_at": utcnow(),
-                    "last_error": error,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                }
-            },
-        )
+        return self.apply(self.finish_op(job, JobStatus.FAILED, error))
 
     def cancel(self, job: dict[str, Any], reason: str) -> bool:
-        return self._fenced(
-            job,
-            {
-                "$set": {
-                    "status": JobStatus.CANCELLED.value,
-                    "completed_at": utcnow(),
-                    "last_error": reason,
-                    "lease_owner": None,
-                    "lease_expires_at": None,
-                }
-            },
-        )
+        return self.apply(self.finish_op(job, JobStatus.CANCELLED, reason))
 
     def retry_at(
         self, job: dict[str, Any], when: float, error: str | None, refund_attempt: bool = False
     ) -> bool:
-        update: dict[str, Any] = {
-            "$set": {
-                "status": PENDING,
-                "scheduled_for": when,
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "claim_token": None,
-            },
-        }
-        if error is not None:
-            update["$set"]["last_error"] = error
-        if refund_attempt:
-            update["$inc"] = {"attempts": -1}
-        return self._fenced(job, update)
+        return self.apply(self.retry_op(job, when, error, refund_attempt))
 
     def release(self, job: dict[str, Any]) -> bool:
         """Give a claimed job back without counting the attempt (graceful shutdown)."""

@@ -19,7 +19,8 @@ from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineExceeded, DeadlineRunner
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
-from app.models import LogStatus, PluginConfig, PluginExecutionLog, utcnow
+from app.engine.writer import ResultWriter
+from app.models import JobStatus, LogStatus, PluginConfig, utcnow
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,17 @@ class JobRunner:
     """Executes claimed jobs. Holds no per-job state; safe to call from many threads."""
 
     def __init__(
-        self, app: Flask, queue: JobQueue, registry: PluginRegistry, box: SecretBox, deadlines: DeadlineRunner
+        self,
+        app: Flask,
+        queue: JobQueue,
+        registry: PluginRegistry,
+        box: SecretBox,
+        deadlines: DeadlineRunner,
+        writer: ResultWriter,
     ):
         self.app = app
         self.queue = queue
+        self.writer = writer
         self.registry = registry
         self.box = box
         self.deadlines = deadlines
@@ -60,9 +68,32 @@ class JobRunner:
             trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
         )
         self.limiter = RateLimiter(box)
+        # Changes this process made to configs after they were read with a claim batch (circuit, enabled),
+        # so that jobs of the same batch see them: config id -> (monotonic time, fields).
+        self._changed: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def run(self, job: dict[str, Any]) -> None:
-        config = PluginConfig._get_collection().find_one({"_id": ObjectId(job["config_id"])})
+    def load_configs(self, jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The configs of a batch of claimed jobs, in one read."""
+        ids = list({ObjectId(job["config_id"]) for job in jobs})
+        loaded_at = time.monotonic()
+        return {
+            str(c["_id"]): {**c, "_loaded_at": loaded_at}
+            for c in PluginConfig._get_collection().find({"_id": {"$in": ids}})
+        }
+
+    def _latest(self, config: dict[str, Any]) -> dict[str, Any]:
+        changed = self._changed.get(str(config["_id"]))
+        if changed and changed[0] > config.get("_loaded_at", 0):
+            return {**config, **changed[1]}
+        return config
+
+    def _remember(self, config: dict[str, Any], **fields: Any) -> None:
+        previous = self._changed.get(str(config["_id"]), (0.0, {}))[1]
+        self._changed[str(config["_id"])] = (time.monotonic(), {**previous, **fields})
+
+    def run(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
+        """One attempt of ``job`` with its ``config`` as read at claim time (None: the config was deleted)."""
+        config = self._latest(config) if config is not None else None
         if config is None or not config.get("enabled", True):
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
@@ -73,6 +104,8 @@ class JobRunner:
             signals.job_deferred.send(self.app, job=job, reason="rate_limit", seconds=wait)
             return
         admission = self.circuit.admit(config)
+        if admission.circuit is not None:
+            self._remember(config, circuit=admission.circuit)
         if not admission.run:
             self.queue.defer(job, admission.defer)
             signals.job_deferred.send(self.app, job=job, reason="circuit_open", seconds=admission.defer)
@@ -89,8 +122,7 @@ class JobRunner:
         else:
             outcome = self._attempt(plugin, job, config)
         outcome.duration = time.monotonic() - started
-        self._log(job, outcome, started_at, int(outcome.duration * 1000))
-        self._settle(job, config, outcome, admission.trial)
+        self._settle(job, config, outcome, admission.trial, self._log(job, outcome, started_at))
 
     def _attempt(self, plugin, job: dict[str, Any], config: dict[str, Any]) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
@@ -124,47 +156,63 @@ class JobRunner:
                 error_type=type(exc).__name__,
             )
 
-    def _log(self, job: dict[str, Any], outcome: Outcome, started_at: datetime, duration_ms: int) -> None:
+    def _log(self, job: dict[str, Any], outcome: Outcome, started_at: datetime) -> dict[str, Any]:
+        """The execution log row of this attempt."""
         result, error = outcome.result, outcome.error
         response = result.response if result else (error.response if error else {})
         request = result.request if result else dict(response.pop("request", {}) if response else {})
-        PluginExecutionLog._get_collection().insert_one(
-            {
-                "job_id": str(job["_id"]),
-                "config_id": job["config_id"],
-                "form_id": job.get("form_id"),
-                "workspace_id": job.get("workspace_id"),
-                "submission_id": job.get("submission_id"),
-                "plugin_id": job["plugin_id"],
-                "attempt": job["attempts"],
-                "worker": self.queue.owner,
-                "event": job["event"],
-                "status": outcome.status.value,
-                "executed_at": started_at,
-                "duration_ms": duration_ms,
-                "error_type": outcome.error_type,
-                "error_message": error.message if error else None,
-                "request": request,
-                "response": response,
-            }
-        )
+        return {
+            "job_id": str(job["_id"]),
+            "config_id": job["config_id"],
+            "form_id": job.get("form_id"),
+            "workspace_id": job.get("workspace_id"),
+            "submission_id": job.get("submission_id"),
+            "plugin_id": job["plugin_id"],
+            "attempt": job["attempts"],
+            "worker": self.queue.owner,
+            "event": job["event"],
+            "status": outcome.status.value,
+            "executed_at": started_at,
+            "duration_ms": int(outcome.duration * 1000),
+            "error_type": outcome.error_type,
+            "error_message": error.message if error else None,
+            "request": request,
+            "response": response,
+        }
 
-    def _settle(self, job: dict[str, Any], config: dict[str, Any], outcome: Outcome, trial: bool) -> None:
-        error = outcome.error
+    def _settle(
+        self,
+        job: dict[str, Any],
+        config: dict[str, Any],
+        outcome: Outcome,
+        trial: bool,
+        log_doc: dict[str, Any],
+    ) -> None:
+        error, duration = outcome.error, outcome.duration
         if error is None:
-            self.circuit.succeeded(config)
-            if self.queue.complete(job):
-                signals.job_completed.send(self.app, job=job, duration=outcome.duration)
+            if (closed := self.circuit.succeeded(config)) is not None:
+                self._remember(config, circuit=closed)
+            self.writer.submit(
+                log_doc,
+                self.queue.finish_op(job, JobStatus.COMPLETED),
+                lambda: signals.job_completed.send(self.app, job=job, duration=duration),
+            )
             return
-        disabled = self.circuit.failed(config, trial)
+        circuit, disabled = self.circuit.failed(config, trial)
+        self._remember(config, circuit=circuit)
+        if disabled or error.disable:
+            self._remember(config, enabled=False)
         if error.disable:
             PluginConfig._get_collection().update_one(
                 {"_id": config["_id"]},
                 {"$set": {"enabled": False, "disabled_reason": error.message, "disabled_at": utcnow()}},
             )
         if error.permanent or disabled or job["attempts"] >= job["max_attempts"]:
-            if self.queue.fail(job, error.message):
-                signals.job_failed.send(self.app, job=job, error=error.message, duration=outcome.duration)
+            self.writer.submit(
+                log_doc,
+                self.queue.finish_op(job, JobStatus.FAILED, error.message),
+                lambda: signals.job_failed.send(self.app, job=job, error=error.message, duration=duration),
+            )
             return
         delay = retry_delay(
             job["attempts"],
@@ -172,7 +220,10 @@ class JobRunner:
             self.settings["RETRY_BACKOFF_MAX"],
             error.retry_after,
         )
-        if self.queue.retry_at(job, time.time() + delay, error.message):
-            signals.job_retried.send(
-                self.app, job=job, error=error.message, delay=delay, duration=outcome.duration
-            )
+        self.writer.submit(
+            log_doc,
+            self.queue.retry_op(job, time.time() + delay, error.message),
+            lambda: signals.job_retried.send(
+                self.app, job=job, error=error.message, delay=delay, duration=duration
+            ),
+        )

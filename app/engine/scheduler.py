@@ -32,6 +32,7 @@ from app.engine import dispatch
 from app.engine.deadline import DeadlineRunner
 from app.engine.queue import JobQueue
 from app.engine.runner import JobRunner
+from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
 from app.secrets_box import SecretBox
 
@@ -51,7 +52,8 @@ class Scheduler:
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
-        self.runner = JobRunner(app, self.queue, registry, box, self.deadlines)
+        self.writer = ResultWriter()
+        self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: ThreadPoolExecutor | None = None
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()
@@ -102,6 +104,7 @@ class Scheduler:
         deadline = time.monotonic() + grace
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
+        self.writer.flush(timeout=max(1.0, deadline - time.monotonic()))
         with self._lock:
             left = list(self._inflight.values())
         released = 0
@@ -113,6 +116,7 @@ class Scheduler:
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.shutdown()
+        self.writer.close(timeout=2.0)
         log.info("scheduler %s stopped; %d unfinished jobs released", self.owner, released)
 
     # -- polling ---------------------------------------------------------------------------------------
@@ -147,9 +151,10 @@ class Scheduler:
                     self._dirty = False
                 limit = self.free_slots()
                 jobs = self.queue.claim(limit) if limit > 0 else []
+                configs = self.runner.load_configs(jobs) if jobs else {}
                 self._store_ok()
                 for job in jobs:
-                    self._submit(job)
+                    self._submit(job, configs.get(job["config_id"]))
                 started += len(jobs)
                 with self._lock:
                     self._maybe_more = bool(jobs) and len(jobs) == limit
@@ -165,15 +170,15 @@ class Scheduler:
             self._polling = False
         return started
 
-    def _submit(self, job: dict[str, Any]) -> None:
+    def _submit(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
         with self._lock:
             self._inflight[job["_id"]] = job
         assert self._pool is not None
-        self._pool.submit(self._work, job)
+        self._pool.submit(self._work, job, config)
 
-    def _work(self, job: dict[str, Any]) -> None:
+    def _work(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
         try:
-            self.runner.run(job)
+            self.runner.run(job, config)
         except STORE_DOWN as exc:
             self._store_failed(exc)  # the lease will expire and the job will be retried
         except Exception:
