@@ -51,17 +51,20 @@ class Recovery:
 
 def preload(h: Harness, db: str, jobs: int, hooks: int, seed: int = 0) -> Preloaded:
     """Submit ceil(jobs / hooks) times to a form with ``hooks`` webhooks, scheduler off (no delivery
-    competes with the intake). With ``seed``, that many finished jobs are written first."""
+    competes with the intake). With ``seed``, that many finished jobs (copies of the new ones) and their
+    logs are then written straight into the store."""
     app = h.start_app(db, scheduler=False)
     try:
         admin = h.admin(app)
         form_id, config_ids = admin.form_with_webhooks("Bench", h.sink.url, hooks)
         admin.close()
-        if seed:
-            seconds = seed_history(h.store.uri, db, seed, form_id, config_ids)
-            print(f"    seeded {seed:,} finished jobs and logs in {seconds:.0f} s", flush=True)
         submissions = math.ceil(jobs / hooks)
         run = flood(app.url, form_id, submissions, h.settings.intake_concurrency)
+        if seed:
+            jobs_coll = h.mongo[db][JOBS]
+            templates = [jobs_coll.find_one({"config_id": c}) for c in config_ids]
+            seconds = seed_history(h.store.uri, db, seed, [t for t in templates if t])
+            print(f"    seeded {seed:,} finished jobs and logs in {seconds:.0f} s", flush=True)
     finally:
         app.stop()
     return Preloaded(run, form_id, config_ids, submissions * hooks)

@@ -75,6 +75,13 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument("--lease-seconds", type=float, help="LEASE_SECONDS for every app run [10]")
     parser.add_argument("--no-rq", dest="rq", action="store_false", default=None, help="skip the RQ peer")
     parser.add_argument(
+        "--no-install-redis",
+        dest="install_redis",
+        action="store_false",
+        default=None,
+        help="never apt-get install redis-server for the RQ peer",
+    )
+    parser.add_argument(
         "--no-history", dest="history_run", action="store_false", default=None, help="skip the history run"
     )
     parser.add_argument(

@@ -2,7 +2,7 @@
 
 One "raw job" = insert the job, claim it (update by _id where status is pending), insert its log row,
 mark it complete (update by _id where status is running). The collections carry the app's own indexes
-(created through the app's models), so each write pays what it pays in the app.
+(as declared by the app's models), so each write pays what it pays in the app.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import time
 import pymongo
 from bson import ObjectId
 
-from app import db
 from app.models import PluginExecutionLog, PluginJob
 
 PAYLOAD = {
@@ -70,11 +69,15 @@ def log_doc(job_id: ObjectId, **extra) -> dict:
 
 
 def prepare(uri: str, db_name: str) -> pymongo.database.Database:
-    """A database with the app's collections and indexes; returns a plain pymongo handle to it."""
-    db.connect(uri, db_name)
-    db.ensure_indexes()
-    client = pymongo.MongoClient(uri)
-    return client[db_name]
+    """A pymongo handle on ``db_name`` whose job and log collections carry the app's indexes (as its
+    models declare them)."""
+    database = pymongo.MongoClient(uri)[db_name]
+    for model in (PluginJob, PluginExecutionLog):
+        coll = database[model._meta["collection"]]
+        for spec in model._meta["index_specs"]:
+            options = {k: v for k, v in spec.items() if k != "fields"}
+            coll.create_index(spec["fields"], **options)
+    return database
 
 
 def raw_job_rate(uri: str, db_name: str, count: int) -> float:
