@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from playwright.sync_api import expect
@@ -74,12 +75,16 @@ def test_owner_creates_a_form_collects_a_submission_and_connects_a_webhook(page,
     expect(card).to_contain_text("New submission")
     expect(card.get_by_role("switch")).to_be_checked()
 
-    # A submission through the API: its execution appears, and completes without reloading the page.
-    sink.responder = lambda req: Reply(200, b"thanks", delay=0.5)
+    # A submission through the API: its execution appears, and turns completed without reloading the page.
+    # The sink holds the delivery until released, so the page is seen while the job runs.
+    release = threading.Event()
+    sink.responder = lambda req: Reply(200, b"thanks") if release.wait(15) else Reply(504)
     [job_id] = world.submit(form_id, {"name": "Grace", "email": "grace@example.com", "message": "Hi"})
+    wait_until(lambda: world.job(job_id)["status"] == "running", what="the delivery to start")
     page.goto("/admin/executions")
     row = page.locator(f'tr[data-job="{job_id}"]')
-    expect(row).to_be_visible()
+    expect(row.locator(".badge")).to_have_text("running")
+    release.set()
     expect(row.locator(".badge")).to_have_text("completed")
     assert_accessible(page)
     shot(page, "executions-first")
@@ -221,3 +226,21 @@ def test_login_rejects_a_wrong_password_and_logout_ends_the_session(page, world)
     expect(page).to_have_url(re.compile(r"/admin/login"))
     page.goto("/admin/")
     expect(page).to_have_url(re.compile(r"/admin/login"))
+
+
+def test_switching_intake_off_closes_the_hosted_page(page, world):
+    form_id = world.create_form("Survey")
+    login(page, world.editor)
+    page.goto(f"/admin/forms/{form_id}")
+    page.get_by_text("Intake settings").click()
+    page.get_by_role("switch", name="Accepting submissions").uncheck()
+    expect(page.locator("#intake-status")).to_contain_text("accepting submissions is now off")
+    page.get_by_label("Sites allowed to post from JavaScript (CORS)").fill("https://www.example.com")
+    page.get_by_role("button", name="Save origins").click()
+    expect(page.locator("#origins-status")).to_have_text("Allowed origins saved.")
+    form = world.api("GET", f"/api/forms/{form_id}").json()
+    assert form["accepting_submissions"] is False
+    assert form["allowed_origins"] == ["https://www.example.com"]
+    page.goto(f"/f/{form_id}")
+    expect(page.get_by_role("alert")).to_have_text("This form is not accepting submissions right now.")
+    expect(page.get_by_role("button", name="Send")).to_have_count(0)
