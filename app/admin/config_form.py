@@ -88,8 +88,10 @@ ACRONYMS = {
     "api": "API",
     "smtp": "SMTP",
     "http": "HTTP",
+    "html": "HTML",
     "json": "JSON",
     "tls": "TLS",
+    "ssl": "SSL",
 }
 
 
