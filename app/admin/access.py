@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import abort
+from flask import abort, g
 
 from app.auth import current_principal, visible_workspace_ids
 from app.models import Form, PluginConfig, PluginJob, parse_object_id
@@ -32,12 +32,16 @@ class Place:
 
 
 def places() -> list[Place]:
-    """The user's workspaces, by name."""
-    principal = current_principal()
-    if principal is None:
-        return []
-    docs = Workspace.objects(id__in=[parse_object_id(w) for w in principal.memberships]).order_by("name")
-    return [Place(str(w.id), w.name, principal.memberships[str(w.id)]) for w in docs]
+    """The user's workspaces, by name (looked up once per request)."""
+    if "fh_places" not in g:
+        principal = current_principal()
+        found: list[Place] = []
+        if principal is not None:
+            ids = [parse_object_id(w) for w in principal.memberships]
+            for ws in Workspace.objects(id__in=ids).order_by("name"):
+                found.append(Place(str(ws.id), ws.name, principal.memberships[str(ws.id)]))
+        g.fh_places = found
+    return g.fh_places
 
 
 def role_in(workspace_id: str | None) -> str | None:

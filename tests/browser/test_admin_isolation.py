@@ -3,6 +3,8 @@ new page cannot escape the check. (Flask test client; no browser needed.)"""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import auth
@@ -66,3 +68,21 @@ def test_an_outsider_gets_404_for_every_page_of_another_workspace(app, setup):
     for query in ("form_id", "config_id"):
         assert client.get(f"/admin/executions?{query}={setup[query]}").status_code == 404
     assert checked >= 4
+
+
+def test_a_login_form_without_its_csrf_token_asks_again_instead_of_failing(app, setup):
+    resp = app.test_client().post("/admin/login", data={"email": "b@example.com", "password": PASSWORD})
+    assert resp.status_code == 400
+    assert "please log in again" in resp.text
+    assert resp.mimetype == "text/html"
+
+
+def test_too_many_login_attempts_are_refused_with_a_page(make_app):
+    client = make_app(LOGIN_RATE_LIMIT="2 per minute").test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/admin/login").text).group(1)
+    answers = [
+        client.post("/admin/login", data={"email": "x@example.com", "password": "nope", "csrf_token": token})
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    assert "Too many requests" in answers[-1].text and answers[-1].mimetype == "text/html"

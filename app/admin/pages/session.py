@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import flash, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from app.admin import access, bp
@@ -80,6 +81,15 @@ def logout():
 
 def _error_page(status: int, title: str, message: str):
     return render_template("admin/error.html", status=status, title=title, message=message), status
+
+
+@bp.errorhandler(CSRFError)
+def stale_form(_err: CSRFError):
+    """A login or logout form older than the session (e.g. the tab stayed open): ask again, nicely."""
+    if request.endpoint == "admin.login":
+        error = "The page had expired; please log in again."
+        return render_template("admin/login.html", email=request.form.get("email", ""), next="", error=error), 400
+    return redirect(url_for("admin.login"))
 
 
 @bp.errorhandler(404)
