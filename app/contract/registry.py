@@ -20,6 +20,7 @@ ENTRY_POINT_GROUP = "formhooks.plugins"
 # id -> "module:Class". Built-ins are plugins like any other; they just ship in this repository.
 BUILTINS: dict[str, str] = {
     "webhook": "plugins.webhook:WebhookPlugin",
+    "email": "plugins.email:EmailPlugin",
 }
 
 

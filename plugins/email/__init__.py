@@ -1,0 +1,3 @@
+from plugins.email.plugin import EmailPlugin
+
+__all__ = ["EmailPlugin"]

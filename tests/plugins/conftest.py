@@ -1,0 +1,88 @@
+"""Fixtures of the plugin tests: real protocol peers on loopback and contexts to run plugins directly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app.contract import ExecutionContext, Plugin
+from tests.conftest import Api
+from tests.plugins.peers.certs import CertFiles, self_signed
+from tests.plugins.peers.smtp import SmtpPeer
+
+SETTINGS = {"ALLOW_PRIVATE_DESTINATIONS": True}
+
+FORM = {
+    "id": "65f000000000000000000001",
+    "name": "Contact",
+    "fields": [
+        {"name": "name", "label": "Your name"},
+        {"name": "email", "label": "E-mail"},
+        {"name": "message", "label": "Message"},
+    ],
+}
+
+
+def payload(data: dict[str, Any] | None = None, event: str = "form.submitted", sub_id: str = "sub1") -> dict:
+    """An event snapshot shaped like app.engine.dispatch.snapshot."""
+    return {
+        "event": event,
+        "form": FORM,
+        "submission": {
+            "id": sub_id,
+            "revision": 1,
+            "created_at": "2026-05-01T10:00:00.000Z",
+            "updated_at": "2026-05-01T10:00:00.000Z",
+        },
+        "data": data if data is not None else {"name": "Ada", "email": "ada@example.com", "message": "Hi"},
+        "occurred_at": "2026-05-01T10:00:00.000Z",
+    }
+
+
+def run_plugin(plugin: Plugin, raw_config: dict[str, Any], snapshot: dict[str, Any], job_id: str = "job1"):
+    """One attempt, as the runner makes it: the config loaded through the plugin's schema."""
+    ctx = ExecutionContext(
+        job_id=job_id,
+        idempotency_key=f"msg_{job_id}",
+        event=snapshot["event"],
+        attempt=1,
+        max_attempts=5,
+        config=plugin.config_schema().load(raw_config),
+        payload=snapshot,
+        deadline=time.monotonic() + 10,
+        settings=plugin.settings,
+    )
+    return plugin.execute(ctx)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    return self_signed(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture
+def trust(certs: CertFiles, monkeypatch: pytest.MonkeyPatch) -> CertFiles:
+    """Make the test certificate the only trusted CA (OpenSSL reads SSL_CERT_FILE when loading defaults)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.cert))
+    return certs
+
+
+@pytest.fixture
+def smtp(trust: CertFiles) -> Iterator[SmtpPeer]:
+    peer = SmtpPeer(trust)
+    yield peer
+    peer.close()
+
+
+@pytest.fixture
+def live_api_with(make_app: Callable[..., Flask]) -> Callable[..., Api]:
+    """A live app (scheduler running) with settings overridden, e.g. SLACK_API_URL of a fake."""
+
+    def build(**settings: Any) -> Api:
+        return Api(make_app(SCHEDULER_ENABLED=True, **settings).test_client())
+
+    return build
