@@ -137,6 +137,7 @@ def test_hanging_plugin_times_out_while_other_jobs_complete(make_app, sink):
         assert job["status"] == "failed"
         assert job["logs"][0]["status"] == "timeout"
         assert "Timed out" in job["logs"][0]["error_message"]
+        assert api.client.get("/readyz").json["abandoned_threads"] >= 1
     finally:
         HangingPlugin.release.set()
 

@@ -29,4 +29,8 @@ def readyz():
     elif not current_app.config["SCHEDULER_ENABLED"]:
         checks["scheduler"] = "disabled"
     ready = checks["database"] == "ok" and checks["scheduler"] in ("ok", "disabled")
-    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), 200 if ready else 503
+    body = {"status": "ready" if ready else "not_ready", "checks": checks}
+    if scheduler is not None:
+        # Hung plugin calls whose threads were abandoned at their deadline (bounded by MAX_ABANDONED_THREADS).
+        body["abandoned_threads"] = scheduler.deadlines.abandoned
+    return jsonify(body), 200 if ready else 503

@@ -102,7 +102,7 @@ class Scheduler:
         signals.job_created.disconnect(self._on_job_created, sender=self.app)
         self._aps.shutdown(wait=False)
         deadline = time.monotonic() + grace
-        while self._inflight and time.monotonic() < deadline:
+        while (self._inflight or self._polling) and time.monotonic() < deadline:
             time.sleep(0.05)
         self.writer.flush(timeout=max(1.0, deadline - time.monotonic()))
         with self._lock:
