@@ -12,20 +12,6 @@ from typing import Any
 from app.contract.schema import MASK
 
 FIELD_NAMES_LIST = "form-field-names"  # a <datalist> of the form's field names, for mapping columns
-# kind -> how admin.js reads the value back
-KINDS = (
-    "text",
-    "textarea",
-    "secret",
-    "select",
-    "checkbox",
-    "number",
-    "integer",
-    "keyvalue",
-    "mapping",
-    "lines",
-    "json",
-)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -97,10 +96,4 @@ def icon_url(icon: str | None) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(when=when, ago=ago, duration=duration, pct=pct, pretty=pretty, tone=tone)
-    app.jinja_env.globals.update(
-        icon_url=icon_url,
-        event_labels=EVENT_LABELS,
-        isoformat=isoformat,
-        now=lambda: utcnow(),
-        timedelta=dt.timedelta,
-    )
+    app.jinja_env.globals.update(icon_url=icon_url, event_labels=EVENT_LABELS, isoformat=isoformat)

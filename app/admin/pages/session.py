@@ -88,7 +88,9 @@ def stale_form(_err: CSRFError):
     """A login or logout form older than the session (e.g. the tab stayed open): ask again, nicely."""
     if request.endpoint == "admin.login":
         error = "The page had expired; please log in again."
-        return render_template("admin/login.html", email=request.form.get("email", ""), next="", error=error), 400
+        return render_template(
+            "admin/login.html", email=request.form.get("email", ""), next="", error=error
+        ), 400
     return redirect(url_for("admin.login"))
 
 
