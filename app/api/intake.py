@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, current_app, jsonify, redirect, request, url_for
+from marshmallow import ValidationError
 from werkzeug.routing import BuildError
 
-from app.errors import APIError
+from app.api.schemas import storable
+from app.errors import APIError, invalid
 from app.models import parse_object_id
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -50,6 +52,10 @@ def form_data(form: dict) -> dict[str, Any]:
             data[name] = values[0].lower() in TRUE_WORDS
         else:
             data[name] = values[0] if len(values) == 1 else values
+    try:
+        storable(data)
+    except ValidationError as err:
+        raise invalid({"data": err.messages}) from None
     return data
 
 

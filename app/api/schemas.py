@@ -49,11 +49,26 @@ class FormIn(Schema):
             raise ValidationError("Field names must be unique.")
 
 
+def storable(value: Any, depth: int = 0) -> bool:
+    """True when ``value`` can be stored as a document: keys without NUL, "$" first or ".", bounded depth."""
+    if depth > 20:
+        raise ValidationError("Nested too deeply.")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key or "." in key or key.startswith("$"):
+                raise ValidationError(f"Invalid key {key!r}: no NUL, no '.', no leading '$'.")
+            storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item, depth + 1)
+    return True
+
+
 class SubmissionIn(Schema):
     class Meta:
         unknown = RAISE
 
-    data = fields.Dict(keys=fields.String(), required=True)
+    data = fields.Dict(keys=fields.String(), required=True, validate=storable)
 
 
 class PluginConfigIn(Schema):

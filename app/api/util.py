@@ -14,6 +14,7 @@ from app.models import parse_object_id
 
 D = TypeVar("D", bound=Document)
 MAX_PER_PAGE = 200
+MAX_PAGE = 1_000_000
 
 
 def public(view: Callable) -> Callable:
@@ -67,6 +68,8 @@ def paginate(queryset, serialize: Callable[[Any], dict]) -> dict[str, Any]:
         per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
     except ValueError:
         raise APIError(400, "bad_request", "page and per_page must be integers.") from None
+    if page > MAX_PAGE:
+        raise APIError(400, "bad_request", f"page must be at most {MAX_PAGE}.")
     rows = list(queryset.order_by("-id").skip((page - 1) * per_page).limit(per_page + 1))
     return {
         "items": [serialize(r) for r in rows[:per_page]],

@@ -1,0 +1,261 @@
+"""The OpenAPI 3 document (``/api/openapi.json``), generated from the marshmallow schemas with apispec,
+and a plain HTML reference of it (``/api/docs``, no JavaScript, nothing from a CDN)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+import marshmallow
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, current_app, jsonify
+
+import app as package
+from app.api import account_schemas as acc
+from app.api import bp
+from app.api import openapi_schemas as out
+from app.api import schemas as inp
+from app.api.util import public
+from app.models import JobStatus, LogStatus
+
+OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+ERRORS = {
+    400: "Bad request (malformed JSON, bad query parameter, missing CSRF token)",
+    401: "No valid token or session",
+    403: "Your role in the workspace does not allow this",
+    404: "Not found, or in a workspace you are not in",
+    409: "Conflicts with the current state",
+    413: "Body too large",
+    422: "Validation failed; details per field",
+    429: "Too many requests",
+    503: "The database is unreachable; retry later",
+}
+PAGE = ("page", "per_page")
+
+
+@dataclass(frozen=True)
+class Op:
+    """How one endpoint is documented: success answers, request body, query parameters."""
+
+    summary: str
+    ok: dict[int, type[marshmallow.Schema] | None]
+    body: type[marshmallow.Schema] | None = None
+    query: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+QUERY: dict[str, dict[str, Any]] = {
+    "page": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+    "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    "workspace_id": OBJECT_ID,
+    "form_id": OBJECT_ID,
+    "config_id": OBJECT_ID,
+    "submission_id": OBJECT_ID,
+    "job_id": OBJECT_ID,
+    "include_deleted": {"type": "boolean", "default": False},
+    "job_status": {"type": "string", "enum": [s.value for s in JobStatus]},
+    "log_status": {"type": "string", "enum": [s.value for s in LogStatus]},
+}
+
+OPS: dict[str, Op] = {
+    "api.login": Op(
+        "Log in with email and password (sets the session cookie)", {200: out.MeOut}, acc.LoginIn
+    ),
+    "api.logout": Op("End the session", {204: None}),
+    "api.me": Op("Who you are, your workspaces, and the CSRF token of your session", {200: out.MeOut}),
+    "api.list_workspaces": Op("Your workspaces", {200: out.WorkspaceList}),
+    "api.create_workspace": Op(
+        "Create a workspace (you become its owner)", {201: out.WorkspaceOut}, acc.WorkspaceIn
+    ),
+    "api.get_workspace": Op("A workspace", {200: out.WorkspaceOut}),
+    "api.rename_workspace": Op("Rename a workspace (owner)", {200: out.WorkspaceOut}, acc.WorkspaceIn),
+    "api.delete_workspace": Op("Delete an empty workspace (owner)", {204: None}),
+    "api.list_members": Op("Members of a workspace", {200: out.MemberList}),
+    "api.add_member": Op(
+        "Add a member by email; unknown emails create the user (owner)", {201: out.MemberAdded}, acc.MemberIn
+    ),
+    "api.change_member": Op("Change a member's role (owner)", {200: out.MemberOut}, acc.MemberPatch),
+    "api.remove_member": Op("Remove a member (owner), or leave", {204: None}),
+    "api.list_tokens": Op("Your personal API tokens", {200: out.TokenList}),
+    "api.create_token": Op(
+        "Create a personal API token (its value is shown only in this answer)",
+        {201: out.TokenCreated},
+        acc.TokenIn,
+    ),
+    "api.revoke_token": Op("Revoke one of your tokens", {204: None}),
+    "api.create_form": Op(
+        "Create a form (in `workspace_id`, else your default workspace)", {201: out.FormOut}, inp.FormIn
+    ),
+    "api.list_forms": Op(
+        "Forms of your workspaces, newest first", {200: out.FormPage}, query=(*PAGE, "workspace_id")
+    ),
+    "api.get_form": Op("A form", {200: out.FormOut}),
+    "api.update_form": Op("Change a form (emits form.updated)", {200: out.FormOut}, inp.FormIn),
+    "api.delete_form": Op("Delete a form with its submissions and integrations", {204: None}),
+    "api.create_submission": Op(
+        "Submit a form (public; JSON or a browser's form post)",
+        {202: out.SubmissionAccepted, 303: None},
+        inp.SubmissionIn,
+        extra={"form_encoded": True, "idempotency": True},
+    ),
+    "api.list_submissions": Op(
+        "Submissions of a form, newest first", {200: out.SubmissionPage}, query=(*PAGE, "include_deleted")
+    ),
+    "api.get_submission": Op("A submission", {200: out.SubmissionOut}),
+    "api.edit_submission": Op(
+        "Edit a submission's data (emits response.edited)", {200: out.SubmissionChanged}, inp.SubmissionIn
+    ),
+    "api.delete_submission": Op("Delete a submission (emits response.deleted)", {200: out.SubmissionDeleted}),
+    "api.list_plugins": Op("The installed plugins", {200: out.PluginList}),
+    "api.get_plugin": Op("A plugin, with the JSON Schema of its config", {200: out.PluginOut}),
+    "api.test_unsaved": Op("Test a config before saving it", {200: out.TestResultOut}, inp.PluginTestIn),
+    "api.list_configs": Op("Integrations of a form", {200: out.PluginConfigList}),
+    "api.create_config": Op("Add an integration to a form", {201: out.PluginConfigOut}, inp.PluginConfigIn),
+    "api.get_config": Op("An integration (secrets masked)", {200: out.PluginConfigOut}),
+    "api.update_config": Op(
+        "Change an integration (omitted secrets are kept)", {200: out.PluginConfigOut}, inp.PluginConfigPatch
+    ),
+    "api.delete_config": Op("Delete an integration (its pending jobs are cancelled)", {204: None}),
+    "api.test_saved": Op("Test a saved integration", {200: out.TestResultOut}),
+    "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
+    "api.list_jobs": Op(
+        "Jobs, newest first",
+        {200: out.JobPage},
+        query=(*PAGE, "workspace_id", "form_id", "config_id", "submission_id", "job_status"),
+    ),
+    "api.get_job": Op("A job with its attempts", {200: out.JobDetail}),
+    "api.retry_job": Op("Send a finished job again", {200: out.JobOut}),
+    "api.cancel_job": Op("Cancel a pending job", {200: out.JobOut}),
+    "api.list_logs": Op(
+        "Execution logs (one per attempt), newest first",
+        {200: out.LogPage},
+        query=(*PAGE, "workspace_id", "job_id", "config_id", "form_id", "log_status"),
+    ),
+    "api.openapi_json": Op("This document", {200: None}),
+    "api.api_docs": Op("This document as a web page", {200: None}),
+}
+
+
+def _path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _schema_ref(spec: APISpec, schema: type[marshmallow.Schema]) -> dict[str, str]:
+    name = schema.__name__
+    if name not in spec.components.schemas:
+        spec.components.schema(name, schema=schema)
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _operation(spec: APISpec, endpoint: str, method: str, arguments: set[str], is_public: bool) -> dict:
+    op = OPS.get(endpoint) or Op(endpoint, {200: None})
+    params = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"} if name == "plugin_id" else OBJECT_ID,
+        }
+        for name in sorted(arguments)
+    ]
+    for name in op.query:
+        api_name = "status" if name.endswith("_status") else name
+        params.append({"name": api_name, "in": "query", "required": False, "schema": QUERY[name]})
+    if op.extra.get("idempotency"):
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "maxLength": 200},
+            }
+        )
+    responses: dict[str, Any] = {}
+    for status, schema in op.ok.items():
+        entry: dict[str, Any] = {"description": "OK" if status < 300 else "Redirect to the thank-you page"}
+        if schema is not None:
+            entry["content"] = {"application/json": {"schema": _schema_ref(spec, schema)}}
+        elif endpoint == "api.openapi_json":
+            entry["content"] = {"application/json": {"schema": {"type": "object"}}}
+        elif endpoint == "api.api_docs":
+            entry["content"] = {"text/html": {"schema": {"type": "string"}}}
+        responses[str(status)] = entry
+    error = {"application/json": {"schema": _schema_ref(spec, out.ErrorOut)}}
+    for status, text in ERRORS.items():
+        content = dict(error)
+        if status == 422 and op.extra.get("form_encoded"):
+            content["text/html"] = {"schema": {"type": "string"}}
+        responses.setdefault(str(status), {"description": text, "content": content})
+    operation: dict[str, Any] = {
+        "operationId": endpoint.removeprefix("api."),
+        "summary": op.summary,
+        "tags": [endpoint.removeprefix("api.").split("_")[-1]],
+        "parameters": params,
+        "responses": responses,
+    }
+    if is_public:
+        operation["security"] = []
+    if op.body is not None and method in ("POST", "PATCH", "PUT"):
+        content = {"application/json": {"schema": _schema_ref(spec, op.body)}}
+        if op.extra.get("form_encoded"):
+            content["application/x-www-form-urlencoded"] = {
+                "schema": {"type": "object", "additionalProperties": {"type": "string"}}
+            }
+        operation["requestBody"] = {"required": True, "content": content}
+    return operation
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The OpenAPI document of every /api route of ``app``."""
+    spec = APISpec(
+        title="Formhooks API",
+        version=package.__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Forms, submissions, integrations, jobs and accounts. Authenticate with "
+            "`Authorization: Bearer <token>` (ADMIN_TOKEN or a personal token), or a session cookie plus "
+            "the `X-CSRFToken` header on writes."
+        },
+        security=[{"bearerAuth": []}, {"sessionCookie": []}],
+    )
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("sessionCookie", {"type": "apiKey", "in": "cookie", "name": "session"})
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not rule.rule.startswith("/api/") or rule.endpoint.startswith("api.static"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(_path(rule.rule), {})[method.lower()] = _operation(
+                spec, rule.endpoint, method, set(rule.arguments), getattr(view, "_public", False)
+            )
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def spec_for(app: Flask) -> dict[str, Any]:
+    cached = app.extensions.get("formhooks.openapi")
+    if cached is None:
+        cached = app.extensions["formhooks.openapi"] = build_spec(app)
+    return cached
+
+
+_pages = jinja2.Environment(loader=jinja2.PackageLoader("app.api", "templates"), autoescape=True)
+
+
+@bp.get("/openapi.json")
+@public
+def openapi_json():
+    return jsonify(spec_for(current_app))
+
+
+@bp.get("/docs")
+@public
+def api_docs():
+    spec = spec_for(current_app)
+    return _pages.get_template("api_docs.html").render(spec=spec, schemas=spec["components"]["schemas"])

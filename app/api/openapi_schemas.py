@@ -1,0 +1,258 @@
+"""Output schemas of the API (marshmallow), for the OpenAPI document: what each view answers.
+
+They mirror the models' ``to_dict``; the OpenAPI test (schemathesis) checks real answers against them.
+"""
+
+from __future__ import annotations
+
+from marshmallow import INCLUDE, Schema, fields
+
+from app.models import JobStatus, LogStatus, Role
+from app.models.form import FIELD_TYPES
+
+
+class Out(Schema):
+    """An answer: clients must ignore properties they do not know (new ones may appear)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+def _time() -> fields.String:
+    return fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+def _id(nullable: bool = False) -> fields.String:
+    return fields.String(allow_none=nullable, metadata={"example": "6650c0ffee0000000000000a"})
+
+
+class ErrorBody(Out):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    details = fields.Raw(required=True)
+
+
+class ErrorOut(Out):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class PageOut(Out):
+    items = fields.List(fields.Dict(), required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    has_more = fields.Boolean(required=True)
+
+
+class FormFieldOut(Out):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    type = fields.String(required=True, metadata={"enum": list(FIELD_TYPES)})
+    required = fields.Boolean(required=True)
+    options = fields.List(fields.String(), required=True)
+
+
+class FormOut(Out):
+    id = _id()
+    name = fields.String(required=True)
+    workspace_id = _id(nullable=True)
+    accepting_submissions = fields.Boolean(required=True)
+    allowed_origins = fields.List(fields.String(), required=True)
+    revision = fields.Integer(required=True)
+    created_at = _time()
+    updated_at = _time()
+    fields = fields.List(fields.Nested(FormFieldOut), required=True)  # last: it shadows the module
+
+
+class FormPage(PageOut):
+    items = fields.List(fields.Nested(FormOut), required=True)
+
+
+class SubmissionOut(Out):
+    id = _id()
+    form_id = _id()
+    data = fields.Dict(required=True)
+    revision = fields.Integer(required=True)
+    deleted = fields.Boolean(required=True)
+    created_at = _time()
+    updated_at = _time()
+
+
+class SubmissionPage(PageOut):
+    items = fields.List(fields.Nested(SubmissionOut), required=True)
+
+
+class SubmissionAccepted(Out):
+    id = _id()
+    jobs = fields.List(fields.String(), required=True)
+
+
+class SubmissionChanged(SubmissionOut):
+    jobs = fields.List(fields.String(), required=True)
+
+
+class SubmissionDeleted(Out):
+    id = _id()
+    deleted = fields.Boolean(required=True)
+    jobs = fields.List(fields.String(), required=True)
+
+
+class PluginOut(Out):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+    description = fields.String(required=True)
+    category = fields.String(required=True)
+    icon = fields.String(required=True)
+    triggers = fields.List(fields.String(), required=True)
+    secret_fields = fields.List(fields.String(), required=True)
+    rate_limit = fields.Dict(allow_none=True)
+    config_schema = fields.Dict(required=True)
+
+
+class PluginList(Out):
+    items = fields.List(fields.Nested(PluginOut), required=True)
+
+
+class CircuitOut(Out):
+    state = fields.String(required=True)
+    consecutive_failures = fields.Integer(required=True)
+
+
+class PluginConfigOut(Out):
+    id = _id()
+    form_id = _id()
+    workspace_id = _id(nullable=True)
+    plugin_id = fields.String(required=True)
+    name = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    config = fields.Dict(required=True, metadata={"description": "Settings; secrets shown masked"})
+    trigger_events = fields.List(fields.String(), required=True)
+    max_attempts = fields.Integer(allow_none=True)
+    disabled_reason = fields.String(allow_none=True)
+    disabled_at = _time()
+    created_at = _time()
+    updated_at = _time()
+    circuit = fields.Nested(CircuitOut)
+
+
+class PluginConfigList(Out):
+    items = fields.List(fields.Nested(PluginConfigOut), required=True)
+
+
+class TestResultOut(Out):
+    success = fields.Boolean(required=True)
+    message = fields.String(required=True)
+    details = fields.Raw(allow_none=True)
+
+
+class RetriedOut(Out):
+    retried = fields.Integer(required=True)
+
+
+class LogOut(Out):
+    id = _id()
+    job_id = _id()
+    config_id = _id()
+    form_id = _id(nullable=True)
+    workspace_id = _id(nullable=True)
+    submission_id = _id(nullable=True)
+    plugin_id = fields.String(allow_none=True)
+    attempt = fields.Integer(required=True)
+    event = fields.String(allow_none=True)
+    status = fields.String(allow_none=True, metadata={"enum": [s.value for s in LogStatus] + [None]})
+    executed_at = _time()
+    duration_ms = fields.Integer(allow_none=True)
+    error_type = fields.String(allow_none=True)
+    error_message = fields.String(allow_none=True)
+    request = fields.Dict(allow_none=True)
+    response = fields.Dict(allow_none=True)
+
+
+class LogPage(PageOut):
+    items = fields.List(fields.Nested(LogOut), required=True)
+
+
+class JobOut(Out):
+    id = _id()
+    config_id = _id()
+    form_id = _id()
+    workspace_id = _id(nullable=True)
+    submission_id = _id(nullable=True)
+    plugin_id = fields.String(required=True)
+    event = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": [s.value for s in JobStatus]})
+    scheduled_for = _time()
+    attempts = fields.Integer(required=True)
+    max_attempts = fields.Integer(required=True)
+    last_error = fields.String(allow_none=True)
+    idempotency_key = fields.String(required=True)
+    started_at = _time()
+    completed_at = _time()
+    created_at = _time()
+    updated_at = _time()
+    payload = fields.Dict(required=True)
+
+
+class JobPage(PageOut):
+    items = fields.List(fields.Nested(JobOut), required=True)
+
+
+class JobDetail(JobOut):
+    logs = fields.List(fields.Nested(LogOut), required=True)
+
+
+class UserOut(Out):
+    id = _id()
+    email = fields.String(required=True)
+    name = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    created_at = _time()
+
+
+class WorkspaceOut(Out):
+    id = _id()
+    name = fields.String(required=True)
+    role = fields.String(allow_none=True, metadata={"enum": [r.value for r in Role] + [None]})
+    created_at = _time()
+
+
+class WorkspaceList(Out):
+    items = fields.List(fields.Nested(WorkspaceOut), required=True)
+
+
+class MeOut(Out):
+    user = fields.Nested(UserOut, required=True)
+    via = fields.String(required=True, metadata={"enum": ["session", "token", "admin_token"]})
+    workspaces = fields.List(fields.Nested(WorkspaceOut), required=True)
+    csrf_token = fields.String(allow_none=True, metadata={"description": "Send as X-CSRFToken (sessions)"})
+
+
+class MemberOut(Out):
+    user = fields.Nested(UserOut, required=True)
+    role = fields.String(required=True, metadata={"enum": [r.value for r in Role]})
+
+
+class MemberAdded(MemberOut):
+    created = fields.Boolean(required=True, metadata={"description": "The user was created"})
+
+
+class MemberList(Out):
+    items = fields.List(fields.Nested(MemberOut), required=True)
+
+
+class TokenOut(Out):
+    id = _id()
+    name = fields.String(required=True)
+    prefix = fields.String(required=True)
+    created_at = _time()
+    last_used_at = _time()
+    revoked = fields.Boolean(required=True)
+    revoked_at = _time()
+
+
+class TokenCreated(TokenOut):
+    token = fields.String(required=True, metadata={"description": "The token; shown only this once"})
+
+
+class TokenList(Out):
+    items = fields.List(fields.Nested(TokenOut), required=True)
