@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = "formhooks.plugins"
 BUILTINS: dict[str, str] = {
     "webhook": "plugins.webhook:WebhookPlugin",
     "email": "plugins.email:EmailPlugin",
+    "slack": "plugins.slack:SlackPlugin",
 }
 
 

@@ -12,7 +12,9 @@ from flask import Flask
 from app.contract import ExecutionContext, Plugin
 from tests.conftest import Api
 from tests.plugins.peers.certs import CertFiles, self_signed
+from tests.plugins.peers.slack import FakeSlack
 from tests.plugins.peers.smtp import SmtpPeer
+from tests.support.wait import wait_until
 
 SETTINGS = {"ALLOW_PRIVATE_DESTINATIONS": True}
 
@@ -86,3 +88,19 @@ def live_api_with(make_app: Callable[..., Flask]) -> Callable[..., Api]:
         return Api(make_app(SCHEDULER_ENABLED=True, **settings).test_client())
 
     return build
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack()
+    yield fake
+    fake.close()
+
+
+def finished_job(api: Api, job_id: str, timeout: float = 15.0) -> dict:
+    """Wait until a job is completed, failed or cancelled; return it with its logs."""
+    return wait_until(
+        lambda: (job := api.job(job_id))["status"] in ("completed", "failed", "cancelled") and job,
+        timeout=timeout,
+        what=f"job {job_id} to finish",
+    )

@@ -1,0 +1,3 @@
+from plugins.slack.plugin import SlackPlugin
+
+__all__ = ["SlackPlugin"]
