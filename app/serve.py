@@ -11,10 +11,11 @@ from app.config import persistent_secret
 from app.store.embedded import EmbeddedStore
 
 
-def banner(port: int, token: str) -> str:
+def banner(port: int, token: str, email: str, password: str) -> str:
     base = f"http://127.0.0.1:{port}"
     return f"""
   Formhooks is running at {base}
+  Admin UI:    {base}/admin/  — log in as {email} / {password}
   Admin token: {token}
 
   Try it:
@@ -61,7 +62,9 @@ def main() -> None:
     shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of a previous run's processes
     metrics_dir.mkdir(parents=True)
     token = os.environ.get("ADMIN_TOKEN") or persistent_secret(data_dir / "admin_token", prefix="fh_")
-    print(banner(port, token), flush=True)
+    email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
+    password = os.environ.get("ADMIN_PASSWORD") or persistent_secret(data_dir / "admin_password")
+    print(banner(port, token, email, password), flush=True)
     try:
         run_gunicorn(port, int(os.environ.get("WEB_WORKERS", 2)))
     finally:
