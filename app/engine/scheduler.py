@@ -211,7 +211,9 @@ class Scheduler:
                 self._indexes_ok = True
             requeued, failed = self.queue.reap_expired()
             if requeued or failed or not self._started:
-                log.warning(
+                level = logging.WARNING if requeued or failed else logging.INFO
+                log.log(
+                    level,
                     "%srecovered %d jobs left running by stopped processes (%d were out of attempts and failed)",
                     "" if self._started else "start-up: ",
                     requeued,
