@@ -74,4 +74,7 @@ def box() -> SecretBox:
 
 
 def init_app(app: Flask) -> None:
+    from app.secret_scrub import install_log_filter  # noqa: PLC0415
+
     app.extensions["formhooks.secrets"] = SecretBox.from_config(app.config)
+    install_log_filter()

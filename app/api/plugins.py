@@ -20,6 +20,7 @@ from app.engine.queue import JobQueue
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
 from app.models import Form, JobStatus, PluginConfig, PluginJob, utcnow
+from app.secret_scrub import hiding, scrub, secret_values
 from app.secrets_box import box
 
 
@@ -142,15 +143,17 @@ def delete_config(config_id: str):
 
 
 def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
-    """Call the plugin's test_connection, turning any failure into a readable result."""
-    try:
-        result = plugin.test_connection(config)
-    except PluginError as err:
-        result = TestResult(False, err.message)
-    except Exception as err:  # a plugin bug must not become a 500
-        current_app.logger.exception("test_connection of %s raised", plugin.id)
-        result = TestResult(False, f"The test failed unexpectedly ({type(err).__name__}).")
-    return result.to_dict()
+    """Call the plugin's test_connection, turning any failure into a readable result (without secrets)."""
+    hidden = secret_values(plugin.config_schema(), config)
+    with hiding(hidden):
+        try:
+            result = plugin.test_connection(config)
+        except PluginError as err:
+            result = TestResult(False, err.message)
+        except Exception as err:  # a plugin bug must not become a 500
+            current_app.logger.exception("test_connection of %s raised", plugin.id)
+            result = TestResult(False, f"The test failed unexpectedly ({type(err).__name__}).")
+    return scrub(result.to_dict(), hidden)
 
 
 @bp.post("/plugins/<plugin_id>/test")

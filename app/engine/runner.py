@@ -21,6 +21,7 @@ from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, utcnow
+from app.secret_scrub import config_secrets, hiding, scrub_attempt
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,10 @@ class JobRunner:
                 PluginError(f"Plugin {job['plugin_id']!r} is not installed.", permanent=True),
             )
         else:
-            outcome = self._attempt(plugin, job, config)
+            hidden = config_secrets(self.box, plugin.config_schema(), config.get("config") or {})
+            with hiding(hidden):  # nothing recorded about the attempt may show the config's secrets
+                outcome = self._attempt(plugin, job, config)
+            scrub_attempt(outcome.error, outcome.result, hidden)
         outcome.duration = time.monotonic() - started
         self._settle(job, config, outcome, admission.trial, self._log(job, outcome, started_at))
 
