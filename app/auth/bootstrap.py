@@ -100,6 +100,19 @@ def default_workspace_id(app: Flask) -> str:
     return app.extensions["formhooks.first_owner"][1]
 
 
+def adopt_unowned(workspace_id: str) -> None:
+    """Once per database: documents written before workspaces existed join the default workspace."""
+    from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submission  # noqa: PLC0415
+
+    instance = database()["instance"]
+    if (instance.find_one({"_id": BOOTSTRAP_ID}) or {}).get("adopted_unowned"):
+        return
+    for model in (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog):
+        model._get_collection().update_many({"workspace_id": None}, {"$set": {"workspace_id": workspace_id}})
+    instance.update_one({"_id": BOOTSTRAP_ID}, {"$set": {"adopted_unowned": True}})
+
+
 def bootstrap(app: Flask) -> None:
     ids = ensure_first_owner(app.config["ADMIN_EMAIL"], app.config["ADMIN_PASSWORD"])
+    adopt_unowned(ids[1])
     app.extensions["formhooks.first_owner"] = ids

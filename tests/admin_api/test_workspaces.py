@@ -9,6 +9,7 @@ from app.auth.bootstrap import ensure_first_owner
 from app.db import database
 from app.models.accounts import Membership, User, Workspace
 from tests.admin_api.conftest import login
+from tests.conftest import Api
 
 
 def test_creating_a_workspace_makes_the_creator_its_owner(api, people):
@@ -127,3 +128,13 @@ def test_a_user_created_before_the_first_start_is_adopted_as_first_owner(make_ap
     app = make_app()
     assert str(auth.first_owner(app).id) == str(existing.id)
     assert auth.memberships_of(str(existing.id)) == {auth.default_workspace_id(app): "owner"}
+
+
+def test_forms_from_before_workspaces_join_the_default_workspace_on_upgrade(make_app, api):
+    from app.models import Form
+
+    database()["instance"].update_one({"_id": "first_owner"}, {"$unset": {"adopted_unowned": ""}})
+    legacy = Form._get_collection().insert_one({"name": "Old form", "fields": [], "revision": 1}).inserted_id
+    upgraded = make_app()
+    form = Api(upgraded.test_client()).get(f"/api/forms/{legacy}")
+    assert form.status_code == 200 and form.json["workspace_id"] == auth.default_workspace_id(upgraded)
