@@ -22,6 +22,7 @@ BUILTINS: dict[str, str] = {
     "webhook": "plugins.webhook:WebhookPlugin",
     "email": "plugins.email:EmailPlugin",
     "slack": "plugins.slack:SlackPlugin",
+    "google_sheets": "plugins.google_sheets:GoogleSheetsPlugin",
 }
 
 

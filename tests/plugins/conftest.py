@@ -12,6 +12,7 @@ from flask import Flask
 from app.contract import ExecutionContext, Plugin
 from tests.conftest import Api
 from tests.plugins.peers.certs import CertFiles, self_signed
+from tests.plugins.peers.google import FakeGoogle
 from tests.plugins.peers.slack import FakeSlack
 from tests.plugins.peers.smtp import SmtpPeer
 from tests.support.wait import wait_until
@@ -104,3 +105,10 @@ def finished_job(api: Api, job_id: str, timeout: float = 15.0) -> dict:
         timeout=timeout,
         what=f"job {job_id} to finish",
     )
+
+
+@pytest.fixture
+def google() -> Iterator[FakeGoogle]:
+    fake = FakeGoogle()
+    yield fake
+    fake.close()

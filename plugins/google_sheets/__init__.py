@@ -1,0 +1,3 @@
+from plugins.google_sheets.plugin import GoogleSheetsPlugin
+
+__all__ = ["GoogleSheetsPlugin"]

@@ -1,0 +1,84 @@
+"""The Google Sheets integration's settings: a service-account key, a spreadsheet, a worksheet, columns."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from gspread.exceptions import NoValidUrlKeyFound
+from gspread.utils import extract_id_from_url
+from marshmallow import Schema, ValidationError, fields, validates
+
+from app.contract import Secret
+from app.field_selection import selection_field
+
+KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+REQUIRED_KEYS = ("client_email", "private_key", "token_uri")
+
+
+def service_account_info(text: str) -> dict[str, Any]:
+    """The parsed key file; ValueError saying what is wrong with it."""
+    try:
+        info = json.loads(text)
+    except (TypeError, ValueError):
+        raise ValueError("Paste the service account's JSON key file (it is not valid JSON).") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ValueError('This is not a service account key: its "type" must be "service_account".')
+    missing = [k for k in REQUIRED_KEYS if not info.get(k)]
+    if missing:
+        raise ValueError(f"The key file lacks {', '.join(missing)}.")
+    if not str(info["token_uri"]).startswith(("https://", "http://")):
+        raise ValueError("The key file's token_uri is not a URL.")
+    return info
+
+
+def spreadsheet_key(value: str) -> str:
+    """The spreadsheet key of a URL (docs.google.com/spreadsheets/d/<key>/...) or of a bare key."""
+    value = value.strip()
+    if "/" in value:
+        try:
+            return extract_id_from_url(value)
+        except NoValidUrlKeyFound:
+            raise ValueError("This URL does not point to a spreadsheet (…/spreadsheets/d/<key>/…).") from None
+    if not KEY.match(value):
+        raise ValueError("Give the spreadsheet's URL or its key.")
+    return value
+
+
+class SheetsConfig(Schema):
+    service_account_json = Secret(
+        required=True,
+        metadata={"description": "The service account's JSON key file", "x-widget": "textarea"},
+    )
+    spreadsheet = fields.String(required=True, metadata={"description": "Spreadsheet URL or key"})
+    worksheet = fields.String(
+        load_default=None, allow_none=True, metadata={"description": "Worksheet title; empty for the first"}
+    )
+    columns = selection_field(
+        "header",
+        metadata={"description": "Columns as {field, header}; empty: every form field, new ones appended"},
+    )
+    include_metadata = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "Add Submission ID and Submitted at columns (needed for edits and deletions)"
+        },
+    )
+
+    @validates("service_account_json")
+    def _key(self, value: str, **_: Any) -> None:
+        from google.oauth2 import service_account
+
+        try:
+            service_account.Credentials.from_service_account_info(service_account_info(value))
+        except ValueError as exc:
+            message = str(exc) if "key" in str(exc).lower() else f"The private key cannot be read ({exc})."
+            raise ValidationError(message) from None
+
+    @validates("spreadsheet")
+    def _spreadsheet(self, value: str, **_: Any) -> None:
+        try:
+            spreadsheet_key(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
