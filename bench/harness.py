@@ -12,7 +12,7 @@ import pymongo
 from app.models import PluginJob
 from app.store.embedded import EmbeddedStore
 from bench.client import ApiClient
-from bench.procs import AppProcess, RssSampler
+from bench.procs import AppProcess, RssSampler, cpu_seconds
 from bench.settings import BenchSettings
 from bench.sink import SinkProcess
 
@@ -65,6 +65,13 @@ class Harness:
 
     def admin(self, app: AppProcess) -> ApiClient:
         return ApiClient(app.url, ADMIN_TOKEN)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far by the store and the sink."""
+        return {
+            "store": cpu_seconds(self.store.proc.pid) or 0.0,
+            "sink": cpu_seconds(self.sink.proc.pid) or 0.0,
+        }
 
     # -- waiting on conditions -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from app.store.embedded import free_port
+from bench.procs import wait_with_usage
 from bench.rq_task import deliver
 from bench.store_raw import PAYLOAD
 
@@ -131,13 +132,17 @@ def start_workers(redis_url: str, workers: int, log_path: Path) -> list[subproce
     ]
 
 
-def stop_workers(procs: list[subprocess.Popen]) -> None:
+def stop_workers(procs: list[subprocess.Popen], timeout: float = 15.0) -> float | None:
+    """Wait for the burst workers to end (terminating any still running after ``timeout``); returns the
+    CPU seconds they and their work horses used, when every one could be accounted."""
+    total: float | None = 0.0
     for proc in procs:
-        if proc.poll() is None:
+        used = wait_with_usage(proc, timeout)
+        if proc.returncode is None:
             proc.terminate()
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
+            used = wait_with_usage(proc, 10)
+        if proc.returncode is None:
             proc.kill()
             proc.wait()
+        total = None if total is None or used is None else total + used
+    return total

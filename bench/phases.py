@@ -11,7 +11,9 @@ from bench import peer_rq
 from bench.harness import JOBS, Harness
 from bench.history import seed_history
 from bench.load import IntakeRun, flood, paced
+from bench.procs import cpu_seconds
 from bench.stats import percentile, rate
+from bench.store_raw import raw_job_rate
 
 
 @dataclass
@@ -30,6 +32,23 @@ class Throughput:
     seconds: float  # first to last delivery at the sink
     per_second: float
     failed: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per job, by process kind
+
+    def cpu_note(self) -> str:
+        return "CPU per job: " + ", ".join(f"{k} {v:.1f} ms" for k, v in self.cpu_ms.items())
+
+
+def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int, **more: float | None):
+    """Milliseconds of CPU per job for each process kind, from two snapshots (and totals in ``more``)."""
+    spent = {k: after[k] - before[k] for k in before}
+    spent.update({k: v for k, v in more.items() if v is not None})
+    return {k: v * 1000 / jobs for k, v in spent.items()} if jobs else {}
+
+
+@dataclass
+class Raw:
+    per_second: float
+    cpu_ms: dict[str, float]
 
 
 @dataclass
@@ -73,14 +92,25 @@ def preload(h: Harness, db: str, jobs: int, hooks: int, seed: int = 0) -> Preloa
 def throughput(h: Harness, db: str, jobs: int) -> Throughput:
     """Start an app with its scheduler on ``jobs`` pending jobs; time the deliveries at the sink."""
     h.sink.reset()
+    before = h.cpu()
     app = h.start_app(db, scheduler=True)
     try:
         stats = h.wait_delivered(jobs, timeout=60 + jobs / 10)
         h.wait_drained(db, timeout=60)
     finally:
         app.stop()
+    used = app.cpu_seconds and app.cpu_seconds - app.boot_cpu_seconds  # start-up left out
+    cpu = cpu_per_job(before, h.cpu(), jobs, app=used)
     seconds = stats["last"] - stats["first"]
-    return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), h.count_status(db, "failed"))
+    return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), h.count_status(db, "failed"), cpu)
+
+
+def raw_store(h: Harness, db: str, rounds: int) -> Raw:
+    """The store's raw per-job rate (bench/store_raw.py), with the store's CPU per raw job."""
+    before = h.cpu()
+    per_second = raw_job_rate(h.store.uri, db, rounds)
+    after = h.cpu()
+    return Raw(per_second, {"store": (after["store"] - before["store"]) * 1000 / rounds})
 
 
 def dispatch(h: Harness, db: str) -> Dispatch:
@@ -124,15 +154,19 @@ def rq_peer(h: Harness, jobs: int) -> tuple[Throughput | None, str]:
     try:
         peer_rq.enqueue(redis.url, h.sink.url, jobs)
         h.sink.reset()
+        before = {"sink": h.cpu()["sink"], "redis": cpu_seconds(redis.proc.pid) or 0.0}
         workers = peer_rq.start_workers(redis.url, s.rq_workers, h.workdir / "rq.log")
+        worker_cpu = None
         try:
             stats = h.wait_delivered(jobs, timeout=60 + jobs / 10)
         finally:
-            peer_rq.stop_workers(workers)
+            worker_cpu = peer_rq.stop_workers(workers)
+        after = {"sink": h.cpu()["sink"], "redis": cpu_seconds(redis.proc.pid) or 0.0}
     finally:
         redis.stop()
+    cpu = cpu_per_job(before, after, jobs, rq_workers=worker_cpu)
     seconds = stats["last"] - stats["first"]
-    return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), 0), ""
+    return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), 0, cpu), ""
 
 
 def recovery(h: Harness, db: str, jobs: int, steady: float | None) -> Recovery:

@@ -37,6 +37,7 @@ def gunicorn_argv(port: int, workers: int, threads: int, grace: float) -> list[s
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def group_members(pgid: int) -> list[int]:
@@ -64,6 +65,34 @@ def rss_bytes(pid: int) -> int | None:
         return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) ``pid`` has used so far, with its children that it already reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return sum(int(v) for v in fields[11:15]) / TICKS  # utime stime cutime cstime
+
+
+def wait_with_usage(proc: subprocess.Popen, timeout: float) -> float | None:
+    """Reap ``proc`` and return the CPU seconds it used, with the children it reaped (gunicorn workers,
+    RQ work horses); None when it did not end within ``timeout`` or was reaped already."""
+    deadline = time.monotonic() + timeout
+    while proc.returncode is None:
+        try:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            proc.wait()
+            return None
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage.ru_utime + usage.ru_stime
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.02)
+    return None
+
+
 class AppProcess:
     """The app under gunicorn in its own process group; every setting comes from the environment."""
 
@@ -75,6 +104,8 @@ class AppProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
+        self.cpu_seconds: float | None = None  # master and workers, start to stop (set by ``stop``)
+        self.boot_cpu_seconds = 0.0  # what they had used when the app answered ready
 
     def start(self, timeout: float = 60.0) -> AppProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -87,6 +118,7 @@ class AppProcess:
             start_new_session=True,  # its own process group: a crash can take master and workers at once
         )
         self.wait_ready(timeout)
+        self.boot_cpu_seconds = sum(cpu_seconds(pid) or 0.0 for pid in self.pids())
         return self
 
     def wait_ready(self, timeout: float) -> None:
@@ -106,17 +138,16 @@ class AppProcess:
 
     def pids(self) -> list[int]:
         """The gunicorn master and its workers as they are now (its process group)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return []
-        return group_members(self.proc.pid)
+        proc = self.proc  # read once: another thread may stop the app meanwhile
+        # No poll() here: reaping belongs to stop(), which reads the CPU usage as it reaps.
+        return group_members(proc.pid) if proc is not None else []
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Graceful stop (SIGTERM to the master, which stops its workers)."""
+        """Graceful stop (SIGTERM to the master, which stops its workers); records ``cpu_seconds``."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            self.cpu_seconds = wait_with_usage(self.proc, timeout)
+            if self.proc.returncode is None:
                 self.kill()
         self.proc = None
 
