@@ -107,6 +107,24 @@ class Spreadsheet:
         return next((s for s in self.sheets if s.title == title), None)
 
 
+def key_file(key: rsa.RSAPrivateKey, email: str, token_uri: str) -> str:
+    """A service account's JSON key file, as Google's console downloads it."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "acme-project",
+            "private_key_id": "k1",
+            "private_key": pem,
+            "client_email": email,
+            "client_id": "1",
+            "token_uri": token_uri,
+        }
+    )
+
+
 class ApiError(Exception):
     def __init__(self, code: int, status: str, message: str):
         super().__init__(message)
@@ -142,20 +160,7 @@ class FakeGoogle:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         if register:
             self.keys[email] = key.public_key()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode()
-        return json.dumps(
-            {
-                "type": "service_account",
-                "project_id": "acme-project",
-                "private_key_id": "k1",
-                "private_key": pem,
-                "client_email": email,
-                "client_id": "1",
-                "token_uri": self.url + "/token",
-            }
-        )
+        return key_file(key, email, self.url + "/token")
 
     def spreadsheet(
         self,
