@@ -187,3 +187,10 @@ def test_submission_is_emailed_through_the_engine(smtp, live_api):
     )
     assert job["logs"][0]["status"] == "success"
     assert job["logs"][0]["request"]["subject"] == "New: Hello"
+
+
+def test_the_test_button_of_the_api_uses_the_same_code_path(smtp, api):
+    resp = api.post("/api/plugins/email/test", {"config": smtp.config()})
+    assert resp.status_code == 200
+    assert resp.json["success"] is True, resp.json
+    assert smtp.logins == ["forms"] and smtp.messages == []
