@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+from google.oauth2 import service_account
 from gspread.exceptions import NoValidUrlKeyFound
 from gspread.utils import extract_id_from_url
 from marshmallow import Schema, ValidationError, fields, validates
@@ -68,13 +69,14 @@ class SheetsConfig(Schema):
 
     @validates("service_account_json")
     def _key(self, value: str, **_: Any) -> None:
-        from google.oauth2 import service_account
-
         try:
-            service_account.Credentials.from_service_account_info(service_account_info(value))
+            info = service_account_info(value)
         except ValueError as exc:
-            message = str(exc) if "key" in str(exc).lower() else f"The private key cannot be read ({exc})."
-            raise ValidationError(message) from None
+            raise ValidationError(str(exc)) from None
+        try:
+            service_account.Credentials.from_service_account_info(info)
+        except ValueError as exc:
+            raise ValidationError(f"The key file's private key cannot be read ({exc}).") from None
 
     @validates("spreadsheet")
     def _spreadsheet(self, value: str, **_: Any) -> None:
