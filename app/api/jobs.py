@@ -7,10 +7,10 @@ from flask import current_app, jsonify, request
 from app.api import bp
 from app.api.scope import WRITE, scoped_or_404, visible
 from app.api.util import paginate, query_id
-from app.engine.queue import JobQueue
+from app.engine.queue import JobQueue, cancel_pending
 from app.engine.scheduler import wake_scheduler
 from app.errors import APIError
-from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob, utcnow
+from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob
 
 RETRYABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.COMPLETED.value)
 
@@ -58,18 +58,7 @@ def retry_job(job_id: str):
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
     job = scoped_or_404(PluginJob, job_id, "job", WRITE)
-    updated = PluginJob._get_collection().update_one(
-        {"_id": job.id, "status": JobStatus.PENDING.value},
-        {
-            "$set": {
-                "status": JobStatus.CANCELLED.value,
-                "last_error": "Cancelled by a user.",
-                "completed_at": utcnow(),
-                "updated_at": utcnow(),
-            }
-        },
-    )
-    if not updated.modified_count:
+    if not cancel_pending("Cancelled by a user.", _id=job.id):
         raise APIError(
             409, "conflict", f"Only a pending job can be cancelled; this one is {job.reload().status}."
         )

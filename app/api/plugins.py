@@ -16,7 +16,7 @@ from app.contract import Plugin, PluginError, TestResult
 from app.contract.registry import registry
 from app.contract.schema import mask, validate
 from app.engine.circuit import state_of
-from app.engine.queue import JobQueue
+from app.engine.queue import JobQueue, cancel_pending
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
 from app.models import Form, JobStatus, PluginConfig, PluginJob, utcnow
@@ -133,11 +133,7 @@ def update_config(config_id: str):
 @bp.delete("/plugin-configs/<config_id>")
 def delete_config(config_id: str):
     cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
-    PluginJob.objects(config_id=str(cfg.id), status=JobStatus.PENDING.value).update(
-        set__status=JobStatus.CANCELLED.value,
-        set__last_error="The integration was deleted.",
-        set__completed_at=utcnow(),
-    )
+    cancel_pending("The integration was deleted.", config_id=str(cfg.id))
     cfg.delete()
     return "", 204
 

@@ -24,6 +24,26 @@ from app.models import JobStatus, PluginJob, utcnow
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
 
+def cancel_pending(reason: str, **match: Any) -> int:
+    """Cancel the pending jobs matching ``match`` (e.g. ``config_id=...``); running ones finish first."""
+    now = utcnow()
+    return (
+        PluginJob._get_collection()
+        .update_many(
+            {**match, "status": PENDING},
+            {
+                "$set": {
+                    "status": JobStatus.CANCELLED.value,
+                    "last_error": reason,
+                    "completed_at": now,
+                    "updated_at": now,
+                }
+            },
+        )
+        .modified_count
+    )
+
+
 @dataclass(frozen=True)
 class Change:
     """One state change of a job: applied now (JobQueue.apply) or batched (engine.writer)."""
