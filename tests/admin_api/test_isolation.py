@@ -8,6 +8,7 @@ import json
 import pytest
 
 from app.models import PluginExecutionLog
+from tests.admin_api.conftest import login
 
 PUBLIC = {"api.create_submission", "api.login", "api.openapi_json", "api.api_docs"}
 GLOBAL = {"plugin_id"}  # the plugin catalogue is the same for everyone
@@ -139,3 +140,27 @@ def test_a_token_acts_only_within_its_users_workspaces(app, api, people, world):
     assert api.get(f"/api/forms/{mine['id']}").status_code == 404  # the admin token is the first owner only
     listed = [f["id"] for f in outsider.api.get("/api/forms").json["items"]]
     assert listed == [mine["id"]]
+
+
+def test_pages_outside_the_api_are_isolated_too(app, world):
+    """Every page (GET) with another workspace's id is 404 for a logged-in outsider; pages without ids show
+    none of that workspace's objects. The hosted form pages (/f/) are public by design."""
+    client = app.test_client()
+    assert login(client, "b@example.com").status_code == 200
+    ids = world["ids"]
+    secret_ids = {v for k, v in ids.items() if k not in GLOBAL | {"user_id"}}
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if (
+            rule.rule.startswith(("/api/", "/f/"))
+            or "GET" not in rule.methods
+            or rule.endpoint.endswith("static")
+        ):
+            continue
+        resp = client.get(url_for_rule(rule, ids))
+        if set(rule.arguments) - GLOBAL:
+            assert resp.status_code == 404, (rule.rule, resp.status_code)
+            checked += 1
+        text = resp.get_data(as_text=True)
+        assert not [i for i in secret_ids if i in text], rule.rule
+    assert checked >= 3
