@@ -19,6 +19,7 @@ class IntakeRun:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, request sent → 202 read
     accepted_at: dict[str, float] = field(default_factory=dict)  # job id -> time.time() of its 202
+    cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process kind (if measured)
 
     @property
     def count(self) -> int:

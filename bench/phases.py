@@ -12,7 +12,7 @@ from bench.harness import JOBS, Harness
 from bench.history import seed_history
 from bench.load import IntakeRun, flood, paced
 from bench.procs import cpu_seconds
-from bench.stats import percentile, rate
+from bench.stats import cpu_text, percentile, rate
 from bench.store_raw import raw_job_rate
 
 
@@ -35,7 +35,7 @@ class Throughput:
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per job, by process kind
 
     def cpu_note(self) -> str:
-        return "CPU per job: " + ", ".join(f"{k} {v:.1f} ms" for k, v in self.cpu_ms.items())
+        return cpu_text(self.cpu_ms)
 
 
 def cpu_per_job(before: dict[str, float], after: dict[str, float], jobs: int, **more: float | None):
@@ -78,7 +78,10 @@ def preload(h: Harness, db: str, jobs: int, hooks: int, seed: int = 0) -> Preloa
         form_id, config_ids = admin.form_with_webhooks("Bench", h.sink.url, hooks)
         admin.close()
         submissions = math.ceil(jobs / hooks)
+        before = {**h.cpu(), "app": app.cpu_now()}
         run = flood(app.url, form_id, submissions, h.settings.intake_concurrency)
+        after = {**h.cpu(), "app": app.cpu_now()}
+        run.cpu_ms = cpu_per_job(before, after, run.count)
         if seed:
             jobs_coll = h.mongo[db][JOBS]
             templates = [jobs_coll.find_one({"config_id": c}) for c in config_ids]

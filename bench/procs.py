@@ -118,8 +118,12 @@ class AppProcess:
             start_new_session=True,  # its own process group: a crash can take master and workers at once
         )
         self.wait_ready(timeout)
-        self.boot_cpu_seconds = sum(cpu_seconds(pid) or 0.0 for pid in self.pids())
+        self.boot_cpu_seconds = self.cpu_now()
         return self
+
+    def cpu_now(self) -> float:
+        """CPU seconds the app's live processes have used so far."""
+        return sum(cpu_seconds(pid) or 0.0 for pid in self.pids())
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

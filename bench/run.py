@@ -15,7 +15,7 @@ from bench import phases
 from bench.harness import Harness
 from bench.report import Figure, Report, at_least, at_most
 from bench.settings import BenchSettings
-from bench.stats import percentile
+from bench.stats import cpu_text, percentile
 
 RSS_LIMIT_MB = 200
 
@@ -84,6 +84,8 @@ class Bench:
         )
         run = pre.intake if pre else None
         note = f"{s.hooks} webhooks per form, {s.intake_concurrency} clients, SCHEDULER_ENABLED=false"
+        if run and run.cpu_ms:
+            note += "; " + cpu_text(run.cpu_ms, "request")
         rps = run and run.count / run.seconds
         r.add(Figure("intake_rps", "intake POST …/submissions", rps, "req/s", note=note))
         r.add(Figure("intake_p50_ms", "intake latency p50", run and percentile(_ms(run.latencies), 50), "ms"))
