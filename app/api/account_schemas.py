@@ -36,3 +36,8 @@ class MemberPatch(Strict):
 
 class TokenIn(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class PasswordIn(Strict):
+    current_password = fields.String(required=True, validate=validate.Length(max=1000))
+    new_password = fields.String(required=True, validate=validate.Length(min=8, max=1000))

@@ -65,6 +65,7 @@ OPS: dict[str, Op] = {
         "Log in with email and password (sets the session cookie)", {200: out.MeOut}, acc.LoginIn
     ),
     "api.logout": Op("End the session", {204: None}),
+    "api.change_password": Op("Change your password (other sessions end)", {204: None}, acc.PasswordIn),
     "api.me": Op("Who you are, your workspaces, and the CSRF token of your session", {200: out.MeOut}),
     "api.list_workspaces": Op("Your workspaces", {200: out.WorkspaceList}),
     "api.create_workspace": Op(

@@ -6,7 +6,7 @@ from flask import jsonify
 
 from app import auth
 from app.api import bp
-from app.api.account_schemas import LoginIn
+from app.api.account_schemas import LoginIn, PasswordIn
 from app.api.util import json_body, load, public
 from app.errors import APIError
 from app.models.accounts import Workspace
@@ -50,3 +50,19 @@ def logout():
 @bp.get("/auth/me")
 def me():
     return jsonify(_me(auth.require_principal()))
+
+
+@bp.post("/auth/password")
+@auth.rate_limited("LOGIN_RATE_LIMIT", scope="login")
+def change_password():
+    """Change your password (the current one is needed); every other session of yours ends."""
+    principal = auth.require_principal()
+    data = load(PasswordIn(), json_body())
+    if auth.verify_password(principal.user.email, data["current_password"]) is None:
+        raise APIError(
+            422, "validation_error", "Validation failed", {"current_password": ["This is not your password."]}
+        )
+    auth.set_password(principal.user, data["new_password"])
+    if principal.via == "session":
+        auth.login_user(principal.user)  # this session goes on; the others carry the old auth_version
+    return "", 204

@@ -108,3 +108,25 @@ def test_the_first_owner_logs_in_with_the_configured_password_and_is_the_admin_t
     assert me["user"]["id"] == admin["user"]["id"]
     assert admin["via"] == "admin_token"
     assert [w["name"] for w in admin["workspaces"]] == ["Default"]
+
+
+def test_changing_your_password_keeps_this_session_and_ends_the_others(app, people):
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    this, other = app.test_client(), app.test_client()
+    login(this, "ann@example.com")
+    login(other, "ann@example.com")
+    wrong = this.post(
+        "/api/auth/password",
+        json={"current_password": "nope", "new_password": "a brand new password"},
+        headers=csrf_headers(this),
+    )
+    assert wrong.status_code == 422 and "current_password" in wrong.json["error"]["details"]
+    changed = this.post(
+        "/api/auth/password",
+        json={"current_password": PASSWORD, "new_password": "a brand new password"},
+        headers=csrf_headers(this),
+    )
+    assert changed.status_code == 204
+    assert this.get("/api/auth/me").status_code == 200
+    assert other.get("/api/auth/me").status_code == 401
+    assert login(app.test_client(), "ann@example.com", "a brand new password").status_code == 200
