@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -13,6 +14,8 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 
 from app.errors import APIError
+
+log = logging.getLogger(__name__)
 
 
 def limiter(app: Flask | None = None) -> Limiter:
@@ -28,7 +31,12 @@ def hit(setting: str, scope: str, key: str | None = None) -> None:
     key = key or get_remote_address() or "unknown"
     strategy = limiter().limiter
     for item in parse_many(value):
-        if not strategy.hit(item, scope, key):
+        try:
+            allowed = strategy.hit(item, scope, key)
+        except Exception:  # the limits' storage is down: serve rather than fail every request
+            log.warning("rate-limit storage unavailable; %s not limited", scope, exc_info=True)
+            return
+        if not allowed:
             reset_at = strategy.get_window_stats(item, scope, key).reset_time
             retry = max(1, math.ceil(reset_at - time.time()))
             err = APIError(429, "rate_limited", f"Too many requests ({value}); try again in {retry} s.")

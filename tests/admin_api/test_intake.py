@@ -133,3 +133,12 @@ def test_the_submission_records_its_forms_workspace(api, people):
     form = api.create_form("Contact")
     sub = api.submit(form["id"], {"x": "y"})
     assert Submission.objects.get(id=sub["id"]).workspace_id == people.default_workspace()
+
+
+def test_an_unreachable_rate_limit_store_does_not_stop_the_intake(make_app, caplog):
+    app = make_app(RATELIMIT_STORAGE_URI="mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200")
+    admin = {"Authorization": "Bearer test-admin-token"}
+    client = app.test_client()
+    form_id = client.post("/api/forms", json={"name": "F"}, headers=admin).json["id"]
+    assert client.post(f"/api/forms/{form_id}/submissions", json={"data": {}}).status_code == 202
+    assert "rate-limit storage unavailable" in caplog.text
