@@ -106,4 +106,5 @@ def build(config: dict[str, Any], payload: dict[str, Any], message_key: str) -> 
         html = config.get("html_body") or (None if config.get("body") else DEFAULT_HTML)
         if html:
             msg.add_alternative(render(html, context, mode="html", what="html_body"), subtype="html")
-    return Envelope(msg, bare(sender), [bare(a) for a in to + cc + bcc], skipped)
+    recipients = list(dict.fromkeys(bare(a) for a in to + cc + bcc))  # once each, even if listed twice
+    return Envelope(msg, bare(sender), recipients, skipped)

@@ -20,7 +20,7 @@ class SlackPlugin(Plugin):
     id = "slack"
     name = "Slack"
     version = VERSION
-    description = "Post each submission to a Slack channel (incoming webhook or bot token)."
+    description = "Post each submission to a Slack channel, as a bot or through an incoming hook."
     category = "notification"
     icon = "slack"
     triggers = ("form.submitted", "response.edited", "response.deleted")
