@@ -52,15 +52,42 @@ def test_unsigned_when_no_secret(live_api, sink):
     assert req.headers["webhook-id"].startswith("msg_")
 
 
-def test_custom_headers_and_method_are_sent(live_api, sink):
+def test_custom_headers_method_and_bearer_token_are_sent(live_api, sink):
     form = live_api.create_form()
-    live_api.add_plugin(
-        form["id"], "webhook", {"url": sink.url, "method": "PUT", "headers": {"Authorization": "Bearer abc"}}
+    config = live_api.add_plugin(
+        form["id"],
+        "webhook",
+        {"url": sink.url, "method": "PUT", "headers": {"X-Team": "growth"}, "auth_token": "tok-123"},
     )
+    assert config["config"]["auth_token"] == "********"
     live_api.submit(form["id"], {"x": 1})
     [req] = sink.wait_for(1)
     assert req.method == "PUT"
-    assert req.headers["authorization"] == "Bearer abc"
+    assert req.headers["x-team"] == "growth"
+    assert req.headers["authorization"] == "Bearer tok-123"
+    job = live_api.get("/api/jobs", query_string={"form_id": form["id"]}).json["items"][0]
+    logged = live_api.job(job["id"])["logs"][0]["request"]["headers"]
+    assert logged["Authorization"] == "[redacted]"
+
+
+def test_basic_auth_is_sent(live_api, sink):
+    form = live_api.create_form()
+    live_api.add_plugin(
+        form["id"], "webhook", {"url": sink.url, "basic_username": "ada", "basic_password": "pw"}
+    )
+    live_api.submit(form["id"], {"x": 1})
+    [req] = sink.wait_for(1)
+    assert req.headers["authorization"] == "Basic " + base64.b64encode(b"ada:pw").decode()
+
+
+def test_credentials_in_plain_headers_are_refused(api):
+    form = api.create_form()
+    resp = api.post(
+        f"/api/forms/{form['id']}/plugins",
+        {"plugin_id": "webhook", "config": {"url": "http://a.b", "headers": {"Authorization": "Bearer x"}}},
+    )
+    assert resp.status_code == 422
+    assert "stored encrypted" in str(resp.json["error"]["details"])
 
 
 def test_each_event_reaches_only_subscribed_configs(live_api, sink):

@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.contract import (
     ExecutionContext,
@@ -51,13 +51,37 @@ class WebhookConfig(Schema):
         allow_none=True,
         metadata={"description": "Signing secret (whsec_<base64> or any string)"},
     )
+    auth_token = Secret(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Sent as Authorization: Bearer <token> (stored encrypted)"},
+    )
+    basic_username = fields.String(
+        load_default=None, allow_none=True, metadata={"description": "HTTP Basic auth user"}
+    )
+    basic_password = Secret(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "HTTP Basic auth password (stored encrypted)"},
+    )
     timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=60))
+
+    @validates_schema
+    def _one_auth(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("auth_token") and (data.get("basic_username") or data.get("basic_password")):
+            raise ValidationError("Use either a bearer token or Basic auth, not both.", "auth_token")
+        if data.get("basic_password") and not data.get("basic_username"):
+            raise ValidationError("Basic auth needs a user name.", "basic_username")
 
     @validates("headers")
     def _headers(self, value: dict[str, str], **_: Any) -> None:
         for name in value:
             if not HEADER_NAME.match(name):
                 raise ValidationError(f"{name!r} is not a valid header name.")
+            if name.lower() == "authorization":
+                raise ValidationError(
+                    "Put credentials in auth_token or basic_username/basic_password: those are stored encrypted."
+                )
             if name.lower() in RESERVED:
                 raise ValidationError(f"{name!r} is set by Formhooks and cannot be overridden.")
 
@@ -102,8 +126,23 @@ class WebhookPlugin(Plugin):
         }
         if config.get("secret"):
             headers["webhook-signature"] = sign(config["secret"], msg_id, ts, raw)
+        if config.get("auth_token"):
+            headers["Authorization"] = f"Bearer {config['auth_token']}"
+        basic = (
+            (config["basic_username"], config.get("basic_password") or "")
+            if config.get("basic_username")
+            else None
+        )
         session = shared_session(bool(self.settings.get("ALLOW_PRIVATE_DESTINATIONS")))
-        resp = send(session, config.get("method", "POST"), config["url"], timeout, data=raw, headers=headers)
+        resp = send(
+            session,
+            config.get("method", "POST"),
+            config["url"],
+            timeout,
+            data=raw,
+            headers=headers,
+            auth=basic,
+        )
         sent = {
             "method": config.get("method", "POST"),
             "url": config["url"],
