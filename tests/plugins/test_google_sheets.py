@@ -9,6 +9,7 @@ from plugins.google_sheets import GoogleSheetsPlugin
 from tests.plugins.conftest import SETTINGS, finished_job, payload, run_plugin
 from tests.plugins.peers.google import FakeGoogle
 from tests.plugins.peers.http import Reply
+from tests.support.wait import wait_until
 
 EMAIL = "forms@acme-project.iam.gserviceaccount.com"
 KEY = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
@@ -197,6 +198,12 @@ def test_rows_follow_submissions_through_the_engine(sheets, google, live_api_wit
         first["id"]: ["ada@example.com", FORMULA],
         second["id"]: ["bob@example.com", "Hello"],
     }
+
+    # A resend of a delivered job (same as a retry after a crash) finds the row instead of adding one.
+    assert api.post(f"/api/jobs/{first['jobs'][0]}/retry").status_code == 200
+    assert wait_until(lambda: len(api.job(first["jobs"][0])["logs"]) == 2, what="the resend")
+    assert finished_job(api, first["jobs"][0])["status"] == "completed"
+    assert [row[0] for row in sheet.values()] == ["Submission ID", first["id"], second["id"]]
 
     edited = api.patch(
         f"/api/submissions/{first['id']}", {"data": {"email": "ada@example.org", "message": "Hi"}}
