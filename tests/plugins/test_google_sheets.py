@@ -203,7 +203,9 @@ def test_rows_follow_submissions_through_the_engine(sheets, google, live_api_wit
     assert api.post(f"/api/jobs/{first['jobs'][0]}/retry").status_code == 200
     assert wait_until(lambda: len(api.job(first["jobs"][0])["logs"]) == 2, what="the resend")
     assert finished_job(api, first["jobs"][0])["status"] == "completed"
-    assert [row[0] for row in sheet.values()] == ["Submission ID", first["id"], second["id"]]
+    assert sorted(row[0] for row in sheet.values()[1:]) == sorted(
+        [first["id"], second["id"]]
+    )  # jobs run in parallel
 
     edited = api.patch(
         f"/api/submissions/{first['id']}", {"data": {"email": "ada@example.org", "message": "Hi"}}
