@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -85,6 +86,9 @@ class Scheduler:
         self._aps.add_job(
             self.renew_leases, "interval", seconds=max(0.5, cfg["LEASE_SECONDS"] / 3), id="renew"
         )
+        # Expired leases are looked for every quarter lease, so a dead process's jobs wait about one lease.
+        reap_every = min(cfg["SWEEP_INTERVAL"], max(0.5, cfg["LEASE_SECONDS"] / 4))
+        self._aps.add_job(self.reap, "interval", seconds=reap_every, id="reap", next_run_time=_now())
         self._aps.add_job(
             self.maintain, "interval", seconds=cfg["SWEEP_INTERVAL"], id="maintain", next_run_time=_now()
         )
@@ -200,15 +204,9 @@ class Scheduler:
         except STORE_DOWN as exc:
             self._store_failed(exc)
 
-    def maintain(self) -> None:
-        """Reap jobs of dead processes and finish half-done dispatches."""
-        cfg = self.app.config
-        if self._backing_off():
-            return
-        try:
-            if not self._indexes_ok:
-                db.ensure_indexes()
-                self._indexes_ok = True
+    def reap(self) -> None:
+        """Requeue jobs whose lease expired: their process died."""
+        with self._store_guard("reaping"):
             requeued, failed = self.queue.reap_expired()
             if requeued or failed or not self._started:
                 level = logging.WARNING if requeued or failed else logging.INFO
@@ -221,15 +219,30 @@ class Scheduler:
                 )
                 self.wake()
             self._started = True
+
+    def maintain(self) -> None:
+        """Ensure indexes, purge expired idempotency keys, finish half-done dispatches."""
+        cfg = self.app.config
+        with self._store_guard("maintenance"):
+            if not self._indexes_ok:
+                db.ensure_indexes()
+                self._indexes_ok = True
             purge_expired()
-            swept = dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"])
-            if swept:
+            if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"]):
                 self.wake()
+
+    @contextlib.contextmanager
+    def _store_guard(self, what: str) -> Iterator[None]:
+        """Housekeeping that pauses while the store is down and never lets an error kill its APScheduler job."""
+        if self._backing_off():
+            return
+        try:
+            yield
             self._store_ok()
         except STORE_DOWN as exc:
             self._store_failed(exc)
         except Exception:
-            log.exception("maintenance failed")
+            log.exception("%s failed", what)
 
     def _backing_off(self) -> bool:
         return self._store_down and time.monotonic() < self._store_retry_at
