@@ -97,14 +97,14 @@ class JobQueue:
             return [{**job, **claimed, "attempts": job.get("attempts", 0) + 1} for job in due]
         if result.modified_count == 0:
             return []
-        return list(self.coll.find({"claim_token": token}))
+        return list(self.coll.find({"_id": {"$in": [job["_id"] for job in due]}, "claim_token": token}))
 
-    def renew(self, tokens: list[str]) -> int:
+    def renew(self, job_ids: list[ObjectId]) -> int:
         """Extend the leases of the jobs this owner is running."""
-        if not tokens:
+        if not job_ids:
             return 0
         return self.coll.update_many(
-            {"claim_token": {"$in": tokens}, "status": RUNNING},
+            {"_id": {"$in": job_ids}, "status": RUNNING, "lease_owner": self.owner},
             {"$set": {"lease_expires_at": time.time() + self.lease}},
         ).modified_count
 

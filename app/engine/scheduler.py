@@ -198,11 +198,9 @@ class Scheduler:
 
     def renew_leases(self) -> None:
         with self._lock:
-            tokens = [j["claim_token"] for j in self._inflight.values()]
-        try:
-            self.queue.renew(tokens)
-        except STORE_DOWN as exc:
-            self._store_failed(exc)
+            job_ids = list(self._inflight)
+        with self._store_guard("lease renewal"):
+            self.queue.renew(job_ids)
 
     def reap(self) -> None:
         """Requeue jobs whose lease expired: their process died."""

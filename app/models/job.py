@@ -55,7 +55,6 @@ class PluginJob(Document):
         "indexes": [
             "status",
             ("status", "scheduled_for"),
-            "claim_token",
             "config_id",
             "submission_id",
             "form_id",
