@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any
+
+
+def on_starting(server: Any) -> None:
+    """In the arbiter, before workers start: an empty metrics folder (prometheus multiprocess mode)."""
+    if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(folder, ignore_errors=True)  # samples of a previous run's processes
+        Path(folder).mkdir(parents=True)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -17,8 +27,6 @@ def worker_exit(server: Any, worker: Any) -> None:
 
 def child_exit(server: Any, worker: Any) -> None:
     """In the arbiter, after a worker exited: drop its live-gauge files (prometheus multiprocess mode)."""
-    import os
-
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def banner(port: int, token: str, email: str, password: str) -> str:
 def run_gunicorn(port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    from app.gunicorn_hooks import child_exit, worker_exit
+    from app.gunicorn_hooks import child_exit, on_starting, worker_exit
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -40,6 +39,7 @@ def run_gunicorn(port: int, workers: int) -> None:
             self.cfg.set("accesslog", "-" if os.environ.get("ACCESS_LOG") else None)
             self.cfg.set("worker_exit", worker_exit)
             self.cfg.set("child_exit", child_exit)
+            self.cfg.set("on_starting", on_starting)
 
         def load(self):
             from wsgi import app
@@ -58,9 +58,7 @@ def main() -> None:
         store = EmbeddedStore(data_dir / "store").start()
         os.environ["MONGODB_URI"] = store.uri
         print(f"  Embedded store (nx-27017) on {store.uri}, data in {data_dir / 'store'}", flush=True)
-    metrics_dir = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "metrics")))
-    shutil.rmtree(metrics_dir, ignore_errors=True)  # samples of a previous run's processes
-    metrics_dir.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data_dir / "metrics"))
     token = os.environ.get("ADMIN_TOKEN") or persistent_secret(data_dir / "admin_token", prefix="fh_")
     email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
     password = os.environ.get("ADMIN_PASSWORD") or persistent_secret(data_dir / "admin_password")
