@@ -11,7 +11,7 @@ import requests
 
 from app.models import PluginJob
 from tests.conftest import ADMIN_TOKEN, Api
-from tests.support.procs import AppProcess
+from tests.support.procs import AppProcess, GunicornProcess
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
@@ -153,13 +153,14 @@ def test_sink_failing_half_the_time_every_job_delivered_within_budget(make_app, 
     assert len(sink.requests) == 200  # half of all requests failed
 
 
+@pytest.mark.parametrize("host", [AppProcess, GunicornProcess], ids=["plain", "gunicorn"])
 def test_sigterm_releases_unfinished_jobs_without_spending_their_attempt(
-    make_app, store_uri, db_name, tmp_path, sink
+    make_app, store_uri, db_name, tmp_path, sink, host
 ):
     sink.responder = lambda req: Reply(200, delay=20)  # nothing finishes within the grace period
     job_ids = _enqueue(make_app, sink, 6)
     env = _env(store_uri, db_name, tmp_path, SHUTDOWN_GRACE="1", WORKER_THREADS="2", LEASE_SECONDS="60")
-    app = AppProcess(env, tmp_path / "app.log")
+    app = host(env, tmp_path / "app.log")
     db = pymongo.MongoClient(store_uri)[db_name]
     wait_until(lambda: _statuses(db)["running"] >= 2, what="jobs running")
 

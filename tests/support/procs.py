@@ -59,3 +59,50 @@ class AppProcess:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class GunicornProcess(AppProcess):
+    """The app as production runs it: gunicorn with gunicorn.conf.py (its hooks stop schedulers gracefully)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, workers: int = 1):
+        from app.store.embedded import free_port
+
+        self.port = free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop/kill
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "wsgi:app",
+                "--config",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(workers),
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=self.log,
+            stderr=self.log,
+        )
+        self._wait_healthy()
+
+    def _wait_healthy(self, timeout: float = 30.0) -> None:
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"gunicorn did not become ready; see {self.log_path}:\n{self.log_path.read_text()[-3000:]}"
+        )
