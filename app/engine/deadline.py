@@ -6,6 +6,7 @@ threads are counted, and the scheduler stops claiming new work while too many ar
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,7 +38,8 @@ class DeadlineRunner:
         return self._abandoned >= self.max_abandoned
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
-        future: Future[T] = self._pool.submit(fn)
+        # The caller's context variables (e.g. the secrets to hide from log lines) follow the call.
+        future: Future[T] = self._pool.submit(contextvars.copy_context().run, fn)
         try:
             return future.result(timeout=timeout)
         except FutureTimeout:

@@ -36,6 +36,9 @@ class CarelessPlugin(Plugin):
         key = ctx.config["api_key"]
         if ctx.config["mode"] == "crash":
             raise RuntimeError(f"connection to https://api.example.com/?key={key} refused")
+        if ctx.config["mode"] == "chatty":  # logs from the plugin's own thread
+            logging.getLogger("careless").warning("calling the API with key %s", key)
+            return ExecutionResult()
         if ctx.config["mode"] == "ok":
             return ExecutionResult(summary=f"sent with {key}", request={"url": f"https://x/?k={key}"})
         raise PluginError(f"401 for key {key}", response={"body_excerpt": f"bad key {key}"})
@@ -134,4 +137,16 @@ def test_python_logs_inside_hiding_are_scrubbed(caplog):
         except ValueError:
             log.exception("failed")
     assert "calling with [secret]" in caplog.text and "bad [secret]" in caplog.text
+    assert API_KEY not in caplog.text
+
+
+def test_what_a_plugin_logs_from_its_own_thread_is_scrubbed(make_app, caplog):
+    app = _careless_app(make_app)
+    install_log_filter()  # also on pytest's capturing handler, which came after the app
+    api = Api(app.test_client())
+    form = api.create_form("F")
+    api.add_plugin(form["id"], "careless", {"channel": "c", "api_key": API_KEY, "mode": "chatty"})
+    job_id = api.submit(form["id"], {"x": "y"})["jobs"][0]
+    wait_until(lambda: api.job(job_id)["status"] == "completed", what="the delivery")
+    assert "calling the API with key [secret]" in caplog.text
     assert API_KEY not in caplog.text
