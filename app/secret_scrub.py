@@ -88,11 +88,3 @@ def install_log_filter(logger: logging.Logger | None = None) -> None:
     for handler in (logger or logging.getLogger()).handlers:
         if not any(isinstance(f, ScrubFilter) for f in handler.filters):
             handler.addFilter(ScrubFilter())
-
-
-def config_secrets(box: Any, schema: marshmallow.Schema, stored: dict[str, Any]) -> list[str]:
-    """The secrets of a stored (sealed) config; none when they cannot be decrypted."""
-    try:
-        return secret_values(schema, box.open(schema, stored))
-    except ValueError:
-        return []

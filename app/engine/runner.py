@@ -12,7 +12,7 @@ from bson import ObjectId
 from flask import Flask
 
 from app import signals
-from app.contract import ExecutionContext, ExecutionResult, PluginError
+from app.contract import ExecutionContext, ExecutionResult, Plugin, PluginError
 from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
@@ -21,7 +21,7 @@ from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, utcnow
-from app.secret_scrub import config_secrets, hiding, scrub_attempt
+from app.secret_scrub import hiding, scrub_attempt, secret_values
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -121,14 +121,24 @@ class JobRunner:
                 PluginError(f"Plugin {job['plugin_id']!r} is not installed.", permanent=True),
             )
         else:
-            hidden = config_secrets(self.box, plugin.config_schema(), config.get("config") or {})
-            with hiding(hidden):  # nothing recorded about the attempt may show the config's secrets
-                outcome = self._attempt(plugin, job, config)
-            scrub_attempt(outcome.error, outcome.result, hidden)
+            outcome = self._guarded_attempt(plugin, job, config)
         outcome.duration = time.monotonic() - started
         self._settle(job, config, outcome, admission.trial, self._log(job, outcome, started_at))
 
-    def _attempt(self, plugin, job: dict[str, Any], config: dict[str, Any]) -> Outcome:
+    def _guarded_attempt(self, plugin: Plugin, job: dict[str, Any], config: dict[str, Any]) -> Outcome:
+        """Decrypt the config once, run the attempt, and keep its secrets out of everything recorded."""
+        schema = plugin.config_schema()
+        try:
+            opened = self.box.open(schema, config.get("config") or {})
+        except ValueError as exc:  # keys were rotated away without `flask rotate-keys`
+            return Outcome(LogStatus.FAILED, PluginError(f"{exc}.", permanent=True), error_type="permanent")
+        hidden = secret_values(schema, opened)
+        with hiding(hidden):
+            outcome = self._attempt(plugin, job, opened)
+        scrub_attempt(outcome.error, outcome.result, hidden)
+        return outcome
+
+    def _attempt(self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any]) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
         try:
             ctx = ExecutionContext(
@@ -137,7 +147,7 @@ class JobRunner:
                 event=job["event"],
                 attempt=job["attempts"],
                 max_attempts=job["max_attempts"],
-                config=self.box.open(plugin.config_schema(), config.get("config", {})),
+                config=opened,
                 payload=job["payload"],
                 deadline=time.monotonic() + timeout,
                 settings=self.settings,
