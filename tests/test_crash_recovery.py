@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 import collections
-from pathlib import Path
 
 import pymongo
 import pytest
 import requests
 
 from app.models import PluginJob
-from tests.conftest import ADMIN_TOKEN, Api
-from tests.support.procs import AppProcess, GunicornProcess
+from tests.conftest import Api
+from tests.support.procs import AppProcess, GunicornProcess, admin_session, app_env
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _env(store_uri: str, db_name: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    return {
-        "MONGODB_URI": store_uri,
-        "MONGODB_DB": db_name,
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "SECRET_KEY": "test-secret-key",
-        "DATA_DIR": str(data_dir),
-        "ALLOW_PRIVATE_DESTINATIONS": "true",
-        "LEASE_SECONDS": "2",
-        "POLL_INTERVAL": "0.2",
-        "SWEEP_INTERVAL": "0.5",
-        "SWEEP_MIN_AGE": "0.5",
-        "RETRY_BACKOFF_BASE": "0.05",
-        "RETRY_BACKOFF_MAX": "0.2",
-        **extra,
-    }
 
 
 def _statuses(db) -> collections.Counter:
@@ -59,7 +40,7 @@ def _enqueue(make_app, sink, count: int) -> set[str]:
 def test_sigkill_in_the_middle_of_1000_jobs_then_restart(make_app, store_uri, db_name, tmp_path, sink):
     job_ids = _enqueue(make_app, sink, 1000)
     db = pymongo.MongoClient(store_uri)[db_name]
-    env = _env(store_uri, db_name, tmp_path)
+    env = app_env(store_uri, db_name, tmp_path)
 
     first = AppProcess(env, tmp_path / "first.log")
     sink.wait_for(300, timeout=120)
@@ -80,12 +61,11 @@ def test_sigkill_in_the_middle_of_1000_jobs_then_restart(make_app, store_uri, db
 def test_crash_between_submission_and_jobs_is_finished_by_the_sweep_exactly_once(
     store_uri, db_name, tmp_path, sink
 ):
-    env = _env(store_uri, db_name, tmp_path)
+    env = app_env(store_uri, db_name, tmp_path)
     crashing = AppProcess(
         {**env, "FAULT_INJECTION": "crash_before_jobs", "SCHEDULER_ENABLED": "false"}, tmp_path / "crash.log"
     )
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    s = admin_session()
     form = s.post(crashing.url + "/api/forms", json={"name": "f"}).json()
     s.post(
         f"{crashing.url}/api/forms/{form['id']}/plugins",
@@ -115,7 +95,7 @@ def test_three_processes_on_one_store_run_1000_jobs_exactly_once(
     make_app, store_uri, db_name, tmp_path, sink
 ):
     job_ids = _enqueue(make_app, sink, 1000)
-    env = _env(store_uri, db_name, tmp_path, LEASE_SECONDS="30")
+    env = app_env(store_uri, db_name, tmp_path, LEASE_SECONDS="30")
     procs = [AppProcess(env, tmp_path / f"app{i}.log") for i in range(3)]
     try:
         sink.wait_for(1000, timeout=180)
@@ -159,7 +139,7 @@ def test_sigterm_releases_unfinished_jobs_without_spending_their_attempt(
 ):
     sink.responder = lambda req: Reply(200, delay=20)  # nothing finishes within the grace period
     job_ids = _enqueue(make_app, sink, 6)
-    env = _env(store_uri, db_name, tmp_path, SHUTDOWN_GRACE="1", WORKER_THREADS="2", LEASE_SECONDS="60")
+    env = app_env(store_uri, db_name, tmp_path, SHUTDOWN_GRACE="1", WORKER_THREADS="2", LEASE_SECONDS="60")
     app = host(env, tmp_path / "app.log")
     db = pymongo.MongoClient(store_uri)[db_name]
     wait_until(lambda: _statuses(db)["running"] >= 2, what="jobs running")

@@ -9,8 +9,8 @@ import pytest
 
 from app.engine.scheduler import Scheduler
 from app.models import PluginJob
-from tests.conftest import ADMIN_TOKEN, Api
-from tests.support.procs import AppProcess
+from tests.conftest import Api
+from tests.support.procs import AppProcess, admin_session, app_env
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
@@ -47,25 +47,10 @@ def test_two_schedulers_on_one_database_run_each_job_exactly_once(make_app, sink
 
 @pytest.mark.slow
 def test_jobs_running_in_a_killed_process_complete_after_restart(store_uri, db_name, tmp_path, sink):
-    env = {
-        "MONGODB_URI": store_uri,
-        "MONGODB_DB": db_name,
-        "ADMIN_TOKEN": ADMIN_TOKEN,
-        "SECRET_KEY": "k",
-        "DATA_DIR": str(tmp_path),
-        "ALLOW_PRIVATE_DESTINATIONS": "true",
-        "LEASE_SECONDS": "2",
-        "POLL_INTERVAL": "0.2",
-        "SWEEP_INTERVAL": "0.5",
-        "WORKER_THREADS": "4",
-        "JOB_TIMEOUT": "20",
-    }
+    env = app_env(store_uri, db_name, tmp_path, WORKER_THREADS="4", JOB_TIMEOUT="20")
     sink.responder = lambda req: Reply(200, delay=30)  # every delivery hangs: jobs stay running
     first = AppProcess(env, tmp_path / "first.log")
-    import requests
-
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    s = admin_session()
     form = s.post(first.url + "/api/forms", json={"name": "f"}).json()
     s.post(
         f"{first.url}/api/forms/{form['id']}/plugins",

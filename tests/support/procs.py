@@ -9,7 +9,39 @@ import sys
 import time
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def app_env(store_uri: str, db_name: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment of an app process for tests: this test's database, short leases and fast retries."""
+    from tests.conftest import ADMIN_TOKEN
+
+    return {
+        "MONGODB_URI": store_uri,
+        "MONGODB_DB": db_name,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "SECRET_KEY": "test-secret-key",
+        "DATA_DIR": str(data_dir),
+        "ALLOW_PRIVATE_DESTINATIONS": "true",
+        "LEASE_SECONDS": "2",
+        "POLL_INTERVAL": "0.2",
+        "SWEEP_INTERVAL": "0.5",
+        "SWEEP_MIN_AGE": "0.5",
+        "RETRY_BACKOFF_BASE": "0.05",
+        "RETRY_BACKOFF_MAX": "0.2",
+        **extra,
+    }
+
+
+def admin_session() -> requests.Session:
+    """HTTP session that sends the tests' admin token."""
+    from tests.conftest import ADMIN_TOKEN
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {ADMIN_TOKEN}"
+    return session
 
 
 class AppProcess:
@@ -91,8 +123,6 @@ class GunicornProcess(AppProcess):
         self._wait_healthy()
 
     def _wait_healthy(self, timeout: float = 30.0) -> None:
-        import requests
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
