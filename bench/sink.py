@@ -67,6 +67,7 @@ def make_server(port: int = 0) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # like real servers: no 40 ms delayed-ACK stalls
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -41,6 +41,7 @@ class Sink:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # like real servers: no 40 ms delayed-ACK stalls
 
             def log_message(self, *args: Any) -> None:
                 pass
