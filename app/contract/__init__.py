@@ -12,7 +12,7 @@ from app.contract.base import (
     RateLimit,
     TestResult,
 )
-from app.contract.net import check_destination, check_url, guarded_session, shared_session
+from app.contract.net import check_destination, check_url, connect_checked, guarded_session, shared_session
 from app.contract.schema import MASK, Secret
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "TestResult",
     "check_destination",
     "check_url",
+    "connect_checked",
     "guarded_session",
     "shared_session",
 ]

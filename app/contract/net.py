@@ -62,20 +62,29 @@ def check_url(url: str, allow_private: bool) -> None:
     check_destination(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allow_private)
 
 
-def _pinned_conn(conn: HTTPConnection, allow_private: bool) -> socket.socket:
+def connect_checked(host: str, port: int, timeout: float | None, allow_private: bool) -> socket.socket:
+    """A TCP connection to ``host`` on an address that passed the destination check (no DNS-rebinding window).
+
+    For clients that open their own sockets (e.g. smtplib: override its ``_get_socket``).
+    """
     last: OSError | None = None
-    for family, socktype, proto, _, addr in resolve_allowed(conn._dns_host, conn.port, allow_private):
+    for family, socktype, proto, _, addr in resolve_allowed(host, port, allow_private):
         sock = socket.socket(family, socktype, proto)
         try:
-            if isinstance(conn.timeout, int | float):
-                sock.settimeout(conn.timeout)
+            if timeout is not None:
+                sock.settimeout(timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.connect(addr)
             return sock
         except OSError as exc:
             sock.close()
             last = exc
-    raise last or OSError(f"could not connect to {conn._dns_host}")
+    raise last or OSError(f"could not connect to {host}")
+
+
+def _pinned_conn(conn: HTTPConnection, allow_private: bool) -> socket.socket:
+    timeout = conn.timeout if isinstance(conn.timeout, int | float) else None
+    return connect_checked(conn._dns_host, conn.port, timeout, allow_private)
 
 
 def _connection_classes(allow_private: bool) -> tuple[type, type]:

@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
-from app.contract import PluginError, check_destination
+from app.contract import PluginError, connect_checked
 
 
 @dataclass
@@ -39,11 +39,20 @@ class _Greeted:
         return code, msg
 
 
-class _SMTP(_Greeted, smtplib.SMTP):
+class _Pinned(smtplib.SMTP):
+    """Opens its socket only to an address that passed the destination check (SSRF guard, no rebinding)."""
+
+    allow_private = False
+
+    def _get_socket(self, host: str, port: int, timeout: float | None) -> socket.socket:
+        return connect_checked(host, port, timeout, self.allow_private)
+
+
+class _SMTP(_Greeted, _Pinned):
     pass
 
 
-class _SMTPS(_Greeted, smtplib.SMTP_SSL):
+class _SMTPS(_Greeted, smtplib.SMTP_SSL, _Pinned):  # SMTP_SSL wraps the pinned socket in TLS for `host`
     pass
 
 
@@ -58,14 +67,20 @@ def smtp_session(config: dict[str, Any], timeout: float, allow_private: bool) ->
     host, port, security = config["host"], int(config.get("port", 587)), config.get("security", "starttls")
     where = f"The mail server {host}:{port}"  # the subject of every message below
     smtp: _SMTP | _SMTPS | None = None
+    greeted = False
     try:
-        check_destination(host, port, allow_private)
         context = ssl.create_default_context()
         local = socket.gethostname()
         if security == "ssl":
-            smtp = _SMTPS(host, port, local_hostname=local, timeout=timeout, context=context)
+            smtp = _SMTPS(local_hostname=local, timeout=timeout, context=context)
         else:
-            smtp = _SMTP(host, port, local_hostname=local, timeout=timeout)
+            smtp = _SMTP(local_hostname=local, timeout=timeout)
+        smtp.allow_private = allow_private
+        smtp._host = host  # what smtplib verifies the TLS certificate against (its constructor would set it)
+        code, msg = smtp.connect(host, port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, msg)
+        greeted = True
         smtp.ehlo()
         if security == "starttls":
             smtp.starttls(context=context)
@@ -77,7 +92,7 @@ def smtp_session(config: dict[str, Any], timeout: float, allow_private: bool) ->
     except PluginError:
         raise
     except (smtplib.SMTPServerDisconnected, TimeoutError) as exc:
-        if smtp is None:  # no greeting: typically a plain connection to a port that expects TLS at once
+        if not greeted:  # typically a plain connection to a port that expects TLS at once
             raise PluginError(
                 f"{where} sent no greeting. If it expects TLS from the first byte (usually port 465), "
                 "choose security 'ssl'; check that security matches the port."
