@@ -95,6 +95,8 @@ def test_three_processes_on_one_store_run_1000_jobs_exactly_once(
     make_app, store_uri, db_name, tmp_path, sink
 ):
     job_ids = _enqueue(make_app, sink, 1000)
+    # A slowish destination keeps the first process busy while the others start, so all of them compete.
+    sink.responder = lambda req: Reply(200, delay=0.03)
     env = app_env(store_uri, db_name, tmp_path, LEASE_SECONDS="30")
     procs = [AppProcess(env, tmp_path / f"app{i}.log") for i in range(3)]
     try:
