@@ -53,10 +53,9 @@ def create_user_command(
 
 
 def _workspace_exists(workspace_id: str) -> bool:
-    from app.models import Workspace, parse_object_id  # noqa: PLC0415
+    from app.models import Workspace, find_by_id  # noqa: PLC0415
 
-    oid = parse_object_id(workspace_id)
-    return bool(oid and Workspace.objects(id=oid).first())
+    return find_by_id(Workspace, workspace_id) is not None
 
 
 @click.command("create-token")

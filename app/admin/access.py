@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from flask import abort, g
 
 from app.auth import current_principal, visible_workspace_ids
-from app.models import Form, PluginConfig, PluginJob, parse_object_id
+from app.models import Form, PluginConfig, PluginJob, find_by_id, parse_object_id
 from app.models.accounts import Role, Workspace
 
 
@@ -62,24 +62,21 @@ def visible_form_ids() -> list[str]:
 
 
 def form_or_404(form_id: str) -> Form:
-    oid = parse_object_id(form_id)
-    form = Form.objects(id=oid).first() if oid else None
+    form = find_by_id(Form, form_id)
     if form is None or role_in(form.workspace_id) is None:
         abort(404)
     return form
 
 
 def config_or_404(config_id: str) -> tuple[PluginConfig, Form]:
-    oid = parse_object_id(config_id)
-    cfg = PluginConfig.objects(id=oid).first() if oid else None
+    cfg = find_by_id(PluginConfig, config_id)
     if cfg is None:
         abort(404)
     return cfg, form_or_404(cfg.form_id)
 
 
 def job_or_404(job_id: str) -> tuple[PluginJob, Form]:
-    oid = parse_object_id(job_id)
-    job = PluginJob.objects(id=oid).first() if oid else None
+    job = find_by_id(PluginJob, job_id)
     if job is None:
         abort(404)
     return job, form_or_404(job.form_id)

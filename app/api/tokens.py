@@ -10,7 +10,7 @@ from app.api.account_schemas import TokenIn
 from app.api.util import json_body, load
 from app.errors import not_found
 from app.models.accounts import ApiToken
-from app.models.common import parse_object_id
+from app.models.common import find_by_id
 
 
 @bp.get("/tokens")
@@ -31,8 +31,7 @@ def create_token():
 @bp.delete("/tokens/<token_id>")
 def revoke_token(token_id: str):
     principal = auth.require_principal()
-    oid = parse_object_id(token_id)
-    token = ApiToken.objects(id=oid, user_id=principal.user_id).first() if oid else None
+    token = find_by_id(ApiToken, token_id, user_id=principal.user_id)
     if token is None:
         raise not_found("token")
     if not token.revoked:

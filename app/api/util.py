@@ -10,7 +10,7 @@ from flask import request
 from mongoengine import Document
 
 from app.errors import APIError, invalid, not_found
-from app.models import parse_object_id
+from app.models import find_by_id, parse_object_id
 
 D = TypeVar("D", bound=Document)
 MAX_PER_PAGE = 200
@@ -44,8 +44,7 @@ def load(schema: marshmallow.Schema, data: Any, **kwargs: Any) -> dict[str, Any]
 
 
 def get_or_404(model: type[D], object_id: str, what: str, **filters: Any) -> D:
-    oid = parse_object_id(object_id)
-    doc = model.objects(id=oid, **filters).first() if oid else None
+    doc = find_by_id(model, object_id, **filters)
     if doc is None:
         raise not_found(what)
     return doc

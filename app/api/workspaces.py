@@ -12,14 +12,13 @@ from app.api.session_views import workspaces_of
 from app.api.util import json_body, load
 from app.auth.accounts import create_user, user_by_email, workspace_members
 from app.errors import APIError, not_found
-from app.models import Form
+from app.models import Form, find_by_id
 from app.models.accounts import Membership, Role, User, Workspace
-from app.models.common import parse_object_id
 
 
 def _workspace(workspace_id: str, role: str = READ) -> tuple[Workspace, str]:
     principal = auth.require_role(workspace_id, role, "workspace")
-    ws = Workspace.objects(id=parse_object_id(workspace_id)).first()
+    ws = find_by_id(Workspace, workspace_id)
     if ws is None:
         raise not_found("workspace")
     return ws, principal.memberships[workspace_id]

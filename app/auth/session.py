@@ -10,7 +10,7 @@ from flask import Flask, current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
 from app.models.accounts import User
-from app.models.common import parse_object_id
+from app.models.common import find_by_id
 
 LOGIN_VIEW = "admin.login"  # the UI's login page; login_required redirects there
 
@@ -31,8 +31,7 @@ class _UserSession(flask_login.UserMixin):
 
 def _load_user(session_id: str) -> User | None:
     user_id, _, version = session_id.partition(".")
-    oid = parse_object_id(user_id)
-    user = User.objects(id=oid).first() if oid else None
+    user = find_by_id(User, user_id)
     if user is None or not user.active or str(user.auth_version) != version:
         return None
     return user

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, abort, render_template, url_for
 
-from app.models import Form, parse_object_id
+from app.models import Form, find_by_id
 
 bp = Blueprint(
     "hosted",
@@ -21,8 +21,7 @@ bp = Blueprint(
 
 
 def _form_or_404(form_id: str) -> Form:
-    oid = parse_object_id(form_id)
-    form = Form.objects(id=oid).first() if oid else None
+    form = find_by_id(Form, form_id)
     if form is None:
         abort(404)
     return form

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from mongoengine import Document
+
+D = TypeVar("D", bound=Document)
 
 
 def utcnow() -> dt.datetime:
@@ -43,3 +47,9 @@ def parse_object_id(value: str | None) -> ObjectId | None:
         return ObjectId(value)
     except (InvalidId, TypeError):
         return None
+
+
+def find_by_id(model: type[D], object_id: str | None, **filters: Any) -> D | None:
+    """The document with this id (and ``filters``), or None when there is none or the id is malformed."""
+    oid = parse_object_id(object_id)
+    return model.objects(id=oid, **filters).first() if oid else None
