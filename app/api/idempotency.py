@@ -18,9 +18,8 @@ from pymongo.errors import DuplicateKeyError
 
 from app.errors import APIError
 from app.models import utcnow
-from app.models.idempotency import IdempotencyKey
+from app.models.idempotency import TTL, IdempotencyKey
 
-TTL = 24 * 3600
 ABANDONED_AFTER = 30.0  # a first request still unanswered after this long died
 
 
@@ -74,10 +73,3 @@ def begin(form_id: str, key: str, body: Any, new_submission_id: str) -> Claim:
 
 def finish(claim: Claim, response: dict[str, Any]) -> None:
     IdempotencyKey._get_collection().update_one({"_id": claim.record_id}, {"$set": {"response": response}})
-
-
-def purge_expired() -> int:
-    """Delete records past their 24 h (MongoDB's TTL index does it too; nx-27017 may not)."""
-    return (
-        IdempotencyKey._get_collection().delete_many({"created_at": {"$lt": time.time() - TTL}}).deleted_count
-    )

@@ -27,7 +27,6 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from app import db, signals
-from app.api.idempotency import purge_expired
 from app.contract.registry import PluginRegistry
 from app.engine import dispatch
 from app.engine.deadline import DeadlineRunner
@@ -35,6 +34,7 @@ from app.engine.queue import JobQueue
 from app.engine.runner import JobRunner
 from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
+from app.models.idempotency import purge_expired
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)

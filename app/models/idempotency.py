@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from mongoengine import DateTimeField, DictField, Document, FloatField, StringField
+
+TTL = 24 * 3600  # seconds a key is remembered
 
 
 class IdempotencyKey(Document):
@@ -18,3 +22,10 @@ class IdempotencyKey(Document):
         "collection": "idempotency_keys",
         "indexes": [{"fields": ["expire_at"], "expireAfterSeconds": 0}],
     }
+
+
+def purge_expired() -> int:
+    """Delete records past their 24 h (MongoDB's TTL index does it too; nx-27017 may not)."""
+    return (
+        IdempotencyKey._get_collection().delete_many({"created_at": {"$lt": time.time() - TTL}}).deleted_count
+    )
