@@ -120,6 +120,11 @@ OPS: dict[str, Op] = {
         "Change an integration (omitted secrets are kept)", {200: out.PluginConfigOut}, inp.PluginConfigPatch
     ),
     "api.delete_config": Op("Delete an integration (its pending jobs are cancelled)", {204: None}),
+    "api.check_conditions": Op(
+        "Which recent submissions a condition set would let through",
+        {200: out.ConditionCheckOut},
+        inp.ConditionCheckIn,
+    ),
     "api.test_saved": Op("Test a saved integration", {200: out.TestResultOut}),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(

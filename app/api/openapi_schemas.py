@@ -128,11 +128,30 @@ class PluginConfigOut(Out):
     config = fields.Dict(required=True, metadata={"description": "Settings; secrets shown masked"})
     trigger_events = fields.List(fields.String(), required=True)
     max_attempts = fields.Integer(allow_none=True)
+    conditions = fields.Dict(
+        allow_none=True,
+        metadata={"description": "Conditional trigger (see the README); null runs for every event"},
+    )
+    skipped_events = fields.Integer(
+        required=True, metadata={"description": "Events whose data did not match the conditions"}
+    )
     disabled_reason = fields.String(allow_none=True)
     disabled_at = _time()
     created_at = _time()
     updated_at = _time()
     circuit = fields.Nested(CircuitOut)
+
+
+class ConditionMatchOut(Out):
+    submission_id = _id()
+    created_at = _time()
+    matches = fields.Boolean(required=True)
+
+
+class ConditionCheckOut(Out):
+    items = fields.List(fields.Nested(ConditionMatchOut), required=True)
+    matched = fields.Integer(required=True)
+    checked = fields.Integer(required=True)
 
 
 class PluginConfigList(Out):

@@ -8,6 +8,7 @@ import marshmallow
 from flask import current_app, jsonify
 
 from app.api import bp
+from app.api.conditions import checked_conditions
 from app.api.schemas import PluginConfigIn, PluginConfigPatch, PluginTestIn
 from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load
@@ -89,6 +90,7 @@ def create_config(form_id: str):
         config=_checked_config(plugin, data["config"]),
         trigger_events=_triggers(plugin, data["trigger_events"]),
         max_attempts=data["max_attempts"],
+        conditions=checked_conditions(form, data["conditions"]),
     ).save()
     return jsonify(config_json(cfg)), 201
 
@@ -118,6 +120,8 @@ def update_config(config_id: str):
         cfg.config = _checked_config(plugin, data["config"], cfg.config)
     if "trigger_events" in data:
         cfg.trigger_events = _triggers(plugin, data["trigger_events"])
+    if "conditions" in data:
+        cfg.conditions = checked_conditions(Form.objects.get(id=cfg.form_id), data["conditions"])
     for name in ("name", "max_attempts"):
         if name in data and (data[name] is not None or name == "max_attempts"):
             setattr(cfg, name, data[name])

@@ -8,8 +8,16 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
 from app.contract import EVENTS
+from app.engine.conditions import OPERATORS
 from app.models.form import FIELD_TYPES
 
+CONDITIONS_DOC = {
+    "description": (
+        '{"match": "all"|"any", "rules": [{"field", "op", "value"} or a group {"match", "rules"}], '
+        '"on_edit": "always"|"newly_matching"}; ops: ' + ", ".join(OPERATORS)
+    ),
+    "type": "object",
+}
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 ORIGIN = re.compile(r"^(\*|https?://[^/\s?#]+)$")
 
@@ -83,10 +91,19 @@ class PluginConfigIn(Schema):
         fields.String(validate=validate.OneOf(EVENTS)), load_default=None, validate=validate.Length(min=1)
     )
     max_attempts = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=50))
+    conditions = fields.Raw(load_default=None, allow_none=True, metadata=CONDITIONS_DOC)
 
 
 class PluginConfigPatch(PluginConfigIn):
     plugin_id = fields.String(load_default=None)  # cannot change; accepted if equal
+
+
+class ConditionCheckIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    conditions = fields.Raw(required=True, allow_none=True, metadata=CONDITIONS_DOC)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class PluginTestIn(Schema):

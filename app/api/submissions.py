@@ -125,7 +125,8 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     if "data" in changes:
         changes["data"] = _validated_data(form, changes["data"])
     revision = current.revision + 1
-    marker = pending_marker(signal.name, current.id, revision)
+    previous = current.data if signal is signals.response_edited else None
+    marker = pending_marker(signal.name, current.id, revision, previous)
     coll = Submission._get_collection()
     updated = coll.update_one(
         {"_id": current.id, "revision": current.revision, "deleted": False},

@@ -15,12 +15,13 @@ import signal as signal_module
 import time
 from typing import Any
 
-from bson import ObjectId
+from bson import ObjectId, json_util
 from flask import Flask
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from app import signals
+from app.engine.conditions import parse_stored
 from app.models import Form, JobStatus, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
 from app.signals import FormEvent
 
@@ -31,9 +32,17 @@ def event_key(name: str, owner_id: Any, revision: int) -> str:
     return f"{owner_id}:{revision}:{name}"
 
 
-def pending_marker(name: str, owner_id: Any, revision: int) -> dict[str, Any]:
-    """The marker written with a form/submission change, removed once its jobs exist."""
-    return {"key": event_key(name, owner_id, revision), "name": name, "revision": revision, "at": utcnow()}
+def pending_marker(
+    name: str, owner_id: Any, revision: int, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The marker written with a form/submission change, removed once its jobs exist.
+
+    An edit's marker keeps the data from before it, for conditions that fire only when newly matched.
+    """
+    marker = {"key": event_key(name, owner_id, revision), "name": name, "revision": revision, "at": utcnow()}
+    if previous is not None:
+        marker["previous"] = previous
+    return marker
 
 
 def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str, Any]:
@@ -56,11 +65,41 @@ def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str,
     }
 
 
-def _subscribed_configs(form_id: str, event_name: str) -> list[dict]:
+def _subscribed_configs(event: FormEvent, submission: dict | None) -> list[dict]:
+    """The enabled configs subscribed to the event whose conditions admit it; skipped ones are counted."""
     cursor = PluginConfig._get_collection().find(
-        {"form_id": form_id, "enabled": True}, {"plugin_id": 1, "trigger_events": 1, "max_attempts": 1}
+        {"form_id": event.form_id, "enabled": True},
+        {"plugin_id": 1, "trigger_events": 1, "max_attempts": 1, "conditions": 1},
     )
-    return [c for c in cursor if event_name in (c.get("trigger_events") or [])]
+    subscribed = [c for c in cursor if event.name in (c.get("trigger_events") or [])]
+    if submission is None:
+        return subscribed
+    previous = _previous_data(submission, event.key)
+    admitted, skipped = [], []
+    for config in subscribed:
+        conditions = parse_stored(config.get("conditions"))
+        admits = conditions is None or conditions.admits(event.name, submission.get("data"), previous)
+        (admitted if admits else skipped).append(config)
+    if skipped:
+        PluginConfig._get_collection().update_many(
+            {"_id": {"$in": [c["_id"] for c in skipped]}}, {"$inc": {"skipped_events": 1}}
+        )
+    return admitted
+
+
+def pending_markers(doc: dict) -> list[dict[str, Any]]:
+    """A document's pending-event markers.
+
+    nx-27017 stores a document appended with ``$push`` as its extended-JSON text; MongoDB stores it as is.
+    """
+    return [json_util.loads(m) if isinstance(m, str) else m for m in doc.get("pending_events") or []]
+
+
+def _previous_data(submission: dict, key: str) -> dict | None:
+    for marker in pending_markers(submission):
+        if marker.get("key") == key:
+            return marker.get("previous")
+    return None
 
 
 def _insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
@@ -90,7 +129,7 @@ def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts
     now = utcnow()
     payload = snapshot(form, submission, event)
     docs = []
-    for config in _subscribed_configs(form_id, event.name):
+    for config in _subscribed_configs(event, submission):
         job_id = ObjectId()
         docs.append(
             {
@@ -139,7 +178,7 @@ def sweep(max_attempts: int, min_age: float) -> int:
     for owner in (Submission, Form):
         for doc in owner._get_collection().find({"dispatch_pending": True}):
             form = doc if owner is Form else forms.find_one({"_id": ObjectId(doc["form_id"])})
-            for marker in doc.get("pending_events", []):
+            for marker in pending_markers(doc):
                 if as_datetime(marker["at"]) > cutoff:
                     continue
                 if form is None:  # the form was deleted meanwhile: nothing to deliver to

@@ -25,6 +25,9 @@ class PluginConfig(Document):
     config = DictField()
     trigger_events = ListField(StringField(), default=lambda: ["form.submitted"])
     max_attempts = IntField(null=True)
+    # Conditional trigger (app/engine/conditions.py); None runs for every event. Events it skipped are counted.
+    conditions = DictField(null=True)
+    skipped_events = IntField(default=0)
     disabled_reason = StringField(null=True)
     disabled_at = DateTimeField(null=True)
     # Circuit breaker state (app/engine/circuit.py); epoch-second times.
@@ -46,6 +49,8 @@ class PluginConfig(Document):
             "config": config,
             "trigger_events": list(self.trigger_events),
             "max_attempts": self.max_attempts,
+            "conditions": self.conditions or None,
+            "skipped_events": self.skipped_events or 0,
             "disabled_reason": self.disabled_reason,
             "disabled_at": isoformat(self.disabled_at),
             "created_at": isoformat(self.created_at),
