@@ -40,6 +40,8 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "CIRCUIT_COOLDOWN": (float, 60.0),
     "CIRCUIT_COOLDOWN_MAX": (float, 3600.0),
     "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
+    "OPERATION_BATCH_SIZE": (int, 100),
+    "OPERATION_INFLIGHT": (int, 8),
     "FAULT_INJECTION": (str, ""),  # crash tests only: "crash_before_jobs"
     "SLACK_API_URL": (str, "https://slack.com/api/"),
     "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),

@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
         forms,
         jobs,
         openapi,
+        operations,
         plugins,
         session_views,
         submissions,

@@ -125,6 +125,21 @@ OPS: dict[str, Op] = {
         {200: out.ConditionCheckOut},
         inp.ConditionCheckIn,
     ),
+    "api.backfill": Op(
+        "Send the form's existing submissions to this integration (a tracked operation; `preview` counts)",
+        {202: out.OperationOut, 200: out.CountOut},
+        inp.BackfillIn,
+    ),
+    "api.replay": Op(
+        "Send again every job matching a filter (a tracked operation; `preview` counts)",
+        {202: out.OperationOut, 200: out.CountOut},
+        inp.ReplayIn,
+    ),
+    "api.list_operations": Op("Backfills and replays, newest first", {200: out.OperationPage}, query=(*PAGE, "workspace_id")),
+    "api.get_operation": Op("An operation with its progress and ETA", {200: out.OperationOut}),
+    "api.cancel_operation": Op(
+        "Cancel a running operation (its jobs that have not run are cancelled)", {200: out.OperationOut}
+    ),
     "api.test_saved": Op("Test a saved integration", {200: out.TestResultOut}),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(

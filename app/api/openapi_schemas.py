@@ -154,6 +154,33 @@ class ConditionCheckOut(Out):
     checked = fields.Integer(required=True)
 
 
+class CountOut(Out):
+    total = fields.Integer(required=True)
+
+
+class OperationOut(Out):
+    id = _id()
+    workspace_id = _id(nullable=True)
+    kind = fields.String(required=True, metadata={"enum": ["backfill", "replay"]})
+    params = fields.Dict(required=True)
+    status = fields.String(required=True, metadata={"enum": ["running", "completed", "cancelled", "failed"]})
+    total = fields.Integer(required=True)
+    done = fields.Integer(required=True)
+    created = fields.Integer(required=True, metadata={"description": "Jobs created or requeued"})
+    skipped = fields.Integer(required=True, metadata={"description": "Had a job already, or did not match"})
+    failures = fields.Integer(required=True)
+    progress = fields.Float(required=True)
+    eta_seconds = fields.Float(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_by = fields.String(allow_none=True)
+    created_at = _time()
+    finished_at = _time()
+
+
+class OperationPage(PageOut):
+    items = fields.List(fields.Nested(OperationOut), required=True)
+
+
 class PluginConfigList(Out):
     items = fields.List(fields.Nested(PluginConfigOut), required=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -104,6 +105,35 @@ class ConditionCheckIn(Schema):
 
     conditions = fields.Raw(required=True, allow_none=True, metadata=CONDITIONS_DOC)
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class BackfillIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    since = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
+    until = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
+    resend = fields.Boolean(
+        load_default=False, metadata={"description": "Also for submissions that already have a job"}
+    )
+    preview = fields.Boolean(load_default=False, metadata={"description": "Only count; start nothing"})
+
+
+class ReplayIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    statuses = fields.List(
+        fields.String(validate=validate.OneOf(["failed", "cancelled", "completed"])),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    workspace_id = fields.String(load_default=None)
+    form_id = fields.String(load_default=None)
+    config_id = fields.String(load_default=None)
+    since = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
+    until = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
+    preview = fields.Boolean(load_default=False, metadata={"description": "Only count; start nothing"})
 
 
 class PluginTestIn(Schema):

@@ -102,10 +102,10 @@ def _previous_data(submission: dict, key: str) -> dict | None:
     return None
 
 
-def _insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
+def insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
     """Insert jobs; those whose dispatch_key exists already are found instead of created again.
 
-    Returns ``{"_id", "plugin_id", "new"}`` for each of the event's jobs.
+    Returns ``{"_id", "plugin_id", "new"}`` for each of the event's jobs (``operation_id`` too for found ones).
     """
     if not docs:
         return []
@@ -116,8 +116,43 @@ def _insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
         if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
             raise
         mine = {d["_id"] for d in docs}
-        existing = coll.find({"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}}, {"plugin_id": 1})
-        return [{"_id": d["_id"], "plugin_id": d["plugin_id"], "new": d["_id"] in mine} for d in existing]
+        existing = coll.find(
+            {"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}}, {"plugin_id": 1, "operation_id": 1}
+        )
+        return [{**d, "new": d["_id"] in mine} for d in existing]
+
+
+def job_document(
+    config: dict,
+    form: dict,
+    submission: dict | None,
+    event_name: str,
+    payload: dict[str, Any],
+    dispatch_key: str,
+    max_attempts: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A new pending job of ``config`` for one event occurrence (``dispatch_key`` makes it unique)."""
+    job_id, now = ObjectId(), utcnow()
+    return {
+        "_id": job_id,
+        "config_id": str(config["_id"]),
+        "form_id": str(form["_id"]),
+        "workspace_id": form.get("workspace_id"),
+        "submission_id": str(submission["_id"]) if submission is not None else None,
+        "plugin_id": config["plugin_id"],
+        "event": event_name,
+        "status": JobStatus.PENDING.value,
+        "scheduled_for": time.time(),
+        "attempts": 0,
+        "max_attempts": config.get("max_attempts") or max_attempts,
+        "payload": payload,
+        "dispatch_key": dispatch_key,
+        "idempotency_key": f"msg_{job_id}",
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
 
 
 def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts: int) -> list[dict]:
@@ -125,33 +160,12 @@ def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts
 
     Returns ``{"_id", "plugin_id", "new"}`` per job (``new`` is false for jobs an earlier dispatch made).
     """
-    form_id = str(form["_id"])
-    now = utcnow()
     payload = snapshot(form, submission, event)
-    docs = []
-    for config in _subscribed_configs(event, submission):
-        job_id = ObjectId()
-        docs.append(
-            {
-                "_id": job_id,
-                "config_id": str(config["_id"]),
-                "form_id": form_id,
-                "workspace_id": form.get("workspace_id"),
-                "submission_id": str(submission["_id"]) if submission is not None else None,
-                "plugin_id": config["plugin_id"],
-                "event": event.name,
-                "status": JobStatus.PENDING.value,
-                "scheduled_for": time.time(),
-                "attempts": 0,
-                "max_attempts": config.get("max_attempts") or max_attempts,
-                "payload": payload,
-                "dispatch_key": f"{event.key}:{config['_id']}",
-                "idempotency_key": f"msg_{job_id}",
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-    jobs = _insert_jobs(PluginJob._get_collection(), docs)
+    docs = [
+        job_document(config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts)
+        for config in _subscribed_configs(event, submission)
+    ]
+    jobs = insert_jobs(PluginJob._get_collection(), docs)
     owner = Submission if submission is not None else Form
     owner_id = submission["_id"] if submission is not None else form["_id"]
     clear_marker(owner._get_collection(), owner_id, event.key)

@@ -217,21 +217,25 @@ class JobQueue:
     def requeue_now(self, job_id: ObjectId, statuses: tuple[str, ...], extra_attempts: int) -> bool:
         """Manual retry: a finished job becomes pending now, with ``extra_attempts`` more attempts allowed."""
         job = self.coll.find_one({"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1})
-        if not job or job["status"] not in statuses:
-            return False
-        return (
-            self.coll.update_one(
-                {"_id": job_id, "status": job["status"]},
-                {
-                    "$set": {
-                        "status": PENDING,
-                        "scheduled_for": time.time(),
-                        "completed_at": None,
-                        "claim_token": None,
-                        "max_attempts": max(job["max_attempts"], job["attempts"] + extra_attempts),
-                        "updated_at": utcnow(),
-                    }
-                },
-            ).modified_count
-            == 1
-        )
+        return job is not None and requeue(job, statuses, extra_attempts)
+
+
+def requeue(
+    job: dict[str, Any], statuses: tuple[str, ...], extra_attempts: int, operation_id: str | None = None
+) -> bool:
+    """A finished job (as read, in one of ``statuses``) becomes pending now with ``extra_attempts`` more
+    attempts; ``operation_id`` marks the replay that did it. False when its status changed meanwhile."""
+    if job["status"] not in statuses:
+        return False
+    fields: dict[str, Any] = {
+        "status": PENDING,
+        "scheduled_for": time.time(),
+        "completed_at": None,
+        "claim_token": None,
+        "max_attempts": max(job["max_attempts"], job["attempts"] + extra_attempts),
+        "updated_at": utcnow(),
+    }
+    if operation_id is not None:
+        fields["operation_id"] = operation_id
+    found = {"_id": job["_id"], "status": job["status"]}
+    return PluginJob._get_collection().update_one(found, {"$set": fields}).modified_count == 1

@@ -28,7 +28,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import dispatch
+from app.engine import dispatch, operations
 from app.engine.deadline import DeadlineRunner
 from app.engine.queue import JobQueue
 from app.engine.runner import JobRunner
@@ -92,6 +92,7 @@ class Scheduler:
         self._aps.add_job(
             self.maintain, "interval", seconds=cfg["SWEEP_INTERVAL"], id="maintain", next_run_time=_now()
         )
+        self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         atexit.register(self.shutdown)
@@ -227,6 +228,23 @@ class Scheduler:
                 self._indexes_ok = True
             purge_expired()
             if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"]):
+                self.wake()
+
+    def run_operations(self) -> None:
+        """Advance backfills and replays a few batches at a time, behind live jobs (engine/operations.py)."""
+        cfg = self.app.config
+        with self._store_guard("operations"):
+            until = time.monotonic() + 0.5
+            while not self._stopping and time.monotonic() < until:
+                done = operations.step(
+                    self.owner,
+                    lease=cfg["LEASE_SECONDS"],
+                    batch_size=cfg["OPERATION_BATCH_SIZE"],
+                    inflight_limit=cfg["OPERATION_INFLIGHT"],
+                    max_attempts=cfg["MAX_ATTEMPTS"],
+                )
+                if not done:
+                    break
                 self.wake()
 
     @contextlib.contextmanager

@@ -6,9 +6,10 @@ from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.form import Form, FormField, Submission
 from app.models.idempotency import IdempotencyKey
 from app.models.job import FINISHED, JobStatus, PluginJob
+from app.models.operation import Operation, OperationStatus
 from app.models.plugin_config import PluginConfig
 
-ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, *ACCOUNT_MODELS)
+ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, Operation, *ACCOUNT_MODELS)
 
 __all__ = [
     "ALL_MODELS",
@@ -25,6 +26,8 @@ __all__ = [
     "IdempotencyKey",
     "JobStatus",
     "LogStatus",
+    "Operation",
+    "OperationStatus",
     "PluginConfig",
     "PluginExecutionLog",
     "PluginJob",

@@ -45,6 +45,8 @@ class PluginJob(Document):
     dispatch_key = StringField(required=True, unique=True)
     # Sent as the webhook-id header; stable across every attempt of this job.
     idempotency_key = StringField(required=True)
+    # The backfill that created the job, or the replay that requeued it last (app/engine/operations.py).
+    operation_id = StringField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -59,6 +61,7 @@ class PluginJob(Document):
             "submission_id",
             "form_id",
             "workspace_id",
+            {"fields": ["operation_id"], "sparse": True},
         ],
     }
 

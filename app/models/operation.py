@@ -1,0 +1,67 @@
+"""Operation: a tracked, durable bulk action (backfill, replay) that any process can resume after a crash."""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+
+from mongoengine import DateTimeField, DictField, Document, FloatField, IntField, StringField
+
+from app.models.common import isoformat, utcnow
+
+
+class OperationStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class Operation(Document):
+    workspace_id = StringField(null=True)
+    kind = StringField(required=True)  # "backfill" | "replay"
+    # What it works on: backfill {config_id, since, until, resend}; replay {statuses, config_id, form_id, ...}.
+    params = DictField()
+    status = StringField(default=OperationStatus.RUNNING.value)
+    total = IntField(default=0)
+    done = IntField(default=0)
+    created = IntField(default=0)  # jobs created (backfill) or requeued (replay)
+    skipped = IntField(default=0)  # already had a job, or conditions did not match
+    failures = IntField(default=0)
+    cursor = StringField(null=True)  # the last item id done, so a resumed operation picks up after it
+    error = StringField(null=True)
+    lease_owner = StringField(null=True)
+    lease_expires_at = FloatField(default=0.0)  # epoch seconds
+    created_by = StringField(null=True)
+    started_at = FloatField(default=time.time)  # epoch seconds, for the rate and ETA
+    created_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+
+    meta = {"collection": "operations", "indexes": ["status", "workspace_id"]}
+
+    def eta_seconds(self, now: float | None = None) -> float | None:
+        """Seconds left at the rate so far; None before there is a rate or once finished."""
+        if self.status != OperationStatus.RUNNING.value or self.done <= 0:
+            return None
+        elapsed = max(1e-3, (now or time.time()) - self.started_at)
+        return round(max(0, self.total - self.done) * elapsed / self.done, 1)
+
+    def to_dict(self) -> dict:
+        return {
+            "id": str(self.id),
+            "workspace_id": self.workspace_id,
+            "kind": self.kind,
+            "params": self.params,
+            "status": self.status,
+            "total": self.total,
+            "done": self.done,
+            "created": self.created,
+            "skipped": self.skipped,
+            "failures": self.failures,
+            "progress": round(self.done / self.total, 4) if self.total else 1.0,
+            "eta_seconds": self.eta_seconds(),
+            "error": self.error,
+            "created_by": self.created_by,
+            "created_at": isoformat(self.created_at),
+            "finished_at": isoformat(self.finished_at),
+        }
