@@ -42,6 +42,13 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
     "OPERATION_BATCH_SIZE": (int, 100),
     "OPERATION_INFLIGHT": (int, 8),
+    "ALERT_CHECK_INTERVAL": (float, 60.0),
+    "ALERT_COOLDOWN": (float, 3600.0),
+    "ALERT_FAILURE_RATE": (float, 0.5),
+    "ALERT_MIN_ATTEMPTS": (int, 10),
+    "SMTP_URL": (str, ""),
+    "MAIL_FROM": (str, ""),
+    "PUBLIC_URL": (str, "http://localhost:5000"),
     "FAULT_INJECTION": (str, ""),  # crash tests only: "crash_before_jobs"
     "SLACK_API_URL": (str, "https://slack.com/api/"),
     "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),

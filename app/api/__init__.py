@@ -13,6 +13,7 @@ bp.before_request(require_token)
 def init_app(app: Flask) -> None:
     # register the views
     from app.api import (  # noqa: F401
+        alerts,
         conditions,
         forms,
         jobs,

@@ -140,6 +140,11 @@ OPS: dict[str, Op] = {
     "api.cancel_operation": Op(
         "Cancel a running operation (its jobs that have not run are cancelled)", {200: out.OperationOut}
     ),
+    "api.list_alerts": Op("Failure alerts of your workspaces, newest first", {200: out.AlertPage}, query=(*PAGE, "workspace_id")),
+    "api.get_alert_settings": Op("Where the workspace's alerts go", {200: out.AlertSettingsOut}),
+    "api.put_alert_settings": Op(
+        "Set where the workspace's alerts go (owner)", {200: out.AlertSettingsOut}, inp.AlertSettingsIn
+    ),
     "api.test_saved": Op("Test a saved integration", {200: out.TestResultOut}),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(

@@ -135,6 +135,7 @@ class PluginConfigOut(Out):
     skipped_events = fields.Integer(
         required=True, metadata={"description": "Events whose data did not match the conditions"}
     )
+    alerts_muted = fields.Boolean(required=True)
     disabled_reason = fields.String(allow_none=True)
     disabled_at = _time()
     created_at = _time()
@@ -152,6 +153,31 @@ class ConditionCheckOut(Out):
     items = fields.List(fields.Nested(ConditionMatchOut), required=True)
     matched = fields.Integer(required=True)
     checked = fields.Integer(required=True)
+
+
+class AlertOut(Out):
+    id = _id()
+    workspace_id = _id(nullable=True)
+    config_id = _id(nullable=True)
+    kind = fields.String(
+        required=True, metadata={"enum": ["circuit_open", "disabled", "failure_rate", "digest"]}
+    )
+    title = fields.String(required=True)
+    message = fields.String(required=True)
+    link = fields.String(allow_none=True)
+    deliveries = fields.List(fields.Dict(), required=True)
+    created_at = _time()
+
+
+class AlertPage(PageOut):
+    items = fields.List(fields.Nested(AlertOut), required=True)
+
+
+class AlertSettingsOut(Out):
+    workspace_id = _id()
+    email = fields.Boolean(required=True)
+    channel_config_id = _id(nullable=True)
+    digest = fields.Boolean(required=True)
 
 
 class CountOut(Out):

@@ -91,6 +91,7 @@ def create_config(form_id: str):
         trigger_events=_triggers(plugin, data["trigger_events"]),
         max_attempts=data["max_attempts"],
         conditions=checked_conditions(form, data["conditions"]),
+        alerts_muted=data["alerts_muted"],
     ).save()
     return jsonify(config_json(cfg)), 201
 
@@ -122,6 +123,8 @@ def update_config(config_id: str):
         cfg.trigger_events = _triggers(plugin, data["trigger_events"])
     if "conditions" in data:
         cfg.conditions = checked_conditions(Form.objects.get(id=cfg.form_id), data["conditions"])
+    if "alerts_muted" in data:
+        cfg.alerts_muted = data["alerts_muted"]
     for name in ("name", "max_attempts"):
         if name in data and (data[name] is not None or name == "max_attempts"):
             setattr(cfg, name, data[name])

@@ -93,6 +93,7 @@ class PluginConfigIn(Schema):
     )
     max_attempts = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=50))
     conditions = fields.Raw(load_default=None, allow_none=True, metadata=CONDITIONS_DOC)
+    alerts_muted = fields.Boolean(load_default=False, metadata={"description": "No failure alerts for it"})
 
 
 class PluginConfigPatch(PluginConfigIn):
@@ -134,6 +135,17 @@ class ReplayIn(Schema):
     since = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
     preview = fields.Boolean(load_default=False, metadata={"description": "Only count; start nothing"})
+
+
+class AlertSettingsIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    email = fields.Boolean(load_default=True, metadata={"description": "E-mail the owners (needs SMTP_URL)"})
+    channel_config_id = fields.String(
+        load_default=None, allow_none=True, metadata={"description": "An integration that also gets alerts"}
+    )
+    digest = fields.Boolean(load_default=False, metadata={"description": "A daily e-mail of failures"})
 
 
 class PluginTestIn(Schema):

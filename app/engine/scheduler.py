@@ -28,7 +28,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import dispatch, operations
+from app.engine import alert_delivery, alerts, dispatch, operations
 from app.engine.deadline import DeadlineRunner
 from app.engine.queue import JobQueue
 from app.engine.runner import JobRunner
@@ -93,6 +93,7 @@ class Scheduler:
             self.maintain, "interval", seconds=cfg["SWEEP_INTERVAL"], id="maintain", next_run_time=_now()
         )
         self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
+        self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         atexit.register(self.shutdown)
@@ -246,6 +247,12 @@ class Scheduler:
                 if not done:
                     break
                 self.wake()
+
+    def check_alerts(self) -> None:
+        """Raise failure alerts for broken integrations and send due daily digests (engine/alerts.py)."""
+        with self._store_guard("alerts"):
+            if alerts.check(self.app.config) or alert_delivery.send_digests(self.app.config):
+                self.wake()  # an alert channel's job may be waiting
 
     @contextlib.contextmanager
     def _store_guard(self, what: str) -> Iterator[None]:

@@ -1,6 +1,7 @@
 """MongoDB documents (mongoengine). The engine's hot path uses their raw collections directly."""
 
 from app.models.accounts import ACCOUNT_MODELS, ApiToken, Membership, Role, User, Workspace
+from app.models.alert import Alert, AlertCooldown, AlertSettings
 from app.models.common import as_datetime, find_by_id, isoformat, parse_object_id, utcnow
 from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.form import Form, FormField, Submission
@@ -9,9 +10,12 @@ from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.operation import Operation, OperationStatus
 from app.models.plugin_config import PluginConfig
 
-ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, Operation, *ACCOUNT_MODELS)
+ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, Operation, Alert, AlertSettings, AlertCooldown, *ACCOUNT_MODELS)
 
 __all__ = [
+    "Alert",
+    "AlertCooldown",
+    "AlertSettings",
     "ALL_MODELS",
     "ApiToken",
     "Membership",

@@ -35,7 +35,7 @@ class PluginExecutionLog(Document):
 
     meta = {
         "collection": "plugin_execution_logs",
-        "indexes": ["job_id", "config_id", "status", "form_id", "workspace_id"],
+        "indexes": ["job_id", "config_id", "status", "form_id", "workspace_id", "executed_at"],
     }
 
     def to_dict(self) -> dict:

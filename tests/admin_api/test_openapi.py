@@ -61,6 +61,7 @@ def _world(api, people) -> dict[str, str]:
         "user_id": member.id,
         "token_id": api.post("/api/tokens", {"name": "t"}).json["id"],
         "plugin_id": "webhook",
+        "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
     }
 
 

@@ -1,0 +1,153 @@
+"""Where alerts go: e-mail to the workspace's owners, and the integration chosen as its alert channel.
+
+The channel gets an ``integration.alert`` job like any other delivery (durable, retried, logged), whose
+``data`` holds the alert. The daily digest (opt-in per workspace) lists the integrations that failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+
+from app.engine.dispatch import insert_jobs, job_document
+from app.mailer import MailError, configured, send_mail
+from app.models import (
+    Alert,
+    AlertSettings,
+    Form,
+    Membership,
+    PluginConfig,
+    PluginExecutionLog,
+    PluginJob,
+    Role,
+    User,
+    isoformat,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+ALERT_EVENT = "integration.alert"
+DAY = 86400.0
+
+
+def settings_of(workspace_id: str | None) -> AlertSettings:
+    """The workspace's alert settings (defaults when it never changed them)."""
+    found = AlertSettings.objects(workspace_id=workspace_id).first() if workspace_id else None
+    return found or AlertSettings(workspace_id=workspace_id or "")
+
+
+def owner_emails(workspace_id: str | None) -> list[str]:
+    owners = [m.user_id for m in Membership.objects(workspace_id=workspace_id, role=Role.OWNER.value)]
+    ids = [ObjectId(u) for u in owners]
+    return sorted(u.email for u in User.objects(id__in=ids, active=True))
+
+
+def last_error(config_id: str) -> str | None:
+    """The error of the integration's latest failed attempt."""
+    row = (
+        PluginExecutionLog._get_collection()
+        .find({"config_id": config_id, "status": {"$in": ["failed", "timeout"]}}, {"error_message": 1})
+        .sort("executed_at", -1)
+        .limit(1)
+    )
+    return next((r.get("error_message") for r in row), None)
+
+
+def deliver(settings: Mapping[str, Any], alert: Alert, cfg: dict[str, Any] | None) -> None:
+    """Send an alert through the workspace's channels and record how each went on the alert."""
+    chosen = settings_of(alert.workspace_id)
+    deliveries = []
+    if chosen.email:
+        deliveries.append(_email(settings, alert))
+    if chosen.channel_config_id and chosen.channel_config_id != alert.config_id:
+        deliveries.append(_to_channel(settings, alert, chosen.channel_config_id))
+    Alert._get_collection().update_one({"_id": alert.id}, {"$set": {"deliveries": deliveries}})
+    alert.deliveries = deliveries
+
+
+def _email(settings: Mapping[str, Any], alert: Alert) -> dict[str, Any]:
+    if not configured(settings):
+        return {"channel": "email", "status": "skipped", "detail": "The instance has no SMTP_URL."}
+    to = owner_emails(alert.workspace_id)
+    if not to:
+        return {"channel": "email", "status": "skipped", "detail": "The workspace has no owner."}
+    try:
+        send_mail(settings, to, f"[Formhooks] {alert.title}", alert.message)
+    except MailError as exc:
+        log.warning("alert e-mail failed: %s", exc)
+        return {"channel": "email", "status": "failed", "detail": str(exc)}
+    return {"channel": "email", "status": "sent", "detail": f"to {len(to)} owner(s)"}
+
+
+def _to_channel(settings: Mapping[str, Any], alert: Alert, channel_id: str) -> dict[str, Any]:
+    channel = PluginConfig._get_collection().find_one({"_id": ObjectId(channel_id), "enabled": True})
+    form = Form._get_collection().find_one({"_id": ObjectId(channel["form_id"])}) if channel else None
+    if channel is None or form is None or channel.get("workspace_id") != alert.workspace_id:
+        return {"channel": "integration", "status": "skipped", "detail": "The alert channel is gone or off."}
+    payload = {
+        "event": ALERT_EVENT,
+        "form": {"id": str(form["_id"]), "name": form["name"], "fields": []},
+        "submission": None,
+        "data": {"alert": alert.title, "message": alert.message, "link": alert.link, "kind": alert.kind},
+        "occurred_at": isoformat(utcnow()),
+    }
+    doc = job_document(
+        channel, form, None, ALERT_EVENT, payload, f"alert:{alert.id}:{channel_id}", int(settings["MAX_ATTEMPTS"])
+    )
+    insert_jobs(PluginJob._get_collection(), [doc])
+    return {"channel": "integration", "status": "queued", "detail": str(doc["_id"])}
+
+
+def send_digests(settings: Mapping[str, Any], now: float | None = None) -> int:
+    """Send each opted-in workspace its daily digest when a day has passed since the last; returns how many."""
+    now = time.time() if now is None else now
+    sent = 0
+    for chosen in AlertSettings.objects(digest=True, digest_sent_at__lt=now - DAY):
+        taken = AlertSettings._get_collection().update_one(
+            {"_id": chosen.id, "digest_sent_at": chosen.digest_sent_at}, {"$set": {"digest_sent_at": now}}
+        )
+        if taken.modified_count:  # this process sends it; another one lost the race
+            sent += _digest(settings, chosen.workspace_id, now)
+    return sent
+
+
+def digest_lines(workspace_id: str, now: float) -> list[str]:
+    """One line per integration of the workspace that failed in the past day, most failures first."""
+    since = dt.datetime.fromtimestamp(now - DAY, dt.UTC).replace(tzinfo=None)
+    failures = Counter(
+        row["config_id"]
+        for row in PluginExecutionLog._get_collection().find(
+            {"workspace_id": workspace_id, "status": {"$in": ["failed", "timeout"]}, "executed_at": {"$gte": since}},
+            {"config_id": 1},
+        )
+    )
+    names = {
+        str(c["_id"]): c["name"]
+        for c in PluginConfig._get_collection().find({"_id": {"$in": [ObjectId(i) for i in failures]}}, {"name": 1})
+    }
+    return [
+        f"- {names.get(cid, 'a deleted integration')}: {count} failed attempt(s); last error: {last_error(cid)}"
+        for cid, count in failures.most_common()
+    ]
+
+
+def _digest(settings: Mapping[str, Any], workspace_id: str, now: float) -> int:
+    lines = digest_lines(workspace_id, now)
+    if not lines:
+        return 0
+    alert = Alert(
+        workspace_id=workspace_id,
+        kind="digest",
+        title=f"Daily digest: {len(lines)} integration(s) failed",
+        message="Integrations with failed attempts in the past 24 hours:\n" + "\n".join(lines),
+        link=f"{settings['PUBLIC_URL'].rstrip('/')}/admin/executions?status=failed",
+        dedup_key=f"{workspace_id}:digest:{int(now)}",
+    ).save()
+    Alert._get_collection().update_one({"_id": alert.id}, {"$set": {"deliveries": [_email(settings, alert)]}})
+    return 1

@@ -1,0 +1,125 @@
+"""Failure alerts: notice broken integrations and tell the workspace's owners once per incident.
+
+An incident is an integration whose circuit opened (one alert per failing streak), that was disabled
+(automatically or by a 410), or whose attempts failed at ``ALERT_FAILURE_RATE`` or more over the past hour.
+Any process's scheduler may look; a unique key per incident and a per-integration cool-down, both taken
+atomically in the store, make one outage one alert. Muted integrations raise none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+from mongoengine import NotUniqueError
+from pymongo.errors import DuplicateKeyError
+
+from app.engine.alert_delivery import deliver, last_error
+from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
+
+log = logging.getLogger(__name__)
+FAILED_STATES = ["failed", "timeout"]
+
+
+def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
+    """Raise the alerts of every incident not alerted yet; returns the alerts raised now."""
+    now = time.time() if now is None else now
+    raised = []
+    configs = PluginConfig._get_collection()
+    for cfg in configs.find({"circuit.state": {"$in": ["open", "half_open"]}, "alerts_muted": {"$ne": True}}):
+        circuit = cfg.get("circuit") or {}
+        incident = circuit.get("failing_since") or circuit.get("opened_at")
+        text = (
+            f"{cfg['name']} failed {circuit.get('failures', 0)} times in a row; its deliveries are paused "
+            "and retried after a cool-down."
+        )
+        raised.append(_raise(settings, cfg, "circuit_open", f"incident:{incident}", "keeps failing", text, now))
+    recent = utcnow() - dt.timedelta(seconds=float(settings["ALERT_COOLDOWN"]))
+    for cfg in configs.find({"enabled": False, "alerts_muted": {"$ne": True}}):
+        disabled_at = as_datetime(cfg.get("disabled_at"))
+        if disabled_at is None or disabled_at < recent:  # switched off by a person, or long ago
+            continue
+        text = f"{cfg['name']} was switched off: {cfg.get('disabled_reason') or 'it kept failing'}"
+        raised.append(
+            _raise(settings, cfg, "disabled", f"disabled:{cfg.get('disabled_at')}", "was disabled", text, now,
+                   cooldown=False)
+        )
+    raised.extend(_failure_rates(settings, now))
+    return [alert for alert in raised if alert is not None]
+
+
+def _failure_rates(settings: Mapping[str, Any], now: float) -> list[Alert | None]:
+    """Integrations whose attempts in the past hour failed at the threshold rate or more."""
+    since = utcnow() - dt.timedelta(hours=1)
+    logs = PluginExecutionLog._get_collection()
+    failed = Counter(
+        row["config_id"]
+        for row in logs.find({"status": {"$in": FAILED_STATES}, "executed_at": {"$gte": since}}, {"config_id": 1})
+    )
+    minimum, threshold = int(settings["ALERT_MIN_ATTEMPTS"]), float(settings["ALERT_FAILURE_RATE"])
+    raised = []
+    for config_id, failures in failed.items():
+        if failures < max(1, threshold * minimum):
+            continue
+        total = logs.count_documents({"config_id": config_id, "executed_at": {"$gte": since}})
+        if total < minimum or failures / total < threshold:
+            continue
+        cfg = PluginConfig._get_collection().find_one({"_id": ObjectId(config_id), "alerts_muted": {"$ne": True}})
+        if cfg is None:
+            continue
+        text = f"{cfg['name']}: {failures} of its {total} attempts in the past hour failed."
+        hour = int(now // 3600)
+        raised.append(_raise(settings, cfg, "failure_rate", f"rate:{hour}", "is failing often", text, now))
+    return raised
+
+
+def _take_cooldown(config_id: str, now: float, cooldown: float) -> bool:
+    """True for the one caller that may alert about this integration now (atomic across processes)."""
+    coll = AlertCooldown._get_collection()
+    try:
+        coll.insert_one({"_id": config_id, "until": now + cooldown})
+        return True
+    except DuplicateKeyError:
+        taken = coll.update_one({"_id": config_id, "until": {"$lt": now}}, {"$set": {"until": now + cooldown}})
+        return taken.modified_count == 1
+
+
+def _raise(
+    settings: Mapping[str, Any],
+    cfg: dict[str, Any],
+    kind: str,
+    incident: str,
+    what: str,
+    text: str,
+    now: float,
+    cooldown: bool = True,
+) -> Alert | None:
+    config_id = str(cfg["_id"])
+    key = f"{config_id}:{kind}:{incident}"
+    if Alert.objects(dedup_key=key).only("id").first() is not None:
+        return None
+    if cooldown and not _take_cooldown(config_id, now, float(settings["ALERT_COOLDOWN"])):
+        return None
+    error = last_error(config_id)
+    link = f"{settings['PUBLIC_URL'].rstrip('/')}/admin/integrations/{config_id}"
+    message = f"{text}\n\nLast error: {error or '(none recorded)'}\nFix it: {link}"
+    try:
+        alert = Alert(
+            workspace_id=cfg.get("workspace_id"),
+            config_id=config_id,
+            kind=kind,
+            title=f"Integration {cfg['name']!r} {what}",
+            message=message,
+            link=link,
+            dedup_key=key,
+        ).save()
+    except NotUniqueError:
+        return None  # another process raised it a moment ago
+    log.warning("alert: %s", alert.title)
+    deliver(settings, alert, cfg)
+    return alert

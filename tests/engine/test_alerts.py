@@ -1,0 +1,224 @@
+"""Failure alerts: one e-mail per incident to the owners, mute, cool-down, alert channel, daily digest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+
+import pytest
+from bson import ObjectId
+
+from app.engine import alert_delivery, alerts
+from app.models import Alert, PluginConfig, PluginExecutionLog, PluginJob, utcnow
+from tests.conftest import Api
+from tests.plugins.peers.certs import self_signed
+from tests.plugins.peers.smtp import SmtpPeer
+from tests.support.sink import Reply
+from tests.support.wait import wait_until
+
+OWNER = "admin@example.com"  # the first owner of the tests' default workspace
+
+
+@pytest.fixture
+def mail(tmp_path, monkeypatch) -> Iterator[SmtpPeer]:
+    """The instance's SMTP server: aiosmtpd with STARTTLS and AUTH, trusted through SSL_CERT_FILE."""
+    certs = self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.cert))
+    peer = SmtpPeer(certs, users={"alerts": "pw"})
+    yield peer
+    peer.close()
+
+
+def _settings(mail: SmtpPeer) -> dict:
+    return {
+        "SMTP_URL": f"smtp://alerts:pw@localhost:{mail.port}",
+        "MAIL_FROM": "Formhooks <alerts@example.com>",
+        "PUBLIC_URL": "https://forms.example.com/",
+        "ALERT_CHECK_INTERVAL": 0.1,
+    }
+
+
+def _open_circuit(config_id: str, failing_since: float) -> None:
+    PluginConfig._get_collection().update_one(
+        {"_id": ObjectId(config_id)},
+        {"$set": {"circuit": {"state": "open", "failures": 10, "failing_since": failing_since, "opened_at": 1.0}}},
+    )
+
+
+def _failed_log(cfg: dict, error: str = "HTTP 500 from the destination", status: str = "failed", ago: float = 60):
+    PluginExecutionLog._get_collection().insert_one(
+        {"job_id": "j", "config_id": cfg["id"], "workspace_id": cfg["workspace_id"], "form_id": cfg["form_id"],
+         "plugin_id": "webhook", "attempt": 1, "event": "form.submitted", "status": status,
+         "error_message": error if status != "success" else None,
+         "executed_at": utcnow() - dt.timedelta(seconds=ago)}
+    )
+
+
+def test_an_open_circuit_mails_the_owners_once_with_the_last_error_and_a_link(make_app, mail):
+    app = make_app(**_settings(mail))
+    api = Api(app.test_client())
+    form = api.create_form()
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="CRM hook")
+    with app.app_context():
+        _failed_log(hook, "HTTP 503 from example.com")
+        _open_circuit(hook["id"], time.time() - 30)
+        [alert] = alerts.check(app.config)
+        assert alerts.check(app.config) == []  # the same incident, found again
+    [sent] = mail.wait_for(1)
+    assert sent.rcpt_tos == [OWNER]
+    assert sent.message["Subject"] == "[Formhooks] Integration 'CRM hook' keeps failing"
+    body = sent.message.get_content()
+    assert "HTTP 503 from example.com" in body
+    assert f"https://forms.example.com/admin/integrations/{hook['id']}" in body
+    listed = api.get("/api/alerts").json["items"]
+    assert [a["id"] for a in listed] == [str(alert.id)]
+    assert listed[0]["deliveries"] == [{"channel": "email", "status": "sent", "detail": "to 1 owner(s)"}]
+
+
+def test_a_new_incident_within_the_cooldown_raises_no_second_alert(make_app, mail):
+    app = make_app(**_settings(mail), ALERT_COOLDOWN=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"})
+    with app.app_context():
+        _open_circuit(hook["id"], 1000.0)
+        assert len(alerts.check(app.config, now=5000.0)) == 1
+        _open_circuit(hook["id"], 6000.0)  # it recovered, then failed again
+        assert alerts.check(app.config, now=6100.0) == []
+        _open_circuit(hook["id"], 9000.0)
+        assert len(alerts.check(app.config, now=9000.0)) == 1  # the cool-down is over
+
+
+def test_a_muted_integration_raises_no_alert(make_app, mail):
+    app = make_app(**_settings(mail))
+    api = Api(app.test_client())
+    form = api.create_form()
+    muted = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/a"}, alerts_muted=True)
+    loud = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"})
+    with app.app_context():
+        for hook in (muted, loud):
+            _open_circuit(hook["id"], time.time())
+        assert [a.config_id for a in alerts.check(app.config)] == [loud["id"]]
+        assert api.patch(f"/api/plugin-configs/{loud['id']}", {"alerts_muted": True}).json["alerts_muted"]
+        _open_circuit(loud["id"], time.time() + 1)
+        assert alerts.check(app.config, now=time.time() + 10_000) == []
+
+
+def test_a_disabled_integration_alerts_even_within_the_cooldown(make_app, mail):
+    app = make_app(**_settings(mail))
+    api = Api(app.test_client())
+    form = api.create_form()
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="Hook")
+    off_by_hand = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/x"}, enabled=False)
+    with app.app_context():
+        _open_circuit(hook["id"], time.time())
+        assert len(alerts.check(app.config)) == 1
+        PluginConfig._get_collection().update_one(
+            {"_id": ObjectId(hook["id"])},
+            {"$set": {"enabled": False, "disabled_at": utcnow(), "disabled_reason": "The endpoint answered 410."}},
+        )
+        [alert] = alerts.check(app.config)
+    assert alert.kind == "disabled" and off_by_hand["id"] != alert.config_id
+    assert "The endpoint answered 410." in mail.wait_for(2)[1].message.get_content()
+
+
+def test_a_high_failure_rate_over_the_past_hour_raises_an_alert(make_app, mail):
+    app = make_app(**_settings(mail), ALERT_MIN_ATTEMPTS=10, ALERT_FAILURE_RATE=0.5)
+    api = Api(app.test_client())
+    form = api.create_form()
+    flaky = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/a"}, name="Flaky")
+    fine = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"}, name="Fine")
+    with app.app_context():
+        for i in range(12):
+            _failed_log(flaky, status="failed" if i < 7 else "success")
+            _failed_log(fine, status="failed" if i < 3 else "success")
+        _failed_log(fine, status="failed", ago=7200)  # outside the hour
+        [alert] = alerts.check(app.config)
+    assert (alert.kind, alert.config_id) == ("failure_rate", flaky["id"])
+    assert "7 of its 12 attempts in the past hour failed" in alert.message
+
+
+def test_the_alert_channel_integration_gets_the_alert_as_a_delivery(make_app, mail, sink):
+    app = make_app(**_settings(mail), SCHEDULER_ENABLED=True)
+    api = Api(app.test_client())
+    form = api.create_form()
+    broken = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="Broken")
+    channel = api.add_plugin(form["id"], "webhook", {"url": sink.url + "/alerts"}, trigger_events=["form.updated"])
+    workspace = form["workspace_id"]
+    other = api.put(f"/api/workspaces/{workspace}/alert-settings", {"channel_config_id": str(ObjectId())})
+    assert other.status_code == 422
+    chosen = api.put(
+        f"/api/workspaces/{workspace}/alert-settings", {"email": False, "channel_config_id": channel["id"]}
+    )
+    assert chosen.json == {"workspace_id": workspace, "email": False, "channel_config_id": channel["id"],
+                           "digest": False}
+    with app.app_context():
+        _open_circuit(broken["id"], time.time())
+    [req] = sink.wait_for(1)
+    body = req.json()
+    assert body["event"] == "integration.alert"
+    assert body["data"]["alert"] == "Integration 'Broken' keeps failing"
+    assert mail.messages == []  # e-mail was switched off
+
+
+def test_the_daily_digest_lists_the_integrations_that_failed(make_app, mail):
+    app = make_app(**_settings(mail))
+    api = Api(app.test_client())
+    form = api.create_form()
+    a = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/a"}, name="Alpha")
+    b = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"}, name="Beta")
+    ok = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/c"}, name="Gamma")
+    api.put(f"/api/workspaces/{form['workspace_id']}/alert-settings", {"digest": True})
+    with app.app_context():
+        for _ in range(3):
+            _failed_log(b, "timeout after 30 s")
+        _failed_log(a, "HTTP 500")
+        _failed_log(ok, status="success")
+        _failed_log(a, "long ago", ago=2 * 86400)
+        assert alert_delivery.send_digests(app.config) == 1
+        assert alert_delivery.send_digests(app.config) == 0  # one a day
+    [sent] = mail.wait_for(1)
+    lines = [line for line in sent.message.get_content().splitlines() if line.startswith("- ")]
+    assert lines == [
+        "- Beta: 3 failed attempt(s); last error: timeout after 30 s",
+        "- Alpha: 1 failed attempt(s); last error: HTTP 500",
+    ]
+
+
+def test_alert_settings_are_for_owners_and_alerts_stay_in_their_workspace(api, app, people):
+    form = api.create_form()
+    workspace = form["workspace_id"]
+    editor = people.member("ed@example.com", {workspace: "editor"})
+    assert editor.api.put(f"/api/workspaces/{workspace}/alert-settings", {"digest": True}).status_code == 403
+    assert editor.api.get(f"/api/workspaces/{workspace}/alert-settings").json["email"] is True
+    stranger = people.member("x@example.com", {})
+    assert stranger.api.get(f"/api/workspaces/{workspace}/alert-settings").status_code == 404
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"})
+    with app.app_context():
+        _open_circuit(hook["id"], time.time())
+        alerts.check(app.config)
+        assert Alert.objects.count() == 1
+    assert len(editor.api.get("/api/alerts").json["items"]) == 1
+    assert stranger.api.get("/api/alerts").json["items"] == []
+
+
+@pytest.mark.slow
+def test_a_destination_failing_200_jobs_sends_the_owners_exactly_one_email(make_app, mail, sink):
+    sink.responder = lambda req: Reply(500, b"down")
+    app = make_app(
+        **_settings(mail), SCHEDULER_ENABLED=True, POLL_INTERVAL=0.05, CIRCUIT_FAILURE_THRESHOLD=5,
+        CIRCUIT_COOLDOWN=0.01, CIRCUIT_COOLDOWN_MAX=0.01,
+    )
+    api = Api(app.test_client())
+    form = api.create_form()
+    hook = api.add_plugin(form["id"], "webhook", {"url": sink.url}, max_attempts=1)
+    for i in range(200):
+        api.submit(form["id"], {"n": i})
+    with app.app_context():
+        wait_until(
+            lambda: PluginJob.objects(config_id=hook["id"], status="failed").count() == 200,
+            timeout=120, what="200 failed jobs",
+        )
+    mail.wait_for(1)
+    assert len(mail.messages) == 1 and mail.messages[0].rcpt_tos == [OWNER]
