@@ -37,6 +37,7 @@ def world(app, api, people):
         "user_id": owner_id,
         "token_id": token["id"],
         "plugin_id": "webhook",
+        "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
     }
     outsider = people.member("b@example.com", {people.workspace("B"): "owner"})
     viewer = people.member("v@example.com", {ws_a: "viewer"})
