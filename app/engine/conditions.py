@@ -205,7 +205,7 @@ def _rule(raw: Any, path: str, errors: dict[str, list[str]]) -> Rule | None:
         errors[f"{path}value"] = ["Give a text, number or true/false value."]
     elif isinstance(value, str) and len(value) > MAX_VALUE:
         errors[f"{path}value"] = [f"At most {MAX_VALUE} characters."]
-    if len(errors) > bad:
+    if len(errors) > bad or not isinstance(field, str) or not isinstance(op, str):
         return None
     return Rule(field.strip(), op, value)
 

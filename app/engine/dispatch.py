@@ -75,7 +75,8 @@ def _subscribed_configs(event: FormEvent, submission: dict | None) -> list[dict]
     if submission is None:
         return subscribed
     previous = _previous_data(submission, event.key)
-    admitted, skipped = [], []
+    admitted: list[dict] = []
+    skipped: list[dict] = []
     for config in subscribed:
         conditions = parse_stored(config.get("conditions"))
         admits = conditions is None or conditions.admits(event.name, submission.get("data"), previous)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from bson import ObjectId
 from bson.errors import InvalidId
@@ -18,6 +18,12 @@ def utcnow() -> dt.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+@overload
+def as_datetime(value: dt.datetime | str | float) -> dt.datetime: ...
+@overload
+def as_datetime(value: None) -> None: ...
+@overload
+def as_datetime(value: dt.datetime | str | float | None) -> dt.datetime | None: ...
 def as_datetime(value: dt.datetime | str | float | None) -> dt.datetime | None:
     """A naive-UTC datetime from a stored value.
 
