@@ -12,6 +12,7 @@ epoch seconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,9 +46,18 @@ def state_of(config: dict[str, Any]) -> dict[str, Any]:
 
 
 class CircuitBreaker:
+    """The circuit of each config; ``clock`` (epoch seconds) is replaceable for tests."""
+
     def __init__(
-        self, threshold: int, cooldown: float, cooldown_max: float, disable_after: float, trial_timeout: float
+        self,
+        threshold: int,
+        cooldown: float,
+        cooldown_max: float,
+        disable_after: float,
+        trial_timeout: float,
+        clock: Callable[[], float] = time.time,
     ):
+        self.clock = clock
         self.threshold = threshold
         self.cooldown = cooldown
         self.cooldown_max = cooldown_max
@@ -63,7 +73,7 @@ class CircuitBreaker:
         state = c.get("state", CLOSED)
         if state == CLOSED:
             return Admission(run=True)
-        now = time.time()
+        now = self.clock()
         if state == OPEN and now < c.get("next_trial_at", 0):
             return Admission(run=False, defer=c["next_trial_at"] - now)
         if state == HALF_OPEN and now < c.get("trial_started_at", 0) + self.trial_timeout:
@@ -88,7 +98,7 @@ class CircuitBreaker:
 
     def failed(self, config: dict[str, Any], trial: bool) -> tuple[dict[str, Any], str | None]:
         """Record a failure. Returns the new circuit, and a reason when the config was disabled."""
-        now = time.time()
+        now = self.clock()
         c = config.get("circuit") or {}
         failing_since = c.get("failing_since") or now
         failures = c.get("failures", 0) + 1
