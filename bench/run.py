@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases
+from bench.backfill import BackfillLatency, dispatch_during_backfill
 from bench.harness import Harness
 from bench.report import Figure, Report, at_least, at_most
 from bench.settings import BenchSettings
@@ -44,6 +45,7 @@ class Results:
     rq: phases.Throughput | None = None
     rq_skipped: str = ""
     dispatch: phases.Dispatch | None = None
+    backfill: BackfillLatency | None = None
     recovery: phases.Recovery | None = None
 
 
@@ -117,6 +119,11 @@ class Bench:
         got.dispatch = self.phase(
             f"dispatch latency at {s.dispatch_rate:g}/s", lambda: phases.dispatch(h, "bench_dispatch")
         )
+        if s.backfill:
+            got.backfill = self.phase(
+                f"dispatch latency during a {s.backfill:,}-submission backfill",
+                lambda: dispatch_during_backfill(h, "bench_backfill", s.backfill),
+            )
         if s.recovery:
             steady = got.steady.per_second if got.steady else None
             got.recovery = self.phase(
@@ -130,6 +137,7 @@ class Bench:
         self._intake()
         self._throughput()
         self._dispatch()
+        self._backfill()
         self._rq()
         self._history()
         self._recovery()
@@ -180,6 +188,23 @@ class Bench:
         r.add(Figure("dispatch_p99_ms", label, p99, "ms", "≤ 100 ms", at_most(p99, 100)))
         r.add(Figure("dispatch_store_p50_ms", "job created_at → started_at p50", sp50, "ms"))
         r.add(Figure("dispatch_store_p99_ms", "job created_at → started_at p99", sp99, "ms"))
+
+    def _backfill(self) -> None:
+        b, r = self.got.backfill, self.report
+        if b is None:
+            return
+        base50, base99 = phases.latency_summary(b.baseline_ms)
+        during50, during99 = phases.latency_summary(b.during_ms)
+        how = (
+            f"{self.s.dispatch_rate:g}/s for {self.s.dispatch_seconds:g} s on one app, before and while a backfill "
+            f"of {b.backfill:,} old submissions ran ({b.backfilled:,} done, {b.backfill_per_second:.0f}/s)"
+        )
+        r.add(Figure("backfill_base_p50_ms", "dispatch p50 without backfill", base50, "ms", "", None, how))
+        r.add(Figure("backfill_base_p99_ms", "dispatch p99 without backfill", base99, "ms"))
+        r.add(Figure("backfill_during_p50_ms", "dispatch p50 during the backfill", during50, "ms"))
+        r.add(Figure("backfill_during_p99_ms", "dispatch p99 during the backfill", during99, "ms"))
+        ratio = _ratio(during50, base50)
+        r.add(Figure("backfill_p50_ratio", "dispatch p50 during ÷ without", ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
 
     def _rq(self) -> None:
         s, r, tp = self.s, self.report, self.got.rq

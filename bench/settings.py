@@ -21,6 +21,7 @@ class BenchSettings:
     raw_ops: int = 3000  # rounds of the raw store loop
     history: int = 100_000  # finished jobs (and logs) written before the second throughput run
     recovery_jobs: int = 5000
+    backfill: int = 100_000  # old submissions backfilled while the live dispatch latency is measured (0: skip)
     lease_seconds: float = 10.0
     web_workers: int = 2  # gunicorn workers (each runs a scheduler), as `make run`
     rq_workers: int = 2
@@ -38,6 +39,7 @@ QUICK = BenchSettings(
     raw_ops=300,
     history=3000,
     recovery_jobs=300,
+    backfill=2000,
     lease_seconds=5.0,
 )
 
@@ -67,6 +69,7 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument("--history", type=int, help="finished jobs seeded for the history run [100000]")
     parser.add_argument("--raw-ops", type=int, help="rounds of the raw store loop [3000]")
     parser.add_argument("--recovery-jobs", type=int, help="jobs pending when the app is killed [5000]")
+    parser.add_argument("--backfill", type=int, help="submissions backfilled during a dispatch run [100000]; 0 skips")
     parser.add_argument("--dispatch-seconds", type=float, help="length of the paced run [10]")
     parser.add_argument("--dispatch-rate", type=float, help="paced submissions per second [50]")
     parser.add_argument("--dispatch-hooks", type=int, help="webhooks on the dispatch form [1]")

@@ -46,7 +46,7 @@ def _insert_submissions(form: dict, count: int, start: dt.datetime | None = None
 def _run_to_end(owner: str = "test", inflight_limit: int = 10**9, lease: float = 30.0) -> int:
     """Step operations until none has work left (no scheduler: jobs stay pending, so no throttle)."""
     steps = 0
-    while operations.step(owner, lease, batch_size=500, inflight_limit=inflight_limit, max_attempts=5):
+    while operations.step(owner, lease, batch_size=500, inflight_limit=inflight_limit, max_attempts=5).done:
         steps += 1
     operations.step(owner, lease, batch_size=500, inflight_limit=inflight_limit, max_attempts=5)  # completes
     return steps
@@ -126,7 +126,7 @@ def test_cancelling_a_backfill_midway_stops_it_and_cancels_what_it_queued(api, a
         _insert_submissions(form, 1200)
     op_id = api.post(f"/api/plugin-configs/{hook['id']}/backfill", {}).json["id"]
     with app.app_context():
-        assert operations.step("test", 30, batch_size=500, inflight_limit=10**9, max_attempts=5) == 500
+        assert operations.step("test", 30, batch_size=500, inflight_limit=10**9, max_attempts=5).done == 500
     cancelled = api.post(f"/api/operations/{op_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
     with app.app_context():
@@ -162,10 +162,10 @@ def test_a_backfill_waits_while_its_jobs_fill_the_inflight_limit(api, app):
         _insert_submissions(form, 50)
     api.post(f"/api/plugin-configs/{hook['id']}/backfill", {})
     with app.app_context():
-        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5) == 8
-        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5) == 0
+        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5).done == 8
+        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5).throttled
         PluginJob._get_collection().update_many({"config_id": hook["id"]}, {"$set": {"status": "completed"}})
-        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5) == 8
+        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5).done == 8
 
 
 def test_a_backfill_refuses_an_integration_that_does_not_run_on_submissions(api):

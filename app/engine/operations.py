@@ -51,6 +51,14 @@ def kind_of(name: str) -> Kind:
     return kinds[name]
 
 
+@dataclass(frozen=True)
+class Step:
+    """What one step did: ``done`` items; ``throttled`` when an operation waits for its jobs to drain."""
+
+    done: int = 0
+    throttled: bool = False
+
+
 class OperationError(ValueError):
     """An operation that cannot start; the message says why."""
 
@@ -102,18 +110,18 @@ def _claim(owner: str, lease: float) -> dict[str, Any] | None:
     )
 
 
-def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_attempts: int) -> int:
-    """Run one batch of one operation that nobody else holds; returns the number of items it did."""
+def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_attempts: int) -> Step:
+    """Run one batch of one operation that nobody else holds."""
     op = _claim(owner, lease)
     if op is None:
-        return 0
+        return Step()
     coll = Operation._get_collection()
     held = {"_id": op["_id"], "status": RUNNING, "lease_owner": owner}
     op_id = str(op["_id"])
     room = min(batch_size, inflight_limit - inflight(op_id, inflight_limit))
     if room <= 0:
         coll.update_one(held, {"$set": {"lease_expires_at": 0.0}})
-        return 0
+        return Step(throttled=True)
     kind = kind_of(op["kind"])
     items_coll, filt = kind.query(op["params"], op_id)
     if op.get("cursor"):
@@ -121,7 +129,7 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
     items = list(items_coll.find(filt).sort("_id", 1).limit(room))
     if not items:
         _complete(coll, held, op)
-        return 0
+        return Step()
     try:
         result = kind.process(op, items, max_attempts)
     except OperationError as exc:
@@ -129,7 +137,7 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
             held,
             {"$set": {"status": OperationStatus.FAILED.value, "error": str(exc), "finished_at": utcnow()}},
         )
-        return 0
+        return Step()
     moved = coll.update_one(
         held,
         {
@@ -144,7 +152,7 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
     ).modified_count
     if not moved and coll.find_one({"_id": op["_id"], "status": OperationStatus.CANCELLED.value}):
         cancel_pending("The operation was cancelled.", operation_id=op_id)  # what this batch queued
-    return len(items) if moved else 0
+    return Step(done=len(items) if moved else 0)
 
 
 def _complete(coll: Any, held: dict[str, Any], op: dict[str, Any]) -> None:

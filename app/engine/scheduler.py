@@ -63,6 +63,7 @@ class Scheduler:
         self._dirty = False
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
         self._stopping = False
+        self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
         self._store_down = False
         self._store_backoff = 0.0  # seconds; grows while the store is unreachable
         self._store_retry_at = 0.0  # monotonic time before which polls and maintenance are skipped
@@ -190,6 +191,8 @@ class Scheduler:
         except Exception:
             log.exception("job %s crashed the runner", job["_id"])
         finally:
+            if job.get("operation_id"):
+                self._operation_progress.set()
             with self._lock:
                 self._inflight.pop(job["_id"], None)
                 refill = self._maybe_more and len(self._inflight) <= self.threads
@@ -232,21 +235,26 @@ class Scheduler:
                 self.wake()
 
     def run_operations(self) -> None:
-        """Advance backfills and replays a few batches at a time, behind live jobs (engine/operations.py)."""
+        """Advance backfills and replays behind live jobs (engine/operations.py): a batch whenever the
+        operation's jobs have drained below its in-flight limit, until the next interval."""
         cfg = self.app.config
         with self._store_guard("operations"):
-            until = time.monotonic() + 0.5
+            until = time.monotonic() + max(0.5, cfg["POLL_INTERVAL"] * 0.9)
             while not self._stopping and time.monotonic() < until:
-                done = operations.step(
+                self._operation_progress.clear()
+                step = operations.step(
                     self.owner,
                     lease=cfg["LEASE_SECONDS"],
                     batch_size=cfg["OPERATION_BATCH_SIZE"],
                     inflight_limit=cfg["OPERATION_INFLIGHT"],
                     max_attempts=cfg["MAX_ATTEMPTS"],
                 )
-                if not done:
-                    break
-                self.wake()
+                if step.done:
+                    self.wake()
+                elif step.throttled:  # woken when one of its jobs finishes here
+                    self._operation_progress.wait(min(0.2, max(0.0, until - time.monotonic())))
+                else:
+                    return
 
     def check_alerts(self) -> None:
         """Raise failure alerts for broken integrations and send due daily digests (engine/alerts.py)."""

@@ -1,0 +1,89 @@
+"""Live dispatch while a large backfill runs: paced submissions before and during a backfill of N old ones.
+
+The old submissions are written straight into the store (as the intake writes them); the backfill is
+started through the API, like an owner would; both runs are measured on the same app, back to back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+
+from bson import ObjectId
+
+from app.models import utcnow
+from bench.client import sample_data
+from bench.harness import JOBS, Harness
+from bench.load import paced
+
+SUBMISSIONS = "submissions"
+
+
+@dataclass
+class BackfillLatency:
+    backfill: int  # submissions the backfill goes through
+    baseline_ms: list[float] = field(default_factory=list)  # 202 → delivery, no backfill
+    during_ms: list[float] = field(default_factory=list)  # 202 → delivery, backfill running
+    backfilled: int = 0  # done by the end of the second paced run
+    backfill_per_second: float = 0.0
+
+
+def _old_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count: int) -> None:
+    coll = h.mongo[db][SUBMISSIONS]
+    start = utcnow() - dt.timedelta(days=365)
+    for first in range(0, count, 5000):
+        coll.insert_many(
+            [
+                {"_id": ObjectId(), "form_id": form_id, "workspace_id": workspace_id, "data": sample_data(i),
+                 "revision": 1, "deleted": False, "created_at": start + dt.timedelta(seconds=i),
+                 "updated_at": start + dt.timedelta(seconds=i), "pending_events": [], "dispatch_pending": False}
+                for i in range(first, min(count, first + 5000))
+            ]
+        )
+
+
+def _latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:
+    run = paced(url, form_id, h.settings.dispatch_rate, h.settings.dispatch_seconds)
+    deadline = time.monotonic() + 60
+    found: list[float] = []
+    while time.monotonic() < deadline:
+        arrivals = h.sink.arrivals()
+        jobs = list(h.mongo[db][JOBS].find({"form_id": form_id}, {"idempotency_key": 1}))
+        found = [
+            (arrivals[j["idempotency_key"]] - run.accepted_at[str(j["_id"])]) * 1000
+            for j in jobs
+            if j.get("idempotency_key") in arrivals and str(j["_id"]) in run.accepted_at
+        ]
+        if len(found) >= run.count:
+            break
+        time.sleep(0.1)
+    h.mongo[db][JOBS].delete_many({"form_id": form_id})  # the next run counts its own
+    return found
+
+
+def dispatch_during_backfill(h: Harness, db: str, count: int) -> BackfillLatency:
+    """Dispatch latency at the paced rate without, then with, a backfill of ``count`` submissions running."""
+    app = h.start_app(db, scheduler=True)
+    result = BackfillLatency(count)
+    try:
+        admin = h.admin(app)
+        live_form, _ = admin.form_with_webhooks("Live", h.sink.url, 1)
+        old_form, [old_hook] = admin.form_with_webhooks("Old", h.sink.url, 1)
+        workspace = h.mongo[db]["forms"].find_one({"_id": ObjectId(old_form)})["workspace_id"]
+        _old_submissions(h, db, old_form, workspace, count)
+        h.sink.reset()
+        result.baseline_ms = _latencies(h, app.url, db, live_form)
+        op = admin.http.post(f"{admin.base}/api/plugin-configs/{old_hook}/backfill", json={}, timeout=60).json()
+        started = time.monotonic()
+        while admin.http.get(f"{admin.base}/api/operations/{op['id']}", timeout=30).json()["done"] < 100:
+            time.sleep(0.1)
+        result.during_ms = _latencies(h, app.url, db, live_form)
+        state = admin.http.get(f"{admin.base}/api/operations/{op['id']}", timeout=30).json()
+        result.backfilled = state["done"]
+        result.backfill_per_second = state["done"] / (time.monotonic() - started)
+        admin.http.post(f"{admin.base}/api/operations/{op['id']}/cancel", timeout=30)
+        admin.close()
+    finally:
+        app.stop()
+    return result
