@@ -9,8 +9,8 @@ from app.api import bp
 from app.api.schemas import FormIn
 from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
 from app.api.util import json_body, load, paginate
+from app.engine import jobs as lifecycle
 from app.engine.dispatch import pending_marker
-from app.engine.queue import cancel_pending
 from app.errors import APIError, invalid
 from app.models import Form, FormField, PluginConfig, Submission, utcnow
 from app.signals import FormEvent
@@ -69,7 +69,7 @@ def update_form(form_id: str):
 @bp.delete("/forms/<form_id>")
 def delete_form(form_id: str):
     form = scoped_or_404(Form, form_id, "form", WRITE)
-    cancel_pending("The form was deleted.", form_id=str(form.id))
+    lifecycle.cancel_waiting("The form was deleted.", form_id=str(form.id))
     PluginConfig.objects(form_id=str(form.id)).delete()
     Submission.objects(form_id=str(form.id)).delete()
     form.delete()

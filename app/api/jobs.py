@@ -7,12 +7,10 @@ from flask import current_app, jsonify, request
 from app.api import bp
 from app.api.scope import WRITE, scoped_or_404, visible
 from app.api.util import paginate, query_id
-from app.engine.queue import JobQueue, cancel_pending
+from app.engine import jobs as lifecycle
 from app.engine.scheduler import wake_scheduler
 from app.errors import APIError
 from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob
-
-RETRYABLE = (JobStatus.FAILED.value, JobStatus.CANCELLED.value, JobStatus.COMPLETED.value)
 
 
 def _status_filter(allowed: list[str]) -> str | None:
@@ -46,11 +44,10 @@ def get_job(job_id: str):
 def retry_job(job_id: str):
     """Send a finished job again (failed, cancelled, or completed: a resend), with a fresh attempt budget."""
     job = scoped_or_404(PluginJob, job_id, "job", WRITE)
-    queue = JobQueue("api", current_app.config["LEASE_SECONDS"])
-    if not queue.requeue_now(job.id, RETRYABLE, current_app.config["MAX_ATTEMPTS"]):
-        raise APIError(
-            409, "conflict", f"Only a finished job can be retried; this one is {job.reload().status}."
-        )
+    try:
+        lifecycle.resend(job.id, current_app.config["MAX_ATTEMPTS"])
+    except lifecycle.JobStateError as err:
+        raise APIError(409, "conflict", str(err)) from None
     wake_scheduler(current_app)
     return jsonify(job.reload().to_dict())
 
@@ -58,10 +55,10 @@ def retry_job(job_id: str):
 @bp.post("/jobs/<job_id>/cancel")
 def cancel_job(job_id: str):
     job = scoped_or_404(PluginJob, job_id, "job", WRITE)
-    if not cancel_pending("Cancelled by a user.", _id=job.id):
-        raise APIError(
-            409, "conflict", f"Only a pending job can be cancelled; this one is {job.reload().status}."
-        )
+    try:
+        lifecycle.cancel(job.id)
+    except lifecycle.JobStateError as err:
+        raise APIError(409, "conflict", str(err)) from None
     return jsonify(job.reload().to_dict())
 
 

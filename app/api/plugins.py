@@ -16,11 +16,11 @@ from app.auth import require_any_role
 from app.contract import Plugin, PluginError, TestResult
 from app.contract.registry import registry
 from app.contract.schema import mask, validate
+from app.engine import jobs as lifecycle
 from app.engine.circuit import state_of
-from app.engine.queue import JobQueue, cancel_pending
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
-from app.models import Form, JobStatus, PluginConfig, PluginJob, utcnow
+from app.models import Form, PluginConfig, utcnow
 from app.secret_scrub import hiding, scrub, secret_values
 from app.secrets_box import box
 
@@ -140,7 +140,7 @@ def update_config(config_id: str):
 @bp.delete("/plugin-configs/<config_id>")
 def delete_config(config_id: str):
     cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
-    cancel_pending("The integration was deleted.", config_id=str(cfg.id))
+    lifecycle.cancel_waiting("The integration was deleted.", config_id=str(cfg.id))
     cfg.delete()
     return "", 204
 
@@ -183,10 +183,6 @@ def test_saved(config_id: str):
 def retry_failed(config_id: str):
     """Resend every failed job of an integration."""
     cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
-    queue = JobQueue("api", current_app.config["LEASE_SECONDS"])
-    ids = [j.id for j in PluginJob.objects(config_id=str(cfg.id), status=JobStatus.FAILED.value).only("id")]
-    retried = sum(
-        queue.requeue_now(i, (JobStatus.FAILED.value,), current_app.config["MAX_ATTEMPTS"]) for i in ids
-    )
+    retried = lifecycle.resend_failed(str(cfg.id), current_app.config["MAX_ATTEMPTS"])
     wake_scheduler(current_app)
     return jsonify({"retried": retried})

@@ -18,7 +18,8 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from app.models import PluginConfig, utcnow
+from app.engine.jobs import disable_integration
+from app.models import PluginConfig
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -118,9 +119,6 @@ class CircuitBreaker:
         if now - failing_since >= self.disable_after:
             days = self.disable_after / 86400
             reason = f"Disabled after failing for {days:g} days without a single success."
-            self.coll.update_one(
-                {"_id": config["_id"]},
-                {"$set": {"enabled": False, "disabled_reason": reason, "disabled_at": utcnow()}},
-            )
+            disable_integration(config["_id"], reason)
             return circuit, reason
         return circuit, None

@@ -214,11 +214,6 @@ class JobQueue:
             ).modified_count
         return requeued, failed
 
-    def requeue_now(self, job_id: ObjectId, statuses: tuple[str, ...], extra_attempts: int) -> bool:
-        """Manual retry: a finished job becomes pending now, with ``extra_attempts`` more attempts allowed."""
-        job = self.coll.find_one({"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1})
-        return job is not None and requeue(job, statuses, extra_attempts)
-
 
 def requeue(
     job: dict[str, Any], statuses: tuple[str, ...], extra_attempts: int, operation_id: str | None = None

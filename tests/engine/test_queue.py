@@ -134,22 +134,6 @@ def test_a_retry_is_due_at_its_time_with_the_error_kept(jobs):
     assert queue.claim(1) == []
 
 
-@pytest.mark.parametrize("status", ["failed", "cancelled", "completed"])
-def test_a_finished_job_can_be_requeued_with_a_fresh_budget(jobs, status):
-    [job] = jobs(status=status, attempts=3, max_attempts=3)
-    queue = JobQueue("api", 30)
-    assert queue.requeue_now(job["_id"], ("failed", "cancelled", "completed"), 5)
-    stored = _stored(job)
-    assert (stored["status"], stored["max_attempts"]) == ("pending", 8)
-
-
-@pytest.mark.parametrize("status", ["pending", "running"])
-def test_a_job_in_flight_cannot_be_requeued(jobs, status):
-    [job] = jobs(status=status)
-    assert not JobQueue("api", 30).requeue_now(job["_id"], ("failed", "cancelled", "completed"), 5)
-    assert _stored(job)["status"] == status
-
-
 def test_finished_states_leave_the_queue(jobs):
     done, failed, cancelled = jobs(3)
     queue = JobQueue("a", 30)
