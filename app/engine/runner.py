@@ -17,6 +17,7 @@ from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineExceeded, DeadlineRunner
+from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.writer import ResultWriter
@@ -217,11 +218,8 @@ class JobRunner:
         if disabled or error.disable:
             self._remember(config, enabled=False)
         if error.disable:
-            PluginConfig._get_collection().update_one(
-                {"_id": config["_id"]},
-                {"$set": {"enabled": False, "disabled_reason": error.message, "disabled_at": utcnow()}},
-            )
-        if error.permanent or disabled or job["attempts"] >= job["max_attempts"]:
+            disable_integration(config["_id"], error.message)
+        if error.permanent or disabled or out_of_attempts(job):
             self.writer.submit(
                 log_doc,
                 self.queue.finish_op(job, JobStatus.FAILED, error.message),
