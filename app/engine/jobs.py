@@ -19,6 +19,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.engine.queue import cancel_pending, requeue
+from app.engine.records import JobRecord
 from app.models import JobStatus, PluginConfig, PluginJob, utcnow
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
@@ -46,7 +47,7 @@ def allowed(transition: str, status: str) -> bool:
     return status in ALLOWED[transition]
 
 
-def out_of_attempts(job: dict[str, Any]) -> bool:
+def out_of_attempts(job: JobRecord) -> bool:
     """The attempt budget: a job that has used ``max_attempts`` attempts gets no further one."""
     return int(job.get("attempts", 0)) >= int(job.get("max_attempts", 1))
 

@@ -19,6 +19,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 
+from app.engine.records import JobRecord
 from app.models import JobStatus, PluginJob, utcnow
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
@@ -216,7 +217,7 @@ class JobQueue:
 
 
 def requeue(
-    job: dict[str, Any], statuses: tuple[str, ...], extra_attempts: int, operation_id: str | None = None
+    job: JobRecord, statuses: tuple[str, ...], extra_attempts: int, operation_id: str | None = None
 ) -> bool:
     """A finished job (as read, in one of ``statuses``) becomes pending now with ``extra_attempts`` more
     attempts; ``operation_id`` marks the replay that did it. False when its status changed meanwhile."""

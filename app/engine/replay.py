@@ -6,13 +6,14 @@ stamped with the replay's id: redoing a batch after a crash does not send any jo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 from pymongo.collection import Collection
 
 from app.engine.operations import BatchResult
 from app.engine.queue import requeue
+from app.engine.records import JobRecord
 from app.models import PluginJob, as_datetime
 
 REPLAYABLE = ("failed", "cancelled", "completed")
@@ -46,7 +47,7 @@ class Replay:
         for job in items:
             if job.get("operation_id") == op_id:
                 result.created += 1  # requeued by this replay before a crash
-            elif requeue(job, tuple(op["params"]["statuses"]), max_attempts, op_id):
+            elif requeue(cast(JobRecord, job), tuple(op["params"]["statuses"]), max_attempts, op_id):
                 result.created += 1
             else:
                 result.skipped += 1  # its status changed meanwhile
