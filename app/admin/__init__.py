@@ -17,7 +17,16 @@ bp = Blueprint(
 
 def init_app(app: Flask) -> None:
     from app.admin import filters
-    from app.admin.pages import dashboard, executions, forms, integrations, session, team  # noqa: F401
+    from app.admin.pages import (  # noqa: F401
+        alerts,
+        dashboard,
+        executions,
+        forms,
+        integrations,
+        operations,
+        session,
+        team,
+    )
 
     filters.init_app(app)
     app.register_blueprint(bp)
