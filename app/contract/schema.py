@@ -12,14 +12,29 @@ from marshmallow import fields
 MASK = "********"
 
 
-def Secret(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
-    """A string field holding a secret: encrypted at rest, never returned, kept when omitted on update."""
+def Secret(bound_to: tuple[str, ...] = (), **kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+    """A string field holding a secret: encrypted at rest, never returned, kept when omitted on update.
+
+    ``bound_to`` names the fields that say where the secret is sent or used (e.g. ``("url",)``): an update
+    that changes any of them must give the secret again, so a saved secret never follows a new destination.
+    """
     metadata = {"x-secret": True, **kwargs.pop("metadata", {})}
+    if bound_to:
+        metadata["x-bound-to"] = list(bound_to)
     return fields.String(metadata=metadata, **kwargs)
 
 
 def secret_fields(schema: marshmallow.Schema) -> list[str]:
     return [name for name, f in schema.fields.items() if f.metadata.get("x-secret")]
+
+
+def secret_bindings(schema: marshmallow.Schema) -> dict[str, list[str]]:
+    """Secret field → the fields it is bound to (only secrets that declare a binding)."""
+    return {
+        name: list(f.metadata["x-bound-to"])
+        for name, f in schema.fields.items()
+        if f.metadata.get("x-secret") and f.metadata.get("x-bound-to")
+    }
 
 
 def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
@@ -45,7 +60,8 @@ def mask(schema: marshmallow.Schema, stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load ``raw`` through ``schema``; a secret omitted or sent back as MASK keeps ``previous``'s value.
+    """Load ``raw`` through ``schema``; a secret omitted or sent back as MASK keeps ``previous``'s value,
+    unless a field it is bound to changed (then the secret must be given again).
 
     Raises marshmallow.ValidationError with per-field messages.
     """
@@ -59,5 +75,21 @@ def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | No
             if previous and previous.get(name):
                 kept[name] = previous[name]
     loaded = schema.load(raw, partial=tuple(kept))
+    _refuse_moved_secrets(schema, kept, loaded, previous or {})
     loaded.update(kept)
     return {k: v for k, v in loaded.items() if v is not None}
+
+
+def _refuse_moved_secrets(
+    schema: marshmallow.Schema, kept: dict[str, Any], loaded: dict[str, Any], previous: dict[str, Any]
+) -> None:
+    errors: dict[str, list[str]] = {}
+    for name, bound in secret_bindings(schema).items():
+        changed = [f for f in bound if name in kept and loaded.get(f) != previous.get(f)]
+        if changed:
+            errors[name] = [
+                f"Enter {name} again: it is sent to the destination given by {', '.join(changed)}, "
+                "which changed, and a saved secret never follows a new destination."
+            ]
+    if errors:
+        raise marshmallow.ValidationError(errors)

@@ -60,7 +60,12 @@ class EmailConfig(Schema):
     username = fields.String(
         load_default=None, allow_none=True, metadata={"description": "Login; leave empty for none"}
     )
-    password = Secret(load_default=None, allow_none=True, metadata={"description": "Login password"})
+    password = Secret(
+        bound_to=("host", "port", "security"),  # a new server, or no TLS on the way, needs it typed again
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Login password"},
+    )
     from_address = fields.String(
         required=True,
         validate=_one_address,

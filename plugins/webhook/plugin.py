@@ -47,11 +47,13 @@ class WebhookConfig(Schema):
         metadata={"description": "Extra request headers", "x-widget": "keyvalue"},
     )
     secret = Secret(
+        bound_to=("url",),
         load_default=None,
         allow_none=True,
         metadata={"description": "Signing secret (whsec_<base64> or any string)"},
     )
     auth_token = Secret(
+        bound_to=("url",),
         load_default=None,
         allow_none=True,
         metadata={"description": "Sent as Authorization: Bearer <token> (stored encrypted)"},
@@ -60,6 +62,7 @@ class WebhookConfig(Schema):
         load_default=None, allow_none=True, metadata={"description": "HTTP Basic auth user"}
     )
     basic_password = Secret(
+        bound_to=("url",),
         load_default=None,
         allow_none=True,
         metadata={"description": "HTTP Basic auth password (stored encrypted)"},
