@@ -88,8 +88,8 @@ def _refuse_moved_secrets(
         changed = [f for f in bound if name in kept and loaded.get(f) != previous.get(f)]
         if changed:
             errors[name] = [
-                f"Enter {name} again: it is sent to the destination given by {', '.join(changed)}, "
-                "which changed, and a saved secret never follows a new destination."
+                f"Enter {name} again: {' and '.join(changed)} changed, and a saved secret is never sent "
+                "to, or used on, a new destination."
             ]
     if errors:
         raise marshmallow.ValidationError(errors)

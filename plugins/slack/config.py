@@ -24,7 +24,6 @@ class SlackConfig(Schema):
         metadata={"description": "Incoming webhook URL (https://hooks.slack.com/services/...)"},
     )
     token = Secret(
-        bound_to=("channel",),  # it goes to SLACK_API_URL only; the channel is what it acts on
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(r"^xox[a-z]-", error="A Slack bot token starts with xoxb-."),

@@ -96,13 +96,6 @@ def _builtins(sink: Sink, google, smtp_host: str = "127.0.0.1") -> list[tuple[st
             {"to": ["someone@example.com"]},
         ),
         (
-            "slack",
-            {"token": "xoxb-" + TOKEN, "channel": "#forms"},
-            "token",
-            {"channel": "#private"},
-            {"blocks": False},
-        ),
-        (
             "google_sheets",
             {"service_account_json": google.service_account(), "spreadsheet": sheet},
             "service_account_json",
@@ -145,6 +138,17 @@ def test_a_test_connection_of_unsaved_changes_never_sends_a_saved_token_to_a_new
     retyped = {"url": other_sink.url, "auth_token": "tok_for_the_new_host"}
     assert api.post(test, {"config": retyped}).json["success"] is True
     assert other_sink.requests[-1].headers["authorization"] == "Bearer tok_for_the_new_host"
+
+
+def test_a_slack_bot_token_cannot_be_moved_to_a_webhook_url(api, other_sink):
+    """The token goes only to SLACK_API_URL (an operator setting); the one config field that names a
+    destination, webhook_url, is a secret itself and cannot be combined with a saved token."""
+    saved = _saved(api, "slack", {"token": "xoxb-" + TOKEN, "channel": "#forms"})
+    path = f"/api/plugin-configs/{saved['id']}"
+    moved = {"webhook_url": other_sink.url + "/services/T/B/x", "channel": None}
+    assert api.patch(path, {"config": moved}).status_code == 422
+    assert api.post(f"{path}/test", {"config": moved}).status_code == 422
+    assert other_sink.requests == []
 
 
 def test_a_third_party_plugin_declares_its_binding(api, app):
