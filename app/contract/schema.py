@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import marshmallow
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import fields
+from marshmallow import fields, validate
 
 MASK = "********"
 
@@ -35,6 +36,19 @@ def secret_bindings(schema: marshmallow.Schema) -> dict[str, list[str]]:
         for name, f in schema.fields.items()
         if f.metadata.get("x-secret") and f.metadata.get("x-bound-to")
     }
+
+
+class NoCredentialsInUrl(validate.Validator):
+    """Refuses a URL with a user name or password in it (``https://user:pw@host/``): a URL is stored as
+    typed and shown to every member. ``hint`` says where credentials go instead."""
+
+    def __init__(self, hint: str = "Put credentials in the integration's secret fields (stored encrypted)."):
+        self.hint = hint
+
+    def __call__(self, value: str | None) -> str | None:
+        if isinstance(value, str) and "@" in urlsplit(value.strip()).netloc:
+            raise marshmallow.ValidationError(f"Remove the user name and password from the URL. {self.hint}")
+        return value
 
 
 def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 from app.contract import (
     ExecutionContext,
     ExecutionResult,
+    NoCredentialsInUrl,
     Plugin,
     PluginError,
     Secret,
@@ -37,7 +38,13 @@ RESERVED = {
 
 class WebhookConfig(Schema):
     url = fields.Url(
-        required=True, schemes={"http", "https"}, require_tld=False, metadata={"description": "Where to send"}
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=NoCredentialsInUrl(
+            "Use basic_username and basic_password, or auth_token: they are stored encrypted."
+        ),
+        metadata={"description": "Where to send"},
     )
     method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT", "PATCH"]))
     headers = fields.Dict(
