@@ -13,7 +13,7 @@ from plugins.email.addresses import is_template, parse_addresses
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_SUBJECT = "New submission: {{ form.name }}"
-MAX_RECIPIENTS = 50
+MAX_RECIPIENTS = 50  # per message, as configured and as rendered (to, cc and bcc together)
 
 
 def _static_addresses(entries: list[str]) -> None:
