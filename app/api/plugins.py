@@ -49,7 +49,7 @@ def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = 
     """Validate a config through the plugin's schema and return it sealed (secrets encrypted)."""
     schema = plugin.config_schema()
     opened = box().open(schema, previous) if previous else None
-    return box().seal(schema, _validated(schema, raw, opened))
+    return box().seal(schema, plugin.on_save(_validated(schema, raw, opened), opened))
 
 
 def _triggers(plugin: Plugin, events: list[str] | None) -> list[str]:

@@ -60,7 +60,8 @@ def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
     result = converter.schema2jsonschema(schema_cls)
     for name in secret_fields(schema_cls()):
         prop = result["properties"].get(name, {})
-        prop["writeOnly"] = True
+        if not prop.get("readOnly"):  # a secret Formhooks sets itself is neither written nor shown
+            prop["writeOnly"] = True
         prop.setdefault("format", "password")
     return result
 
