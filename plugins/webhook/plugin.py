@@ -59,7 +59,7 @@ class WebhookConfig(Schema):
         bound_to=("url",),
         load_default=None,
         allow_none=True,
-        metadata={"description": "Signing secret (whsec_<base64> or any string)"},
+        metadata={"description": "Signing secret (whsec_<base64> or any string)", "x-generate": "whsec"},
     )
     secret_grace_hours = fields.Float(
         load_default=DEFAULT_GRACE_HOURS,
