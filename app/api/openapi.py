@@ -120,7 +120,13 @@ OPS: dict[str, Op] = {
         "Change an integration (omitted secrets are kept)", {200: out.PluginConfigOut}, inp.PluginConfigPatch
     ),
     "api.delete_config": Op("Delete an integration (its pending jobs are cancelled)", {204: None}),
-    "api.test_saved": Op("Test a saved integration", {200: out.TestResultOut}),
+    "api.test_saved": Op(
+        "Test a saved integration, or unsaved changes to it (its saved secrets are kept unless a field they "
+        "are bound to changed)",
+        {200: out.TestResultOut},
+        inp.PluginTestIn,
+        extra={"optional_body": True},
+    ),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(
         "Jobs, newest first",
@@ -205,7 +211,7 @@ def _operation(spec: APISpec, endpoint: str, method: str, arguments: set[str], i
             content["application/x-www-form-urlencoded"] = {
                 "schema": {"type": "object", "additionalProperties": {"type": "string"}}
             }
-        operation["requestBody"] = {"required": True, "content": content}
+        operation["requestBody"] = {"required": not op.extra.get("optional_body"), "content": content}
     return operation
 
 
