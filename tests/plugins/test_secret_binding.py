@@ -51,6 +51,14 @@ def _assert_refused(resp, secret: str, changed: str) -> None:
 def _builtins(sink: Sink, google, smtp_host: str = "127.0.0.1") -> list[tuple[str, dict, str, dict, dict]]:
     """(plugin, saved config, secret, a change of a bound field, a change of an unbound field)."""
     sheet = "1AbCdEfGhIjKlMnOpQrStUvWxYz"
+    email = {
+        "host": smtp_host,
+        "port": 2525,
+        "username": "forms",
+        "password": TOKEN,
+        "from_address": "forms@example.com",
+        "to": ["owner@example.com"],
+    }
     return [
         (
             "webhook",
@@ -69,32 +77,19 @@ def _builtins(sink: Sink, google, smtp_host: str = "127.0.0.1") -> list[tuple[st
         ("webhook", {"url": sink.url, "secret": TOKEN}, "secret", {"url": "https://example.org/"}, {}),
         (
             "email",
-            {
-                "host": smtp_host,
-                "port": 2525,
-                "username": "forms",
-                "password": TOKEN,
-                "from_address": "forms@example.com",
-                "to": ["owner@example.com"],
-            },
+            email,
             "password",
             {"host": "smtp.attacker.example"},
             {"subject": "Hello"},
         ),
         (
             "email",
-            {
-                "host": smtp_host,
-                "port": 2525,
-                "username": "forms",
-                "password": TOKEN,
-                "from_address": "forms@example.com",
-                "to": ["owner@example.com"],
-            },
+            email,
             "password",
             {"security": "none"},
             {"to": ["someone@example.com"]},
         ),
+        ("email", email, "password", {"port": 2526}, {}),
         (
             "google_sheets",
             {"service_account_json": google.service_account(), "spreadsheet": sheet},
