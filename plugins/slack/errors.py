@@ -56,6 +56,13 @@ def api_error(exc: SlackApiError, channel: str | None) -> PluginError:
             retry_after=wait,
             response=summary,
         )
+    if 300 <= resp.status_code < 400:
+        return PluginError(
+            f"The Slack API answered with a redirect (HTTP {resp.status_code}), which is not followed. "
+            "Check SLACK_API_URL: it should be Slack's API base, https://slack.com/api/.",
+            permanent=True,
+            response={"status_code": resp.status_code},
+        )
     if error in FIXES:
         message = FIXES[error].format(
             error=error, channel=channel or "?", needed=data.get("needed") or "needed"

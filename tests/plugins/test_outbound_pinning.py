@@ -91,8 +91,9 @@ def test_the_slack_web_api_never_takes_the_bot_token_through_a_redirect(
 ):
     public_slack.script("/api/chat.postMessage", redirect_to(private.url("/api/chat.postMessage")))
     plugin = SlackPlugin({**GUARDED, "SLACK_API_URL": public_slack.api_url})
-    with pytest.raises(PluginError):
+    with pytest.raises(PluginError) as err:
         run_plugin(plugin, {"token": TOKEN, "channel": "#forms"}, payload())
+    assert err.value.permanent and "redirect (HTTP 302), which is not followed" in err.value.message
     assert private.requests == []
     assert public_slack.posts == []
 
