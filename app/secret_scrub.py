@@ -1,13 +1,20 @@
 """Keeping secrets out of what is written down: execution logs, job errors, test results, Python logs.
 
-Config secrets are known per attempt; every string recorded about it is scrubbed of them (and of their
-URL-encoded forms), and Python log records emitted while ``hiding(...)`` is active are scrubbed too.
+Config secrets are known per attempt; every string recorded about it is scrubbed of them and of their
+encoded forms (percent-encoded in either case, JSON- and HTML-escaped, and any base64 or base64url run whose
+decoding contains one, such as ``Authorization: Basic <base64 of user:password>``), and Python log records
+emitted while ``hiding(...)`` is active are scrubbed too.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import html
+import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -19,28 +26,74 @@ from app.contract.schema import secret_fields
 
 MASK = "[secret]"
 MIN_LENGTH = 4  # shorter values would mask ordinary words
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 _hidden: ContextVar[tuple[str, ...]] = ContextVar("formhooks_hidden_secrets", default=())
 
 
+def encoded_forms(secret: str) -> set[str]:
+    """``secret`` as it may appear in recorded text: as is, percent-encoded (upper or lower hex, with or
+    without ``/`` kept), form-encoded, JSON-escaped and HTML-escaped. (Base64 is found by decoding.)"""
+    percent = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    lower = {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), p) for p in percent}
+    escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], html.escape(secret)}
+    return {secret, *percent, *lower, *escaped}
+
+
 def secret_values(schema: marshmallow.Schema, opened: dict[str, Any]) -> list[str]:
-    """The clear secret values of an opened config, with their URL-encoded forms, longest first."""
+    """The clear secret values of an opened config, with their encoded forms, longest first."""
     values: set[str] = set()
     for name in secret_fields(schema):
         value = opened.get(name)
         if isinstance(value, str) and len(value) >= MIN_LENGTH:
-            values.update({value, quote(value, safe=""), quote_plus(value)})
+            values.update(encoded_forms(value))
     return sorted(values, key=len, reverse=True)
 
 
+def _decodings(run: str) -> Iterator[bytes]:
+    """``run`` decoded as base64 and base64url from each of the four alignments (quads decode alone, so a
+    secret's encoding that starts anywhere in the run is decoded whole by one of them)."""
+    for start in range(4):
+        body = run[start:].rstrip("=")
+        if len(body) % 4 == 1:  # one character too many to be base64: drop it
+            body = body[:-1]
+        padded = body + "=" * (-len(body) % 4)
+        for altchars in (b"+/", b"-_"):
+            try:
+                yield base64.b64decode(padded, altchars=altchars)
+            except (binascii.Error, ValueError):
+                continue
+
+
+_CODECS = ("utf-8", "latin-1")  # requests encodes Basic credentials as latin-1 where it can
+
+
+def _encodable(text: str, codec: str) -> bool:
+    try:
+        text.encode(codec)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _scrub_base64(text: str, secrets: tuple[str, ...]) -> str:
+    wanted = {s.encode(codec) for s in secrets for codec in _CODECS if _encodable(s, codec)}
+
+    def hide(match: re.Match[str]) -> str:
+        found = any(w in decoded for decoded in _decodings(match.group()) for w in wanted)
+        return MASK if found else match.group()
+
+    return BASE64_RUN.sub(hide, text)
+
+
 def scrub(value: Any, secrets: Iterable[str]) -> Any:
-    """``value`` (str, or dicts/lists of them) with every secret replaced by MASK."""
+    """``value`` (str, or dicts/lists of them) with every secret, and every encoded form, replaced by MASK."""
     secrets = tuple(secrets)
     if not secrets:
         return value
     if isinstance(value, str):
         for secret in secrets:
             value = value.replace(secret, MASK)
-        return value
+        return _scrub_base64(value, secrets)
     if isinstance(value, dict):
         return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -39,6 +39,7 @@ class Widget:
     minimum: float | None = None
     maximum: float | None = None
     secret_set: bool = False  # a secret is stored (the input stays empty; blank keeps it)
+    generate: bool = False  # a secret the browser can generate (x-generate, e.g. a whsec_ signing secret)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -147,6 +148,8 @@ def _help(prop: dict[str, Any], kind: str, secret_set: bool) -> str:
         parts.append("JSON.")
     if kind == "secret" and secret_set:
         parts.append("A value is saved; leave blank to keep it.")
+    if kind == "secret" and prop.get("x-generate") and secret_set:
+        parts.append("Generate replaces it when you save; the old one keeps signing during the grace period.")
     return " ".join(p for p in parts if p).strip()
 
 
@@ -179,6 +182,7 @@ def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> li
                 minimum=prop.get("minimum"),
                 maximum=prop.get("maximum"),
                 secret_set=secret_set,
+                generate=kind == "secret" and bool(prop.get("x-generate")),
             )
         )
     return result

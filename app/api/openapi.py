@@ -145,7 +145,13 @@ OPS: dict[str, Op] = {
     "api.put_alert_settings": Op(
         "Set where the workspace's alerts go (owner)", {200: out.AlertSettingsOut}, inp.AlertSettingsIn
     ),
-    "api.test_saved": Op("Test a saved integration", {200: out.TestResultOut}),
+    "api.test_saved": Op(
+        "Test a saved integration, or unsaved changes to it (its saved secrets are kept unless a field they "
+        "are bound to changed)",
+        {200: out.TestResultOut},
+        inp.PluginTestIn,
+        extra={"optional_body": True},
+    ),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(
         "Jobs, newest first",
@@ -230,7 +236,7 @@ def _operation(spec: APISpec, endpoint: str, method: str, arguments: set[str], i
             content["application/x-www-form-urlencoded"] = {
                 "schema": {"type": "object", "additionalProperties": {"type": "string"}}
             }
-        operation["requestBody"] = {"required": True, "content": content}
+        operation["requestBody"] = {"required": not op.extra.get("optional_body"), "content": content}
     return operation
 
 

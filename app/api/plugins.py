@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow
-from flask import current_app, jsonify
+from flask import current_app, jsonify, request
 
 from app.api import bp
 from app.api.conditions import checked_conditions
@@ -38,15 +38,19 @@ def config_json(cfg: PluginConfig) -> dict[str, Any]:
     return {**cfg.to_dict(shown), "circuit": state_of({"circuit": cfg.circuit})}
 
 
+def _validated(schema: marshmallow.Schema, raw: Any, opened: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``raw`` validated (keeping ``opened``'s secrets where allowed), or 422 naming each field."""
+    try:
+        return validate(schema, raw, opened)
+    except marshmallow.ValidationError as err:
+        raise invalid({"config": err.messages}) from None
+
+
 def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate a config through the plugin's schema and return it sealed (secrets encrypted)."""
     schema = plugin.config_schema()
     opened = box().open(schema, previous) if previous else None
-    try:
-        clean = validate(schema, raw, opened)
-    except marshmallow.ValidationError as err:
-        raise invalid({"config": err.messages}) from None
-    return box().seal(schema, clean)
+    return box().seal(schema, plugin.on_save(_validated(schema, raw, opened), opened))
 
 
 def _triggers(plugin: Plugin, events: list[str] | None) -> list[str]:
@@ -164,19 +168,19 @@ def test_unsaved(plugin_id: str):
     require_any_role(WRITE)
     plugin = _plugin(plugin_id)
     body = load(PluginTestIn(), json_body())
-    schema = plugin.config_schema()
-    try:
-        config = validate(schema, body["config"])
-    except marshmallow.ValidationError as err:
-        raise invalid({"config": err.messages}) from None
-    return jsonify(run_test(plugin, config))
+    return jsonify(run_test(plugin, _validated(plugin.config_schema(), body["config"])))
 
 
 @bp.post("/plugin-configs/<config_id>/test")
 def test_saved(config_id: str):
+    """Test the saved config, or unsaved changes to it (``{"config"}``) with the saved secrets they keep."""
     cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
     plugin = _plugin(cfg.plugin_id)
-    return jsonify(run_test(plugin, box().open(plugin.config_schema(), cfg.config)))
+    schema = plugin.config_schema()
+    config = box().open(schema, cfg.config)
+    if request.get_data():  # a changed destination needs its secrets again
+        config = _validated(schema, load(PluginTestIn(), json_body())["config"], config)
+    return jsonify(run_test(plugin, config))
 
 
 @bp.post("/plugin-configs/<config_id>/retry-failed")

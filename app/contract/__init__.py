@@ -12,12 +12,21 @@ from app.contract.base import (
     RateLimit,
     TestResult,
 )
-from app.contract.net import check_destination, check_url, connect_checked, guarded_session, shared_session
-from app.contract.schema import MASK, Secret
+from app.contract.net import (
+    check_destination,
+    check_url,
+    connect_checked,
+    guarded_opener,
+    guarded_session,
+    is_public_address,
+    shared_session,
+)
+from app.contract.schema import MASK, NoCredentialsInUrl, Secret
 
 __all__ = [
     "EVENTS",
     "MASK",
+    "NoCredentialsInUrl",
     "ExecutionContext",
     "ExecutionResult",
     "Plugin",
@@ -28,6 +37,8 @@ __all__ = [
     "check_destination",
     "check_url",
     "connect_checked",
+    "guarded_opener",
     "guarded_session",
+    "is_public_address",
     "shared_session",
 ]

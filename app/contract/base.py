@@ -115,6 +115,12 @@ class Plugin:
         """Prove the config works, without side effects where the destination allows it."""
         raise NotImplementedError
 
+    def on_save(self, config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        """The config to store when a user saves ``config`` (validated, secrets in clear) over ``previous``
+        (None for a new integration). Default: ``config`` as it is. The webhook uses it to keep a replaced
+        signing secret for a grace period."""
+        return config
+
     def rate_limit_key(self, config: dict[str, Any]) -> str | None:
         """The destination the rate limit applies to (e.g. a channel); None for no limit."""
         return None

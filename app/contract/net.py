@@ -1,14 +1,19 @@
-"""Outbound connections: refuse loopback, private and link-local destinations on the resolved address.
+"""Outbound connections: refuse every destination whose resolved address is not globally routable.
 
-Every plugin connects through here. ``guarded_session`` pins each connection to an address that passed
-the check (no DNS-rebinding window); ``check_destination`` is for clients that open their own sockets.
+Every plugin connects through here. ``guarded_session`` (requests) and ``guarded_opener`` (urllib) pin each
+connection to an address that passed the check (no DNS-rebinding window) and never follow a redirect by
+themselves; ``connect_checked`` is for clients that open their own sockets.
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 import threading
+import urllib.request
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -18,18 +23,27 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from app.contract.base import PluginError
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address it reaches is in the last 32 bits
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use
 
-def _forbidden(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+
+def is_public_address(ip: IPAddress) -> bool:
+    """Globally routable: ``ipaddress``'s view of the IANA special-purpose registries (``is_global``),
+    not multicast or reserved, and for IPv6 addresses that carry an IPv4 one (IPv4-mapped, 6to4, NAT64),
+    that IPv4 address too. Site-local IPv6 (fec0::/10) is refused although the registries dropped it."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-    )
+        return is_public_address(ip.ipv4_mapped)
+    if not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified:
+        return False
+    if isinstance(ip, ipaddress.IPv4Address):
+        return True
+    if ip.is_site_local or ip in LOCAL_NAT64:
+        return False
+    carried = [ip.sixtofour]
+    if ip in NAT64:
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(is_public_address(v4) for v4 in carried if v4 is not None)
 
 
 def resolve_allowed(host: str, port: int, allow_private: bool) -> list[tuple]:
@@ -40,11 +54,11 @@ def resolve_allowed(host: str, port: int, allow_private: bool) -> list[tuple]:
         raise PluginError(f"Cannot resolve host {host!r}: {exc.strerror}") from None
     if allow_private:
         return infos
-    allowed = [info for info in infos if not _forbidden(ipaddress.ip_address(info[4][0].split("%")[0]))]
+    allowed = [info for info in infos if is_public_address(ipaddress.ip_address(info[4][0].split("%")[0]))]
     if not allowed:
         raise PluginError(
-            f"Destination {host!r} resolves to a private or loopback address, which is not allowed "
-            "(set ALLOW_PRIVATE_DESTINATIONS=true to permit it).",
+            f"Destination {host!r} resolves to a private or loopback address, or another that is not "
+            "globally routable, which is not allowed (set ALLOW_PRIVATE_DESTINATIONS=true to permit it).",
             permanent=True,
         )
     return allowed
@@ -124,6 +138,55 @@ def guarded_session(allow_private: bool) -> requests.Session:
     session.mount("https://", adapter)
     session.max_redirects = 0
     return session
+
+
+def _pinned_class(base: type[http.client.HTTPConnection], allow_private: bool) -> type:
+    class Pinned(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            # http.client opens its socket through this attribute (set in __init__, hence not a method)
+            self._create_connection = lambda address, timeout=None, *_: connect_checked(
+                address[0], address[1], timeout if isinstance(timeout, int | float) else None, allow_private
+            )
+
+    return Pinned
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is answered as it is (an HTTPError with its code), never followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def guarded_opener(
+    allow_private: bool, context: ssl.SSLContext | None = None
+) -> urllib.request.OpenerDirector:
+    """A urllib opener (for SDKs built on urllib) with the guarantees of ``guarded_session``: every
+    connection pinned to an address that passed the check, redirects not followed, no proxies from the
+    environment, and no schemes but http and https."""
+    http_conn = _pinned_class(http.client.HTTPConnection, allow_private)
+    https_conn = _pinned_class(http.client.HTTPSConnection, allow_private)
+
+    class PinnedHTTP(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(http_conn, req)
+
+    class PinnedHTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(https_conn, req, context=self._context)
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        PinnedHTTP(),
+        PinnedHTTPS(context=context or ssl.create_default_context()),
+        _NoRedirects(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.UnknownHandler(),
+    ):
+        opener.add_handler(handler)
+    return opener
 
 
 _local = threading.local()

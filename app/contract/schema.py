@@ -3,23 +3,52 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import marshmallow
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import fields
+from marshmallow import fields, validate
 
 MASK = "********"
 
 
-def Secret(**kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
-    """A string field holding a secret: encrypted at rest, never returned, kept when omitted on update."""
+def Secret(bound_to: tuple[str, ...] = (), **kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+    """A string field holding a secret: encrypted at rest, never returned, kept when omitted on update.
+
+    ``bound_to`` names the fields that say where the secret is sent or used (e.g. ``("url",)``): an update
+    that changes any of them must give the secret again, so a saved secret never follows a new destination.
+    """
     metadata = {"x-secret": True, **kwargs.pop("metadata", {})}
+    if bound_to:
+        metadata["x-bound-to"] = list(bound_to)
     return fields.String(metadata=metadata, **kwargs)
 
 
 def secret_fields(schema: marshmallow.Schema) -> list[str]:
     return [name for name, f in schema.fields.items() if f.metadata.get("x-secret")]
+
+
+def secret_bindings(schema: marshmallow.Schema) -> dict[str, list[str]]:
+    """Secret field → the fields it is bound to (only secrets that declare a binding)."""
+    return {
+        name: list(f.metadata["x-bound-to"])
+        for name, f in schema.fields.items()
+        if f.metadata.get("x-secret") and f.metadata.get("x-bound-to")
+    }
+
+
+class NoCredentialsInUrl(validate.Validator):
+    """Refuses a URL with a user name or password in it (``https://user:pw@host/``): a URL is stored as
+    typed and shown to every member. ``hint`` says where credentials go instead."""
+
+    def __init__(self, hint: str = "Put credentials in the integration's secret fields (stored encrypted)."):
+        self.hint = hint
+
+    def __call__(self, value: str | None) -> str | None:
+        if isinstance(value, str) and "@" in urlsplit(value.strip()).netloc:
+            raise marshmallow.ValidationError(f"Remove the user name and password from the URL. {self.hint}")
+        return value
 
 
 def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
@@ -31,7 +60,8 @@ def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
     result = converter.schema2jsonschema(schema_cls)
     for name in secret_fields(schema_cls()):
         prop = result["properties"].get(name, {})
-        prop["writeOnly"] = True
+        if not prop.get("readOnly"):  # a secret Formhooks sets itself is neither written nor shown
+            prop["writeOnly"] = True
         prop.setdefault("format", "password")
     return result
 
@@ -45,7 +75,8 @@ def mask(schema: marshmallow.Schema, stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Load ``raw`` through ``schema``; a secret omitted or sent back as MASK keeps ``previous``'s value.
+    """Load ``raw`` through ``schema``; a secret omitted or sent back as MASK keeps ``previous``'s value,
+    unless a field it is bound to changed (then the secret must be given again).
 
     Raises marshmallow.ValidationError with per-field messages.
     """
@@ -59,5 +90,21 @@ def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | No
             if previous and previous.get(name):
                 kept[name] = previous[name]
     loaded = schema.load(raw, partial=tuple(kept))
+    _refuse_moved_secrets(schema, kept, loaded, previous or {})
     loaded.update(kept)
     return {k: v for k, v in loaded.items() if v is not None}
+
+
+def _refuse_moved_secrets(
+    schema: marshmallow.Schema, kept: dict[str, Any], loaded: dict[str, Any], previous: dict[str, Any]
+) -> None:
+    errors: dict[str, list[str]] = {}
+    for name, bound in secret_bindings(schema).items():
+        changed = [f for f in bound if name in kept and loaded.get(f) != previous.get(f)]
+        if changed:
+            errors[name] = [
+                f"Enter {name} again: {' and '.join(changed)} changed, and a saved secret is never sent "
+                "to, or used on, a new destination."
+            ]
+    if errors:
+        raise marshmallow.ValidationError(errors)

@@ -13,7 +13,7 @@ from plugins.email.addresses import is_template, parse_addresses
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_SUBJECT = "New submission: {{ form.name }}"
-MAX_RECIPIENTS = 50
+MAX_RECIPIENTS = 50  # per message, as configured and as rendered (to, cc and bcc together)
 
 
 def _static_addresses(entries: list[str]) -> None:
@@ -60,7 +60,12 @@ class EmailConfig(Schema):
     username = fields.String(
         load_default=None, allow_none=True, metadata={"description": "Login; leave empty for none"}
     )
-    password = Secret(load_default=None, allow_none=True, metadata={"description": "Login password"})
+    password = Secret(
+        bound_to=("host", "port", "security"),  # a new server, or no TLS on the way, needs it typed again
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Login password"},
+    )
     from_address = fields.String(
         required=True,
         validate=_one_address,

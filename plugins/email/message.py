@@ -11,7 +11,7 @@ from app.contract import PluginError
 from app.field_selection import select_fields
 from app.templating import render, template_context
 from plugins.email.addresses import bare, parse_addresses
-from plugins.email.config import DEFAULT_SUBJECT
+from plugins.email.config import DEFAULT_SUBJECT, MAX_RECIPIENTS
 
 DEFAULT_BODY = """{{ event_title }}: {{ form.name }}
 
@@ -107,4 +107,10 @@ def build(config: dict[str, Any], payload: dict[str, Any], message_key: str) -> 
         if html:
             msg.add_alternative(render(html, context, mode="html", what="html_body"), subtype="html")
     recipients = list(dict.fromkeys(bare(a) for a in to + cc + bcc))  # once each, even if listed twice
+    if len(recipients) > MAX_RECIPIENTS:  # counted as rendered: one template can become many addresses
+        raise PluginError(
+            f"The recipients rendered to {len(recipients)} addresses; at most {MAX_RECIPIENTS} may receive "
+            "one message. Check the to, cc and bcc templates: each should render to a few addresses.",
+            permanent=True,
+        )
     return Envelope(msg, bare(sender), recipients, skipped)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.contract import Secret
+from app.contract import NoCredentialsInUrl, Secret
 from app.field_selection import selection_field
 from app.templating import Template
 
@@ -20,7 +20,10 @@ class SlackConfig(Schema):
     webhook_url = Secret(
         load_default=None,
         allow_none=True,
-        validate=validate.URL(schemes={"http", "https"}, require_tld=False),
+        validate=[
+            validate.URL(schemes={"http", "https"}, require_tld=False),
+            NoCredentialsInUrl("Slack's webhook URLs carry no user name or password."),
+        ],
         metadata={"description": "Incoming webhook URL (https://hooks.slack.com/services/...)"},
     )
     token = Secret(

@@ -56,6 +56,13 @@ def api_error(exc: SlackApiError, channel: str | None) -> PluginError:
             retry_after=wait,
             response=summary,
         )
+    if 300 <= resp.status_code < 400:
+        return PluginError(
+            f"The Slack API answered with a redirect (HTTP {resp.status_code}), which is not followed. "
+            "Check SLACK_API_URL: it should be Slack's API base, https://slack.com/api/.",
+            permanent=True,
+            response={"status_code": resp.status_code},
+        )
     if error in FIXES:
         message = FIXES[error].format(
             error=error, channel=channel or "?", needed=data.get("needed") or "needed"
@@ -75,6 +82,13 @@ def webhook_error(resp: WebhookResponse) -> PluginError | None:
     if status == 429:
         wait = retry_after_seconds(header(resp.headers, "Retry-After"))
         return PluginError("Slack is rate limiting this webhook.", retry_after=wait, response=summary)
+    if 300 <= status < 400:
+        return PluginError(
+            f"The webhook URL answered with a redirect (HTTP {status}), which is not followed. "
+            "Paste the incoming webhook URL Slack shows for the app.",
+            permanent=True,
+            response={"status_code": status},
+        )
     if status >= 500:
         return PluginError(f"Slack answered HTTP {status} {body}; will retry.", response=summary)
     if status == 404 or body in DEAD_HOOK:

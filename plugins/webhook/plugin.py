@@ -12,6 +12,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates, va
 from app.contract import (
     ExecutionContext,
     ExecutionResult,
+    NoCredentialsInUrl,
     Plugin,
     PluginError,
     Secret,
@@ -19,6 +20,8 @@ from app.contract import (
     shared_session,
 )
 from app.contract.http import raise_for_response, redact_headers, response_summary, send
+from plugins.webhook import rotation
+from plugins.webhook.rotation import DEFAULT_GRACE_HOURS
 from plugins.webhook.signing import is_valid_secret, sign
 
 VERSION = "1.0.0"
@@ -37,7 +40,13 @@ RESERVED = {
 
 class WebhookConfig(Schema):
     url = fields.Url(
-        required=True, schemes={"http", "https"}, require_tld=False, metadata={"description": "Where to send"}
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=NoCredentialsInUrl(
+            "Use basic_username and basic_password, or auth_token: they are stored encrypted."
+        ),
+        metadata={"description": "Where to send"},
     )
     method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT", "PATCH"]))
     headers = fields.Dict(
@@ -47,11 +56,31 @@ class WebhookConfig(Schema):
         metadata={"description": "Extra request headers", "x-widget": "keyvalue"},
     )
     secret = Secret(
+        bound_to=("url",),
         load_default=None,
         allow_none=True,
-        metadata={"description": "Signing secret (whsec_<base64> or any string)"},
+        metadata={"description": "Signing secret (whsec_<base64> or any string)", "x-generate": "whsec"},
+    )
+    secret_grace_hours = fields.Float(
+        load_default=DEFAULT_GRACE_HOURS,
+        validate=validate.Range(min=0, max=720),
+        metadata={
+            "description": "When the signing secret is replaced, deliveries are signed with both the old "
+            "and the new one for this many hours (0: the old one stops at once)"
+        },
+    )
+    previous_secret = Secret(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The replaced signing secret, during its grace period", "readOnly": True},
+    )
+    previous_secret_expires_at = fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "When the replaced signing secret stops signing", "readOnly": True},
     )
     auth_token = Secret(
+        bound_to=("url",),
         load_default=None,
         allow_none=True,
         metadata={"description": "Sent as Authorization: Bearer <token> (stored encrypted)"},
@@ -60,6 +89,7 @@ class WebhookConfig(Schema):
         load_default=None, allow_none=True, metadata={"description": "HTTP Basic auth user"}
     )
     basic_password = Secret(
+        bound_to=("url",),
         load_default=None,
         allow_none=True,
         metadata={"description": "HTTP Basic auth password (stored encrypted)"},
@@ -124,8 +154,9 @@ class WebhookPlugin(Plugin):
             "webhook-id": msg_id,
             "webhook-timestamp": str(ts),
         }
-        if config.get("secret"):
-            headers["webhook-signature"] = sign(config["secret"], msg_id, ts, raw)
+        secrets = rotation.signing_secrets(config, rotation.utcnow())
+        if secrets:  # during a rotation, one signature per secret, space-separated
+            headers["webhook-signature"] = " ".join(sign(secret, msg_id, ts, raw) for secret in secrets)
         if config.get("auth_token"):
             headers["Authorization"] = f"Bearer {config['auth_token']}"
         basic = (
@@ -150,6 +181,9 @@ class WebhookPlugin(Plugin):
             "body_excerpt": raw[:1000].decode(errors="replace"),
         }
         return resp, sent
+
+    def on_save(self, config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
+        return rotation.on_save(config, previous, rotation.utcnow())
 
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
         timeout = min(float(ctx.config.get("timeout", 10)), ctx.time_left)

@@ -7,11 +7,18 @@ import pytest
 from app.contract import PluginError
 from plugins.email import EmailPlugin
 from plugins.email import plugin as email_plugin
+from plugins.email.config import MAX_RECIPIENTS
 from tests.plugins.conftest import SETTINGS, payload, run_plugin
 from tests.plugins.peers.smtp import SmtpPeer, free_port
 from tests.support.wait import wait_until
 
 plugin = EmailPlugin(SETTINGS)
+
+
+def _many(count: int, prefix: str) -> str:
+    return ", ".join(f"{prefix}{i}@example.com" for i in range(count))
+
+
 # aiosmtpd warns about AUTH without STARTTLS even on implicit-TLS (SMTPS) servers, where it is safe.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 
@@ -194,3 +201,25 @@ def test_the_test_button_of_the_api_uses_the_same_code_path(smtp, api):
     assert resp.status_code == 200
     assert resp.json["success"] is True, resp.json
     assert smtp.logins == ["forms"] and smtp.messages == []
+
+
+@pytest.mark.parametrize(
+    ("to", "data"),
+    [
+        (["{{ data.email }}"], {"email": ", ".join(f"user{i}@example.com" for i in range(500))}),
+        (["{% for i in range(500) %}u{{ i }}@example.com,{% endfor %}"], {}),
+        (["{{ data.email }}", "{{ data.message }}"], {"email": "a@example.com", "message": _many(50, "b")}),
+    ],
+    ids=["one-field-with-500-addresses", "a-loop", "two-templates-together"],
+)
+def test_the_recipient_cap_counts_rendered_addresses(smtp, to, data):
+    with pytest.raises(PluginError) as err:
+        run_plugin(plugin, smtp.config(to=to), payload(data))
+    assert err.value.permanent and f"at most {MAX_RECIPIENTS}" in err.value.message
+    assert "RCPT" not in smtp.commands and smtp.messages == []
+
+
+def test_rendered_recipients_up_to_the_cap_are_sent(smtp):
+    config = smtp.config(to=["{{ data.email }}"], cc=["{{ data.message }}"])
+    run_plugin(plugin, config, payload({"email": _many(25, "a"), "message": _many(25, "b")}))
+    assert len(smtp.wait_for(1)[0].rcpt_tos) == MAX_RECIPIENTS

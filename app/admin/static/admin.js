@@ -330,6 +330,9 @@
     let result;
     if (form.dataset.testSavedUrl && !form.dataset.dirty) {
       result = await api("POST", form.dataset.testSavedUrl);
+    } else if (form.dataset.testSavedUrl) {
+      // unsaved changes, with the saved secrets left blank (refused with 422 if their destination changed)
+      result = await api("POST", form.dataset.testSavedUrl, { config: serialize(form).config || {} });
     } else {
       result = await api("POST", form.dataset.testUrl, { config: serialize(form).config || {} });
     }
@@ -342,9 +345,17 @@
       return;
     }
     showTest(resultBox, result);
-    if (form.dataset.testSavedUrl && form.dataset.dirty && $$('[data-kind="secret"] input', form).some((i) => !i.value)) {
-      resultBox.textContent += " (Tested the values above; secrets left blank were not sent. Save to test with the saved secret.)";
-    }
+  }
+
+  function generateSecret(button) {
+    // whsec_ + base64 of 24 random bytes (Standard Webhooks); shown so it can be copied to the receiver
+    const input = document.getElementById(button.dataset.generateSecret);
+    const bytes = crypto.getRandomValues(new Uint8Array(24));
+    input.value = "whsec_" + btoa(String.fromCharCode(...bytes));
+    input.type = "text";
+    input.select();
+    const form = button.closest("form");
+    if (form) form.dataset.dirty = "1";
   }
 
   async function testSaved(button) {
@@ -399,6 +410,7 @@
     else if (ds.testConfig !== undefined) { event.preventDefault(); testConfig(target); }
     else if (ds.testSaved) { event.preventDefault(); testSaved(target); }
     else if (ds.copy) { event.preventDefault(); copy(target); }
+    else if (ds.generateSecret) { event.preventDefault(); generateSecret(target); }
     else if (ds.addRow !== undefined) { event.preventDefault(); addRow(target); }
     else if (ds.removeRow !== undefined) { event.preventDefault(); removeRow(target); }
     else if (ds.openDialog) {

@@ -51,9 +51,9 @@ class Reply:
 
 
 class FakeServer:
-    """Serves ``handle(request) -> Reply`` on 127.0.0.1; records every request."""
+    """Serves ``handle(request) -> Reply`` on ``host`` (127.0.0.1); records every request."""
 
-    def __init__(self, handle: Callable[[Request], Reply]):
+    def __init__(self, handle: Callable[[Request], Reply], host: str = "127.0.0.1", port: int = 0):
         self.requests: list[Request] = []
         self.lock = threading.Lock()
         server = self
@@ -89,14 +89,15 @@ class FakeServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def close(self) -> None:
         self.server.shutdown()

@@ -35,7 +35,7 @@ class Channel:
 class FakeSlack:
     """Bot ``formbot`` (U1) of team Acme is in #forms; #general exists but the bot is not in it."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.tokens = {TOKEN: {"team": "Acme", "team_id": "T1", "user": "formbot", "user_id": "U1"}}
         self.scopes = "chat:write,channels:read,groups:read"
         self.channels = {
@@ -50,7 +50,7 @@ class FakeSlack:
         self.posts: list[dict[str, Any]] = []  # what became visible in a channel
         self.scripted: dict[str, list[Reply]] = {}  # path → replies to give before the normal ones
         self._ts = itertools.count(1)
-        self.server = FakeServer(self._handle)
+        self.server = FakeServer(self._handle, host)
 
     @property
     def api_url(self) -> str:
