@@ -21,6 +21,8 @@ class BenchSettings:
     raw_ops: int = 3000  # rounds of the raw store loop
     history: int = 100_000  # finished jobs (and logs) written before the second throughput run
     recovery_jobs: int = 5000
+    outage_rate: float = 20.0  # paced submissions per second while the store is dead
+    outage_seconds: float = 10.0
     lease_seconds: float = 10.0
     web_workers: int = 2  # gunicorn workers (each runs a scheduler), as `make run`
     rq_workers: int = 2
@@ -28,6 +30,7 @@ class BenchSettings:
     install_redis: bool = True  # try apt-get install redis-server when missing (root only)
     history_run: bool = True
     recovery: bool = True
+    outage: bool = True
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -38,6 +41,7 @@ QUICK = BenchSettings(
     raw_ops=300,
     history=3000,
     recovery_jobs=300,
+    outage_seconds=5.0,
     lease_seconds=5.0,
 )
 
@@ -87,6 +91,10 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument(
         "--no-recovery", dest="recovery", action="store_false", default=None, help="skip the crash run"
     )
+    parser.add_argument(
+        "--no-outage", dest="outage", action="store_false", default=None, help="skip the dead-store run"
+    )
+    parser.add_argument("--outage-seconds", type=float, help="length of the dead-store run [10]")
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",
