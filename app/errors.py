@@ -66,8 +66,11 @@ def init_app(app: Flask) -> None:
         return resp
 
     def _store_down(err: Exception):
-        if health := current_app.extensions.get("formhooks.store_health"):
-            health.failed(err)  # logs once per outage; later requests are refused at once
+        health = current_app.extensions.get("formhooks.store_health")
+        # ExecutionTimeout: the request's deadline was spent before the store was asked; that says
+        # nothing about the store. Anything else opens its circuit (logged once per outage).
+        if health is not None and not isinstance(err, ExecutionTimeout):
+            health.failed(err)
         return store_unavailable()
 
     for exc_class in STORE_DOWN:

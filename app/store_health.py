@@ -11,11 +11,12 @@ operation timeout, retries included), so a hung store costs a request that long 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import pymongo
 from flask import Flask, request
@@ -24,6 +25,7 @@ from pymongo.errors import PyMongoError
 from app.errors import store_unavailable
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Endpoints that never touch the store: they answer whatever the store is doing.
 NO_STORE = frozenset({"health.healthz", "health.readyz", "metrics.metrics"})
@@ -103,6 +105,12 @@ class StoreDeadline:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         with pymongo.timeout(self.seconds):
             return self.wsgi_app(environ, start_response)
+
+
+def outside_store_deadline(fn: Callable[..., T], *args: Any) -> T:
+    """Call ``fn`` without the request's store deadline: for clients of other stores (the rate limits'),
+    whose own timeouts apply and whose waits must not use up the deadline of this store."""
+    return contextvars.Context().run(fn, *args)
 
 
 def store_health(app: Flask) -> StoreHealth:

@@ -95,6 +95,7 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
         "--no-outage", dest="outage", action="store_false", default=None, help="skip the dead-store run"
     )
     parser.add_argument("--outage-seconds", type=float, help="length of the dead-store run [10]")
+    parser.add_argument("--outage-rate", type=float, help="submissions per second to the dead store [20]")
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",
