@@ -1,7 +1,9 @@
-"""gunicorn settings for production (docker-compose); `make run` uses the same hook."""
+"""gunicorn settings for production (docker-compose); `make run` uses the same hooks and timeout."""
 
-from app.gunicorn_hooks import child_exit, on_starting, worker_exit  # noqa: F401  (gunicorn reads hooks by name)
+from app.gunicorn_hooks import child_exit, on_starting, post_worker_init, worker_exit  # noqa: F401  (read by name)
+from app.gunicorn_hooks import graceful_timeout as _graceful_timeout
 
 worker_class = "gthread"
 threads = 8
-graceful_timeout = 30
+# SHUTDOWN_GRACE plus a margin: a worker's scheduler stops before gunicorn would kill it.
+graceful_timeout = _graceful_timeout()

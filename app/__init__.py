@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
-    from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box
+    from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box, store_health
     from app import config as settings
     from app.contract import registry
     from app.engine import dispatch, scheduler
@@ -23,6 +23,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
     errors.init_app(app)
     db.init_app(app)
+    store_health.init_app(app)
     secrets_box.init_app(app)
     registry.init_app(app)
     dispatch.init_app(app)

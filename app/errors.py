@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
-from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+from flask import Flask, current_app, jsonify
+from pymongo.errors import (
+    AutoReconnect,
+    ConnectionFailure,
+    ExecutionTimeout,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-STORE_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, NetworkTimeout)
+# ExecutionTimeout: a request's store deadline (DB_TIMEOUT_MS) ran out before an operation could be sent.
+STORE_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
 
 
 class APIError(Exception):
@@ -36,6 +43,13 @@ def error_response(status: int, code: str, message: str, details: Any = None):
     return resp
 
 
+def store_unavailable():
+    """The 503 answered while the store is unreachable."""
+    resp = error_response(503, "store_unavailable", "The database is unreachable; try again shortly.")
+    resp.headers["Retry-After"] = "5"
+    return resp
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(APIError)
     def _api_error(err: APIError):
@@ -52,10 +66,12 @@ def init_app(app: Flask) -> None:
         return resp
 
     def _store_down(err: Exception):
-        log.warning("store unavailable: %s", type(err).__name__)
-        resp = error_response(503, "store_unavailable", "The database is unreachable; try again shortly.")
-        resp.headers["Retry-After"] = "5"
-        return resp
+        health = current_app.extensions.get("formhooks.store_health")
+        # ExecutionTimeout: the request's deadline was spent before the store was asked; that says
+        # nothing about the store. Anything else opens its circuit (logged once per outage).
+        if health is not None and not isinstance(err, ExecutionTimeout):
+            health.failed(err)
+        return store_unavailable()
 
     for exc_class in STORE_DOWN:
         app.register_error_handler(exc_class, _store_down)

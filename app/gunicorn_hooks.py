@@ -1,11 +1,29 @@
-"""gunicorn server hooks (used by gunicorn.conf.py and `make run`)."""
+"""gunicorn server hooks and the graceful timeout (used by gunicorn.conf.py and `make run`)."""
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import shutil
+import signal
+import sys
+import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from app.config import SETTINGS
+
+# A worker's scheduler stops within SHUTDOWN_GRACE + STOP_MARGIN (app.engine.scheduler); gunicorn kills a
+# worker after graceful_timeout, so that is kept this much longer than the grace.
+GRACEFUL_MARGIN = 5
+
+
+def graceful_timeout(env: Mapping[str, str] = os.environ) -> int:
+    """gunicorn's graceful_timeout for the SHUTDOWN_GRACE in ``env``: the grace plus GRACEFUL_MARGIN s."""
+    grace = float(env.get("SHUTDOWN_GRACE", SETTINGS["SHUTDOWN_GRACE"][1]))
+    return math.ceil(grace) + GRACEFUL_MARGIN
 
 
 def on_starting(server: Any) -> None:
@@ -15,14 +33,42 @@ def on_starting(server: Any) -> None:
         Path(folder).mkdir(parents=True)
 
 
-def worker_exit(server: Any, worker: Any) -> None:
-    """In the worker, before it exits: stop claiming, let in-flight jobs finish, release the rest."""
+def _scheduler(worker: Any) -> Any:
     from app.engine.scheduler import scheduler_for
 
     app = getattr(worker, "wsgi", None)
-    scheduler = scheduler_for(app) if hasattr(app, "extensions") else None
-    if scheduler is not None:
-        scheduler.shutdown()
+    return scheduler_for(app) if hasattr(app, "extensions") else None
+
+
+def post_worker_init(worker: Any) -> None:
+    """In the worker, once the app is loaded: SIGTERM (a stop, or the old worker of a SIGHUP reload)
+    starts the scheduler's grace at once, while gunicorn drains the requests in progress."""
+    scheduler = _scheduler(worker)
+    previous = signal.getsignal(signal.SIGTERM)
+    if scheduler is None or not callable(previous):
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        threading.Thread(target=scheduler.shutdown, name="formhooks-shutdown", daemon=True).start()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In the worker, before it exits: stop the scheduler (in-flight jobs get SHUTDOWN_GRACE; the rest are
+    released or recorded as "outcome unknown"), then exit without waiting for calls still running."""
+    scheduler = _scheduler(worker)
+    if scheduler is None:
+        return
+    scheduler.shutdown()  # or wait for the one SIGTERM started
+    if scheduler.busy:
+        # Interpreter exit would join the threads of calls that overran the grace (Python cannot kill
+        # them); their jobs are recorded already, so leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response
+from flask import Blueprint, Flask, Response, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from app import signals
 from app.errors import STORE_DOWN
 from app.models import PluginConfig, PluginJob, as_datetime
+from app.store_health import store_health
 
 JOBS_CREATED = Counter("formhooks_jobs_created_total", "Jobs created", ["plugin"])
 JOBS_COMPLETED = Counter("formhooks_jobs_completed_total", "Jobs completed", ["plugin"])
@@ -79,9 +80,12 @@ def metrics():
         from prometheus_client import REGISTRY
 
         registry = REGISTRY
-    store = CollectorRegistry()
-    store.register(StoreCollector())
-    return Response(generate_latest(registry) + generate_latest(store), mimetype=CONTENT_TYPE_LATEST)
+    body = generate_latest(registry)
+    if not store_health(current_app).down:  # during an outage the store's figures are left out at once
+        store = CollectorRegistry()
+        store.register(StoreCollector())
+        body += generate_latest(store)
+    return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
 def _plugin(job: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ def banner(port: int, token: str, email: str, password: str) -> str:
 def run_gunicorn(port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
-    from app.gunicorn_hooks import child_exit, on_starting, worker_exit
+    from app.gunicorn_hooks import child_exit, graceful_timeout, on_starting, post_worker_init, worker_exit
 
     class Server(BaseApplication):
         def load_config(self) -> None:
@@ -35,9 +35,10 @@ def run_gunicorn(port: int, workers: int) -> None:
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("threads", 8)
-            self.cfg.set("graceful_timeout", int(float(os.environ.get("SHUTDOWN_GRACE", 10))) + 5)
+            self.cfg.set("graceful_timeout", graceful_timeout())
             self.cfg.set("accesslog", "-" if os.environ.get("ACCESS_LOG") else None)
             self.cfg.set("worker_exit", worker_exit)
+            self.cfg.set("post_worker_init", post_worker_init)
             self.cfg.set("child_exit", child_exit)
             self.cfg.set("on_starting", on_starting)
 

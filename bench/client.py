@@ -49,9 +49,15 @@ class ApiClient:
         self.http.close()
 
 
+class Unavailable(RuntimeError):
+    """The intake answered 503 (its store is unreachable)."""
+
+
 def submit(http: requests.Session, base_url: str, form_id: str, i: int) -> list[str]:
     """POST one submission (the public intake); returns the ids of the jobs it created."""
     resp = http.post(f"{base_url}/api/forms/{form_id}/submissions", json={"data": sample_data(i)}, timeout=30)
+    if resp.status_code == 503:
+        raise Unavailable(resp.text[:300])
     if resp.status_code != 202:
         raise RuntimeError(f"intake answered {resp.status_code}: {resp.text[:300]}")
     return resp.json()["jobs"]

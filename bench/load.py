@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from bench.client import submit
+from bench.client import Unavailable, submit
 
 
 @dataclass
@@ -20,6 +20,8 @@ class IntakeRun:
     latencies: list[float] = field(default_factory=list)  # seconds, request sent → 202 read
     accepted_at: dict[str, float] = field(default_factory=dict)  # job id -> time.time() of its 202
     cpu_ms: dict[str, float] = field(default_factory=dict)  # CPU per request, by process kind (if measured)
+    refusals_ok: bool = False  # a 503 is recorded in ``refused`` rather than failing the run
+    refused: list[tuple[float, float]] = field(default_factory=list)  # (time.monotonic() sent, seconds)
 
     @property
     def count(self) -> int:
@@ -34,8 +36,15 @@ def _worker(base_url: str, form_id: str, slots, run: IntakeRun, lock: threading.
                 delay = not_before - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)  # pacing, not synchronisation
-            sent = time.perf_counter()
-            jobs = submit(http, base_url, form_id, i)
+            sent, sent_at = time.perf_counter(), time.monotonic()
+            try:
+                jobs = submit(http, base_url, form_id, i)
+            except Unavailable:
+                if not run.refusals_ok:
+                    raise
+                with lock:
+                    run.refused.append((sent_at, time.perf_counter() - sent))
+                continue
             done = time.perf_counter()
             at = time.time()
             with lock:
@@ -46,8 +55,15 @@ def _worker(base_url: str, form_id: str, slots, run: IntakeRun, lock: threading.
         http.close()
 
 
-def _run(base_url: str, form_id: str, count: int, concurrency: int, interval: float | None) -> IntakeRun:
-    run, lock = IntakeRun(), threading.Lock()
+def _run(
+    base_url: str,
+    form_id: str,
+    count: int,
+    concurrency: int,
+    interval: float | None,
+    refusals_ok: bool = False,
+) -> IntakeRun:
+    run, lock = IntakeRun(refusals_ok=refusals_ok), threading.Lock()
     start = time.monotonic()
     # Each worker takes every concurrency-th submission; a paced run gives each its due time.
     plans = [
@@ -67,7 +83,15 @@ def flood(base_url: str, form_id: str, count: int, concurrency: int) -> IntakeRu
     return _run(base_url, form_id, count, concurrency, None)
 
 
-def paced(base_url: str, form_id: str, per_second: float, seconds: float, concurrency: int = 8) -> IntakeRun:
+def paced(
+    base_url: str,
+    form_id: str,
+    per_second: float,
+    seconds: float,
+    concurrency: int = 8,
+    refusals_ok: bool = False,
+) -> IntakeRun:
     """Submissions at a steady ``per_second`` for ``seconds`` (spread over a few clients so a slow answer
-    does not delay the next send)."""
-    return _run(base_url, form_id, max(1, int(per_second * seconds)), concurrency, 1.0 / per_second)
+    does not delay the next send). With ``refusals_ok``, 503 answers are recorded instead of failing."""
+    count = max(1, int(per_second * seconds))
+    return _run(base_url, form_id, count, concurrency, 1.0 / per_second, refusals_ok)

@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 
 from app.models import as_datetime
+from app.store.embedded import EmbeddedStore
 from bench import peer_rq
 from bench.harness import JOBS, Harness
 from bench.history import seed_history
 from bench.load import IntakeRun, flood, paced
-from bench.procs import cpu_seconds
+from bench.procs import AppProcess, cpu_seconds
 from bench.stats import cpu_text, percentile, rate
 from bench.store_raw import raw_job_rate
 
@@ -194,6 +195,37 @@ def recovery(h: Harness, db: str, jobs: int, steady: float | None) -> Recovery:
     return Recovery(
         pre.jobs, unfinished, seconds, stats["count"] - stats["unique"], h.count_status(db, "failed")
     )
+
+
+@dataclass
+class Outage:
+    """Submissions to an app whose store was killed: the 503s answered once every worker knew."""
+
+    sent: int
+    refused_ms: list[float]  # latencies of the 503s sent once the outage was known
+    other: int  # answers that were not a 503 (should be none)
+
+
+def dead_store(h: Harness, db: str) -> Outage:
+    """The store is SIGKILLed under paced submissions; how long a 503 takes once the outage is known."""
+    s = h.settings
+    store = EmbeddedStore(h.workdir / "outage-store").start()
+    env = {**h.app_env(db, scheduler=True), "MONGODB_URI": store.uri}
+    app = AppProcess(env, s.web_workers, h.workdir / "app-outage.log")
+    try:
+        app.start()
+        admin = h.admin(app)
+        form_id, _ = admin.form_with_webhooks("Outage", h.sink.url, 1)
+        admin.close()
+        store.kill()
+        # Every request that finds the store gone waits DB_TIMEOUT_MS at most; after that, each worker knows.
+        known = time.monotonic() + int(env.get("DB_TIMEOUT_MS", 3000)) / 1000 + 0.5
+        run = paced(app.url, form_id, s.outage_rate, s.outage_seconds, refusals_ok=True)
+    finally:
+        app.stop()
+        store.stop()
+    refused = [seconds * 1000 for sent_at, seconds in run.refused if sent_at >= known]
+    return Outage(run.count + len(run.refused), refused, run.count)
 
 
 def latency_summary(values_ms: list[float]) -> tuple[float | None, float | None]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+from app.gunicorn_hooks import graceful_timeout
 from app.store.embedded import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ def gunicorn_argv(port: int, workers: int, threads: int, grace: float) -> list[s
         "--threads",
         str(threads),
         "--graceful-timeout",
-        str(int(grace) + 5),
+        str(graceful_timeout({"SHUTDOWN_GRACE": str(grace)})),
     ]
 
 

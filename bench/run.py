@@ -47,6 +47,7 @@ class Results:
     dispatch: phases.Dispatch | None = None
     backfill: BackfillLatency | None = None
     recovery: phases.Recovery | None = None
+    outage: phases.Outage | None = None
 
 
 class Bench:
@@ -130,6 +131,10 @@ class Bench:
                 f"recovery: SIGKILL with {s.recovery_jobs:,} jobs",
                 lambda: phases.recovery(h, "bench_recovery", s.recovery_jobs, steady),
             )
+        if s.outage:
+            got.outage = self.phase(
+                f"dead store: {s.outage_rate:g} submissions/s", lambda: phases.dead_store(h, "bench_outage")
+            )
 
     # -- figures ---------------------------------------------------------------------------------------
 
@@ -141,6 +146,7 @@ class Bench:
         self._rq()
         self._history()
         self._recovery()
+        self._outage()
 
     @property
     def steady(self) -> float | None:
@@ -248,6 +254,18 @@ class Bench:
         passed = at_most(rec.seconds, budget) if rec and budget else None
         label = "recovery: SIGKILL → all completed"
         r.add(Figure("recovery_s", label, rec and rec.seconds, "s", target, passed, note))
+
+    def _outage(self) -> None:
+        s, out = self.s, self.got.outage
+        p99 = out and percentile(out.refused_ms, 99)
+        note = "skipped" if not s.outage else ""
+        if out:
+            note = (
+                f"store SIGKILLed; {out.sent} submissions at {s.outage_rate:g}/s to {s.web_workers} workers; "
+                f"{len(out.refused_ms)} 503s after DB_TIMEOUT_MS + 0.5 s; {out.other} answers not 503"
+            )
+        label = "dead store: 503 latency p99 once known"
+        self.report.add(Figure("outage_503_p99_ms", label, p99, "ms", "≤ 200 ms", at_most(p99, 200), note))
 
 
 def run_bench(settings: BenchSettings, workdir: Path | None = None) -> Report:

@@ -22,6 +22,8 @@ class BenchSettings:
     history: int = 100_000  # finished jobs (and logs) written before the second throughput run
     recovery_jobs: int = 5000
     backfill: int = 100_000  # old submissions backfilled while the live dispatch latency is measured (0: skip)
+    outage_rate: float = 20.0  # paced submissions per second while the store is dead
+    outage_seconds: float = 10.0
     lease_seconds: float = 10.0
     web_workers: int = 2  # gunicorn workers (each runs a scheduler), as `make run`
     rq_workers: int = 2
@@ -29,6 +31,7 @@ class BenchSettings:
     install_redis: bool = True  # try apt-get install redis-server when missing (root only)
     history_run: bool = True
     recovery: bool = True
+    outage: bool = True
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -40,6 +43,7 @@ QUICK = BenchSettings(
     history=3000,
     recovery_jobs=300,
     backfill=2000,
+    outage_seconds=5.0,
     lease_seconds=5.0,
 )
 
@@ -90,6 +94,11 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument(
         "--no-recovery", dest="recovery", action="store_false", default=None, help="skip the crash run"
     )
+    parser.add_argument(
+        "--no-outage", dest="outage", action="store_false", default=None, help="skip the dead-store run"
+    )
+    parser.add_argument("--outage-seconds", type=float, help="length of the dead-store run [10]")
+    parser.add_argument("--outage-rate", type=float, help="submissions per second to the dead store [20]")
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",

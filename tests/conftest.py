@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.engine.scheduler import scheduler_for
 from app.store.embedded import EmbeddedStore
+from app.store_health import store_health
 from tests.support.sink import Sink
 
 ADMIN_TOKEN = "test-admin-token"
@@ -83,6 +84,7 @@ def make_app(store_uri: str, db_name: str, tmp_path) -> Iterator[Callable[..., F
         scheduler = scheduler_for(app)
         if scheduler:
             scheduler.shutdown(grace=1)
+        store_health(app).close()
 
 
 @pytest.fixture

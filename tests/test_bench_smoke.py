@@ -95,6 +95,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
             "--recovery-jobs=30",
             "--dispatch-seconds=1",
             "--dispatch-rate=10",
+            "--outage-seconds=4.5",
             "--lease-seconds=2",
             "--web-workers=1",
             "--env=SWEEP_INTERVAL=0.5",
@@ -117,6 +118,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
         "history_jobs_per_s",
         "ratio_history",
         "recovery_s",
+        "outage_503_p99_ms",
         "rss_peak_mb",
     }
     assert expected <= measured, expected - measured

@@ -10,7 +10,7 @@ import requests
 
 from app.models import PluginJob
 from tests.conftest import Api
-from tests.support.procs import AppProcess, GunicornProcess, admin_session, app_env
+from tests.support.procs import AppProcess, admin_session, app_env
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
@@ -133,24 +133,3 @@ def test_sink_failing_half_the_time_every_job_delivered_within_budget(make_app, 
     assert {j["status"] for j in finished} == {"completed"}
     assert {j["attempts"] for j in finished} == {2}
     assert len(sink.requests) == 200  # half of all requests failed
-
-
-@pytest.mark.parametrize("host", [AppProcess, GunicornProcess], ids=["plain", "gunicorn"])
-def test_sigterm_releases_unfinished_jobs_without_spending_their_attempt(
-    make_app, store_uri, db_name, tmp_path, sink, host
-):
-    sink.responder = lambda req: Reply(200, delay=20)  # nothing finishes within the grace period
-    job_ids = _enqueue(make_app, sink, 6)
-    env = app_env(store_uri, db_name, tmp_path, SHUTDOWN_GRACE="1", WORKER_THREADS="2", LEASE_SECONDS="60")
-    app = host(env, tmp_path / "app.log")
-    db = pymongo.MongoClient(store_uri)[db_name]
-    wait_until(lambda: _statuses(db)["running"] >= 2, what="jobs running")
-
-    app.stop()  # SIGTERM
-
-    assert app.proc.returncode == 0
-    jobs = list(db.plugin_jobs.find())
-    assert {str(j["_id"]) for j in jobs} == job_ids
-    assert {j["status"] for j in jobs} == {"pending"}
-    assert {j["attempts"] for j in jobs} == {0}
-    assert all(j.get("lease_owner") is None for j in jobs)

@@ -22,6 +22,7 @@ TONES = {
     "success": "good",
     "failed": "bad",
     "timeout": "bad",
+    "unknown": "warn",
     "pending": "wait",
     "running": "wait",
     "cancelled": "muted",

@@ -14,6 +14,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse_many
 
 from app.errors import APIError
+from app.store_health import outside_store_deadline
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,12 @@ def hit(setting: str, scope: str, key: str | None = None) -> None:
     strategy = limiter().limiter
     for item in parse_many(value):
         try:
-            allowed = strategy.hit(item, scope, key)
+            allowed = outside_store_deadline(strategy.hit, item, scope, key)
         except Exception:  # the limits' storage is down: serve rather than fail every request
             log.warning("rate-limit storage unavailable; %s not limited", scope, exc_info=True)
             return
         if not allowed:
-            reset_at = strategy.get_window_stats(item, scope, key).reset_time
+            reset_at = outside_store_deadline(strategy.get_window_stats, item, scope, key).reset_time
             retry = max(1, math.ceil(reset_at - time.time()))
             err = APIError(429, "rate_limited", f"Too many requests ({value}); try again in {retry} s.")
             err.headers = {"Retry-After": str(retry)}

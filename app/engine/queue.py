@@ -166,6 +166,10 @@ class JobQueue:
     ) -> bool:
         return self.apply(self.retry_op(job, when, error, refund_attempt))
 
+    def note(self, job: dict[str, Any], error: str) -> bool:
+        """Record ``error`` on a job this claim still holds; it stays running under its lease."""
+        return self.apply(self._fenced(job, {"last_error": error}))
+
     def release(self, job: dict[str, Any]) -> bool:
         """Give a claimed job back without counting the attempt (graceful shutdown)."""
         return self.retry_at(job, time.time(), None, refund_attempt=True)

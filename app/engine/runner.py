@@ -21,7 +21,7 @@ from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.writer import ResultWriter
-from app.models import JobStatus, LogStatus, PluginConfig, utcnow
+from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, utcnow
 from app.secret_scrub import hiding, scrub_attempt, secret_values
 from app.secrets_box import SecretBox
 
@@ -125,6 +125,21 @@ class JobRunner:
             outcome = self._guarded_attempt(plugin, job, config)
         outcome.duration = time.monotonic() - started
         self._settle(job, config, outcome, admission.trial, self._log(job, outcome, started_at))
+
+    def outcome_unknown(self, job: dict[str, Any], reason: str) -> bool:
+        """Record an attempt whose result will never be seen (the process is stopping during the call).
+
+        The job keeps its claim and lease: the call may have reached the destination, so it is not
+        released; when the lease expires the job is requeued and runs again under the same idempotency
+        key. False when the job finished after all.
+        """
+        if not self.queue.note(job, reason):
+            return False
+        outcome = Outcome(LogStatus.UNKNOWN, PluginError(reason), error_type="outcome_unknown")
+        started_at = job.get("started_at") or utcnow()
+        outcome.duration = (utcnow() - started_at).total_seconds()
+        PluginExecutionLog._get_collection().insert_one(self._log(job, outcome, started_at))
+        return True
 
     def _guarded_attempt(self, plugin: Plugin, job: dict[str, Any], config: dict[str, Any]) -> Outcome:
         """Decrypt the config once, run the attempt, and keep its secrets out of everything recorded."""

@@ -16,10 +16,11 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+import pymongo
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -36,8 +37,15 @@ from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
 from app.models.idempotency import purge_expired
 from app.secrets_box import SecretBox
+from app.store_health import store_health
 
 log = logging.getLogger(__name__)
+
+STOP_MARGIN = 1.0  # seconds a shutdown takes beyond SHUTDOWN_GRACE at most (store writes, thread hand-off)
+OUTCOME_UNKNOWN = (
+    "The process stopped while this attempt was running: it may have reached the destination. "
+    "The job runs again when its lease expires, under the same idempotency key."
+)
 
 
 class Scheduler:
@@ -59,14 +67,14 @@ class Scheduler:
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._inflight: dict[Any, dict[str, Any]] = {}  # job id -> claimed job
+        self._futures: dict[Any, Future] = {}  # job id -> its run in the worker pool
         self._polling = False
         self._dirty = False
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
         self._stopping = False
         self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
-        self._store_down = False
-        self._store_backoff = 0.0  # seconds; grows while the store is unreachable
-        self._store_retry_at = 0.0  # monotonic time before which polls and maintenance are skipped
+        self._stopped = threading.Event()
+        self.health = store_health(app)  # the store's circuit, shared with the API of this process
         self._indexes_ok = False
         self._started = False  # the first maintenance pass reports start-up recovery
 
@@ -101,30 +109,59 @@ class Scheduler:
         log.info("scheduler %s started with %d worker threads", self.owner, self.threads)
 
     def shutdown(self, grace: float | None = None) -> None:
-        """Stop claiming, let in-flight jobs finish for up to ``grace`` s, release the rest to pending."""
-        if self._aps is None or self._stopping:
+        """Stop claiming and give in-flight jobs up to ``grace`` s (SHUTDOWN_GRACE) to finish. Then release
+        the claimed jobs whose attempt has not started, and record those whose call is still running as
+        "outcome unknown" (they keep their lease: it may have reached the destination). Returns within
+        ``grace`` + STOP_MARGIN s, whatever the store and the plugins are doing; a second call waits for
+        the first."""
+        if self._aps is None:
             return
-        self._stopping = True
         grace = self.app.config["SHUTDOWN_GRACE"] if grace is None else grace
+        with self._lock:
+            first = not self._stopping
+            self._stopping = True
+        if not first:
+            self._stopped.wait(grace + STOP_MARGIN)
+            return
         signals.job_created.disconnect(self._on_job_created, sender=self.app)
         self._aps.shutdown(wait=False)
         deadline = time.monotonic() + grace
         while (self._inflight or self._polling) and time.monotonic() < deadline:
             time.sleep(0.05)
-        self.writer.flush(timeout=max(1.0, deadline - time.monotonic()))
-        with self._lock:
-            left = list(self._inflight.values())
-        released = 0
-        for job in left:
-            try:
-                released += self.queue.release(job)
-            except STORE_DOWN:
-                break  # their leases will expire and another scheduler will take them
+        with pymongo.timeout(STOP_MARGIN / 2):  # the store gets this long, hung or not
+            self.writer.flush(timeout=STOP_MARGIN / 2)
+            released, unknown = self._let_go()
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.shutdown()
-        self.writer.close(timeout=2.0)
-        log.info("scheduler %s stopped; %d unfinished jobs released", self.owner, released)
+        self.writer.close(timeout=0.1)
+        self._stopped.set()
+        log.info(
+            "scheduler %s stopped; %d unfinished jobs released, %d left running with their outcome unknown",
+            self.owner,
+            released,
+            unknown,
+        )
+
+    @property
+    def busy(self) -> bool:
+        """Threads of this scheduler are still in jobs (after a shutdown: calls that overran the grace)."""
+        return bool(self._inflight) or self.deadlines.abandoned > 0
+
+    def _let_go(self) -> tuple[int, int]:
+        """Release the claimed jobs not started yet; mark those started as "outcome unknown"."""
+        with self._lock:
+            left = [(job, self._futures.get(job_id)) for job_id, job in self._inflight.items()]
+        released = unknown = 0
+        for job, future in left:
+            try:
+                if future is not None and future.cancel():  # never started: nothing was sent
+                    released += self.queue.release(job)
+                else:
+                    unknown += self.runner.outcome_unknown(job, OUTCOME_UNKNOWN)
+            except STORE_DOWN:
+                break  # their leases will expire and another scheduler will take them
+        return released, unknown
 
     # -- polling ---------------------------------------------------------------------------------------
 
@@ -148,7 +185,7 @@ class Scheduler:
     def poll(self) -> int:
         """Claim and start due jobs until none are left or the pool is full. Returns how many started."""
         with self._lock:
-            if self._polling or self._stopping or self._backing_off():
+            if self._polling or self._stopping or self.health.down:
                 return 0
             self._polling = True
         started = 0
@@ -159,7 +196,6 @@ class Scheduler:
                 limit = self.free_slots()
                 jobs = self.queue.claim(limit) if limit > 0 else []
                 configs = self.runner.load_configs(jobs) if jobs else {}
-                self._store_ok()
                 for job in jobs:
                     self._submit(job, configs.get(job["config_id"]))
                 started += len(jobs)
@@ -170,7 +206,7 @@ class Scheduler:
                         self._polling = False
                         return started
         except STORE_DOWN as exc:
-            self._store_failed(exc)
+            self.health.failed(exc)
         except Exception:
             log.exception("poll failed")
         with self._lock:
@@ -178,16 +214,16 @@ class Scheduler:
         return started
 
     def _submit(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
+        assert self._pool is not None
         with self._lock:
             self._inflight[job["_id"]] = job
-        assert self._pool is not None
-        self._pool.submit(self._work, job, config)
+            self._futures[job["_id"]] = self._pool.submit(self._work, job, config)
 
     def _work(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
         try:
             self.runner.run(job, config)
         except STORE_DOWN as exc:
-            self._store_failed(exc)  # the lease will expire and the job will be retried
+            self.health.failed(exc)  # the lease will expire and the job will be retried
         except Exception:
             log.exception("job %s crashed the runner", job["_id"])
         finally:
@@ -195,6 +231,7 @@ class Scheduler:
                 self._operation_progress.set()
             with self._lock:
                 self._inflight.pop(job["_id"], None)
+                self._futures.pop(job["_id"], None)
                 refill = self._maybe_more and len(self._inflight) <= self.threads
             if refill and not self._stopping:
                 self.wake()
@@ -204,93 +241,84 @@ class Scheduler:
     def renew_leases(self) -> None:
         with self._lock:
             job_ids = list(self._inflight)
-        with self._store_guard("lease renewal"):
-            self.queue.renew(job_ids)
+        if job_ids:  # nothing in flight: nothing to renew, and nothing learnt about the store
+            self._housekeeping("lease renewal", lambda: self.queue.renew(job_ids))
 
     def reap(self) -> None:
         """Requeue jobs whose lease expired: their process died."""
-        with self._store_guard("reaping"):
-            requeued, failed = self.queue.reap_expired()
-            if requeued or failed or not self._started:
-                level = logging.WARNING if requeued or failed else logging.INFO
-                log.log(
-                    level,
-                    "%srecovered %d jobs left running by stopped processes (%d were out of attempts and failed)",
-                    "" if self._started else "start-up: ",
-                    requeued,
-                    failed,
-                )
-                self.wake()
-            self._started = True
+        self._housekeeping("reaping", self._reap)
+
+    def _reap(self) -> None:
+        requeued, failed = self.queue.reap_expired()
+        if requeued or failed or not self._started:
+            level = logging.WARNING if requeued or failed else logging.INFO
+            log.log(
+                level,
+                "%srecovered %d jobs left running by stopped processes (%d were out of attempts and failed)",
+                "" if self._started else "start-up: ",
+                requeued,
+                failed,
+            )
+            self.wake()
+        self._started = True
 
     def maintain(self) -> None:
         """Ensure indexes, purge expired idempotency keys, finish half-done dispatches."""
-        cfg = self.app.config
-        with self._store_guard("maintenance"):
-            if not self._indexes_ok:
-                db.ensure_indexes()
-                self._indexes_ok = True
-            purge_expired()
-            if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"]):
-                self.wake()
+        self._housekeeping("maintenance", self._maintain)
 
     def run_operations(self) -> None:
-        """Advance backfills and replays behind live jobs (engine/operations.py): a batch whenever the
-        operation's jobs have drained below its in-flight limit, until the next interval."""
+        """Advance backfills and replays behind live jobs (engine/operations.py)."""
+        self._housekeeping("operations", self._run_operations)
+
+    def _run_operations(self) -> None:
+        """A batch whenever the operation's jobs have drained below its in-flight limit, until the next
+        interval."""
         cfg = self.app.config
-        with self._store_guard("operations"):
-            until = time.monotonic() + max(0.5, cfg["POLL_INTERVAL"] * 0.9)
-            while not self._stopping and time.monotonic() < until:
-                self._operation_progress.clear()
-                step = operations.step(
-                    self.owner,
-                    lease=cfg["LEASE_SECONDS"],
-                    batch_size=cfg["OPERATION_BATCH_SIZE"],
-                    inflight_limit=cfg["OPERATION_INFLIGHT"],
-                    max_attempts=cfg["MAX_ATTEMPTS"],
-                )
-                if step.done:
-                    self.wake()
-                elif step.throttled:  # woken when one of its jobs finishes here
-                    self._operation_progress.wait(min(0.2, max(0.0, until - time.monotonic())))
-                else:
-                    return
+        until = time.monotonic() + max(0.5, cfg["POLL_INTERVAL"] * 0.9)
+        while not self._stopping and time.monotonic() < until:
+            self._operation_progress.clear()
+            step = operations.step(
+                self.owner,
+                lease=cfg["LEASE_SECONDS"],
+                batch_size=cfg["OPERATION_BATCH_SIZE"],
+                inflight_limit=cfg["OPERATION_INFLIGHT"],
+                max_attempts=cfg["MAX_ATTEMPTS"],
+            )
+            if step.done:
+                self.wake()
+            elif step.throttled:  # woken when one of its jobs finishes here
+                self._operation_progress.wait(min(0.2, max(0.0, until - time.monotonic())))
+            else:
+                return
 
     def check_alerts(self) -> None:
         """Raise failure alerts for broken integrations and send due daily digests (engine/alerts.py)."""
-        with self._store_guard("alerts"):
-            if alerts.check(self.app.config) or alert_delivery.send_digests(self.app.config):
-                self.wake()  # an alert channel's job may be waiting
+        self._housekeeping("alerts", self._check_alerts)
 
-    @contextlib.contextmanager
-    def _store_guard(self, what: str) -> Iterator[None]:
-        """Housekeeping that pauses while the store is down and never lets an error kill its APScheduler job."""
-        if self._backing_off():
+    def _check_alerts(self) -> None:
+        if alerts.check(self.app.config) or alert_delivery.send_digests(self.app.config):
+            self.wake()  # an alert channel's job may be waiting
+
+    def _maintain(self) -> None:
+        cfg = self.app.config
+        if not self._indexes_ok:
+            db.ensure_indexes()
+            self._indexes_ok = True
+        purge_expired()
+        if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"]):
+            self.wake()
+
+    def _housekeeping(self, what: str, task: Callable[[], Any]) -> None:
+        """Run ``task`` unless the store is known to be down (its probe tests recovery, not us). A store
+        error opens the store's circuit; no error ever kills the APScheduler job."""
+        if self.health.down:
             return
         try:
-            yield
-            self._store_ok()
+            task()
         except STORE_DOWN as exc:
-            self._store_failed(exc)
+            self.health.failed(exc)
         except Exception:
             log.exception("%s failed", what)
-
-    def _backing_off(self) -> bool:
-        return self._store_down and time.monotonic() < self._store_retry_at
-
-    def _store_failed(self, exc: Exception) -> None:
-        """Log once, then retry the store with growing pauses (up to 30 s) instead of every poll."""
-        if not self._store_down:
-            log.error("store unreachable (%s); the scheduler pauses and retries", type(exc).__name__)
-        self._store_down = True
-        self._store_backoff = min(30.0, max(0.5, self._store_backoff * 2))
-        self._store_retry_at = time.monotonic() + self._store_backoff
-
-    def _store_ok(self) -> None:
-        if self._store_down:
-            log.warning("store reachable again; resuming")
-        self._store_down = False
-        self._store_backoff = 0.0
 
 
 def _now() -> dt.datetime:

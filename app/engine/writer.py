@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pymongo.errors import BulkWriteError
+
 from app.engine.queue import Change
 from app.errors import STORE_DOWN
 from app.models import PluginExecutionLog, PluginJob
 
 log = logging.getLogger(__name__)
 
+DUPLICATE_KEY = 11000
 Item = tuple[dict[str, Any] | None, Change, Callable[[], None] | None]
 
 
@@ -83,7 +86,7 @@ class ResultWriter:
         while True:
             try:
                 if logs:
-                    PluginExecutionLog._get_collection().insert_many(logs, ordered=False)
+                    _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
                 PluginJob._get_collection().bulk_write(changes, ordered=False)
                 break
@@ -111,3 +114,14 @@ class ResultWriter:
         with self._idle:
             self._pending -= len(batch)
             self._idle.notify_all()
+
+
+def _insert_logs(logs: list[dict[str, Any]]) -> None:
+    """Insert execution log rows. A retry after a timeout may find some written already (the store got
+    them but its answer was lost): their ``_id``, given on the first try, is then taken, and that is fine."""
+    try:
+        PluginExecutionLog._get_collection().insert_many(logs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if exc.details.get("writeConcernErrors") or any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise

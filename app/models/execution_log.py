@@ -13,6 +13,7 @@ class LogStatus(StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
     TIMEOUT = "timeout"
+    UNKNOWN = "unknown"  # the process stopped during the call: it may have reached the destination
 
 
 class PluginExecutionLog(Document):

@@ -81,6 +81,7 @@ class EmbeddedStore:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGCONT)  # a paused store handles its SIGTERM once resumed
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
@@ -94,6 +95,16 @@ class EmbeddedStore:
             self.proc.kill()
             self.proc.wait()
         self.proc = None
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): its sockets stay open and nothing answers, as in a partition."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Undo ``pause`` (SIGCONT)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
 
     def __enter__(self) -> EmbeddedStore:
         return self.start()

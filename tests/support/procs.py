@@ -136,3 +136,17 @@ class GunicornProcess(AppProcess):
         raise RuntimeError(
             f"gunicorn did not become ready; see {self.log_path}:\n{self.log_path.read_text()[-3000:]}"
         )
+
+    def workers(self) -> set[int]:
+        """The pids of the worker processes now running."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        return {int(pid) for pid in children if is_running(int(pid))}
+
+
+def is_running(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
