@@ -1,4 +1,5 @@
-"""The public plugin API. A third-party plugin imports only from here.
+"""The public plugin API. A third-party plugin imports only from here (and its tests from
+``app.contract.testing``).
 
 from app.contract import Plugin, PluginError, ExecutionContext, ExecutionResult, TestResult, Secret
 """
@@ -12,11 +13,28 @@ from app.contract.base import (
     RateLimit,
     TestResult,
 )
+from app.contract.http import raise_for_response, redact_headers, response_summary, retry_after_seconds, send
+from app.contract.icons import BUILTIN_ICONS, CATEGORIES, read_icon
 from app.contract.net import check_destination, check_url, connect_checked, guarded_session, shared_session
 from app.contract.schema import MASK, Secret
+from app.contract.templates import (
+    EVENT_TITLES,
+    SelectedField,
+    Template,
+    check_template,
+    display_value,
+    render,
+    select_fields,
+    selection_field,
+    slack_escape,
+    template_context,
+)
 
 __all__ = [
+    "BUILTIN_ICONS",
+    "CATEGORIES",
     "EVENTS",
+    "EVENT_TITLES",
     "MASK",
     "ExecutionContext",
     "ExecutionResult",
@@ -24,10 +42,25 @@ __all__ = [
     "PluginError",
     "RateLimit",
     "Secret",
+    "SelectedField",
+    "Template",
     "TestResult",
     "check_destination",
+    "check_template",
     "check_url",
     "connect_checked",
+    "display_value",
     "guarded_session",
+    "raise_for_response",
+    "read_icon",
+    "redact_headers",
+    "render",
+    "response_summary",
+    "retry_after_seconds",
+    "select_fields",
+    "selection_field",
+    "send",
     "shared_session",
+    "slack_escape",
+    "template_context",
 ]
