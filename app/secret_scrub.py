@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import marshmallow
 
@@ -28,8 +28,17 @@ def secret_values(schema: marshmallow.Schema, opened: dict[str, Any]) -> list[st
     for name in secret_fields(schema):
         value = opened.get(name)
         if isinstance(value, str) and len(value) >= MIN_LENGTH:
-            values.update({value, quote(value, safe=""), quote_plus(value)})
+            values.update({value, quote(value, safe=""), quote_plus(value), *_request_target(value)})
     return sorted(values, key=len, reverse=True)
+
+
+def _request_target(value: str) -> set[str]:
+    """A secret URL's path and query, as HTTP clients log them apart from the host (urllib3 does)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return set()
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return {target} if len(target) >= MIN_LENGTH else set()
 
 
 def scrub(value: Any, secrets: Iterable[str]) -> Any:

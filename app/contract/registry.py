@@ -24,6 +24,7 @@ BUILTINS: dict[str, str] = {
     "email": "plugins.email:EmailPlugin",
     "slack": "plugins.slack:SlackPlugin",
     "google_sheets": "plugins.google_sheets:GoogleSheetsPlugin",
+    "teams": "plugins.teams:TeamsPlugin",
 }
 
 

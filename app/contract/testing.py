@@ -13,9 +13,11 @@ Plugins under test are built with ``ALLOW_PRIVATE_DESTINATIONS`` on, so they may
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +134,7 @@ class Attempt:
     error: PluginError | None = None
     result: ExecutionResult | None = None
     leaked: list[str] = field(default_factory=list)  # secret fields found in the record before scrubbing
+    logs: list[str] = field(default_factory=list)  # Python log lines of the attempt, as the host writes them
 
     @property
     def ok(self) -> bool:
@@ -151,24 +154,56 @@ def run_plugin(
     """Run one attempt as the host does and return what its execution log row would show.
 
     Never raises for a failed attempt: look at ``status``, ``error_type`` and ``error_message``.
-    Secrets are scrubbed as the host scrubs them; ``leaked`` names the secret fields that needed it.
+    Secrets are scrubbed as the host scrubs them; ``leaked`` names the secret fields that needed it in
+    the record (a plugin should not put them there); ``logs`` holds the attempt's Python log lines.
     """
     from app.engine.outcome import outcome_of  # noqa: PLC0415 - the kit reuses the engine's own record
-    from app.secret_scrub import scrub, scrub_attempt, secret_values  # noqa: PLC0415
+    from app.secret_scrub import hiding, scrub, scrub_attempt, secret_values  # noqa: PLC0415
 
     instance = plugin_instance(plugin)
     ctx = context(instance, config, snapshot, **ctx_args)
-    outcome = outcome_of(lambda: instance.execute(ctx), instance.id)
-    raw = outcome.log_fields()
     schema = instance.config_schema()
+    secrets = secret_values(schema, ctx.config)
+    with _captured_logs() as lines, hiding(secrets):
+        outcome = outcome_of(lambda: instance.execute(ctx), instance.id)
+    raw = outcome.log_fields()
     leaked = [
         name
         for name in secret_fields(schema)
-        if secret_values(schema, {name: ctx.config.get(name)})
-        and scrub(raw, secret_values(schema, {name: ctx.config.get(name)})) != raw
+        if (values := secret_values(schema, {name: ctx.config.get(name)})) and scrub(raw, values) != raw
     ]
-    scrub_attempt(outcome.error, outcome.result, secret_values(schema, ctx.config))
-    return Attempt(**outcome.log_fields(), error=outcome.error, result=outcome.result, leaked=leaked)
+    scrub_attempt(outcome.error, outcome.result, secrets)
+    return Attempt(
+        **outcome.log_fields(), error=outcome.error, result=outcome.result, leaked=leaked, logs=lines
+    )
+
+
+@contextmanager
+def _captured_logs() -> Iterator[list[str]]:
+    """Every Python log line of the attempt (DEBUG and up), scrubbed as the host's log handlers scrub."""
+    from app.secret_scrub import ScrubFilter  # noqa: PLC0415
+
+    lines: list[str] = []
+    handler = _ListHandler(lines)
+    handler.addFilter(ScrubFilter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, lines: list[str]):
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname} {record.name}: {record.getMessage()}")
 
 
 def check_plugin(

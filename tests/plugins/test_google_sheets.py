@@ -50,7 +50,9 @@ def test_an_edit_updates_the_same_row_and_leaves_other_columns_alone(sheets):
     sheet.set(0, 5, "Notes")  # a column the owner added by hand
     sheet.set(1, 5, "call back")
 
-    result = run_plugin(plugin, config, payload({"name": "Ada L."}, event="response.edited", submission_id="s1"))
+    result = run_plugin(
+        plugin, config, payload({"name": "Ada L."}, event="response.edited", submission_id="s1")
+    )
 
     assert [row[:3] for row in sheet.values()] == [
         HEADERS[:3],
