@@ -25,6 +25,7 @@ BUILTINS: dict[str, str] = {
     "slack": "plugins.slack:SlackPlugin",
     "google_sheets": "plugins.google_sheets:GoogleSheetsPlugin",
     "teams": "plugins.teams:TeamsPlugin",
+    "discord": "plugins.discord:DiscordPlugin",
 }
 
 
