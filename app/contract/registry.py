@@ -26,6 +26,7 @@ BUILTINS: dict[str, str] = {
     "google_sheets": "plugins.google_sheets:GoogleSheetsPlugin",
     "teams": "plugins.teams:TeamsPlugin",
     "discord": "plugins.discord:DiscordPlugin",
+    "twilio_sms": "plugins.twilio_sms:TwilioSmsPlugin",
 }
 
 
