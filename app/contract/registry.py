@@ -27,6 +27,7 @@ BUILTINS: dict[str, str] = {
     "teams": "plugins.teams:TeamsPlugin",
     "discord": "plugins.discord:DiscordPlugin",
     "twilio_sms": "plugins.twilio_sms:TwilioSmsPlugin",
+    "airtable": "plugins.airtable:AirtablePlugin",
 }
 
 
