@@ -28,6 +28,7 @@ BUILTINS: dict[str, str] = {
     "discord": "plugins.discord:DiscordPlugin",
     "twilio_sms": "plugins.twilio_sms:TwilioSmsPlugin",
     "airtable": "plugins.airtable:AirtablePlugin",
+    "hubspot": "plugins.hubspot:HubSpotPlugin",
 }
 
 
