@@ -195,3 +195,14 @@ def test_a_plugin_ships_its_own_svg_icon_and_a_refused_one_falls_back_to_the_plu
     assert (icon.status_code, icon.mimetype, icon.get_data(as_text=True)) == (200, "image/svg+xml", SVG)
     assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
     assert client.get("/admin/plugin-icons/evil.svg").status_code == 404
+
+
+def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):
+    app = make_app()
+    client = _logged_in(app)
+    form_id = Api(app.test_client()).create_form()["id"]
+    for plugin_id in sorted(BUILTINS):
+        page = client.get(f"/admin/forms/{form_id}/integrations/new/{plugin_id}")
+        assert page.status_code == 200, plugin_id
+        cls = _load_ref(BUILTINS[plugin_id])
+        assert f"icons/{cls.icon}.svg" in page.get_data(as_text=True), plugin_id

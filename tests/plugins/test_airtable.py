@@ -8,8 +8,10 @@ import pytest
 
 from app.contract.testing import check_plugin, payload, run_plugin
 from plugins.airtable import AirtablePlugin
+from tests.plugins.conftest import finished_job
 from tests.plugins.peers.airtable import TOKEN, FakeAirtable
 from tests.plugins.peers.http import Reply
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -120,3 +122,33 @@ def test_the_token_never_reaches_the_log(airtable):
     assert [a.status for a in attempts] == ["failed", "success"]
     assert [a.leaked for a in attempts] == [[], []]
     assert not [line for a in attempts for line in a.logs if TOKEN in line]
+
+
+def test_records_follow_submissions_through_the_engine(airtable, live_api_with):
+    api = live_api_with(AIRTABLE_API_URL=airtable.api_url)
+    form = api.create_form(
+        "Contact", [{"name": "email", "label": "E-mail"}, {"name": "message", "label": "Message"}]
+    )
+    config = airtable.config()
+    api.add_plugin(
+        form["id"],
+        "airtable",
+        config,
+        trigger_events=["form.submitted", "response.edited", "response.deleted"],
+    )
+
+    first = api.submit(form["id"], {"email": "ada@example.com", "message": "Hi"})
+    second = api.submit(form["id"], {"email": "bob@example.com", "message": "Hello"})
+    assert [finished_job(api, j)["status"] for j in first["jobs"] + second["jobs"]] == ["completed"] * 2
+    resent = first["jobs"][0]
+    assert api.post(f"/api/jobs/{resent}/retry").status_code == 200  # like a retry after a crash
+    wait_until(lambda: len(api.job(resent)["logs"]) == 2, what="the resend")
+    summaries = [row["summary"] for row in sorted(finished_job(api, resent)["logs"], key=lambda r: r["attempt"])]
+    assert summaries[0].startswith("Created record rec") and summaries[1].startswith("Updated record rec")
+
+    edited = api.patch(
+        f"/api/submissions/{first['id']}", {"data": {"email": "ada@example.org", "message": "Hi"}}
+    ).json
+    deleted = api.delete(f"/api/submissions/{second['id']}").json
+    assert [finished_job(api, j)["status"] for j in edited["jobs"] + deleted["jobs"]] == ["completed"] * 2
+    assert airtable.rows() == [{"Submission ID": first["id"], "E-mail": "ada@example.org", "Message": "Hi"}]
