@@ -1,7 +1,8 @@
-"""Admin commands: ``flask --app wsgi create-user | create-token | rotate-keys``."""
+"""Admin commands: ``flask --app wsgi create-user | create-token | rotate-keys | plugin new``."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -9,7 +10,7 @@ from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from app import auth
+from app import auth, scaffold
 from app.errors import APIError
 from app.models import PluginConfig, Role
 from app.secrets_box import PREFIX, SecretBox, configured_keys, default_key
@@ -125,6 +126,25 @@ def rotate_keys_command() -> None:
     click.echo(f"Rotated {count} secret(s) to the first key.")
 
 
+@click.group("plugin")
+def plugin_group() -> None:
+    """Plugin authoring."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option(
+    "--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=".", show_default=True
+)
+def new_plugin_command(name: str, parent: Path) -> None:
+    """Write a pip package for plugin NAME (its id): pyproject with the entry point, plugin, tests."""
+    try:
+        root = scaffold.generate(name, parent)
+    except (ValueError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"Wrote {root}. Next: pip install -e {root} && python -m pytest {root}")
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user_command, create_token_command, rotate_keys_command):
+    for command in (create_user_command, create_token_command, rotate_keys_command, plugin_group):
         app.cli.add_command(command)

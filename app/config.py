@@ -52,6 +52,9 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "FAULT_INJECTION": (str, ""),  # crash tests only: "crash_before_jobs"
     "SLACK_API_URL": (str, "https://slack.com/api/"),
     "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),
+    "TWILIO_API_URL": (str, "https://api.twilio.com"),
+    "AIRTABLE_API_URL": (str, "https://api.airtable.com"),
+    "HUBSPOT_API_URL": (str, "https://api.hubapi.com"),
     # Accounts (docs/auth.md): the first owner, sessions, rate limits.
     "ADMIN_EMAIL": (str, "admin@example.com"),
     "ADMIN_PASSWORD": (str, ""),

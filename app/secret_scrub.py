@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import marshmallow
 
@@ -45,7 +45,7 @@ def secret_values(schema: marshmallow.Schema, opened: dict[str, Any]) -> list[st
     for name in secret_fields(schema):
         value = opened.get(name)
         if isinstance(value, str) and len(value) >= MIN_LENGTH:
-            values.update(encoded_forms(value))
+            values.update(encoded_forms(value) | _request_target(value))
     return sorted(values, key=len, reverse=True)
 
 
@@ -83,6 +83,15 @@ def _scrub_base64(text: str, secrets: tuple[str, ...]) -> str:
         return MASK if found else match.group()
 
     return BASE64_RUN.sub(hide, text)
+
+
+def _request_target(value: str) -> set[str]:
+    """A secret URL's path and query, as HTTP clients log them apart from the host (urllib3 does)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return set()
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    return {target} if len(target) >= MIN_LENGTH else set()
 
 
 def scrub(value: Any, secrets: Iterable[str]) -> Any:

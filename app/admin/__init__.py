@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         dashboard,
         executions,
         forms,
+        icons,
         integrations,
         operations,
         session,

@@ -234,6 +234,7 @@ class LogOut(Out):
     status = fields.String(allow_none=True, metadata={"enum": [s.value for s in LogStatus] + [None]})
     executed_at = _time()
     duration_ms = fields.Integer(allow_none=True)
+    summary = fields.String(allow_none=True)
     error_type = fields.String(allow_none=True)
     error_message = fields.String(allow_none=True)
     request = fields.Dict(allow_none=True)

@@ -1,4 +1,5 @@
-"""The public plugin API. A third-party plugin imports only from here.
+"""The public plugin API. A third-party plugin imports only from here (and its tests from
+``app.contract.testing``).
 
 from app.contract import Plugin, PluginError, ExecutionContext, ExecutionResult, TestResult, Secret
 """
@@ -12,6 +13,8 @@ from app.contract.base import (
     RateLimit,
     TestResult,
 )
+from app.contract.http import raise_for_response, redact_headers, response_summary, retry_after_seconds, send
+from app.contract.icons import BUILTIN_ICONS, CATEGORIES, read_icon
 from app.contract.net import (
     check_destination,
     check_url,
@@ -22,9 +25,24 @@ from app.contract.net import (
     shared_session,
 )
 from app.contract.schema import MASK, NoCredentialsInUrl, Secret
+from app.contract.templates import (
+    EVENT_TITLES,
+    SelectedField,
+    Template,
+    check_template,
+    display_value,
+    render,
+    select_fields,
+    selection_field,
+    slack_escape,
+    template_context,
+)
 
 __all__ = [
+    "BUILTIN_ICONS",
+    "CATEGORIES",
     "EVENTS",
+    "EVENT_TITLES",
     "MASK",
     "NoCredentialsInUrl",
     "ExecutionContext",
@@ -33,12 +51,27 @@ __all__ = [
     "PluginError",
     "RateLimit",
     "Secret",
+    "SelectedField",
+    "Template",
     "TestResult",
     "check_destination",
+    "check_template",
     "check_url",
     "connect_checked",
+    "display_value",
     "guarded_opener",
     "guarded_session",
     "is_public_address",
+    "raise_for_response",
+    "read_icon",
+    "redact_headers",
+    "render",
+    "response_summary",
+    "retry_after_seconds",
+    "select_fields",
+    "selection_field",
+    "send",
     "shared_session",
+    "slack_escape",
+    "template_context",
 ]

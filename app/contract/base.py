@@ -91,7 +91,8 @@ class TestResult:
 class Plugin:
     """Subclass this, set the class attributes, implement ``execute`` and ``test_connection``.
 
-    ``settings`` holds the host's configuration (e.g. ``ALLOW_PRIVATE_DESTINATIONS``, API URL overrides).
+    ``category`` is one of app.contract.CATEGORIES; ``icon`` a built-in icon name (BUILTIN_ICONS) or the
+    name of the SVG given in ``icon_svg``. ``settings`` holds the host's configuration (e.g. ``ALLOW_PRIVATE_DESTINATIONS``, API URL overrides).
     """
 
     id: ClassVar[str]
@@ -100,6 +101,7 @@ class Plugin:
     description: ClassVar[str] = ""
     category: ClassVar[str] = "other"
     icon: ClassVar[str] = "plug"
+    icon_svg: ClassVar[str | None] = None  # an SVG of its own for ``icon`` (see app.contract.icons)
     triggers: ClassVar[tuple[str, ...]] = EVENTS
     config_schema: ClassVar[type[marshmallow.Schema]]
     rate_limit: ClassVar[RateLimit | None] = None

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from app.contract.base import EVENTS, Plugin
+from app.contract.icons import svg_problem
 from app.contract.schema import json_schema, secret_fields
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,11 @@ BUILTINS: dict[str, str] = {
     "email": "plugins.email:EmailPlugin",
     "slack": "plugins.slack:SlackPlugin",
     "google_sheets": "plugins.google_sheets:GoogleSheetsPlugin",
+    "teams": "plugins.teams:TeamsPlugin",
+    "discord": "plugins.discord:DiscordPlugin",
+    "twilio_sms": "plugins.twilio_sms:TwilioSmsPlugin",
+    "airtable": "plugins.airtable:AirtablePlugin",
+    "hubspot": "plugins.hubspot:HubSpotPlugin",
 }
 
 
@@ -43,6 +49,7 @@ class PluginRegistry:
         self._classes: dict[str, type[Plugin]] = {}
         self._origins: dict[str, str] = {}
         self._instances: dict[str, Plugin] = {}
+        self.icons: dict[str, str] = {}  # icon name -> SVG shipped by a plugin
 
     def register(self, cls: type[Plugin], origin: str) -> None:
         for attr in ("id", "name", "config_schema"):
@@ -60,6 +67,16 @@ class PluginRegistry:
             raise PluginRegistryError(f"Plugin {cls.id!r} declares unknown triggers: {sorted(unknown)}")
         self._classes[cls.id] = cls
         self._origins[cls.id] = origin
+        self._add_icon(cls, origin)
+
+    def _add_icon(self, cls: type[Plugin], origin: str) -> None:
+        if not cls.icon_svg:
+            return
+        problem = svg_problem(cls.icon_svg)
+        if problem:
+            log.warning("The icon of plugin %r from %s is not used: %s.", cls.id, origin, problem)
+            return
+        self.icons.setdefault(cls.icon, cls.icon_svg)
 
     def load(self, builtins: Mapping[str, str] = BUILTINS, discover: bool = True) -> PluginRegistry:
         for ref in builtins.values():

@@ -12,12 +12,13 @@ from bson import ObjectId
 from flask import Flask
 
 from app import signals
-from app.contract import ExecutionContext, ExecutionResult, Plugin, PluginError
+from app.contract import ExecutionContext, Plugin, PluginError
 from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineExceeded, DeadlineRunner
 from app.engine.jobs import disable_integration, out_of_attempts
+from app.engine.outcome import Outcome, outcome_of
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.writer import ResultWriter
@@ -26,20 +27,6 @@ from app.secret_scrub import hiding, scrub_attempt, secret_values
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)
-
-
-class Outcome:
-    """What an attempt came to, before it is written down."""
-
-    def __init__(
-        self,
-        status: LogStatus,
-        error: PluginError | None = None,
-        result: ExecutionResult | None = None,
-        error_type: str | None = None,
-    ):
-        self.status, self.error, self.result, self.error_type = status, error, result, error_type
-        self.duration = 0.0
 
 
 class JobRunner:
@@ -156,41 +143,21 @@ class JobRunner:
 
     def _attempt(self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any]) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
-        try:
-            ctx = ExecutionContext(
-                job_id=str(job["_id"]),
-                idempotency_key=job["idempotency_key"],
-                event=job["event"],
-                attempt=job["attempts"],
-                max_attempts=job["max_attempts"],
-                config=opened,
-                payload=job["payload"],
-                deadline=time.monotonic() + timeout,
-                settings=self.settings,
-            )
-            result = self.deadlines.call(lambda: plugin.execute(ctx), timeout)
-            return Outcome(
-                LogStatus.SUCCESS, result=result if isinstance(result, ExecutionResult) else ExecutionResult()
-            )
-        except DeadlineExceeded as exc:
-            return Outcome(
-                LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout"
-            )
-        except PluginError as exc:
-            return Outcome(LogStatus.FAILED, exc, error_type="permanent" if exc.permanent else "retryable")
-        except Exception as exc:  # a bug in a plugin must not kill the worker; retried like a transient error
-            log.exception("plugin %s raised", job["plugin_id"])
-            return Outcome(
-                LogStatus.FAILED,
-                PluginError(f"{type(exc).__name__} in plugin"),
-                error_type=type(exc).__name__,
-            )
+        ctx = ExecutionContext(
+            job_id=str(job["_id"]),
+            idempotency_key=job["idempotency_key"],
+            event=job["event"],
+            attempt=job["attempts"],
+            max_attempts=job["max_attempts"],
+            config=opened,
+            payload=job["payload"],
+            deadline=time.monotonic() + timeout,
+            settings=self.settings,
+        )
+        return outcome_of(lambda: self.deadlines.call(lambda: plugin.execute(ctx), timeout), job["plugin_id"])
 
     def _log(self, job: dict[str, Any], outcome: Outcome, started_at: datetime) -> dict[str, Any]:
         """The execution log row of this attempt."""
-        result, error = outcome.result, outcome.error
-        response = result.response if result else (error.response if error else {})
-        request = result.request if result else dict(response.pop("request", {}) if response else {})
         return {
             "job_id": str(job["_id"]),
             "config_id": job["config_id"],
@@ -201,13 +168,9 @@ class JobRunner:
             "attempt": job["attempts"],
             "worker": self.queue.owner,
             "event": job["event"],
-            "status": outcome.status.value,
             "executed_at": started_at,
             "duration_ms": int(outcome.duration * 1000),
-            "error_type": outcome.error_type,
-            "error_message": error.message if error else None,
-            "request": request,
-            "response": response,
+            **outcome.log_fields(),
         }
 
     def _settle(

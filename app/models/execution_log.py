@@ -29,6 +29,7 @@ class PluginExecutionLog(Document):
     status = StringField(choices=[s.value for s in LogStatus])
     executed_at = DateTimeField(default=utcnow)
     duration_ms = IntField()
+    summary = StringField(null=True)  # what a successful attempt reported (ExecutionResult.summary)
     error_type = StringField(null=True)
     error_message = StringField(null=True)
     request = DictField()
@@ -54,6 +55,7 @@ class PluginExecutionLog(Document):
             "status": self.status,
             "executed_at": isoformat(self.executed_at),
             "duration_ms": self.duration_ms,
+            "summary": self.summary,
             "error_type": self.error_type,
             "error_message": self.error_message,
             "request": self.request,

@@ -6,9 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.contract import Secret
-from app.field_selection import selection_field
-from app.templating import Template
+from app.contract import Secret, Template, selection_field
 from plugins.email.addresses import is_template, parse_addresses
 
 SECURITY = ("starttls", "ssl", "none")

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from app.contract import PluginError
-from app.field_selection import select_fields
-from app.templating import render, template_context
+from app.contract import PluginError, render, select_fields, template_context
 from plugins.email.addresses import bare, parse_addresses
 from plugins.email.config import DEFAULT_SUBJECT, MAX_RECIPIENTS
 

@@ -11,8 +11,7 @@ from gspread.exceptions import NoValidUrlKeyFound
 from gspread.utils import extract_id_from_url
 from marshmallow import Schema, ValidationError, fields, validates
 
-from app.contract import Secret
-from app.field_selection import selection_field
+from app.contract import Secret, selection_field
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 REQUIRED_KEYS = ("client_email", "private_key", "token_uri")

@@ -11,7 +11,7 @@ from typing import Any
 from gspread import Worksheet
 from gspread.utils import InsertDataOption, ValueInputOption, rowcol_to_a1
 
-from app.field_selection import select_fields
+from app.contract import select_fields
 
 SUBMISSION_ID = "Submission ID"
 SUBMITTED_AT = "Submitted at"

@@ -6,9 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from app.contract import NoCredentialsInUrl, Secret
-from app.field_selection import selection_field
-from app.templating import Template
+from app.contract import NoCredentialsInUrl, Secret, Template, selection_field
 
 DEFAULT_TEXT = """*{{ event_title }}: {{ form.name }}*
 {% for f in fields %}*{{ f.label }}*: {{ f.value }}

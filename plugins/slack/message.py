@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.field_selection import SelectedField, display_value, select_fields
-from app.templating import EVENT_TITLES, render, slack_escape, template_context
+from app.contract import (
+    EVENT_TITLES,
+    SelectedField,
+    display_value,
+    render,
+    select_fields,
+    slack_escape,
+    template_context,
+)
 from plugins.slack.config import DEFAULT_TEXT
 
 FIELDS_PER_SECTION = 10  # Slack's limits: 10 fields per section, 2000 characters each, 50 blocks

@@ -48,7 +48,11 @@ class WebhookConfig(Schema):
         ),
         metadata={"description": "Where to send"},
     )
-    method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT", "PATCH"]))
+    method = fields.String(
+        load_default="POST",
+        validate=validate.OneOf(["POST", "PUT", "PATCH"]),
+        metadata={"description": "HTTP method"},
+    )
     headers = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
@@ -94,7 +98,11 @@ class WebhookConfig(Schema):
         allow_none=True,
         metadata={"description": "HTTP Basic auth password (stored encrypted)"},
     )
-    timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=60))
+    timeout = fields.Float(
+        load_default=10.0,
+        validate=validate.Range(min=0.5, max=60),
+        metadata={"description": "Seconds to wait for an answer"},
+    )
 
     @validates_schema
     def _one_auth(self, data: dict[str, Any], **_: Any) -> None:

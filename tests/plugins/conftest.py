@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from app.contract import ExecutionContext, Plugin
+from app.contract import Plugin
+from app.contract.testing import TEST_SETTINGS, context, payload  # noqa: F401 - payload: for the tests
 from tests.conftest import Api
 from tests.plugins.peers.certs import CertFiles, self_signed
 from tests.plugins.peers.google import FakeGoogle
@@ -17,49 +17,12 @@ from tests.plugins.peers.slack import FakeSlack
 from tests.plugins.peers.smtp import SmtpPeer
 from tests.support.wait import wait_until
 
-SETTINGS = {"ALLOW_PRIVATE_DESTINATIONS": True}
-
-FORM = {
-    "id": "65f000000000000000000001",
-    "name": "Contact",
-    "fields": [
-        {"name": "name", "label": "Your name"},
-        {"name": "email", "label": "E-mail"},
-        {"name": "message", "label": "Message"},
-    ],
-}
-
-
-def payload(data: dict[str, Any] | None = None, event: str = "form.submitted", sub_id: str = "sub1") -> dict:
-    """An event snapshot shaped like app.engine.dispatch.snapshot."""
-    return {
-        "event": event,
-        "form": FORM,
-        "submission": {
-            "id": sub_id,
-            "revision": 1,
-            "created_at": "2026-05-01T10:00:00.000Z",
-            "updated_at": "2026-05-01T10:00:00.000Z",
-        },
-        "data": data if data is not None else {"name": "Ada", "email": "ada@example.com", "message": "Hi"},
-        "occurred_at": "2026-05-01T10:00:00.000Z",
-    }
+SETTINGS = TEST_SETTINGS
 
 
 def run_plugin(plugin: Plugin, raw_config: dict[str, Any], snapshot: dict[str, Any], job_id: str = "job1"):
-    """One attempt, as the runner makes it: the config loaded through the plugin's schema."""
-    ctx = ExecutionContext(
-        job_id=job_id,
-        idempotency_key=f"msg_{job_id}",
-        event=snapshot["event"],
-        attempt=1,
-        max_attempts=5,
-        config=plugin.config_schema().load(raw_config),
-        payload=snapshot,
-        deadline=time.monotonic() + 10,
-        settings=plugin.settings,
-    )
-    return plugin.execute(ctx)
+    """One attempt with the config loaded through the plugin's schema: its ExecutionResult, or it raises."""
+    return plugin.execute(context(plugin, raw_config, snapshot, job_id=job_id))
 
 
 @pytest.fixture(scope="session")

@@ -44,13 +44,15 @@ def test_the_header_row_is_created_and_the_row_appended_raw(sheets, google):
 
 def test_an_edit_updates_the_same_row_and_leaves_other_columns_alone(sheets):
     plugin, config, book = sheets
-    run_plugin(plugin, config, payload({"name": "Ada"}, sub_id="s1"))
-    run_plugin(plugin, config, payload({"name": "Bob"}, sub_id="s2"))
+    run_plugin(plugin, config, payload({"name": "Ada"}, submission_id="s1"))
+    run_plugin(plugin, config, payload({"name": "Bob"}, submission_id="s2"))
     sheet = book.sheets[0]
     sheet.set(0, 5, "Notes")  # a column the owner added by hand
     sheet.set(1, 5, "call back")
 
-    result = run_plugin(plugin, config, payload({"name": "Ada L."}, event="response.edited", sub_id="s1"))
+    result = run_plugin(
+        plugin, config, payload({"name": "Ada L."}, event="response.edited", submission_id="s1")
+    )
 
     assert [row[:3] for row in sheet.values()] == [
         HEADERS[:3],
@@ -64,13 +66,13 @@ def test_an_edit_updates_the_same_row_and_leaves_other_columns_alone(sheets):
 def test_a_delete_removes_the_row(sheets):
     plugin, config, book = sheets
     for sub in ("s1", "s2", "s3"):
-        run_plugin(plugin, config, payload({"name": sub}, sub_id=sub))
+        run_plugin(plugin, config, payload({"name": sub}, submission_id=sub))
 
-    result = run_plugin(plugin, config, payload(event="response.deleted", sub_id="s2"))
+    result = run_plugin(plugin, config, payload(event="response.deleted", submission_id="s2"))
 
     assert [row[0] for row in book.sheets[0].values()] == ["Submission ID", "s1", "s3"]
     assert result.summary == "Deleted row 3 of Responses › Sheet1"
-    again = run_plugin(plugin, config, payload(event="response.deleted", sub_id="s2"))
+    again = run_plugin(plugin, config, payload(event="response.deleted", submission_id="s2"))
     assert "nothing to delete" in again.summary
 
 
@@ -83,8 +85,8 @@ def test_a_retried_job_does_not_duplicate_the_row(sheets):
 
 def test_new_form_fields_become_new_columns(sheets):
     plugin, config, book = sheets
-    run_plugin(plugin, config, payload({"name": "Ada"}, sub_id="s1"))
-    run_plugin(plugin, config, payload({"name": "Bob", "phone": "555"}, sub_id="s2"))
+    run_plugin(plugin, config, payload({"name": "Ada"}, submission_id="s1"))
+    run_plugin(plugin, config, payload({"name": "Bob", "phone": "555"}, submission_id="s2"))
     assert book.sheets[0].values()[0] == [*HEADERS, "phone"]
     assert book.sheets[0].values()[2][-1] == "555"
 

@@ -1,0 +1,62 @@
+"""What one attempt came to, and the fields of the execution log row it becomes.
+
+Shared by the runner and the plugin test kit, so that ``run_plugin`` shows exactly what the log shows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from app.contract.base import ExecutionResult, PluginError
+from app.engine.deadline import DeadlineExceeded
+from app.models.execution_log import LogStatus
+
+log = logging.getLogger(__name__)
+
+
+class Outcome:
+    """What an attempt came to, before it is written down."""
+
+    def __init__(
+        self,
+        status: LogStatus,
+        error: PluginError | None = None,
+        result: ExecutionResult | None = None,
+        error_type: str | None = None,
+    ):
+        self.status, self.error, self.result, self.error_type = status, error, result, error_type
+        self.duration = 0.0
+
+    def log_fields(self) -> dict[str, Any]:
+        """status, summary, error_type, error_message, request and response of the log row."""
+        result, error = self.result, self.error
+        response = dict(result.response if result else (error.response if error else {}))
+        request = result.request if result else dict(response.pop("request", {}) or {})
+        return {
+            "status": self.status.value,
+            "summary": result.summary if result else None,
+            "error_type": self.error_type,
+            "error_message": error.message if error else None,
+            "request": request,
+            "response": response,
+        }
+
+
+def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
+    """Run ``call`` (a plugin's execute) and classify how it ended."""
+    try:
+        result = call()
+        return Outcome(
+            LogStatus.SUCCESS, result=result if isinstance(result, ExecutionResult) else ExecutionResult()
+        )
+    except DeadlineExceeded as exc:
+        return Outcome(LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout")
+    except PluginError as exc:
+        return Outcome(LogStatus.FAILED, exc, error_type="permanent" if exc.permanent else "retryable")
+    except Exception as exc:  # a bug in a plugin must not kill the worker; retried like a transient error
+        log.exception("plugin %s raised", plugin_id)
+        return Outcome(
+            LogStatus.FAILED, PluginError(f"{type(exc).__name__} in plugin"), error_type=type(exc).__name__
+        )

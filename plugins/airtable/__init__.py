@@ -1,0 +1,3 @@
+from plugins.airtable.plugin import AirtablePlugin
+
+__all__ = ["AirtablePlugin"]

@@ -1,0 +1,3 @@
+from plugins.discord.plugin import DiscordPlugin
+
+__all__ = ["DiscordPlugin"]

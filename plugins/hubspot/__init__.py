@@ -1,0 +1,3 @@
+from plugins.hubspot.plugin import HubSpotPlugin
+
+__all__ = ["HubSpotPlugin"]

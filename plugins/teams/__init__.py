@@ -1,0 +1,3 @@
+from plugins.teams.plugin import TeamsPlugin
+
+__all__ = ["TeamsPlugin"]

@@ -1,0 +1,3 @@
+from plugins.twilio_sms.plugin import TwilioSmsPlugin
+
+__all__ = ["TwilioSmsPlugin"]

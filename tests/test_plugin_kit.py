@@ -1,0 +1,208 @@
+"""The plugin test kit (app.contract.testing) tells the truth: what it shows is what the host logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from marshmallow import Schema, fields
+
+from app.contract import (
+    ExecutionContext,
+    ExecutionResult,
+    Plugin,
+    Secret,
+    TestResult,
+    raise_for_response,
+    response_summary,
+    send,
+    shared_session,
+)
+from app.contract.registry import BUILTINS, _load_ref
+from app.contract.testing import FakeHTTP, Reply, check_plugin, payload, run_plugin
+from tests.conftest import Api
+from tests.plugins.conftest import finished_job
+
+
+class PingConfig(Schema):
+    url = fields.Url(required=True, require_tld=False, metadata={"description": "Where to post"})
+    api_key = Secret(required=True, metadata={"description": "Sent as a bearer token"})
+
+
+class PingPlugin(Plugin):
+    id = "ping"
+    name = "Ping"
+    description = "Posts the submission."
+    category = "developer"
+    icon = "webhook"
+    config_schema = PingConfig
+
+    def execute(self, ctx: ExecutionContext) -> ExecutionResult:
+        session = shared_session(bool(self.settings.get("ALLOW_PRIVATE_DESTINATIONS")))
+        headers = {"Authorization": f"Bearer {ctx.config['api_key']}"}
+        resp = send(
+            session, "POST", ctx.config["url"], ctx.time_left, json=ctx.payload["data"], headers=headers
+        )
+        raise_for_response(resp)
+        return ExecutionResult(
+            f"Pinged, HTTP {resp.status_code}", {"data": ctx.payload["data"]}, response_summary(resp)
+        )
+
+    def test_connection(self, config: dict[str, Any]) -> TestResult:
+        session = shared_session(bool(self.settings.get("ALLOW_PRIVATE_DESTINATIONS")))
+        resp = send(session, "GET", config["url"], 5)
+        return TestResult(resp.ok, f"HTTP {resp.status_code}")
+
+
+class LeakyPlugin(PingPlugin):
+    id = "leaky"
+
+    def execute(self, ctx: ExecutionContext) -> ExecutionResult:
+        return ExecutionResult(f"sent with {ctx.config['api_key']}")
+
+    def test_connection(self, config: dict[str, Any]) -> TestResult:
+        session = shared_session(True)
+        send(session, "POST", config["url"], 5, json={"text": "test"})
+        return TestResult(True, "posted a test message")
+
+
+def test_run_plugin_shows_what_the_execution_log_shows(make_app, fake_http):
+    fake_http.script(Reply(503, "busy", {"Retry-After": "3"}))
+    config = {"url": fake_http.url + "/in", "api_key": "pk_live_1234"}
+    kit_attempts = [run_plugin(PingPlugin, config, payload({"email": "a@example.com"})) for _ in range(2)]
+
+    fake_http.script(Reply(503, "busy", {"Retry-After": "3"}))
+    app = make_app(SCHEDULER_ENABLED=True, RETRY_BACKOFF_MAX=0.1)
+    app.extensions["formhooks.plugins"].register(PingPlugin, "test")
+    api = Api(app.test_client())
+    form = api.create_form()
+    api.add_plugin(form["id"], "ping", config)
+    job = finished_job(api, api.submit(form["id"], {"email": "a@example.com"})["jobs"][0])
+
+    logged = sorted(job["logs"], key=lambda row: row["attempt"])
+    varying = ("elapsed_ms",)
+    for kit, row in zip(kit_attempts, logged, strict=True):
+        shown = {k: row[k] for k in ("status", "summary", "error_type", "error_message", "request")}
+        assert shown == {k: getattr(kit, k) for k in shown}
+        assert {k: v for k, v in row["response"].items() if k not in varying} == {
+            k: v for k, v in kit.response.items() if k not in varying
+        }
+    assert kit_attempts[0].retry_after == 3
+    assert kit_attempts[1].summary == "Pinged, HTTP 200"
+
+
+def test_a_successful_attempts_summary_is_stored_and_shown(make_app, sink):
+    app = make_app(SCHEDULER_ENABLED=True)
+    api = Api(app.test_client())
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    job = finished_job(api, api.submit(form["id"], {"email": "a@example.com"})["jobs"][0])
+    assert [row["summary"] for row in job["logs"]] == ["HTTP 200"]
+    assert api.get(f"/api/logs?job_id={job['id']}").json["items"][0]["summary"] == "HTTP 200"
+
+
+def test_run_plugin_names_the_secrets_a_plugin_let_slip_and_scrubs_them():
+    attempt = run_plugin(LeakyPlugin, {"url": "http://example.com", "api_key": "pk_live_1234"})
+    assert attempt.leaked == ["api_key"]
+    assert attempt.summary == "sent with [secret]"
+
+
+def test_check_plugin_accepts_a_plugin_that_keeps_the_contract(fake_http):
+    result = check_plugin(PingPlugin, {"url": fake_http.url, "api_key": "k" * 8}, fake_http)
+    assert result.success and [r.method for r in fake_http.requests] == ["GET"]
+
+
+def test_check_plugin_refuses_a_test_connection_that_sends_something(fake_http):
+    with pytest.raises(AssertionError, match="test_connection changed something at the destination: POST /"):
+        check_plugin(LeakyPlugin, {"url": fake_http.url, "api_key": "k" * 8}, fake_http)
+
+
+def test_check_plugin_lists_every_broken_declaration():
+    class Careless(Schema):
+        password = fields.String(metadata={"description": "Password"})
+        note = fields.String()
+
+    class Broken(Plugin):
+        id = "Bad Id"
+        name = "Broken"
+        category = "messaging"
+        config_schema = Careless
+
+    with pytest.raises(AssertionError) as err:
+        check_plugin(Broken)
+    text = str(err.value)
+    for problem in (
+        "id must be lower-case",
+        "description is empty",
+        "category 'messaging' is not one of",
+        "execute and test_connection must both be implemented",
+        "config field 'note' has no metadata description",
+        "config field 'password' looks like a secret",
+    ):
+        assert problem in text
+
+
+@pytest.mark.parametrize("ref", sorted(BUILTINS.values()))
+def test_every_built_in_plugin_keeps_the_contract(ref):
+    check_plugin(_load_ref(ref))
+
+
+def test_the_fake_answers_scripted_replies_then_its_handler():
+    with FakeHTTP(lambda req: Reply(201, {"path": req.path})) as fake:
+        fake.script(Reply(429, "slow down", {"Retry-After": "1"}))
+        session = shared_session(True)
+        first = send(session, "POST", fake.url + "/a?x=1", 5, json={"n": 1})
+        second = send(session, "GET", fake.url + "/b", 5)
+    assert (first.status_code, first.headers["Retry-After"], first.text) == (429, "1", "slow down")
+    assert (second.status_code, second.json()) == (201, {"path": "/b"})
+    assert [(r.method, r.path, r.query) for r in fake.requests] == [
+        ("POST", "/a", {"x": "1"}),
+        ("GET", "/b", {}),
+    ]
+    assert [r.path for r in fake.writes()] == ["/a"]
+
+
+SVG = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><circle cx="20" cy="20" r="9"/></svg>'
+
+
+def _logged_in(app) -> Any:
+    client = app.test_client()
+    resp = client.post(
+        "/api/auth/login", json={"email": app.config["ADMIN_EMAIL"], "password": app.config["ADMIN_PASSWORD"]}
+    )
+    assert resp.status_code == 200, resp.json
+    return client
+
+
+def test_a_plugin_ships_its_own_svg_icon_and_a_refused_one_falls_back_to_the_plug(make_app):
+    class Shipped(PingPlugin):
+        id, icon, icon_svg = "shipped", "orbit", SVG
+
+    class Scripted(PingPlugin):
+        id, icon, icon_svg = "scripted", "evil", SVG.replace("<circle", '<circle onload="alert(1)"')
+
+    app = make_app()
+    registry = app.extensions["formhooks.plugins"]
+    registry.register(Shipped, "test")
+    registry.register(Scripted, "test")
+    client = _logged_in(app)
+    form_id = Api(app.test_client()).create_form()["id"]
+
+    catalogue = client.get(f"/admin/forms/{form_id}/integrations/new").get_data(as_text=True)
+    assert "/admin/plugin-icons/orbit.svg" in catalogue
+    assert "/admin/plugin-icons/evil.svg" not in catalogue and "icons/plug.svg" in catalogue
+    icon = client.get("/admin/plugin-icons/orbit.svg")
+    assert (icon.status_code, icon.mimetype, icon.get_data(as_text=True)) == (200, "image/svg+xml", SVG)
+    assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
+    assert client.get("/admin/plugin-icons/evil.svg").status_code == 404
+
+
+def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):
+    app = make_app()
+    client = _logged_in(app)
+    form_id = Api(app.test_client()).create_form()["id"]
+    for plugin_id in sorted(BUILTINS):
+        page = client.get(f"/admin/forms/{form_id}/integrations/new/{plugin_id}")
+        assert page.status_code == 200, plugin_id
+        cls = _load_ref(BUILTINS[plugin_id])
+        assert f"icons/{cls.icon}.svg" in page.get_data(as_text=True), plugin_id
