@@ -17,8 +17,18 @@ bp = Blueprint(
 
 def init_app(app: Flask) -> None:
     from app.admin import filters
-    from app.admin.pages import dashboard, executions, forms, integrations, session, team  # noqa: F401
+    from app.admin.pages import (  # noqa: F401
+        dashboard,
+        executions,
+        forms,
+        integrations,
+        not_found,
+        session,
+        submissions,
+        team,
+    )
 
     filters.init_app(app)
+    not_found.init_app(app)
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", lambda: redirect(url_for("admin.dashboard")))

@@ -91,7 +91,7 @@ def last_attempt(config_id: str) -> dict[str, Any] | None:
     return PluginExecutionLog._get_collection().find_one(
         {"config_id": config_id},
         {"status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1},
-        sort=[("_id", -1)],
+        sort=[("executed_at", -1), ("_id", -1)],
     )
 
 

@@ -17,6 +17,7 @@ from app.models import (
     PluginConfig,
     PluginExecutionLog,
     PluginJob,
+    newest_first,
     parse_object_id,
     utcnow,
 )
@@ -104,7 +105,7 @@ def executions():
     model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
     page = _page()
     query = _query(args, list(forms))
-    docs = list(model.objects(__raw__=query).order_by("-id").skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+    docs = list(model.objects(__raw__=query).order_by(*newest_first(model)).skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
     has_more = len(docs) > PER_PAGE
     docs = docs[:PER_PAGE]
     job_status = {}

@@ -183,6 +183,30 @@
   function clearErrors(form) {
     $$("[data-error-for]", form).forEach((el) => { el.textContent = ""; el.hidden = true; });
     $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
+    summarize(form, "");
+  }
+
+  // The summary of a failed save goes above the fields it points at ("marked below").
+  function summarize(form, text) {
+    let box = $(":scope > [data-form-summary]", form);
+    if (!box && !text) return;
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "alert alert-bad form-summary";
+      box.setAttribute("role", "alert");
+      box.dataset.formSummary = "";
+      form.prepend(box);
+    }
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  // "fields.3.name" on a rows editor: the input of row 4's "name" column, not the editor's first input.
+  function cellOf(wrapper, rest) {
+    if (!rest.length || !/^\d+$/.test(rest[0])) return null;
+    const row = $$("[data-row]", wrapper)[Number(rest[0])];
+    if (!row) return null;
+    return (rest[1] && $(`[data-col="${CSS.escape(rest[1])}"]`, row)) || $("input, select", row);
   }
 
   // Each error goes to the closest element declared for its path (or a prefix of it); returns the rest.
@@ -200,7 +224,7 @@
         slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
         slot.hidden = false;
         const wrapper = $(`[data-name="${CSS.escape(prefix)}"]`, form);
-        const input = wrapper && control(wrapper);
+        const input = wrapper && (cellOf(wrapper, parts.slice(n)) || control(wrapper));
         if (input) { input.setAttribute("aria-invalid", "true"); first = first || input; }
         return;
       }
@@ -225,6 +249,7 @@
       return;
     }
     if (then.startsWith("reveal:")) {
+      say(status, successText || "", "good");
       const box = $(then.slice(7));
       $$("[data-reveal-field]", box).forEach((el) => { el.value = data[el.dataset.revealField] || ""; });
       box.hidden = false;
@@ -243,12 +268,17 @@
     if (result.ok) {
       form.dataset.dirty = "";
       afterSuccess(form.dataset.then, result.data, form.dataset.success, status);
+      if (form.dataset.refreshAfter) refresh($(form.dataset.refreshAfter), true);
       return;
     }
     const details = result.data && result.data.error && result.data.error.details;
     const unplaced = result.status === 422 && details ? showErrors(form, details) : [];
-    const message = result.status === 422 ? "Please fix the fields marked below." : errorMessage(result);
-    say(status, [message, ...unplaced].join(" "), "bad");
+    if (result.status === 422 && $("[aria-invalid]", form)) {
+      say(status, "", "");
+      summarize(form, ["Please fix the fields marked below.", ...unplaced].join(" "));
+      return;
+    }
+    say(status, [result.status === 422 ? "Not saved." : errorMessage(result), ...unplaced].join(" "), "bad");
   }
 
   document.addEventListener("submit", (event) => {
@@ -337,8 +367,8 @@
     if (result.status === 422) {
       const details = (result.data.error || {}).details || {};
       const unplaced = showErrors(form, details);
-      say(resultBox, ["Fix the fields marked below before testing.", ...unplaced].join(" "), "bad");
-      resultBox.classList.add("is-bad");
+      say(resultBox, "", "");
+      summarize(form, ["Fix the fields marked below before testing.", ...unplaced].join(" "));
       return;
     }
     showTest(resultBox, result);
@@ -464,7 +494,8 @@
     if (!resp.ok) return;
     const holder = document.createElement("div");
     holder.innerHTML = await resp.text();
-    const fresh = holder.firstElementChild;
+    // A fragment, or a whole page holding the region.
+    const fresh = holder.querySelector(`#${CSS.escape(region.id)}`) || holder.firstElementChild;
     if (fresh && fresh.id === region.id) { region.replaceWith(fresh); schedule(fresh); }
   }
 
