@@ -146,7 +146,7 @@ def matching(filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | 
     """Every matching submission (raw documents) in the chosen order, read from one cursor."""
     projection = None if fields is None else {name: 1 for name in fields}
     cursor = Submission._get_collection().find(
-        filters.store_query(form_ids), projection, sort=filters.store_sort(), batch_size=500
+        filters.store_query(form_ids), projection, sort=filters.store_sort(), batch_size=200
     )
     return (doc for doc in cursor if filters.matches(doc))
 
