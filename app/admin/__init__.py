@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         executions,
         forms,
         integrations,
+        live,
         not_found,
         session,
         submissions,

@@ -500,12 +500,15 @@
   }
 
   function schedule(region) {
-    if (!region || !$("[data-pending]", region) && !region.matches("[data-pending]")) return;
+    if (!region || region.hasAttribute("data-live")) return; // data.js keeps those live
+    if (!$("[data-pending]", region) && !region.matches("[data-pending]")) return;
     setTimeout(() => {
       const current = document.getElementById(region.id);
       if (current) refresh(current, false).then(() => { if (document.getElementById(region.id) === current) schedule(current); });
     }, REFRESH_MS);
   }
+
+  window.fhAdmin = { api, confirmDialog, refresh, say, errorMessage };
 
   document.addEventListener("DOMContentLoaded", () => {
     showFlash();
