@@ -97,7 +97,8 @@ def last_attempt(config_id: str) -> dict[str, Any] | None:
 
 @dataclass
 class Failing:
-    """An integration whose latest attempt failed, or that was disabled by a permanent failure."""
+    """An integration whose latest attempt failed (switched on or off), or that was disabled by a
+    permanent failure."""
 
     config: PluginConfig
     error: str
@@ -111,7 +112,7 @@ def failing_integrations(form_ids: Iterable[str]) -> list[Failing]:
         if not cfg.enabled and cfg.disabled_reason:
             result.append(Failing(cfg, cfg.disabled_reason, as_datetime(cfg.disabled_at), None))
             continue
-        last = last_attempt(str(cfg.id)) if cfg.enabled else None
+        last = last_attempt(str(cfg.id))  # switched off while failing is still failing
         if last and last["status"] in FAILED_LOGS:
             result.append(
                 Failing(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.models import Form, Submission
@@ -27,6 +28,11 @@ def viewer_zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo("UTC")
+
+
+def zone_name(args: Mapping[str, str], cookies: Mapping[str, str]) -> str:
+    """The zone a page was asked for (``?tz=``), else the one the script remembered (cookie ``fh_tz``)."""
+    return (args.get("tz") or unquote(cookies.get("fh_tz", ""))).strip()
 
 
 def _day(raw: str, zone: ZoneInfo) -> dt.datetime | None:
@@ -65,7 +71,7 @@ class Filters:
     page: int = 1
 
     @classmethod
-    def read(cls, args: Mapping[str, str], form_id: str = "") -> Filters:
+    def read(cls, args: Mapping[str, str], form_id: str = "", zone: str = "") -> Filters:
         get = lambda name: (args.get(name) or "").strip()  # noqa: E731
         try:
             page = max(1, int(get("page") or 1))
@@ -82,7 +88,7 @@ class Filters:
             field=get("field"),
             value=get("value"),
             sort=sort,
-            tz=get("tz"),
+            tz=get("tz") or zone,
             deleted=get("deleted") == "1",
             page=page,
         )

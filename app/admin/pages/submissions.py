@@ -13,13 +13,21 @@ from flask import Response, abort, render_template, request, stream_with_context
 
 from app.admin import access, bp
 from app.admin.export import FORMATS, csv_rows, json_rows
-from app.admin.submission_search import Filters, field_names, matching, page_of, summary, text_of
+from app.admin.submission_search import (
+    Filters,
+    field_names,
+    matching,
+    page_of,
+    summary,
+    text_of,
+    zone_name,
+)
 from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
 
 
 def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
     forms = {str(f.id): f for f in access.visible_forms().only("id", "name", "fields", "workspace_id")}
-    filters = Filters.read(request.args, str(form.id) if form else "")
+    filters = Filters.read(request.args, str(form.id) if form else "", zone_name(request.args, request.cookies))
     if filters.form_id and filters.form_id not in forms:
         abort(404)
     return forms, filters

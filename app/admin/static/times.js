@@ -40,7 +40,16 @@
   }
 
   window.fhTimes = { localize, zone };
+  // The server buckets days in the zone it was told (a cookie); a page drawn in another zone is redrawn once.
+  function rememberZone() {
+    const known = document.cookie.split("; ").some((c) => c === `fh_tz=${encodeURIComponent(zone)}`);
+    document.cookie = `fh_tz=${encodeURIComponent(zone)}; path=/; max-age=31536000; SameSite=Lax`;
+    const drawn = document.querySelector("[data-zone]");
+    if (!known && drawn && drawn.dataset.zone !== zone && !new URLSearchParams(location.search).has("tz")) location.reload();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    rememberZone();
     fillZones();
     localize();
     // Relative times tick; regions replaced by the live refresh are localized as they arrive.
