@@ -114,7 +114,8 @@ class WebhookPlugin(Plugin):
     icon = "webhook"
     config_schema = WebhookConfig
 
-    def _request(self, config: dict[str, Any], msg_id: str, body: dict[str, Any], timeout: float):
+    def _prepared(self, config: dict[str, Any], msg_id: str, body: dict[str, Any]) -> tuple[bytes, dict]:
+        """The exact bytes and headers of a request (signed when a secret is set)."""
         raw = json.dumps(body, separators=(",", ":"), default=str).encode()
         ts = int(time.time())
         headers = {
@@ -128,6 +129,10 @@ class WebhookPlugin(Plugin):
             headers["webhook-signature"] = sign(config["secret"], msg_id, ts, raw)
         if config.get("auth_token"):
             headers["Authorization"] = f"Bearer {config['auth_token']}"
+        return raw, headers
+
+    def _request(self, config: dict[str, Any], msg_id: str, body: dict[str, Any], timeout: float):
+        raw, headers = self._prepared(config, msg_id, body)
         basic = (
             (config["basic_username"], config.get("basic_password") or "")
             if config.get("basic_username")
@@ -162,6 +167,15 @@ class WebhookPlugin(Plugin):
         return ExecutionResult(
             summary=f"HTTP {resp.status_code}", request=sent, response=response_summary(resp)
         )
+
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        raw, headers = self._prepared(ctx.config, ctx.idempotency_key, build_body(ctx))
+        return {
+            "method": ctx.config.get("method", "POST"),
+            "url": ctx.config["url"],
+            "headers": redact_headers(headers),
+            "body": json.loads(raw),
+        }
 
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         body = {"event": "test", "message": "Test event from Formhooks", "occurred_at": time.time()}

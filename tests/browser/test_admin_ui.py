@@ -120,6 +120,10 @@ def test_a_failed_execution_is_retried_after_the_sink_is_fixed(page, world, sink
 
     sink.responder = lambda req: Reply(200, b"ok")
     page.get_by_role("button", name="Retry").click()
+    # A 400 is a permanent failure: retrying warns that the cause must be fixed first.
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("retrying cannot fix")
+    dialog.get_by_role("button", name="Retry anyway").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("completed")
     expect(page.locator(".attempt")).to_have_count(2)
     shot(page, "job-retried")

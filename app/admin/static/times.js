@@ -8,6 +8,8 @@
   const absolute = new Intl.DateTimeFormat(undefined, {
     year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
   });
+  // In table columns: short, the zone is named in the column's tooltip.
+  const compact = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" });
 
   function relative(ms) {
     const seconds = Math.round((Date.now() - ms) / 1000);
@@ -29,7 +31,7 @@
       if (Number.isNaN(ms)) return;
       const text = absolute.format(new Date(ms));
       el.title = text;
-      if (el.hasAttribute("data-absolute")) el.textContent = text;
+      if (el.hasAttribute("data-absolute")) el.textContent = el.closest("td") ? compact.format(new Date(ms)) : text;
       else if (el.hasAttribute("data-relative")) el.textContent = relative(ms);
       else if (el.hasAttribute("data-when")) el.textContent = `${relative(ms)} (${text})`;
     });
