@@ -39,32 +39,53 @@ class WebhookConfig(Schema):
     url = fields.Url(
         required=True, schemes={"http", "https"}, require_tld=False, metadata={"description": "Where to send"}
     )
-    method = fields.String(load_default="POST", validate=validate.OneOf(["POST", "PUT", "PATCH"]))
+    method = fields.String(
+        load_default="POST",
+        validate=validate.OneOf(["POST", "PUT", "PATCH"]),
+        metadata={"x-section": "Advanced"},
+    )
     headers = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
         load_default=dict,
-        metadata={"description": "Extra request headers", "x-widget": "keyvalue"},
+        metadata={"description": "Extra request headers", "x-widget": "keyvalue", "x-section": "Advanced"},
     )
     secret = Secret(
         load_default=None,
         allow_none=True,
-        metadata={"description": "Signing secret (whsec_<base64> or any string)"},
+        metadata={
+            "description": "Signing secret (whsec_<base64> or any string)",
+            "x-section": "Security",
+            "x-generate": "whsec",
+        },
     )
     auth_token = Secret(
         load_default=None,
         allow_none=True,
-        metadata={"description": "Sent as Authorization: Bearer <token> (stored encrypted)"},
+        metadata={
+            "description": "Sent as Authorization: Bearer <token> (stored encrypted)",
+            "x-section": "Security",
+        },
     )
     basic_username = fields.String(
-        load_default=None, allow_none=True, metadata={"description": "HTTP Basic auth user"}
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "HTTP Basic auth user", "x-section": "Security"},
     )
     basic_password = Secret(
         load_default=None,
         allow_none=True,
-        metadata={"description": "HTTP Basic auth password (stored encrypted)"},
+        metadata={"description": "HTTP Basic auth password (stored encrypted)", "x-section": "Security"},
     )
-    timeout = fields.Float(load_default=10.0, validate=validate.Range(min=0.5, max=60))
+    timeout = fields.Float(
+        load_default=10.0,
+        validate=validate.Range(min=0.5, max=60),
+        metadata={
+            "description": "How long to wait for an answer",
+            "x-unit": "seconds",
+            "x-section": "Advanced",
+        },
+    )
 
     @validates_schema
     def _one_auth(self, data: dict[str, Any], **_: Any) -> None:

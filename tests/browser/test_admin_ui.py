@@ -56,7 +56,7 @@ def test_owner_creates_a_form_collects_a_submission_and_connects_a_webhook(page,
     page.get_by_role("link", name=re.compile("Webhook")).click()
     page.get_by_label("URL").fill("not a url")
     page.get_by_role("button", name="Save integration").click()
-    expect(page.locator('[data-error-for="config.url"]')).to_have_text("Not a valid URL.")
+    expect(page.locator('[data-error-for="config.url"]')).to_have_text("Enter a full web address, starting with https://.")
     expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
 
     # Fix it, add a header, test before saving: the sink answers and the result shows in place.

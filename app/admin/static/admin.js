@@ -153,6 +153,8 @@
     const body = {};
     $$("[data-name]", form).forEach((wrapper) => {
       if (wrapper.closest("template")) return;
+      // The way to connect that is not chosen is cleared (so a saved one does not linger).
+      if (wrapper.closest("[data-mode-panel][hidden]")) { setPath(body, wrapper.dataset.name, null); return; }
       const [value, present] = readField(wrapper);
       if (present) setPath(body, wrapper.dataset.name, value);
     });
@@ -174,6 +176,23 @@
       out.push([prefix, String(details)]);
     }
     return out;
+  }
+
+  // The validation library's words, said the way the product says them.
+  const PRODUCT_WORDS = {
+    "Missing data for required field.": "This is required.",
+    "Field may not be null.": "This is required.",
+    "Not a valid URL.": "Enter a full web address, starting with https://.",
+    "Not a valid email address.": "Enter an e-mail address, like name@example.com.",
+    "Not a valid integer.": "Enter a whole number.",
+    "Not a valid number.": "Enter a number.",
+    "Not a valid boolean.": "Choose yes or no.",
+    "Not a valid string.": "Enter text.",
+    "Unknown field.": "This integration has no such setting.",
+  };
+
+  function inProductWords(message) {
+    return Object.entries(PRODUCT_WORDS).reduce((text, [from, to]) => text.split(from).join(to), message);
   }
 
   function humanPath(rest) {
@@ -213,7 +232,8 @@
   function showErrors(form, details) {
     const unplaced = [];
     let first = null;
-    flatten(details).forEach(([path, message]) => {
+    flatten(details).forEach(([path, raw]) => {
+      const message = inProductWords(raw);
       const parts = path.split(".");
       for (let n = parts.length; n > 0; n--) {
         const prefix = parts.slice(0, n).join(".");
@@ -508,7 +528,7 @@
     }, REFRESH_MS);
   }
 
-  window.fhAdmin = { api, confirmDialog, refresh, say, errorMessage };
+  window.fhAdmin = { api, confirmDialog, refresh, say, errorMessage, serialize, showErrors, clearErrors, summarize };
 
   document.addEventListener("DOMContentLoaded", () => {
     showFlash();
