@@ -83,6 +83,6 @@
   window.addEventListener("beforeunload", (event) => {
     if (!$("form[data-warn-unsaved][data-dirty='1']")) return;
     event.preventDefault();
-    event.returnValue = ""; // the browser shows its own "Leave site?" question
+    event.returnValue = "You have unsaved changes."; // browsers show their own "Leave site?" question
   });
 })();
