@@ -168,7 +168,14 @@ def test_executions_follow_the_server_live_with_times_in_the_viewers_zone(browse
     assert_accessible(page)
     assert_no_serious_violations(page, "dashboard at 390 px")
     page.set_viewport_size({"width": 1280, "height": 900})
-    shot(page, "dashboard", docs=True)
+    shot(page, "dashboard-ranges")
+
+    # The form's integration cards follow deliveries too.
+    page.goto(f"/admin/forms/{form_id}")
+    card = page.get_by_role("article", name="Orders hook")
+    expect(card).to_contain_text("(1 of 1)")
+    world.submit(form_id, {"name": "Grace", "email": "grace@example.com"})
+    expect(card).to_contain_text("(2 of 2)", timeout=15_000)
     ctx.close()
     assert errors == []
 
