@@ -24,11 +24,15 @@ def init_app(app: Flask) -> None:
         forms,
         icons,
         integrations,
+        live,
+        not_found,
         operations,
         session,
+        submissions,
         team,
     )
 
     filters.init_app(app)
+    not_found.init_app(app)
     app.register_blueprint(bp)
     app.add_url_rule("/", "home", lambda: redirect(url_for("admin.dashboard")))

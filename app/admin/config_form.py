@@ -39,7 +39,10 @@ class Widget:
     minimum: float | None = None
     maximum: float | None = None
     secret_set: bool = False  # a secret is stored (the input stays empty; blank keeps it)
-    generate: bool = False  # a secret the browser can generate (x-generate, e.g. a whsec_ signing secret)
+    section: str = "Connection"  # the fieldset it is shown in ("x-section", else inferred from its kind)
+    mode: str | None = None  # one of the plugin's alternative ways to connect ("x-mode")
+    unit: str | None = None  # shown after a number ("x-unit", or seconds for a timeout)
+    generate: str | None = None  # a "Generate" button makes a value of this kind ("x-generate": "whsec")
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -80,6 +83,56 @@ ACRONYMS = {
     "tls": "TLS",
     "ssl": "SSL",
 }
+
+
+SECTION_ORDER = ("Connection", "Security", "Message", "Fields sent", "Advanced")
+SECTION_OF_KIND = {"textarea": "Message", "mapping": "Fields sent", "keyvalue": "Advanced"}
+
+
+@dataclass
+class Mode:
+    """One of a plugin's alternative ways to connect (e.g. Slack: incoming webhook, or token + channel)."""
+
+    name: str
+    widgets: list[Widget]
+    chosen: bool = False
+
+
+@dataclass
+class Section:
+    """A fieldset of the settings form: plain widgets, then the choice between modes if it has any."""
+
+    title: str
+    widgets: list[Widget] = field(default_factory=list)
+    modes: list[Mode] = field(default_factory=list)
+
+
+def sections(items: list[Widget]) -> list[Section]:
+    """The widgets grouped into sections (in a fixed order, unknown titles last), modes as a choice; the
+    chosen mode is the first one with a saved value, else the first."""
+    found: dict[str, Section] = {}
+    for w in items:
+        section = found.setdefault(w.section, Section(w.section))
+        if w.mode is None:
+            section.widgets.append(w)
+            continue
+        mode = next((m for m in section.modes if m.name == w.mode), None)
+        if mode is None:
+            mode = Mode(w.mode, [])
+            section.modes.append(mode)
+        mode.widgets.append(w)
+    for section in found.values():
+        if section.modes:
+            used = [m for m in section.modes if any(w.secret_set or w.value for w in m.widgets)]
+            (used or section.modes)[0].chosen = True
+    rank = {title: i for i, title in enumerate(SECTION_ORDER)}
+    return sorted(found.values(), key=lambda s: rank.get(s.title, len(rank)))
+
+
+def _unit(name: str, prop: dict[str, Any]) -> str | None:
+    if prop.get("x-unit"):
+        return str(prop["x-unit"])
+    return "seconds" if name == "timeout" or name.endswith("_seconds") else None
 
 
 def humanize(name: str) -> str:
@@ -168,6 +221,8 @@ def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> li
         if kind == "secret":
             value = None  # never prefilled
         fmt = prop.get("format")
+        inferred = "Message" if prop.get("x-template") else SECTION_OF_KIND.get(kind, "Connection")
+        section = prop.get("x-section") or inferred
         result.append(
             Widget(
                 name=name,
@@ -182,7 +237,10 @@ def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> li
                 minimum=prop.get("minimum"),
                 maximum=prop.get("maximum"),
                 secret_set=secret_set,
-                generate=kind == "secret" and bool(prop.get("x-generate")),
+                section=section,
+                mode=prop.get("x-mode"),
+                unit=_unit(name, prop) if kind in ("number", "integer") else None,
+                generate=prop.get("x-generate"),
             )
         )
     return result

@@ -91,13 +91,14 @@ def last_attempt(config_id: str) -> dict[str, Any] | None:
     return PluginExecutionLog._get_collection().find_one(
         {"config_id": config_id},
         {"status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1},
-        sort=[("_id", -1)],
+        sort=[("executed_at", -1), ("_id", -1)],
     )
 
 
 @dataclass
 class Failing:
-    """An integration whose latest attempt failed, or that was disabled by a permanent failure."""
+    """An integration whose latest attempt failed (switched on or off), or that was disabled by a
+    permanent failure."""
 
     config: PluginConfig
     error: str
@@ -111,7 +112,7 @@ def failing_integrations(form_ids: Iterable[str]) -> list[Failing]:
         if not cfg.enabled and cfg.disabled_reason:
             result.append(Failing(cfg, cfg.disabled_reason, as_datetime(cfg.disabled_at), None))
             continue
-        last = last_attempt(str(cfg.id)) if cfg.enabled else None
+        last = last_attempt(str(cfg.id))  # switched off while failing is still failing
         if last and last["status"] in FAILED_LOGS:
             result.append(
                 Failing(

@@ -27,5 +27,8 @@ def init_app(app: Flask) -> None:
     )
     from app.api.health import health
 
+    # isort: split
+    from app.api import preview  # noqa: F401  (the settings editor's preview)
+
     app.register_blueprint(bp)
     app.register_blueprint(health)

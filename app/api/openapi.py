@@ -18,6 +18,7 @@ from app.api import account_schemas as acc
 from app.api import bp
 from app.api import openapi_schemas as out
 from app.api import schemas as inp
+from app.api.preview import PreviewIn, PreviewOut
 from app.api.util import public
 from app.models import JobStatus, LogStatus
 
@@ -151,6 +152,9 @@ OPS: dict[str, Op] = {
         {200: out.TestResultOut},
         inp.PluginTestIn,
         extra={"optional_body": True},
+    ),
+    "api.preview_config": Op(
+        "What a config would send for a submission (or a sample), without sending", {200: PreviewOut}, PreviewIn
     ),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
@@ -21,6 +22,39 @@ CONDITIONS_DOC = {
 }
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 ORIGIN = re.compile(r"^(\*|https?://[^/\s?#]+)$")
+
+
+INT64 = 2**63  # the store's integers are 64-bit
+
+
+class ExactNumber(fields.Field):
+    """A number kept as it was written: whole numbers stay integers (``26``, not ``26.0``) and decimals
+    are kept only when they are stored exactly (a 64-bit float that reads back as the same digits)."""
+
+    default_error_messages = {
+        "invalid": "Enter a number.",
+        "too_large": "This number is too large.",
+        "too_precise": "This number has more digits than can be kept exactly (at most 15 significant).",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise self.make_error("invalid")
+        text = str(value) if isinstance(value, int | float) else value.strip()
+        try:
+            exact = Decimal(text)
+        except InvalidOperation:
+            raise self.make_error("invalid") from None
+        if not exact.is_finite():
+            raise self.make_error("invalid")
+        if isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"[+-]?\d+", text)):
+            if abs(int(exact)) >= INT64:
+                raise self.make_error("too_large")
+            return int(exact)
+        number = float(exact)
+        if Decimal(repr(number)) != exact:
+            raise self.make_error("too_precise")
+        return number
 
 
 class FormFieldIn(Schema):
@@ -53,9 +87,16 @@ class FormIn(Schema):
 
     @validates("fields")
     def _unique(self, value: list[dict], **_: Any) -> None:
-        names = [f.get("name") for f in value if isinstance(f, dict)]
-        if len(names) != len(set(names)):
-            raise ValidationError("Field names must be unique.")
+        """A repeated name is reported on the row that repeats it (``fields.3.name``), not on the list."""
+        seen: set[str] = set()
+        repeated: dict[int, dict[str, list[str]]] = {}
+        for index, field in enumerate(value):
+            name = field.get("name") if isinstance(field, dict) else None
+            if name in seen:
+                repeated[index] = {"name": [f"Another field is already named “{name}”; names must be unique."]}
+            seen.add(name)
+        if repeated:
+            raise ValidationError(repeated)
 
 
 def storable(value: Any, depth: int = 0) -> bool:
@@ -160,7 +201,7 @@ def submission_schema(form_fields: list[dict]) -> Schema | None:
     if not form_fields:
         return None
     kinds = {
-        "number": lambda: fields.Float(),
+        "number": ExactNumber,
         "checkbox": lambda: fields.Boolean(),
         "email": lambda: fields.Email(),
         "url": lambda: fields.Url(require_tld=False),

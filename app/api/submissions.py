@@ -17,7 +17,7 @@ from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
 from app.errors import APIError, invalid
-from app.models import Form, Submission, parse_object_id, utcnow
+from app.models import Form, Submission, isoformat, parse_object_id, utcnow
 from app.signals import FormEvent
 
 bp.after_request(intake.add_cors_headers)
@@ -127,6 +127,10 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     revision = current.revision + 1
     previous = current.data if signal is signals.response_edited else None
     marker = pending_marker(signal.name, current.id, revision, previous)
+    if "data" in changes:  # the revision being replaced, for the submission's history (the update below
+        # only applies to this revision, so the list cannot lose an entry to a concurrent edit)
+        replaced = {"revision": current.revision, "data": current.data, "updated_at": isoformat(current.updated_at)}
+        changes["history"] = [*current.history, replaced]
     coll = Submission._get_collection()
     updated = coll.update_one(
         {"_id": current.id, "revision": current.revision, "deleted": False},

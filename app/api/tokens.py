@@ -10,13 +10,13 @@ from app.api.account_schemas import TokenIn
 from app.api.util import json_body, load
 from app.errors import not_found
 from app.models.accounts import ApiToken
-from app.models.common import find_by_id
+from app.models.common import find_by_id, newest_first
 
 
 @bp.get("/tokens")
 def list_tokens():
     principal = auth.require_principal()
-    rows = ApiToken.objects(user_id=principal.user_id).order_by("-id")
+    rows = ApiToken.objects(user_id=principal.user_id).order_by(*newest_first(ApiToken))
     return jsonify({"items": [t.to_dict() for t in rows]})
 
 

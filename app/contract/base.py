@@ -126,3 +126,9 @@ class Plugin:
     def rate_limit_key(self, config: dict[str, Any]) -> str | None:
         """The destination the rate limit applies to (e.g. a channel); None for no limit."""
         return None
+
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any] | None:
+        """What ``execute`` would send for ``ctx``, built by the same code but not sent (the settings
+        editor shows it); None when the plugin cannot tell. May raise PluginError (e.g. a template that
+        fails to render)."""
+        return None

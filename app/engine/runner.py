@@ -16,7 +16,7 @@ from app.contract import ExecutionContext, Plugin, PluginError
 from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
-from app.engine.deadline import DeadlineExceeded, DeadlineRunner
+from app.engine.deadline import DeadlineRunner
 from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome, outcome_of
 from app.engine.queue import JobQueue

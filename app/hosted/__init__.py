@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, url_for
+from flask import Blueprint, Flask, abort, render_template, send_from_directory, url_for
 
+from app.auth.csrf import csrf
 from app.models import Form, find_by_id
 
 bp = Blueprint(
@@ -44,7 +45,7 @@ def form_page(
     html = render_template(
         "hosted/form.html",
         form=form,
-        action=url_for("api.create_submission", form_id=str(form.id)),
+        action=url_for("hosted.submit", form_id=str(form.id)),
         accepting=getattr(form, "accepting_submissions", True),
         values=dict(values or {}),
         errors=messages,
@@ -57,6 +58,16 @@ def page(form_id: str):
     return form_page(form_id)
 
 
+@bp.post("/<form_id>")
+@csrf.exempt  # public, like the intake it hands over to: no session credential is needed or used
+def submit(form_id: str):
+    """The page posts to its own address, so after a validation error the address bar still shows the
+    page (not the API's URL); the public intake does the work and answers with pages."""
+    from app.api.submissions import create_submission  # noqa: PLC0415
+
+    return create_submission(form_id)
+
+
 @bp.get("/<form_id>/thanks")
 def thanks(form_id: str):
     return render_template("hosted/thanks.html", form=_form_or_404(form_id))
@@ -67,5 +78,10 @@ def not_found(_err):
     return render_template("hosted/missing.html"), 404
 
 
+def favicon():
+    return send_from_directory(bp.static_folder, "favicon.svg", mimetype="image/svg+xml")
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)

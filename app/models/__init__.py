@@ -2,7 +2,7 @@
 
 from app.models.accounts import ACCOUNT_MODELS, ApiToken, Membership, Role, User, Workspace
 from app.models.alert import Alert, AlertCooldown, AlertSettings
-from app.models.common import as_datetime, find_by_id, isoformat, parse_object_id, utcnow
+from app.models.common import as_datetime, find_by_id, isoformat, newest_first, parse_object_id, utcnow
 from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.form import Form, FormField, Submission
 from app.models.idempotency import IdempotencyKey
@@ -37,6 +37,7 @@ __all__ = [
     "PluginJob",
     "Submission",
     "isoformat",
+    "newest_first",
     "parse_object_id",
     "utcnow",
 ]

@@ -47,6 +47,15 @@ def isoformat(value: dt.datetime | str | float | None) -> str | None:
     )
 
 
+def newest_first(model: type[Document]) -> tuple[str, str]:
+    """Sort keys listing a model's documents newest first: creation time, then id as a stable tiebreak.
+
+    Ids alone do not order by time: two processes creating documents in the same second interleave.
+    """
+    created = "created_at" if "created_at" in model._fields else "executed_at"
+    return f"-{created}", "-id"
+
+
 def parse_object_id(value: str | None) -> ObjectId | None:
     """An ObjectId from a string, or None when it is not one (so lookups answer 404, not 500)."""
     try:

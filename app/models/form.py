@@ -74,13 +74,15 @@ class Submission(Document):
     data = DictField()
     revision = IntField(default=1)
     deleted = BooleanField(default=False)
+    # Earlier revisions, oldest first: {"revision", "data", "updated_at"} (kept by edits, shown in the UI).
+    history = ListField(DictField())
     # Events written but whose jobs may not be yet: the sweep finishes them (see engine.dispatch).
     pending_events = ListField(DictField())
     dispatch_pending = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    meta = {"collection": "submissions", "indexes": ["form_id", "dispatch_pending", "workspace_id"]}
+    meta = {"collection": "submissions", "indexes": ["form_id", "dispatch_pending", "workspace_id", "created_at"]}
 
     def to_dict(self) -> dict:
         return {

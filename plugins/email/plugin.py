@@ -48,6 +48,20 @@ class EmailPlugin(Plugin):
             response={**session.details(), "refused": refused_text},
         )
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        envelope = message.build(ctx.config, ctx.payload, ctx.idempotency_key)
+        parts = {
+            kind: part.get_content()
+            for kind in ("plain", "html")
+            if (part := envelope.message.get_body(preferencelist=(kind,))) is not None
+        }
+        return {
+            **envelope.summary(),
+            "recipients": envelope.recipients,
+            "text": parts.get("plain"),
+            "html": parts.get("html"),
+        }
+
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         try:
             with smtp_session(config, TEST_TIMEOUT, self.allow_private) as session:

@@ -22,19 +22,25 @@ class SlackConfig(Schema):
             validate.URL(schemes={"http", "https"}, require_tld=False),
             NoCredentialsInUrl("Slack's webhook URLs carry no user name or password."),
         ],
-        metadata={"description": "Incoming webhook URL (https://hooks.slack.com/services/...)"},
+        metadata={
+            "description": "Incoming webhook URL (https://hooks.slack.com/services/...)",
+            "x-mode": "Incoming webhook",
+        },
     )
     token = Secret(
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(r"^xox[a-z]-", error="A Slack bot token starts with xoxb-."),
-        metadata={"description": "Bot token (xoxb-...), used with channel instead of a webhook"},
+        metadata={
+            "description": "Bot token (xoxb-...), used with channel instead of a webhook",
+            "x-mode": "Bot token and channel",
+        },
     )
     channel = fields.String(
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(CHANNEL, error="Give a channel name such as #forms, or its ID (C0123ABCD)."),
-        metadata={"description": "Channel for the bot token: #name or ID"},
+        metadata={"description": "Channel for the bot token: #name or ID", "x-mode": "Bot token and channel"},
     )
     text = Template(
         mode="slack",

@@ -44,6 +44,14 @@ class SlackPlugin(Plugin):
             err.response = {**err.response, "request": sent}
             raise
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        where = (
+            "the incoming webhook"
+            if ctx.config.get("webhook_url")
+            else f"channel {ctx.config.get('channel')}"
+        )
+        return {"to": where, "message": message.build(ctx.config, ctx.payload)}
+
     def _post_webhook(self, config: dict, body: dict, sent: dict, timeout: float) -> ExecutionResult:
         where = host_of(config["webhook_url"])
         with slack_errors(where):

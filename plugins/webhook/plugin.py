@@ -51,57 +51,72 @@ class WebhookConfig(Schema):
     method = fields.String(
         load_default="POST",
         validate=validate.OneOf(["POST", "PUT", "PATCH"]),
-        metadata={"description": "HTTP method"},
+        metadata={"description": "HTTP method", "x-section": "Advanced"},
     )
     headers = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
         load_default=dict,
-        metadata={"description": "Extra request headers", "x-widget": "keyvalue"},
+        metadata={"description": "Extra request headers", "x-widget": "keyvalue", "x-section": "Advanced"},
     )
     secret = Secret(
         bound_to=("url",),
         load_default=None,
         allow_none=True,
-        metadata={"description": "Signing secret (whsec_<base64> or any string)", "x-generate": "whsec"},
+        metadata={
+            "description": "Signing secret (whsec_<base64> or any string)",
+            "x-section": "Security",
+            "x-generate": "whsec",
+        },
     )
     secret_grace_hours = fields.Float(
         load_default=DEFAULT_GRACE_HOURS,
         validate=validate.Range(min=0, max=720),
         metadata={
             "description": "When the signing secret is replaced, deliveries are signed with both the old "
-            "and the new one for this many hours (0: the old one stops at once)"
+            "and the new one for this many hours (0: the old one stops at once)",
+            "x-section": "Security",
+            "x-unit": "hours",
         },
     )
     previous_secret = Secret(
         load_default=None,
         allow_none=True,
-        metadata={"description": "The replaced signing secret, during its grace period", "readOnly": True},
+        metadata={"description": "The replaced signing secret, during its grace period", "readOnly": True, "x-section": "Security"},
     )
     previous_secret_expires_at = fields.String(
         load_default=None,
         allow_none=True,
-        metadata={"description": "When the replaced signing secret stops signing", "readOnly": True},
+        metadata={"description": "When the replaced signing secret stops signing", "readOnly": True, "x-section": "Security"},
     )
     auth_token = Secret(
         bound_to=("url",),
         load_default=None,
         allow_none=True,
-        metadata={"description": "Sent as Authorization: Bearer <token> (stored encrypted)"},
+        metadata={
+            "description": "Sent as Authorization: Bearer <token> (stored encrypted)",
+            "x-section": "Security",
+        },
     )
     basic_username = fields.String(
-        load_default=None, allow_none=True, metadata={"description": "HTTP Basic auth user"}
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "HTTP Basic auth user", "x-section": "Security"},
     )
     basic_password = Secret(
         bound_to=("url",),
         load_default=None,
         allow_none=True,
-        metadata={"description": "HTTP Basic auth password (stored encrypted)"},
+        metadata={"description": "HTTP Basic auth password (stored encrypted)", "x-section": "Security"},
     )
     timeout = fields.Float(
         load_default=10.0,
         validate=validate.Range(min=0.5, max=60),
-        metadata={"description": "Seconds to wait for an answer"},
+        metadata={
+            "description": "How long to wait for an answer",
+            "x-unit": "seconds",
+            "x-section": "Advanced",
+        },
     )
 
     @validates_schema
@@ -152,7 +167,8 @@ class WebhookPlugin(Plugin):
     icon = "webhook"
     config_schema = WebhookConfig
 
-    def _request(self, config: dict[str, Any], msg_id: str, body: dict[str, Any], timeout: float):
+    def _prepared(self, config: dict[str, Any], msg_id: str, body: dict[str, Any]) -> tuple[bytes, dict]:
+        """The exact bytes and headers of a request (signed when a secret is set)."""
         raw = json.dumps(body, separators=(",", ":"), default=str).encode()
         ts = int(time.time())
         headers = {
@@ -167,6 +183,10 @@ class WebhookPlugin(Plugin):
             headers["webhook-signature"] = " ".join(sign(secret, msg_id, ts, raw) for secret in secrets)
         if config.get("auth_token"):
             headers["Authorization"] = f"Bearer {config['auth_token']}"
+        return raw, headers
+
+    def _request(self, config: dict[str, Any], msg_id: str, body: dict[str, Any], timeout: float):
+        raw, headers = self._prepared(config, msg_id, body)
         basic = (
             (config["basic_username"], config.get("basic_password") or "")
             if config.get("basic_username")
@@ -204,6 +224,15 @@ class WebhookPlugin(Plugin):
         return ExecutionResult(
             summary=f"HTTP {resp.status_code}", request=sent, response=response_summary(resp)
         )
+
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        raw, headers = self._prepared(ctx.config, ctx.idempotency_key, build_body(ctx))
+        return {
+            "method": ctx.config.get("method", "POST"),
+            "url": ctx.config["url"],
+            "headers": redact_headers(headers),
+            "body": json.loads(raw),
+        }
 
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         body = {"event": "test", "message": "Test event from Formhooks", "occurred_at": time.time()}

@@ -11,7 +11,7 @@ from app.models import PluginExecutionLog
 from tests.admin_api.conftest import login
 
 PUBLIC = {"api.create_submission", "api.login", "api.openapi_json", "api.api_docs"}
-GLOBAL = {"plugin_id"}  # the plugin catalogue is the same for everyone
+GLOBAL = {"plugin_id", "fmt"}  # the plugin catalogue is the same for everyone; export formats too
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
 
@@ -38,6 +38,7 @@ def world(app, api, people):
         "token_id": token["id"],
         "plugin_id": "webhook",
         "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
+        "fmt": "csv",
     }
     outsider = people.member("b@example.com", {people.workspace("B"): "owner"})
     viewer = people.member("v@example.com", {ws_a: "viewer"})

@@ -11,7 +11,7 @@ from app import auth
 
 PASSWORD = "correct horse battery"
 OPEN = {"admin.login", "admin.static"}
-GLOBAL = {"plugin_id"}  # the plugin catalogue is the same for everyone
+GLOBAL = {"plugin_id", "fmt"}  # the plugin catalogue is the same for everyone; export formats too
 
 
 @pytest.fixture
@@ -19,11 +19,19 @@ def setup(app, api):
     """Another workspace's form, integration and job (made with the first owner's token), and an outsider."""
     form = api.create_form("Private form of A", [{"name": "email", "type": "email"}])
     config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
-    job_id = api.submit(form["id"], {"email": "a@example.com"})["jobs"][0]
+    accepted = api.submit(form["id"], {"email": "a@example.com"})
+    job_id = accepted["jobs"][0]
     with app.app_context():
         outsider = auth.create_user("b@example.com", PASSWORD)
         auth.create_workspace("B", outsider)
-    ids = {"form_id": form["id"], "config_id": config["id"], "job_id": job_id, "plugin_id": "webhook"}
+    ids = {
+        "form_id": form["id"],
+        "config_id": config["id"],
+        "job_id": job_id,
+        "plugin_id": "webhook",
+        "submission_id": accepted["id"],
+        "fmt": "csv",
+    }
     return ids
 
 
@@ -67,6 +75,10 @@ def test_an_outsider_gets_404_for_every_page_of_another_workspace(app, setup):
             assert "Private form of A" not in resp.text, rule.rule
     for query in ("form_id", "config_id"):
         assert client.get(f"/admin/executions?{query}={setup[query]}").status_code == 404
+    for page in ("/admin/submissions", "/admin/submissions/export.csv", "/admin/submissions/export.json"):
+        assert client.get(f"{page}?form_id={setup['form_id']}").status_code == 404
+        assert "a@example.com" not in client.get(page).text
+    assert "a@example.com" not in client.get(f"/admin/executions?q={setup['submission_id']}").text
     assert checked >= 4
 
 

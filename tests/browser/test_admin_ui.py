@@ -56,7 +56,7 @@ def test_owner_creates_a_form_collects_a_submission_and_connects_a_webhook(page,
     page.get_by_role("link", name=re.compile("Webhook")).click()
     page.get_by_label("URL").fill("not a url")
     page.get_by_role("button", name="Save integration").click()
-    expect(page.locator('[data-error-for="config.url"]')).to_have_text("Not a valid URL.")
+    expect(page.locator('[data-error-for="config.url"]')).to_have_text("Enter a full web address, starting with https://.")
     expect(page.get_by_label("URL")).to_have_attribute("aria-invalid", "true")
 
     # Fix it, add a header, test before saving: the sink answers and the result shows in place.
@@ -120,6 +120,10 @@ def test_a_failed_execution_is_retried_after_the_sink_is_fixed(page, world, sink
 
     sink.responder = lambda req: Reply(200, b"ok")
     page.get_by_role("button", name="Retry").click()
+    # A 400 is a permanent failure: retrying warns that the cause must be fixed first.
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("retrying cannot fix")
+    dialog.get_by_role("button", name="Retry anyway").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("completed")
     expect(page.locator(".attempt")).to_have_count(2)
     shot(page, "job-retried")

@@ -100,7 +100,7 @@ def test_dashboard_shows_status_counts_a_week_of_success_rates_and_failing_integ
         expect(stats.get_by_role("link", name=f"{count} {status}")).to_be_visible()
 
     # One bar per day, oldest first, with the share delivered.
-    titles = page.locator(".chart .bar rect title").all_text_contents()
+    titles = page.locator("#success-chart .bar rect title").all_text_contents()
     assert len(titles) == 7
     expected = [f"{round(c * 100 / (c + f))} %" for c, f in (HISTORY[d] for d in range(6, 0, -1))] + ["50 %"]
     assert [t.split(": ", 1)[1].split(" — ")[0] for t in titles] == expected

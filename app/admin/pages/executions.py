@@ -4,6 +4,7 @@ view; Retry, Cancel and "retry all failed" call the JSON API. Pages refresh whil
 from __future__ import annotations
 
 import datetime as dt
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,12 +12,15 @@ from bson import ObjectId
 from flask import render_template, request
 
 from app.admin import access, bp
+from app.admin.submission_search import Filters, matching, summary
 from app.models import (
     JobStatus,
     LogStatus,
     PluginConfig,
     PluginExecutionLog,
     PluginJob,
+    Submission,
+    newest_first,
     parse_object_id,
     utcnow,
 )
@@ -30,7 +34,8 @@ RANGES = {
     "all": ("Any time", None),
 }
 VIEWS = {"jobs": [s.value for s in JobStatus], "attempts": [s.value for s in LogStatus]}
-FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to")
+FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to", "q")
+MATCHED_SUBMISSIONS = 1000  # a search by value looks at most at this many matching submissions
 
 
 def _time(name: str) -> dt.datetime | None:
@@ -83,7 +88,35 @@ def _query(args: dict[str, str], form_ids: list[str]) -> dict[str, Any]:
         query["status"] = args["status"]
     if bounds := _id_range(args):
         query["_id"] = bounds
+    if args["q"]:
+        query["submission_id"] = {"$in": _submissions_matching(args["q"], form_ids)}
     return query
+
+
+def _submissions_matching(q: str, form_ids: list[str]) -> list[str]:
+    """A submission id, or the ids of the (latest) submissions whose values contain these words."""
+    if parse_object_id(q) is not None:
+        return [q]
+    found = matching(Filters(q=q), form_ids)
+    return [str(doc["_id"]) for doc in islice(found, MATCHED_SUBMISSIONS)]
+
+
+def _submission_summaries(rows: list, forms: dict[str, Any]) -> dict[str, str]:
+    """A short summary (its first e-mail field) of each row's submission."""
+    ids = list({parse_object_id(r.submission_id) for r in rows if r.submission_id} - {None})
+    docs = Submission._get_collection().find({"_id": {"$in": ids}}, {"data": 1, "form_id": 1}) if ids else []
+    return {str(d["_id"]): summary(d.get("data"), forms.get(d.get("form_id"))) or str(d["_id"]) for d in docs}
+
+
+def _permanently_failed(rows: list) -> set[str]:
+    """Failed jobs whose last attempt failed for a reason retrying cannot fix."""
+    failed = [str(r.id) for r in rows if getattr(r, "status", None) == JobStatus.FAILED.value]
+    if not failed:
+        return set()
+    logs = PluginExecutionLog._get_collection().find(
+        {"job_id": {"$in": failed}, "error_type": "permanent"}, {"job_id": 1}
+    )
+    return {d["job_id"] for d in logs}
 
 
 def _page() -> int:
@@ -96,7 +129,9 @@ def _page() -> int:
 @bp.get("/executions")
 def executions():
     args = _args()
-    forms = {str(f.id): f for f in access.visible_forms().only("id", "name", "workspace_id").order_by("name")}
+    forms = {
+        str(f.id): f for f in access.visible_forms().only("id", "name", "workspace_id", "fields").order_by("name")
+    }
     configs = {
         str(c.id): c
         for c in PluginConfig.objects(form_id__in=list(forms)).only("id", "name", "form_id").order_by("name")
@@ -104,7 +139,7 @@ def executions():
     model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
     page = _page()
     query = _query(args, list(forms))
-    docs = list(model.objects(__raw__=query).order_by("-id").skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+    docs = list(model.objects(__raw__=query).order_by(*newest_first(model)).skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
     has_more = len(docs) > PER_PAGE
     docs = docs[:PER_PAGE]
     job_status = {}
@@ -122,6 +157,8 @@ def executions():
         forms=forms,
         configs=configs,
         job_status=job_status,
+        summaries=_submission_summaries(docs, forms),
+        permanent=_permanently_failed(docs) if args["view"] == "jobs" else set(),
         page=page,
         has_more=has_more,
         page_args=page_args,
@@ -141,9 +178,11 @@ def job(job_id: str):
     found, form = access.job_or_404(job_id)
     cfg = PluginConfig.objects(id=parse_object_id(found.config_id)).first()
     attempts = list(PluginExecutionLog.objects(job_id=str(found.id)).order_by("attempt", "id"))
+    sub = Submission._get_collection().find_one({"_id": parse_object_id(found.submission_id)}, {"data": 1})
     context = dict(
         job=found,
         form=form,
+        submission_summary=summary(sub.get("data"), form) if sub else None,
         config=cfg,
         attempts=attempts,
         editable=access.can_edit(form.workspace_id),

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import render_template, request
+from flask import render_template
 
 from app.admin import access, bp, snippets, stats
 from app.contract.registry import registry
-from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, parse_object_id
+from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, newest_first
 from app.models.form import FIELD_TYPES
 
 COUNT_CAP = 1000  # counting is slow on the embedded store: "1000+" past this
@@ -33,7 +33,7 @@ def _capped_count(queryset) -> str:
 
 def _row(form: Form, names: dict[str, str]) -> FormRow:
     fid = str(form.id)
-    latest = Submission.objects(form_id=fid).only("created_at").order_by("-id").first()
+    latest = Submission.objects(form_id=fid).only("created_at").order_by(*newest_first(Submission)).first()
     last = max(
         (t for t in (as_datetime(form.updated_at), as_datetime(latest.created_at) if latest else None) if t),
         default=None,
@@ -87,19 +87,19 @@ def _cards(form: Form) -> list[Card]:
     ]
 
 
-def _submissions(form: Form) -> tuple[list[Submission], dict[str, dict[str, PluginJob]], str | None]:
-    """A page of submissions (newest first, before ``?before=<id>``) and their jobs by config."""
+def _submissions(form: Form) -> tuple[list[Submission], dict[str, dict[str, PluginJob]], bool]:
+    """The latest submissions (newest first), their jobs by config, and whether there are more
+    (the submissions browser lists them all)."""
     query = Submission.objects(form_id=str(form.id), deleted=False)
-    before = parse_object_id(request.args.get("before"))
-    if before:
-        query = query.filter(id__lt=before)
-    subs = list(query.order_by("-id").limit(SUBMISSIONS_PER_PAGE + 1))
-    older = str(subs[SUBMISSIONS_PER_PAGE - 1].id) if len(subs) > SUBMISSIONS_PER_PAGE else None
+    subs = list(query.order_by(*newest_first(Submission)).limit(SUBMISSIONS_PER_PAGE + 1))
+    older = len(subs) > SUBMISSIONS_PER_PAGE
     subs = subs[:SUBMISSIONS_PER_PAGE]
     jobs: dict[str, dict[str, PluginJob]] = {str(s.id): {} for s in subs}
     for sid in jobs:
         for job in (
-            PluginJob.objects(submission_id=sid).only("id", "config_id", "status", "event").order_by("id")
+            PluginJob.objects(submission_id=sid)
+            .only("id", "config_id", "status", "event")
+            .order_by("created_at", "id")
         ):
             jobs[sid][job.config_id] = job  # the latest event's job wins
     return subs, jobs, older

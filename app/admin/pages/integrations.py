@@ -6,15 +6,28 @@ from __future__ import annotations
 from flask import abort, render_template
 
 from app.admin import access, bp
-from app.admin.config_form import widgets
+from app.admin.config_form import sections, widgets
+from app.admin.filters import when
+from app.admin.submission_search import summary
 from app.api.plugins import config_json
 from app.contract.registry import registry
-from app.models import Form
+from app.models import Form, Submission, newest_first
+
+RECENT = 10  # submissions offered for the preview
 
 
 def _editable(form: Form) -> None:
     if not access.can_edit(form.workspace_id):
         abort(403)
+
+
+def _recent(form: Form) -> list[dict[str, str]]:
+    """The form's latest submissions, for the preview's choice."""
+    subs = Submission.objects(form_id=str(form.id), deleted=False).order_by(*newest_first(Submission))
+    return [
+        {"id": str(s.id), "label": f"{summary(s.data, form) or s.id} · {when(s.created_at)}"}
+        for s in subs.only("id", "data", "created_at").limit(RECENT)
+    ]
 
 
 def _described(plugin_id: str) -> dict:
@@ -42,7 +55,8 @@ def new_integration(form_id: str, plugin_id: str):
         form=form,
         plugin=plugin,
         config=None,
-        widgets=widgets(plugin["config_schema"]),
+        sections=sections(widgets(plugin["config_schema"])),
+        recent=_recent(form),
         name=plugin["name"],
         enabled=True,
         triggers=["form.submitted"],
@@ -60,7 +74,8 @@ def edit_integration(config_id: str):
         form=form,
         plugin=plugin,
         config=cfg,
-        widgets=widgets(plugin["config_schema"], shown),
+        sections=sections(widgets(plugin["config_schema"], shown)),
+        recent=_recent(form),
         name=cfg.name,
         enabled=cfg.enabled,
         triggers=list(cfg.trigger_events),

@@ -14,6 +14,7 @@ from app.auth.limits import hit
 from app.errors import APIError
 
 OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+NOT_FOUND_MESSAGE = "There is nothing here, or it is not in one of your workspaces."
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def stale_form(_err: CSRFError):
 
 @bp.errorhandler(404)
 def not_found(_err: HTTPException):
-    return _error_page(404, "Not found", "There is nothing here, or it is not in one of your workspaces.")
+    return _error_page(404, "Not found", NOT_FOUND_MESSAGE)
 
 
 @bp.errorhandler(APIError)

@@ -7,6 +7,7 @@ from flask import abort, render_template, request
 from app.admin import access, bp
 from app.auth import current_principal
 from app.auth.accounts import workspace_members
+from app.models import newest_first
 from app.models.accounts import ApiToken, Role
 
 
@@ -31,5 +32,5 @@ def members():
 
 @bp.get("/tokens")
 def tokens():
-    rows = ApiToken.objects(user_id=current_principal().user_id, revoked=False).order_by("-id")
+    rows = ApiToken.objects(user_id=current_principal().user_id, revoked=False).order_by(*newest_first(ApiToken))
     return render_template("admin/tokens.html", rows=list(rows))

@@ -153,6 +153,8 @@
     const body = {};
     $$("[data-name]", form).forEach((wrapper) => {
       if (wrapper.closest("template")) return;
+      // The way to connect that is not chosen is cleared (so a saved one does not linger).
+      if (wrapper.closest("[data-mode-panel][hidden]")) { setPath(body, wrapper.dataset.name, null); return; }
       const [value, present] = readField(wrapper);
       if (present) setPath(body, wrapper.dataset.name, value);
     });
@@ -176,6 +178,23 @@
     return out;
   }
 
+  // The validation library's words, said the way the product says them.
+  const PRODUCT_WORDS = {
+    "Missing data for required field.": "This is required.",
+    "Field may not be null.": "This is required.",
+    "Not a valid URL.": "Enter a full web address, starting with https://.",
+    "Not a valid email address.": "Enter an e-mail address, like name@example.com.",
+    "Not a valid integer.": "Enter a whole number.",
+    "Not a valid number.": "Enter a number.",
+    "Not a valid boolean.": "Choose yes or no.",
+    "Not a valid string.": "Enter text.",
+    "Unknown field.": "This integration has no such setting.",
+  };
+
+  function inProductWords(message) {
+    return Object.entries(PRODUCT_WORDS).reduce((text, [from, to]) => text.split(from).join(to), message);
+  }
+
   function humanPath(rest) {
     return rest.split(".").map((p) => (/^\d+$/.test(p) ? `row ${Number(p) + 1}` : p.replace(/_/g, " "))).join(" › ");
   }
@@ -183,13 +202,38 @@
   function clearErrors(form) {
     $$("[data-error-for]", form).forEach((el) => { el.textContent = ""; el.hidden = true; });
     $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
+    summarize(form, "");
+  }
+
+  // The summary of a failed save goes above the fields it points at ("marked below").
+  function summarize(form, text) {
+    let box = $(":scope > [data-form-summary]", form);
+    if (!box && !text) return;
+    if (!box) {
+      box = document.createElement("div");
+      box.className = "alert alert-bad form-summary";
+      box.setAttribute("role", "alert");
+      box.dataset.formSummary = "";
+      form.prepend(box);
+    }
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  // "fields.3.name" on a rows editor: the input of row 4's "name" column, not the editor's first input.
+  function cellOf(wrapper, rest) {
+    if (!rest.length || !/^\d+$/.test(rest[0])) return null;
+    const row = $$("[data-row]", wrapper)[Number(rest[0])];
+    if (!row) return null;
+    return (rest[1] && $(`[data-col="${CSS.escape(rest[1])}"]`, row)) || $("input, select", row);
   }
 
   // Each error goes to the closest element declared for its path (or a prefix of it); returns the rest.
   function showErrors(form, details) {
     const unplaced = [];
     let first = null;
-    flatten(details).forEach(([path, message]) => {
+    flatten(details).forEach(([path, raw]) => {
+      const message = inProductWords(raw);
       const parts = path.split(".");
       for (let n = parts.length; n > 0; n--) {
         const prefix = parts.slice(0, n).join(".");
@@ -200,7 +244,7 @@
         slot.textContent = slot.textContent ? `${slot.textContent} ${text}` : text;
         slot.hidden = false;
         const wrapper = $(`[data-name="${CSS.escape(prefix)}"]`, form);
-        const input = wrapper && control(wrapper);
+        const input = wrapper && (cellOf(wrapper, parts.slice(n)) || control(wrapper));
         if (input) { input.setAttribute("aria-invalid", "true"); first = first || input; }
         return;
       }
@@ -225,6 +269,7 @@
       return;
     }
     if (then.startsWith("reveal:")) {
+      say(status, successText || "", "good");
       const box = $(then.slice(7));
       $$("[data-reveal-field]", box).forEach((el) => { el.value = data[el.dataset.revealField] || ""; });
       box.hidden = false;
@@ -243,12 +288,17 @@
     if (result.ok) {
       form.dataset.dirty = "";
       afterSuccess(form.dataset.then, result.data, form.dataset.success, status);
+      if (form.dataset.refreshAfter) refresh($(form.dataset.refreshAfter), true);
       return;
     }
     const details = result.data && result.data.error && result.data.error.details;
     const unplaced = result.status === 422 && details ? showErrors(form, details) : [];
-    const message = result.status === 422 ? "Please fix the fields marked below." : errorMessage(result);
-    say(status, [message, ...unplaced].join(" "), "bad");
+    if (result.status === 422 && $("[aria-invalid]", form)) {
+      say(status, "", "");
+      summarize(form, ["Please fix the fields marked below.", ...unplaced].join(" "));
+      return;
+    }
+    say(status, [result.status === 422 ? "Not saved." : errorMessage(result), ...unplaced].join(" "), "bad");
   }
 
   document.addEventListener("submit", (event) => {
@@ -340,22 +390,11 @@
     if (result.status === 422) {
       const details = (result.data.error || {}).details || {};
       const unplaced = showErrors(form, details);
-      say(resultBox, ["Fix the fields marked below before testing.", ...unplaced].join(" "), "bad");
-      resultBox.classList.add("is-bad");
+      say(resultBox, "", "");
+      summarize(form, ["Fix the fields marked below before testing.", ...unplaced].join(" "));
       return;
     }
     showTest(resultBox, result);
-  }
-
-  function generateSecret(button) {
-    // whsec_ + base64 of 24 random bytes (Standard Webhooks); shown so it can be copied to the receiver
-    const input = document.getElementById(button.dataset.generateSecret);
-    const bytes = crypto.getRandomValues(new Uint8Array(24));
-    input.value = "whsec_" + btoa(String.fromCharCode(...bytes));
-    input.type = "text";
-    input.select();
-    const form = button.closest("form");
-    if (form) form.dataset.dirty = "1";
   }
 
   async function testSaved(button) {
@@ -410,7 +449,6 @@
     else if (ds.testConfig !== undefined) { event.preventDefault(); testConfig(target); }
     else if (ds.testSaved) { event.preventDefault(); testSaved(target); }
     else if (ds.copy) { event.preventDefault(); copy(target); }
-    else if (ds.generateSecret) { event.preventDefault(); generateSecret(target); }
     else if (ds.addRow !== undefined) { event.preventDefault(); addRow(target); }
     else if (ds.removeRow !== undefined) { event.preventDefault(); removeRow(target); }
     else if (ds.openDialog) {
@@ -476,17 +514,21 @@
     if (!resp.ok) return;
     const holder = document.createElement("div");
     holder.innerHTML = await resp.text();
-    const fresh = holder.firstElementChild;
+    // A fragment, or a whole page holding the region.
+    const fresh = holder.querySelector(`#${CSS.escape(region.id)}`) || holder.firstElementChild;
     if (fresh && fresh.id === region.id) { region.replaceWith(fresh); schedule(fresh); }
   }
 
   function schedule(region) {
-    if (!region || !$("[data-pending]", region) && !region.matches("[data-pending]")) return;
+    if (!region || region.hasAttribute("data-live")) return; // data.js keeps those live
+    if (!$("[data-pending]", region) && !region.matches("[data-pending]")) return;
     setTimeout(() => {
       const current = document.getElementById(region.id);
       if (current) refresh(current, false).then(() => { if (document.getElementById(region.id) === current) schedule(current); });
     }, REFRESH_MS);
   }
+
+  window.fhAdmin = { api, confirmDialog, refresh, say, errorMessage, serialize, showErrors, clearErrors, summarize };
 
   document.addEventListener("DOMContentLoaded", () => {
     showFlash();

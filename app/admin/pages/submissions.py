@@ -1,0 +1,145 @@
+"""The submissions browser (per form and across forms): search, filters, sorting, pages both ways,
+streamed CSV/JSON exports of the current filter, and one submission's detail with its revisions and every
+delivery. Resend and delete call the JSON API, like every other change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Response, abort, render_template, request, stream_with_context, url_for
+
+from app.admin import access, bp
+from app.admin.export import FORMATS, csv_rows, json_rows
+from app.admin.submission_search import (
+    Filters,
+    field_names,
+    matching,
+    page_of,
+    summary,
+    text_of,
+    zone_name,
+)
+from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
+
+
+def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
+    forms = {str(f.id): f for f in access.visible_forms().only("id", "name", "fields", "workspace_id")}
+    filters = Filters.read(request.args, str(form.id) if form else "", zone_name(request.args, request.cookies))
+    if filters.form_id and filters.form_id not in forms:
+        abort(404)
+    return forms, filters
+
+
+def _browser(form: Form | None):
+    forms, filters = _scope(form)
+    rows, has_more = page_of(filters, forms)
+    in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
+    fields = field_names(in_scope)
+    here = request.path
+
+    def link(**changes: Any) -> str:
+        return here + "?" + urlencode(filters.as_args(**changes))
+
+    context = dict(
+        form=form,
+        forms=forms,
+        filters=filters,
+        rows=rows,
+        has_more=has_more,
+        fields=fields,
+        columns=fields[:4],
+        link=link,
+        summary=summary,
+        text_of=text_of,
+        export_args=urlencode({k: v for k, v in filters.as_args().items() if k != "page"}),
+        editable={fid: access.can_edit(f.workspace_id) for fid, f in forms.items()},
+    )
+    return render_template("admin/submissions.html", **context)
+
+
+@bp.get("/submissions")
+def all_submissions():
+    return _browser(None)
+
+
+@bp.get("/forms/<form_id>/submissions")
+def form_submissions(form_id: str):
+    return _browser(access.form_or_404(form_id))
+
+
+@bp.get("/submissions/export.<fmt>")
+def export_submissions(fmt: str):
+    """The current filter as a download, written while the store is read (never whole in memory)."""
+    if fmt not in FORMATS:
+        abort(404)
+    forms, filters = _scope(None)
+    in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
+    docs = matching(filters, forms)
+    if fmt == "csv":
+        names = {fid: f.name for fid, f in forms.items()}
+        body = csv_rows(docs, field_names(in_scope), names)
+    else:
+        body = json_rows(docs)
+    estimate = Submission._get_collection().count_documents(filters.store_query(forms))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
+    return Response(
+        stream_with_context(body),
+        mimetype=FORMATS[fmt].split(";")[0],
+        headers={
+            "Content-Disposition": f'attachment; filename="submissions-{stamp}.{fmt}"',
+            "X-Export-Estimate": str(estimate),  # at most this many rows: the page shows progress against it
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@dataclass
+class Delivery:
+    """One job of the submission with its attempts."""
+
+    job: PluginJob
+    config: PluginConfig | None
+    attempts: list[PluginExecutionLog]
+
+    @property
+    def permanent(self) -> bool:
+        """The last attempt failed for a reason that retrying cannot fix."""
+        return bool(self.attempts) and self.attempts[-1].error_type == "permanent"
+
+
+def _deliveries(sub: Submission, configs: dict[str, PluginConfig]) -> list[Delivery]:
+    jobs = list(PluginJob.objects(submission_id=str(sub.id)).order_by("created_at", "id"))
+    logs: dict[str, list[PluginExecutionLog]] = {str(j.id): [] for j in jobs}
+    for entry in PluginExecutionLog.objects(job_id__in=list(logs)).order_by("attempt", "executed_at"):
+        logs[entry.job_id].append(entry)
+    return [Delivery(j, configs.get(j.config_id), logs[str(j.id)]) for j in jobs]
+
+
+@bp.get("/submissions/<submission_id>")
+def submission(submission_id: str):
+    sub = find_by_id(Submission, submission_id)
+    if sub is None:
+        abort(404)
+    form = access.form_or_404(sub.form_id)
+    configs = {str(c.id): c for c in PluginConfig.objects(form_id=str(form.id)).order_by("created_at")}
+    deliveries = _deliveries(sub, configs)
+    latest = {d.job.config_id: d for d in deliveries}  # per integration, its latest job: what Resend sends
+    declared = [f.name for f in form.fields]
+    values = [(f.label or f.name, f.name, sub.data.get(f.name)) for f in form.fields]
+    values += [(k, k, v) for k, v in sub.data.items() if k not in declared]
+    return render_template(
+        "admin/submission.html",
+        sub=sub,
+        form=form,
+        values=values,
+        history=list(reversed(sub.history or [])),
+        deliveries=deliveries,
+        resendable=[(configs[cid], d) for cid, d in latest.items() if cid in configs],
+        editable=access.can_edit(form.workspace_id),
+        summary=summary(sub.data, form),
+        text_of=text_of,
+        back=url_for("admin.form_submissions", form_id=form.id),
+    )

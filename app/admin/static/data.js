@@ -1,0 +1,142 @@
+// Data pages: streamed exports with a progress bar, and lists that follow the server by themselves
+// (polling with If-None-Match: an unchanged list costs a 304). No framework.
+"use strict";
+
+(function () {
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  // ---- exports -------------------------------------------------------------------------------------
+
+  function newlines(bytes) {
+    let n = 0;
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] === 10) n++;
+    return n;
+  }
+
+  async function download(link) {
+    const box = $("#export-progress");
+    const bar = $("#export-bar");
+    const count = $("#export-count");
+    box.hidden = false;
+    bar.removeAttribute("value");
+    count.textContent = "Starting the export…";
+    let resp;
+    try { resp = await fetch(link.href, { credentials: "same-origin" }); } catch (err) { resp = null; }
+    if (!resp || !resp.ok) { count.textContent = "The export failed; try again."; return; }
+    const estimate = Number(resp.headers.get("X-Export-Estimate")) || 0;
+    const name = (/filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "") || [])[1] || "export";
+    const reader = resp.body.getReader();
+    const parts = [];
+    let lines = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      lines += newlines(value);
+      const rows = Math.max(0, lines - 1);
+      if (estimate) { bar.max = estimate; bar.value = Math.min(rows, estimate); }
+      count.textContent = estimate ? `${rows.toLocaleString()} of up to ${estimate.toLocaleString()} rows…` : `${rows.toLocaleString()} rows…`;
+    }
+    const rows = Math.max(0, lines - 1);
+    bar.max = 1; bar.value = 1;
+    count.textContent = `Exported ${rows.toLocaleString()} row${rows === 1 ? "" : "s"}.`;
+    const url = URL.createObjectURL(new Blob(parts, { type: resp.headers.get("Content-Type") || "application/octet-stream" }));
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  }
+
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-export]");
+    if (!link || !window.ReadableStream || !$("#export-progress")) return;
+    event.preventDefault();
+    download(link);
+  });
+})();
+
+(function () {
+  const $ = (sel, root = document) => root.querySelector(sel);
+  const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+  // ---- live regions: <div id data-live data-refresh="url"> is re-fetched every few seconds ----------
+
+  const LIVE_MS = 3000;
+  const etags = new Map();
+
+  function busy(region) {
+    return region.contains(document.activeElement) || $("input[data-select-job]:checked", region)
+      || $("details[open]", region) && region.id !== "job-detail";
+  }
+
+  async function poll(region) {
+    if (document.hidden || busy(region)) return;
+    const headers = { "X-Live": "1" };
+    if (etags.has(region.id)) headers["If-None-Match"] = etags.get(region.id);
+    let resp;
+    try { resp = await fetch(region.dataset.refresh, { credentials: "same-origin", headers, cache: "no-store" }); } catch (err) { return; }
+    if (resp.status === 304 || !resp.ok) return;
+    etags.set(region.id, resp.headers.get("ETag"));
+    const holder = document.createElement("div");
+    holder.innerHTML = await resp.text();
+    const fresh = holder.querySelector(`#${CSS.escape(region.id)}`);
+    const current = document.getElementById(region.id);
+    if (fresh && current && !busy(current)) current.replaceWith(fresh);
+  }
+
+  function tick() { $$("[data-live][data-refresh]").forEach(poll); }
+
+  // ---- bulk retry / cancel on the executions list ---------------------------------------------------
+
+  const RETRYABLE = ["failed", "cancelled", "completed"];
+
+  function selected() { return $$("input[data-select-job]:checked"); }
+
+  function updateBulk() {
+    const bar = $("[data-bulk]");
+    if (!bar) return;
+    const boxes = selected();
+    $("[data-bulk-count]", bar).textContent = boxes.length ? `${boxes.length} selected.` : "None selected.";
+    $("[data-bulk-run=retry]", bar).disabled = !boxes.some((b) => RETRYABLE.includes(b.dataset.jobStatus));
+    $("[data-bulk-run=cancel]", bar).disabled = !boxes.some((b) => b.dataset.jobStatus === "pending");
+  }
+
+  async function runBulk(button) {
+    const admin = window.fhAdmin;
+    const kind = button.dataset.bulkRun;
+    const boxes = selected().filter((b) => (kind === "retry" ? RETRYABLE.includes(b.dataset.jobStatus) : b.dataset.jobStatus === "pending"));
+    const permanent = boxes.filter((b) => b.hasAttribute("data-permanent")).length;
+    let message = `${kind === "retry" ? "Retry" : "Cancel"} ${boxes.length} job${boxes.length === 1 ? "" : "s"}?`;
+    if (permanent) message += ` ${permanent} of them failed for a reason retrying cannot fix: fix the cause first, or they fail again.`;
+    if (!(await admin.confirmDialog(message, kind === "retry" ? "Retry selected" : "Cancel selected"))) return;
+    button.disabled = true;
+    let done = 0;
+    const failures = [];
+    for (const box of boxes) {
+      const result = await admin.api("POST", button.dataset.url.replace("__id__", box.dataset.selectJob));
+      if (result.ok) done++; else failures.push(admin.errorMessage(result));
+    }
+    const verb = kind === "retry" ? "queued again" : "cancelled";
+    admin.say("#executions-status", `${done} job${done === 1 ? "" : "s"} ${verb}.${failures.length ? ` ${failures.length} could not be: ${failures[0]}` : ""}`, failures.length ? "bad" : "good");
+    boxes.forEach((b) => { b.checked = false; });
+    updateBulk();
+    await admin.refresh($("#executions-table"), true);
+  }
+
+  document.addEventListener("change", (event) => { if (event.target.matches("input[data-select-job]")) updateBulk(); });
+  document.addEventListener("click", (event) => {
+    const all = event.target.closest("[data-bulk-select]");
+    if (all) { $$("input[data-select-job]").forEach((b) => { b.checked = true; }); updateBulk(); return; }
+    const run = event.target.closest("[data-bulk-run]");
+    if (run) runBulk(run);
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    updateBulk();
+    if ($("[data-live]")) setInterval(tick, LIVE_MS);
+  });
+})();

@@ -1,0 +1,123 @@
+"""Preview: what an integration would send for a recent submission (or a sample made from the form's
+fields), built by the plugin's own code through the real templates, and not sent. Used by the settings
+editor; the config may be unsaved (a saved integration's secrets are kept when left blank)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import marshmallow
+from flask import current_app, jsonify
+from marshmallow import RAISE, Schema, fields
+
+from app.api import bp
+from app.api.plugins import _plugin
+from app.api.scope import WRITE, scoped_or_404
+from app.api.util import json_body, load
+from app.contract import ExecutionContext, PluginError
+from app.contract.schema import validate
+from app.engine.dispatch import event_key, snapshot
+from app.errors import APIError, invalid
+from app.models import Form, PluginConfig, Submission, utcnow
+from app.secret_scrub import hiding, scrub, secret_values
+from app.secrets_box import box
+from app.signals import FormEvent
+
+SAMPLES = {
+    "email": "ada@example.com",
+    "number": 42,
+    "checkbox": True,
+    "date": "2024-05-01",
+    "url": "https://example.com",
+    "tel": "+44 20 7946 0000",
+    "textarea": "Hello! This is a sample message.",
+}
+
+
+class PreviewIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    config = fields.Raw(required=True)
+    form_id = fields.String(required=True)
+    submission_id = fields.String(load_default=None, allow_none=True)
+    config_id = fields.String(load_default=None, allow_none=True)
+
+
+class PreviewOut(Schema):
+    preview = fields.Dict(allow_none=True, metadata={"description": "What would be sent; null if unknown"})
+    error = fields.String(allow_none=True, metadata={"description": "Why it could not be built"})
+    sample = fields.Boolean(metadata={"description": "True when built from sample data"})
+
+
+def sample_data(form: Form) -> dict[str, Any]:
+    """A plausible submission for a form: a value of the right kind for each field."""
+    data: dict[str, Any] = {}
+    for f in form.fields:
+        if f.type == "select" and f.options:
+            data[f.name] = f.options[0]
+        else:
+            data[f.name] = SAMPLES.get(f.type, f"Sample {f.label or f.name}")
+    return data or {"email": SAMPLES["email"], "message": SAMPLES["textarea"]}
+
+
+@bp.post("/plugins/<plugin_id>/preview")
+def preview_config(plugin_id: str):
+    plugin = _plugin(plugin_id)
+    body = load(PreviewIn(), json_body())
+    form = scoped_or_404(Form, body["form_id"], "form", WRITE)
+    schema = plugin.config_schema()
+    previous = None
+    if body["config_id"]:
+        saved = scoped_or_404(PluginConfig, body["config_id"], "plugin config", WRITE)
+        previous = box().open(schema, saved.config)
+    try:
+        config = validate(schema, body["config"], previous)
+    except marshmallow.ValidationError as err:
+        raise invalid({"config": err.messages}) from None
+    submission = None
+    if body["submission_id"]:
+        sub = scoped_or_404(Submission, body["submission_id"], "submission")
+        if sub.form_id != str(form.id):
+            raise APIError(422, "validation_error", "That submission belongs to another form.")
+        submission = Submission._get_collection().find_one({"_id": sub.id})
+    else:
+        now = utcnow()
+        submission = {
+            "_id": "sample",
+            "data": sample_data(form),
+            "revision": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+    event = FormEvent(
+        "form.submitted",
+        str(form.id),
+        event_key("form.submitted", submission["_id"], 1),
+        utcnow(),
+        str(submission["_id"]),
+        submission.get("revision", 1),
+    )
+    form_doc = Form._get_collection().find_one({"_id": form.id})
+    ctx = ExecutionContext(
+        job_id="preview",
+        idempotency_key="msg_preview",
+        event=event.name,
+        attempt=1,
+        max_attempts=current_app.config["MAX_ATTEMPTS"],
+        config=config,
+        payload=snapshot(form_doc, submission, event),
+        deadline=time.monotonic() + 5,
+        settings=current_app.config,
+    )
+    hidden = secret_values(schema, config)
+    with hiding(hidden):
+        try:
+            shown, error = plugin.preview(ctx), None
+        except PluginError as err:
+            shown, error = None, err.message
+        except Exception as err:  # a plugin bug must not become a 500
+            current_app.logger.exception("preview of %s raised", plugin.id)
+            shown, error = None, f"The preview could not be built ({type(err).__name__})."
+    return jsonify(scrub({"preview": shown, "error": error, "sample": not body["submission_id"]}, hidden))
