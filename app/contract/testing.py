@@ -272,7 +272,8 @@ def _schema_problems(cls: type[Plugin]) -> list[str]:
         if (
             SECRET_LOOKING.search(name)
             and name not in secrets
-            and not isinstance(f, marshmallow.fields.Boolean)
+            and not isinstance(f, marshmallow.fields.Boolean | marshmallow.fields.Number)
+            and not f.metadata.get("x-not-secret")
         ):
             problems.append(f"config field {name!r} looks like a secret: declare it with Secret()")
     return problems

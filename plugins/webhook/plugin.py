@@ -87,7 +87,12 @@ class WebhookConfig(Schema):
     previous_secret_expires_at = fields.String(
         load_default=None,
         allow_none=True,
-        metadata={"description": "When the replaced signing secret stops signing", "readOnly": True, "x-section": "Security"},
+        metadata={
+            "description": "When the replaced signing secret stops signing",
+            "readOnly": True,
+            "x-section": "Security",
+            "x-not-secret": True,  # a time, named after the secret it is about
+        },
     )
     auth_token = Secret(
         bound_to=("url",),

@@ -11,7 +11,7 @@ from app.models import PluginExecutionLog
 from tests.admin_api.conftest import login
 
 PUBLIC = {"api.create_submission", "api.login", "api.openapi_json", "api.api_docs"}
-GLOBAL = {"plugin_id", "fmt"}  # the plugin catalogue is the same for everyone; export formats too
+GLOBAL = {"plugin_id", "fmt", "name"}  # the plugin catalogue and its icons are the same for everyone; export formats too
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
 
@@ -39,6 +39,7 @@ def world(app, api, people):
         "plugin_id": "webhook",
         "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
         "fmt": "csv",
+        "name": "webhook",
     }
     outsider = people.member("b@example.com", {people.workspace("B"): "owner"})
     viewer = people.member("v@example.com", {ws_a: "viewer"})
