@@ -237,6 +237,7 @@ def test_it_allows_globally_routable_addresses(address):
         ("webhook", {"url": "https://ada:pw@example.com/hook"}, "basic_username"),
         ("webhook", {"url": "https://token@example.com/hook"}, "auth_token"),
         ("slack", {"webhook_url": "https://u:p@hooks.slack.com/services/T/B/x"}, "user name"),
+        ("google_sheets", {"spreadsheet": "https://a:b@docs.google.com/spreadsheets/d/1AbCdEfGhIjK/"}, "key"),
     ],
 )
 def test_a_url_with_credentials_is_refused_with_a_pointer_to_the_auth_fields(
@@ -245,7 +246,7 @@ def test_a_url_with_credentials_is_refused_with_a_pointer_to_the_auth_fields(
     form = api.create_form()
     resp = api.post(f"/api/forms/{form['id']}/plugins", {"plugin_id": plugin_id, "config": config})
     assert resp.status_code == 422
-    [message] = next(iter(resp.json["error"]["details"]["config"].values()))
+    [message] = resp.json["error"]["details"]["config"][next(iter(config))]
     assert "Remove the user name and password from the URL" in message and points_to in message
     assert api.get(f"/api/forms/{form['id']}/plugins").json["items"] == []
     tested = api.post(f"/api/plugins/{plugin_id}/test", {"config": config})
