@@ -15,6 +15,7 @@ import requests
 from app.contract import PluginError, check_destination, is_public_address, net
 from app.contract.net import GuardedAdapter
 from plugins.slack import SlackPlugin
+from plugins.webhook import WebhookPlugin
 from tests.plugins.conftest import payload, run_plugin
 from tests.plugins.peers.http import FakeServer, Reply, Request
 from tests.plugins.peers.slack import HOOK_PATH, TOKEN, FakeSlack
@@ -150,6 +151,23 @@ def test_the_slack_web_api_is_pinned_to_the_checked_address(rebinding):
             SlackPlugin({**GUARDED, "SLACK_API_URL": api}), {"token": TOKEN, "channel": "#forms"}, payload()
         )
     assert recorder.requests == []
+
+
+def test_a_webhook_is_pinned_to_the_checked_address(rebinding):
+    fake, recorder = rebinding
+    url = f"http://{REBINDING_HOST}:{recorder.server.server.server_address[1]}/services/T1/B1/live"
+    with pytest.raises(PluginError):  # the fake Slack refuses a webhook's JSON: what matters is who got it
+        run_plugin(WebhookPlugin(GUARDED), {"url": url, "auth_token": "tok_123456"}, payload())
+    assert len(fake.server.requests) == 1 and recorder.requests == []
+
+
+def test_connect_checked_connects_to_the_address_it_checked(rebinding):
+    fake, recorder = rebinding
+    port = recorder.server.server.server_address[1]
+    with net.connect_checked(REBINDING_HOST, port, 5, allow_private=False) as sock:
+        assert sock.getpeername()[0] == PUBLIC
+    with pytest.raises(PluginError):  # the next lookup answers 127.0.0.1: refused, not connected to
+        net.connect_checked(REBINDING_HOST, port, 5, allow_private=False)
 
 
 def test_slack_still_posts_to_a_public_destination(public_loopback, public_slack):
