@@ -26,7 +26,6 @@ from app.contract.schema import secret_fields
 
 MASK = "[secret]"
 MIN_LENGTH = 4  # shorter values would mask ordinary words
-BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 _hidden: ContextVar[tuple[str, ...]] = ContextVar("formhooks_hidden_secrets", default=())
 
 
@@ -49,19 +48,33 @@ def secret_values(schema: marshmallow.Schema, opened: dict[str, Any]) -> list[st
     return sorted(values, key=len, reverse=True)
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+_TO_URLSAFE = str.maketrans("+/", "-_")
+
+
 def _decodings(run: str) -> Iterator[bytes]:
-    """``run`` decoded as base64 and base64url from each of the four alignments (quads decode alone, so a
-    secret's encoding that starts anywhere in the run is decoded whole by one of them)."""
-    for start in range(4):
-        body = run[start:].rstrip("=")
+    """``run`` decoded as base64 (``-_`` read as ``+/``, so base64url too) from each of the four alignments:
+    quads decode alone, so a secret's encoding that starts anywhere in the run is decoded whole by one."""
+    run = run.rstrip("=").translate(_URLSAFE)
+    for start in range(min(4, len(run))):
+        body = run[start:]
         if len(body) % 4 == 1:  # one character too many to be base64: drop it
             body = body[:-1]
-        padded = body + "=" * (-len(body) % 4)
-        for altchars in (b"+/", b"-_"):
-            try:
-                yield base64.b64decode(padded, altchars=altchars)
-            except (binascii.Error, ValueError):
-                continue
+        if body:
+            with contextlib.suppress(binascii.Error):
+                yield binascii.a2b_base64(body + "=" * (-len(body) % 4))
+
+
+def _base64_cores(data: bytes) -> set[str]:
+    """The base64 characters that encode only ``data``'s bits, for each of the three positions ``data`` can
+    start at in a 3-byte group, in both alphabets: any base64 text holding ``data`` contains one of them."""
+    cores = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + data + bytes(2)).decode()
+        first, end = -(-8 * offset // 6), (8 * (offset + len(data))) // 6  # whole 6-bit groups inside data
+        core = encoded[first:end]
+        cores.update({core, core.translate(_TO_URLSAFE)})
+    return cores
 
 
 _CODECS = ("utf-8", "latin-1")  # requests encodes Basic credentials as latin-1 where it can
@@ -75,14 +88,26 @@ def _encodable(text: str, codec: str) -> bool:
     return True
 
 
-def _scrub_base64(text: str, secrets: tuple[str, ...]) -> str:
-    wanted = {s.encode(codec) for s in secrets for codec in _CODECS if _encodable(s, codec)}
+class _TextScrubber:
+    """Scrubs one string of a fixed set of secrets (built once per ``scrub`` call, applied to every string)."""
 
-    def hide(match: re.Match[str]) -> str:
-        found = any(w in decoded for decoded in _decodings(match.group()) for w in wanted)
+    def __init__(self, secrets: tuple[str, ...]):
+        self.secrets = secrets
+        self.wanted = {s.encode(codec) for s in secrets for codec in _CODECS if _encodable(s, codec)}
+        # base64 of n bytes takes at least 4n/3 characters: shorter runs cannot hold a secret
+        self.min_run = max(6, -(-4 * min(map(len, self.wanted)) // 3))
+        self.runs = re.compile(rf"[A-Za-z0-9+/_-]{{{self.min_run},}}={{0,2}}")
+        cores = sorted({c for w in self.wanted for c in _base64_cores(w)}, key=len, reverse=True)
+        self.cores = re.compile("|".join(map(re.escape, cores)))  # a cheap test before decoding runs
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return self.runs.sub(self._hide, text) if self.cores.search(text) else text
+
+    def _hide(self, match: re.Match[str]) -> str:
+        found = any(w in decoded for decoded in _decodings(match.group()) for w in self.wanted)
         return MASK if found else match.group()
-
-    return BASE64_RUN.sub(hide, text)
 
 
 def _request_target(value: str) -> set[str]:
@@ -97,28 +122,31 @@ def _request_target(value: str) -> set[str]:
 def scrub(value: Any, secrets: Iterable[str]) -> Any:
     """``value`` (str, or dicts/lists of them) with every secret, and every encoded form, replaced by MASK."""
     secrets = tuple(secrets)
-    if not secrets:
-        return value
+    return _scrubbed(value, _TextScrubber(secrets)) if secrets else value
+
+
+def _scrubbed(value: Any, text: _TextScrubber) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, MASK)
-        return _scrub_base64(value, secrets)
+        return text(value)
     if isinstance(value, dict):
-        return {scrub(k, secrets): scrub(v, secrets) for k, v in value.items()}
+        return {_scrubbed(k, text): _scrubbed(v, text) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(scrub(v, secrets) for v in value)
+        return type(value)(_scrubbed(v, text) for v in value)
     return value
 
 
 def scrub_attempt(error: Any, result: Any, secrets: list[str]) -> None:
     """Scrub a PluginError and an ExecutionResult in place before they are logged or stored."""
+    if not secrets:
+        return
+    text = _TextScrubber(tuple(secrets))
     if error is not None:
-        error.message = scrub(error.message, secrets)
-        error.response = scrub(error.response, secrets)
+        error.message = _scrubbed(error.message, text)
+        error.response = _scrubbed(error.response, text)
     if result is not None:
-        result.summary = scrub(result.summary, secrets)
-        result.request = scrub(result.request, secrets)
-        result.response = scrub(result.response, secrets)
+        result.summary = _scrubbed(result.summary, text)
+        result.request = _scrubbed(result.request, text)
+        result.response = _scrubbed(result.response, text)
 
 
 @contextlib.contextmanager

@@ -163,9 +163,9 @@ def test_secret_is_masked_and_kept_when_patch_omits_it(api, world):
     assert config["config"]["secret"] == "********"
     assert "s3cret" not in json.dumps(api.get(f"/api/forms/{world['form']}/plugins").json)
     patched = api.patch(
-        f"/api/plugin-configs/{world['config']}", {"config": {"url": "http://127.0.0.1:9/y"}}
+        f"/api/plugin-configs/{world['config']}", {"config": {"url": "http://127.0.0.1:9/x", "timeout": 5}}
     ).json
-    assert patched["config"]["secret"] == "********"
+    assert patched["config"]["secret"] == "********" and patched["config"]["timeout"] == 5
     raw = database().plugin_configs.find_one()
     assert "s3cret" not in json.dumps(raw, default=str)
     from app.secrets_box import box

@@ -11,7 +11,7 @@ from gspread.exceptions import NoValidUrlKeyFound
 from gspread.utils import extract_id_from_url
 from marshmallow import Schema, ValidationError, fields, validates
 
-from app.contract import Secret, selection_field
+from app.contract import NoCredentialsInUrl, Secret, selection_field
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 REQUIRED_KEYS = ("client_email", "private_key", "token_uri")
@@ -52,7 +52,11 @@ class SheetsConfig(Schema):
         required=True,
         metadata={"description": "The service account's JSON key file", "x-widget": "textarea"},
     )
-    spreadsheet = fields.String(required=True, metadata={"description": "Spreadsheet URL or key"})
+    spreadsheet = fields.String(
+        required=True,
+        validate=NoCredentialsInUrl("The service account's key is the only credential Sheets needs."),
+        metadata={"description": "Spreadsheet URL or key"},
+    )
     worksheet = fields.String(
         load_default=None, allow_none=True, metadata={"description": "Worksheet title; empty for the first"}
     )

@@ -86,3 +86,13 @@ def test_ordinary_text_and_other_base64_are_left_alone():
     hidden = sorted(encoded_forms(PASSWORD), key=len, reverse=True)
     text = "Delivered to https://example.com/hook in 12 ms; etag aGVsbG8gd29ybGQ= id 65f000000000000000000001"
     assert scrub(text, hidden) == text
+
+
+@pytest.mark.parametrize("before", [b"", b"u", b"us", b"user:", b"a-longer-user-name:"])
+@pytest.mark.parametrize("after", [b"", b"!", b"&x=1"])
+def test_base64_holding_a_secret_is_found_at_any_alignment(before, after):
+    hidden = sorted(encoded_forms(PASSWORD), key=len, reverse=True)
+    for raw in (PASSWORD.encode(), PASSWORD.encode("latin-1")):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            text = encode(before + raw + after).decode()
+            assert scrub(f"seen: {text}.", hidden) == f"seen: {MASK}.", text

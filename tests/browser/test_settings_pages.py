@@ -22,10 +22,11 @@ def test_every_plugin_gets_a_settings_form_with_a_labelled_input_per_setting(app
     for plugin_id, plugin in described.items():
         page = client.get(f"/admin/forms/{form['id']}/integrations/new/{plugin_id}")
         assert page.status_code == 200, plugin_id
-        for name, prop in plugin["config_schema"]["properties"].items():
-            if prop.get("readOnly"):  # set by the integration itself (e.g. a rotated-out secret), not typed
-                continue
-            assert f'data-name="config.{name}"' in page.text, f"{plugin_id}: no input for {name}"
         properties = plugin["config_schema"]["properties"]
-        for secret in (s for s in plugin["secret_fields"] if not properties[s].get("readOnly")):
+        settable = [name for name, prop in properties.items() if not prop.get("readOnly")]  # set by Formhooks
+        for name in settable:
+            assert f'data-name="config.{name}"' in page.text, f"{plugin_id}: no input for {name}"
+        for name in set(properties) - set(settable):
+            assert f'data-name="config.{name}"' not in page.text, f"{plugin_id}: {name} is not for editing"
+        for secret in set(plugin["secret_fields"]) & set(settable):
             assert re.search(rf'id="f-config-{secret}" type="password"[^>]*value=""', page.text), secret

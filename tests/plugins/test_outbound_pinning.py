@@ -15,6 +15,7 @@ import requests
 from app.contract import PluginError, check_destination, is_public_address, net
 from app.contract.net import GuardedAdapter
 from plugins.slack import SlackPlugin
+from plugins.webhook import WebhookPlugin
 from tests.plugins.conftest import payload, run_plugin
 from tests.plugins.peers.http import FakeServer, Reply, Request
 from tests.plugins.peers.slack import HOOK_PATH, TOKEN, FakeSlack
@@ -152,6 +153,23 @@ def test_the_slack_web_api_is_pinned_to_the_checked_address(rebinding):
     assert recorder.requests == []
 
 
+def test_a_webhook_is_pinned_to_the_checked_address(rebinding):
+    fake, recorder = rebinding
+    url = f"http://{REBINDING_HOST}:{recorder.server.server.server_address[1]}/services/T1/B1/live"
+    with pytest.raises(PluginError):  # the fake Slack refuses a webhook's JSON: what matters is who got it
+        run_plugin(WebhookPlugin(GUARDED), {"url": url, "auth_token": "tok_123456"}, payload())
+    assert len(fake.server.requests) == 1 and recorder.requests == []
+
+
+def test_connect_checked_connects_to_the_address_it_checked(rebinding):
+    fake, recorder = rebinding
+    port = recorder.server.server.server_address[1]
+    with net.connect_checked(REBINDING_HOST, port, 5, allow_private=False) as sock:
+        assert sock.getpeername()[0] == PUBLIC
+    with pytest.raises(PluginError):  # the next lookup answers 127.0.0.1: refused, not connected to
+        net.connect_checked(REBINDING_HOST, port, 5, allow_private=False)
+
+
 def test_slack_still_posts_to_a_public_destination(public_loopback, public_slack):
     result = run_plugin(SlackPlugin(GUARDED), {"webhook_url": public_slack.hook_url}, payload())
     assert result.summary == "Posted through the incoming webhook"
@@ -237,6 +255,7 @@ def test_it_allows_globally_routable_addresses(address):
         ("webhook", {"url": "https://ada:pw@example.com/hook"}, "basic_username"),
         ("webhook", {"url": "https://token@example.com/hook"}, "auth_token"),
         ("slack", {"webhook_url": "https://u:p@hooks.slack.com/services/T/B/x"}, "user name"),
+        ("google_sheets", {"spreadsheet": "https://a:b@docs.google.com/spreadsheets/d/1AbCdEfGhIjK/"}, "key"),
     ],
 )
 def test_a_url_with_credentials_is_refused_with_a_pointer_to_the_auth_fields(
@@ -245,7 +264,7 @@ def test_a_url_with_credentials_is_refused_with_a_pointer_to_the_auth_fields(
     form = api.create_form()
     resp = api.post(f"/api/forms/{form['id']}/plugins", {"plugin_id": plugin_id, "config": config})
     assert resp.status_code == 422
-    [message] = next(iter(resp.json["error"]["details"]["config"].values()))
+    [message] = resp.json["error"]["details"]["config"][next(iter(config))]
     assert "Remove the user name and password from the URL" in message and points_to in message
     assert api.get(f"/api/forms/{form['id']}/plugins").json["items"] == []
     tested = api.post(f"/api/plugins/{plugin_id}/test", {"config": config})
