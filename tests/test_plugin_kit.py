@@ -189,12 +189,12 @@ def test_a_plugin_ships_its_own_svg_icon_and_a_refused_one_falls_back_to_the_plu
     form_id = Api(app.test_client()).create_form()["id"]
 
     catalogue = client.get(f"/admin/forms/{form_id}/integrations/new").get_data(as_text=True)
-    assert "/admin/plugin-icons/orbit.svg" in catalogue
-    assert "/admin/plugin-icons/evil.svg" not in catalogue and "icons/plug.svg" in catalogue
-    icon = client.get("/admin/plugin-icons/orbit.svg")
+    assert "/admin/plugin-icons/shipped.svg" in catalogue
+    assert "/admin/plugin-icons/scripted.svg" not in catalogue and "icons/plug.svg" in catalogue
+    icon = client.get("/admin/plugin-icons/shipped.svg")
     assert (icon.status_code, icon.mimetype, icon.get_data(as_text=True)) == (200, "image/svg+xml", SVG)
     assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
-    assert client.get("/admin/plugin-icons/evil.svg").status_code == 404
+    assert client.get("/admin/plugin-icons/scripted.svg").status_code == 404
 
 
 def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):

@@ -8,9 +8,9 @@ from app.admin import bp
 from app.contract.registry import registry
 
 
-@bp.get("/plugin-icons/<name>.svg")
-def plugin_icon(name: str) -> Response:
-    svg = registry().icons.get(name)
+@bp.get("/plugin-icons/<plugin_id>.svg")
+def plugin_icon(plugin_id: str) -> Response:
+    svg = registry().icon_svg(plugin_id)
     if svg is None:
         abort(404)
     resp = Response(svg, mimetype="image/svg+xml")
