@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from marshmallow import Schema, fields
 
+from app.admin.filters import ICON_DIR
 from app.contract import (
     ExecutionContext,
     ExecutionResult,
@@ -194,7 +195,8 @@ def test_a_plugin_ships_its_own_svg_icon_and_a_refused_one_falls_back_to_the_plu
     icon = client.get("/admin/plugin-icons/shipped.svg")
     assert (icon.status_code, icon.mimetype, icon.get_data(as_text=True)) == (200, "image/svg+xml", SVG)
     assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
-    assert client.get("/admin/plugin-icons/scripted.svg").status_code == 404
+    fallback = client.get("/admin/plugin-icons/scripted.svg").get_data(as_text=True)
+    assert "onload" not in fallback and fallback == (ICON_DIR / "plug.svg").read_text()
 
 
 def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):
