@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -208,3 +210,10 @@ def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):
         assert page.status_code == 200, plugin_id
         cls = _load_ref(BUILTINS[plugin_id])
         assert f"icons/{cls.icon}.svg" in page.get_data(as_text=True), plugin_id
+
+
+@pytest.mark.parametrize("first", ["app.templating", "app.field_selection", "app.contract", "plugins.email"])
+def test_the_contract_imports_in_any_order(first):
+    code = f"import {first}; from app.contract import render, selection_field, Plugin; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

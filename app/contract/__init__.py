@@ -17,18 +17,6 @@ from app.contract.http import raise_for_response, redact_headers, response_summa
 from app.contract.icons import BUILTIN_ICONS, CATEGORIES, read_icon
 from app.contract.net import check_destination, check_url, connect_checked, guarded_session, shared_session
 from app.contract.schema import MASK, Secret
-from app.contract.templates import (
-    EVENT_TITLES,
-    SelectedField,
-    Template,
-    check_template,
-    display_value,
-    render,
-    select_fields,
-    selection_field,
-    slack_escape,
-    template_context,
-)
 
 __all__ = [
     "BUILTIN_ICONS",
@@ -64,3 +52,27 @@ __all__ = [
     "slack_escape",
     "template_context",
 ]
+
+# Loaded on first use: app.templating imports PluginError from here, so importing it eagerly would be a cycle.
+_TEMPLATES = frozenset(
+    {
+        "EVENT_TITLES",
+        "SelectedField",
+        "Template",
+        "check_template",
+        "display_value",
+        "render",
+        "select_fields",
+        "selection_field",
+        "slack_escape",
+        "template_context",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _TEMPLATES:
+        from app.contract import templates  # noqa: PLC0415
+
+        return getattr(templates, name)
+    raise AttributeError(f"module 'app.contract' has no attribute {name!r}")
