@@ -15,7 +15,7 @@ from twilio.rest import Client
 from app.contract import PluginError, shared_session
 
 TWILIO_API = "https://api.twilio.com"
-# The SDK logs every request and response at INFO, recipients and message bodies included: warnings only.
+# The SDK logs each request's line, headers and response headers at INFO (a dozen lines a message): warnings only.
 SDK_LOG = logging.getLogger(__name__ + ".sdk")
 SDK_LOG.setLevel(logging.WARNING)
 AUTH_CODES = {20003, 20005}  # authentication failed, account not active
