@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 from marshmallow import Schema, fields
 
+from app.admin.filters import ICON_DIR
 from app.contract import (
     ExecutionContext,
     ExecutionResult,
@@ -189,12 +192,13 @@ def test_a_plugin_ships_its_own_svg_icon_and_a_refused_one_falls_back_to_the_plu
     form_id = Api(app.test_client()).create_form()["id"]
 
     catalogue = client.get(f"/admin/forms/{form_id}/integrations/new").get_data(as_text=True)
-    assert "/admin/plugin-icons/orbit.svg" in catalogue
-    assert "/admin/plugin-icons/evil.svg" not in catalogue and "icons/plug.svg" in catalogue
-    icon = client.get("/admin/plugin-icons/orbit.svg")
+    assert "/admin/plugin-icons/shipped.svg" in catalogue
+    assert "/admin/plugin-icons/scripted.svg" not in catalogue and "icons/plug.svg" in catalogue
+    icon = client.get("/admin/plugin-icons/shipped.svg")
     assert (icon.status_code, icon.mimetype, icon.get_data(as_text=True)) == (200, "image/svg+xml", SVG)
     assert "default-src 'none'" in icon.headers["Content-Security-Policy"]
-    assert client.get("/admin/plugin-icons/evil.svg").status_code == 404
+    fallback = client.get("/admin/plugin-icons/scripted.svg").get_data(as_text=True)
+    assert "onload" not in fallback and fallback == (ICON_DIR / "plug.svg").read_text()
 
 
 def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):
@@ -206,3 +210,10 @@ def test_every_built_in_plugins_settings_form_renders_with_its_icon(make_app):
         assert page.status_code == 200, plugin_id
         cls = _load_ref(BUILTINS[plugin_id])
         assert f"icons/{cls.icon}.svg" in page.get_data(as_text=True), plugin_id
+
+
+@pytest.mark.parametrize("first", ["app.templating", "app.field_selection", "app.contract", "plugins.email"])
+def test_the_contract_imports_in_any_order(first):
+    code = f"import {first}; from app.contract import render, selection_field, Plugin; print('ok')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

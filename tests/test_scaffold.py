@@ -74,6 +74,6 @@ def test_the_generated_plugin_installs_passes_its_tests_and_appears_in_the_catal
         [described] = [p for p in api.get("/api/plugins").json["items"] if p["id"] == "scaffold_demo"]
         assert (described["name"], described["secret_fields"]) == ("Scaffold Demo", ["api_key"])
         assert described["origin"].startswith("package formhooks")
-        assert app.extensions["formhooks.plugins"].icons["scaffold_demo"].startswith("<svg")  # shipped icon
+        assert app.extensions["formhooks.plugins"].icon_svg("scaffold_demo").startswith("<svg")  # shipped icon
     finally:
         subprocess.run([*pip, "uninstall", "-y", "formhooks-scaffold-demo"], check=True, timeout=120)

@@ -94,7 +94,7 @@ def tone(status: str | None) -> str:
 def icon_url(icon: str | None) -> str:
     """The plugin's icon from static/icons, else the SVG its plugin ships, else a generic plug."""
     if icon and not (ICON_DIR / f"{icon}.svg").is_file() and icon in registry().icons:
-        return url_for("admin.plugin_icon", name=icon)
+        return url_for("admin.plugin_icon", plugin_id=registry().icons[icon])
     name = icon if icon and (ICON_DIR / f"{icon}.svg").is_file() else FALLBACK_ICON
     return url_for("admin.static", filename=f"icons/{name}.svg")
 

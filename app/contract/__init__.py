@@ -25,18 +25,6 @@ from app.contract.net import (
     shared_session,
 )
 from app.contract.schema import MASK, NoCredentialsInUrl, Secret
-from app.contract.templates import (
-    EVENT_TITLES,
-    SelectedField,
-    Template,
-    check_template,
-    display_value,
-    render,
-    select_fields,
-    selection_field,
-    slack_escape,
-    template_context,
-)
 
 __all__ = [
     "BUILTIN_ICONS",
@@ -75,3 +63,27 @@ __all__ = [
     "slack_escape",
     "template_context",
 ]
+
+# Loaded on first use: app.templating imports PluginError from here, so importing it eagerly would be a cycle.
+_TEMPLATES = frozenset(
+    {
+        "EVENT_TITLES",
+        "SelectedField",
+        "Template",
+        "check_template",
+        "display_value",
+        "render",
+        "select_fields",
+        "selection_field",
+        "slack_escape",
+        "template_context",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _TEMPLATES:
+        from app.contract import templates  # noqa: PLC0415
+
+        return getattr(templates, name)
+    raise AttributeError(f"module 'app.contract' has no attribute {name!r}")

@@ -49,7 +49,7 @@ class PluginRegistry:
         self._classes: dict[str, type[Plugin]] = {}
         self._origins: dict[str, str] = {}
         self._instances: dict[str, Plugin] = {}
-        self.icons: dict[str, str] = {}  # icon name -> SVG shipped by a plugin
+        self.icons: dict[str, str] = {}  # icon name -> id of the plugin whose shipped SVG it is
 
     def register(self, cls: type[Plugin], origin: str) -> None:
         for attr in ("id", "name", "config_schema"):
@@ -76,7 +76,12 @@ class PluginRegistry:
         if problem:
             log.warning("The icon of plugin %r from %s is not used: %s.", cls.id, origin, problem)
             return
-        self.icons.setdefault(cls.icon, cls.icon_svg)
+        self.icons.setdefault(cls.icon, cls.id)
+
+    def icon_svg(self, plugin_id: str) -> str | None:
+        """The SVG a plugin ships, when it passed the checks and its icon name is served from it."""
+        cls = self._classes.get(plugin_id)
+        return cls.icon_svg if cls is not None and self.icons.get(cls.icon) == plugin_id else None
 
     def load(self, builtins: Mapping[str, str] = BUILTINS, discover: bool = True) -> PluginRegistry:
         for ref in builtins.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -14,6 +15,9 @@ from twilio.rest import Client
 from app.contract import PluginError, shared_session
 
 TWILIO_API = "https://api.twilio.com"
+# The SDK logs each request's line, headers and response headers at INFO (a dozen lines a message): warnings only.
+SDK_LOG = logging.getLogger(__name__ + ".sdk")
+SDK_LOG.setLevel(logging.WARNING)
 AUTH_CODES = {20003, 20005}  # authentication failed, account not active
 RECIPIENT_CODES = {
     21211: "is not a valid phone number",
@@ -32,6 +36,7 @@ class GuardedTwilioHttpClient(TwilioHttpClient):
         super().__init__(timeout=timeout)
         self.session = shared_session(bool(settings.get("ALLOW_PRIVATE_DESTINATIONS")))
         self.proxy = None
+        self.logger = SDK_LOG
         self.api_base = (settings.get("TWILIO_API_URL") or TWILIO_API).rstrip("/")
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any):  # type: ignore[override]

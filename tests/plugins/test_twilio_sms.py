@@ -113,8 +113,13 @@ def test_test_connection_says_when_the_sender_is_not_the_accounts(twilio):
     assert not result.success and "+14155550199 is not a number of the account 'Acme'" in result.message
 
 
-def test_the_auth_token_never_reaches_the_log(twilio):
+def test_the_auth_token_never_reaches_the_log_nor_does_the_sdks_chatter(twilio):
     twilio.stopped.add("+442079460018")
-    attempt = run_plugin(plugin_for(twilio), twilio.config(), sms())
-    assert attempt.leaked == []
-    assert attempt.logs and not [line for line in attempt.logs if AUTH_TOKEN in line]
+    failed = run_plugin(plugin_for(twilio), twilio.config(body="Private words"), sms())
+    twilio.stopped.clear()
+    sent = run_plugin(plugin_for(twilio), twilio.config(body="Private words"), sms())
+    assert [a.status for a in (failed, sent)] == ["failed", "success"] and failed.leaked == sent.leaked == []
+    logged = "\n".join(failed.logs + sent.logs)
+    assert AUTH_TOKEN not in logged
+    assert "Private words" not in logged and "442079460018" not in logged
+    assert "Twilio API Request" not in logged  # a dozen INFO lines per message otherwise
