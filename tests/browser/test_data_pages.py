@@ -167,6 +167,7 @@ def test_executions_follow_the_server_live_with_times_in_the_viewers_zone(browse
     page.get_by_role("navigation", name="Range").get_by_role("link", name="7 days").click()
     assert_accessible(page)
     assert_no_serious_violations(page, "dashboard at 390 px")
+    shot(page, "dashboard-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
     shot(page, "dashboard-ranges")
 
