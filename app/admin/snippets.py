@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
 
 from flask import render_template, url_for
 
 from app.models import Form
-
-EXAMPLES: dict[str, Any] = {
-    "email": "ada@example.com",
-    "number": 42,
-    "checkbox": True,
-    "date": "2024-05-01",
-    "url": "https://example.com",
-    "tel": "+1 555 0100",
-    "textarea": "Hello!",
-}
+from app.samples import example_data
 
 
 def submission_url(form: Form) -> str:
     return url_for("api.create_submission", form_id=str(form.id), _external=True)
-
-
-def example_data(form: Form) -> dict[str, Any]:
-    """A plausible submission for the form's fields (the curl example's body)."""
-    data: dict[str, Any] = {}
-    for f in form.fields:
-        if f.type == "select" and f.options:
-            data[f.name] = f.options[0]
-        else:
-            data[f.name] = EXAMPLES.get(f.type, "Ada Lovelace" if "name" in f.name else "Hello")
-    return data or {"email": EXAMPLES["email"]}
 
 
 def curl(form: Form) -> str:

@@ -5,7 +5,6 @@ editor; the config may be unsaved (a saved integration's secrets are kept when l
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import marshmallow
 from flask import current_app, jsonify
@@ -20,19 +19,10 @@ from app.contract.schema import validate
 from app.engine.dispatch import event_key, snapshot
 from app.errors import APIError, invalid
 from app.models import Form, PluginConfig, Submission, utcnow
+from app.samples import example_data
 from app.secret_scrub import hiding, scrub, secret_values
 from app.secrets_box import box
 from app.signals import FormEvent
-
-SAMPLES = {
-    "email": "ada@example.com",
-    "number": 42,
-    "checkbox": True,
-    "date": "2024-05-01",
-    "url": "https://example.com",
-    "tel": "+44 20 7946 0000",
-    "textarea": "Hello! This is a sample message.",
-}
 
 
 class PreviewIn(Schema):
@@ -49,17 +39,6 @@ class PreviewOut(Schema):
     preview = fields.Dict(allow_none=True, metadata={"description": "What would be sent; null if unknown"})
     error = fields.String(allow_none=True, metadata={"description": "Why it could not be built"})
     sample = fields.Boolean(metadata={"description": "True when built from sample data"})
-
-
-def sample_data(form: Form) -> dict[str, Any]:
-    """A plausible submission for a form: a value of the right kind for each field."""
-    data: dict[str, Any] = {}
-    for f in form.fields:
-        if f.type == "select" and f.options:
-            data[f.name] = f.options[0]
-        else:
-            data[f.name] = SAMPLES.get(f.type, f"Sample {f.label or f.name}")
-    return data or {"email": SAMPLES["email"], "message": SAMPLES["textarea"]}
 
 
 @bp.post("/plugins/<plugin_id>/preview")
@@ -86,7 +65,7 @@ def preview_config(plugin_id: str):
         now = utcnow()
         submission = {
             "_id": "sample",
-            "data": sample_data(form),
+            "data": example_data(form),
             "revision": 1,
             "created_at": now,
             "updated_at": now,

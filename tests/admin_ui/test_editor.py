@@ -52,7 +52,7 @@ def test_the_preview_renders_templates_for_a_sample_and_reports_template_failure
     }
     sample = api.post("/api/plugins/email/preview", {"config": config, "form_id": form["id"]}).json
     assert sample["sample"] is True
-    assert sample["preview"]["subject"] == "New order from Sample name: 42"
+    assert sample["preview"]["subject"] == "New order from Ada Lovelace: 42"
     assert sample["preview"]["recipients"] == ["ada@example.com"]
     broken = {"webhook_url": "https://hooks.slack.com/services/T/B/X", "text": "{{ 1 / 0 }}"}
     failed = api.post("/api/plugins/slack/preview", {"config": broken, "form_id": form["id"]}).json

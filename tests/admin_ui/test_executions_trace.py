@@ -53,3 +53,12 @@ def test_live_regions_answer_304_while_nothing_changes(api, owner):
     api.submit(form["id"], {"email": "ada@example.com"})
     changed = owner.get("/admin/executions?partial=1", headers={"If-None-Match": first.headers["ETag"]})
     assert changed.status_code == 200 and "ada@example.com" in changed.text
+
+
+def test_a_pending_job_shows_when_its_next_attempt_is(app, api, owner):
+    form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
+    (job_id,) = api.submit(form["id"], {"email": "ada@example.com"})["jobs"]  # no scheduler: stays pending
+    page = owner.get(f"/admin/jobs/{job_id}").text
+    next_attempt = page.split("<dt>Next attempt</dt>")[1].split("</dd>")[0]
+    assert "data-relative" in next_attempt and "data-absolute" in next_attempt and " UTC" in next_attempt

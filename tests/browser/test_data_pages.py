@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 import pytest
 from bson import ObjectId
 from playwright.sync_api import expect
 
-from app.models import Submission
+from app.models import PluginJob, Submission
 from tests.browser.axe_check import assert_no_serious_violations
 from tests.browser.conftest import assert_accessible, login, shot
 
@@ -41,6 +42,25 @@ def _seed(world, form_id: str, n: int) -> None:
     ]
     with world.server.app.app_context():
         Submission._get_collection().insert_many(docs)
+
+
+def _pending_job(world, form_id: str, like: str) -> str:
+    """A copy of job ``like`` that is due tomorrow (so the scheduler leaves it pending)."""
+    with world.server.app.app_context():
+        coll = PluginJob._get_collection()
+        doc = coll.find_one({"_id": ObjectId(like)})
+        oid = ObjectId()
+        doc.update(
+            _id=oid,
+            status="pending",
+            attempts=0,
+            scheduled_for=time.time() + 86400,
+            dispatch_key=f"later:{oid}",
+            idempotency_key=f"msg_{oid}",
+            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        )
+        coll.insert_one(doc)
+    return str(oid)
 
 
 def test_browse_search_export_resend_and_delete_submissions(page, world, sink, tmp_path):
@@ -153,6 +173,14 @@ def test_executions_follow_the_server_live_with_times_in_the_viewers_zone(browse
     expect(page.locator("#executions-status")).to_have_text("1 job queued again.")
     sink.wait_for(2)
 
+    # A job due tomorrow is pending: select it and cancel it.
+    later = _pending_job(world, form_id, job_id)
+    page.reload()
+    page.get_by_role("checkbox", name=f"Select job {later}").check()
+    page.get_by_role("button", name="Cancel selected").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel selected").click()
+    expect(page.locator(f'tr[data-job="{later}"] .badge')).to_have_text("cancelled")
+
     # The dashboard buckets days in Tokyo; the range picker switches between hours and days.
     page.goto("/admin/")
     expect(page.locator("[data-zone]")).to_have_attribute("data-zone", "Asia/Tokyo")
@@ -167,6 +195,7 @@ def test_executions_follow_the_server_live_with_times_in_the_viewers_zone(browse
     page.get_by_role("navigation", name="Range").get_by_role("link", name="7 days").click()
     assert_accessible(page)
     assert_no_serious_violations(page, "dashboard at 390 px")
+    shot(page, "dashboard-phone")
     page.set_viewport_size({"width": 1280, "height": 900})
     shot(page, "dashboard-ranges")
 
@@ -248,3 +277,17 @@ def test_the_editor_generates_secrets_previews_and_warns_before_leaving(page, wo
     icon = hosted.locator('link[rel="icon"]').get_attribute("href")
     assert hosted.request.get(icon).status == 200
     no_js.close()
+
+
+def test_relative_times_tick_without_a_reload(page, world, sink):
+    form_id = world.create_form("Orders", FIELDS)
+    world.add_webhook(form_id, f"{sink.url}/hook")
+    world.submit(form_id, {"name": "Ada", "email": "ada@example.com"})
+    sink.wait_for(1)
+    page.clock.install()
+    login(page, world.owner)
+    page.goto("/admin/executions?view=jobs")
+    created = page.locator("#executions-table time[data-relative]").first
+    expect(created).to_have_text("just now")
+    page.clock.fast_forward("05:00")
+    expect(created).to_have_text("5 min ago")
