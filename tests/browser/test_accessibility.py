@@ -12,7 +12,7 @@ from tests.browser.conftest import assert_accessible, login
 
 pytestmark = pytest.mark.browser
 
-NOT_PAGES = {"admin.static", "admin.export_submissions", "admin.login"}  # files and downloads
+NOT_PAGES = {"admin.static", "admin.export_submissions", "admin.login", "admin.plugin_icon"}  # files and downloads
 WIDTHS = (1280, 390)
 
 

@@ -24,7 +24,7 @@ def test_generate_rotates_the_signing_secret_and_both_signatures_verify(page, wo
     ).json()
     login(page, world.editor)
     page.goto(f"/admin/integrations/{made['id']}")
-    page.get_by_role("button", name="Generate a new secret").click()
+    page.get_by_role("button", name="Generate a secret").click()
     secret_input = page.get_by_label("Secret", exact=True)
     new = secret_input.input_value()
     assert new.startswith("whsec_") and new != OLD

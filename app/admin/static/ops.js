@@ -288,7 +288,7 @@
     $$("[data-conditions-editor]").forEach(initConditions);
     $$("form[data-operation]").forEach((form) => {
       form.addEventListener("submit", (event) => { event.preventDefault(); runOperation(form, false); });
-      const preview = $("[data-preview]", form);
+      const preview = $("[data-count]", form);
       if (preview) preview.addEventListener("click", () => runOperation(form, true));
     });
   });
