@@ -10,6 +10,7 @@ from flask import Flask, url_for
 
 from app.contract.icons import FALLBACK_ICON
 from app.contract.registry import registry
+from app.engine import jobs as lifecycle
 from app.models import as_datetime, isoformat, utcnow
 
 ICON_DIR = Path(__file__).parent / "static" / "icons"
@@ -101,4 +102,6 @@ def icon_url(icon: str | None) -> str:
 
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(when=when, ago=ago, duration=duration, pct=pct, pretty=pretty, tone=tone)
-    app.jinja_env.globals.update(icon_url=icon_url, event_labels=EVENT_LABELS, isoformat=isoformat)
+    app.jinja_env.globals.update(
+        icon_url=icon_url, event_labels=EVENT_LABELS, isoformat=isoformat, job_allows=lifecycle.allowed
+    )

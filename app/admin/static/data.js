@@ -92,7 +92,8 @@
 
   // ---- bulk retry / cancel on the executions list ---------------------------------------------------
 
-  const RETRYABLE = ["failed", "cancelled", "completed"];
+  // Which jobs allow which change is the engine's rule (engine/jobs.py), rendered on each checkbox.
+  const allows = (box, kind) => (kind === "retry" ? "canResend" : "canCancel") in box.dataset;
 
   function selected() { return $$("input[data-select-job]:checked"); }
 
@@ -101,14 +102,14 @@
     if (!bar) return;
     const boxes = selected();
     $("[data-bulk-count]", bar).textContent = boxes.length ? `${boxes.length} selected.` : "None selected.";
-    $("[data-bulk-run=retry]", bar).disabled = !boxes.some((b) => RETRYABLE.includes(b.dataset.jobStatus));
-    $("[data-bulk-run=cancel]", bar).disabled = !boxes.some((b) => b.dataset.jobStatus === "pending");
+    $("[data-bulk-run=retry]", bar).disabled = !boxes.some((b) => allows(b, "retry"));
+    $("[data-bulk-run=cancel]", bar).disabled = !boxes.some((b) => allows(b, "cancel"));
   }
 
   async function runBulk(button) {
     const admin = window.fhAdmin;
     const kind = button.dataset.bulkRun;
-    const boxes = selected().filter((b) => (kind === "retry" ? RETRYABLE.includes(b.dataset.jobStatus) : b.dataset.jobStatus === "pending"));
+    const boxes = selected().filter((b) => allows(b, kind));
     const permanent = boxes.filter((b) => b.hasAttribute("data-permanent")).length;
     let message = `${kind === "retry" ? "Retry" : "Cancel"} ${boxes.length} job${boxes.length === 1 ? "" : "s"}?`;
     if (permanent) message += ` ${permanent} of them failed for a reason retrying cannot fix: fix the cause first, or they fail again.`;
