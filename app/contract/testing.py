@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import marshmallow
@@ -153,19 +154,28 @@ def run_plugin(
 ) -> Attempt:
     """Run one attempt as the host does and return what its execution log row would show.
 
-    Never raises for a failed attempt: look at ``status``, ``error_type`` and ``error_message``.
+    Never raises for a failed attempt: look at ``status``, ``error_type`` and ``error_message``. An attempt
+    that overruns its deadline (``timeout``, default 10 s) is abandoned and shows as a timeout.
     Secrets are scrubbed as the host scrubs them; ``leaked`` names the secret fields that needed it in
     the record (a plugin should not put them there); ``logs`` holds the attempt's Python log lines.
     """
-    from app.engine.outcome import outcome_of  # noqa: PLC0415 - the kit reuses the engine's own record
+    from app.engine.deadline import DeadlineRunner  # noqa: PLC0415 - the kit runs attempts as the engine does
+    from app.engine.outcome import outcome_of  # noqa: PLC0415
     from app.secret_scrub import hiding, scrub, scrub_attempt, secret_values  # noqa: PLC0415
 
     instance = plugin_instance(plugin)
     ctx = context(instance, config, snapshot, **ctx_args)
     schema = instance.config_schema()
     secrets = secret_values(schema, ctx.config)
-    with _captured_logs() as lines, hiding(secrets):
-        outcome = outcome_of(lambda: instance.execute(ctx), instance.id)
+    timeout = float(ctx_args.get("timeout", 10.0))
+    deadlines = DeadlineRunner(workers=1, max_abandoned=1)  # an overrun is a timeout, as in the host
+    try:
+        with _captured_logs() as lines, hiding(secrets):
+            outcome = outcome_of(
+                partial(deadlines.call, partial(instance.execute, ctx), timeout), instance.id
+            )
+    finally:
+        deadlines.shutdown()
     raw = outcome.log_fields()
     leaked = [
         name
