@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -217,3 +218,19 @@ def test_the_contract_imports_in_any_order(first):
     code = f"import {first}; from app.contract import render, selection_field, Plugin; print('ok')"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_an_attempt_that_overruns_its_deadline_shows_as_a_timeout():
+    release = threading.Event()
+
+    class Hanging(PingPlugin):
+        def execute(self, ctx: ExecutionContext) -> ExecutionResult:
+            release.wait(30)
+            return ExecutionResult()
+
+    try:
+        attempt = run_plugin(Hanging, {"url": "http://example.com", "api_key": "k" * 8}, timeout=0.2)
+    finally:
+        release.set()
+    assert (attempt.status, attempt.error_type) == ("timeout", "timeout")
+    assert attempt.error_message == "Timed out: the plugin did not finish within 0.2 s."

@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import marshmallow
@@ -153,19 +154,28 @@ def run_plugin(
 ) -> Attempt:
     """Run one attempt as the host does and return what its execution log row would show.
 
-    Never raises for a failed attempt: look at ``status``, ``error_type`` and ``error_message``.
+    Never raises for a failed attempt: look at ``status``, ``error_type`` and ``error_message``. An attempt
+    that overruns its deadline (``timeout``, default 10 s) is abandoned and shows as a timeout.
     Secrets are scrubbed as the host scrubs them; ``leaked`` names the secret fields that needed it in
     the record (a plugin should not put them there); ``logs`` holds the attempt's Python log lines.
     """
-    from app.engine.outcome import outcome_of  # noqa: PLC0415 - the kit reuses the engine's own record
+    from app.engine.deadline import DeadlineRunner  # noqa: PLC0415 - the kit runs attempts as the engine does
+    from app.engine.outcome import outcome_of  # noqa: PLC0415
     from app.secret_scrub import hiding, scrub, scrub_attempt, secret_values  # noqa: PLC0415
 
     instance = plugin_instance(plugin)
     ctx = context(instance, config, snapshot, **ctx_args)
     schema = instance.config_schema()
     secrets = secret_values(schema, ctx.config)
-    with _captured_logs() as lines, hiding(secrets):
-        outcome = outcome_of(lambda: instance.execute(ctx), instance.id)
+    timeout = float(ctx_args.get("timeout", 10.0))
+    deadlines = DeadlineRunner(workers=1, max_abandoned=1)  # an overrun is a timeout, as in the host
+    try:
+        with _captured_logs() as lines, hiding(secrets):
+            outcome = outcome_of(
+                partial(deadlines.call, partial(instance.execute, ctx), timeout), instance.id
+            )
+    finally:
+        deadlines.shutdown()
     raw = outcome.log_fields()
     leaked = [
         name
@@ -211,12 +221,14 @@ def check_plugin(
     config: Mapping[str, Any] | None = None,
     fake: FakeHTTP | None = None,
     settings: Mapping[str, Any] | None = None,
+    reads: Iterable[str] = (),
 ) -> TestResult | None:
     """Assert that ``plugin_cls`` keeps the contract; raises AssertionError listing every problem.
 
     Checks the metadata, that the config schema converts to JSON Schema, that every config field has a
     description and that fields named like secrets are ``Secret()``. With a ``config`` it also runs
-    ``test_connection``: it must succeed, and send nothing but reads (GET/HEAD/OPTIONS) to ``fake``.
+    ``test_connection``: it must succeed, and send nothing but reads to ``fake``: GET/HEAD/OPTIONS, and the
+    requests listed in ``reads`` as "METHOD /path" (for APIs that read over POST, such as Slack's).
     Returns that TestResult.
     """
     problems = _metadata_problems(plugin_cls) + _schema_problems(plugin_cls)
@@ -229,7 +241,8 @@ def check_plugin(
             problems.append(f"test_connection returned {type(result).__name__}, not a TestResult")
         elif not result.success:
             problems.append(f"test_connection failed: {result.message}")
-        writes = [f"{r.method} {r.path}" for r in (fake.requests[before:] if fake else []) if r.writes]
+        sent = [f"{r.method} {r.path}" for r in (fake.requests[before:] if fake else []) if r.writes]
+        writes = [request for request in sent if request not in set(reads)]
         if writes:
             problems.append(f"test_connection changed something at the destination: {', '.join(writes)}")
     if problems:
