@@ -17,7 +17,7 @@ bp = Blueprint(
 
 def init_app(app: Flask) -> None:
     from app.admin import filters
-    from app.admin.pages import dashboard, executions, forms, integrations, session, team  # noqa: F401
+    from app.admin.pages import account, dashboard, executions, forms, integrations, session, team  # noqa: F401
 
     filters.init_app(app)
     app.register_blueprint(bp)

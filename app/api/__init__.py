@@ -12,7 +12,17 @@ bp.before_request(require_token)
 
 def init_app(app: Flask) -> None:
     # register the views
-    from app.api import forms, jobs, openapi, plugins, session_views, submissions, tokens, workspaces  # noqa: F401
+    from app.api import (  # noqa: F401
+        forms,
+        invitations,
+        jobs,
+        openapi,
+        plugins,
+        session_views,
+        submissions,
+        tokens,
+        workspaces,
+    )
     from app.api.health import health
 
     app.register_blueprint(bp)
