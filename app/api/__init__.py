@@ -11,6 +11,9 @@ bp.before_request(require_token)
 
 
 def init_app(app: Flask) -> None:
+    from app.json_input import StrictJSONProvider
+
+    app.json = StrictJSONProvider(app)  # bodies the store cannot hold are a 400, not a 500
     # register the views
     from app.api import (  # noqa: F401
         forms,

@@ -110,9 +110,12 @@ def test_a_viewer_who_pre_creates_an_account_gains_no_access_to_the_real_workspa
     assert [w["id"] for w in eve_as_victim.get("/api/workspaces").json["items"]] == [own]
     victim = User.objects(email="victim@example.com").first()
     assert Membership.objects(user_id=str(victim.id), workspace_id=real).count() == 0
-    assert attacker.api.post(
-        f"/api/workspaces/{real}/invitations", {"email": "x@example.com", "role": "owner"}
-    ).status_code == 403
+    assert (
+        attacker.api.post(
+            f"/api/workspaces/{real}/invitations", {"email": "x@example.com", "role": "owner"}
+        ).status_code
+        == 403
+    )
 
 
 def test_the_invitation_is_emailed_when_smtp_is_set(make_app, people, tmp_path, monkeypatch):

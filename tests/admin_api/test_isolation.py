@@ -31,7 +31,9 @@ def world(app, api, people):
     config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
     sub = api.submit(form["id"], {"email": "a@example.com"})
     token = api.post("/api/tokens", {"name": "A's token"}).json
-    invitation = api.post(f"/api/workspaces/{ws_a}/invitations", {"email": "i@example.com", "role": "viewer"}).json
+    invitation = api.post(
+        f"/api/workspaces/{ws_a}/invitations", {"email": "i@example.com", "role": "viewer"}
+    ).json
     owner_id = api.get("/api/auth/me").json["user"]["id"]
     job_id = sub["jobs"][0]
     log = PluginExecutionLog(
@@ -166,7 +168,8 @@ def test_pages_outside_the_api_are_isolated_too(app, world):
             rule.rule.startswith(("/api/", "/f/"))
             or "GET" not in rule.methods
             or rule.endpoint.endswith("static")
-            or rule.endpoint == "admin.invite"  # the link itself is the credential (tests in test_invitations)
+            or rule.endpoint
+            == "admin.invite"  # the link itself is the credential (tests in test_invitations)
         ):
             continue
         resp = client.get(url_for_rule(rule, ids))

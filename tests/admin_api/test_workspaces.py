@@ -124,7 +124,9 @@ def test_two_owners_demoting_each_other_at_once_leave_an_owner(app, people):
         def demote(actor, target, name: str, ws=ws, start=start, codes=codes):
             client = Api(app.test_client(), actor.token)
             start.wait(timeout=5)
-            codes[name] = client.patch(f"/api/workspaces/{ws}/members/{target.id}", {"role": "viewer"}).status_code
+            codes[name] = client.patch(
+                f"/api/workspaces/{ws}/members/{target.id}", {"role": "viewer"}
+            ).status_code
 
         threads = [
             threading.Thread(target=demote, args=(ann, bob, "ann")),

@@ -11,6 +11,7 @@ from bson import ObjectId
 from flask import render_template, request
 
 from app.admin import access, bp
+from app.admin.query_args import page_arg, time_arg
 from app.models import (
     JobStatus,
     LogStatus,
@@ -33,21 +34,10 @@ VIEWS = {"jobs": [s.value for s in JobStatus], "attempts": [s.value for s in Log
 FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to")
 
 
-def _time(name: str) -> dt.datetime | None:
-    """A ``from``/``to`` filter (an HTML datetime-local or date value, read as UTC); None when absent or bad."""
-    raw = request.args.get(name, "").strip()
-    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-    return None
-
-
 def _id_range(args: dict[str, str]) -> dict[str, ObjectId]:
     """Ids carry their creation time: the time range becomes an ``_id`` range."""
     bounds: dict[str, ObjectId] = {}
-    start, end = _time("from"), _time("to")
+    start, end = time_arg("from"), time_arg("to")
     hours = RANGES.get(args["range"], RANGES["all"])[1]
     if start is None and hours is not None:
         start = utcnow() - dt.timedelta(hours=hours)
@@ -86,13 +76,6 @@ def _query(args: dict[str, str], form_ids: list[str]) -> dict[str, Any]:
     return query
 
 
-def _page() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 @bp.get("/executions")
 def executions():
     args = _args()
@@ -102,7 +85,7 @@ def executions():
         for c in PluginConfig.objects(form_id__in=list(forms)).only("id", "name", "form_id").order_by("name")
     }
     model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
-    page = _page()
+    page = page_arg()
     query = _query(args, list(forms))
     docs = list(model.objects(__raw__=query).order_by("-id").skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
     has_more = len(docs) > PER_PAGE
