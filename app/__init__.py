@@ -12,7 +12,19 @@ __version__ = "0.1.0"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
-    from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box, store_health
+    from app import (
+        admin,
+        api,
+        auth,
+        cli,
+        db,
+        errors,
+        hosted,
+        metrics,
+        secrets_box,
+        security_headers,
+        store_health,
+    )
     from app import config as settings
     from app.contract import registry
     from app.engine import dispatch, scheduler
@@ -22,6 +34,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
     errors.init_app(app)
+    security_headers.init_app(app)
     db.init_app(app)
     store_health.init_app(app)
     secrets_box.init_app(app)

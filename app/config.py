@@ -46,9 +46,6 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "ALERT_COOLDOWN": (float, 3600.0),
     "ALERT_FAILURE_RATE": (float, 0.5),
     "ALERT_MIN_ATTEMPTS": (int, 10),
-    "SMTP_URL": (str, ""),
-    "MAIL_FROM": (str, ""),
-    "PUBLIC_URL": (str, "http://localhost:5000"),
     "FAULT_INJECTION": (str, ""),  # crash tests only: "crash_before_jobs"
     "SLACK_API_URL": (str, "https://slack.com/api/"),
     "GOOGLE_SHEETS_API_URL": (str, "https://sheets.googleapis.com/v4/"),
@@ -59,10 +56,17 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "ADMIN_EMAIL": (str, "admin@example.com"),
     "ADMIN_PASSWORD": (str, ""),
     "SESSION_COOKIE_SECURE": (bool, False),
+    "SESSION_IDLE_TIMEOUT": (float, 8 * 3600.0),
     "PROXY_FIX_HOPS": (int, 0),
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "LOGIN_RATE_LIMIT": (str, "10 per minute;50 per hour"),
     "SUBMIT_RATE_LIMIT": (str, "60 per minute"),
+    # Security (README "Security"): invitations, their e-mail, and who may read /metrics.
+    "INVITE_TTL": (float, 7 * 86400.0),
+    "SMTP_URL": (str, ""),
+    "MAIL_FROM": (str, "formhooks@localhost"),
+    "PUBLIC_URL": (str, ""),
+    "METRICS_TOKEN": (str, ""),
 }
 
 

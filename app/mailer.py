@@ -1,4 +1,4 @@
-"""The instance's own e-mail (alerts, digests): the operator's SMTP server from ``SMTP_URL``.
+"""The instance's own e-mail (invitations, alerts, digests): the operator's SMTP server from ``SMTP_URL``.
 
 ``SMTP_URL`` is ``smtp://[user:password@]host[:port]`` (STARTTLS when the server offers it; add
 ``?starttls=require`` to insist), or ``smtps://…`` for TLS from the first byte. Unset: no instance e-mail.
@@ -17,6 +17,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 class MailError(RuntimeError):
     """The instance could not send an e-mail; the message says why (without credentials)."""
+
+
+def public_url(settings: Any) -> str:
+    """The address people reach the app at, for links in e-mails (``PUBLIC_URL``, else local)."""
+    return (settings.get("PUBLIC_URL") or f"http://localhost:{settings.get('PORT', 5000)}").rstrip("/")
 
 
 def configured(settings: Any) -> bool:

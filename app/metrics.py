@@ -8,16 +8,17 @@ process are aggregated.
 
 from __future__ import annotations
 
+import hmac
 import os
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app import signals
-from app.errors import STORE_DOWN
+from app.errors import STORE_DOWN, error_response
 from app.models import PluginConfig, PluginJob, as_datetime
 from app.store_health import store_health
 
@@ -69,8 +70,23 @@ class StoreCollector(Collector):
         yield circuits
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def _allowed() -> bool:
+    """With METRICS_TOKEN set, only ``Authorization: Bearer <METRICS_TOKEN>``; without, only this host."""
+    token = current_app.config.get("METRICS_TOKEN")
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(sent.encode(), token.encode())
+    return request.remote_addr in LOOPBACK
+
+
 @bp.get("/metrics")
 def metrics():
+    """Prometheus figures of every workspace: for the operator only (see _allowed)."""
+    if not _allowed():
+        return error_response(401, "unauthorized", "Send Authorization: Bearer <METRICS_TOKEN>.")
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -18,6 +18,7 @@ bp = Blueprint(
 def init_app(app: Flask) -> None:
     from app.admin import filters
     from app.admin.pages import (  # noqa: F401
+        account,
         alerts,
         dashboard,
         executions,

@@ -11,11 +11,15 @@ bp.before_request(require_token)
 
 
 def init_app(app: Flask) -> None:
+    from app.json_input import StrictJSONProvider
+
+    app.json = StrictJSONProvider(app)  # bodies the store cannot hold are a 400, not a 500
     # register the views
     from app.api import (  # noqa: F401
         alerts,
         conditions,
         forms,
+        invitations,
         jobs,
         openapi,
         operations,

@@ -23,10 +23,13 @@ class WorkspaceIn(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
-class MemberIn(Strict):
-    email = fields.Email(required=True)
+class InviteIn(Strict):
+    email = fields.Email(required=True, validate=validate.Length(max=320))
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    password = fields.String(load_default=None, validate=validate.Length(min=8, max=1000))
+
+
+class AcceptIn(Strict):
+    password = fields.String(load_default=None, validate=validate.Length(max=1000))
     name = fields.String(load_default="", validate=validate.Length(max=200))
 
 
@@ -41,3 +44,4 @@ class TokenIn(Strict):
 class PasswordIn(Strict):
     current_password = fields.String(required=True, validate=validate.Length(max=1000))
     new_password = fields.String(required=True, validate=validate.Length(min=8, max=1000))
+    revoke_tokens = fields.Boolean(load_default=False)

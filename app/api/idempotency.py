@@ -73,3 +73,8 @@ def begin(form_id: str, key: str, body: Any, new_submission_id: str) -> Claim:
 
 def finish(claim: Claim, response: dict[str, Any]) -> None:
     IdempotencyKey._get_collection().update_one({"_id": claim.record_id}, {"$set": {"response": response}})
+
+
+def abandon(claim: Claim) -> None:
+    """Forget a claim whose request failed before anything was accepted."""
+    IdempotencyKey._get_collection().delete_one({"_id": claim.record_id, "response": None})

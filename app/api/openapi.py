@@ -66,7 +66,11 @@ OPS: dict[str, Op] = {
         "Log in with email and password (sets the session cookie)", {200: out.MeOut}, acc.LoginIn
     ),
     "api.logout": Op("End the session", {204: None}),
-    "api.change_password": Op("Change your password (other sessions end)", {204: None}, acc.PasswordIn),
+    "api.change_password": Op(
+        "Change your password (other sessions end; `revoke_tokens` revokes your API tokens too)",
+        {204: None},
+        acc.PasswordIn,
+    ),
     "api.me": Op("Who you are, your workspaces, and the CSRF token of your session", {200: out.MeOut}),
     "api.list_workspaces": Op("Your workspaces", {200: out.WorkspaceList}),
     "api.create_workspace": Op(
@@ -76,8 +80,18 @@ OPS: dict[str, Op] = {
     "api.rename_workspace": Op("Rename a workspace (owner)", {200: out.WorkspaceOut}, acc.WorkspaceIn),
     "api.delete_workspace": Op("Delete an empty workspace (owner)", {204: None}),
     "api.list_members": Op("Members of a workspace", {200: out.MemberList}),
-    "api.add_member": Op(
-        "Add a member by email; unknown emails create the user (owner)", {201: out.MemberAdded}, acc.MemberIn
+    "api.invite_member": Op(
+        "Invite an email address with a role; the link is shown only in this answer (owner)",
+        {201: out.InvitationCreated},
+        acc.InviteIn,
+    ),
+    "api.list_invitations": Op("Pending invitations of a workspace (owner)", {200: out.InvitationList}),
+    "api.revoke_invitation": Op("Revoke a pending invitation (owner)", {204: None}),
+    "api.get_invitation": Op("What an invitation link invites to (public)", {200: out.InvitationInfo}),
+    "api.accept_invitation": Op(
+        "Accept an invitation: your own password (new account) or your account's (public)",
+        {200: out.InvitationAccepted},
+        acc.AcceptIn,
     ),
     "api.change_member": Op("Change a member's role (owner)", {200: out.MemberOut}, acc.MemberPatch),
     "api.remove_member": Op("Remove a member (owner), or leave", {204: None}),
@@ -193,7 +207,7 @@ def _operation(spec: APISpec, endpoint: str, method: str, arguments: set[str], i
             "name": name,
             "in": "path",
             "required": True,
-            "schema": {"type": "string"} if name == "plugin_id" else OBJECT_ID,
+            "schema": {"type": "string"} if name in ("plugin_id", "token") else OBJECT_ID,
         }
         for name in sorted(arguments)
     ]

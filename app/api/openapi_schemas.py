@@ -305,8 +305,31 @@ class MemberOut(Out):
     role = fields.String(required=True, metadata={"enum": [r.value for r in Role]})
 
 
-class MemberAdded(MemberOut):
-    created = fields.Boolean(required=True, metadata={"description": "The user was created"})
+class InvitationOut(Out):
+    id = _id()
+    email = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": [r.value for r in Role]})
+    created_at = _time()
+    expires_at = _time()
+
+
+class InvitationCreated(InvitationOut):
+    link = fields.String(required=True, metadata={"description": "The invitation link; shown only this once"})
+    emailed = fields.Boolean(required=True, metadata={"description": "It was e-mailed (SMTP_URL is set)"})
+
+
+class InvitationList(Out):
+    items = fields.List(fields.Nested(InvitationOut), required=True)
+
+
+class InvitationInfo(InvitationOut):
+    workspace = fields.Dict(required=True)
+
+
+class InvitationAccepted(Out):
+    user = fields.Nested(UserOut, required=True)
+    workspace_id = _id()
+    role = fields.String(required=True, metadata={"enum": [r.value for r in Role]})
 
 
 class MemberList(Out):

@@ -8,6 +8,7 @@ from app import auth
 from app.api import bp
 from app.api.account_schemas import LoginIn, PasswordIn
 from app.api.util import json_body, load, public
+from app.auth.accounts import revoke_all_tokens
 from app.errors import APIError
 from app.models.accounts import Workspace
 from app.models.common import parse_object_id
@@ -55,7 +56,8 @@ def me():
 @bp.post("/auth/password")
 @auth.rate_limited("LOGIN_RATE_LIMIT", scope="login")
 def change_password():
-    """Change your password (the current one is needed); every other session of yours ends."""
+    """Change your password (the current one is needed); every other session of yours ends, and with
+    ``revoke_tokens`` your personal API tokens too."""
     principal = auth.require_principal()
     data = load(PasswordIn(), json_body())
     if auth.verify_password(principal.user.email, data["current_password"]) is None:
@@ -63,6 +65,8 @@ def change_password():
             422, "validation_error", "Validation failed", {"current_password": ["This is not your password."]}
         )
     auth.set_password(principal.user, data["new_password"])
+    if data["revoke_tokens"]:
+        revoke_all_tokens(principal.user)
     if principal.via == "session":
         auth.login_user(principal.user)  # this session goes on; the others carry the old auth_version
     return "", 204

@@ -96,6 +96,10 @@ def _intake(form_id: str):
         Submission._get_collection().insert_one(sub)
     except DuplicateKeyError:  # an earlier request with this Idempotency-Key wrote it, then died
         sub = Submission._get_collection().find_one({"_id": sub_id})
+    except Exception:
+        if claim is not None:  # nothing was accepted: the key must not remember this request
+            idempotency.abandon(claim)
+        raise
     job_ids = _emit(signals.form_submitted, form, sub, marker)
     response = {"id": str(sub_id), "jobs": job_ids}
     if claim is not None:

@@ -10,6 +10,7 @@ from flask import request
 from mongoengine import Document
 
 from app.errors import APIError, invalid, not_found
+from app.json_input import strict_loads
 from app.models import find_by_id, newest_first, parse_object_id
 
 D = TypeVar("D", bound=Document)
@@ -29,6 +30,10 @@ def json_body() -> dict[str, Any]:
     if data is None:
         if not request.data:
             raise APIError(400, "bad_request", "A JSON body is required.")
+        try:
+            strict_loads(request.data)
+        except ValueError as err:  # say why: deep nesting, a huge number, NaN, a lone surrogate, a typo
+            raise APIError(400, "bad_request", f"The body is not valid JSON: {err}") from None
         raise APIError(400, "bad_request", "The body is not valid JSON.")
     if not isinstance(data, dict):
         raise APIError(400, "bad_request", "The JSON body must be an object.")

@@ -6,11 +6,12 @@ from flask import jsonify
 
 from app import auth
 from app.api import bp
-from app.api.account_schemas import MemberIn, MemberPatch, WorkspaceIn
+from app.api.account_schemas import MemberPatch, WorkspaceIn
 from app.api.scope import OWN, READ
 from app.api.session_views import workspaces_of
 from app.api.util import json_body, load
-from app.auth.accounts import create_user, user_by_email, workspace_members
+from app.auth.accounts import workspace_members
+from app.auth.locks import held
 from app.errors import APIError, not_found
 from app.models import Form, find_by_id
 from app.models.accounts import Membership, Role, User, Workspace
@@ -22,6 +23,11 @@ def _workspace(workspace_id: str, role: str = READ) -> tuple[Workspace, str]:
     if ws is None:
         raise not_found("workspace")
     return ws, principal.memberships[workspace_id]
+
+
+def owned_workspace(workspace_id: str) -> Workspace:
+    """The workspace when the caller owns it (404 outside it, 403 below owner)."""
+    return _workspace(workspace_id, OWN)[0]
 
 
 def _member_json(membership: Membership, user: User) -> dict:
@@ -42,6 +48,14 @@ def _keep_an_owner(workspace_id: str, membership: Membership) -> None:
     owners = Membership.objects(workspace_id=workspace_id, role=Role.OWNER.value).only("id")
     if len(owners) <= 1:
         raise APIError(409, "conflict", "A workspace needs an owner; make someone else owner first.")
+
+
+def _still_owner(workspace_id: str) -> None:
+    """403 when the caller stopped being an owner since the request began (demoted meanwhile)."""
+    caller = auth.require_principal().user_id
+    now = Membership.objects(key=Membership.key_for(workspace_id, caller)).only("role").first()
+    if now is None or now.role != Role.OWNER.value:
+        raise APIError(403, "forbidden", "You are no longer an owner of this workspace.")
 
 
 @bp.get("/workspaces")
@@ -88,36 +102,16 @@ def list_members(workspace_id: str):
     return jsonify({"items": [_member_json(m, u) for m, u in workspace_members(workspace_id)]})
 
 
-@bp.post("/workspaces/<workspace_id>/members")
-def add_member(workspace_id: str):
-    """Add a user by email; an unknown email creates the user (with ``password`` when given)."""
-    _workspace(workspace_id, OWN)
-    data = load(MemberIn(), json_body())
-    user = user_by_email(data["email"])
-    created = user is None
-    if created:
-        user = create_user(data["email"], data["password"], data["name"])
-    elif data["password"] is not None:
-        raise APIError(
-            422,
-            "validation_error",
-            "Validation failed",
-            {"password": ["This user exists already; only they can change their password."]},
-        )
-    if Membership.objects(key=Membership.key_for(workspace_id, str(user.id))).first() is not None:
-        raise APIError(409, "conflict", "This user is a member already; change their role instead.")
-    membership = auth.set_member(workspace_id, user, data["role"])
-    return jsonify({**_member_json(membership, user), "created": created}), 201
-
-
 @bp.patch("/workspaces/<workspace_id>/members/<user_id>")
 def change_member(workspace_id: str, user_id: str):
     _workspace(workspace_id, OWN)
-    membership = _membership(workspace_id, user_id)
     role = load(MemberPatch(), json_body())["role"]
-    if role != Role.OWNER.value:
-        _keep_an_owner(workspace_id, membership)
-    membership.update(set__role=role)
+    with held(f"owners:{workspace_id}"):  # two owners demoting each other at once: one of them wins
+        _still_owner(workspace_id)
+        membership = _membership(workspace_id, user_id)
+        if role != Role.OWNER.value:
+            _keep_an_owner(workspace_id, membership)
+        membership.update(set__role=role)
     membership.reload()
     return jsonify(_member_json(membership, User.objects(id=membership.user_id).first()))
 
@@ -128,7 +122,10 @@ def remove_member(workspace_id: str, user_id: str):
     principal = auth.require_role(workspace_id, READ, "workspace")
     if user_id != principal.user_id:
         auth.require_role(workspace_id, OWN, "workspace")
-    membership = _membership(workspace_id, user_id)
-    _keep_an_owner(workspace_id, membership)
-    membership.delete()
+    with held(f"owners:{workspace_id}"):
+        if user_id != principal.user_id:
+            _still_owner(workspace_id)
+        membership = _membership(workspace_id, user_id)
+        _keep_an_owner(workspace_id, membership)
+        membership.delete()
     return "", 204

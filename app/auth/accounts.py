@@ -10,7 +10,7 @@ from mongoengine import NotUniqueError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import APIError
-from app.models.accounts import ApiToken, Membership, Role, User, Workspace
+from app.models.accounts import ApiToken, LoginSession, Membership, Role, User, Workspace
 
 TOKEN_PREFIX = "fhp_"
 MIN_PASSWORD = 8
@@ -53,8 +53,9 @@ def user_by_email(email: str) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    """Change a password; every session of the user ends (its auth_version changes)."""
+    """Change a password; every session of the user ends (its auth_version changes, its records go)."""
     User.objects(id=user.id).update_one(set__password_hash=hash_password(password), inc__auth_version=1)
+    LoginSession.objects(user_id=str(user.id)).delete()
     user.reload()
 
 
@@ -118,6 +119,13 @@ def create_token(user: User, name: str) -> tuple[ApiToken, str]:
 def revoke_token(token: ApiToken) -> None:
     ApiToken.objects(id=token.id).update_one(set__revoked=True, set__revoked_at=time.time())
     token.reload()
+
+
+def revoke_all_tokens(user: User) -> int:
+    """Revoke every personal token of ``user``; returns how many were live."""
+    return ApiToken.objects(user_id=str(user.id), revoked=False).update(
+        set__revoked=True, set__revoked_at=time.time()
+    )
 
 
 def user_for_token(clear: str) -> tuple[User, ApiToken] | None:

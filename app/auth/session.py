@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import secrets
+import time
 from collections.abc import Callable
 
 import flask_login
 from flask import Flask, current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
-from app.models.accounts import User
+from app.models.accounts import LoginSession, User
 from app.models.common import find_by_id
 
 LOGIN_VIEW = "admin.login"  # the UI's login page; login_required redirects there
+SID_KEY = "fh_sid"  # the session cookie's server-side session id
+TOUCH_RESOLUTION = 60.0  # seconds: last_seen is written at most this often per session
 
 
 class _UserSession(flask_login.UserMixin):
@@ -29,12 +34,33 @@ class _UserSession(flask_login.UserMixin):
         return bool(self.user.active)
 
 
+def _sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def _live_session(user_id: str) -> bool:
+    """Whether the cookie's server-side session exists, belongs to ``user_id`` and was used lately."""
+    sid = session.get(SID_KEY)
+    if not isinstance(sid, str):
+        return False
+    found = LoginSession.objects(id=_sid_hash(sid)).first()
+    now = time.time()
+    if found is None or found.user_id != user_id:
+        return False
+    if now - found.last_seen > current_app.config["SESSION_IDLE_TIMEOUT"]:
+        found.delete()
+        return False
+    if now - found.last_seen > TOUCH_RESOLUTION:
+        LoginSession.objects(id=found.id).update_one(set__last_seen=now)
+    return True
+
+
 def _load_user(session_id: str) -> User | None:
     user_id, _, version = session_id.partition(".")
     user = find_by_id(User, user_id)
     if user is None or not user.active or str(user.auth_version) != version:
         return None
-    return user
+    return user if _live_session(user_id) else None
 
 
 class _SessionCookie(SecureCookieSessionInterface):
@@ -46,14 +72,36 @@ class _SessionCookie(SecureCookieSessionInterface):
 
 def login_user(user: User) -> None:
     """Start a session for ``user`` (a fresh session: the old one's contents are dropped)."""
+    _end_server_session()
     session.clear()
+    now = time.time()
+    idle = current_app.config["SESSION_IDLE_TIMEOUT"]
+    LoginSession.objects(last_seen__lt=now - idle).delete()  # tidy up the idle ones while here
+    sid = secrets.token_urlsafe(32)
+    LoginSession(id=_sid_hash(sid), user_id=str(user.id), created_at=now, last_seen=now).save(
+        force_insert=True
+    )
     flask_login.login_user(_UserSession(user))
+    session[SID_KEY] = sid
     session.permanent = True
 
 
+def _end_server_session() -> None:
+    sid = session.get(SID_KEY)
+    if isinstance(sid, str):
+        LoginSession.objects(id=_sid_hash(sid)).delete()
+
+
 def logout_user() -> None:
+    """End the session on the server too: a copy of the cookie saved before no longer works."""
+    _end_server_session()
     flask_login.logout_user()
     session.clear()
+
+
+def end_all_sessions(user: User) -> None:
+    """Every browser session of ``user`` ends (after a password change, say)."""
+    LoginSession.objects(user_id=str(user.id)).delete()
 
 
 def login_required(view: Callable) -> Callable:

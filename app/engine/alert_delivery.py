@@ -16,7 +16,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.engine.dispatch import insert_jobs, job_document
-from app.mailer import MailError, configured, send_mail
+from app.mailer import MailError, configured, public_url, send_mail
 from app.models import (
     Alert,
     AlertSettings,
@@ -146,7 +146,7 @@ def _digest(settings: Mapping[str, Any], workspace_id: str, now: float) -> int:
         kind="digest",
         title=f"Daily digest: {len(lines)} integration(s) failed",
         message="Integrations with failed attempts in the past 24 hours:\n" + "\n".join(lines),
-        link=f"{settings['PUBLIC_URL'].rstrip('/')}/admin/executions?status=failed",
+        link=f"{public_url(settings)}/admin/executions?status=failed",
         dedup_key=f"{workspace_id}:digest:{int(now)}",
     ).save()
     Alert._get_collection().update_one({"_id": alert.id}, {"$set": {"deliveries": [_email(settings, alert)]}})

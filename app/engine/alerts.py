@@ -20,6 +20,7 @@ from mongoengine import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from app.engine.alert_delivery import deliver, last_error
+from app.mailer import public_url
 from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def _raise(
     if cooldown and not _take_cooldown(config_id, now, float(settings["ALERT_COOLDOWN"])):
         return None
     error = last_error(config_id)
-    link = f"{settings['PUBLIC_URL'].rstrip('/')}/admin/integrations/{config_id}"
+    link = f"{public_url(settings)}/admin/integrations/{config_id}"
     message = f"{text}\n\nLast error: {error or '(none recorded)'}\nFix it: {link}"
     try:
         alert = Alert(

@@ -102,4 +102,42 @@ class ApiToken(Document):
         }
 
 
-ACCOUNT_MODELS = (Workspace, User, Membership, ApiToken)
+class LoginSession(Document):
+    """A logged-in browser session, kept server-side so logout and the idle limit end it for good.
+
+    The cookie carries only the clear ``sid``; the store keeps its SHA-256.
+    """
+
+    id = StringField(primary_key=True)  # SHA-256 of the cookie's sid
+    user_id = StringField(required=True)
+    created_at = FloatField(required=True)  # epoch seconds
+    last_seen = FloatField(required=True)  # epoch seconds, written at most once a minute
+
+    meta = {"collection": "login_sessions", "indexes": ["user_id"]}
+
+
+class Invitation(Document):
+    """An invitation to join a workspace; the link's token is shown once, only its SHA-256 is stored."""
+
+    token_hash = StringField(required=True, unique=True)  # SHA-256 of the link's token
+    workspace_id = StringField(required=True)
+    email = StringField(required=True)  # lower-cased
+    role = StringField(required=True, choices=[r.value for r in Role])
+    invited_by = StringField(required=True)  # user id
+    created_at = FloatField(required=True)  # epoch seconds
+    expires_at = FloatField(required=True)  # epoch seconds
+    used = BooleanField(default=False)  # accepted or revoked: the link no longer works
+
+    meta = {"collection": "invitations", "indexes": ["workspace_id"]}
+
+    def to_dict(self) -> dict:
+        return {
+            "id": str(self.id),
+            "email": self.email,
+            "role": self.role,
+            "created_at": isoformat(self.created_at),
+            "expires_at": isoformat(self.expires_at),
+        }
+
+
+ACCOUNT_MODELS = (Workspace, User, Membership, ApiToken, LoginSession, Invitation)

@@ -33,7 +33,10 @@ class EmbeddedStore:
 
     def start(self, timeout: float = 30.0) -> EmbeddedStore:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.data_dir / "nx-27017.log", "ab")  # noqa: SIM115 - lives as long as the process
+        self.data_dir.chmod(0o700)  # the databases hold every workspace's data: owner only
+        log_path = self.data_dir / "nx-27017.log"
+        log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        log_path.chmod(0o600)
         # --data-dir keeps each logical database in its own SQLite file (real isolation between databases).
         self.proc = subprocess.Popen(
             [
@@ -54,6 +57,7 @@ class EmbeddedStore:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # its SQLite files (and their journals) are created owner-only
         )
         self.wait_ready(timeout)
         return self

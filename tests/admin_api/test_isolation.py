@@ -10,8 +10,16 @@ import pytest
 from app.models import PluginExecutionLog
 from tests.admin_api.conftest import login
 
-PUBLIC = {"api.create_submission", "api.login", "api.openapi_json", "api.api_docs"}
+PUBLIC = {
+    "api.create_submission",
+    "api.login",
+    "api.openapi_json",
+    "api.api_docs",
+    "api.get_invitation",
+    "api.accept_invitation",
+}
 GLOBAL = {"plugin_id", "fmt", "name"}  # the plugin catalogue and its icons are the same for everyone; export formats too
+OWNER_READS = {"api.list_invitations"}  # who was invited is for owners only
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
 
@@ -23,6 +31,9 @@ def world(app, api, people):
     config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
     sub = api.submit(form["id"], {"email": "a@example.com"})
     token = api.post("/api/tokens", {"name": "A's token"}).json
+    invitation = api.post(
+        f"/api/workspaces/{ws_a}/invitations", {"email": "i@example.com", "role": "viewer"}
+    ).json
     owner_id = api.get("/api/auth/me").json["user"]["id"]
     job_id = sub["jobs"][0]
     log = PluginExecutionLog(
@@ -40,6 +51,8 @@ def world(app, api, people):
         "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
         "fmt": "csv",
         "name": "webhook",
+        "invitation_id": invitation["id"],
+        "token": invitation["link"].rsplit("/", 1)[1],
     }
     outsider = people.member("b@example.com", {people.workspace("B"): "owner"})
     viewer = people.member("v@example.com", {ws_a: "viewer"})
@@ -119,7 +132,7 @@ def test_a_viewer_reads_but_every_write_is_403(app, world):
         if endpoint in PUBLIC or not scoped or (personal & set(rule.arguments)):
             continue
         resp = call(viewer.api, method, url_for_rule(rule, ids))
-        if method in WRITE_METHODS:
+        if method in WRITE_METHODS or endpoint in OWNER_READS:
             assert resp.status_code == 403, (method, rule.rule, resp.status_code, resp.json)
             assert resp.json["error"]["code"] == "forbidden"
         else:
@@ -158,6 +171,8 @@ def test_pages_outside_the_api_are_isolated_too(app, world):
             rule.rule.startswith(("/api/", "/f/"))
             or "GET" not in rule.methods
             or rule.endpoint.endswith("static")
+            or rule.endpoint
+            == "admin.invite"  # the link itself is the credential (tests in test_invitations)
         ):
             continue
         resp = client.get(url_for_rule(rule, ids))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
 from app import auth
-from app.models.accounts import User
+from app.models.accounts import LoginSession, User
 from tests.admin_api.conftest import PASSWORD, csrf_headers, login
 
 
@@ -130,3 +134,64 @@ def test_changing_your_password_keeps_this_session_and_ends_the_others(app, peop
     assert this.get("/api/auth/me").status_code == 200
     assert other.get("/api/auth/me").status_code == 401
     assert login(app.test_client(), "ann@example.com", "a brand new password").status_code == 200
+
+
+def _replay(app, cookie: str):
+    """A fresh client presenting a session cookie saved earlier (as an attacker who copied it would)."""
+    client = app.test_client()
+    client.set_cookie("session", cookie)
+    return client
+
+
+def test_a_cookie_saved_before_logout_no_longer_works(app, people):
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    saved = client.get_cookie("session").value
+    assert _replay(app, saved).get("/api/auth/me").status_code == 200
+    assert client.post("/api/auth/logout", headers=csrf_headers(client)).status_code == 204
+    assert _replay(app, saved).get("/api/auth/me").status_code == 401
+    assert _replay(app, saved).get("/admin/forms").status_code == 302  # to the login page
+
+
+def test_a_cookie_saved_before_logging_out_of_the_admin_ui_no_longer_works(app, people):
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    saved = client.get_cookie("session").value
+    page = client.get("/admin/forms").get_data(as_text=True)
+    token = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    assert client.post("/admin/logout", data={"csrf_token": token}).status_code == 302
+    assert _replay(app, saved).get("/api/auth/me").status_code == 401
+
+
+def test_a_session_idle_longer_than_the_limit_ends(make_app, people):
+    app = make_app(SESSION_IDLE_TIMEOUT=600)
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    assert client.get("/api/auth/me").status_code == 200
+    LoginSession.objects.update(set__last_seen=time.time() - 601)  # as if ten minutes had passed
+    assert client.get("/api/auth/me").status_code == 401
+    assert login(client, "ann@example.com").status_code == 200  # logging in again works
+
+
+def test_a_session_in_use_outlives_the_idle_limit(make_app, people):
+    app = make_app(SESSION_IDLE_TIMEOUT=600)
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    LoginSession.objects.update(set__last_seen=time.time() - 500)
+    assert client.get("/api/auth/me").status_code == 200  # used now: the idle clock starts again
+    assert LoginSession.objects.first().last_seen > time.time() - 60
+
+
+@pytest.mark.parametrize("revoke", [True, False])
+def test_changing_a_password_revokes_the_api_tokens_when_asked(app, people, revoke):
+    member = people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    login(client, "ann@example.com")
+    body = {"current_password": PASSWORD, "new_password": "a new long password", "revoke_tokens": revoke}
+    assert client.post("/api/auth/password", json=body, headers=csrf_headers(client)).status_code == 204
+    assert client.get("/api/auth/me").status_code == 200  # this session goes on
+    assert member.api.get("/api/auth/me").status_code == (401 if revoke else 200)

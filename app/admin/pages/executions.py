@@ -12,6 +12,7 @@ from bson import ObjectId
 from flask import render_template, request
 
 from app.admin import access, bp
+from app.admin.query_args import page_arg, time_arg
 from app.admin.submission_search import Filters, matching, summary
 from app.models import (
     JobStatus,
@@ -38,21 +39,10 @@ FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to", "q")
 MATCHED_SUBMISSIONS = 1000  # a search by value looks at most at this many matching submissions
 
 
-def _time(name: str) -> dt.datetime | None:
-    """A ``from``/``to`` filter (an HTML datetime-local or date value, read as UTC); None when absent or bad."""
-    raw = request.args.get(name, "").strip()
-    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%d"):
-        try:
-            return dt.datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-    return None
-
-
 def _id_range(args: dict[str, str]) -> dict[str, ObjectId]:
     """Ids carry their creation time: the time range becomes an ``_id`` range."""
     bounds: dict[str, ObjectId] = {}
-    start, end = _time("from"), _time("to")
+    start, end = time_arg("from"), time_arg("to")
     hours = RANGES.get(args["range"], RANGES["all"])[1]
     if start is None and hours is not None:
         start = utcnow() - dt.timedelta(hours=hours)
@@ -119,13 +109,6 @@ def _permanently_failed(rows: list) -> set[str]:
     return {d["job_id"] for d in logs}
 
 
-def _page() -> int:
-    try:
-        return max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-
-
 @bp.get("/executions")
 def executions():
     args = _args()
@@ -137,7 +120,7 @@ def executions():
         for c in PluginConfig.objects(form_id__in=list(forms)).only("id", "name", "form_id").order_by("name")
     }
     model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
-    page = _page()
+    page = page_arg()
     query = _query(args, list(forms))
     docs = list(model.objects(__raw__=query).order_by(*newest_first(model)).skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
     has_more = len(docs) > PER_PAGE

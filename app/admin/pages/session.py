@@ -11,9 +11,10 @@ from werkzeug.exceptions import HTTPException
 from app.admin import access, bp
 from app.auth import current_principal, login_user, logout_user, verify_password
 from app.auth.limits import hit
+from app.auth.next_url import safe_next
 from app.errors import APIError
 
-OPEN_ENDPOINTS = {"admin.login", "admin.static"}
+OPEN_ENDPOINTS = {"admin.login", "admin.static", "admin.invite"}
 NOT_FOUND_MESSAGE = "There is nothing here, or it is not in one of your workspaces."
 
 
@@ -44,10 +45,8 @@ def require_login():
 
 
 def _safe_next(target: str | None) -> str:
-    """Only paths on this site (no scheme, no //host) are followed after login."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("admin.dashboard")
+    """Only admin paths on this site are followed after login; anything else goes to the dashboard."""
+    return safe_next(target) or url_for("admin.dashboard")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,19 +54,19 @@ def login():
     if request.method == "GET":
         if current_principal() is not None:
             return redirect(_safe_next(request.args.get("next")))
-        return render_template("admin/login.html", email="", next=request.args.get("next", ""))
+        return render_template("admin/login.html", email="", next=safe_next(request.args.get("next")) or "")
     email = request.form.get("email", "")
     try:
         hit("LOGIN_RATE_LIMIT", "login")  # the API login shares this budget
     except APIError as err:
         return render_template(
-            "admin/login.html", email=email, next=request.form.get("next", ""), error=err.message
+            "admin/login.html", email=email, next=safe_next(request.form.get("next")) or "", error=err.message
         ), 429
     user = verify_password(email, request.form.get("password", ""))
     if user is None:
         error = "The email or password is not right."
         return render_template(
-            "admin/login.html", email=email, next=request.form.get("next", ""), error=error
+            "admin/login.html", email=email, next=safe_next(request.form.get("next")) or "", error=error
         ), 401
     login_user(user)
     return redirect(_safe_next(request.form.get("next")))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import abort, current_app, render_template, request
 
 from app.admin import access, bp
-from app.auth import current_principal
+from app.admin.pages.account import current_place
+from app.auth import current_principal, invitations
 from app.auth.accounts import workspace_members
 from app.models import newest_first
 from app.models.accounts import ApiToken, Role
@@ -16,7 +17,9 @@ def members():
     owned = [p for p in access.places() if p.is_owner]
     if not owned:
         abort(403)
-    chosen = request.args.get("workspace") or owned[0].id
+    current = current_place()
+    default = current.id if current and current.is_owner else owned[0].id
+    chosen = request.args.get("workspace") or default
     place = next((p for p in owned if p.id == chosen), None)
     if place is None:
         abort(404)
@@ -27,6 +30,8 @@ def members():
         rows=workspace_members(place.id),
         roles=[r.value for r in (Role.OWNER, Role.EDITOR, Role.VIEWER)],
         me_id=current_principal().user_id,
+        invites=invitations.pending(place.id),
+        mail_ready=bool(current_app.config["SMTP_URL"]),
     )
 
 

@@ -468,6 +468,10 @@
     const { method, url } = splitAction(input.dataset.toggle);
     const value = input.type === "checkbox" ? input.checked : input.value;
     const previous = input.type === "checkbox" ? !input.checked : input.dataset.previous;
+    if (input.dataset.confirm && !(await confirmDialog(input.dataset.confirm, input.dataset.confirmLabel))) {
+      if (input.type === "checkbox") input.checked = previous; else if (previous !== undefined) input.value = previous;
+      return;
+    }
     input.disabled = true;
     const result = await api(method, url, { [input.dataset.field]: value });
     input.disabled = false;

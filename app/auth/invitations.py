@@ -1,0 +1,108 @@
+"""Invitations: the only way a member joins a workspace from the UI or the API.
+
+An owner invites an email address with a role. The link's token is shown once to the inviter (and e-mailed
+when the instance has SMTP settings); only its SHA-256 is stored. The link works once, until it expires.
+Whoever opens it chooses the password of a new account, or proves the password of the existing one:
+nobody ever sets another person's password, and the inviter learns nothing about the address.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from app.auth import accounts
+from app.auth.accounts import normalize_email, token_hash
+from app.errors import APIError
+from app.models.accounts import Invitation, Membership, Role, User
+from app.models.common import parse_object_id
+
+INVITE_PREFIX = "fhi_"
+
+
+def invalid_link() -> APIError:
+    """The one answer for a link that is unknown, used, revoked or expired (they are not told apart)."""
+    return APIError(
+        404, "not_found", "This invitation link is not valid: it was used, revoked or has expired."
+    )
+
+
+def create(workspace_id: str, email: str, role: str, inviter: User, ttl: float) -> tuple[Invitation, str]:
+    """A new invitation and the clear token of its link (never stored, never shown again)."""
+    clear = INVITE_PREFIX + secrets.token_urlsafe(32)
+    now = time.time()
+    invitation = Invitation(
+        token_hash=token_hash(clear),
+        workspace_id=workspace_id,
+        email=normalize_email(email),
+        role=Role(role).value,
+        invited_by=str(inviter.id),
+        created_at=now,
+        expires_at=now + ttl,
+    ).save(force_insert=True)
+    return invitation, clear
+
+
+def pending(workspace_id: str) -> list[Invitation]:
+    """Invitations of a workspace that can still be accepted, newest first."""
+    rows = Invitation.objects(workspace_id=workspace_id, used=False).order_by("-created_at")
+    return [inv for inv in rows if inv.expires_at > time.time()]
+
+
+def revoke(workspace_id: str, invitation_id: str) -> bool:
+    """Withdraw a pending invitation; its link stops working at once."""
+    oid = parse_object_id(invitation_id)
+    return bool(
+        oid and Invitation.objects(id=oid, workspace_id=workspace_id, used=False).update_one(set__used=True)
+    )
+
+
+def find(clear: str) -> Invitation:
+    """The valid invitation of a link's token; 404 otherwise."""
+    found = Invitation.objects(token_hash=token_hash(clear or "")).first()
+    if found is None or found.used or found.expires_at <= time.time():
+        raise invalid_link()
+    return found
+
+
+def _claim(invitation: Invitation) -> None:
+    """Mark the invitation used, atomically: of two acceptances at once, one wins."""
+    if not Invitation.objects(id=invitation.id, used=False, expires_at__gt=time.time()).update_one(
+        set__used=True
+    ):
+        raise invalid_link()
+
+
+def accept(
+    clear: str, password: str | None, name: str = "", signed_in: User | None = None
+) -> tuple[User, Invitation]:
+    """Join the invitation's workspace.
+
+    ``signed_in`` as the invited address needs nothing more. Otherwise: an address with an account proves
+    its password; an address without one gets an account with the ``password`` chosen here.
+    """
+    invitation = find(clear)
+    if signed_in is not None and signed_in.email == invitation.email:
+        user = signed_in
+        _claim(invitation)
+    else:
+        user = accounts.user_by_email(invitation.email)
+        if user is not None:
+            if accounts.verify_password(invitation.email, password or "") is None:
+                raise APIError(
+                    401,
+                    "invalid_credentials",
+                    f"{invitation.email} has an account already: enter its password to accept.",
+                )
+            _claim(invitation)
+        else:
+            accounts.hash_password(password or "")  # 422 for a short password, before the link is used up
+            _claim(invitation)
+            try:
+                user = accounts.create_user(invitation.email, password, name)
+            except APIError:  # created meanwhile: the link stays usable
+                Invitation.objects(id=invitation.id).update_one(set__used=False)
+                raise
+    if Membership.objects(key=Membership.key_for(invitation.workspace_id, str(user.id))).first() is None:
+        accounts.set_member(invitation.workspace_id, user, invitation.role)
+    return user, invitation

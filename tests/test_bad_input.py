@@ -1,0 +1,109 @@
+"""Bad input gets a 4xx with the JSON error shape and writes nothing (security finding 9)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.models import Form, IdempotencyKey, PluginConfig, Submission
+
+DEEP = "[" * 1000 + "]" * 1000
+BAD_VALUES = {
+    "nested 1,000 levels deep": DEEP,
+    "nested 65 levels deep": "[" * 65 + "]" * 65,
+    "a lone surrogate": '"\\ud800"',
+    "a lone low surrogate": '"ab\\udfffcd"',
+    "an integer beyond 64 bits": "123456789012345678901234567890",
+    "a negative integer beyond 64 bits": "-9223372036854775809",
+    "a 5,000-digit integer": "9" * 5000,
+    "NaN": "NaN",
+    "Infinity": "-Infinity",
+    "a float beyond double range": "1e400",
+}
+
+
+@pytest.fixture
+def form(api) -> dict:
+    return api.create_form(
+        "Contact",
+        [{"name": "n", "type": "number"}, {"name": "t", "type": "text"}, {"name": "x", "type": "text"}],
+    )
+
+
+def _written() -> tuple[int, ...]:
+    return (
+        Submission.objects.count(),
+        IdempotencyKey.objects.count(),
+        Form.objects.count(),
+        PluginConfig.objects.count(),
+    )
+
+
+def _send(api, method: str, path: str, body: str, key: str | None = None):
+    headers = {**api.headers, "Content-Type": "application/json"}
+    if key:
+        headers["Idempotency-Key"] = key
+    return api.client.open(path, method=method, data=body, headers=headers)
+
+
+@pytest.mark.parametrize("what", list(BAD_VALUES))
+def test_a_bad_value_anywhere_is_a_4xx_that_writes_nothing(api, form, what):
+    value = BAD_VALUES[what]
+    before = _written()
+    fid = form["id"]
+    bodies = [
+        ("POST", f"/api/forms/{fid}/submissions", f'{{"data": {{"n": {value}}}}}', "key-1"),
+        ("POST", f"/api/forms/{fid}/submissions", f'{{"data": {{"t": {value}}}}}', "key-2"),
+        ("POST", f"/api/forms/{fid}/submissions", f'{{"data": {{"t": "ok", "x": [{value}]}}}}', None),
+        ("POST", "/api/forms", f'{{"name": {value}}}', None),
+        ("PATCH", f"/api/forms/{fid}", f'{{"name": "ok", "fields": {value}}}', None),
+        (
+            "POST",
+            f"/api/forms/{fid}/plugins",
+            f'{{"plugin_id": "webhook", "config": {{"url": {value}}}}}',
+            None,
+        ),
+        ("POST", "/api/workspaces", f'{{"name": {value}}}', None),
+    ]
+    for method, path, body, key in bodies:
+        resp = _send(api, method, path, body, key)
+        assert 400 <= resp.status_code < 500, (path, body[:80], resp.status_code)
+        assert set(resp.json["error"]) == {"code", "message", "details"}
+    assert _written() == before
+    assert Form.objects(id=fid).first().name == "Contact"
+
+
+def test_a_lone_surrogate_in_a_key_is_refused(api, form):
+    resp = _send(api, "POST", f"/api/forms/{form['id']}/submissions", '{"data": {"\\ud800": "x"}}', "k")
+    assert resp.status_code == 400 and "surrogate" in resp.json["error"]["message"]
+    assert Submission.objects.count() == IdempotencyKey.objects.count() == 0
+
+
+def test_the_idempotency_key_is_free_again_after_a_refused_body(api, form):
+    fid = form["id"]
+    huge = _send(api, "POST", f"/api/forms/{fid}/submissions", '{"data": {"n": 1e400}}', "same-key")
+    assert huge.status_code == 400
+    ok = _send(api, "POST", f"/api/forms/{fid}/submissions", '{"data": {"n": 5}}', "same-key")
+    assert ok.status_code == 202
+
+
+ADMIN_QUERIES = [
+    "page=99999999999999999999",
+    "page=100001",
+    "from=9999-12-31",
+    "to=9999-12-31T23:59",
+    "from=0001-01-01&to=99999-01-01",
+    "from=1969-12-31",
+    "view=attempts&from=2999-01-01",
+]
+
+
+@pytest.mark.parametrize("query", ADMIN_QUERIES)
+def test_admin_lists_refuse_far_out_pages_and_dates_with_a_400_page(app, query):
+    client = app.test_client()
+    form = {"email": "admin@example.com", "password": app.config["ADMIN_PASSWORD"]}
+    html = client.get("/admin/login").get_data(as_text=True)
+    form["csrf_token"] = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    client.post("/admin/login", data=form)
+    resp = client.get(f"/admin/executions?{query}")
+    assert resp.status_code == 400, resp.status_code
+    assert "must be" in resp.get_data(as_text=True)
