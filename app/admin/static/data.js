@@ -75,7 +75,7 @@
 
   async function poll(region) {
     if (document.hidden || busy(region)) return;
-    const headers = {};
+    const headers = { "X-Live": "1" }; // only these polls get ETags (a page's own load never a 304)
     if (etags.has(region.id)) headers["If-None-Match"] = etags.get(region.id);
     let resp;
     try { resp = await fetch(region.dataset.refresh, { credentials: "same-origin", headers, cache: "no-store" }); } catch (err) { return; }
