@@ -83,3 +83,23 @@ def test_the_preview_reads_nothing_of_another_workspace(app, api):
         resp = outsider.api.post("/api/plugins/webhook/preview", body)
         assert resp.status_code == 404, (body, resp.json)
         assert "ada@example.com" not in resp.text and "tok_private_123" not in resp.text
+
+
+def test_the_sheets_preview_shows_the_row_it_would_write(api):
+    from tests.plugins.peers.google import FakeGoogle
+
+    google = FakeGoogle()
+    try:
+        form = api.create_form("Orders", FIELDS)
+        accepted = api.submit(form["id"], {"name": "Ada", "email": "ada@example.com", "qty": "2"})
+        config = {
+            "service_account_json": google.service_account("bot@example.iam.gserviceaccount.com"),
+            "spreadsheet": "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        }
+        body = {"config": config, "form_id": form["id"], "submission_id": accepted["id"]}
+        shown = api.post("/api/plugins/google_sheets/preview", body).json
+    finally:
+        google.close()
+    row = shown["preview"]["row"]
+    assert row["name"] == "Ada" and row["qty"] == 2 and row[next(iter(row))] == accepted["id"]
+    assert "PRIVATE KEY" not in str(shown)

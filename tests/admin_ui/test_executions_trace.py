@@ -52,7 +52,9 @@ def test_live_regions_answer_304_while_nothing_changes(api, owner):
     form = api.create_form("Orders", [{"name": "email", "type": "email"}])
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
     api.submit(form["id"], {"email": "ada@example.com"})
-    changed = owner.get("/admin/executions?partial=1", headers={**live, "If-None-Match": first.headers["ETag"]})
+    changed = owner.get(
+        "/admin/executions?partial=1", headers={**live, "If-None-Match": first.headers["ETag"]}
+    )
     assert changed.status_code == 200 and "ada@example.com" in changed.text
     assert "ETag" not in owner.get("/admin/executions").headers  # a page's own load is never a 304
 
