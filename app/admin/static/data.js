@@ -88,7 +88,16 @@
     if (fresh && current && !busy(current)) current.replaceWith(fresh);
   }
 
-  function tick() { $$("[data-live][data-refresh]").forEach(poll); }
+  // A region may ask for a slower pace (data-live-ms), e.g. the dashboard, whose numbers cost more to count.
+  const polled = new Map();
+  function tick() {
+    $$("[data-live][data-refresh]").forEach((region) => {
+      const every = Number(region.dataset.liveMs) || LIVE_MS;
+      if (Date.now() - (polled.get(region.id) || 0) < every - 100) return;
+      polled.set(region.id, Date.now());
+      poll(region);
+    });
+  }
 
   // ---- bulk retry / cancel on the executions list ---------------------------------------------------
 
