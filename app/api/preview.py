@@ -50,6 +50,8 @@ def preview_config(plugin_id: str):
     previous = None
     if body["config_id"]:
         saved = scoped_or_404(PluginConfig, body["config_id"], "plugin config", WRITE)
+        if saved.form_id != str(form.id) or saved.plugin_id != plugin.id:
+            raise APIError(422, "validation_error", "That integration belongs to another form or plugin.")
         previous = box().open(schema, saved.config)
     try:
         config = validate(schema, body["config"], previous)

@@ -70,6 +70,14 @@ class GoogleSheetsPlugin(Plugin):
                 f"Updated row {number} of {where}", request={"values": values}, response={"row": number}
             )
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        worksheet = ctx.config.get("worksheet") or "the first worksheet"
+        return {
+            "spreadsheet": ctx.config.get("spreadsheet"),
+            "worksheet": worksheet,
+            "row": columns(ctx.config, ctx.payload),
+        }
+
     def _find(self, rows: SheetRows, submission_id: str, event: str) -> int | None:
         if SUBMISSION_ID in rows.headers or event == "form.submitted":
             return rows.find(submission_id)

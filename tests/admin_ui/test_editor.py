@@ -59,3 +59,47 @@ def test_the_preview_renders_templates_for_a_sample_and_reports_template_failure
     assert failed["preview"] is None and "could not be rendered" in failed["error"]
     bad = api.post("/api/plugins/webhook/preview", {"config": {"url": "nope"}, "form_id": form["id"]})
     assert bad.status_code == 422 and "url" in bad.json["error"]["details"]["config"]
+
+
+def test_the_preview_reads_nothing_of_another_workspace(app, api):
+    from tests.admin_api.conftest import People
+
+    form = api.create_form("Private", FIELDS)
+    hook = api.add_plugin(
+        form["id"], "webhook", {"url": "http://127.0.0.1:9/hook", "auth_token": "tok_private_123"}
+    )
+    accepted = api.submit(form["id"], {"name": "Ada", "email": "ada@example.com", "qty": 1})
+    people = People(app)
+    with app.app_context():
+        outsider = people.member("mallory@example.com", {people.workspace("Elsewhere"): "owner"})
+        own_form = outsider.api.create_form("Mine", FIELDS)
+    config = {"url": "http://127.0.0.1:9/x"}
+    attempts = [
+        {"config": config, "form_id": form["id"]},
+        {"config": config, "form_id": own_form["id"], "submission_id": accepted["id"]},
+        {"config": config, "form_id": own_form["id"], "config_id": hook["id"]},
+    ]
+    for body in attempts:
+        resp = outsider.api.post("/api/plugins/webhook/preview", body)
+        assert resp.status_code == 404, (body, resp.json)
+        assert "ada@example.com" not in resp.text and "tok_private_123" not in resp.text
+
+
+def test_the_sheets_preview_shows_the_row_it_would_write(api):
+    from tests.plugins.peers.google import FakeGoogle
+
+    google = FakeGoogle()
+    try:
+        form = api.create_form("Orders", FIELDS)
+        accepted = api.submit(form["id"], {"name": "Ada", "email": "ada@example.com", "qty": "2"})
+        config = {
+            "service_account_json": google.service_account("bot@example.iam.gserviceaccount.com"),
+            "spreadsheet": "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        }
+        body = {"config": config, "form_id": form["id"], "submission_id": accepted["id"]}
+        shown = api.post("/api/plugins/google_sheets/preview", body).json
+    finally:
+        google.close()
+    row = shown["preview"]["row"]
+    assert row["name"] == "Ada" and row["qty"] == 2 and row[next(iter(row))] == accepted["id"]
+    assert "PRIVATE KEY" not in str(shown)

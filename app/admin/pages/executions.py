@@ -1,5 +1,6 @@
-"""Executions: jobs and every attempt, filtered by status, integration, form and time range, with a detail
-view; Retry, Cancel and "retry all failed" call the JSON API. Pages refresh while jobs are pending."""
+"""Executions: jobs and every attempt, filtered by submission, status, integration, form and time range, each
+row tracing back to its submission, with a detail view; Retry, Cancel (one or many) and "retry all failed"
+call the JSON API. The list and the detail follow the server by themselves (see pages/live.py)."""
 
 from __future__ import annotations
 
@@ -99,7 +100,7 @@ def _submission_summaries(rows: list, forms: dict[str, Any]) -> dict[str, str]:
 
 
 def _permanently_failed(rows: list) -> set[str]:
-    """Failed jobs whose last attempt failed for a reason retrying cannot fix."""
+    """Failed jobs with an attempt that failed for a reason retrying cannot fix (a retry warns first)."""
     failed = [str(r.id) for r in rows if getattr(r, "status", None) == JobStatus.FAILED.value]
     if not failed:
         return set()

@@ -1,5 +1,6 @@
-"""Pages that follow the server: every admin GET page (and fragment) carries an ETag, so the script's
-polling with If-None-Match costs a 304 and no download while nothing changed."""
+"""Pages that follow the server: the script's polls (``X-Live: 1``) get an ETag, so polling with
+If-None-Match costs a 304 and no download while nothing changed. Ordinary page loads get none: a cached
+page would carry a stale CSRF token."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ NOISE = re.compile(rb'name="csrf[-_]token"[^>]*>')
 @bp.after_request
 def etag(response: Response) -> Response:
     if (
-        request.method != "GET"
+        not request.headers.get("X-Live")
+        or request.method != "GET"
         or response.status_code != 200
         or response.is_streamed
         or response.mimetype != "text/html"

@@ -75,7 +75,7 @@
 
   async function poll(region) {
     if (document.hidden || busy(region)) return;
-    const headers = {};
+    const headers = { "X-Live": "1" }; // only these polls get ETags (a page's own load never a 304)
     if (etags.has(region.id)) headers["If-None-Match"] = etags.get(region.id);
     let resp;
     try { resp = await fetch(region.dataset.refresh, { credentials: "same-origin", headers, cache: "no-store" }); } catch (err) { return; }
@@ -88,7 +88,16 @@
     if (fresh && current && !busy(current)) current.replaceWith(fresh);
   }
 
-  function tick() { $$("[data-live][data-refresh]").forEach(poll); }
+  // A region may ask for a slower pace (data-live-ms), e.g. the dashboard, whose numbers cost more to count.
+  const polled = new Map();
+  function tick() {
+    $$("[data-live][data-refresh]").forEach((region) => {
+      const every = Number(region.dataset.liveMs) || LIVE_MS;
+      if (Date.now() - (polled.get(region.id) || 0) < every - 100) return;
+      polled.set(region.id, Date.now());
+      poll(region);
+    });
+  }
 
   // ---- bulk retry / cancel on the executions list ---------------------------------------------------
 
