@@ -12,13 +12,14 @@ __version__ = "0.1.0"
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
-    from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box
+    from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box, template_budget
     from app import config as settings
     from app.contract import registry
     from app.engine import dispatch, scheduler
 
     app = Flask(__name__)
     settings.load_settings(app, config)
+    template_budget.configure(template_budget.TemplateBudget.from_settings(app.config))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
     errors.init_app(app)
