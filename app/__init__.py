@@ -15,7 +15,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from app import admin, api, auth, cli, db, errors, hosted, metrics, secrets_box, template_budget
     from app import config as settings
     from app.contract import registry
-    from app.engine import dispatch, scheduler
+    from app.engine import dispatch, isolation, scheduler
 
     app = Flask(__name__)
     settings.load_settings(app, config)
@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     secrets_box.init_app(app)
     registry.init_app(app)
+    isolation.init_app(app)
     dispatch.init_app(app)
     metrics.init_app(app)
     api.init_app(app)

@@ -17,8 +17,10 @@ from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineExceeded, DeadlineRunner
+from app.engine.isolation import AttemptInfo, PluginCrashed, host_for
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
+from app.engine.workers import WorkerLost
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, utcnow
 from app.secret_scrub import hiding, scrub_attempt, secret_values
@@ -39,6 +41,7 @@ class Outcome:
     ):
         self.status, self.error, self.result, self.error_type = status, error, result, error_type
         self.duration = 0.0
+        self.info = AttemptInfo()
 
 
 class JobRunner:
@@ -59,6 +62,7 @@ class JobRunner:
         self.registry = registry
         self.box = box
         self.deadlines = deadlines
+        self.host = host_for(app)
         self.settings: Mapping[str, Any] = app.config
         cfg = app.config
         self.circuit = CircuitBreaker(
@@ -133,12 +137,16 @@ class JobRunner:
         except ValueError as exc:  # keys were rotated away without `flask rotate-keys`
             return Outcome(LogStatus.FAILED, PluginError(f"{exc}.", permanent=True), error_type="permanent")
         hidden = secret_values(schema, opened)
+        info = AttemptInfo()
         with hiding(hidden):
-            outcome = self._attempt(plugin, job, opened)
+            outcome = self._attempt(plugin, job, opened, info)
+        outcome.info = info
         scrub_attempt(outcome.error, outcome.result, hidden)
         return outcome
 
-    def _attempt(self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any]) -> Outcome:
+    def _attempt(
+        self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any], info: AttemptInfo
+    ) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
         try:
             ctx = ExecutionContext(
@@ -150,9 +158,12 @@ class JobRunner:
                 config=opened,
                 payload=job["payload"],
                 deadline=time.monotonic() + timeout,
-                settings=self.settings,
+                settings=self.registry.settings_for(job["plugin_id"]),
             )
-            result = self.deadlines.call(lambda: plugin.execute(ctx), timeout)
+            if self.host.in_process(plugin.id):
+                result = self.host.execute(plugin.id, ctx, timeout, info)
+            else:
+                result = self.deadlines.call(lambda: plugin.execute(ctx), timeout)
             return Outcome(
                 LogStatus.SUCCESS, result=result if isinstance(result, ExecutionResult) else ExecutionResult()
             )
@@ -160,6 +171,19 @@ class JobRunner:
             return Outcome(
                 LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout"
             )
+        except WorkerLost as exc:
+            if exc.deadline:
+                return Outcome(
+                    LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout"
+                )
+            return Outcome(
+                LogStatus.FAILED,
+                PluginError(exc.reason[:1].upper() + exc.reason[1:] + "."),
+                error_type="worker_lost",
+            )
+        except PluginCrashed as exc:
+            log.warning("plugin %s raised %s in its worker process", job["plugin_id"], exc.kind)
+            return Outcome(LogStatus.FAILED, PluginError(f"{exc.kind} in plugin"), error_type=exc.kind)
         except PluginError as exc:
             return Outcome(LogStatus.FAILED, exc, error_type="permanent" if exc.permanent else "retryable")
         except Exception as exc:  # a bug in a plugin must not kill the worker; retried like a transient error
@@ -192,6 +216,8 @@ class JobRunner:
             "error_message": error.message if error else None,
             "request": request,
             "response": response,
+            "isolation": outcome.info.isolation,
+            "peak_memory_mb": outcome.info.peak_memory_mb,
         }
 
     def _settle(

@@ -30,6 +30,7 @@ from app import db, signals
 from app.contract.registry import PluginRegistry
 from app.engine import dispatch
 from app.engine.deadline import DeadlineRunner
+from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
 from app.engine.runner import JobRunner
 from app.engine.writer import ResultWriter
@@ -120,6 +121,7 @@ class Scheduler:
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.shutdown()
+        host_for(self.app).shutdown(kill=True)  # plugin worker processes: their jobs were released above
         self.writer.close(timeout=2.0)
         log.info("scheduler %s stopped; %d unfinished jobs released", self.owner, released)
 
