@@ -13,6 +13,7 @@ from app.models import PluginConfig, PluginJob
 from tests.conftest import Api
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
+from tests.test_metrics import _samples as samples
 
 
 def backlog(job_id: str, copies: int) -> None:
@@ -40,6 +41,9 @@ def test_a_backlog_to_a_slow_destination_does_not_delay_another_integration(make
     first = api.submit(slow["id"], {"n": 0})["jobs"][0]
     backlog(first, 1999)
     wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 1, what="A's first delivery")
+    capped = ("formhooks_jobs_waiting_for_integration_cap", ())
+    wait_until(lambda: samples(api.client)[capped] > 1900, what="A's backlog shown as waiting for its cap")
+    assert api.client.get("/readyz").json["waiting_for_integration_cap"] > 0
 
     started = time.monotonic()
     jobs = [api.submit(fast["id"], {"n": i})["jobs"][0] for i in range(20)]

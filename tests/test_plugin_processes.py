@@ -13,6 +13,7 @@ from app.engine.scheduler import scheduler_for
 from tests.conftest import Api
 from tests.support.bad_plugins import BAD
 from tests.support.wait import wait_until
+from tests.test_metrics import _samples as samples
 
 pytestmark = pytest.mark.slow
 
@@ -65,8 +66,9 @@ def test_a_misbehaving_plugin_fails_its_job_with_the_reason_while_others_deliver
     [attempt] = job["logs"]
     assert attempt["error_message"] == reason
     assert attempt["isolation"] == "process"
-    pool = host_for(process_app).pool
-    assert sum(pool.restarts.values()) == 1
+    isolation = api.client.get("/readyz").json["isolation"]
+    assert isolation["mode"] == "third-party"
+    assert sum(isolation["worker_restarts"].values()) == 1
     assert scheduler_for(process_app).deadlines.abandoned == 0  # no abandoned thread
 
     # the replaced worker serves the next job
@@ -112,10 +114,14 @@ def test_a_plugin_in_a_process_sees_only_its_own_config_and_the_narrow_settings(
 
 def test_test_connection_runs_in_a_worker_process_too(process_app):
     api = Api(process_app.test_client())
+    crashes = ("formhooks_plugin_worker_restarts_total", (("reason", "crash"),))
+    before = samples(api.client).get(crashes, 0)
     resp = api.post("/api/plugins/segfault/test", {"config": {}})
     assert resp.status_code == 200
     assert resp.json["success"] is False
     assert "killed by signal 11" in resp.json["message"]
+    assert samples(api.client)[crashes] == before + 1
+    assert api.client.get("/readyz").json["isolation"]["worker_restarts"] == {"crash": 1}
 
 
 def test_shutdown_kills_the_worker_processes(process_app):

@@ -14,6 +14,7 @@ from app.field_selection import select_fields
 from app.template_budget import TemplateBudget
 from app.templating import render, template_context
 from tests.plugins.conftest import payload
+from tests.test_metrics import _samples as samples
 
 DOS = {
     "ljust": "{{ 'x'.ljust(50000000) }}",
@@ -106,6 +107,15 @@ def test_ordinary_templates_render_as_before():
     assert rendered(source) == (
         "New submission: Contact Your name=ADA;E-mail=ADA@EXAMPLE.COM;Message=HI;   Ada|007|Ada!|1, 2|1024"
     )
+
+
+def test_refused_renders_are_counted_in_readyz_and_metrics(api):
+    refused = ("formhooks_template_renders_refused_total", (("limit", "output"),))
+    before = samples(api.client).get(refused, 0)
+    with pytest.raises(PluginError):
+        rendered(DOS["long output"])
+    assert samples(api.client)[refused] == before + 1
+    assert api.client.get("/readyz").json["isolation"]["renders_refused"]["output"] >= 1
 
 
 @pytest.mark.parametrize("source", DOS.values(), ids=DOS.keys())

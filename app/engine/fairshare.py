@@ -24,7 +24,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo.collection import Collection
 
-from app.models import JobStatus, PluginConfig
+from app.models import JobStatus, PluginConfig, PluginJob
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
@@ -39,6 +39,20 @@ class Pick:
 
 def running_per_config(coll: Collection) -> Counter[str]:
     return Counter(job.get("config_id") for job in coll.find({"status": RUNNING}, {"config_id": 1}))
+
+
+def waiting_for_cap(cap: int, now: float | None = None) -> int:
+    """Due jobs, in the whole store, whose integration already runs ``cap`` jobs (for /metrics)."""
+    if cap <= 0:
+        return 0
+    coll = PluginJob._get_collection()
+    full = [config_id for config_id, n in running_per_config(coll).items() if n >= cap]
+    if not full:
+        return 0
+    now = time.time() if now is None else now
+    return coll.count_documents(
+        {"status": PENDING, "config_id": {"$in": full}, "scheduled_for": {"$lte": now}}
+    )
 
 
 def within_cap(due: Iterable[dict[str, Any]], running: Counter[str], cap: int) -> Pick:

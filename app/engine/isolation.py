@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,20 @@ class PluginHost:
             int(settings.get("PLUGIN_MEMORY_MB", 256)),
             self.cpu_seconds,
         )
+        self.renders_refused: Counter[str] = Counter()  # by limit, in this process (its workers included)
+        signals.render_refused.connect(self._refused)
+
+    def _refused(self, sender: Any, limit: str, **_: Any) -> None:
+        self.renders_refused[limit] += 1
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz: the mode, live worker processes, replacements by reason, renders refused by limit."""
+        return {
+            "mode": self.mode,
+            "worker_processes": len(self.pool.processes),
+            "worker_restarts": dict(self.pool.restarts),
+            "renders_refused": dict(self.renders_refused),
+        }
 
     def isolation(self, plugin_id: str) -> str:
         """ "process" or "thread": where calls of this plugin run."""
