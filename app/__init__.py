@@ -24,13 +24,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         secrets_box,
         security_headers,
         store_health,
+        template_budget,
     )
     from app import config as settings
     from app.contract import registry
-    from app.engine import dispatch, scheduler
+    from app.engine import dispatch, isolation, scheduler
 
     app = Flask(__name__)
     settings.load_settings(app, config)
+    template_budget.configure(template_budget.TemplateBudget.from_settings(app.config))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
     errors.init_app(app)
@@ -39,6 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     store_health.init_app(app)
     secrets_box.init_app(app)
     registry.init_app(app)
+    isolation.init_app(app)
     dispatch.init_app(app)
     metrics.init_app(app)
     api.init_app(app)

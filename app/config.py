@@ -67,6 +67,16 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "MAIL_FROM": (str, "formhooks@localhost"),
     "PUBLIC_URL": (str, ""),
     "METRICS_TOKEN": (str, ""),
+    # Isolation (docs/isolation.md): template budgets, plugin worker processes, fair share.
+    "TEMPLATE_MAX_OUTPUT_KB": (int, 64),
+    "TEMPLATE_MAX_ITERATIONS": (int, 10_000),
+    "TEMPLATE_MAX_INT_DIGITS": (int, 1_000),
+    "TEMPLATE_MAX_SECONDS": (float, 0.5),
+    "PLUGIN_ISOLATION": (str, "third-party"),
+    "PLUGIN_PROCESSES": (int, 4),
+    "PLUGIN_MEMORY_MB": (int, 256),
+    "PLUGIN_CPU_SECONDS": (int, 30),
+    "INTEGRATION_CONCURRENCY": (int, 4),
 }
 
 

@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app import signals
+from app.engine.fairshare import waiting_for_cap
 from app.errors import STORE_DOWN, error_response
 from app.models import PluginConfig, PluginJob, as_datetime
 from app.store_health import store_health
@@ -37,6 +38,16 @@ EXECUTION = Histogram(
     ["plugin"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+WORKER_RESTARTS = Counter(
+    "formhooks_plugin_worker_restarts_total",
+    "Plugin worker processes replaced, by reason (memory, deadline, crash, cpu, exit)",
+    ["reason"],
+)
+RENDERS_REFUSED = Counter(
+    "formhooks_template_renders_refused_total",
+    "Template renders refused by their budget, by limit (output, iterations, width, integer, time)",
+    ["limit"],
+)
 DISPATCH = Histogram(
     "formhooks_dispatch_latency_seconds",
     "From job creation to the start of its first attempt",
@@ -47,12 +58,19 @@ bp = Blueprint("metrics", __name__)
 
 
 class StoreCollector(Collector):
-    """Jobs by status and circuit states, from the job and config collections."""
+    """Jobs by status, circuit states and jobs held back by the integration cap, from the store."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
 
     def collect(self):
         by_status = GaugeMetricFamily("formhooks_jobs", "Jobs by status", labels=["status"])
         circuits = GaugeMetricFamily(
             "formhooks_circuits", "Integration configs by circuit state", labels=["state"]
+        )
+        capped = GaugeMetricFamily(
+            "formhooks_jobs_waiting_for_integration_cap",
+            "Due jobs waiting because their integration already runs INTEGRATION_CONCURRENCY jobs",
         )
         try:
             rows = PluginJob._get_collection().aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
@@ -64,10 +82,12 @@ class StoreCollector(Collector):
                 states[state] = states.get(state, 0) + 1
             for state, n in states.items():
                 circuits.add_metric([state], n)
+            capped.add_metric([], waiting_for_cap(self.cap))
         except STORE_DOWN:
             return
         yield by_status
         yield circuits
+        yield capped
 
 
 LOOPBACK = ("127.0.0.1", "::1")
@@ -99,13 +119,21 @@ def metrics():
     body = generate_latest(registry)
     if not store_health(current_app).down:  # during an outage the store's figures are left out at once
         store = CollectorRegistry()
-        store.register(StoreCollector())
+        store.register(StoreCollector(int(current_app.config["INTEGRATION_CONCURRENCY"])))
         body += generate_latest(store)
     return Response(body, mimetype=CONTENT_TYPE_LATEST)
 
 
 def _plugin(job: dict[str, Any]) -> str:
     return job.get("plugin_id", "unknown")
+
+
+def _worker_replaced(sender: Any, reason: str, **_: Any) -> None:
+    WORKER_RESTARTS.labels(reason).inc()
+
+
+def _render_refused(sender: Any, limit: str, **_: Any) -> None:
+    RENDERS_REFUSED.labels(limit).inc()
 
 
 def init_app(app: Flask) -> None:
@@ -143,4 +171,7 @@ def init_app(app: Flask) -> None:
     app.extensions["formhooks.metrics"] = receivers  # strong references for blinker
     for signal, receiver in receivers.items():
         signal.connect(receiver, sender=app)
+    # Sent without a sender (templates and worker pools know no app): connected once per process.
+    signals.worker_replaced.connect(_worker_replaced)
+    signals.render_refused.connect(_render_refused)
     app.register_blueprint(bp)

@@ -25,6 +25,10 @@ job_failed = ns.signal("plugin.job.failed")
 job_retried = ns.signal("plugin.job.retried")
 job_deferred = ns.signal("plugin.job.deferred")
 
+# Isolation (sender None): a render refused by its budget (limit), a plugin worker process replaced (reason).
+render_refused = ns.signal("template.render.refused")
+worker_replaced = ns.signal("plugin.worker.replaced")
+
 
 @dataclass(frozen=True)
 class FormEvent:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from flask import Blueprint, current_app, jsonify
 
+from app.engine.fairshare import waiting_for_cap
+from app.engine.isolation import host_for
 from app.engine.scheduler import scheduler_for
+from app.errors import STORE_DOWN
 from app.store_health import store_health
 
 health = Blueprint("health", __name__)
@@ -34,4 +39,11 @@ def readyz():
     if scheduler is not None:
         # Hung plugin calls whose threads were abandoned at their deadline (bounded by MAX_ABANDONED_THREADS).
         body["abandoned_threads"] = scheduler.deadlines.abandoned
+    body["isolation"] = host_for(current_app).status()
+    if checks["database"] == "ok":
+        # Due jobs waiting because their integration already runs INTEGRATION_CONCURRENCY jobs.
+        with contextlib.suppress(*STORE_DOWN):
+            body["waiting_for_integration_cap"] = waiting_for_cap(
+                int(current_app.config["INTEGRATION_CONCURRENCY"])
+            )
     return jsonify(body), 200 if ready else 503

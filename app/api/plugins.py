@@ -18,6 +18,7 @@ from app.contract.registry import registry
 from app.contract.schema import mask, validate
 from app.engine import jobs as lifecycle
 from app.engine.circuit import state_of
+from app.engine.isolation import PluginCrashed, host_for
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
 from app.models import Form, PluginConfig, utcnow
@@ -154,9 +155,15 @@ def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
     hidden = secret_values(plugin.config_schema(), config)
     with hiding(hidden):
         try:
-            result = plugin.test_connection(config)
+            host = host_for(current_app)
+            if host.in_process(plugin.id):
+                result = host.test_connection(plugin.id, config, float(current_app.config["JOB_TIMEOUT"]))
+            else:
+                result = plugin.test_connection(config)
         except PluginError as err:
             result = TestResult(False, err.message)
+        except PluginCrashed as err:
+            result = TestResult(False, f"The test failed unexpectedly ({err.kind}).")
         except Exception as err:  # a plugin bug must not become a 500
             current_app.logger.exception("test_connection of %s raised", plugin.id)
             result = TestResult(False, f"The test failed unexpectedly ({type(err).__name__}).")

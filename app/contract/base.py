@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import marshmallow
@@ -35,6 +36,12 @@ class PluginError(Exception):
         self.retry_after = retry_after
         self.disable = disable
         self.response = dict(response or {})
+
+
+def settings_view(cls: type[Plugin], settings: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The read-only settings a plugin class is given: the destination policy and its own keys."""
+    keys = (*DESTINATION_POLICY, *cls.settings_keys)
+    return MappingProxyType({key: settings[key] for key in keys if key in settings})
 
 
 @dataclass(frozen=True)
@@ -88,11 +95,20 @@ class TestResult:
         return {"success": self.success, "message": self.message, "details": self.details}
 
 
+# Settings every plugin sees: the destination policy. A plugin names any others it reads in ``settings_keys``.
+DESTINATION_POLICY = ("ALLOW_PRIVATE_DESTINATIONS",)
+
+
 class Plugin:
     """Subclass this, set the class attributes, implement ``execute`` and ``test_connection``.
 
     ``category`` is one of app.contract.CATEGORIES; ``icon`` a built-in icon name (BUILTIN_ICONS) or the
-    name of the SVG given in ``icon_svg``. ``settings`` holds the host's configuration (e.g. ``ALLOW_PRIVATE_DESTINATIONS``, API URL overrides).
+    name of the SVG given in ``icon_svg``.
+    ``settings`` is a read-only view of the host's configuration narrowed to the destination policy
+    (``ALLOW_PRIVATE_DESTINATIONS``) and the keys the plugin declares in ``settings_keys`` (e.g. an API URL
+    override); never the rest (``SECRET_KEY``, ``ENCRYPTION_KEYS``, ...).
+    ``isolation`` asks for where the plugin runs: "process" (a worker process with memory and CPU limits),
+    "thread", or None to follow ``PLUGIN_ISOLATION``.
     """
 
     id: ClassVar[str]
@@ -105,6 +121,8 @@ class Plugin:
     triggers: ClassVar[tuple[str, ...]] = EVENTS
     config_schema: ClassVar[type[marshmallow.Schema]]
     rate_limit: ClassVar[RateLimit | None] = None
+    settings_keys: ClassVar[tuple[str, ...]] = ()
+    isolation: ClassVar[str | None] = None
 
     def __init__(self, settings: Mapping[str, Any] | None = None):
         self.settings: Mapping[str, Any] = settings or {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from app.contract.base import EVENTS, Plugin
+from app.contract.base import EVENTS, Plugin, settings_view
 from app.contract.icons import svg_problem
 from app.contract.schema import json_schema, secret_fields
 
@@ -99,8 +99,19 @@ class PluginRegistry:
         if plugin_id not in self._classes:
             return None
         if plugin_id not in self._instances:
-            self._instances[plugin_id] = self._classes[plugin_id](self.settings)
+            self._instances[plugin_id] = self._classes[plugin_id](self.settings_for(plugin_id))
         return self._instances[plugin_id]
+
+    def settings_for(self, plugin_id: str) -> Mapping[str, Any]:
+        """The narrow settings view of a plugin (see ``Plugin.settings_keys``)."""
+        return settings_view(self._classes[plugin_id], self.settings)
+
+    def plugin_class(self, plugin_id: str) -> type[Plugin] | None:
+        return self._classes.get(plugin_id)
+
+    def is_third_party(self, plugin_id: str) -> bool:
+        """Installed from a package's entry point (as opposed to a built-in or one registered in code)."""
+        return self._origins.get(plugin_id, "").startswith("package ")
 
     def describe(self, plugin_id: str) -> dict[str, Any]:
         cls = self._classes[plugin_id]

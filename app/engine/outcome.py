@@ -11,6 +11,8 @@ from typing import Any
 
 from app.contract.base import ExecutionResult, PluginError
 from app.engine.deadline import DeadlineExceeded
+from app.engine.isolation import AttemptInfo, PluginCrashed
+from app.engine.workers import WorkerLost
 from app.models.execution_log import LogStatus
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,11 @@ class Outcome:
     ):
         self.status, self.error, self.result, self.error_type = status, error, result, error_type
         self.duration = 0.0
+        self.info = AttemptInfo()  # where it ran (thread or process) and its peak memory
 
     def log_fields(self) -> dict[str, Any]:
-        """status, summary, error_type, error_message, request and response of the log row."""
+        """status, summary, error_type, error_message, request, response, isolation and peak memory of the
+        log row."""
         result, error = self.result, self.error
         response = dict(result.response if result else (error.response if error else {}))
         request = result.request if result else dict(response.pop("request", {}) or {})
@@ -41,6 +45,8 @@ class Outcome:
             "error_message": error.message if error else None,
             "request": request,
             "response": response,
+            "isolation": self.info.isolation,
+            "peak_memory_mb": self.info.peak_memory_mb,
         }
 
 
@@ -53,6 +59,14 @@ def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
         )
     except DeadlineExceeded as exc:
         return Outcome(LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout")
+    except WorkerLost as exc:  # its worker process was killed at the deadline, crashed or ran out of memory
+        if exc.deadline:
+            return Outcome(LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout")
+        reason = exc.reason[:1].upper() + exc.reason[1:] + "."
+        return Outcome(LogStatus.FAILED, PluginError(reason), error_type="worker_lost")
+    except PluginCrashed as exc:
+        log.warning("plugin %s raised %s in its worker process", plugin_id, exc.kind)
+        return Outcome(LogStatus.FAILED, PluginError(f"{exc.kind} in plugin"), error_type=exc.kind)
     except PluginError as exc:
         return Outcome(LogStatus.FAILED, exc, error_type="permanent" if exc.permanent else "retryable")
     except Exception as exc:  # a bug in a plugin must not kill the worker; retried like a transient error

@@ -5,7 +5,8 @@ still pending; finishing, rescheduling and releasing only succeed for the holder
 (a fencing token), so a worker whose lease was reaped can no longer overwrite the job.
 
 The claim reads candidates by equality on ``status`` (served by an index on MongoDB and on nx-27017
-alike, so finished history does not slow it down), then flips them in one ``update_many``.
+alike, so finished history does not slow it down), shares them out between workspaces and integrations
+(engine.fairshare), then flips them in one ``update_many``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.collection import Collection
 
+from app.engine import fairshare
 from app.engine.records import JobRecord
 from app.models import JobStatus, PluginJob, utcnow
 
@@ -59,9 +61,13 @@ class Change:
 class JobQueue:
     """Store operations of the scheduler, for one owner (a process)."""
 
-    def __init__(self, owner: str, lease_seconds: float):
+    def __init__(self, owner: str, lease_seconds: float, integration_cap: int = 0):
         self.owner = owner
         self.lease = lease_seconds
+        self.integration_cap = (
+            integration_cap  # running jobs per integration (0: no cap); see engine.fairshare
+        )
+        self.waiting_for_cap = 0  # due jobs the last claim left because their integration was at its cap
 
     @property
     def coll(self) -> Collection:
@@ -83,6 +89,13 @@ class JobQueue:
         if len(due) < len(earliest):
             earliest = list(self.coll.find({"status": PENDING}).sort("scheduled_for", 1).limit(limit))
             due = [job for job in earliest if job["scheduled_for"] <= now]
+        if len(earliest) == limit:  # more may be due than there are slots: share them out
+            pick = fairshare.round_robin(self.coll, limit, self.integration_cap, now)
+        elif self.integration_cap > 0 and due:
+            pick = fairshare.within_cap(due, fairshare.running_per_config(self.coll), self.integration_cap)
+        else:
+            pick = fairshare.Pick(due)
+        self.waiting_for_cap, due = pick.waiting_for_cap, pick.jobs
         if not due:
             return []
         token = uuid.uuid4().hex

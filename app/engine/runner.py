@@ -17,6 +17,7 @@ from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
+from app.engine.isolation import AttemptInfo, host_for
 from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome, outcome_of
 from app.engine.queue import JobQueue
@@ -47,6 +48,7 @@ class JobRunner:
         self.registry = registry
         self.box = box
         self.deadlines = deadlines
+        self.host = host_for(app)
         self.settings: Mapping[str, Any] = app.config
         cfg = app.config
         self.circuit = CircuitBreaker(
@@ -136,12 +138,16 @@ class JobRunner:
         except ValueError as exc:  # keys were rotated away without `flask rotate-keys`
             return Outcome(LogStatus.FAILED, PluginError(f"{exc}.", permanent=True), error_type="permanent")
         hidden = secret_values(schema, opened)
+        info = AttemptInfo()
         with hiding(hidden):
-            outcome = self._attempt(plugin, job, opened)
+            outcome = self._attempt(plugin, job, opened, info)
+        outcome.info = info
         scrub_attempt(outcome.error, outcome.result, hidden)
         return outcome
 
-    def _attempt(self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any]) -> Outcome:
+    def _attempt(
+        self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any], info: AttemptInfo
+    ) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
         ctx = ExecutionContext(
             job_id=str(job["_id"]),
@@ -152,8 +158,10 @@ class JobRunner:
             config=opened,
             payload=job["payload"],
             deadline=time.monotonic() + timeout,
-            settings=self.settings,
+            settings=self.registry.settings_for(job["plugin_id"]),
         )
+        if self.host.in_process(plugin.id):
+            return outcome_of(lambda: self.host.execute(plugin.id, ctx, timeout, info), job["plugin_id"])
         return outcome_of(lambda: self.deadlines.call(lambda: plugin.execute(ctx), timeout), job["plugin_id"])
 
     def _log(self, job: dict[str, Any], outcome: Outcome, started_at: datetime) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from app import db, signals
 from app.contract.registry import PluginRegistry
 from app.engine import alert_delivery, alerts, dispatch, operations
 from app.engine.deadline import DeadlineRunner
+from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
 from app.engine.runner import JobRunner
 from app.engine.writer import ResultWriter
@@ -57,7 +58,7 @@ class Scheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.threads = int(cfg["WORKER_THREADS"])
         self.prefetch = self.threads * 2
-        self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"])
+        self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], int(cfg["INTEGRATION_CONCURRENCY"]))
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
@@ -134,6 +135,8 @@ class Scheduler:
         if self._pool:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.shutdown()
+        # Plugin worker processes are killed: a call in one ends here (its job is "outcome unknown").
+        host_for(self.app).shutdown(kill=True)
         self.writer.close(timeout=0.1)
         self._stopped.set()
         log.info(
@@ -200,8 +203,9 @@ class Scheduler:
                     self._submit(job, configs.get(job["config_id"]))
                 started += len(jobs)
                 with self._lock:
-                    self._maybe_more = bool(jobs) and len(jobs) == limit
-                    more = self._maybe_more or self._dirty
+                    # a full batch, or jobs left waiting for their integration's cap: look again when one ends
+                    self._maybe_more = (bool(jobs) and len(jobs) == limit) or self.queue.waiting_for_cap > 0
+                    more = (bool(jobs) and self._maybe_more) or self._dirty
                     if not more or self._stopping or self.free_slots() <= 0:
                         self._polling = False
                         return started

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from mongoengine import DateTimeField, DictField, Document, IntField, StringField
+from mongoengine import DateTimeField, DictField, Document, FloatField, IntField, StringField
 
 from app.models.common import isoformat, utcnow
 
@@ -34,6 +34,8 @@ class PluginExecutionLog(Document):
     error_message = StringField(null=True)
     request = DictField()
     response = DictField()
+    isolation = StringField(null=True)  # "thread" or "process"
+    peak_memory_mb = FloatField(null=True)  # of the worker process, for attempts run in one
 
     meta = {
         "collection": "plugin_execution_logs",
@@ -60,4 +62,6 @@ class PluginExecutionLog(Document):
             "error_message": self.error_message,
             "request": self.request,
             "response": self.response,
+            "isolation": self.isolation,
+            "peak_memory_mb": self.peak_memory_mb,
         }

@@ -57,6 +57,7 @@ class PluginJob(Document):
         "indexes": [
             "status",
             ("status", "scheduled_for"),
+            ("status", "config_id"),  # fair-share claims read one integration's pending jobs
             "config_id",
             "submission_id",
             "form_id",

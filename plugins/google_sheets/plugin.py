@@ -26,6 +26,7 @@ class GoogleSheetsPlugin(Plugin):
     icon = "table"
     triggers = ("form.submitted", "response.edited", "response.deleted")
     config_schema = SheetsConfig
+    settings_keys = ("GOOGLE_SHEETS_API_URL",)
     rate_limit = RateLimit(calls=60, period=60.0)  # Google: about 60 writes a minute per spreadsheet
 
     def rate_limit_key(self, config: dict[str, Any]) -> str | None:

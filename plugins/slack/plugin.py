@@ -25,6 +25,7 @@ class SlackPlugin(Plugin):
     icon = "slack"
     triggers = ("form.submitted", "response.edited", "response.deleted")
     config_schema = SlackConfig
+    settings_keys = ("SLACK_API_URL",)
     rate_limit = RateLimit(calls=1, period=1.0)  # Slack: about one message per second per channel
 
     def rate_limit_key(self, config: dict[str, Any]) -> str | None:

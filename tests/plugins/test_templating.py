@@ -25,8 +25,6 @@ def rendered(source: str, data: dict | None = None, mode: str = "text", event: s
         "{{ lipsum.__globals__['os'] }}",
         "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
         "{{ data.update({'x': 1}) }}",
-        "{{ 'x' * 100000000 }}",
-        "{{ 2 ** 99999999 }}",
     ],
 )
 def test_sandbox_escapes_are_refused(source):

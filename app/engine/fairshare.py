@@ -1,0 +1,117 @@
+"""Which due jobs a claim takes: round-robin across workspaces when more are due than there are slots, and
+never more than ``INTEGRATION_CONCURRENCY`` running jobs per integration.
+
+One workspace's backlog or slow destination must not delay another's jobs: with 2,000 jobs of workspace A
+waiting, the 20 that B submits next are taken at the next claim, not after A's. Picking only chooses ids;
+the claim itself stays the queue's compare-and-set, atomic across processes. The cap is counted from the
+running jobs in the store at each claim, so with several processes it can be passed by a few jobs for a
+moment (two processes claiming at once), never by more than one claim batch.
+
+Cost: when fewer jobs are due than slots (the usual case) one extra read of the running jobs' config ids.
+Only when more are due than slots: one grouped count of pending jobs by integration, one read of those
+integrations' workspaces, and one indexed read per integration that gets slots.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo.collection import Collection
+
+from app.models import JobStatus, PluginConfig, PluginJob
+
+PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+
+
+@dataclass
+class Pick:
+    """The jobs to claim, and how many due jobs wait because their integration is at its cap."""
+
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    waiting_for_cap: int = 0
+
+
+def running_per_config(coll: Collection) -> Counter[str]:
+    return Counter(job.get("config_id") for job in coll.find({"status": RUNNING}, {"config_id": 1}))
+
+
+def waiting_for_cap(cap: int, now: float | None = None) -> int:
+    """Due jobs, in the whole store, whose integration already runs ``cap`` jobs (for /metrics)."""
+    if cap <= 0:
+        return 0
+    coll = PluginJob._get_collection()
+    full = [config_id for config_id, n in running_per_config(coll).items() if n >= cap]
+    if not full:
+        return 0
+    now = time.time() if now is None else now
+    return coll.count_documents(
+        {"status": PENDING, "config_id": {"$in": full}, "scheduled_for": {"$lte": now}}
+    )
+
+
+def within_cap(due: Iterable[dict[str, Any]], running: Counter[str], cap: int) -> Pick:
+    """Keep due jobs (in order) while their integration has fewer than ``cap`` running or kept."""
+    pick, taken = Pick(), Counter(running)
+    for job in due:
+        if cap > 0 and taken[job["config_id"]] >= cap:
+            pick.waiting_for_cap += 1
+            continue
+        taken[job["config_id"]] += 1
+        pick.jobs.append(job)
+    return pick
+
+
+def _workspaces(config_ids: list[str]) -> dict[str, Any]:
+    ids = []
+    for cid in config_ids:
+        try:
+            ids.append(ObjectId(cid))
+        except (InvalidId, TypeError):
+            continue
+    found = PluginConfig._get_collection().find({"_id": {"$in": ids}}, {"workspace_id": 1})
+    return {str(c["_id"]): c.get("workspace_id") for c in found}
+
+
+def round_robin(coll: Collection, limit: int, cap: int, now: float | None = None) -> Pick:
+    """Pick up to ``limit`` due jobs one integration at a time, one workspace at a time."""
+    now = time.time() if now is None else now
+    groups = coll.aggregate(
+        [
+            {"$match": {"status": PENDING}},
+            {"$group": {"_id": "$config_id", "n": {"$sum": 1}, "due": {"$min": "$scheduled_for"}}},
+        ]
+    )
+    due = {g["_id"]: g["n"] for g in groups if g["due"] is not None and g["due"] <= now}
+    running = running_per_config(coll)
+    pick = Pick()
+    room: dict[str, int] = {}
+    for config_id, n in due.items():
+        free = n if cap <= 0 else max(0, min(n, cap - running[config_id]))
+        pick.waiting_for_cap += n - free
+        if free:
+            room[config_id] = free
+    by_workspace: dict[Any, list[str]] = defaultdict(list)
+    workspaces = _workspaces(list(room)) if len(room) > 1 else {}
+    for config_id in sorted(room):
+        by_workspace[workspaces.get(config_id)].append(config_id)
+    slots: Counter[str] = Counter()
+    left = limit
+    while left > 0 and any(by_workspace.values()):
+        for configs in by_workspace.values():
+            if not configs or left <= 0:
+                continue
+            config_id = configs.pop(0)  # the workspace's next integration; back of its line if it has room
+            slots[config_id] += 1
+            left -= 1
+            if slots[config_id] < room[config_id]:
+                configs.append(config_id)
+    for config_id, count in slots.items():
+        found = coll.find({"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}})
+        pick.jobs.extend(found.limit(count))
+    return pick

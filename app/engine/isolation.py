@@ -1,0 +1,151 @@
+"""Where a plugin call runs: in a thread of this process, or in a worker process (app.engine.workers).
+
+``PLUGIN_ISOLATION``:
+
+- ``thread``: every plugin in threads, except those that declare ``isolation = "process"``;
+- ``process``: every plugin in worker processes;
+- ``third-party`` (default): plugins installed from packages (entry points) in processes, built-ins in
+  threads unless they declare ``isolation = "process"``. A third-party plugin cannot opt out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+
+from app import signals, template_budget
+from app.contract import ExecutionContext, ExecutionResult, PluginError, TestResult
+from app.contract.registry import PluginRegistry
+from app.engine.workers import Call, Reply, WorkerLost, WorkerPool, class_ref
+
+log = logging.getLogger(__name__)
+
+MODES = ("thread", "process", "third-party")
+
+
+@dataclass
+class AttemptInfo:
+    """How an attempt ran, for its execution log."""
+
+    isolation: str = "thread"
+    peak_memory_mb: float | None = None
+
+
+class PluginHost:
+    """Runs plugin calls in worker processes for the plugins whose isolation asks for it."""
+
+    def __init__(self, registry: PluginRegistry, settings: Mapping[str, Any]):
+        mode = str(settings.get("PLUGIN_ISOLATION", "third-party"))
+        if mode not in MODES:
+            raise ValueError(f"PLUGIN_ISOLATION must be one of {', '.join(MODES)}, not {mode!r}")
+        self.mode = mode
+        self.registry = registry
+        self.cpu_seconds = int(settings.get("PLUGIN_CPU_SECONDS", 30))
+        self.pool = WorkerPool(
+            int(settings.get("PLUGIN_PROCESSES", 4)),
+            int(settings.get("PLUGIN_MEMORY_MB", 256)),
+            self.cpu_seconds,
+        )
+        self.renders_refused: Counter[str] = Counter()  # by limit, in this process (its workers included)
+        signals.render_refused.connect(self._refused)
+
+    def _refused(self, sender: Any, limit: str, **_: Any) -> None:
+        self.renders_refused[limit] += 1
+
+    def status(self) -> dict[str, Any]:
+        """For /readyz: the mode, live worker processes, replacements by reason, renders refused by limit."""
+        return {
+            "mode": self.mode,
+            "worker_processes": len(self.pool.processes),
+            "worker_restarts": dict(self.pool.restarts),
+            "renders_refused": dict(self.renders_refused),
+        }
+
+    def isolation(self, plugin_id: str) -> str:
+        """ "process" or "thread": where calls of this plugin run."""
+        cls = self.registry.plugin_class(plugin_id)
+        if cls is None:
+            return "thread"
+        declared = getattr(cls, "isolation", None)
+        if self.mode == "process" or declared == "process":
+            return "process"
+        if self.mode == "third-party" and self.registry.is_third_party(plugin_id):
+            return "process"
+        return "thread"
+
+    def in_process(self, plugin_id: str) -> bool:
+        return self.isolation(plugin_id) == "process"
+
+    def _call(self, plugin_id: str, method: str, argument: Any, timeout: float) -> Reply:
+        cls = self.registry.plugin_class(plugin_id)
+        assert cls is not None
+        call = Call(
+            plugin=class_ref(cls),
+            settings=dict(self.registry.settings_for(plugin_id)),
+            method=method,
+            argument=argument,
+            budget=template_budget.current_budget(),
+            cpu_seconds=self.cpu_seconds,
+        )
+        reply = self.pool.call(call, timeout)
+        for name, level, message in reply.logs:  # re-emitted here, under the caller's secret scrubbing
+            logging.getLogger(name).log(level, "%s", message)
+        for limit in reply.refused:
+            signals.render_refused.send(None, limit=limit)
+        return reply
+
+    def execute(
+        self, plugin_id: str, ctx: ExecutionContext, timeout: float, info: AttemptInfo
+    ) -> ExecutionResult:
+        """``plugin.execute(ctx)`` in a worker process. Raises PluginError, WorkerLost or PluginCrashed."""
+        info.isolation = "process"
+        reply = self._call(plugin_id, "execute", dataclasses.replace(ctx, settings={}), timeout)
+        info.peak_memory_mb = reply.peak_mb
+        if reply.error is not None:
+            raise _error(reply.error)
+        return reply.value if isinstance(reply.value, ExecutionResult) else ExecutionResult()
+
+    def test_connection(self, plugin_id: str, config: dict[str, Any], timeout: float) -> TestResult:
+        try:
+            reply = self._call(plugin_id, "test_connection", config, timeout)
+        except WorkerLost as exc:
+            return TestResult(False, f"The test failed: {exc.reason}.")
+        if reply.error is not None:
+            raise _error(reply.error)
+        return reply.value
+
+    def shutdown(self, kill: bool = True) -> None:
+        """Stop the worker processes (the scheduler's shutdown calls this; so does exit)."""
+        self.pool.shutdown(kill=kill)
+
+
+class PluginCrashed(Exception):
+    """A plugin raised something other than PluginError in its worker process; ``kind`` is its type."""
+
+    def __init__(self, kind: str):
+        super().__init__(kind)
+        self.kind = kind
+
+
+def _error(fields: dict[str, Any]) -> Exception:
+    if "type" in fields:
+        return PluginCrashed(fields["type"])
+    message = fields.pop("message")
+    return PluginError(message, **fields)
+
+
+def host_for(app: Flask) -> PluginHost:
+    return app.extensions["formhooks.plugin_host"]
+
+
+def init_app(app: Flask) -> None:
+    host = PluginHost(app.extensions["formhooks.plugins"], app.config)
+    app.extensions["formhooks.plugin_host"] = host
+    atexit.register(host.shutdown)

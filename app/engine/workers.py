@@ -1,0 +1,331 @@
+"""A warm pool of plugin worker processes, each with a memory limit, a CPU-time limit and a hard deadline.
+
+Each worker is a ``multiprocessing.Process`` (forked from a clean forkserver, not from the threaded app)
+with its own ``Pipe``: one call at a time goes down the pipe, its result and log lines come back up.
+A worker that crashes, runs out of memory or misses its deadline is killed and replaced on its own; the
+other workers and their calls are untouched (unlike ``ProcessPoolExecutor``, which breaks as a whole).
+The caller's thread waits on the pipe with a timeout, so nothing is ever left running in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from types import MappingProxyType
+from typing import Any
+
+from app import signals, template_budget
+from app.contract import Plugin, PluginError
+from app.template_budget import TemplateBudget
+
+log = logging.getLogger(__name__)
+
+MB = 1024 * 1024
+_PRELOAD = ["app.contract", "app.templating", "app.engine.workers"]
+
+
+@dataclass
+class Call:
+    """One plugin call for a worker: everything it needs, and only for this call (secrets included)."""
+
+    plugin: str  # "module:QualName" of the plugin class
+    settings: dict[str, Any]
+    method: str  # "execute" or "test_connection"
+    argument: Any  # an ExecutionContext or a config dict
+    budget: TemplateBudget
+    cpu_seconds: int
+
+
+@dataclass
+class Reply:
+    """What came back: a value, or an error, plus the call's log lines and peak memory."""
+
+    value: Any = None
+    error: dict[str, Any] | None = None  # PluginError fields, or {"type": ...} for any other exception
+    logs: list[tuple[str, int, str]] = field(default_factory=list)
+    peak_mb: float | None = None
+    refused: list[str] = field(default_factory=list)  # template budgets hit during the call
+    out_of_memory: bool = False
+
+
+class WorkerLost(Exception):
+    """The worker process died or was killed during the call; ``reason`` says why, in words."""
+
+    def __init__(self, reason: str, deadline: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.deadline = deadline
+
+
+def class_ref(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+# -- the worker process -------------------------------------------------------------------------------------
+
+
+class _Capture(logging.Handler):
+    """Collects the log lines of one call, to send back with its result."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.lines.append((record.name, record.levelno, record.getMessage()))
+
+
+def _peak_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _reset_peak() -> None:
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # resets VmHWM (Linux ≥ 4.0), so the peak is this call's
+
+
+def _limit_cpu(seconds: int) -> None:
+    """SIGXCPU once this call has used ``seconds`` more CPU time than the process had used before it."""
+    if seconds <= 0:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
+    soft = used + seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _plugin(ref: str, settings: dict[str, Any], cache: dict[tuple, Plugin]) -> Plugin:
+    key = (ref, tuple(sorted((k, repr(v)) for k, v in settings.items())))
+    if key not in cache:
+        module, _, name = ref.partition(":")
+        cls: Any = importlib.import_module(module)
+        for part in name.split("."):
+            cls = getattr(cls, part)
+        cache[key] = cls(MappingProxyType(dict(settings)))
+    return cache[key]
+
+
+def _run(call: Call, cache: dict[tuple, Plugin]) -> Reply:
+    template_budget.configure(call.budget)
+    refused: list[str] = []
+
+    def on_refused(_: Any, limit: str, **__: Any) -> None:
+        refused.append(limit)
+
+    signals.render_refused.connect(on_refused)
+    capture = _Capture()
+    root = logging.getLogger()
+    root.addHandler(capture)
+    reply = Reply()
+    try:
+        plugin = _plugin(call.plugin, call.settings, cache)
+        argument = call.argument
+        if hasattr(argument, "settings"):
+            argument.settings = plugin.settings
+        reply.value = getattr(plugin, call.method)(argument)
+    except MemoryError:
+        reply.out_of_memory = True
+    except PluginError as exc:
+        reply.error = {
+            "message": exc.message,
+            "permanent": exc.permanent,
+            "retry_after": exc.retry_after,
+            "disable": exc.disable,
+            "response": exc.response,
+        }
+    except Exception as exc:  # reported to the host, which logs and retries it like any plugin bug
+        reply.error = {"type": type(exc).__name__, "message": str(exc)}
+    finally:
+        root.removeHandler(capture)
+        signals.render_refused.disconnect(on_refused)
+    reply.logs, reply.refused = capture.lines, refused
+    return reply
+
+
+def serve(conn: Connection, memory_mb: int) -> None:
+    """The worker process: limits itself, then runs calls from ``conn`` until it is closed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if memory_mb > 0:
+        limit = memory_mb * MB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger().handlers.clear()
+    cache: dict[tuple, Plugin] = {}
+    while True:
+        try:
+            call = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone
+        if call is None:
+            return
+        _limit_cpu(call.cpu_seconds)
+        _reset_peak()
+        reply = _run(call, cache)
+        del call  # the config and its secrets leave with the call
+        reply.peak_mb = _peak_mb()
+        try:
+            conn.send(reply)
+        except MemoryError:
+            reply = Reply(out_of_memory=True, peak_mb=reply.peak_mb)
+            conn.send(reply)
+        except Exception as exc:  # a value that does not pickle
+            conn.send(Reply(error={"type": type(exc).__name__, "message": "result could not be returned"}))
+        if reply.out_of_memory:
+            return  # the heap may be in a bad state: the host replaces this process
+
+
+# -- the pool -----------------------------------------------------------------------------------------------
+
+
+class _Worker:
+    def __init__(self, ctx: Any, memory_mb: int):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=serve, args=(child, memory_mb), daemon=True, name="formhooks-plugin"
+        )
+        self.process.start()
+        child.close()
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.kill()
+        self.process.join(timeout=5)
+        self.conn.close()
+
+
+def _death_reason(exitcode: int | None, cpu_seconds: int) -> str:
+    if exitcode is not None and exitcode < 0:
+        sig = -exitcode
+        if sig == signal.SIGXCPU:
+            return f"plugin process exceeded its CPU time limit ({cpu_seconds} s)"
+        return f"plugin process killed by signal {sig}"
+    return f"plugin process exited with status {exitcode}"
+
+
+class WorkerPool:
+    """Up to ``size`` warm worker processes, started on first use and reused for every later call."""
+
+    def __init__(self, size: int, memory_mb: int, cpu_seconds: int):
+        self.size = max(1, size)
+        self.memory_mb = memory_mb
+        self.cpu_seconds = cpu_seconds
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(_PRELOAD)
+        self._cond = threading.Condition()
+        self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
+        self._closed = False
+        self.restarts: Counter[str] = Counter()  # reason -> count (for /readyz and /metrics)
+
+    @property
+    def processes(self) -> list[int]:
+        with self._cond:
+            return [w.process.pid for w in (*self._idle, *self._busy) if w.process.pid]
+
+    def _acquire(self, deadline: float) -> _Worker:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise WorkerLost("plugin worker pool is shut down")
+                if self._idle:
+                    worker = self._idle.pop()
+                    if worker.process.is_alive():
+                        self._busy.add(worker)
+                        return worker
+                    worker.kill()
+                    continue
+                if len(self._busy) < self.size:
+                    break
+                if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())):
+                    raise WorkerLost("waited for a free plugin process until the deadline", deadline=True)
+        worker = _Worker(self._ctx, self.memory_mb)  # outside the lock: starting takes a few ms
+        with self._cond:
+            self._busy.add(worker)
+        return worker
+
+    def _release(self, worker: _Worker, healthy: bool) -> None:
+        if not healthy:
+            worker.kill()
+        with self._cond:
+            self._busy.discard(worker)
+            if healthy and not self._closed:
+                self._idle.append(worker)
+            self._cond.notify()
+        if healthy and self._closed:
+            worker.kill()
+
+    def _replaced(self, reason: str) -> None:
+        self.restarts[reason] += 1
+        signals.worker_replaced.send(None, reason=reason)
+        log.warning("plugin worker replaced: %s", reason)
+
+    def call(self, call: Call, timeout: float) -> Reply:
+        """Run ``call`` in a worker; WorkerLost when it died or missed the deadline (it is then replaced)."""
+        deadline = time.monotonic() + timeout
+        worker = self._acquire(deadline)
+        healthy = False
+        try:
+            worker.conn.send(call)
+            if not worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                self._replaced("deadline")
+                raise WorkerLost(
+                    f"did not finish within {timeout:g} s; its process was killed", deadline=True
+                )
+            try:
+                reply: Reply = worker.conn.recv()
+            except (EOFError, OSError):
+                worker.process.join(timeout=5)
+                reason = _death_reason(worker.process.exitcode, self.cpu_seconds)
+                self._replaced("crash" if "signal" in reason else "cpu" if "CPU" in reason else "exit")
+                raise WorkerLost(reason) from None
+            if reply.out_of_memory:
+                self._replaced("memory")
+                raise WorkerLost(f"plugin process exceeded {self.memory_mb} MB")
+            healthy = True
+            return reply
+        finally:
+            self._release(worker, healthy)
+
+    def shutdown(self, kill: bool = True, timeout: float = 2.0) -> None:
+        """Stop every worker: at once (``kill``), or by closing their pipes and waiting up to ``timeout``."""
+        with self._cond:
+            self._closed = True
+            workers = [*self._idle, *self._busy]
+            self._idle.clear()
+            self._cond.notify_all()
+        for worker in workers:
+            if not kill:
+                with contextlib.suppress(Exception):
+                    worker.conn.send(None)
+                worker.process.join(timeout=timeout)
+            worker.kill()
+
+    def rss_mb(self) -> float:
+        """Resident memory of the worker processes together."""
+        total = 0
+        for pid in self.processes:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        return total / MB

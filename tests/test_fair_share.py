@@ -1,0 +1,102 @@
+"""Fair share: one integration's backlog to a slow destination does not hold back anyone else's jobs, and
+no integration runs more than INTEGRATION_CONCURRENCY jobs at once."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from bson import ObjectId
+
+from app.engine import fairshare
+from app.models import PluginConfig, PluginJob
+from tests.conftest import Api
+from tests.support.sink import Reply
+from tests.support.wait import wait_until
+from tests.test_metrics import _samples as samples
+
+
+def backlog(job_id: str, copies: int) -> None:
+    """``copies`` more pending jobs like ``job_id`` (as if as many submissions had come in)."""
+    coll = PluginJob._get_collection()
+    template = coll.find_one({"_id": ObjectId(job_id)})
+    docs = []
+    for i in range(copies):
+        new_id = ObjectId()
+        docs.append(
+            {**template, "_id": new_id, "dispatch_key": f"copy{i}", "idempotency_key": f"msg_{new_id}"}
+        )
+    coll.insert_many(docs)
+
+
+@pytest.mark.slow
+def test_a_backlog_to_a_slow_destination_does_not_delay_another_integration(make_app, sink):
+    app = make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=10)
+    api = Api(app.test_client())
+    sink.responder = lambda req: Reply(delay=1.0 if req.path.startswith("/slow") else 0.0)
+    slow = api.create_form("A")
+    api.add_plugin(slow["id"], "webhook", {"url": sink.url + "/slow"})
+    fast = api.create_form("B")
+    api.add_plugin(fast["id"], "webhook", {"url": sink.url + "/fast"})
+    first = api.submit(slow["id"], {"n": 0})["jobs"][0]
+    backlog(first, 1999)
+    wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 1, what="A's first delivery")
+    capped = ("formhooks_jobs_waiting_for_integration_cap", ())
+    wait_until(lambda: samples(api.client)[capped] > 1900, what="A's backlog shown as waiting for its cap")
+    assert api.client.get("/readyz").json["waiting_for_integration_cap"] > 0
+
+    started = time.monotonic()
+    jobs = [api.submit(fast["id"], {"n": i})["jobs"][0] for i in range(20)]
+    wait_until(
+        lambda: all(api.job(j)["status"] == "completed" for j in jobs),
+        timeout=5,
+        what="B's 20 jobs, within 5 s",
+    )
+    assert time.monotonic() - started < 5
+    running = PluginJob._get_collection().count_documents({"status": "running", "form_id": slow["id"]})
+    assert running <= 4  # A never holds more than its integration's share
+
+
+def _config(workspace: str) -> str:
+    return str(
+        PluginConfig._get_collection()
+        .insert_one({"workspace_id": workspace, "plugin_id": "webhook"})
+        .inserted_id
+    )
+
+
+def _pending(config_id: str, n: int, due: float) -> None:
+    PluginJob._get_collection().insert_many(
+        [{"status": "pending", "config_id": config_id, "scheduled_for": due, "n": i} for i in range(n)]
+    )
+
+
+def test_claims_share_slots_round_robin_across_workspaces_and_respect_the_cap(app):
+    now = time.time()
+    a1, a2, b = _config("A"), _config("A"), _config("B")
+    _pending(a1, 50, now - 10)  # A's two integrations came first
+    _pending(a2, 50, now - 10)
+    _pending(b, 3, now)
+    later = _config("C")
+    _pending(later, 5, now + 60)  # not due yet
+
+    with app.app_context():
+        pick = fairshare.round_robin(PluginJob._get_collection(), limit=8, cap=4, now=now)
+    taken = [job["config_id"] for job in pick.jobs]
+    assert taken.count(b) == 3  # B gets all it has although A has 100 waiting
+    assert taken.count(a1) + taken.count(a2) == 5
+    assert later not in taken
+    assert pick.waiting_for_cap == (50 - 4) * 2  # beyond the cap of each of A's integrations
+
+
+def test_a_claim_below_the_slots_still_keeps_the_cap(app):
+    now = time.time()
+    config = _config("A")
+    _pending(config, 6, now)
+    with app.app_context():
+        coll = PluginJob._get_collection()
+        coll.update_many({"n": {"$in": [0, 1]}}, {"$set": {"status": "running"}})
+        due = list(coll.find({"status": "pending"}))
+        pick = fairshare.within_cap(due, fairshare.running_per_config(coll), cap=4)
+    assert len(pick.jobs) == 2
+    assert pick.waiting_for_cap == 2
