@@ -132,6 +132,8 @@ class Attempt:
     error_message: str | None
     request: dict[str, Any]
     response: dict[str, Any]
+    isolation: str = "thread"  # run_plugin runs in the test's process; the host may use a worker process
+    peak_memory_mb: float | None = None  # measured in a worker process only
     error: PluginError | None = None
     result: ExecutionResult | None = None
     leaked: list[str] = field(default_factory=list)  # secret fields found in the record before scrubbing
