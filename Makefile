@@ -20,6 +20,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check app plugins tests bench wsgi.py
+	$(BIN)/mypy app/engine app/contract
 
 test: install lint
 	$(BIN)/python -m pytest

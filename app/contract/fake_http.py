@@ -86,7 +86,7 @@ class FakeHTTP:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order, before falling back to ``handle``."""

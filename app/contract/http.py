@@ -93,7 +93,7 @@ def send(
 
 
 def _root_cause(exc: BaseException) -> str:
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__
+    while (inner := exc.__cause__ or exc.__context__) is not None:
+        exc = inner
     text = str(exc)
     return text.split(": ", 1)[-1] if "Failed to establish" in text else text or type(exc).__name__

@@ -54,7 +54,7 @@ def resolve_allowed(host: str, port: int, allow_private: bool) -> list[tuple]:
         raise PluginError(f"Cannot resolve host {host!r}: {exc.strerror}") from None
     if allow_private:
         return infos
-    allowed = [info for info in infos if is_public_address(ipaddress.ip_address(info[4][0].split("%")[0]))]
+    allowed = [info for info in infos if is_public_address(ipaddress.ip_address(str(info[4][0]).split("%")[0]))]
     if not allowed:
         raise PluginError(
             f"Destination {host!r} resolves to a private or loopback address, or another that is not "
@@ -170,11 +170,11 @@ def guarded_opener(
 
     class PinnedHTTP(urllib.request.HTTPHandler):
         def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(http_conn, req)
+            return self.do_open(http_conn, req)  # type: ignore[arg-type]  # a connection class
 
     class PinnedHTTPS(urllib.request.HTTPSHandler):
         def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-            return self.do_open(https_conn, req, context=self._context)
+            return self.do_open(https_conn, req, context=self._context)  # type: ignore[arg-type,attr-defined]
 
     opener = urllib.request.OpenerDirector()
     for handler in (

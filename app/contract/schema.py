@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import marshmallow
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import fields, validate
+from marshmallow import fields
 
 MASK = "********"
 
@@ -38,7 +38,7 @@ def secret_bindings(schema: marshmallow.Schema) -> dict[str, list[str]]:
     }
 
 
-class NoCredentialsInUrl(validate.Validator):
+class NoCredentialsInUrl(marshmallow.validate.Validator):
     """Refuses a URL with a user name or password in it (``https://user:pw@host/``): a URL is stored as
     typed and shown to every member. ``hint`` says where credentials go instead."""
 
@@ -54,9 +54,10 @@ class NoCredentialsInUrl(validate.Validator):
 def json_schema(schema_cls: type[marshmallow.Schema]) -> dict[str, Any]:
     """The config schema as JSON Schema (via apispec's marshmallow converter)."""
     # No schema names: nested schemas are inlined, so the result stands alone (no dangling $ref).
-    plugin = MarshmallowPlugin(schema_name_resolver=lambda _schema: None)
-    spec = APISpec("plugin", "1", "3.0.3", plugins=[plugin])
-    converter = spec.plugins[0].converter
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda _schema: None)  # type: ignore[arg-type,return-value]
+    APISpec("plugin", "1", "3.0.3", plugins=[plugin])
+    converter = plugin.converter
+    assert converter is not None  # set by APISpec
     result = converter.schema2jsonschema(schema_cls)
     for name in secret_fields(schema_cls()):
         prop = result["properties"].get(name, {})

@@ -19,6 +19,7 @@ from typing import Any
 from pymongo.collection import Collection
 
 from app.engine.jobs import disable_integration
+from app.engine.records import ConfigRecord
 from app.models import PluginConfig
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -34,7 +35,7 @@ class Admission:
     circuit: dict[str, Any] | None = None  # the circuit as this admission left it, when it changed it
 
 
-def state_of(config: dict[str, Any]) -> dict[str, Any]:
+def state_of(config: ConfigRecord) -> dict[str, Any]:
     """The circuit as shown by the API."""
     c = config.get("circuit") or {}
     return {
@@ -69,7 +70,7 @@ class CircuitBreaker:
     def coll(self) -> Collection:
         return PluginConfig._get_collection()
 
-    def admit(self, config: dict[str, Any]) -> Admission:
+    def admit(self, config: ConfigRecord) -> Admission:
         c = config.get("circuit") or {}
         state = c.get("state", CLOSED)
         if state == CLOSED:
@@ -88,7 +89,7 @@ class CircuitBreaker:
             return Admission(run=True, trial=True, circuit={**c, "state": HALF_OPEN, "trial_started_at": now})
         return Admission(run=False, defer=1.0)
 
-    def succeeded(self, config: dict[str, Any]) -> dict[str, Any] | None:
+    def succeeded(self, config: ConfigRecord) -> dict[str, Any] | None:
         """Record a success; returns the new circuit when it changed."""
         c = config.get("circuit") or {}
         if c.get("state", CLOSED) == CLOSED and not c.get("failures"):
@@ -97,7 +98,7 @@ class CircuitBreaker:
         self.coll.update_one({"_id": config["_id"]}, {"$set": {"circuit": closed}})
         return closed
 
-    def failed(self, config: dict[str, Any], trial: bool) -> tuple[dict[str, Any], str | None]:
+    def failed(self, config: ConfigRecord, trial: bool) -> tuple[dict[str, Any], str | None]:
         """Record a failure. Returns the new circuit, and a reason when the config was disabled."""
         now = self.clock()
         c = config.get("circuit") or {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 from pymongo import UpdateOne
@@ -73,7 +73,7 @@ class JobQueue:
     def coll(self) -> Collection:
         return PluginJob._get_collection()
 
-    def claim(self, limit: int) -> list[dict[str, Any]]:
+    def claim(self, limit: int) -> list[JobRecord]:
         """Claim up to ``limit`` due jobs for this owner; returns the claimed documents.
 
         Two round trips when nobody competes: read pending jobs, flip the due ones in one compare-and-set. Only when another scheduler took some of them meanwhile is a third
@@ -112,7 +112,7 @@ class JobQueue:
             {"$set": claimed, "$inc": {"attempts": 1}},
         )
         if result.modified_count == len(due):
-            return [{**job, **claimed, "attempts": job.get("attempts", 0) + 1} for job in due]
+            return [cast(JobRecord, {**job, **claimed, "attempts": job.get("attempts", 0) + 1}) for job in due]
         if result.modified_count == 0:
             return []
         return list(self.coll.find({"_id": {"$in": [job["_id"] for job in due]}, "claim_token": token}))
@@ -130,14 +130,14 @@ class JobQueue:
         """Run one state change now; True when it took effect."""
         return self.coll.update_one(change.filter, change.update).modified_count == 1
 
-    def _fenced(self, job: dict[str, Any], fields: dict[str, Any], **extra: Any) -> Change:
+    def _fenced(self, job: JobRecord, fields: dict[str, Any], **extra: Any) -> Change:
         """A state change that only applies while this claim still holds the job."""
         return Change(
             {"_id": job["_id"], "status": RUNNING, "claim_token": job["claim_token"]},
             {"$set": {**fields, "updated_at": utcnow()}, **extra},
         )
 
-    def finish_op(self, job: dict[str, Any], status: JobStatus, error: str | None = None) -> Change:
+    def finish_op(self, job: JobRecord, status: JobStatus, error: str | None = None) -> Change:
         """completed, failed or cancelled: the job leaves the queue."""
         return self._fenced(
             job,
@@ -151,7 +151,7 @@ class JobQueue:
         )
 
     def retry_op(
-        self, job: dict[str, Any], when: float, error: str | None, refund_attempt: bool = False
+        self, job: JobRecord, when: float, error: str | None, refund_attempt: bool = False
     ) -> Change:
         """Back to pending, due at ``when`` (epoch seconds)."""
         fields: dict[str, Any] = {
@@ -165,29 +165,29 @@ class JobQueue:
             fields["last_error"] = error
         return self._fenced(job, fields, **({"$inc": {"attempts": -1}} if refund_attempt else {}))
 
-    def complete(self, job: dict[str, Any]) -> bool:
+    def complete(self, job: JobRecord) -> bool:
         return self.apply(self.finish_op(job, JobStatus.COMPLETED))
 
-    def fail(self, job: dict[str, Any], error: str) -> bool:
+    def fail(self, job: JobRecord, error: str) -> bool:
         return self.apply(self.finish_op(job, JobStatus.FAILED, error))
 
-    def cancel(self, job: dict[str, Any], reason: str) -> bool:
+    def cancel(self, job: JobRecord, reason: str) -> bool:
         return self.apply(self.finish_op(job, JobStatus.CANCELLED, reason))
 
     def retry_at(
-        self, job: dict[str, Any], when: float, error: str | None, refund_attempt: bool = False
+        self, job: JobRecord, when: float, error: str | None, refund_attempt: bool = False
     ) -> bool:
         return self.apply(self.retry_op(job, when, error, refund_attempt))
 
-    def note(self, job: dict[str, Any], error: str) -> bool:
+    def note(self, job: JobRecord, error: str) -> bool:
         """Record ``error`` on a job this claim still holds; it stays running under its lease."""
         return self.apply(self._fenced(job, {"last_error": error}))
 
-    def release(self, job: dict[str, Any]) -> bool:
+    def release(self, job: JobRecord) -> bool:
         """Give a claimed job back without counting the attempt (graceful shutdown)."""
         return self.retry_at(job, time.time(), None, refund_attempt=True)
 
-    def defer(self, job: dict[str, Any], seconds: float) -> bool:
+    def defer(self, job: JobRecord, seconds: float) -> bool:
         """Put a claimed job back for later without spending an attempt (rate limits, open circuits)."""
         return self.retry_at(job, time.time() + seconds, None, refund_attempt=True)
 

@@ -58,3 +58,4 @@ class ConfigRecord(TypedDict, total=False):
     disabled_reason: str | None
     disabled_at: dt.datetime | str | None
     circuit: dict[str, Any]
+    _loaded_at: float  # monotonic time the runner read it (app/engine/runner.py)

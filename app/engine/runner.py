@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from bson import ObjectId
 from flask import Flask
@@ -22,8 +22,9 @@ from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome, outcome_of
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
+from app.engine.records import ConfigRecord, JobRecord
 from app.engine.writer import ResultWriter
-from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, utcnow
+from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.secret_scrub import hiding, scrub_attempt, secret_values
 from app.secrets_box import SecretBox
 
@@ -63,26 +64,26 @@ class JobRunner:
         # so that jobs of the same batch see them: config id -> (monotonic time, fields).
         self._changed: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    def load_configs(self, jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs, in one read."""
         ids = list({ObjectId(job["config_id"]) for job in jobs})
         loaded_at = time.monotonic()
         return {
-            str(c["_id"]): {**c, "_loaded_at": loaded_at}
+            str(c["_id"]): cast(ConfigRecord, {**c, "_loaded_at": loaded_at})
             for c in PluginConfig._get_collection().find({"_id": {"$in": ids}})
         }
 
-    def _latest(self, config: dict[str, Any]) -> dict[str, Any]:
+    def _latest(self, config: ConfigRecord) -> ConfigRecord:
         changed = self._changed.get(str(config["_id"]))
         if changed and changed[0] > config.get("_loaded_at", 0):
-            return {**config, **changed[1]}
+            return cast(ConfigRecord, {**config, **changed[1]})
         return config
 
-    def _remember(self, config: dict[str, Any], **fields: Any) -> None:
+    def _remember(self, config: ConfigRecord, **fields: Any) -> None:
         previous = self._changed.get(str(config["_id"]), (0.0, {}))[1]
         self._changed[str(config["_id"])] = (time.monotonic(), {**previous, **fields})
 
-    def run(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
+    def run(self, job: JobRecord, config: ConfigRecord | None) -> None:
         """One attempt of ``job`` with its ``config`` as read at claim time (None: the config was deleted)."""
         config = self._latest(config) if config is not None else None
         if config is None or not config.get("enabled", True):
@@ -115,7 +116,7 @@ class JobRunner:
         outcome.duration = time.monotonic() - started
         self._settle(job, config, outcome, admission.trial, self._log(job, outcome, started_at))
 
-    def outcome_unknown(self, job: dict[str, Any], reason: str) -> bool:
+    def outcome_unknown(self, job: JobRecord, reason: str) -> bool:
         """Record an attempt whose result will never be seen (the process is stopping during the call).
 
         The job keeps its claim and lease: the call may have reached the destination, so it is not
@@ -125,12 +126,12 @@ class JobRunner:
         if not self.queue.note(job, reason):
             return False
         outcome = Outcome(LogStatus.UNKNOWN, PluginError(reason), error_type="outcome_unknown")
-        started_at = job.get("started_at") or utcnow()
+        started_at = as_datetime(job.get("started_at")) or utcnow()
         outcome.duration = (utcnow() - started_at).total_seconds()
         PluginExecutionLog._get_collection().insert_one(self._log(job, outcome, started_at))
         return True
 
-    def _guarded_attempt(self, plugin: Plugin, job: dict[str, Any], config: dict[str, Any]) -> Outcome:
+    def _guarded_attempt(self, plugin: Plugin, job: JobRecord, config: ConfigRecord) -> Outcome:
         """Decrypt the config once, run the attempt, and keep its secrets out of everything recorded."""
         schema = plugin.config_schema()
         try:
@@ -146,7 +147,7 @@ class JobRunner:
         return outcome
 
     def _attempt(
-        self, plugin: Plugin, job: dict[str, Any], opened: dict[str, Any], info: AttemptInfo
+        self, plugin: Plugin, job: JobRecord, opened: dict[str, Any], info: AttemptInfo
     ) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
         ctx = ExecutionContext(
@@ -164,7 +165,7 @@ class JobRunner:
             return outcome_of(lambda: self.host.execute(plugin.id, ctx, timeout, info), job["plugin_id"])
         return outcome_of(lambda: self.deadlines.call(lambda: plugin.execute(ctx), timeout), job["plugin_id"])
 
-    def _log(self, job: dict[str, Any], outcome: Outcome, started_at: datetime) -> dict[str, Any]:
+    def _log(self, job: JobRecord, outcome: Outcome, started_at: datetime) -> dict[str, Any]:
         """The execution log row of this attempt."""
         return {
             "job_id": str(job["_id"]),
@@ -183,8 +184,8 @@ class JobRunner:
 
     def _settle(
         self,
-        job: dict[str, Any],
-        config: dict[str, Any],
+        job: JobRecord,
+        config: ConfigRecord,
         outcome: Outcome,
         trial: bool,
         log_doc: dict[str, Any],

@@ -33,6 +33,7 @@ from app.engine import alert_delivery, alerts, dispatch, operations
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
+from app.engine.records import ConfigRecord, JobRecord
 from app.engine.runner import JobRunner
 from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
@@ -67,7 +68,7 @@ class Scheduler:
         self._pool: ThreadPoolExecutor | None = None
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()
-        self._inflight: dict[Any, dict[str, Any]] = {}  # job id -> claimed job
+        self._inflight: dict[Any, JobRecord] = {}  # job id -> claimed job
         self._futures: dict[Any, Future] = {}  # job id -> its run in the worker pool
         self._polling = False
         self._dirty = False
@@ -217,13 +218,13 @@ class Scheduler:
             self._polling = False
         return started
 
-    def _submit(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
+    def _submit(self, job: JobRecord, config: ConfigRecord | None) -> None:
         assert self._pool is not None
         with self._lock:
             self._inflight[job["_id"]] = job
             self._futures[job["_id"]] = self._pool.submit(self._work, job, config)
 
-    def _work(self, job: dict[str, Any], config: dict[str, Any] | None) -> None:
+    def _work(self, job: JobRecord, config: ConfigRecord | None) -> None:
         try:
             self.runner.run(job, config)
         except STORE_DOWN as exc:

@@ -23,7 +23,7 @@ from app.models import PluginExecutionLog, PluginJob
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
-Item = tuple[dict[str, Any] | None, Change, Callable[[], None] | None]
+Item = tuple[dict[str, Any] | None, Change, Callable[[], object] | None]
 
 
 class ResultWriter:
@@ -37,7 +37,7 @@ class ResultWriter:
         self._thread.start()
 
     def submit(
-        self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], None] | None = None
+        self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], object] | None = None
     ) -> None:
         """Queue one attempt's log row and job change; ``then`` runs once they are written."""
         with self._idle:

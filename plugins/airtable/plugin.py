@@ -22,6 +22,7 @@ class AirtablePlugin(Plugin):
     version = VERSION
     description = "Keep one record per submission in an Airtable table (added, edited and deleted records)."
     category = "spreadsheet"
+    settings_keys = ("AIRTABLE_API_URL",)
     icon = "airtable"
     triggers = ("form.submitted", "response.edited", "response.deleted")
     config_schema = AirtableConfig

@@ -41,6 +41,7 @@ class HubSpotPlugin(Plugin):
         "Create or update a HubSpot contact (found by e-mail) for each submission, optionally with a deal."
     )
     category = "crm"
+    settings_keys = ("HUBSPOT_API_URL",)
     icon = "hubspot"
     triggers = ("form.submitted", "response.edited")
     config_schema = HubSpotConfig

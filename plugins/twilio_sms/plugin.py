@@ -31,6 +31,7 @@ class TwilioSmsPlugin(Plugin):
     version = VERSION
     description = "Send a text message for each submission, through your Twilio account."
     category = "notification"
+    settings_keys = ("TWILIO_API_URL",)
     icon = "sms"
     triggers = ("form.submitted", "response.edited", "response.deleted")
     config_schema = TwilioSmsConfig
