@@ -43,13 +43,37 @@ def _insert_submissions(form: dict, count: int, start: dt.datetime | None = None
     return [d["_id"] for d in docs]
 
 
+def _step(owner: str = "test", inflight_limit: int = 10**9, lease: float = 30.0) -> operations.Step:
+    return operations.step(owner, lease, batch_size=500, inflight_limit=inflight_limit, max_attempts=5)
+
+
 def _run_to_end(owner: str = "test", inflight_limit: int = 10**9, lease: float = 30.0) -> int:
-    """Step operations until none has work left (no scheduler: jobs stay pending, so no throttle)."""
-    steps = 0
-    while operations.step(owner, lease, batch_size=500, inflight_limit=inflight_limit, max_attempts=5).done:
-        steps += 1
-    operations.step(owner, lease, batch_size=500, inflight_limit=inflight_limit, max_attempts=5)  # completes
-    return steps
+    """Step operations until none has work left (no scheduler: jobs stay pending, so no throttle).
+    Returns how many batches ran."""
+    batches = 0
+    while (step := _step(owner, inflight_limit, lease)).done or step.prepared:
+        batches += bool(step.done)
+    return batches
+
+
+def _preview(api, path: str, body: dict, app) -> int:
+    """A preview operation's count, once the engine has prepared it."""
+    started = api.post(path, {**body, "preview": True})
+    assert started.status_code == 202 and started.json["total"] is None, started.json
+    with app.app_context():
+        _run_to_end()
+    done = api.get(f"/api/operations/{started.json['id']}").json
+    assert done["status"] == "completed" and done["done"] == 0
+    return done["total"]
+
+
+def _redo_after_a_crash(op_id: str, kind: str, count: int) -> None:
+    """A process takes the (prepared) operation, does a batch's work, and dies before counting it."""
+    op = operations._claim("dead", lease=0.0)
+    assert op is not None and op["prepared"]
+    ids = operations._next_ids(op_id, op.get("done", 0), count)
+    coll, _ = operations.kind_of(kind).query(op["params"])
+    operations.kind_of(kind).process(op, list(coll.find({"_id": {"$in": ids}})), 5)
 
 
 def _hook(api, form, **extra) -> dict:
@@ -76,8 +100,7 @@ def test_a_backfill_of_10000_submissions_counts_exactly_and_skips_those_with_a_j
                 for sid in ids[:300]
             ]
         )
-    preview = api.post(f"/api/plugin-configs/{hook['id']}/backfill", {"preview": True})
-    assert preview.status_code == 200 and preview.json == {"total": 10_000}
+    assert _preview(api, f"/api/plugin-configs/{hook['id']}/backfill", {}, app) == 10_000
 
     started = api.post(f"/api/plugin-configs/{hook['id']}/backfill", {})
     assert started.status_code == 202
@@ -99,7 +122,7 @@ def test_a_backfill_window_and_conditions_choose_the_submissions(api, app):
     with app.app_context():
         _insert_submissions(form, 20, start=start)  # one a minute from 00:00
     window = {"since": "2026-01-01T00:03:00Z", "until": "2026-01-01T00:10:00Z"}
-    assert api.post(f"/api/plugin-configs/{hook['id']}/backfill", {**window, "preview": True}).json == {"total": 7}
+    assert _preview(api, f"/api/plugin-configs/{hook['id']}/backfill", window, app) == 7
     op_id = api.post(f"/api/plugin-configs/{hook['id']}/backfill", window).json["id"]
     with app.app_context():
         _run_to_end()
@@ -126,7 +149,8 @@ def test_cancelling_a_backfill_midway_stops_it_and_cancels_what_it_queued(api, a
         _insert_submissions(form, 1200)
     op_id = api.post(f"/api/plugin-configs/{hook['id']}/backfill", {}).json["id"]
     with app.app_context():
-        assert operations.step("test", 30, batch_size=500, inflight_limit=10**9, max_attempts=5).done == 500
+        assert _step().prepared
+        assert _step().done == 500
     cancelled = api.post(f"/api/operations/{op_id}/cancel")
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
     with app.app_context():
@@ -144,11 +168,8 @@ def test_a_batch_redone_after_its_process_died_creates_nothing_twice(api, app):
         _insert_submissions(form, 250)
     op_id = api.post(f"/api/plugin-configs/{hook['id']}/backfill", {}).json["id"]
     with app.app_context():
-        # A process takes the operation and does a batch's work, then dies before moving the cursor.
-        op = operations._claim("dead", lease=0.0)
-        kind = operations.kind_of("backfill")
-        coll, filt = kind.query(op["params"], op_id)
-        kind.process(op, list(coll.find(filt).sort("_id", 1).limit(100)), 5)
+        assert _step().prepared
+        _redo_after_a_crash(op_id, "backfill", 100)
         _run_to_end(owner="survivor")
         assert len(_jobs_of(hook["id"])) == 250
     op = api.get(f"/api/operations/{op_id}").json
@@ -162,10 +183,11 @@ def test_a_backfill_waits_while_its_jobs_fill_the_inflight_limit(api, app):
         _insert_submissions(form, 50)
     api.post(f"/api/plugin-configs/{hook['id']}/backfill", {})
     with app.app_context():
-        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5).done == 8
-        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5).throttled
+        assert _step(inflight_limit=8).prepared
+        assert _step(inflight_limit=8).done == 8
+        assert _step(inflight_limit=8).throttled
         PluginJob._get_collection().update_many({"config_id": hook["id"]}, {"$set": {"status": "completed"}})
-        assert operations.step("test", 30, batch_size=500, inflight_limit=8, max_attempts=5).done == 8
+        assert _step(inflight_limit=8).done == 8
 
 
 def test_a_backfill_refuses_an_integration_that_does_not_run_on_submissions(api):
@@ -198,7 +220,7 @@ def test_a_replay_by_status_and_time_range_requeues_exactly_those_jobs(api, app)
     ids = _finished_jobs(app, hook, form, statuses, dt.datetime(2026, 3, 3, 12))  # 12:00, 13:00 ... 17:00
     body = {"config_id": hook["id"], "statuses": ["failed"], "since": "2026-03-03T14:00:00Z",
             "until": "2026-03-03T17:00:00Z"}
-    assert api.post("/api/replays", {**body, "preview": True}).json == {"total": 2}  # 14:00 and 16:00
+    assert _preview(api, "/api/replays", body, app) == 2  # 14:00 and 16:00
     op_id = api.post("/api/replays", body).json["id"]
     with app.app_context():
         _run_to_end()
@@ -216,10 +238,8 @@ def test_a_replay_redone_after_a_crash_requeues_each_job_once(api, app):
     ids = _finished_jobs(app, hook, form, ["failed"] * 5, dt.datetime(2026, 3, 3))
     op_id = api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"]
     with app.app_context():
-        op = operations._claim("dead", lease=0.0)
-        kind = operations.kind_of("replay")
-        coll, filt = kind.query(op["params"], op_id)
-        kind.process(op, list(coll.find(filt).sort("_id", 1).limit(3)), 5)
+        assert _step().prepared
+        _redo_after_a_crash(op_id, "replay", 3)
         # Meanwhile the requeued jobs ran and failed again: the survivor must not send them a third time.
         PluginJob._get_collection().update_many({"_id": {"$in": ids[:3]}}, {"$set": {"status": "failed"}})
         _run_to_end(owner="survivor")

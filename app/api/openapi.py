@@ -141,13 +141,13 @@ OPS: dict[str, Op] = {
         inp.ConditionCheckIn,
     ),
     "api.backfill": Op(
-        "Send the form's existing submissions to this integration (a tracked operation; `preview` counts)",
-        {202: out.OperationOut, 200: out.CountOut},
+        "Send the form's existing submissions to this integration (a tracked operation; a `preview` one only counts)",
+        {202: out.OperationOut},
         inp.BackfillIn,
     ),
     "api.replay": Op(
-        "Send again every job matching a filter (a tracked operation; `preview` counts)",
-        {202: out.OperationOut, 200: out.CountOut},
+        "Send again every job matching a filter (a tracked operation; a `preview` one only counts)",
+        {202: out.OperationOut},
         inp.ReplayIn,
     ),
     "api.list_operations": Op("Backfills and replays, newest first", {200: out.OperationPage}, query=(*PAGE, "workspace_id")),

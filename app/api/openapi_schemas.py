@@ -180,17 +180,15 @@ class AlertSettingsOut(Out):
     digest = fields.Boolean(required=True)
 
 
-class CountOut(Out):
-    total = fields.Integer(required=True)
-
-
 class OperationOut(Out):
     id = _id()
     workspace_id = _id(nullable=True)
     kind = fields.String(required=True, metadata={"enum": ["backfill", "replay"]})
     params = fields.Dict(required=True)
     status = fields.String(required=True, metadata={"enum": ["running", "completed", "cancelled", "failed"]})
-    total = fields.Integer(required=True)
+    preview = fields.Boolean(required=True, metadata={"description": "Only counts its items"})
+    prepared = fields.Boolean(required=True, metadata={"description": "Its items are known (total is set)"})
+    total = fields.Integer(allow_none=True, metadata={"description": "Items it goes through; null until prepared"})
     done = fields.Integer(required=True)
     created = fields.Integer(required=True, metadata={"description": "Jobs created or requeued"})
     skipped = fields.Integer(required=True, metadata={"description": "Had a job already, or did not match"})

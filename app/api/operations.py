@@ -28,9 +28,8 @@ def _window(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _started(kind: str, workspace_id: str | None, params: dict[str, Any], preview: bool):
-    if preview:
-        return jsonify({"total": operations.count(kind, params)})
-    op = operations.start(kind, workspace_id, params, require_principal().user_id)
+    """202 with the operation; a preview only counts (its ``total``, once ``prepared``) and completes."""
+    op = operations.start(kind, workspace_id, params, require_principal().user_id, preview=preview)
     wake_scheduler(current_app)
     return jsonify(op.to_dict()), 202
 

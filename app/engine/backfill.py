@@ -23,7 +23,7 @@ EVENT = "form.submitted"
 class Backfill:
     """Params: ``config_id``, optional ``since`` / ``until`` (ISO times), ``resend`` (bool), ``upto``."""
 
-    def query(self, params: dict[str, Any], op_id: str | None) -> tuple[Collection, dict[str, Any]]:
+    def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
         filt: dict[str, Any] = {"form_id": params["form_id"], "deleted": False}
         if params.get("upto"):
             filt["_id"] = {"$lte": ObjectId(params["upto"])}
@@ -45,7 +45,7 @@ class Backfill:
         conditions = parse_stored(config.get("conditions"))
         result, docs = BatchResult(), []
         for sub in items:
-            if conditions is not None and not conditions.matches(sub.get("data")):
+            if sub.get("deleted") or (conditions is not None and not conditions.matches(sub.get("data"))):
                 result.skipped += 1
                 continue
             key = event_key(EVENT, sub["_id"], 1)

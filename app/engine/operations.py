@@ -1,11 +1,13 @@
 """Tracked bulk operations (backfill, replay): durable, resumable after a crash, throttled behind live traffic.
 
-An operation walks its items in ``_id`` order in small batches. Each batch is taken under a short lease on
-the operation document, and the cursor moves only with the batch's counts, in one compare-and-set; a process
-that dies mid-batch leaves the lease to expire and the next one redoes that batch. Each kind makes redoing a
-batch harmless (backfill: unique dispatch keys; replay: jobs carry the id of the replay that requeued them).
-A batch starts only while fewer than ``inflight_limit`` of the operation's jobs wait or run, so live
-deliveries never queue behind a large backlog.
+An operation first *prepares*: in the background, one scan writes the ids of its items (those that exist
+when it starts) into numbered chunks, and sets its total; a preview stops there. Then each batch reads the
+next ids from their chunk (one indexed lookup) and the items by id, so no batch re-sorts or re-scans a large
+collection. Each batch is taken under a short lease on the operation document, and the cursor moves only
+with the batch's counts, in one compare-and-set; a process that dies mid-batch leaves the lease to expire
+and the next one redoes that batch. Each kind makes redoing a batch harmless (backfill: unique dispatch keys;
+replay: jobs carry the id of the replay that requeued them). A batch starts only while fewer than
+``inflight_limit`` of the operation's jobs wait or run, so live deliveries never queue behind a backlog.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pymongo
 from bson import ObjectId
 
 from app.engine.queue import cancel_pending
-from app.models import JobStatus, Operation, OperationStatus, PluginJob, utcnow
+from app.models import JobStatus, Operation, OperationChunk, OperationStatus, PluginJob, utcnow
 
 RUNNING = OperationStatus.RUNNING.value
 LIVE_STATES = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
+CHUNK = 1000  # item ids per chunk document
+PREPARE_SECONDS = 600.0  # the lease (and store deadline) of the one scan that snapshots the items
 
 
 @dataclass
@@ -35,8 +40,8 @@ class BatchResult:
 class Kind(Protocol):
     """What an operation kind provides to the runner."""
 
-    def query(self, params: dict[str, Any], op_id: str | None) -> tuple[Any, dict[str, Any]]:
-        """The collection and filter of the items (of operation ``op_id``, None for a preview), no cursor."""
+    def query(self, params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The collection and filter of the items."""
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
         """Act on one batch; safe to run again for the same items."""
@@ -57,26 +62,24 @@ class Step:
 
     done: int = 0
     throttled: bool = False
+    prepared: bool = False
 
 
 class OperationError(ValueError):
-    """An operation that cannot start; the message says why."""
+    """An operation that cannot go on; the message says why."""
 
 
-def count(kind: str, params: dict[str, Any]) -> int:
-    """How many items an operation with these parameters would go through (the preview)."""
-    coll, filt = kind_of(kind).query(params, None)
-    return coll.count_documents(filt)
-
-
-def start(kind: str, workspace_id: str | None, params: dict[str, Any], created_by: str | None) -> Operation:
-    """Create a running operation over the items that exist now; any process's scheduler will run it."""
+def start(
+    kind: str, workspace_id: str | None, params: dict[str, Any], created_by: str | None, preview: bool = False
+) -> Operation:
+    """Create an operation over the items that exist now; any process's scheduler prepares and runs it.
+    A preview only counts them (its ``total``) and completes."""
     params = {**params, "upto": str(ObjectId())}  # items created after this are not part of it
     return Operation(
         workspace_id=workspace_id,
         kind=kind,
         params=params,
-        total=count(kind, params),
+        preview=preview,
         created_by=created_by,
         started_at=time.time(),
     ).save()
@@ -91,6 +94,7 @@ def cancel(op_id: ObjectId) -> bool:
     ).modified_count
     if stopped:
         cancel_pending("The operation was cancelled.", operation_id=str(op_id))
+        _drop_chunks(str(op_id))
     return bool(stopped)
 
 
@@ -104,46 +108,52 @@ def inflight(op_id: str, limit: int) -> int:
 
 def _claim(owner: str, lease: float) -> dict[str, Any] | None:
     now = time.time()
-    return Operation._get_collection().find_one_and_update(
+    coll = Operation._get_collection()
+    op = coll.find_one_and_update(
         {"status": RUNNING, "lease_expires_at": {"$lt": now}},
         {"$set": {"lease_owner": owner, "lease_expires_at": now + lease}},
     )
+    if op is not None and not op.get("prepared"):  # the scan may take long: hold it for that
+        coll.update_one({"_id": op["_id"]}, {"$set": {"lease_expires_at": now + PREPARE_SECONDS}})
+    return op
 
 
 def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_attempts: int) -> Step:
-    """Run one batch of one operation that nobody else holds."""
+    """Prepare, or run one batch of, one operation that nobody else holds."""
     op = _claim(owner, lease)
     if op is None:
         return Step()
-    coll = Operation._get_collection()
     held = {"_id": op["_id"], "status": RUNNING, "lease_owner": owner}
+    if not op.get("prepared"):
+        _prepare(op, held)
+        return Step(prepared=True)
+    coll = Operation._get_collection()
     op_id = str(op["_id"])
     room = min(batch_size, inflight_limit - inflight(op_id, inflight_limit))
     if room <= 0:
         coll.update_one(held, {"$set": {"lease_expires_at": 0.0}})
         return Step(throttled=True)
+    done = int(op.get("done", 0))
+    if done >= int(op.get("total", 0)):
+        _finish(held, op_id, OperationStatus.COMPLETED)
+        return Step()
+    ids = _next_ids(op_id, done, room)
     kind = kind_of(op["kind"])
-    items_coll, filt = kind.query(op["params"], op_id)
-    if op.get("cursor"):
-        filt["_id"] = {**filt.get("_id", {}), "$gt": ObjectId(op["cursor"])}
-    items = list(items_coll.find(filt).sort("_id", 1).limit(room))
-    if not items:
-        _complete(coll, held, op)
-        return Step()
+    items_coll, _ = kind.query(op["params"])
+    found = {doc["_id"]: doc for doc in items_coll.find({"_id": {"$in": ids}})}
     try:
-        result = kind.process(op, items, max_attempts)
+        result = kind.process(op, [found[i] for i in ids if i in found], max_attempts)
     except OperationError as exc:
-        coll.update_one(
-            held,
-            {"$set": {"status": OperationStatus.FAILED.value, "error": str(exc), "finished_at": utcnow()}},
-        )
+        coll.update_one(held, {"$set": {"error": str(exc)}})
+        _finish(held, op_id, OperationStatus.FAILED)
         return Step()
+    result.skipped += len(ids) - len(found)  # gone since the operation started
     moved = coll.update_one(
         held,
         {
-            "$set": {"cursor": str(items[-1]["_id"]), "lease_expires_at": 0.0},
+            "$set": {"lease_expires_at": 0.0},
             "$inc": {
-                "done": len(items),
+                "done": len(ids),
                 "created": result.created,
                 "skipped": result.skipped,
                 "failures": result.failures,
@@ -152,19 +162,47 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
     ).modified_count
     if not moved and coll.find_one({"_id": op["_id"], "status": OperationStatus.CANCELLED.value}):
         cancel_pending("The operation was cancelled.", operation_id=op_id)  # what this batch queued
-    return Step(done=len(items) if moved else 0)
+    return Step(done=len(ids) if moved else 0)
 
 
-def _complete(coll: Any, held: dict[str, Any], op: dict[str, Any]) -> None:
-    # Items created in the same second as the operation may slip past the count; the total never lags.
-    coll.update_one(
-        held,
-        {
-            "$set": {
-                "status": OperationStatus.COMPLETED.value,
-                "finished_at": utcnow(),
-                "lease_expires_at": 0.0,
-                "total": max(op.get("total", 0), op.get("done", 0)),
-            }
-        },
+def _prepare(op: dict[str, Any], held: dict[str, Any]) -> None:
+    """Snapshot the ids of the operation's items into chunks (one scan, in the background) and set its total."""
+    op_id = str(op["_id"])
+    items_coll, filt = kind_of(op["kind"]).query(op["params"])
+    chunks = OperationChunk._get_collection()
+    total, batch = 0, []
+    with pymongo.timeout(PREPARE_SECONDS):  # one long scan, not a hung store
+        _drop_chunks(op_id)  # a scan that died half-way starts again
+        for doc in items_coll.find(filt, {"_id": 1}).batch_size(CHUNK):
+            total += 1
+            if op.get("preview"):
+                continue
+            batch.append(doc["_id"])
+            if len(batch) == CHUNK:
+                chunks.insert_one({"_id": f"{op_id}:{(total - 1) // CHUNK}", "op_id": op_id, "ids": batch})
+                batch = []
+        if batch:
+            chunks.insert_one({"_id": f"{op_id}:{(total - 1) // CHUNK}", "op_id": op_id, "ids": batch})
+    coll = Operation._get_collection()
+    fields: dict[str, Any] = {"prepared": True, "total": total, "lease_expires_at": 0.0, "started_at": time.time()}
+    if op.get("preview") or total == 0:
+        fields.update(status=OperationStatus.COMPLETED.value, finished_at=utcnow())
+    coll.update_one(held, {"$set": fields})
+
+
+def _next_ids(op_id: str, done: int, count: int) -> list[Any]:
+    """The ids of items ``done`` to ``done + count`` (within one chunk: a batch never spans two)."""
+    chunk = OperationChunk._get_collection().find_one({"_id": f"{op_id}:{done // CHUNK}"}) or {"ids": []}
+    offset = done % CHUNK
+    return list(chunk["ids"][offset : offset + count])
+
+
+def _finish(held: dict[str, Any], op_id: str, status: OperationStatus) -> None:
+    Operation._get_collection().update_one(
+        held, {"$set": {"status": status.value, "finished_at": utcnow(), "lease_expires_at": 0.0}}
     )
+    _drop_chunks(op_id)
+
+
+def _drop_chunks(op_id: str) -> None:
+    OperationChunk._get_collection().delete_many({"op_id": op_id})

@@ -22,11 +22,8 @@ REPLAYABLE = ("failed", "cancelled", "completed")
 class Replay:
     """Params: ``statuses``, ``workspace_id``, optional ``config_id``, ``form_id``, ``since``, ``until``."""
 
-    def query(self, params: dict[str, Any], op_id: str | None) -> tuple[Collection, dict[str, Any]]:
-        filt: dict[str, Any] = {"workspace_id": params["workspace_id"]}
-        matching = {"status": {"$in": params["statuses"]}}
-        # Jobs this replay requeued before a crash are items of it too, whatever their status now.
-        filt.update({"$or": [matching, {"operation_id": op_id}]} if op_id else matching)
+    def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
+        filt: dict[str, Any] = {"workspace_id": params["workspace_id"], "status": {"$in": params["statuses"]}}
         for name in ("config_id", "form_id"):
             if params.get(name):
                 filt[name] = params[name]

@@ -7,10 +7,10 @@ from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.form import Form, FormField, Submission
 from app.models.idempotency import IdempotencyKey
 from app.models.job import FINISHED, JobStatus, PluginJob
-from app.models.operation import Operation, OperationStatus
+from app.models.operation import Operation, OperationChunk, OperationStatus
 from app.models.plugin_config import PluginConfig
 
-ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, Operation, Alert, AlertSettings, AlertCooldown, *ACCOUNT_MODELS)
+ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, Operation, OperationChunk, Alert, AlertSettings, AlertCooldown, *ACCOUNT_MODELS)
 
 __all__ = [
     "Alert",
@@ -31,6 +31,7 @@ __all__ = [
     "JobStatus",
     "LogStatus",
     "Operation",
+    "OperationChunk",
     "OperationStatus",
     "PluginConfig",
     "PluginExecutionLog",

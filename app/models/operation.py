@@ -5,7 +5,17 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
-from mongoengine import DateTimeField, DictField, Document, FloatField, IntField, StringField
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    DictField,
+    Document,
+    DynamicField,
+    FloatField,
+    IntField,
+    ListField,
+    StringField,
+)
 
 from app.models.common import isoformat, utcnow
 
@@ -23,12 +33,13 @@ class Operation(Document):
     # What it works on: backfill {config_id, since, until, resend}; replay {statuses, config_id, form_id, ...}.
     params = DictField()
     status = StringField(default=OperationStatus.RUNNING.value)
+    preview = BooleanField(default=False)  # only count the items (total), then complete
+    prepared = BooleanField(default=False)  # its items' ids are snapshotted and total is known
     total = IntField(default=0)
     done = IntField(default=0)
     created = IntField(default=0)  # jobs created (backfill) or requeued (replay)
     skipped = IntField(default=0)  # already had a job, or conditions did not match
     failures = IntField(default=0)
-    cursor = StringField(null=True)  # the last item id done, so a resumed operation picks up after it
     error = StringField(null=True)
     lease_owner = StringField(null=True)
     lease_expires_at = FloatField(default=0.0)  # epoch seconds
@@ -41,7 +52,7 @@ class Operation(Document):
 
     def eta_seconds(self, now: float | None = None) -> float | None:
         """Seconds left at the rate so far; None before there is a rate or once finished."""
-        if self.status != OperationStatus.RUNNING.value or self.done <= 0:
+        if self.status != OperationStatus.RUNNING.value or self.done <= 0 or not self.prepared:
             return None
         elapsed = max(1e-3, (now or time.time()) - self.started_at)
         return round(max(0, self.total - self.done) * elapsed / self.done, 1)
@@ -53,15 +64,27 @@ class Operation(Document):
             "kind": self.kind,
             "params": self.params,
             "status": self.status,
-            "total": self.total,
+            "preview": self.preview,
+            "prepared": self.prepared,
+            "total": self.total if self.prepared else None,
             "done": self.done,
             "created": self.created,
             "skipped": self.skipped,
             "failures": self.failures,
-            "progress": round(self.done / self.total, 4) if self.total else 1.0,
+            "progress": round(self.done / self.total, 4) if self.total else (1.0 if self.prepared else 0.0),
             "eta_seconds": self.eta_seconds(),
             "error": self.error,
             "created_by": self.created_by,
             "created_at": isoformat(self.created_at),
             "finished_at": isoformat(self.finished_at),
         }
+
+
+class OperationChunk(Document):
+    """Ids of an operation's items, in order: chunk ``n`` of operation ``op_id`` has the id ``"<op_id>:<n>"``."""
+
+    id = StringField(primary_key=True)
+    op_id = StringField(required=True)
+    ids = ListField(DynamicField())
+
+    meta = {"collection": "operation_chunks", "indexes": ["op_id"]}

@@ -10,8 +10,8 @@
   async function call(spec, body) {
     const i = spec.indexOf(" ");
     const init = { method: spec.slice(0, i), credentials: "same-origin",
-      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify(body) };
+      headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRFToken": csrf() } };
+    if (body !== undefined) init.body = JSON.stringify(body);
     try {
       const resp = await fetch(spec.slice(i + 1), init);
       let data = null;
@@ -275,11 +275,21 @@
     }
     placeErrors(form, {});
     if (preview) {
+      // The engine counts in the background (it may be a large form): follow the preview operation.
+      const url = form.dataset.operationUrl.replace("__id__", r.data.id);
+      let op = r.data;
+      for (let i = 0; i < 600 && op.status === "running"; i++) {
+        await new Promise((done) => setTimeout(done, i < 10 ? 200 : 1000));
+        const polled = await call(`GET ${url}`);
+        if (!polled.ok) { say(status, message(polled), "bad"); return; }
+        op = polled.data;
+      }
       say(status, "");
-      say(count, `${r.data.total} would be sent.`, "good");
+      if (op.status === "completed") say(count, `${op.total} would be sent.`, "good");
+      else say(count, op.error || `The count ${op.status}.`, "bad");
       return;
     }
-    try { sessionStorage.setItem("fh-flash", `Started: ${r.data.total} to send.`); } catch (err) { /* */ }
+    try { sessionStorage.setItem("fh-flash", "Started: its progress is below."); } catch (err) { /* */ }
     const then = form.dataset.then || "reload";
     if (then.startsWith("go:")) location.assign(then.slice(3)); else location.reload();
   }
