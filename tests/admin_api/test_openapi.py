@@ -61,7 +61,13 @@ def _world(api, people) -> dict[str, str]:
         "user_id": member.id,
         "token_id": api.post("/api/tokens", {"name": "t"}).json["id"],
         "plugin_id": "webhook",
+        **_invitation(api, people.default_workspace()),
     }
+
+
+def _invitation(api, workspace_id: str) -> dict[str, str]:
+    made = api.post(f"/api/workspaces/{workspace_id}/invitations", {"email": "i@example.com", "role": "viewer"})
+    return {"invitation_id": made.json["id"], "token": made.json["link"].rsplit("/", 1)[1]}
 
 
 def test_the_api_keeps_to_its_document(app, api, people):
