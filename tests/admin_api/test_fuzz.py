@@ -17,15 +17,13 @@ from app.db import database
 from tests.admin_api.test_openapi import _world
 from tests.conftest import ADMIN_TOKEN
 
-WRITE_EXAMPLES = 8  # per write operation
+WRITE_EXAMPLES = 6  # per write operation
 PAGE_EXAMPLES = 12  # per admin page
 UNSAFE = {"POST", "PATCH", "PUT", "DELETE"}
 # Written on reads by design: when a token or session was last used, and short-lived locks.
 VOLATILE_FIELDS = {"api_tokens": {"last_used_at"}, "login_sessions": {"last_seen"}}
 VOLATILE_COLLECTIONS = {"locks"}
-BUDGET = settings(
-    deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
-)
+BUDGET = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 
 
 def store_fingerprint() -> str:
@@ -87,7 +85,11 @@ QUERIES = st.dictionaries(st.sampled_from(QUERY_NAMES) | st.text(max_size=8), QU
 def _admin_pages(app, ids: dict[str, str]) -> list[str]:
     pages = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/admin") or "GET" not in rule.methods or rule.endpoint.endswith("static"):
+        if (
+            not rule.rule.startswith("/admin")
+            or "GET" not in rule.methods
+            or rule.endpoint.endswith("static")
+        ):
             continue
         if set(rule.arguments) - set(ids):
             continue

@@ -66,7 +66,9 @@ def _world(api, people) -> dict[str, str]:
 
 
 def _invitation(api, workspace_id: str) -> dict[str, str]:
-    made = api.post(f"/api/workspaces/{workspace_id}/invitations", {"email": "i@example.com", "role": "viewer"})
+    made = api.post(
+        f"/api/workspaces/{workspace_id}/invitations", {"email": "i@example.com", "role": "viewer"}
+    )
     return {"invitation_id": made.json["id"], "token": made.json["link"].rsplit("/", 1)[1]}
 
 
