@@ -20,9 +20,10 @@ from tests.conftest import ADMIN_TOKEN
 WRITE_EXAMPLES = 6  # per write operation
 PAGE_EXAMPLES = 12  # per admin page
 UNSAFE = {"POST", "PATCH", "PUT", "DELETE"}
-# Written on reads by design: when a token or session was last used, and short-lived locks.
+# Written by design whatever the answer: when a token or session was last used, short-lived locks, and
+# the counters of rate-limited attempts (a refused login attempt still counts).
 VOLATILE_FIELDS = {"api_tokens": {"last_used_at"}, "login_sessions": {"last_seen"}}
-VOLATILE_COLLECTIONS = {"locks"}
+VOLATILE_COLLECTIONS = {"locks", "rate_limits"}
 BUDGET = settings(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
 
 
