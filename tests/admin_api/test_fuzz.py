@@ -15,7 +15,7 @@ from schemathesis import GenerationMode
 
 from app.db import database
 from tests.admin_api.test_openapi import _world
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, ui_login
 
 WRITE_EXAMPLES = 6  # per write operation
 PAGE_EXAMPLES = 12  # per admin page
@@ -103,11 +103,7 @@ def _admin_pages(app, ids: dict[str, str]) -> list[str]:
 
 def test_any_query_string_on_any_admin_page_is_answered_without_a_5xx_or_a_write(app, api, people):
     ids = _world(api, people)
-    client = app.test_client()
-    html = client.get("/admin/login").get_data(as_text=True)
-    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    login = {"email": "admin@example.com", "password": app.config["ADMIN_PASSWORD"], "csrf_token": token}
-    assert client.post("/admin/login", data=login).status_code == 302
+    client = ui_login(app)
     pages = _admin_pages(app, ids)
     assert "/admin/executions" in pages and len(pages) >= 8
 
