@@ -37,8 +37,17 @@ def invalid(details: Any, message: str = "Validation failed") -> APIError:
     return APIError(422, "validation_error", message, details)
 
 
+def _string_keys(value: Any) -> Any:
+    """Details with every key a string (marshmallow numbers list items: {0: ..., "_schema": ...})."""
+    if isinstance(value, dict):
+        return {str(k): _string_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_string_keys(v) for v in value]
+    return value
+
+
 def error_response(status: int, code: str, message: str, details: Any = None):
-    resp = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    resp = jsonify({"error": {"code": code, "message": message, "details": _string_keys(details or {})}})
     resp.status_code = status
     return resp
 

@@ -147,3 +147,18 @@ def sink() -> Iterator[Sink]:
     s = Sink()
     yield s
     s.close()
+
+
+def login_form_token(client: FlaskClient) -> str:
+    """The CSRF token of the admin login page, as the browser would send it back."""
+    html = client.get("/admin/login").get_data(as_text=True)
+    return html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+
+
+def ui_login(app: Flask) -> FlaskClient:
+    """A client logged in to the admin UI as the first owner."""
+    client = app.test_client()
+    form = {"email": "admin@example.com", "password": app.config["ADMIN_PASSWORD"]}
+    resp = client.post("/admin/login", data={**form, "csrf_token": login_form_token(client)})
+    assert resp.status_code == 302, resp.status_code
+    return client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import Form, IdempotencyKey, PluginConfig, Submission
+from tests.conftest import ui_login
 
 DEEP = "[" * 1000 + "]" * 1000
 BAD_VALUES = {
@@ -99,11 +100,18 @@ ADMIN_QUERIES = [
 
 @pytest.mark.parametrize("query", ADMIN_QUERIES)
 def test_admin_lists_refuse_far_out_pages_and_dates_with_a_400_page(app, query):
-    client = app.test_client()
-    form = {"email": "admin@example.com", "password": app.config["ADMIN_PASSWORD"]}
-    html = client.get("/admin/login").get_data(as_text=True)
-    form["csrf_token"] = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    client.post("/admin/login", data=form)
-    resp = client.get(f"/admin/executions?{query}")
+    resp = ui_login(app).get(f"/admin/executions?{query}")
     assert resp.status_code == 400, resp.status_code
     assert "must be" in resp.get_data(as_text=True)
+
+
+def test_a_form_field_without_a_name_is_refused_on_change_too(api, form):
+    resp = api.patch(f"/api/forms/{form['id']}", {"fields": [{}]})
+    assert resp.status_code == 422 and "name" in str(resp.json["error"]["details"])
+    assert api.patch(f"/api/forms/{form['id']}", {"name": "Renamed"}).status_code == 200
+
+
+def test_errors_about_list_items_of_several_kinds_are_reported(api, form):
+    resp = api.patch(f"/api/forms/{form['id']}", {"name": "0", "fields": [[], []], "workspace_id": False})
+    assert resp.status_code == 422
+    assert {"0", "1"} <= set(resp.json["error"]["details"]["fields"])

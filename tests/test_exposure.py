@@ -8,19 +8,11 @@ import stat
 import pymongo
 
 from app.store.embedded import EmbeddedStore
-
-
-def _logged_in(app):
-    client = app.test_client()
-    html = client.get("/admin/login").get_data(as_text=True)
-    token = html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    form = {"email": "admin@example.com", "password": app.config["ADMIN_PASSWORD"], "csrf_token": token}
-    assert client.post("/admin/login", data=form).status_code == 302
-    return client
+from tests.conftest import ui_login
 
 
 def test_admin_pages_forbid_framing_sniffing_and_inline_script(app):
-    client = _logged_in(app)
+    client = ui_login(app)
     for path in (
         "/admin/login",
         "/admin/",

@@ -42,7 +42,8 @@ def get_form(form_id: str):
 @bp.patch("/forms/<form_id>")
 def update_form(form_id: str):
     form = scoped_or_404(Form, form_id, "form", WRITE)
-    data = load(FormIn(partial=True), json_body())
+    # Top-level fields may be left out; a field of the form still needs its own required keys.
+    data = load(FormIn(partial=tuple(FormIn._declared_fields)), json_body())
     if data.get("workspace_id") not in (None, form.workspace_id):
         raise invalid({"workspace_id": ["A form cannot move to another workspace."]})
     revision = form.revision + 1

@@ -11,6 +11,7 @@ from app.api.account_schemas import AcceptIn, InviteIn
 from app.api.util import json_body, load, public
 from app.api.workspaces import owned_workspace
 from app.auth import invitations
+from app.auth.csrf import protect_api_request
 from app.auth.invite_mail import send_invitation
 from app.errors import APIError, not_found
 from app.models.accounts import Membership, Workspace
@@ -75,6 +76,8 @@ def accept_invitation(token: str):
     except APIError:
         principal = None
     signed_in = principal.user if principal is not None and principal.via == "session" else None
+    if signed_in is not None:  # accepting by session alone: another site must not do it for them
+        protect_api_request()
     user, invitation = invitations.accept(token, data["password"], data["name"], signed_in)
     if signed_in is None:
         auth.login_user(user)

@@ -12,16 +12,25 @@ from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
+from app.auth.store_counters import StoreCounters
 from app.errors import APIError
 from app.store_health import outside_store_deadline
 
 log = logging.getLogger(__name__)
+SHARED_SCOPES = {"login"}  # limits that must hold across workers even on the embedded store
 
 
 def limiter(app: Flask | None = None) -> Limiter:
     """This app's Flask-Limiter instance (one per app, so tests do not share counters)."""
     return (app or current_app).extensions["formhooks.limiter"]
+
+
+def _strategy(scope: str) -> RateLimiter:
+    """Logins count in the store when the configured storage is per process (memory://)."""
+    shared = current_app.extensions.get("formhooks.shared_limiter")
+    return shared if shared is not None and scope in SHARED_SCOPES else limiter().limiter
 
 
 def hit(setting: str, scope: str, key: str | None = None) -> None:
@@ -30,7 +39,7 @@ def hit(setting: str, scope: str, key: str | None = None) -> None:
     if not value:
         return
     key = key or get_remote_address() or "unknown"
-    strategy = limiter().limiter
+    strategy = _strategy(scope)
     for item in parse_many(value):
         try:
             allowed = outside_store_deadline(strategy.hit, item, scope, key)
@@ -66,3 +75,5 @@ def init_app(app: Flask) -> None:
     app.extensions["formhooks.limiter"] = Limiter(
         get_remote_address, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"]
     )
+    if app.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
+        app.extensions["formhooks.shared_limiter"] = FixedWindowRateLimiter(StoreCounters())

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.models.accounts import Invitation, Membership, User
-from tests.admin_api.conftest import PASSWORD, login
+from tests.admin_api.conftest import PASSWORD, csrf_headers, login
 from tests.conftest import Api
 from tests.plugins.peers.certs import self_signed
 from tests.plugins.peers.smtp import SmtpPeer
@@ -136,3 +136,16 @@ def test_the_invitation_is_emailed_when_smtp_is_set(make_app, people, tmp_path, 
         assert answer["link"] in mail.message.get_content()
     finally:
         peer.close()
+
+
+def test_signed_in_as_the_address_one_click_accepts_but_not_from_another_site(app, api, people):
+    ws = people.default_workspace()
+    known = people.member("known@example.com", {})
+    token = _token(_invite(api, ws, "known@example.com")["link"])
+    client = app.test_client()
+    login(client, "known@example.com")
+    forged = client.post(f"/api/invitations/{token}/accept", json={})  # no CSRF token: another site's form
+    assert forged.status_code == 400
+    assert Membership.objects(user_id=known.id).count() == 0
+    ok = client.post(f"/api/invitations/{token}/accept", json={}, headers=csrf_headers(client))
+    assert ok.status_code == 200 and ok.json["role"] == "editor"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.conftest import login_form_token
+
 DASHBOARD = "/admin/"
 
 # (next, where the browser must land)
@@ -30,11 +32,6 @@ CASES = [
 ]
 
 
-def _login_page_token(client) -> str:
-    html = client.get("/admin/login").get_data(as_text=True)
-    return html.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-
-
 def _landing(resp) -> str:
     assert resp.status_code in (302, 303), resp.status_code
     location = resp.headers["Location"]
@@ -46,7 +43,7 @@ def test_login_follows_next_only_to_admin_pages_of_this_site(make_app):
     client, anonymous = app.test_client(), app.test_client()
     form = {"email": "admin@example.com", "password": app.config["ADMIN_PASSWORD"]}
     for target, expected in CASES:
-        form.update(next=target, csrf_token=_login_page_token(anonymous))
+        form.update(next=target, csrf_token=login_form_token(anonymous))
         client.set_cookie("session", anonymous.get_cookie("session").value)
         assert _landing(client.post("/admin/login", data=form)) == expected, target
         # a logged-in user's GET goes the same way, and the login page never answers 500

@@ -62,7 +62,15 @@ def _world(api, people) -> dict[str, str]:
         "token_id": api.post("/api/tokens", {"name": "t"}).json["id"],
         "plugin_id": "webhook",
         "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
+        **_invitation(api, people.default_workspace()),
     }
+
+
+def _invitation(api, workspace_id: str) -> dict[str, str]:
+    made = api.post(
+        f"/api/workspaces/{workspace_id}/invitations", {"email": "i@example.com", "role": "viewer"}
+    )
+    return {"invitation_id": made.json["id"], "token": made.json["link"].rsplit("/", 1)[1]}
 
 
 def test_the_api_keeps_to_its_document(app, api, people):

@@ -195,3 +195,14 @@ def test_changing_a_password_revokes_the_api_tokens_when_asked(app, people, revo
     assert client.post("/api/auth/password", json=body, headers=csrf_headers(client)).status_code == 204
     assert client.get("/api/auth/me").status_code == 200  # this session goes on
     assert member.api.get("/api/auth/me").status_code == (401 if revoke else 200)
+
+
+def test_the_login_limit_holds_across_workers_on_the_embedded_store(make_app, people):
+    """Two apps on one database stand for two gunicorn workers: their failed logins count together."""
+    first, second = make_app(LOGIN_RATE_LIMIT="3 per minute"), make_app(LOGIN_RATE_LIMIT="3 per minute")
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    a, b = first.test_client(), second.test_client()
+    codes = [login(c, "ann@example.com", "wrong password").status_code for c in (a, b, a)]
+    assert codes == [401, 401, 401]
+    assert login(b, "ann@example.com").status_code == 429
+    assert login(a, "ann@example.com").status_code == 429

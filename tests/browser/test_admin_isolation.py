@@ -10,7 +10,7 @@ import pytest
 from app import auth
 
 PASSWORD = "correct horse battery"
-OPEN = {"admin.login", "admin.static"}
+OPEN = {"admin.login", "admin.static", "admin.invite"}  # an invitation link is its own credential
 GLOBAL = {"plugin_id", "fmt", "name"}  # the plugin catalogue and icons are the same for everyone; export formats too
 
 
