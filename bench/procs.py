@@ -171,6 +171,7 @@ class RssSampler:
         self.interval = interval
         self.apps: list[AppProcess] = []
         self.max_rss: dict[int, int] = {}  # pid -> bytes
+        self.max_total = 0  # bytes: the largest sum over one app's processes (plugin workers included)
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -181,10 +182,13 @@ class RssSampler:
 
     def sample(self) -> None:
         for app in list(self.apps):
+            total = 0
             for pid in app.pids():
                 rss = rss_bytes(pid)
                 if rss is not None:
                     self.max_rss[pid] = max(self.max_rss.get(pid, 0), rss)
+                    total += rss
+            self.max_total = max(self.max_total, total)
         self.samples += 1
 
     def _run(self) -> None:
@@ -195,6 +199,11 @@ class RssSampler:
     def peak_mb(self) -> float:
         """The largest RSS any single app process reached, in MiB."""
         return max(self.max_rss.values(), default=0) / 2**20
+
+    @property
+    def total_peak_mb(self) -> float:
+        """The largest resident memory of one app with all its processes at once, in MiB."""
+        return self.max_total / 2**20
 
     def start(self) -> RssSampler:
         self._thread.start()

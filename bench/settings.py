@@ -28,6 +28,8 @@ class BenchSettings:
     install_redis: bool = True  # try apt-get install redis-server when missing (root only)
     history_run: bool = True
     recovery: bool = True
+    isolation: bool = True  # the webhook plugin in worker processes: jobs/s against threads, dispatch latency
+    isolation_jobs: int = 2000  # jobs per isolation throughput run (each mode)
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -38,6 +40,7 @@ QUICK = BenchSettings(
     raw_ops=300,
     history=3000,
     recovery_jobs=300,
+    isolation_jobs=300,
     lease_seconds=5.0,
 )
 
@@ -87,6 +90,10 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument(
         "--no-recovery", dest="recovery", action="store_false", default=None, help="skip the crash run"
     )
+    parser.add_argument(
+        "--no-isolation", dest="isolation", action="store_false", default=None, help="skip the isolation runs"
+    )
+    parser.add_argument("--isolation-jobs", type=int, help="jobs per isolation throughput run [2000]")
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",
