@@ -98,7 +98,7 @@ class Bench:
         self.report.add(
             Figure(
                 "rss_total_mb",
-                "app RSS with all its processes (gunicorn, plugin workers), max",
+                "app memory with all its processes (gunicorn, plugin workers; PSS), max",
                 total,
                 "MiB",
                 f"≤ {RSS_TOTAL_LIMIT_MB} MiB",
