@@ -49,7 +49,7 @@ def send_mail(settings: Any, to: list[str], subject: str, text: str) -> None:
             client = smtplib.SMTP(url.hostname, port, timeout=timeout)
         with client:
             client.ehlo()
-            require = parse_qs(url.query).get("starttls") == ["require"]
+            require = parse_qs(url.query).get("starttls", [""])[0] in ("1", "true", "yes", "require")
             if url.scheme == "smtp" and (client.has_extn("starttls") or require):
                 client.starttls(context=tls)
                 client.ehlo()

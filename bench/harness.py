@@ -39,7 +39,7 @@ class Harness:
 
     # -- app processes ---------------------------------------------------------------------------------
 
-    def app_env(self, db_name: str, scheduler: bool) -> dict[str, str]:
+    def app_env(self, db_name: str, scheduler: bool, extra: dict[str, str] | None = None) -> dict[str, str]:
         """Every setting through the environment, as in production (app/config.py)."""
         return {
             "MONGODB_URI": self.store.uri,
@@ -52,12 +52,14 @@ class Harness:
             "LEASE_SECONDS": str(self.settings.lease_seconds),
             "SUBMIT_RATE_LIMIT": "",  # the bench floods one form from one address on purpose
             **self.settings.app_env,
+            **(extra or {}),
         }
 
-    def start_app(self, db_name: str, scheduler: bool) -> AppProcess:
+    def start_app(self, db_name: str, scheduler: bool, env: dict[str, str] | None = None) -> AppProcess:
+        """An app (gunicorn) on ``db_name``; ``env`` adds settings for this run only."""
         n = next(self._n)
         app = AppProcess(
-            self.app_env(db_name, scheduler), self.settings.web_workers, self.workdir / f"app-{n}.log"
+            self.app_env(db_name, scheduler, env), self.settings.web_workers, self.workdir / f"app-{n}.log"
         )
         self._apps.append(app)
         self.rss.watch(app)

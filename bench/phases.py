@@ -93,11 +93,11 @@ def preload(h: Harness, db: str, jobs: int, hooks: int, seed: int = 0) -> Preloa
     return Preloaded(run, form_id, config_ids, submissions * hooks)
 
 
-def throughput(h: Harness, db: str, jobs: int) -> Throughput:
+def throughput(h: Harness, db: str, jobs: int, env: dict[str, str] | None = None) -> Throughput:
     """Start an app with its scheduler on ``jobs`` pending jobs; time the deliveries at the sink."""
     h.sink.reset()
     before = h.cpu()
-    app = h.start_app(db, scheduler=True)
+    app = h.start_app(db, scheduler=True, env=env)
     try:
         stats = h.wait_delivered(jobs, timeout=60 + jobs / 10)
         h.wait_drained(db, timeout=60)
@@ -117,10 +117,10 @@ def raw_store(h: Harness, db: str, rounds: int) -> Raw:
     return Raw(per_second, {"store": (after["store"] - before["store"]) * 1000 / rounds})
 
 
-def dispatch(h: Harness, db: str) -> Dispatch:
+def dispatch(h: Harness, db: str, env: dict[str, str] | None = None) -> Dispatch:
     """Paced submissions to a live app; latency from each 202 to its delivery (and to its claim)."""
     s = h.settings
-    app = h.start_app(db, scheduler=True)
+    app = h.start_app(db, scheduler=True, env=env)
     try:
         admin = h.admin(app)
         form_id, _ = admin.form_with_webhooks("Dispatch", h.sink.url, s.dispatch_hooks)

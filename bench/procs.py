@@ -66,6 +66,18 @@ def rss_bytes(pid: int) -> int | None:
         return None
 
 
+def pss_bytes(pid: int) -> int | None:
+    """Proportional set size of ``pid``: its resident memory with shared pages split between their sharers
+    (forked plugin workers share most of theirs), so that a sum over processes counts each page once."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return rss_bytes(pid)
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time (user + system) ``pid`` has used so far, with its children that it already reaped."""
     try:
@@ -172,6 +184,7 @@ class RssSampler:
         self.interval = interval
         self.apps: list[AppProcess] = []
         self.max_rss: dict[int, int] = {}  # pid -> bytes
+        self.max_total = 0  # bytes: the largest PSS sum over one app's processes (plugin workers included)
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -182,10 +195,13 @@ class RssSampler:
 
     def sample(self) -> None:
         for app in list(self.apps):
+            total = 0
             for pid in app.pids():
                 rss = rss_bytes(pid)
                 if rss is not None:
                     self.max_rss[pid] = max(self.max_rss.get(pid, 0), rss)
+                    total += pss_bytes(pid) or 0
+            self.max_total = max(self.max_total, total)
         self.samples += 1
 
     def _run(self) -> None:
@@ -196,6 +212,11 @@ class RssSampler:
     def peak_mb(self) -> float:
         """The largest RSS any single app process reached, in MiB."""
         return max(self.max_rss.values(), default=0) / 2**20
+
+    @property
+    def total_peak_mb(self) -> float:
+        """The largest memory of one app with all its processes at once (PSS: shared pages once), in MiB."""
+        return self.max_total / 2**20
 
     def start(self) -> RssSampler:
         self._thread.start()

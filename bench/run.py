@@ -24,7 +24,9 @@ from bench.settings import BenchSettings
 from bench.stats import cpu_text, percentile
 
 RSS_LIMIT_MB = 200
+RSS_TOTAL_LIMIT_MB = 400  # one app with all its processes, plugin workers included
 MAIN, HISTORY = "bench_main", "bench_history"
+THREADS, PROCESSES = {"PLUGIN_ISOLATION": "thread"}, {"PLUGIN_ISOLATION": "process"}
 
 
 def _ms(seconds: list[float]) -> list[float]:
@@ -48,6 +50,9 @@ class Results:
     backfill: BackfillLatency | None = None
     recovery: phases.Recovery | None = None
     outage: phases.Outage | None = None
+    in_threads: phases.Throughput | None = None  # the isolation runs: the webhook plugin in threads...
+    in_processes: phases.Throughput | None = None  # ... and forced into worker processes
+    dispatch_processes: phases.Dispatch | None = None
 
 
 class Bench:
@@ -92,6 +97,17 @@ class Bench:
                 f"{h.rss.samples} samples of {len(h.rss.max_rss)} processes",
             )
         )
+        total = h.rss.total_peak_mb if h.rss.samples else None
+        self.report.add(
+            Figure(
+                "rss_total_mb",
+                "app memory with all its processes (gunicorn, plugin workers; PSS), max",
+                total,
+                "MiB",
+                f"≤ {RSS_TOTAL_LIMIT_MB} MiB",
+                at_most(total, RSS_TOTAL_LIMIT_MB),
+            )
+        )
         return self.report
 
     def measure(self, h: Harness) -> None:
@@ -125,6 +141,8 @@ class Bench:
                 f"dispatch latency during a {s.backfill:,}-submission backfill",
                 lambda: dispatch_during_backfill(h, "bench_backfill", s.backfill),
             )
+        if s.isolation:
+            self.measure_isolation(h)
         if s.recovery:
             steady = got.steady.per_second if got.steady else None
             got.recovery = self.phase(
@@ -135,6 +153,30 @@ class Bench:
             got.outage = self.phase(
                 f"dead store: {s.outage_rate:g} submissions/s", lambda: phases.dead_store(h, "bench_outage")
             )
+
+    def measure_isolation(self, h: Harness) -> None:
+        """The webhook plugin in threads, then forced into worker processes, back to back; then the
+        dispatch latency with worker processes."""
+        s, got, n = self.s, self.got, self.s.isolation_jobs
+        ready = {
+            mode: self.phase(
+                f"isolation: {n:,} jobs through the API ({mode})",
+                lambda mode=mode: phases.preload(h, f"bench_iso_{mode}", n, s.hooks),
+            )
+            for mode in ("thread", "process")
+        }
+        if ready["thread"] and ready["process"]:
+            got.in_threads = self.phase(
+                "jobs/s, plugin in threads", lambda: phases.throughput(h, "bench_iso_thread", n, THREADS)
+            )
+            got.in_processes = self.phase(
+                "jobs/s, plugin in worker processes",
+                lambda: phases.throughput(h, "bench_iso_process", n, PROCESSES),
+            )
+        got.dispatch_processes = self.phase(
+            f"dispatch latency at {s.dispatch_rate:g}/s, plugin in worker processes",
+            lambda: phases.dispatch(h, "bench_dispatch_process", PROCESSES),
+        )
 
     # -- figures ---------------------------------------------------------------------------------------
 
@@ -147,6 +189,25 @@ class Bench:
         self._history()
         self._recovery()
         self._outage()
+        self._isolation()
+
+    def _isolation(self) -> None:
+        s, r, threads, processes = self.s, self.report, self.got.in_threads, self.got.in_processes
+        skipped = "" if s.isolation else "skipped (--no-isolation)"
+        label = "jobs/s, webhook plugin in threads (isolation run)"
+        r.add(Figure("thread_jobs_per_s", label, threads and threads.per_second, "jobs/s", note=skipped))
+        note = processes.cpu_note() if processes else skipped
+        label = "jobs/s, webhook plugin in worker processes"
+        r.add(Figure("process_jobs_per_s", label, processes and processes.per_second, "jobs/s", note=note))
+        ratio = _ratio(processes and processes.per_second, threads and threads.per_second)
+        label = "process-mode jobs/s ÷ thread-mode jobs/s"
+        r.add(Figure("ratio_process_to_thread", label, ratio, "ratio", "≥ 70%", at_least(ratio, 0.7)))
+        d = self.got.dispatch_processes
+        p50, p99 = phases.latency_summary(d.sink_ms) if d else (None, None)
+        label = "dispatch latency p50, plugin in worker processes"
+        r.add(Figure("dispatch_process_p50_ms", label, p50, "ms", "≤ 20 ms", at_most(p50, 20), skipped))
+        label = "dispatch latency p99, plugin in worker processes"
+        r.add(Figure("dispatch_process_p99_ms", label, p99, "ms", "≤ 100 ms", at_most(p99, 100)))
 
     @property
     def steady(self) -> float | None:

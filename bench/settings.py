@@ -32,6 +32,8 @@ class BenchSettings:
     history_run: bool = True
     recovery: bool = True
     outage: bool = True
+    isolation: bool = True  # the webhook plugin in worker processes: jobs/s against threads, dispatch latency
+    isolation_jobs: int = 2000  # jobs per isolation throughput run (each mode)
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -44,6 +46,7 @@ QUICK = BenchSettings(
     recovery_jobs=300,
     backfill=2000,
     outage_seconds=5.0,
+    isolation_jobs=300,
     lease_seconds=5.0,
 )
 
@@ -99,6 +102,10 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     )
     parser.add_argument("--outage-seconds", type=float, help="length of the dead-store run [10]")
     parser.add_argument("--outage-rate", type=float, help="submissions per second to the dead store [20]")
+    parser.add_argument(
+        "--no-isolation", dest="isolation", action="store_false", default=None, help="skip the isolation runs"
+    )
+    parser.add_argument("--isolation-jobs", type=int, help="jobs per isolation throughput run [2000]")
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",

@@ -96,6 +96,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
             "--dispatch-seconds=1",
             "--dispatch-rate=10",
             "--outage-seconds=4.5",
+            "--isolation-jobs=12",
             "--lease-seconds=2",
             "--web-workers=1",
             "--env=SWEEP_INTERVAL=0.5",
@@ -120,5 +121,11 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
         "recovery_s",
         "outage_503_p99_ms",
         "rss_peak_mb",
+        "rss_total_mb",
+        "thread_jobs_per_s",
+        "process_jobs_per_s",
+        "ratio_process_to_thread",
+        "dispatch_process_p50_ms",
+        "dispatch_process_p99_ms",
     }
     assert expected <= measured, expected - measured

@@ -34,7 +34,13 @@ def readyz():
         checks["scheduler"] = "stopped"
     elif not current_app.config["SCHEDULER_ENABLED"]:
         checks["scheduler"] = "disabled"
-    ready = checks["database"] == "ok" and checks["scheduler"] in ("ok", "disabled")
+    # Plugin worker processes still starting: deliveries would wait for them.
+    checks["plugin_workers"] = "starting" if host_for(current_app).pool.warming else "ok"
+    ready = (
+        checks["database"] == "ok"
+        and checks["scheduler"] in ("ok", "disabled")
+        and checks["plugin_workers"] == "ok"
+    )
     body = {"status": "ready" if ready else "not_ready", "checks": checks}
     if scheduler is not None:
         # Hung plugin calls whose threads were abandoned at their deadline (bounded by MAX_ABANDONED_THREADS).

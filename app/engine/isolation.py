@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
+import threading
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,10 +49,12 @@ class PluginHost:
         self.mode = mode
         self.registry = registry
         self.cpu_seconds = int(settings.get("PLUGIN_CPU_SECONDS", 30))
+        isolated = [registry.plugin_class(pid) for pid in registry.ids() if self.in_process(pid)]
         self.pool = WorkerPool(
             int(settings.get("PLUGIN_PROCESSES", 4)),
             int(settings.get("PLUGIN_MEMORY_MB", 256)),
             self.cpu_seconds,
+            preload=sorted({cls.__module__ for cls in isolated if cls is not None}),
         )
         self.renders_refused: Counter[str] = Counter()  # by limit, in this process (its workers included)
         signals.render_refused.connect(self._refused)
@@ -63,6 +66,7 @@ class PluginHost:
         """For /readyz: the mode, live worker processes, replacements by reason, renders refused by limit."""
         return {
             "mode": self.mode,
+            "warming": self.pool.warming,
             "worker_processes": len(self.pool.processes),
             "worker_restarts": dict(self.pool.restarts),
             "renders_refused": dict(self.renders_refused),
@@ -83,10 +87,10 @@ class PluginHost:
     def in_process(self, plugin_id: str) -> bool:
         return self.isolation(plugin_id) == "process"
 
-    def _call(self, plugin_id: str, method: str, argument: Any, timeout: float) -> Reply:
+    def _make_call(self, plugin_id: str, method: str | None, argument: Any) -> Call:
         cls = self.registry.plugin_class(plugin_id)
         assert cls is not None
-        call = Call(
+        return Call(
             plugin=class_ref(cls),
             settings=dict(self.registry.settings_for(plugin_id)),
             method=method,
@@ -94,7 +98,17 @@ class PluginHost:
             budget=template_budget.current_budget(),
             cpu_seconds=self.cpu_seconds,
         )
-        reply = self.pool.call(call, timeout)
+
+    def warm(self) -> None:
+        """In the background: start the worker processes and load every process-isolated plugin in them
+        (the scheduler calls this at start; nothing happens when every plugin runs in threads)."""
+        calls = [self._make_call(pid, None, None) for pid in self.registry.ids() if self.in_process(pid)]
+        if calls:
+            self.pool.warming = True  # before the thread starts: /readyz must not say ready meanwhile
+            threading.Thread(target=self.pool.warm, args=(calls,), name="formhooks-warm", daemon=True).start()
+
+    def _call(self, plugin_id: str, method: str, argument: Any, timeout: float) -> Reply:
+        reply = self.pool.call(self._make_call(plugin_id, method, argument), timeout)
         for name, level, message in reply.logs:  # re-emitted here, under the caller's secret scrubbing
             logging.getLogger(name).log(level, "%s", message)
         for limit in reply.refused:

@@ -107,6 +107,7 @@ class Scheduler:
         self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
+        host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one
         atexit.register(self.shutdown)
         log.info("scheduler %s started with %d worker threads", self.owner, self.threads)
 

@@ -40,7 +40,7 @@ class Call:
 
     plugin: str  # "module:QualName" of the plugin class
     settings: dict[str, Any]
-    method: str  # "execute" or "test_connection"
+    method: str | None  # "execute" or "test_connection"; None only loads the plugin (warming a worker)
     argument: Any  # an ExecutionContext or a config dict
     budget: TemplateBudget
     cpu_seconds: int
@@ -143,7 +143,8 @@ def _run(call: Call, cache: dict[tuple, Plugin]) -> Reply:
         argument = call.argument
         if hasattr(argument, "settings"):
             argument.settings = plugin.settings
-        reply.value = getattr(plugin, call.method)(argument)
+        if call.method is not None:
+            reply.value = getattr(plugin, call.method)(argument)
     except MemoryError:
         reply.out_of_memory = True
     except PluginError as exc:
@@ -227,12 +228,14 @@ def _death_reason(exitcode: int | None, cpu_seconds: int) -> str:
 class WorkerPool:
     """Up to ``size`` warm worker processes, started on first use and reused for every later call."""
 
-    def __init__(self, size: int, memory_mb: int, cpu_seconds: int):
+    def __init__(self, size: int, memory_mb: int, cpu_seconds: int, preload: list[str] | None = None):
         self.size = max(1, size)
         self.memory_mb = memory_mb
         self.cpu_seconds = cpu_seconds
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(_PRELOAD)
+        # Modules imported once by the forkserver: every worker forked from it shares their pages.
+        self._ctx.set_forkserver_preload([*_PRELOAD, *(preload or [])])
+        self.warming = False
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -307,6 +310,29 @@ class WorkerPool:
             return reply
         finally:
             self._release(worker, healthy)
+
+    def warm(self, calls: list[Call], timeout: float = 60.0) -> None:
+        """Start every worker now and load the given plugins in each, so the first jobs do not wait."""
+        deadline = time.monotonic() + timeout
+        workers: list[_Worker] = []
+        self.warming = True
+        try:
+            while len(workers) < self.size and len(self._busy) + len(self._idle) < self.size:
+                workers.append(self._acquire(deadline))
+                for call in calls:
+                    workers[-1].conn.send(call)
+            while workers:  # each one serves jobs as soon as it is ready
+                worker = workers[0]
+                for _ in calls:
+                    if worker.conn.poll(max(0.0, deadline - time.monotonic())):
+                        worker.conn.recv()
+                self._release(workers.pop(0), worker.process.is_alive())
+        except (WorkerLost, EOFError, OSError) as exc:
+            log.warning("warming the plugin workers stopped: %s", exc)
+        finally:
+            self.warming = False
+            for worker in workers:
+                self._release(worker, False)
 
     def shutdown(self, kill: bool = True, timeout: float = 2.0) -> None:
         """Stop every worker: at once (``kill``), or by closing their pipes and waiting up to ``timeout``."""
