@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -76,11 +76,13 @@ class JobRunner:
     def load_configs(self, jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The configs of a batch of claimed jobs, in one read."""
         ids = list({ObjectId(job["config_id"]) for job in jobs})
+        return self.as_loaded(PluginConfig._get_collection().find({"_id": {"$in": ids}}))
+
+    @staticmethod
+    def as_loaded(configs: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Config documents just read, by id, as ``run`` takes them."""
         loaded_at = time.monotonic()
-        return {
-            str(c["_id"]): {**c, "_loaded_at": loaded_at}
-            for c in PluginConfig._get_collection().find({"_id": {"$in": ids}})
-        }
+        return {str(c["_id"]): {**c, "_loaded_at": loaded_at} for c in configs}
 
     def _latest(self, config: dict[str, Any]) -> dict[str, Any]:
         changed = self._changed.get(str(config["_id"]))
