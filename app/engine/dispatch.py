@@ -265,7 +265,7 @@ def sweep(max_attempts: int, min_age: float) -> int:
 
 def init_app(app: Flask) -> None:
     """Connect the trigger signals: each returns the ids of the jobs it created."""
-    markers = MarkerClearer(idle_exit=1.0)
+    markers = MarkerClearer(max_delay=0.02, idle_exit=1.0)
     app.extensions["formhooks.markers"] = markers
     atexit.register(markers.flush, 2.0)
 
