@@ -97,6 +97,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
             "--dispatch-rate=10",
             "--lease-seconds=2",
             "--web-workers=1",
+            "--e2e-submissions=20",
             "--env=SWEEP_INTERVAL=0.5",
             "--env=SWEEP_MIN_AGE=0.5",
             "--env=SHUTDOWN_GRACE=1",
@@ -118,5 +119,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
         "ratio_history",
         "recovery_s",
         "rss_peak_mb",
+        "e2e_intake_rps",
+        "e2e_per_s",
     }
     assert expected <= measured, expected - measured
