@@ -209,7 +209,8 @@ class Scheduler:
         are reaped like any claimed job.
         """
         with self._lock:
-            if self._stopping or self._store_down or self._maybe_more or self.deadlines.saturated:
+            busy = self._maybe_more or self.deadlines.saturated
+            if busy or self._pool is None or self._stopping or self._store_down:
                 return []
             idle = self.threads - len(self._inflight) - self._handing_off
             taken = docs[: max(0, idle)]
