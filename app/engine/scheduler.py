@@ -53,7 +53,7 @@ class Scheduler:
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
-        self.writer = ResultWriter(max_delay=0.02)
+        self.writer = ResultWriter()
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: ThreadPoolExecutor | None = None
         self._aps: BackgroundScheduler | None = None
