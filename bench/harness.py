@@ -65,6 +65,21 @@ class Harness:
         self.rss.watch(app)
         return app.start()
 
+    def start_peer_app(self, db_name: str, redis_url: str) -> AppProcess:
+        """The Flask + pymongo + RQ peer (bench/peer_app.py) under gunicorn, ``peer_threads`` per worker."""
+        env = {
+            "MONGODB_URI": self.store.uri,
+            "MONGODB_DB": db_name,
+            "REDIS_URL": redis_url,
+            "SINK_URL": self.sink.url,
+            "PEER_HOOKS": str(self.settings.e2e_hooks),
+        }
+        log = self.workdir / f"peer-app-{next(self._n)}.log"
+        s = self.settings
+        app = AppProcess(env, s.web_workers, log, threads=s.peer_threads, app_spec="bench.peer_app:app")
+        self._apps.append(app)
+        return app.start()
+
     def admin(self, app: AppProcess) -> ApiClient:
         return ApiClient(app.url, ADMIN_TOKEN)
 

@@ -16,10 +16,8 @@ from pathlib import Path
 
 from app.store.embedded import free_port
 from bench.procs import wait_with_usage
-from bench.rq_task import deliver
+from bench.rq_task import QUEUE, deliver
 from bench.store_raw import PAYLOAD
-
-QUEUE = "bench"
 
 
 def find_redis_server(try_install: bool = True) -> tuple[str | None, str]:
@@ -102,9 +100,15 @@ def enqueue(redis_url: str, sink_url: str, count: int) -> None:
     conn.close()
 
 
-def start_workers(redis_url: str, workers: int, log_path: Path) -> list[subprocess.Popen]:
-    """`rq worker --burst` processes (the default forking worker), each exiting when the queue is empty;
-    ``-c bench.rq_task`` preloads the job's module before the forks."""
+def start_workers(
+    redis_url: str, workers: int, log_path: Path, simple: bool = False, burst: bool = True
+) -> list[subprocess.Popen]:
+    """`rq worker` processes: RQ's default forking worker, or with ``simple`` its ``SimpleWorker``, which
+    runs each job in the worker process itself (RQ's fastest). ``burst`` workers exit when the queue is
+    empty; others run until stopped. ``-c bench.rq_task`` preloads the job's module."""
+    options = (["--burst"] if burst else []) + (
+        ["--worker-class", "rq.worker.SimpleWorker"] if simple else []
+    )
     rq_bin = str(Path(sys.executable).with_name("rq"))
     root = Path(__file__).resolve().parent.parent
     log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the processes
@@ -113,7 +117,7 @@ def start_workers(redis_url: str, workers: int, log_path: Path) -> list[subproce
             [
                 rq_bin,
                 "worker",
-                "--burst",
+                *options,
                 "--quiet",
                 "-c",
                 "bench.rq_task",
@@ -132,12 +136,32 @@ def start_workers(redis_url: str, workers: int, log_path: Path) -> list[subproce
     ]
 
 
+def wait_workers(redis_url: str, count: int, timeout: float) -> None:
+    """Until ``count`` workers have registered with Redis (started and listening)."""
+    import redis
+    from rq import Worker
+
+    conn = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while Worker.count(connection=conn) < count:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{count} RQ workers did not start within {timeout:g} s")
+            time.sleep(0.05)
+    finally:
+        conn.close()
+
+
 def stop_workers(procs: list[subprocess.Popen], timeout: float = 15.0) -> float | None:
-    """Wait for the burst workers to end (terminating any still running after ``timeout``); returns the
-    CPU seconds they and their work horses used, when every one could be accounted."""
+    """Wait for the burst workers to end (terminating any still running after ``timeout``; at once with
+    ``timeout=0``); returns the CPU seconds they and their work horses used, when every one could be
+    accounted."""
     total: float | None = 0.0
+    if timeout <= 0:
+        for proc in procs:
+            proc.terminate()
     for proc in procs:
-        used = wait_with_usage(proc, timeout)
+        used = wait_with_usage(proc, max(timeout, 10))
         if proc.returncode is None:
             proc.terminate()
             used = wait_with_usage(proc, 10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.models import as_datetime
@@ -145,21 +146,29 @@ def dispatch(h: Harness, db: str, env: dict[str, str] | None = None) -> Dispatch
     return result
 
 
-def rq_peer(h: Harness, jobs: int) -> tuple[Throughput | None, str]:
-    """RQ with ``rq_workers`` forking workers on ``jobs`` pre-enqueued deliveries; (None, why) if skipped."""
-    s = h.settings
+def _redis(h: Harness) -> tuple[peer_rq.RedisServer | None, str]:
+    """A throw-away redis-server for a peer run, or (None, why the peer is skipped)."""
     ok, why = peer_rq.rq_available()
     if not ok:
         return None, why
-    binary, why = peer_rq.find_redis_server(s.install_redis)
+    binary, why = peer_rq.find_redis_server(h.settings.install_redis)
     if binary is None:
         return None, why
-    redis = peer_rq.RedisServer(binary, h.workdir / "redis.log")
+    return peer_rq.RedisServer(binary, h.workdir / "redis.log"), ""
+
+
+def rq_peer(h: Harness, jobs: int, simple: bool = False) -> tuple[Throughput | None, str]:
+    """RQ with ``rq_workers`` workers (forking, or ``simple``: SimpleWorker) on ``jobs`` pre-enqueued
+    deliveries; (None, why) if skipped."""
+    s = h.settings
+    redis, why = _redis(h)
+    if redis is None:
+        return None, why
     try:
         peer_rq.enqueue(redis.url, h.sink.url, jobs)
         h.sink.reset()
         before = {"sink": h.cpu()["sink"], "redis": cpu_seconds(redis.proc.pid) or 0.0}
-        workers = peer_rq.start_workers(redis.url, s.rq_workers, h.workdir / "rq.log")
+        workers = peer_rq.start_workers(redis.url, s.rq_workers, h.workdir / "rq.log", simple=simple)
         worker_cpu = None
         try:
             stats = h.wait_delivered(jobs, timeout=60 + jobs / 10)
@@ -171,6 +180,97 @@ def rq_peer(h: Harness, jobs: int) -> tuple[Throughput | None, str]:
     cpu = cpu_per_job(before, after, jobs, rq_workers=worker_cpu)
     seconds = stats["last"] - stats["first"]
     return Throughput(jobs, seconds, rate(stats["unique"] - 1, seconds), 0, cpu), ""
+
+
+def _e2e_form(h: Harness, app: AppProcess) -> str:
+    admin = h.admin(app)
+    try:
+        return admin.form_with_webhooks("End to end", h.sink.url, h.settings.e2e_hooks)[0]
+    finally:
+        admin.close()
+
+
+def _posted(h: Harness, url: str, form_id: str, cpu: Callable[[], dict[str, float]]) -> IntakeRun:
+    """``e2e_submissions`` posted by ``e2e_clients`` clients, with CPU per accepted submission."""
+    s = h.settings
+    before = cpu()
+    run = flood(url, form_id, s.e2e_submissions, s.e2e_clients)
+    run.cpu_ms = cpu_per_job(before, cpu(), run.count)
+    return run
+
+
+def _delivered(h: Harness, url: str, form_id: str, cpu: Callable[[], dict[str, float]]) -> Throughput:
+    """Post the submissions and time until the sink has every delivery (from the first post)."""
+    s = h.settings
+    h.sink.reset()
+    before, started = cpu(), time.time()
+    flood(url, form_id, s.e2e_submissions, s.e2e_clients)
+    stats = h.wait_delivered(s.e2e_submissions * s.e2e_hooks, timeout=60 + s.e2e_submissions / 10)
+    used = cpu_per_job(before, cpu(), s.e2e_submissions)
+    seconds = stats["last"] - started
+    return Throughput(s.e2e_submissions, seconds, rate(s.e2e_submissions, seconds), 0, used)
+
+
+def intake_alone(h: Harness, db: str) -> IntakeRun:
+    """Our intake with nothing delivering (scheduler off), shaped like the end-to-end run."""
+    app = h.start_app(db, scheduler=False)
+    try:
+        return _posted(h, app.url, _e2e_form(h, app), lambda: {**h.cpu(), "app": app.cpu_now()})
+    finally:
+        app.stop()
+
+
+def end_to_end(h: Harness, db: str) -> Throughput:
+    """Our app (scheduler on): post the submissions, time until the last delivery."""
+    app = h.start_app(db, scheduler=True)
+    try:
+        result = _delivered(h, app.url, _e2e_form(h, app), lambda: {**h.cpu(), "app": app.cpu_now()})
+        h.wait_drained(db, timeout=60)
+    finally:
+        app.stop()
+    result.failed = h.count_status(db, "failed")
+    return result
+
+
+@dataclass
+class Peer:
+    intake: IntakeRun  # the peer's intake alone (no worker running)
+    end_to_end: Throughput
+
+
+def peer_end_to_end(h: Harness, db: str) -> tuple[Peer | None, str]:
+    """The Flask + pymongo + RQ peer (bench/peer_app.py): its intake alone, then end to end with
+    ``rq_workers`` SimpleWorkers; (None, why) if skipped."""
+    s = h.settings
+    redis, why = _redis(h)
+    if redis is None:
+        return None, why
+    workers: list = []
+    try:
+        app = h.start_peer_app(db, redis.url)
+
+        def cpu() -> dict[str, float]:
+            return {
+                **h.cpu(),
+                "app": app.cpu_now(),
+                "redis": cpu_seconds(redis.proc.pid) or 0.0,
+                "rq_workers": sum(cpu_seconds(w.pid) or 0.0 for w in workers),
+            }
+
+        try:
+            intake = _posted(h, app.url, "peer", cpu)
+            redis.client.flushall()  # its jobs are not part of the end-to-end run
+            workers = peer_rq.start_workers(
+                redis.url, s.rq_workers, h.workdir / "rq.log", simple=True, burst=False
+            )
+            peer_rq.wait_workers(redis.url, s.rq_workers, timeout=60)
+            delivered = _delivered(h, app.url, "peer", cpu)
+        finally:
+            peer_rq.stop_workers(workers, timeout=0)
+            app.stop()
+    finally:
+        redis.stop()
+    return Peer(intake, delivered), ""
 
 
 def recovery(h: Harness, db: str, jobs: int, steady: float | None) -> Recovery:

@@ -19,11 +19,13 @@ from app.store.embedded import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def gunicorn_argv(port: int, workers: int, threads: int, grace: float) -> list[str]:
+def gunicorn_argv(
+    port: int, workers: int, threads: int, grace: float, app_spec: str = "wsgi:app"
+) -> list[str]:
     """`gunicorn wsgi:app` with the settings of app/serve.py (gthread workers, 8 threads each)."""
     return [
         str(Path(sys.executable).with_name("gunicorn")),
-        "wsgi:app",
+        app_spec,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -107,10 +109,17 @@ def wait_with_usage(proc: subprocess.Popen, timeout: float) -> float | None:
 
 
 class AppProcess:
-    """The app under gunicorn in its own process group; every setting comes from the environment."""
+    """The app under gunicorn in its own process group; every setting comes from the environment.
 
-    def __init__(self, env: dict[str, str], workers: int, log_path: Path, threads: int = 8):
+    ``app_spec`` serves another WSGI app the same way (the end-to-end peer, ``bench.peer_app:app``); it
+    must answer ``GET /readyz``.
+    """
+
+    def __init__(
+        self, env: dict[str, str], workers: int, log_path: Path, threads: int = 8, app_spec: str = "wsgi:app"
+    ):
         self.env = {**os.environ, **env}
+        self.app_spec = app_spec
         self.workers = workers
         self.threads = threads
         self.port = free_port()
@@ -123,7 +132,13 @@ class AppProcess:
     def start(self, timeout: float = 60.0) -> AppProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen(
-            gunicorn_argv(self.port, self.workers, self.threads, float(self.env.get("SHUTDOWN_GRACE", 10))),
+            gunicorn_argv(
+                self.port,
+                self.workers,
+                self.threads,
+                float(self.env.get("SHUTDOWN_GRACE", 10)),
+                self.app_spec,
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=log,

@@ -13,6 +13,7 @@ import json
 import requests
 from standardwebhooks import Webhook
 
+QUEUE = "bench"  # the RQ queue of both peers
 SECRET = "whsec_YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldA=="
 _signer = Webhook(SECRET)
 

@@ -19,6 +19,7 @@ from typing import Any
 from bench import phases
 from bench.backfill import BackfillLatency, dispatch_during_backfill
 from bench.harness import Harness
+from bench.load import IntakeRun
 from bench.report import Figure, Report, at_least, at_most
 from bench.settings import BenchSettings
 from bench.stats import cpu_text, percentile
@@ -46,6 +47,12 @@ class Results:
     history: phases.Throughput | None = None
     rq: phases.Throughput | None = None
     rq_skipped: str = ""
+    rq_simple: phases.Throughput | None = None
+    rq_simple_skipped: str = ""
+    intake_alone: IntakeRun | None = None
+    end_to_end: phases.Throughput | None = None
+    peer: phases.Peer | None = None
+    peer_skipped: str = ""
     dispatch: phases.Dispatch | None = None
     backfill: BackfillLatency | None = None
     recovery: phases.Recovery | None = None
@@ -131,8 +138,21 @@ class Bench:
                 lambda: phases.throughput(h, HISTORY, got.history_ready.jobs),
             )
         if s.rq:
-            peer = self.phase(f"RQ peer ({s.rq_workers} workers)", lambda: phases.rq_peer(h, s.jobs))
+            label = f"RQ peer ({s.rq_workers} SimpleWorkers)"
+            peer = self.phase(label, lambda: phases.rq_peer(h, s.jobs, simple=True))
+            got.rq_simple, got.rq_simple_skipped = peer if peer else (None, "failed; see the notes")
+            label = f"RQ peer ({s.rq_workers} forking workers)"
+            peer = self.phase(label, lambda: phases.rq_peer(h, s.jobs))
             got.rq, got.rq_skipped = peer if peer else (None, "failed; see the notes")
+        n = f"{s.e2e_submissions:,} submissions, {s.e2e_clients} clients"
+        got.intake_alone = self.phase(
+            f"intake alone: {n}", lambda: phases.intake_alone(h, "bench_e2e_intake")
+        )
+        if s.rq:
+            label = f"Flask + RQ peer: intake alone, then end to end ({n})"
+            peer = self.phase(label, lambda: phases.peer_end_to_end(h, "bench_peer"))
+            got.peer, got.peer_skipped = peer if peer else (None, "failed; see the notes")
+        got.end_to_end = self.phase(f"end to end: {n}", lambda: phases.end_to_end(h, "bench_e2e"))
         got.dispatch = self.phase(
             f"dispatch latency at {s.dispatch_rate:g}/s", lambda: phases.dispatch(h, "bench_dispatch")
         )
@@ -186,6 +206,7 @@ class Bench:
         self._dispatch()
         self._backfill()
         self._rq()
+        self._end_to_end()
         self._history()
         self._recovery()
         self._outage()
@@ -274,16 +295,59 @@ class Bench:
         r.add(Figure("backfill_p50_ratio", "dispatch p50 during ÷ without", ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
 
     def _rq(self) -> None:
-        s, r, tp = self.s, self.report, self.got.rq
-        if not s.rq:
-            note = "skipped (--no-rq)"
-        elif tp:
-            note = f"{s.rq_workers} `rq worker` processes, {tp.jobs:,} jobs; {tp.cpu_note()}"
-        else:
-            note = f"skipped: {self.got.rq_skipped}"
-        r.add(Figure("rq_jobs_per_s", "RQ peer jobs/s", tp and tp.per_second, "jobs/s", note=note))
-        ratio = _ratio(self.steady, tp and tp.per_second)
-        r.add(Figure("ratio_to_rq", "jobs/s ÷ RQ jobs/s", ratio, "x", "≥ 1.00x", at_least(ratio, 1.0)))
+        s, r = self.s, self.report
+        for key, kind, tp, skipped, target in (
+            ("rq_simple", "SimpleWorker", self.got.rq_simple, self.got.rq_simple_skipped, 1.2),
+            ("rq", "forking worker", self.got.rq, self.got.rq_skipped, 1.0),
+        ):
+            if not s.rq:
+                note = "skipped (--no-rq)"
+            elif tp:
+                note = f"{s.rq_workers} `rq worker` ({kind}) processes, {tp.jobs:,} jobs; {tp.cpu_note()}"
+            else:
+                note = f"skipped: {skipped}"
+            label = f"RQ peer jobs/s ({s.rq_workers} {kind}s)"
+            r.add(Figure(f"{key}_jobs_per_s", label, tp and tp.per_second, "jobs/s", note=note))
+            ratio = _ratio(self.steady, tp and tp.per_second)
+            label = f"jobs/s ÷ RQ {kind} jobs/s"
+            r.add(Figure(f"ratio_to_{key}", label, ratio, "x", f"≥ {target:.2f}x", at_least(ratio, target)))
+
+    def _end_to_end(self) -> None:
+        s, r, got = self.s, self.report, self.got
+        shape = f"{s.e2e_hooks} webhook(s) per submission, {s.e2e_clients} clients"
+        peer_why = "skipped (--no-rq)" if not s.rq else f"skipped: {got.peer_skipped}"
+        ours_in, ours = got.intake_alone, got.end_to_end
+        peer_in, peer = (got.peer.intake, got.peer.end_to_end) if got.peer else (None, None)
+        rps = ours_in and ours_in.count / ours_in.seconds
+        note = f"{shape}; SCHEDULER_ENABLED=false; " + (
+            cpu_text(ours_in.cpu_ms, "submission") if ours_in else ""
+        )
+        r.add(Figure("e2e_intake_rps", "intake alone", rps, "req/s", note=note))
+        peer_rps = peer_in and peer_in.count / peer_in.seconds
+        note = (
+            f"Flask + pymongo + RQ, {s.web_workers} gunicorn workers × {s.peer_threads} threads; "
+            + cpu_text(peer_in.cpu_ms, "submission")
+            if peer_in
+            else peer_why
+        )
+        r.add(Figure("peer_intake_rps", "peer intake alone", peer_rps, "req/s", note=note))
+        ratio = _ratio(rps, peer_rps)
+        r.add(Figure("ratio_intake", "intake ÷ peer intake", ratio, "x", "≥ 0.80x", at_least(ratio, 0.8)))
+        note = ours and (
+            f"{ours.jobs:,} submissions, {shape}; first post → last delivery {ours.seconds:.1f} s; "
+            f"{ours.failed} failed; " + cpu_text(ours.cpu_ms, "submission")
+        )
+        label = "end to end: submissions delivered/s"
+        r.add(Figure("e2e_per_s", label, ours and ours.per_second, "per s", note=note or ""))
+        note = (
+            f"+ {s.rq_workers} SimpleWorkers; first post → last delivery {peer.seconds:.1f} s; "
+            + cpu_text(peer.cpu_ms, "submission")
+            if peer
+            else peer_why
+        )
+        r.add(Figure("peer_e2e_per_s", "peer end to end", peer and peer.per_second, "per s", note=note))
+        ratio = _ratio(ours and ours.per_second, peer and peer.per_second)
+        r.add(Figure("ratio_e2e", "end to end ÷ peer", ratio, "x", "≥ 1.00x", at_least(ratio, 1.0)))
 
     def _history(self) -> None:
         s, r, tp, steady = self.s, self.report, self.got.history, self.got.steady

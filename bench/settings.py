@@ -27,6 +27,10 @@ class BenchSettings:
     lease_seconds: float = 10.0
     web_workers: int = 2  # gunicorn workers (each runs a scheduler), as `make run`
     rq_workers: int = 2
+    e2e_submissions: int = 2000  # end to end: submissions posted, ours and the Flask + RQ peer's
+    e2e_clients: int = 4  # concurrent keep-alive clients of the end-to-end runs
+    e2e_hooks: int = 1  # webhooks per submission in the end-to-end runs
+    peer_threads: int = 4  # gunicorn threads per worker of the Flask + RQ peer
     rq: bool = True
     install_redis: bool = True  # try apt-get install redis-server when missing (root only)
     history_run: bool = True
@@ -43,6 +47,7 @@ QUICK = BenchSettings(
     dispatch_seconds=3.0,
     raw_ops=300,
     history=3000,
+    e2e_submissions=200,
     recovery_jobs=300,
     backfill=2000,
     outage_seconds=5.0,
@@ -82,8 +87,12 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument("--dispatch-hooks", type=int, help="webhooks on the dispatch form [1]")
     parser.add_argument("--intake-concurrency", type=int, help="concurrent intake clients [8]")
     parser.add_argument("--web-workers", type=int, help="gunicorn workers [2]")
+    parser.add_argument("--e2e-submissions", type=int, help="submissions of the end-to-end runs [2000]")
+    parser.add_argument("--e2e-clients", type=int, help="HTTP clients of the end-to-end runs [4]")
+    parser.add_argument("--e2e-hooks", type=int, help="webhooks per submission end to end [1]")
+    parser.add_argument("--peer-threads", type=int, help="gunicorn threads per peer worker [4]")
     parser.add_argument("--lease-seconds", type=float, help="LEASE_SECONDS for every app run [10]")
-    parser.add_argument("--no-rq", dest="rq", action="store_false", default=None, help="skip the RQ peer")
+    parser.add_argument("--no-rq", dest="rq", action="store_false", default=None, help="skip the RQ peers")
     parser.add_argument(
         "--no-install-redis",
         dest="install_redis",

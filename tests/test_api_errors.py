@@ -29,6 +29,7 @@ def world(api):
     )
     config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x", "secret": "s3cret"})
     sub = api.submit(form["id"], {"email": "a@example.com"})
+    api.client.application.extensions["formhooks.markers"].flush()  # dispatch bookkeeping, in the background
     return {"form": form["id"], "config": config["id"], "sub": sub["id"], "job": sub["jobs"][0]}
 
 

@@ -99,6 +99,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
             "--isolation-jobs=12",
             "--lease-seconds=2",
             "--web-workers=1",
+            "--e2e-submissions=20",
             "--env=SWEEP_INTERVAL=0.5",
             "--env=SWEEP_MIN_AGE=0.5",
             "--env=SHUTDOWN_GRACE=1",
@@ -127,5 +128,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
         "ratio_process_to_thread",
         "dispatch_process_p50_ms",
         "dispatch_process_p99_ms",
+        "e2e_intake_rps",
+        "e2e_per_s",
     }
     assert expected <= measured, expected - measured

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -197,9 +199,19 @@ class PluginTestIn(Schema):
 
 
 def submission_schema(form_fields: list[dict]) -> Schema | None:
-    """A schema checking submitted data against the form's fields; None when the form declares none."""
+    """A schema checking submitted data against the form's fields; None when the form declares none.
+
+    Built once per distinct list of fields (a form's revision) and reused: building one costs more than
+    a whole submission's validation. Schemas hold no per-load state, so threads can share them.
+    """
     if not form_fields:
         return None
+    return _schema_for(json.dumps(form_fields, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=512)
+def _schema_for(fields_json: str) -> Schema:
+    form_fields = json.loads(fields_json)
     kinds = {
         "number": ExactNumber,
         "checkbox": lambda: fields.Boolean(),

@@ -4,16 +4,21 @@ Crash safety: the API writes the form or submission together with a *pending eve
 the trigger signal; the listener here creates the jobs (unique per event occurrence and config) and removes
 the marker. If the process dies in between, ``sweep`` finds the marker and finishes the dispatch: jobs that
 already exist are not created again, so each is created exactly once.
+
+So an accepted submission costs two ordered writes (the submission with its marker, then its jobs); the
+markers of a process's dispatches are removed afterwards in batches (``MarkerClearer``), off the request.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import os
 import signal as signal_module
 import time
-from typing import Any
+from collections import defaultdict
+from typing import Any, Protocol
 
 from bson import ObjectId, json_util
 from flask import Flask
@@ -21,6 +26,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from app import signals
+from app.engine.batching import Batcher
 from app.engine.conditions import parse_stored
 from app.models import Form, JobStatus, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
 from app.signals import FormEvent
@@ -67,10 +73,8 @@ def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str,
 
 def _subscribed_configs(event: FormEvent, submission: dict | None) -> list[dict]:
     """The enabled configs subscribed to the event whose conditions admit it; skipped ones are counted."""
-    cursor = PluginConfig._get_collection().find(
-        {"form_id": event.form_id, "enabled": True},
-        {"plugin_id": 1, "trigger_events": 1, "max_attempts": 1, "conditions": 1},
-    )
+    # Whole documents: a job handed off at creation runs with its config as read here.
+    cursor = PluginConfig._get_collection().find({"form_id": event.form_id, "enabled": True})
     subscribed = [c for c in cursor if event.name in (c.get("trigger_events") or [])]
     if submission is None:
         return subscribed
@@ -156,20 +160,51 @@ def job_document(
     }
 
 
-def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts: int) -> list[dict]:
-    """Create the event's jobs (idempotently) and clear its pending marker.
+class Handoff(Protocol):
+    """A scheduler that takes jobs as they are created (engine.scheduler.Scheduler)."""
 
-    Returns ``{"_id", "plugin_id", "new"}`` per job (``new`` is false for jobs an earlier dispatch made).
+    def claim_at_insert(self, docs: list[dict]) -> list[dict]: ...
+
+    def adopt(self, taken: list[dict], written: set[Any], configs: dict[str, dict]) -> None: ...
+
+
+def dispatch(
+    event: FormEvent,
+    form: dict,
+    submission: dict | None,
+    max_attempts: int,
+    markers: MarkerClearer | None = None,
+    handoff: Handoff | None = None,
+) -> list[dict]:
+    """Create the event's jobs (idempotently) and clear its pending marker (at once, or in a batch of
+    ``markers``). With ``handoff`` (this process's scheduler), jobs it has idle threads for are written
+    claimed by it and start at once.
+
+    Returns ``{"_id", "plugin_id", "new", "running"}`` per job (``new`` is false for jobs an earlier
+    dispatch made; ``running``: handed off).
     """
     payload = snapshot(form, submission, event)
+    configs = _subscribed_configs(event, submission)
     docs = [
         job_document(config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts)
-        for config in _subscribed_configs(event, submission)
+        for config in configs
     ]
-    jobs = insert_jobs(PluginJob._get_collection(), docs)
+    taken = handoff.claim_at_insert(docs) if handoff is not None else []
+    written: set[ObjectId] = set()
+    try:
+        jobs = insert_jobs(PluginJob._get_collection(), docs)
+        written = {job["_id"] for job in jobs if job["new"]}
+    finally:
+        if handoff is not None:
+            handoff.adopt(taken, written, {str(c["_id"]): c for c in configs})
+    running = {doc["_id"] for doc in taken}
+    jobs = [{**job, "running": job["new"] and job["_id"] in running} for job in jobs]
     owner = Submission if submission is not None else Form
     owner_id = submission["_id"] if submission is not None else form["_id"]
-    clear_marker(owner._get_collection(), owner_id, event.key)
+    if markers is None:
+        clear_marker(owner._get_collection(), owner_id, event.key)
+    else:
+        markers.put((owner, owner_id, event.key))
     return jobs
 
 
@@ -183,6 +218,34 @@ def clear_marker(coll: Collection, owner_id: ObjectId, key: str) -> None:
         return
     coll.update_one({"_id": owner_id}, {"$pull": {"pending_events": {"key": key}}})
     coll.update_one({"_id": owner_id, "pending_events": {"$size": 0}}, {"$set": {"dispatch_pending": False}})
+
+
+class MarkerClearer(Batcher[tuple[type[Form] | type[Submission], ObjectId, str]]):
+    """Markers of finished dispatches, removed in batches: one update for the common case.
+
+    Deferring is safe: a marker still there (the process died first) only makes the sweep dispatch the
+    event again after SWEEP_MIN_AGE, which finds the jobs by their dispatch_key and creates none.
+    """
+
+    name = "formhooks-markers"
+
+    def write(self, batch: list[tuple[type[Form] | type[Submission], ObjectId, str]]) -> None:
+        by_owner = defaultdict(list)
+        for owner, owner_id, key in batch:
+            by_owner[owner].append((owner_id, key))
+        for owner, items in by_owner.items():
+            coll = owner._get_collection()
+            # (nx-27017 matches an array's subfield by equality, not with $in: hence one $or branch each)
+            only = coll.update_many(
+                {
+                    "$or": [{"_id": owner_id, "pending_events.key": key} for owner_id, key in items],
+                    "pending_events": {"$size": 1},
+                },
+                {"$set": {"pending_events": [], "dispatch_pending": False}},
+            )
+            if only.modified_count < len(items):  # some had other markers too: one by one
+                for owner_id, key in items:
+                    clear_marker(coll, owner_id, key)
 
 
 def sweep(max_attempts: int, min_age: float) -> int:
@@ -217,16 +280,22 @@ def sweep(max_attempts: int, min_age: float) -> int:
 
 def init_app(app: Flask) -> None:
     """Connect the trigger signals: each returns the ids of the jobs it created."""
+    markers = MarkerClearer(max_delay=0.02, idle_exit=1.0)
+    app.extensions["formhooks.markers"] = markers
+    atexit.register(markers.flush, 2.0)
 
     def on_trigger(
         sender: Flask, event: FormEvent, form: dict, submission: dict | None = None
     ) -> list[ObjectId]:
         if sender.config["FAULT_INJECTION"] == "crash_before_jobs":  # crash tests: die between the two writes
             os.kill(os.getpid(), signal_module.SIGKILL)
-        jobs = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"])
+        handoff = sender.extensions.get("formhooks.scheduler")
+        jobs = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"], markers, handoff)
         for job in jobs:
             if job["new"]:
-                signals.job_created.send(sender, job_id=job["_id"], plugin_id=job["plugin_id"])
+                signals.job_created.send(
+                    sender, job_id=job["_id"], plugin_id=job["plugin_id"], running=job["running"]
+                )
         return [job["_id"] for job in jobs]
 
     app.extensions["formhooks.dispatch"] = on_trigger  # keep a strong reference for blinker

@@ -11,6 +11,7 @@ alike, so finished history does not slow it down), shares them out between works
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 from dataclasses import dataclass
@@ -99,14 +100,7 @@ class JobQueue:
         if not due:
             return []
         token = uuid.uuid4().hex
-        claimed = {
-            "status": RUNNING,
-            "lease_owner": self.owner,
-            "lease_expires_at": now + self.lease,
-            "claim_token": token,
-            "started_at": stamp,
-            "updated_at": stamp,
-        }
+        claimed = self.claim_fields(token, now, stamp)
         result = self.coll.update_many(
             {"_id": {"$in": [job["_id"] for job in due]}, "status": PENDING},
             {"$set": claimed, "$inc": {"attempts": 1}},
@@ -116,6 +110,17 @@ class JobQueue:
         if result.modified_count == 0:
             return []
         return list(self.coll.find({"_id": {"$in": [job["_id"] for job in due]}, "claim_token": token}))
+
+    def claim_fields(self, token: str, now: float, stamp: dt.datetime) -> dict[str, Any]:
+        """What a claim sets on a job (``attempts`` is counted apart)."""
+        return {
+            "status": RUNNING,
+            "lease_owner": self.owner,
+            "lease_expires_at": now + self.lease,
+            "claim_token": token,
+            "started_at": stamp,
+            "updated_at": stamp,
+        }
 
     def renew(self, job_ids: list[ObjectId]) -> int:
         """Extend the leases of the jobs this owner is running."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
 
@@ -67,11 +67,13 @@ class JobRunner:
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs, in one read."""
         ids = list({ObjectId(job["config_id"]) for job in jobs})
+        return self.as_loaded(PluginConfig._get_collection().find({"_id": {"$in": ids}}))
+
+    @staticmethod
+    def as_loaded(configs: Iterable[dict[str, Any]]) -> dict[str, ConfigRecord]:
+        """Config documents just read, by id, as ``run`` takes them."""
         loaded_at = time.monotonic()
-        return {
-            str(c["_id"]): cast(ConfigRecord, {**c, "_loaded_at": loaded_at})
-            for c in PluginConfig._get_collection().find({"_id": {"$in": ids}})
-        }
+        return {str(c["_id"]): cast(ConfigRecord, {**c, "_loaded_at": loaded_at}) for c in configs}
 
     def _latest(self, config: ConfigRecord) -> ConfigRecord:
         changed = self._changed.get(str(config["_id"]))

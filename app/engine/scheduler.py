@@ -16,9 +16,10 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 import pymongo
 from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
@@ -73,6 +74,7 @@ class Scheduler:
         self._polling = False
         self._dirty = False
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
+        self._handing_off = 0  # jobs stamped by claim_at_insert, not yet adopted
         self._stopping = False
         self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
         self._stopped = threading.Event()
@@ -170,8 +172,9 @@ class Scheduler:
 
     # -- polling ---------------------------------------------------------------------------------------
 
-    def _on_job_created(self, sender: Flask, **_: Any) -> None:
-        self.wake()
+    def _on_job_created(self, sender: Flask, running: bool = False, **_: Any) -> None:
+        if not running:  # a job handed off to this process at creation needs no claim
+            self.wake()
 
     def wake(self) -> None:
         """Poll now rather than at the next interval. A wake during a poll makes that poll go round again."""
@@ -241,6 +244,53 @@ class Scheduler:
                 refill = self._maybe_more and len(self._inflight) <= self.threads
             if refill and not self._stopping:
                 self.wake()
+
+    # -- hand-off: jobs created in this process, claimed as they are written ----------------------------
+
+    def claim_at_insert(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stamp a claim by this process on as many of the new job documents ``docs`` as it has idle
+        threads for, so that they are written already claimed and start without a claim's round trips
+        (a claim costs a read and a compare-and-set). Returns the stamped ones; pass them to ``adopt``
+        once written.
+
+        Only while no backlog is known (the last claim left slots free): otherwise new jobs wait their
+        turn in the job collection like every other. If this process dies, their leases expire and they
+        are reaped like any claimed job.
+        """
+        with self._lock:
+            busy = self._maybe_more or self.deadlines.saturated
+            if busy or self._pool is None or self._stopping or self.health.down:
+                return []
+            idle = self.threads - len(self._inflight) - self._handing_off
+            # The integration cap holds for handed-off jobs too (counted here: this process's running jobs).
+            running = Counter(job["config_id"] for job in self._inflight.values())
+            taken: list[dict[str, Any]] = []
+            for doc in docs:
+                if len(taken) >= idle:
+                    break
+                cap = self.queue.integration_cap
+                if cap <= 0 or running[doc["config_id"]] < cap:
+                    running[doc["config_id"]] += 1
+                    taken.append(doc)
+            self._handing_off += len(taken)
+        if taken:
+            claim = self.queue.claim_fields(uuid.uuid4().hex, time.time(), taken[0]["created_at"])
+            for doc in taken:
+                doc.update(claim, attempts=doc.get("attempts", 0) + 1)
+        return taken
+
+    def adopt(self, taken: list[dict[str, Any]], written: set[Any], configs: dict[str, dict]) -> None:
+        """Run the jobs ``claim_at_insert`` stamped whose ids are in ``written`` (the others were not
+        written: their event's jobs existed already). ``configs``: their config documents by id."""
+        with self._lock:
+            self._handing_off -= len(taken)
+        jobs = [doc for doc in taken if doc["_id"] in written]
+        loaded = self.runner.as_loaded(configs.values())
+        for job in jobs:
+            if self._stopping:  # too late to start: back to pending, attempt refunded
+                self.queue.release(cast(JobRecord, job))
+                continue
+            self._submit(cast(JobRecord, job), loaded.get(job["config_id"]))
 
     # -- housekeeping ----------------------------------------------------------------------------------
 
