@@ -79,6 +79,18 @@ def test_a_misbehaving_plugin_fails_its_job_with_the_reason_while_others_deliver
     assert wait_until(lambda: finished(api, good), what="a job after the crash")["status"] == "completed"
 
 
+def test_a_plugin_over_its_cpu_time_is_killed_before_the_deadline(make_app):
+    app = make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=20, PLUGIN_CPU_SECONDS=1, MAX_ATTEMPTS=1)
+    app.extensions["formhooks.plugins"].register(BAD[1], "package test-plugins (SpinPlugin)")
+    api = Api(app.test_client())
+    form = api.create_form()
+    api.add_plugin(form["id"], "spin", {})
+    job_id = api.submit(form["id"], {"n": 1})["jobs"][0]
+    job = wait_until(lambda: finished(api, job_id), timeout=15, what="the spinning job to be stopped")
+    assert job["logs"][0]["error_message"] == "Plugin process exceeded its CPU time limit (1 s)."
+    assert job["logs"][0]["duration_ms"] < 15_000
+
+
 def test_workers_are_reused_and_report_peak_memory(process_app):
     api = Api(process_app.test_client())
     form = api.create_form()

@@ -99,11 +99,6 @@ def logout_user() -> None:
     session.clear()
 
 
-def end_all_sessions(user: User) -> None:
-    """Every browser session of ``user`` ends (after a password change, say)."""
-    LoginSession.objects(user_id=str(user.id)).delete()
-
-
 def login_required(view: Callable) -> Callable:
     """For HTML views: the caller must be logged in (session or token), else a redirect to the login page."""
     from app.auth.principal import current_principal  # noqa: PLC0415

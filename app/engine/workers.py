@@ -280,7 +280,8 @@ class WorkerPool:
             worker.kill()
 
     def _replaced(self, reason: str) -> None:
-        self.restarts[reason] += 1
+        with self._cond:
+            self.restarts[reason] += 1
         signals.worker_replaced.send(None, reason=reason)
         log.warning("plugin worker replaced: %s", reason)
 
