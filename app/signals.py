@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from blinker import Namespace
 
@@ -44,3 +45,4 @@ class FormEvent:
     occurred_at: dt.datetime
     submission_id: str | None = None
     revision: int = 1
+    previous_data: dict[str, Any] | None = None  # an edit's data before it (conditions that newly match)

@@ -36,7 +36,13 @@ def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
 
 def _emit(signal, form: dict, sub: dict, marker: dict) -> list[str]:
     event = FormEvent(
-        signal.name, str(form["_id"]), marker["key"], marker["at"], str(sub["_id"]), marker["revision"]
+        signal.name,
+        str(form["_id"]),
+        marker["key"],
+        marker["at"],
+        str(sub["_id"]),
+        marker["revision"],
+        marker.get("previous"),
     )
     results = signal.send(current_app._get_current_object(), event=event, form=form, submission=sub)
     return [str(job_id) for _, ids in results for job_id in (ids or [])]

@@ -78,7 +78,8 @@ def _subscribed_configs(event: FormEvent, submission: dict | None) -> list[dict]
     subscribed = [c for c in cursor if event.name in (c.get("trigger_events") or [])]
     if submission is None:
         return subscribed
-    previous = _previous_data(submission, event.key)
+    # The request hands the data from before an edit over with the event; the sweep finds it in the marker.
+    previous = event.previous_data if event.previous_data is not None else _previous_data(submission, event.key)
     admitted: list[dict] = []
     skipped: list[dict] = []
     for config in subscribed:
