@@ -67,7 +67,9 @@ def test_sighup_and_sigterm_stop_within_the_grace_and_no_released_job_is_deliver
     assert stop_took <= GRACE + 2, f"SIGTERM took {stop_took:.1f} s"
     assert server.proc.returncode == 0
     stops = re.findall(r"(\d+) unfinished jobs released, (\d+) left running", server.log_path.read_text())
-    assert len(stops) == 2 and all(int(released) > 0 for released, _ in stops), stops
+    # Each stop found calls in flight; jobs claimed but not started were released by at least one of them (the
+    # integration cap counts the calls left running, so the new worker may have had none waiting).
+    assert len(stops) == 2 and sum(int(released) for released, _ in stops) > 0, stops
 
     slow.clear()
     db = pymongo.MongoClient(store_uri)[db_name]

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Generic, TypeVar
 
+from app.errors import STORE_DOWN
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -103,6 +105,8 @@ class Batcher(Generic[T]):
                 batch.append(item)
             try:
                 self.write(batch)
+            except STORE_DOWN as exc:  # the store circuit reports the outage; one line here, no traceback
+                log.warning("%s: writing %d items failed (%s)", self.name, len(batch), type(exc).__name__)
             except Exception:
                 log.exception("%s: writing %d items failed", self.name, len(batch))
             with self._idle:
