@@ -65,8 +65,9 @@ def test_custom_headers_method_and_bearer_token_are_sent(live_api, sink):
     assert req.method == "PUT"
     assert req.headers["x-team"] == "growth"
     assert req.headers["authorization"] == "Bearer tok-123"
-    job = live_api.get("/api/jobs", query_string={"form_id": form["id"]}).json["items"][0]
-    logged = live_api.job(job["id"])["logs"][0]["request"]["headers"]
+    job_id = live_api.get("/api/jobs", query_string={"form_id": form["id"]}).json["items"][0]["id"]
+    job = wait_until(lambda: (j := live_api.job(job_id))["status"] == "completed" and j, what="job done")
+    logged = job["logs"][0]["request"]["headers"]
     assert logged["Authorization"] == "[redacted]"
 
 
