@@ -65,9 +65,10 @@ def test_custom_headers_method_and_bearer_token_are_sent(live_api, sink):
     assert req.method == "PUT"
     assert req.headers["x-team"] == "growth"
     assert req.headers["authorization"] == "Bearer tok-123"
-    job = live_api.get("/api/jobs", query_string={"form_id": form["id"]}).json["items"][0]
-    logs = wait_until(lambda: live_api.job(job["id"])["logs"], what="the attempt's log")  # written after the send
-    assert logs[0]["request"]["headers"]["Authorization"] == "[redacted]"
+    job_id = live_api.get("/api/jobs", query_string={"form_id": form["id"]}).json["items"][0]["id"]
+    job = wait_until(lambda: (j := live_api.job(job_id))["status"] == "completed" and j, what="job done")
+    logged = job["logs"][0]["request"]["headers"]
+    assert logged["Authorization"] == "[redacted]"
 
 
 def test_basic_auth_is_sent(live_api, sink):
