@@ -13,7 +13,7 @@ from pymongo.collection import Collection
 
 from app.engine.conditions import parse_stored
 from app.engine.dispatch import event_key, insert_jobs, job_document, snapshot
-from app.engine.operations import BatchResult, OperationError
+from app.engine.operations import BatchResult, OperationError, window
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime
 from app.signals import FormEvent
 
@@ -25,15 +25,7 @@ class Backfill:
 
     def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
         filt: dict[str, Any] = {"form_id": params["form_id"], "deleted": False}
-        if params.get("upto"):
-            filt["_id"] = {"$lte": ObjectId(params["upto"])}
-        created: dict[str, Any] = {}
-        if params.get("since"):
-            created["$gte"] = as_datetime(params["since"])
-        if params.get("until"):
-            created["$lt"] = as_datetime(params["until"])
-        if created:
-            filt["created_at"] = created
+        filt.update(window(params))
         return Submission._get_collection(), filt
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:

@@ -20,7 +20,7 @@ import pymongo
 from bson import ObjectId
 
 from app.engine.queue import cancel_pending
-from app.models import JobStatus, Operation, OperationChunk, OperationStatus, PluginJob, utcnow
+from app.models import JobStatus, Operation, OperationChunk, OperationStatus, PluginJob, as_datetime, utcnow
 
 RUNNING = OperationStatus.RUNNING.value
 LIVE_STATES = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
@@ -45,6 +45,22 @@ class Kind(Protocol):
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
         """Act on one batch; safe to run again for the same items."""
+
+
+def window(params: dict[str, Any]) -> dict[str, Any]:
+    """Filter terms for the items an operation covers: created before it started (``upto``) and within
+    ``since`` / ``until``."""
+    terms: dict[str, Any] = {}
+    if params.get("upto"):
+        terms["_id"] = {"$lte": ObjectId(params["upto"])}
+    created: dict[str, Any] = {}
+    if params.get("since"):
+        created["$gte"] = as_datetime(params["since"])
+    if params.get("until"):
+        created["$lt"] = as_datetime(params["until"])
+    if created:
+        terms["created_at"] = created
+    return terms
 
 
 def kind_of(name: str) -> Kind:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from bson import ObjectId
 from pymongo.collection import Collection
 
-from app.engine.operations import BatchResult
+from app.engine.operations import BatchResult, window
 from app.engine.queue import requeue
 from app.engine.records import JobRecord
-from app.models import PluginJob, as_datetime
+from app.models import PluginJob
 
 REPLAYABLE = ("failed", "cancelled", "completed")
 
@@ -27,15 +26,7 @@ class Replay:
         for name in ("config_id", "form_id"):
             if params.get(name):
                 filt[name] = params[name]
-        if params.get("upto"):
-            filt["_id"] = {"$lte": ObjectId(params["upto"])}
-        created: dict[str, Any] = {}
-        if params.get("since"):
-            created["$gte"] = as_datetime(params["since"])
-        if params.get("until"):
-            created["$lt"] = as_datetime(params["until"])
-        if created:
-            filt["created_at"] = created
+        filt.update(window(params))
         return PluginJob._get_collection(), filt
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
