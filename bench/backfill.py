@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from bson import ObjectId
 
 from app.models import utcnow
-from bench.client import sample_data
+from bench.client import ApiClient, sample_data
 from bench.harness import JOBS, Harness
 from bench.load import paced
 
@@ -62,6 +62,18 @@ def _latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:
     return found
 
 
+def _state(admin: ApiClient, op_id: str, timeout: float = 120.0) -> dict:
+    """The operation as the API shows it (a 503 while the store is busy is asked again)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = admin.http.get(f"{admin.base}/api/operations/{op_id}", timeout=30)
+        if resp.status_code == 200:
+            return resp.json()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"GET /api/operations/{op_id} answered {resp.status_code}: {resp.text[:200]}")
+        time.sleep(0.2)
+
+
 def dispatch_during_backfill(h: Harness, db: str, count: int) -> BackfillLatency:
     """Dispatch latency at the paced rate without, then with, a backfill of ``count`` submissions running."""
     app = h.start_app(db, scheduler=True)
@@ -76,10 +88,10 @@ def dispatch_during_backfill(h: Harness, db: str, count: int) -> BackfillLatency
         result.baseline_ms = _latencies(h, app.url, db, live_form)
         op = admin.http.post(f"{admin.base}/api/plugin-configs/{old_hook}/backfill", json={}, timeout=60).json()
         started = time.monotonic()
-        while admin.http.get(f"{admin.base}/api/operations/{op['id']}", timeout=30).json()["done"] < 100:
+        while _state(admin, op["id"]).get("done", 0) < 100:
             time.sleep(0.1)
         result.during_ms = _latencies(h, app.url, db, live_form)
-        state = admin.http.get(f"{admin.base}/api/operations/{op['id']}", timeout=30).json()
+        state = _state(admin, op["id"])
         result.backfilled = state["done"]
         result.backfill_per_second = state["done"] / (time.monotonic() - started)
         admin.http.post(f"{admin.base}/api/operations/{op['id']}/cancel", timeout=30)
