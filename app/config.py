@@ -41,7 +41,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "CIRCUIT_COOLDOWN_MAX": (float, 3600.0),
     "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
     "OPERATION_BATCH_SIZE": (int, 100),
-    "OPERATION_INFLIGHT": (int, 16),
+    "OPERATION_INFLIGHT": (int, 4),
     "ALERT_CHECK_INTERVAL": (float, 60.0),
     "ALERT_COOLDOWN": (float, 3600.0),
     "ALERT_FAILURE_RATE": (float, 0.5),
