@@ -61,6 +61,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "LOGIN_RATE_LIMIT": (str, "10 per minute;50 per hour"),
     "SUBMIT_RATE_LIMIT": (str, "60 per minute"),
+    "FORM_CACHE_SECONDS": (float, 1.0),
     # Security (README "Security"): invitations, their e-mail, and who may read /metrics.
     "INVITE_TTL": (float, 7 * 86400.0),
     "SMTP_URL": (str, ""),

@@ -1,9 +1,11 @@
 """What keeps an accepted submission cheap: jobs handed off to an idle process, markers cleared in batches,
-one schema per list of fields. Each saving keeps "202 means the submission and its jobs are on disk"."""
+one schema per list of fields, the form and its integrations kept for FORM_CACHE_SECONDS. Each saving keeps
+"202 means the submission and its jobs are on disk"."""
 
 from __future__ import annotations
 
 import pymongo
+from bson import ObjectId
 
 from app.engine import dispatch
 from app.engine.scheduler import scheduler_for
@@ -31,6 +33,7 @@ def test_a_process_with_a_backlog_leaves_new_jobs_to_the_claim(make_app, sink):
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
     scheduler = scheduler_for(app)
     scheduler.wake = lambda: None
+    scheduler.queue.claim = lambda *_, **__: []  # no claim can run (not even the start-up pass's)
     scheduler._maybe_more = True  # its last claim filled every slot: jobs are waiting in the store
     api = Api(app.test_client())
     form = api.create_form()
@@ -79,3 +82,43 @@ def test_changing_a_forms_fields_changes_what_its_submissions_must_hold(api):
     assert changed.status_code == 200, changed.json
     assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {}}).status_code == 202
     assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {"email": "nope"}}).status_code == 422
+
+
+def test_a_change_made_through_the_app_applies_to_the_very_next_submission(make_app):
+    app = make_app(FORM_CACHE_SECONDS=3600)  # the intake's copy of the form would otherwise live an hour
+    api = Api(app.test_client())
+    form = api.create_form()
+    config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    assert len(api.submit(form["id"], {"n": 1})["jobs"]) == 1
+
+    assert api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 200
+    assert api.submit(form["id"], {"n": 2})["jobs"] == []
+    second = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/y"})
+    assert [api.job(j)["config_id"] for j in api.submit(form["id"], {"n": 3})["jobs"]] == [second["id"]]
+    assert api.patch(f"/api/forms/{form['id']}", {"accepting_submissions": False}).status_code == 200
+    assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {"n": 4}}).status_code == 403
+
+
+def test_a_change_made_by_another_process_reaches_the_intake_within_form_cache_seconds(
+    make_app, store_uri, db_name
+):
+    app = make_app(FORM_CACHE_SECONDS=0.5)
+    api = Api(app.test_client())
+    form = api.create_form()
+    config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    assert len(api.submit(form["id"], {"n": 0})["jobs"]) == 1
+    other_process = pymongo.MongoClient(store_uri)[db_name]
+    other_process.plugin_configs.update_one({"_id": ObjectId(config["id"])}, {"$set": {"enabled": False}})
+
+    wait_until(lambda: api.submit(form["id"], {"n": 1})["jobs"] == [], timeout=5, what="the integration off")
+
+
+def test_without_the_cache_every_submission_reads_the_form(make_app, store_uri, db_name):
+    app = make_app(FORM_CACHE_SECONDS=0)
+    api = Api(app.test_client())
+    form = api.create_form()
+    assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {}}).status_code == 202
+    other_process = pymongo.MongoClient(store_uri)[db_name]
+    other_process.forms.update_one({"_id": ObjectId(form["id"])}, {"$set": {"accepting_submissions": False}})
+
+    assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {}}).status_code == 403

@@ -12,8 +12,8 @@ from marshmallow import ValidationError
 from werkzeug.routing import BuildError
 
 from app.api.schemas import storable
+from app.engine.subscriptions import subscriptions
 from app.errors import APIError, invalid
-from app.models import parse_object_id
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 INTAKE_RULE = "/api/forms/<form_id>/submissions"
@@ -94,10 +94,7 @@ def add_cors_headers(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if rule != INTAKE_RULE or not origin or request.method not in ("POST", "OPTIONS"):
         return response
-    from app.models import Form  # noqa: PLC0415
-
-    oid = parse_object_id((request.view_args or {}).get("form_id"))
-    doc = Form._get_collection().find_one({"_id": oid}, {"allowed_origins": 1}) if oid else None
+    doc = subscriptions().form(str((request.view_args or {}).get("form_id")))
     allowed = (doc or {}).get("allowed_origins") or []
     if "*" not in allowed and origin not in allowed:
         return response

@@ -16,8 +16,10 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
+from app.engine.group_commit import group_insert
+from app.engine.subscriptions import subscriptions
 from app.errors import APIError, invalid
-from app.models import Form, Submission, isoformat, parse_object_id, utcnow
+from app.models import Form, Submission, isoformat, utcnow
 from app.signals import FormEvent
 
 bp.after_request(intake.add_cors_headers)
@@ -49,8 +51,7 @@ def _emit(signal, form: dict, sub: dict, marker: dict) -> list[str]:
 
 
 def _form_doc(form_id: str) -> dict:
-    oid = parse_object_id(form_id)
-    form = Form._get_collection().find_one({"_id": oid}) if oid else None
+    form = subscriptions().form(form_id)
     if form is None:
         raise APIError(404, "not_found", "form not found")
     return form
@@ -99,7 +100,7 @@ def _intake(form_id: str):
         "dispatch_pending": True,
     }
     try:
-        Submission._get_collection().insert_one(sub)
+        group_insert(current_app, "submissions").insert_one(sub)
     except DuplicateKeyError:  # an earlier request with this Idempotency-Key wrote it, then died
         sub = Submission._get_collection().find_one({"_id": sub_id})
     except Exception:
@@ -139,7 +140,11 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     marker = pending_marker(signal.name, current.id, revision, previous)
     if "data" in changes:  # the revision being replaced, for the submission's history (the update below
         # only applies to this revision, so the list cannot lose an entry to a concurrent edit)
-        replaced = {"revision": current.revision, "data": current.data, "updated_at": isoformat(current.updated_at)}
+        replaced = {
+            "revision": current.revision,
+            "data": current.data,
+            "updated_at": isoformat(current.updated_at),
+        }
         changes["history"] = [*current.history, replaced]
     coll = Submission._get_collection()
     updated = coll.update_one(

@@ -18,6 +18,7 @@ import os
 import signal as signal_module
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from bson import ObjectId, json_util
@@ -27,7 +28,10 @@ from pymongo.errors import BulkWriteError
 
 from app import signals
 from app.engine.batching import Batcher
+from app.engine.circuit import CLOSED
 from app.engine.conditions import parse_stored
+from app.engine.group_commit import group_insert
+from app.engine.subscriptions import enabled_configs, subscriptions
 from app.models import Form, JobStatus, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
 from app.signals import FormEvent
 
@@ -71,15 +75,15 @@ def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str,
     }
 
 
-def _subscribed_configs(event: FormEvent, submission: dict | None) -> list[dict]:
-    """The enabled configs subscribed to the event whose conditions admit it; skipped ones are counted."""
-    # Whole documents: a job handed off at creation runs with its config as read here.
-    cursor = PluginConfig._get_collection().find({"form_id": event.form_id, "enabled": True})
-    subscribed = [c for c in cursor if event.name in (c.get("trigger_events") or [])]
+def _subscribed_configs(event: FormEvent, submission: dict | None, enabled: list[dict]) -> list[dict]:
+    """The ``enabled`` configs subscribed to the event whose conditions admit it; skipped ones are counted."""
+    subscribed = [c for c in enabled if event.name in (c.get("trigger_events") or [])]
     if submission is None:
         return subscribed
     # The request hands the data from before an edit over with the event; the sweep finds it in the marker.
-    previous = event.previous_data if event.previous_data is not None else _previous_data(submission, event.key)
+    previous = (
+        event.previous_data if event.previous_data is not None else _previous_data(submission, event.key)
+    )
     admitted: list[dict] = []
     skipped: list[dict] = []
     for config in subscribed:
@@ -108,22 +112,32 @@ def _previous_data(submission: dict, key: str) -> dict | None:
     return None
 
 
-def insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
-    """Insert jobs; those whose dispatch_key exists already are found instead of created again.
+def insert_jobs(
+    coll: Collection, docs: list[dict], insert: Callable[[list[dict]], object] | None = None
+) -> list[dict]:
+    """Insert jobs (with ``insert``, by default ``coll.insert_many(ordered=False)``); those whose
+    dispatch_key exists already are found instead of created again.
 
-    Returns ``{"_id", "plugin_id", "new"}`` for each of the event's jobs (``operation_id`` too for found ones).
+    Returns ``{"_id", "plugin_id", "config_id", "new"}`` for each of the event's jobs (``operation_id`` too for found ones).
     """
     if not docs:
         return []
     try:
-        coll.insert_many(docs, ordered=False)
-        return [{"_id": d["_id"], "plugin_id": d["plugin_id"], "new": True} for d in docs]
+        if insert is None:
+            coll.insert_many(docs, ordered=False)
+        else:
+            insert(docs)
+        return [
+            {"_id": d["_id"], "plugin_id": d["plugin_id"], "config_id": d["config_id"], "new": True}
+            for d in docs
+        ]
     except BulkWriteError as exc:
         if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
             raise
         mine = {d["_id"] for d in docs}
         existing = coll.find(
-            {"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}}, {"plugin_id": 1, "operation_id": 1}
+            {"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}},
+            {"plugin_id": 1, "config_id": 1, "operation_id": 1},
         )
         return [{**d, "new": d["_id"] in mine} for d in existing]
 
@@ -166,7 +180,9 @@ class Handoff(Protocol):
 
     def claim_at_insert(self, docs: list[dict]) -> list[dict]: ...
 
-    def adopt(self, taken: list[dict], written: set[Any], configs: dict[str, dict]) -> None: ...
+    def adopt(
+        self, taken: list[dict], written: set[Any], configs: dict[str, dict], read_at: float
+    ) -> None: ...
 
 
 def dispatch(
@@ -176,28 +192,40 @@ def dispatch(
     max_attempts: int,
     markers: MarkerClearer | None = None,
     handoff: Handoff | None = None,
+    configs: tuple[list[dict], float] | None = None,
+    insert: Callable[[list[dict]], object] | None = None,
 ) -> list[dict]:
     """Create the event's jobs (idempotently) and clear its pending marker (at once, or in a batch of
     ``markers``). With ``handoff`` (this process's scheduler), jobs it has idle threads for are written
-    claimed by it and start at once.
+    claimed by it and start at once. ``insert`` writes the jobs (engine.group_commit; by default alone).
+    ``configs``: the form's enabled configs and the ``time.monotonic()``
+    they were read at (read from the store when not given); a job handed off runs with its config as
+    given here.
 
     Returns ``{"_id", "plugin_id", "new", "running"}`` per job (``new`` is false for jobs an earlier
     dispatch made; ``running``: handed off).
     """
     payload = snapshot(form, submission, event)
-    configs = _subscribed_configs(event, submission)
+    enabled, read_at = configs if configs is not None else (enabled_configs(event.form_id), time.monotonic())
+    subscribed = _subscribed_configs(event, submission, enabled)
     docs = [
-        job_document(config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts)
-        for config in configs
+        job_document(
+            config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts
+        )
+        for config in subscribed
     ]
-    taken = handoff.claim_at_insert(docs) if handoff is not None else []
+    # Only jobs of closed circuits start at once: ``configs`` may be a moment old, and an open or
+    # half-open circuit is decided on its latest state, read with a claim.
+    closed = {str(c["_id"]) for c in subscribed if (c.get("circuit") or {}).get("state", CLOSED) == CLOSED}
+    eligible = [doc for doc in docs if doc["config_id"] in closed]
+    taken = handoff.claim_at_insert(eligible) if handoff is not None and eligible else []
     written: set[ObjectId] = set()
     try:
-        jobs = insert_jobs(PluginJob._get_collection(), docs)
+        jobs = insert_jobs(PluginJob._get_collection(), docs, insert)
         written = {job["_id"] for job in jobs if job["new"]}
     finally:
         if handoff is not None:
-            handoff.adopt(taken, written, {str(c["_id"]): c for c in configs})
+            handoff.adopt(taken, written, {str(c["_id"]): c for c in subscribed}, read_at)
     running = {doc["_id"] for doc in taken}
     jobs = [{**job, "running": job["new"] and job["_id"] in running} for job in jobs]
     owner = Submission if submission is not None else Form
@@ -236,17 +264,34 @@ class MarkerClearer(Batcher[tuple[type[Form] | type[Submission], ObjectId, str]]
             by_owner[owner].append((owner_id, key))
         for owner, items in by_owner.items():
             coll = owner._get_collection()
-            # (nx-27017 matches an array's subfield by equality, not with $in: hence one $or branch each)
-            only = coll.update_many(
-                {
-                    "$or": [{"_id": owner_id, "pending_events.key": key} for owner_id, key in items],
-                    "pending_events": {"$size": 1},
-                },
-                {"$set": {"pending_events": [], "dispatch_pending": False}},
-            )
-            if only.modified_count < len(items):  # some had other markers too: one by one
+            new = [owner_id for owner_id, key in items if owner is Submission and key == _submitted(owner_id)]
+            rest = [
+                (owner_id, key)
+                for owner_id, key in items
+                if owner is not Submission or key != _submitted(owner_id)
+            ]
+            cleared = 0
+            if new:  # a submission still at revision 1 can have no marker but its form.submitted one
+                cleared = coll.update_many(
+                    {"_id": {"$in": new}, "revision": 1, "pending_events": {"$size": 1}},
+                    {"$set": {"pending_events": [], "dispatch_pending": False}},
+                ).modified_count
+            if rest:
+                # (nx-27017 matches an array's subfield by equality, not with $in: hence one $or branch each)
+                cleared += coll.update_many(
+                    {
+                        "$or": [{"_id": owner_id, "pending_events.key": key} for owner_id, key in rest],
+                        "pending_events": {"$size": 1},
+                    },
+                    {"$set": {"pending_events": [], "dispatch_pending": False}},
+                ).modified_count
+            if cleared < len(items):  # some had other markers too: one by one
                 for owner_id, key in items:
                     clear_marker(coll, owner_id, key)
+
+
+def _submitted(submission_id: ObjectId) -> str:
+    return event_key(signals.form_submitted.name, submission_id, 1)
 
 
 def sweep(max_attempts: int, min_age: float) -> int:
@@ -281,7 +326,7 @@ def sweep(max_attempts: int, min_age: float) -> int:
 
 def init_app(app: Flask) -> None:
     """Connect the trigger signals: each returns the ids of the jobs it created."""
-    markers = MarkerClearer(max_delay=0.02, idle_exit=1.0)
+    markers = MarkerClearer(max_delay=0.05, idle_exit=1.0)
     app.extensions["formhooks.markers"] = markers
     atexit.register(markers.flush, 2.0)
 
@@ -291,11 +336,19 @@ def init_app(app: Flask) -> None:
         if sender.config["FAULT_INJECTION"] == "crash_before_jobs":  # crash tests: die between the two writes
             os.kill(os.getpid(), signal_module.SIGKILL)
         handoff = sender.extensions.get("formhooks.scheduler")
-        jobs = dispatch(event, form, submission, sender.config["MAX_ATTEMPTS"], markers, handoff)
+        configs = subscriptions(sender).configs(event.form_id)
+        insert = group_insert(sender, "jobs").insert
+        jobs = dispatch(
+            event, form, submission, sender.config["MAX_ATTEMPTS"], markers, handoff, configs, insert
+        )
         for job in jobs:
             if job["new"]:
                 signals.job_created.send(
-                    sender, job_id=job["_id"], plugin_id=job["plugin_id"], running=job["running"]
+                    sender,
+                    job_id=job["_id"],
+                    plugin_id=job["plugin_id"],
+                    config_id=job["config_id"],
+                    running=job["running"],
                 )
         return [job["_id"] for job in jobs]
 

@@ -78,17 +78,54 @@ def _workspaces(config_ids: list[str]) -> dict[str, Any]:
     return {str(c["_id"]): c.get("workspace_id") for c in found}
 
 
-def round_robin(coll: Collection, limit: int, cap: int, now: float | None = None) -> Pick:
-    """Pick up to ``limit`` due jobs one integration at a time, one workspace at a time."""
-    now = time.time() if now is None else now
+def pending_groups(coll: Collection) -> dict[str, tuple[int, float | None]]:
+    """Pending jobs by integration: config id -> (how many, earliest ``scheduled_for``). Reads them all."""
     groups = coll.aggregate(
         [
             {"$match": {"status": PENDING}},
             {"$group": {"_id": "$config_id", "n": {"$sum": 1}, "due": {"$min": "$scheduled_for"}}},
         ]
     )
-    due = {g["_id"]: g["n"] for g in groups if g["due"] is not None and g["due"] <= now}
-    running = running_per_config(coll)
+    return {g["_id"]: (g["n"], g["due"]) for g in groups}
+
+
+class PendingGroups:
+    """``pending_groups``, read again at most every ``max_age`` seconds.
+
+    Grouping reads every pending job: with thousands waiting, too dear for every claim (each claim of a
+    busy scheduler would pay for the whole backlog). A few seconds old is enough to share slots out: an
+    integration whose jobs appeared since gets its slots at the next read at the latest.
+    """
+
+    def __init__(self, max_age: float = 1.0):
+        self.max_age = max_age
+        self._read_at = -max_age
+        self._groups: dict[str, tuple[int, float | None]] = {}
+
+    def get(self, coll: Collection) -> dict[str, tuple[int, float | None]]:
+        now = time.monotonic()
+        if now - self._read_at >= self.max_age:
+            self._groups, self._read_at = pending_groups(coll), now
+        return self._groups
+
+
+def round_robin(
+    coll: Collection,
+    limit: int,
+    cap: int,
+    now: float | None = None,
+    running: Counter[str] | None = None,
+    groups: dict[str, tuple[int, float | None]] | None = None,
+) -> Pick:
+    """Pick up to ``limit`` due jobs one integration at a time, one workspace at a time.
+
+    ``running``: running jobs per integration that count against ``cap`` (all in the store by default);
+    ``groups``: ``pending_groups`` (read now by default).
+    """
+    now = time.time() if now is None else now
+    groups = pending_groups(coll) if groups is None else groups
+    due = {config_id: n for config_id, (n, first) in groups.items() if first is not None and first <= now}
+    running = running_per_config(coll) if running is None else running
     pick = Pick()
     room: dict[str, int] = {}
     for config_id, n in due.items():

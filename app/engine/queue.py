@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -69,13 +70,19 @@ class JobQueue:
             integration_cap  # running jobs per integration (0: no cap); see engine.fairshare
         )
         self.waiting_for_cap = 0  # due jobs the last claim left because their integration was at its cap
+        self.groups = fairshare.PendingGroups()
 
     @property
     def coll(self) -> Collection:
         return PluginJob._get_collection()
 
-    def claim(self, limit: int) -> list[JobRecord]:
-        """Claim up to ``limit`` due jobs for this owner; returns the claimed documents.
+    def claim(
+        self, limit: int, running: Counter[str] | None = None, backlog: bool = False
+    ) -> list[JobRecord]:
+        """Claim up to ``limit`` due jobs for this owner; returns the claimed documents. ``running``: the
+        jobs per integration that count against the integration cap (this owner's; all in the store by
+        default). ``backlog``: more jobs were due than could be taken at the last claim, so share them out
+        at once rather than first reading the oldest.
 
         Two round trips when nobody competes: read pending jobs, flip the due ones in one compare-and-set. Only when another scheduler took some of them meanwhile is a third
         read needed, to learn which ones are ours.
@@ -83,6 +90,10 @@ class JobQueue:
         if limit <= 0:
             return []
         now, stamp = time.time(), utcnow()
+        if backlog:
+            pick = self._share_out(limit, running, now)
+            self.waiting_for_cap, due = pick.waiting_for_cap, pick.jobs
+            return self._flip(due, now, stamp)
         # Oldest pending first, unsorted: an index walk that stays cheap however many jobs are waiting.
         # Only when jobs scheduled for later (retries) are in the way is the pending set sorted by due time.
         earliest = list(self.coll.find({"status": PENDING}).limit(limit))
@@ -91,12 +102,24 @@ class JobQueue:
             earliest = list(self.coll.find({"status": PENDING}).sort("scheduled_for", 1).limit(limit))
             due = [job for job in earliest if job["scheduled_for"] <= now]
         if len(earliest) == limit:  # more may be due than there are slots: share them out
-            pick = fairshare.round_robin(self.coll, limit, self.integration_cap, now)
+            pick = self._share_out(limit, running, now)
         elif self.integration_cap > 0 and due:
-            pick = fairshare.within_cap(due, fairshare.running_per_config(self.coll), self.integration_cap)
+            if running is None:
+                running = fairshare.running_per_config(self.coll)
+            pick = fairshare.within_cap(due, running, self.integration_cap)
         else:
             pick = fairshare.Pick(due)
         self.waiting_for_cap, due = pick.waiting_for_cap, pick.jobs
+        return self._flip(due, now, stamp)
+
+    def _share_out(self, limit: int, running: Counter[str] | None, now: float) -> fairshare.Pick:
+        if running is None:
+            running = fairshare.running_per_config(self.coll)
+        groups = self.groups.get(self.coll)
+        return fairshare.round_robin(self.coll, limit, self.integration_cap, now, running, groups)
+
+    def _flip(self, due: list[dict[str, Any]], now: float, stamp: dt.datetime) -> list[JobRecord]:
+        """Claim ``due`` (pending when read) in one compare-and-set; returns those this owner got."""
         if not due:
             return []
         token = uuid.uuid4().hex
@@ -106,7 +129,9 @@ class JobQueue:
             {"$set": claimed, "$inc": {"attempts": 1}},
         )
         if result.modified_count == len(due):
-            return [cast(JobRecord, {**job, **claimed, "attempts": job.get("attempts", 0) + 1}) for job in due]
+            return [
+                cast(JobRecord, {**job, **claimed, "attempts": job.get("attempts", 0) + 1}) for job in due
+            ]
         if result.modified_count == 0:
             return []
         return list(self.coll.find({"_id": {"$in": [job["_id"] for job in due]}, "claim_token": token}))
@@ -179,9 +204,7 @@ class JobQueue:
     def cancel(self, job: JobRecord, reason: str) -> bool:
         return self.apply(self.finish_op(job, JobStatus.CANCELLED, reason))
 
-    def retry_at(
-        self, job: JobRecord, when: float, error: str | None, refund_attempt: bool = False
-    ) -> bool:
+    def retry_at(self, job: JobRecord, when: float, error: str | None, refund_attempt: bool = False) -> bool:
         return self.apply(self.retry_op(job, when, error, refund_attempt))
 
     def note(self, job: JobRecord, error: str) -> bool:

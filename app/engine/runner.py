@@ -23,6 +23,7 @@ from app.engine.outcome import Outcome, outcome_of
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
+from app.engine.subscriptions import forget as forget_subscriptions
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.secret_scrub import hiding, scrub_attempt, secret_values
@@ -65,14 +66,15 @@ class JobRunner:
         self._changed: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
-        """The configs of a batch of claimed jobs, in one read."""
+        """The configs of a batch of claimed jobs, in one read (fresh: their circuits decide)."""
         ids = list({ObjectId(job["config_id"]) for job in jobs})
         return self.as_loaded(PluginConfig._get_collection().find({"_id": {"$in": ids}}))
 
     @staticmethod
-    def as_loaded(configs: Iterable[dict[str, Any]]) -> dict[str, ConfigRecord]:
-        """Config documents just read, by id, as ``run`` takes them."""
-        loaded_at = time.monotonic()
+    def as_loaded(configs: Iterable[dict[str, Any]], read_at: float | None = None) -> dict[str, ConfigRecord]:
+        """Config documents read at ``read_at`` (``time.monotonic()``; now by default), by id, as ``run``
+        takes them."""
+        loaded_at = time.monotonic() if read_at is None else read_at
         return {str(c["_id"]): cast(ConfigRecord, {**c, "_loaded_at": loaded_at}) for c in configs}
 
     def _latest(self, config: ConfigRecord) -> ConfigRecord:
@@ -148,9 +150,7 @@ class JobRunner:
         scrub_attempt(outcome.error, outcome.result, hidden)
         return outcome
 
-    def _attempt(
-        self, plugin: Plugin, job: JobRecord, opened: dict[str, Any], info: AttemptInfo
-    ) -> Outcome:
+    def _attempt(self, plugin: Plugin, job: JobRecord, opened: dict[str, Any], info: AttemptInfo) -> Outcome:
         timeout = float(self.settings["JOB_TIMEOUT"])
         ctx = ExecutionContext(
             job_id=str(job["_id"]),
@@ -206,6 +206,7 @@ class JobRunner:
         self._remember(config, circuit=circuit)
         if disabled or error.disable:
             self._remember(config, enabled=False)
+            forget_subscriptions(self.app)
         if error.disable:
             disable_integration(config["_id"], error.message)
         if error.permanent or disabled or out_of_attempts(job):

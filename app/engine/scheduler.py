@@ -64,7 +64,7 @@ class Scheduler:
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
-        self.writer = ResultWriter()
+        self.writer = ResultWriter(busy_delay=0.025)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: ThreadPoolExecutor | None = None
         self._aps: BackgroundScheduler | None = None
@@ -74,6 +74,9 @@ class Scheduler:
         self._polling = False
         self._dirty = False
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
+        self._cap_bound = (
+            False  # ... or it did not, but left due jobs because their integration was at its cap
+        )
         self._handing_off = 0  # jobs stamped by claim_at_insert, not yet adopted
         self._stopping = False
         self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
@@ -95,7 +98,9 @@ class Scheduler:
             executors={"default": APThreadPool(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        self._aps.add_job(self.poll, "interval", seconds=cfg["POLL_INTERVAL"], id="poll")
+        # Two instances: a wake that lands while the last poll is returning must run, not be skipped
+        # (poll's own flag keeps a second one from claiming alongside a running one).
+        self._aps.add_job(self.poll, "interval", seconds=cfg["POLL_INTERVAL"], id="poll", max_instances=2)
         self._aps.add_job(
             self.renew_leases, "interval", seconds=max(0.5, cfg["LEASE_SECONDS"] / 3), id="renew"
         )
@@ -172,8 +177,14 @@ class Scheduler:
 
     # -- polling ---------------------------------------------------------------------------------------
 
-    def _on_job_created(self, sender: Flask, running: bool = False, **_: Any) -> None:
-        if not running:  # a job handed off to this process at creation needs no claim
+    def _on_job_created(
+        self, sender: Flask, running: bool = False, config_id: str | None = None, **_: Any
+    ) -> None:
+        if running:  # a job handed off to this process at creation needs no claim
+            return
+        with self._lock:  # nor does one whose integration runs its cap here: a claim could not take it
+            capped = self._cap_bound and self._running_of(config_id) >= self.queue.integration_cap
+        if not capped:
             self.wake()
 
     def wake(self) -> None:
@@ -202,14 +213,18 @@ class Scheduler:
                 with self._lock:
                     self._dirty = False
                 limit = self.free_slots()
-                jobs = self.queue.claim(limit) if limit > 0 else []
+                with self._lock:
+                    running, backlog = self._running_per_config(), self._cap_bound
+                jobs = self.queue.claim(limit, running, backlog) if limit > 0 else []
                 configs = self.runner.load_configs(jobs) if jobs else {}
                 for job in jobs:
                     self._submit(job, configs.get(job["config_id"]))
                 started += len(jobs)
                 with self._lock:
                     # a full batch, or jobs left waiting for their integration's cap: look again when one ends
-                    self._maybe_more = (bool(jobs) and len(jobs) == limit) or self.queue.waiting_for_cap > 0
+                    full = bool(jobs) and len(jobs) == limit
+                    self._cap_bound = not full and self.queue.waiting_for_cap > 0
+                    self._maybe_more = full or self._cap_bound
                     more = (bool(jobs) and self._maybe_more) or self._dirty
                     if not more or self._stopping or self.free_slots() <= 0:
                         self._polling = False
@@ -221,6 +236,14 @@ class Scheduler:
         with self._lock:
             self._polling = False
         return started
+
+    def _running_of(self, config_id: str | None) -> int:
+        """This process's running jobs of one integration (hold the lock)."""
+        return sum(job["config_id"] == config_id for job in self._inflight.values())
+
+    def _running_per_config(self) -> Counter[str]:
+        """This process's running jobs per integration: what the integration cap counts (hold the lock)."""
+        return Counter(job["config_id"] for job in self._inflight.values())
 
     def _submit(self, job: JobRecord, config: ConfigRecord | None) -> None:
         assert self._pool is not None
@@ -242,6 +265,9 @@ class Scheduler:
                 self._inflight.pop(job["_id"], None)
                 self._futures.pop(job["_id"], None)
                 refill = self._maybe_more and len(self._inflight) <= self.threads
+                if refill and self._cap_bound:  # claim for a capped integration once half its cap is free,
+                    # not one job per completion (each claim costs two round trips)
+                    refill = self._running_of(job["config_id"]) <= self.queue.integration_cap // 2
             if refill and not self._stopping:
                 self.wake()
 
@@ -262,8 +288,7 @@ class Scheduler:
             if busy or self._pool is None or self._stopping or self.health.down:
                 return []
             idle = self.threads - len(self._inflight) - self._handing_off
-            # The integration cap holds for handed-off jobs too (counted here: this process's running jobs).
-            running = Counter(job["config_id"] for job in self._inflight.values())
+            running = self._running_per_config()  # the integration cap holds for handed-off jobs too
             taken: list[dict[str, Any]] = []
             for doc in docs:
                 if len(taken) >= idle:
@@ -279,13 +304,16 @@ class Scheduler:
                 doc.update(claim, attempts=doc.get("attempts", 0) + 1)
         return taken
 
-    def adopt(self, taken: list[dict[str, Any]], written: set[Any], configs: dict[str, dict]) -> None:
+    def adopt(
+        self, taken: list[dict[str, Any]], written: set[Any], configs: dict[str, dict], read_at: float
+    ) -> None:
         """Run the jobs ``claim_at_insert`` stamped whose ids are in ``written`` (the others were not
-        written: their event's jobs existed already). ``configs``: their config documents by id."""
+        written: their event's jobs existed already). ``configs``: their config documents by id, read at
+        ``read_at`` (``time.monotonic()``)."""
         with self._lock:
             self._handing_off -= len(taken)
         jobs = [doc for doc in taken if doc["_id"] in written]
-        loaded = self.runner.as_loaded(configs.values())
+        loaded = self.runner.as_loaded(configs.values(), read_at)
         for job in jobs:
             if self._stopping:  # too late to start: back to pending, attempt refunded
                 self.queue.release(cast(JobRecord, job))

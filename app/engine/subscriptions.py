@@ -1,0 +1,90 @@
+"""A form and the enabled integrations its events go to, as the intake reads them: kept for a moment.
+
+Every accepted submission needs the form (open? which fields? whose?) and its enabled configs (which
+jobs to create). Reading both from the store for each submission doubled its round trips, so a process
+keeps what it read for ``FORM_CACHE_SECONDS``. A write to forms or integrations made through this process
+(any API or admin write, or the engine disabling an integration) empties the cache at once; one made
+through another process is seen within that time. The crash sweep and every other reader go to the store.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from flask import Flask, current_app, request
+
+from app.models import Form, PluginConfig, parse_object_id
+
+
+def enabled_configs(form_id: str) -> list[dict[str, Any]]:
+    """The form's enabled config documents, from the store."""
+    return list(PluginConfig._get_collection().find({"form_id": form_id, "enabled": True}))
+
+
+class Subscriptions:
+    """Per-process, short-lived copies of forms and of their enabled configs (treat them as read-only)."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._forms: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._configs: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+
+    def form(self, form_id: str) -> dict[str, Any] | None:
+        """The form's document, or None when there is no such form."""
+        now = time.monotonic()
+        cached = self._forms.get(form_id)
+        if cached is not None and now - cached[0] < self.seconds:
+            return cached[1]
+        oid = parse_object_id(form_id)
+        doc = Form._get_collection().find_one({"_id": oid}) if oid else None
+        if self.seconds > 0:
+            with self._lock:
+                self._forms[form_id] = (now, doc)
+        return doc
+
+    def configs(self, form_id: str) -> tuple[list[dict[str, Any]], float]:
+        """The form's enabled config documents, and the ``time.monotonic()`` at which they were read."""
+        now = time.monotonic()
+        cached = self._configs.get(form_id)
+        if cached is not None and now - cached[0] < self.seconds:
+            return cached[1], cached[0]
+        docs = enabled_configs(form_id)
+        if self.seconds > 0:
+            with self._lock:
+                self._configs[form_id] = (now, docs)
+        return docs, now
+
+    def forget(self) -> None:
+        """Drop everything: forms or integrations were changed by this process."""
+        with self._lock:
+            self._forms.clear()
+            self._configs.clear()
+
+
+def subscriptions(app: Flask | None = None) -> Subscriptions:
+    """This app's cache (the current app's by default)."""
+    return (app or current_app).extensions["formhooks.subscriptions"]
+
+
+def forget(app: Flask | None = None) -> None:
+    """Forms or integrations changed: the next submission reads them from the store."""
+    found = (app or current_app).extensions.get("formhooks.subscriptions")
+    if found is not None:
+        found.forget()
+
+
+INTAKE_ENDPOINT = "api.create_submission"
+
+
+def init_app(app: Flask) -> None:
+    """Create the cache, and empty it after every write request but the intake's own (before its answer
+    is sent, whatever the answer)."""
+    app.extensions["formhooks.subscriptions"] = Subscriptions(app.config["FORM_CACHE_SECONDS"])
+
+    @app.teardown_request
+    def _writes_forget(_exc: BaseException | None) -> None:
+        if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint != INTAKE_ENDPOINT:
+            forget(app)

@@ -1,0 +1,118 @@
+"""Group commit: concurrent inserts share one write, and each caller gets only its own errors."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from bson import ObjectId
+from pymongo.errors import AutoReconnect, DuplicateKeyError
+
+from app.engine.group_commit import GroupInsert
+from app.models import Submission
+from tests.support.wait import wait_until
+
+
+class HeldCollection:
+    """The real collection, whose first insert waits until ``release`` (so that others queue behind it)."""
+
+    def __init__(self, fail_with: Exception | None = None):
+        self.coll = Submission._get_collection()
+        self.writes: list[int] = []
+        self.release = threading.Event()
+        self.fail_with = fail_with
+
+    def insert_many(self, docs, ordered=True):
+        self.writes.append(len(docs))
+        if len(self.writes) == 1:
+            self.release.wait(10)
+        elif self.fail_with is not None:
+            raise self.fail_with
+        return self.coll.insert_many(docs, ordered=ordered)
+
+
+def _callers(
+    group: GroupInsert, docs: list[dict]
+) -> tuple[list[threading.Thread], dict[int, Exception | None]]:
+    results: dict[int, Exception | None] = {}
+
+    def call(i: int) -> None:
+        try:
+            group.insert_one(docs[i])
+            results[i] = None
+        except Exception as exc:  # noqa: BLE001  (the test looks at which caller got what)
+            results[i] = exc
+
+    return [threading.Thread(target=call, args=(i,)) for i in range(len(docs))], results
+
+
+def _run_while_first_write_is_held(held: HeldCollection, group: GroupInsert, docs: list[dict]):
+    threads, results = _callers(group, docs)
+    threads[0].start()
+    wait_until(lambda: held.writes, what="the first write under way")
+    for t in threads[1:]:
+        t.start()
+    wait_until(lambda: len(group._waiting) == len(docs) - 1, what="the others queued behind it")
+    held.release.set()
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_callers_that_arrive_during_a_write_share_the_next_one(app):
+    held = HeldCollection()
+    group = GroupInsert(lambda: held)
+    docs = [{"_id": ObjectId(), "n": i} for i in range(5)]
+
+    results = _run_while_first_write_is_held(held, group, docs)
+
+    assert results == {i: None for i in range(5)}
+    assert held.writes == [1, 4]
+    assert Submission._get_collection().count_documents({"n": {"$gte": 0}}) == 5
+
+
+def test_a_duplicate_fails_only_the_caller_that_sent_it(app):
+    taken = ObjectId()
+    Submission._get_collection().insert_one({"_id": taken, "n": -1})
+    held = HeldCollection()
+    group = GroupInsert(lambda: held)
+    docs = [
+        {"_id": ObjectId(), "n": 0},
+        {"_id": ObjectId(), "n": 1},
+        {"_id": taken, "n": 2},
+        {"_id": ObjectId(), "n": 3},
+    ]
+
+    results = _run_while_first_write_is_held(held, group, docs)
+
+    assert isinstance(results[2], DuplicateKeyError)
+    assert [results[i] for i in (0, 1, 3)] == [None, None, None]
+    assert sorted(d["n"] for d in Submission._get_collection().find({"n": {"$gte": 0}})) == [0, 1, 3]
+
+
+def test_a_failed_write_fails_every_caller_in_it_and_the_next_caller_writes_again(app):
+    held = HeldCollection(fail_with=AutoReconnect("the store went away"))
+    group = GroupInsert(lambda: held)
+    docs = [{"_id": ObjectId(), "n": i} for i in range(3)]
+
+    results = _run_while_first_write_is_held(held, group, docs)
+
+    assert results[0] is None
+    assert [type(results[i]) for i in (1, 2)] == [AutoReconnect, AutoReconnect]
+    held.fail_with = None
+    group.insert_one({"_id": ObjectId(), "n": 9})  # the group is free again: no caller is left waiting
+    assert Submission._get_collection().count_documents({"n": 9}) == 1
+
+
+@pytest.mark.parametrize("size", [1, 3])
+def test_a_caller_alone_writes_at_once(app, size):
+    writes: list[int] = []
+    coll = Submission._get_collection()
+
+    class Counting:
+        def insert_many(self, docs, ordered=True):
+            writes.append(len(docs))
+            return coll.insert_many(docs, ordered=ordered)
+
+    GroupInsert(Counting).insert([{"_id": ObjectId()} for _ in range(size)])
+    assert writes == [size]
