@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 __version__ = "0.1.0"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
+    from flask import Flask
+
     from app import (
         admin,
         api,
