@@ -9,6 +9,7 @@ import pytest
 from app import template_budget
 from app.engine.workers import Call, WorkerPool, class_ref
 from tests.support.bad_plugins import SnoopPlugin
+from tests.support.probe_plugins import ModulesPlugin
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +45,10 @@ def test_concurrent_first_calls_start_no_more_processes_than_the_pool_size(pool)
 
     assert errors == []
     assert len(pool.processes) == 2
+
+
+def test_a_worker_process_holds_no_web_framework(pool):
+    call = Call(class_ref(ModulesPlugin), {}, "execute", None, template_budget.current_budget(), 30)
+    modules = pool.call(call, timeout=30).value
+    assert "jinja2" in modules  # what plugins use is there...
+    assert not {"flask", "werkzeug", "mongoengine", "pymongo"} & set(modules)  # ...and not the web app
