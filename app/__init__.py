@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+if TYPE_CHECKING:
+    from flask import Flask
 
 __version__ = "0.1.0"
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """The app factory. ``config`` overrides settings from the environment (see app.config.SETTINGS)."""
+    # Flask is imported here, not at the top: plugin worker processes import this package (app.contract is
+    # in it) and must not load Flask with it.
+    from flask import Flask
+
     from app import (
         admin,
         api,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from app import shared_imports
 from app.config import SETTINGS
 
 # A worker's scheduler stops within SHUTDOWN_GRACE + STOP_MARGIN (app.engine.scheduler); gunicorn kills a
@@ -27,10 +28,13 @@ def graceful_timeout(env: Mapping[str, str] = os.environ) -> int:
 
 
 def on_starting(server: Any) -> None:
-    """In the arbiter, before workers start: an empty metrics folder (prometheus multiprocess mode)."""
+    """In the arbiter, before workers start: an empty metrics folder (prometheus multiprocess mode), and the
+    app's modules imported once for every worker to share (app.shared_imports)."""
     if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         shutil.rmtree(folder, ignore_errors=True)  # samples of a previous run's processes
         Path(folder).mkdir(parents=True)
+    if shared_imports.enabled():
+        shared_imports.share_imports()
 
 
 def _scheduler(worker: Any) -> Any:

@@ -239,6 +239,7 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
+        self._starting = 0  # slots taken by processes being started (outside the lock)
         self._closed = False
         self.restarts: Counter[str] = Counter()  # reason -> count (for /readyz and /metrics)
 
@@ -259,12 +260,20 @@ class WorkerPool:
                         return worker
                     worker.kill()
                     continue
-                if len(self._busy) < self.size:
+                if len(self._busy) + self._starting < self.size:
+                    self._starting += 1  # the slot is taken now: concurrent callers must not start one too
                     break
                 if not self._cond.wait(timeout=max(0.0, deadline - time.monotonic())):
                     raise WorkerLost("waited for a free plugin process until the deadline", deadline=True)
-        worker = _Worker(self._ctx, self.memory_mb)  # outside the lock: starting takes a few ms
+        try:
+            worker = _Worker(self._ctx, self.memory_mb)  # outside the lock: starting takes a few ms
+        except BaseException:
+            with self._cond:
+                self._starting -= 1
+                self._cond.notify()
+            raise
         with self._cond:
+            self._starting -= 1
             self._busy.add(worker)
         return worker
 
@@ -318,7 +327,7 @@ class WorkerPool:
         workers: list[_Worker] = []
         self.warming = True
         try:
-            while len(workers) < self.size and len(self._busy) + len(self._idle) < self.size:
+            while len(workers) < self.size and len(self._busy) + len(self._idle) + self._starting < self.size:
                 workers.append(self._acquire(deadline))
                 for call in calls:
                     workers[-1].conn.send(call)
