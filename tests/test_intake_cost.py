@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from app.engine import dispatch
 from app.engine.scheduler import scheduler_for
+from app.engine.subscriptions import subscriptions
 from app.models import PluginJob, Submission
 from tests.conftest import Api
 from tests.support.wait import wait_until
@@ -122,3 +123,10 @@ def test_without_the_cache_every_submission_reads_the_form(make_app, store_uri, 
     other_process.forms.update_one({"_id": ObjectId(form["id"])}, {"$set": {"accepting_submissions": False}})
 
     assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {}}).status_code == 403
+
+
+def test_posts_to_forms_that_do_not_exist_are_not_remembered(api, app):
+    for _ in range(3):
+        assert api.post(f"/api/forms/{ObjectId()}/submissions", {"data": {}}).status_code == 404
+
+    assert subscriptions(app)._forms == {}  # anyone can post to any id: only real forms are kept

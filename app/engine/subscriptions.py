@@ -40,8 +40,9 @@ class Subscriptions:
             return cached[1]
         oid = parse_object_id(form_id)
         doc = Form._get_collection().find_one({"_id": oid}) if oid else None
-        if self.seconds > 0:
+        if self.seconds > 0 and doc is not None:  # (unknown ids are not kept: anyone can post to any id)
             with self._lock:
+                _make_room(self._forms)
                 self._forms[form_id] = (now, doc)
         return doc
 
@@ -54,6 +55,7 @@ class Subscriptions:
         docs = enabled_configs(form_id)
         if self.seconds > 0:
             with self._lock:
+                _make_room(self._configs)
                 self._configs[form_id] = (now, docs)
         return docs, now
 
@@ -62,6 +64,15 @@ class Subscriptions:
         with self._lock:
             self._forms.clear()
             self._configs.clear()
+
+
+MAX_FORMS = 10_000
+
+
+def _make_room(cache: dict) -> None:
+    """Keep a copy of at most MAX_FORMS forms: past that, start over (the next reads refill it)."""
+    if len(cache) >= MAX_FORMS:
+        cache.clear()
 
 
 def subscriptions(app: Flask | None = None) -> Subscriptions:
