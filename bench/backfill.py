@@ -43,7 +43,9 @@ def _old_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count
         )
 
 
-def _latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:
+def paced_latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:
+    """Submissions at the paced rate to ``form_id``; each one's 202 → delivery at the sink, in ms. The form's
+    jobs are then deleted, so that the next run counts its own."""
     run = paced(url, form_id, h.settings.dispatch_rate, h.settings.dispatch_seconds)
     deadline = time.monotonic() + 60
     found: list[float] = []
@@ -58,7 +60,7 @@ def _latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:
         if len(found) >= run.count:
             break
         time.sleep(0.1)
-    h.mongo[db][JOBS].delete_many({"form_id": form_id})  # the next run counts its own
+    h.mongo[db][JOBS].delete_many({"form_id": form_id})
     return found
 
 
@@ -85,12 +87,12 @@ def dispatch_during_backfill(h: Harness, db: str, count: int) -> BackfillLatency
         workspace = h.mongo[db]["forms"].find_one({"_id": ObjectId(old_form)})["workspace_id"]
         _old_submissions(h, db, old_form, workspace, count)
         h.sink.reset()
-        result.baseline_ms = _latencies(h, app.url, db, live_form)
+        result.baseline_ms = paced_latencies(h, app.url, db, live_form)
         op = admin.http.post(f"{admin.base}/api/plugin-configs/{old_hook}/backfill", json={}, timeout=60).json()
         started = time.monotonic()
         while _state(admin, op["id"]).get("done", 0) < 100:
             time.sleep(0.1)
-        result.during_ms = _latencies(h, app.url, db, live_form)
+        result.during_ms = paced_latencies(h, app.url, db, live_form)
         state = _state(admin, op["id"])
         result.backfilled = state["done"]
         result.backfill_per_second = state["done"] / (time.monotonic() - started)

@@ -32,12 +32,19 @@ class ApiClient:
             raise RuntimeError(f"POST {path} answered {resp.status_code}: {resp.text[:300]}")
         return resp.json()
 
-    def create_form(self, name: str) -> str:
-        return self._post("/api/forms", {"name": name, "fields": FIELDS})["id"]
+    def create_workspace(self, name: str) -> str:
+        return self._post("/api/workspaces", {"name": name})["id"]
+
+    def create_form(self, name: str, workspace_id: str | None = None) -> str:
+        body = {"name": name, "fields": FIELDS, **({"workspace_id": workspace_id} if workspace_id else {})}
+        return self._post("/api/forms", body)["id"]
+
+    def add_plugin(self, form_id: str, plugin_id: str, name: str, config: dict[str, Any]) -> str:
+        body = {"plugin_id": plugin_id, "name": name, "config": config}
+        return self._post(f"/api/forms/{form_id}/plugins", body)["id"]
 
     def add_webhook(self, form_id: str, url: str, name: str) -> str:
-        body = {"plugin_id": "webhook", "name": name, "config": {"url": url, "secret": "bench-secret"}}
-        return self._post(f"/api/forms/{form_id}/plugins", body)["id"]
+        return self.add_plugin(form_id, "webhook", name, {"url": url, "secret": "bench-secret"})
 
     def form_with_webhooks(self, name: str, url: str, count: int) -> tuple[str, list[str]]:
         """A form with ``count`` webhook configs, all pointing at ``url``; returns (form id, config ids)."""

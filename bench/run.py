@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import phases
 from bench.backfill import BackfillLatency, dispatch_during_backfill
+from bench.bad_plugins import BadPluginsLatency, dispatch_during_bad_plugins
 from bench.harness import Harness
 from bench.load import IntakeRun
 from bench.report import Figure, Report, at_least, at_most
@@ -60,6 +61,7 @@ class Results:
     in_threads: phases.Throughput | None = None  # the isolation runs: the webhook plugin in threads...
     in_processes: phases.Throughput | None = None  # ... and forced into worker processes
     dispatch_processes: phases.Dispatch | None = None
+    bad_plugins: BadPluginsLatency | None = None  # another workspace's dispatch beside misbehaving plugins
 
 
 class Bench:
@@ -119,6 +121,10 @@ class Bench:
 
     def measure(self, h: Harness) -> None:
         s, got = self.s, self.got
+        if s.isolation_only:
+            self.report.notes.append("--isolation-only: every figure outside the isolation runs was skipped")
+            self.measure_isolation(h)
+            return
         got.intake = self.phase(
             f"intake: {s.jobs:,} jobs through the API", lambda: phases.preload(h, MAIN, s.jobs, s.hooks)
         )
@@ -197,6 +203,11 @@ class Bench:
             f"dispatch latency at {s.dispatch_rate:g}/s, plugin in worker processes",
             lambda: phases.dispatch(h, "bench_dispatch_process", PROCESSES),
         )
+        if s.bad_plugins:
+            got.bad_plugins = self.phase(
+                f"dispatch latency beside misbehaving plugins ({s.bad_plugins_rate:g} submissions/s to them)",
+                lambda: dispatch_during_bad_plugins(h, "bench_bad_plugins", s.bad_plugins_rate),
+            )
 
     # -- figures ---------------------------------------------------------------------------------------
 
@@ -211,6 +222,7 @@ class Bench:
         self._recovery()
         self._outage()
         self._isolation()
+        self._bad_plugins()
 
     def _isolation(self) -> None:
         s, r, threads, processes = self.s, self.report, self.got.in_threads, self.got.in_processes
@@ -229,6 +241,34 @@ class Bench:
         r.add(Figure("dispatch_process_p50_ms", label, p50, "ms", "≤ 20 ms", at_most(p50, 20), skipped))
         label = "dispatch latency p99, plugin in worker processes"
         r.add(Figure("dispatch_process_p99_ms", label, p99, "ms", "≤ 100 ms", at_most(p99, 100)))
+
+    def _bad_plugins(self) -> None:
+        s, r, b = self.s, self.report, self.got.bad_plugins
+        skipped = "" if s.isolation and s.bad_plugins else "skipped (--no-isolation or --no-bad-plugins)"
+        base50, base99 = phases.latency_summary(b.baseline_ms) if b else (None, None)
+        during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
+        how = b and (
+            f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
+            f"workspace A's form (hog, spin, segfault: third-party, in worker processes) got "
+            f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused)"
+        )
+        label = "dispatch p50, other workspace, bad plugins idle"
+        r.add(Figure("bad_plugins_base_p50_ms", label, base50, "ms", note=how or skipped))
+        r.add(Figure("bad_plugins_base_p99_ms", "dispatch p99, other workspace, bad plugins idle", base99, "ms"))
+        note = b and self._bad_plugins_note(b)
+        label = "dispatch p50, other workspace, bad plugins running"
+        r.add(Figure("bad_plugins_during_p50_ms", label, during50, "ms", note=note or ""))
+        label = "dispatch p99, other workspace, bad plugins running"
+        r.add(Figure("bad_plugins_during_p99_ms", label, during99, "ms"))
+        ratio = _ratio(during50, base50)
+        label = "dispatch p50 beside bad plugins ÷ idle"
+        r.add(Figure("bad_plugins_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
+
+    @staticmethod
+    def _bad_plugins_note(b: BadPluginsLatency) -> str:
+        failed = "; ".join(f"{n}× {why}" for why, n in b.failures.most_common())
+        restarts = ", ".join(f"{why} {n}" for why, n in sorted(b.restarts.items())) or "none"
+        return f"A's jobs failed: {failed or 'none'}; {b.unfinished} still unfinished; worker restarts: {restarts}"
 
     @property
     def steady(self) -> float | None:

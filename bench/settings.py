@@ -38,6 +38,9 @@ class BenchSettings:
     outage: bool = True
     isolation: bool = True  # the webhook plugin in worker processes: jobs/s against threads, dispatch latency
     isolation_jobs: int = 2000  # jobs per isolation throughput run (each mode)
+    isolation_only: bool = False  # run the isolation runs alone
+    bad_plugins: bool = True  # another workspace's dispatch latency while misbehaving plugins run (isolation)
+    bad_plugins_rate: float = 2.0  # submissions per second to the bad plugins' form (3 jobs each)
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -115,6 +118,22 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
         "--no-isolation", dest="isolation", action="store_false", default=None, help="skip the isolation runs"
     )
     parser.add_argument("--isolation-jobs", type=int, help="jobs per isolation throughput run [2000]")
+    parser.add_argument(
+        "--isolation-only",
+        action="store_true",
+        default=None,
+        help="only the isolation runs (the other figures are reported as skipped)",
+    )
+    parser.add_argument(
+        "--no-bad-plugins",
+        dest="bad_plugins",
+        action="store_false",
+        default=None,
+        help="skip the dispatch run beside misbehaving plugins (an isolation run)",
+    )
+    parser.add_argument(
+        "--bad-plugins-rate", type=float, help="submissions per second to the bad plugins' form [2]"
+    )
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",

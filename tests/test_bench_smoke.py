@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import distributions
 
 import pymongo
 import pytest
 import requests
 
+from app.contract.registry import ENTRY_POINT_GROUP
+from bench.bad_plugins import PLUGINS, install_dist
 from bench.harness import JOBS
 from bench.history import seed_history
 from bench.report import Figure, Report, at_least, at_most
@@ -70,6 +73,20 @@ def test_history_copies_a_real_job_as_finished_jobs_with_logs(store_uri, db_name
         client.close()
 
 
+def test_the_bad_plugins_are_found_as_an_installed_package_finds_them(tmp_path):
+    [dist] = distributions(path=[str(install_dist(tmp_path))])
+    found = {ep.name: ep for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP)}
+    assert sorted(found) == sorted(PLUGINS)
+    assert {ep.load().id for ep in found.values()} == set(PLUGINS)  # importable from the repository root
+
+
+def test_isolation_only_and_the_bad_plugins_run_have_flags(monkeypatch):
+    monkeypatch.setenv("BENCH_BAD_PLUGINS_RATE", "0.5")
+    s = parse(["--isolation-only", "--no-bad-plugins"])
+    assert (s.isolation_only, s.bad_plugins, s.bad_plugins_rate) == (True, False, 0.5)
+    assert (parse([]).isolation_only, parse([]).bad_plugins) == (False, True)
+
+
 def test_report_gives_each_figure_its_verdict(tmp_path):
     report = Report({"jobs": 5})
     report.add(Figure("a", "ratio to raw", 0.5, "ratio", "≥ 70%", at_least(0.5, 0.7)))
@@ -128,6 +145,9 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
         "ratio_process_to_thread",
         "dispatch_process_p50_ms",
         "dispatch_process_p99_ms",
+        "bad_plugins_base_p50_ms",
+        "bad_plugins_during_p50_ms",
+        "bad_plugins_p50_ratio",
         "e2e_intake_rps",
         "e2e_per_s",
     }
