@@ -103,3 +103,20 @@ def test_a_claim_below_the_slots_still_keeps_the_cap(app):
         pick = fairshare.within_cap(due, fairshare.running_per_config(coll), cap=4)
     assert len(pick.jobs) == 2
     assert pick.waiting_for_cap == 2
+
+
+def test_a_live_job_starts_while_every_worker_thread_waits_on_another_workspace(make_app, sink):
+    app = make_app(SCHEDULER_ENABLED=True, WORKER_THREADS=2, INTEGRATION_CONCURRENCY=0, JOB_TIMEOUT=10)
+    api = Api(app.test_client())
+    sink.responder = lambda req: Reply(delay=3.0 if req.path.startswith("/slow") else 0.0)
+    slow = api.create_form("A")
+    api.add_plugin(slow["id"], "webhook", {"url": sink.url + "/slow"})
+    fast = api.create_form("B")
+    api.add_plugin(fast["id"], "webhook", {"url": sink.url + "/fast"})
+    a_jobs = [api.submit(slow["id"], {"n": i})["jobs"][0] for i in range(6)]  # 2 threads, 6 slow calls
+    wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 2, what="A's calls")
+
+    b_job = api.submit(fast["id"], {"n": 0})["jobs"][0]
+    wait_until(lambda: any(r.path.startswith("/fast") for r in sink.requests), timeout=2, what="B's call")
+    assert [api.job(j)["status"] for j in a_jobs].count("completed") == 0  # A's first calls still wait
+    assert wait_until(lambda: api.job(b_job)["status"] == "completed", what="B's job completed")

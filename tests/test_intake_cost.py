@@ -30,19 +30,36 @@ def test_a_submission_to_an_idle_process_is_delivered_without_a_poll(make_app, s
     assert job["attempts"] == 1 and job["started_at"] == job["created_at"]
 
 
-def test_a_process_with_a_backlog_leaves_new_jobs_to_the_claim(make_app, sink):
+def test_a_process_with_a_backlog_leaves_new_jobs_of_that_integration_to_the_claim(make_app, sink):
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
     scheduler = scheduler_for(app)
     scheduler.wake = lambda: None
     scheduler.queue.claim = lambda *_, **__: []  # no claim can run (not even the start-up pass's)
-    scheduler._maybe_more = True  # its last claim filled every slot: jobs are waiting in the store
     api = Api(app.test_client())
     form = api.create_form()
-    api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    config = api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    scheduler._maybe_more = True  # its last claim filled every slot: jobs are waiting in the store...
+    scheduler.queue.backlogged = {config["id"]}  # ... jobs of this integration
     job_id = api.submit(form["id"], {"n": 1})["jobs"][0]
 
     job = api.job(job_id)
     assert (job["status"], job["attempts"], job["lease_owner"]) == ("pending", 0, None)
+
+
+def test_another_integrations_backlog_does_not_hold_back_a_new_job(make_app, sink):
+    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
+    scheduler = scheduler_for(app)
+    scheduler.wake = lambda: None
+    scheduler.queue.claim = lambda *_, **__: []
+    api = Api(app.test_client())
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    scheduler._maybe_more = True
+    scheduler.queue.backlogged = {"another workspace's integration"}
+    job_id = api.submit(form["id"], {"n": 1})["jobs"][0]
+
+    sink.wait_for(1)
+    assert wait_until(lambda: api.job(job_id)["status"] == "completed", what="the job completed")
 
 
 def test_every_submission_of_a_burst_has_its_marker_cleared(api, app):

@@ -35,6 +35,7 @@ class Pick:
 
     jobs: list[dict[str, Any]] = field(default_factory=list)
     waiting_for_cap: int = 0
+    backlogged: set[str] = field(default_factory=set)  # integrations with due jobs left waiting
 
 
 def running_per_config(coll: Collection) -> Counter[str]:
@@ -61,6 +62,7 @@ def within_cap(due: Iterable[dict[str, Any]], running: Counter[str], cap: int) -
     for job in due:
         if cap > 0 and taken[job["config_id"]] >= cap:
             pick.waiting_for_cap += 1
+            pick.backlogged.add(job["config_id"])
             continue
         taken[job["config_id"]] += 1
         pick.jobs.append(job)
@@ -148,6 +150,7 @@ def round_robin(
             left -= 1
             if slots[config_id] < room[config_id]:
                 configs.append(config_id)
+    pick.backlogged = {config_id for config_id, n in due.items() if slots[config_id] < n}
     for config_id, count in slots.items():
         found = coll.find({"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}})
         pick.jobs.extend(found.limit(count))

@@ -71,6 +71,7 @@ class JobQueue:
         )
         self.waiting_for_cap = 0  # due jobs the last claim left because their integration was at its cap
         self.groups = fairshare.PendingGroups()
+        self.backlogged: set[str] = set()  # integrations whose due jobs the last claim could not all take
 
     @property
     def coll(self) -> Collection:
@@ -92,7 +93,7 @@ class JobQueue:
         now, stamp = time.time(), utcnow()
         if backlog:
             pick = self._share_out(limit, running, now)
-            self.waiting_for_cap, due = pick.waiting_for_cap, pick.jobs
+            self.waiting_for_cap, self.backlogged, due = pick.waiting_for_cap, pick.backlogged, pick.jobs
             return self._flip(due, now, stamp)
         # Oldest pending first, unsorted: an index walk that stays cheap however many jobs are waiting.
         # Only when jobs scheduled for later (retries) are in the way is the pending set sorted by due time.
@@ -109,7 +110,7 @@ class JobQueue:
             pick = fairshare.within_cap(due, running, self.integration_cap)
         else:
             pick = fairshare.Pick(due)
-        self.waiting_for_cap, due = pick.waiting_for_cap, pick.jobs
+        self.waiting_for_cap, self.backlogged, due = pick.waiting_for_cap, pick.backlogged, pick.jobs
         return self._flip(due, now, stamp)
 
     def _share_out(self, limit: int, running: Counter[str] | None, now: float) -> fairshare.Pick:

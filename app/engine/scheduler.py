@@ -44,6 +44,7 @@ from app.store_health import store_health
 
 log = logging.getLogger(__name__)
 
+EXPRESS_THREADS = 2  # threads per scheduler for live jobs of integrations without a backlog
 STOP_MARGIN = 1.0  # seconds a shutdown takes beyond SHUTDOWN_GRACE at most (store writes, thread hand-off)
 OUTCOME_UNKNOWN = (
     "The process stopped while this attempt was running: it may have reached the destination. "
@@ -61,12 +62,17 @@ class Scheduler:
         self.threads = int(cfg["WORKER_THREADS"])
         self.prefetch = self.threads * 2
         self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], int(cfg["INTEGRATION_CONCURRENCY"]))
-        self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
+        self.deadlines = DeadlineRunner(self.threads + EXPRESS_THREADS, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
         self.writer = ResultWriter(busy_delay=0.025)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: ThreadPoolExecutor | None = None
+        # Live jobs of integrations without a backlog start here when every worker thread is taken (by
+        # another integration's backlog, a slow destination, plugins waiting for a worker process):
+        # those cannot hold back a workspace that is not behind.
+        self._express: ThreadPoolExecutor | None = None
+        self._express_ids: set[Any] = set()  # jobs handed to the express threads, running or about to
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._inflight: dict[Any, JobRecord] = {}  # job id -> claimed job
@@ -94,6 +100,7 @@ class Scheduler:
     def start(self) -> None:
         cfg = self.app.config
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="formhooks-worker")
+        self._express = ThreadPoolExecutor(EXPRESS_THREADS, thread_name_prefix="formhooks-express")
         self._aps = BackgroundScheduler(
             executors={"default": APThreadPool(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -141,8 +148,9 @@ class Scheduler:
         with pymongo.timeout(STOP_MARGIN / 2):  # the store gets this long, hung or not
             self.writer.flush(timeout=STOP_MARGIN / 2)
             released, unknown = self._let_go()
-        if self._pool:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in (self._pool, self._express):
+            if pool:
+                pool.shutdown(wait=False, cancel_futures=True)
         self.deadlines.shutdown()
         # Plugin worker processes are killed: a call in one ends here (its job is "outcome unknown").
         host_for(self.app).shutdown(kill=True)
@@ -199,7 +207,7 @@ class Scheduler:
     def free_slots(self) -> int:
         if self.deadlines.saturated:
             return 0
-        return self.prefetch - len(self._inflight)
+        return self.prefetch - (len(self._inflight) - len(self._express_ids))
 
     def poll(self) -> int:
         """Claim and start due jobs until none are left or the pool is full. Returns how many started."""
@@ -246,10 +254,11 @@ class Scheduler:
         return Counter(job["config_id"] for job in self._inflight.values())
 
     def _submit(self, job: JobRecord, config: ConfigRecord | None) -> None:
-        assert self._pool is not None
+        assert self._pool is not None and self._express is not None
         with self._lock:
+            pool = self._express if job["_id"] in self._express_ids else self._pool
             self._inflight[job["_id"]] = job
-            self._futures[job["_id"]] = self._pool.submit(self._work, job, config)
+            self._futures[job["_id"]] = pool.submit(self._work, job, config)
 
     def _work(self, job: JobRecord, config: ConfigRecord | None) -> None:
         try:
@@ -264,6 +273,7 @@ class Scheduler:
             with self._lock:
                 self._inflight.pop(job["_id"], None)
                 self._futures.pop(job["_id"], None)
+                self._express_ids.discard(job["_id"])
                 refill = self._maybe_more and len(self._inflight) <= self.threads
                 if refill and self._cap_bound:  # claim for a capped integration once half its cap is free,
                     # not one job per completion (each claim costs two round trips)
@@ -280,24 +290,38 @@ class Scheduler:
         once written.
 
         Only while no backlog is known (the last claim left slots free): otherwise new jobs wait their
-        turn in the job collection like every other. If this process dies, their leases expire and they
-        are reaped like any claimed job.
+        turn in the job collection like every other — except those of an integration with no backlog and
+        nothing running here, which start on one of the EXPRESS_THREADS while one is free. If this process dies, their leases
+        expire and they are reaped like any claimed job.
         """
         with self._lock:
-            busy = self._maybe_more or self.deadlines.saturated
-            if busy or self._pool is None or self._stopping or self.health.down:
+            if self._pool is None or self._stopping or self.health.down or self.deadlines.saturated:
                 return []
-            idle = self.threads - len(self._inflight) - self._handing_off
+            cap = self.queue.integration_cap
             running = self._running_per_config()  # the integration cap holds for handed-off jobs too
             taken: list[dict[str, Any]] = []
+            express: list[dict[str, Any]] = []
+            idle = 0
+            if not self._maybe_more:
+                idle = self.threads - (len(self._inflight) - len(self._express_ids)) - self._handing_off
+            express_idle = EXPRESS_THREADS - len(self._express_ids)
             for doc in docs:
-                if len(taken) >= idle:
-                    break
-                cap = self.queue.integration_cap
-                if cap <= 0 or running[doc["config_id"]] < cap:
-                    running[doc["config_id"]] += 1
+                if cap > 0 and running[doc["config_id"]] >= cap:
+                    continue
+                if len(taken) < idle:
                     taken.append(doc)
+                elif (
+                    len(express) < express_idle
+                    and not running[doc["config_id"]]  # an integration being served waits its turn
+                    and doc["config_id"] not in self.queue.backlogged
+                ):
+                    express.append(doc)
+                else:
+                    continue
+                running[doc["config_id"]] += 1
             self._handing_off += len(taken)
+            self._express_ids.update(doc["_id"] for doc in express)
+            taken += express
         if taken:
             claim = self.queue.claim_fields(uuid.uuid4().hex, time.time(), taken[0]["created_at"])
             for doc in taken:
@@ -311,12 +335,15 @@ class Scheduler:
         written: their event's jobs existed already). ``configs``: their config documents by id, read at
         ``read_at`` (``time.monotonic()``)."""
         with self._lock:
-            self._handing_off -= len(taken)
+            self._handing_off -= sum(doc["_id"] not in self._express_ids for doc in taken)
+            self._express_ids.difference_update(doc["_id"] for doc in taken if doc["_id"] not in written)
         jobs = [doc for doc in taken if doc["_id"] in written]
         loaded = self.runner.as_loaded(configs.values(), read_at)
         for job in jobs:
             if self._stopping:  # too late to start: back to pending, attempt refunded
                 self.queue.release(cast(JobRecord, job))
+                with self._lock:
+                    self._express_ids.discard(job["_id"])
                 continue
             self._submit(cast(JobRecord, job), loaded.get(job["config_id"]))
 

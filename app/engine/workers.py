@@ -31,6 +31,7 @@ from app.template_budget import TemplateBudget
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
+WORKER_NICENESS = 10
 _PRELOAD = ["app.contract", "app.templating", "app.engine.workers"]
 
 
@@ -171,6 +172,9 @@ def serve(conn: Connection, memory_mb: int) -> None:
     if memory_mb > 0:
         limit = memory_mb * MB
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # Below the app's priority: a plugin that spins gets the CPU the app leaves, so it cannot slow the
+    # deliveries and answers of everyone else on a machine with few cores.
+    os.nice(WORKER_NICENESS)
     logging.getLogger().setLevel(logging.INFO)
     logging.getLogger().handlers.clear()
     cache: dict[tuple, Plugin] = {}
