@@ -15,6 +15,8 @@ import threading
 import time
 from typing import Generic, TypeVar
 
+from pymongo.errors import InvalidOperation
+
 from app.errors import STORE_DOWN
 
 log = logging.getLogger(__name__)
@@ -117,7 +119,8 @@ class Batcher(Generic[T]):
             self._busy = len(batch) > 1
             try:
                 self.write(batch)
-            except STORE_DOWN as exc:  # the store circuit reports the outage; one line here, no traceback
+            except (*STORE_DOWN, InvalidOperation) as exc:  # the store circuit reports the outage (or the
+                # app's client was closed): one line here, no traceback
                 log.warning("%s: writing %d items failed (%s)", self.name, len(batch), type(exc).__name__)
             except Exception:
                 log.exception("%s: writing %d items failed", self.name, len(batch))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, InvalidOperation
 
 from app.engine.batching import Batcher
 from app.engine.queue import Change
@@ -55,6 +55,9 @@ class ResultWriter(Batcher[Item]):
                 )
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
+            except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
+                log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
+                break
             except Exception:
                 log.exception(
                     "writing %d results failed; their jobs will be retried when the leases expire", len(batch)
