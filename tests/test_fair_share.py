@@ -29,15 +29,20 @@ def backlog(job_id: str, copies: int) -> None:
     coll.insert_many(docs)
 
 
-@pytest.mark.slow
-def test_a_backlog_to_a_slow_destination_does_not_delay_another_integration(make_app, sink):
-    app = make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=10)
+def slow_and_fast(app, sink, delay: float) -> tuple[Api, dict, dict]:
+    """Form A with a webhook to a destination that takes ``delay`` s per call, form B with a fast one."""
     api = Api(app.test_client())
-    sink.responder = lambda req: Reply(delay=1.0 if req.path.startswith("/slow") else 0.0)
+    sink.responder = lambda req: Reply(delay=delay if req.path.startswith("/slow") else 0.0)
     slow = api.create_form("A")
     api.add_plugin(slow["id"], "webhook", {"url": sink.url + "/slow"})
     fast = api.create_form("B")
     api.add_plugin(fast["id"], "webhook", {"url": sink.url + "/fast"})
+    return api, slow, fast
+
+
+@pytest.mark.slow
+def test_a_backlog_to_a_slow_destination_does_not_delay_another_integration(make_app, sink):
+    api, slow, fast = slow_and_fast(make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=10), sink, delay=1.0)
     first = api.submit(slow["id"], {"n": 0})["jobs"][0]
     backlog(first, 1999)
     wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 1, what="A's first delivery")
@@ -107,12 +112,7 @@ def test_a_claim_below_the_slots_still_keeps_the_cap(app):
 
 def test_a_live_job_starts_while_every_worker_thread_waits_on_another_workspace(make_app, sink):
     app = make_app(SCHEDULER_ENABLED=True, WORKER_THREADS=2, INTEGRATION_CONCURRENCY=0, JOB_TIMEOUT=10)
-    api = Api(app.test_client())
-    sink.responder = lambda req: Reply(delay=3.0 if req.path.startswith("/slow") else 0.0)
-    slow = api.create_form("A")
-    api.add_plugin(slow["id"], "webhook", {"url": sink.url + "/slow"})
-    fast = api.create_form("B")
-    api.add_plugin(fast["id"], "webhook", {"url": sink.url + "/fast"})
+    api, slow, fast = slow_and_fast(app, sink, delay=3.0)
     a_jobs = [api.submit(slow["id"], {"n": i})["jobs"][0] for i in range(6)]  # 2 threads, 6 slow calls
     wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 2, what="A's calls")
 
