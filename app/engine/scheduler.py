@@ -207,7 +207,7 @@ class Scheduler:
     def free_slots(self) -> int:
         if self.deadlines.saturated:
             return 0
-        return self.prefetch - (len(self._inflight) - len(self._express_ids))
+        return self.prefetch - (len(self._inflight) - self._express_running())
 
     def poll(self) -> int:
         """Claim and start due jobs until none are left or the pool is full. Returns how many started."""
@@ -244,6 +244,10 @@ class Scheduler:
         with self._lock:
             self._polling = False
         return started
+
+    def _express_running(self) -> int:
+        """Jobs running on the express threads (the others in ``_express_ids`` are about to)."""
+        return sum(job_id in self._inflight for job_id in tuple(self._express_ids))  # (a copy: no lock needed)
 
     def _running_of(self, config_id: str | None) -> int:
         """This process's running jobs of one integration (hold the lock)."""
@@ -303,7 +307,7 @@ class Scheduler:
             express: list[dict[str, Any]] = []
             idle = 0
             if not self._maybe_more:
-                idle = self.threads - (len(self._inflight) - len(self._express_ids)) - self._handing_off
+                idle = self.threads - (len(self._inflight) - self._express_running()) - self._handing_off
             express_idle = EXPRESS_THREADS - len(self._express_ids)
             for doc in docs:
                 if cap > 0 and running[doc["config_id"]] >= cap:
