@@ -264,12 +264,13 @@ class MarkerClearer(Batcher[tuple[type[Form] | type[Submission], ObjectId, str]]
             by_owner[owner].append((owner_id, key))
         for owner, items in by_owner.items():
             coll = owner._get_collection()
-            new = [owner_id for owner_id, key in items if owner is Submission and key == _submitted(owner_id)]
-            rest = [
-                (owner_id, key)
-                for owner_id, key in items
-                if owner is not Submission or key != _submitted(owner_id)
-            ]
+            new: list[ObjectId] = []
+            rest: list[tuple[ObjectId, str]] = []
+            for owner_id, key in items:
+                if owner is Submission and key == _submitted(owner_id):
+                    new.append(owner_id)
+                else:
+                    rest.append((owner_id, key))
             cleared = 0
             if new:  # a submission still at revision 1 can have no marker but its form.submitted one
                 cleared = coll.update_many(

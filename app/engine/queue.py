@@ -105,19 +105,19 @@ class JobQueue:
         if len(earliest) == limit:  # more may be due than there are slots: share them out
             pick = self._share_out(limit, running, now)
         elif self.integration_cap > 0 and due:
-            if running is None:
-                running = fairshare.running_per_config(self.coll)
-            pick = fairshare.within_cap(due, running, self.integration_cap)
+            pick = fairshare.within_cap(due, self._running(running), self.integration_cap)
         else:
             pick = fairshare.Pick(due)
         self.waiting_for_cap, self.backlogged, due = pick.waiting_for_cap, pick.backlogged, pick.jobs
         return self._flip(due, now, stamp)
 
     def _share_out(self, limit: int, running: Counter[str] | None, now: float) -> fairshare.Pick:
-        if running is None:
-            running = fairshare.running_per_config(self.coll)
         groups = self.groups.get(self.coll)
-        return fairshare.round_robin(self.coll, limit, self.integration_cap, now, running, groups)
+        return fairshare.round_robin(self.coll, limit, self.integration_cap, now, self._running(running), groups)
+
+    def _running(self, running: Counter[str] | None) -> Counter[str]:
+        """What counts against the integration cap: ``running`` if given, else every running job in the store."""
+        return fairshare.running_per_config(self.coll) if running is None else running
 
     def _flip(self, due: list[dict[str, Any]], now: float, stamp: dt.datetime) -> list[JobRecord]:
         """Claim ``due`` (pending when read) in one compare-and-set; returns those this owner got."""

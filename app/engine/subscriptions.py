@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -28,40 +29,44 @@ class Subscriptions:
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self._forms: dict[str, tuple[float, dict[str, Any] | None]] = {}
-        self._configs: dict[str, tuple[float, list[dict[str, Any]]]] = {}
+        self._forms: dict[str, tuple[float, Any]] = {}
+        self._configs: dict[str, tuple[float, Any]] = {}
+        self._generation = 0  # bumped by forget: a read that overlapped a forget is not kept
         self._lock = threading.Lock()
 
     def form(self, form_id: str) -> dict[str, Any] | None:
         """The form's document, or None when there is no such form."""
-        now = time.monotonic()
-        cached = self._forms.get(form_id)
-        if cached is not None and now - cached[0] < self.seconds:
-            return cached[1]
         oid = parse_object_id(form_id)
-        doc = Form._get_collection().find_one({"_id": oid}) if oid else None
-        if self.seconds > 0 and doc is not None:  # (unknown ids are not kept: anyone can post to any id)
-            with self._lock:
-                _make_room(self._forms)
-                self._forms[form_id] = (now, doc)
-        return doc
+        # (unknown ids are not kept: anyone can post to any id)
+        return self._read(
+            self._forms, form_id, lambda: Form._get_collection().find_one({"_id": oid}) if oid else None
+        )[0]
 
     def configs(self, form_id: str) -> tuple[list[dict[str, Any]], float]:
         """The form's enabled config documents, and the ``time.monotonic()`` at which they were read."""
+        return self._read(self._configs, form_id, lambda: enabled_configs(form_id))
+
+    def _read(
+        self, cache: dict[str, tuple[float, Any]], key: str, read: Callable[[], Any]
+    ) -> tuple[Any, float]:
+        """``read()``'s value for ``key`` and when it was read: the kept copy while it is fresh enough."""
         now = time.monotonic()
-        cached = self._configs.get(form_id)
+        cached = cache.get(key)
         if cached is not None and now - cached[0] < self.seconds:
             return cached[1], cached[0]
-        docs = enabled_configs(form_id)
-        if self.seconds > 0:
+        generation = self._generation
+        value = read()
+        if self.seconds > 0 and value is not None:
             with self._lock:
-                _make_room(self._configs)
-                self._configs[form_id] = (now, docs)
-        return docs, now
+                if generation == self._generation:
+                    _make_room(cache)
+                    cache[key] = (now, value)
+        return value, now
 
     def forget(self) -> None:
         """Drop everything: forms or integrations were changed by this process."""
         with self._lock:
+            self._generation += 1
             self._forms.clear()
             self._configs.clear()
 
