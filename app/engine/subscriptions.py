@@ -31,37 +31,44 @@ class Subscriptions:
         self._forms: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._configs: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by forget(): a read that began before it is not kept
 
     def form(self, form_id: str) -> dict[str, Any] | None:
         """The form's document, or None when there is no such form."""
-        now = time.monotonic()
-        cached = self._forms.get(form_id)
+        now, generation = time.monotonic(), self._generation
+        oid = parse_object_id(form_id)
+        if oid is None:
+            return None
+        key = str(oid)  # one entry per form, however the id is spelt ("AB12..." and "ab12..." are one form)
+        cached = self._forms.get(key)
         if cached is not None and now - cached[0] < self.seconds:
             return cached[1]
-        oid = parse_object_id(form_id)
-        doc = Form._get_collection().find_one({"_id": oid}) if oid else None
+        doc = Form._get_collection().find_one({"_id": oid})
         if self.seconds > 0 and doc is not None:  # (unknown ids are not kept: anyone can post to any id)
             with self._lock:
-                _make_room(self._forms)
-                self._forms[form_id] = (now, doc)
+                if generation == self._generation:  # not emptied meanwhile: what was read is still current
+                    _make_room(self._forms)
+                    self._forms[key] = (now, doc)
         return doc
 
     def configs(self, form_id: str) -> tuple[list[dict[str, Any]], float]:
         """The form's enabled config documents, and the ``time.monotonic()`` at which they were read."""
-        now = time.monotonic()
+        now, generation = time.monotonic(), self._generation
         cached = self._configs.get(form_id)
         if cached is not None and now - cached[0] < self.seconds:
             return cached[1], cached[0]
         docs = enabled_configs(form_id)
         if self.seconds > 0:
             with self._lock:
-                _make_room(self._configs)
-                self._configs[form_id] = (now, docs)
+                if generation == self._generation:  # not emptied meanwhile: what was read is still current
+                    _make_room(self._configs)
+                    self._configs[form_id] = (now, docs)
         return docs, now
 
     def forget(self) -> None:
         """Drop everything: forms or integrations were changed by this process."""
         with self._lock:
+            self._generation += 1
             self._forms.clear()
             self._configs.clear()
 
