@@ -4,15 +4,23 @@ one schema per list of fields, the form and its integrations kept for FORM_CACHE
 
 from __future__ import annotations
 
+import threading
+
 import pymongo
+import pytest
 from bson import ObjectId
+from pymongo.errors import BulkWriteError
 
 from app.engine import dispatch
+from app.engine import subscriptions as subscriptions_module
+from app.engine.group_commit import group_insert
 from app.engine.scheduler import scheduler_for
 from app.engine.subscriptions import Subscriptions, subscriptions
-from app.models import PluginJob, Submission
+from app.models import PluginConfig, PluginJob, Submission
+from tests.admin_api.conftest import People
 from tests.conftest import Api
 from tests.support.wait import wait_until
+from tests.test_webhook_rotation import NEW, OLD, deliver, verifies
 
 
 def test_a_submission_to_an_idle_process_is_delivered_without_a_poll(make_app, sink):
@@ -159,3 +167,191 @@ def test_a_read_that_overlaps_a_change_is_not_kept():
 
     assert cache._read(cache_dict, "form", read_while_a_write_lands)[0] == "as read before the write"
     assert cache._read(cache_dict, "form", lambda: "as written")[0] == "as written"
+
+
+def test_spellings_of_one_form_id_share_one_copy_of_the_form(make_app):
+    """Attack: post to A's form (or one's own big form) under every upper/lower-case spelling of its id;
+    each spelling used to keep its own copy of the form, never dropped before 10,000 (memory)."""
+    app = make_app(FORM_CACHE_SECONDS=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    spellings = {form["id"].lower(), form["id"].upper(), form["id"][:12].upper() + form["id"][12:].lower()}
+    for spelling in spellings:
+        # a rejected post (no body) reads the form too: rejection is no protection
+        assert api.post(f"/api/forms/{spelling}/submissions", {"nope": 1}).status_code == 422
+
+    assert list(subscriptions(app)._forms) == [form["id"]]
+
+
+@pytest.mark.parametrize("form_id", ["nope", "x" * 5000, "0" * 23, "g" * 24, "%00", "A" * 24])
+def test_posts_to_ids_that_are_not_forms_are_404_and_not_remembered(api, app, form_id):
+    assert api.post(f"/api/forms/{form_id}/submissions", {"data": {}}).status_code == 404
+    assert subscriptions(app)._forms == {}
+
+
+def test_a_read_that_began_before_a_change_is_not_kept_after_it(make_app, monkeypatch):
+    """Attack (race): a submission reads the integrations, the owner disables one and is answered, then
+    the submission stores what it read: the next submission must not deliver to the disabled one."""
+    app = make_app(FORM_CACHE_SECONDS=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    read, go_on = threading.Event(), threading.Event()
+    real = subscriptions_module.enabled_configs
+
+    def slow_read(form_id):
+        docs = real(form_id)
+        if not read.is_set():
+            read.set()
+            assert go_on.wait(10)
+        return docs
+
+    monkeypatch.setattr(subscriptions_module, "enabled_configs", slow_read)
+    first: list = []
+    racer = threading.Thread(target=lambda: first.append(Api(app.test_client()).submit(form["id"], {"n": 1})))
+    racer.start()
+    assert read.wait(10)  # the submission has read the integration, enabled
+    assert api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 200
+    go_on.set()
+    racer.join(10)
+
+    assert len(first[0]["jobs"]) == 1  # (it read before the change: its job is fair)
+    assert api.submit(form["id"], {"n": 2})["jobs"] == []
+
+
+def test_a_rejected_write_of_another_workspace_only_empties_the_cache(make_app):
+    """B's rejected PATCH of A's integration empties this process's cache (a miss for A, nothing more)."""
+    app = make_app(FORM_CACHE_SECONDS=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    people = People(app)
+    b = people.member("b@example.com", {people.workspace("B"): "owner"})
+    assert len(api.submit(form["id"], {"n": 1})["jobs"]) == 1
+    assert subscriptions(app)._forms
+
+    assert b.api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 404
+    assert subscriptions(app)._forms == {}
+    assert len(api.submit(form["id"], {"n": 2})["jobs"]) == 1
+    assert PluginConfig.objects.get(id=config["id"]).enabled
+    # (so does anyone's POST anywhere, even unauthenticated to no route: a miss costs one read, no more)
+    assert app.test_client().post("/api/nowhere", json={}).status_code == 404
+    assert subscriptions(app)._forms == {}
+    assert len(api.submit(form["id"], {"n": 3})["jobs"]) == 1
+
+
+def test_a_rotated_secret_signs_the_very_next_delivery(make_app, sink):
+    """A owner rotates a webhook secret (e.g. after a leak): the next submission in this process must not
+    be signed with the cached old config alone."""
+    app = make_app(SCHEDULER_ENABLED=True, FORM_CACHE_SECONDS=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    config = api.add_plugin(form["id"], "webhook", {"url": sink.url, "secret": OLD})
+    assert verifies(OLD, deliver(api, form["id"], sink))
+    resp = api.patch(f"/api/plugin-configs/{config['id']}", {"config": {"url": sink.url, "secret": NEW}})
+    assert resp.status_code == 200, resp.json
+
+    assert verifies(NEW, deliver(api, form["id"], sink))
+
+
+class _GatedCollection:
+    """The real collection, whose first insert_many waits for ``go`` (so that callers queue behind it)."""
+
+    def __init__(self, real, writing: threading.Event, go: threading.Event):
+        self.real, self.writing, self.go = real, writing, go
+
+    def insert_many(self, docs, **kwargs):
+        if not self.writing.is_set():
+            self.writing.set()
+            assert self.go.wait(10)
+        return self.real.insert_many(docs, **kwargs)
+
+
+def _grouped(app, name: str, callers: dict[str, list[dict]]) -> dict[str, BaseException | None]:
+    """Each caller's insert through the app's group insert ``name``, all of them in one write (after a
+    first write that holds the group open). Returns each caller's error (None: written)."""
+    gi = group_insert(app, name)
+    real = gi._collection
+    writing, go = threading.Event(), threading.Event()
+    gi._collection = lambda: _GatedCollection(real(), writing, go)
+    results: dict[str, BaseException | None] = {}
+
+    def call(who: str, docs: list[dict]) -> None:
+        try:
+            gi.insert(docs)
+            results[who] = None
+        except BaseException as exc:  # noqa: BLE001  (the caller's own outcome is the point)
+            results[who] = exc
+
+    threads = [threading.Thread(target=call, args=("first", [{"_id": ObjectId()}]))]
+    threads[0].start()
+    assert writing.wait(10)
+    for who, docs in callers.items():
+        threads.append(threading.Thread(target=call, args=(who, docs)))
+        threads[-1].start()
+    wait_until(lambda: len(gi._waiting) == len(callers), what="every caller queued for one write")
+    go.set()
+    for thread in threads:
+        thread.join(10)
+    gi._collection = real
+    return results
+
+
+def test_a_duplicate_in_bs_documents_fails_only_b(app):
+    taken = ObjectId()
+    Submission._get_collection().insert_one({"_id": taken, "form_id": "b"})
+    a_doc = {"_id": ObjectId(), "form_id": "a"}
+
+    results = _grouped(app, "submissions", {"a": [a_doc], "b": [{"_id": ObjectId()}, {"_id": taken}]})
+
+    assert results["a"] is None and results["first"] is None
+    assert isinstance(results["b"], BulkWriteError)
+    assert [e["index"] for e in results["b"].details["writeErrors"]] == [1]  # b's own second document
+    assert Submission._get_collection().find_one({"_id": a_doc["_id"]}) is not None
+
+
+def test_a_document_the_driver_cannot_encode_fails_only_its_caller(app):
+    """Not reachable through the intake today (its JSON parser refuses what BSON cannot hold), but one
+    caller's bad document must not fail the other callers' writes in the same group."""
+    a_doc = {"_id": ObjectId(), "form_id": "a"}
+
+    results = _grouped(app, "jobs", {"a": [a_doc], "b": [{"_id": ObjectId(), "n": 2**70}]})
+
+    assert results["a"] is None
+    assert results["b"] is not None
+    assert PluginJob._get_collection().find_one({"_id": a_doc["_id"]}) is not None
+
+
+def _job(config_id: str) -> dict:
+    return {"_id": ObjectId(), "config_id": config_id, "created_at": dispatch.utcnow(), "attempts": 0}
+
+
+def test_express_slots_of_jobs_never_written_are_given_back(make_app):
+    """A hand-off whose insert failed (or found its jobs written already) leaves no express slot taken."""
+    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
+    scheduler = scheduler_for(app)
+    scheduler.wake = lambda: None
+    with scheduler._lock:
+        scheduler._maybe_more = True  # a backlog: only the express threads take new jobs
+    for _ in range(3):
+        taken = scheduler.claim_at_insert([_job("b1"), _job("b2")])
+        assert len(taken) == 2 and len(scheduler._express_ids) == 2
+        scheduler.adopt(taken, set(), {}, 0.0)
+        assert scheduler._express_ids == set() and scheduler._handing_off == 0
+
+
+def test_bs_jobs_on_both_express_threads_leave_as_new_job_to_the_claim(make_app):
+    """A limit, not a leak: two of B's integrations with a job each running on the express threads (a
+    slow destination: up to JOB_TIMEOUT) leave A's new job of an idle integration to the fair-share claim,
+    while every worker thread is taken. A's job gets an express thread as soon as one is free."""
+    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
+    scheduler = scheduler_for(app)
+    scheduler.wake = lambda: None
+    with scheduler._lock:
+        scheduler._maybe_more = True
+    b_jobs = scheduler.claim_at_insert([_job("b1"), _job("b2"), _job("b3")])
+    assert [j["config_id"] for j in b_jobs] == ["b1", "b2"]  # two express threads, no more
+
+    assert scheduler.claim_at_insert([_job("a")]) == []
+    scheduler.adopt(b_jobs[:1], set(), {}, 0.0)  # one of B's ends
+    assert [j["config_id"] for j in scheduler.claim_at_insert([_job("a")])] == ["a"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Flask
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 DUPLICATE_KEY = 11000
 
@@ -73,7 +73,15 @@ class GroupInsert:
             self._collection().insert_many([d for t in group for d in t.docs], ordered=False)
         except BulkWriteError as exc:
             _share_errors(group, exc)
-        except BaseException as exc:  # the whole write failed: so did every caller's
+        except PyMongoError as exc:  # the whole write failed (the store is down, a timeout): every caller's
+            for ticket in group:
+                ticket.error = exc
+        except Exception as exc:  # the driver could not encode a document (an int past 64 bits, ...): whose?
+            if len(group) == 1:
+                group[0].error = exc
+            else:  # each caller alone, so that one caller's document fails only that caller
+                self._write_alone(group)
+        except BaseException as exc:
             for ticket in group:
                 ticket.error = exc
         finally:
@@ -86,6 +94,15 @@ class GroupInsert:
                     self._writing = False
             for ticket in group:
                 ticket.woken.set()
+
+    def _write_alone(self, group: list[_Ticket]) -> None:
+        """Each caller's documents in a write of their own (a document a failed write sent already is a
+        duplicate key error here, which callers take as "written earlier")."""
+        for ticket in group:
+            try:
+                self._collection().insert_many(ticket.docs, ordered=False)
+            except BaseException as exc:
+                ticket.error = exc
 
 
 def _share_errors(group: list[_Ticket], exc: BulkWriteError) -> None:

@@ -37,10 +37,11 @@ class Subscriptions:
     def form(self, form_id: str) -> dict[str, Any] | None:
         """The form's document, or None when there is no such form."""
         oid = parse_object_id(form_id)
-        # (unknown ids are not kept: anyone can post to any id)
-        return self._read(
-            self._forms, form_id, lambda: Form._get_collection().find_one({"_id": oid}) if oid else None
-        )[0]
+        if oid is None:
+            return None
+        # One entry per form however its id is spelt ("AB12..." and "ab12..."); unknown ids are not kept
+        # (_read keeps no None): anyone can post to any id.
+        return self._read(self._forms, str(oid), lambda: Form._get_collection().find_one({"_id": oid}))[0]
 
     def configs(self, form_id: str) -> tuple[list[dict[str, Any]], float]:
         """The form's enabled config documents, and the ``time.monotonic()`` at which they were read."""
