@@ -355,3 +355,16 @@ def test_bs_jobs_on_both_express_threads_leave_as_new_job_to_the_claim(make_app)
     assert scheduler.claim_at_insert([_job("a")]) == []
     scheduler.adopt(b_jobs[:1], set(), {}, 0.0)  # one of B's ends
     assert [j["config_id"] for j in scheduler.claim_at_insert([_job("a")])] == ["a"]
+
+
+def test_a_full_cache_drops_its_expired_copies_first(monkeypatch):
+    monkeypatch.setattr(subscriptions_module, "MAX_FORMS", 3)
+    cache = Subscriptions(seconds=60)
+    kept: dict = {}
+    for key in ("old 1", "old 2"):
+        cache._read(kept, key, lambda: "form")
+    kept.update({k: (v[0] - 120, v[1]) for k, v in kept.items()})  # read two minutes ago
+    cache._read(kept, "fresh", lambda: "form")
+    cache._read(kept, "new", lambda: "form")
+
+    assert sorted(kept) == ["fresh", "new"]

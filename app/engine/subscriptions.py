@@ -60,7 +60,7 @@ class Subscriptions:
         if self.seconds > 0 and value is not None:
             with self._lock:
                 if generation == self._generation:
-                    _make_room(cache)
+                    _make_room(cache, now - self.seconds)
                     cache[key] = (now, value)
         return value, now
 
@@ -75,8 +75,13 @@ class Subscriptions:
 MAX_FORMS = 10_000
 
 
-def _make_room(cache: dict) -> None:
-    """Keep a copy of at most MAX_FORMS forms: past that, start over (the next reads refill it)."""
+def _make_room(cache: dict[str, tuple[float, Any]], expired_before: float) -> None:
+    """Keep at most MAX_FORMS forms: once full, drop the copies read before ``expired_before`` (and if
+    none were, start over; the next reads refill it)."""
+    if len(cache) < MAX_FORMS:
+        return
+    for key in [k for k, (read_at, _) in cache.items() if read_at < expired_before]:
+        del cache[key]
     if len(cache) >= MAX_FORMS:
         cache.clear()
 
