@@ -55,6 +55,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     # Accounts (docs/auth.md): the first owner, sessions, rate limits.
     "ADMIN_EMAIL": (str, "admin@example.com"),
     "ADMIN_PASSWORD": (str, ""),
+    "PASSWORD_HASH_METHOD": (str, "scrypt"),
     "SESSION_COOKIE_SECURE": (bool, False),
     "SESSION_IDLE_TIMEOUT": (float, 8 * 3600.0),
     "PROXY_FIX_HOPS": (int, 0),

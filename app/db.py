@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mongoengine
 from flask import Flask
+from pymongo import IndexModel
 from pymongo.database import Database
 
 
@@ -27,10 +28,20 @@ def database() -> Database:
 
 
 def ensure_indexes() -> None:
-    from app.models import ALL_MODELS
+    """Every model's indexes: one createIndexes per collection (mongoengine would send one per index)."""
+    from app.models import ALL_MODELS  # noqa: PLC0415
 
     for model in ALL_MODELS:
-        model.ensure_indexes()
+        indexes = [_index_model(spec, model._meta.get("index_opts") or {}) for spec in model._meta["index_specs"]]
+        if indexes:
+            model._get_collection().create_indexes(indexes)
+
+
+def _index_model(spec: dict, defaults: dict) -> IndexModel:
+    options = {**defaults, **spec}
+    fields = options.pop("fields")
+    options.pop("cls", None)  # mongoengine's own option, not the server's
+    return IndexModel(fields, **options)
 
 
 def init_app(app: Flask) -> None:

@@ -31,6 +31,7 @@ FAST = {
     "SWEEP_MIN_AGE": 0.5,
     "JOB_TIMEOUT": 5,
     "SHUTDOWN_GRACE": 2,
+    "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",  # scrypt costs 0.1 s a hash; no test is about its cost
 }
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.security import generate_password_hash
 
 from app.auth.accounts import (
     create_token,
@@ -74,6 +75,16 @@ __all__ = [
 ]
 
 
+def check_hash_method(method: str) -> None:
+    """Refuse to start with a ``PASSWORD_HASH_METHOD`` werkzeug cannot hash with."""
+    if method == "scrypt":
+        return  # the default; hashing once to check it would cost 0.1 s of every start
+    try:
+        generate_password_hash("formhooks", method=method)
+    except (ValueError, TypeError) as exc:
+        raise RuntimeError(f"PASSWORD_HASH_METHOD {method!r} is not a werkzeug.security method: {exc}") from None
+
+
 def init_app(app: Flask, api: Blueprint) -> None:
     """Sessions, CSRF, rate limits, and the first owner (created now if the store is reachable)."""
     from app.auth import bootstrap, limits, session  # noqa: PLC0415
@@ -82,6 +93,7 @@ def init_app(app: Flask, api: Blueprint) -> None:
     if app.config.get("PROXY_FIX_HOPS"):  # behind N reverse proxies: trust their X-Forwarded-* headers
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    check_hash_method(app.config["PASSWORD_HASH_METHOD"])
     session.init_app(app)
     init_csrf(app, api)
     limits.init_app(app)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from functools import lru_cache
 
+from flask import current_app, has_app_context
 from mongoengine import NotUniqueError
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -14,8 +16,6 @@ from app.models.accounts import ApiToken, LoginSession, Membership, Role, User, 
 
 TOKEN_PREFIX = "fhp_"
 MIN_PASSWORD = 8
-# Checked when the email is unknown, so a wrong email costs as much time as a wrong password.
-_DUMMY_HASH = generate_password_hash("formhooks-no-such-user")
 LAST_USED_RESOLUTION = 60.0  # seconds: last_used_at is written at most this often per token
 
 
@@ -23,8 +23,24 @@ def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def hash_method() -> str:
+    """``PASSWORD_HASH_METHOD``: werkzeug.security's KDF spec (scrypt by default)."""
+    return current_app.config["PASSWORD_HASH_METHOD"] if has_app_context() else "scrypt"
+
+
+def password_digest(password: str) -> str:
+    """A salted hash of ``password`` with the configured KDF, without the length rule (the first owner's)."""
+    return generate_password_hash(password, method=hash_method())
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(method: str) -> str:
+    # Checked when the email is unknown, so a wrong email costs as much time as a wrong password.
+    return generate_password_hash("formhooks-no-such-user", method=method)
+
+
 def hash_password(password: str) -> str:
-    """A salted scrypt hash (werkzeug.security's default KDF)."""
+    """A salted hash of a password that keeps the length rule (422 otherwise)."""
     if len(password or "") < MIN_PASSWORD:
         raise APIError(
             422,
@@ -32,7 +48,7 @@ def hash_password(password: str) -> str:
             "Validation failed",
             {"password": [f"Use at least {MIN_PASSWORD} characters."]},
         )
-    return generate_password_hash(password)
+    return password_digest(password)
 
 
 def create_user(email: str, password: str | None = None, name: str = "") -> User:
@@ -62,7 +78,7 @@ def set_password(user: User, password: str) -> None:
 def verify_password(email: str, password: str) -> User | None:
     """The active user with this email and password, else None (in constant-ish time)."""
     user = user_by_email(email)
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else _dummy_hash(hash_method())
     ok = check_password_hash(stored, password or "")
     if user is None or not user.password_hash or not user.active or not ok:
         return None

@@ -8,8 +8,8 @@ import logging
 from bson import ObjectId
 from flask import Flask
 from pymongo.errors import DuplicateKeyError
-from werkzeug.security import generate_password_hash
 
+from app.auth.accounts import password_digest
 from app.db import database
 from app.models.accounts import Membership, Role, User, Workspace
 from app.models.common import utcnow
@@ -65,7 +65,7 @@ def ensure_first_owner(email: str, password: str) -> tuple[str, str]:
                         "_id": ObjectId(user_id),
                         "email": email,
                         "name": "Owner",
-                        "password_hash": generate_password_hash(password),
+                        "password_hash": password_digest(password),
                         "active": True,
                         "auth_version": 1,
                         "created_at": now,
@@ -113,6 +113,7 @@ def adopt_unowned(workspace_id: str) -> None:
 
 
 def bootstrap(app: Flask) -> None:
-    ids = ensure_first_owner(app.config["ADMIN_EMAIL"], app.config["ADMIN_PASSWORD"])
+    with app.app_context():  # the password's KDF is a setting
+        ids = ensure_first_owner(app.config["ADMIN_EMAIL"], app.config["ADMIN_PASSWORD"])
     adopt_unowned(ids[1])
     app.extensions["formhooks.first_owner"] = ids

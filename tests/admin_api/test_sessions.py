@@ -206,3 +206,22 @@ def test_the_login_limit_holds_across_workers_on_the_embedded_store(make_app, pe
     assert codes == [401, 401, 401]
     assert login(b, "ann@example.com").status_code == 429
     assert login(a, "ann@example.com").status_code == 429
+
+
+def test_a_password_hashed_under_an_earlier_method_still_logs_in_after_the_method_changes(make_app):
+    first = make_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    with first.app_context():
+        auth.create_user("ann@example.com", PASSWORD)
+        assert User.objects.get(email="ann@example.com").password_hash.startswith("pbkdf2:sha256:1000$")
+    later = make_app(PASSWORD_HASH_METHOD="scrypt:1024:8:1")
+    client = later.test_client()
+    assert login(client, "ann@example.com").status_code == 200
+    with later.app_context():
+        auth.create_user("bob@example.com", PASSWORD)
+        assert User.objects.get(email="bob@example.com").password_hash.startswith("scrypt:1024:8:1$")
+    assert login(later.test_client(), "bob@example.com").status_code == 200
+
+
+def test_an_unknown_password_hash_method_stops_the_start_with_its_name(make_app):
+    with pytest.raises(RuntimeError, match="PASSWORD_HASH_METHOD 'md5'"):
+        make_app(PASSWORD_HASH_METHOD="md5")
