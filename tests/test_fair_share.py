@@ -4,6 +4,7 @@ no integration runs more than INTEGRATION_CONCURRENCY jobs at once."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 from bson import ObjectId
@@ -74,8 +75,12 @@ def _config(workspace: str) -> str:
 
 
 def _pending(config_id: str, n: int, due: float) -> None:
+    workspace = PluginConfig._get_collection().find_one({"_id": ObjectId(config_id)})["workspace_id"]
     PluginJob._get_collection().insert_many(
-        [{"status": "pending", "config_id": config_id, "scheduled_for": due, "n": i} for i in range(n)]
+        [
+            {"status": "pending", "config_id": config_id, "workspace_id": workspace, "scheduled_for": due, "n": i}
+            for i in range(n)
+        ]
     )
 
 
@@ -120,3 +125,39 @@ def test_a_live_job_starts_while_every_worker_thread_waits_on_another_workspace(
     wait_until(lambda: any(r.path.startswith("/fast") for r in sink.requests), timeout=2, what="B's call")
     assert [api.job(j)["status"] for j in a_jobs].count("completed") == 0  # A's first calls still wait
     assert wait_until(lambda: api.job(b_job)["status"] == "completed", what="B's job completed")
+
+
+class CountingFinds:
+    """A collection that counts its find calls."""
+
+    def __init__(self, coll):
+        self.coll, self.finds = coll, 0
+
+    def find(self, *args, **kwargs):
+        self.finds += 1
+        return self.coll.find(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.coll, name)
+
+
+def test_a_claim_across_integrations_reads_their_jobs_at_once_unless_one_is_left_short(app):
+    now = time.time()
+    a, b, c = _config("A"), _config("B"), _config("D")
+    for config in (a, b, c):  # submissions to forms of three workspaces: their jobs interleave
+        _pending(config, 1, now - 10)
+    for config in (a, b, c):
+        _pending(config, 5, now - 5)
+    late = _config("C")
+    with app.app_context():
+        coll = CountingFinds(PluginJob._get_collection())
+        pick = fairshare.round_robin(coll, limit=9, cap=4, now=now, running=Counter())
+        assert sorted(Counter(job["config_id"] for job in pick.jobs).values()) == [3, 3, 3]
+        assert coll.finds == 1
+
+        _pending(late, 2, now - 1)  # newer than the 18 others: the shared read leaves it short
+        coll = CountingFinds(PluginJob._get_collection())
+        pick = fairshare.round_robin(coll, limit=4, cap=4, now=now, running=Counter())
+    assert Counter(job["config_id"] for job in pick.jobs)[late] == 1
+    assert len(pick.jobs) == 4 and len({job["_id"] for job in pick.jobs}) == 4
+    assert coll.finds >= 2

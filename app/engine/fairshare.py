@@ -8,8 +8,8 @@ running jobs in the store at each claim, so with several processes it can be pas
 moment (two processes claiming at once), never by more than one claim batch.
 
 Cost: when fewer jobs are due than slots (the usual case) one extra read of the running jobs' config ids.
-Only when more are due than slots: one grouped count of pending jobs by integration, one read of those
-integrations' workspaces, and one indexed read per integration that gets slots.
+Only when more are due than slots: one grouped count of pending jobs by integration (with each
+integration's workspace, which its jobs carry), and one indexed read per integration that gets slots.
 """
 
 from __future__ import annotations
@@ -18,13 +18,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo.collection import Collection
 
-from app.models import JobStatus, PluginConfig, PluginJob
+from app.models import JobStatus, PluginJob
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
@@ -69,26 +67,30 @@ def within_cap(due: Iterable[dict[str, Any]], running: Counter[str], cap: int) -
     return pick
 
 
-def _workspaces(config_ids: list[str]) -> dict[str, Any]:
-    ids = []
-    for cid in config_ids:
-        try:
-            ids.append(ObjectId(cid))
-        except (InvalidId, TypeError):
-            continue
-    found = PluginConfig._get_collection().find({"_id": {"$in": ids}}, {"workspace_id": 1})
-    return {str(c["_id"]): c.get("workspace_id") for c in found}
+class Group(NamedTuple):
+    """An integration's pending jobs: how many, the earliest ``scheduled_for``, and its workspace."""
+
+    n: int
+    due: float | None
+    workspace_id: str | None
 
 
-def pending_groups(coll: Collection) -> dict[str, tuple[int, float | None]]:
-    """Pending jobs by integration: config id -> (how many, earliest ``scheduled_for``). Reads them all."""
+def pending_groups(coll: Collection) -> dict[str, Group]:
+    """Pending jobs by integration (config id). Reads them all."""
     groups = coll.aggregate(
         [
             {"$match": {"status": PENDING}},
-            {"$group": {"_id": "$config_id", "n": {"$sum": 1}, "due": {"$min": "$scheduled_for"}}},
+            {
+                "$group": {
+                    "_id": "$config_id",
+                    "n": {"$sum": 1},
+                    "due": {"$min": "$scheduled_for"},
+                    "workspace_id": {"$max": "$workspace_id"},  # one value: an integration has one workspace
+                }
+            },
         ]
     )
-    return {g["_id"]: (g["n"], g["due"]) for g in groups}
+    return {g["_id"]: Group(g["n"], g["due"], g.get("workspace_id")) for g in groups}
 
 
 class PendingGroups:
@@ -102,9 +104,9 @@ class PendingGroups:
     def __init__(self, max_age: float = 1.0):
         self.max_age = max_age
         self._read_at = -max_age
-        self._groups: dict[str, tuple[int, float | None]] = {}
+        self._groups: dict[str, Group] = {}
 
-    def get(self, coll: Collection) -> dict[str, tuple[int, float | None]]:
+    def get(self, coll: Collection) -> dict[str, Group]:
         now = time.monotonic()
         if now - self._read_at >= self.max_age:
             self._groups, self._read_at = pending_groups(coll), now
@@ -117,7 +119,7 @@ def round_robin(
     cap: int,
     now: float | None = None,
     running: Counter[str] | None = None,
-    groups: dict[str, tuple[int, float | None]] | None = None,
+    groups: dict[str, Group] | None = None,
 ) -> Pick:
     """Pick up to ``limit`` due jobs one integration at a time, one workspace at a time.
 
@@ -126,7 +128,7 @@ def round_robin(
     """
     now = time.time() if now is None else now
     groups = pending_groups(coll) if groups is None else groups
-    due = {config_id: n for config_id, (n, first) in groups.items() if first is not None and first <= now}
+    due = {config_id: g.n for config_id, g in groups.items() if g.due is not None and g.due <= now}
     running = running_per_config(coll) if running is None else running
     pick = Pick()
     room: dict[str, int] = {}
@@ -136,9 +138,8 @@ def round_robin(
         if free:
             room[config_id] = free
     by_workspace: dict[Any, list[str]] = defaultdict(list)
-    workspaces = _workspaces(list(room)) if len(room) > 1 else {}
     for config_id in sorted(room):
-        by_workspace[workspaces.get(config_id)].append(config_id)
+        by_workspace[groups[config_id].workspace_id].append(config_id)
     slots: Counter[str] = Counter()
     left = limit
     while left > 0 and any(by_workspace.values()):
@@ -151,7 +152,25 @@ def round_robin(
             if slots[config_id] < room[config_id]:
                 configs.append(config_id)
     pick.backlogged = {config_id for config_id, n in due.items() if slots[config_id] < n}
-    for config_id, count in slots.items():
-        found = coll.find({"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}})
-        pick.jobs.extend(found.limit(count))
+    pick.jobs = _read_slots(coll, slots, now)
     return pick
+
+
+def _read_slots(coll: Collection, slots: Counter[str], now: float) -> list[dict[str, Any]]:
+    """Up to ``slots[config_id]`` due jobs of each integration. One read of them all (each read costs the
+    store as much as a dozen jobs), then one read per integration it left short, as when one integration's
+    older jobs came first."""
+    due = {"status": PENDING, "scheduled_for": {"$lte": now}}
+    jobs: list[dict[str, Any]] = []
+    short = Counter(slots)
+    if len(slots) > 1:
+        for job in coll.find({**due, "config_id": {"$in": list(slots)}}).limit(2 * sum(slots.values())):
+            if short[job["config_id"]] > 0:
+                short[job["config_id"]] -= 1
+                jobs.append(job)
+    for config_id, missing in short.items():
+        if missing > 0:
+            have = {job["_id"] for job in jobs if job["config_id"] == config_id}
+            found = coll.find({**due, "config_id": config_id}).limit(missing + len(have))
+            jobs.extend([job for job in found if job["_id"] not in have][:missing])
+    return jobs

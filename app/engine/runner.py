@@ -24,6 +24,7 @@ from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.subscriptions import forget as forget_subscriptions
+from app.engine.subscriptions import subscriptions
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.secret_scrub import hiding, scrub_attempt, secret_values
@@ -66,9 +67,17 @@ class JobRunner:
         self._changed: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
-        """The configs of a batch of claimed jobs, in one read (fresh: their circuits decide)."""
-        ids = list({ObjectId(job["config_id"]) for job in jobs})
-        return self.as_loaded(PluginConfig._get_collection().find({"_id": {"$in": ids}}))
+        """The configs of a batch of claimed jobs: healthy ones as this process read them within
+        FORM_CACHE_SECONDS, the others fresh in one read (their circuits decide)."""
+
+        def read(ids: list[str]) -> list[dict[str, Any]]:
+            return list(PluginConfig._get_collection().find({"_id": {"$in": [ObjectId(i) for i in ids]}}))
+
+        found = subscriptions(self.app).configs_by_id({job["config_id"] for job in jobs}, read)
+        return {
+            config_id: self.as_loaded([doc], read_at)[config_id]
+            for config_id, (read_at, doc) in found.items()
+        }
 
     @staticmethod
     def as_loaded(configs: Iterable[dict[str, Any]], read_at: float | None = None) -> dict[str, ConfigRecord]:

@@ -245,6 +245,15 @@ class Scheduler:
             self._polling = False
         return started
 
+    def _refill_level(self) -> int:
+        """Claim again once this many jobs or fewer are in flight: half of what a claim could fill, so that
+        claims come in batches (each costs a read per integration and a write) while the threads stay busy.
+        Under integration caps that is half the caps of the integrations that have a backlog (hold the lock)."""
+        reachable = self.prefetch
+        if self._cap_bound:
+            reachable = min(reachable, self.queue.integration_cap * max(1, len(self.queue.backlogged)))
+        return reachable // 2
+
     def _express_running(self) -> int:
         """Jobs running on the express threads (the others in ``_express_ids`` are about to)."""
         return sum(job_id in self._inflight for job_id in tuple(self._express_ids))  # (a copy: no lock needed)
@@ -278,10 +287,7 @@ class Scheduler:
                 self._inflight.pop(job["_id"], None)
                 self._futures.pop(job["_id"], None)
                 self._express_ids.discard(job["_id"])
-                refill = self._maybe_more and len(self._inflight) <= self.threads
-                if refill and self._cap_bound:  # claim for a capped integration once half its cap is free,
-                    # not one job per completion (each claim costs two round trips)
-                    refill = self._running_of(job["config_id"]) <= self.queue.integration_cap // 2
+                refill = self._maybe_more and len(self._inflight) <= self._refill_level()
             if refill and not self._stopping:
                 self.wake()
 

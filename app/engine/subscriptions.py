@@ -5,13 +5,17 @@ jobs to create). Reading both from the store for each submission doubled its rou
 keeps what it read for ``FORM_CACHE_SECONDS``. A write to forms or integrations made through this process
 (any API or admin write, or the engine disabling an integration) empties the cache at once; one made
 through another process is seen within that time. The crash sweep and every other reader go to the store.
+
+The scheduler keeps configs by id the same way, but only healthy ones (``healthy``): a claim batch's
+configs whose circuit is open or half-open, or counts failures, are read fresh, because their circuit
+decides whether the job runs.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from flask import Flask, current_app, request
@@ -31,6 +35,7 @@ class Subscriptions:
         self.seconds = seconds
         self._forms: dict[str, tuple[float, Any]] = {}
         self._configs: dict[str, tuple[float, Any]] = {}
+        self._by_id: dict[str, tuple[float, Any]] = {}  # healthy configs, by id
         self._generation = 0  # bumped by forget: a read that overlapped a forget is not kept
         self._lock = threading.Lock()
 
@@ -46,6 +51,31 @@ class Subscriptions:
     def configs(self, form_id: str) -> tuple[list[dict[str, Any]], float]:
         """The form's enabled config documents, and the ``time.monotonic()`` at which they were read."""
         return self._read(self._configs, form_id, lambda: enabled_configs(form_id))
+
+    def configs_by_id(
+        self, ids: Collection[str], read: Callable[[list[str]], list[dict[str, Any]]]
+    ) -> dict[str, tuple[float, dict[str, Any]]]:
+        """The config documents of ``ids`` with the ``time.monotonic()`` of their read: kept copies of healthy
+        ones while fresh enough, the rest from ``read(missing ids)`` in one call (absent: deleted)."""
+        now = time.monotonic()
+        found: dict[str, tuple[float, dict[str, Any]]] = {}
+        for config_id in ids:
+            cached = self._by_id.get(config_id)
+            if cached is not None and now - cached[0] < self.seconds:
+                found[config_id] = cached
+        missing = [config_id for config_id in ids if config_id not in found]
+        if not missing:
+            return found
+        generation = self._generation
+        docs = read(missing)
+        with self._lock:
+            keep = self.seconds > 0 and generation == self._generation
+            for doc in docs:
+                found[str(doc["_id"])] = (now, doc)
+                if keep and healthy(doc):
+                    _make_room(self._by_id, now - self.seconds)
+                    self._by_id[str(doc["_id"])] = (now, doc)
+        return found
 
     def _read(
         self, cache: dict[str, tuple[float, Any]], key: str, read: Callable[[], Any]
@@ -70,13 +100,24 @@ class Subscriptions:
             self._generation += 1
             self._forms.clear()
             self._configs.clear()
+            self._by_id.clear()
 
 
 MAX_FORMS = 10_000
 
 
+def healthy(config: dict[str, Any]) -> bool:
+    """Enabled, with a closed circuit and no failures counted: a copy may start jobs."""
+    circuit = config.get("circuit") or {}
+    return (
+        bool(config.get("enabled", True))
+        and circuit.get("state", "closed") == "closed"
+        and not circuit.get("failures")
+    )
+
+
 def _make_room(cache: dict[str, tuple[float, Any]], expired_before: float) -> None:
-    """Keep at most MAX_FORMS forms: once full, drop the copies read before ``expired_before`` (and if
+    """Keep at most MAX_FORMS entries: once full, drop the copies read before ``expired_before`` (and if
     none were, start over; the next reads refill it)."""
     if len(cache) < MAX_FORMS:
         return
