@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import html
 import json
 import logging
@@ -119,10 +120,16 @@ def _request_target(value: str) -> set[str]:
     return {target} if len(target) >= MIN_LENGTH else set()
 
 
+@functools.lru_cache(maxsize=256)
+def _scrubber(secrets: tuple[str, ...]) -> _TextScrubber:
+    """The scrubber of a set of secrets, built once: every attempt of an integration scrubs the same ones."""
+    return _TextScrubber(secrets)
+
+
 def scrub(value: Any, secrets: Iterable[str]) -> Any:
     """``value`` (str, or dicts/lists of them) with every secret, and every encoded form, replaced by MASK."""
     secrets = tuple(secrets)
-    return _scrubbed(value, _TextScrubber(secrets)) if secrets else value
+    return _scrubbed(value, _scrubber(secrets)) if secrets else value
 
 
 def _scrubbed(value: Any, text: _TextScrubber) -> Any:
@@ -139,7 +146,7 @@ def scrub_attempt(error: Any, result: Any, secrets: list[str]) -> None:
     """Scrub a PluginError and an ExecutionResult in place before they are logged or stored."""
     if not secrets:
         return
-    text = _TextScrubber(tuple(secrets))
+    text = _scrubber(tuple(secrets))
     if error is not None:
         error.message = _scrubbed(error.message, text)
         error.response = _scrubbed(error.response, text)

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from app.contract.schema import secret_fields
 
 PREFIX = "fernet:"
+OPENED_KEPT = 4096  # decrypted tokens kept per process
 
 
 def configured_keys(config: dict[str, Any]) -> list[str]:
@@ -31,6 +32,8 @@ class SecretBox:
 
     def __init__(self, keys: list[str]):
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        # Every attempt opens its config: the plaintext of recent tokens is kept (memory is not "at rest").
+        self._opened: dict[str, str] = {}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SecretBox:
@@ -42,10 +45,17 @@ class SecretBox:
     def decrypt(self, value: str) -> str:
         if not isinstance(value, str) or not value.startswith(PREFIX):
             return value
+        opened = self._opened.get(value)
+        if opened is not None:
+            return opened
         try:
-            return self._fernet.decrypt(value[len(PREFIX) :].encode()).decode()
+            opened = self._fernet.decrypt(value[len(PREFIX) :].encode()).decode()
         except InvalidToken:
             raise ValueError("a stored secret cannot be decrypted with the configured keys") from None
+        if len(self._opened) >= OPENED_KEPT:
+            self._opened.clear()
+        self._opened[value] = opened
+        return opened
 
     def rotate(self, value: str) -> str:
         if not isinstance(value, str) or not value.startswith(PREFIX):

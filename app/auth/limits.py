@@ -1,4 +1,5 @@
-"""Rate limits (Flask-Limiter; storage from RATELIMIT_STORAGE_URI) for logins and public submissions."""
+"""Rate limits (the ``limits`` library, storage from RATELIMIT_STORAGE_URI) for logins and public
+submissions. Counted only where a view asks (``hit``, ``rate_limited``): no hook runs on other requests."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import math
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
+from flask import Flask, current_app, request
 from limits import parse_many
+from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from app.auth.store_counters import StoreCounters
@@ -22,15 +22,15 @@ log = logging.getLogger(__name__)
 SHARED_SCOPES = {"login"}  # limits that must hold across workers even on the embedded store
 
 
-def limiter(app: Flask | None = None) -> Limiter:
-    """This app's Flask-Limiter instance (one per app, so tests do not share counters)."""
+def limiter(app: Flask | None = None) -> RateLimiter:
+    """This app's fixed-window limiter on RATELIMIT_STORAGE_URI (one per app, so tests do not share counters)."""
     return (app or current_app).extensions["formhooks.limiter"]
 
 
 def _strategy(scope: str) -> RateLimiter:
     """Logins count in the store when the configured storage is per process (memory://)."""
     shared = current_app.extensions.get("formhooks.shared_limiter")
-    return shared if shared is not None and scope in SHARED_SCOPES else limiter().limiter
+    return shared if shared is not None and scope in SHARED_SCOPES else limiter()
 
 
 def hit(setting: str, scope: str, key: str | None = None) -> None:
@@ -38,7 +38,7 @@ def hit(setting: str, scope: str, key: str | None = None) -> None:
     value = current_app.config.get(setting)
     if not value:
         return
-    key = key or get_remote_address() or "unknown"
+    key = key or request.remote_addr or "unknown"
     strategy = _strategy(scope)
     for item in parse_many(value):
         try:
@@ -71,9 +71,8 @@ def rate_limited(setting: str, scope: str | None = None, key: Callable[[], str] 
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
-    app.extensions["formhooks.limiter"] = Limiter(
-        get_remote_address, app=app, storage_uri=app.config["RATELIMIT_STORAGE_URI"]
+    app.extensions["formhooks.limiter"] = FixedWindowRateLimiter(
+        storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
     )
     if app.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
         app.extensions["formhooks.shared_limiter"] = FixedWindowRateLimiter(StoreCounters())

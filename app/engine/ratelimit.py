@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError
 
 from app.contract import Plugin, RateLimit
 from app.db import database
+from app.engine.schemas import config_schema_of
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class RateLimiter:
         if plugin is None or plugin.rate_limit is None:
             return 0.0
         try:
-            config = self.box.open(plugin.config_schema(), stored_config) if self.box else stored_config
+            config = self.box.open(config_schema_of(plugin), stored_config) if self.box else stored_config
             key = plugin.rate_limit_key(config)
         except Exception:  # the attempt itself will report a config that cannot be read
             log.warning("no rate-limit key for job %s; running it unlimited", job.get("_id"), exc_info=True)

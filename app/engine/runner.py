@@ -23,6 +23,7 @@ from app.engine.outcome import Outcome, outcome_of
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
+from app.engine.schemas import config_schema_of
 from app.engine.subscriptions import forget as forget_subscriptions
 from app.engine.subscriptions import subscriptions
 from app.engine.writer import ResultWriter
@@ -146,7 +147,7 @@ class JobRunner:
 
     def _guarded_attempt(self, plugin: Plugin, job: JobRecord, config: ConfigRecord) -> Outcome:
         """Decrypt the config once, run the attempt, and keep its secrets out of everything recorded."""
-        schema = plugin.config_schema()
+        schema = config_schema_of(plugin)
         try:
             opened = self.box.open(schema, config.get("config") or {})
         except ValueError as exc:  # keys were rotated away without `flask rotate-keys`
