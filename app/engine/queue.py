@@ -120,14 +120,16 @@ class JobQueue:
         return fairshare.running_per_config(self.coll) if running is None else running
 
     def _flip(self, due: list[dict[str, Any]], now: float, stamp: dt.datetime) -> list[JobRecord]:
-        """Claim ``due`` (pending when read) in one compare-and-set; returns those this owner got."""
+        """Claim ``due`` (pending when read) in one round trip of compare-and-sets; returns those this owner
+        got. One conditional update per job, by ``_id``: nx-27017 serves ``{_id: {$in}, status}`` from the
+        status index, which walks every pending job (≈ 8 ms per claim with 9,000 waiting, against 2)."""
         if not due:
             return []
         token = uuid.uuid4().hex
         claimed = self.claim_fields(token, now, stamp)
-        result = self.coll.update_many(
-            {"_id": {"$in": [job["_id"] for job in due]}, "status": PENDING},
-            {"$set": claimed, "$inc": {"attempts": 1}},
+        flip = {"$set": claimed, "$inc": {"attempts": 1}}
+        result = self.coll.bulk_write(
+            [UpdateOne({"_id": job["_id"], "status": PENDING}, flip) for job in due], ordered=False
         )
         if result.modified_count == len(due):
             return [

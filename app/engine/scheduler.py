@@ -65,7 +65,7 @@ class Scheduler:
         self.deadlines = DeadlineRunner(self.threads + EXPRESS_THREADS, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
-        self.writer = ResultWriter(busy_delay=0.025)
+        self.writer = ResultWriter(busy_delay=0.05)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: ThreadPoolExecutor | None = None
         # Live jobs of integrations without a backlog start here when every worker thread is taken (by
