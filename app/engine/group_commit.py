@@ -5,6 +5,11 @@ load a process's requests would each wait for the store in turn; here the docume
 arrive while a write is in flight go together in the next write, so N concurrent submissions cost about
 two round trips rather than 2N. Nobody waits for a timer: a caller alone writes at once. Each caller
 returns only once its own documents are acknowledged, and gets the errors of its own documents only.
+
+The submissions and the jobs share one queue: a group that holds both (one request's submission, another's
+jobs) is one client-level ``bulkWrite`` where the store has it (MongoDB 8.0+, nx-27017), else one
+``insert_many`` per collection. A request's jobs are queued only once its submission is acknowledged, so
+the order of its two writes holds whatever the group.
 """
 
 from __future__ import annotations
@@ -12,11 +17,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
+from pymongo import InsertOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    ClientBulkWriteException,
+    DuplicateKeyError,
+    InvalidOperation,
+    PyMongoError,
+)
 
 DUPLICATE_KEY = 11000
 
@@ -24,6 +36,7 @@ DUPLICATE_KEY = 11000
 @dataclass
 class _Ticket:
     docs: list[dict[str, Any]]
+    collection: Callable[[], Collection]
     woken: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # woken to write the next group rather than with a result
     done: bool = False
@@ -31,20 +44,22 @@ class _Ticket:
 
 
 class GroupInsert:
-    """``insert_many(ordered=False)`` into one collection, shared by concurrent callers."""
+    """``insert_many(ordered=False)`` into ``collection`` (or the one given per call), shared by concurrent
+    callers."""
 
     def __init__(self, collection: Callable[[], Collection]):
         self._collection = collection
         self._lock = threading.Lock()
         self._waiting: list[_Ticket] = []
         self._writing = False
+        self._client_bulk = True  # until the store says it has no client-level bulkWrite
 
-    def insert(self, docs: list[dict[str, Any]]) -> None:
+    def insert(self, docs: list[dict[str, Any]], collection: Callable[[], Collection] | None = None) -> None:
         """Insert ``docs``. Raises ``BulkWriteError`` with this caller's failed documents (indexes into
         ``docs``), or the error that failed the whole write (the store is down, a timeout)."""
         if not docs:
             return
-        ticket = _Ticket(docs)
+        ticket = _Ticket(docs, collection or self._collection)
         with self._lock:
             self._waiting.append(ticket)
             ticket.lead = not self._writing
@@ -56,10 +71,10 @@ class GroupInsert:
         if ticket.error is not None:
             raise ticket.error
 
-    def insert_one(self, doc: dict[str, Any]) -> None:
+    def insert_one(self, doc: dict[str, Any], collection: Callable[[], Collection] | None = None) -> None:
         """Insert one document; ``DuplicateKeyError`` if its ``_id`` or a unique key is taken."""
         try:
-            self.insert([doc])
+            self.insert([doc], collection)
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if errors and errors[0].get("code") == DUPLICATE_KEY:
@@ -70,9 +85,11 @@ class GroupInsert:
         with self._lock:
             group, self._waiting = self._waiting, []
         try:
-            self._collection().insert_many([d for t in group for d in t.docs], ordered=False)
+            self._write(group)
         except BulkWriteError as exc:
             _share_errors(group, exc)
+        except ClientBulkWriteException as exc:
+            _share_client_errors(group, exc)
         except PyMongoError as exc:  # the whole write failed (the store is down, a timeout): every caller's
             for ticket in group:
                 ticket.error = exc
@@ -95,12 +112,37 @@ class GroupInsert:
             for ticket in group:
                 ticket.woken.set()
 
+    def _write(self, group: list[_Ticket]) -> None:
+        """One write for the group: ``insert_many`` when it holds one collection, else a client-level
+        bulkWrite, else (a store without one) one ``insert_many`` per collection."""
+        targets = {ticket.collection for ticket in group}
+        if len(targets) == 1:
+            group[0].collection().insert_many([d for t in group for d in t.docs], ordered=False)
+            return
+        colls = {target: target() for target in targets}
+        if self._client_bulk and all(isinstance(c, Collection) for c in colls.values()):
+            first = next(iter(colls.values()))
+            ops = [InsertOne(d, namespace=colls[t.collection].full_name) for t in group for d in t.docs]
+            try:
+                first.database.client.bulk_write(ops, ordered=False)
+                return
+            except InvalidOperation as exc:  # "requires MongoDB server version 8.0+"
+                if "bulk_write requires" not in str(exc):
+                    raise
+                self._client_bulk = False
+        for target in targets:  # each collection's tickets get their own errors
+            mine = [t for t in group if t.collection is target]
+            try:
+                colls[target].insert_many([d for t in mine for d in t.docs], ordered=False)
+            except BulkWriteError as exc:
+                _share_errors(mine, exc)
+
     def _write_alone(self, group: list[_Ticket]) -> None:
         """Each caller's documents in a write of their own (a document a failed write sent already is a
         duplicate key error here, which callers take as "written earlier")."""
         for ticket in group:
             try:
-                self._collection().insert_many(ticket.docs, ordered=False)
+                ticket.collection().insert_many(ticket.docs, ordered=False)
             except BaseException as exc:
                 ticket.error = exc
 
@@ -121,16 +163,46 @@ def _share_errors(group: list[_Ticket], exc: BulkWriteError) -> None:
         start = end
 
 
+def _share_client_errors(group: list[_Ticket], exc: ClientBulkWriteException) -> None:
+    """As ``_share_errors``, for a client-level bulkWrite (errors by ``idx`` over the whole group)."""
+    if exc.error is not None or exc.write_concern_errors:  # the write as a whole failed
+        for ticket in group:
+            ticket.error = exc
+        return
+    raw = cast(list[dict[str, Any]], exc.write_errors or [])  # the driver's dicts, typed as WriteError
+    errors = [{**e, "index": e["idx"]} for e in raw]
+    _share_errors(group, BulkWriteError({"writeErrors": errors, "writeConcernErrors": [], "nInserted": 0}))
+
+
+class Into:
+    """The app's group insert, bound to one collection (``insert``, ``insert_one``)."""
+
+    def __init__(self, group: GroupInsert, collection: Callable[[], Collection]):
+        self.group = group
+        self._collection = collection
+
+    @property
+    def _waiting(self) -> list[_Ticket]:
+        return self.group._waiting
+
+    def insert(self, docs: list[dict[str, Any]]) -> None:
+        self.group.insert(docs, self._collection)
+
+    def insert_one(self, doc: dict[str, Any]) -> None:
+        self.group.insert_one(doc, self._collection)
+
+
 def init_app(app: Flask) -> None:
-    """One group insert per collection the intake writes to before its 202."""
+    """One group insert for the collections the intake writes to before its 202."""
     from app.models import PluginJob, Submission  # noqa: PLC0415  (models import the engine's records)
 
+    group = GroupInsert(Submission._get_collection)
     app.extensions["formhooks.group_inserts"] = {
-        "submissions": GroupInsert(Submission._get_collection),
-        "jobs": GroupInsert(PluginJob._get_collection),
+        "submissions": Into(group, Submission._get_collection),
+        "jobs": Into(group, PluginJob._get_collection),
     }
 
 
-def group_insert(app: Flask, name: str) -> GroupInsert:
+def group_insert(app: Flask, name: str) -> Into:
     """The app's group insert into ``name`` ("submissions" or "jobs")."""
     return app.extensions["formhooks.group_inserts"][name]

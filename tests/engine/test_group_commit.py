@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pymongo
 import pytest
 from bson import ObjectId
-from pymongo.errors import AutoReconnect, DuplicateKeyError
+from pymongo.errors import AutoReconnect, DuplicateKeyError, InvalidOperation
 
 from app.engine.group_commit import GroupInsert
-from app.models import Submission
+from app.models import PluginJob, Submission
 from tests.support.wait import wait_until
 
 
@@ -116,3 +117,54 @@ def test_a_caller_alone_writes_at_once(app, size):
 
     GroupInsert(Counting).insert([{"_id": ObjectId()} for _ in range(size)])
     assert writes == [size]
+
+
+@pytest.mark.parametrize("client_bulk", [True, False], ids=["bulkWrite", "MongoDB before 8.0"])
+def test_a_submission_and_another_requests_jobs_share_one_group_and_keep_their_own_errors(
+    app, monkeypatch, client_bulk
+):
+    held = HeldCollection()
+    group = GroupInsert(lambda: held)
+    writes: list[int] = []
+    real_bulk_write = pymongo.MongoClient.bulk_write
+
+    def counted(client, models, **kwargs):
+        if not client_bulk:
+            raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
+        writes.append(len(models))
+        return real_bulk_write(client, models, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    taken = ObjectId()
+    PluginJob._get_collection().insert_one({"_id": taken})
+    submission = {"_id": ObjectId(), "n": 0}
+    results: dict[str, Exception | None] = {}
+
+    def call(who: str, docs: list[dict], collection) -> None:
+        try:
+            group.insert(docs, collection)
+            results[who] = None
+        except Exception as exc:  # noqa: BLE001  (the test looks at which caller got what)
+            results[who] = exc
+
+    first = threading.Thread(target=call, args=("first", [{"_id": ObjectId(), "n": -1}], None))
+    first.start()
+    wait_until(lambda: held.writes, what="the first write under way")
+    others = [
+        threading.Thread(target=call, args=("submission", [submission], Submission._get_collection)),
+        threading.Thread(
+            target=call, args=("jobs", [{"_id": ObjectId()}, {"_id": taken}], PluginJob._get_collection)
+        ),
+    ]
+    for t in others:
+        t.start()
+    wait_until(lambda: len(group._waiting) == 2, what="both queued behind it")
+    held.release.set()
+    for t in [first, *others]:
+        t.join(10)
+
+    assert writes == ([3] if client_bulk else [])  # one client-level bulkWrite for both collections
+    assert results["first"] is None and results["submission"] is None
+    assert [e["index"] for e in results["jobs"].details["writeErrors"]] == [1]  # its own second document
+    assert Submission._get_collection().find_one({"_id": submission["_id"]}) is not None
+    assert group._client_bulk is client_bulk
