@@ -35,6 +35,11 @@ class Admission:
     circuit: dict[str, Any] | None = None  # the circuit as this admission left it, when it changed it
 
 
+def is_closed(config: ConfigRecord | dict[str, Any]) -> bool:
+    """The circuit lets jobs run without asking it: a copy of the config read a moment ago may start them."""
+    return (config.get("circuit") or {}).get("state", CLOSED) == CLOSED
+
+
 def state_of(config: ConfigRecord) -> dict[str, Any]:
     """The circuit as shown by the API."""
     c = config.get("circuit") or {}

@@ -28,7 +28,7 @@ from pymongo.errors import BulkWriteError
 
 from app import signals
 from app.engine.batching import Batcher
-from app.engine.circuit import CLOSED
+from app.engine.circuit import is_closed
 from app.engine.conditions import parse_stored
 from app.engine.group_commit import group_insert
 from app.engine.subscriptions import enabled_configs, subscriptions
@@ -216,7 +216,7 @@ def dispatch(
     ]
     # Only jobs of closed circuits start at once: ``configs`` may be a moment old, and an open or
     # half-open circuit is decided on its latest state, read with a claim.
-    closed = {str(c["_id"]) for c in subscribed if (c.get("circuit") or {}).get("state", CLOSED) == CLOSED}
+    closed = {str(c["_id"]) for c in subscribed if is_closed(c)}
     eligible = [doc for doc in docs if doc["config_id"] in closed]
     taken = handoff.claim_at_insert(eligible) if handoff is not None and eligible else []
     written: set[ObjectId] = set()

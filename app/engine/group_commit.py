@@ -181,10 +181,6 @@ class Into:
         self.group = group
         self._collection = collection
 
-    @property
-    def _waiting(self) -> list[_Ticket]:
-        return self.group._waiting
-
     def insert(self, docs: list[dict[str, Any]]) -> None:
         self.group.insert(docs, self._collection)
 

@@ -191,7 +191,7 @@ class Scheduler:
         if running:  # a job handed off to this process at creation needs no claim
             return
         with self._lock:  # nor does one whose integration runs its cap here: a claim could not take it
-            capped = self._cap_bound and self._running_of(config_id) >= self.queue.integration_cap
+            capped = self._cap_bound and self._running_per_config()[config_id or ""] >= self.queue.integration_cap
         if not capped:
             self.wake()
 
@@ -257,10 +257,6 @@ class Scheduler:
     def _express_running(self) -> int:
         """Jobs running on the express threads (the others in ``_express_ids`` are about to)."""
         return sum(job_id in self._inflight for job_id in tuple(self._express_ids))  # (a copy: no lock needed)
-
-    def _running_of(self, config_id: str | None) -> int:
-        """This process's running jobs of one integration (hold the lock)."""
-        return sum(job["config_id"] == config_id for job in self._inflight.values())
 
     def _running_per_config(self) -> Counter[str]:
         """This process's running jobs per integration: what the integration cap counts (hold the lock)."""

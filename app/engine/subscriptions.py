@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
+from app.engine.circuit import is_closed
 from app.models import Form, PluginConfig, parse_object_id
 
 
@@ -108,11 +109,10 @@ MAX_FORMS = 10_000
 
 def healthy(config: dict[str, Any]) -> bool:
     """Enabled, with a closed circuit and no failures counted: a copy may start jobs."""
-    circuit = config.get("circuit") or {}
     return (
         bool(config.get("enabled", True))
-        and circuit.get("state", "closed") == "closed"
-        and not circuit.get("failures")
+        and is_closed(config)
+        and not (config.get("circuit") or {}).get("failures")
     )
 
 
