@@ -82,6 +82,12 @@ def verify_password(email: str, password: str) -> User | None:
     ok = check_password_hash(stored, password or "")
     if user is None or not user.password_hash or not user.active or not ok:
         return None
+    method = hash_method()
+    if user.password_hash.split("$", 1)[0] != _dummy_hash(method).split("$", 1)[0]:  # werkzeug's full spec
+        # Made with an earlier PASSWORD_HASH_METHOD: its cost would tell this email from an unknown one
+        # (checked against the configured method's dummy). Same password, so no session ends.
+        user.password_hash = generate_password_hash(password, method=method)
+        User.objects(id=user.id, password_hash=stored).update_one(set__password_hash=user.password_hash)
     return user
 
 

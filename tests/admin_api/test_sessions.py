@@ -225,3 +225,23 @@ def test_a_password_hashed_under_an_earlier_method_still_logs_in_after_the_metho
 def test_an_unknown_password_hash_method_stops_the_start_with_its_name(make_app):
     with pytest.raises(RuntimeError, match="PASSWORD_HASH_METHOD 'md5'"):
         make_app(PASSWORD_HASH_METHOD="md5")
+
+
+def test_a_login_rehashes_a_password_of_an_earlier_method_with_the_configured_one(make_app):
+    """An unknown email is checked against a dummy hash of the configured method: a user whose hash kept an
+    earlier method's cost would stand out (by time) until it is rehashed, which a successful login does."""
+    first = make_app(PASSWORD_HASH_METHOD="pbkdf2:sha256:1000")
+    with first.app_context():
+        auth.create_user("ann@example.com", PASSWORD)
+        version = User.objects.get(email="ann@example.com").auth_version
+    later = make_app(PASSWORD_HASH_METHOD="scrypt:1024:8:1")
+    client = later.test_client()
+    assert login(client, "ann@example.com", "wrong password").status_code == 401
+    assert User.objects.get(email="ann@example.com").password_hash.startswith("pbkdf2:sha256:1000$")
+    assert login(client, "ann@example.com").status_code == 200
+    user = User.objects.get(email="ann@example.com")
+    assert user.password_hash.startswith("scrypt:1024:8:1$")
+    assert user.auth_version == version  # not a password change: the user's other sessions go on
+    assert client.get("/api/auth/me").status_code == 200
+    assert login(later.test_client(), "ann@example.com").status_code == 200
+    assert User.objects.get(email="ann@example.com").password_hash == user.password_hash  # once only
