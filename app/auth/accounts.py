@@ -86,7 +86,7 @@ def verify_password(email: str, password: str) -> User | None:
     if user.password_hash.split("$", 1)[0] != _dummy_hash(method).split("$", 1)[0]:  # werkzeug's full spec
         # Made with an earlier PASSWORD_HASH_METHOD: its cost would tell this email from an unknown one
         # (checked against the configured method's dummy). Same password, so no session ends.
-        user.password_hash = generate_password_hash(password, method=method)
+        user.password_hash = password_digest(password)
         User.objects(id=user.id, password_hash=stored).update_one(set__password_hash=user.password_hash)
     return user
 
