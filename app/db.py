@@ -32,7 +32,9 @@ def ensure_indexes() -> None:
     from app.models import ALL_MODELS  # noqa: PLC0415
 
     for model in ALL_MODELS:
-        indexes = [_index_model(spec, model._meta.get("index_opts") or {}) for spec in model._meta["index_specs"]]
+        indexes = [
+            _index_model(spec, model._meta.get("index_opts") or {}) for spec in model._meta["index_specs"]
+        ]
         if indexes:
             model._get_collection().create_indexes(indexes)
 

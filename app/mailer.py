@@ -57,4 +57,6 @@ def send_mail(settings: Any, to: list[str], subject: str, text: str) -> None:
                 client.login(unquote(url.username), unquote(url.password or ""))
             client.send_message(msg)
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"Could not send e-mail through {url.hostname}:{port} ({type(exc).__name__}).") from None
+        raise MailError(
+            f"Could not send e-mail through {url.hostname}:{port} ({type(exc).__name__})."
+        ) from None

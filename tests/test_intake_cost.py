@@ -9,6 +9,7 @@ import threading
 import pymongo
 import pytest
 from bson import ObjectId
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from app.engine import dispatch
@@ -70,6 +71,30 @@ def test_another_integrations_backlog_does_not_hold_back_a_new_job(make_app, sin
     assert wait_until(lambda: api.job(job_id)["status"] == "completed", what="the job completed")
 
 
+def test_a_submission_and_its_jobs_are_written_in_one_command(api, monkeypatch):
+    form = api.create_form()
+    for path in ("x", "y"):
+        api.add_plugin(form["id"], "webhook", {"url": f"http://127.0.0.1:9/{path}"})
+    writes: list[str] = []
+    real_bulk_write, real_insert_many = pymongo.MongoClient.bulk_write, Collection.insert_many
+
+    def bulk_write(client, models, **kwargs):
+        writes.append("bulkWrite")
+        return real_bulk_write(client, models, **kwargs)
+
+    def insert_many(coll, docs, **kwargs):
+        writes.append(f"insert into {coll.name}")
+        return real_insert_many(coll, docs, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", bulk_write)
+    monkeypatch.setattr(Collection, "insert_many", insert_many)
+    sub = api.submit(form["id"], {"n": 1})
+
+    assert writes == ["bulkWrite"]
+    assert sorted(str(j.id) for j in PluginJob.objects(submission_id=sub["id"])) == sorted(sub["jobs"])
+    assert len(sub["jobs"]) == 2
+
+
 def test_every_submission_of_a_burst_has_its_marker_cleared(api, app):
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
@@ -80,9 +105,7 @@ def test_every_submission_of_a_burst_has_its_marker_cleared(api, app):
     assert [(s.dispatch_pending, s.pending_events) for s in subs] == [(False, [])] * 30
 
 
-def test_a_marker_left_after_its_jobs_were_written_makes_the_sweep_create_none(
-    api, app, store_uri, db_name
-):
+def test_a_marker_left_after_its_jobs_were_written_makes_the_sweep_create_none(api, app, store_uri, db_name):
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
     sub = api.submit(form["id"], {"n": 1})

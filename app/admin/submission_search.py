@@ -140,7 +140,11 @@ class Filters:
     def matches(self, doc: Mapping[str, Any]) -> bool:
         """The part only Python can answer: words anywhere in the values, a field's value containing text."""
         data = doc.get("data") or {}
-        if self.field and self.value and self.value.casefold() not in text_of(data.get(self.field)).casefold():
+        if (
+            self.field
+            and self.value
+            and self.value.casefold() not in text_of(data.get(self.field)).casefold()
+        ):
             return False
         if self.q:
             haystack = " ".join(text_of(v) for v in data.values()).casefold() + " " + str(doc["_id"])
@@ -148,7 +152,9 @@ class Filters:
         return True
 
 
-def matching(filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | None = None) -> Iterator[dict]:
+def matching(
+    filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | None = None
+) -> Iterator[dict]:
     """Every matching submission (raw documents) in the chosen order, read from one cursor."""
     projection = None if fields is None else {name: 1 for name in fields}
     cursor = Submission._get_collection().find(

@@ -34,9 +34,11 @@ def put_alert_settings(workspace_id: str):
     body = load(AlertSettingsIn(), json_body())
     channel = body["channel_config_id"]
     if channel is not None:
-        cfg = PluginConfig.objects(id=ObjectId(channel), workspace_id=workspace_id).first() if ObjectId.is_valid(
-            channel
-        ) else None
+        cfg = (
+            PluginConfig.objects(id=ObjectId(channel), workspace_id=workspace_id).first()
+            if ObjectId.is_valid(channel)
+            else None
+        )
         if cfg is None:
             raise invalid({"channel_config_id": ["Choose an integration of this workspace."]})
     AlertSettings._get_collection().update_one(

@@ -33,7 +33,9 @@ def check_conditions(form_id: str):
         parsed = parse(body["conditions"], [f.name for f in form.fields] or None)
     except ConditionError as err:
         raise invalid({"conditions": err.messages}) from None
-    recent = Submission.objects(form_id=str(form.id), deleted=False).order_by("-created_at").limit(body["limit"])
+    recent = (
+        Submission.objects(form_id=str(form.id), deleted=False).order_by("-created_at").limit(body["limit"])
+    )
     items = [
         {
             "submission_id": str(sub.id),

@@ -150,12 +150,16 @@ OPS: dict[str, Op] = {
         {202: out.OperationOut},
         inp.ReplayIn,
     ),
-    "api.list_operations": Op("Backfills and replays, newest first", {200: out.OperationPage}, query=(*PAGE, "workspace_id")),
+    "api.list_operations": Op(
+        "Backfills and replays, newest first", {200: out.OperationPage}, query=(*PAGE, "workspace_id")
+    ),
     "api.get_operation": Op("An operation with its progress and ETA", {200: out.OperationOut}),
     "api.cancel_operation": Op(
         "Cancel a running operation (its jobs that have not run are cancelled)", {200: out.OperationOut}
     ),
-    "api.list_alerts": Op("Failure alerts of your workspaces, newest first", {200: out.AlertPage}, query=(*PAGE, "workspace_id")),
+    "api.list_alerts": Op(
+        "Failure alerts of your workspaces, newest first", {200: out.AlertPage}, query=(*PAGE, "workspace_id")
+    ),
     "api.get_alert_settings": Op("Where the workspace's alerts go", {200: out.AlertSettingsOut}),
     "api.put_alert_settings": Op(
         "Set where the workspace's alerts go (owner)", {200: out.AlertSettingsOut}, inp.AlertSettingsIn
@@ -168,7 +172,9 @@ OPS: dict[str, Op] = {
         extra={"optional_body": True},
     ),
     "api.preview_config": Op(
-        "What a config would send for a submission (or a sample), without sending", {200: PreviewOut}, PreviewIn
+        "What a config would send for a submission (or a sample), without sending",
+        {200: PreviewOut},
+        PreviewIn,
     ),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(

@@ -188,7 +188,9 @@ class OperationOut(Out):
     status = fields.String(required=True, metadata={"enum": ["running", "completed", "cancelled", "failed"]})
     preview = fields.Boolean(required=True, metadata={"description": "Only counts its items"})
     prepared = fields.Boolean(required=True, metadata={"description": "Its items are known (total is set)"})
-    total = fields.Integer(allow_none=True, metadata={"description": "Items it goes through; null until prepared"})
+    total = fields.Integer(
+        allow_none=True, metadata={"description": "Items it goes through; null until prepared"}
+    )
     done = fields.Integer(required=True)
     created = fields.Integer(required=True, metadata={"description": "Jobs created or requeued"})
     skipped = fields.Integer(required=True, metadata={"description": "Had a job already, or did not match"})

@@ -85,5 +85,7 @@ def get_operation(op_id: str):
 def cancel_operation(op_id: str):
     op = scoped_or_404(Operation, op_id, "operation", WRITE)
     if not operations.cancel(op.id):
-        raise APIError(409, "conflict", f"Only a running operation can be cancelled; this one is {op.reload().status}.")
+        raise APIError(
+            409, "conflict", f"Only a running operation can be cancelled; this one is {op.reload().status}."
+        )
     return jsonify(op.reload().to_dict())

@@ -95,7 +95,9 @@ class FormIn(Schema):
         for index, field in enumerate(value):
             name = field.get("name") if isinstance(field, dict) else None
             if name in seen:
-                repeated[index] = {"name": [f"Another field is already named “{name}”; names must be unique."]}
+                repeated[index] = {
+                    "name": [f"Another field is already named “{name}”; names must be unique."]
+                }
             seen.add(name)
         if repeated:
             raise ValidationError(repeated)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from typing import Any
 
 from bson import ObjectId
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
-from pymongo.errors import DuplicateKeyError
 
 from app import signals
 from app.api import bp, idempotency, intake
@@ -16,8 +16,9 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
-from app.engine.group_commit import group_insert
+from app.engine.group_commit import group_insert, is_duplicate
 from app.engine.subscriptions import subscriptions
+from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, Submission, isoformat, utcnow
 from app.signals import FormEvent
@@ -39,7 +40,9 @@ def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in loaded.items() if v is not None}
 
 
-def _emit(signal, form: dict, sub: dict, marker: dict) -> list[str]:
+def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = None) -> list[str]:
+    """Send the trigger signal; with ``unit``, commit it (the listeners add their jobs to it). The ids
+    of the jobs the listeners created (raises what the jobs' write raised)."""
     event = FormEvent(
         signal.name,
         str(form["_id"]),
@@ -49,8 +52,12 @@ def _emit(signal, form: dict, sub: dict, marker: dict) -> list[str]:
         marker["revision"],
         marker.get("previous"),
     )
-    results = signal.send(current_app._get_current_object(), event=event, form=form, submission=sub)
-    return [str(job_id) for _, ids in results for job_id in (ids or [])]
+    extra = {"unit": unit} if unit is not None else {}
+    results = signal.send(current_app._get_current_object(), event=event, form=form, submission=sub, **extra)
+    if unit is not None:
+        unit.commit()
+    ids = [found.result() if isinstance(found, Future) else found for _, found in results]
+    return [str(job_id) for found in ids for job_id in (found or [])]
 
 
 def _form_doc(form_id: str) -> dict:
@@ -102,15 +109,22 @@ def _intake(form_id: str):
         "pending_events": [marker],
         "dispatch_pending": True,
     }
-    try:
-        group_insert(current_app, "submissions").insert_one(sub)
-    except DuplicateKeyError:  # an earlier request with this Idempotency-Key wrote it, then died
-        sub = Submission._get_collection().find_one({"_id": sub_id})
+    unit = WriteUnit(current_app)
+    stored = unit.add(group_insert(current_app, "submissions"), [sub])
+    try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
+        job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
+        if stored.error is not None:
+            raise stored.error
     except Exception:
-        if claim is not None:  # nothing was accepted: the key must not remember this request
-            idempotency.abandon(claim)
-        raise
-    job_ids = _emit(signals.form_submitted, form, sub, marker)
+        if stored.written:  # its jobs failed: the sweep finishes the dispatch
+            raise
+        if not is_duplicate(stored.error):
+            if claim is not None:  # nothing was accepted: the key must not remember this request
+                idempotency.abandon(claim)
+            raise
+        # an earlier request with this Idempotency-Key wrote it, then died
+        sub = Submission._get_collection().find_one({"_id": sub_id})
+        job_ids = _emit(signals.form_submitted, form, sub, marker)
     response = {"id": str(sub_id), "jobs": job_ids}
     if claim is not None:
         idempotency.finish(claim, response)

@@ -74,7 +74,9 @@ def paginate(queryset, serialize: Callable[[Any], dict]) -> dict[str, Any]:
         raise APIError(400, "bad_request", "page and per_page must be integers.") from None
     if page > MAX_PAGE:
         raise APIError(400, "bad_request", f"page must be at most {MAX_PAGE}.")
-    rows = list(queryset.order_by(*newest_first(queryset._document)).skip((page - 1) * per_page).limit(per_page + 1))
+    rows = list(
+        queryset.order_by(*newest_first(queryset._document)).skip((page - 1) * per_page).limit(per_page + 1)
+    )
     return {
         "items": [serialize(r) for r in rows[:per_page]],
         "page": page,

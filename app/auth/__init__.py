@@ -82,7 +82,9 @@ def check_hash_method(method: str) -> None:
     try:
         generate_password_hash("formhooks", method=method)
     except (ValueError, TypeError) as exc:
-        raise RuntimeError(f"PASSWORD_HASH_METHOD {method!r} is not a werkzeug.security method: {exc}") from None
+        raise RuntimeError(
+            f"PASSWORD_HASH_METHOD {method!r} is not a werkzeug.security method: {exc}"
+        ) from None
 
 
 def init_app(app: Flask, api: Blueprint) -> None:

@@ -73,7 +73,9 @@ class FakeHTTP:
     ``script(*replies)`` queues replies; ``requests`` lists what came in; ``wait_for(n)`` waits for them.
     """
 
-    def __init__(self, handle: Callable[[Request], Reply] | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(
+        self, handle: Callable[[Request], Reply] | None = None, host: str = "127.0.0.1", port: int = 0
+    ):
         self.requests: list[Request] = []
         self.handle: Callable[[Request], Reply] = handle or (lambda _req: Reply())
         self.scripted: list[Reply] = []

@@ -54,7 +54,9 @@ def resolve_allowed(host: str, port: int, allow_private: bool) -> list[tuple]:
         raise PluginError(f"Cannot resolve host {host!r}: {exc.strerror}") from None
     if allow_private:
         return infos
-    allowed = [info for info in infos if is_public_address(ipaddress.ip_address(str(info[4][0]).split("%")[0]))]
+    allowed = [
+        info for info in infos if is_public_address(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+    ]
     if not allowed:
         raise PluginError(
             f"Destination {host!r} resolves to a private or loopback address, or another that is not "

@@ -98,7 +98,13 @@ def _to_channel(settings: Mapping[str, Any], alert: Alert, channel_id: str) -> d
         "occurred_at": isoformat(utcnow()),
     }
     doc = job_document(
-        channel, form, None, ALERT_EVENT, payload, f"alert:{alert.id}:{channel_id}", int(settings["MAX_ATTEMPTS"])
+        channel,
+        form,
+        None,
+        ALERT_EVENT,
+        payload,
+        f"alert:{alert.id}:{channel_id}",
+        int(settings["MAX_ATTEMPTS"]),
     )
     insert_jobs(PluginJob._get_collection(), [doc])
     return {"channel": "integration", "status": "queued", "detail": str(doc["_id"])}
@@ -123,13 +129,19 @@ def digest_lines(workspace_id: str, now: float) -> list[str]:
     failures = Counter(
         row["config_id"]
         for row in PluginExecutionLog._get_collection().find(
-            {"workspace_id": workspace_id, "status": {"$in": ["failed", "timeout"]}, "executed_at": {"$gte": since}},
+            {
+                "workspace_id": workspace_id,
+                "status": {"$in": ["failed", "timeout"]},
+                "executed_at": {"$gte": since},
+            },
             {"config_id": 1},
         )
     )
     names = {
         str(c["_id"]): c["name"]
-        for c in PluginConfig._get_collection().find({"_id": {"$in": [ObjectId(i) for i in failures]}}, {"name": 1})
+        for c in PluginConfig._get_collection().find(
+            {"_id": {"$in": [ObjectId(i) for i in failures]}}, {"name": 1}
+        )
     }
     return [
         f"- {names.get(cid, 'a deleted integration')}: {count} failed attempt(s); last error: {last_error(cid)}"

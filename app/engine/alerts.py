@@ -39,7 +39,9 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
             f"{cfg['name']} failed {circuit.get('failures', 0)} times in a row; its deliveries are paused "
             "and retried after a cool-down."
         )
-        raised.append(_raise(settings, cfg, "circuit_open", f"incident:{incident}", "keeps failing", text, now))
+        raised.append(
+            _raise(settings, cfg, "circuit_open", f"incident:{incident}", "keeps failing", text, now)
+        )
     recent = utcnow() - dt.timedelta(seconds=float(settings["ALERT_COOLDOWN"]))
     for cfg in configs.find({"enabled": False, "alerts_muted": {"$ne": True}}):
         disabled_at = as_datetime(cfg.get("disabled_at"))
@@ -47,8 +49,16 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
             continue
         text = f"{cfg['name']} was switched off: {cfg.get('disabled_reason') or 'it kept failing'}"
         raised.append(
-            _raise(settings, cfg, "disabled", f"disabled:{cfg.get('disabled_at')}", "was disabled", text, now,
-                   cooldown=False)
+            _raise(
+                settings,
+                cfg,
+                "disabled",
+                f"disabled:{cfg.get('disabled_at')}",
+                "was disabled",
+                text,
+                now,
+                cooldown=False,
+            )
         )
     raised.extend(_failure_rates(settings, now))
     return [alert for alert in raised if alert is not None]
@@ -60,7 +70,9 @@ def _failure_rates(settings: Mapping[str, Any], now: float) -> list[Alert | None
     logs = PluginExecutionLog._get_collection()
     failed = Counter(
         row["config_id"]
-        for row in logs.find({"status": {"$in": FAILED_STATES}, "executed_at": {"$gte": since}}, {"config_id": 1})
+        for row in logs.find(
+            {"status": {"$in": FAILED_STATES}, "executed_at": {"$gte": since}}, {"config_id": 1}
+        )
     )
     minimum, threshold = int(settings["ALERT_MIN_ATTEMPTS"]), float(settings["ALERT_FAILURE_RATE"])
     raised = []
@@ -70,7 +82,9 @@ def _failure_rates(settings: Mapping[str, Any], now: float) -> list[Alert | None
         total = logs.count_documents({"config_id": config_id, "executed_at": {"$gte": since}})
         if total < minimum or failures / total < threshold:
             continue
-        cfg = PluginConfig._get_collection().find_one({"_id": ObjectId(config_id), "alerts_muted": {"$ne": True}})
+        cfg = PluginConfig._get_collection().find_one(
+            {"_id": ObjectId(config_id), "alerts_muted": {"$ne": True}}
+        )
         if cfg is None:
             continue
         text = f"{cfg['name']}: {failures} of its {total} attempts in the past hour failed."
@@ -86,7 +100,9 @@ def _take_cooldown(config_id: str, now: float, cooldown: float) -> bool:
         coll.insert_one({"_id": config_id, "until": now + cooldown})
         return True
     except DuplicateKeyError:
-        taken = coll.update_one({"_id": config_id, "until": {"$lt": now}}, {"$set": {"until": now + cooldown}})
+        taken = coll.update_one(
+            {"_id": config_id, "until": {"$lt": now}}, {"$set": {"until": now + cooldown}}
+        )
         return taken.modified_count == 1
 
 

@@ -45,8 +45,14 @@ class Backfill:
             dispatch_key = f"backfill:{op_id}:{sub['_id']}" if params.get("resend") else key
             docs.append(
                 job_document(
-                    config, form, sub, EVENT, snapshot(form, sub, event),
-                    f"{dispatch_key}:{config['_id']}", max_attempts, operation_id=op_id,
+                    config,
+                    form,
+                    sub,
+                    EVENT,
+                    snapshot(form, sub, event),
+                    f"{dispatch_key}:{config['_id']}",
+                    max_attempts,
+                    operation_id=op_id,
                 )
             )
         jobs = insert_jobs(PluginJob._get_collection(), docs)

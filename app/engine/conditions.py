@@ -83,7 +83,11 @@ class Conditions:
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical stored and API shape."""
-        return {"match": self.root.match, "rules": [_rule_dict(r) for r in self.root.rules], "on_edit": self.on_edit}
+        return {
+            "match": self.root.match,
+            "rules": [_rule_dict(r) for r in self.root.rules],
+            "on_edit": self.on_edit,
+        }
 
     def matches(self, data: Mapping[str, Any] | None) -> bool:
         return self.root.test(data or {})

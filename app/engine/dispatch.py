@@ -5,8 +5,10 @@ the trigger signal; the listener here creates the jobs (unique per event occurre
 the marker. If the process dies in between, ``sweep`` finds the marker and finishes the dispatch: jobs that
 already exist are not created again, so each is created exactly once.
 
-So an accepted submission costs two ordered writes (the submission with its marker, then its jobs); the
-markers of a process's dispatches are removed afterwards in batches (``MarkerClearer``), off the request.
+The intake writes the submission with its marker and its jobs as one ordered write (``engine.write_unit``;
+the listener adds the jobs to the request's unit); edits, deletes and form changes write the record, then
+the jobs. The markers of a process's dispatches are removed afterwards in batches (``MarkerClearer``), off
+the request.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal as signal_module
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any, Protocol
 
 from bson import ObjectId, json_util
@@ -30,8 +33,9 @@ from app import signals
 from app.engine.batching import Batcher
 from app.engine.circuit import is_closed
 from app.engine.conditions import parse_stored
-from app.engine.group_commit import group_insert
+from app.engine.group_commit import Part, group_insert, is_duplicate
 from app.engine.subscriptions import enabled_configs, subscriptions
+from app.engine.write_unit import WriteUnit
 from app.models import Form, JobStatus, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
 from app.signals import FormEvent
 
@@ -75,11 +79,13 @@ def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str,
     }
 
 
-def _subscribed_configs(event: FormEvent, submission: dict | None, enabled: list[dict]) -> list[dict]:
-    """The ``enabled`` configs subscribed to the event whose conditions admit it; skipped ones are counted."""
+def _subscribed_configs(
+    event: FormEvent, submission: dict | None, enabled: list[dict]
+) -> tuple[list[dict], list[dict]]:
+    """The ``enabled`` configs subscribed to the event whose conditions admit it, and those they skip."""
     subscribed = [c for c in enabled if event.name in (c.get("trigger_events") or [])]
     if submission is None:
-        return subscribed
+        return subscribed, []
     # The request hands the data from before an edit over with the event; the sweep finds it in the marker.
     previous = (
         event.previous_data if event.previous_data is not None else _previous_data(submission, event.key)
@@ -90,11 +96,7 @@ def _subscribed_configs(event: FormEvent, submission: dict | None, enabled: list
         conditions = parse_stored(config.get("conditions"))
         admits = conditions is None or conditions.admits(event.name, submission.get("data"), previous)
         (admitted if admits else skipped).append(config)
-    if skipped:
-        PluginConfig._get_collection().update_many(
-            {"_id": {"$in": [c["_id"] for c in skipped]}}, {"$inc": {"skipped_events": 1}}
-        )
-    return admitted
+    return admitted, skipped
 
 
 def pending_markers(doc: dict) -> list[dict[str, Any]]:
@@ -112,34 +114,36 @@ def _previous_data(submission: dict, key: str) -> dict | None:
     return None
 
 
-def insert_jobs(
-    coll: Collection, docs: list[dict], insert: Callable[[list[dict]], object] | None = None
-) -> list[dict]:
-    """Insert jobs (with ``insert``, by default ``coll.insert_many(ordered=False)``); those whose
-    dispatch_key exists already are found instead of created again.
+def insert_jobs(coll: Collection, docs: list[dict]) -> list[dict]:
+    """Insert jobs; those whose dispatch_key exists already are found instead of created again.
 
     Returns ``{"_id", "plugin_id", "config_id", "new"}`` for each of the event's jobs (``operation_id`` too for found ones).
     """
     if not docs:
         return []
     try:
-        if insert is None:
-            coll.insert_many(docs, ordered=False)
-        else:
-            insert(docs)
+        coll.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        return jobs_of(coll, docs, exc)
+    return jobs_of(coll, docs, None)
+
+
+def jobs_of(coll: Collection, docs: list[dict], error: BaseException | None) -> list[dict]:
+    """The event's jobs (as ``insert_jobs`` returns them) once inserting ``docs`` ended with ``error``
+    (None: all written). Only duplicate dispatch keys are expected: any other error is raised."""
+    if error is None:
         return [
             {"_id": d["_id"], "plugin_id": d["plugin_id"], "config_id": d["config_id"], "new": True}
             for d in docs
         ]
-    except BulkWriteError as exc:
-        if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-            raise
-        mine = {d["_id"] for d in docs}
-        existing = coll.find(
-            {"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}},
-            {"plugin_id": 1, "config_id": 1, "operation_id": 1},
-        )
-        return [{**d, "new": d["_id"] in mine} for d in existing]
+    if not is_duplicate(error):
+        raise error
+    mine = {d["_id"] for d in docs}
+    existing = coll.find(
+        {"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}},
+        {"plugin_id": 1, "config_id": 1, "operation_id": 1},
+    )
+    return [{**d, "new": d["_id"] in mine} for d in existing]
 
 
 def job_document(
@@ -185,6 +189,76 @@ class Handoff(Protocol):
     ) -> None: ...
 
 
+class EventJobs:
+    """One event occurrence's jobs: built (and with a ``handoff``, the ones this process has idle threads
+    for stamped as claimed by it) when made, then settled once their insert has an outcome.
+
+    ``configs``: the form's enabled configs and the ``time.monotonic()`` they were read at (read from the
+    store when not given); a job handed off runs with its config as given here.
+    """
+
+    def __init__(
+        self,
+        event: FormEvent,
+        form: dict,
+        submission: dict | None,
+        max_attempts: int,
+        handoff: Handoff | None = None,
+        configs: tuple[list[dict], float] | None = None,
+    ):
+        self.event, self.form, self.submission, self.handoff = event, form, submission, handoff
+        payload = snapshot(form, submission, event)
+        enabled, self.read_at = (
+            configs if configs is not None else (enabled_configs(event.form_id), time.monotonic())
+        )
+        self.subscribed, self.skipped = _subscribed_configs(event, submission, enabled)
+        self.docs = [
+            job_document(
+                config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts
+            )
+            for config in self.subscribed
+        ]
+        # Only jobs of closed circuits start at once: ``configs`` may be a moment old, and an open or
+        # half-open circuit is decided on its latest state, read with a claim.
+        closed = {str(c["_id"]) for c in self.subscribed if is_closed(c)}
+        eligible = [doc for doc in self.docs if doc["config_id"] in closed]
+        self.taken = handoff.claim_at_insert(eligible) if handoff is not None and eligible else []
+
+    def settle(
+        self, error: BaseException | None, attempted: bool = True, markers: MarkerClearer | None = None
+    ) -> list[dict]:
+        """After the insert of ``docs`` ended with ``error`` (None: written; ``attempted`` false: never
+        tried, the event was not stored): start the handed-off jobs that were written, count the skipped
+        configs, clear the event's pending marker (at once, or in a batch of ``markers``).
+
+        Returns ``{"_id", "plugin_id", "config_id", "new", "running"}`` per job (``new`` is false for jobs
+        an earlier dispatch made; ``running``: handed off). Raises ``error`` unless it was only jobs that
+        existed already.
+        """
+        written: set[ObjectId] = set()
+        try:
+            jobs = jobs_of(PluginJob._get_collection(), self.docs, error) if attempted else []
+            written = {job["_id"] for job in jobs if job["new"]}
+        finally:
+            if self.handoff is not None:
+                configs = {str(c["_id"]): c for c in self.subscribed}
+                self.handoff.adopt(self.taken, written, configs, self.read_at)
+        if not attempted:
+            return []
+        if self.skipped:
+            PluginConfig._get_collection().update_many(
+                {"_id": {"$in": [c["_id"] for c in self.skipped]}}, {"$inc": {"skipped_events": 1}}
+            )
+        running = {doc["_id"] for doc in self.taken}
+        owner = Submission if self.submission is not None else Form
+        owner_id = self.submission["_id"] if self.submission is not None else self.form["_id"]
+        if markers is None:
+            clear_marker(owner._get_collection(), owner_id, self.event.key)
+        else:
+            markers.put((owner, owner_id, self.event.key))
+        return [{**job, "running": job["new"] and job["_id"] in running} for job in jobs]
+
+
 def dispatch(
     event: FormEvent,
     form: dict,
@@ -195,46 +269,22 @@ def dispatch(
     configs: tuple[list[dict], float] | None = None,
     insert: Callable[[list[dict]], object] | None = None,
 ) -> list[dict]:
-    """Create the event's jobs (idempotently) and clear its pending marker (at once, or in a batch of
-    ``markers``). With ``handoff`` (this process's scheduler), jobs it has idle threads for are written
-    claimed by it and start at once. ``insert`` writes the jobs (engine.group_commit; by default alone).
-    ``configs``: the form's enabled configs and the ``time.monotonic()``
-    they were read at (read from the store when not given); a job handed off runs with its config as
-    given here.
-
-    Returns ``{"_id", "plugin_id", "new", "running"}`` per job (``new`` is false for jobs an earlier
-    dispatch made; ``running``: handed off).
-    """
-    payload = snapshot(form, submission, event)
-    enabled, read_at = configs if configs is not None else (enabled_configs(event.form_id), time.monotonic())
-    subscribed = _subscribed_configs(event, submission, enabled)
-    docs = [
-        job_document(
-            config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts
-        )
-        for config in subscribed
-    ]
-    # Only jobs of closed circuits start at once: ``configs`` may be a moment old, and an open or
-    # half-open circuit is decided on its latest state, read with a claim.
-    closed = {str(c["_id"]) for c in subscribed if is_closed(c)}
-    eligible = [doc for doc in docs if doc["config_id"] in closed]
-    taken = handoff.claim_at_insert(eligible) if handoff is not None and eligible else []
-    written: set[ObjectId] = set()
+    """Create the event's jobs (idempotently) and clear its pending marker (see ``EventJobs``). ``insert``
+    writes the jobs (engine.group_commit; by default alone). Returns what ``EventJobs.settle`` does."""
+    jobs = EventJobs(event, form, submission, max_attempts, handoff, configs)
+    error: BaseException | None = None
     try:
-        jobs = insert_jobs(PluginJob._get_collection(), docs, insert)
-        written = {job["_id"] for job in jobs if job["new"]}
-    finally:
-        if handoff is not None:
-            handoff.adopt(taken, written, {str(c["_id"]): c for c in subscribed}, read_at)
-    running = {doc["_id"] for doc in taken}
-    jobs = [{**job, "running": job["new"] and job["_id"] in running} for job in jobs]
-    owner = Submission if submission is not None else Form
-    owner_id = submission["_id"] if submission is not None else form["_id"]
-    if markers is None:
-        clear_marker(owner._get_collection(), owner_id, event.key)
-    else:
-        markers.put((owner, owner_id, event.key))
-    return jobs
+        if jobs.docs:
+            if insert is None:
+                PluginJob._get_collection().insert_many(jobs.docs, ordered=False)
+            else:
+                insert(jobs.docs)
+    except BulkWriteError as exc:
+        error = exc
+    except BaseException as exc:
+        jobs.settle(exc, markers=markers)  # gives the hand-off's threads back, raises
+        raise
+    return jobs.settle(error, markers=markers)
 
 
 def clear_marker(coll: Collection, owner_id: ObjectId, key: str) -> None:
@@ -325,33 +375,61 @@ def sweep(max_attempts: int, min_age: float) -> int:
     return done
 
 
+def _announced(sender: Flask, jobs: list[dict]) -> list[ObjectId]:
+    """Send ``job_created`` for the new ones of ``jobs``; their ids."""
+    for job in jobs:
+        if job["new"]:
+            signals.job_created.send(
+                sender,
+                job_id=job["_id"],
+                plugin_id=job["plugin_id"],
+                config_id=job["config_id"],
+                running=job["running"],
+            )
+    return [job["_id"] for job in jobs]
+
+
 def init_app(app: Flask) -> None:
-    """Connect the trigger signals: each returns the ids of the jobs it created."""
+    """Connect the trigger signals: each returns the ids of the jobs it created (see ``on_trigger``)."""
     markers = MarkerClearer(max_delay=0.05, idle_exit=1.0)
     app.extensions["formhooks.markers"] = markers
     atexit.register(markers.flush, 2.0)
 
     def on_trigger(
-        sender: Flask, event: FormEvent, form: dict, submission: dict | None = None
-    ) -> list[ObjectId]:
-        if sender.config["FAULT_INJECTION"] == "crash_before_jobs":  # crash tests: die between the two writes
+        sender: Flask,
+        event: FormEvent,
+        form: dict,
+        submission: dict | None = None,
+        unit: WriteUnit | None = None,
+    ) -> list[ObjectId] | Future[list[ObjectId]]:
+        """The event's jobs: created now, or with ``unit`` added to it (the future's ids, once committed)."""
+        crash = sender.config["FAULT_INJECTION"] == "crash_before_jobs"  # crash tests: die between the writes
+        if crash and unit is None:
             os.kill(os.getpid(), signal_module.SIGKILL)
         handoff = sender.extensions.get("formhooks.scheduler")
         configs = subscriptions(sender).configs(event.form_id)
-        insert = group_insert(sender, "jobs").insert
-        jobs = dispatch(
-            event, form, submission, sender.config["MAX_ATTEMPTS"], markers, handoff, configs, insert
-        )
-        for job in jobs:
-            if job["new"]:
-                signals.job_created.send(
-                    sender,
-                    job_id=job["_id"],
-                    plugin_id=job["plugin_id"],
-                    config_id=job["config_id"],
-                    running=job["running"],
-                )
-        return [job["_id"] for job in jobs]
+        jobs_into = group_insert(sender, "jobs")
+        if unit is None:
+            jobs = dispatch(
+                event,
+                form,
+                submission,
+                sender.config["MAX_ATTEMPTS"],
+                markers,
+                handoff,
+                configs,
+                jobs_into.insert,
+            )
+            return _announced(sender, jobs)
+        planned = EventJobs(event, form, submission, sender.config["MAX_ATTEMPTS"], handoff, configs)
+        if crash:
+            unit.group.write(unit.parts)  # what the request stored before its jobs, alone
+            os.kill(os.getpid(), signal_module.SIGKILL)
+
+        def settle(part: Part) -> list[ObjectId]:
+            return _announced(sender, planned.settle(part.error, not part.skipped, markers))
+
+        return unit.add_then(jobs_into, planned.docs, settle)
 
     app.extensions["formhooks.dispatch"] = on_trigger  # keep a strong reference for blinker
     for signal in signals.TRIGGERS.values():

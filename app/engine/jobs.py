@@ -54,7 +54,9 @@ def out_of_attempts(job: JobRecord) -> bool:
 
 def resend(job_id: ObjectId, extra_attempts: int) -> None:
     """Send a finished job again (a manual retry), with ``extra_attempts`` more attempts to spend."""
-    job = PluginJob._get_collection().find_one({"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1})
+    job = PluginJob._get_collection().find_one(
+        {"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1}
+    )
     if job is None or not requeue(job, ALLOWED["resend"], extra_attempts):
         status = job["status"] if job else "gone"
         raise JobStateError(f"Only a finished job can be sent again; this one is {status}.")
@@ -63,7 +65,10 @@ def resend(job_id: ObjectId, extra_attempts: int) -> None:
 def resend_failed(config_id: str, extra_attempts: int) -> int:
     """Send again every failed job of an integration; returns how many were requeued."""
     coll = PluginJob._get_collection()
-    found = coll.find({"config_id": config_id, "status": JobStatus.FAILED.value}, {"status": 1, "attempts": 1, "max_attempts": 1})
+    found = coll.find(
+        {"config_id": config_id, "status": JobStatus.FAILED.value},
+        {"status": 1, "attempts": 1, "max_attempts": 1},
+    )
     return sum(requeue(job, (JobStatus.FAILED.value,), extra_attempts) for job in found)
 
 
@@ -71,7 +76,9 @@ def cancel(job_id: ObjectId, reason: str = "Cancelled by a user.") -> None:
     """Cancel a job that waits; a running one finishes its attempt first."""
     if not cancel_pending(reason, _id=job_id):
         job = PluginJob._get_collection().find_one({"_id": job_id}, {"status": 1})
-        raise JobStateError(f"Only a pending job can be cancelled; this one is {job['status'] if job else 'gone'}.")
+        raise JobStateError(
+            f"Only a pending job can be cancelled; this one is {job['status'] if job else 'gone'}."
+        )
 
 
 def cancel_waiting(reason: str, **match: Any) -> int:

@@ -116,9 +116,11 @@ def cancel(op_id: ObjectId) -> bool:
 
 def inflight(op_id: str, limit: int) -> int:
     """How many of the operation's jobs are waiting or running, counted up to ``limit``."""
-    cursor = PluginJob._get_collection().find(
-        {"operation_id": op_id, "status": {"$in": LIVE_STATES}}, {"_id": 1}
-    ).limit(limit)
+    cursor = (
+        PluginJob._get_collection()
+        .find({"operation_id": op_id, "status": {"$in": LIVE_STATES}}, {"_id": 1})
+        .limit(limit)
+    )
     return len(list(cursor))
 
 
@@ -200,7 +202,12 @@ def _prepare(op: dict[str, Any], held: dict[str, Any]) -> None:
         if batch:
             chunks.insert_one({"_id": f"{op_id}:{(total - 1) // CHUNK}", "op_id": op_id, "ids": batch})
     coll = Operation._get_collection()
-    fields: dict[str, Any] = {"prepared": True, "total": total, "lease_expires_at": 0.0, "started_at": time.time()}
+    fields: dict[str, Any] = {
+        "prepared": True,
+        "total": total,
+        "lease_expires_at": 0.0,
+        "started_at": time.time(),
+    }
     if op.get("preview") or total == 0:
         fields.update(status=OperationStatus.COMPLETED.value, finished_at=utcnow())
     coll.update_one(held, {"$set": fields})

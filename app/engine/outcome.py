@@ -61,7 +61,9 @@ def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
         return Outcome(LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout")
     except WorkerLost as exc:  # its worker process was killed at the deadline, crashed or ran out of memory
         if exc.deadline:
-            return Outcome(LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout")
+            return Outcome(
+                LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout"
+            )
         reason = exc.reason[:1].upper() + exc.reason[1:] + "."
         return Outcome(LogStatus.FAILED, PluginError(reason), error_type="worker_lost")
     except PluginCrashed as exc:

@@ -113,7 +113,9 @@ class JobQueue:
 
     def _share_out(self, limit: int, running: Counter[str] | None, now: float) -> fairshare.Pick:
         groups = self.groups.get(self.coll)
-        return fairshare.round_robin(self.coll, limit, self.integration_cap, now, self._running(running), groups)
+        return fairshare.round_robin(
+            self.coll, limit, self.integration_cap, now, self._running(running), groups
+        )
 
     def _running(self, running: Counter[str] | None) -> Counter[str]:
         """What counts against the integration cap: ``running`` if given, else every running job in the store."""

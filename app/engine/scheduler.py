@@ -191,7 +191,9 @@ class Scheduler:
         if running:  # a job handed off to this process at creation needs no claim
             return
         with self._lock:  # nor does one whose integration runs its cap here: a claim could not take it
-            capped = self._cap_bound and self._running_per_config()[config_id or ""] >= self.queue.integration_cap
+            capped = (
+                self._cap_bound and self._running_per_config()[config_id or ""] >= self.queue.integration_cap
+            )
         if not capped:
             self.wake()
 
@@ -256,7 +258,9 @@ class Scheduler:
 
     def _express_running(self) -> int:
         """Jobs running on the express threads (the others in ``_express_ids`` are about to)."""
-        return sum(job_id in self._inflight for job_id in tuple(self._express_ids))  # (a copy: no lock needed)
+        return sum(
+            job_id in self._inflight for job_id in tuple(self._express_ids)
+        )  # (a copy: no lock needed)
 
     def _running_per_config(self) -> Counter[str]:
         """This process's running jobs per integration: what the integration cap counts (hold the lock)."""

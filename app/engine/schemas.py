@@ -9,7 +9,9 @@ import marshmallow
 
 from app.contract import Plugin
 
-_built: dict[int, tuple[Plugin, marshmallow.Schema]] = {}  # id(plugin) -> (plugin, its schema); plugin kept alive
+_built: dict[
+    int, tuple[Plugin, marshmallow.Schema]
+] = {}  # id(plugin) -> (plugin, its schema); plugin kept alive
 _lock = threading.Lock()
 
 

@@ -10,7 +10,20 @@ from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.operation import Operation, OperationChunk, OperationStatus
 from app.models.plugin_config import PluginConfig
 
-ALL_MODELS = (Form, Submission, PluginConfig, PluginJob, PluginExecutionLog, IdempotencyKey, Operation, OperationChunk, Alert, AlertSettings, AlertCooldown, *ACCOUNT_MODELS)
+ALL_MODELS = (
+    Form,
+    Submission,
+    PluginConfig,
+    PluginJob,
+    PluginExecutionLog,
+    IdempotencyKey,
+    Operation,
+    OperationChunk,
+    Alert,
+    AlertSettings,
+    AlertCooldown,
+    *ACCOUNT_MODELS,
+)
 for _model in ALL_MODELS:
     _model._meta["auto_create_index"] = False  # app.db.ensure_indexes creates them once, at start-up
 

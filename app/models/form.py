@@ -82,7 +82,10 @@ class Submission(Document):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    meta = {"collection": "submissions", "indexes": ["form_id", "dispatch_pending", "workspace_id", "created_at"]}
+    meta = {
+        "collection": "submissions",
+        "indexes": ["form_id", "dispatch_pending", "workspace_id", "created_at"],
+    }
 
     def to_dict(self) -> dict:
         return {

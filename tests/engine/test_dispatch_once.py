@@ -41,6 +41,18 @@ def test_dispatching_the_same_event_twice_creates_each_job_once(app):
     assert PluginJob.objects.count() == 2
 
 
+def test_a_dispatch_that_finds_some_of_its_jobs_creates_the_others(app):
+    form, sub, ctx = _world(configs=3)
+    first = dispatch.dispatch(ctx["event"], form, sub, 5)
+    lost = [job["_id"] for job in first[1:]]  # as if only the first job had been written
+    PluginJob._get_collection().delete_many({"_id": {"$in": lost}})
+
+    second = dispatch.dispatch(ctx["event"], form, sub, 5)
+
+    assert sorted(job["new"] for job in second) == [False, True, True]
+    assert PluginJob.objects.count() == 3
+
+
 def test_concurrent_dispatches_of_one_event_create_each_job_once(app):
     form, sub, ctx = _world(configs=3)
     start = threading.Barrier(4)

@@ -7,9 +7,9 @@ import threading
 import pymongo
 import pytest
 from bson import ObjectId
-from pymongo.errors import AutoReconnect, DuplicateKeyError, InvalidOperation
+from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, InvalidOperation
 
-from app.engine.group_commit import GroupInsert
+from app.engine.group_commit import GroupInsert, Part
 from app.models import PluginJob, Submission
 from tests.support.wait import wait_until
 
@@ -168,3 +168,72 @@ def test_a_submission_and_another_requests_jobs_share_one_group_and_keep_their_o
     assert [e["index"] for e in results["jobs"].details["writeErrors"]] == [1]  # its own second document
     assert Submission._get_collection().find_one({"_id": submission["_id"]}) is not None
     assert group._client_bulk is client_bulk
+
+
+@pytest.mark.parametrize("client_bulk", [True, False], ids=["bulkWrite", "MongoDB before 8.0"])
+def test_a_callers_jobs_are_written_only_if_its_submission_is(app, monkeypatch, client_bulk):
+    """Two requests in one group, each a submission then its jobs: A's submission is refused (its id is
+    taken), so A's jobs are not written; B's submission and jobs are, after A's in the same write."""
+    held = HeldCollection()
+    group = GroupInsert(lambda: held)
+    commands: list[str] = []
+    real_bulk_write = pymongo.MongoClient.bulk_write
+
+    def counted(client, models, **kwargs):
+        if not client_bulk:
+            raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
+        commands.append("bulkWrite")
+        return real_bulk_write(client, models, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    taken = ObjectId()
+    Submission._get_collection().insert_one({"_id": taken, "n": -1})
+
+    def request(sub_id: ObjectId) -> list[Part]:
+        return [
+            Part(Submission._get_collection, [{"_id": sub_id}]),
+            Part(
+                PluginJob._get_collection,
+                [{"_id": ObjectId(), "of": str(sub_id)}, {"_id": ObjectId(), "of": str(sub_id)}],
+            ),
+        ]
+
+    a, b = request(taken), request(ObjectId())
+    first = threading.Thread(target=group.insert, args=([{"_id": ObjectId(), "n": 0}],))
+    first.start()
+    wait_until(lambda: held.writes, what="the first write under way")
+    others = [threading.Thread(target=group.write, args=(parts,)) for parts in (a, b)]
+    for t in others:
+        t.start()
+    wait_until(lambda: len(group._waiting) == 2, what="both queued behind it")
+    held.release.set()
+    for t in [first, *others]:
+        t.join(10)
+
+    assert isinstance(a[0].error, BulkWriteError) and a[0].error.details["writeErrors"][0]["code"] == 11000
+    assert a[1].skipped and PluginJob._get_collection().count_documents({"of": str(taken)}) == 0
+    assert b[0].written and b[1].written
+    assert PluginJob._get_collection().count_documents({"of": str(b[0].docs[0]["_id"])}) == 2
+    assert commands == (["bulkWrite"] if client_bulk else [])
+
+
+def test_a_submission_and_its_jobs_alone_are_one_write(app, monkeypatch):
+    commands: list[int] = []
+    real_bulk_write = pymongo.MongoClient.bulk_write
+
+    def counted(client, models, **kwargs):
+        commands.append(len(models))
+        return real_bulk_write(client, models, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    sub_id = ObjectId()
+    parts = [
+        Part(Submission._get_collection, [{"_id": sub_id}]),
+        Part(PluginJob._get_collection, [{"_id": ObjectId(), "of": str(sub_id)}]),
+        Part(PluginJob._get_collection, []),  # (an event no integration subscribes to: nothing to write)
+    ]
+
+    GroupInsert(Submission._get_collection).write(parts)
+
+    assert commands == [2] and all(part.written for part in parts)
+    assert PluginJob._get_collection().count_documents({"of": str(sub_id)}) == 1

@@ -114,7 +114,8 @@ def _permanently_failed(rows: list) -> set[str]:
 def executions():
     args = _args()
     forms = {
-        str(f.id): f for f in access.visible_forms().only("id", "name", "workspace_id", "fields").order_by("name")
+        str(f.id): f
+        for f in access.visible_forms().only("id", "name", "workspace_id", "fields").order_by("name")
     }
     configs = {
         str(c.id): c
@@ -123,7 +124,12 @@ def executions():
     model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
     page = page_arg()
     query = _query(args, list(forms))
-    docs = list(model.objects(__raw__=query).order_by(*newest_first(model)).skip((page - 1) * PER_PAGE).limit(PER_PAGE + 1))
+    docs = list(
+        model.objects(__raw__=query)
+        .order_by(*newest_first(model))
+        .skip((page - 1) * PER_PAGE)
+        .limit(PER_PAGE + 1)
+    )
     has_more = len(docs) > PER_PAGE
     docs = docs[:PER_PAGE]
     job_status = {}

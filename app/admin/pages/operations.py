@@ -20,7 +20,11 @@ def integrations_of(workspace_ids: list[str]) -> dict[str, PluginConfig]:
 @bp.get("/operations")
 def operations():
     workspaces = visible_workspace_ids()
-    ops = Operation.objects(workspace_id__in=workspaces, preview__ne=True).order_by("-created_at").limit(LIMIT)
+    ops = (
+        Operation.objects(workspace_id__in=workspaces, preview__ne=True).order_by("-created_at").limit(LIMIT)
+    )
     configs = integrations_of(workspaces)
     replayable = [c for c in configs.values() if access.can_edit(c.workspace_id)]
-    return render_template("admin/operations.html", operations=list(ops), configs=configs, replayable=replayable)
+    return render_template(
+        "admin/operations.html", operations=list(ops), configs=configs, replayable=replayable
+    )

@@ -27,7 +27,9 @@ from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submis
 
 def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
     forms = {str(f.id): f for f in access.visible_forms().only("id", "name", "fields", "workspace_id")}
-    filters = Filters.read(request.args, str(form.id) if form else "", zone_name(request.args, request.cookies))
+    filters = Filters.read(
+        request.args, str(form.id) if form else "", zone_name(request.args, request.cookies)
+    )
     if filters.form_id and filters.form_id not in forms:
         abort(404)
     return forms, filters

@@ -37,5 +37,7 @@ def members():
 
 @bp.get("/tokens")
 def tokens():
-    rows = ApiToken.objects(user_id=current_principal().user_id, revoked=False).order_by(*newest_first(ApiToken))
+    rows = ApiToken.objects(user_id=current_principal().user_id, revoked=False).order_by(
+        *newest_first(ApiToken)
+    )
     return render_template("admin/tokens.html", rows=list(rows))
