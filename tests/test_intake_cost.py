@@ -95,12 +95,46 @@ def test_a_submission_and_its_jobs_are_written_in_one_command(api, monkeypatch):
     assert len(sub["jobs"]) == 2
 
 
-def test_every_submission_of_a_burst_has_its_marker_cleared(api, app):
+def test_on_a_store_that_writes_a_submission_and_its_jobs_together_no_marker_is_written(
+    api, app, monkeypatch
+):
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    updates: list[str] = []
+    real_update_many = Collection.update_many
+
+    def update_many(coll, *args, **kwargs):
+        updates.append(coll.name)
+        return real_update_many(coll, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "update_many", update_many)
+    ids = [api.submit(form["id"], {"n": i})["id"] for i in range(10)]
+
+    assert group_insert(app, "submissions").group.atomic()  # the embedded store says so
+    assert app.extensions["formhooks.markers"].flush()
+    assert "submissions" not in updates  # nothing to clear
+    subs = Submission.objects(id__in=ids)
+    assert [(s.dispatch_pending, s.pending_events) for s in subs] == [(False, [])] * 10
+
+
+def test_where_the_write_may_stop_part_way_every_submission_of_a_burst_has_its_marker_cleared(
+    api, app, monkeypatch
+):
+    group_insert(app, "submissions").group._atomic = False  # as MongoDB answers
+    cleared: list[str] = []
+    real_write = dispatch.MarkerClearer.write
+
+    def write(clearer, batch):
+        cleared.extend(str(owner_id) for _, owner_id, _ in batch)
+        return real_write(clearer, batch)
+
+    monkeypatch.setattr(dispatch.MarkerClearer, "write", write)
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
     ids = [api.submit(form["id"], {"n": i})["id"] for i in range(30)]
 
     assert app.extensions["formhooks.markers"].flush()
+    assert sorted(cleared) == sorted(ids)  # each was written with its marker, and the marker cleared
     subs = Submission.objects(id__in=ids)
     assert [(s.dispatch_pending, s.pending_events) for s in subs] == [(False, [])] * 30
 

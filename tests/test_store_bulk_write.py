@@ -9,7 +9,9 @@ import pymongo
 import pytest
 from bson import ObjectId
 from pymongo import InsertOne
-from pymongo.errors import InvalidOperation
+from pymongo.errors import ClientBulkWriteException, InvalidOperation, OperationFailure
+
+from app.store import ATOMIC_BULK_WRITE
 
 
 def test_acknowledged_bulk_writes_survive_concurrent_commands_on_their_database(store_uri, db_name):
@@ -51,3 +53,25 @@ def test_acknowledged_bulk_writes_survive_concurrent_commands_on_their_database(
     jobs = {doc["_id"] for doc in db.plugin_jobs.find({}, {"_id": 1})}
     assert len(acknowledged) == 300
     assert [pair for pair in acknowledged if pair[0] not in submissions or pair[1] not in jobs] == []
+
+
+def test_the_embedded_store_says_its_bulk_writes_are_all_or_nothing_and_keeps_ordered_semantics(
+    store_uri, db_name
+):
+    client = pymongo.MongoClient(store_uri)
+    try:
+        client.admin.command(ATOMIC_BULK_WRITE)
+    except OperationFailure:
+        pytest.skip("not the embedded store")
+    taken = ObjectId()
+    client[db_name].submissions.insert_one({"_id": taken})
+    ops = [
+        InsertOne({"_id": ObjectId(), "n": 1}, namespace=f"{db_name}.plugin_jobs"),
+        InsertOne({"_id": taken}, namespace=f"{db_name}.submissions"),
+        InsertOne({"_id": ObjectId(), "n": 2}, namespace=f"{db_name}.plugin_jobs"),
+    ]
+    with pytest.raises(ClientBulkWriteException) as refused:
+        client.bulk_write(ops)
+
+    assert [e["idx"] for e in refused.value.write_errors] == [1]
+    assert [d["n"] for d in client[db_name].plugin_jobs.find()] == [1]  # before the failed one: kept

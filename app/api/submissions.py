@@ -106,11 +106,12 @@ def _intake(form_id: str):
         "deleted": False,
         "created_at": now,
         "updated_at": now,
-        "pending_events": [marker],
-        "dispatch_pending": True,
+        "pending_events": [],
+        "dispatch_pending": False,
     }
-    unit = WriteUnit(current_app)
+    unit = WriteUnit(current_app, request.content_length or 0)
     stored = unit.add(group_insert(current_app, "submissions"), [sub])
+    unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
         if stored.error is not None:

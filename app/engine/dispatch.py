@@ -5,10 +5,11 @@ the trigger signal; the listener here creates the jobs (unique per event occurre
 the marker. If the process dies in between, ``sweep`` finds the marker and finishes the dispatch: jobs that
 already exist are not created again, so each is created exactly once.
 
-The intake writes the submission with its marker and its jobs as one ordered write (``engine.write_unit``;
-the listener adds the jobs to the request's unit); edits, deletes and form changes write the record, then
-the jobs. The markers of a process's dispatches are removed afterwards in batches (``MarkerClearer``), off
-the request.
+The intake writes the submission and its jobs as one ordered write (``engine.write_unit``; the listener adds
+the jobs to the request's unit): on a store that writes it all or nothing the submission needs no marker,
+elsewhere it carries one. Edits, deletes and form changes write the record with its marker, then the jobs.
+The markers of a process's dispatches are removed afterwards in batches (``MarkerClearer``), off the
+request.
 """
 
 from __future__ import annotations
@@ -252,10 +253,12 @@ class EventJobs:
         running = {doc["_id"] for doc in self.taken}
         owner = Submission if self.submission is not None else Form
         owner_id = self.submission["_id"] if self.submission is not None else self.form["_id"]
-        if markers is None:
-            clear_marker(owner._get_collection(), owner_id, self.event.key)
-        else:
-            markers.put((owner, owner_id, self.event.key))
+        # (a submission stored with its jobs in one write that cannot stop part-way has no marker)
+        if self.submission is None or self.submission.get("dispatch_pending"):
+            if markers is None:
+                clear_marker(owner._get_collection(), owner_id, self.event.key)
+            else:
+                markers.put((owner, owner_id, self.event.key))
         return [{**job, "running": job["new"] and job["_id"] in running} for job in jobs]
 
 
@@ -423,7 +426,7 @@ def init_app(app: Flask) -> None:
             return _announced(sender, jobs)
         planned = EventJobs(event, form, submission, sender.config["MAX_ATTEMPTS"], handoff, configs)
         if crash:
-            unit.group.write(unit.parts)  # what the request stored before its jobs, alone
+            unit.write_in_part(len(unit.parts))  # what the request stored before its jobs, alone
             os.kill(os.getpid(), signal_module.SIGKILL)
 
         def settle(part: Part) -> list[ObjectId]:

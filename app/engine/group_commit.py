@@ -8,9 +8,12 @@ once. Each caller returns only once its own documents are acknowledged, and gets
 documents only.
 
 A caller's parts are written in order, a part only once the parts before it are written: a group whose
-parts span collections (or a caller with several parts) is one ordered client-level ``bulkWrite`` where the
-store has it (MongoDB 8.0+, nx-27017); should a document fail, or where the store has none, what is left
-is written in rounds, each caller's next part per round (one ``insert_many`` per collection).
+parts span collections (or a caller with several parts) is an ordered client-level ``bulkWrite`` where the
+store has it (MongoDB 8.0+, nx-27017), and one more after each failed document, for what came after it.
+On a store that writes a ``bulkWrite`` all or nothing (the embedded store, app/store/nx_quiet.py) a caller's
+parts are never split between two of them, so a submission and its jobs are stored together or not at all.
+Where the store has no client-level bulkWrite, the parts are written in rounds, each caller's next part per
+round (one ``insert_many`` per collection).
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from pymongo.errors import (
     ClientBulkWriteException,
     DuplicateKeyError,
     InvalidOperation,
+    OperationFailure,
     PyMongoError,
 )
 
+from app.store import ATOMIC_BULK_WRITE
+
 DUPLICATE_KEY = 11000
+COMMAND_BYTES = 32 * 1024 * 1024  # estimated size of one bulkWrite: well under a message's 48 MB, so never split
 
 
 @dataclass(eq=False)
@@ -68,6 +75,7 @@ def is_duplicate(error: BaseException | None) -> bool:
 @dataclass(eq=False)
 class _Ticket:
     parts: list[Part]
+    size: int = 0  # the caller's estimate of its documents' size in bytes
     woken: threading.Event = field(default_factory=threading.Event)
     lead: bool = False  # woken to write the next group rather than with a result
     done: bool = False
@@ -96,13 +104,27 @@ class GroupInsert:
         self._waiting: list[_Ticket] = []
         self._writing = False
         self._client_bulk = True  # until the store says it has no client-level bulkWrite
+        self._atomic: bool | None = None  # asked once the store answers
 
-    def write(self, parts: list[Part]) -> None:
+    def atomic(self) -> bool:
+        """Whether the store writes a client-level bulkWrite all or nothing (it says so when asked)."""
+        if self._atomic is None:
+            try:
+                self._collection().database.client.admin.command(ATOMIC_BULK_WRITE)
+                self._atomic = True
+            except OperationFailure:  # MongoDB, or a store started otherwise: no such command
+                self._atomic = False
+            except PyMongoError:  # unreachable: not atomic for now, ask again next time
+                return False
+        return self._atomic
+
+    def write(self, parts: list[Part], size: int = 0) -> None:
         """Write ``parts`` in order, each only once those before it are written; returns once every part
-        has its outcome (see ``Part``)."""
+        has its outcome (see ``Part``). ``size``: an estimate of the documents' bytes, at most
+        ``COMMAND_BYTES`` for parts that must not be split between two commands."""
         if not parts:
             return
-        ticket = _Ticket(parts)
+        ticket = _Ticket(parts, size)
         with self._lock:
             self._waiting.append(ticket)
             ticket.lead = not self._writing
@@ -145,7 +167,7 @@ class GroupInsert:
             else:  # each caller alone, so that one caller's document fails only that caller
                 for ticket in group:
                     try:
-                        _rounds([ticket])
+                        self._write([ticket])
                     except Exception as alone:  # noqa: BLE001  (this caller's outcome)
                         _fail_rest([ticket], alone)
         except BaseException as exc:
@@ -165,35 +187,81 @@ class GroupInsert:
     def _write(self, group: list[_Ticket]) -> None:
         parts = [part for ticket in group for part in ticket.parts if part.docs]
         several = len({part.collection for part in parts}) > 1 or len(parts) > len(group)
-        if several and self._client_bulk:
-            self._client_bulk_write(parts)
-        _rounds(group)
+        if not (several and self._client_bulk and self._client_bulk_writes(group)):
+            _rounds(group)
 
-    def _client_bulk_write(self, parts: list[Part]) -> None:
-        """Every part in one ordered client-level bulkWrite. A document that fails stops it: what came
-        before it is written, the rest is left to the rounds."""
-        colls = {part.collection: part.collection() for part in parts}
+    def _client_bulk_writes(self, group: list[_Ticket]) -> bool:
+        """The callers' parts in ordered client-level bulkWrites: one, or one more after each failed
+        document, and one more per ``COMMAND_BYTES`` of callers. After a failed document its part's other
+        documents are tried, not its caller's later parts. False: the store has none (nothing written)."""
+        colls: dict[Callable[[], Collection], Collection] = {}
+        for ticket in group:
+            for part in ticket.parts:
+                if part.collection not in colls:
+                    colls[part.collection] = part.collection()
         if not all(isinstance(coll, Collection) for coll in colls.values()):
-            return
-        ops = [InsertOne(doc, namespace=colls[p.collection].full_name) for p in parts for doc in p.docs]
+            return False
         client = next(iter(colls.values())).database.client
-        try:
-            client.bulk_write(ops, ordered=True)
-            stopped_at = len(ops)
-        except InvalidOperation as exc:  # "requires MongoDB server version 8.0+"
-            if "bulk_write requires" not in str(exc):
-                raise
-            self._client_bulk = False
-            return
-        except ClientBulkWriteException as exc:
-            if exc.error is not None or exc.write_concern_errors or not exc.write_errors:
-                raise
-            stopped_at = cast(list[dict[str, Any]], exc.write_errors)[0]["idx"]
-        start = 0
-        for part in parts:
-            part.sent = min(len(part.docs), max(0, stopped_at - start))
-            part.done = part.sent == len(part.docs)
-            start += len(part.docs)
+        while todo := _remaining(group, COMMAND_BYTES):
+            ops = [InsertOne(part.docs[k], namespace=colls[part.collection].full_name) for part, k in todo]
+            failed: dict[str, Any] | None = None
+            try:
+                client.bulk_write(ops, ordered=True)
+            except InvalidOperation as exc:  # "requires MongoDB server version 8.0+"
+                if "bulk_write requires" not in str(exc):
+                    raise
+                self._client_bulk = False
+                return False
+            except ClientBulkWriteException as exc:
+                if exc.error is not None or exc.write_concern_errors or not exc.write_errors:
+                    raise
+                failed = cast(list[dict[str, Any]], exc.write_errors)[0]
+            stopped_at = len(todo) if failed is None else failed["idx"]
+            for part, k in todo[:stopped_at]:
+                part.sent = k + 1
+            if failed is not None:
+                part, k = todo[stopped_at]
+                part.sent = k + 1
+                part.write_errors.append({**failed, "index": k})
+        return True
+
+
+def _remaining(group: list[_Ticket], budget: int) -> list[tuple[Part, int]]:
+    """The documents (part, index) still to write, callers in order while within ``budget`` bytes (at
+    least one): each caller's parts in order, up to its first part with a failed document. Parts
+    fully sent are settled on the way (written, failed, or skipped after a failed one)."""
+    todo: list[tuple[Part, int]] = []
+    spent = 0
+    for ticket in group:
+        if todo and spent + ticket.size > budget:
+            break
+        mine: list[tuple[Part, int]] = []
+        for part in ticket.parts:
+            if part.done:
+                if part.written:
+                    continue
+                break
+            if part.sent == len(part.docs):
+                _settle(part)
+                if part.written:
+                    continue
+                for later in ticket.parts:
+                    if not later.done:
+                        later.skipped = later.done = True
+                break
+            mine += [(part, k) for k in range(part.sent, len(part.docs))]
+            if part.write_errors:
+                break
+        if mine:
+            todo += mine
+            spent += ticket.size
+    return todo
+
+
+def _settle(part: Part) -> None:
+    part.done = True
+    if part.write_errors:
+        part.error = BulkWriteError({"writeErrors": part.write_errors, "writeConcernErrors": [], "nInserted": 0})
 
 
 def _rounds(group: list[_Ticket]) -> None:
@@ -214,11 +282,7 @@ def _rounds(group: list[_Ticket]) -> None:
                 _share_errors(parts, exc.details.get("writeErrors", []))
             for part in parts:
                 if not part.done:
-                    part.done = True
-                    if part.write_errors:
-                        part.error = BulkWriteError(
-                            {"writeErrors": part.write_errors, "writeConcernErrors": [], "nInserted": 0}
-                        )
+                    _settle(part)
 
 
 def _share_errors(parts: list[Part], errors: list[dict[str, Any]]) -> None:

@@ -5,6 +5,11 @@ event's jobs with a ``then`` that settles them (hand-off, markers, lifecycle sig
 known. ``commit`` writes the parts in order through the app's group insert, so a submission and its jobs cost
 one ordered write (shared with concurrent requests'): the jobs are written only if the submission is, and
 "202 means the submission and its jobs are on disk" holds as with two writes.
+
+Where the store writes the unit all or nothing (the embedded store; a unit small enough for one command), a
+submission needs no pending-event marker: it is never stored without its jobs. Elsewhere (MongoDB, whose
+ordered write can stop part-way) the unit's ``guard`` fields (the marker) are set before it is written, and
+the crash sweep finishes what a stop left undone.
 """
 
 from __future__ import annotations
@@ -15,18 +20,22 @@ from typing import Any, TypeVar
 
 from flask import Flask
 
-from app.engine.group_commit import Into, Part, group_insert
+from app.engine.group_commit import COMMAND_BYTES, Into, Part, group_insert
 
 T = TypeVar("T")
+BSON_PER_JSON_BYTE = 8  # a document's BSON can be several times its JSON (arrays of small numbers)
 
 
 class WriteUnit:
     """Parts to write in order (each only once those before it are written), then their ``then``s."""
 
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, data_bytes: int = 0):
+        """``data_bytes``: the size of the request's data, which every document of the unit may copy."""
         self.group = group_insert(app, "submissions").group
         self.parts: list[Part] = []
+        self.data_bytes = data_bytes
         self._thens: list[tuple[Part, Callable[[Part], Any], Future]] = []
+        self._guards: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
     def add(self, into: Into, docs: list[dict[str, Any]]) -> Part:
         """Add ``docs`` for ``into``'s collection; the returned part holds its outcome after ``commit``."""
@@ -40,11 +49,27 @@ class WriteUnit:
         self._thens.append((self.add(into, docs), then, future))
         return future
 
+    def guard(self, doc: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Set ``fields`` on ``doc`` (one of the unit's documents) when the unit may be stored in part."""
+        self._guards.append((doc, fields))
+
+    def write_in_part(self, n: int) -> None:
+        """Write the first ``n`` parts alone, guarded: what a store that stops part-way leaves (crash tests)."""
+        for doc, fields in self._guards:
+            doc.update(fields)
+        self.group.write(self.parts[:n])
+
     def commit(self) -> None:
         """Write the parts, then run the ``then``s in the order they were added (whatever happened: a
         ``then`` may hold something to give back, such as the hand-off's threads)."""
+        docs = sum(len(part.docs) for part in self.parts)
+        size = (self.data_bytes * BSON_PER_JSON_BYTE + 4096) * docs
+        whole = size <= COMMAND_BYTES and self.group.atomic()
+        if not whole:
+            for doc, fields in self._guards:
+                doc.update(fields)
         try:
-            self.group.write(self.parts)
+            self.group.write(self.parts, size if whole else 0)
         finally:
             thens, self._thens = self._thens, []
             for part, then, future in thens:

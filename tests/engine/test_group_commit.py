@@ -9,6 +9,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, InvalidOperation
 
+from app.engine import group_commit
 from app.engine.group_commit import GroupInsert, Part
 from app.models import PluginJob, Submission
 from tests.support.wait import wait_until
@@ -214,7 +215,8 @@ def test_a_callers_jobs_are_written_only_if_its_submission_is(app, monkeypatch, 
     assert a[1].skipped and PluginJob._get_collection().count_documents({"of": str(taken)}) == 0
     assert b[0].written and b[1].written
     assert PluginJob._get_collection().count_documents({"of": str(b[0].docs[0]["_id"])}) == 2
-    assert commands == (["bulkWrite"] if client_bulk else [])
+    # one bulkWrite stopped at A's submission; one more for what came after it: B's parts, together
+    assert commands == (["bulkWrite"] * 2 if client_bulk else [])
 
 
 def test_a_submission_and_its_jobs_alone_are_one_write(app, monkeypatch):
@@ -237,3 +239,41 @@ def test_a_submission_and_its_jobs_alone_are_one_write(app, monkeypatch):
 
     assert commands == [2] and all(part.written for part in parts)
     assert PluginJob._get_collection().count_documents({"of": str(sub_id)}) == 1
+
+
+def test_a_callers_parts_are_never_split_between_two_commands(app, monkeypatch):
+    """Callers whose documents together pass one command's size each go whole into the next command."""
+    monkeypatch.setattr(group_commit, "COMMAND_BYTES", 100)
+    held = HeldCollection()
+    group = GroupInsert(lambda: held)
+    commands: list[list[str]] = []
+    real_bulk_write = pymongo.MongoClient.bulk_write
+
+    def counted(client, models, **kwargs):
+        commands.append([m._doc["who"] for m in models])
+        return real_bulk_write(client, models, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+
+    def request(who: str) -> list[Part]:
+        return [
+            Part(Submission._get_collection, [{"_id": ObjectId(), "who": who}]),
+            Part(
+                PluginJob._get_collection, [{"_id": ObjectId(), "who": who}, {"_id": ObjectId(), "who": who}]
+            ),
+        ]
+
+    callers = {who: request(who) for who in "abc"}
+    first = threading.Thread(target=group.insert, args=([{"_id": ObjectId(), "n": 0}],))
+    first.start()
+    wait_until(lambda: held.writes, what="the first write under way")
+    others = [threading.Thread(target=group.write, args=(parts, 60)) for parts in callers.values()]
+    for queued, t in enumerate(others, start=1):  # (one at a time, so that they queue in this order)
+        t.start()
+        wait_until(lambda n=queued: len(group._waiting) == n, what="queued")
+    held.release.set()
+    for t in [first, *others]:
+        t.join(10)
+
+    assert commands == [["a"] * 3, ["b"] * 3, ["c"] * 3]  # 60 + 60 bytes would pass the 100
+    assert all(part.written for parts in callers.values() for part in parts)
