@@ -64,25 +64,12 @@ __all__ = [
     "template_context",
 ]
 
-# Loaded on first use: app.templating imports PluginError from here, so importing it eagerly would be a cycle.
-_TEMPLATES = frozenset(
-    {
-        "EVENT_TITLES",
-        "SelectedField",
-        "Template",
-        "check_template",
-        "display_value",
-        "render",
-        "select_fields",
-        "selection_field",
-        "slack_escape",
-        "template_context",
-    }
-)
+# The names of __all__ not imported above (app.contract.templates) are loaded on first use: app.templating
+# imports PluginError from here, so importing them eagerly would be a cycle.
 
 
 def __getattr__(name: str) -> object:
-    if name in _TEMPLATES:
+    if name in __all__:
         from app.contract import templates  # noqa: PLC0415
 
         return getattr(templates, name)
