@@ -276,8 +276,9 @@ def test_a_read_that_began_before_a_change_is_not_kept_after_it(make_app, monkey
     assert api.submit(form["id"], {"n": 2})["jobs"] == []
 
 
-def test_a_rejected_write_of_another_workspace_only_empties_the_cache(make_app):
-    """B's rejected PATCH of A's integration empties this process's cache (a miss for A, nothing more)."""
+def test_a_refused_write_of_another_workspace_keeps_the_cache(make_app):
+    """B's refused PATCH of A's integration, and anyone's posts to no route, change nothing: this process
+    keeps its copies (they cost A's intake no read); A's own change empties them at once."""
     app = make_app(FORM_CACHE_SECONDS=3600)
     api = Api(app.test_client())
     form = api.create_form()
@@ -288,13 +289,14 @@ def test_a_rejected_write_of_another_workspace_only_empties_the_cache(make_app):
     assert subscriptions(app)._forms
 
     assert b.api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 404
-    assert subscriptions(app)._forms == {}
-    assert len(api.submit(form["id"], {"n": 2})["jobs"]) == 1
-    assert PluginConfig.objects.get(id=config["id"]).enabled
-    # (so does anyone's POST anywhere, even unauthenticated to no route: a miss costs one read, no more)
     assert app.test_client().post("/api/nowhere", json={}).status_code == 404
+    assert api.patch(f"/api/plugin-configs/{config['id']}", {"max_attempts": -1}).status_code == 422
+    assert subscriptions(app)._forms
+    assert PluginConfig.objects.get(id=config["id"]).enabled
+
+    assert api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 200
     assert subscriptions(app)._forms == {}
-    assert len(api.submit(form["id"], {"n": 3})["jobs"]) == 1
+    assert api.submit(form["id"], {"n": 2})["jobs"] == []
 
 
 def test_a_rotated_secret_signs_the_very_next_delivery(make_app, sink):

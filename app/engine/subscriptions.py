@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 
 from app.engine.circuit import is_closed
 from app.models import Form, PluginConfig, parse_object_id
@@ -144,10 +144,18 @@ INTAKE_ENDPOINT = "api.create_submission"
 
 def init_app(app: Flask) -> None:
     """Create the cache, and empty it after every write request but the intake's own (before its answer
-    is sent, whatever the answer)."""
+    is sent), unless the write was refused with a 4xx: a refused request changes nothing, so another
+    workspace's refused requests (or anyone's posts to no route) do not cost this process's intake a read."""
     app.extensions["formhooks.subscriptions"] = Subscriptions(app.config["FORM_CACHE_SECONDS"])
 
+    @app.after_request
+    def _writes_forget(response: Response) -> Response:
+        write = request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint != INTAKE_ENDPOINT
+        if write and not 400 <= response.status_code < 500:
+            forget(app)
+        return response
+
     @app.teardown_request
-    def _writes_forget(_exc: BaseException | None) -> None:
-        if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint != INTAKE_ENDPOINT:
+    def _failures_forget(exc: BaseException | None) -> None:
+        if exc is not None:  # a write may have landed before it failed
             forget(app)
