@@ -115,3 +115,21 @@ def test_errors_about_list_items_of_several_kinds_are_reported(api, form):
     resp = api.patch(f"/api/forms/{form['id']}", {"name": "0", "fields": [[], []], "workspace_id": False})
     assert resp.status_code == 422
     assert {"0", "1"} <= set(resp.json["error"]["details"]["fields"])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"fields": [{"name": f"f{i}"} for i in range(301)]},
+        {"fields": [{"name": "pick", "type": "select", "options": [str(i) for i in range(1001)]}]},
+        {"fields": [{"name": "pick", "type": "select", "options": ["x" * 501]}]},
+        {"allowed_origins": [f"https://{i}.example" for i in range(101)]},
+    ],
+    ids=["301 fields", "1,001 options", "a 501-character option", "101 origins"],
+)
+def test_a_form_too_large_to_check_every_submission_against_is_refused(api, form, change):
+    resp = api.patch(f"/api/forms/{form['id']}", change)
+
+    assert resp.status_code == 422, resp.json
+    stored = api.get(f"/api/forms/{form['id']}").json
+    assert ([f["name"] for f in stored["fields"]], stored["allowed_origins"]) == (["n", "t", "x"], [])

@@ -24,6 +24,8 @@ CONDITIONS_DOC = {
 }
 FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 ORIGIN = re.compile(r"^(\*|https?://[^/\s?#]+)$")
+# A form is checked against every submission and kept in every process: its size is bounded.
+MAX_FIELDS, MAX_OPTIONS, MAX_ORIGINS = 300, 1000, 100
 
 
 INT64 = 2**63  # the store's integers are 64-bit
@@ -69,7 +71,11 @@ class FormFieldIn(Schema):
     label = fields.String(load_default=None, validate=validate.Length(max=200))
     type = fields.String(load_default="text", validate=validate.OneOf(FIELD_TYPES))
     required = fields.Boolean(load_default=False)
-    options = fields.List(fields.String(), load_default=list)
+    options = fields.List(
+        fields.String(validate=validate.Length(max=500)),
+        load_default=list,
+        validate=validate.Length(max=MAX_OPTIONS, error=f"At most {MAX_OPTIONS} options."),
+    )
 
 
 class FormIn(Schema):
@@ -84,8 +90,13 @@ class FormIn(Schema):
             validate=validate.Regexp(ORIGIN, error="Use an origin like https://example.com, or *.")
         ),
         load_default=list,
+        validate=validate.Length(max=MAX_ORIGINS, error=f"At most {MAX_ORIGINS} origins."),
     )
-    fields = fields.List(fields.Nested(FormFieldIn), load_default=list)
+    fields = fields.List(
+        fields.Nested(FormFieldIn),
+        load_default=list,
+        validate=validate.Length(max=MAX_FIELDS, error=f"At most {MAX_FIELDS} fields."),
+    )
 
     @validates("fields")
     def _unique(self, value: list[dict], **_: Any) -> None:
