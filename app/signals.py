@@ -1,4 +1,6 @@
-"""Blinker signals. Trigger signals carry a FormEvent; lifecycle signals carry the job."""
+"""Blinker signals. Trigger signals carry a FormEvent (``event``), the ``form`` and the ``submission``, and
+from the intake a write unit (``unit``, engine.write_unit) that listeners add their writes to, written with
+the submission in one ordered write; lifecycle signals carry the job."""
 
 from __future__ import annotations
 
