@@ -4,6 +4,7 @@ one schema per list of fields, the form and its integrations kept for FORM_CACHE
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pymongo
@@ -12,7 +13,7 @@ from bson import ObjectId
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
-from app.engine import dispatch
+from app.engine import dispatch, write_unit
 from app.engine import subscriptions as subscriptions_module
 from app.engine.group_commit import group_insert
 from app.engine.scheduler import scheduler_for
@@ -427,3 +428,31 @@ def test_a_full_cache_drops_its_expired_copies_first(monkeypatch):
     cache._read(kept, "new", lambda: "form")
 
     assert sorted(kept) == ["fresh", "new"]
+
+
+def test_a_chunked_submission_too_large_to_write_in_one_command_carries_its_marker(
+    api, app, monkeypatch
+):
+    """A body sent without Content-Length may be as large as MAX_CONTENT_LENGTH: where a unit that large
+    may be split between commands, its submission is written with its marker (the sweep's to finish)."""
+    monkeypatch.setattr(write_unit, "COMMAND_BYTES", 4 * 1024 * 1024)  # a MAX_CONTENT_LENGTH unit passes it
+    cleared: list[str] = []
+    real_write = dispatch.MarkerClearer.write
+
+    def write(clearer, batch):
+        cleared.extend(str(owner_id) for _, owner_id, _ in batch)
+        return real_write(clearer, batch)
+
+    monkeypatch.setattr(dispatch.MarkerClearer, "write", write)
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    resp = app.test_client().post(
+        f"/api/forms/{form['id']}/submissions",
+        data=json.dumps({"data": {"n": "x" * 100_000}}),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # (as gunicorn serves a chunked body)
+    )
+
+    assert resp.status_code == 202
+    assert app.extensions["formhooks.markers"].flush()
+    assert cleared == [resp.get_json()["id"]]  # written with its marker, then cleared

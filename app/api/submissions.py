@@ -16,7 +16,7 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
-from app.engine.group_commit import group_insert, is_duplicate
+from app.engine.group_commit import COMMAND_BYTES, group_insert, is_duplicate
 from app.engine.subscriptions import subscriptions
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
@@ -109,7 +109,10 @@ def _intake(form_id: str):
         "pending_events": [],
         "dispatch_pending": False,
     }
-    unit = WriteUnit(current_app, request.content_length or 0)
+    size = request.content_length  # (None: a chunked body, which may be as large as allowed)
+    if size is None:
+        size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
+    unit = WriteUnit(current_app, size)
     stored = unit.add(group_insert(current_app, "submissions"), [sub])
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written

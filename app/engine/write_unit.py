@@ -68,8 +68,8 @@ class WriteUnit:
         if not whole:
             for doc, fields in self._guards:
                 doc.update(fields)
-        try:
-            self.group.write(self.parts, size if whole else 0)
+        try:  # (a unit past COMMAND_BYTES goes alone: pymongo may split its command, not others' units)
+            self.group.write(self.parts, size)
         finally:
             thens, self._thens = self._thens, []
             for part, then, future in thens:

@@ -9,8 +9,9 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, InvalidOperation
 
-from app.engine import group_commit
-from app.engine.group_commit import GroupInsert, Part
+from app.engine import group_commit, write_unit
+from app.engine.group_commit import GroupInsert, Part, group_insert
+from app.engine.write_unit import WriteUnit
 from app.models import PluginJob, Submission
 from tests.support.wait import wait_until
 
@@ -277,3 +278,41 @@ def test_a_callers_parts_are_never_split_between_two_commands(app, monkeypatch):
 
     assert commands == [["a"] * 3, ["b"] * 3, ["c"] * 3]  # 60 + 60 bytes would pass the 100
     assert all(part.written for parts in callers.values() for part in parts)
+
+
+def test_a_unit_too_large_for_one_command_never_shares_one_with_another(app, monkeypatch):
+    """pymongo splits a command past the store's message size: a unit that may not fit (written with its
+    marker) goes alone, so another request's submission and jobs, written without a marker, stay in one."""
+    for module in (group_commit, write_unit):
+        monkeypatch.setattr(module, "COMMAND_BYTES", 100_000)
+    release = threading.Event()
+    commands: list[list[str]] = []
+    real_bulk_write = pymongo.MongoClient.bulk_write
+
+    def held(client, models, **kwargs):
+        commands.append([m._doc["who"] for m in models])
+        if len(commands) == 1:
+            release.wait(10)
+        return real_bulk_write(client, models, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", held)
+
+    def unit(who: str, data_bytes: int) -> WriteUnit:
+        made = WriteUnit(app, data_bytes)
+        made.add(group_insert(app, "submissions"), [{"_id": ObjectId(), "who": who}])
+        made.add(group_insert(app, "jobs"), [{"_id": ObjectId(), "who": who}])
+        return made
+
+    units = {"first": unit("first", 0), "big": unit("big", 20_000), "small": unit("small", 0)}
+    threads = {who: threading.Thread(target=made.commit) for who, made in units.items()}
+    threads["first"].start()
+    wait_until(lambda: commands, what="the first write under way")
+    for queued, who in enumerate(("big", "small"), start=1):
+        threads[who].start()
+        wait_until(lambda n=queued: len(units["first"].group._waiting) == n, what="queued")
+    release.set()
+    for t in threads.values():
+        t.join(10)
+
+    assert commands == [["first"] * 2, ["big"] * 2, ["small"] * 2]
+    assert all(part.written for made in units.values() for part in made.parts)
