@@ -6,8 +6,10 @@ from concurrent.futures import Future
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import BSONError
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
+from pymongo.errors import BulkWriteError, ServerSelectionTimeoutError
 
 from app import signals
 from app.api import bp, idempotency, intake
@@ -58,6 +60,11 @@ def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = 
         unit.commit()
     ids = [found.result() if isinstance(found, Future) else found for _, found in results]
     return [str(job_id) for found in ids for job_id in (found or [])]
+
+
+def _not_written(error: BaseException | None) -> bool:
+    """The submission's write surely did not happen: never tried, refused by the store, or never sent."""
+    return error is None or isinstance(error, (BulkWriteError, BSONError, ServerSelectionTimeoutError))
 
 
 def _form_doc(form_id: str) -> dict:
@@ -123,8 +130,9 @@ def _intake(form_id: str):
         if stored.written:  # its jobs failed: the sweep finishes the dispatch
             raise
         if not is_duplicate(stored.error):
-            if claim is not None:  # nothing was accepted: the key must not remember this request
+            if claim is not None and _not_written(stored.error):  # the key must not remember this request
                 idempotency.abandon(claim)
+            # else the store may have written it (its answer was lost): a retry with the key finishes it
             raise
         # an earlier request with this Idempotency-Key wrote it, then died
         sub = Submission._get_collection().find_one({"_id": sub_id})
