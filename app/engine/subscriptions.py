@@ -3,8 +3,9 @@
 Every accepted submission needs the form (open? which fields? whose?) and its enabled configs (which
 jobs to create). Reading both from the store for each submission doubled its round trips, so a process
 keeps what it read for ``FORM_CACHE_SECONDS``. A write to forms or integrations made through this process
-(any API or admin write, or the engine disabling an integration) empties the cache at once; one made
-through another process is seen within that time. The crash sweep and every other reader go to the store.
+(any API or admin write not refused with a 4xx, or the engine disabling an integration) empties the cache
+at once; one made through another process is seen within that time. The crash sweep and every other
+reader go to the store.
 
 The scheduler keeps configs by id the same way, but only healthy ones (``healthy``): a claim batch's
 configs whose circuit is open or half-open, or counts failures, are read fresh, because their circuit
