@@ -55,9 +55,12 @@ class WriteUnit:
 
     def write_in_part(self, n: int) -> None:
         """Write the first ``n`` parts alone, guarded: what a store that stops part-way leaves (crash tests)."""
+        self._apply_guards()
+        self.group.write(self.parts[:n])
+
+    def _apply_guards(self) -> None:
         for doc, fields in self._guards:
             doc.update(fields)
-        self.group.write(self.parts[:n])
 
     def commit(self) -> None:
         """Write the parts, then run the ``then``s in the order they were added (whatever happened: a
@@ -66,8 +69,7 @@ class WriteUnit:
         size = (self.data_bytes * BSON_PER_JSON_BYTE + 4096) * docs
         whole = size <= COMMAND_BYTES and self.group.atomic()
         if not whole:
-            for doc, fields in self._guards:
-                doc.update(fields)
+            self._apply_guards()
         try:  # (a unit past COMMAND_BYTES goes alone: pymongo may split its command, not others' units)
             self.group.write(self.parts, size)
         finally:
