@@ -118,10 +118,8 @@ def test_on_a_store_that_writes_a_submission_and_its_jobs_together_no_marker_is_
     assert [(s.dispatch_pending, s.pending_events) for s in subs] == [(False, [])] * 10
 
 
-def test_where_the_write_may_stop_part_way_every_submission_of_a_burst_has_its_marker_cleared(
-    api, app, monkeypatch
-):
-    group_insert(app, "submissions").group._atomic = False  # as MongoDB answers
+def _cleared_markers(monkeypatch) -> list[str]:
+    """The ids whose markers the marker clearer removes from now on."""
     cleared: list[str] = []
     real_write = dispatch.MarkerClearer.write
 
@@ -130,6 +128,14 @@ def test_where_the_write_may_stop_part_way_every_submission_of_a_burst_has_its_m
         return real_write(clearer, batch)
 
     monkeypatch.setattr(dispatch.MarkerClearer, "write", write)
+    return cleared
+
+
+def test_where_the_write_may_stop_part_way_every_submission_of_a_burst_has_its_marker_cleared(
+    api, app, monkeypatch
+):
+    group_insert(app, "submissions").group._atomic = False  # as MongoDB answers
+    cleared = _cleared_markers(monkeypatch)
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
     ids = [api.submit(form["id"], {"n": i})["id"] for i in range(30)]
@@ -436,14 +442,7 @@ def test_a_chunked_submission_too_large_to_write_in_one_command_carries_its_mark
     """A body sent without Content-Length may be as large as MAX_CONTENT_LENGTH: where a unit that large
     may be split between commands, its submission is written with its marker (the sweep's to finish)."""
     monkeypatch.setattr(write_unit, "COMMAND_BYTES", 4 * 1024 * 1024)  # a MAX_CONTENT_LENGTH unit passes it
-    cleared: list[str] = []
-    real_write = dispatch.MarkerClearer.write
-
-    def write(clearer, batch):
-        cleared.extend(str(owner_id) for _, owner_id, _ in batch)
-        return real_write(clearer, batch)
-
-    monkeypatch.setattr(dispatch.MarkerClearer, "write", write)
+    cleared = _cleared_markers(monkeypatch)
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
     resp = app.test_client().post(

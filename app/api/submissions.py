@@ -127,7 +127,7 @@ def _intake(form_id: str):
         if stored.error is not None:
             raise stored.error
     except Exception:
-        if stored.written:  # its jobs failed: the sweep finishes the dispatch
+        if stored.written:  # its jobs failed (with its marker, the sweep finishes the dispatch)
             raise
         if not is_duplicate(stored.error):
             if claim is not None and _not_written(stored.error):  # the key must not remember this request

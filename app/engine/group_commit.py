@@ -80,19 +80,25 @@ class _Ticket:
     lead: bool = False  # woken to write the next group rather than with a result
     done: bool = False
 
-    def next_part(self) -> Part | None:
-        """The first part not written yet, once every part before it is written (None: nothing to do)."""
+    def to_write(self) -> list[Part]:
+        """Its parts still to write, in order: none after a failed one (they are skipped), none after one
+        whose failed document's siblings are still being tried. Parts with nothing left to send are settled
+        on the way."""
+        left: list[Part] = []
         for part in self.parts:
-            if not part.done and not part.docs:  # nothing to write: written
-                part.done = True
-            if not part.done:
-                return part
-            if not part.written:
+            if not part.done and part.sent == len(part.docs):
+                _settle(part)
+            if part.written:
+                continue
+            if part.done:
                 for later in self.parts:
                     if not later.done:
                         later.skipped = later.done = True
-                return None
-        return None
+                break
+            left.append(part)
+            if part.write_errors:
+                break
+        return left
 
 
 class GroupInsert:
@@ -149,9 +155,9 @@ class GroupInsert:
         try:
             self.insert([doc], collection)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if errors and errors[0].get("code") == DUPLICATE_KEY:
-                raise DuplicateKeyError(errors[0].get("errmsg", "duplicate key"), DUPLICATE_KEY) from None
+            if is_duplicate(exc):
+                message = exc.details["writeErrors"][0].get("errmsg", "duplicate key")
+                raise DuplicateKeyError(message, DUPLICATE_KEY) from None
             raise
 
     def _write_group(self) -> None:
@@ -235,23 +241,7 @@ def _remaining(group: list[_Ticket], budget: int) -> list[tuple[Part, int]]:
     for ticket in group:
         if todo and spent + ticket.size > budget:
             break
-        mine: list[tuple[Part, int]] = []
-        for part in ticket.parts:
-            if part.done:
-                if part.written:
-                    continue
-                break
-            if part.sent == len(part.docs):
-                _settle(part)
-                if part.written:
-                    continue
-                for later in ticket.parts:
-                    if not later.done:
-                        later.skipped = later.done = True
-                break
-            mine += [(part, k) for k in range(part.sent, len(part.docs))]
-            if part.write_errors:
-                break
+        mine = [(part, k) for part in ticket.to_write() for k in range(part.sent, len(part.docs))]
         if mine:
             todo += mine
             spent += ticket.size
@@ -267,7 +257,7 @@ def _settle(part: Part) -> None:
 def _rounds(group: list[_Ticket]) -> None:
     """Write what is left of the callers' parts: per round each caller's next part, one ``insert_many``
     per collection; a part with a failed document ends its caller's list."""
-    while current := [part for ticket in group if (part := ticket.next_part()) is not None]:
+    while current := [left[0] for ticket in group if (left := ticket.to_write())]:
         by_collection: dict[Callable[[], Collection], list[Part]] = {}
         for part in current:
             by_collection.setdefault(part.collection, []).append(part)

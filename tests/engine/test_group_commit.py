@@ -34,6 +34,26 @@ class HeldCollection:
         return self.coll.insert_many(docs, ordered=ordered)
 
 
+def _bulk_writes(
+    monkeypatch, supported: bool = True, first_waits: threading.Event | None = None
+) -> list[list[dict]]:
+    """The documents of each client-level bulkWrite from now on (``supported`` false: refused, as by
+    MongoDB before 8.0; ``first_waits``: the first waits for it before it is sent)."""
+    sent: list[list[dict]] = []
+    real_bulk_write = pymongo.MongoClient.bulk_write
+
+    def bulk_write(client, models, **kwargs):
+        if not supported:
+            raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
+        sent.append([model._doc for model in models])
+        if first_waits is not None and len(sent) == 1:
+            first_waits.wait(10)
+        return real_bulk_write(client, models, **kwargs)
+
+    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", bulk_write)
+    return sent
+
+
 def _callers(
     group: GroupInsert, docs: list[dict]
 ) -> tuple[list[threading.Thread], dict[int, Exception | None]]:
@@ -127,16 +147,7 @@ def test_a_submission_and_another_requests_jobs_share_one_group_and_keep_their_o
 ):
     held = HeldCollection()
     group = GroupInsert(lambda: held)
-    writes: list[int] = []
-    real_bulk_write = pymongo.MongoClient.bulk_write
-
-    def counted(client, models, **kwargs):
-        if not client_bulk:
-            raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
-        writes.append(len(models))
-        return real_bulk_write(client, models, **kwargs)
-
-    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    sent = _bulk_writes(monkeypatch, supported=client_bulk)
     taken = ObjectId()
     PluginJob._get_collection().insert_one({"_id": taken})
     submission = {"_id": ObjectId(), "n": 0}
@@ -165,7 +176,9 @@ def test_a_submission_and_another_requests_jobs_share_one_group_and_keep_their_o
     for t in [first, *others]:
         t.join(10)
 
-    assert writes == ([3] if client_bulk else [])  # one client-level bulkWrite for both collections
+    assert [len(docs) for docs in sent] == (
+        [3] if client_bulk else []
+    )  # one client-level bulkWrite for both collections
     assert results["first"] is None and results["submission"] is None
     assert [e["index"] for e in results["jobs"].details["writeErrors"]] == [1]  # its own second document
     assert Submission._get_collection().find_one({"_id": submission["_id"]}) is not None
@@ -178,16 +191,7 @@ def test_a_callers_jobs_are_written_only_if_its_submission_is(app, monkeypatch, 
     taken), so A's jobs are not written; B's submission and jobs are, after A's in the same write."""
     held = HeldCollection()
     group = GroupInsert(lambda: held)
-    commands: list[str] = []
-    real_bulk_write = pymongo.MongoClient.bulk_write
-
-    def counted(client, models, **kwargs):
-        if not client_bulk:
-            raise InvalidOperation("MongoClient.bulk_write requires MongoDB server version 8.0+.")
-        commands.append("bulkWrite")
-        return real_bulk_write(client, models, **kwargs)
-
-    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    sent = _bulk_writes(monkeypatch, supported=client_bulk)
     taken = ObjectId()
     Submission._get_collection().insert_one({"_id": taken, "n": -1})
 
@@ -217,18 +221,11 @@ def test_a_callers_jobs_are_written_only_if_its_submission_is(app, monkeypatch, 
     assert b[0].written and b[1].written
     assert PluginJob._get_collection().count_documents({"of": str(b[0].docs[0]["_id"])}) == 2
     # one bulkWrite stopped at A's submission; one more for what came after it: B's parts, together
-    assert commands == (["bulkWrite"] * 2 if client_bulk else [])
+    assert len(sent) == (2 if client_bulk else 0)
 
 
 def test_a_submission_and_its_jobs_alone_are_one_write(app, monkeypatch):
-    commands: list[int] = []
-    real_bulk_write = pymongo.MongoClient.bulk_write
-
-    def counted(client, models, **kwargs):
-        commands.append(len(models))
-        return real_bulk_write(client, models, **kwargs)
-
-    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    sent = _bulk_writes(monkeypatch)
     sub_id = ObjectId()
     parts = [
         Part(Submission._get_collection, [{"_id": sub_id}]),
@@ -238,7 +235,7 @@ def test_a_submission_and_its_jobs_alone_are_one_write(app, monkeypatch):
 
     GroupInsert(Submission._get_collection).write(parts)
 
-    assert commands == [2] and all(part.written for part in parts)
+    assert [len(docs) for docs in sent] == [2] and all(part.written for part in parts)
     assert PluginJob._get_collection().count_documents({"of": str(sub_id)}) == 1
 
 
@@ -247,14 +244,7 @@ def test_a_callers_parts_are_never_split_between_two_commands(app, monkeypatch):
     monkeypatch.setattr(group_commit, "COMMAND_BYTES", 100)
     held = HeldCollection()
     group = GroupInsert(lambda: held)
-    commands: list[list[str]] = []
-    real_bulk_write = pymongo.MongoClient.bulk_write
-
-    def counted(client, models, **kwargs):
-        commands.append([m._doc["who"] for m in models])
-        return real_bulk_write(client, models, **kwargs)
-
-    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", counted)
+    sent = _bulk_writes(monkeypatch)
 
     def request(who: str) -> list[Part]:
         return [
@@ -276,7 +266,11 @@ def test_a_callers_parts_are_never_split_between_two_commands(app, monkeypatch):
     for t in [first, *others]:
         t.join(10)
 
-    assert commands == [["a"] * 3, ["b"] * 3, ["c"] * 3]  # 60 + 60 bytes would pass the 100
+    assert [[doc["who"] for doc in docs] for docs in sent] == [
+        ["a"] * 3,
+        ["b"] * 3,
+        ["c"] * 3,
+    ]  # 60 + 60 bytes would pass the 100
     assert all(part.written for parts in callers.values() for part in parts)
 
 
@@ -286,16 +280,7 @@ def test_a_unit_too_large_for_one_command_never_shares_one_with_another(app, mon
     for module in (group_commit, write_unit):
         monkeypatch.setattr(module, "COMMAND_BYTES", 100_000)
     release = threading.Event()
-    commands: list[list[str]] = []
-    real_bulk_write = pymongo.MongoClient.bulk_write
-
-    def held(client, models, **kwargs):
-        commands.append([m._doc["who"] for m in models])
-        if len(commands) == 1:
-            release.wait(10)
-        return real_bulk_write(client, models, **kwargs)
-
-    monkeypatch.setattr(pymongo.MongoClient, "bulk_write", held)
+    sent = _bulk_writes(monkeypatch, first_waits=release)
 
     def unit(who: str, data_bytes: int) -> WriteUnit:
         made = WriteUnit(app, data_bytes)
@@ -306,7 +291,7 @@ def test_a_unit_too_large_for_one_command_never_shares_one_with_another(app, mon
     units = {"first": unit("first", 0), "big": unit("big", 20_000), "small": unit("small", 0)}
     threads = {who: threading.Thread(target=made.commit) for who, made in units.items()}
     threads["first"].start()
-    wait_until(lambda: commands, what="the first write under way")
+    wait_until(lambda: sent, what="the first write under way")
     for queued, who in enumerate(("big", "small"), start=1):
         threads[who].start()
         wait_until(lambda n=queued: len(units["first"].group._waiting) == n, what="queued")
@@ -314,5 +299,5 @@ def test_a_unit_too_large_for_one_command_never_shares_one_with_another(app, mon
     for t in threads.values():
         t.join(10)
 
-    assert commands == [["first"] * 2, ["big"] * 2, ["small"] * 2]
+    assert [[doc["who"] for doc in docs] for docs in sent] == [["first"] * 2, ["big"] * 2, ["small"] * 2]
     assert all(part.written for made in units.values() for part in made.parts)
