@@ -455,3 +455,27 @@ def test_a_chunked_submission_too_large_to_write_in_one_command_carries_its_mark
     assert resp.status_code == 202
     assert app.extensions["formhooks.markers"].flush()
     assert cleared == [resp.get_json()["id"]]  # written with its marker, then cleared
+
+
+def test_another_workspaces_requests_that_change_no_form_keep_the_cache(make_app, store_uri, db_name):
+    """Attack: B posts, without limit, to its own hosted page (a trusted caller is not rate limited), asks
+    which submissions a condition would let through, edits its own submission: none changes a form or an
+    integration, but each used to empty this process's copies, so every one of A's submissions read its
+    form and integrations from the store again."""
+    app = make_app(FORM_CACHE_SECONDS=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    people = People(app)
+    b = people.member("b@example.com", {people.workspace("B"): "owner"})
+    b_form = b.api.create_form()
+    b_sub = b.api.submit(b_form["id"], {"n": 1})
+    assert len(api.submit(form["id"], {"n": 1})["jobs"]) == 1
+    other_process = pymongo.MongoClient(store_uri)[db_name]  # A's form changed where this process cannot see
+    other_process.forms.update_one({"_id": ObjectId(form["id"])}, {"$set": {"name": "renamed elsewhere"}})
+
+    assert app.test_client().post(f"/f/{b_form['id']}", json={"data": {"n": 2}}).status_code == 202
+    assert b.api.post(f"/api/forms/{b_form['id']}/conditions/check", {"conditions": None}).status_code == 200
+    assert b.api.patch(f"/api/submissions/{b_sub['id']}", {"data": {"n": 3}}).status_code == 200
+
+    assert subscriptions(app).form(form["id"])["name"] != "renamed elsewhere"  # still this process's copy

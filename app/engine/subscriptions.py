@@ -141,17 +141,34 @@ def forget(app: Flask | None = None) -> None:
 
 
 INTAKE_ENDPOINT = "api.create_submission"
+# Writes that change no form and no integration (submissions, jobs, checks and previews; the hosted page's
+# post is the intake's): they keep the copies, or any workspace could, without limit, send every other
+# workspace's next submission to the store.
+KEEPS_COPIES = frozenset(
+    {
+        INTAKE_ENDPOINT,
+        "hosted.submit",
+        "api.edit_submission",
+        "api.delete_submission",
+        "api.check_conditions",
+        "api.preview_config",
+        "api.test_unsaved",
+        "api.test_saved",
+        "api.retry_job",
+        "api.cancel_job",
+    }
+)
 
 
 def init_app(app: Flask) -> None:
-    """Create the cache, and empty it after every write request but the intake's own (before its answer
-    is sent), unless the write was refused with a 4xx: a refused request changes nothing, so another
+    """Create the cache, and empty it after every write request but those of KEEPS_COPIES (before its
+    answer is sent), unless the write was refused with a 4xx: a refused request changes nothing, so another
     workspace's refused requests (or anyone's posts to no route) do not cost this process's intake a read."""
     app.extensions["formhooks.subscriptions"] = Subscriptions(app.config["FORM_CACHE_SECONDS"])
 
     @app.after_request
     def _writes_forget(response: Response) -> Response:
-        write = request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint != INTAKE_ENDPOINT
+        write = request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint not in KEEPS_COPIES
         if write and not 400 <= response.status_code < 500:
             forget(app)
         return response
