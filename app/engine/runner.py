@@ -214,11 +214,11 @@ class JobRunner:
             return
         circuit, disabled = self.circuit.failed(config, trial)
         self._remember(config, circuit=circuit)
-        if disabled or error.disable:
-            self._remember(config, enabled=False)
-            forget_subscriptions(self.app)
         if error.disable:
             disable_integration(config["_id"], error.message)
+        if disabled or error.disable:  # (after the store has it: a copy read meanwhile would keep it enabled)
+            self._remember(config, enabled=False)
+            forget_subscriptions(self.app)
         if error.permanent or disabled or out_of_attempts(job):
             self.writer.submit(
                 log_doc,
