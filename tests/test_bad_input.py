@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.api import schemas
 from app.models import Form, IdempotencyKey, PluginConfig, Submission
 from tests.conftest import ui_login
 
@@ -133,3 +134,15 @@ def test_a_form_too_large_to_check_every_submission_against_is_refused(api, form
     assert resp.status_code == 422, resp.json
     stored = api.get(f"/api/forms/{form['id']}").json
     assert ([f["name"] for f in stored["fields"]], stored["allowed_origins"]) == (["n", "t", "x"], [])
+
+
+def test_a_large_forms_submissions_are_checked_but_its_schema_is_not_kept(api):
+    """A schema takes about ten times its fields in memory: changing a large form over and over must not
+    fill every process with schemas, and its submissions are still checked."""
+    options = [f"option {i:03} " + "x" * 90 for i in range(300)]
+    form = api.create_form("Large", [{"name": f"f{i}", "type": "select", "options": options} for i in range(2)])
+    kept = schemas._kept_schema.cache_info().currsize
+
+    assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {"f0": options[7]}}).status_code == 202
+    assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {"f0": "nope"}}).status_code == 422
+    assert schemas._kept_schema.cache_info().currsize == kept

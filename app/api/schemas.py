@@ -219,11 +219,11 @@ def submission_schema(form_fields: list[dict]) -> Schema | None:
     """
     if not form_fields:
         return None
-    return _schema_for(json.dumps(form_fields, sort_keys=True, default=str))
+    key = json.dumps(form_fields, sort_keys=True, default=str)
+    return _kept_schema(key) if len(key) <= SCHEMA_KEPT_UP_TO else _build_schema(key)
 
 
-@functools.lru_cache(maxsize=512)
-def _schema_for(fields_json: str) -> Schema:
+def _build_schema(fields_json: str) -> Schema:
     form_fields = json.loads(fields_json)
     kinds = {
         "number": ExactNumber,
@@ -243,3 +243,9 @@ def _schema_for(fields_json: str) -> Schema:
         spec[f["name"]] = field
     schema_cls = Schema.from_dict(spec, name="SubmissionData")
     return schema_cls(unknown=RAISE)
+
+
+# A schema takes about ten times its fields' JSON in memory: only those of ordinary forms are kept, so
+# that no workspace can fill every process's memory by changing a large form again and again.
+SCHEMA_KEPT_UP_TO = 32 * 1024
+_kept_schema = functools.lru_cache(maxsize=256)(_build_schema)
