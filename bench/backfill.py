@@ -29,7 +29,7 @@ class BackfillLatency:
     backfill_per_second: float = 0.0
 
 
-def _old_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count: int) -> None:
+def seed_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count: int) -> None:
     coll = h.mongo[db][SUBMISSIONS]
     start = utcnow() - dt.timedelta(days=365)
     for first in range(0, count, 5000):
@@ -85,7 +85,7 @@ def dispatch_during_backfill(h: Harness, db: str, count: int) -> BackfillLatency
         live_form, _ = admin.form_with_webhooks("Live", h.sink.url, 1)
         old_form, [old_hook] = admin.form_with_webhooks("Old", h.sink.url, 1)
         workspace = h.mongo[db]["forms"].find_one({"_id": ObjectId(old_form)})["workspace_id"]
-        _old_submissions(h, db, old_form, workspace, count)
+        seed_submissions(h, db, old_form, workspace, count)
         h.sink.reset()
         result.baseline_ms = paced_latencies(h, app.url, db, live_form)
         op = admin.http.post(f"{admin.base}/api/plugin-configs/{old_hook}/backfill", json={}, timeout=60).json()

@@ -20,6 +20,7 @@ from bench import phases
 from bench.backfill import BackfillLatency, dispatch_during_backfill
 from bench.bad_plugins import BadPluginsLatency, dispatch_during_bad_plugins
 from bench.harness import Harness
+from bench.heavy_reads import READERS, HeavyReadsLatency, dispatch_during_heavy_reads
 from bench.load import IntakeRun
 from bench.report import Figure, Report, at_least, at_most
 from bench.settings import BenchSettings
@@ -62,6 +63,7 @@ class Results:
     in_processes: phases.Throughput | None = None  # ... and forced into worker processes
     dispatch_processes: phases.Dispatch | None = None
     bad_plugins: BadPluginsLatency | None = None  # another workspace's dispatch beside misbehaving plugins
+    heavy_reads: HeavyReadsLatency | None = None  # another workspace's dispatch beside heavy searches/exports
 
 
 class Bench:
@@ -167,6 +169,11 @@ class Bench:
                 f"dispatch latency during a {s.backfill:,}-submission backfill",
                 lambda: dispatch_during_backfill(h, "bench_backfill", s.backfill),
             )
+        if s.heavy_reads:
+            got.heavy_reads = self.phase(
+                f"dispatch latency beside heavy searches and exports of {s.heavy_reads:,} submissions",
+                lambda: dispatch_during_heavy_reads(h, "bench_heavy_reads", s.heavy_reads),
+            )
         if s.isolation:
             self.measure_isolation(h)
         if s.recovery:
@@ -223,6 +230,7 @@ class Bench:
         self._outage()
         self._isolation()
         self._bad_plugins()
+        self._heavy_reads()
 
     def _isolation(self) -> None:
         s, r, threads, processes = self.s, self.report, self.got.in_threads, self.got.in_processes
@@ -263,6 +271,33 @@ class Bench:
         ratio = _ratio(during50, base50)
         label = "dispatch p50 beside bad plugins ÷ idle"
         r.add(Figure("bad_plugins_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
+
+    def _heavy_reads(self) -> None:
+        s, r, b = self.s, self.report, self.got.heavy_reads
+        skipped = "" if s.heavy_reads else "skipped (--heavy-reads 0)"
+        base50, base99 = phases.latency_summary(b.baseline_ms) if b else (None, None)
+        during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
+        how = b and (
+            f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
+            f"{READERS} viewers of workspace A searched and exported its {b.submissions:,}-submission form in a "
+            f"loop; reads: " + ", ".join(f"{n}× {k}" for k, n in sorted(b.reads.items()))
+        )
+        r.add(Figure("heavy_reads_base_p50_ms", "dispatch p50, other workspace, no heavy reads", base50, "ms",
+                     note=how or skipped))
+        r.add(Figure("heavy_reads_base_p99_ms", "dispatch p99, other workspace, no heavy reads", base99, "ms"))
+        r.add(Figure("heavy_reads_during_p50_ms", "dispatch p50, other workspace, heavy reads running",
+                     during50, "ms"))
+        read_p50 = percentile(b.read_seconds, 50) if b else None
+        note = b and f"each of A's reads to its last byte: p50 {read_p50 or 0:.2f} s, max {max(b.read_seconds, default=0):.2f} s"
+        r.add(Figure("heavy_reads_during_p99_ms", "dispatch p99, other workspace, heavy reads running",
+                     during99, "ms", note=note or ""))
+        ratio = _ratio(during99, base99)
+        label = "dispatch p99 beside heavy reads ÷ without"
+        r.add(Figure("heavy_reads_p99_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
+        unready = b and b.unready
+        note = b and f"{b.unready} of {b.ready_checks} /readyz checks answered other than 200"
+        r.add(Figure("heavy_reads_circuit_open", "store circuit opened by heavy reads (readyz not 200)", unready,
+                     "checks", "= 0", at_most(unready, 0), note or ""))
 
     @staticmethod
     def _bad_plugins_note(b: BadPluginsLatency) -> str:

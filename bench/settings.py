@@ -41,6 +41,7 @@ class BenchSettings:
     isolation_only: bool = False  # run the isolation runs alone
     bad_plugins: bool = True  # another workspace's dispatch latency while misbehaving plugins run (isolation)
     bad_plugins_rate: float = 2.0  # submissions per second to the bad plugins' form (3 jobs each)
+    heavy_reads: int = 20_000  # submissions in the form a viewer searches and exports in a loop (0: skip)
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -53,6 +54,7 @@ QUICK = BenchSettings(
     e2e_submissions=200,
     recovery_jobs=300,
     backfill=2000,
+    heavy_reads=1000,
     outage_seconds=5.0,
     isolation_jobs=300,
     lease_seconds=5.0,
@@ -133,6 +135,9 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     )
     parser.add_argument(
         "--bad-plugins-rate", type=float, help="submissions per second to the bad plugins' form [2]"
+    )
+    parser.add_argument(
+        "--heavy-reads", type=int, help="submissions searched and exported beside live traffic [20000]; 0 skips"
     )
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(

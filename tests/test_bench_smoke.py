@@ -117,6 +117,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
             "--lease-seconds=2",
             "--web-workers=1",
             "--e2e-submissions=20",
+            "--heavy-reads=300",
             "--env=SWEEP_INTERVAL=0.5",
             "--env=SWEEP_MIN_AGE=0.5",
             "--env=SHUTDOWN_GRACE=1",
@@ -150,5 +151,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch):
         "bad_plugins_p50_ratio",
         "e2e_intake_rps",
         "e2e_per_s",
+        "heavy_reads_p99_ratio",
+        "heavy_reads_circuit_open",
     }
     assert expected <= measured, expected - measured
