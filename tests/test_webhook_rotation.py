@@ -10,6 +10,7 @@ import pytest
 import standardwebhooks
 
 from app.models import PluginConfig
+from tests.support.sink import Sink
 from tests.support.wait import wait_until
 
 OLD = "whsec_" + base64.b64encode(b"o" * 24).decode()
@@ -119,3 +120,70 @@ def test_the_configured_grace_period_is_used(api, sink):
         api.patch(f"/api/plugin-configs/{made['id']}", patch).json["config"]["previous_secret_expires_at"]
     )
     assert timedelta(hours=1, minutes=59) < until - datetime.now(UTC) <= timedelta(hours=2)
+
+
+ATTACKER = "whsec_" + base64.b64encode(b"a" * 24).decode()
+FAR = "2999-01-01T00:00:00+00:00"
+
+
+@pytest.fixture
+def elsewhere():
+    """A receiver the attacker controls."""
+    s = Sink()
+    yield s
+    s.close()
+
+
+def _saved_rotation(api, sink) -> dict:
+    """A webhook whose secret OLD (which ``sink`` trusts) was just rotated out for NEW."""
+    form = api.create_form()
+    made = api.add_plugin(form["id"], "webhook", {"url": sink.url, "secret": OLD})
+    rotated = api.patch(f"/api/plugin-configs/{made['id']}", {"config": {"url": sink.url, "secret": NEW}})
+    assert rotated.json["config"]["previous_secret"] == "********"
+    return rotated.json
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"previous_secret_expires_at": FAR},
+        {"previous_secret_expires_at": FAR, "previous_secret": "********"},
+        {"previous_secret_expires_at": FAR, "previous_secret": OLD},
+        {"previous_secret_expires_at": "2100-06-30T12:00:00"},
+    ],
+)
+def test_a_test_of_unsaved_changes_never_signs_for_a_new_url_with_the_rotated_out_secret(
+    api, sink, elsewhere, forged
+):
+    """A signing oracle: the old secret must not sign a test request sent to a URL of the caller's."""
+    saved = _saved_rotation(api, sink)
+    unsaved = {"url": elsewhere.url, "secret": ATTACKER, **forged}
+    assert api.post(f"/api/plugin-configs/{saved['id']}/test", {"config": unsaved}).json["success"] is True
+    [req] = elsewhere.requests
+    assert verifies(ATTACKER, req) and not verifies(OLD, req) and not verifies(NEW, req)
+    assert " " not in req.headers["webhook-signature"]
+
+    # a Test of a new integration takes no rotation state from its input either
+    assert api.post("/api/plugins/webhook/test", {"config": unsaved}).json["success"] is True
+    last = elsewhere.requests[-1]
+    assert (
+        verifies(ATTACKER, last) and not verifies(OLD, last) and " " not in last.headers["webhook-signature"]
+    )
+
+
+def test_a_test_of_unsaved_changes_is_signed_as_the_save_would_be(api, sink):
+    saved = _saved_rotation(api, sink)
+    test = f"/api/plugin-configs/{saved['id']}/test"
+    # same URL, secret kept: the rotation in progress signs, exactly as deliveries after a save do
+    assert api.post(test, {"config": {"url": sink.url, "timeout": 5}}).json["success"] is True
+    assert verifies(OLD, sink.requests[-1]) and verifies(NEW, sink.requests[-1])
+    # a grace of 0 ends the rotation on save, so in the test too
+    assert api.post(test, {"config": {"url": sink.url, "secret_grace_hours": 0}}).status_code == 200
+    assert verifies(NEW, sink.requests[-1]) and not verifies(OLD, sink.requests[-1])
+    # an expiry from the input is ignored: once the saved one has passed, only NEW signs
+    past = (datetime.now(UTC) - timedelta(seconds=1)).isoformat(timespec="seconds")
+    PluginConfig.objects(id=saved["id"]).update(set__config__previous_secret_expires_at=past)
+    assert api.post(test, {"config": {"url": sink.url, "previous_secret_expires_at": FAR}}).status_code == 200
+    assert verifies(NEW, sink.requests[-1]) and not verifies(OLD, sink.requests[-1])
+    # nothing of the tests was stored
+    assert api.get(f"/api/plugin-configs/{saved['id']}").json["config"]["previous_secret_expires_at"] == past

@@ -75,10 +75,11 @@ def accept_invitation(token: str):
         principal = auth.current_principal()
     except APIError:
         principal = None
-    signed_in = principal.user if principal is not None and principal.via == "session" else None
+    caller = principal.user if principal is not None else None
+    signed_in = caller if principal is not None and principal.via == "session" else None
     if signed_in is not None:  # accepting by session alone: another site must not do it for them
         protect_api_request()
-    user, invitation = invitations.accept(token, data["password"], data["name"], signed_in)
+    user, invitation = invitations.accept(token, data["password"], data["name"], signed_in, caller)
     if signed_in is None:
         auth.login_user(user)
     membership = Membership.objects(key=Membership.key_for(invitation.workspace_id, str(user.id))).first()

@@ -47,11 +47,17 @@ def _validated(schema: marshmallow.Schema, raw: Any, opened: dict[str, Any] | No
         raise invalid({"config": err.messages}) from None
 
 
+def _normalised(plugin: Plugin, raw: Any, opened: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config a save of ``raw`` over ``opened`` (secrets in clear) stores, in clear: what a Test of
+    unsaved changes runs too, so it can never use a config a save would not produce."""
+    return plugin.on_save(_validated(plugin.config_schema(), raw, opened), opened)
+
+
 def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate a config through the plugin's schema and return it sealed (secrets encrypted)."""
     schema = plugin.config_schema()
     opened = box().open(schema, previous) if previous else None
-    return box().seal(schema, plugin.on_save(_validated(schema, raw, opened), opened))
+    return box().seal(schema, _normalised(plugin, raw, opened))
 
 
 def _triggers(plugin: Plugin, events: list[str] | None) -> list[str]:
@@ -175,7 +181,7 @@ def test_unsaved(plugin_id: str):
     require_any_role(WRITE)
     plugin = _plugin(plugin_id)
     body = load(PluginTestIn(), json_body())
-    return jsonify(run_test(plugin, _validated(plugin.config_schema(), body["config"])))
+    return jsonify(run_test(plugin, _normalised(plugin, body["config"])))
 
 
 @bp.post("/plugin-configs/<config_id>/test")
@@ -186,7 +192,7 @@ def test_saved(config_id: str):
     schema = plugin.config_schema()
     config = box().open(schema, cfg.config)
     if request.get_data():  # a changed destination needs its secrets again
-        config = _validated(schema, load(PluginTestIn(), json_body())["config"], config)
+        config = _normalised(plugin, load(PluginTestIn(), json_body())["config"], config)
     return jsonify(run_test(plugin, config))
 
 

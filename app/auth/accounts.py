@@ -11,6 +11,7 @@ from flask import current_app, has_app_context
 from mongoengine import NotUniqueError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.auth.addresses import checked_address
 from app.errors import APIError
 from app.models.accounts import ApiToken, LoginSession, Membership, Role, User, Workspace
 
@@ -20,7 +21,11 @@ LAST_USED_RESOLUTION = 60.0  # seconds: last_used_at is written at most this oft
 
 
 def normalize_email(email: str) -> str:
-    return (email or "").strip().lower()
+    """The stored form of an address (for look-ups): as ``checked_address`` makes it, when it passes."""
+    try:
+        return checked_address(email)
+    except APIError:
+        return (email or "").strip().lower()  # no account has it; any form of it finds nothing
 
 
 def hash_method() -> str:
@@ -54,7 +59,7 @@ def hash_password(password: str) -> str:
 def create_user(email: str, password: str | None = None, name: str = "") -> User:
     """A new user; 409 when the email is taken. Without a password the user cannot log in (tokens only)."""
     user = User(
-        email=normalize_email(email),
+        email=checked_address(email),
         name=name or "",
         password_hash=hash_password(password) if password is not None else None,
     )

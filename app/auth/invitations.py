@@ -12,7 +12,8 @@ import secrets
 import time
 
 from app.auth import accounts
-from app.auth.accounts import normalize_email, token_hash
+from app.auth.accounts import token_hash
+from app.auth.addresses import checked_address
 from app.errors import APIError
 from app.models.accounts import Invitation, Membership, Role, User
 from app.models.common import parse_object_id
@@ -27,6 +28,15 @@ def invalid_link() -> APIError:
     )
 
 
+def wrong_account(signed_in: str, invited: str) -> APIError:
+    return APIError(
+        409,
+        "wrong_account",
+        f"You are signed in as {signed_in}, and this invitation is for {invited}: an invitation is "
+        "accepted only by its own address. If it is yours, sign out and open the link again.",
+    )
+
+
 def create(workspace_id: str, email: str, role: str, inviter: User, ttl: float) -> tuple[Invitation, str]:
     """A new invitation and the clear token of its link (never stored, never shown again)."""
     clear = INVITE_PREFIX + secrets.token_urlsafe(32)
@@ -34,7 +44,7 @@ def create(workspace_id: str, email: str, role: str, inviter: User, ttl: float) 
     invitation = Invitation(
         token_hash=token_hash(clear),
         workspace_id=workspace_id,
-        email=normalize_email(email),
+        email=checked_address(email),
         role=Role(role).value,
         invited_by=str(inviter.id),
         created_at=now,
@@ -74,15 +84,24 @@ def _claim(invitation: Invitation) -> None:
 
 
 def accept(
-    clear: str, password: str | None, name: str = "", signed_in: User | None = None
+    clear: str,
+    password: str | None,
+    name: str = "",
+    signed_in: User | None = None,
+    caller: User | None = None,
 ) -> tuple[User, Invitation]:
     """Join the invitation's workspace.
 
-    ``signed_in`` as the invited address needs nothing more. Otherwise: an address with an account proves
-    its password; an address without one gets an account with the ``password`` chosen here.
+    ``signed_in`` (a session) as the invited address needs nothing more. Otherwise: an address with an
+    account proves its password; an address without one gets an account with the ``password`` chosen here.
+    An account of another address (``caller``: by session or token) is refused and changes nothing: nobody
+    makes, or uses up, the invited person's place.
     """
     invitation = find(clear)
-    if signed_in is not None and signed_in.email == invitation.email:
+    caller = caller or signed_in
+    if caller is not None and caller.email != invitation.email:
+        raise wrong_account(caller.email, invitation.email)
+    if signed_in is not None:
         user = signed_in
         _claim(invitation)
     else:

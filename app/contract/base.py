@@ -138,7 +138,9 @@ class Plugin:
     def on_save(self, config: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any]:
         """The config to store when a user saves ``config`` (validated, secrets in clear) over ``previous``
         (None for a new integration). Default: ``config`` as it is. The webhook uses it to keep a replaced
-        signing secret for a grace period."""
+        signing secret for a grace period. Fields marked ``readOnly`` are never taken from input and are
+        not carried over from ``previous`` for you: set them here. A Test connection of unsaved changes
+        goes through it too (nothing is stored then), so it must not have side effects."""
         return config
 
     def rate_limit_key(self, config: dict[str, Any]) -> str | None:

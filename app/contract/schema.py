@@ -29,6 +29,11 @@ def secret_fields(schema: marshmallow.Schema) -> list[str]:
     return [name for name, f in schema.fields.items() if f.metadata.get("x-secret")]
 
 
+def own_fields(schema: marshmallow.Schema) -> list[str]:
+    """Fields the plugin sets itself (``readOnly``, e.g. a rotation's state): never taken from input."""
+    return [name for name, f in schema.fields.items() if f.metadata.get("readOnly")]
+
+
 def secret_bindings(schema: marshmallow.Schema) -> dict[str, list[str]]:
     """Secret field → the fields it is bound to (only secrets that declare a binding)."""
     return {
@@ -77,15 +82,19 @@ def mask(schema: marshmallow.Schema, stored: dict[str, Any]) -> dict[str, Any]:
 
 def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load ``raw`` through ``schema``; a secret omitted or sent back as MASK keeps ``previous``'s value,
-    unless a field it is bound to changed (then the secret must be given again).
+    unless a field it is bound to changed (then the secret must be given again). Fields the plugin sets
+    itself (``readOnly``) are dropped from ``raw`` and not kept: the plugin's ``on_save`` derives them.
 
     Raises marshmallow.ValidationError with per-field messages.
     """
     if not isinstance(raw, dict):
         raise marshmallow.ValidationError({"config": ["Must be an object."]})
-    raw = dict(raw)
+    own = own_fields(schema)
+    raw = {k: v for k, v in raw.items() if k not in own}  # sent back from a GET, or forged: ignored alike
     kept: dict[str, Any] = {}
     for name in secret_fields(schema):
+        if name in own:
+            continue
         if name not in raw or raw[name] == MASK:
             raw.pop(name, None)
             if previous and previous.get(name):

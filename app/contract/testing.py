@@ -115,7 +115,7 @@ def context(
         event=snapshot["event"],
         attempt=attempt,
         max_attempts=max_attempts,
-        config=validate(instance.config_schema(), dict(config)),
+        config=instance.on_save(validate(instance.config_schema(), dict(config)), None),  # as saved
         payload=snapshot,
         deadline=time.monotonic() + timeout,
         settings=instance.settings,
@@ -238,7 +238,9 @@ def check_plugin(
     if config is not None and not problems:
         instance = plugin_cls({**TEST_SETTINGS, **(settings or {})})
         before = len(fake.requests) if fake else 0
-        result = instance.test_connection(validate(instance.config_schema(), dict(config)))
+        result = instance.test_connection(
+            instance.on_save(validate(instance.config_schema(), dict(config)), None)
+        )
         if not isinstance(result, TestResult):
             problems.append(f"test_connection returned {type(result).__name__}, not a TestResult")
         elif not result.success:

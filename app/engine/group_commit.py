@@ -9,7 +9,8 @@ documents only.
 
 A caller's parts are written in order, a part only once the parts before it are written: a group whose
 parts span collections (or a caller with several parts) is an ordered client-level ``bulkWrite`` where the
-store has it (MongoDB 8.0+, nx-27017), and one more after each failed document, for what came after it.
+store has it (MongoDB 8.0+, the embedded store), and one more after each failed document, for what came
+after it. An nx-27017 that Formhooks did not start is never sent one (app/store/traits.py).
 On a store that writes a ``bulkWrite`` all or nothing (the embedded store, app/store/nx_quiet.py) a caller's
 parts are never split between two of them, so a submission and its jobs are stored together or not at all.
 Where the store has no client-level bulkWrite, the parts are written in rounds, each caller's next part per
@@ -31,14 +32,15 @@ from pymongo.errors import (
     ClientBulkWriteException,
     DuplicateKeyError,
     InvalidOperation,
-    OperationFailure,
     PyMongoError,
 )
 
-from app.store import ATOMIC_BULK_WRITE
+from app.store.traits import StoreTraits, store_traits
 
 DUPLICATE_KEY = 11000
-COMMAND_BYTES = 32 * 1024 * 1024  # estimated size of one bulkWrite: well under a message's 48 MB, so never split
+COMMAND_BYTES = (
+    32 * 1024 * 1024
+)  # estimated size of one bulkWrite: well under a message's 48 MB, so never split
 
 
 @dataclass(eq=False)
@@ -110,19 +112,21 @@ class GroupInsert:
         self._waiting: list[_Ticket] = []
         self._writing = False
         self._client_bulk = True  # until the store says it has no client-level bulkWrite
-        self._atomic: bool | None = None  # asked once the store answers
+        self._traits: StoreTraits | None = None  # asked once the store answers
+
+    def traits(self, client: Any = None) -> StoreTraits | None:
+        """What the store can be trusted with (app.store.traits); None while it does not answer."""
+        if self._traits is None:
+            try:
+                self._traits = store_traits(client or self._collection().database.client)
+            except PyMongoError:  # unreachable: ask again next time
+                return None
+        return self._traits
 
     def atomic(self) -> bool:
         """Whether the store writes a client-level bulkWrite all or nothing (it says so when asked)."""
-        if self._atomic is None:
-            try:
-                self._collection().database.client.admin.command(ATOMIC_BULK_WRITE)
-                self._atomic = True
-            except OperationFailure:  # MongoDB, or a store started otherwise: no such command
-                self._atomic = False
-            except PyMongoError:  # unreachable: not atomic for now, ask again next time
-                return False
-        return self._atomic
+        traits = self.traits()
+        return traits is not None and traits.atomic_bulk_write
 
     def write(self, parts: list[Part], size: int = 0) -> None:
         """Write ``parts`` in order, each only once those before it are written; returns once every part
@@ -208,6 +212,9 @@ class GroupInsert:
         if not all(isinstance(coll, Collection) for coll in colls.values()):
             return False
         client = next(iter(colls.values())).database.client
+        traits = self.traits(client)
+        if traits is None or not traits.client_bulk_write:  # unreachable, or an unpatched nx-27017
+            return False
         while todo := _remaining(group, COMMAND_BYTES):
             ops = [InsertOne(part.docs[k], namespace=colls[part.collection].full_name) for part, k in todo]
             failed: dict[str, Any] | None = None
@@ -251,7 +258,9 @@ def _remaining(group: list[_Ticket], budget: int) -> list[tuple[Part, int]]:
 def _settle(part: Part) -> None:
     part.done = True
     if part.write_errors:
-        part.error = BulkWriteError({"writeErrors": part.write_errors, "writeConcernErrors": [], "nInserted": 0})
+        part.error = BulkWriteError(
+            {"writeErrors": part.write_errors, "writeConcernErrors": [], "nInserted": 0}
+        )
 
 
 def _rounds(group: list[_Ticket]) -> None:

@@ -20,11 +20,17 @@ def free_port() -> int:
 
 
 class EmbeddedStore:
-    """Start with ``start()`` (or as a context manager); ``uri`` is then a MongoDB URI for it."""
+    """Start with ``start()`` (or as a context manager); ``uri`` is then a MongoDB URI for it.
 
-    def __init__(self, data_dir: str | os.PathLike, port: int | None = None):
+    ``launcher``: the module run as the store, the patched nx-27017 (``nx_27017.nx_27017`` runs it as
+    published, unpatched: for tests)."""
+
+    def __init__(
+        self, data_dir: str | os.PathLike, port: int | None = None, launcher: str = "app.store.nx_quiet"
+    ):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
+        self.launcher = launcher
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -42,7 +48,7 @@ class EmbeddedStore:
             [
                 sys.executable,
                 "-m",
-                "app.store.nx_quiet",
+                self.launcher,
                 "--data-dir",
                 str(self.data_dir),
                 "--host",

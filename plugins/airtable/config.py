@@ -13,6 +13,8 @@ SUBMISSION_ID = "Submission ID"
 
 class AirtableConfig(Schema):
     token = Secret(
+        # the base is what a token is granted for; the table is what Test connection reads and rows go to
+        bound_to=("base_id", "table"),
         required=True,
         validate=validate.Regexp(r"^pat[\w.]{10,}$", error="A personal access token starts with pat."),
         metadata={"description": "Personal access token with data.records:read/write and schema.bases:read"},

@@ -59,7 +59,8 @@ class EmailConfig(Schema):
         load_default=None, allow_none=True, metadata={"description": "Login; leave empty for none"}
     )
     password = Secret(
-        bound_to=("host", "port", "security"),  # a new server, or no TLS on the way, needs it typed again
+        # a new server, no TLS on the way, or another login (account) needs it typed again
+        bound_to=("host", "port", "security", "username"),
         load_default=None,
         allow_none=True,
         metadata={"description": "Login password"},

@@ -48,7 +48,8 @@ def spreadsheet_key(value: str) -> str:
 
 class SheetsConfig(Schema):
     service_account_json = Secret(
-        bound_to=("spreadsheet",),  # its token_uri is inside it; the spreadsheet is what it acts on
+        # its token_uri is inside it; the spreadsheet and worksheet are what it reads and writes
+        bound_to=("spreadsheet", "worksheet"),
         required=True,
         metadata={"description": "The service account's JSON key file", "x-widget": "textarea"},
     )

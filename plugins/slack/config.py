@@ -28,6 +28,7 @@ class SlackConfig(Schema):
         },
     )
     token = Secret(
+        bound_to=("channel",),  # it goes only to SLACK_API_URL; the channel is where it posts
         load_default=None,
         allow_none=True,
         validate=validate.Regexp(r"^xox[a-z]-", error="A Slack bot token starts with xoxb-."),

@@ -23,6 +23,7 @@ class TwilioSmsConfig(Schema):
         metadata={"description": "Account SID (AC…), from the Twilio Console"},
     )
     auth_token = Secret(
+        bound_to=("account_sid",),  # the token proves this account; senders are the account's own
         required=True,
         validate=validate.Length(min=16),
         metadata={"description": "The account's Auth Token (stored encrypted)"},

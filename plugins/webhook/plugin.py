@@ -80,9 +80,14 @@ class WebhookConfig(Schema):
         },
     )
     previous_secret = Secret(
+        bound_to=("url",),  # set by rotation.on_save only, which ends a rotation when the URL changes
         load_default=None,
         allow_none=True,
-        metadata={"description": "The replaced signing secret, during its grace period", "readOnly": True, "x-section": "Security"},
+        metadata={
+            "description": "The replaced signing secret, during its grace period",
+            "readOnly": True,
+            "x-section": "Security",
+        },
     )
     previous_secret_expires_at = fields.String(
         load_default=None,
@@ -109,7 +114,7 @@ class WebhookConfig(Schema):
         metadata={"description": "HTTP Basic auth user", "x-section": "Security"},
     )
     basic_password = Secret(
-        bound_to=("url",),
+        bound_to=("url", "basic_username"),  # another user name is another account
         load_default=None,
         allow_none=True,
         metadata={"description": "HTTP Basic auth password (stored encrypted)", "x-section": "Security"},

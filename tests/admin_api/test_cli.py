@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from cryptography.fernet import Fernet
 
-from app.models import PluginConfig
+from app.models import PluginConfig, User
 from app.secrets_box import SecretBox
 from tests.admin_api.conftest import login
 
@@ -92,3 +93,11 @@ def test_rotate_keys_moves_secrets_off_the_default_key(make_app):
 def test_rotate_keys_needs_the_keys_setting(app):
     result = app.test_cli_runner().invoke(args=["rotate-keys"])
     assert result.exit_code != 0 and "ENCRYPTION_KEYS" in result.output
+
+
+@pytest.mark.parametrize("address", ["ａｄｍｉｎ@example.com", "аdmin@example.com", "admin@exаmple.com"])
+def test_create_user_refuses_a_lookalike_address(app, address):
+    result = app.test_cli_runner().invoke(args=["create-user", address, "--password", "long enough"])
+    assert result.exit_code != 0
+    assert "could pass for another address" in result.output or "did you mean" in result.output
+    assert User.objects.count() == 1  # the first owner only

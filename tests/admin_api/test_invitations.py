@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.models.accounts import Invitation, Membership, User
-from tests.admin_api.conftest import PASSWORD, csrf_headers, login
+from tests.admin_api.conftest import PASSWORD, People, csrf_headers, login
 from tests.conftest import Api
 from tests.plugins.peers.certs import self_signed
 from tests.plugins.peers.smtp import SmtpPeer
@@ -149,3 +149,90 @@ def test_signed_in_as_the_address_one_click_accepts_but_not_from_another_site(ap
     assert Membership.objects(user_id=known.id).count() == 0
     ok = client.post(f"/api/invitations/{token}/accept", json={}, headers=csrf_headers(client))
     assert ok.status_code == 200 and ok.json["role"] == "editor"
+
+
+LOOKALIKES = [
+    "ａｄａ@example.com",  # fullwidth
+    "ada@ｅｘａｍｐｌｅ.com",
+    "аda@example.com",  # Cyrillic а among Latin letters
+    "ada@exаmple.com",
+    "ada@xn--80ak6aa92e.com",  # аррӏе.com: only Cyrillic letters that look Latin
+    "ορο@example.com",  # only Greek letters that look Latin
+    "ɑda@example.com",  # IPA alpha
+    "ada\u200b@example.com",  # zero-width space
+    "a\u0301da@example.com",  # decomposed
+    "ada@exa_mple.com",
+]
+
+
+@pytest.mark.parametrize("address", LOOKALIKES)
+def test_a_lookalike_address_is_refused_and_nothing_is_created(api, people, address):
+    resp = api.post(
+        f"/api/workspaces/{people.default_workspace()}/invitations", {"email": address, "role": "owner"}
+    )
+    assert resp.status_code == 422, resp.json
+    assert "email" in resp.json["error"]["details"]
+    assert Invitation.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("Ada.Lovelace+forms@Example.COM", "ada.lovelace+forms@example.com"),
+        ("josé@exämple.de", "josé@exämple.de"),
+        ("ada@xn--exmple-cua.de", "ada@exämple.de"),  # punycode and Unicode are one address
+        ("яна@почта.рф", "яна@почта.рф"),
+        ("山田@例え.jp", "山田@例え.jp"),
+    ],
+)
+def test_real_international_addresses_are_invited_as_one_form(api, people, typed, stored):
+    assert _invite(api, people.default_workspace(), typed)["email"] == stored
+
+
+def test_an_invitation_is_accepted_only_by_its_own_address(make_app):
+    """An owner (or any other account) signed in cannot accept a link sent to someone else: nothing is
+    created, the link is not spent, and the invited person then joins with the password they choose."""
+    app = make_app(LOGIN_RATE_LIMIT="")  # many logins and accepts in a row
+    api, people = Api(app.test_client()), People(app)
+    ws = people.default_workspace()
+    other = people.member("other@example.com", {})
+    tokens = []
+    for attempt in _signed_in_attempts(app, api, other):
+        tokens.append(token := _token(_invite(api, ws, "victim@example.com")["link"]))
+        resp = attempt(token)
+        assert resp.status_code == 409 and resp.json["error"]["code"] == "wrong_account", resp.json
+        assert "victim@example.com" in resp.json["error"]["message"]
+        assert User.objects(email="victim@example.com").first() is None
+        assert Membership.objects(user_id=other.id).count() == 0
+        page = app.test_client()
+        login(page, "other@example.com")
+        assert "cannot accept an invitation for another address" in page.get(f"/admin/invite/{token}").text
+    victim = app.test_client()  # every link is still usable by the invited person
+    ok = victim.post(f"/api/invitations/{tokens[0]}/accept", json={"password": "the victim's own"})
+    assert ok.status_code == 200
+    for token in tokens[1:]:
+        assert (
+            victim.post(f"/api/invitations/{token}/accept", json={}, headers=csrf_headers(victim)).status_code
+            == 200
+        )
+    assert login(app.test_client(), "victim@example.com", "the victim's own").status_code == 200
+
+
+def _signed_in_attempts(app, api, other):
+    """Ways an account of another address tries a link: its session (with and without a password), its
+    API token, the admin token."""
+
+    def session(body):
+        def attempt(token):
+            client = app.test_client()
+            login(client, "other@example.com")
+            return client.post(f"/api/invitations/{token}/accept", json=body, headers=csrf_headers(client))
+
+        return attempt
+
+    return [
+        session({}),
+        session({"password": "chosen by the owner"}),
+        lambda token: other.api.post(f"/api/invitations/{token}/accept", {"password": "chosen by them"}),
+        lambda token: api.post(f"/api/invitations/{token}/accept", {"password": "chosen by the admin"}),
+    ]

@@ -3,10 +3,15 @@ that changes a field the secret is bound to must give the secret again, or gets 
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
 from marshmallow import Schema, fields
 
 from app.contract import Plugin, Secret, TestResult
+from app.contract.registry import BUILTINS
+from app.contract.schema import secret_bindings, secret_fields
 from tests.support.sink import Sink
 
 TOKEN = "tok_saved_SECRET_0123456789"
@@ -48,73 +53,160 @@ def _assert_refused(resp, secret: str, changed: str) -> None:
     assert f"Enter {secret} again" in message and changed in message
 
 
-def _builtins(sink: Sink, google, smtp_host: str = "127.0.0.1") -> list[tuple[str, dict, str, dict, dict]]:
-    """(plugin, saved config, secret, a change of a bound field, a change of an unbound field)."""
+# A field that names where a secret goes or what it opens: a host or URL, a port or transport, an account or
+# login, or the records it reads and writes (base, table, spreadsheet, worksheet, channel).
+DESTINATION = re.compile(
+    r"url|uri|host|port|security|tls|account|user|login|base|table|sheet|channel|endpoint|domain|server"
+    r"|tenant|region|project|workspace|org|bucket|database|sid|api",
+    re.IGNORECASE,
+)
+# (plugin, secret or "*", field): a field named like a destination that a secret is deliberately not bound to.
+NOT_BOUND = {
+    ("twilio_sms", "*", "messaging_service_sid"): "a sender of the account the token proves, not another one",
+    ("discord", "*", "username"): "the name a message is posted under, not a login",
+    ("slack", "webhook_url", "channel"): "an incoming webhook posts where it was made; channel is the bot's",
+    ("webhook", "secret", "basic_username"): "it signs for the receiver at url; it is no login",
+    ("webhook", "previous_secret", "basic_username"): "it signs for the receiver at url; it is no login",
+    ("webhook", "auth_token", "basic_username"): "a bearer token and Basic auth are refused together",
+}
+
+
+def _destinations(schema) -> set[str]:
+    """The fields of ``schema`` a secret has to be bound to: URLs, and plain fields named like a destination."""
+    found = set()
+    for name, f in schema.fields.items():
+        if f.metadata.get("x-secret") or f.metadata.get("x-template") or f.metadata.get("readOnly"):
+            continue  # a secret is typed anew to change; a template is the message, rendered per event
+        if isinstance(f, fields.Url) or DESTINATION.search(name):
+            found.add(name)
+    return found
+
+
+@pytest.mark.parametrize("plugin_id", sorted(BUILTINS))
+def test_every_secret_of_every_builtin_is_bound_to_every_destination_field(app, plugin_id):
+    schema = app.extensions["formhooks.plugins"].get(plugin_id).config_schema()
+    bindings = secret_bindings(schema)
+    for secret in secret_fields(schema):
+        bound = set(bindings.get(secret, ()))
+        assert bound <= set(schema.fields), (plugin_id, secret, bound - set(schema.fields))  # no typo
+        unbound = {
+            f
+            for f in _destinations(schema) - bound
+            if (plugin_id, "*", f) not in NOT_BOUND and (plugin_id, secret, f) not in NOT_BOUND
+        }
+        assert not unbound, f"{plugin_id}.{secret} can be kept while {sorted(unbound)} change"
+
+
+WHSEC = "whsec_" + base64.b64encode(b"s" * 24).decode()
+
+
+def _samples(sink: Sink, google) -> list[tuple[str, dict, dict, dict]]:
+    """(plugin, a valid config, another valid value for each bound field, a change of an unbound field)."""
     sheet = "1AbCdEfGhIjKlMnOpQrStUvWxYz"
-    email = {
-        "host": smtp_host,
-        "port": 2525,
-        "username": "forms",
-        "password": TOKEN,
-        "from_address": "forms@example.com",
-        "to": ["owner@example.com"],
-    }
     return [
         (
             "webhook",
-            {"url": sink.url, "auth_token": TOKEN},
-            "auth_token",
-            {"url": sink.url + "/x"},
+            {"url": sink.url, "secret": WHSEC, "auth_token": TOKEN},
+            {"url": "https://collector.example.net/"},
             {"timeout": 5},
         ),
         (
             "webhook",
             {"url": sink.url, "basic_username": "ada", "basic_password": TOKEN},
-            "basic_password",
-            {"url": "https://collector.example.net/"},
-            {"basic_username": "ada"},
-        ),
-        ("webhook", {"url": sink.url, "secret": TOKEN}, "secret", {"url": "https://example.org/"}, {}),
-        (
-            "email",
-            email,
-            "password",
-            {"host": "smtp.attacker.example"},
-            {"subject": "Hello"},
+            {"url": sink.url + "/x", "basic_username": "grace"},
+            {"headers": {"X-Team": "a"}},
         ),
         (
             "email",
-            email,
-            "password",
-            {"security": "none"},
-            {"to": ["someone@example.com"]},
+            {
+                "host": "127.0.0.1",
+                "port": 2525,
+                "username": "forms",
+                "password": TOKEN,
+                "from_address": "forms@example.com",
+                "to": ["owner@example.com"],
+            },
+            {"host": "smtp.attacker.example", "port": 2526, "security": "none", "username": "postmaster"},
+            {"to": ["someone@example.com"], "subject": "Hello"},
         ),
-        ("email", email, "password", {"port": 2526}, {}),
         (
             "google_sheets",
-            {"service_account_json": google.service_account(), "spreadsheet": sheet},
-            "service_account_json",
-            {"spreadsheet": "1ZyXwVuTsRqPoNmLkJiHgFeDcBa"},
-            {"worksheet": "Responses"},
+            {
+                "service_account_json": google.service_account(),
+                "spreadsheet": sheet,
+                "worksheet": "Responses",
+            },
+            {"spreadsheet": "1ZyXwVuTsRqPoNmLkJiHgFeDcBa", "worksheet": "Payroll"},
+            {"include_metadata": False},
+        ),
+        (
+            "airtable",
+            {"token": "patSaved.0123456789abcdef", "base_id": "appSAVEDBASE00001", "table": "Responses"},
+            {"base_id": "appOTHERBASE00001", "table": "Salaries"},
+            {"typecast": False},
+        ),
+        (
+            "twilio_sms",
+            {
+                "account_sid": "AC" + "a1" * 16,
+                "auth_token": "twilio-auth-token-0123456789",
+                "from_number": "+14155550100",
+                "to": "{{ data.phone }}",
+            },
+            {"account_sid": "AC" + "b2" * 16},
+            {"from_number": "+14155550199", "max_segments": 2},
+        ),
+        (
+            "slack",
+            {"token": "xoxb-" + TOKEN, "channel": "#forms"},
+            {"channel": "#payroll"},
+            {"text": "New: {{ form.name }}", "blocks": False},
         ),
     ]
 
 
-def test_every_builtin_refuses_to_keep_a_secret_when_its_destination_changes(api, sink, google):
-    for plugin_id, config, secret, moved, unrelated in _builtins(sink, google):
+def test_no_builtin_secret_reaches_a_changed_destination_without_being_entered_again(app, api, sink, google):
+    """Every declared binding of every built-in, driven through the API: a change of the bound field that
+    keeps the saved secret is refused, by a save and by a Test of unsaved changes; typed again, it is taken."""
+    samples = _samples(sink, google)
+    driven = {(p, secret, f) for p, config, moved, _ in samples for secret in config for f in moved}
+    plugins = app.extensions["formhooks.plugins"]
+    for plugin_id in BUILTINS:
+        for secret, bound in secret_bindings(plugins.get(plugin_id).config_schema()).items():
+            for f in bound:
+                if secret != "previous_secret":  # set by the webhook itself, never from input
+                    assert (plugin_id, secret, f) in driven, f"add a sample moving {plugin_id}.{f} ({secret})"
+
+    for plugin_id, config, moved, unrelated in samples:
+        schema = plugins.get(plugin_id).config_schema()
+        secrets = [s for s in secret_fields(schema) if s in config]
+        for field, value in moved.items():
+            saved = _saved(api, plugin_id, config)
+            path = f"/api/plugin-configs/{saved['id']}"
+            keep = {k: v for k, v in config.items() if k not in secrets}  # omitted: "keep the saved ones"
+            masked = {**keep, **dict.fromkeys(secrets, "********")}  # sending the mask back means "keep" too
+            bound = [s for s in secrets if field in secret_bindings(schema).get(s, ())]
+            for attempt in ({**keep, field: value}, {**masked, field: value}):
+                for resp in (
+                    api.patch(path, {"config": attempt}),
+                    api.post(f"{path}/test", {"config": attempt}),
+                ):
+                    assert resp.status_code == 422, (plugin_id, field, resp.json)
+                    details = resp.json["error"]["details"]["config"]
+                    for secret in bound:
+                        assert f"Enter {secret} again" in details[secret][0] and field in details[secret][0]
+            assert api.get(path).json["config"] == saved["config"]  # nothing changed
+            again = api.patch(path, {"config": {**config, field: value}})
+            assert again.status_code == 200, (plugin_id, field, again.json)
+            assert again.json["config"][field] == value
+
         saved = _saved(api, plugin_id, config)
-        keep = {k: v for k, v in config.items() if k != secret}  # the secret omitted: "keep the saved one"
         path = f"/api/plugin-configs/{saved['id']}"
-
-        _assert_refused(api.patch(path, {"config": {**keep, **moved}}), secret, next(iter(moved)))
-        masked = {**keep, **moved, secret: "********"}  # sending the mask back means "keep" too
-        _assert_refused(api.patch(path, {"config": masked}), secret, next(iter(moved)))
-        assert api.get(path).json["config"] == saved["config"]  # nothing changed
-
-        assert api.patch(path, {"config": {**keep, **unrelated}}).status_code == 200, (plugin_id, unrelated)
-        assert api.get(path).json["config"][secret] == "********"  # kept
-        again = api.patch(path, {"config": {**keep, **unrelated, **moved, secret: config[secret]}})
-        assert again.status_code == 200, (plugin_id, again.json)
+        kept = api.patch(
+            path, {"config": {**{k: v for k, v in config.items() if k not in secrets}, **unrelated}}
+        )
+        assert kept.status_code == 200, (plugin_id, unrelated, kept.json)
+        assert all(kept.json["config"][s] == "********" for s in secrets)
 
 
 def test_a_test_connection_of_unsaved_changes_never_sends_a_saved_token_to_a_new_url(api, sink, other_sink):
@@ -136,8 +228,8 @@ def test_a_test_connection_of_unsaved_changes_never_sends_a_saved_token_to_a_new
 
 
 def test_a_slack_bot_token_cannot_be_moved_to_a_webhook_url(api, other_sink):
-    """The token goes only to SLACK_API_URL (an operator setting); the one config field that names a
-    destination, webhook_url, is a secret itself and cannot be combined with a saved token."""
+    """The token goes only to SLACK_API_URL (an operator setting); webhook_url, a destination of its own, is a
+    secret itself and cannot be combined with a saved token."""
     saved = _saved(api, "slack", {"token": "xoxb-" + TOKEN, "channel": "#forms"})
     path = f"/api/plugin-configs/{saved['id']}"
     moved = {"webhook_url": other_sink.url + "/services/T/B/x", "channel": None}
