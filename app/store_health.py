@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Fault = Literal["unreachable", "slow"]
-EXCEEDED_TIME_LIMIT = 262  # the server's own time limit (MaxTimeMSExpired, 50, is pymongo's ``timeout``)
+TIME_LIMIT_CODES = {50, 262}  # MaxTimeMSExpired, ExceededTimeLimit: the server gave up for lack of time
 MAX_WRAPPED = 16  # causes followed at most (a cycle or a very long chain says nothing more)
 
 # Endpoints that never touch the store: they answer whatever the store is doing.
@@ -88,8 +88,11 @@ def _fault_of(err: BaseException) -> Fault | None:
         return "unreachable"
     if isinstance(err, PyMongoError) and err.timeout:
         return "slow"
-    if isinstance(err, OperationFailure) and err.code == EXCEEDED_TIME_LIMIT:
-        return "slow"
+    if isinstance(err, OperationFailure):
+        write_errors = (err.details or {}).get("writeErrors") or []  # (a bulk write's, per document)
+        codes = {err.code, *(e.get("code") for e in write_errors if isinstance(e, dict))}
+        if codes & TIME_LIMIT_CODES:
+            return "slow"
     return None
 
 

@@ -78,6 +78,7 @@ SLOW = [
     WaitQueueTimeoutError("Timed out while checking out a connection from connection pool"),
     _client_bulk(NetworkTimeout("timed out")),
     _bulk(50),
+    _bulk(262),
     _wrapped(OperationError, ExecutionTimeout("operation would exceed time limit", 50)),
     _wrapped(RuntimeError, NetworkTimeout("timed out")),
 ]
@@ -219,7 +220,11 @@ def test_the_scheduler_does_not_pause_for_a_slow_operation(make_app, caplog):
     app = make_app(DB_TIMEOUT_MS=TIMEOUT_MS)
     scheduler = Scheduler(app, owner="slow")
     health = store_health(app)
-    timeouts = [NetworkTimeout("timed out"), ExecutionTimeout("ran out", 50), _client_bulk(NetworkTimeout("x"))]
+    timeouts = [
+        NetworkTimeout("timed out"),
+        ExecutionTimeout("ran out", 50),
+        _client_bulk(NetworkTimeout("x")),
+    ]
     for exc in timeouts:
 
         def slow(exc=exc):

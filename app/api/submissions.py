@@ -99,7 +99,8 @@ STORED_MESSAGES = {
     "no": "The database did not answer in time; this submission was not stored. Send it again.",
     "maybe": (
         "The database did not answer in time; this submission may have been stored. Send it again with "
-        "the same Idempotency-Key header: it is then stored once (without the header it may be stored twice)."
+        "the same Idempotency-Key header: it is then stored once (a retry is answered 409 while this "
+        "request's outcome is unknown, up to 30 s). Without the header it may be stored twice."
     ),
     "yes": (
         "This submission was stored, but the database did not confirm the rest in time; its deliveries "
