@@ -71,17 +71,17 @@ def store_error(fault: str, message: str | None = None, details: Any = None) -> 
 
 def store_unavailable():
     """The JSON 503 answered while the store is unreachable."""
-    return _api_error_response(store_error("unreachable"))
+    return api_error_response(store_error("unreachable"))
 
 
-def _api_error_response(err: APIError):
+def api_error_response(err: APIError):
     resp = error_response(err.status, err.code, err.message, err.details)
     resp.headers.update(err.headers)
     return resp
 
 
 def init_app(app: Flask) -> None:
-    app.register_error_handler(APIError, _api_error_response)
+    app.register_error_handler(APIError, api_error_response)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):

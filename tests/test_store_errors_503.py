@@ -16,6 +16,7 @@ from pymongo.errors import (
 
 from app.api import idempotency
 from app.models import Submission
+from app.store.embedded import free_port
 from app.store_health import store_health
 from tests.support.wait import wait_until
 
@@ -150,3 +151,19 @@ def test_the_hosted_form_answers_a_503_with_a_page(app, api, hooked, monkeypatch
     assert resp.status_code == 503 and resp.mimetype == "text/html"
     page = resp.get_data(as_text=True)
     assert says in page and f'href="/f/{hooked["id"]}"' in page
+
+
+def test_the_hosted_pages_answer_a_known_outage_with_pages(make_app):
+    app = make_app(MONGODB_URI=f"mongodb://127.0.0.1:{free_port()}/", DB_TIMEOUT_MS=300)
+    client = app.test_client()
+    form_id = "a" * 24
+    client.get(f"/f/{form_id}")  # finds the store gone: the circuit opens
+    wait_until(lambda: store_health(app).down, what="the circuit open")
+    shown = client.get(f"/f/{form_id}")
+    posted = client.post(f"/f/{form_id}", data={"n": "1"}, headers={"Accept": "text/html"})
+    by_api = client.post(f"/f/{form_id}", data={"n": "1"}, headers={"Accept": "application/json"})
+    assert (shown.status_code, shown.mimetype) == (503, "text/html")
+    assert "cannot show this form" in shown.get_data(as_text=True)
+    assert (posted.status_code, posted.mimetype) == (503, "text/html")
+    assert "did not receive your answer" in posted.get_data(as_text=True)
+    assert (by_api.status_code, by_api.json["error"]["code"]) == (503, "store_unavailable")
