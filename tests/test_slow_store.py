@@ -270,3 +270,35 @@ def test_an_unreachable_store_still_opens_the_circuit_and_pages_say_so_in_html(m
         assert (answer.status_code, answer.json["error"]["code"]) == (503, "store_unavailable")
     finally:
         store.stop()
+
+
+def test_slow_errors_ask_one_confirmation_ping_at_a_time_and_only_its_failure_opens_the_circuit(
+    make_app, monkeypatch
+):
+    health = store_health(make_app(DB_TIMEOUT_MS=TIMEOUT_MS))
+    release, pings = threading.Event(), []
+    answer: list[BaseException | None] = [None]
+
+    def ping(self, name, *args, **kwargs):
+        pings.append(name)
+        release.wait(5)
+        if answer[0] is not None:
+            raise answer[0]
+        return {"ok": 1}
+
+    monkeypatch.setattr(pymongo.database.Database, "command", ping)
+    for exc in SLOW * 3:  # many slow errors at once: one ping
+        assert health.report(exc) == "slow"
+    wait_until(lambda: pings, what="the confirmation ping")
+    assert pings == ["ping"] and health.confirming and not health.down
+    release.set()
+    wait_until(lambda: not health.confirming, what="the ping's end")
+    assert not health.down
+
+    release.clear()
+    answer[0] = NetworkTimeout("no answer")
+    health.report(ExecutionTimeout("ran out", 50))
+    release.set()
+    wait_until(lambda: health.down, what="the circuit open after an unanswered ping")
+    answer[0] = None
+    wait_until(lambda: not health.down, what="the probe's answer closing it")
