@@ -69,11 +69,6 @@ def store_error(fault: str, message: str | None = None, details: Any = None) -> 
     return err
 
 
-def store_unavailable():
-    """The JSON 503 answered while the store is unreachable."""
-    return api_error_response(store_error("unreachable"))
-
-
 def api_error_response(err: APIError):
     resp = error_response(err.status, err.code, err.message, err.details)
     resp.headers.update(err.headers)
