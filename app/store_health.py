@@ -48,6 +48,8 @@ MAX_WRAPPED = 16  # causes followed at most (a cycle or a very long chain says n
 
 # Endpoints that never touch the store: they answer whatever the store is doing.
 NO_STORE = frozenset({"health.healthz", "health.readyz", "metrics.metrics"})
+# The intake's: a refusal says that nothing was stored (as its own 503s say what was).
+INTAKE = frozenset({"api.create_submission", "hosted.submit"})
 
 
 def store_fault(exc: BaseException) -> Fault | None:
@@ -242,5 +244,6 @@ def init_app(app: Flask) -> None:
     def _refuse_while_the_store_is_down():
         endpoint = request.endpoint or ""
         if health.down and endpoint not in NO_STORE and not endpoint.endswith("static"):
-            raise store_error("unreachable")  # (an APIError: admin pages answer it with a page)
+            details = {"stored": "no"} if endpoint in INTAKE else None
+            raise store_error("unreachable", details=details)  # (an APIError: pages answer it with a page)
         return None
