@@ -17,8 +17,14 @@ from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-# ExecutionTimeout: a request's store deadline (DB_TIMEOUT_MS) ran out before an operation could be sent.
+# Errors that mean the store did not answer, as raised by pymongo (ExecutionTimeout: the request's deadline,
+# DB_TIMEOUT_MS, ran out). Not all of them mean it is down: app.store_health.store_fault says whether it
+# could not be reached or was only slow, wrapped errors included.
 STORE_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+STORE_MESSAGES = {
+    "unreachable": ("store_unavailable", "The database is unreachable; try again shortly.", 5),
+    "slow": ("store_timeout", "The database took too long to answer this request; try again shortly.", 2),
+}
 
 
 class APIError(Exception):
@@ -27,6 +33,7 @@ class APIError(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, details
+        self.headers: dict[str, str] = {}
 
 
 def not_found(what: str) -> APIError:
@@ -52,19 +59,24 @@ def error_response(status: int, code: str, message: str, details: Any = None):
     return resp
 
 
-def store_unavailable():
-    """The 503 answered while the store is unreachable."""
-    resp = error_response(503, "store_unavailable", "The database is unreachable; try again shortly.")
-    resp.headers["Retry-After"] = "5"
+def store_error(fault: str, message: str | None = None, details: Any = None) -> APIError:
+    """The 503 for a request the store did not answer: "unreachable" (``store_unavailable``: it cannot be
+    reached, every request is refused) or "slow" (``store_timeout``: this request alone took too long).
+    Raised as an APIError so that pages answer it as a page (see app/admin/pages/session.py)."""
+    code, standard, retry = STORE_MESSAGES[fault]
+    err = APIError(503, code, message or standard, details)
+    err.headers = {"Retry-After": str(retry)}
+    return err
+
+
+def api_error_response(err: APIError):
+    resp = error_response(err.status, err.code, err.message, err.details)
+    resp.headers.update(err.headers)
     return resp
 
 
 def init_app(app: Flask) -> None:
-    @app.errorhandler(APIError)
-    def _api_error(err: APIError):
-        resp = error_response(err.status, err.code, err.message, err.details)
-        resp.headers.update(getattr(err, "headers", None) or {})
-        return resp
+    app.register_error_handler(APIError, api_error_response)
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
@@ -74,18 +86,13 @@ def init_app(app: Flask) -> None:
             resp.headers["Allow"] = ", ".join(err.valid_methods)
         return resp
 
-    def _store_down(err: Exception):
-        health = current_app.extensions.get("formhooks.store_health")
-        # ExecutionTimeout: the request's deadline was spent before the store was asked; that says
-        # nothing about the store. Anything else opens its circuit (logged once per outage).
-        if health is not None and not isinstance(err, ExecutionTimeout):
-            health.failed(err)
-        return store_unavailable()
-
-    for exc_class in STORE_DOWN:
-        app.register_error_handler(exc_class, _store_down)
-
     @app.errorhandler(Exception)
     def _unexpected(err: Exception):
+        # The store did not answer (raised as such, or wrapped: a bulk write's, mongoengine's): a 503,
+        # answered by the handlers of APIError (pages answer with a page), never a 500.
+        from app.store_health import as_store_error  # noqa: PLC0415  (it imports this module)
+
+        if (store := as_store_error(err)) is not None:
+            return current_app.handle_user_exception(store)
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Internal error; it has been logged.")

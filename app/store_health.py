@@ -1,9 +1,15 @@
 """Whether the store answers, known without waiting for it: a circuit breaker for the database.
 
-The first operation that finds the store unreachable opens the circuit and logs once. From then on
-requests that need the store are refused with a 503 at once and the scheduler pauses, while one probe
-at a time (a ping on a small client of its own, with a short deadline) tests recovery; the first ping
-that gets an answer closes the circuit and logs once more.
+Slow is not down. ``store_fault`` tells the two apart for any error (wrapped ones included): only a
+failure to reach the store (connection refused or reset, no server selected) opens the circuit at once.
+An operation that ran out of time (a socket read timed out, the request's deadline was spent, the server's
+``maxTimeMS``) fails its own request only (503 ``store_timeout``) and asks for a confirmation: one ping
+at a time, in the background, on a small client of its own; only if that ping gets no answer does the
+circuit open.
+
+While the circuit is open, requests that need the store are refused with a 503 at once and the scheduler
+pauses; one probe at a time (the same ping) tests recovery, and the first answer closes the circuit. Each
+change is logged once.
 
 Every request's store operations also share one deadline of ``DB_TIMEOUT_MS`` (pymongo's client-side
 operation timeout, retries included), so a hung store costs a request that long and no more.
@@ -16,19 +22,80 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pymongo
-from flask import Flask, request
-from pymongo.errors import PyMongoError
+from flask import Flask, current_app, request
+from pymongo import _csot
+from pymongo.errors import (
+    ClientBulkWriteException,
+    ConnectionFailure,
+    NetworkTimeout,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
-from app.errors import store_unavailable
+from app.errors import APIError, store_error
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+Fault = Literal["unreachable", "slow"]
+TIME_LIMIT_CODES = {50, 262}  # MaxTimeMSExpired, ExceededTimeLimit: the server gave up for lack of time
+MAX_WRAPPED = 16  # causes followed at most (a cycle or a very long chain says nothing more)
+
 # Endpoints that never touch the store: they answer whatever the store is doing.
 NO_STORE = frozenset({"health.healthz", "health.readyz", "metrics.metrics"})
+# The intake's: a refusal says that nothing was stored (as its own 503s say what was).
+INTAKE = frozenset({"api.create_submission", "hosted.submit"})
+
+
+def store_fault(exc: BaseException) -> Fault | None:
+    """Whether ``exc``, or an error it wraps, means the store did not answer, and how.
+
+    "unreachable": it could not be reached (connection refused or reset, server selection timed out).
+    "slow": an operation ran out of time (a socket read, the request's deadline, the server's time limit,
+    no free connection in the pool); that says nothing about the store by itself. None: anything else (the
+    store answered: a refusal, a duplicate key; or not a store error). Wrapped errors are those of
+    ``__cause__``/``__context__`` (mongoengine's ``OperationError``) and a ``ClientBulkWriteException``'s
+    top-level ``error``; one that is unreachable anywhere in the chain makes the whole unreachable.
+    """
+    found: Fault | None = None
+    todo: list[BaseException | None] = [exc]
+    seen: set[int] = set()
+    while todo and len(seen) < MAX_WRAPPED:
+        err = todo.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        fault = _fault_of(err)
+        if fault == "unreachable":
+            return fault
+        found = found or fault
+        todo += [err.__cause__, err.__context__]
+        if isinstance(err, ClientBulkWriteException) and isinstance(err.error, BaseException):
+            todo.append(err.error)
+    return found
+
+
+def _fault_of(err: BaseException) -> Fault | None:
+    """The fault of this one error, not looking at what it wraps."""
+    if isinstance(err, ServerSelectionTimeoutError):
+        return "unreachable"
+    if isinstance(err, NetworkTimeout | WaitQueueTimeoutError):  # (subclasses of ConnectionFailure)
+        return "slow"
+    if isinstance(err, ConnectionFailure):
+        return "unreachable"
+    if isinstance(err, PyMongoError) and err.timeout:
+        return "slow"
+    if isinstance(err, OperationFailure):
+        write_errors = (err.details or {}).get("writeErrors") or []  # (a bulk write's, per document)
+        codes = {err.code, *(e.get("code") for e in write_errors if isinstance(e, dict))}
+        if codes & TIME_LIMIT_CODES:
+            return "slow"
+    return None
 
 
 class StoreHealth:
@@ -48,6 +115,7 @@ class StoreHealth:
         )
         self._lock = threading.Lock()
         self._down_since: float | None = None
+        self._confirming = False
         self._closed = threading.Event()
 
     @property
@@ -65,6 +133,36 @@ class StoreHealth:
             type(exc).__name__,
         )
         threading.Thread(target=self._probe, name="formhooks-store-probe", daemon=True).start()
+
+    def report(self, exc: BaseException) -> Fault | None:
+        """Tell the circuit about an error of a store operation; returns its ``store_fault``. Unreachable
+        opens the circuit; slow asks for a confirmation ping; anything else changes nothing."""
+        fault = store_fault(exc)
+        if fault == "unreachable":
+            self.failed(exc)
+        elif fault == "slow":
+            self.confirm()
+        return fault
+
+    def confirm(self) -> None:
+        """An operation ran out of time: ping the store in the background (one ping at a time; nothing
+        waits for it). Only a ping without an answer opens the circuit."""
+        with self._lock:
+            if self._down_since is not None or self._confirming or self._closed.is_set():
+                return
+            self._confirming = True
+        threading.Thread(target=self._confirm, name="formhooks-store-confirm", daemon=True).start()
+
+    @property
+    def confirming(self) -> bool:
+        return self._confirming
+
+    def _confirm(self) -> None:
+        try:
+            self.ping()
+        finally:
+            with self._lock:
+                self._confirming = False
 
     def ping(self) -> bool:
         """Ask the store now, within ``timeout``; the answer opens or closes the circuit."""
@@ -113,8 +211,28 @@ def outside_store_deadline(fn: Callable[..., T], *args: Any) -> T:
     return contextvars.Context().run(fn, *args)
 
 
+def restart_store_deadline() -> None:
+    """Give the rest of this request a whole store deadline (``DB_TIMEOUT_MS``) from now: after CPU work
+    that is not the store's time (hashing a password), or to clean up after the deadline was spent. Such
+    a request may take twice the deadline (plus that work). No-op outside a request's deadline."""
+    if _csot.get_timeout() is None:
+        return
+    # pymongo has no public way to extend a deadline (a nested pymongo.timeout can only shorten it).
+    _csot.DEADLINE.set(time.monotonic() + store_health(current_app).timeout)
+
+
 def store_health(app: Flask) -> StoreHealth:
     return app.extensions["formhooks.store_health"]
+
+
+def as_store_error(exc: BaseException, message: str | None = None, details: Any = None) -> APIError | None:
+    """The 503 to answer for ``exc`` when it means the store did not answer (reported to this app's
+    circuit); None when it does not. ``message``/``details`` replace the standard ones."""
+    health = current_app.extensions.get("formhooks.store_health")
+    fault = health.report(exc) if health is not None else store_fault(exc)
+    if fault is None:
+        return None
+    return store_error(fault, message, details)
 
 
 def init_app(app: Flask) -> None:
@@ -126,5 +244,6 @@ def init_app(app: Flask) -> None:
     def _refuse_while_the_store_is_down():
         endpoint = request.endpoint or ""
         if health.down and endpoint not in NO_STORE and not endpoint.endswith("static"):
-            return store_unavailable()
+            details = {"stored": "no"} if endpoint in INTAKE else None
+            raise store_error("unreachable", details=details)  # (an APIError: pages answer it with a page)
         return None

@@ -165,6 +165,7 @@ def test_a_known_outage_is_refused_at_once_with_the_json_error(make_app):
     took = time.monotonic() - started
     assert {r.status_code for r in answers} == {503}
     assert {r.json["error"]["code"] for r in answers} == {"store_unavailable"}
+    assert {r.json["error"]["details"].get("stored") for r in answers} == {"no"}  # refused: nothing stored
     assert (healthz.status_code, readyz.status_code, metrics.status_code) == (200, 503, 200)
     assert readyz.json["checks"]["database"] == "unreachable"
     assert took < 0.5  # eight answers, none waiting the 0.3 s DB_TIMEOUT_MS

@@ -73,11 +73,19 @@ def accepted(form_id: str, body: dict) -> Response | tuple[Response, int]:
     return jsonify(body), 202
 
 
-def browser_answer(form_id: str, status: int, details: Any) -> Any | None:
+def browser_answer(form_id: str, err: APIError) -> Any | None:
     """The HTML answer to a failed browser post (None: answer JSON). 422 re-renders the form with errors;
-    a closed form sends the browser back to the page, which says it is closed."""
+    a closed form sends the browser back to the page, which says it is closed; a 503 (the store did not
+    answer) says whether the answer was received, without reading the store."""
     if not wants_html():
         return None
+    status, details = err.status, err.details
+    if status == 503:
+        stored = details.get("stored", "no") if isinstance(details, dict) else "no"
+        html = current_app.jinja_env.get_template("hosted/unavailable.html").render(
+            stored=stored, back=_url("hosted.page", form_id=form_id)
+        )
+        return html, 503, err.headers
     if status == 422:
         from app.hosted import form_page  # noqa: PLC0415  (the UI's page; optional)
 

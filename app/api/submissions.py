@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from bson.errors import BSONError
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
-from pymongo.errors import BulkWriteError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    BulkWriteError,
+    ClientBulkWriteException,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
 from app import signals
 from app.api import bp, idempotency, intake
@@ -18,12 +24,13 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
-from app.engine.group_commit import COMMAND_BYTES, group_insert, is_duplicate
+from app.engine.group_commit import COMMAND_BYTES, Part, group_insert, is_duplicate
 from app.engine.subscriptions import subscriptions
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, Submission, isoformat, utcnow
 from app.signals import FormEvent
+from app.store_health import as_store_error, restart_store_deadline
 
 bp.after_request(intake.add_cors_headers)
 
@@ -64,7 +71,51 @@ def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = 
 
 def _not_written(error: BaseException | None) -> bool:
     """The submission's write surely did not happen: never tried, refused by the store, or never sent."""
-    return error is None or isinstance(error, (BulkWriteError, BSONError, ServerSelectionTimeoutError))
+    if isinstance(error, ClientBulkWriteException) and isinstance(error.error, BaseException):
+        error = error.error  # the bulk write's top-level error (no document of it was written)
+    return error is None or isinstance(
+        error, (BulkWriteError, BSONError, ServerSelectionTimeoutError, WaitQueueTimeoutError)
+    )
+
+
+@dataclass
+class _Outcome:
+    """What the intake wrote before a failure, for its 503 (see ``_store_error``)."""
+
+    sub_id: str = ""
+    part: Part | None = None  # the submission's part of the write, once it exists
+
+    def stored(self) -> str:
+        """"yes", "no", or "maybe" (the store may have written it; its answer was lost)."""
+        part = self.part
+        if part is None or not part.done:
+            return "no"
+        if part.written or is_duplicate(part.error):  # (a duplicate: an earlier request wrote it)
+            return "yes"
+        return "no" if _not_written(part.error) else "maybe"
+
+
+STORED_MESSAGES = {
+    "no": "The database did not answer in time; this submission was not stored. Send it again.",
+    "maybe": (
+        "The database did not answer in time; this submission may have been stored. Send it again with "
+        "the same Idempotency-Key header: it is then stored once (a retry is answered 409 while this "
+        "request's outcome is unknown, up to 30 s). Without the header it may be stored twice."
+    ),
+    "yes": (
+        "This submission was stored, but the database did not confirm the rest in time; its deliveries "
+        "follow by themselves. Do not send it again."
+    ),
+}
+
+
+def _store_error(exc: BaseException, outcome: _Outcome) -> APIError | None:
+    """The intake's 503 when the store did not answer, saying whether the submission was stored."""
+    stored = outcome.stored()
+    details: dict[str, Any] = {"stored": stored}
+    if stored != "no":
+        details["id"] = outcome.sub_id
+    return as_store_error(exc, STORED_MESSAGES[stored], details)
 
 
 def _form_doc(form_id: str) -> dict:
@@ -81,13 +132,25 @@ def create_submission(form_id: str):
     try:
         return _intake(form_id)
     except APIError as err:
-        answer = intake.browser_answer(form_id, err.status, err.details)
+        answer = intake.browser_answer(form_id, err)
         if answer is None:
             raise
         return answer
 
 
 def _intake(form_id: str):
+    outcome = _Outcome()
+    try:
+        return _accept(form_id, outcome)
+    except APIError:
+        raise
+    except Exception as exc:
+        if (store := _store_error(exc, outcome)) is None:
+            raise
+        raise store from exc
+
+
+def _accept(form_id: str, outcome: _Outcome):
     form = _form_doc(form_id)
     if not form.get("accepting_submissions", True):
         raise APIError(403, "form_closed", "This form is not accepting submissions.")
@@ -121,6 +184,7 @@ def _intake(form_id: str):
         size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
     unit = WriteUnit(current_app, size)
     stored = unit.add(group_insert(current_app, "submissions"), [sub])
+    outcome.sub_id, outcome.part = str(sub_id), stored
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
@@ -131,6 +195,7 @@ def _intake(form_id: str):
             raise
         if not is_duplicate(stored.error):
             if claim is not None and _not_written(stored.error):  # the key must not remember this request
+                restart_store_deadline()  # (this request's may be spent; a retry must not get 409s)
                 idempotency.abandon(claim)
             # else the store may have written it (its answer was lost): a retry with the key finishes it
             raise

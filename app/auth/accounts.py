@@ -56,13 +56,14 @@ def hash_password(password: str) -> str:
     return password_digest(password)
 
 
-def create_user(email: str, password: str | None = None, name: str = "") -> User:
-    """A new user; 409 when the email is taken. Without a password the user cannot log in (tokens only)."""
-    user = User(
-        email=checked_address(email),
-        name=name or "",
-        password_hash=hash_password(password) if password is not None else None,
-    )
+def create_user(
+    email: str, password: str | None = None, name: str = "", password_hash: str | None = None
+) -> User:
+    """A new user; 409 when the email is taken. Without a password (nor ``password_hash``, from
+    ``hash_password``) the user cannot log in (tokens only)."""
+    if password is not None:
+        password_hash = hash_password(password)
+    user = User(email=checked_address(email), name=name or "", password_hash=password_hash)
     try:
         return user.save(force_insert=True)
     except NotUniqueError:

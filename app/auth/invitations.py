@@ -8,6 +8,7 @@ nobody ever sets another person's password, and the inviter learns nothing about
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 
@@ -17,6 +18,7 @@ from app.auth.addresses import checked_address
 from app.errors import APIError
 from app.models.accounts import Invitation, Membership, Role, User
 from app.models.common import parse_object_id
+from app.store_health import restart_store_deadline
 
 INVITE_PREFIX = "fhi_"
 
@@ -75,12 +77,38 @@ def find(clear: str) -> Invitation:
     return found
 
 
-def _claim(invitation: Invitation) -> None:
+def _claim(invitation: Invitation, nonce: str) -> None:
     """Mark the invitation used, atomically: of two acceptances at once, one wins."""
     if not Invitation.objects(id=invitation.id, used=False, expires_at__gt=time.time()).update_one(
-        set__used=True
+        set__used=True, set__claimed_by=nonce
     ):
         raise invalid_link()
+
+
+def _give_back(invitation: Invitation, nonce: str) -> None:
+    """Make the link usable again after a failed acceptance (only the one that spent it can)."""
+    Invitation.objects(id=invitation.id, used=True, claimed_by=nonce).update_one(
+        set__used=False, unset__claimed_by=True
+    )
+
+
+def _join(invitation: Invitation, user: User) -> None:
+    """Spend the link and add the membership; the link is given back if anything fails meanwhile (a
+    store that did not answer included), so that the invitee can try again."""
+    nonce = secrets.token_hex(8)
+    try:
+        _claim(invitation, nonce)
+        if Membership.objects(key=Membership.key_for(invitation.workspace_id, str(user.id))).first() is None:
+            accounts.set_member(invitation.workspace_id, user, invitation.role)
+    except APIError as err:
+        if err.status != 404:  # (404: another acceptance spent it, or it expired or was revoked)
+            _give_back(invitation, nonce)
+        raise
+    except BaseException:
+        restart_store_deadline()  # (the failure may have spent it)
+        with contextlib.suppress(Exception):  # the store may still not answer: it stays spent then
+            _give_back(invitation, nonce)
+        raise
 
 
 def accept(
@@ -93,9 +121,11 @@ def accept(
     """Join the invitation's workspace.
 
     ``signed_in`` (a session) as the invited address needs nothing more. Otherwise: an address with an
-    account proves its password; an address without one gets an account with the ``password`` chosen here.
+    account proves its password; an address without one gets an account with the ``password`` chosen here,
+    created before the link is spent (a failure then leaves the link usable: the retry proves that password).
     An account of another address (``caller``: by session or token) is refused and changes nothing: nobody
-    makes, or uses up, the invited person's place.
+    makes, or uses up, the invited person's place. The password is hashed once, and the store work after it
+    has a whole deadline again: a hash is CPU time, not the store's.
     """
     invitation = find(clear)
     caller = caller or signed_in
@@ -103,25 +133,20 @@ def accept(
         raise wrong_account(caller.email, invitation.email)
     if signed_in is not None:
         user = signed_in
-        _claim(invitation)
     else:
-        user = accounts.user_by_email(invitation.email)
-        if user is not None:
+        found = accounts.user_by_email(invitation.email)
+        if found is not None:
             if accounts.verify_password(invitation.email, password or "") is None:
                 raise APIError(
                     401,
                     "invalid_credentials",
                     f"{invitation.email} has an account already: enter its password to accept.",
                 )
-            _claim(invitation)
+            restart_store_deadline()
+            user = found
         else:
-            accounts.hash_password(password or "")  # 422 for a short password, before the link is used up
-            _claim(invitation)
-            try:
-                user = accounts.create_user(invitation.email, password, name)
-            except APIError:  # created meanwhile: the link stays usable
-                Invitation.objects(id=invitation.id).update_one(set__used=False)
-                raise
-    if Membership.objects(key=Membership.key_for(invitation.workspace_id, str(user.id))).first() is None:
-        accounts.set_member(invitation.workspace_id, user, invitation.role)
+            digest = accounts.hash_password(password or "")  # 422 for a short password: nothing written
+            restart_store_deadline()
+            user = accounts.create_user(invitation.email, name=name, password_hash=digest)
+    _join(invitation, user)
     return user, invitation

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from pymongo.errors import InvalidOperation
 
-from app.errors import STORE_DOWN
+from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,12 @@ class Batcher(Generic[T]):
             self._busy = len(batch) > 1
             try:
                 self.write(batch)
-            except (*STORE_DOWN, InvalidOperation) as exc:  # the store circuit reports the outage (or the
-                # app's client was closed): one line here, no traceback
-                log.warning("%s: writing %d items failed (%s)", self.name, len(batch), type(exc).__name__)
-            except Exception:
-                log.exception("%s: writing %d items failed", self.name, len(batch))
+            except Exception as exc:
+                if isinstance(exc, InvalidOperation) or store_fault(exc):  # the store did not answer (its
+                    # circuit reports an outage), or the app's client was closed: one line, no traceback
+                    log.warning("%s: writing %d items failed (%s)", self.name, len(batch), type(exc).__name__)
+                else:
+                    log.exception("%s: writing %d items failed", self.name, len(batch))
             with self._idle:
                 self._pending -= len(batch)
                 self._idle.notify_all()

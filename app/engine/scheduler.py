@@ -239,10 +239,9 @@ class Scheduler:
                     if not more or self._stopping or self.free_slots() <= 0:
                         self._polling = False
                         return started
-        except STORE_DOWN as exc:
-            self.health.failed(exc)
-        except Exception:
-            log.exception("poll failed")
+        except Exception as exc:
+            if not self._store_failed(exc):
+                log.exception("poll failed")
         with self._lock:
             self._polling = False
         return started
@@ -276,10 +275,9 @@ class Scheduler:
     def _work(self, job: JobRecord, config: ConfigRecord | None) -> None:
         try:
             self.runner.run(job, config)
-        except STORE_DOWN as exc:
-            self.health.failed(exc)  # the lease will expire and the job will be retried
-        except Exception:
-            log.exception("job %s crashed the runner", job["_id"])
+        except Exception as exc:  # a store fault: the lease will expire and the job will be retried
+            if not self._store_failed(exc):
+                log.exception("job %s crashed the runner", job["_id"])
         finally:
             if job.get("operation_id"):
                 self._operation_progress.set()
@@ -431,15 +429,22 @@ class Scheduler:
 
     def _housekeeping(self, what: str, task: Callable[[], Any]) -> None:
         """Run ``task`` unless the store is known to be down (its probe tests recovery, not us). A store
-        error opens the store's circuit; no error ever kills the APScheduler job."""
+        fault is told to the store's circuit; no error ever kills the APScheduler job."""
         if self.health.down:
             return
         try:
             task()
-        except STORE_DOWN as exc:
-            self.health.failed(exc)
-        except Exception:
-            log.exception("%s failed", what)
+        except Exception as exc:
+            if not self._store_failed(exc):
+                log.exception("%s failed", what)
+
+    def _store_failed(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the store did not answer (told to the store's circuit: only an unreachable
+        store opens it and pauses this scheduler; a slow operation is retried at the next pass)."""
+        fault = self.health.report(exc)
+        if fault == "slow":
+            log.warning("a store operation took too long (%s); trying again next time", type(exc).__name__)
+        return fault is not None
 
 
 def _now() -> dt.datetime:

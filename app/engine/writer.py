@@ -16,8 +16,8 @@ from pymongo.errors import BulkWriteError, InvalidOperation
 
 from app.engine.batching import Batcher
 from app.engine.queue import Change
-from app.errors import STORE_DOWN
 from app.models import PluginExecutionLog, PluginJob
+from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,17 @@ class ResultWriter(Batcher[Item]):
                     logs = []  # written: a retry after a later failure must not insert them twice
                 PluginJob._get_collection().bulk_write(changes, ordered=False)
                 break
-            except STORE_DOWN as exc:
-                # The jobs stay leased to us meanwhile; keep the results until the store is back.
+            except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
+                log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
+                break
+            except Exception as exc:
+                if store_fault(exc) is None:
+                    log.exception(
+                        "writing %d results failed; their jobs will be retried when the leases expire",
+                        len(batch),
+                    )
+                    break
+                # Unreachable or slow: the jobs stay leased to us meanwhile; keep the results until it answers.
                 log.warning(
                     "writing %d results failed (%s); retrying in %.1f s",
                     len(batch),
@@ -55,14 +64,6 @@ class ResultWriter(Batcher[Item]):
                 )
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
-            except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
-                log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
-                break
-            except Exception:
-                log.exception(
-                    "writing %d results failed; their jobs will be retried when the leases expire", len(batch)
-                )
-                break
         for _, _, then in batch:
             if then is not None:
                 try:

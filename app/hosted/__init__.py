@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, abort, render_template, send_from_directory, url_for
+from flask import Blueprint, Flask, abort, current_app, render_template, request, send_from_directory, url_for
 
 from app.auth.csrf import csrf
+from app.errors import APIError, api_error_response
 from app.models import Form, find_by_id
 
 bp = Blueprint(
@@ -76,6 +77,20 @@ def thanks(form_id: str):
 @bp.errorhandler(404)
 def not_found(_err):
     return render_template("hosted/missing.html"), 404
+
+
+@bp.errorhandler(APIError)
+def api_error(err: APIError):
+    """A 503 (the store did not answer, or is known to be down) is a page; other errors keep their JSON."""
+    from app.api.intake import wants_html  # noqa: PLC0415  (the API imports this package's page)
+
+    if err.status != 503 or (request.method == "POST" and not wants_html()):
+        return api_error_response(err)
+    stored = (err.details or {}).get("stored", "no") if request.method == "POST" else None
+    form_id = (request.view_args or {}).get("form_id")
+    back = url_for("hosted.page", form_id=form_id) if form_id and request.method == "POST" else None
+    html = current_app.jinja_env.get_template("hosted/unavailable.html").render(stored=stored, back=back)
+    return html, 503, err.headers
 
 
 def favicon():

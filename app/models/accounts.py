@@ -127,6 +127,7 @@ class Invitation(Document):
     created_at = FloatField(required=True)  # epoch seconds
     expires_at = FloatField(required=True)  # epoch seconds
     used = BooleanField(default=False)  # accepted or revoked: the link no longer works
+    claimed_by = StringField()  # the acceptance that spent it (so that only it can give the link back)
 
     meta = {"collection": "invitations", "indexes": ["workspace_id"]}
 

@@ -10,6 +10,11 @@ from flask.testing import FlaskClient
 @pytest.fixture
 def owner(app: Flask) -> FlaskClient:
     """A client with the first owner's session (pages, and the API with the CSRF header)."""
+    return owner_client(app)
+
+
+def owner_client(app: Flask) -> FlaskClient:
+    """A client of ``app`` logged in as the first owner."""
     client = app.test_client()
     resp = client.post(
         "/api/auth/login", json={"email": app.config["ADMIN_EMAIL"], "password": app.config["ADMIN_PASSWORD"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -103,7 +103,25 @@ def not_found(_err: HTTPException):
 def api_error(err: APIError):
     if err.status == 404:
         return not_found(err)
+    if err.status == 503:
+        return store_error_page(err)
     return _error_page(err.status, err.code.replace("_", " ").capitalize(), err.message)
+
+
+STORE_TITLES = {
+    "store_timeout": "The database took too long",
+    "store_unavailable": "The database is unreachable",
+}
+
+
+def store_error_page(err: APIError):
+    """The page for a 503 (the store did not answer), with a link to try again. Rendered without the
+    layout's context processors: they read the store, which has just failed this request."""
+    retry = request.url if request.method == "GET" else url_for("admin.dashboard")
+    html = current_app.jinja_env.get_template("admin/store_error.html").render(
+        title=STORE_TITLES.get(err.code, "The database did not answer"), message=err.message, retry=retry
+    )
+    return html, 503, err.headers
 
 
 @bp.errorhandler(403)
