@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def load_call() -> Call:
-    return Call(class_ref(SnoopPlugin), {}, None, None, template_budget.current_budget(), 30)
+    return Call(class_ref(SnoopPlugin), {}, None, (), template_budget.current_budget(), 30)
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_concurrent_first_calls_start_no_more_processes_than_the_pool_size(pool)
 
 
 def test_a_worker_process_holds_no_web_framework(pool):
-    call = Call(class_ref(ModulesPlugin), {}, "execute", None, template_budget.current_budget(), 30)
+    call = Call(class_ref(ModulesPlugin), {}, "execute", (None,), template_budget.current_budget(), 30)
     modules = pool.call(call, timeout=30).value
     assert "jinja2" in modules  # what plugins use is there...
     assert not {"flask", "werkzeug", "mongoengine", "pymongo"} & set(modules)  # ...and not the web app
