@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Mapping
@@ -25,7 +24,6 @@ from flask import Flask
 from app import signals, template_budget
 from app.contract import ExecutionContext, ExecutionResult, PluginError, TestResult
 from app.contract.registry import PluginRegistry
-from app.engine import sandbox
 from app.engine.workers import Call, Reply, WorkerPool, class_ref
 
 log = logging.getLogger(__name__)
@@ -60,12 +58,7 @@ class PluginHost:
             preload=sorted({cls.__module__ for cls in isolated if cls is not None}),
         )
         self.renders_refused: Counter[str] = Counter()  # by limit, in this process (its workers included)
-        self.plugin_user = "the app's user"
-        if os.getuid() == 0:
-            unreadable = sandbox.blocked()
-            self.plugin_user = f"root (nobody cannot read {unreadable[0]})" if unreadable else "nobody"
-            if unreadable:
-                log.warning("plugin worker processes run as root: nobody cannot read %s", unreadable[0])
+        self.plugin_user: str | None = None  # as the workers report it (app.engine.sandbox)
         signals.render_refused.connect(self._refused)
 
     def _refused(self, sender: Any, limit: str, **_: Any) -> None:
@@ -134,6 +127,7 @@ class PluginHost:
         for limit in reply.refused:
             signals.render_refused.send(None, limit=limit)
         info.peak_memory_mb = reply.peak_mb
+        self.plugin_user = reply.user
         info.output = _output(reply)
         if reply.error is not None:
             raise _error(reply.error)

@@ -9,6 +9,8 @@ re-executes the forkserver before anything else is imported:
   memory hold nothing the host was started with (``SECRET_KEY``, ``ADMIN_TOKEN``, ``MONGODB_URI``, ...);
 - as ``nobody`` (no supplementary groups) when it runs as root, so that plugin code cannot read the host's
   files (``DATA_DIR`` is 0700, its secrets 0600) nor ``/proc/<pid>/environ`` of the host's processes.
+  ``nobody`` must be able to run the interpreter and import the app: that is tried first, and where it fails
+  (a Python installed under ``/root``, say) the workers stay root and say so on stderr and in ``/readyz``.
 
 Every worker is forked from that clean process; ``problem()`` is checked by each worker before it loads plugin
 code, and a worker that is not clean refuses to run any.
@@ -18,12 +20,11 @@ from __future__ import annotations
 
 import os
 import pwd
-import stat
+import subprocess
 import sys
-import sysconfig
 
 KEPT = ("PATH", "LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE")
-MARK = "FORMHOOKS_PLUGIN_SANDBOX"  # the user plugin code runs as ("root" only when blocked() kept it)
+MARK = "FORMHOOKS_PLUGIN_SANDBOX"  # the user plugin code runs as ("root" only when nobody could not run it)
 FORKSERVER = "from multiprocessing.forkserver import main"
 
 
@@ -36,37 +37,11 @@ def plugin_user() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def blocked() -> list[str]:
-    """What the plugin user could not read among what a worker needs (the interpreter, the standard library,
-    site-packages, the working directory): while any is, workers of a root host stay root (and say so)."""
-    paths = sysconfig.get_paths()
-    needed = [sys.executable, os.path.dirname(os.__file__), paths["purelib"], paths["platlib"], os.getcwd()]
-    return [path for path in dict.fromkeys(needed) if not _others_can_read(path)]
-
-
-def _others_can_read(path: str) -> bool:
-    """By the mode bits: every directory on the way searchable by others, and ``path`` readable by them."""
-    path = os.path.realpath(path)
-    try:
-        if not os.stat(path).st_mode & stat.S_IROTH:
-            return False
-        parent = os.path.dirname(path)
-        while True:
-            if not os.stat(parent).st_mode & stat.S_IXOTH:
-                return False
-            if parent == os.path.dirname(parent):
-                return True
-            parent = os.path.dirname(parent)
-    except OSError:
-        return False
-
-
-def clean_environment(environ: dict[str, str], cwd: str, user: str) -> dict[str, str]:
+def clean_environment(environ: dict[str, str]) -> dict[str, str]:
     """The environment plugin code gets: locale, path and Python path, nothing else."""
     env = {k: v for k, v in environ.items() if k in KEPT or k.startswith("LC_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (cwd, environ.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.getcwd(), environ.get("PYTHONPATH", "")) if p)
     env["HOME"] = "/nonexistent"
-    env[MARK] = user
     return env
 
 
@@ -80,6 +55,25 @@ def problem() -> str | None:
     return None
 
 
+def _runs_as(uid: int, gid: int, env: dict[str, str]) -> str | None:
+    """Why this interpreter cannot import the worker module as ``uid`` (None: it can)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "import app.engine.workers"],
+            env=env,
+            user=uid,
+            group=gid,
+            extra_groups=[],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    lines = done.stderr.decode(errors="replace").strip().splitlines()
+    return None if done.returncode == 0 else (lines[-1] if lines else f"exit status {done.returncode}")
+
+
 def _name(uid: int) -> str:
     try:
         return pwd.getpwuid(uid).pw_name
@@ -87,29 +81,32 @@ def _name(uid: int) -> str:
         return str(uid)
 
 
+def user() -> str | None:
+    """The user this (worker) process runs plugin code as, by the sandbox's mark."""
+    return os.environ.get(MARK)
+
+
 def _enter() -> None:
     """Re-execute this process (the pool's forkserver) clean, as ``nobody`` when it is root and can be."""
     if problem() is None:
         return
-    user = _name(os.getuid())
+    env = {**clean_environment(dict(os.environ)), MARK: _name(os.getuid())}
     if os.getuid() == 0:
-        unreadable = blocked()
-        if unreadable:
-            user = "root"
-            print(
-                f"formhooks: plugin processes run as root: nobody cannot read {unreadable[0]}",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            uid, gid = plugin_user()
+        uid, gid = plugin_user()
+        refused = _runs_as(uid, gid, env)
+        if refused is None:
             os.setgroups([])
             os.setgid(gid)
             os.setuid(uid)
-            user = _name(uid)
-    env = clean_environment(dict(os.environ), os.getcwd(), user)
-    os.execve(sys.executable, sys.orig_argv, env)  # the listener's descriptors are inheritable: they stay
+            env[MARK] = _name(uid)
+        else:
+            print(
+                f"formhooks: plugin processes run as root: as nobody, {refused}", file=sys.stderr, flush=True
+            )
+    # The forkserver's listening socket and pipe were passed inheritable: they stay open across the exec.
+    os.execve(sys.executable, sys.orig_argv, env)
 
 
-if FORKSERVER in " ".join(sys.orig_argv):  # only in the forkserver: importing this module anywhere else is inert
+# Only in the forkserver: importing this module anywhere else changes nothing.
+if FORKSERVER in " ".join(sys.orig_argv):
     _enter()

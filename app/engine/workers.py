@@ -68,6 +68,7 @@ class Reply:
     output: str = ""  # the first OUTPUT_LIMIT bytes the call wrote to stdout and stderr
     output_dropped: int = 0  # bytes past those
     peak_mb: float | None = None
+    user: str | None = field(default_factory=sandbox.user)  # the user the worker runs plugin code as
     refused: list[str] = field(default_factory=list)  # template budgets hit during the call
     out_of_memory: bool = False
 
