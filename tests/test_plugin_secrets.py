@@ -140,6 +140,17 @@ def test_a_crash_in_preview_or_on_save_is_an_answer_and_the_web_process_lives_on
     assert spin.status_code == 200 and spin.json["error"].startswith("Timed out")
 
 
+def test_what_a_worker_sends_is_never_unpickled_by_the_host(hostile_app, tmp_path):
+    api = Api(hostile_app.test_client())
+    form = api.create_form()
+    planted = tmp_path / "planted"
+    api.add_plugin(form["id"], "pickler", {"note": str(planted)})
+    job_id = api.submit(form["id"], {"n": 1})["jobs"][0]
+    job = wait_until(lambda: finished(api, job_id), timeout=20, what="the pickler job")
+    assert job["logs"][0]["error_message"] == "Plugin process sent an answer that is not one."
+    assert not planted.exists()  # the code in the pickle never ran in the host
+
+
 def _python_nobody_can_run() -> str | None:
     """An interpreter of this version that nobody can run with this venv's packages: this one, or the
     system's (this machine's Python lives under /root, which nobody cannot enter)."""

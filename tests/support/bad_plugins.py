@@ -155,5 +155,31 @@ class ChattyPlugin(Plugin):
         return ExecutionResult(summary=f"pid {os.getpid()}")
 
 
+class _Planted:
+    """Unpickled, it runs code: it writes ``path`` in the process that loads it."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('planted')",))
+
+
+class PicklerPlugin(Plugin):
+    """Answers the host itself, down its worker's pipe, with a pickle that runs code where it is loaded
+    (``note`` is the file that code writes)."""
+
+    id, name = "pickler", "Pickler"
+    config_schema = AnyConfig
+
+    def execute(self, ctx):
+        import gc
+        from multiprocessing.connection import Connection
+
+        for conn in [o for o in gc.get_objects() if isinstance(o, Connection)]:
+            conn.send(_Planted(ctx.config["note"]))
+        return ExecutionResult()
+
+
 BAD = (HogPlugin, SpinPlugin, SegfaultPlugin, SnoopPlugin)
-HOSTILE = (HostilePlugin, ChattyPlugin)
+HOSTILE = (HostilePlugin, ChattyPlugin, PicklerPlugin)
