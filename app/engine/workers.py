@@ -77,9 +77,27 @@ class Reply:
 
     @classmethod
     def decode(cls, raw: bytes) -> Reply:
+        """The Reply in ``raw``, its fields checked and bounded (plugin code may have written it instead);
+        ValueError, TypeError or KeyError when it is not one."""
         fields = json.loads(raw)
+        if not isinstance(fields, dict):
+            raise TypeError("not an object")
         reply = cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
-        reply.logs = [(str(name), int(level), str(message)) for name, level, message in reply.logs]
+        logs, size = [], 0
+        for name, level, message in reply.logs:
+            size += len(str(message))
+            if size > OUTPUT_LIMIT:
+                break
+            logs.append((str(name), int(level), str(message)))
+        reply.logs_dropped = int(reply.logs_dropped) + len(reply.logs) - len(logs)
+        reply.logs = logs
+        reply.output, reply.output_dropped = str(reply.output)[:OUTPUT_LIMIT], int(reply.output_dropped)
+        reply.peak_mb = None if reply.peak_mb is None else float(reply.peak_mb)
+        reply.user = None if reply.user is None else str(reply.user)
+        reply.refused = [str(limit) for limit in reply.refused]
+        reply.out_of_memory = reply.out_of_memory is True
+        if reply.error is not None and not isinstance(reply.error, dict):
+            raise TypeError("error")
         return reply
 
 
