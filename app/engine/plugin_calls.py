@@ -148,9 +148,6 @@ class PluginCalls:
         info.output = scrub(info.output, hidden)
         return outcome, hidden
 
-    def shutdown(self) -> None:
-        self.deadlines.shutdown()
-
 
 def plugin_calls(app: Flask) -> PluginCalls:
     return app.extensions["formhooks.plugin_calls"]
