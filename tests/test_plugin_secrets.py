@@ -99,6 +99,8 @@ def test_a_hostile_plugin_finds_none_of_the_hosts_secrets_in_any_of_its_four_cal
             assert str(os.getpid()) not in found["proc_environ"], door
             assert [s for s in secrets if s in json.dumps(seen["answer"])] == [], door
     assert calls["preview"]["answer"]["preview"]["ctx_settings"] == {"ALLOW_PRIVATE_DESTINATIONS": True}
+    worker_user = calls["execute"]["found"]["environ"][sandbox.MARK]
+    assert Api(hostile_app.test_client()).get("/readyz").json["isolation"]["plugin_user"] == worker_user
     output = calls["execute"]["answer"]["logs"][0]["output"]
     assert output.startswith("with token [secret]\n{")  # what it printed, scrubbed
     assert "tok-of-this-config" not in json.dumps(calls)
