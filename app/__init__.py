@@ -33,7 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     from app import config as settings
     from app.contract import registry
-    from app.engine import dispatch, group_commit, isolation, scheduler, subscriptions
+    from app.engine import dispatch, group_commit, isolation, plugin_calls, scheduler, subscriptions
 
     app = Flask(__name__)
     settings.load_settings(app, config)
@@ -47,6 +47,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     secrets_box.init_app(app)
     registry.init_app(app)
     isolation.init_app(app)
+    plugin_calls.init_app(app)
     subscriptions.init_app(app)
     group_commit.init_app(app)
     dispatch.init_app(app)

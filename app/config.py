@@ -102,14 +102,23 @@ def load_settings(app: Flask, overrides: dict[str, Any] | None = None) -> None:
     for name, value in overrides.items():
         if name not in SETTINGS:
             app.config[name] = value
-    data_dir = Path(app.config["DATA_DIR"])
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(Path(app.config["DATA_DIR"]))
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = persistent_secret(data_dir / "secret_key")
     if not app.config["ADMIN_TOKEN"]:
         app.config["ADMIN_TOKEN"] = persistent_secret(data_dir / "admin_token", prefix="fh_")
     if not app.config["ADMIN_PASSWORD"]:
         app.config["ADMIN_PASSWORD"] = persistent_secret(data_dir / "admin_password")
+
+
+def private_dir(path: Path) -> Path:
+    """``path``, created if needed, searchable by its owner only: plugin worker processes run as another user
+    (docs/isolation.md), and the app's secrets and store live here. An existing one of ours is tightened."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = path.stat()
+    if found.st_uid == os.getuid() and found.st_mode & 0o077:
+        path.chmod(0o700)
+    return path
 
 
 def persistent_secret(path: Path, prefix: str = "") -> str:

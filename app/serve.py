@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.config import persistent_secret
+from app.config import persistent_secret, private_dir
 from app.store.embedded import EmbeddedStore
 
 
@@ -51,8 +51,7 @@ def run_gunicorn(port: int, workers: int) -> None:
 
 
 def main() -> None:
-    data_dir = Path(os.environ.setdefault("DATA_DIR", "./var"))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(Path(os.environ.setdefault("DATA_DIR", "./var")))
     port = int(os.environ.get("PORT", 5000))
     store = None
     if not os.environ.get("MONGODB_URI"):

@@ -13,16 +13,15 @@ from app.api.schemas import PluginConfigIn, PluginConfigPatch, PluginTestIn
 from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load
 from app.auth import require_any_role
-from app.contract import Plugin, PluginError, TestResult
+from app.contract import Plugin, PluginError
 from app.contract.registry import registry
 from app.contract.schema import mask, validate
 from app.engine import jobs as lifecycle
 from app.engine.circuit import state_of
-from app.engine.isolation import PluginCrashed, host_for
+from app.engine.plugin_calls import plugin_calls
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
 from app.models import Form, PluginConfig, utcnow
-from app.secret_scrub import hiding, scrub, secret_values
 from app.secrets_box import box
 
 
@@ -49,8 +48,12 @@ def _validated(schema: marshmallow.Schema, raw: Any, opened: dict[str, Any] | No
 
 def _normalised(plugin: Plugin, raw: Any, opened: dict[str, Any] | None = None) -> dict[str, Any]:
     """The config a save of ``raw`` over ``opened`` (secrets in clear) stores, in clear: what a Test of
-    unsaved changes runs too, so it can never use a config a save would not produce."""
-    return plugin.on_save(_validated(plugin.config_schema(), raw, opened), opened)
+    unsaved changes runs too, so it can never use a config a save would not produce. The plugin's
+    ``on_save`` runs through the one door into plugin code; its failure is a 422."""
+    try:
+        return plugin_calls(current_app).on_save(plugin, _validated(plugin.config_schema(), raw, opened), opened)
+    except PluginError as err:
+        raise invalid({"config": [err.message]}) from None
 
 
 def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -157,23 +160,8 @@ def delete_config(config_id: str):
 
 
 def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
-    """Call the plugin's test_connection, turning any failure into a readable result (without secrets)."""
-    hidden = secret_values(plugin.config_schema(), config)
-    with hiding(hidden):
-        try:
-            host = host_for(current_app)
-            if host.in_process(plugin.id):
-                result = host.test_connection(plugin.id, config, float(current_app.config["JOB_TIMEOUT"]))
-            else:
-                result = plugin.test_connection(config)
-        except PluginError as err:
-            result = TestResult(False, err.message)
-        except PluginCrashed as err:
-            result = TestResult(False, f"The test failed unexpectedly ({err.kind}).")
-        except Exception as err:  # a plugin bug must not become a 500
-            current_app.logger.exception("test_connection of %s raised", plugin.id)
-            result = TestResult(False, f"The test failed unexpectedly ({type(err).__name__}).")
-    return scrub(result.to_dict(), hidden)
+    """The answer of Test connection (through the one door into plugin code)."""
+    return plugin_calls(current_app).test_connection(plugin, config)
 
 
 @bp.post("/plugins/<plugin_id>/test")

@@ -4,8 +4,6 @@ editor; the config may be unsaved (a saved integration's secrets are kept when l
 
 from __future__ import annotations
 
-import time
-
 import marshmallow
 from flask import current_app, jsonify
 from marshmallow import RAISE, Schema, fields
@@ -14,13 +12,12 @@ from app.api import bp
 from app.api.plugins import _plugin
 from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load
-from app.contract import ExecutionContext, PluginError
 from app.contract.schema import validate
 from app.engine.dispatch import event_key, snapshot
+from app.engine.plugin_calls import plugin_calls
 from app.errors import APIError, invalid
 from app.models import Form, PluginConfig, Submission, utcnow
 from app.samples import example_data
-from app.secret_scrub import hiding, scrub, secret_values
 from app.secrets_box import box
 from app.signals import FormEvent
 
@@ -81,24 +78,7 @@ def preview_config(plugin_id: str):
         submission.get("revision", 1),
     )
     form_doc = Form._get_collection().find_one({"_id": form.id})
-    ctx = ExecutionContext(
-        job_id="preview",
-        idempotency_key="msg_preview",
-        event=event.name,
-        attempt=1,
-        max_attempts=current_app.config["MAX_ATTEMPTS"],
-        config=config,
-        payload=snapshot(form_doc, submission, event),
-        deadline=time.monotonic() + 5,
-        settings=current_app.config,
+    answer = plugin_calls(current_app).preview(
+        plugin, config, event.name, snapshot(form_doc, submission, event)
     )
-    hidden = secret_values(schema, config)
-    with hiding(hidden):
-        try:
-            shown, error = plugin.preview(ctx), None
-        except PluginError as err:
-            shown, error = None, err.message
-        except Exception as err:  # a plugin bug must not become a 500
-            current_app.logger.exception("preview of %s raised", plugin.id)
-            shown, error = None, f"The preview could not be built ({type(err).__name__})."
-    return jsonify(scrub({"preview": shown, "error": error, "sample": not body["submission_id"]}, hidden))
+    return jsonify({**answer, "sample": not body["submission_id"]})

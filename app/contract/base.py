@@ -39,9 +39,12 @@ class PluginError(Exception):
 
 
 def settings_view(cls: type[Plugin], settings: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The read-only settings a plugin class is given: the destination policy and its own keys."""
+    """The read-only settings a plugin class is given: the destination policy and its own keys, never one of
+    the host's secrets (HOST_SECRETS), whatever it declares."""
     keys = (*DESTINATION_POLICY, *cls.settings_keys)
-    return MappingProxyType({key: settings[key] for key in keys if key in settings})
+    return MappingProxyType(
+        {key: settings[key] for key in keys if key in settings and key not in HOST_SECRETS}
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,18 @@ class TestResult:
 
 # Settings every plugin sees: the destination policy. A plugin names any others it reads in ``settings_keys``.
 DESTINATION_POLICY = ("ALLOW_PRIVATE_DESTINATIONS",)
+# Settings no plugin is given, even when it names them in ``settings_keys``.
+HOST_SECRETS = (
+    "SECRET_KEY",
+    "ENCRYPTION_KEYS",
+    "ADMIN_TOKEN",
+    "ADMIN_PASSWORD",
+    "METRICS_TOKEN",
+    "MONGODB_URI",
+    "SMTP_URL",
+    "RATELIMIT_STORAGE_URI",
+    "DATA_DIR",
+)
 
 
 class Plugin:

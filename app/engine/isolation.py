@@ -24,7 +24,7 @@ from flask import Flask
 from app import signals, template_budget
 from app.contract import ExecutionContext, ExecutionResult, PluginError, TestResult
 from app.contract.registry import PluginRegistry
-from app.engine.workers import Call, Reply, WorkerLost, WorkerPool, class_ref
+from app.engine.workers import Call, Reply, WorkerPool, class_ref
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class AttemptInfo:
 
     isolation: str = "thread"
     peak_memory_mb: float | None = None
+    output: str | None = None  # what a worker process's call wrote to stdout/stderr (bounded)
 
 
 class PluginHost:
@@ -57,6 +58,7 @@ class PluginHost:
             preload=sorted({cls.__module__ for cls in isolated if cls is not None}),
         )
         self.renders_refused: Counter[str] = Counter()  # by limit, in this process (its workers included)
+        self.plugin_user: str | None = None  # as the workers report it (app.engine.sandbox)
         signals.render_refused.connect(self._refused)
 
     def _refused(self, sender: Any, limit: str, **_: Any) -> None:
@@ -69,6 +71,7 @@ class PluginHost:
             "warming": self.pool.warming,
             "worker_processes": len(self.pool.processes),
             "worker_restarts": dict(self.pool.restarts),
+            "plugin_user": self.plugin_user,
             "renders_refused": dict(self.renders_refused),
         }
 
@@ -87,14 +90,14 @@ class PluginHost:
     def in_process(self, plugin_id: str) -> bool:
         return self.isolation(plugin_id) == "process"
 
-    def _make_call(self, plugin_id: str, method: str | None, argument: Any) -> Call:
+    def _make_call(self, plugin_id: str, method: str | None, args: tuple[Any, ...]) -> Call:
         cls = self.registry.plugin_class(plugin_id)
         assert cls is not None
         return Call(
             plugin=class_ref(cls),
             settings=dict(self.registry.settings_for(plugin_id)),
             method=method,
-            argument=argument,
+            args=args,
             budget=template_budget.current_budget(),
             cpu_seconds=self.cpu_seconds,
         )
@@ -102,38 +105,39 @@ class PluginHost:
     def warm(self) -> None:
         """In the background: start the worker processes and load every process-isolated plugin in them
         (the scheduler calls this at start; nothing happens when every plugin runs in threads)."""
-        calls = [self._make_call(pid, None, None) for pid in self.registry.ids() if self.in_process(pid)]
+        calls = [self._make_call(pid, None, ()) for pid in self.registry.ids() if self.in_process(pid)]
         if calls:
             self.pool.warming = True  # before the thread starts: /readyz must not say ready meanwhile
             threading.Thread(target=self.pool.warm, args=(calls,), name="formhooks-warm", daemon=True).start()
 
-    def _call(self, plugin_id: str, method: str, argument: Any, timeout: float) -> Reply:
-        reply = self.pool.call(self._make_call(plugin_id, method, argument), timeout)
+    def call(
+        self, plugin_id: str, method: str, args: tuple[Any, ...], timeout: float, info: AttemptInfo
+    ) -> Any:
+        """``plugin.<method>(*args)`` in a worker process: its value (an ExecutionResult or TestResult for
+        those methods, plain data otherwise). Raises PluginError, WorkerLost or PluginCrashed."""
+        args = tuple(
+            dataclasses.replace(a, settings={}) if isinstance(a, ExecutionContext) else a for a in args
+        )
+        info.isolation = "process"
+        reply = self.pool.call(self._make_call(plugin_id, method, args), timeout)
         for name, level, message in reply.logs:  # re-emitted here, under the caller's secret scrubbing
             logging.getLogger(name).log(level, "%s", message)
+        if reply.logs_dropped:
+            log.warning("%d more log lines of plugin %s were dropped", reply.logs_dropped, plugin_id)
         for limit in reply.refused:
             signals.render_refused.send(None, limit=limit)
-        return reply
-
-    def execute(
-        self, plugin_id: str, ctx: ExecutionContext, timeout: float, info: AttemptInfo
-    ) -> ExecutionResult:
-        """``plugin.execute(ctx)`` in a worker process. Raises PluginError, WorkerLost or PluginCrashed."""
-        info.isolation = "process"
-        reply = self._call(plugin_id, "execute", dataclasses.replace(ctx, settings={}), timeout)
         info.peak_memory_mb = reply.peak_mb
+        self.plugin_user = reply.user
+        info.output = _output(reply)
         if reply.error is not None:
             raise _error(reply.error)
-        return reply.value if isinstance(reply.value, ExecutionResult) else ExecutionResult()
-
-    def test_connection(self, plugin_id: str, config: dict[str, Any], timeout: float) -> TestResult:
+        result_type = RESULT_TYPES.get(method)
+        if result_type is None:
+            return reply.value
         try:
-            reply = self._call(plugin_id, "test_connection", config, timeout)
-        except WorkerLost as exc:
-            return TestResult(False, f"The test failed: {exc.reason}.")
-        if reply.error is not None:
-            raise _error(reply.error)
-        return reply.value
+            return result_type(**reply.value) if isinstance(reply.value, dict) else result_type()
+        except TypeError:
+            raise PluginCrashed(f"{result_type.__name__} that is not one") from None
 
     def shutdown(self, kill: bool = True) -> None:
         """Stop the worker processes (the scheduler's shutdown calls this; so does exit)."""
@@ -148,11 +152,32 @@ class PluginCrashed(Exception):
         self.kind = kind
 
 
+# What execute and test_connection return, rebuilt from the plain data a worker sends back.
+RESULT_TYPES: dict[str, type] = {"execute": ExecutionResult, "test_connection": TestResult}
+
+
+def _output(reply: Reply) -> str | None:
+    if not reply.output and not reply.output_dropped:
+        return None
+    dropped = f"\n[{reply.output_dropped} more bytes of output dropped]" if reply.output_dropped else ""
+    return reply.output + dropped
+
+
 def _error(fields: dict[str, Any]) -> Exception:
+    """The exception a worker reported, rebuilt from its plain fields (which plugin code could have forged)."""
     if "type" in fields:
-        return PluginCrashed(fields["type"])
-    message = fields.pop("message")
-    return PluginError(message, **fields)
+        return PluginCrashed(str(fields["type"])[:200])
+    try:
+        retry_after = fields.get("retry_after")
+        return PluginError(
+            str(fields["message"]),
+            permanent=bool(fields.get("permanent")),
+            retry_after=None if retry_after is None else float(retry_after),
+            disable=bool(fields.get("disable")),
+            response=dict(fields.get("response") or {}),
+        )
+    except (KeyError, TypeError, ValueError):
+        return PluginCrashed("PluginError that is not one")
 
 
 def host_for(app: Flask) -> PluginHost:

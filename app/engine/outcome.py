@@ -29,12 +29,13 @@ class Outcome:
         error_type: str | None = None,
     ):
         self.status, self.error, self.result, self.error_type = status, error, result, error_type
+        self.value: Any = None  # what the call returned, as it returned it
         self.duration = 0.0
         self.info = AttemptInfo()  # where it ran (thread or process) and its peak memory
 
     def log_fields(self) -> dict[str, Any]:
-        """status, summary, error_type, error_message, request, response, isolation and peak memory of the
-        log row."""
+        """status, summary, error_type, error_message, request, response, isolation, peak memory and output
+        of the log row."""
         result, error = self.result, self.error
         response = dict(result.response if result else (error.response if error else {}))
         request = result.request if result else dict(response.pop("request", {}) or {})
@@ -47,16 +48,19 @@ class Outcome:
             "response": response,
             "isolation": self.info.isolation,
             "peak_memory_mb": self.info.peak_memory_mb,
+            "output": self.info.output,
         }
 
 
 def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
-    """Run ``call`` (a plugin's execute) and classify how it ended."""
+    """Run ``call`` (a plugin's method) and classify how it ended (``value`` holds what it returned)."""
     try:
         result = call()
-        return Outcome(
+        outcome = Outcome(
             LogStatus.SUCCESS, result=result if isinstance(result, ExecutionResult) else ExecutionResult()
         )
+        outcome.value = result
+        return outcome
     except DeadlineExceeded as exc:
         return Outcome(LogStatus.TIMEOUT, PluginError(f"Timed out: the plugin {exc}."), error_type="timeout")
     except WorkerLost as exc:  # its worker process was killed at the deadline, crashed or ran out of memory

@@ -12,23 +12,21 @@ from bson import ObjectId
 from flask import Flask
 
 from app import signals
-from app.contract import ExecutionContext, Plugin, PluginError
+from app.contract import PluginError
 from app.contract.registry import PluginRegistry
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
-from app.engine.isolation import AttemptInfo, host_for
 from app.engine.jobs import disable_integration, out_of_attempts
-from app.engine.outcome import Outcome, outcome_of
+from app.engine.outcome import Outcome
+from app.engine.plugin_calls import plugin_calls
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
-from app.engine.schemas import config_schema_of
 from app.engine.subscriptions import forget as forget_subscriptions
 from app.engine.subscriptions import subscriptions
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
-from app.secret_scrub import hiding, scrub_attempt, secret_values
 from app.secrets_box import SecretBox
 
 log = logging.getLogger(__name__)
@@ -50,9 +48,8 @@ class JobRunner:
         self.queue = queue
         self.writer = writer
         self.registry = registry
-        self.box = box
         self.deadlines = deadlines
-        self.host = host_for(app)
+        self.calls = plugin_calls(app)
         self.settings: Mapping[str, Any] = app.config
         cfg = app.config
         self.circuit = CircuitBreaker(
@@ -126,7 +123,7 @@ class JobRunner:
                 PluginError(f"Plugin {job['plugin_id']!r} is not installed.", permanent=True),
             )
         else:
-            outcome = self._guarded_attempt(plugin, job, config)
+            outcome = self.calls.execute(plugin, job, config.get("config") or {}, self.deadlines)
         outcome.duration = time.monotonic() - started
         self._settle(job, config, outcome, admission.trial, self._log(job, outcome, started_at))
 
@@ -144,38 +141,6 @@ class JobRunner:
         outcome.duration = (utcnow() - started_at).total_seconds()
         PluginExecutionLog._get_collection().insert_one(self._log(job, outcome, started_at))
         return True
-
-    def _guarded_attempt(self, plugin: Plugin, job: JobRecord, config: ConfigRecord) -> Outcome:
-        """Decrypt the config once, run the attempt, and keep its secrets out of everything recorded."""
-        schema = config_schema_of(plugin)
-        try:
-            opened = self.box.open(schema, config.get("config") or {})
-        except ValueError as exc:  # keys were rotated away without `flask rotate-keys`
-            return Outcome(LogStatus.FAILED, PluginError(f"{exc}.", permanent=True), error_type="permanent")
-        hidden = secret_values(schema, opened)
-        info = AttemptInfo()
-        with hiding(hidden):
-            outcome = self._attempt(plugin, job, opened, info)
-        outcome.info = info
-        scrub_attempt(outcome.error, outcome.result, hidden)
-        return outcome
-
-    def _attempt(self, plugin: Plugin, job: JobRecord, opened: dict[str, Any], info: AttemptInfo) -> Outcome:
-        timeout = float(self.settings["JOB_TIMEOUT"])
-        ctx = ExecutionContext(
-            job_id=str(job["_id"]),
-            idempotency_key=job["idempotency_key"],
-            event=job["event"],
-            attempt=job["attempts"],
-            max_attempts=job["max_attempts"],
-            config=opened,
-            payload=job["payload"],
-            deadline=time.monotonic() + timeout,
-            settings=self.registry.settings_for(job["plugin_id"]),
-        )
-        if self.host.in_process(plugin.id):
-            return outcome_of(lambda: self.host.execute(plugin.id, ctx, timeout, info), job["plugin_id"])
-        return outcome_of(lambda: self.deadlines.call(lambda: plugin.execute(ctx), timeout), job["plugin_id"])
 
     def _log(self, job: JobRecord, outcome: Outcome, started_at: datetime) -> dict[str, Any]:
         """The execution log row of this attempt."""

@@ -10,12 +10,15 @@ The caller's thread waits on the pipe with a timeout, so nothing is ever left ru
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
+import json
 import logging
 import multiprocessing
 import os
 import resource
 import signal
+import sys
 import threading
 import time
 from collections import Counter
@@ -25,14 +28,18 @@ from types import MappingProxyType
 from typing import Any
 
 from app import signals, template_budget
-from app.contract import Plugin, PluginError
+from app.contract import ExecutionContext, Plugin, PluginError
+from app.engine import sandbox
 from app.template_budget import TemplateBudget
 
 log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 WORKER_NICENESS = 10
-_PRELOAD = ["app.contract", "app.templating", "app.engine.workers"]
+# The sandbox first: it makes the forkserver clean before anything else is imported in it (app.engine.sandbox).
+_PRELOAD = ["app.engine.sandbox", "app.contract", "app.templating", "app.engine.workers"]
+OUTPUT_LIMIT = 64 * 1024  # bytes of a call's stdout/stderr kept, and characters of its log lines
+REPLY_LIMIT = 16 * MB  # a worker's answer larger than this is refused (its worker is replaced)
 
 
 @dataclass
@@ -41,22 +48,57 @@ class Call:
 
     plugin: str  # "module:QualName" of the plugin class
     settings: dict[str, Any]
-    method: str | None  # "execute" or "test_connection"; None only loads the plugin (warming a worker)
-    argument: Any  # an ExecutionContext or a config dict
+    method: str | None  # "execute", "test_connection", "preview", "on_save"; None only loads the plugin
+    args: tuple[Any, ...]  # the method's arguments (an ExecutionContext, or configs)
     budget: TemplateBudget
     cpu_seconds: int
 
 
 @dataclass
 class Reply:
-    """What came back: a value, or an error, plus the call's log lines and peak memory."""
+    """What came back: a value, or an error, plus the call's log lines, output and peak memory.
 
-    value: Any = None
+    It travels as JSON, never as a pickle: the host does not unpickle what plugin code could have written.
+    """
+
+    value: Any = None  # plain data: dicts, lists, strings, numbers (a dataclass result as its fields)
     error: dict[str, Any] | None = None  # PluginError fields, or {"type": ...} for any other exception
     logs: list[tuple[str, int, str]] = field(default_factory=list)
+    logs_dropped: int = 0  # log lines past OUTPUT_LIMIT
+    output: str = ""  # the first OUTPUT_LIMIT bytes the call wrote to stdout and stderr
+    output_dropped: int = 0  # bytes past those
     peak_mb: float | None = None
+    user: str | None = field(default_factory=sandbox.user)  # the user the worker runs plugin code as
     refused: list[str] = field(default_factory=list)  # template budgets hit during the call
     out_of_memory: bool = False
+
+    def encode(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), default=str).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Reply:
+        """The Reply in ``raw``, its fields checked and bounded (plugin code may have written it instead);
+        ValueError, TypeError or KeyError when it is not one."""
+        fields = json.loads(raw)
+        if not isinstance(fields, dict):
+            raise TypeError("not an object")
+        reply = cls(**{f.name: fields[f.name] for f in dataclasses.fields(cls) if f.name in fields})
+        logs, size = [], 0
+        for name, level, message in reply.logs:
+            size += len(str(message))
+            if size > OUTPUT_LIMIT:
+                break
+            logs.append((str(name), int(level), str(message)))
+        reply.logs_dropped = int(reply.logs_dropped) + len(reply.logs) - len(logs)
+        reply.logs = logs
+        reply.output, reply.output_dropped = str(reply.output)[:OUTPUT_LIMIT], int(reply.output_dropped)
+        reply.peak_mb = None if reply.peak_mb is None else float(reply.peak_mb)
+        reply.user = None if reply.user is None else str(reply.user)
+        reply.refused = [str(limit) for limit in reply.refused]
+        reply.out_of_memory = reply.out_of_memory is True
+        if reply.error is not None and not isinstance(reply.error, dict):
+            raise TypeError("error")
+        return reply
 
 
 class WorkerLost(Exception):
@@ -76,15 +118,71 @@ def class_ref(cls: type) -> str:
 
 
 class _Capture(logging.Handler):
-    """Collects the log lines of one call, to send back with its result."""
+    """Collects the log lines of one call, to send back with its result: up to OUTPUT_LIMIT characters."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.lines: list[tuple[str, int, str]] = []
+        self.size = 0
+        self.dropped = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         with contextlib.suppress(Exception):
-            self.lines.append((record.name, record.levelno, record.getMessage()))
+            message = record.getMessage()
+            if self.size + len(message) > OUTPUT_LIMIT:
+                self.dropped += 1
+                return
+            self.size += len(message)
+            self.lines.append((record.name, record.levelno, message))
+
+
+class _Output:
+    """The call's stdout and stderr: file descriptors 1 and 2 (so C code and child processes are caught too)
+    go into a pipe; the first OUTPUT_LIMIT bytes are kept, the rest only counted."""
+
+    def __init__(self) -> None:
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def __enter__(self) -> _Output:
+        _flush()
+        read, write = os.pipe()
+        self._reader = threading.Thread(target=self._drain, args=(read,), daemon=True)
+        try:
+            self._reader.start()
+        except BaseException:
+            os.close(read)
+            os.close(write)
+            raise
+        self._saved = (os.dup(1), os.dup(2))
+        os.dup2(write, 1)
+        os.dup2(write, 2)
+        os.close(write)
+        return self
+
+    def _drain(self, fd: int) -> None:
+        with open(fd, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(65536):
+                room = max(0, OUTPUT_LIMIT - len(self.kept))
+                self.kept += chunk[:room]
+                self.dropped += max(0, len(chunk) - room)
+
+    def __exit__(self, *_: Any) -> None:
+        _flush()
+        for fd, saved in zip((1, 2), self._saved, strict=True):
+            os.dup2(saved, fd)
+            os.close(saved)
+        self._reader.join(timeout=1.0)  # a child process the plugin left running may keep the pipe open
+
+    @property
+    def text(self) -> str:
+        return bytes(self.kept).decode("utf-8", "replace")
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
 
 
 def _peak_mb() -> float | None:
@@ -139,13 +237,17 @@ def _run(call: Call, cache: dict[tuple, Plugin]) -> Reply:
     root = logging.getLogger()
     root.addHandler(capture)
     reply = Reply()
+    output = _Output()
     try:
-        plugin = _plugin(call.plugin, call.settings, cache)
-        argument = call.argument
-        if hasattr(argument, "settings"):
-            argument.settings = plugin.settings
-        if call.method is not None:
-            reply.value = getattr(plugin, call.method)(argument)
+        with output:
+            plugin = _plugin(call.plugin, call.settings, cache)
+            for argument in call.args:
+                if isinstance(argument, ExecutionContext):
+                    argument.settings = plugin.settings
+            if call.method is not None:
+                value = getattr(plugin, call.method)(*call.args)
+                plain = dataclasses.is_dataclass(value) and not isinstance(value, type)
+                reply.value = dataclasses.asdict(value) if plain else value
     except MemoryError:
         reply.out_of_memory = True
     except PluginError as exc:
@@ -161,12 +263,19 @@ def _run(call: Call, cache: dict[tuple, Plugin]) -> Reply:
     finally:
         root.removeHandler(capture)
         signals.render_refused.disconnect(on_refused)
-    reply.logs, reply.refused = capture.lines, refused
+    reply.logs, reply.logs_dropped, reply.refused = capture.lines, capture.dropped, refused
+    reply.output, reply.output_dropped = output.text, output.dropped
     return reply
 
 
 def serve(conn: Connection, memory_mb: int) -> None:
     """The worker process: limits itself, then runs calls from ``conn`` until it is closed."""
+    refusal = sandbox.problem()
+    if refusal is not None:
+        raise SystemExit(f"formhooks: this plugin process may not run plugin code: {refusal}")
+    with open(os.devnull, "wb") as null:  # between calls too, nothing a plugin writes reaches the host's log
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if memory_mb > 0:
@@ -191,12 +300,13 @@ def serve(conn: Connection, memory_mb: int) -> None:
         del call  # the config and its secrets leave with the call
         reply.peak_mb = _peak_mb()
         try:
-            conn.send(reply)
+            conn.send_bytes(reply.encode())
         except MemoryError:
             reply = Reply(out_of_memory=True, peak_mb=reply.peak_mb)
-            conn.send(reply)
-        except Exception as exc:  # a value that does not pickle
-            conn.send(Reply(error={"type": type(exc).__name__, "message": "result could not be returned"}))
+            conn.send_bytes(reply.encode())
+        except Exception as exc:  # a value that is not plain data
+            failed = Reply(error={"type": type(exc).__name__, "message": "result could not be returned"})
+            conn.send_bytes(failed.encode())
         if reply.out_of_memory:
             return  # the heap may be in a bad state: the host replaces this process
 
@@ -311,9 +421,15 @@ class WorkerPool:
                     f"did not finish within {timeout:g} s; its process was killed", deadline=True
                 )
             try:
-                reply: Reply = worker.conn.recv()
+                reply = Reply.decode(worker.conn.recv_bytes(REPLY_LIMIT))
+            except (ValueError, TypeError, KeyError):  # not a Reply: nothing more is read from that process
+                self._replaced("exit")
+                raise WorkerLost("plugin process sent an answer that is not one") from None
             except (EOFError, OSError):
-                worker.process.join(timeout=5)
+                worker.process.join(timeout=2)
+                if worker.process.exitcode is None:  # alive: its answer was over the limit
+                    self._replaced("exit")
+                    raise WorkerLost(f"plugin process answered over {REPLY_LIMIT // MB} MB") from None
                 reason = _death_reason(worker.process.exitcode, self.cpu_seconds)
                 self._replaced("crash" if "signal" in reason else "cpu" if "CPU" in reason else "exit")
                 raise WorkerLost(reason) from None
@@ -339,7 +455,7 @@ class WorkerPool:
                 worker = workers[0]
                 for _ in calls:
                     if worker.conn.poll(max(0.0, deadline - time.monotonic())):
-                        worker.conn.recv()
+                        worker.conn.recv_bytes(REPLY_LIMIT)
                 self._release(workers.pop(0), worker.process.is_alive())
         except (WorkerLost, EOFError, OSError) as exc:
             log.warning("warming the plugin workers stopped: %s", exc)

@@ -36,6 +36,7 @@ class PluginExecutionLog(Document):
     response = DictField()
     isolation = StringField(null=True)  # "thread" or "process"
     peak_memory_mb = FloatField(null=True)  # of the worker process, for attempts run in one
+    output = StringField(null=True)  # what an attempt in a worker process wrote to stdout/stderr (bounded)
 
     meta = {
         "collection": "plugin_execution_logs",
@@ -64,4 +65,5 @@ class PluginExecutionLog(Document):
             "response": self.response,
             "isolation": self.isolation,
             "peak_memory_mb": self.peak_memory_mb,
+            "output": self.output,
         }

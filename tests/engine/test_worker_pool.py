@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from app import template_budget
-from app.engine.workers import Call, WorkerPool, class_ref
+from app.engine.workers import OUTPUT_LIMIT, Call, Reply, WorkerPool, class_ref
 from tests.support.bad_plugins import SnoopPlugin
 from tests.support.probe_plugins import ModulesPlugin
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 
 def load_call() -> Call:
-    return Call(class_ref(SnoopPlugin), {}, None, None, template_budget.current_budget(), 30)
+    return Call(class_ref(SnoopPlugin), {}, None, (), template_budget.current_budget(), 30)
 
 
 @pytest.fixture
@@ -48,7 +49,31 @@ def test_concurrent_first_calls_start_no_more_processes_than_the_pool_size(pool)
 
 
 def test_a_worker_process_holds_no_web_framework(pool):
-    call = Call(class_ref(ModulesPlugin), {}, "execute", None, template_budget.current_budget(), 30)
+    call = Call(class_ref(ModulesPlugin), {}, "execute", (None,), template_budget.current_budget(), 30)
     modules = pool.call(call, timeout=30).value
     assert "jinja2" in modules  # what plugins use is there...
     assert not {"flask", "werkzeug", "mongoengine", "pymongo"} & set(modules)  # ...and not the web app
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x80\x04K\x01.",  # a pickle
+        b"[]",
+        b'{"logs": 5}',
+        b'{"logs": [["a", "loud", "b"]]}',
+        b'{"output_dropped": "many"}',
+        b'{"error": "x"}',
+    ],
+)
+def test_an_answer_that_is_not_a_reply_is_refused(raw):
+    with pytest.raises((ValueError, TypeError, KeyError)):
+        Reply.decode(raw)
+
+
+def test_a_reply_is_bounded_whoever_wrote_it():
+    raw = json.dumps({"logs": [["x", 30, "y" * 1000]] * 1000, "output": "z" * 10**6, "output_dropped": 3})
+    reply = Reply.decode(raw.encode())
+    assert sum(len(message) for _, _, message in reply.logs) <= OUTPUT_LIMIT
+    assert reply.logs_dropped == 1000 - len(reply.logs) > 0
+    assert len(reply.output) == OUTPUT_LIMIT and reply.output_dropped == 3

