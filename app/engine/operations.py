@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pymongo
 from bson import ObjectId
 
-from app.engine.queue import cancel_pending
+from app.engine.jobs import cancel_waiting
 from app.models import JobStatus, Operation, OperationChunk, OperationStatus, PluginJob, as_datetime, utcnow
 
 RUNNING = OperationStatus.RUNNING.value
@@ -109,7 +109,7 @@ def cancel(op_id: ObjectId) -> bool:
         {"$set": {"status": OperationStatus.CANCELLED.value, "finished_at": utcnow()}},
     ).modified_count
     if stopped:
-        cancel_pending("The operation was cancelled.", operation_id=str(op_id))
+        cancel_waiting("The operation was cancelled.", operation_id=str(op_id))
         _drop_chunks(str(op_id))
     return bool(stopped)
 
@@ -179,7 +179,7 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
         },
     ).modified_count
     if not moved and coll.find_one({"_id": op["_id"], "status": OperationStatus.CANCELLED.value}):
-        cancel_pending("The operation was cancelled.", operation_id=op_id)  # what this batch queued
+        cancel_waiting("The operation was cancelled.", operation_id=op_id)  # what this batch queued
     return Step(done=len(ids) if moved else 0)
 
 

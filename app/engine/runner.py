@@ -14,6 +14,7 @@ from flask import Flask
 from app import signals
 from app.contract import ExecutionContext, Plugin, PluginError
 from app.contract.registry import PluginRegistry
+from app.engine import jobs
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
@@ -203,7 +204,7 @@ class JobRunner:
                 self._changed(config)
             self.writer.submit(
                 log_doc,
-                self.queue.finish_op(job, JobStatus.COMPLETED),
+                jobs.finish(job, JobStatus.COMPLETED),
                 lambda: signals.job_completed.send(self.app, job=job, duration=duration),
             )
             return
@@ -218,7 +219,7 @@ class JobRunner:
         if error.permanent or disabled or out_of_attempts(job):
             self.writer.submit(
                 log_doc,
-                self.queue.finish_op(job, JobStatus.FAILED, error.message),
+                jobs.finish(job, JobStatus.FAILED, error.message),
                 lambda: signals.job_failed.send(self.app, job=job, error=error.message, duration=duration),
             )
             return
@@ -230,7 +231,7 @@ class JobRunner:
         )
         self.writer.submit(
             log_doc,
-            self.queue.retry_op(job, time.time() + delay, error.message),
+            jobs.retry(job, time.time() + delay, error.message),
             lambda: signals.job_retried.send(
                 self.app, job=job, error=error.message, delay=delay, duration=duration
             ),

@@ -30,7 +30,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, operations
+from app.engine import alert_delivery, alerts, dispatch, jobs, operations
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
@@ -335,7 +335,7 @@ class Scheduler:
         if taken:
             claim = self.queue.claim_fields(uuid.uuid4().hex, time.time(), taken[0]["created_at"])
             for doc in taken:
-                doc.update(claim, attempts=doc.get("attempts", 0) + 1)
+                jobs.claim_at_insert(doc, claim)
         return taken
 
     def adopt(
