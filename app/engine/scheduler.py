@@ -396,6 +396,7 @@ class Scheduler:
         interval."""
         cfg = self.app.config
         until = time.monotonic() + max(0.5, cfg["POLL_INTERVAL"] * 0.9)
+        throttled: set[str | None] = set()  # operations that waited this interval: the next may not
         while not self._stopping and time.monotonic() < until:
             self._operation_progress.clear()
             step = operations.step(
@@ -407,8 +408,11 @@ class Scheduler:
             )
             if step.done:
                 self.wake()
-            elif step.throttled:  # woken when one of its jobs finishes here
+            elif step.throttled and step.op_id not in throttled:
+                throttled.add(step.op_id)  # it went behind the others: give the next one its turn now
+            elif step.throttled:  # every operation waits: woken when one of their jobs finishes here
                 self._operation_progress.wait(min(0.2, max(0.0, until - time.monotonic())))
+                throttled.clear()
             else:
                 return
 
