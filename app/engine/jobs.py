@@ -11,7 +11,8 @@ them writes a job's status (tests/engine/test_job_owner.py fails if one does).
        │        pending ─cancel─► cancelled
        └─ claim_at_insert ─► running (written already claimed by the process that creates it)
 
-A change of a running job is fenced: it applies only while the claim that read it (its token) holds the
+The store writes of these changes go through ``apply`` and ``apply_all``; new jobs are written with the
+submission (engine.dispatch). A change of a running job is fenced: it applies only while the claim that read it (its token) holds the
 job, so a worker whose lease was reaped can no longer overwrite it.
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import UpdateOne
+from pymongo.results import BulkWriteResult
 
 from app.engine.records import JobRecord
 from app.models import JobStatus, PluginConfig, PluginJob, utcnow
@@ -77,6 +79,19 @@ class Change:
 
     def as_bulk(self) -> UpdateOne:
         return UpdateOne(self.filter, self.update)
+
+
+def apply(change: Change, many: bool = False) -> int:
+    """Write ``change`` (to every job it matches when ``many``); returns how many jobs it moved."""
+    coll = PluginJob._get_collection()
+    if many:
+        return coll.update_many(change.filter, change.update).modified_count
+    return coll.update_one(change.filter, change.update).modified_count
+
+
+def apply_all(changes: list[Change]) -> BulkWriteResult:
+    """Write ``changes`` in one unordered round trip (claims, a batch of attempts' results)."""
+    return PluginJob._get_collection().bulk_write([c.as_bulk() for c in changes], ordered=False)
 
 
 def allowed(transition: str, status: str) -> bool:
@@ -260,7 +275,7 @@ def requeue(
         fields["operation_id"] = operation_id
     change = _change(transition, {"_id": job["_id"]}, fields)
     change.filter["status"] = job["status"]  # as read: its other fields were read with it
-    return PluginJob._get_collection().update_one(change.filter, change.update).modified_count == 1
+    return apply(change) == 1
 
 
 def resend(job_id: ObjectId, extra_attempts: int) -> None:
@@ -294,8 +309,7 @@ def cancel_waiting(reason: str, **match: Any) -> int:
     """Cancel every waiting job matching ``match`` (``_id=``, ``config_id=``, ``form_id=``,
     ``operation_id=``); running ones finish first. Returns how many were cancelled."""
     now = utcnow()
-    change = _change("cancel", match, {"last_error": reason, "completed_at": now}, now)
-    return PluginJob._get_collection().update_many(change.filter, change.update).modified_count
+    return apply(_change("cancel", match, {"last_error": reason, "completed_at": now}, now), many=True)
 
 
 def disable_integration(config_id: Any, reason: str) -> None:

@@ -98,9 +98,7 @@ class JobQueue:
             return []
         token = uuid.uuid4().hex
         claimed = self.claim_fields(token, now, stamp)
-        result = self.coll.bulk_write(
-            [jobs.claim(job["_id"], claimed).as_bulk() for job in due], ordered=False
-        )
+        result = jobs.apply_all([jobs.claim(job["_id"], claimed) for job in due])
         if result.modified_count == len(due):
             return [
                 cast(JobRecord, {**job, **claimed, "attempts": job.get("attempts", 0) + 1}) for job in due
@@ -124,7 +122,7 @@ class JobQueue:
 
     def apply(self, change: Change) -> bool:
         """Run one state change now; True when it took effect."""
-        return self.coll.update_one(change.filter, change.update).modified_count == 1
+        return jobs.apply(change) == 1
 
     def complete(self, job: JobRecord) -> bool:
         return self.apply(jobs.finish(job, JobStatus.COMPLETED))
@@ -165,9 +163,7 @@ class JobQueue:
         exhausted = [j["_id"] for j in expired if j["attempts"] >= j["max_attempts"]]
         requeued = failed = 0
         if requeue:
-            back = jobs.reaped(requeue, now, stamp)[0]
-            requeued = self.coll.update_many(back.filter, back.update).modified_count
+            requeued = jobs.apply(jobs.reaped(requeue, now, stamp)[0], many=True)
         if exhausted:
-            out = jobs.reaped(exhausted, now, stamp)[1]
-            failed = self.coll.update_many(out.filter, out.update).modified_count
+            failed = jobs.apply(jobs.reaped(exhausted, now, stamp)[1], many=True)
         return requeued, failed

@@ -15,9 +15,9 @@ from typing import Any
 from pymongo.errors import BulkWriteError, InvalidOperation
 
 from app.engine.batching import Batcher
-from app.engine.queue import Change
+from app.engine.jobs import Change, apply_all
 from app.errors import STORE_DOWN
-from app.models import PluginExecutionLog, PluginJob
+from app.models import PluginExecutionLog
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,14 @@ class ResultWriter(Batcher[Item]):
 
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]
-        changes = [change.as_bulk() for _, change, _ in batch]
+        changes = [change for _, change, _ in batch]
         delay = 0.5
         while True:
             try:
                 if logs:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
-                PluginJob._get_collection().bulk_write(changes, ordered=False)
+                apply_all(changes)
                 break
             except STORE_DOWN as exc:
                 # The jobs stay leased to us meanwhile; keep the results until the store is back.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +14,15 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from pymongo.collection import Collection
 
 from app.engine import jobs
 from app.engine.queue import JobQueue
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, PluginJob, utcnow
 from tests.engine.test_queue import _job
+from tests.support.sink import Reply
+from tests.support.wait import wait_until
 
 APP = Path(__file__).resolve().parents[2] / "app"
 OWNER = APP / "engine" / "jobs.py"
@@ -297,3 +301,37 @@ def test_a_new_job_is_created_pending_and_only_a_new_pending_one_is_claimed_at_i
 def test_a_running_job_cannot_finish_as_pending():
     with pytest.raises(jobs.JobStateError):
         jobs.finish(_job(status="running", claim_token="t"), JobStatus.PENDING)
+
+
+def test_at_run_time_every_status_change_of_a_delivery_is_written_by_the_owner(live_api, sink, monkeypatch):
+    """Deliveries that retry, complete, fail and are sent again: each store write that changes a job's
+    status is issued from app/engine/jobs.py (new jobs are written with their submission, by dispatch)."""
+    writers: list[str] = []
+
+    def traced(name: str) -> None:
+        real = getattr(Collection, name)
+
+        def write(self, *args, **kwargs):
+            if self.name == "plugin_jobs" and "status" in repr(
+                args[1:2] if name != "bulk_write" else args[0]
+            ):
+                frames = [f.filename for f in traceback.extract_stack()[:-1] if f"{APP}/" in f.filename]
+                writers.append(str(Path(frames[-1]).relative_to(APP.parent)))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Collection, name, write)
+
+    for name in ("update_one", "update_many", "bulk_write", "find_one_and_update", "replace_one"):
+        traced(name)
+    replies = iter([Reply(503), Reply(200), Reply(400), Reply(200)])
+    sink.responder = lambda req: next(replies)
+    form = live_api.create_form()
+    live_api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    first = live_api.submit(form["id"], {"n": 1})["jobs"][0]
+    wait_until(lambda: live_api.job(first)["status"] == "completed", what="a retried delivery")
+    second = live_api.submit(form["id"], {"n": 2})["jobs"][0]
+    wait_until(lambda: live_api.job(second)["status"] == "failed", what="a refused delivery")
+    assert live_api.post(f"/api/jobs/{second}/retry").status_code == 200
+    wait_until(lambda: live_api.job(second)["status"] == "completed", what="the resent delivery")
+
+    assert len(writers) >= 6 and set(writers) == {"app/engine/jobs.py"}
