@@ -78,7 +78,8 @@ class Subscriptions:
             keep = self.seconds > 0 and generation == self._generation
             for doc in docs:
                 found[str(doc["_id"])] = (now, doc)
-                if keep and healthy(doc):
+                # (not a copy whose read overlapped a change of this process: it may predate it)
+                if keep and healthy(doc) and self._changed_at.get(str(doc["_id"]), float("-inf")) < now:
                     _make_room(self._by_id, now - self.seconds)
                     self._by_id[str(doc["_id"])] = (now, doc)
         return found
@@ -105,7 +106,6 @@ class Subscriptions:
         copies read before now ``stale``. Call it after the write has landed."""
         key = str(config_id)
         with self._lock:
-            self._generation += 1
             self._by_id.pop(key, None)
             if len(self._changed_at) >= MAX_FORMS:
                 self._changed_at.clear()  # (forgetting all of them instead: every older copy is stale)

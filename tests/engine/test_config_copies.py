@@ -188,3 +188,17 @@ def test_a_copy_read_before_a_change_of_this_process_is_stale():
     assert cache.stale("a", before) and not cache.stale("a", after) and not cache.stale("b", before)
     cache.forget()
     assert cache.stale("b", after)
+
+
+def test_a_read_that_overlaps_a_change_of_one_config_keeps_only_the_others():
+    store = Store(a={}, b={})
+    cache = Subscriptions(seconds=60)
+
+    def read_while_a_changes(ids: list[str]) -> list[dict]:
+        cache.changed("a")  # a circuit write of this process landed while this read was on its way
+        return store.read(ids)
+
+    cache.configs_by_id(["a", "b"], read_while_a_changes)
+    cache.configs_by_id(["a", "b"], store.read)
+
+    assert store.reads == [["a", "b"], ["a"]]
