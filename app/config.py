@@ -42,6 +42,8 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
     "OPERATION_BATCH_SIZE": (int, 100),
     "OPERATION_INFLIGHT": (int, 4),
+    "OPERATIONS_PER_WORKSPACE": (int, 2),
+    "OPERATION_RESEND_INTERVAL": (float, 60.0),
     "ALERT_CHECK_INTERVAL": (float, 60.0),
     "ALERT_COOLDOWN": (float, 3600.0),
     "ALERT_FAILURE_RATE": (float, 0.5),

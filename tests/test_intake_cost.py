@@ -389,7 +389,8 @@ def test_a_document_the_driver_cannot_encode_fails_only_its_caller(app):
 
 
 def _job(config_id: str) -> dict:
-    return {"_id": ObjectId(), "config_id": config_id, "created_at": dispatch.utcnow(), "attempts": 0}
+    """A new job document as dispatch builds it (pending, not written yet)."""
+    return {"_id": ObjectId(), "config_id": config_id, "status": "pending", "created_at": dispatch.utcnow(), "attempts": 0}
 
 
 def test_express_slots_of_jobs_never_written_are_given_back(make_app):

@@ -141,12 +141,14 @@ OPS: dict[str, Op] = {
         inp.ConditionCheckIn,
     ),
     "api.backfill": Op(
-        "Send the form's existing submissions to this integration (a tracked operation; a `preview` one only counts)",
+        "Send the form's existing submissions to this integration (a tracked operation; a `preview` one only "
+        "counts; 409 while the integration has one running, 429 past the workspace's or a resend's limit)",
         {202: out.OperationOut},
         inp.BackfillIn,
     ),
     "api.replay": Op(
-        "Send again every job matching a filter (a tracked operation; a `preview` one only counts)",
+        "Send again every job matching a filter (a tracked operation; a `preview` one only counts; 409 while "
+        "one of its integrations has one running, 429 past the workspace's or a resend's limit)",
         {202: out.OperationOut},
         inp.ReplayIn,
     ),

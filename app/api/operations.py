@@ -12,6 +12,7 @@ from app.api.schemas import BackfillIn, ReplayIn
 from app.api.scope import WRITE, check_workspace, scoped_or_404, visible
 from app.api.util import json_body, load, paginate
 from app.auth import require_principal
+from app.auth.locks import held
 from app.engine import operations
 from app.engine.scheduler import wake_scheduler
 from app.errors import APIError, invalid
@@ -27,9 +28,23 @@ def _window(body: dict[str, Any]) -> dict[str, Any]:
     return {"since": isoformat(utc[0]), "until": isoformat(utc[1])}
 
 
-def _started(kind: str, workspace_id: str | None, params: dict[str, Any], preview: bool):
-    """202 with the operation; a preview only counts (its ``total``, once ``prepared``) and completes."""
-    op = operations.start(kind, workspace_id, params, require_principal().user_id, preview=preview)
+def _started(
+    kind: str, workspace_id: str | None, params: dict[str, Any], preview: bool, config_ids: list[str]
+):
+    """202 with the operation; a preview only counts (its ``total``, once ``prepared``) and completes.
+    409 while one of ``config_ids`` has an operation running; 429 past the workspace's running operations
+    or an integration's resends (OPERATIONS_PER_WORKSPACE, OPERATION_RESEND_INTERVAL)."""
+    cfg = current_app.config
+    limits = operations.Limits(cfg["OPERATIONS_PER_WORKSPACE"], cfg["OPERATION_RESEND_INTERVAL"])
+    user_id = require_principal().user_id
+    try:
+        with held(f"operations:{workspace_id}"):  # two starts at once: the second sees the first
+            op = operations.start(kind, workspace_id, params, user_id, preview, config_ids, limits)
+    except operations.OperationRefused as refused:
+        err = APIError(refused.status, refused.code, refused.message, refused.details or None)
+        if refused.retry_after is not None:
+            err.headers = {"Retry-After": str(refused.retry_after)}
+        raise err from None
     wake_scheduler(current_app)
     return jsonify(op.to_dict()), 202
 
@@ -44,7 +59,7 @@ def backfill(config_id: str):
     if not cfg.enabled:
         raise APIError(409, "conflict", "This integration is disabled; enable it first.")
     params = {"config_id": str(cfg.id), "form_id": cfg.form_id, "resend": body["resend"], **_window(body)}
-    return _started("backfill", cfg.workspace_id, params, body["preview"])
+    return _started("backfill", cfg.workspace_id, params, body["preview"], [str(cfg.id)])
 
 
 @bp.post("/replays")
@@ -68,7 +83,15 @@ def replay():
         "form_id": body.get("form_id"),
         **_window(body),
     }
-    return _started("replay", workspace_id, params, body["preview"])
+    return _started("replay", workspace_id, params, body["preview"], _integrations(owner, workspace_id))
+
+
+def _integrations(owner: PluginConfig | Form | None, workspace_id: str) -> list[str]:
+    """The ids of the integrations a replay scoped to ``owner`` (or the whole workspace) may send to."""
+    if isinstance(owner, PluginConfig):
+        return [str(owner.id)]
+    scope = {"form_id": str(owner.id)} if owner is not None else {"workspace_id": workspace_id}
+    return [str(c["_id"]) for c in PluginConfig._get_collection().find(scope, {"_id": 1})]
 
 
 @bp.get("/operations")

@@ -15,7 +15,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from app.engine.dispatch import insert_jobs, job_document
+from app.engine.dispatch import insert_jobs
+from app.engine.jobs import new_job
 from app.mailer import MailError, configured, public_url, send_mail
 from app.models import (
     Alert,
@@ -97,7 +98,7 @@ def _to_channel(settings: Mapping[str, Any], alert: Alert, channel_id: str) -> d
         "data": {"alert": alert.title, "message": alert.message, "link": alert.link, "kind": alert.kind},
         "occurred_at": isoformat(utcnow()),
     }
-    doc = job_document(
+    doc = new_job(
         channel,
         form,
         None,

@@ -12,7 +12,8 @@ from bson import ObjectId
 from pymongo.collection import Collection
 
 from app.engine.conditions import parse_stored
-from app.engine.dispatch import event_key, insert_jobs, job_document, snapshot
+from app.engine.dispatch import event_key, insert_jobs, snapshot
+from app.engine.jobs import new_job
 from app.engine.operations import BatchResult, OperationError, window
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime
 from app.signals import FormEvent
@@ -44,7 +45,7 @@ class Backfill:
             event = FormEvent(EVENT, str(form["_id"]), key, as_datetime(sub["created_at"]), str(sub["_id"]))
             dispatch_key = f"backfill:{op_id}:{sub['_id']}" if params.get("resend") else key
             docs.append(
-                job_document(
+                new_job(
                     config,
                     form,
                     sub,

@@ -35,9 +35,10 @@ from app.engine.batching import Batcher
 from app.engine.circuit import is_closed
 from app.engine.conditions import parse_stored
 from app.engine.group_commit import Part, group_insert, is_duplicate
+from app.engine.jobs import new_job
 from app.engine.subscriptions import enabled_configs, subscriptions
 from app.engine.write_unit import WriteUnit
-from app.models import Form, JobStatus, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
+from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
 from app.signals import FormEvent
 
 log = logging.getLogger(__name__)
@@ -147,39 +148,6 @@ def jobs_of(coll: Collection, docs: list[dict], error: BaseException | None) -> 
     return [{**d, "new": d["_id"] in mine} for d in existing]
 
 
-def job_document(
-    config: dict,
-    form: dict,
-    submission: dict | None,
-    event_name: str,
-    payload: dict[str, Any],
-    dispatch_key: str,
-    max_attempts: int,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A new pending job of ``config`` for one event occurrence (``dispatch_key`` makes it unique)."""
-    job_id, now = ObjectId(), utcnow()
-    return {
-        "_id": job_id,
-        "config_id": str(config["_id"]),
-        "form_id": str(form["_id"]),
-        "workspace_id": form.get("workspace_id"),
-        "submission_id": str(submission["_id"]) if submission is not None else None,
-        "plugin_id": config["plugin_id"],
-        "event": event_name,
-        "status": JobStatus.PENDING.value,
-        "scheduled_for": time.time(),
-        "attempts": 0,
-        "max_attempts": config.get("max_attempts") or max_attempts,
-        "payload": payload,
-        "dispatch_key": dispatch_key,
-        "idempotency_key": f"msg_{job_id}",
-        "created_at": now,
-        "updated_at": now,
-        **extra,
-    }
-
-
 class Handoff(Protocol):
     """A scheduler that takes jobs as they are created (engine.scheduler.Scheduler)."""
 
@@ -214,7 +182,7 @@ class EventJobs:
         )
         self.subscribed, self.skipped = _subscribed_configs(event, submission, enabled)
         self.docs = [
-            job_document(
+            new_job(
                 config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts
             )
             for config in self.subscribed

@@ -1,46 +1,97 @@
-"""The one owner of job state: how a job changes state, from which states each change is allowed, and the
-attempt budget. The API, the admin UI and the CLI call these functions; none of them writes job fields.
+"""The one owner of job state: every change of a job's status is built here, checked against the transition
+table, and the attempt budget. Other modules apply what these functions build (the scheduler's claims, the
+result writer's batches) or call the functions that apply it (the API, the admin UI, operations); none of
+them writes a job's status (tests/engine/test_job_owner.py fails if one does).
 
-    (created) ─► pending ─claim─► running ─complete─► completed
-                    ▲                │ ─fail────────► failed
-                    │                │ ─cancel──────► cancelled (the integration is gone or off)
-                    ├── retry, release, defer, reap ─┘
-                    ├── resend, replay (completed, failed, cancelled)
-                 pending ─cancel─► cancelled
+    (create) ─► pending ─claim─► running ─complete─► completed
+       │           ▲                │ ─fail, expire─► failed
+       │           │                │ ─drop─────────► cancelled (the integration is gone or off)
+       │           ├── retry, release, defer, reap ─┘
+       │           ├── resend, replay (completed, failed, cancelled)
+       │        pending ─cancel─► cancelled
+       └─ claim_at_insert ─► running (written already claimed by the process that creates it)
 
-Creation is ``engine.dispatch`` (an event) and ``engine.backfill`` (existing submissions); claims, renewals
-and the fenced changes of a running job are ``engine.queue``; bulk replays are ``engine.replay``.
+The store writes of these changes go through ``apply`` and ``apply_all``; new jobs are written with the
+submission (engine.dispatch). A change of a running job is fenced: it applies only while the claim that read it (its token) holds the
+job, so a worker whose lease was reaped can no longer overwrite it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.results import BulkWriteResult
 
-from app.engine.queue import cancel_pending, requeue
 from app.engine.records import JobRecord
 from app.models import JobStatus, PluginConfig, PluginJob, utcnow
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
-FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
+COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
+FINISHED = (COMPLETED, FAILED, CANCELLED)
 
-# transition -> the states a job may be in for it
-ALLOWED: dict[str, tuple[str, ...]] = {
-    "claim": (PENDING,),
-    "complete": (RUNNING,),
-    "fail": (RUNNING,),
-    "retry": (RUNNING,),
-    "release": (RUNNING,),
-    "defer": (RUNNING,),
-    "reap": (RUNNING,),
-    "cancel": (PENDING,),
-    "resend": FINISHED,
+
+@dataclass(frozen=True)
+class Transition:
+    """A change of status: from one of ``sources`` (none: the job is being created) to ``target``."""
+
+    sources: tuple[str, ...]
+    target: str
+
+
+TRANSITIONS: dict[str, Transition] = {
+    "create": Transition((), PENDING),
+    "claim_at_insert": Transition((PENDING,), RUNNING),  # a new job, before it is written
+    "claim": Transition((PENDING,), RUNNING),
+    "complete": Transition((RUNNING,), COMPLETED),
+    "fail": Transition((RUNNING,), FAILED),
+    "drop": Transition((RUNNING,), CANCELLED),  # claimed, but its integration is gone or off
+    "retry": Transition((RUNNING,), PENDING),
+    "release": Transition((RUNNING,), PENDING),  # attempt refunded: it never started
+    "defer": Transition((RUNNING,), PENDING),  # attempt refunded: rate limit, open circuit
+    "reap": Transition((RUNNING,), PENDING),  # its process died
+    "expire": Transition((RUNNING,), FAILED),  # its process died during its last attempt
+    "cancel": Transition((PENDING,), CANCELLED),
+    "resend": Transition(FINISHED, PENDING),
+    "replay": Transition(FINISHED, PENDING),
 }
+# transition -> the states a job may be in for it
+ALLOWED: dict[str, tuple[str, ...]] = {name: t.sources for name, t in TRANSITIONS.items()}
+
+REAPED = "The process running this job stopped; it was requeued."
+EXPIRED = "The process running the last attempt stopped; the data may have been sent."
 
 
 class JobStateError(Exception):
     """A change that the job's current state does not allow; the message says why, for people."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One state change of a job (or of the jobs ``filter`` matches): applied now or batched (engine.writer)."""
+
+    filter: dict[str, Any]
+    update: dict[str, Any]
+
+    def as_bulk(self) -> UpdateOne:
+        return UpdateOne(self.filter, self.update)
+
+
+def apply(change: Change, many: bool = False) -> int:
+    """Write ``change`` (to every job it matches when ``many``); returns how many jobs it moved."""
+    coll = PluginJob._get_collection()
+    if many:
+        return coll.update_many(change.filter, change.update).modified_count
+    return coll.update_one(change.filter, change.update).modified_count
+
+
+def apply_all(changes: list[Change]) -> BulkWriteResult:
+    """Write ``changes`` in one unordered round trip (claims, a batch of attempts' results)."""
+    return PluginJob._get_collection().bulk_write([c.as_bulk() for c in changes], ordered=False)
 
 
 def allowed(transition: str, status: str) -> bool:
@@ -52,29 +103,202 @@ def out_of_attempts(job: JobRecord) -> bool:
     return int(job.get("attempts", 0)) >= int(job.get("max_attempts", 1))
 
 
+def _change(
+    transition: str,
+    match: dict[str, Any],
+    fields: dict[str, Any],
+    stamp: dt.datetime | None = None,
+    **ops: Any,
+) -> Change:
+    """The update making the jobs ``match`` selects take ``transition``: only those in one of its source
+    states (the store refuses the others), set to its target with ``fields``; ``ops`` adds e.g. ``$inc``."""
+    sources = ALLOWED[transition]
+    status = sources[0] if len(sources) == 1 else {"$in": list(sources)}
+    target = TRANSITIONS[transition].target
+    return Change(
+        {**match, "status": status},
+        {"$set": {**fields, "status": target, "updated_at": stamp or utcnow()}, **ops},
+    )
+
+
+def _fenced(transition: str, job: JobRecord, fields: dict[str, Any], **ops: Any) -> Change:
+    """``transition`` of a running job, only while this claim (its token) still holds it."""
+    return _change(transition, {"_id": job["_id"], "claim_token": job["claim_token"]}, fields, **ops)
+
+
+# -- create ------------------------------------------------------------------------------------------------
+
+
+def new_job(
+    config: dict,
+    form: dict,
+    submission: dict | None,
+    event_name: str,
+    payload: dict[str, Any],
+    dispatch_key: str,
+    max_attempts: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A new pending job of ``config`` for one event occurrence (``dispatch_key`` makes it unique)."""
+    job_id, now = ObjectId(), utcnow()
+    return {
+        "_id": job_id,
+        "config_id": str(config["_id"]),
+        "form_id": str(form["_id"]),
+        "workspace_id": form.get("workspace_id"),
+        "submission_id": str(submission["_id"]) if submission is not None else None,
+        "plugin_id": config["plugin_id"],
+        "event": event_name,
+        "status": TRANSITIONS["create"].target,
+        "scheduled_for": time.time(),
+        "attempts": 0,
+        "max_attempts": config.get("max_attempts") or max_attempts,
+        "payload": payload,
+        "dispatch_key": dispatch_key,
+        "idempotency_key": f"msg_{job_id}",
+        "created_at": now,
+        "updated_at": now,
+        **extra,
+    }
+
+
+# -- claims ------------------------------------------------------------------------------------------------
+
+
+def claimed(owner: str, lease_seconds: float, token: str, now: float, stamp: dt.datetime) -> dict[str, Any]:
+    """What a claim by ``owner`` sets on a job (``attempts`` is counted apart)."""
+    return {
+        "status": TRANSITIONS["claim"].target,
+        "lease_owner": owner,
+        "lease_expires_at": now + lease_seconds,
+        "claim_token": token,
+        "started_at": stamp,
+        "updated_at": stamp,
+    }
+
+
+def claim(job_id: ObjectId, fields: dict[str, Any]) -> Change:
+    """Claim one pending job with ``fields`` (from ``claimed``), counting an attempt."""
+    return _change("claim", {"_id": job_id}, fields, fields["updated_at"], **{"$inc": {"attempts": 1}})
+
+
+def claim_at_insert(doc: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Stamp a claim (``fields`` from ``claimed``) on a new job document not written yet."""
+    if not allowed("claim_at_insert", doc["status"]) or "claim_token" in doc:
+        raise JobStateError(
+            f"Only a new pending job can be claimed as it is written; this one is {doc['status']}."
+        )
+    doc.update(fields, status=TRANSITIONS["claim_at_insert"].target, attempts=doc.get("attempts", 0) + 1)
+
+
+# -- a claimed job's attempt ends ---------------------------------------------------------------------------
+
+
+def finish(job: JobRecord, status: JobStatus, error: str | None = None) -> Change:
+    """completed, failed or cancelled (``drop``): the job leaves the queue."""
+    transition = {JobStatus.COMPLETED: "complete", JobStatus.FAILED: "fail", JobStatus.CANCELLED: "drop"}.get(
+        status
+    )
+    if transition is None:
+        raise JobStateError(f"A running job cannot finish as {status.value}.")
+    fields = {"completed_at": utcnow(), "last_error": error, "lease_owner": None, "lease_expires_at": None}
+    return _fenced(transition, job, fields)
+
+
+def retry(job: JobRecord, when: float, error: str | None) -> Change:
+    """Back to pending, due at ``when`` (epoch seconds), the attempt spent."""
+    return _back_to_pending("retry", job, when, error)
+
+
+def defer(job: JobRecord, when: float) -> Change:
+    """Back to pending, due at ``when``, the attempt refunded (it did not run)."""
+    return _back_to_pending("defer", job, when, None, **{"$inc": {"attempts": -1}})
+
+
+def release(job: JobRecord) -> Change:
+    """Back to pending now, the attempt refunded: the claim is given up before the attempt started."""
+    return _back_to_pending("release", job, time.time(), None, **{"$inc": {"attempts": -1}})
+
+
+def _back_to_pending(transition: str, job: JobRecord, when: float, error: str | None, **ops: Any) -> Change:
+    fields: dict[str, Any] = {
+        "scheduled_for": when,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "claim_token": None,
+    }
+    if error is not None:
+        fields["last_error"] = error
+    return _fenced(transition, job, fields, **ops)
+
+
+def note(job: JobRecord, error: str) -> Change:
+    """Record ``error`` on a job this claim still holds; it stays running under its lease (no transition)."""
+    return Change(
+        {"_id": job["_id"], "status": RUNNING, "claim_token": job["claim_token"]},
+        {"$set": {"last_error": error, "updated_at": utcnow()}},
+    )
+
+
+def reaped(job_ids: list[Any], now: float, stamp: dt.datetime) -> tuple[Change, Change]:
+    """For jobs whose lease expired before ``now`` (their process died), of ``job_ids``: back to pending
+    (``reap``) and, for those out of attempts, failed (``expire``). Apply each to many jobs."""
+    stale = {"_id": {"$in": job_ids}, "lease_expires_at": {"$lt": now}}
+    clear = {"lease_owner": None, "lease_expires_at": None, "claim_token": None}
+    back = _change("reap", stale, {"scheduled_for": now, "last_error": REAPED, **clear}, stamp)
+    failed = _change("expire", stale, {"completed_at": stamp, "last_error": EXPIRED, **clear}, stamp)
+    return back, failed
+
+
+# -- people and operations ---------------------------------------------------------------------------------
+
+
+def requeue(
+    job: JobRecord,
+    transition: str,
+    statuses: tuple[str, ...],
+    extra_attempts: int,
+    operation_id: str | None = None,
+) -> bool:
+    """A finished job (as read, in one of ``statuses``) becomes pending now with ``extra_attempts`` more
+    attempts (``resend``; ``replay`` with the replay's ``operation_id``). False when its status changed
+    meanwhile or does not allow ``transition``."""
+    if job["status"] not in statuses or not allowed(transition, job["status"]):
+        return False
+    fields: dict[str, Any] = {
+        "scheduled_for": time.time(),
+        "completed_at": None,
+        "claim_token": None,
+        "max_attempts": max(job["max_attempts"], job["attempts"] + extra_attempts),
+    }
+    if operation_id is not None:
+        fields["operation_id"] = operation_id
+    change = _change(transition, {"_id": job["_id"]}, fields)
+    change.filter["status"] = job["status"]  # as read: its other fields were read with it
+    return apply(change) == 1
+
+
 def resend(job_id: ObjectId, extra_attempts: int) -> None:
     """Send a finished job again (a manual retry), with ``extra_attempts`` more attempts to spend."""
     job = PluginJob._get_collection().find_one(
         {"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1}
     )
-    if job is None or not requeue(job, ALLOWED["resend"], extra_attempts):
+    if job is None or not requeue(job, "resend", ALLOWED["resend"], extra_attempts):
         status = job["status"] if job else "gone"
         raise JobStateError(f"Only a finished job can be sent again; this one is {status}.")
 
 
 def resend_failed(config_id: str, extra_attempts: int) -> int:
     """Send again every failed job of an integration; returns how many were requeued."""
-    coll = PluginJob._get_collection()
-    found = coll.find(
-        {"config_id": config_id, "status": JobStatus.FAILED.value},
-        {"status": 1, "attempts": 1, "max_attempts": 1},
+    found = PluginJob._get_collection().find(
+        {"config_id": config_id, "status": FAILED}, {"status": 1, "attempts": 1, "max_attempts": 1}
     )
-    return sum(requeue(job, (JobStatus.FAILED.value,), extra_attempts) for job in found)
+    return sum(requeue(job, "resend", (FAILED,), extra_attempts) for job in found)
 
 
 def cancel(job_id: ObjectId, reason: str = "Cancelled by a user.") -> None:
     """Cancel a job that waits; a running one finishes its attempt first."""
-    if not cancel_pending(reason, _id=job_id):
+    if not cancel_waiting(reason, _id=job_id):
         job = PluginJob._get_collection().find_one({"_id": job_id}, {"status": 1})
         raise JobStateError(
             f"Only a pending job can be cancelled; this one is {job['status'] if job else 'gone'}."
@@ -82,8 +306,10 @@ def cancel(job_id: ObjectId, reason: str = "Cancelled by a user.") -> None:
 
 
 def cancel_waiting(reason: str, **match: Any) -> int:
-    """Cancel every waiting job matching ``match`` (``config_id=``, ``form_id=``, ``operation_id=``)."""
-    return cancel_pending(reason, **match)
+    """Cancel every waiting job matching ``match`` (``_id=``, ``config_id=``, ``form_id=``,
+    ``operation_id=``); running ones finish first. Returns how many were cancelled."""
+    now = utcnow()
+    return apply(_change("cancel", match, {"last_error": reason, "completed_at": now}, now), many=True)
 
 
 def disable_integration(config_id: Any, reason: str) -> None:

@@ -8,18 +8,26 @@ with the batch's counts, in one compare-and-set; a process that dies mid-batch l
 and the next one redoes that batch. Each kind makes redoing a batch harmless (backfill: unique dispatch keys;
 replay: jobs carry the id of the replay that requeued them). A batch starts only while fewer than
 ``inflight_limit`` of the operation's jobs wait or run, so live deliveries never queue behind a backlog.
+
+Shares: turns go round the workspaces (the one served longest ago first, a throttled operation to the
+back), an integration has at most one running operation, a workspace at most ``Limits.per_workspace``,
+and an integration is sent again (replay, backfill with resend) at most once per ``Limits.resend_interval``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import time
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import pymongo
 from bson import ObjectId
 
-from app.engine.queue import cancel_pending
+from app.engine.jobs import cancel_waiting
 from app.models import JobStatus, Operation, OperationChunk, OperationStatus, PluginJob, as_datetime, utcnow
 
 RUNNING = OperationStatus.RUNNING.value
@@ -79,26 +87,109 @@ class Step:
     done: int = 0
     throttled: bool = False
     prepared: bool = False
+    op_id: str | None = None  # the operation it stepped
 
 
 class OperationError(ValueError):
     """An operation that cannot go on; the message says why."""
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a workspace may start: ``per_workspace`` running operations (0: any number), and one operation
+    that sends again (replay, backfill with resend) per integration every ``resend_interval`` seconds."""
+
+    per_workspace: int = 0
+    resend_interval: float = 0.0
+
+
+class OperationRefused(Exception):
+    """An operation that may not start now: ``status`` (409, 429), ``code``, a message for people, and
+    when it may be asked again (``retry_after`` seconds) if that is known."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None, **details: Any):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.retry_after, self.details = retry_after, details
+
+
 def start(
-    kind: str, workspace_id: str | None, params: dict[str, Any], created_by: str | None, preview: bool = False
+    kind: str,
+    workspace_id: str | None,
+    params: dict[str, Any],
+    created_by: str | None,
+    preview: bool = False,
+    config_ids: Collection[str] = (),
+    limits: Limits | None = None,
 ) -> Operation:
-    """Create an operation over the items that exist now; any process's scheduler prepares and runs it.
-    A preview only counts them (its ``total``) and completes."""
+    """Create an operation over the items that exist now, sending to the integrations ``config_ids``; any
+    process's scheduler prepares and runs it. A preview only counts them (its ``total``) and completes.
+    Raises OperationRefused past ``limits`` (hold a lock on the workspace around it: check, then insert)."""
+    resends = kind == "replay" or bool(params.get("resend"))
+    if limits is not None:
+        admit(kind, workspace_id, list(config_ids), resends and not preview, preview, limits)
     params = {**params, "upto": str(ObjectId())}  # items created after this are not part of it
     return Operation(
         workspace_id=workspace_id,
         kind=kind,
         params=params,
+        config_ids=list(config_ids),
+        resends=resends and not preview,
         preview=preview,
         created_by=created_by,
         started_at=time.time(),
     ).save()
+
+
+def admit(
+    kind: str, workspace_id: str | None, config_ids: list[str], resends: bool, preview: bool, limits: Limits
+) -> None:
+    """Refuse a ``kind`` operation that the workspace's running ones or the integrations' recent resends
+    forbid (OperationRefused)."""
+    coll = Operation._get_collection()
+    running = list(
+        coll.find(
+            {"status": RUNNING, "workspace_id": workspace_id}, {"config_ids": 1, "preview": 1, "kind": 1}
+        )
+    )
+    if limits.per_workspace > 0 and len(running) >= limits.per_workspace:
+        raise OperationRefused(
+            429,
+            "too_many_operations",
+            f"This workspace already runs {len(running)} operations, its most at once; wait for one to "
+            "finish or cancel one.",
+        )
+    if preview:
+        return  # a preview sends nothing
+    wanted = set(config_ids)
+    for op in running:
+        if not op.get("preview") and wanted & set(op.get("config_ids") or ()):
+            raise OperationRefused(
+                409,
+                "conflict",
+                f"{'This integration' if len(wanted) == 1 else f'An integration this {kind} sends to'} "
+                f"already has a {op['kind']} running; wait for it to finish or cancel it.",
+                operation_id=str(op["_id"]),
+            )
+    if resends and limits.resend_interval > 0 and wanted:
+        since = utcnow() - dt.timedelta(seconds=limits.resend_interval)
+        last = coll.find_one(
+            {"config_ids": {"$in": sorted(wanted)}, "resends": True, "created_at": {"$gt": since}},
+            sort=[("created_at", -1)],
+        )
+        if last is not None:
+            wait = math.ceil(
+                limits.resend_interval - (utcnow() - as_datetime(last["created_at"])).total_seconds()
+            )
+            raise OperationRefused(
+                429,
+                "rate_limited",
+                f"{'This integration' if len(wanted) == 1 else f'An integration this {kind} sends to'} was "
+                f"sent its deliveries again less than {limits.resend_interval:g} s ago (a replay, or a "
+                f"backfill with resend); try again in {max(1, wait)} s.",
+                retry_after=max(1, wait),
+                operation_id=str(last["_id"]),
+            )
 
 
 def cancel(op_id: ObjectId) -> bool:
@@ -109,7 +200,7 @@ def cancel(op_id: ObjectId) -> bool:
         {"$set": {"status": OperationStatus.CANCELLED.value, "finished_at": utcnow()}},
     ).modified_count
     if stopped:
-        cancel_pending("The operation was cancelled.", operation_id=str(op_id))
+        cancel_waiting("The operation was cancelled.", operation_id=str(op_id))
         _drop_chunks(str(op_id))
     return bool(stopped)
 
@@ -125,15 +216,28 @@ def inflight(op_id: str, limit: int) -> int:
 
 
 def _claim(owner: str, lease: float) -> dict[str, Any] | None:
+    """Take a turn of the running operation that nobody holds whose workspace was served longest ago (and
+    within it, the operation served longest ago): a workspace's operations, throttled or not, do not take
+    every turn."""
     now = time.time()
     coll = Operation._get_collection()
-    op = coll.find_one_and_update(
-        {"status": RUNNING, "lease_expires_at": {"$lt": now}},
-        {"$set": {"lease_owner": owner, "lease_expires_at": now + lease}},
-    )
-    if op is not None and not op.get("prepared"):  # the scan may take long: hold it for that
-        coll.update_one({"_id": op["_id"]}, {"$set": {"lease_expires_at": now + PREPARE_SECONDS}})
-    return op
+    running = list(coll.find({"status": RUNNING}, {"workspace_id": 1, "served_at": 1, "lease_expires_at": 1}))
+    served: dict[Any, float] = defaultdict(float)  # workspace -> its last turn
+    for op in running:
+        served[op.get("workspace_id")] = max(served[op.get("workspace_id")], op.get("served_at") or 0.0)
+    free = [op for op in running if (op.get("lease_expires_at") or 0.0) < now]
+    free.sort(key=lambda op: (served[op.get("workspace_id")], op.get("served_at") or 0.0, op["_id"]))
+    for candidate in free:
+        op = coll.find_one_and_update(
+            {"_id": candidate["_id"], "status": RUNNING, "lease_expires_at": {"$lt": now}},
+            {"$set": {"lease_owner": owner, "lease_expires_at": now + lease, "served_at": now}},
+        )
+        if op is None:
+            continue  # another process took this turn
+        if not op.get("prepared"):  # the scan may take long: hold it for that
+            coll.update_one({"_id": op["_id"]}, {"$set": {"lease_expires_at": now + PREPARE_SECONDS}})
+        return op
+    return None
 
 
 def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_attempts: int) -> Step:
@@ -148,9 +252,9 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
     coll = Operation._get_collection()
     op_id = str(op["_id"])
     room = min(batch_size, inflight_limit - inflight(op_id, inflight_limit))
-    if room <= 0:
+    if room <= 0:  # (its turn taken: it waits behind the others)
         coll.update_one(held, {"$set": {"lease_expires_at": 0.0}})
-        return Step(throttled=True)
+        return Step(throttled=True, op_id=op_id)
     done = int(op.get("done", 0))
     if done >= int(op.get("total", 0)):
         _finish(held, op_id, OperationStatus.COMPLETED)
@@ -179,7 +283,7 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
         },
     ).modified_count
     if not moved and coll.find_one({"_id": op["_id"], "status": OperationStatus.CANCELLED.value}):
-        cancel_pending("The operation was cancelled.", operation_id=op_id)  # what this batch queued
+        cancel_waiting("The operation was cancelled.", operation_id=op_id)  # what this batch queued
     return Step(done=len(ids) if moved else 0)
 
 

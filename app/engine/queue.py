@@ -1,8 +1,9 @@
 """Atomic job claims on the job collection, which is the source of truth.
 
-Every state change is a compare-and-set: a claim moves ``pending → running`` only where the job is
-still pending; finishing, rescheduling and releasing only succeed for the holder of the claim token
-(a fencing token), so a worker whose lease was reaped can no longer overwrite the job.
+Every state change is a compare-and-set built by engine.jobs (the owner of job state): a claim moves
+``pending → running`` only where the job is still pending; finishing, rescheduling and releasing only
+succeed for the holder of the claim token (a fencing token), so a worker whose lease was reaped can no
+longer overwrite the job. This module applies them.
 
 The claim reads candidates by equality on ``status`` (served by an index on MongoDB and on nx-27017
 alike, so finished history does not slow it down), shares them out between workspaces and integrations
@@ -15,49 +16,17 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any, cast
 
 from bson import ObjectId
-from pymongo import UpdateOne
 from pymongo.collection import Collection
 
-from app.engine import fairshare
+from app.engine import fairshare, jobs
+from app.engine.jobs import Change
 from app.engine.records import JobRecord
 from app.models import JobStatus, PluginJob, utcnow
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
-
-
-def cancel_pending(reason: str, **match: Any) -> int:
-    """Cancel the pending jobs matching ``match`` (e.g. ``config_id=...``); running ones finish first."""
-    now = utcnow()
-    return (
-        PluginJob._get_collection()
-        .update_many(
-            {**match, "status": PENDING},
-            {
-                "$set": {
-                    "status": JobStatus.CANCELLED.value,
-                    "last_error": reason,
-                    "completed_at": now,
-                    "updated_at": now,
-                }
-            },
-        )
-        .modified_count
-    )
-
-
-@dataclass(frozen=True)
-class Change:
-    """One state change of a job: applied now (JobQueue.apply) or batched (engine.writer)."""
-
-    filter: dict[str, Any]
-    update: dict[str, Any]
-
-    def as_bulk(self) -> UpdateOne:
-        return UpdateOne(self.filter, self.update)
 
 
 class JobQueue:
@@ -129,10 +98,7 @@ class JobQueue:
             return []
         token = uuid.uuid4().hex
         claimed = self.claim_fields(token, now, stamp)
-        flip = {"$set": claimed, "$inc": {"attempts": 1}}
-        result = self.coll.bulk_write(
-            [UpdateOne({"_id": job["_id"], "status": PENDING}, flip) for job in due], ordered=False
-        )
+        result = jobs.apply_all([jobs.claim(job["_id"], claimed) for job in due])
         if result.modified_count == len(due):
             return [
                 cast(JobRecord, {**job, **claimed, "attempts": job.get("attempts", 0) + 1}) for job in due
@@ -142,15 +108,8 @@ class JobQueue:
         return list(self.coll.find({"_id": {"$in": [job["_id"] for job in due]}, "claim_token": token}))
 
     def claim_fields(self, token: str, now: float, stamp: dt.datetime) -> dict[str, Any]:
-        """What a claim sets on a job (``attempts`` is counted apart)."""
-        return {
-            "status": RUNNING,
-            "lease_owner": self.owner,
-            "lease_expires_at": now + self.lease,
-            "claim_token": token,
-            "started_at": stamp,
-            "updated_at": stamp,
-        }
+        """What a claim by this owner sets on a job (``attempts`` is counted apart)."""
+        return jobs.claimed(self.owner, self.lease, token, now, stamp)
 
     def renew(self, job_ids: list[ObjectId]) -> int:
         """Extend the leases of the jobs this owner is running."""
@@ -163,66 +122,32 @@ class JobQueue:
 
     def apply(self, change: Change) -> bool:
         """Run one state change now; True when it took effect."""
-        return self.coll.update_one(change.filter, change.update).modified_count == 1
-
-    def _fenced(self, job: JobRecord, fields: dict[str, Any], **extra: Any) -> Change:
-        """A state change that only applies while this claim still holds the job."""
-        return Change(
-            {"_id": job["_id"], "status": RUNNING, "claim_token": job["claim_token"]},
-            {"$set": {**fields, "updated_at": utcnow()}, **extra},
-        )
-
-    def finish_op(self, job: JobRecord, status: JobStatus, error: str | None = None) -> Change:
-        """completed, failed or cancelled: the job leaves the queue."""
-        return self._fenced(
-            job,
-            {
-                "status": status.value,
-                "completed_at": utcnow(),
-                "last_error": error,
-                "lease_owner": None,
-                "lease_expires_at": None,
-            },
-        )
-
-    def retry_op(
-        self, job: JobRecord, when: float, error: str | None, refund_attempt: bool = False
-    ) -> Change:
-        """Back to pending, due at ``when`` (epoch seconds)."""
-        fields: dict[str, Any] = {
-            "status": PENDING,
-            "scheduled_for": when,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "claim_token": None,
-        }
-        if error is not None:
-            fields["last_error"] = error
-        return self._fenced(job, fields, **({"$inc": {"attempts": -1}} if refund_attempt else {}))
+        return jobs.apply(change) == 1
 
     def complete(self, job: JobRecord) -> bool:
-        return self.apply(self.finish_op(job, JobStatus.COMPLETED))
+        return self.apply(jobs.finish(job, JobStatus.COMPLETED))
 
     def fail(self, job: JobRecord, error: str) -> bool:
-        return self.apply(self.finish_op(job, JobStatus.FAILED, error))
+        return self.apply(jobs.finish(job, JobStatus.FAILED, error))
 
     def cancel(self, job: JobRecord, reason: str) -> bool:
-        return self.apply(self.finish_op(job, JobStatus.CANCELLED, reason))
+        """A claimed job whose integration is gone or off ends unsent."""
+        return self.apply(jobs.finish(job, JobStatus.CANCELLED, reason))
 
-    def retry_at(self, job: JobRecord, when: float, error: str | None, refund_attempt: bool = False) -> bool:
-        return self.apply(self.retry_op(job, when, error, refund_attempt))
+    def retry_at(self, job: JobRecord, when: float, error: str | None) -> bool:
+        return self.apply(jobs.retry(job, when, error))
 
     def note(self, job: JobRecord, error: str) -> bool:
         """Record ``error`` on a job this claim still holds; it stays running under its lease."""
-        return self.apply(self._fenced(job, {"last_error": error}))
+        return self.apply(jobs.note(job, error))
 
     def release(self, job: JobRecord) -> bool:
         """Give a claimed job back without counting the attempt (graceful shutdown)."""
-        return self.retry_at(job, time.time(), None, refund_attempt=True)
+        return self.apply(jobs.release(job))
 
     def defer(self, job: JobRecord, seconds: float) -> bool:
         """Put a claimed job back for later without spending an attempt (rate limits, open circuits)."""
-        return self.retry_at(job, time.time() + seconds, None, refund_attempt=True)
+        return self.apply(jobs.defer(job, time.time() + seconds))
 
     def reap_expired(self) -> tuple[int, int]:
         """Jobs whose lease expired (their process died) go back to pending, or fail when out of attempts.
@@ -236,52 +161,9 @@ class JobQueue:
         expired = [j for j in running if j.get("lease_expires_at") and j["lease_expires_at"] < now]
         requeue = [j["_id"] for j in expired if j["attempts"] < j["max_attempts"]]
         exhausted = [j["_id"] for j in expired if j["attempts"] >= j["max_attempts"]]
-        stale = {"status": RUNNING, "lease_expires_at": {"$lt": now}}
-        clear = {"lease_owner": None, "lease_expires_at": None, "claim_token": None, "updated_at": stamp}
         requeued = failed = 0
         if requeue:
-            requeued = self.coll.update_many(
-                {"_id": {"$in": requeue}, **stale},
-                {
-                    "$set": {
-                        "status": PENDING,
-                        "scheduled_for": now,
-                        "last_error": "The process running this job stopped; it was requeued.",
-                        **clear,
-                    }
-                },
-            ).modified_count
+            requeued = jobs.apply(jobs.reaped(requeue, now, stamp)[0], many=True)
         if exhausted:
-            failed = self.coll.update_many(
-                {"_id": {"$in": exhausted}, **stale},
-                {
-                    "$set": {
-                        "status": JobStatus.FAILED.value,
-                        "completed_at": stamp,
-                        "last_error": "The process running the last attempt stopped; the data may have been sent.",
-                        **clear,
-                    }
-                },
-            ).modified_count
+            failed = jobs.apply(jobs.reaped(exhausted, now, stamp)[1], many=True)
         return requeued, failed
-
-
-def requeue(
-    job: JobRecord, statuses: tuple[str, ...], extra_attempts: int, operation_id: str | None = None
-) -> bool:
-    """A finished job (as read, in one of ``statuses``) becomes pending now with ``extra_attempts`` more
-    attempts; ``operation_id`` marks the replay that did it. False when its status changed meanwhile."""
-    if job["status"] not in statuses:
-        return False
-    fields: dict[str, Any] = {
-        "status": PENDING,
-        "scheduled_for": time.time(),
-        "completed_at": None,
-        "claim_token": None,
-        "max_attempts": max(job["max_attempts"], job["attempts"] + extra_attempts),
-        "updated_at": utcnow(),
-    }
-    if operation_id is not None:
-        fields["operation_id"] = operation_id
-    found = {"_id": job["_id"], "status": job["status"]}
-    return PluginJob._get_collection().update_one(found, {"$set": fields}).modified_count == 1

@@ -10,8 +10,8 @@ from typing import Any, cast
 
 from pymongo.collection import Collection
 
+from app.engine.jobs import requeue
 from app.engine.operations import BatchResult, window
-from app.engine.queue import requeue
 from app.engine.records import JobRecord
 from app.models import PluginJob
 
@@ -35,7 +35,9 @@ class Replay:
         for job in items:
             if job.get("operation_id") == op_id:
                 result.created += 1  # requeued by this replay before a crash
-            elif requeue(cast(JobRecord, job), tuple(op["params"]["statuses"]), max_attempts, op_id):
+            elif requeue(
+                cast(JobRecord, job), "replay", tuple(op["params"]["statuses"]), max_attempts, op_id
+            ):
                 result.created += 1
             else:
                 result.skipped += 1  # its status changed meanwhile

@@ -14,6 +14,7 @@ from flask import Flask
 from app import signals
 from app.contract import PluginError
 from app.contract.registry import PluginRegistry
+from app.engine import jobs
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
@@ -60,18 +61,12 @@ class JobRunner:
             trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
         )
         self.limiter = RateLimiter(box)
-        # Changes this process made to configs after they were read with a claim batch (circuit, enabled),
-        # so that jobs of the same batch see them: config id -> (monotonic time, fields).
-        self._changed: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.copies = subscriptions(app)
 
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs: healthy ones as this process read them within
         FORM_CACHE_SECONDS, the others fresh in one read (their circuits decide)."""
-
-        def read(ids: list[str]) -> list[dict[str, Any]]:
-            return list(PluginConfig._get_collection().find({"_id": {"$in": [ObjectId(i) for i in ids]}}))
-
-        found = subscriptions(self.app).configs_by_id({job["config_id"] for job in jobs}, read)
+        found = self.copies.configs_by_id({job["config_id"] for job in jobs}, _read_configs)
         return {
             config_id: self.as_loaded([doc], read_at)[config_id]
             for config_id, (read_at, doc) in found.items()
@@ -84,19 +79,20 @@ class JobRunner:
         loaded_at = time.monotonic() if read_at is None else read_at
         return {str(c["_id"]): cast(ConfigRecord, {**c, "_loaded_at": loaded_at}) for c in configs}
 
-    def _latest(self, config: ConfigRecord) -> ConfigRecord:
-        changed = self._changed.get(str(config["_id"]))
-        if changed and changed[0] > config.get("_loaded_at", 0):
-            return cast(ConfigRecord, {**config, **changed[1]})
-        return config
+    def _current(self, config: ConfigRecord) -> ConfigRecord | None:
+        """``config``, or its state now when this process changed it after that copy was read (a job of
+        the same batch opened its circuit or disabled it; an API write): None when it was deleted."""
+        if not self.copies.stale(config["_id"], config.get("_loaded_at", float("-inf"))):
+            return config
+        return self.load_configs([cast(JobRecord, {"config_id": str(config["_id"])})]).get(str(config["_id"]))
 
-    def _remember(self, config: ConfigRecord, **fields: Any) -> None:
-        previous = self._changed.get(str(config["_id"]), (0.0, {}))[1]
-        self._changed[str(config["_id"])] = (time.monotonic(), {**previous, **fields})
+    def _changed(self, config: ConfigRecord) -> None:
+        """This process has just written a change to ``config``: later jobs read it again."""
+        self.copies.changed(config["_id"])
 
     def run(self, job: JobRecord, config: ConfigRecord | None) -> None:
         """One attempt of ``job`` with its ``config`` as read at claim time (None: the config was deleted)."""
-        config = self._latest(config) if config is not None else None
+        config = self._current(config) if config is not None else None
         if config is None or not config.get("enabled", True):
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
@@ -108,7 +104,7 @@ class JobRunner:
             return
         admission = self.circuit.admit(config)
         if admission.circuit is not None:
-            self._remember(config, circuit=admission.circuit)
+            self._changed(config)
         if not admission.run:
             self.queue.defer(job, admission.defer)
             signals.job_deferred.send(self.app, job=job, reason="circuit_open", seconds=admission.defer)
@@ -169,25 +165,26 @@ class JobRunner:
     ) -> None:
         error, duration = outcome.error, outcome.duration
         if error is None:
-            if (closed := self.circuit.succeeded(config)) is not None:
-                self._remember(config, circuit=closed)
+            if self.circuit.succeeded(config) is not None:
+                self._changed(config)
             self.writer.submit(
                 log_doc,
-                self.queue.finish_op(job, JobStatus.COMPLETED),
+                jobs.finish(job, JobStatus.COMPLETED),
                 lambda: signals.job_completed.send(self.app, job=job, duration=duration),
             )
             return
-        circuit, disabled = self.circuit.failed(config, trial)
-        self._remember(config, circuit=circuit)
+        _, disabled = self.circuit.failed(config, trial)
         if error.disable:
             disable_integration(config["_id"], error.message)
-        if disabled or error.disable:  # (after the store has it: a copy read meanwhile would keep it enabled)
-            self._remember(config, enabled=False)
+        # (after the store has it: a copy read meanwhile would keep it enabled)
+        if disabled or error.disable:
             forget_subscriptions(self.app)
+        else:
+            self._changed(config)
         if error.permanent or disabled or out_of_attempts(job):
             self.writer.submit(
                 log_doc,
-                self.queue.finish_op(job, JobStatus.FAILED, error.message),
+                jobs.finish(job, JobStatus.FAILED, error.message),
                 lambda: signals.job_failed.send(self.app, job=job, error=error.message, duration=duration),
             )
             return
@@ -199,8 +196,13 @@ class JobRunner:
         )
         self.writer.submit(
             log_doc,
-            self.queue.retry_op(job, time.time() + delay, error.message),
+            jobs.retry(job, time.time() + delay, error.message),
             lambda: signals.job_retried.send(
                 self.app, job=job, error=error.message, delay=delay, duration=duration
             ),
         )
+
+
+def _read_configs(ids: list[str]) -> list[dict[str, Any]]:
+    """The config documents of ``ids``, from the store."""
+    return list(PluginConfig._get_collection().find({"_id": {"$in": [ObjectId(i) for i in ids]}}))

@@ -30,7 +30,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, operations
+from app.engine import alert_delivery, alerts, dispatch, jobs, operations
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
@@ -333,7 +333,7 @@ class Scheduler:
         if taken:
             claim = self.queue.claim_fields(uuid.uuid4().hex, time.time(), taken[0]["created_at"])
             for doc in taken:
-                doc.update(claim, attempts=doc.get("attempts", 0) + 1)
+                jobs.claim_at_insert(doc, claim)
         return taken
 
     def adopt(
@@ -394,6 +394,7 @@ class Scheduler:
         interval."""
         cfg = self.app.config
         until = time.monotonic() + max(0.5, cfg["POLL_INTERVAL"] * 0.9)
+        throttled: set[str | None] = set()  # operations that waited this interval: the next may not
         while not self._stopping and time.monotonic() < until:
             self._operation_progress.clear()
             step = operations.step(
@@ -405,8 +406,11 @@ class Scheduler:
             )
             if step.done:
                 self.wake()
-            elif step.throttled:  # woken when one of its jobs finishes here
+            elif step.throttled and step.op_id not in throttled:
+                throttled.add(step.op_id)  # it went behind the others: give the next one its turn now
+            elif step.throttled:  # every operation waits: woken when one of their jobs finishes here
                 self._operation_progress.wait(min(0.2, max(0.0, until - time.monotonic())))
+                throttled.clear()
             else:
                 return
 

@@ -9,7 +9,9 @@ reader go to the store.
 
 The scheduler keeps configs by id the same way, but only healthy ones (``healthy``): a claim batch's
 configs whose circuit is open or half-open, or counts failures, are read fresh, because their circuit
-decides whether the job runs.
+decides whether the job runs. A copy a job was claimed with is checked when the job starts (``stale``):
+if this process changed that config since (a circuit moved, it was disabled, any forgetting write), the
+job reads it again, so a job never runs on a state older than a change its own process made.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class Subscriptions:
         self._configs: dict[str, tuple[float, Any]] = {}
         self._by_id: dict[str, tuple[float, Any]] = {}  # healthy configs, by id
         self._generation = 0  # bumped by forget: a read that overlapped a forget is not kept
+        self._forgot_at = float("-inf")  # time.monotonic() of the last forget
+        self._changed_at: dict[str, float] = {}  # config id -> time.monotonic() of this process's last change
         self._lock = threading.Lock()
 
     def form(self, form_id: str) -> dict[str, Any] | None:
@@ -74,7 +78,8 @@ class Subscriptions:
             keep = self.seconds > 0 and generation == self._generation
             for doc in docs:
                 found[str(doc["_id"])] = (now, doc)
-                if keep and healthy(doc):
+                # (not a copy whose read overlapped a change of this process: it may predate it)
+                if keep and healthy(doc) and self._changed_at.get(str(doc["_id"]), float("-inf")) < now:
                     _make_room(self._by_id, now - self.seconds)
                     self._by_id[str(doc["_id"])] = (now, doc)
         return found
@@ -96,10 +101,27 @@ class Subscriptions:
                     cache[key] = (now, value)
         return value, now
 
+    def changed(self, config_id: object) -> None:
+        """This process has just written a change to one config (its circuit): drop its copy, and make
+        copies read before now ``stale``. Call it after the write has landed."""
+        key = str(config_id)
+        with self._lock:
+            self._by_id.pop(key, None)
+            if len(self._changed_at) >= MAX_FORMS:
+                self._changed_at.clear()  # (forgetting all of them instead: every older copy is stale)
+                self._forgot_at = time.monotonic()
+            self._changed_at[key] = time.monotonic()
+
+    def stale(self, config_id: object, read_at: float) -> bool:
+        """A copy of the config read at ``read_at`` (``time.monotonic()``) is older than a change this
+        process made to it since (``changed`` or ``forget``)."""
+        return read_at <= max(self._forgot_at, self._changed_at.get(str(config_id), float("-inf")))
+
     def forget(self) -> None:
         """Drop everything: forms or integrations were changed by this process."""
         with self._lock:
             self._generation += 1
+            self._forgot_at = time.monotonic()
             self._forms.clear()
             self._configs.clear()
             self._by_id.clear()

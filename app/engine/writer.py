@@ -15,8 +15,8 @@ from typing import Any
 from pymongo.errors import BulkWriteError, InvalidOperation
 
 from app.engine.batching import Batcher
-from app.engine.queue import Change
-from app.models import PluginExecutionLog, PluginJob
+from app.engine.jobs import Change, apply_all
+from app.models import PluginExecutionLog
 from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
@@ -36,14 +36,14 @@ class ResultWriter(Batcher[Item]):
 
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]
-        changes = [change.as_bulk() for _, change, _ in batch]
+        changes = [change for _, change, _ in batch]
         delay = 0.5
         while True:
             try:
                 if logs:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
-                PluginJob._get_collection().bulk_write(changes, ordered=False)
+                apply_all(changes)
                 break
             except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
                 log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)

@@ -32,6 +32,8 @@ class Operation(Document):
     kind = StringField(required=True)  # "backfill" | "replay"
     # What it works on: backfill {config_id, since, until, resend}; replay {statuses, config_id, form_id, ...}.
     params = DictField()
+    config_ids = ListField(StringField())  # the integrations it may send to (one running operation each)
+    resends = BooleanField(default=False)  # sends again what was sent (replay; backfill with resend)
     status = StringField(default=OperationStatus.RUNNING.value)
     preview = BooleanField(default=False)  # only count the items (total), then complete
     prepared = BooleanField(default=False)  # its items' ids are snapshotted and total is known
@@ -43,6 +45,7 @@ class Operation(Document):
     error = StringField(null=True)
     lease_owner = StringField(null=True)
     lease_expires_at = FloatField(default=0.0)  # epoch seconds
+    served_at = FloatField(default=0.0)  # epoch seconds of its last turn: turns go round the workspaces
     created_by = StringField(null=True)
     started_at = FloatField(default=time.time)  # epoch seconds, for the rate and ETA
     created_at = DateTimeField(default=utcnow)

@@ -3,11 +3,16 @@ change made through the process applies to the next claimed job, another process
 
 from __future__ import annotations
 
+import time
+
 import pymongo
+import pytest
 from bson import ObjectId
 
+from app.engine.scheduler import Scheduler
 from app.engine.subscriptions import Subscriptions
 from tests.conftest import Api
+from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
 
@@ -114,3 +119,86 @@ def test_another_process_disabling_an_integration_stops_its_jobs_within_the_time
     wait_until(
         next_job_is_cancelled, timeout=10, what="a job of the disabled integration cancelled, not sent"
     )
+
+
+def _run_claimed(scheduler: Scheduler) -> None:
+    """Claim due jobs and run each batch on this thread, as the worker pool would, until none is left."""
+    while jobs := scheduler.queue.claim(50):
+        configs = scheduler.runner.load_configs(jobs)
+        for job in jobs:
+            scheduler.runner.run(job, configs.get(job["config_id"]))
+        scheduler.writer.flush()
+
+
+@pytest.mark.parametrize("jobs", [2, 5])
+def test_an_integration_re_enabled_after_a_410_delivers_every_job_of_the_process_that_disabled_it(
+    make_app, sink, jobs
+):
+    sink.responder = lambda req: Reply(410 if req.path == "/gone" else 200)
+    app = make_app(FORM_CACHE_SECONDS=3600)
+    api = Api(app.test_client())
+    form = api.create_form()
+    config = api.add_plugin(form["id"], "webhook", {"url": sink.url + "/gone"})
+    scheduler = Scheduler(app)  # not started: its runner, driven on this thread
+    api.submit(form["id"], {"n": 0})
+    _run_claimed(scheduler)
+    assert api.get(f"/api/plugin-configs/{config['id']}").json["enabled"] is False
+
+    re_enabled = api.patch(
+        f"/api/plugin-configs/{config['id']}", {"enabled": True, "config": {"url": sink.url + "/ok"}}
+    )
+    assert re_enabled.status_code == 200
+    ids = [api.submit(form["id"], {"n": n})["jobs"][0] for n in range(1, jobs + 1)]
+    _run_claimed(scheduler)
+
+    assert [api.job(i)["status"] for i in ids] == ["completed"] * jobs
+    assert [r.path for r in sink.requests].count("/ok") == jobs
+
+
+@pytest.mark.parametrize(
+    ("reply", "first", "after"),
+    # disabled: the batch's other jobs end unsent; circuit opened: they wait, their attempts not spent
+    [(410, "failed", "cancelled"), (500, "pending", "pending")],
+)
+def test_the_rest_of_a_batch_sees_what_its_first_job_did_to_the_integration(
+    make_app, sink, reply, first, after
+):
+    sink.responder = lambda req: Reply(reply)
+    app = make_app(FORM_CACHE_SECONDS=3600, CIRCUIT_FAILURE_THRESHOLD=1, CIRCUIT_COOLDOWN=60)
+    api = Api(app.test_client())
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    ids = [api.submit(form["id"], {"n": n})["jobs"][0] for n in range(3)]
+    scheduler = Scheduler(app)
+    jobs = scheduler.queue.claim(50)
+    configs = scheduler.runner.load_configs(jobs)  # one copy for the batch, read before any job ran
+    for job in jobs:
+        scheduler.runner.run(job, configs[job["config_id"]])
+    scheduler.writer.flush()
+
+    assert len(jobs) == 3 and len(sink.requests) == 1
+    assert sorted(api.job(i)["status"] for i in ids) == sorted([first, after, after])
+
+
+def test_a_copy_read_before_a_change_of_this_process_is_stale():
+    cache = Subscriptions(seconds=60)
+    before = time.monotonic()
+    cache.changed("a")
+    after = time.monotonic()
+    assert cache.stale("a", before) and not cache.stale("a", after) and not cache.stale("b", before)
+    cache.forget()
+    assert cache.stale("b", after)
+
+
+def test_a_read_that_overlaps_a_change_of_one_config_keeps_only_the_others():
+    store = Store(a={}, b={})
+    cache = Subscriptions(seconds=60)
+
+    def read_while_a_changes(ids: list[str]) -> list[dict]:
+        cache.changed("a")  # a circuit write of this process landed while this read was on its way
+        return store.read(ids)
+
+    cache.configs_by_id(["a", "b"], read_while_a_changes)
+    cache.configs_by_id(["a", "b"], store.read)
+
+    assert store.reads == [["a", "b"], ["a"]]
