@@ -90,6 +90,23 @@ class SubmissionChanged(SubmissionOut):
     jobs = fields.List(fields.String(), required=True)
 
 
+class RevisionOut(Out):
+    revision = fields.Integer(required=True)
+    data = fields.Dict(required=True)
+    updated_at = _time()  # when this revision was written
+
+
+class RevisionList(Out):
+    revision = fields.Integer(required=True, metadata={"description": "The submission's current revision"})
+    items = fields.List(
+        fields.Nested(RevisionOut),
+        required=True,
+        metadata={
+            "description": "Earlier revisions kept, newest first (the oldest beyond the limits are dropped)"
+        },
+    )
+
+
 class SubmissionDeleted(Out):
     id = _id()
     deleted = fields.Boolean(required=True)
