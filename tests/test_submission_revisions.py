@@ -58,9 +58,9 @@ def test_a_large_submission_edited_many_times_keeps_a_bounded_document_and_recen
 def _too_large_bodies() -> list[dict]:
     """Data whose JSON fits the request limit (1 MiB) but is larger than the edit limit once stored."""
     bodies = [
-        {"n": [0] * 450_000},
-        {"a": [[]] * 200_000, "b": [0] * 200_000},
-        {"d": [{"k": 0}] * 40_000, "n": [1] * 300_000},
+        {"n": [0] * 200_000},
+        {"a": [[]] * 100_000, "b": [0] * 100_000},
+        {"d": [{"k": 0}] * 40_000, "n": [1] * 150_000},
     ]
     for body in bodies:
         assert len(json.dumps({"data": body}, separators=(",", ":"))) < 1024 * 1024

@@ -30,7 +30,7 @@ bp.after_request(intake.add_cors_headers)
 
 
 SUBMISSION_IN = SubmissionIn()  # built once: building a schema costs more than the intake's own checks
-MAX_DATA_BYTES = 4 * 1024 * 1024  # an edit's data, as stored
+MAX_DATA_BYTES = 2 * 1024 * 1024  # an edit's data, as stored (twice what a 1 MiB JSON body usually takes)
 MAX_DOCUMENT_BYTES = 12 * 1024 * 1024  # a submission's document after an edit (the store's limit is 16 MiB)
 
 
