@@ -7,6 +7,7 @@ import time
 
 from app.api.conditions import CHECK_BUDGET
 from app.engine.conditions import EVENT_BUDGET
+from tests.conftest import ui_login
 
 FIELDS = [
     {"name": "email", "type": "email", "required": True},
@@ -173,7 +174,7 @@ def test_a_condition_set_of_more_than_50_rules_is_refused_however_it_is_grouped(
         assert "At most 50 rules" in resp.json["error"]["details"]["conditions"]["rules"][0]
 
 
-def test_conditions_past_their_cpu_budget_skip_the_event_visibly_and_keep_the_intake_fast(api):
+def test_conditions_past_their_cpu_budget_skip_the_event_visibly_and_keep_the_intake_fast(app, api):
     form = api.create_form("Leads", [*FIELDS, {"name": "message", "type": "textarea"}])
     heavy = _hook(api, form["id"], conditions=_heavy_conditions())
     everyone = _hook(api, form["id"])
@@ -188,6 +189,8 @@ def test_conditions_past_their_cpu_budget_skip_the_event_visibly_and_keep_the_in
     shown = api.get(f"/api/plugin-configs/{heavy['id']}").json
     assert (shown["skipped_events"], shown["conditions_over_budget"]) == (1, 1)
     assert api.get(f"/api/plugin-configs/{everyone['id']}").json["conditions_over_budget"] == 0
+    page = ui_login(app).get(f"/admin/integrations/{heavy['id']}").text
+    assert "<strong>1</strong> of them took too long to check" in page
     assert spent < EVENT_BUDGET + 1.0  # generous; today's main spends many seconds
 
     # an ordinary submission to the same integration is judged as usual
