@@ -5,8 +5,11 @@ from __future__ import annotations
 import random
 import time
 
+from bson import ObjectId
+
 from app.api.conditions import CHECK_BUDGET
 from app.engine.conditions import EVENT_BUDGET
+from app.models import PluginConfig
 from tests.conftest import ui_login
 
 FIELDS = [
@@ -224,3 +227,25 @@ def test_the_match_check_has_a_budget_per_submission_and_in_all_and_says_when_it
         0,
         None,
     )
+
+
+def test_a_condition_set_saved_before_the_limits_still_runs_within_its_budget(app, api):
+    form = api.create_form("Leads", [*FIELDS, {"name": "message", "type": "textarea"}])
+    legacy = _hook(api, form["id"])
+    rule = {"field": "message", "op": "matches", "value": HOSTILE_PATTERNS[0]}
+    stored = {"match": "any", "rules": [{"match": "any", "rules": [rule] * 30}] * 2, "on_edit": "always"}
+    with app.app_context():  # as saved before patterns and rule counts were limited
+        PluginConfig._get_collection().update_one(
+            {"_id": ObjectId(legacy["id"])}, {"$set": {"conditions": stored}}
+        )
+    heavy = api.client.post(
+        f"/api/forms/{form['id']}/submissions",
+        json={"data": {"email": "a@example.com", "message": _ab_text()}},
+    )
+    light = api.client.post(
+        f"/api/forms/{form['id']}/submissions", json={"data": {"email": "b@example.com", "message": "hello"}}
+    )
+    assert (heavy.status_code, light.status_code) == (202, 202)
+    assert heavy.json["jobs"] == light.json["jobs"] == []
+    shown = api.get(f"/api/plugin-configs/{legacy['id']}").json
+    assert (shown["skipped_events"], shown["conditions_over_budget"]) == (2, 1)

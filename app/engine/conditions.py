@@ -145,10 +145,12 @@ class Conditions:
         return True
 
 
-def parse(raw: Any, field_names: Iterable[str] | None = None) -> Conditions | None:
+def parse(raw: Any, field_names: Iterable[str] | None = None, *, limits: bool = True) -> Conditions | None:
     """Validate a condition set from the API. ``None`` or an empty rule list means "always".
 
-    With ``field_names`` (the form's declared fields), rules on unknown fields are refused.
+    With ``field_names`` (the form's declared fields), rules on unknown fields are refused. ``limits``: refuse
+    sets with too many rules and patterns too costly to run (a save); without, a stored set saved before these
+    limits still runs (its CPU budget bounds it).
     """
     if raw is None:
         return None
@@ -161,9 +163,9 @@ def parse(raw: Any, field_names: Iterable[str] | None = None) -> Conditions | No
     on_edit = raw.get("on_edit", "always")
     if on_edit not in ("always", "newly_matching"):
         errors["on_edit"] = ["Must be 'always' or 'newly_matching'."]
-    if _rule_count(raw.get("rules")) > MAX_RULES:
+    if limits and _rule_count(raw.get("rules")) > MAX_RULES:
         raise ConditionError({"rules": [f"At most {MAX_RULES} rules in all, those in groups included."]})
-    root = _group(raw, "", errors, depth=0)
+    root = _group(raw, "", errors, 0, limits)
     known = set(field_names) if field_names is not None else None
     if known and root is not None:
         for path, rule in _walk(root, ""):
@@ -177,7 +179,7 @@ def parse(raw: Any, field_names: Iterable[str] | None = None) -> Conditions | No
 
 def parse_stored(raw: Mapping[str, Any] | None) -> Conditions | None:
     """A condition set as stored on a config (already validated when saved)."""
-    return parse(raw) if raw else None
+    return parse(raw, limits=False) if raw else None
 
 
 def _rule_count(rules: Any) -> int:
@@ -205,7 +207,9 @@ def _walk(group: Group, prefix: str) -> Iterable[tuple[str, Rule]]:
             yield path, rule
 
 
-def _group(raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], depth: int) -> Group | None:
+def _group(
+    raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], depth: int, limits: bool
+) -> Group | None:
     match = raw.get("match", "all")
     if match not in ("all", "any"):
         errors[f"{prefix}match"] = ["Must be 'all' or 'any'."]
@@ -226,15 +230,15 @@ def _group(raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], de
             if set(item) - {"match", "rules"}:
                 errors[f"{path}rules"] = ["A group has only match and rules."]
                 continue
-            group = _group(item, path, errors, depth + 1)
+            group = _group(item, path, errors, depth + 1, limits)
             if group is not None:
                 rules.append(group)
-        elif (rule := _rule(item, path, errors)) is not None:
+        elif (rule := _rule(item, path, errors, limits)) is not None:
             rules.append(rule)
     return Group(match, tuple(rules)) if match in ("all", "any") else None
 
 
-def _rule(raw: Any, path: str, errors: dict[str, list[str]]) -> Rule | None:
+def _rule(raw: Any, path: str, errors: dict[str, list[str]], limits: bool) -> Rule | None:
     if not isinstance(raw, Mapping):
         errors[path.rstrip(".")] = ["Each rule is an object with field, op and value."]
         return None
@@ -256,7 +260,7 @@ def _rule(raw: Any, path: str, errors: dict[str, list[str]]) -> Rule | None:
     elif op == "matches":
         if not isinstance(value, str) or not value or len(value) > MAX_PATTERN:
             errors[f"{path}value"] = [f"Give a pattern of 1 to {MAX_PATTERN} characters."]
-        elif (problem := _pattern_problem(value)) is not None:
+        elif (problem := _pattern_problem(value, limits)) is not None:
             errors[f"{path}value"] = [problem]
     elif op in ORDERED:
         if _number(value) is None and _date(value) is None:
@@ -284,7 +288,7 @@ def _compiled(pattern: str) -> Any:
     return re2.compile(pattern, _RE2_OPTIONS)
 
 
-def _pattern_problem(pattern: str) -> str | None:
+def _pattern_problem(pattern: str, limits: bool = True) -> str | None:
     try:
         compiled = _compiled(pattern)
     except re2.error as exc:
@@ -292,6 +296,8 @@ def _pattern_problem(pattern: str) -> str | None:
         if "too large" in reason:
             return _TOO_COMPLEX.format(why="it compiles to more steps than fit in memory")
         return f"Not a valid pattern ({reason}); backreferences and look-arounds are not supported."
+    if not limits:
+        return None
     if (repeated := repetition(pattern)) > MAX_REPETITION:
         return (
             f"The counted repetitions ({{n,m}}) of this pattern add up to {repeated}, nested ones multiplied; "
