@@ -10,6 +10,7 @@ from bson import BSON, ObjectId
 
 from app.api.submissions import MAX_DATA_BYTES
 from app.models import Submission, SubmissionRevision
+from app.models import revision as revisions
 from app.models.revision import MAX_KEPT, MAX_KEPT_BYTES, data_size
 from tests.conftest import ui_login
 
@@ -176,3 +177,17 @@ def test_deleting_a_form_forgets_its_submissions_revisions(app, api):
     assert _stored_revisions(app, sub) == [1]
     assert api.delete(f"/api/forms/{form['id']}").status_code == 204
     assert _stored_revisions(app, sub) == []
+
+
+def test_keeping_a_revision_twice_stores_it_once(app, api):
+    """An edit that lost a race, or was retried, has kept the revision already: no error, no copy."""
+    form = api.create_form("Race")
+    sub = api.submit(form["id"], {"name": "a"})["id"]
+    with app.app_context():
+        current = Submission.objects.get(id=sub)
+        revisions.keep(current)
+        revisions.keep(current)
+    assert _stored_revisions(app, sub) == [1]
+    assert api.get(f"/api/submissions/{sub}/revisions").json["items"] == []  # the current one is not listed
+    assert _edit(api, sub, {"name": "b"}).status_code == 200
+    assert [r["data"] for r in api.get(f"/api/submissions/{sub}/revisions").json["items"]] == [{"name": "a"}]
