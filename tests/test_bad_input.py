@@ -146,3 +146,48 @@ def test_a_large_forms_submissions_are_checked_but_its_schema_is_not_kept(api):
     assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {"f0": options[7]}}).status_code == 202
     assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {"f0": "nope"}}).status_code == 422
     assert schemas._kept_schema.cache_info().currsize == kept
+
+
+BAD_NAMES = {
+    "a line break": "Sales\nURGENT: https://evil.example/reset",
+    "a carriage return and line feed": "Sales\r\nBcc: x@evil.example",
+    "a tab": "Sales\tteam",
+    "a NUL": "Sales\x00",
+    "an escape sequence": "Sales\x1b[31m",
+    "a C1 control": "Sales\x85next line",
+    "a line separator": "Sales\u2028next",
+    "a paragraph separator": "Sales\u2029next",
+    "a right-to-left override": "Sales\u202eexe.fdp",
+}
+
+
+@pytest.mark.parametrize("what", list(BAD_NAMES))
+def test_a_name_with_control_characters_is_refused_and_changes_nothing(api, form, what):
+    name = BAD_NAMES[what]
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="Hook")
+    workspace = api.post("/api/workspaces", {"name": "Team"}).json["id"]
+    before = _written()
+    attempts = [
+        ("post", "/api/forms", {"name": name}),
+        ("patch", f"/api/forms/{form['id']}", {"name": name}),
+        ("post", f"/api/forms/{form['id']}/plugins",
+         {"plugin_id": "webhook", "config": {"url": "https://example.com/"}, "name": name}),
+        ("patch", f"/api/plugin-configs/{hook['id']}", {"name": name}),
+        ("post", "/api/workspaces", {"name": name}),
+        ("patch", f"/api/workspaces/{workspace}", {"name": name}),
+        ("post", "/api/tokens", {"name": name}),
+    ]
+    for method, path, body in attempts:
+        resp = getattr(api, method)(path, body)
+        assert resp.status_code == 422, (path, resp.status_code)
+        assert "line" in resp.json["error"]["details"]["name"][0]
+    assert _written() == before
+    assert api.get(f"/api/forms/{form['id']}").json["name"] == "Contact"
+    assert api.get(f"/api/plugin-configs/{hook['id']}").json["name"] == "Hook"
+    assert [w["name"] for w in api.get("/api/workspaces").json["items"] if w["id"] == workspace] == ["Team"]
+    assert all(t["name"] != name for t in api.get("/api/tokens").json["items"])
+
+
+def test_ordinary_names_in_any_script_are_accepted(api):
+    for name in ("Ventes — Q3 “leads”", "Заявки", "商談フォーム", "طلبات", "Kontakt (DE) 🚀", "a = b + c"):
+        assert api.post("/api/forms", {"name": name}).json["name"] == name

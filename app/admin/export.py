@@ -29,7 +29,7 @@ def csv_rows(docs: Iterable[dict], fields: list[str], form_names: dict[str, str]
     """CSV text in chunks: a header, then one line per submission (undeclared fields as JSON in "other")."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["id", "form", "received_at", "revision", *fields, "other"])
+    writer.writerow([_cell(name) for name in ("id", "form", "received_at", "revision", *fields, "other")])
     declared = set(fields)
     for n, doc in enumerate(docs, 1):
         data = doc.get("data") or {}
@@ -37,7 +37,7 @@ def csv_rows(docs: Iterable[dict], fields: list[str], form_names: dict[str, str]
         writer.writerow(
             [
                 str(doc["_id"]),
-                form_names.get(doc.get("form_id"), ""),
+                _cell(form_names.get(doc.get("form_id"), "")),
                 isoformat(doc.get("created_at")),
                 doc.get("revision", 1),
                 *(_cell(data.get(name)) for name in fields),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from app.api.schemas import NAME
 from app.models.accounts import Role
 
 ROLES = [r.value for r in Role]
@@ -20,7 +21,7 @@ class LoginIn(Strict):
 
 
 class WorkspaceIn(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=NAME)
 
 
 class InviteIn(Strict):
@@ -38,7 +39,7 @@ class MemberPatch(Strict):
 
 
 class TokenIn(Strict):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=NAME)
 
 
 class PasswordIn(Strict):

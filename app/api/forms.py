@@ -13,6 +13,7 @@ from app.engine import jobs as lifecycle
 from app.engine.dispatch import pending_marker
 from app.errors import APIError, invalid
 from app.models import Form, FormField, PluginConfig, Submission, utcnow
+from app.models import revision as revisions
 from app.signals import FormEvent
 
 
@@ -73,5 +74,6 @@ def delete_form(form_id: str):
     lifecycle.cancel_waiting("The form was deleted.", form_id=str(form.id))
     PluginConfig.objects(form_id=str(form.id)).delete()
     Submission.objects(form_id=str(form.id)).delete()
+    revisions.delete_for_form(str(form.id))
     form.delete()
     return "", 204

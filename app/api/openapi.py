@@ -125,6 +125,9 @@ OPS: dict[str, Op] = {
         "Edit a submission's data (emits response.edited)", {200: out.SubmissionChanged}, inp.SubmissionIn
     ),
     "api.delete_submission": Op("Delete a submission (emits response.deleted)", {200: out.SubmissionDeleted}),
+    "api.list_revisions": Op(
+        "The earlier revisions of a submission that edits replaced", {200: out.RevisionList}
+    ),
     "api.list_plugins": Op("The installed plugins", {200: out.PluginList}),
     "api.get_plugin": Op("A plugin, with the JSON Schema of its config", {200: out.PluginOut}),
     "api.test_unsaved": Op("Test a config before saving it", {200: out.TestResultOut}, inp.PluginTestIn),

@@ -90,6 +90,23 @@ class SubmissionChanged(SubmissionOut):
     jobs = fields.List(fields.String(), required=True)
 
 
+class RevisionOut(Out):
+    revision = fields.Integer(required=True)
+    data = fields.Dict(required=True)
+    updated_at = _time()  # when this revision was written
+
+
+class RevisionList(Out):
+    revision = fields.Integer(required=True, metadata={"description": "The submission's current revision"})
+    items = fields.List(
+        fields.Nested(RevisionOut),
+        required=True,
+        metadata={
+            "description": "Earlier revisions kept, newest first (the oldest beyond the limits are dropped)"
+        },
+    )
+
+
 class SubmissionDeleted(Out):
     id = _id()
     deleted = fields.Boolean(required=True)
@@ -135,6 +152,10 @@ class PluginConfigOut(Out):
     skipped_events = fields.Integer(
         required=True, metadata={"description": "Events whose data did not match the conditions"}
     )
+    conditions_over_budget = fields.Integer(
+        required=True,
+        metadata={"description": "Of the skipped events, those whose conditions ran past their CPU budget"},
+    )
     alerts_muted = fields.Boolean(required=True)
     disabled_reason = fields.String(allow_none=True)
     disabled_at = _time()
@@ -147,12 +168,21 @@ class ConditionMatchOut(Out):
     submission_id = _id()
     created_at = _time()
     matches = fields.Boolean(required=True)
+    over_budget = fields.Boolean(
+        required=True,
+        metadata={"description": "Took more than one event's CPU budget: skipped as not matching"},
+    )
 
 
 class ConditionCheckOut(Out):
     items = fields.List(fields.Nested(ConditionMatchOut), required=True)
     matched = fields.Integer(required=True)
     checked = fields.Integer(required=True)
+    over_budget = fields.Integer(required=True)
+    complete = fields.Boolean(
+        required=True, metadata={"description": "False when the check stopped at its CPU budget for all"}
+    )
+    message = fields.String(allow_none=True, metadata={"description": "Why the check is partial, if it is"})
 
 
 class AlertOut(Out):

@@ -14,6 +14,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from app.contract import EVENTS
 from app.engine.conditions import OPERATORS
 from app.models.form import FIELD_TYPES
+from app.plain_text import has_control
 
 CONDITIONS_DOC = {
     "description": (
@@ -29,6 +30,15 @@ MAX_FIELDS, MAX_OPTIONS, MAX_ORIGINS = 300, 1000, 100
 
 
 INT64 = 2**63  # the store's integers are 64-bit
+
+
+def one_line(value: str) -> None:
+    """A name is one line of plain text (app/plain_text.py): it goes into e-mails and exports."""
+    if has_control(value):
+        raise ValidationError("Use one line of text, without control characters such as line breaks.")
+
+
+NAME = [validate.Length(min=1, max=200), one_line]
 
 
 class ExactNumber(fields.Field):
@@ -82,7 +92,7 @@ class FormIn(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = fields.String(required=True, validate=NAME)
     workspace_id = fields.String(load_default=None)
     accepting_submissions = fields.Boolean(load_default=True)
     allowed_origins = fields.List(
@@ -141,7 +151,7 @@ class PluginConfigIn(Schema):
         unknown = RAISE
 
     plugin_id = fields.String(required=True)
-    name = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    name = fields.String(load_default=None, validate=NAME)
     enabled = fields.Boolean(load_default=True)
     config = fields.Raw(load_default=dict)
     trigger_events = fields.List(

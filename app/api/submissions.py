@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from bson import ObjectId
+from bson import BSON, ObjectId
 from bson.errors import BSONError
 from flask import current_app, jsonify, request
 from marshmallow import ValidationError
@@ -28,7 +28,8 @@ from app.engine.group_commit import COMMAND_BYTES, Part, group_insert, is_duplic
 from app.engine.subscriptions import subscriptions
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
-from app.models import Form, Submission, isoformat, utcnow
+from app.models import Form, Submission, utcnow
+from app.models import revision as revisions
 from app.signals import FormEvent
 from app.store_health import as_store_error, restart_store_deadline
 
@@ -36,6 +37,8 @@ bp.after_request(intake.add_cors_headers)
 
 
 SUBMISSION_IN = SubmissionIn()  # built once: building a schema costs more than the intake's own checks
+MAX_DATA_BYTES = 2 * 1024 * 1024  # an edit's data, as stored (twice what a 1 MiB JSON body usually takes)
+MAX_DOCUMENT_BYTES = 12 * 1024 * 1024  # a submission's document after an edit (the store's limit is 16 MiB)
 
 
 def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
@@ -222,6 +225,13 @@ def get_submission(submission_id: str):
     return jsonify(scoped_or_404(Submission, submission_id, "submission").to_dict())
 
 
+@bp.get("/submissions/<submission_id>/revisions")
+def list_revisions(submission_id: str):
+    """The revisions edits replaced, newest first (as many as are kept: see app/models/revision.py)."""
+    sub = scoped_or_404(Submission, submission_id, "submission")
+    return jsonify({"revision": sub.revision, "items": revisions.earlier(sub)})
+
+
 def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, dict, list[str]]:
     current = scoped_or_404(Submission, submission_id, "submission", WRITE)
     if current.deleted:
@@ -232,26 +242,47 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     revision = current.revision + 1
     previous = current.data if signal is signals.response_edited else None
     marker = pending_marker(signal.name, current.id, revision, previous)
-    if "data" in changes:  # the revision being replaced, for the submission's history (the update below
-        # only applies to this revision, so the list cannot lose an entry to a concurrent edit)
-        replaced = {
-            "revision": current.revision,
-            "data": current.data,
-            "updated_at": isoformat(current.updated_at),
-        }
-        changes["history"] = [*current.history, replaced]
+    update: dict[str, Any] = {
+        "$set": {**changes, "revision": revision, "updated_at": utcnow(), "dispatch_pending": True},
+        "$push": {"pending_events": marker},
+    }
+    if "data" in changes:
+        _check_size(current, changes["data"], marker)
+        # The revision being replaced goes to its own collection first: if this edit then loses a race
+        # (or the process dies), the copy equals the current revision, which readers do not list.
+        revisions.keep(current)
+        if current.history:
+            update["$unset"] = {"history": ""}  # moved out by ``keep``
     coll = Submission._get_collection()
-    updated = coll.update_one(
-        {"_id": current.id, "revision": current.revision, "deleted": False},
-        {
-            "$set": {**changes, "revision": revision, "updated_at": utcnow(), "dispatch_pending": True},
-            "$push": {"pending_events": marker},
-        },
-    )
+    updated = coll.update_one({"_id": current.id, "revision": current.revision, "deleted": False}, update)
     if not updated.modified_count:
         raise APIError(409, "conflict", "The submission changed meanwhile; reload and try again.")
+    if "data" in changes:
+        revisions.trim(str(current.id))
     sub = coll.find_one({"_id": current.id})
     return sub, form, _emit(signal, form, sub, marker)
+
+
+def _check_size(current: Submission, data: dict[str, Any], marker: dict[str, Any]) -> None:
+    """413 when the edited data, or the submission's document with it, would be too large to store."""
+    size = revisions.data_size(data)
+    if size > MAX_DATA_BYTES:
+        raise APIError(
+            413,
+            "too_large",
+            f"The edited data would take {size:,} bytes stored; at most {MAX_DATA_BYTES:,}.",
+        )
+    doc = current.to_mongo().to_dict()
+    doc.pop("history", None)
+    doc["data"] = data
+    projected = len(BSON.encode(doc)) + len(BSON.encode({"marker": marker}))
+    if projected > MAX_DOCUMENT_BYTES:  # earlier edits' events, each with the data before it, not sent yet
+        raise APIError(
+            413,
+            "too_large",
+            "The submission's earlier edits are still being sent and it cannot grow further; "
+            "try again in a moment.",
+        )
 
 
 @bp.patch("/submissions/<submission_id>")

@@ -31,6 +31,7 @@ from app.models import (
     isoformat,
     utcnow,
 )
+from app.plain_text import one_line
 
 log = logging.getLogger(__name__)
 ALERT_EVENT = "integration.alert"
@@ -49,15 +50,33 @@ def owner_emails(workspace_id: str | None) -> list[str]:
     return sorted(u.email for u in User.objects(id__in=ids, active=True))
 
 
-def last_error(config_id: str) -> str | None:
-    """The error of the integration's latest failed attempt."""
-    row = (
+def last_failure(settings: Mapping[str, Any], config_id: str) -> str | None:
+    """The integration's latest failed attempt in the instance's own words: how it ended, the HTTP status
+    the destination answered (a number: never its text, which anyone running the destination writes), when,
+    and a link to the attempt's log."""
+    rows = (
         PluginExecutionLog._get_collection()
-        .find({"config_id": config_id, "status": {"$in": ["failed", "timeout"]}}, {"error_message": 1})
+        .find(
+            {"config_id": config_id, "status": {"$in": ["failed", "timeout"]}},
+            {"status": 1, "response": 1, "executed_at": 1, "job_id": 1, "attempt": 1},
+        )
         .sort("executed_at", -1)
         .limit(1)
     )
-    return next((r.get("error_message") for r in row), None)
+    row = next(iter(rows), None)
+    if row is None:
+        return None
+    code = (row.get("response") or {}).get("status_code")
+    how = "timed out" if row.get("status") == "timeout" else "failed"
+    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+        how += f" with HTTP {code}"
+    attempt = row.get("attempt")
+    text = f"attempt {attempt} {how}" if isinstance(attempt, int) else f"an attempt {how}"
+    text += f" at {isoformat(row.get('executed_at'))}"
+    job_id = row.get("job_id")
+    if isinstance(job_id, str) and ObjectId.is_valid(job_id):
+        text += f"; its log: {public_url(settings)}/admin/jobs/{job_id}"
+    return text
 
 
 def deliver(settings: Mapping[str, Any], alert: Alert, cfg: dict[str, Any] | None) -> None:
@@ -124,7 +143,7 @@ def send_digests(settings: Mapping[str, Any], now: float | None = None) -> int:
     return sent
 
 
-def digest_lines(workspace_id: str, now: float) -> list[str]:
+def digest_lines(settings: Mapping[str, Any], workspace_id: str, now: float) -> list[str]:
     """One line per integration of the workspace that failed in the past day, most failures first."""
     since = dt.datetime.fromtimestamp(now - DAY, dt.UTC).replace(tzinfo=None)
     failures = Counter(
@@ -145,13 +164,14 @@ def digest_lines(workspace_id: str, now: float) -> list[str]:
         )
     }
     return [
-        f"- {names.get(cid, 'a deleted integration')}: {count} failed attempt(s); last error: {last_error(cid)}"
+        f"- {one_line(names.get(cid, 'a deleted integration'))}: {count} failed attempt(s); last: "
+        f"{last_failure(settings, cid)}"
         for cid, count in failures.most_common()
     ]
 
 
 def _digest(settings: Mapping[str, Any], workspace_id: str, now: float) -> int:
-    lines = digest_lines(workspace_id, now)
+    lines = digest_lines(settings, workspace_id, now)
     if not lines:
         return 0
     alert = Alert(

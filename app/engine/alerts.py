@@ -19,9 +19,10 @@ from bson import ObjectId
 from mongoengine import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
-from app.engine.alert_delivery import deliver, last_error
+from app.engine.alert_delivery import deliver, last_failure
 from app.mailer import public_url
 from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
+from app.plain_text import one_line
 
 log = logging.getLogger(__name__)
 FAILED_STATES = ["failed", "timeout"]
@@ -36,7 +37,7 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
         circuit = cfg.get("circuit") or {}
         incident = circuit.get("failing_since") or circuit.get("opened_at")
         text = (
-            f"{cfg['name']} failed {circuit.get('failures', 0)} times in a row; its deliveries are paused "
+            f"{_name(cfg)} failed {circuit.get('failures', 0)} times in a row; its deliveries are paused "
             "and retried after a cool-down."
         )
         raised.append(
@@ -47,7 +48,8 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
         disabled_at = as_datetime(cfg.get("disabled_at"))
         if disabled_at is None or disabled_at < recent:  # switched off by a person, or long ago
             continue
-        text = f"{cfg['name']} was switched off: {cfg.get('disabled_reason') or 'it kept failing'}"
+        # (its reason may quote the destination's answer: the integration's page shows it)
+        text = f"{_name(cfg)} was switched off after failing; its page says why."
         raised.append(
             _raise(
                 settings,
@@ -87,10 +89,15 @@ def _failure_rates(settings: Mapping[str, Any], now: float) -> list[Alert | None
         )
         if cfg is None:
             continue
-        text = f"{cfg['name']}: {failures} of its {total} attempts in the past hour failed."
+        text = f"{_name(cfg)}: {failures} of its {total} attempts in the past hour failed."
         hour = int(now // 3600)
         raised.append(_raise(settings, cfg, "failure_rate", f"rate:{hour}", "is failing often", text, now))
     return raised
+
+
+def _name(cfg: dict[str, Any]) -> str:
+    """The integration's name as alerts quote it (one line, even if stored before names had to be)."""
+    return f"“{one_line(cfg['name'])}”"
 
 
 def _take_cooldown(config_id: str, now: float, cooldown: float) -> bool:
@@ -122,15 +129,15 @@ def _raise(
         return None
     if cooldown and not _take_cooldown(config_id, now, float(settings["ALERT_COOLDOWN"])):
         return None
-    error = last_error(config_id)
+    failure = last_failure(settings, config_id)
     link = f"{public_url(settings)}/admin/integrations/{config_id}"
-    message = f"{text}\n\nLast error: {error or '(none recorded)'}\nFix it: {link}"
+    message = f"{text}\n\nLast failure: {failure or '(none recorded)'}\nFix it: {link}"
     try:
         alert = Alert(
             workspace_id=cfg.get("workspace_id"),
             config_id=config_id,
             kind=kind,
-            title=f"Integration {cfg['name']!r} {what}",
+            title=f"Integration {one_line(cfg['name'])!r} {what}",
             message=message,
             link=link,
             dedup_key=key,

@@ -11,7 +11,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from app.engine.conditions import parse_stored
+from app.engine.conditions import Conditions, OverBudget, parse_stored
 from app.engine.dispatch import event_key, insert_jobs, snapshot
 from app.engine.jobs import new_job
 from app.engine.operations import BatchResult, OperationError, window
@@ -38,7 +38,7 @@ class Backfill:
         conditions = parse_stored(config.get("conditions"))
         result, docs = BatchResult(), []
         for sub in items:
-            if sub.get("deleted") or (conditions is not None and not conditions.matches(sub.get("data"))):
+            if sub.get("deleted") or (conditions is not None and not _matches(conditions, sub.get("data"))):
                 result.skipped += 1
                 continue
             key = event_key(EVENT, sub["_id"], 1)
@@ -60,3 +60,11 @@ class Backfill:
         result.created = sum(1 for job in jobs if job["new"] or job.get("operation_id") == op_id)
         result.skipped += len(docs) - result.created
         return result
+
+
+def _matches(conditions: Conditions, data: dict[str, Any] | None) -> bool:
+    """As at dispatch: conditions that run past one event's budget do not match."""
+    try:
+        return conditions.matches(data)
+    except OverBudget:
+        return False

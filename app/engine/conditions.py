@@ -2,13 +2,18 @@
 
 A condition set is ``{"match": "all"|"any", "rules": [...], "on_edit": "always"|"newly_matching"}``. A rule
 is ``{"field", "op", "value"}`` or one level of group ``{"match": "all"|"any", "rules": [rule, ...]}``.
-Patterns run on RE2 (linear time, no backtracking), so no pattern or value can stall a dispatch.
+Patterns run on RE2 (linear time, no backtracking) and are refused when they compile to a large program or
+repeat a lot (``{n,m}``); they look at a bounded prefix of the value. Evaluating the conditions of one event
+has a CPU-time ``Budget``, checked between rules and while walking a list value: past it, ``OverBudget`` is
+raised and the caller decides (dispatch: the event does not match and the integration counts it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
+import time
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,11 +38,15 @@ OPERATORS: dict[str, str] = {
 }
 UNARY = {"is_empty", "is_not_empty"}
 ORDERED = {"gt", "gte", "lt", "lte"}
-MAX_RULES = 50
+MAX_RULES = 50  # in a whole condition set, the rules of its groups included
 MAX_PATTERN = 500
+MAX_PROGRAM = 1000  # instructions of a compiled pattern (forward and reverse)
+MAX_REPETITION = 200  # the bounds of counted repetitions added up, nested ones multiplied
 MAX_VALUE = 1000
 MAX_LIST = 200
-MAX_MATCHED_TEXT = 64 * 1024  # longer values are matched on their first 64 KiB
+MAX_MATCHED_TEXT = 4096  # `matches` looks at a value's first 4,096 characters
+EVENT_BUDGET = 0.1  # seconds of CPU time for the conditions of one event (all its integrations)
+_LIST_CHECK_EVERY = 64  # list items compared between two looks at the budget
 
 Match = Literal["all", "any"]
 
@@ -50,6 +59,30 @@ class ConditionError(ValueError):
         self.messages = messages
 
 
+class OverBudget(Exception):
+    """Evaluating conditions took more than its ``Budget``; the outcome is unknown."""
+
+
+class Budget:
+    """CPU time of this thread that evaluating conditions may take, from when it is made.
+
+    CPU time, not wall time: a busy machine must not turn ordinary conditions into "over budget".
+    """
+
+    def __init__(self, seconds: float = EVENT_BUDGET):
+        self.seconds = seconds
+        self.started = time.thread_time()
+
+    @property
+    def spent(self) -> float:
+        return time.thread_time() - self.started
+
+    def check(self) -> None:
+        """Raise ``OverBudget`` once the budget is spent."""
+        if self.spent > self.seconds:
+            raise OverBudget(f"conditions took more than {self.seconds * 1000:.0f} ms of CPU")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One comparison of a submission field with a value."""
@@ -58,8 +91,9 @@ class Rule:
     op: str
     value: Any = None
 
-    def test(self, data: Mapping[str, Any]) -> bool:
-        return _compare(self.op, data.get(self.field), self.value)
+    def test(self, data: Mapping[str, Any], budget: Budget) -> bool:
+        budget.check()
+        return _compare(self.op, data.get(self.field), self.value, budget)
 
 
 @dataclass(frozen=True)
@@ -69,9 +103,9 @@ class Group:
     match: Match
     rules: tuple[Rule | Group, ...]
 
-    def test(self, data: Mapping[str, Any]) -> bool:
+    def test(self, data: Mapping[str, Any], budget: Budget) -> bool:
         combine = all if self.match == "all" else any
-        return combine(rule.test(data) for rule in self.rules)
+        return combine(rule.test(data, budget) for rule in self.rules)
 
 
 @dataclass(frozen=True)
@@ -89,22 +123,34 @@ class Conditions:
             "on_edit": self.on_edit,
         }
 
-    def matches(self, data: Mapping[str, Any] | None) -> bool:
-        return self.root.test(data or {})
+    def matches(self, data: Mapping[str, Any] | None, budget: Budget | None = None) -> bool:
+        """Whether ``data`` matches; raises ``OverBudget`` past ``budget`` (by default one event's)."""
+        return self.root.test(data or {}, budget or Budget())
 
-    def admits(self, event: str, data: Mapping[str, Any] | None, previous: Mapping[str, Any] | None) -> bool:
-        """Whether ``event`` with this submission data (and, for edits, the data before) creates a job."""
-        if not self.matches(data):
+    def admits(
+        self,
+        event: str,
+        data: Mapping[str, Any] | None,
+        previous: Mapping[str, Any] | None,
+        budget: Budget | None = None,
+    ) -> bool:
+        """Whether ``event`` with this submission data (and, for edits, the data before) creates a job.
+
+        Raises ``OverBudget`` past ``budget`` (by default one event's)."""
+        budget = budget or Budget()
+        if not self.matches(data, budget):
             return False
         if event == "response.edited" and self.on_edit == "newly_matching" and previous is not None:
-            return not self.matches(previous)
+            return not self.matches(previous, budget)
         return True
 
 
-def parse(raw: Any, field_names: Iterable[str] | None = None) -> Conditions | None:
+def parse(raw: Any, field_names: Iterable[str] | None = None, *, limits: bool = True) -> Conditions | None:
     """Validate a condition set from the API. ``None`` or an empty rule list means "always".
 
-    With ``field_names`` (the form's declared fields), rules on unknown fields are refused.
+    With ``field_names`` (the form's declared fields), rules on unknown fields are refused. ``limits``: refuse
+    sets with too many rules and patterns too costly to run (a save); without, a stored set saved before these
+    limits still runs (its CPU budget bounds it).
     """
     if raw is None:
         return None
@@ -117,7 +163,9 @@ def parse(raw: Any, field_names: Iterable[str] | None = None) -> Conditions | No
     on_edit = raw.get("on_edit", "always")
     if on_edit not in ("always", "newly_matching"):
         errors["on_edit"] = ["Must be 'always' or 'newly_matching'."]
-    root = _group(raw, "", errors, depth=0)
+    if limits and _rule_count(raw.get("rules")) > MAX_RULES:
+        raise ConditionError({"rules": [f"At most {MAX_RULES} rules in all, those in groups included."]})
+    root = _group(raw, "", errors, 0, limits)
     known = set(field_names) if field_names is not None else None
     if known and root is not None:
         for path, rule in _walk(root, ""):
@@ -131,7 +179,17 @@ def parse(raw: Any, field_names: Iterable[str] | None = None) -> Conditions | No
 
 def parse_stored(raw: Mapping[str, Any] | None) -> Conditions | None:
     """A condition set as stored on a config (already validated when saved)."""
-    return parse(raw) if raw else None
+    return parse(raw, limits=False) if raw else None
+
+
+def _rule_count(rules: Any) -> int:
+    """The rules of a raw condition set, counted before any is parsed (a group's rules counted, not the group)."""
+    if not isinstance(rules, list):
+        return 0
+    return sum(
+        len(item["rules"]) if isinstance(item, Mapping) and isinstance(item.get("rules"), list) else 1
+        for item in rules
+    )
 
 
 def _rule_dict(rule: Rule | Group) -> dict[str, Any]:
@@ -149,7 +207,9 @@ def _walk(group: Group, prefix: str) -> Iterable[tuple[str, Rule]]:
             yield path, rule
 
 
-def _group(raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], depth: int) -> Group | None:
+def _group(
+    raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], depth: int, limits: bool
+) -> Group | None:
     match = raw.get("match", "all")
     if match not in ("all", "any"):
         errors[f"{prefix}match"] = ["Must be 'all' or 'any'."]
@@ -170,15 +230,15 @@ def _group(raw: Mapping[str, Any], prefix: str, errors: dict[str, list[str]], de
             if set(item) - {"match", "rules"}:
                 errors[f"{path}rules"] = ["A group has only match and rules."]
                 continue
-            group = _group(item, path, errors, depth + 1)
+            group = _group(item, path, errors, depth + 1, limits)
             if group is not None:
                 rules.append(group)
-        elif (rule := _rule(item, path, errors)) is not None:
+        elif (rule := _rule(item, path, errors, limits)) is not None:
             rules.append(rule)
     return Group(match, tuple(rules)) if match in ("all", "any") else None
 
 
-def _rule(raw: Any, path: str, errors: dict[str, list[str]]) -> Rule | None:
+def _rule(raw: Any, path: str, errors: dict[str, list[str]], limits: bool) -> Rule | None:
     if not isinstance(raw, Mapping):
         errors[path.rstrip(".")] = ["Each rule is an object with field, op and value."]
         return None
@@ -200,7 +260,7 @@ def _rule(raw: Any, path: str, errors: dict[str, list[str]]) -> Rule | None:
     elif op == "matches":
         if not isinstance(value, str) or not value or len(value) > MAX_PATTERN:
             errors[f"{path}value"] = [f"Give a pattern of 1 to {MAX_PATTERN} characters."]
-        elif (problem := _pattern_problem(value)) is not None:
+        elif (problem := _pattern_problem(value, limits)) is not None:
             errors[f"{path}value"] = [problem]
     elif op in ORDERED:
         if _number(value) is None and _date(value) is None:
@@ -228,20 +288,111 @@ def _compiled(pattern: str) -> Any:
     return re2.compile(pattern, _RE2_OPTIONS)
 
 
-def _pattern_problem(pattern: str) -> str | None:
+def _pattern_problem(pattern: str, limits: bool = True) -> str | None:
     try:
-        _compiled(pattern)
+        compiled = _compiled(pattern)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        if "too large" in reason:
+            return _TOO_COMPLEX.format(why="it compiles to more steps than fit in memory")
         return f"Not a valid pattern ({reason}); backreferences and look-arounds are not supported."
+    if not limits:
+        return None
+    if (repeated := repetition(pattern)) > MAX_REPETITION:
+        return (
+            f"The counted repetitions ({{n,m}}) of this pattern add up to {repeated}, nested ones multiplied; "
+            f"at most {MAX_REPETITION}."
+        )
+    size = max(compiled.programsize, compiled.reverseprogramsize)
+    if size > MAX_PROGRAM:
+        return _TOO_COMPLEX.format(why=f"it compiles to {size} steps, at most {MAX_PROGRAM}")
     return None
 
 
-def _text(value: Any) -> str:
+_TOO_COMPLEX = "This pattern is too complex to check quickly ({why}): use fewer or smaller repetitions."
+
+
+_COUNTED = re.compile(r"\{(\d+)(?:(,)(\d*))?\}")
+
+
+def repetition(pattern: str) -> int:
+    """The bounds of a pattern's counted repetitions (``{n}``, ``{n,}``, ``{n,m}``) added up, those of nested
+    ones multiplied by the enclosing bounds: ``(?:a{250}){4}`` is 4 × (1 + 250) = 1004."""
+    # One frame per open group: [repetition of the atoms before the last one, repetition of the last atom]
+    frames = [[0, 0]]
+    i, n = 0, len(pattern)
+    while i < n:
+        char, frame = pattern[i], frames[-1]
+        if char == "(":
+            frames.append([0, 0])
+            i += 1
+            continue
+        if char == ")" and len(frames) > 1:
+            inner = sum(frames.pop())
+            frames[-1][0] += frames[-1][1]
+            frames[-1][1] = inner
+            i += 1
+            continue
+        if char == "{" and (counted := _COUNTED.match(pattern, i)) is not None:
+            low, comma, high = counted.groups()
+            bound = int(high) if comma and high else int(low)
+            frame[1] = bound * (1 + frame[1])
+            i = counted.end()
+            continue
+        if char == "|":
+            frame[0], frame[1] = frame[0] + frame[1], 0
+            i += 1
+            continue
+        if char in "*+?":
+            i += 1
+            continue
+        frame[0], frame[1] = frame[0] + frame[1], 0  # a new atom
+        i = _atom_end(pattern, i)
+    return sum(sum(frame) for frame in frames)
+
+
+def _atom_end(pattern: str, i: int) -> int:
+    """Where the atom starting at ``i`` (a character, an escape or a class) ends."""
+    if pattern[i] == "\\":
+        return _escape_end(pattern, i)
+    if pattern[i] != "[":
+        return i + 1
+    i += 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1  # a leading ] is a literal
+    while i < len(pattern) and pattern[i] != "]":
+        if pattern[i] == "\\":
+            i = _escape_end(pattern, i)
+        elif pattern.startswith("[:", i) and (close := pattern.find(":]", i + 2)) != -1:
+            i = close + 2
+        else:
+            i += 1
+    return i + 1
+
+
+def _escape_end(pattern: str, i: int) -> int:
+    """Where the escape starting at ``i`` (``\\d``, ``\\pL``, ``\\p{Greek}``, ``\\x{1F600}``, ``\\Q...\\E``) ends."""
+    kind = pattern[i + 1 : i + 2]
+    if kind == "Q":
+        close = pattern.find("\\E", i + 2)
+        return len(pattern) if close == -1 else close + 2
+    if kind in ("p", "P", "x") and pattern.startswith("{", i + 2):
+        close = pattern.find("}", i + 3)
+        return len(pattern) if close == -1 else close + 1
+    if kind in ("p", "P"):
+        return i + 3
+    if kind == "x":
+        return i + 4
+    return i + 2
+
+
+def _text(value: Any, budget: Budget | None = None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ", ".join(_text(v) for v in value)
+        return ", ".join(_text(v, budget) for v in _checked(value, budget))
     return unicodedata.normalize("NFC", str(value)).casefold()
 
 
@@ -274,9 +425,17 @@ def _date(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _equal(actual: Any, expected: Any) -> bool:
+def _checked(items: list[Any], budget: Budget | None) -> Iterable[Any]:
+    """``items``, looking at the budget every few of them."""
+    for i, item in enumerate(items):
+        if budget is not None and i % _LIST_CHECK_EVERY == _LIST_CHECK_EVERY - 1:
+            budget.check()
+        yield item
+
+
+def _equal(actual: Any, expected: Any, budget: Budget) -> bool:
     if isinstance(actual, list):
-        return any(_equal(item, expected) for item in actual)
+        return any(_equal(item, expected, budget) for item in _checked(actual, budget))
     left, right = _number(actual), _number(expected)
     if left is not None and right is not None:
         return left == right
@@ -294,26 +453,30 @@ def _ordered(op: str, actual: Any, expected: Any) -> bool:
     return {"gt": left > right, "gte": left >= right, "lt": left < right, "lte": left <= right}[op]
 
 
-def _compare(op: str, actual: Any, expected: Any) -> bool:
+def _compare(op: str, actual: Any, expected: Any, budget: Budget) -> bool:
     if op == "is_empty":
         return _empty(actual)
     if op == "is_not_empty":
         return not _empty(actual)
     if op == "not_equals":
-        return not _equal(actual, expected)
+        return not _equal(actual, expected, budget)
     if _empty(actual):
         return False
     if op == "equals":
-        return _equal(actual, expected)
+        return _equal(actual, expected, budget)
     if op == "contains":
-        return _text(expected) in _text(actual)
+        return _text(expected) in _text(actual, budget)
     if op == "starts_with":
-        return _text(actual).startswith(_text(expected))
+        return _text(actual, budget).startswith(_text(expected))
     if op == "in":
-        return any(_equal(actual, option) for option in expected)
+        for option in expected:
+            budget.check()
+            if _equal(actual, option, budget):
+                return True
+        return False
     if op in ORDERED:
         return _ordered(op, actual, expected)
     if op == "matches":
-        text = actual if isinstance(actual, str) else _text(actual)
+        text = actual if isinstance(actual, str) else _text(actual, budget)
         return _compiled(expected).search(text[:MAX_MATCHED_TEXT]) is not None
     raise ValueError(f"unknown operator {op!r}")

@@ -33,7 +33,7 @@ from pymongo.errors import BulkWriteError
 from app import signals
 from app.engine.batching import Batcher
 from app.engine.circuit import is_closed
-from app.engine.conditions import parse_stored
+from app.engine.conditions import Budget, OverBudget, parse_stored
 from app.engine.group_commit import Part, group_insert, is_duplicate
 from app.engine.jobs import new_job
 from app.engine.subscriptions import enabled_configs, subscriptions
@@ -83,22 +83,32 @@ def snapshot(form: dict, submission: dict | None, event: FormEvent) -> dict[str,
 
 def _subscribed_configs(
     event: FormEvent, submission: dict | None, enabled: list[dict]
-) -> tuple[list[dict], list[dict]]:
-    """The ``enabled`` configs subscribed to the event whose conditions admit it, and those they skip."""
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """The ``enabled`` configs subscribed to the event whose conditions admit it, those they skip, and of
+    those the ones whose conditions ran past the event's CPU budget (skipped: handled as not matching)."""
     subscribed = [c for c in enabled if event.name in (c.get("trigger_events") or [])]
     if submission is None:
-        return subscribed, []
+        return subscribed, [], []
     # The request hands the data from before an edit over with the event; the sweep finds it in the marker.
     previous = (
         event.previous_data if event.previous_data is not None else _previous_data(submission, event.key)
     )
     admitted: list[dict] = []
     skipped: list[dict] = []
+    over: list[dict] = []
+    budget = Budget()  # one for all the event's conditions
     for config in subscribed:
         conditions = parse_stored(config.get("conditions"))
-        admits = conditions is None or conditions.admits(event.name, submission.get("data"), previous)
+        try:
+            admits = conditions is None or conditions.admits(
+                event.name, submission.get("data"), previous, budget
+            )
+        except OverBudget:
+            log.warning("conditions of integration %s ran past their budget for %s", config["_id"], event.key)
+            admits = False
+            over.append(config)
         (admitted if admits else skipped).append(config)
-    return admitted, skipped
+    return admitted, skipped, over
 
 
 def pending_markers(doc: dict) -> list[dict[str, Any]]:
@@ -180,7 +190,7 @@ class EventJobs:
         enabled, self.read_at = (
             configs if configs is not None else (enabled_configs(event.form_id), time.monotonic())
         )
-        self.subscribed, self.skipped = _subscribed_configs(event, submission, enabled)
+        self.subscribed, self.skipped, self.over_budget = _subscribed_configs(event, submission, enabled)
         self.docs = [
             new_job(
                 config, form, submission, event.name, payload, f"{event.key}:{config['_id']}", max_attempts
@@ -217,6 +227,11 @@ class EventJobs:
         if self.skipped:
             PluginConfig._get_collection().update_many(
                 {"_id": {"$in": [c["_id"] for c in self.skipped]}}, {"$inc": {"skipped_events": 1}}
+            )
+        if self.over_budget:
+            PluginConfig._get_collection().update_many(
+                {"_id": {"$in": [c["_id"] for c in self.over_budget]}},
+                {"$inc": {"conditions_over_budget": 1}},
             )
         running = {doc["_id"] for doc in self.taken}
         owner = Submission if self.submission is not None else Form

@@ -54,6 +54,7 @@ class ConfigRecord(TypedDict, total=False):
     max_attempts: int | None
     conditions: dict[str, Any] | None
     skipped_events: int
+    conditions_over_budget: int
     alerts_muted: bool
     disabled_reason: str | None
     disabled_at: dt.datetime | str | None

@@ -74,7 +74,8 @@ class Submission(Document):
     data = DictField()
     revision = IntField(default=1)
     deleted = BooleanField(default=False)
-    # Earlier revisions, oldest first: {"revision", "data", "updated_at"} (kept by edits, shown in the UI).
+    # Earlier revisions live in submission_revisions (app/models/revision.py). Documents written before that
+    # kept them here, oldest first ({"revision", "data", "updated_at"}): read, and moved out by their next edit.
     history = ListField(DictField())
     # Events written but whose jobs may not be yet: the sweep finishes them (see engine.dispatch).
     pending_events = ListField(DictField())

@@ -28,6 +28,7 @@ class PluginConfig(Document):
     # Conditional trigger (app/engine/conditions.py); None runs for every event. Events it skipped are counted.
     conditions = DictField(null=True)
     skipped_events = IntField(default=0)
+    conditions_over_budget = IntField(default=0)  # of those, events whose conditions ran past their CPU budget
     alerts_muted = BooleanField(default=False)  # no failure alerts for this integration
     disabled_reason = StringField(null=True)
     disabled_at = DateTimeField(null=True)
@@ -52,6 +53,7 @@ class PluginConfig(Document):
             "max_attempts": self.max_attempts,
             "conditions": self.conditions or None,
             "skipped_events": self.skipped_events or 0,
+            "conditions_over_budget": self.conditions_over_budget or 0,
             "alerts_muted": bool(self.alerts_muted),
             "disabled_reason": self.disabled_reason,
             "disabled_at": isoformat(self.disabled_at),

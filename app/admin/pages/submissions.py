@@ -23,6 +23,7 @@ from app.admin.submission_search import (
     zone_name,
 )
 from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
+from app.models import revision as revisions
 
 
 def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
@@ -137,7 +138,7 @@ def submission(submission_id: str):
         sub=sub,
         form=form,
         values=values,
-        history=list(reversed(sub.history or [])),
+        history=revisions.earlier(sub),
         deliveries=deliveries,
         resendable=[(configs[cid], d) for cid, d in latest.items() if cid in configs],
         editable=access.can_edit(form.workspace_id),

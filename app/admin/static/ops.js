@@ -201,6 +201,11 @@
         ? `Matches ${r.data.matched} of the ${r.data.checked} most recent submissions.`
         : "The form has no submissions to check against yet.";
       result.appendChild(head);
+      if (r.data.message) {
+        const note = document.createElement("p");
+        note.textContent = r.data.message;
+        result.appendChild(note);
+      }
       if (r.data.items.length) {
         const ul = document.createElement("ul");
         ul.className = "match-list";
@@ -209,7 +214,7 @@
           const a = document.createElement("a");
           a.href = editor.dataset.submissionUrl.replace("__id__", item.submission_id);
           a.textContent = item.submission_id.slice(-8);
-          li.append(item.matches ? "✓ would run for " : "✗ would skip ", a);
+          li.append(item.matches ? "✓ would run for " : item.over_budget ? "✗ too long to check, would skip " : "✗ would skip ", a);
           li.className = item.matches ? "is-good" : "is-muted";
           ul.appendChild(li);
         });
