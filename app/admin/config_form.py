@@ -194,7 +194,7 @@ def _kind(schema: dict[str, Any], prop: dict[str, Any]) -> tuple[str, list[Colum
 
 
 def _help(prop: dict[str, Any], kind: str, secret_set: bool) -> str:
-    parts = [prop.get("description", "")]
+    parts = []
     if kind == "lines":
         parts.append("One per line.")
     if kind == "json":
@@ -203,7 +203,10 @@ def _help(prop: dict[str, Any], kind: str, secret_set: bool) -> str:
         parts.append("A value is saved; leave blank to keep it.")
     if kind == "secret" and prop.get("x-generate") and secret_set:
         parts.append("Generate replaces it when you save; the old one keeps signing during the grace period.")
-    return " ".join(p for p in parts if p).strip()
+    description = str(prop.get("description") or "").strip()
+    if description and parts and not description.endswith((".", "!", "?", ":")):
+        description += "."  # the plugin's text and the form's own hints are separate sentences
+    return " ".join([description, *parts]).strip()
 
 
 def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> list[Widget]:

@@ -85,7 +85,8 @@ def pretty(value: Any) -> str:
         return value if parsed is value else pretty(parsed)
     if isinstance(value, dict) and isinstance(value.get("body_excerpt"), str):
         value = {**value, "body_excerpt": _parsed(value["body_excerpt"])}
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
+    # Real characters ("Zoë", not "Zo\\u00eb"); the template still escapes the text for HTML.
+    return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
 
 def tone(status: str | None) -> str:
