@@ -41,6 +41,7 @@ EVENT_TITLES = {
     "response.edited": "Submission edited",
     "response.deleted": "Submission deleted",
     "form.updated": "Form updated",
+    "integration.alert": "Alert",
 }
 
 

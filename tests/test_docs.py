@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import sys
 import types
@@ -14,6 +15,7 @@ import app.contract
 import app.contract.testing
 from app import signals
 from app.config import SETTINGS
+from app.contract import EVENT_TITLES, EVENTS, Plugin, Secret
 from app.contract.registry import BUILTINS, _load_ref
 from app.contract.testing import FakeHTTP
 from app.scaffold import render_file
@@ -30,6 +32,49 @@ def _mentioned(name: str, text: str) -> bool:
 @pytest.mark.parametrize("module", [app.contract, app.contract.testing], ids=lambda m: m.__name__)
 def test_every_name_the_contract_exports_is_in_the_plugin_guide(module):
     assert [name for name in module.__all__ if not _mentioned(name, GUIDE)] == []
+
+
+def _signature(name: str, function) -> str:
+    """``name(self, ctx: ExecutionContext) -> ExecutionResult``, annotations as written in the code."""
+    sig = inspect.signature(function)
+    params, starred = [], False
+    for p in sig.parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not starred:
+            params.append("*")
+            starred = True
+        text = ("**" if p.kind is p.VAR_KEYWORD else "") + p.name
+        if p.annotation is not p.empty and p.kind is not p.VAR_KEYWORD and function is not Secret:
+            text += f": {p.annotation}"
+        if p.default is not p.empty:
+            text += f"={p.default!r}" if function is Secret else f" = {p.default!r}"
+        params.append(text)
+    returns = (
+        "" if sig.return_annotation is sig.empty or function is Secret else f" -> {sig.return_annotation}"
+    )
+    return f"{name}({', '.join(params)}){returns}"
+
+
+PLUGIN_METHODS = sorted(name for name, value in vars(Plugin).items() if callable(value) and name[0] != "_")
+
+
+def test_the_plugin_has_the_five_documented_methods():
+    assert PLUGIN_METHODS == ["execute", "on_save", "preview", "rate_limit_key", "test_connection"]
+
+
+@pytest.mark.parametrize("name", PLUGIN_METHODS)
+def test_every_public_method_of_plugin_is_in_the_guide_with_its_signature(name):
+    signature = _signature(name, getattr(Plugin, name))
+    assert f"**`{signature}`**" in GUIDE, signature
+
+
+def test_the_guide_gives_the_secret_fields_signature():
+    assert f"**`{_signature('Secret', Secret)}`**" in GUIDE
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_event_is_in_the_guides_event_table_and_has_a_title(event):
+    assert re.search(rf"^\| `{re.escape(event)}` \|", GUIDE, re.M), event
+    assert event in EVENT_TITLES
 
 
 def test_every_setting_is_in_the_readme_configuration_table():
@@ -56,7 +101,8 @@ def test_the_worked_example_is_what_the_scaffold_writes_and_is_short():
     code = _block(GUIDE, "# formhooks_acme/__init__.py")
     assert code == render_file("plugin.py.tmpl", "acme")
     assert _block(GUIDE, "# tests/test_acme.py") == render_file("test_plugin.py.tmpl", "acme")
-    assert len(code.splitlines()) <= 60
+    assert len(code.splitlines()) <= 80
+    assert f"({len(code.splitlines())} lines of plugin code)" in GUIDE
 
 
 def test_the_worked_example_passes_its_tests_as_printed(monkeypatch, tmp_path):

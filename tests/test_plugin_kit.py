@@ -12,25 +12,30 @@ from marshmallow import Schema, fields
 
 from app.admin.filters import ICON_DIR
 from app.contract import (
+    ALERT_EVENT,
+    EVENTS,
+    FORM_EVENTS,
     ExecutionContext,
     ExecutionResult,
     Plugin,
     Secret,
     TestResult,
     raise_for_response,
+    redact_headers,
     response_summary,
     send,
     shared_session,
 )
 from app.contract.registry import BUILTINS, _load_ref
-from app.contract.testing import FakeHTTP, Reply, check_plugin, payload, run_plugin
+from app.contract.testing import ALERT, FakeHTTP, Reply, check_plugin, payload, run_plugin
+from app.engine import alert_delivery
 from tests.conftest import Api
 from tests.plugins.conftest import finished_job
 
 
 class PingConfig(Schema):
     url = fields.Url(required=True, require_tld=False, metadata={"description": "Where to post"})
-    api_key = Secret(required=True, metadata={"description": "Sent as a bearer token"})
+    api_key = Secret(bound_to=("url",), required=True, metadata={"description": "Sent as a bearer token"})
 
 
 class PingPlugin(Plugin):
@@ -234,3 +239,100 @@ def test_an_attempt_that_overruns_its_deadline_shows_as_a_timeout():
         release.set()
     assert (attempt.status, attempt.error_type) == ("timeout", "timeout")
     assert attempt.error_message == "Timed out: the plugin did not finish within 0.2 s."
+
+
+def _kit_plugin(schema: type[Schema]) -> type[Plugin]:
+    class Kit(PingPlugin):
+        config_schema = schema
+
+    return Kit
+
+
+class Unbound(Schema):
+    url = fields.Url(required=True, require_tld=False, metadata={"description": "Where to post"})
+    api_key = Secret(required=True, metadata={"description": "Sent as a bearer token"})
+
+
+class BoundToATypo(Schema):
+    host = fields.String(required=True, metadata={"description": "The server"})
+    password = Secret(bound_to=("hots",), required=True, metadata={"description": "Its password"})
+
+
+class StandaloneNextToAUrl(Schema):
+    url = fields.Url(required=True, require_tld=False, metadata={"description": "Where to post"})
+    token = Secret(standalone=True, required=True, metadata={"description": "Sent as a bearer token"})
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        (Unbound, "secret 'api_key' is bound to no field: give Secret(bound_to=(...))"),
+        (BoundToATypo, "secret 'password' is bound to hots, which the config does not have"),
+        (StandaloneNextToAUrl, "secret 'token' is standalone, but url say where it goes: bind it"),
+    ],
+    ids=["unbound", "typo", "standalone-beside-a-url"],
+)
+def test_check_plugin_refuses_a_secret_that_could_follow_a_new_destination(schema, problem):
+    with pytest.raises(AssertionError) as err:
+        check_plugin(_kit_plugin(schema))
+    assert problem in str(err.value)
+
+
+class WebhookUrlIsTheSecret(Schema):
+    hook_url = Secret(standalone=True, required=True, metadata={"description": "The channel's webhook URL"})
+
+
+class OptionalAndBound(Schema):
+    host = fields.String(required=True, metadata={"description": "The server"})
+    username = fields.String(load_default=None, metadata={"description": "The account"})
+    password = Secret(
+        bound_to=("host", "username"),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Optional"},
+    )
+
+
+@pytest.mark.parametrize("schema", [PingConfig, WebhookUrlIsTheSecret, OptionalAndBound])
+def test_check_plugin_accepts_bound_and_explicitly_standalone_secrets(schema):
+    assert check_plugin(_kit_plugin(schema)) is None
+
+
+def test_a_secret_is_bound_or_standalone_not_both():
+    with pytest.raises(ValueError, match="either bound_to fields or standalone"):
+        Secret(bound_to=("url",), standalone=True)
+
+
+def test_the_kit_builds_and_runs_the_alert_event_the_host_sends(fake_http):
+    assert alert_delivery.ALERT_EVENT == ALERT_EVENT and ALERT_EVENT in EVENTS
+    assert ALERT_EVENT not in FORM_EVENTS and ALERT_EVENT not in Plugin.triggers  # not subscribable
+    snapshot = payload(event=ALERT_EVENT)
+    assert (snapshot["submission"], snapshot["form"]["fields"], snapshot["data"]) == (None, [], ALERT)
+    assert set(ALERT) == {"alert", "message", "link", "kind"}
+    attempt = run_plugin(PingPlugin, {"url": fake_http.url, "api_key": "k" * 8}, snapshot)
+    assert attempt.status == "success", attempt.error_message
+    assert fake_http.requests[0].json() == ALERT
+    mine = payload({"alert": "Paused", "message": "m", "link": None, "kind": "disabled"}, event=ALERT_EVENT)
+    assert mine["data"]["kind"] == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("header", "shown"),
+    [
+        ("Idempotency-Key", True),
+        ("idempotency-key", True),
+        ("X-Idempotency-Key", True),
+        ("Content-Type", True),
+        ("Webhook-Id", True),
+        ("Authorization", False),
+        ("Proxy-Authorization", False),
+        ("X-Api-Key", False),
+        ("Api-Key", False),
+        ("X-Auth-Token", False),
+        ("Cookie", False),
+        ("X-Client-Secret", False),
+        ("Ocp-Apim-Subscription-Key", False),
+    ],
+)
+def test_redact_headers_hides_credentials_and_keeps_well_known_headers_readable(header, shown):
+    assert redact_headers({header: "v-123"}) == {header: "v-123" if shown else "[redacted]"}

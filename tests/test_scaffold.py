@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from app.contract.schema import secret_bindings
+from app.contract.testing import check_plugin
+from app.scaffold import generate
 from tests.conftest import Api
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# The host's own test tooling: a plugin's package must need none of it.
+HOST_TOOLING = (
+    "playwright",
+    "schemathesis",
+    "axe_playwright_python",
+    "aiosmtpd",
+    "standardwebhooks",
+    "pytest_timeout",
+)
 
 
 def test_it_writes_a_package_with_the_entry_point_the_plugin_and_its_tests(app, tmp_path: Path):
@@ -77,3 +96,70 @@ def test_the_generated_plugin_installs_passes_its_tests_and_appears_in_the_catal
         assert app.extensions["formhooks.plugins"].icon_svg("scaffold_demo").startswith("<svg")  # shipped icon
     finally:
         subprocess.run([*pip, "uninstall", "-y", "formhooks-scaffold-demo"], check=True, timeout=120)
+
+
+def _plugin_class(root: Path, name: str):
+    spec = importlib.util.spec_from_file_location(
+        f"formhooks_{name}", root / f"formhooks_{name}" / "__init__.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, "".join(w.capitalize() for w in name.split("_")) + "Plugin")
+
+
+@pytest.mark.parametrize("name", ["acme", "acme_crm", "x2"])
+def test_the_generated_secret_is_bound_to_the_url_and_keeps_the_kits_contract(tmp_path: Path, name):
+    plugin = _plugin_class(generate(name, tmp_path), name)
+    assert secret_bindings(plugin.config_schema()) == {"api_key": ["url"]}
+    assert check_plugin(plugin) is None
+
+
+def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+
+
+def test_a_scaffolded_package_passes_ruff_mypy_and_its_tests_with_the_plugin_dev_tools_alone(tmp_path: Path):
+    root = generate("acme_crm", tmp_path)
+    ruff = _run([str(BIN / "ruff"), "check", "--no-cache", "."], root)  # with the package's own config
+    assert ruff.returncode == 0, ruff.stdout + ruff.stderr
+    own = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["ruff"]
+    assert own == tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]  # Formhooks' rules
+    # mypy reads Formhooks from this checkout (an editable install is invisible to it; see docs/plugins.md).
+    mypy = _run(
+        [str(BIN / "mypy"), "--cache-dir", str(tmp_path / "mypy-cache"), "."], root, MYPYPATH=str(ROOT)
+    )
+    assert mypy.returncode == 0 and "Success" in mypy.stdout, mypy.stdout + mypy.stderr
+    # Its tests, with the host's test tooling unimportable and no pytest plugin but the kit.
+    blocked = f"import sys; sys.modules.update(dict.fromkeys({HOST_TOOLING!r}))"
+    run_tests = f"{blocked}; import pytest; sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider']))"
+    tests = _run(
+        [sys.executable, "-c", run_tests],
+        root,
+        PYTHONPATH=os.pathsep.join([str(root), str(ROOT)]),
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+    )
+    assert tests.returncode == 0 and "4 passed" in tests.stdout, tests.stdout + tests.stderr
+
+
+def test_the_plugin_dev_extra_is_the_kits_tools_and_the_docs_say_to_install_it(tmp_path: Path):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["plugin-dev"]
+    assert sorted(re.split(r"[<>=\[ ]", req)[0] for req in extra) == ["mypy", "pytest", "ruff"]
+    assert not [req for req in extra if req.split(">")[0].replace("-", "_") in HOST_TOOLING]
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    readme = (generate("acme", tmp_path) / "README.md").read_text()
+    for text in (guide, readme):
+        assert (
+            '"/path/to/formhooks[plugin-dev]"' in text
+            and "ruff check . && mypy . && python -m pytest" in text
+        )
+    assert (ROOT / "app" / "py.typed").exists()  # mypy reads an installed Formhooks for its types
+
+
+def test_every_dependency_is_listed_once():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for group in [project["dependencies"], *project["optional-dependencies"].values()]:
+        names = [re.split(r"[<>=\[ ;]", req)[0].lower() for req in group]
+        assert sorted({n for n in names if names.count(n) > 1}) == []

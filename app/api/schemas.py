@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from app.contract import EVENTS
+from app.contract import FORM_EVENTS
 from app.engine.conditions import OPERATORS
 from app.models.form import FIELD_TYPES
 from app.plain_text import has_control
@@ -155,7 +155,7 @@ class PluginConfigIn(Schema):
     enabled = fields.Boolean(load_default=True)
     config = fields.Raw(load_default=dict)
     trigger_events = fields.List(
-        fields.String(validate=validate.OneOf(EVENTS)), load_default=None, validate=validate.Length(min=1)
+        fields.String(validate=validate.OneOf(FORM_EVENTS)), load_default=None, validate=validate.Length(min=1)
     )
     max_attempts = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=50))
     conditions = fields.Raw(load_default=None, allow_none=True, metadata=CONDITIONS_DOC)

@@ -4,8 +4,12 @@
 from app.contract import Plugin, PluginError, ExecutionContext, ExecutionResult, TestResult, Secret
 """
 
+from typing import TYPE_CHECKING
+
 from app.contract.base import (
+    ALERT_EVENT,
     EVENTS,
+    FORM_EVENTS,
     ExecutionContext,
     ExecutionResult,
     Plugin,
@@ -27,10 +31,12 @@ from app.contract.net import (
 from app.contract.schema import MASK, NoCredentialsInUrl, Secret
 
 __all__ = [
+    "ALERT_EVENT",
     "BUILTIN_ICONS",
     "CATEGORIES",
     "EVENTS",
     "EVENT_TITLES",
+    "FORM_EVENTS",
     "MASK",
     "NoCredentialsInUrl",
     "ExecutionContext",
@@ -65,7 +71,20 @@ __all__ = [
 ]
 
 # The names of __all__ not imported above (app.contract.templates) are loaded on first use: app.templating
-# imports PluginError from here, so importing them eagerly would be a cycle.
+# imports PluginError from here, so importing them eagerly would be a cycle. Type checkers read them here.
+if TYPE_CHECKING:
+    from app.contract.templates import (
+        EVENT_TITLES,
+        SelectedField,
+        Template,
+        check_template,
+        display_value,
+        render,
+        select_fields,
+        selection_field,
+        slack_escape,
+        template_context,
+    )
 
 
 def __getattr__(name: str) -> object:

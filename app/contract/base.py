@@ -10,7 +10,13 @@ from typing import Any, ClassVar
 
 import marshmallow
 
-EVENTS = ("form.submitted", "form.updated", "response.edited", "response.deleted")
+# What a form owner subscribes an integration to (``Plugin.triggers`` is a subset).
+FORM_EVENTS = ("form.submitted", "form.updated", "response.edited", "response.deleted")
+# Sent to the integration a workspace chose as its alert channel, whatever its triggers; ``data`` holds the
+# alert: ``{"alert", "message", "link", "kind"}``, and there is no submission.
+ALERT_EVENT = "integration.alert"
+# Every event a plugin may be sent.
+EVENTS = (*FORM_EVENTS, ALERT_EVENT)
 
 
 class PluginError(Exception):
@@ -133,7 +139,7 @@ class Plugin:
     category: ClassVar[str] = "other"
     icon: ClassVar[str] = "plug"
     icon_svg: ClassVar[str | None] = None  # an SVG of its own for ``icon`` (see app.contract.icons)
-    triggers: ClassVar[tuple[str, ...]] = EVENTS
+    triggers: ClassVar[tuple[str, ...]] = FORM_EVENTS
     config_schema: ClassVar[type[marshmallow.Schema]]
     rate_limit: ClassVar[RateLimit | None] = None
     settings_keys: ClassVar[tuple[str, ...]] = ()

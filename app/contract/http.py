@@ -21,6 +21,8 @@ SENSITIVE_HEADER_WORDS = (
     "password",
     "auth",
 )
+# Well-known headers whose names match a word above but which carry no credential: shown as sent.
+PUBLIC_HEADERS = frozenset({"idempotency-key", "x-idempotency-key", "www-authenticate"})
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -38,10 +40,14 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def redact_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {
-        k: ("[redacted]" if any(w in k.lower() for w in SENSITIVE_HEADER_WORDS) else v)
-        for k, v in headers.items()
-    }
+    """``headers`` for a log: credentials (``Authorization``, ``Cookie``, ``*token*``, ``*key*``, ...) become
+    ``[redacted]``; well-known headers that only look like them (``Idempotency-Key``) stay readable."""
+    return {k: ("[redacted]" if _sensitive(k) else v) for k, v in headers.items()}
+
+
+def _sensitive(name: str) -> bool:
+    lowered = name.strip().lower()
+    return lowered not in PUBLIC_HEADERS and any(w in lowered for w in SENSITIVE_HEADER_WORDS)
 
 
 def response_summary(resp: requests.Response) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from app.contract.base import EVENTS, Plugin, settings_view
+from app.contract.base import FORM_EVENTS, Plugin, settings_view
 from app.contract.icons import svg_problem
 from app.contract.schema import json_schema, secret_fields
 
@@ -62,7 +62,7 @@ class PluginRegistry:
                 f"Plugin id {cls.id!r} is declared twice: by {self._origins[cls.id]} and by {origin}. "
                 "Uninstall one of them or give it another id."
             )
-        unknown = set(cls.triggers) - set(EVENTS)
+        unknown = set(cls.triggers) - set(FORM_EVENTS)
         if unknown:
             raise PluginRegistryError(f"Plugin {cls.id!r} declares unknown triggers: {sorted(unknown)}")
         self._classes[cls.id] = cls

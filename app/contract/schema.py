@@ -13,15 +13,24 @@ from marshmallow import fields
 MASK = "********"
 
 
-def Secret(bound_to: tuple[str, ...] = (), **kwargs: Any) -> fields.String:  # noqa: N802 - reads like a field class
+def Secret(  # noqa: N802 - reads like a field class
+    bound_to: tuple[str, ...] = (), *, standalone: bool = False, **kwargs: Any
+) -> fields.String:
     """A string field holding a secret: encrypted at rest, never returned, kept when omitted on update.
 
     ``bound_to`` names the fields that say where the secret is sent or used (e.g. ``("url",)``): an update
     that changes any of them must give the secret again, so a saved secret never follows a new destination.
+    ``standalone=True`` says instead that no other field decides that: the secret is its own destination (a
+    webhook URL), or it only ever goes to one fixed API host that picks the account from the secret itself.
+    Every secret declares one or the other (the kit's ``check_plugin`` insists).
     """
+    if bound_to and standalone:
+        raise ValueError("A Secret is either bound_to fields or standalone, not both.")
     metadata = {"x-secret": True, **kwargs.pop("metadata", {})}
     if bound_to:
         metadata["x-bound-to"] = list(bound_to)
+    if standalone:
+        metadata["x-standalone"] = True
     return fields.String(metadata=metadata, **kwargs)
 
 

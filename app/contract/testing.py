@@ -24,12 +24,22 @@ from typing import Any
 
 import marshmallow
 
-from app.contract.base import EVENTS, ExecutionContext, ExecutionResult, Plugin, PluginError, TestResult
+from app.contract.base import (
+    ALERT_EVENT,
+    EVENTS,
+    FORM_EVENTS,
+    ExecutionContext,
+    ExecutionResult,
+    Plugin,
+    PluginError,
+    TestResult,
+)
 from app.contract.fake_http import FakeHTTP, Reply, Request
 from app.contract.icons import CATEGORIES
 from app.contract.schema import json_schema, secret_fields, validate
 
 __all__ = [
+    "ALERT",
     "FORM",
     "TEST_SETTINGS",
     "Attempt",
@@ -54,6 +64,13 @@ FORM: dict[str, Any] = {
         {"name": "message", "label": "Message"},
     ],
 }
+# The data of an ``integration.alert`` event, as app.engine.alert_delivery sends it.
+ALERT: dict[str, Any] = {
+    "alert": "Integration paused: Acme",
+    "message": "Acme failed 11 times in a row; Formhooks paused it and tries again at 12:23.",
+    "link": "https://forms.example.com/admin/integrations/65f000000000000000000002",
+    "kind": "circuit_open",
+}
 SECRET_LOOKING = re.compile(r"(password|passwd|secret|token|api_?key|auth)", re.I)
 PLUGIN_ID = re.compile(r"^[a-z][a-z0-9_]{1,48}$")
 VERSION = re.compile(r"^\d+\.\d+(\.\d+)?([.-]?\w+)?$")
@@ -68,11 +85,21 @@ def payload(
 ) -> dict[str, Any]:
     """An event snapshot shaped exactly like the ones the host passes (``ctx.payload``).
 
-    ``form.updated`` events carry no submission and no data.
+    ``form.updated`` events carry no submission and no data. ``integration.alert`` (ALERT_EVENT) carries no
+    submission; its ``data`` is the alert (default ALERT) and its form has no fields.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown event {event!r}; one of {', '.join(EVENTS)}")
     when = "2026-05-01T10:00:00.000Z"
+    if event == ALERT_EVENT:
+        about = dict(form or FORM)
+        return {
+            "event": event,
+            "form": {"id": about["id"], "name": about["name"], "fields": []},
+            "submission": None,
+            "data": dict(data) if data is not None else dict(ALERT),
+            "occurred_at": when,
+        }
     submission = None
     if event != "form.updated":
         submission = {"id": submission_id, "revision": revision, "created_at": when, "updated_at": when}
@@ -229,7 +256,8 @@ def check_plugin(
     """Assert that ``plugin_cls`` keeps the contract; raises AssertionError listing every problem.
 
     Checks the metadata, that the config schema converts to JSON Schema, that every config field has a
-    description and that fields named like secrets are ``Secret()``. With a ``config`` it also runs
+    description, that fields named like secrets are ``Secret()`` and that every secret is bound to the fields
+    that say where it goes (or declared ``standalone``). With a ``config`` it also runs
     ``test_connection``: it must succeed, and send nothing but reads to ``fake``: GET/HEAD/OPTIONS, and the
     requests listed in ``reads`` as "METHOD /path" (for APIs that read over POST, such as Slack's).
     Returns that TestResult.
@@ -266,8 +294,8 @@ def _metadata_problems(cls: type[Plugin]) -> list[str]:
         problems.append(f"version {cls.version!r} is not like 1.2.3")
     if cls.category not in CATEGORIES:
         problems.append(f"category {cls.category!r} is not one of {', '.join(CATEGORIES)}")
-    if not cls.triggers or set(cls.triggers) - set(EVENTS):
-        problems.append(f"triggers must be a non-empty subset of {', '.join(EVENTS)}")
+    if not cls.triggers or set(cls.triggers) - set(FORM_EVENTS):
+        problems.append(f"triggers must be a non-empty subset of {', '.join(FORM_EVENTS)}")
     if cls.execute is Plugin.execute or cls.test_connection is Plugin.test_connection:
         problems.append("execute and test_connection must both be implemented")
     return problems
@@ -294,6 +322,34 @@ def _schema_problems(cls: type[Plugin]) -> list[str]:
             and not f.metadata.get("x-not-secret")
         ):
             problems.append(f"config field {name!r} looks like a secret: declare it with Secret()")
+    return problems + _binding_problems(schema)
+
+
+def _binding_problems(schema: marshmallow.Schema) -> list[str]:
+    """Every secret says what decides where it goes: ``bound_to`` fields that exist, or ``standalone=True``.
+    A standalone secret in a config with a URL field of its own is flagged too: that URL is a destination."""
+    problems = []
+    urls = [
+        name
+        for name, f in schema.fields.items()
+        if isinstance(f, marshmallow.fields.Url) and not f.metadata.get("x-secret")
+    ]
+    for name in secret_fields(schema):
+        meta = schema.fields[name].metadata
+        bound = list(meta.get("x-bound-to") or ())
+        if unknown := [f for f in bound if f not in schema.fields]:
+            problems.append(
+                f"secret {name!r} is bound to {', '.join(unknown)}, which the config does not have"
+            )
+        elif not bound and not meta.get("x-standalone"):
+            problems.append(
+                f"secret {name!r} is bound to no field: give Secret(bound_to=(...)) the fields that say where it "
+                "is sent (its URL, host, account), or standalone=True if it is its own destination"
+            )
+        elif meta.get("x-standalone") and urls:
+            problems.append(
+                f"secret {name!r} is standalone, but {', '.join(urls)} say where it goes: bind it"
+            )
     return problems
 
 

@@ -25,6 +25,7 @@ INLINE_BELOW = 40  # short values sit side by side
 
 class DiscordConfig(Schema):
     webhook_url = Secret(
+        standalone=True,  # the secret is the destination
         required=True,
         validate=validate.Regexp(
             WEBHOOK, error="Paste the channel webhook's URL (https://discord.com/api/webhooks/<id>/<token>)."

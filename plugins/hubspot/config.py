@@ -13,6 +13,7 @@ DEFAULT_DEAL_NAME = "{{ form.name }}: {{ data.email }} ({{ submission.id }})"
 
 class HubSpotConfig(Schema):
     access_token = Secret(
+        standalone=True,  # it only goes to HUBSPOT_API_URL, which takes the account from the token
         required=True,
         validate=validate.Regexp(
             r"^pat-[a-z0-9]+-[\w-]+$", error="A private app access token starts with pat-."

@@ -16,6 +16,7 @@ CHANNEL = r"^(#?[a-z0-9][a-z0-9_.\-]{0,79}|[CGD][A-Z0-9]{6,})$"
 
 class SlackConfig(Schema):
     webhook_url = Secret(
+        standalone=True,  # the secret is the destination
         load_default=None,
         allow_none=True,
         validate=[

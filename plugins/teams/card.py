@@ -24,6 +24,7 @@ FACT_MAX = 2000
 
 class TeamsConfig(Schema):
     webhook_url = Secret(
+        standalone=True,  # the secret is the destination
         required=True,
         validate=validate.URL(schemes={"https", "http"}, require_tld=False),
         metadata={"description": "The channel's Workflows (or incoming) webhook URL"},
