@@ -15,9 +15,9 @@ import app.contract
 import app.contract.testing
 from app import signals
 from app.config import SETTINGS
-from app.contract import EVENT_TITLES, EVENTS, Plugin, Secret
+from app.contract import EVENT_TITLES, EVENTS, Plugin, Secret, render, select_fields, template_context
 from app.contract.registry import BUILTINS, _load_ref
-from app.contract.testing import FakeHTTP
+from app.contract.testing import FakeHTTP, payload
 from app.scaffold import render_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,3 +122,25 @@ def test_the_worked_example_passes_its_tests_as_printed(monkeypatch, tmp_path):
             ran.append(name)
     assert len(ran) == 4
     assert sys.modules["formhooks_acme"].AcmePlugin.icon_svg.startswith("<svg")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (["red", "blue"], "red, blue|2 items"),
+        (True, "yes|set"),
+        (False, "no|unset"),
+        (None, "|unset"),
+        ("Zoë", "Zoë|set"),
+    ],
+)
+def test_a_fields_value_is_what_the_guide_says(value, shown):
+    """Printed as a person reads it; in logic the value as submitted (a list's length is its item count)."""
+    snapshot = payload({"name": value})
+    context = template_context(snapshot, select_fields(snapshot))
+    source = (
+        "{% for f in fields if f.name == 'name' %}{{ f.value }}|"
+        "{% if f.value is sequence and f.value is not string %}{{ f.value | length }} items"
+        "{% elif f.value %}set{% else %}unset{% endif %}{% endfor %}"
+    )
+    assert render(source, context) == shown

@@ -336,3 +336,14 @@ def test_the_kit_builds_and_runs_the_alert_event_the_host_sends(fake_http):
 )
 def test_redact_headers_hides_credentials_and_keeps_well_known_headers_readable(header, shown):
     assert redact_headers({header: "v-123"}) == {header: "v-123" if shown else "[redacted]"}
+
+
+@pytest.mark.parametrize("events", [["integration.alert"], ["form.submitted", "integration.alert"]])
+def test_an_integration_cannot_subscribe_to_the_alert_event(api, events):
+    form = api.create_form()
+    resp = api.post(
+        f"/api/forms/{form['id']}/plugins",
+        {"plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/"}, "trigger_events": events},
+    )
+    assert resp.status_code == 422 and "trigger_events" in resp.json["error"]["details"]
+    assert api.get(f"/api/forms/{form['id']}/plugins").json["items"] == []
