@@ -268,7 +268,10 @@ class StandaloneNextToAUrl(Schema):
     [
         (Unbound, "secret 'api_key' is bound to no field: give Secret(bound_to=(...))"),
         (BoundToATypo, "secret 'password' is bound to hots, which the config does not have"),
-        (StandaloneNextToAUrl, "secret 'token' is standalone, but url say where it goes: bind it"),
+        (
+            StandaloneNextToAUrl,
+            "secret 'token' is standalone, yet the config has a URL of its own (url): bind",
+        ),
     ],
     ids=["unbound", "typo", "standalone-beside-a-url"],
 )

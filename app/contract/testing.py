@@ -348,7 +348,8 @@ def _binding_problems(schema: marshmallow.Schema) -> list[str]:
             )
         elif meta.get("x-standalone") and urls:
             problems.append(
-                f"secret {name!r} is standalone, but {', '.join(urls)} say where it goes: bind it"
+                f"secret {name!r} is standalone, yet the config has a URL of its own ({', '.join(urls)}): "
+                "bind the secret to it"
             )
     return problems
 
