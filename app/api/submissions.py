@@ -22,7 +22,7 @@ from app.engine.group_commit import COMMAND_BYTES, group_insert, is_duplicate
 from app.engine.subscriptions import subscriptions
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
-from app.models import Form, Submission, isoformat, utcnow
+from app.models import Form, Submission, isoformat, search_terms, utcnow
 from app.signals import FormEvent
 
 bp.after_request(intake.add_cors_headers)
@@ -116,11 +116,14 @@ def _intake(form_id: str):
         "pending_events": [],
         "dispatch_pending": False,
     }
+    sub.update(search_terms.search_fields(sub))
     size = request.content_length  # (None: a chunked body, which may be as large as allowed)
     if size is None:
         size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
     unit = WriteUnit(current_app, size)
     stored = unit.add(group_insert(current_app, "submissions"), [sub])
+    if terms := search_terms.postings(sub):  # (in the same ordered write: searchable once accepted)
+        unit.add(group_insert(current_app, "submission_terms"), terms, search_terms.POSTING_BYTES)
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
@@ -186,6 +189,8 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     if not updated.modified_count:
         raise APIError(409, "conflict", "The submission changed meanwhile; reload and try again.")
     sub = coll.find_one({"_id": current.id})
+    if "data" in changes:
+        search_terms.reindex([sub])
     return sub, form, _emit(signal, form, sub, marker)
 
 

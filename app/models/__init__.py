@@ -9,10 +9,12 @@ from app.models.idempotency import IdempotencyKey
 from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.operation import Operation, OperationChunk, OperationStatus
 from app.models.plugin_config import PluginConfig
+from app.models.search_terms import SubmissionTerm
 
 ALL_MODELS = (
     Form,
     Submission,
+    SubmissionTerm,
     PluginConfig,
     PluginJob,
     PluginExecutionLog,
@@ -52,6 +54,7 @@ __all__ = [
     "PluginExecutionLog",
     "PluginJob",
     "Submission",
+    "SubmissionTerm",
     "isoformat",
     "newest_first",
     "parse_object_id",

@@ -37,7 +37,7 @@ def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
 
 def _browser(form: Form | None):
     forms, filters = _scope(form)
-    rows, has_more = page_of(filters, forms)
+    found = page_of(filters, forms)
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
     fields = field_names(in_scope)
     here = request.path
@@ -49,8 +49,10 @@ def _browser(form: Form | None):
         form=form,
         forms=forms,
         filters=filters,
-        rows=rows,
-        has_more=has_more,
+        rows=found.rows,
+        has_more=found.has_more,
+        next_link=link(page=filters.page + 1, after=found.next_after),
+        notes=found.notes,
         fields=fields,
         columns=fields[:4],
         link=link,

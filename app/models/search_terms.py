@@ -1,0 +1,144 @@
+"""The submissions' search index, served by plain (single-value) indexes so both stores answer it from an
+index: nx-27017 has no ``$text``, no multikey index and no index on dates, so an array of words on the
+submission or a range on ``created_at`` would be a scan there.
+
+- ``sort_key`` on each submission: its time (UTC, to the millisecond) then its id, as one string. It orders
+  a form newest first with one index (``form_id``, ``deleted``, ``sort_key``), bounds date ranges (a day is
+  a key prefix) and pages by key (``after`` a row) instead of skipping rows.
+- one ``SubmissionTerm`` per word of a submission's values: ``key`` is "<form id> <word>", with the
+  submission's ``sort_key``; a word search reads the postings of its rarest word newest first.
+
+Both are written with the submission (intake and edit, ``search_fields``/``postings``); submissions stored
+before the index existed get them from ``flask reindex-submissions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
+from typing import Any
+
+from mongoengine import Document, StringField
+from pymongo import DeleteMany, UpdateOne
+
+WORD = re.compile(r"\w+")
+MAX_WORD = 64  # longer words are cut (the same for values and queries, so they still match)
+MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value costs no more than this
+POSTING_BYTES = 512  # the most one posting takes as BSON (a word of MAX_WORD 4-byte characters, two keys)
+
+
+class SubmissionTerm(Document):
+    """One word of one submission (its posting in the search index)."""
+
+    key = StringField(required=True)  # "<form id> <word>"
+    sort_key = StringField(required=True)  # the submission's (see ``sort_key``)
+    submission_id = StringField(required=True)
+
+    meta = {
+        "collection": "submission_terms",
+        "indexes": [{"fields": ["key", "sort_key"]}, "submission_id"],
+    }
+
+
+def text_of(value: Any) -> str:
+    """A stored value as the text a person would search and read (lists joined, no ``.0`` floats)."""
+    if isinstance(value, list):
+        return ", ".join(text_of(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def words(text: str) -> list[str]:
+    """The searchable words of a text, casefolded, each once, in order."""
+    return list(dict.fromkeys(w[:MAX_WORD] for w in WORD.findall(text.casefold())))
+
+
+def words_of(data: Mapping[str, Any] | None) -> list[str]:
+    """The searchable words of a submission's values (at most ``MAX_TERMS``)."""
+    found: dict[str, None] = {}
+    for value in (data or {}).values():
+        for word in words(text_of(value)):
+            found.setdefault(word, None)
+            if len(found) >= MAX_TERMS:
+                return list(found)
+    return list(found)
+
+
+def time_key(moment: dt.datetime) -> str:
+    """The ``sort_key`` prefix of a (naive UTC) time: every key of that millisecond or later is >= it."""
+    return moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
+
+
+def sort_key(created_at: dt.datetime, submission_id: Any) -> str:
+    return time_key(created_at) + str(submission_id)
+
+
+def term_key(form_id: str, word: str) -> str:
+    return f"{form_id} {word}"
+
+
+def search_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields the index adds to a submission document (needs its ``_id`` and ``created_at``)."""
+    return {"sort_key": sort_key(doc["created_at"], doc["_id"])}
+
+
+def postings(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``SubmissionTerm`` documents of a submission (with its ``sort_key``)."""
+    key = doc.get("sort_key") or sort_key(doc["created_at"], doc["_id"])
+    form_id, sub_id = doc["form_id"], str(doc["_id"])
+    return [
+        {"key": term_key(form_id, w), "sort_key": key, "submission_id": sub_id}
+        for w in words_of(doc.get("data"))
+    ]
+
+
+def reindex(docs: Iterable[Mapping[str, Any]], batch: int = 500) -> int:
+    """Give these submissions their ``sort_key`` and postings (again), ``batch`` at a time (each write
+    stays short); returns how many were done. The ``sort_key`` is set last: a submission that has one has
+    its postings."""
+    done = 0
+    it = iter(docs)
+    while chunk := list(islice(it, batch)):
+        _reindex(chunk)
+        done += len(chunk)
+    return done
+
+
+def _reindex(docs: list[Mapping[str, Any]]) -> None:
+    from app.models.form import Submission  # noqa: PLC0415
+
+    fields = [search_fields(doc) for doc in docs]
+    ids = [str(doc["_id"]) for doc in docs]
+    fresh = [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]
+    terms = SubmissionTerm._get_collection()
+    terms.bulk_write([DeleteMany({"submission_id": {"$eq": i}}) for i in ids], ordered=False)
+    if fresh:
+        terms.insert_many(fresh, ordered=False)
+    Submission._get_collection().bulk_write(
+        [UpdateOne({"_id": doc["_id"]}, {"$set": extra}) for doc, extra in zip(docs, fields, strict=True)],
+        ordered=False,
+    )
+
+
+def reindex_batches(everything: bool = False, batch: int = 500) -> Iterator[int]:
+    """Index the submissions stored without ``sort_key`` (or, ``everything``, all of them again), a batch
+    at a time; yields how many each batch did. Each query is served by an index on both stores."""
+    from app.models.form import Submission  # noqa: PLC0415
+
+    coll = Submission._get_collection()
+    if everything:
+        last = None
+        while docs := list(coll.find({"_id": {"$gt": last}} if last else {}, sort=[("_id", 1)], limit=batch)):
+            last = docs[-1]["_id"]
+            yield reindex(docs)
+        return
+    for form_id in coll.distinct("form_id"):
+        for deleted in (False, True):
+            query = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}, "sort_key": {"$eq": None}}
+            while docs := list(coll.find(query, limit=batch)):
+                yield reindex(docs)
