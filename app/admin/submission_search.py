@@ -189,18 +189,19 @@ class Found:
 
 
 class _Budget:
-    """How many candidates Python may still test (None: no limit, as for exports)."""
+    """How many candidates Python may still read and turn down (None: no limit, as for exports). A match
+    costs nothing here: the page (or the export) it goes to bounds it."""
 
     def __init__(self, limit: int | None):
         self.left, self.limit, self.spent = limit, limit, False
 
-    def take(self, n: int = 1) -> bool:
+    def take(self) -> bool:
         if self.left is None:
             return True
-        if self.left < n:
+        if self.left <= 0:
             self.spent = True
             return False
-        self.left -= n
+        self.left -= 1
         return True
 
 
@@ -250,14 +251,14 @@ def _by_words(filters: Filters, form_id: str, budget: _Budget, fields: dict | No
     )
     projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1}
     while batch := list(islice(postings, BATCH)):
-        if not budget.take(len(batch)):
-            return
         ids = [ObjectId(p["submission_id"]) for p in batch]
         docs = {d["_id"]: d for d in Submission._get_collection().find({"_id": {"$in": ids}}, projection)}
         for oid in ids:
             doc = docs.get(oid)
             if doc and (filters.deleted or not doc.get("deleted")) and filters.matches(doc):
                 yield doc
+            elif not budget.take():
+                return
 
 
 def _legacy(filters: Filters, form_ids: list[str], budget: _Budget, fields: dict | None) -> Iterator[dict]:
@@ -272,7 +273,7 @@ def _legacy(filters: Filters, form_ids: list[str], budget: _Budget, fields: dict
     for doc in cursor:
         if not filters.active or filters.matches(doc):
             yield doc
-        if filters.active and not budget.take():
+        elif not budget.take():
             return
 
 
@@ -319,8 +320,8 @@ class _Search:
             )
         if self.budget.spent:
             notes.append(
-                f"Searched the newest {self.budget.limit:,} candidates only; narrow the dates or add words "
-                "to search further back."
+                f"Searched the newest {self.budget.limit:,} candidates only; narrow the dates or use rarer "
+                "words to search further back."
             )
         return notes
 
