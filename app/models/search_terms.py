@@ -5,8 +5,9 @@ submission or a range on ``created_at`` would be a scan there.
 - ``sort_key`` on each submission: its time (UTC, to the millisecond) then its id, as one string. It orders
   a form newest first with one index (``form_id``, ``deleted``, ``sort_key``), bounds date ranges (a day is
   a key prefix) and pages by key (``after`` a row) instead of skipping rows.
-- one ``SubmissionTerm`` per word of a submission's values: ``key`` is "<form id> <word>", with the
-  submission's ``sort_key``; a word search reads the postings of its rarest word newest first.
+- one ``SubmissionTerm`` per word of a submission's values: ``_id`` is "<submission id> <word>" (so writing
+  one twice is a no-op, and a submission's postings are one ``_id`` range), ``key`` "<form id> <word>", with
+  the submission's ``sort_key``; a word search reads the postings of its rarest word newest first.
 
 Both are written with the submission (intake and edit, ``search_fields``/``postings``); submissions stored
 before the index existed get them from ``flask reindex-submissions``.
@@ -20,26 +21,26 @@ from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 from typing import Any
 
+from bson import ObjectId
 from mongoengine import Document, StringField
 from pymongo import DeleteMany, UpdateOne
+from pymongo.errors import BulkWriteError
 
 WORD = re.compile(r"\w+")
 MAX_WORD = 64  # longer words are cut (the same for values and queries, so they still match)
 MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value costs no more than this
+DUPLICATE_KEY = 11000
 POSTING_BYTES = 512  # the most one posting takes as BSON (a word of MAX_WORD 4-byte characters, two keys)
 
 
 class SubmissionTerm(Document):
     """One word of one submission (its posting in the search index)."""
 
+    id = StringField(primary_key=True)  # "<submission id> <word>"
     key = StringField(required=True)  # "<form id> <word>"
     sort_key = StringField(required=True)  # the submission's (see ``sort_key``)
-    submission_id = StringField(required=True)
 
-    meta = {
-        "collection": "submission_terms",
-        "indexes": [{"fields": ["key", "sort_key"]}, "submission_id"],
-    }
+    meta = {"collection": "submission_terms", "indexes": [{"fields": ["key", "sort_key"]}]}
 
 
 def text_of(value: Any) -> str:
@@ -92,33 +93,44 @@ def postings(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     key = doc.get("sort_key") or sort_key(doc["created_at"], doc["_id"])
     form_id, sub_id = doc["form_id"], str(doc["_id"])
     return [
-        {"key": term_key(form_id, w), "sort_key": key, "submission_id": sub_id}
-        for w in words_of(doc.get("data"))
+        {"_id": f"{sub_id} {w}", "key": term_key(form_id, w), "sort_key": key} for w in words_of(doc.get("data"))
     ]
 
 
-def reindex(docs: Iterable[Mapping[str, Any]], batch: int = 500) -> int:
-    """Give these submissions their ``sort_key`` and postings (again), ``batch`` at a time (each write
-    stays short); returns how many were done. The ``sort_key`` is set last: a submission that has one has
-    its postings."""
+def submission_of(posting: Mapping[str, Any]) -> ObjectId:
+    return ObjectId(posting["_id"].split(" ", 1)[0])
+
+
+def all_postings(sub_id: str) -> dict[str, Any]:
+    """Every posting of one submission: its ``_id`` range ("<id> " up to "<id>!")."""
+    return {"_id": {"$gte": f"{sub_id} ", "$lt": f"{sub_id}!"}}
+
+
+def reindex(docs: Iterable[Mapping[str, Any]], batch: int = 500, fresh: bool = False) -> int:
+    """Give these submissions their ``sort_key`` and postings, ``batch`` at a time (each write stays
+    short); returns how many were done. ``fresh``: they have no postings yet (else their old ones go
+    first). The ``sort_key`` is set last: a submission that has one has its postings."""
     done = 0
     it = iter(docs)
     while chunk := list(islice(it, batch)):
-        _reindex(chunk)
+        _reindex(chunk, fresh)
         done += len(chunk)
     return done
 
 
-def _reindex(docs: list[Mapping[str, Any]]) -> None:
+def _reindex(docs: list[Mapping[str, Any]], fresh: bool) -> None:
     from app.models.form import Submission  # noqa: PLC0415
 
     fields = [search_fields(doc) for doc in docs]
-    ids = [str(doc["_id"]) for doc in docs]
-    fresh = [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]
     terms = SubmissionTerm._get_collection()
-    terms.bulk_write([DeleteMany({"submission_id": {"$eq": i}}) for i in ids], ordered=False)
-    if fresh:
-        terms.insert_many(fresh, ordered=False)
+    if not fresh:
+        terms.bulk_write([DeleteMany(all_postings(str(doc["_id"]))) for doc in docs], ordered=False)
+    if new := [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]:
+        try:
+            terms.insert_many(new, ordered=False)
+        except BulkWriteError as err:  # written by an earlier run that stopped before the sort_key
+            if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+                raise
     Submission._get_collection().bulk_write(
         [UpdateOne({"_id": doc["_id"]}, {"$set": extra}) for doc, extra in zip(docs, fields, strict=True)],
         ordered=False,
@@ -141,4 +153,4 @@ def reindex_batches(everything: bool = False, batch: int = 500) -> Iterator[int]
         for deleted in (False, True):
             query = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}, "sort_key": {"$eq": None}}
             while docs := list(coll.find(query, limit=batch)):
-                yield reindex(docs)
+                yield reindex(docs, fresh=True)

@@ -1,0 +1,136 @@
+"""The submissions browser on one large form: seeds N submissions straight into a fresh embedded store
+(insert_many, not the API), then times the browser's pages and searches through the app (test client, one
+request at a time, default settings). Not part of ``make bench``; see bench/README.md "Search at scale".
+
+    .venv/bin/python -m bench.search_scale --submissions 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bson import ObjectId
+
+from app import create_app
+from app.store.embedded import EmbeddedStore
+
+WORDS = [f"{a}{b}" for a in ("ka", "lo", "mi", "ne", "su", "ta", "vo", "ri") for b in range(125)]  # 1,000
+SEED_BATCH = 2_000
+
+
+def _doc(form_id: str, workspace: str | None, i: int, at: dt.datetime) -> dict:
+    rnd = random.Random(i)
+    return {
+        "_id": ObjectId(),
+        "form_id": form_id,
+        "workspace_id": workspace,
+        "data": {
+            "email": f"p{i}@example.com",
+            "name": " ".join(rnd.choice(WORDS) for _ in range(2)),
+            "comment": " ".join(rnd.choice(WORDS) for _ in range(8)),
+            "age": rnd.randint(18, 90),
+        },
+        "revision": 1,
+        "deleted": False,
+        "created_at": at,
+        "updated_at": at,
+        "pending_events": [],
+        "dispatch_pending": False,
+    }
+
+
+def _seed(app, n: int) -> tuple[str, list[str]]:
+    from app.models import Form, Submission, Workspace  # noqa: PLC0415
+
+    with app.app_context():
+        workspace = str(Workspace.objects.first().id)  # the first owner's
+        form = Form(
+            name="Big", workspace_id=workspace, fields=[{"name": k} for k in ("email", "name", "comment", "age")]
+        ).save()
+        form_id, coll = str(form.id), Submission._get_collection()
+        start, ids = dt.datetime(2025, 1, 1), []
+        began = time.monotonic()
+        for first in range(0, n, SEED_BATCH):
+            docs = [
+                _doc(form_id, workspace, i, start + dt.timedelta(minutes=i))
+                for i in range(first, min(n, first + SEED_BATCH))
+            ]
+            coll.insert_many(docs)
+            ids += [str(d["_id"]) for d in docs]
+        print(f"seeded {n:,} submissions in {time.monotonic() - began:.1f} s")
+        try:
+            from app.models import search_terms  # noqa: PLC0415  (absent before the search index)
+        except ImportError:
+            return form_id, ids
+        began = time.monotonic()
+        done = sum(search_terms.reindex_batches())
+        print(f"reindex-submissions: {done:,} in {time.monotonic() - began:.1f} s")
+    return form_id, ids
+
+
+def _time(client, label: str, url: str, runs: int) -> None:
+    took, statuses = [], set()
+    for _ in range(runs):
+        began = time.monotonic()
+        resp = client.get(url)
+        took.append((time.monotonic() - began) * 1000)
+        statuses.add(resp.status_code)
+    note = " (note shown)" if b"data-search-note" in resp.data else ""
+    print(
+        f"{label:<34} median {statistics.median(took):7.0f} ms  max {max(took):7.0f} ms  "
+        f"status {sorted(statuses)}{note}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--submissions", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = EmbeddedStore(Path(tmp) / "store").start()
+        try:
+            app = create_app(
+                {
+                    "MONGODB_URI": store.uri,
+                    "MONGODB_DB": "bench_search",
+                    "SECRET_KEY": "bench",
+                    "DATA_DIR": str(Path(tmp) / "data"),
+                    "SCHEDULER_ENABLED": False,
+                    "PLUGIN_DISCOVERY": False,
+                }
+            )
+            form_id, ids = _seed(app, args.submissions)
+            client = app.test_client()
+            login = {"email": app.config["ADMIN_EMAIL"], "password": app.config["ADMIN_PASSWORD"]}
+            assert client.post("/api/auth/login", json=login).status_code == 200
+            url = f"/admin/forms/{form_id}/submissions"
+            middle = args.submissions // 2
+            day = (dt.datetime(2025, 1, 1) + dt.timedelta(minutes=middle)).date().isoformat()
+            rare = _doc(form_id, None, middle, dt.datetime(2025, 1, 1))["data"]["comment"].split()[:2]
+            for label, query in (
+                ("first page", ""),
+                ("page 100 (?page=100)", "?page=100"),
+                ("id lookup", f"?q={ids[middle]}"),
+                ("e-mail lookup", f"?q=p{middle}@example.com"),
+                ("word search (one word)", f"?q={rare[0]}"),
+                ("word search (two words)", f"?q={rare[0]}+{rare[1]}"),
+                ("word search, no match", "?q=zzzz"),
+                ("two words, no row has both", f"?q={WORDS[0]}+{WORDS[1]}"),
+                ("date filter (one day)", f"?from={day}&to={day}"),
+                ("field filter (name)", f"?field=name&value={rare[0]}"),
+                ("field filter, no match", "?field=name&value=zzzz"),
+            ):
+                _time(client, label, url + query, args.runs)
+        finally:
+            store.stop()
+
+
+if __name__ == "__main__":
+    main()
