@@ -30,6 +30,7 @@ WORD = re.compile(r"\w+")
 MAX_WORD = 64  # longer words are cut (the same for values and queries, so they still match)
 MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value costs no more than this
 DUPLICATE_KEY = 11000
+WRITE_BATCH = 1_000  # postings per insert: each write well within the store's timeout
 POSTING_BYTES = 512  # the most one posting takes as BSON (a word of MAX_WORD 4-byte characters, two keys)
 
 
@@ -106,7 +107,7 @@ def all_postings(sub_id: str) -> dict[str, Any]:
     return {"_id": {"$gte": f"{sub_id} ", "$lt": f"{sub_id}!"}}
 
 
-def reindex(docs: Iterable[Mapping[str, Any]], batch: int = 500, fresh: bool = False) -> int:
+def reindex(docs: Iterable[Mapping[str, Any]], batch: int = 100, fresh: bool = False) -> int:
     """Give these submissions their ``sort_key`` and postings, ``batch`` at a time (each write stays
     short); returns how many were done. ``fresh``: they have no postings yet (else their old ones go
     first). The ``sort_key`` is set last: a submission that has one has its postings."""
@@ -126,18 +127,19 @@ def _reindex(docs: list[Mapping[str, Any]], fresh: bool) -> None:
     if not fresh:
         terms.bulk_write([DeleteMany(all_postings(str(doc["_id"]))) for doc in docs], ordered=False)
     if new := [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]:
-        try:
-            terms.insert_many(new, ordered=False)
-        except BulkWriteError as err:  # written by an earlier run that stopped before the sort_key
-            if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
-                raise
+        for start in range(0, len(new), WRITE_BATCH):
+            try:
+                terms.insert_many(new[start : start + WRITE_BATCH], ordered=False)
+            except BulkWriteError as err:  # written by an earlier run that stopped before the sort_key
+                if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+                    raise
     Submission._get_collection().bulk_write(
         [UpdateOne({"_id": doc["_id"]}, {"$set": extra}) for doc, extra in zip(docs, fields, strict=True)],
         ordered=False,
     )
 
 
-def reindex_batches(everything: bool = False, batch: int = 500) -> Iterator[int]:
+def reindex_batches(everything: bool = False, batch: int = 100) -> Iterator[int]:
     """Index the submissions stored without ``sort_key`` (or, ``everything``, all of them again), a batch
     at a time; yields how many each batch did. Each query is served by an index on both stores."""
     from app.models.form import Submission  # noqa: PLC0415

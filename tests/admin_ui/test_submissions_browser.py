@@ -120,10 +120,6 @@ def test_exports_stream_the_current_filter_with_memory_that_does_not_grow_with_r
     table = list(csv.reader(io.StringIO(head)))
     assert table[0][:7] == ["id", "form", "received_at", "revision", "email", "name", "age"]
     assert table[1][4:7] == ["p0@example.com", "'=cmd0", "0"]  # no formula reaches a spreadsheet
-    assert (
-        owner.get(f"/admin/submissions/export.csv?form_id={big['id']}").headers["X-Export-Estimate"]
-        == "10000"
-    )
 
     found = owner.get(f"/admin/submissions/export.json?form_id={big['id']}&q=p9999@example.com")
     assert [r["data"]["age"] for r in json.loads(found.text)] == [9999]
