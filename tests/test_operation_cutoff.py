@@ -8,11 +8,16 @@ takes the request. Here the ids of "other processes" are made as those processes
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
+import requests
 from bson import ObjectId
 
-from app.models import PluginJob, Submission, search_terms, utcnow
+from app.models import Operation, PluginJob, Submission, search_terms, utcnow
+from tests.support.procs import AppProcess, admin_session, app_env
+from tests.support.wait import wait_until
 from tests.test_backfill_replay import FIELDS, _hook, _preview, _run_to_end
 
 # (random part of the process's ids, how far its clock is ahead of this one's)
@@ -94,3 +99,58 @@ def test_a_replay_covers_the_jobs_every_process_made_before_it_and_nothing_after
         _run_to_end()
     assert api.get(f"/api/operations/{started.json['id']}").json["total"] == 60
     assert _preview(api, "/api/replays", body, app) == 80
+
+
+@pytest.mark.slow
+def test_two_processes_accepting_while_a_backfill_starts(make_app, store_uri, db_name, tmp_path):
+    """Real processes (each with its own ObjectId random part): every submission whose 202 came before the
+    backfill was asked for is sent; none asked for after the backfill's 202 is."""
+    env = app_env(store_uri, db_name, tmp_path, SCHEDULER_ENABLED="false", SUBMIT_RATE_LIMIT="")
+    procs = [AppProcess(env, tmp_path / f"app{i}.log") for i in range(2)]
+    try:
+        s = admin_session()
+        form = s.post(procs[0].url + "/api/forms", json={"name": "f"}).json()
+        hook = s.post(
+            f"{procs[0].url}/api/forms/{form['id']}/plugins",
+            json={"plugin_id": "webhook", "config": {"url": "https://example.com/hook"}},
+        ).json()
+        accepted: list[tuple[float, float, str]] = []  # (asked at, 202 at, id)
+        stop = threading.Event()
+
+        def submit(url: str) -> None:
+            session = requests.Session()
+            while not stop.is_set():
+                asked = time.monotonic()
+                resp = session.post(f"{url}/api/forms/{form['id']}/submissions", json={"data": {"n": 1}})
+                assert resp.status_code == 202, resp.text
+                accepted.append((asked, time.monotonic(), resp.json()["id"]))
+
+        threads = [threading.Thread(target=submit, args=(p.url,)) for p in procs for _ in range(2)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(accepted) >= 40, what="submissions accepted before the backfill")
+        asked = time.monotonic()
+        started = s.post(  # (resend: its own job for each, beside the live ones)
+            f"{procs[1].url}/api/plugin-configs/{hook['id']}/backfill", json={"resend": True}
+        )
+        answered = time.monotonic()
+        wait_until(lambda: sum(a > answered for a, _, _ in accepted) >= 20, what="submissions after it")
+        stop.set()
+        for t in threads:
+            t.join()
+        assert started.status_code == 202
+    finally:
+        for p in procs:
+            p.stop()
+    app = make_app()
+    with app.app_context():
+        _run_to_end()
+        op_id = started.json()["id"]
+        sent = {j["submission_id"] for j in PluginJob._get_collection().find({"operation_id": op_id})}
+        op = Operation._get_collection().find_one({"_id": ObjectId(op_id)})
+    before = {sid for _, got, sid in accepted if got < asked}
+    after = {sid for sent_at, _, sid in accepted if sent_at > answered}
+    assert len(before) > 20 and len(after) > 5, (len(before), len(after))
+    assert before <= sent, f"{len(before - sent)} accepted before the backfill were left out"
+    assert not after & sent
+    assert op["total"] == len(sent)

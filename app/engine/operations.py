@@ -88,7 +88,8 @@ def cutoff(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     before ``CUTOFF_MARGIN`` ago, and the ids of the ones created since that exist now (read from an
     index). Not an ObjectId made here: an id is a second, then a per-process random value, so items another
     process accepted earlier in the same second can compare higher and would be left out."""
-    before = utcnow() - dt.timedelta(seconds=CUTOFF_MARGIN)
+    # A whole second: nx-27017 compares times in its SQL to the second.
+    before = (utcnow() - dt.timedelta(seconds=CUTOFF_MARGIN)).replace(microsecond=0)
     recent = kind_of(kind).recent(params, before)
     return {"before": isoformat(before), "recent": [str(i) for i in recent]}
 
