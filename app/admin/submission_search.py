@@ -19,12 +19,15 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pymongo.collection import Collection
+
 from app.models import Form, Submission, SubmissionTerm, parse_object_id
 from app.models.search_terms import submission_of, term_key, text_of, time_key, words, words_of
 
 PER_PAGE = 25
 SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
 BATCH = 200
+FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
 MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
 RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
 SORTS = {"newest": -1, "oldest": 1}
@@ -215,14 +218,31 @@ def _unindexed(form_id: str) -> bool:
     )
 
 
+def _by_key(
+    coll: Collection, query: dict[str, Any], fields: dict | None, direction: int, skip: int = 0
+) -> Iterator[dict]:
+    """Rows of ``query`` in ``sort_key`` order, read a bounded batch at a time, each batch after the last
+    key read (``sort_key`` is unique within any query here). Never one open cursor: nx-27017 reads every
+    row of a query without a limit before it returns the first."""
+    after = "$lt" if direction < 0 else "$gt"
+    size, last = FIRST_BATCH, None
+    while True:
+        if last is not None:
+            query = {**query, "sort_key": {**query.get("sort_key", {}), after: last}}
+        rows = list(coll.find(query, fields, sort=[("sort_key", direction)], skip=skip, limit=size))
+        yield from rows
+        if len(rows) < size:
+            return
+        size, last, skip = BATCH, rows[-1]["sort_key"], 0
+
+
 def _plain(filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None) -> Iterator[dict]:
     """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index."""
     query: dict[str, Any] = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}}
     if bounds := filters.key_range():
         query["sort_key"] = bounds
-    return Submission._get_collection().find(
-        query, fields, sort=[("sort_key", filters.direction)], skip=skip, batch_size=BATCH
-    )
+    projection = None if fields is None else {**fields, "sort_key": 1}
+    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip)
 
 
 def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
@@ -245,9 +265,7 @@ def _by_words(filters: Filters, form_id: str, budget: _Budget, fields: dict | No
     query: dict[str, Any] = {"key": {"$eq": term_key(form_id, word)}}
     if bounds := filters.key_range():
         query["sort_key"] = bounds
-    postings = SubmissionTerm._get_collection().find(
-        query, {"_id": 1}, sort=[("sort_key", filters.direction)], batch_size=BATCH
-    )
+    postings = _by_key(SubmissionTerm._get_collection(), query, {"_id": 1, "sort_key": 1}, filters.direction)
     projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1}
     while batch := list(islice(postings, BATCH)):
         ids = [submission_of(p) for p in batch]
@@ -260,13 +278,17 @@ def _by_words(filters: Filters, form_id: str, budget: _Budget, fields: dict | No
                 return
 
 
-def _legacy(filters: Filters, form_ids: list[str], budget: _Budget, fields: dict | None) -> Iterator[dict]:
-    """Forms not yet in the search index: by ``created_at``, each candidate tested in Python (bounded)."""
+def _legacy(
+    filters: Filters, form_ids: list[str], budget: _Budget, fields: dict | None, cap: int | None
+) -> Iterator[dict]:
+    """Forms not yet in the search index: by ``created_at`` (at most ``cap`` rows read: a page's), each
+    candidate tested in Python (bounded)."""
     direction = filters.direction
     cursor = Submission._get_collection().find(
         filters.store_query(form_ids),
         None if fields is None else {**fields, "data": 1},
         sort=[("created_at", direction), ("_id", direction)],
+        limit=cap or 0,
         batch_size=BATCH,
     )
     for doc in cursor:
@@ -298,14 +320,15 @@ class _Search:
             return islice(iter(_by_id(f, self.form_ids, fields)), skip, None)
         self.legacy = any(_unindexed(fid) for fid in self.form_ids)
         if self.legacy:
-            return islice(_legacy(f, self.form_ids, self.budget, fields), skip, None)
+            cap = None if self.budget.limit is None else skip + self.budget.limit + PER_PAGE + 1
+            return islice(_legacy(f, self.form_ids, self.budget, fields, cap), skip, None)
         if f.query_words or f.field_words:
             streams = [_by_words(f, fid, self.budget, fields) for fid in self.form_ids]
         else:
             states = (False, True) if f.deleted else (False,)
+            if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
+                return _plain(f, self.form_ids[0], False, skip, fields)
             streams = [_plain(f, fid, d, 0, fields) for fid in self.form_ids for d in states]
-            if len(streams) == 1:
-                return iter(_plain(f, self.form_ids[0], False, skip, fields))
         merged = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=f.direction < 0)
         return islice(merged, skip, None)
 
