@@ -127,3 +127,17 @@ def test_the_intake_and_edits_keep_the_index_and_deleted_submissions_stay_hidden
     assert _listed(owner, url + "?deleted=1") == [second, first]
     with app.app_context():
         assert all(s.sort_key for s in Submission.objects(form_id=form["id"]))
+
+
+def test_a_large_submission_costs_the_index_a_bounded_number_of_postings(app, api, owner):
+    form = api.create_form("Big", FIELDS)
+    long_word = "x" * 100
+    text = " ".join(f"w{i}" for i in range(1_000))
+    sub = api.submit(form["id"], {"name": f"{long_word} {text}"})["id"]
+    with app.app_context():
+        held = list(SubmissionTerm._get_collection().find(search_terms.all_postings(sub)))
+    assert len(held) == search_terms.MAX_TERMS
+    url = f"/admin/forms/{form['id']}/submissions"
+    assert _listed(owner, url + f"?q={long_word}") == [sub]  # cut to MAX_WORD, the query too
+    assert _listed(owner, url + "?q=w5") == [sub]
+    assert _listed(owner, url + "?q=w999") == []  # past the first MAX_TERMS words
