@@ -190,7 +190,7 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
         raise APIError(409, "conflict", "The submission changed meanwhile; reload and try again.")
     sub = coll.find_one({"_id": current.id})
     if "data" in changes:
-        search_terms.reindex([sub])
+        search_terms.reindex([sub], previous={current.id: current.data})
     return sub, form, _emit(signal, form, sub, marker)
 
 

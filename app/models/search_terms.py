@@ -23,7 +23,7 @@ from typing import Any
 
 from bson import ObjectId
 from mongoengine import Document, StringField
-from pymongo import DeleteMany, UpdateOne
+from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 WORD = re.compile(r"\w+")
@@ -102,35 +102,45 @@ def submission_of(posting: Mapping[str, Any]) -> ObjectId:
     return ObjectId(posting["_id"].split(" ", 1)[0])
 
 
-def all_postings(sub_id: str) -> dict[str, Any]:
-    """Every posting of one submission: its ``_id`` range ("<id> " up to "<id>!")."""
-    return {"_id": {"$gte": f"{sub_id} ", "$lt": f"{sub_id}!"}}
+def posting_ids(sub_id: Any, data: Mapping[str, Any] | None) -> list[str]:
+    """The ``_id`` of each posting of a submission holding ``data``."""
+    return [f"{sub_id} {w}" for w in words_of(data)]
 
 
-def reindex(docs: Iterable[Mapping[str, Any]], batch: int = 100, fresh: bool = False) -> int:
+def reindex(
+    docs: Iterable[Mapping[str, Any]], batch: int = 100, previous: Mapping[Any, Any] | None = None
+) -> int:
     """Give these submissions their ``sort_key`` and postings, ``batch`` at a time (each write stays
-    short); returns how many were done. ``fresh``: they have no postings yet (else their old ones go
-    first). The ``sort_key`` is set last: a submission that has one has its postings."""
+    short); returns how many were done. ``previous``: by submission id, the data they held before (an
+    edit), whose words they no longer hold lose their postings. Writing a posting again is a no-op (its
+    ``_id``), so a run that stopped part-way can simply run again; the ``sort_key`` is set last: a
+    submission that has one has its postings."""
     done = 0
     it = iter(docs)
     while chunk := list(islice(it, batch)):
-        _reindex(chunk, fresh)
+        _reindex(chunk, previous or {})
         done += len(chunk)
     return done
 
 
-def _reindex(docs: list[Mapping[str, Any]], fresh: bool) -> None:
+def _reindex(docs: list[Mapping[str, Any]], previous: Mapping[Any, Any]) -> None:
     from app.models.form import Submission  # noqa: PLC0415
 
     fields = [search_fields(doc) for doc in docs]
     terms = SubmissionTerm._get_collection()
-    if not fresh:
-        terms.bulk_write([DeleteMany(all_postings(str(doc["_id"]))) for doc in docs], ordered=False)
+    gone = [
+        i
+        for doc in docs
+        if doc["_id"] in previous
+        for i in set(posting_ids(doc["_id"], previous[doc["_id"]])) - set(posting_ids(doc["_id"], doc.get("data")))
+    ]
+    if gone:  # (by _id: the one range nx-27017 serves from an index is equality on it)
+        terms.delete_many({"_id": {"$in": gone}})
     if new := [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]:
         for start in range(0, len(new), WRITE_BATCH):
             try:
                 terms.insert_many(new[start : start + WRITE_BATCH], ordered=False)
-            except BulkWriteError as err:  # written by an earlier run that stopped before the sort_key
+            except BulkWriteError as err:  # written before (a run that stopped, an unchanged word)
                 if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
                     raise
     Submission._get_collection().bulk_write(
@@ -140,19 +150,20 @@ def _reindex(docs: list[Mapping[str, Any]], fresh: bool) -> None:
 
 
 def reindex_batches(everything: bool = False, batch: int = 100) -> Iterator[int]:
-    """Index the submissions stored without ``sort_key`` (or, ``everything``, all of them again), a batch
-    at a time; yields how many each batch did. Each query is served by an index on both stores."""
+    """Index the submissions stored without ``sort_key`` (and, ``everything``, write every submission's
+    postings again: any missing come back), a batch at a time; yields how many each batch did. Every query
+    is served by an index on both stores (per form, by ``sort_key``)."""
     from app.models.form import Submission  # noqa: PLC0415
 
     coll = Submission._get_collection()
-    if everything:
-        last = None
-        while docs := list(coll.find({"_id": {"$gt": last}} if last else {}, sort=[("_id", 1)], limit=batch)):
-            last = docs[-1]["_id"]
-            yield reindex(docs)
-        return
     for form_id in coll.distinct("form_id"):
         for deleted in (False, True):
-            query = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}, "sort_key": {"$eq": None}}
-            while docs := list(coll.find(query, limit=batch)):
-                yield reindex(docs, fresh=True)
+            scope = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}}
+            while docs := list(coll.find({**scope, "sort_key": {"$eq": None}}, limit=batch)):
+                yield reindex(docs)
+            last = ""
+            while everything and (
+                docs := list(coll.find({**scope, "sort_key": {"$gt": last}}, sort=[("sort_key", 1)], limit=batch))
+            ):
+                last = docs[-1]["sort_key"]
+                yield reindex(docs)

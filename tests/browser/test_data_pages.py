@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from playwright.sync_api import expect
 
-from app.models import PluginJob, Submission
+from app.models import PluginJob, Submission, search_terms
 from tests.browser.axe_check import assert_no_serious_violations
 from tests.browser.conftest import assert_accessible, login, shot
 
@@ -42,6 +42,7 @@ def _seed(world, form_id: str, n: int) -> None:
     ]
     with world.server.app.app_context():
         Submission._get_collection().insert_many(docs)
+        search_terms.reindex(docs)  # (as the intake indexes them)
 
 
 def _pending_job(world, form_id: str, like: str) -> str:
