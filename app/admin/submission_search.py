@@ -313,14 +313,16 @@ class _Search:
     budget: _Budget
     legacy: bool = False
 
-    def stream(self, skip: int = 0, fields: dict | None = None) -> Iterator[dict]:
-        """Every match in order (``skip`` rows passed over in the store where it can)."""
+    def stream(self, skip: int = 0, fields: dict | None = None, want: int = PER_PAGE + 1) -> Iterator[dict]:
+        """Every match in order (``skip`` rows passed over in the store where it can); a caller with a
+        budget reads at most ``want`` of them."""
         f = self.filters
         if parse_object_id(f.q) is not None:
             return islice(iter(_by_id(f, self.form_ids, fields)), skip, None)
         self.legacy = any(_unindexed(fid) for fid in self.form_ids)
         if self.legacy:
-            cap = None if self.budget.limit is None else skip + self.budget.limit + PER_PAGE + 1
+            rejects = self.budget.limit if f.active else 0  # (without filters every row read is shown)
+            cap = None if self.budget.limit is None else skip + rejects + want
             return islice(_legacy(f, self.form_ids, self.budget, fields, cap), skip, None)
         if f.query_words or f.field_words:
             streams = [_by_words(f, fid, self.budget, fields) for fid in self.form_ids]
@@ -383,7 +385,7 @@ def page_of(filters: Filters, form_ids: Iterable[str]) -> Found:
     skip = 0 if filters.after else (filters.page - 1) * PER_PAGE
     if sort := filters.field_sort:
         name, direction = sort
-        everything = list(islice(search.stream(), SCAN_LIMIT + 1))
+        everything = list(islice(search.stream(want=SCAN_LIMIT + 1), SCAN_LIMIT + 1))
         notes = search.notes()
         if len(everything) > SCAN_LIMIT:
             notes.append(f"Sorted the newest {SCAN_LIMIT:,} matches; narrow the dates to sort the others.")

@@ -142,3 +142,12 @@ def test_a_large_submission_costs_the_index_a_bounded_number_of_postings(app, ap
     assert _listed(owner, url + f"?q={long_word}") == [sub]  # cut to MAX_WORD, the query too
     assert _listed(owner, url + "?q=w5") == [sub]
     assert _listed(owner, url + "?q=w999") == []  # past the first MAX_TERMS words
+
+
+def test_a_form_stored_before_the_index_sorts_by_a_field_over_more_than_one_page(app, api, owner):
+    form = api.create_form("Old", FIELDS)
+    ids = _seed(app, form, [({"age": i}, START + dt.timedelta(minutes=i)) for i in range(40)], indexed=False)
+    url = f"/admin/forms/{form['id']}/submissions"
+    assert _listed(owner, url + "?sort=age:asc") == ids[:25]
+    assert _listed(owner, url + "?sort=age:asc&page=2") == ids[25:]
+    assert _listed(owner, url + "?page=2") == list(reversed(ids))[25:]
