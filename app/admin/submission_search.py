@@ -366,17 +366,11 @@ def _scope_ids(filters: Filters, form_ids: Iterable[str]) -> list[str]:
 def matching(
     filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | None = None, limit: int | None = None
 ) -> Iterator[dict]:
-    """Every matching submission (raw documents) in the chosen order, read from cursors; ``limit``: the
-    most candidates tested in Python (exports: none, their cost follows the rows they write)."""
+    """Every matching submission (raw documents) in received order (newest or oldest first: a sort by a
+    field is the page's alone, it would hold every row in memory), read from cursors; ``limit``: the most
+    candidates tested in Python (exports: none, their cost follows the rows they write)."""
     projection = None if fields is None else {name: 1 for name in fields}
-    search = _Search(filters, _scope_ids(filters, form_ids), _Budget(limit))
-    sort = filters.field_sort
-    if sort is None:
-        return search.stream(fields=projection)
-    name, direction = sort  # sorted in memory: the newest SCAN_LIMIT matches at most
-    rows = list(islice(search.stream(fields=projection), SCAN_LIMIT))
-    rows.sort(key=lambda d: _field_value((d.get("data") or {}).get(name)), reverse=direction < 0)
-    return iter(rows)
+    return _Search(filters, _scope_ids(filters, form_ids), _Budget(limit)).stream(fields=projection)
 
 
 def page_of(filters: Filters, form_ids: Iterable[str]) -> Found:

@@ -80,3 +80,13 @@ def test_the_browser_offers_every_export_with_the_current_filter(owner, people):
     for fmt in ("csv", "json", "jsonl"):
         assert f'export.{fmt}?' in page
     assert "bom=1" in page and "times=local" in page and "q=zo%C3%AB" in page
+
+
+def test_an_export_of_a_view_sorted_by_a_field_keeps_every_row_in_received_order(app, api, owner, monkeypatch):
+    from app.admin import submission_search  # noqa: PLC0415
+
+    monkeypatch.setattr(submission_search, "SCAN_LIMIT", 10)  # (a page sorts at most this many)
+    form = api.create_form("Many", FIELDS)
+    _seed(app, form, [({"age": 100 - i}, NOON + dt.timedelta(minutes=i)) for i in range(30)])
+    rows = owner.get(_url(form, "jsonl", "&sort=age:asc").replace("&sort=oldest", "")).data.decode().splitlines()
+    assert [json.loads(r)["data"]["age"] for r in rows] == list(range(71, 101))  # newest first, all 30
