@@ -31,6 +31,7 @@ MAX_WORD = 64  # longer words are cut (the same for values and queries, so they 
 MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value costs no more than this
 DUPLICATE_KEY = 11000
 WRITE_BATCH = 1_000  # postings per insert: each write well within the store's timeout
+MAX_TEXT = 65_536  # characters of a value read for words (a 1 MB value costs the intake no more)
 POSTING_BYTES = 512  # the most one posting takes as BSON (a word of MAX_WORD 4-byte characters, two keys)
 
 
@@ -64,7 +65,7 @@ def words_of(data: Mapping[str, Any] | None) -> list[str]:
     """The searchable words of a submission's values (at most ``MAX_TERMS``)."""
     found: dict[str, None] = {}
     for value in (data or {}).values():
-        for word in words(text_of(value)):
+        for word in words(text_of(value)[:MAX_TEXT]):
             found.setdefault(word, None)
             if len(found) >= MAX_TERMS:
                 return list(found)
