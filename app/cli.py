@@ -1,4 +1,5 @@
-"""Admin commands: ``flask --app wsgi create-user | create-token | rotate-keys | plugin new``."""
+"""Admin commands: ``flask --app wsgi create-user | create-token | rotate-keys | reindex-submissions |
+plugin new``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flask.cli import with_appcontext
 
 from app import auth, scaffold
 from app.errors import APIError
-from app.models import PluginConfig, Role
+from app.models import PluginConfig, Role, search_terms
 from app.secrets_box import PREFIX, SecretBox, configured_keys, default_key
 
 # (collection's model, field) holding sealed secrets.
@@ -145,6 +146,26 @@ def new_plugin_command(name: str, parent: Path) -> None:
     click.echo(f"Wrote {root}. Next: pip install -e {root} && python -m pytest {root}")
 
 
+@click.command("reindex-submissions")
+@with_appcontext
+@click.option(
+    "--all", "everything", is_flag=True, help="Rebuild every submission's entry, not only missing ones."
+)
+def reindex_submissions_command(everything: bool) -> None:
+    """Add submissions stored before the search index (or all, with --all) to it; safe to run again."""
+    total = 0
+    for done in search_terms.reindex_batches(everything):
+        total += done
+        click.echo(f"indexed {total} submissions")
+    click.echo(f"done: {total} submissions indexed")
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_user_command, create_token_command, rotate_keys_command, plugin_group):
+    for command in (
+        create_user_command,
+        create_token_command,
+        rotate_keys_command,
+        reindex_submissions_command,
+        plugin_group,
+    ):
         app.cli.add_command(command)

@@ -1,20 +1,39 @@
-"""Exports of the submissions browser's current filter as CSV or JSON, streamed: rows are written as the
-cursor reads them, in chunks, so memory stays flat however many rows there are."""
+"""Exports of the submissions browser's current filter as CSV, JSON or JSON lines, streamed: rows are
+written as the cursor reads them, in chunks, so memory stays flat however many rows there are, and the
+first byte leaves before anything is counted. Times in UTC, or in the viewer's zone (with its offset)."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app.admin.submission_search import text_of
-from app.models import isoformat
+from app.models import as_datetime, isoformat
 
 CHUNK_ROWS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson"}
+BOM = "\ufeff"  # tells Excel the CSV is UTF-8 (else it reads "Zoë" as "ZoÃ«")
+Times = Callable[[Any], str | None]
+
+
+def times_in(zone: ZoneInfo | None) -> Times:
+    """How an export writes a stored time: ISO 8601 in UTC ("Z"), or in ``zone`` with its offset."""
+    if zone is None:
+        return isoformat
+
+    def local(value: Any) -> str | None:
+        moment = as_datetime(value)
+        if moment is None:
+            return None
+        return moment.replace(tzinfo=dt.UTC).astimezone(zone).isoformat(timespec="milliseconds")
+
+    return local
 
 
 def _cell(value: Any) -> Any:
@@ -25,9 +44,14 @@ def _cell(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def csv_rows(docs: Iterable[dict], fields: list[str], form_names: dict[str, str]) -> Iterator[str]:
-    """CSV text in chunks: a header, then one line per submission (undeclared fields as JSON in "other")."""
+def csv_rows(
+    docs: Iterable[dict], fields: list[str], form_names: dict[str, str], times: Times = isoformat, bom: bool = False
+) -> Iterator[str]:
+    """CSV text in chunks: a header, then one line per submission (undeclared fields as JSON in "other");
+    ``bom``: starts with a byte order mark, for Excel."""
     buffer = io.StringIO()
+    if bom:
+        buffer.write(BOM)
     writer = csv.writer(buffer)
     writer.writerow([_cell(name) for name in ("id", "form", "received_at", "revision", *fields, "other")])
     declared = set(fields)
@@ -38,7 +62,7 @@ def csv_rows(docs: Iterable[dict], fields: list[str], form_names: dict[str, str]
             [
                 str(doc["_id"]),
                 _cell(form_names.get(doc.get("form_id"), "")),
-                isoformat(doc.get("created_at")),
+                times(doc.get("created_at")),
                 doc.get("revision", 1),
                 *(_cell(data.get(name)) for name in fields),
                 json.dumps(other, default=str) if other else "",
@@ -51,21 +75,36 @@ def csv_rows(docs: Iterable[dict], fields: list[str], form_names: dict[str, str]
     yield buffer.getvalue()
 
 
-def json_rows(docs: Iterable[dict]) -> Iterator[str]:
+def _json_row(doc: dict, times: Times) -> str:
+    row = {
+        "id": str(doc["_id"]),
+        "form_id": doc.get("form_id"),
+        "created_at": times(doc.get("created_at")),
+        "revision": doc.get("revision", 1),
+        "deleted": bool(doc.get("deleted")),
+        "data": doc.get("data") or {},
+    }
+    return json.dumps(row, default=str, ensure_ascii=False)  # (one line: line breaks in values are escaped)
+
+
+def json_rows(docs: Iterable[dict], times: Times = isoformat) -> Iterator[str]:
     """A JSON array in chunks, one submission per line."""
     chunk: list[str] = []
     yield "["
     for n, doc in enumerate(docs):
-        row = {
-            "id": str(doc["_id"]),
-            "form_id": doc.get("form_id"),
-            "created_at": isoformat(doc.get("created_at")),
-            "revision": doc.get("revision", 1),
-            "deleted": bool(doc.get("deleted")),
-            "data": doc.get("data") or {},
-        }
-        chunk.append(("\n" if n == 0 else ",\n") + json.dumps(row, default=str))
+        chunk.append(("\n" if n == 0 else ",\n") + _json_row(doc, times))
         if len(chunk) >= CHUNK_ROWS:
             yield "".join(chunk)
             chunk.clear()
     yield "".join(chunk) + "\n]\n"
+
+
+def jsonl_rows(docs: Iterable[dict], times: Times = isoformat) -> Iterator[str]:
+    """JSON lines in chunks: one submission per line, nothing around them."""
+    chunk: list[str] = []
+    for doc in docs:
+        chunk.append(_json_row(doc, times) + "\n")
+        if len(chunk) >= CHUNK_ROWS:
+            yield "".join(chunk)
+            chunk.clear()
+    yield "".join(chunk)

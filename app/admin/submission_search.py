@@ -1,25 +1,39 @@
-"""Finding submissions for the browser and the exports: filters from the query string, matching in the
-store where it can (scope, dates, order) and in Python where it must (text over every value), streamed.
+"""Finding submissions for the browser and the exports, from indexes: pages newest (or oldest) first by
+``sort_key``, words through the postings of their rarest word, dates as ``sort_key`` ranges, an id by ``_id``
+(see app.models.search_terms). What Python still checks (the other words, a field's words) reads a bounded
+number of candidates on a page (``SCAN_LIMIT``) and says so when it stops.
 
-Nothing is loaded whole: pages and exports iterate one cursor, so 100,000 rows never sit in memory.
+Words match whole words, casefolded: "hopper" finds "Grace Hopper", "hop" does not.
+Nothing is loaded whole: pages and exports iterate cursors, so 100,000 rows never sit in memory.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.models import Form, Submission
+from pymongo.collection import Collection
+
+from app.models import Form, Submission, SubmissionTerm, parse_object_id
+from app.models.search_terms import submission_of, term_key, text_of, time_key, words, words_of
 
 PER_PAGE = 25
-SORTS = {"newest": [("created_at", -1), ("_id", -1)], "oldest": [("created_at", 1), ("_id", 1)]}
+SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
+BATCH = 200
+FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
+MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
+RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
+SORTS = {"newest": -1, "oldest": 1}
 FIELD_SORT = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_\-]{0,63}):(?P<dir>asc|desc)$")
+KEY = re.compile(r"^[0-9]{17}[0-9a-f]{24}$")
+__all__ = ["text_of"]
 
 
 def viewer_zone(name: str | None) -> ZoneInfo:
@@ -44,17 +58,6 @@ def _day(raw: str, zone: ZoneInfo) -> dt.datetime | None:
     return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
 
 
-def text_of(value: Any) -> str:
-    """A stored value as the text a person would search and read (lists joined, no ``.0`` floats)."""
-    if isinstance(value, list):
-        return ", ".join(text_of(v) for v in value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if value is None:
-        return ""
-    return str(value)
-
-
 @dataclass
 class Filters:
     """The browser's filters, read from the query string (unknown or bad values are ignored)."""
@@ -69,6 +72,7 @@ class Filters:
     tz: str = ""
     deleted: bool = False
     page: int = 1
+    after: str = ""  # the ``sort_key`` of the last row of the previous page (pages by key, not by skipping)
 
     @classmethod
     def read(cls, args: Mapping[str, str], form_id: str = "", zone: str = "") -> Filters:
@@ -80,6 +84,7 @@ class Filters:
         sort = get("sort")
         if sort not in SORTS and not FIELD_SORT.match(sort):
             sort = "newest"
+        after = get("after")
         return cls(
             q=get("q"),
             form_id=form_id or get("form_id"),
@@ -91,6 +96,7 @@ class Filters:
             tz=get("tz") or zone,
             deleted=get("deleted") == "1",
             page=page,
+            after=after if KEY.match(after) and sort in SORTS and page > 1 else "",
         )
 
     def as_args(self, **changes: Any) -> dict[str, Any]:
@@ -106,7 +112,10 @@ class Filters:
             "tz": self.tz,
             "deleted": "1" if self.deleted else "",
             "page": self.page if self.page > 1 else "",
+            "after": self.after,
         }
+        if "page" in changes and "after" not in changes:
+            args["after"] = ""  # a page by number: the key of another page does not apply
         args.update(changes)
         return {k: v for k, v in args.items() if v not in ("", None)}
 
@@ -114,8 +123,33 @@ class Filters:
     def active(self) -> bool:
         return bool(self.q or self.start or self.end or (self.field and self.value))
 
+    @property
+    def direction(self) -> int:
+        return SORTS.get(self.sort, -1)
+
+    @property
+    def field_sort(self) -> tuple[str, int] | None:
+        match = FIELD_SORT.match(self.sort)
+        return (match["field"], 1 if match["dir"] == "asc" else -1) if match else None
+
+    def key_range(self) -> dict[str, str]:
+        """The ``sort_key`` bounds of the chosen days (in the viewer's zone) and of ``after``."""
+        zone = viewer_zone(self.tz)
+        bounds: dict[str, str] = {}
+        if start := _day(self.start, zone):
+            bounds["$gte"] = time_key(start)
+        if end := _day(self.end, zone):
+            bounds["$lt"] = time_key(end + dt.timedelta(days=1))  # up to the end of that day
+        if self.after and self.direction < 0:
+            bounds["$lt"] = min(bounds.get("$lt", self.after), self.after)
+        elif self.after:
+            bounds.pop("$gte", None)
+            bounds["$gt"] = max(self.after, time_key(start)) if start else self.after
+        return bounds
+
     def store_query(self, form_ids: Iterable[str]) -> dict[str, Any]:
-        """The part the store answers: which forms, deleted or not, received between which days."""
+        """Which forms, deleted or not, received between which days (by ``created_at``: for counts and
+        for forms not yet in the search index)."""
         ids = [self.form_id] if self.form_id else list(form_ids)
         query: dict[str, Any] = {"form_id": {"$in": ids}}
         if not self.deleted:
@@ -125,49 +159,238 @@ class Filters:
         if start := _day(self.start, zone):
             bounds["$gte"] = start
         if end := _day(self.end, zone):
-            bounds["$lt"] = end + dt.timedelta(days=1)  # up to the end of that day
+            bounds["$lt"] = end + dt.timedelta(days=1)
         if bounds:
             query["created_at"] = bounds
         return query
 
-    def store_sort(self) -> list[tuple[str, int]]:
-        if self.sort in SORTS:
-            return SORTS[self.sort]
-        match = FIELD_SORT.match(self.sort)
-        direction = 1 if match["dir"] == "asc" else -1
-        return [(f"data.{match['field']}", direction), ("created_at", -1), ("_id", -1)]
+    @property
+    def query_words(self) -> list[str]:
+        return words(self.q)
+
+    @property
+    def field_words(self) -> list[str]:
+        return words(self.value) if self.field else []
 
     def matches(self, doc: Mapping[str, Any]) -> bool:
-        """The part only Python can answer: words anywhere in the values, a field's value containing text."""
+        """Whether a submission holds every word searched for (and the field's words in that field)."""
         data = doc.get("data") or {}
-        if (
-            self.field
-            and self.value
-            and self.value.casefold() not in text_of(data.get(self.field)).casefold()
-        ):
+        if self.field_words and not set(self.field_words) <= set(words(text_of(data.get(self.field)))):
             return False
-        if self.q:
-            haystack = " ".join(text_of(v) for v in data.values()).casefold() + " " + str(doc["_id"])
-            return all(word in haystack for word in self.q.casefold().split())
+        return not self.query_words or set(self.query_words) <= set(words_of(data))
+
+
+@dataclass
+class Found:
+    """A page of submissions and what a reader should know about it."""
+
+    rows: list[dict]
+    has_more: bool
+    next_after: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class _Budget:
+    """How many candidates Python may still read and turn down (None: no limit, as for exports). A match
+    costs nothing here: the page (or the export) it goes to bounds it."""
+
+    def __init__(self, limit: int | None):
+        self.left, self.limit, self.spent = limit, limit, False
+
+    def take(self) -> bool:
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            self.spent = True
+            return False
+        self.left -= 1
         return True
 
 
-def matching(
-    filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | None = None
-) -> Iterator[dict]:
-    """Every matching submission (raw documents) in the chosen order, read from one cursor."""
-    projection = None if fields is None else {name: 1 for name in fields}
-    cursor = Submission._get_collection().find(
-        filters.store_query(form_ids), projection, sort=filters.store_sort(), batch_size=200
+def _unindexed(form_id: str) -> bool:
+    """Whether the form holds submissions stored before the search index (no ``sort_key`` yet)."""
+    coll = Submission._get_collection()
+    return any(
+        coll.find_one(
+            {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}, "sort_key": {"$eq": None}}, {"_id": 1}
+        )
+        for deleted in (False, True)
     )
-    return (doc for doc in cursor if filters.matches(doc))
 
 
-def page_of(filters: Filters, form_ids: Iterable[str]) -> tuple[list[dict], bool]:
-    """One page of matches and whether there is a next one."""
-    start = (filters.page - 1) * PER_PAGE
-    rows = list(islice(matching(filters, form_ids), start, start + PER_PAGE + 1))
-    return rows[:PER_PAGE], len(rows) > PER_PAGE
+def _by_key(
+    coll: Collection, query: dict[str, Any], fields: dict | None, direction: int, skip: int = 0
+) -> Iterator[dict]:
+    """Rows of ``query`` in ``sort_key`` order, read a bounded batch at a time, each batch after the last
+    key read (``sort_key`` is unique within any query here). Never one open cursor: nx-27017 reads every
+    row of a query without a limit before it returns the first."""
+    after = "$lt" if direction < 0 else "$gt"
+    size, last = FIRST_BATCH, None
+    while True:
+        if last is not None:
+            query = {**query, "sort_key": {**query.get("sort_key", {}), after: last}}
+        rows = list(coll.find(query, fields, sort=[("sort_key", direction)], skip=skip, limit=size))
+        yield from rows
+        if len(rows) < size:
+            return
+        size, last, skip = BATCH, rows[-1]["sort_key"], 0
+
+
+def _plain(filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None) -> Iterator[dict]:
+    """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index."""
+    query: dict[str, Any] = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}}
+    if bounds := filters.key_range():
+        query["sort_key"] = bounds
+    projection = None if fields is None else {**fields, "sort_key": 1}
+    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip)
+
+
+def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
+    """The word with the fewest postings in this form (and how many, up to a bound)."""
+    terms = SubmissionTerm._get_collection()
+    counts = [  # (a find, not count_documents: nx-27017 counts in Python)
+        (len(list(terms.find({"key": {"$eq": term_key(form_id, w)}}, {"_id": 1}, limit=RANK_CAP))), w)
+        for w in found[:MAX_QUERY_WORDS]
+    ]
+    count, word = min(counts)
+    return word, count
+
+
+def _by_words(filters: Filters, form_id: str, budget: _Budget, fields: dict | None) -> Iterator[dict]:
+    """A form's submissions holding the words searched for, in key order: the postings of the rarest word,
+    each candidate tested for the others (and the deleted flag)."""
+    word, count = _rarest(form_id, filters.query_words + filters.field_words)
+    if not count:
+        return
+    query: dict[str, Any] = {"key": {"$eq": term_key(form_id, word)}}
+    if bounds := filters.key_range():
+        query["sort_key"] = bounds
+    postings = _by_key(SubmissionTerm._get_collection(), query, {"_id": 1, "sort_key": 1}, filters.direction)
+    projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1}
+    while batch := list(islice(postings, BATCH)):
+        ids = [submission_of(p) for p in batch]
+        docs = {d["_id"]: d for d in Submission._get_collection().find({"_id": {"$in": ids}}, projection)}
+        for oid in ids:
+            doc = docs.get(oid)
+            if doc and (filters.deleted or not doc.get("deleted")) and filters.matches(doc):
+                yield doc
+            elif not budget.take():
+                return
+
+
+def _legacy(
+    filters: Filters, form_ids: list[str], budget: _Budget, fields: dict | None, cap: int | None
+) -> Iterator[dict]:
+    """Forms not yet in the search index: by ``created_at`` (at most ``cap`` rows read: a page's), each
+    candidate tested in Python (bounded)."""
+    direction = filters.direction
+    cursor = Submission._get_collection().find(
+        filters.store_query(form_ids),
+        None if fields is None else {**fields, "data": 1},
+        sort=[("created_at", direction), ("_id", direction)],
+        limit=cap or 0,
+        batch_size=BATCH,
+    )
+    for doc in cursor:
+        if not filters.active or filters.matches(doc):
+            yield doc
+        elif not budget.take():
+            return
+
+
+def _by_id(filters: Filters, form_ids: list[str], fields: dict | None) -> list[dict]:
+    oid = parse_object_id(filters.q)
+    query: dict[str, Any] = {"_id": oid, "form_id": {"$in": list(form_ids)}}
+    if not filters.deleted:
+        query["deleted"] = False
+    return list(Submission._get_collection().find(query, fields))
+
+
+@dataclass
+class _Search:
+    filters: Filters
+    form_ids: list[str]
+    budget: _Budget
+    legacy: bool = False
+
+    def stream(self, skip: int = 0, fields: dict | None = None, want: int = PER_PAGE + 1) -> Iterator[dict]:
+        """Every match in order (``skip`` rows passed over in the store where it can); a caller with a
+        budget reads at most ``want`` of them."""
+        f = self.filters
+        if parse_object_id(f.q) is not None:
+            return islice(iter(_by_id(f, self.form_ids, fields)), skip, None)
+        self.legacy = any(_unindexed(fid) for fid in self.form_ids)
+        if self.legacy:
+            rejects = self.budget.limit if f.active else 0  # (without filters every row read is shown)
+            cap = None if self.budget.limit is None else skip + rejects + want
+            return islice(_legacy(f, self.form_ids, self.budget, fields, cap), skip, None)
+        if f.query_words or f.field_words:
+            streams = [_by_words(f, fid, self.budget, fields) for fid in self.form_ids]
+        else:
+            states = (False, True) if f.deleted else (False,)
+            if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
+                return _plain(f, self.form_ids[0], False, skip, fields)
+            streams = [_plain(f, fid, d, 0, fields) for fid in self.form_ids for d in states]
+        merged = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=f.direction < 0)
+        return islice(merged, skip, None)
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.legacy:
+            notes.append(
+                "Some submissions of this view were stored before the search index, which is incomplete "
+                "until an administrator runs `flask reindex-submissions`: until then this view is read by "
+                f"date, and a search tests only the newest {SCAN_LIMIT:,} submissions."
+            )
+        if self.budget.spent:
+            notes.append(
+                f"Searched the newest {self.budget.limit:,} candidates only; narrow the dates or use rarer "
+                "words to search further back."
+            )
+        return notes
+
+
+def _field_value(value: Any) -> tuple[int, Any]:
+    """A sort key for values of any type: missing, then numbers, then text (as the store orders them)."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (1, value)
+    return (2, text_of(value).casefold())
+
+
+def _scope_ids(filters: Filters, form_ids: Iterable[str]) -> list[str]:
+    return [filters.form_id] if filters.form_id else list(form_ids)
+
+
+def matching(
+    filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | None = None, limit: int | None = None
+) -> Iterator[dict]:
+    """Every matching submission (raw documents) in received order (newest or oldest first: a sort by a
+    field is the page's alone, it would hold every row in memory), read from cursors; ``limit``: the most
+    candidates tested in Python (exports: none, their cost follows the rows they write)."""
+    projection = None if fields is None else {name: 1 for name in fields}
+    return _Search(filters, _scope_ids(filters, form_ids), _Budget(limit)).stream(fields=projection)
+
+
+def page_of(filters: Filters, form_ids: Iterable[str]) -> Found:
+    """One page of matches, whether there is a next one, and notes on what was (not) searched."""
+    search = _Search(filters, _scope_ids(filters, form_ids), _Budget(SCAN_LIMIT))
+    skip = 0 if filters.after else (filters.page - 1) * PER_PAGE
+    if sort := filters.field_sort:
+        name, direction = sort
+        everything = list(islice(search.stream(want=SCAN_LIMIT + 1), SCAN_LIMIT + 1))
+        notes = search.notes()
+        if len(everything) > SCAN_LIMIT:
+            notes.append(f"Sorted the newest {SCAN_LIMIT:,} matches; narrow the dates to sort the others.")
+            everything.pop()
+        everything.sort(key=lambda d: _field_value((d.get("data") or {}).get(name)), reverse=direction < 0)
+        rows = everything[skip : skip + PER_PAGE + 1]
+        return Found(rows[:PER_PAGE], len(rows) > PER_PAGE, "", notes)
+    rows = list(islice(search.stream(skip), PER_PAGE + 1))
+    page = rows[:PER_PAGE]
+    last = page[-1].get("sort_key", "") if page and len(rows) > PER_PAGE else ""
+    return Found(page, len(rows) > PER_PAGE, last if not search.legacy else "", search.notes())
 
 
 def field_names(forms: Iterable[Form]) -> list[str]:

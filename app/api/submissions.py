@@ -28,7 +28,7 @@ from app.engine.group_commit import COMMAND_BYTES, Part, group_insert, is_duplic
 from app.engine.subscriptions import subscriptions
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
-from app.models import Form, Submission, utcnow
+from app.models import Form, Submission, search_terms, utcnow
 from app.models import revision as revisions
 from app.signals import FormEvent
 from app.store_health import as_store_error, restart_store_deadline
@@ -182,12 +182,15 @@ def _accept(form_id: str, outcome: _Outcome):
         "pending_events": [],
         "dispatch_pending": False,
     }
+    sub.update(search_terms.search_fields(sub))
     size = request.content_length  # (None: a chunked body, which may be as large as allowed)
     if size is None:
         size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
     unit = WriteUnit(current_app, size)
     stored = unit.add(group_insert(current_app, "submissions"), [sub])
     outcome.sub_id, outcome.part = str(sub_id), stored
+    if terms := search_terms.postings(sub):  # (in the same ordered write: searchable once accepted)
+        unit.add(group_insert(current_app, "submission_terms"), terms, search_terms.POSTING_BYTES)
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
@@ -260,6 +263,8 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     if "data" in changes:
         revisions.trim(str(current.id))
     sub = coll.find_one({"_id": current.id})
+    if "data" in changes:
+        search_terms.reindex([sub], previous={current.id: current.data})
     return sub, form, _emit(signal, form, sub, marker)
 
 

@@ -6,6 +6,7 @@ gets none, unless the owner asks to resend; conditions on the integration apply 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bson import ObjectId
@@ -16,18 +17,29 @@ from app.engine.dispatch import event_key, insert_jobs, snapshot
 from app.engine.jobs import new_job
 from app.engine.operations import BatchResult, OperationError, window
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime
+from app.models.search_terms import time_key
 from app.signals import FormEvent
 
 EVENT = "form.submitted"
 
 
 class Backfill:
-    """Params: ``config_id``, optional ``since`` / ``until`` (ISO times), ``resend`` (bool), ``upto``."""
+    """Params: ``config_id``, optional ``since`` / ``until`` (ISO times), ``resend`` (bool), and the
+    cut-off (``before``, ``recent``: see operations.cutoff)."""
 
     def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
         filt: dict[str, Any] = {"form_id": params["form_id"], "deleted": False}
         filt.update(window(params))
         return Submission._get_collection(), filt
+
+    def recent(self, params: dict[str, Any], since: dt.datetime) -> list[Any]:
+        """From the (form_id, deleted, sort_key) index: a submission's sort_key starts with its time."""
+        query = {
+            "form_id": {"$eq": params["form_id"]},
+            "deleted": {"$eq": False},
+            "sort_key": {"$gte": time_key(since)},
+        }
+        return [doc["_id"] for doc in Submission._get_collection().find(query, {"_id": 1})]
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
         params, op_id = op["params"], str(op["_id"])

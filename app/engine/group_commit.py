@@ -323,15 +323,16 @@ class Into:
 
 def init_app(app: Flask) -> None:
     """One group insert for the collections the intake writes to before its 202."""
-    from app.models import PluginJob, Submission  # noqa: PLC0415  (models import the engine's records)
+    from app.models import PluginJob, Submission, SubmissionTerm  # noqa: PLC0415  (models import the engine)
 
     group = GroupInsert(Submission._get_collection)
     app.extensions["formhooks.group_inserts"] = {
         "submissions": Into(group, Submission._get_collection),
+        "submission_terms": Into(group, SubmissionTerm._get_collection),
         "jobs": Into(group, PluginJob._get_collection),
     }
 
 
 def group_insert(app: Flask, name: str) -> Into:
-    """The app's group insert into ``name`` ("submissions" or "jobs")."""
+    """The app's group insert into ``name`` ("submissions", "submission_terms" or "jobs")."""
     return app.extensions["formhooks.group_inserts"][name]

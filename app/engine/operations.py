@@ -28,12 +28,24 @@ import pymongo
 from bson import ObjectId
 
 from app.engine.jobs import cancel_waiting
-from app.models import JobStatus, Operation, OperationChunk, OperationStatus, PluginJob, as_datetime, utcnow
+from app.models import (
+    JobStatus,
+    Operation,
+    OperationChunk,
+    OperationStatus,
+    PluginJob,
+    as_datetime,
+    isoformat,
+    utcnow,
+)
 
 RUNNING = OperationStatus.RUNNING.value
 LIVE_STATES = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 CHUNK = 1000  # item ids per chunk document
 PREPARE_SECONDS = 600.0  # the lease (and store deadline) of the one scan that snapshots the items
+# Seconds before its start from which an operation reads the ids of the items that exist (``cutoff``): more
+# than the clocks of the processes that accept items differ, plus the time an accepted item takes to write.
+CUTOFF_MARGIN = 5.0
 
 
 @dataclass
@@ -54,21 +66,39 @@ class Kind(Protocol):
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
         """Act on one batch; safe to run again for the same items."""
 
+    def recent(self, params: dict[str, Any], since: dt.datetime) -> list[Any]:
+        """The ids of the items created at or after ``since`` (few: the last seconds'), read now."""
+
 
 def window(params: dict[str, Any]) -> dict[str, Any]:
-    """Filter terms for the items an operation covers: created before it started (``upto``) and within
-    ``since`` / ``until``."""
-    terms: dict[str, Any] = {}
-    if params.get("upto"):
-        terms["_id"] = {"$lte": ObjectId(params["upto"])}
+    """Filter terms for the items an operation covers: those that existed when it was started (its
+    cut-off, see ``cutoff``) and created within ``since`` / ``until``."""
+    terms: list[dict[str, Any]] = []
+    if params.get("before"):
+        older = {"created_at": {"$lt": as_datetime(params["before"])}}
+        recent = [ObjectId(i) for i in params.get("recent") or []]
+        terms.append({"$or": [older, {"_id": {"$in": recent}}]} if recent else older)
+    elif params.get("upto"):  # an operation started before the cut-off was by time (same second: see cutoff)
+        terms.append({"_id": {"$lte": ObjectId(params["upto"])}})
     created: dict[str, Any] = {}
     if params.get("since"):
         created["$gte"] = as_datetime(params["since"])
     if params.get("until"):
         created["$lt"] = as_datetime(params["until"])
     if created:
-        terms["created_at"] = created
-    return terms
+        terms.append({"created_at": created})
+    return {"$and": terms} if terms else {}
+
+
+def cutoff(kind: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The items an operation started now covers, the same whichever process accepted them: those created
+    before ``CUTOFF_MARGIN`` ago, and the ids of the ones created since that exist now (read from an
+    index). Not an ObjectId made here: an id is a second, then a per-process random value, so items another
+    process accepted earlier in the same second can compare higher and would be left out."""
+    # A whole second: nx-27017 compares times in its SQL to the second.
+    before = (utcnow() - dt.timedelta(seconds=CUTOFF_MARGIN)).replace(microsecond=0)
+    recent = kind_of(kind).recent(params, before)
+    return {"before": isoformat(before), "recent": [str(i) for i in recent]}
 
 
 def kind_of(name: str) -> Kind:
@@ -128,7 +158,7 @@ def start(
     resends = kind == "replay" or bool(params.get("resend"))
     if limits is not None:
         admit(kind, workspace_id, list(config_ids), resends and not preview, preview, limits)
-    params = {**params, "upto": str(ObjectId())}  # items created after this are not part of it
+    params = {**params, **cutoff(kind, params)}  # items created after this are not part of it
     return Operation(
         workspace_id=workspace_id,
         kind=kind,

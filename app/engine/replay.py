@@ -6,6 +6,7 @@ stamped with the replay's id: redoing a batch after a crash does not send any jo
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, cast
 
 from pymongo.collection import Collection
@@ -28,6 +29,11 @@ class Replay:
                 filt[name] = params[name]
         filt.update(window(params))
         return PluginJob._get_collection(), filt
+
+    def recent(self, params: dict[str, Any], since: dt.datetime) -> list[Any]:
+        """The jobs of the workspace created since then, whatever their status (it may change)."""
+        query = {"workspace_id": {"$eq": params["workspace_id"]}, "created_at": {"$gte": since}}
+        return [doc["_id"] for doc in PluginJob._get_collection().find(query, {"_id": 1})]
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
         op_id = str(op["_id"])

@@ -36,11 +36,17 @@ class WriteUnit:
         self.data_bytes = data_bytes
         self._thens: list[tuple[Part, Callable[[Part], Any], Future]] = []
         self._guards: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        self._small_bytes = 0  # documents known not to copy the request's data (search postings)
+        self._small_docs: set[int] = set()
 
-    def add(self, into: Into, docs: list[dict[str, Any]]) -> Part:
-        """Add ``docs`` for ``into``'s collection; the returned part holds its outcome after ``commit``."""
+    def add(self, into: Into, docs: list[dict[str, Any]], doc_bytes: int | None = None) -> Part:
+        """Add ``docs`` for ``into``'s collection; the returned part holds its outcome after ``commit``.
+        ``doc_bytes``: the most one of these documents can take, when it cannot hold the request's data."""
         part = into.part(docs)
         self.parts.append(part)
+        if doc_bytes is not None:
+            self._small_bytes += doc_bytes * len(docs)
+            self._small_docs.add(id(part))
         return part
 
     def add_then(self, into: Into, docs: list[dict[str, Any]], then: Callable[[Part], T]) -> Future[T]:
@@ -65,8 +71,8 @@ class WriteUnit:
     def commit(self) -> None:
         """Write the parts, then run the ``then``s in the order they were added (whatever happened: a
         ``then`` may hold something to give back, such as the hand-off's threads)."""
-        docs = sum(len(part.docs) for part in self.parts)
-        size = (self.data_bytes * BSON_PER_JSON_BYTE + 4096) * docs
+        docs = sum(len(part.docs) for part in self.parts if id(part) not in self._small_docs)
+        size = (self.data_bytes * BSON_PER_JSON_BYTE + 4096) * docs + self._small_bytes
         whole = size <= COMMAND_BYTES and self.group.atomic()
         if not whole:
             self._apply_guards()

@@ -10,11 +10,13 @@ from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.operation import Operation, OperationChunk, OperationStatus
 from app.models.plugin_config import PluginConfig
 from app.models.revision import SubmissionRevision
+from app.models.search_terms import SubmissionTerm
 
 ALL_MODELS = (
     Form,
     Submission,
     SubmissionRevision,
+    SubmissionTerm,
     PluginConfig,
     PluginJob,
     PluginExecutionLog,
@@ -55,6 +57,7 @@ __all__ = [
     "PluginJob",
     "Submission",
     "SubmissionRevision",
+    "SubmissionTerm",
     "isoformat",
     "newest_first",
     "parse_object_id",

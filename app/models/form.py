@@ -82,10 +82,18 @@ class Submission(Document):
     dispatch_pending = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    sort_key = StringField(null=True)  # its place in the search index (app.models.search_terms)
 
     meta = {
         "collection": "submissions",
-        "indexes": ["form_id", "dispatch_pending", "workspace_id", "created_at"],
+        # (form_id, deleted, sort_key): the browser's pages, date ranges and index-completeness check
+        "indexes": [
+            "form_id",
+            "dispatch_pending",
+            "workspace_id",
+            "created_at",
+            {"fields": ["form_id", "deleted", "sort_key"]},
+        ],
     }
 
     def to_dict(self) -> dict:

@@ -65,7 +65,7 @@ class Operation(Document):
             "id": str(self.id),
             "workspace_id": self.workspace_id,
             "kind": self.kind,
-            "params": self.params,
+            "params": {k: v for k, v in self.params.items() if k != "recent"},  # (ids: the cut-off's)
             "status": self.status,
             "preview": self.preview,
             "prepared": self.prepared,

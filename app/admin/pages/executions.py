@@ -14,7 +14,7 @@ from flask import render_template, request
 
 from app.admin import access, bp
 from app.admin.query_args import page_arg, time_arg
-from app.admin.submission_search import Filters, matching, summary
+from app.admin.submission_search import SCAN_LIMIT, Filters, matching, summary
 from app.models import (
     JobStatus,
     LogStatus,
@@ -88,7 +88,7 @@ def _submissions_matching(q: str, form_ids: list[str]) -> list[str]:
     """A submission id, or the ids of the (latest) submissions whose values contain these words."""
     if parse_object_id(q) is not None:
         return [q]
-    found = matching(Filters(q=q), form_ids)
+    found = matching(Filters(q=q), form_ids, limit=SCAN_LIMIT)
     return [str(doc["_id"]) for doc in islice(found, MATCHED_SUBMISSIONS)]
 
 

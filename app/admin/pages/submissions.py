@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from flask import Response, abort, render_template, request, stream_with_context, url_for
 
 from app.admin import access, bp
-from app.admin.export import FORMATS, csv_rows, json_rows
+from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, times_in
 from app.admin.submission_search import (
     Filters,
     field_names,
@@ -20,6 +20,7 @@ from app.admin.submission_search import (
     page_of,
     summary,
     text_of,
+    viewer_zone,
     zone_name,
 )
 from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
@@ -38,10 +39,11 @@ def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
 
 def _browser(form: Form | None):
     forms, filters = _scope(form)
-    rows, has_more = page_of(filters, forms)
+    found = page_of(filters, forms)
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
     fields = field_names(in_scope)
     here = request.path
+    local_times = request.args.get("times") == "local"
 
     def link(**changes: Any) -> str:
         return here + "?" + urlencode(filters.as_args(**changes))
@@ -50,14 +52,22 @@ def _browser(form: Form | None):
         form=form,
         forms=forms,
         filters=filters,
-        rows=rows,
-        has_more=has_more,
+        rows=found.rows,
+        has_more=found.has_more,
+        next_link=link(page=filters.page + 1, after=found.next_after),
+        notes=found.notes,
         fields=fields,
         columns=fields[:4],
         link=link,
         summary=summary,
         text_of=text_of,
-        export_args=urlencode({k: v for k, v in filters.as_args().items() if k != "page"}),
+        export_args=urlencode(
+            {
+                **{k: v for k, v in filters.as_args().items() if k not in ("page", "after")},
+                **({"times": "local"} if local_times else {}),
+            }
+        ),
+        local_times=local_times,
         editable={fid: access.can_edit(f.workspace_id) for fid, f in forms.items()},
     )
     return render_template("admin/submissions.html", **context)
@@ -81,19 +91,20 @@ def export_submissions(fmt: str):
     forms, filters = _scope(None)
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
     docs = matching(filters, forms)
+    times = times_in(viewer_zone(filters.tz) if request.args.get("times") == "local" else None)
     if fmt == "csv":
         names = {fid: f.name for fid, f in forms.items()}
-        body = csv_rows(docs, field_names(in_scope), names)
+        body = csv_rows(docs, field_names(in_scope), names, times, bom=request.args.get("bom") == "1")
+    elif fmt == "jsonl":
+        body = jsonl_rows(docs, times)
     else:
-        body = json_rows(docs)
-    estimate = Submission._get_collection().count_documents(filters.store_query(forms))
+        body = json_rows(docs, times)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
-    return Response(
+    return Response(  # (no count first: the first row leaves as soon as the store returns it)
         stream_with_context(body),
         mimetype=FORMATS[fmt].split(";")[0],
         headers={
             "Content-Disposition": f'attachment; filename="submissions-{stamp}.{fmt}"',
-            "X-Export-Estimate": str(estimate),  # at most this many rows: the page shows progress against it
             "Cache-Control": "no-store",
         },
     )

@@ -8,11 +8,20 @@
 
   // ---- exports -------------------------------------------------------------------------------------
 
-  function newlines(bytes) {
-    let n = 0;
-    for (let i = 0; i < bytes.length; i++) if (bytes[i] === 10) n++;
-    return n;
+  // Lines ended so far. In CSV only line ends outside quotes count (a cell may hold line breaks; '""'
+  // inside a cell toggles twice); JSON escapes line breaks (and quotes) in values, so every one counts.
+  function rowCounter(csv) {
+    let quoted = false;
+    let lines = 0;
+    return function (bytes) {
+      for (let i = 0; i < bytes.length; i++) {
+        if (csv && bytes[i] === 34) quoted = !quoted;
+        else if (bytes[i] === 10 && !quoted) lines++;
+      }
+      return lines;
+    };
   }
+  const HEAD_LINES = { csv: 1, json: 1, jsonl: 0 }; // the header row; the JSON array's "[" line
 
   async function download(link) {
     const box = $("#export-progress");
@@ -24,7 +33,8 @@
     let resp;
     try { resp = await fetch(link.href, { credentials: "same-origin" }); } catch (err) { resp = null; }
     if (!resp || !resp.ok) { count.textContent = "The export failed; try again."; return; }
-    const estimate = Number(resp.headers.get("X-Export-Estimate")) || 0;
+    const head = HEAD_LINES[link.dataset.export] ?? 1;
+    const rowsIn = rowCounter(link.dataset.export === "csv");
     const name = (/filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") || "") || [])[1] || "export";
     const reader = resp.body.getReader();
     const parts = [];
@@ -33,12 +43,10 @@
       const { done, value } = await reader.read();
       if (done) break;
       parts.push(value);
-      lines += newlines(value);
-      const rows = Math.max(0, lines - 1);
-      if (estimate) { bar.max = estimate; bar.value = Math.min(rows, estimate); }
-      count.textContent = estimate ? `${rows.toLocaleString()} of up to ${estimate.toLocaleString()} rows…` : `${rows.toLocaleString()} rows…`;
+      lines = rowsIn(value);
+      count.textContent = `${Math.max(0, lines - head).toLocaleString()} rows…`;
     }
-    const rows = Math.max(0, lines - 1);
+    const rows = Math.max(0, lines - head);
     bar.max = 1; bar.value = 1;
     count.textContent = `Exported ${rows.toLocaleString()} row${rows === 1 ? "" : "s"}.`;
     const url = URL.createObjectURL(new Blob(parts, { type: resp.headers.get("Content-Type") || "application/octet-stream" }));

@@ -1,0 +1,170 @@
+"""The submissions' search index, served by plain (single-value) indexes so both stores answer it from an
+index: nx-27017 has no ``$text``, no multikey index and no index on dates, so an array of words on the
+submission or a range on ``created_at`` would be a scan there.
+
+- ``sort_key`` on each submission: its time (UTC, to the millisecond) then its id, as one string. It orders
+  a form newest first with one index (``form_id``, ``deleted``, ``sort_key``), bounds date ranges (a day is
+  a key prefix) and pages by key (``after`` a row) instead of skipping rows.
+- one ``SubmissionTerm`` per word of a submission's values: ``_id`` is "<submission id> <word>" (so writing
+  one twice is a no-op, and a submission's postings are one ``_id`` range), ``key`` "<form id> <word>", with
+  the submission's ``sort_key``; a word search reads the postings of its rarest word newest first.
+
+Both are written with the submission (intake and edit, ``search_fields``/``postings``); submissions stored
+before the index existed get them from ``flask reindex-submissions``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import islice
+from typing import Any
+
+from bson import ObjectId
+from mongoengine import Document, StringField
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError
+
+WORD = re.compile(r"\w+")
+MAX_WORD = 64  # longer words are cut (the same for values and queries, so they still match)
+MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value costs no more than this
+DUPLICATE_KEY = 11000
+WRITE_BATCH = 1_000  # postings per insert: each write well within the store's timeout
+MAX_TEXT = 65_536  # characters of a value read for words (a 1 MB value costs the intake no more)
+POSTING_BYTES = 512  # the most one posting takes as BSON (a word of MAX_WORD 4-byte characters, two keys)
+
+
+class SubmissionTerm(Document):
+    """One word of one submission (its posting in the search index)."""
+
+    id = StringField(primary_key=True)  # "<submission id> <word>"
+    key = StringField(required=True)  # "<form id> <word>"
+    sort_key = StringField(required=True)  # the submission's (see ``sort_key``)
+
+    meta = {"collection": "submission_terms", "indexes": [{"fields": ["key", "sort_key"]}]}
+
+
+def text_of(value: Any) -> str:
+    """A stored value as the text a person would search and read (lists joined, no ``.0`` floats)."""
+    if isinstance(value, list):
+        return ", ".join(text_of(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def words(text: str) -> list[str]:
+    """The searchable words of a text, casefolded, each once, in order."""
+    return list(dict.fromkeys(w[:MAX_WORD] for w in WORD.findall(text.casefold())))
+
+
+def words_of(data: Mapping[str, Any] | None) -> list[str]:
+    """The searchable words of a submission's values (at most ``MAX_TERMS``)."""
+    found: dict[str, None] = {}
+    for value in (data or {}).values():
+        for word in words(text_of(value)[:MAX_TEXT]):
+            found.setdefault(word, None)
+            if len(found) >= MAX_TERMS:
+                return list(found)
+    return list(found)
+
+
+def time_key(moment: dt.datetime) -> str:
+    """The ``sort_key`` prefix of a (naive UTC) time: every key of that millisecond or later is >= it."""
+    return moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
+
+
+def sort_key(created_at: dt.datetime, submission_id: Any) -> str:
+    return time_key(created_at) + str(submission_id)
+
+
+def term_key(form_id: str, word: str) -> str:
+    return f"{form_id} {word}"
+
+
+def search_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields the index adds to a submission document (needs its ``_id`` and ``created_at``)."""
+    return {"sort_key": sort_key(doc["created_at"], doc["_id"])}
+
+
+def postings(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``SubmissionTerm`` documents of a submission (with its ``sort_key``)."""
+    key = doc.get("sort_key") or sort_key(doc["created_at"], doc["_id"])
+    form_id, sub_id = doc["form_id"], str(doc["_id"])
+    return [
+        {"_id": f"{sub_id} {w}", "key": term_key(form_id, w), "sort_key": key} for w in words_of(doc.get("data"))
+    ]
+
+
+def submission_of(posting: Mapping[str, Any]) -> ObjectId:
+    return ObjectId(posting["_id"].split(" ", 1)[0])
+
+
+def posting_ids(sub_id: Any, data: Mapping[str, Any] | None) -> list[str]:
+    """The ``_id`` of each posting of a submission holding ``data``."""
+    return [f"{sub_id} {w}" for w in words_of(data)]
+
+
+def reindex(
+    docs: Iterable[Mapping[str, Any]], batch: int = 100, previous: Mapping[Any, Any] | None = None
+) -> int:
+    """Give these submissions their ``sort_key`` and postings, ``batch`` at a time (each write stays
+    short); returns how many were done. ``previous``: by submission id, the data they held before (an
+    edit), whose words they no longer hold lose their postings. Writing a posting again is a no-op (its
+    ``_id``), so a run that stopped part-way can simply run again; the ``sort_key`` is set last: a
+    submission that has one has its postings."""
+    done = 0
+    it = iter(docs)
+    while chunk := list(islice(it, batch)):
+        _reindex(chunk, previous or {})
+        done += len(chunk)
+    return done
+
+
+def _reindex(docs: list[Mapping[str, Any]], previous: Mapping[Any, Any]) -> None:
+    from app.models.form import Submission  # noqa: PLC0415
+
+    fields = [search_fields(doc) for doc in docs]
+    terms = SubmissionTerm._get_collection()
+    gone = [
+        i
+        for doc in docs
+        if doc["_id"] in previous
+        for i in set(posting_ids(doc["_id"], previous[doc["_id"]])) - set(posting_ids(doc["_id"], doc.get("data")))
+    ]
+    if gone:  # (by _id: the one range nx-27017 serves from an index is equality on it)
+        terms.delete_many({"_id": {"$in": gone}})
+    if new := [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]:
+        for start in range(0, len(new), WRITE_BATCH):
+            try:
+                terms.insert_many(new[start : start + WRITE_BATCH], ordered=False)
+            except BulkWriteError as err:  # written before (a run that stopped, an unchanged word)
+                if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+                    raise
+    Submission._get_collection().bulk_write(
+        [UpdateOne({"_id": doc["_id"]}, {"$set": extra}) for doc, extra in zip(docs, fields, strict=True)],
+        ordered=False,
+    )
+
+
+def reindex_batches(everything: bool = False, batch: int = 100) -> Iterator[int]:
+    """Index the submissions stored without ``sort_key`` (and, ``everything``, write every submission's
+    postings again: any missing come back), a batch at a time; yields how many each batch did. Every query
+    is served by an index on both stores (per form, by ``sort_key``)."""
+    from app.models.form import Submission  # noqa: PLC0415
+
+    coll = Submission._get_collection()
+    for form_id in coll.distinct("form_id"):
+        for deleted in (False, True):
+            scope = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}}
+            while docs := list(coll.find({**scope, "sort_key": {"$eq": None}}, limit=batch)):
+                yield reindex(docs)
+            last = ""
+            while everything and (
+                docs := list(coll.find({**scope, "sort_key": {"$gt": last}}, sort=[("sort_key", 1)], limit=batch))
+            ):
+                last = docs[-1]["sort_key"]
+                yield reindex(docs)

@@ -1,0 +1,92 @@
+"""Exports: the first rows leave before anything is counted; CSV for Excel (BOM), JSON lines, times in
+UTC or the viewer's zone."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+from pymongo.collection import Collection
+
+from tests.admin_ui.test_submissions_browser import FIELDS, _seed
+
+NOON = dt.datetime(2026, 1, 1, 12)
+PEOPLE = [
+    {"email": "zoe@example.com", "name": "Zoë", "age": 30},
+    {"email": "misaki@example.com", "name": "美咲", "age": 41},
+    {"email": "multi@example.com", "name": 'two\nlines, a "quote"', "age": 52},
+]
+
+
+@pytest.fixture
+def people(app, api):
+    form = api.create_form("People", FIELDS)
+    _seed(app, form, [(p, NOON + dt.timedelta(minutes=i)) for i, p in enumerate(PEOPLE)])
+    return form
+
+
+def _url(form: dict, fmt: str, extra: str = "") -> str:
+    return f"/admin/submissions/export.{fmt}?form_id={form['id']}&sort=oldest{extra}"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_an_export_streams_without_counting_first(owner, people, monkeypatch, fmt):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an export counted its rows before sending them")
+
+    monkeypatch.setattr(Collection, "count_documents", refuse)
+    monkeypatch.setattr(Collection, "estimated_document_count", refuse)
+    resp = owner.get(_url(people, fmt), buffered=False)
+    assert resp.status_code == 200 and resp.is_streamed
+    assert "X-Export-Estimate" not in resp.headers
+    body = b"".join(resp.response).decode()
+    assert "Zoë" in body and "美咲" in body
+
+
+def test_csv_for_excel_starts_with_a_bom_and_the_plain_csv_does_not(owner, people):
+    excel = owner.get(_url(people, "csv", "&bom=1")).data
+    plain = owner.get(_url(people, "csv")).data
+    assert excel.startswith("\ufeff".encode()) and not plain.startswith("\ufeff".encode())
+    assert excel.decode("utf-8-sig") == plain.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(excel.decode("utf-8-sig"))))
+    assert [r[5] for r in rows[1:]] == ["Zoë", "美咲", 'two\nlines, a "quote"']  # 3 rows, 6 line ends
+
+
+def test_json_lines_hold_one_submission_per_line(owner, people):
+    resp = owner.get(_url(people, "jsonl"))
+    assert resp.mimetype == "application/x-ndjson"
+    lines = resp.data.decode().splitlines()
+    assert [json.loads(line)["data"]["name"] for line in lines] == [p["name"] for p in PEOPLE]
+    assert owner.get(_url(people, "jsonl", "&q=nobody")).data == b""
+
+
+@pytest.mark.parametrize(
+    ("zone", "noon"),
+    [("Asia/Tokyo", "2026-01-01T21:00:00.000+09:00"), ("America/New_York", "2026-01-01T07:00:00.000-05:00")],
+)
+def test_exports_give_times_in_utc_or_in_the_viewers_zone(owner, people, zone, noon):
+    utc = list(csv.reader(io.StringIO(owner.get(_url(people, "csv", f"&tz={zone}")).text)))
+    local = list(csv.reader(io.StringIO(owner.get(_url(people, "csv", f"&tz={zone}&times=local")).text)))
+    assert utc[1][2] == "2026-01-01T12:00:00.000Z" and local[1][2] == noon
+    row = json.loads(owner.get(_url(people, "jsonl", f"&tz={zone}&times=local")).text.splitlines()[0])
+    assert row["created_at"] == noon
+
+
+def test_the_browser_offers_every_export_with_the_current_filter(owner, people):
+    page = owner.get(f"/admin/forms/{people['id']}/submissions?q=zoë&times=local").text
+    for fmt in ("csv", "json", "jsonl"):
+        assert f'export.{fmt}?' in page
+    assert "bom=1" in page and "times=local" in page and "q=zo%C3%AB" in page
+
+
+def test_an_export_of_a_view_sorted_by_a_field_keeps_every_row_in_received_order(app, api, owner, monkeypatch):
+    from app.admin import submission_search  # noqa: PLC0415
+
+    monkeypatch.setattr(submission_search, "SCAN_LIMIT", 10)  # (a page sorts at most this many)
+    form = api.create_form("Many", FIELDS)
+    _seed(app, form, [({"age": 100 - i}, NOON + dt.timedelta(minutes=i)) for i in range(30)])
+    rows = owner.get(_url(form, "jsonl", "&sort=age:asc").replace("&sort=oldest", "")).data.decode().splitlines()
+    assert [json.loads(r)["data"]["age"] for r in rows] == list(range(71, 101))  # newest first, all 30
