@@ -19,6 +19,7 @@ from app.engine.group_commit import group_insert
 from app.engine.scheduler import scheduler_for
 from app.engine.subscriptions import Subscriptions, subscriptions
 from app.models import PluginConfig, PluginJob, Submission
+from app.store.traits import MONGODB
 from tests.admin_api.conftest import People
 from tests.conftest import Api
 from tests.support.wait import wait_until
@@ -134,7 +135,7 @@ def _cleared_markers(monkeypatch) -> list[str]:
 def test_where_the_write_may_stop_part_way_every_submission_of_a_burst_has_its_marker_cleared(
     api, app, monkeypatch
 ):
-    group_insert(app, "submissions").group._atomic = False  # as MongoDB answers
+    group_insert(app, "submissions").group._traits = MONGODB  # as MongoDB answers
     cleared = _cleared_markers(monkeypatch)
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
