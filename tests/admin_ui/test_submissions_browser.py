@@ -11,6 +11,7 @@ import tracemalloc
 from bson import ObjectId
 
 from app.models import Submission
+from tests.support.seed import insert_many
 
 FIELDS = [{"name": "email", "type": "email"}, {"name": "name"}, {"name": "age", "type": "number"}]
 
@@ -29,7 +30,7 @@ def _seed(app, form: dict, rows: list[tuple[dict, dt.datetime]]) -> list[str]:
         for data, at in rows
     ]
     with app.app_context():
-        Submission._get_collection().insert_many(docs)
+        insert_many(Submission._get_collection(), docs)
     return [str(d["_id"]) for d in docs]
 
 

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 from app.models import PluginJob, Submission
 from tests.browser.axe_check import assert_no_serious_violations
 from tests.browser.conftest import assert_accessible, login, shot
+from tests.support.seed import insert_many
 
 pytestmark = pytest.mark.browser
 
@@ -41,7 +42,7 @@ def _seed(world, form_id: str, n: int) -> None:
         for i in range(n)
     ]
     with world.server.app.app_context():
-        Submission._get_collection().insert_many(docs)
+        insert_many(Submission._get_collection(), docs)
 
 
 def _pending_job(world, form_id: str, like: str) -> str:
