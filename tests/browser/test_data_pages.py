@@ -194,6 +194,7 @@ def test_executions_follow_the_server_live_with_times_in_the_viewers_zone(browse
     expect(page.get_by_role("region", name="Integrations", exact=True)).to_contain_text("Orders hook")
     page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("navigation", name="Range").get_by_role("link", name="7 days").click()
+    expect(bars).to_have_count(7)  # the new page is in (checking the one still leaving can find no document)
     assert_accessible(page)
     assert_no_serious_violations(page, "dashboard at 390 px")
     shot(page, "dashboard-phone")
