@@ -83,7 +83,8 @@ def test_wall_time_is_a_budget_of_its_own():
         started = time.monotonic()
         with pytest.raises(PluginError) as err:
             rendered("{% for i in range(60000) %}{% for j in range(60000) %}{% endfor %}{% endfor %}", "body")
-        assert time.monotonic() - started < 1.0
+        # Unstopped, these 3.6 billion iterations would take hours; the margin above 0.05 s is for a loaded CPU.
+        assert time.monotonic() - started < 10.0
         assert err.value.message == "Body template: rendering took longer than 0.05 s."
     finally:
         template_budget.configure(TemplateBudget())
