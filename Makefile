@@ -22,11 +22,15 @@ lint: install
 	$(BIN)/ruff check app plugins tests bench wsgi.py
 	$(BIN)/mypy app/engine app/contract
 
+# The suite runs in parallel worker processes (pytest-xdist), each with a store of its own; one per core by
+# default. TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= auto
+
 test: install lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not browser"
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]'

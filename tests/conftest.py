@@ -1,4 +1,5 @@
-"""Fixtures: one real store per test session (nx-27017, or MONGODB_URI), a fresh database per test."""
+"""Fixtures: one real store per test session (nx-27017, or MONGODB_URI), a fresh database per test. Under
+pytest-xdist every worker is a session of its own, with its own store."""
 
 from __future__ import annotations
 
@@ -33,6 +34,13 @@ FAST = {
     "SHUTDOWN_GRACE": 2,
     "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",  # scrypt costs 0.1 s a hash; no test is about its cost
 }
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In parallel workers (pytest-xdist) the slow and browser tests are handed out first, so that the run does
+    not end with one worker still in a long test while the others wait. Every worker sorts alike."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
 
 
 @pytest.fixture(scope="session")

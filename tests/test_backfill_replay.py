@@ -15,6 +15,7 @@ from app.engine import operations
 from app.engine.dispatch import event_key
 from app.models import PluginJob, Submission, utcnow
 from tests.support.procs import AppProcess, admin_session, app_env
+from tests.support.seed import insert_many
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
@@ -39,8 +40,7 @@ def _insert_submissions(form: dict, count: int, start: dt.datetime | None = None
         }
         for i in range(count)
     ]
-    for first in range(0, count, 1_000):  # (short writes: each within the store's timeout)
-        Submission._get_collection().insert_many(docs[first : first + 1_000])
+    insert_many(Submission._get_collection(), docs)
     return [d["_id"] for d in docs]
 
 
@@ -92,7 +92,8 @@ def test_a_backfill_of_10000_submissions_counts_exactly_and_skips_those_with_a_j
     with app.app_context():
         ids = _insert_submissions(form, 10_000)
         # 300 of them were dispatched live already (same event occurrence and integration).
-        PluginJob._get_collection().insert_many(
+        insert_many(
+            PluginJob._get_collection(),
             [
                 {"_id": ObjectId(), "config_id": hook["id"], "form_id": form["id"], "status": "completed",
                  "submission_id": str(sid), "plugin_id": "webhook", "event": "form.submitted",

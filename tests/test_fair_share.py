@@ -12,6 +12,7 @@ from bson import ObjectId
 from app.engine import fairshare
 from app.models import PluginConfig, PluginJob
 from tests.conftest import Api
+from tests.support.seed import insert_many
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 from tests.test_metrics import _samples as samples
@@ -27,7 +28,7 @@ def backlog(job_id: str, copies: int) -> None:
         docs.append(
             {**template, "_id": new_id, "dispatch_key": f"copy{i}", "idempotency_key": f"msg_{new_id}"}
         )
-    coll.insert_many(docs)
+    insert_many(coll, docs)
 
 
 def slow_and_fast(app, sink, delay: float) -> tuple[Api, dict, dict]:

@@ -61,41 +61,38 @@ def test_it_refuses_a_bad_name_and_never_overwrites(app, tmp_path: Path, name, e
 
 @pytest.mark.slow
 def test_the_generated_plugin_installs_passes_its_tests_and_appears_in_the_catalogue(
-    make_app, tmp_path: Path
+    make_app, tmp_path: Path, monkeypatch
 ):
     make_app().test_cli_runner().invoke(args=["plugin", "new", "scaffold_demo", "--dir", str(tmp_path)])
     root = tmp_path / "formhooks-scaffold-demo"
+    # Installed into a folder of this test's own, put on the path: the shared environment (and the tests
+    # running beside this one, whose apps discover installed plugins) never see it.
+    site = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-deps", "--no-build-isolation", str(root)], check=True, timeout=180)
-    try:
-        # Run from elsewhere, so the installed copy is what gets imported.
-        tests = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-c",
-                str(root / "pyproject.toml"),
-            ],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        assert tests.returncode == 0, tests.stdout + tests.stderr
-        assert "4 passed" in tests.stdout
+    subprocess.run(
+        [*pip, "install", "--no-deps", "--no-build-isolation", "--target", str(site), str(root)],
+        check=True,
+        timeout=180,
+    )
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(root / "pyproject.toml")],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "4 passed" in tests.stdout
 
-        app = make_app(PLUGIN_DISCOVERY=True)
-        api = Api(app.test_client())
-        [described] = [p for p in api.get("/api/plugins").json["items"] if p["id"] == "scaffold_demo"]
-        assert (described["name"], described["secret_fields"]) == ("Scaffold Demo", ["api_key"])
-        assert described["origin"].startswith("package formhooks")
-        assert app.extensions["formhooks.plugins"].icon_svg("scaffold_demo").startswith("<svg")  # shipped icon
-    finally:
-        subprocess.run([*pip, "uninstall", "-y", "formhooks-scaffold-demo"], check=True, timeout=120)
+    monkeypatch.syspath_prepend(str(site))
+    app = make_app(PLUGIN_DISCOVERY=True)
+    api = Api(app.test_client())
+    [described] = [p for p in api.get("/api/plugins").json["items"] if p["id"] == "scaffold_demo"]
+    assert (described["name"], described["secret_fields"]) == ("Scaffold Demo", ["api_key"])
+    assert described["origin"].startswith("package formhooks")
+    assert app.extensions["formhooks.plugins"].icon_svg("scaffold_demo").startswith("<svg")  # shipped icon
 
 
 def _plugin_class(root: Path, name: str):

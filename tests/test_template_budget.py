@@ -60,14 +60,15 @@ def rendered(source: str, what: str = "subject") -> str:
 
 @pytest.mark.parametrize("source", DOS.values(), ids=DOS.keys())
 def test_each_dos_template_fails_quickly_with_a_readable_permanent_error(source):
-    threads = threading.active_count()
+    before = set(threading.enumerate())
     started = time.monotonic()
     with pytest.raises(PluginError) as err:
         rendered(source)
     assert time.monotonic() - started < 1.0
     assert err.value.permanent
     assert err.value.message.startswith("Subject template: ")
-    assert threading.active_count() == threads
+    # No thread left behind (threads of earlier tests that end meanwhile do not count).
+    assert set(threading.enumerate()) <= before
 
 
 def test_the_output_limit_is_named_in_kib():
@@ -82,7 +83,8 @@ def test_wall_time_is_a_budget_of_its_own():
         started = time.monotonic()
         with pytest.raises(PluginError) as err:
             rendered("{% for i in range(60000) %}{% for j in range(60000) %}{% endfor %}{% endfor %}", "body")
-        assert time.monotonic() - started < 1.0
+        # Unstopped, these 3.6 billion iterations would take hours; the margin above 0.05 s is for a loaded CPU.
+        assert time.monotonic() - started < 10.0
         assert err.value.message == "Body template: rendering took longer than 0.05 s."
     finally:
         template_budget.configure(TemplateBudget())

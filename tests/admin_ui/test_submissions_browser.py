@@ -15,9 +15,9 @@ from flask import Flask
 from app.models import Submission, search_terms
 from tests.admin_ui.conftest import owner_client
 from tests.conftest import Api
+from tests.support.seed import insert_many
 
 FIELDS = [{"name": "email", "type": "email"}, {"name": "name"}, {"name": "age", "type": "number"}]
-SEED_BATCH = 1_000
 
 
 def _seed(app, form: dict, rows: list[tuple[dict, dt.datetime]], indexed: bool = True) -> list[str]:
@@ -35,8 +35,7 @@ def _seed(app, form: dict, rows: list[tuple[dict, dt.datetime]], indexed: bool =
         for data, at in rows
     ]
     with app.app_context():
-        for start in range(0, len(docs), SEED_BATCH):  # each insert well within the store's socket timeout
-            Submission._get_collection().insert_many(docs[start : start + SEED_BATCH])
+        insert_many(Submission._get_collection(), docs)
         if indexed:
             search_terms.reindex(docs)
     return [str(d["_id"]) for d in docs]
