@@ -115,15 +115,18 @@ def test_a_claim_below_the_slots_still_keeps_the_cap(app):
     assert pick.waiting_for_cap == 2
 
 
-def test_a_live_job_starts_while_every_worker_thread_waits_on_another_workspace(make_app, sink):
-    app = make_app(SCHEDULER_ENABLED=True, WORKER_THREADS=2, INTEGRATION_CONCURRENCY=0, JOB_TIMEOUT=10)
+def test_a_live_job_starts_while_another_integrations_slow_calls_hold_their_share(make_app, sink):
+    """Without an integration cap, one slow integration holds at most its share of its workspace's threads
+    (WORKSPACE_SHARE of them): another integration of the same workspace starts at once."""
+    app = make_app(SCHEDULER_ENABLED=True, WORKER_THREADS=4, INTEGRATION_CONCURRENCY=0, JOB_TIMEOUT=10)
     api, slow, fast = slow_and_fast(app, sink, delay=3.0)
-    a_jobs = [api.submit(slow["id"], {"n": i})["jobs"][0] for i in range(6)]  # 2 threads, 6 slow calls
-    wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 2, what="A's calls")
+    a_jobs = [api.submit(slow["id"], {"n": i})["jobs"][0] for i in range(6)]  # 6 slow calls
+    wait_until(lambda: any(r.path.startswith("/slow") for r in sink.requests), what="A's calls")
 
     b_job = api.submit(fast["id"], {"n": 0})["jobs"][0]
     wait_until(lambda: any(r.path.startswith("/fast") for r in sink.requests), timeout=2, what="B's call")
     assert [api.job(j)["status"] for j in a_jobs].count("completed") == 0  # A's first calls still wait
+    assert sum(r.path.startswith("/slow") for r in sink.requests) == 1  # its share: 1 of the workspace's 2
     assert wait_until(lambda: api.job(b_job)["status"] == "completed", what="B's job completed")
 
 
