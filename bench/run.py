@@ -299,8 +299,8 @@ class Bench:
         how = b and (
             f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
             f"workspace A's form ({b.hooks} webhooks to a destination answering after {b.seconds:g} s) got "
-            f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused); at the end A had "
-            f"{b.a_running} jobs running and {b.a_pending} waiting"
+            f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused); A's jobs at the end: "
+            + ", ".join(f"{n} {status}" for status, n in sorted(b.a_statuses.items()))
         )
         label = "dispatch p50, other workspace, slow destinations idle"
         r.add(Figure("slow_dest_base_p50_ms", label, base50, "ms", note=how or skipped))

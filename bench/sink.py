@@ -138,6 +138,10 @@ class SinkProcess:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._http = requests.Session()
 
+    def slow_url(self, seconds: float) -> str:
+        """An address of the sink that answers after ``seconds``."""
+        return f"http://127.0.0.1:{self.port}{SLOW}{seconds:g}"
+
     def _get(self, path: str) -> dict[str, Any]:
         return self._http.get(f"http://127.0.0.1:{self.port}{path}", timeout=10).json()
 

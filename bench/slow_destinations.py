@@ -10,6 +10,7 @@ B's must not wait for them.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.backfill import paced_latencies
@@ -27,15 +28,14 @@ class SlowDestinationsLatency:
     during_ms: list[float] = field(default_factory=list)  # B: 202 → delivery, A's calls hanging
     submitted: int = 0  # to A's form
     refused: int = 0  # A's submissions that did not get their 202
-    a_running: int = 0  # A's jobs running (claimed) at the end
-    a_pending: int = 0  # A's jobs waiting at the end (its backlog)
+    a_statuses: dict[str, int] = field(default_factory=dict)  # A's jobs by status at the end
 
 
 def _forms(h: Harness, admin: ApiClient, hooks: int, seconds: float) -> tuple[str, str]:
     """Workspace A's form with ``hooks`` webhooks to the slow destination; workspace B's with one to the sink."""
     slow = admin.create_form("Slow destinations", admin.create_workspace("Bench A"))
     for n in range(hooks):
-        admin.add_webhook(slow, f"{h.sink.url}/slow/{seconds:g}/{n}", f"slow hook {n}")
+        admin.add_webhook(slow, f"{h.sink.slow_url(seconds)}/{n}", f"slow hook {n}")
     live = admin.create_form("Live", admin.create_workspace("Bench B"))
     admin.add_webhook(live, h.sink.url, "Live hook")
     return slow, live
@@ -71,9 +71,8 @@ def dispatch_beside_slow_destinations(
         finally:
             submitter.stop()
         result.submitted, result.refused = submitter.sent, submitter.refused
-        jobs = h.mongo[db][JOBS]
-        result.a_running = jobs.count_documents({"form_id": slow_form, "status": "running"})
-        result.a_pending = jobs.count_documents({"form_id": slow_form, "status": "pending"})
+        statuses = h.mongo[db][JOBS].find({"form_id": slow_form}, {"status": 1, "last_error": 1})
+        result.a_statuses = dict(Counter(job["status"] for job in statuses))
     finally:
         app.stop()
     return result

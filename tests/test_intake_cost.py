@@ -428,6 +428,19 @@ def test_a_workspace_is_handed_off_its_share_and_another_still_gets_its_jobs(mak
     assert [j["config_id"] for j in scheduler.claim_at_insert([_job("a-late", "A")])] == ["a-late"]
 
 
+@pytest.mark.parametrize("cap", [1, 2, 3])
+def test_a_fresh_integrations_cap_counts_its_jobs_being_handed_off(make_app, cap):
+    """INTEGRATION_CONCURRENCY holds for a new integration's first jobs too: those stamped by one request
+    and not yet running count against the hand-off of the next request's."""
+    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600, INTEGRATION_CONCURRENCY=cap, WORKSPACE_SHARE=1)
+    scheduler = scheduler_for(app)
+    scheduler.wake = lambda: None
+    first = scheduler.claim_at_insert([_job("fresh") for _ in range(cap + 2)])
+    assert len(first) == cap
+    assert scheduler.claim_at_insert([_job("fresh")]) == []  # the first request's are not adopted yet
+    assert len(scheduler.claim_at_insert([_job("other")])) == 1
+
+
 def test_a_full_cache_drops_its_expired_copies_first(monkeypatch):
     monkeypatch.setattr(subscriptions_module, "MAX_FORMS", 3)
     cache = Subscriptions(seconds=60)
