@@ -272,9 +272,9 @@ class Scheduler:
 
     def _submit(self, job: JobRecord, config: ConfigRecord | None) -> None:
         assert self._pool is not None
-        with self._lock:
+        with self._lock:  # (one step: a stop in between would find it neither queued nor running)
             self._inflight[job["_id"]] = job
-        self._pool.submit(job, config)
+            self._pool.submit(job, config)
 
     def _work(self, job: JobRecord, config: ConfigRecord | None) -> None:
         try:
