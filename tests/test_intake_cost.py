@@ -17,6 +17,7 @@ from app.engine import dispatch, write_unit
 from app.engine import subscriptions as subscriptions_module
 from app.engine.group_commit import group_insert
 from app.engine.scheduler import scheduler_for
+from app.engine.slots import share_of
 from app.engine.subscriptions import Subscriptions, subscriptions
 from app.models import PluginConfig, PluginJob, Submission
 from tests.admin_api.conftest import People
@@ -421,7 +422,7 @@ def test_a_workspace_is_handed_off_its_share_and_another_still_gets_its_jobs(mak
     scheduler = scheduler_for(app)
     scheduler.wake = lambda: None
     a_jobs = scheduler.claim_at_insert([_job(f"a{i}", "A") for i in range(3 * threads)])
-    assert len(a_jobs) == threads  # half of the 2 × threads in flight a process takes
+    assert len(a_jobs) == share_of(2 * threads, app.config["WORKSPACE_SHARE"])  # of the 2 × threads in flight
     assert scheduler.claim_at_insert([_job("a-late", "A")]) == []
     assert [j["config_id"] for j in scheduler.claim_at_insert([_job("b1")])] == ["b1"]
     scheduler.adopt(a_jobs[:1], set(), {}, 0.0)  # one of A's was not written after all

@@ -51,7 +51,7 @@ def test_a_workspaces_slow_destinations_do_not_delay_anothers_first_delivery(mak
     wait_until(lambda: any(r.path.startswith("/slow") for r in sink.requests), what="A's first calls")
     assert delivered_within(api, sink, b, "/fast", seconds=SLOW / 2) < SLOW / 2
     # A's calls are still waiting for their answers: B did not wait for a thread of A's to be free
-    assert sum(r.path.startswith("/slow") for r in sink.requests) <= share_of(8, 0.5)
+    assert sum(r.path.startswith("/slow") for r in sink.requests) <= share_of(8, app.config["WORKSPACE_SHARE"])
 
 
 @pytest.mark.slow
