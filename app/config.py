@@ -81,6 +81,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "PLUGIN_MEMORY_MB": (int, 256),
     "PLUGIN_CPU_SECONDS": (int, 30),
     "INTEGRATION_CONCURRENCY": (int, 4),
+    "WORKSPACE_SHARE": (float, 0.75),
 }
 
 

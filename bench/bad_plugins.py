@@ -1,9 +1,10 @@
-"""Another workspace's dispatch latency while misbehaving third-party plugins run (issue 9).
+"""Another workspace's dispatch latency while misbehaving third-party plugins run (issues 9 and 21).
 
-The plugins of tests/support/bad_plugins.py (one allocates 2 GB, one loops forever, one kills its own process
-with SIGSEGV) are installed as a package installs them: a ``*.dist-info`` folder with an ``entry_points.txt``
+The six plugins of tests/support/bad_plugins.py's ``MISBEHAVING`` (one allocates 2 GB, one loops forever,
+one kills its own process with SIGSEGV, one sleeps an hour ignoring its deadline, one calls ``os._exit``,
+one ``sys.exit``) are installed as a package installs them: a ``*.dist-info`` folder with an ``entry_points.txt``
 on the app's PYTHONPATH, so that the registry finds them through importlib.metadata and runs them in plugin
-worker processes (``PLUGIN_ISOLATION=third-party``). Workspace A's form has the three of them; workspace
+worker processes (``PLUGIN_ISOLATION=third-party``). Workspace A's form has the six of them; workspace
 B's form has one webhook to the sink. B's dispatch latency is measured at the paced rate, then again while
 a background thread keeps submitting to A's form, on the same app, back to back.
 """
@@ -27,7 +28,14 @@ from bench.harness import JOBS, Harness, Timeout
 from bench.procs import ROOT
 
 MODULE = "tests.support.bad_plugins"
-PLUGINS = {"hog": "HogPlugin", "spin": "SpinPlugin", "segfault": "SegfaultPlugin"}
+PLUGINS = {
+    "hog": "HogPlugin",
+    "spin": "SpinPlugin",
+    "segfault": "SegfaultPlugin",
+    "sleep": "SleepPlugin",
+    "os_exit": "OsExitPlugin",
+    "sys_exit": "SysExitPlugin",
+}
 DIST = "formhooks_bench_bad_plugins-0.dist-info"
 RESTARTS = "formhooks_plugin_worker_restarts_total"
 # JOB_TIMEOUT 3 s: the spinning plugin is killed at 3 s. The circuit breaker would stop calling a plugin after
@@ -43,7 +51,7 @@ APP_SETTINGS = {
 
 @dataclass
 class BadPluginsLatency:
-    rate: float  # submissions per second to workspace A's form (3 bad jobs each)
+    rate: float  # submissions per second to workspace A's form (a bad job per plugin each)
     baseline_ms: list[float] = field(default_factory=list)  # B: 202 → delivery, A idle
     during_ms: list[float] = field(default_factory=list)  # B: 202 → delivery, A's bad plugins running
     submitted: int = 0  # to A's form, in the whole run
@@ -109,7 +117,7 @@ def _failed_plugins(h: Harness, db: str, form_id: str) -> set[str]:
 
 
 def wait_all_failed(h: Harness, db: str, form_id: str, timeout: float = 60.0) -> None:
-    """Until each bad plugin has failed a job: from then on all three are crashing or being killed."""
+    """Until each bad plugin has failed a job: from then on all of them are crashing or being killed."""
     deadline = time.monotonic() + timeout
     while (missing := set(PLUGINS) - _failed_plugins(h, db, form_id)) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -137,7 +145,7 @@ def worker_restarts(url: str) -> dict[str, int]:
 
 
 def _forms(h: Harness, admin: ApiClient) -> tuple[str, str]:
-    """Workspace A's form with the three bad plugins; workspace B's with one webhook to the sink."""
+    """Workspace A's form with the bad plugins; workspace B's with one webhook to the sink."""
     bad = admin.create_form("Bad plugins", admin.create_workspace("Bench A"))
     for pid in PLUGINS:
         admin.add_plugin(bad, pid, f"{pid} plugin", {})

@@ -18,12 +18,13 @@ from typing import Any
 
 from bench import phases
 from bench.backfill import BackfillLatency, dispatch_during_backfill
-from bench.bad_plugins import BadPluginsLatency, dispatch_during_bad_plugins
+from bench.bad_plugins import PLUGINS, BadPluginsLatency, dispatch_during_bad_plugins
 from bench.harness import Harness
 from bench.heavy_reads import READERS, HeavyReadsLatency, dispatch_during_heavy_reads
 from bench.load import IntakeRun
 from bench.report import Figure, Report, at_least, at_most
 from bench.settings import BenchSettings
+from bench.slow_destinations import SlowDestinationsLatency, dispatch_beside_slow_destinations
 from bench.stats import cpu_text, percentile
 
 RSS_LIMIT_MB = 200
@@ -38,6 +39,11 @@ def _ms(seconds: list[float]) -> list[float]:
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
+
+
+def _over(a: float | None, b: float | None) -> float | None:
+    """How much ``a`` exceeds ``b`` (a p99 beside a noisy neighbour against the same p99 alone)."""
+    return a - b if a is not None and b is not None else None
 
 
 @dataclasses.dataclass
@@ -63,6 +69,7 @@ class Results:
     in_processes: phases.Throughput | None = None  # ... and forced into worker processes
     dispatch_processes: phases.Dispatch | None = None
     bad_plugins: BadPluginsLatency | None = None  # another workspace's dispatch beside misbehaving plugins
+    slow: SlowDestinationsLatency | None = None  # another workspace's dispatch beside slow destinations
     heavy_reads: HeavyReadsLatency | None = None  # another workspace's dispatch beside heavy searches/exports
 
 
@@ -215,6 +222,14 @@ class Bench:
                 f"dispatch latency beside misbehaving plugins ({s.bad_plugins_rate:g} submissions/s to them)",
                 lambda: dispatch_during_bad_plugins(h, "bench_bad_plugins", s.bad_plugins_rate),
             )
+        if s.slow_destinations:
+            got.slow = self.phase(
+                f"dispatch latency beside {s.slow_hooks} webhooks to a {s.slow_seconds:g} s destination "
+                f"({s.slow_rate:g} submissions/s to them)",
+                lambda: dispatch_beside_slow_destinations(
+                    h, "bench_slow_destinations", s.slow_hooks, s.slow_seconds, s.slow_rate
+                ),
+            )
 
     # -- figures ---------------------------------------------------------------------------------------
 
@@ -230,6 +245,7 @@ class Bench:
         self._outage()
         self._isolation()
         self._bad_plugins()
+        self._slow_destinations()
         self._heavy_reads()
 
     def _isolation(self) -> None:
@@ -257,7 +273,7 @@ class Bench:
         during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
         how = b and (
             f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
-            f"workspace A's form (hog, spin, segfault: third-party, in worker processes) got "
+            f"workspace A's form ({', '.join(PLUGINS)}: third-party, in worker processes) got "
             f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused)"
         )
         label = "dispatch p50, other workspace, bad plugins idle"
@@ -271,6 +287,35 @@ class Bench:
         ratio = _ratio(during50, base50)
         label = "dispatch p50 beside bad plugins ÷ idle"
         r.add(Figure("bad_plugins_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
+        over = _over(during99, base99)
+        label = "dispatch p99 beside bad plugins − idle"
+        r.add(Figure("bad_plugins_p99_over_ms", label, over, "ms", "≤ 1000 ms", at_most(over, 1000)))
+
+    def _slow_destinations(self) -> None:
+        s, r, b = self.s, self.report, self.got.slow
+        skipped = "" if s.isolation and s.slow_destinations else "skipped (--no-isolation or --no-slow-destinations)"
+        base50, base99 = phases.latency_summary(b.baseline_ms) if b else (None, None)
+        during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
+        how = b and (
+            f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
+            f"workspace A's form ({b.hooks} webhooks to a destination answering after {b.seconds:g} s) got "
+            f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused); A's jobs at the end: "
+            + ", ".join(f"{n} {status}" for status, n in sorted(b.a_statuses.items()))
+        )
+        label = "dispatch p50, other workspace, slow destinations idle"
+        r.add(Figure("slow_dest_base_p50_ms", label, base50, "ms", note=how or skipped))
+        label = "dispatch p99, other workspace, slow destinations idle"
+        r.add(Figure("slow_dest_base_p99_ms", label, base99, "ms"))
+        label = "dispatch p50, other workspace, slow destinations busy"
+        r.add(Figure("slow_dest_during_p50_ms", label, during50, "ms"))
+        label = "dispatch p99, other workspace, slow destinations busy"
+        r.add(Figure("slow_dest_during_p99_ms", label, during99, "ms"))
+        ratio = _ratio(during50, base50)
+        label = "dispatch p50 beside slow destinations ÷ idle"
+        r.add(Figure("slow_dest_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
+        over = _over(during99, base99)
+        label = "dispatch p99 beside slow destinations − idle"
+        r.add(Figure("slow_dest_p99_over_ms", label, over, "ms", "≤ 1000 ms", at_most(over, 1000)))
 
     def _heavy_reads(self) -> None:
         s, r, b = self.s, self.report, self.got.heavy_reads

@@ -40,7 +40,11 @@ class BenchSettings:
     isolation_jobs: int = 2000  # jobs per isolation throughput run (each mode)
     isolation_only: bool = False  # run the isolation runs alone
     bad_plugins: bool = True  # another workspace's dispatch latency while misbehaving plugins run (isolation)
-    bad_plugins_rate: float = 2.0  # submissions per second to the bad plugins' form (3 jobs each)
+    bad_plugins_rate: float = 2.0  # submissions per second to the bad plugins' form (6 jobs each)
+    slow_destinations: bool = True  # another workspace's dispatch latency beside slow destinations (isolation)
+    slow_hooks: int = 24  # workspace A's webhooks to the slow destination
+    slow_seconds: float = 25.0  # how long the slow destination takes to answer
+    slow_rate: float = 2.0  # submissions per second to workspace A's form
     heavy_reads: int = 20_000  # submissions in the form a viewer searches and exports in a loop (0: skip)
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
@@ -136,6 +140,16 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument(
         "--bad-plugins-rate", type=float, help="submissions per second to the bad plugins' form [2]"
     )
+    parser.add_argument(
+        "--no-slow-destinations",
+        dest="slow_destinations",
+        action="store_false",
+        default=None,
+        help="skip the dispatch run beside another workspace's slow destinations (an isolation run)",
+    )
+    parser.add_argument("--slow-hooks", type=int, help="workspace A's webhooks to the slow destination [24]")
+    parser.add_argument("--slow-seconds", type=float, help="seconds the slow destination takes [25]")
+    parser.add_argument("--slow-rate", type=float, help="submissions per second to workspace A's form [2]")
     parser.add_argument(
         "--heavy-reads", type=int, help="submissions searched and exported beside live traffic [20000]; 0 skips"
     )

@@ -1,6 +1,7 @@
 """A fast HTTP sink on loopback, in its own process (so it never shares a GIL with the app or the bench).
 
-Every request it receives answers 200 at once. It keeps a count, the first and last arrival time, and the
+Every request it receives answers 200 at once, except under ``/slow/<seconds>/``: those answer after that
+many seconds (a slow destination). It keeps a count, the first and last arrival time, and the
 arrival time of each ``webhook-id`` (first arrival only), which the bench reads through a tiny control API:
 
 - ``GET /_stats`` → ``{"count", "unique", "first", "last"}`` (times are epoch seconds, ``time.time()``)
@@ -24,6 +25,15 @@ from typing import Any
 import requests
 
 CONTROL = "/_"
+SLOW = "/slow/"
+
+
+def _slow_seconds(path: str) -> float:
+    """The delay a ``/slow/<seconds>/…`` path asks for (at most 120 s; 0 when it names none)."""
+    try:
+        return min(120.0, max(0.0, float(path[len(SLOW) :].split("/")[0])))
+    except ValueError:
+        return 0.0
 
 
 class _State:
@@ -88,6 +98,8 @@ def make_server(port: int = 0) -> ThreadingHTTPServer:
                 self._control()
                 return
             state.hit(self.headers.get("webhook-id"), at)
+            if self.path.startswith(SLOW):
+                time.sleep(_slow_seconds(self.path))  # this request's thread only: the others answer at once
             self._reply(200, b'{"ok":true}')
 
         def _control(self) -> None:
@@ -125,6 +137,10 @@ class SinkProcess:
         self.port = int(line)
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self._http = requests.Session()
+
+    def slow_url(self, seconds: float) -> str:
+        """An address of the sink that answers after ``seconds``."""
+        return f"http://127.0.0.1:{self.port}{SLOW}{seconds:g}"
 
     def _get(self, path: str) -> dict[str, Any]:
         return self._http.get(f"http://127.0.0.1:{self.port}{path}", timeout=10).json()

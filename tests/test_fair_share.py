@@ -10,6 +10,7 @@ import pytest
 from bson import ObjectId
 
 from app.engine import fairshare
+from app.engine.slots import share_of
 from app.models import PluginConfig, PluginJob
 from tests.conftest import Api
 from tests.support.seed import insert_many
@@ -116,15 +117,20 @@ def test_a_claim_below_the_slots_still_keeps_the_cap(app):
     assert pick.waiting_for_cap == 2
 
 
-def test_a_live_job_starts_while_every_worker_thread_waits_on_another_workspace(make_app, sink):
-    app = make_app(SCHEDULER_ENABLED=True, WORKER_THREADS=2, INTEGRATION_CONCURRENCY=0, JOB_TIMEOUT=10)
+def test_a_live_job_starts_while_another_integrations_slow_calls_hold_their_share(make_app, sink):
+    """Without an integration cap, one slow integration holds at most its share of its workspace's threads
+    (WORKSPACE_SHARE of them): another integration of the same workspace starts at once."""
+    app = make_app(SCHEDULER_ENABLED=True, WORKER_THREADS=4, INTEGRATION_CONCURRENCY=0, JOB_TIMEOUT=10)
     api, slow, fast = slow_and_fast(app, sink, delay=3.0)
-    a_jobs = [api.submit(slow["id"], {"n": i})["jobs"][0] for i in range(6)]  # 2 threads, 6 slow calls
-    wait_until(lambda: sum(r.path.startswith("/slow") for r in sink.requests) >= 2, what="A's calls")
+    share = app.config["WORKSPACE_SHARE"]
+    slow_calls = lambda: sum(r.path.startswith("/slow") for r in sink.requests)  # noqa: E731
+    a_jobs = [api.submit(slow["id"], {"n": i})["jobs"][0] for i in range(6)]  # 6 slow calls
+    wait_until(lambda: slow_calls() == share_of(share_of(4, share), share), what="A's share of calls")
 
     b_job = api.submit(fast["id"], {"n": 0})["jobs"][0]
     wait_until(lambda: any(r.path.startswith("/fast") for r in sink.requests), timeout=2, what="B's call")
     assert [api.job(j)["status"] for j in a_jobs].count("completed") == 0  # A's first calls still wait
+    assert slow_calls() == share_of(share_of(4, share), share)  # A took no more than its share
     assert wait_until(lambda: api.job(b_job)["status"] == "completed", what="B's job completed")
 
 

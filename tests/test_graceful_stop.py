@@ -46,8 +46,14 @@ def test_sighup_and_sigterm_stop_within_the_grace_and_no_released_job_is_deliver
         return Reply(200, delay=SLOW_CALL if slow.is_set() else 0)
 
     sink.responder = destination
-    env = app_env(
-        store_uri, db_name, tmp_path, SHUTDOWN_GRACE=str(GRACE), WORKER_THREADS="2", LEASE_SECONDS="4"
+    env = app_env(  # one workspace, which may use every thread and fill the prefetch (WORKSPACE_SHARE 1)
+        store_uri,
+        db_name,
+        tmp_path,
+        SHUTDOWN_GRACE=str(GRACE),
+        WORKER_THREADS="2",
+        LEASE_SECONDS="4",
+        WORKSPACE_SHARE="1",
     )
     server = GunicornProcess(env, tmp_path / "gunicorn.log")
     try:

@@ -17,6 +17,7 @@ from app.engine import dispatch, write_unit
 from app.engine import subscriptions as subscriptions_module
 from app.engine.group_commit import group_insert
 from app.engine.scheduler import scheduler_for
+from app.engine.slots import share_of
 from app.engine.subscriptions import Subscriptions, subscriptions
 from app.models import PluginConfig, PluginJob, Submission
 from app.store.traits import MONGODB
@@ -389,40 +390,57 @@ def test_a_document_the_driver_cannot_encode_fails_only_its_caller(app):
     assert PluginJob._get_collection().find_one({"_id": a_doc["_id"]}) is not None
 
 
-def _job(config_id: str) -> dict:
+def _job(config_id: str, workspace: str = "B") -> dict:
     """A new job document as dispatch builds it (pending, not written yet)."""
-    return {"_id": ObjectId(), "config_id": config_id, "status": "pending", "created_at": dispatch.utcnow(), "attempts": 0}
+    return {
+        "_id": ObjectId(),
+        "config_id": config_id,
+        "workspace_id": workspace,
+        "status": "pending",
+        "created_at": dispatch.utcnow(),
+        "attempts": 0,
+    }
 
 
-def test_express_slots_of_jobs_never_written_are_given_back(make_app):
-    """A hand-off whose insert failed (or found its jobs written already) leaves no express slot taken."""
+def test_hand_off_places_of_jobs_never_written_are_given_back(make_app):
+    """A hand-off whose insert failed (or found its jobs written already) leaves no place taken."""
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
     scheduler = scheduler_for(app)
     scheduler.wake = lambda: None
-    with scheduler._lock:
-        scheduler._maybe_more = True  # a backlog: only the express threads take new jobs
     for _ in range(3):
         taken = scheduler.claim_at_insert([_job("b1"), _job("b2")])
-        assert len(taken) == 2 and len(scheduler._express_ids) == 2
+        assert len(taken) == 2 and len(scheduler._handing_off) == 2
         scheduler.adopt(taken, set(), {}, 0.0)
-        assert scheduler._express_ids == set() and scheduler._handing_off == 0
+        assert scheduler._handing_off == {}
 
 
-def test_bs_jobs_on_both_express_threads_leave_as_new_job_to_the_claim(make_app):
-    """A limit, not a leak: two of B's integrations with a job each running on the express threads (a
-    slow destination: up to JOB_TIMEOUT) leave A's new job of an idle integration to the fair-share claim,
-    while every worker thread is taken. A's job gets an express thread as soon as one is free."""
-    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
+@pytest.mark.parametrize("threads", [2, 4, 8])
+def test_a_workspace_is_handed_off_its_share_and_another_still_gets_its_jobs(make_app, threads):
+    """A limit, not a leak: workspace A's new jobs of many integrations are handed off up to A's share of
+    the process's jobs in flight (WORKSPACE_SHARE of 2 × WORKER_THREADS), the rest left to the claim; B's
+    new job is still handed off."""
+    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600, WORKER_THREADS=threads)
     scheduler = scheduler_for(app)
     scheduler.wake = lambda: None
-    with scheduler._lock:
-        scheduler._maybe_more = True
-    b_jobs = scheduler.claim_at_insert([_job("b1"), _job("b2"), _job("b3")])
-    assert [j["config_id"] for j in b_jobs] == ["b1", "b2"]  # two express threads, no more
+    a_jobs = scheduler.claim_at_insert([_job(f"a{i}", "A") for i in range(3 * threads)])
+    assert len(a_jobs) == share_of(2 * threads, app.config["WORKSPACE_SHARE"])  # of the 2 × threads in flight
+    assert scheduler.claim_at_insert([_job("a-late", "A")]) == []
+    assert [j["config_id"] for j in scheduler.claim_at_insert([_job("b1")])] == ["b1"]
+    scheduler.adopt(a_jobs[:1], set(), {}, 0.0)  # one of A's was not written after all
+    assert [j["config_id"] for j in scheduler.claim_at_insert([_job("a-late", "A")])] == ["a-late"]
 
-    assert scheduler.claim_at_insert([_job("a")]) == []
-    scheduler.adopt(b_jobs[:1], set(), {}, 0.0)  # one of B's ends
-    assert [j["config_id"] for j in scheduler.claim_at_insert([_job("a")])] == ["a"]
+
+@pytest.mark.parametrize("cap", [1, 2, 3])
+def test_a_fresh_integrations_cap_counts_its_jobs_being_handed_off(make_app, cap):
+    """INTEGRATION_CONCURRENCY holds for a new integration's first jobs too: those stamped by one request
+    and not yet running count against the hand-off of the next request's."""
+    app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600, INTEGRATION_CONCURRENCY=cap, WORKSPACE_SHARE=1)
+    scheduler = scheduler_for(app)
+    scheduler.wake = lambda: None
+    first = scheduler.claim_at_insert([_job("fresh") for _ in range(cap + 2)])
+    assert len(first) == cap
+    assert scheduler.claim_at_insert([_job("fresh")]) == []  # the first request's are not adopted yet
+    assert len(scheduler.claim_at_insert([_job("other")])) == 1
 
 
 def test_a_full_cache_drops_its_expired_copies_first(monkeypatch):

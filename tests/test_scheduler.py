@@ -47,7 +47,8 @@ def test_two_schedulers_on_one_database_run_each_job_exactly_once(make_app, sink
 
 @pytest.mark.slow
 def test_jobs_running_in_a_killed_process_complete_after_restart(store_uri, db_name, tmp_path, sink):
-    env = app_env(store_uri, db_name, tmp_path, WORKER_THREADS="4", JOB_TIMEOUT="20")
+    # one workspace that may use every thread (WORKSPACE_SHARE 1): its 4 calls hang at once
+    env = app_env(store_uri, db_name, tmp_path, WORKER_THREADS="4", JOB_TIMEOUT="20", WORKSPACE_SHARE="1")
     sink.responder = lambda req: Reply(200, delay=30)  # every delivery hangs: jobs stay running
     first = AppProcess(env, tmp_path / "first.log")
     s = admin_session()

@@ -1,5 +1,6 @@
-"""Which due jobs a claim takes: round-robin across workspaces when more are due than there are slots, and
-never more than ``INTEGRATION_CONCURRENCY`` running jobs per integration.
+"""Which due jobs a claim takes: round-robin across workspaces when more are due than there are slots,
+never more than ``INTEGRATION_CONCURRENCY`` running jobs per integration, and never more than a workspace's
+share of the scheduler's jobs in flight (``workspace_cap``; engine.slots shares the threads themselves).
 
 One workspace's backlog or slow destination must not delay another's jobs: with 2,000 jobs of workspace A
 waiting, the 20 that B submits next are taken at the next claim, not after A's. Picking only chooses ids;
@@ -22,6 +23,7 @@ from typing import Any, NamedTuple
 
 from pymongo.collection import Collection
 
+from app.engine.slots import workspace_of
 from app.models import JobStatus, PluginJob
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
@@ -54,15 +56,24 @@ def waiting_for_cap(cap: int, now: float | None = None) -> int:
     )
 
 
-def within_cap(due: Iterable[dict[str, Any]], running: Counter[str], cap: int) -> Pick:
-    """Keep due jobs (in order) while their integration has fewer than ``cap`` running or kept."""
-    pick, taken = Pick(), Counter(running)
+def within_cap(
+    due: Iterable[dict[str, Any]],
+    running: Counter[str],
+    cap: int,
+    workspaces: Counter[str] | None = None,
+    workspace_cap: int = 0,
+) -> Pick:
+    """Keep due jobs (in order) while their integration has fewer than ``cap`` running or kept, and their
+    workspace fewer than ``workspace_cap`` (counting ``workspaces``, jobs in flight by workspace)."""
+    pick, taken, held = Pick(), Counter(running), Counter(workspaces)
     for job in due:
-        if cap > 0 and taken[job["config_id"]] >= cap:
+        over_workspace = workspace_cap > 0 and held[workspace_of(job)] >= workspace_cap
+        if (cap > 0 and taken[job["config_id"]] >= cap) or over_workspace:
             pick.waiting_for_cap += 1
             pick.backlogged.add(job["config_id"])
             continue
         taken[job["config_id"]] += 1
+        held[workspace_of(job)] += 1
         pick.jobs.append(job)
     return pick
 
@@ -120,11 +131,14 @@ def round_robin(
     now: float | None = None,
     running: Counter[str] | None = None,
     groups: dict[str, Group] | None = None,
+    workspaces: Counter[str] | None = None,
+    workspace_cap: int = 0,
 ) -> Pick:
     """Pick up to ``limit`` due jobs one integration at a time, one workspace at a time.
 
     ``running``: running jobs per integration that count against ``cap`` (all in the store by default);
-    ``groups``: ``pending_groups`` (read now by default).
+    ``groups``: ``pending_groups`` (read now by default); ``workspaces``: jobs in flight by workspace, which
+    count against ``workspace_cap`` (0: none).
     """
     now = time.time() if now is None else now
     groups = pending_groups(coll) if groups is None else groups
@@ -141,17 +155,23 @@ def round_robin(
     for config_id in sorted(room):
         by_workspace[groups[config_id].workspace_id].append(config_id)
     slots: Counter[str] = Counter()
+    held, capped = Counter(workspaces), set()
     left = limit
     while left > 0 and any(by_workspace.values()):
-        for configs in by_workspace.values():
+        for workspace, configs in by_workspace.items():
+            if workspace_cap > 0 and held[str(workspace or "")] >= workspace_cap:
+                configs.clear()  # its share is taken: the rest waits like jobs over an integration's cap
+                capped.add(workspace)
             if not configs or left <= 0:
                 continue
+            held[str(workspace or "")] += 1
             config_id = configs.pop(0)  # the workspace's next integration; back of its line if it has room
             slots[config_id] += 1
             left -= 1
             if slots[config_id] < room[config_id]:
                 configs.append(config_id)
     pick.backlogged = {config_id for config_id, n in due.items() if slots[config_id] < n}
+    pick.waiting_for_cap += sum(room[c] - slots[c] for c in room if groups[c].workspace_id in capped)
     pick.jobs = _read_slots(coll, slots, now)
     return pick
 

@@ -32,12 +32,15 @@ PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 class JobQueue:
     """Store operations of the scheduler, for one owner (a process)."""
 
-    def __init__(self, owner: str, lease_seconds: float, integration_cap: int = 0):
+    def __init__(
+        self, owner: str, lease_seconds: float, integration_cap: int = 0, workspace_cap: int = 0
+    ):
         self.owner = owner
         self.lease = lease_seconds
         self.integration_cap = (
             integration_cap  # running jobs per integration (0: no cap); see engine.fairshare
         )
+        self.workspace_cap = workspace_cap  # this owner's jobs in flight per workspace (0: no cap)
         self.waiting_for_cap = 0  # due jobs the last claim left because their integration was at its cap
         self.groups = fairshare.PendingGroups()
         self.backlogged: set[str] = set()  # integrations whose due jobs the last claim could not all take
@@ -47,12 +50,17 @@ class JobQueue:
         return PluginJob._get_collection()
 
     def claim(
-        self, limit: int, running: Counter[str] | None = None, backlog: bool = False
+        self,
+        limit: int,
+        running: Counter[str] | None = None,
+        backlog: bool = False,
+        workspaces: Counter[str] | None = None,
     ) -> list[JobRecord]:
         """Claim up to ``limit`` due jobs for this owner; returns the claimed documents. ``running``: the
         jobs per integration that count against the integration cap (this owner's; all in the store by
         default). ``backlog``: more jobs were due than could be taken at the last claim, so share them out
-        at once rather than first reading the oldest.
+        at once rather than first reading the oldest. ``workspaces``: this owner's jobs in flight by
+        workspace, which count against ``workspace_cap``.
 
         Two round trips when nobody competes: read pending jobs, flip the due ones in one compare-and-set. Only when another scheduler took some of them meanwhile is a third
         read needed, to learn which ones are ours.
@@ -61,7 +69,7 @@ class JobQueue:
             return []
         now, stamp = time.time(), utcnow()
         if backlog:
-            pick = self._share_out(limit, running, now)
+            pick = self._share_out(limit, running, now, workspaces)
             self.waiting_for_cap, self.backlogged, due = pick.waiting_for_cap, pick.backlogged, pick.jobs
             return self._flip(due, now, stamp)
         # Oldest pending first, unsorted: an index walk that stays cheap however many jobs are waiting.
@@ -72,18 +80,29 @@ class JobQueue:
             earliest = list(self.coll.find({"status": PENDING}).sort("scheduled_for", 1).limit(limit))
             due = [job for job in earliest if job["scheduled_for"] <= now]
         if len(earliest) == limit:  # more may be due than there are slots: share them out
-            pick = self._share_out(limit, running, now)
-        elif self.integration_cap > 0 and due:
-            pick = fairshare.within_cap(due, self._running(running), self.integration_cap)
+            pick = self._share_out(limit, running, now, workspaces)
+        elif (self.integration_cap > 0 or self.workspace_cap > 0) and due:
+            pick = fairshare.within_cap(
+                due, self._running(running), self.integration_cap, workspaces, self.workspace_cap
+            )
         else:
             pick = fairshare.Pick(due)
         self.waiting_for_cap, self.backlogged, due = pick.waiting_for_cap, pick.backlogged, pick.jobs
         return self._flip(due, now, stamp)
 
-    def _share_out(self, limit: int, running: Counter[str] | None, now: float) -> fairshare.Pick:
+    def _share_out(
+        self, limit: int, running: Counter[str] | None, now: float, workspaces: Counter[str] | None
+    ) -> fairshare.Pick:
         groups = self.groups.get(self.coll)
         return fairshare.round_robin(
-            self.coll, limit, self.integration_cap, now, self._running(running), groups
+            self.coll,
+            limit,
+            self.integration_cap,
+            now,
+            self._running(running),
+            groups,
+            workspaces,
+            self.workspace_cap,
         )
 
     def _running(self, running: Counter[str] | None) -> Counter[str]:

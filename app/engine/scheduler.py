@@ -18,7 +18,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 
 import pymongo
@@ -36,6 +35,7 @@ from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.runner import JobRunner
+from app.engine.slots import Slots, share_of, workspace_of
 from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
 from app.models.idempotency import purge_expired
@@ -44,7 +44,6 @@ from app.store_health import store_health
 
 log = logging.getLogger(__name__)
 
-EXPRESS_THREADS = 2  # threads per scheduler for live jobs of integrations without a backlog
 STOP_MARGIN = 1.0  # seconds a shutdown takes beyond SHUTDOWN_GRACE at most (store writes, thread hand-off)
 OUTCOME_UNKNOWN = (
     "The process stopped while this attempt was running: it may have reached the destination. "
@@ -61,29 +60,31 @@ class Scheduler:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.threads = int(cfg["WORKER_THREADS"])
         self.prefetch = self.threads * 2
-        self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], int(cfg["INTEGRATION_CONCURRENCY"]))
-        self.deadlines = DeadlineRunner(self.threads + EXPRESS_THREADS, int(cfg["MAX_ABANDONED_THREADS"]))
+        self.share = float(cfg["WORKSPACE_SHARE"])
+        # Jobs in flight here (claimed, queued or running): a workspace holds at most its share of the
+        # prefetch, an integration its share of that and INTEGRATION_CONCURRENCY (engine.slots shares the
+        # threads themselves the same way).
+        workspace_cap = share_of(self.prefetch, self.share)
+        integration_cap = share_of(workspace_cap, self.share)
+        if int(cfg["INTEGRATION_CONCURRENCY"]) > 0:
+            integration_cap = min(integration_cap, int(cfg["INTEGRATION_CONCURRENCY"]))
+        self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], integration_cap, workspace_cap)
+        self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         registry: PluginRegistry = app.extensions["formhooks.plugins"]
         box: SecretBox = app.extensions["formhooks.secrets"]
         self.writer = ResultWriter(busy_delay=0.05)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
-        self._pool: ThreadPoolExecutor | None = None
-        # Live jobs of integrations without a backlog start here when every worker thread is taken (by
-        # another integration's backlog, a slow destination, plugins waiting for a worker process):
-        # those cannot hold back a workspace that is not behind.
-        self._express: ThreadPoolExecutor | None = None
-        self._express_ids: set[Any] = set()  # jobs handed to the express threads, running or about to
+        self._pool: Slots | None = None
         self._aps: BackgroundScheduler | None = None
         self._lock = threading.Lock()
         self._inflight: dict[Any, JobRecord] = {}  # job id -> claimed job
-        self._futures: dict[Any, Future] = {}  # job id -> its run in the worker pool
         self._polling = False
         self._dirty = False
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
         self._cap_bound = (
             False  # ... or it did not, but left due jobs because their integration was at its cap
         )
-        self._handing_off = 0  # jobs stamped by claim_at_insert, not yet adopted
+        self._handing_off: dict[Any, dict[str, Any]] = {}  # jobs stamped by claim_at_insert, not yet adopted
         self._stopping = False
         self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
         self._stopped = threading.Event()
@@ -99,8 +100,14 @@ class Scheduler:
 
     def start(self) -> None:
         cfg = self.app.config
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="formhooks-worker")
-        self._express = ThreadPoolExecutor(EXPRESS_THREADS, thread_name_prefix="formhooks-express")
+        host = host_for(self.app)
+        self._pool = Slots(
+            self.threads,
+            host.pool.size,
+            self.share,
+            lambda job: host.in_process(job["plugin_id"]),
+            self._work,
+        )
         self._aps = BackgroundScheduler(
             executors={"default": APThreadPool(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -148,9 +155,8 @@ class Scheduler:
         with pymongo.timeout(STOP_MARGIN / 2):  # the store gets this long, hung or not
             self.writer.flush(timeout=STOP_MARGIN / 2)
             released, unknown = self._let_go()
-        for pool in (self._pool, self._express):
-            if pool:
-                pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool:
+            self._pool.shutdown()
         self.deadlines.shutdown()
         # Plugin worker processes are killed: a call in one ends here (its job is "outcome unknown").
         host_for(self.app).shutdown(kill=True)
@@ -171,11 +177,11 @@ class Scheduler:
     def _let_go(self) -> tuple[int, int]:
         """Release the claimed jobs not started yet; mark those started as "outcome unknown"."""
         with self._lock:
-            left = [(job, self._futures.get(job_id)) for job_id, job in self._inflight.items()]
+            left = list(self._inflight.values())
         released = unknown = 0
-        for job, future in left:
+        for job in left:
             try:
-                if future is not None and future.cancel():  # never started: nothing was sent
+                if self._pool is not None and self._pool.cancel(job["_id"]):  # never started: nothing was sent
                     released += self.queue.release(job)
                 else:
                     unknown += self.runner.outcome_unknown(job, OUTCOME_UNKNOWN)
@@ -209,7 +215,7 @@ class Scheduler:
     def free_slots(self) -> int:
         if self.deadlines.saturated:
             return 0
-        return self.prefetch - (len(self._inflight) - self._express_running())
+        return self.prefetch - len(self._inflight)
 
     def poll(self) -> int:
         """Claim and start due jobs until none are left or the pool is full. Returns how many started."""
@@ -225,7 +231,8 @@ class Scheduler:
                 limit = self.free_slots()
                 with self._lock:
                     running, backlog = self._running_per_config(), self._cap_bound
-                jobs = self.queue.claim(limit, running, backlog) if limit > 0 else []
+                    workspaces = self._inflight_per_workspace()
+                jobs = self.queue.claim(limit, running, backlog, workspaces) if limit > 0 else []
                 configs = self.runner.load_configs(jobs) if jobs else {}
                 for job in jobs:
                     self._submit(job, configs.get(job["config_id"]))
@@ -255,22 +262,19 @@ class Scheduler:
             reachable = min(reachable, self.queue.integration_cap * max(1, len(self.queue.backlogged)))
         return reachable // 2
 
-    def _express_running(self) -> int:
-        """Jobs running on the express threads (the others in ``_express_ids`` are about to)."""
-        return sum(
-            job_id in self._inflight for job_id in tuple(self._express_ids)
-        )  # (a copy: no lock needed)
+    def _inflight_per_workspace(self) -> Counter[str]:
+        """This process's jobs in flight per workspace: what the workspace cap counts (hold the lock)."""
+        return Counter(workspace_of(job) for job in self._inflight.values())
 
     def _running_per_config(self) -> Counter[str]:
         """This process's running jobs per integration: what the integration cap counts (hold the lock)."""
         return Counter(job["config_id"] for job in self._inflight.values())
 
     def _submit(self, job: JobRecord, config: ConfigRecord | None) -> None:
-        assert self._pool is not None and self._express is not None
-        with self._lock:
-            pool = self._express if job["_id"] in self._express_ids else self._pool
+        assert self._pool is not None
+        with self._lock:  # (one step: a stop in between would find it neither queued nor running)
             self._inflight[job["_id"]] = job
-            self._futures[job["_id"]] = pool.submit(self._work, job, config)
+            self._pool.submit(job, config)
 
     def _work(self, job: JobRecord, config: ConfigRecord | None) -> None:
         try:
@@ -283,8 +287,6 @@ class Scheduler:
                 self._operation_progress.set()
             with self._lock:
                 self._inflight.pop(job["_id"], None)
-                self._futures.pop(job["_id"], None)
-                self._express_ids.discard(job["_id"])
                 refill = self._maybe_more and len(self._inflight) <= self._refill_level()
             if refill and not self._stopping:
                 self.wake()
@@ -292,44 +294,36 @@ class Scheduler:
     # -- hand-off: jobs created in this process, claimed as they are written ----------------------------
 
     def claim_at_insert(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Stamp a claim by this process on as many of the new job documents ``docs`` as it has idle
-        threads for, so that they are written already claimed and start without a claim's round trips
-        (a claim costs a read and a compare-and-set). Returns the stamped ones; pass them to ``adopt``
-        once written.
+        """Stamp a claim by this process on the new job documents ``docs`` it has room for, so that they
+        are written already claimed and start without a claim's round trips (a claim costs a read and a
+        compare-and-set). Returns the stamped ones; pass them to ``adopt`` once written.
 
-        Only while no backlog is known (the last claim left slots free): otherwise new jobs wait their
-        turn in the job collection like every other — except those of an integration with no backlog and
-        nothing running here, which start on one of the EXPRESS_THREADS while one is free. If this process dies, their leases
-        expire and they are reaped like any claimed job.
+        Room is what a claim would give them: a free place in the prefetch, within the job's workspace
+        share and integration cap. A job of an integration with a backlog in the store waits its turn
+        there, behind that integration's older jobs. If this process dies, the stamped jobs' leases expire
+        and they are reaped like any claimed job.
         """
         with self._lock:
             if self._pool is None or self._stopping or self.health.down or self.deadlines.saturated:
                 return []
-            cap = self.queue.integration_cap
-            running = self._running_per_config()  # the integration cap holds for handed-off jobs too
+            cap, workspace_cap = self.queue.integration_cap, self.queue.workspace_cap
+            held = [*self._inflight.values(), *self._handing_off.values()]
+            running = Counter(job["config_id"] for job in held)  # the caps hold for handed-off jobs too
+            workspaces = Counter(workspace_of(job) for job in held)
+            room = self.prefetch - len(held)
             taken: list[dict[str, Any]] = []
-            express: list[dict[str, Any]] = []
-            idle = 0
-            if not self._maybe_more:
-                idle = self.threads - (len(self._inflight) - self._express_running()) - self._handing_off
-            express_idle = EXPRESS_THREADS - len(self._express_ids)
             for doc in docs:
-                if cap > 0 and running[doc["config_id"]] >= cap:
-                    continue
-                if len(taken) < idle:
-                    taken.append(doc)
-                elif (
-                    len(express) < express_idle
-                    and not running[doc["config_id"]]  # an integration being served waits its turn
-                    and doc["config_id"] not in self.queue.backlogged
+                if (
+                    len(taken) >= room
+                    or (cap > 0 and running[doc["config_id"]] >= cap)
+                    or (workspace_cap > 0 and workspaces[workspace_of(doc)] >= workspace_cap)
+                    or doc["config_id"] in self.queue.backlogged
                 ):
-                    express.append(doc)
-                else:
                     continue
+                taken.append(doc)
                 running[doc["config_id"]] += 1
-            self._handing_off += len(taken)
-            self._express_ids.update(doc["_id"] for doc in express)
-            taken += express
+                workspaces[workspace_of(doc)] += 1
+            self._handing_off.update((doc["_id"], doc) for doc in taken)
         if taken:
             claim = self.queue.claim_fields(uuid.uuid4().hex, time.time(), taken[0]["created_at"])
             for doc in taken:
@@ -342,18 +336,16 @@ class Scheduler:
         """Run the jobs ``claim_at_insert`` stamped whose ids are in ``written`` (the others were not
         written: their event's jobs existed already). ``configs``: their config documents by id, read at
         ``read_at`` (``time.monotonic()``)."""
-        with self._lock:
-            self._handing_off -= sum(doc["_id"] not in self._express_ids for doc in taken)
-            self._express_ids.difference_update(doc["_id"] for doc in taken if doc["_id"] not in written)
         jobs = [doc for doc in taken if doc["_id"] in written]
         loaded = self.runner.as_loaded(configs.values(), read_at)
         for job in jobs:
             if self._stopping:  # too late to start: back to pending, attempt refunded
                 self.queue.release(cast(JobRecord, job))
-                with self._lock:
-                    self._express_ids.discard(job["_id"])
                 continue
             self._submit(cast(JobRecord, job), loaded.get(job["config_id"]))
+        with self._lock:  # (after they are in flight: the caps count them all along)
+            for doc in taken:
+                self._handing_off.pop(doc["_id"], None)
 
     # -- housekeeping ----------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import signal
+import sys
+import time
 
 from marshmallow import Schema, fields
 
@@ -56,6 +58,33 @@ class SegfaultPlugin(_Bad):
 
     def execute(self, ctx):
         os.kill(os.getpid(), signal.SIGSEGV)
+
+
+class SleepPlugin(_Bad):
+    """Sleeps an hour, ignoring its deadline."""
+
+    id, name = "sleep", "Sleep"
+
+    def execute(self, ctx):
+        time.sleep(3600)
+
+
+class OsExitPlugin(_Bad):
+    """Ends its process at once with ``os._exit``."""
+
+    id, name = "os_exit", "Os exit"
+
+    def execute(self, ctx):
+        os._exit(3)
+
+
+class SysExitPlugin(_Bad):
+    """Raises SystemExit (``sys.exit``)."""
+
+    id, name = "sys_exit", "Sys exit"
+
+    def execute(self, ctx):
+        sys.exit(4)
 
 
 class SnoopPlugin(Plugin):
@@ -182,4 +211,6 @@ class PicklerPlugin(Plugin):
 
 
 BAD = (HogPlugin, SpinPlugin, SegfaultPlugin, SnoopPlugin)
+# The six of issue 21's bad-plugins target: memory hog, CPU spin, segfault, deadline-ignoring sleep, exits.
+MISBEHAVING = (HogPlugin, SpinPlugin, SegfaultPlugin, SleepPlugin, OsExitPlugin, SysExitPlugin)
 HOSTILE = (HostilePlugin, ChattyPlugin, PicklerPlugin)
