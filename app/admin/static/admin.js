@@ -334,7 +334,7 @@
     const { method, url } = splitAction(button.dataset.action);
     const status = button.dataset.status;
     button.disabled = true;
-    const result = await api(method, url);
+    const result = await api(method, url, button.dataset.body ? JSON.parse(button.dataset.body) : undefined);
     button.disabled = false;
     if (!result.ok) { say(status || "#flash", errorMessage(result), "bad"); if (!status) alertFlash(errorMessage(result)); return; }
     const text = button.dataset.success ? fill(button.dataset.success, result.data) : "";
@@ -480,11 +480,40 @@
       input.dataset.previous = value;
       const card = input.closest(".integration");
       if (card && input.type === "checkbox") card.classList.toggle("is-disabled", !value);
+      offerGap(input, url, result.data && result.data.gap);
     } else {
       if (input.type === "checkbox") input.checked = previous; else if (previous !== undefined) input.value = previous;
       say(input.dataset.status, errorMessage(result), "bad");
     }
   });
+
+  // An integration switched back on: offer to send the submissions it missed while it was off (a backfill
+  // over that window); the offer sits after the toggle's status line.
+  function offerGap(input, url, gap) {
+    const status = input.dataset.status && $(input.dataset.status);
+    if (!status) return;
+    const old = status.parentNode.querySelector("[data-gap-offer]");
+    if (old) old.remove();
+    if (!gap || !gap.submissions) return;
+    const offer = document.createElement("div");
+    offer.dataset.gapOffer = "";
+    offer.className = "gap-offer";
+    const n = gap.submissions;
+    const text = document.createElement("p");
+    text.textContent = `${n} submission${n === 1 ? "" : "s"} arrived while it was off.`;
+    const send = document.createElement("button");
+    send.type = "button";
+    send.className = "btn btn-small btn-primary";
+    send.textContent = `Send ${n === 1 ? "it" : `these ${n}`} now`;
+    send.dataset.action = `POST ${url}/backfill`;
+    send.dataset.body = JSON.stringify({ since: gap.since, until: gap.until });
+    send.dataset.status = input.dataset.status;
+    send.dataset.success = "Sending the submissions received while it was off (see Operations).";
+    // one backfill per offer; the status line then tells how it went, and focus goes back to the switch
+    send.addEventListener("click", () => { offer.hidden = true; input.focus(); }, { once: true });
+    offer.append(text, send);
+    status.after(offer);
+  }
 
   // ---- catalogue search ----------------------------------------------------------------------------
 
