@@ -315,11 +315,13 @@
 
   // ---- confirmation dialog -------------------------------------------------------------------------
 
-  function confirmDialog(message, label) {
+  // ``dismiss`` names the way back when "Cancel" would be ambiguous (the action itself cancels something).
+  function confirmDialog(message, label, dismiss) {
     const dialog = $("#confirm-dialog");
     if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(window.confirm(message));
     $("#confirm-message", dialog).textContent = message;
     $("#confirm-ok", dialog).textContent = label || "Confirm";
+    $("#confirm-dismiss", dialog).textContent = dismiss || "Cancel";
     dialog.returnValue = "";
     dialog.showModal();
     return new Promise((resolve) => {
@@ -330,7 +332,8 @@
   // ---- buttons: API actions, tests, copy, rows, dialogs ------------------------------------------
 
   async function runAction(button) {
-    if (button.dataset.confirm && !(await confirmDialog(button.dataset.confirm, button.dataset.confirmLabel))) return;
+    const ds = button.dataset;
+    if (ds.confirm && !(await confirmDialog(ds.confirm, ds.confirmLabel, ds.dismissLabel))) return;
     const { method, url } = splitAction(button.dataset.action);
     const status = button.dataset.status;
     button.disabled = true;
