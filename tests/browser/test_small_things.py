@@ -50,3 +50,27 @@ def test_the_cancel_dialog_says_keep_it_or_cancel_the_backfill(page, world, sink
     page.locator(f'tr[data-operation="{op_id}"]').get_by_role("button", name="Cancel").click()
     dialog.get_by_role("button", name="Cancel backfill").click()
     expect(page.locator(f'tr[data-operation="{op_id}"]')).to_contain_text("cancelled")
+
+
+def test_an_accepted_invitation_leaves_no_spent_link_behind(browser, world):
+    invited = world.api(
+        "POST",
+        f"/api/workspaces/{world.workspace_id}/invitations",
+        json={"email": "new@acme.test", "role": "viewer"},
+    )
+    assert invited.status_code == 201, invited.text
+    link = invited.json()["link"]
+    context = browser.new_context(base_url=world.url)
+    try:
+        page = context.new_page()
+        page.goto("/admin/login")  # something before the link, as a mail client's page would be
+        page.goto(link)
+        page.get_by_label("Password").fill("my very own password")
+        page.get_by_role("button", name="Accept the invitation").click()
+        page.wait_for_url(f"{world.url}/admin/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+        page.go_back()  # to the page before the link: the link's entry was replaced by the dashboard
+        assert "/admin/invite/" not in page.url
+        expect(page.get_by_role("heading", level=1)).not_to_have_text("Invitation")
+    finally:
+        context.close()

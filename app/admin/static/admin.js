@@ -263,9 +263,11 @@
   function afterSuccess(then, data, successText, status) {
     if (!then) { say(status, successText || "Saved.", "good"); return; }
     if (then === "reload") { if (successText) flashNext(successText); location.reload(); return; }
-    if (then.startsWith("go:")) {
+    if (then.startsWith("go:") || then.startsWith("replace:")) {
       if (successText) flashNext(successText);
-      location.assign(then.slice(3).replace("__id__", data && data.id ? data.id : ""));
+      // replace: this page's address leaves the history (a link that works once, e.g. an invitation)
+      const [how, target] = [then.slice(0, then.indexOf(":")), then.slice(then.indexOf(":") + 1)];
+      location[how === "go" ? "assign" : "replace"](target.replace("__id__", data && data.id ? data.id : ""));
       return;
     }
     if (then.startsWith("reveal:")) {
