@@ -20,9 +20,9 @@ from mongoengine import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from app.engine.alert_delivery import deliver, last_failure
-from app.mailer import public_url
 from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.plain_text import one_line
+from app.public_address import public_url
 
 log = logging.getLogger(__name__)
 FAILED_STATES = ["failed", "timeout"]
