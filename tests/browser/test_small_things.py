@@ -9,9 +9,10 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from app.hosted import spam
 from app.models import Operation
 from tests.browser.axe_check import assert_no_serious_violations
-from tests.browser.conftest import login
+from tests.browser.conftest import assert_accessible, login
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1280, 390)
@@ -74,3 +75,50 @@ def test_an_accepted_invitation_leaves_no_spent_link_behind(browser, world):
         expect(page.get_by_role("heading", level=1)).not_to_have_text("Invitation")
     finally:
         context.close()
+
+
+def test_the_hosted_form_speaks_plainly_and_asks_a_too_quick_sender_to_send_again(
+    browser, world, monkeypatch
+):
+    form_id = world.create_form(
+        "Sign up",
+        [
+            {"name": "name", "label": "Full name", "type": "text", "required": True},
+            {"name": "email", "label": "Email", "type": "email", "required": True},
+        ],
+    )
+    world.server.app.config["HOSTED_MIN_SECONDS"] = 30
+    context = browser.new_context(base_url=world.url)
+    try:
+        page = context.new_page()
+        page.goto(f"/f/{form_id}")
+        # the server's own checks, as an older browser (no built-in validation) meets them
+        page.locator("form.fh-form").evaluate("form => form.noValidate = true")
+        expect(page.get_by_label("Leave this empty")).to_have_count(1)  # there, but not for people
+        expect(page.get_by_role("textbox", name="Leave this empty")).to_have_count(0)
+        page.get_by_label("Email").fill("not an address")
+        page.get_by_label("Full name").fill("Ada Lovelace")
+        page.get_by_role("button", name="Send").click()  # at once: sooner than a person could
+        expect(page.get_by_role("alert")).to_contain_text("That was quick! Please check your answers")
+        expect(page.get_by_label("Full name")).to_have_value("Ada Lovelace")
+
+        monkeypatch.setattr(spam, "clock", lambda: time.time() + 60)  # the person takes their time
+        page.locator("form.fh-form").evaluate("form => form.noValidate = true")
+        page.get_by_label("Full name").fill("")
+        page.get_by_role("button", name="Send").click()
+        expect(page.locator("#fh-name-error")).to_have_text("Please fill in Full name.")
+        expect(page.locator("#fh-email-error")).to_have_text(
+            "Please enter an email address for Email, like name@example.com."
+        )
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            assert_no_serious_violations(page, f"hosted form with errors at {width} px")
+            assert_accessible(page)
+        page.get_by_label("Full name").fill("Ada Lovelace")
+        page.get_by_label("Email").fill("ada@example.com")
+        page.get_by_role("button", name="Send").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Thank you!")
+    finally:
+        context.close()
+    [sub] = world.api("GET", f"/api/forms/{form_id}/submissions").json()["items"]
+    assert sub["data"] == {"name": "Ada Lovelace", "email": "ada@example.com"}
