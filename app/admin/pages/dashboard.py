@@ -93,7 +93,7 @@ def dashboard():
         integrations=integrations,
         seconds=seconds,
         troubles=troubles,
-        delayed_now=sum(health.delayed_counts(str(r.config.id) for r in integrations).values()),
+        delayed_now=sum(t.delayed for t in troubles),  # an integration with delayed jobs is in trouble
         can_edit=access.can_edit,
         forms=form_names,
         has_forms=bool(form_ids),
