@@ -289,6 +289,12 @@
     if (submitter) submitter.disabled = false;
     if (result.ok) {
       form.dataset.dirty = "";
+      const gap = result.data && result.data.gap;
+      if (gap && gap.submissions && form.dataset.gapBackfill) {  // switched back on: offer what it missed
+        say(status, "Saved.", "good");
+        offerGap(status, form.dataset.gapBackfill, gap, submitter);
+        return;
+      }
       afterSuccess(form.dataset.then, result.data, form.dataset.success, status);
       if (form.dataset.refreshAfter) refresh($(form.dataset.refreshAfter), true);
       return;
@@ -485,7 +491,7 @@
       input.dataset.previous = value;
       const card = input.closest(".integration");
       if (card && input.type === "checkbox") card.classList.toggle("is-disabled", !value);
-      offerGap(input, url, result.data && result.data.gap);
+      if (input.dataset.status) offerGap($(input.dataset.status), `${url}/backfill`, result.data && result.data.gap, input);
     } else {
       if (input.type === "checkbox") input.checked = previous; else if (previous !== undefined) input.value = previous;
       say(input.dataset.status, errorMessage(result), "bad");
@@ -493,9 +499,9 @@
   });
 
   // An integration switched back on: offer to send the submissions it missed while it was off (a backfill
-  // over that window); the offer sits after the toggle's status line.
-  function offerGap(input, url, gap) {
-    const status = input.dataset.status && $(input.dataset.status);
+  // at ``backfillUrl`` over that window); the offer sits after the ``status`` line, and focus goes back to
+  // ``control`` once it is taken.
+  function offerGap(status, backfillUrl, gap, control) {
     if (!status) return;
     const old = status.parentNode.querySelector("[data-gap-offer]");
     if (old) old.remove();
@@ -510,12 +516,12 @@
     send.type = "button";
     send.className = "btn btn-small btn-primary";
     send.textContent = `Send ${n === 1 ? "it" : `these ${n}`} now`;
-    send.dataset.action = `POST ${url}/backfill`;
+    send.dataset.action = `POST ${backfillUrl}`;
     send.dataset.body = JSON.stringify({ since: gap.since, until: gap.until });
-    send.dataset.status = input.dataset.status;
+    send.dataset.status = `#${status.id}`;
     send.dataset.success = "Sending the submissions received while it was off (see Operations).";
     // one backfill per offer; the status line then tells how it went, and focus goes back to the switch
-    send.addEventListener("click", () => { offer.hidden = true; input.focus(); }, { once: true });
+    send.addEventListener("click", () => { offer.hidden = true; if (control) control.focus(); }, { once: true });
     offer.append(text, send);
     status.after(offer);
   }
