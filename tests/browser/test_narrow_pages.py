@@ -46,3 +46,25 @@ def test_operations_and_alerts_with_rows_fit_a_phone(page, world, sink, width):
         expect(page.locator("main")).to_contain_text(row)
         assert_no_serious_violations(page, f"{url} at {width} px")
         assert_accessible(page)
+
+
+def test_on_a_phone_the_menu_folds_behind_a_button(page, world):
+    login(page, world.owner)
+    page.set_viewport_size({"width": 390, "height": 800})
+    page.goto("/admin/")
+    menu = page.get_by_role("button", name="Menu")
+    nav = page.get_by_role("navigation", name="Main")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(nav).to_be_hidden()
+    assert page.locator(".topbar").bounding_box()["height"] < 70  # was about 150 px of links
+    assert_no_serious_violations(page, "dashboard at 390 px, menu closed")
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    assert_no_serious_violations(page, "dashboard at 390 px, menu open")
+    assert_accessible(page)
+    nav.get_by_role("link", name="Executions").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Executions")
+
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(menu).to_be_hidden()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()

@@ -526,6 +526,20 @@
     status.after(offer);
   }
 
+  // ---- the main menu on small screens: folded behind its Menu button (CSS shows the button there only) --
+
+  const navToggle = $(".nav-toggle");
+  if (navToggle) {
+    const bar = navToggle.closest(".topbar");
+    bar.classList.add("nav-collapsible");
+    navToggle.hidden = false;
+    navToggle.addEventListener("click", () => {
+      const open = navToggle.getAttribute("aria-expanded") !== "true";
+      navToggle.setAttribute("aria-expanded", String(open));
+      bar.classList.toggle("nav-open", open);
+    });
+  }
+
   // ---- catalogue search ----------------------------------------------------------------------------
 
   function filterCatalogue() {
