@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         errors,
         hosted,
         metrics,
+        public_address,
         secrets_box,
         security_headers,
         store_health,
@@ -58,4 +59,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     admin.init_app(app)
     hosted.init_app(app)
     scheduler.init_app(app)
+    public_address.warn_if_unset(app.config)
     return app

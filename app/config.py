@@ -64,6 +64,10 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "RATELIMIT_STORAGE_URI": (str, "memory://"),
     "LOGIN_RATE_LIMIT": (str, "10 per minute;50 per hour"),
     "SUBMIT_RATE_LIMIT": (str, "60 per minute"),
+    # The hosted page's spam protection (app/hosted/spam.py): a post sooner than this after the page was
+    # shown is asked to send again (0: no timing check), and a page older than HOSTED_MAX_AGE too.
+    "HOSTED_MIN_SECONDS": (float, 3.0),
+    "HOSTED_MAX_AGE": (float, 86400.0),
     "FORM_CACHE_SECONDS": (float, 1.0),
     # Security (README "Security"): invitations, their e-mail, and who may read /metrics.
     "INVITE_TTL": (float, 7 * 86400.0),

@@ -19,11 +19,6 @@ class MailError(RuntimeError):
     """The instance could not send an e-mail; the message says why (without credentials)."""
 
 
-def public_url(settings: Any) -> str:
-    """The address people reach the app at, for links in e-mails (``PUBLIC_URL``, else local)."""
-    return (settings.get("PUBLIC_URL") or f"http://localhost:{settings.get('PORT', 5000)}").rstrip("/")
-
-
 def configured(settings: Any) -> bool:
     return bool(settings.get("SMTP_URL"))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
+from app.admin import health
 from app.admin.stats import FAILED_LOGS
 from app.models import JobStatus, PluginConfig, PluginExecutionLog, PluginJob, Submission, as_datetime
 
@@ -42,10 +44,13 @@ class Deliveries:
     volume: int = 0
     completed: int = 0
     failed: int = 0
+    delayed: int = 0  # pending, held by an open circuit or a back-off (app.admin.health)
     latencies: list[float] = field(default_factory=list)  # seconds, of delivered jobs
 
-    def add(self, job: dict[str, Any]) -> None:
+    def add(self, job: dict[str, Any], delayed: bool = False) -> None:
         self.volume += 1
+        if delayed:
+            self.delayed += 1
         if job["status"] == COMPLETED:
             self.completed += 1
             done, created = as_datetime(job.get("completed_at")), as_datetime(job.get("created_at"))
@@ -55,9 +60,13 @@ class Deliveries:
             self.failed += 1
 
     @property
+    def counted(self) -> int:
+        """The jobs the success rate is taken over: delivered, failed, and delayed (not delivered yet)."""
+        return self.completed + self.failed + self.delayed
+
+    @property
     def rate(self) -> float | None:
-        finished = self.completed + self.failed
-        return self.completed / finished if finished else None
+        return self.completed / self.counted if self.counted else None
 
     @property
     def p50(self) -> float | None:
@@ -121,12 +130,14 @@ def overview(
             bucket.submissions += 1
     configs = {str(c.id): c for c in PluginConfig.objects(form_id__in=ids).order_by("name")}
     rows = {cid: IntegrationRow(config=c) for cid, c in configs.items()}
-    fields = {"status": 1, "config_id": 1, "created_at": 1, "completed_at": 1}
+    held_ids, now = health.held({"_id": cid, "circuit": c.circuit} for cid, c in configs.items()), time.time()
+    fields = {"status": 1, "config_id": 1, "created_at": 1, "completed_at": 1, "scheduled_for": 1}
     for job in PluginJob._get_collection().find(scope, fields):
+        delayed = health.is_delayed(job, held_ids, now)
         if bucket := _locate(buckets, job["_id"].generation_time):
-            bucket.add(job)
+            bucket.add(job, delayed)
         if row := rows.get(job.get("config_id")):
-            row.add(job)
+            row.add(job, delayed)
     for cid, row in rows.items():
         last = PluginExecutionLog._get_collection().find_one(
             {"config_id": cid, "status": {"$in": list(FAILED_LOGS)}, "_id": {"$gte": since}},

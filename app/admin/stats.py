@@ -7,6 +7,7 @@ scans over recent jobs: the embedded store scans whole collections for ranges, s
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,10 +27,11 @@ class DayRate:
     day: dt.date
     completed: int = 0
     failed: int = 0
+    delayed: int = 0  # pending, held by an open circuit or a back-off: not delivered, and counted so
 
     @property
     def finished(self) -> int:
-        return self.completed + self.failed
+        return self.completed + self.failed + self.delayed
 
     @property
     def rate(self) -> float | None:
@@ -73,16 +75,22 @@ def daily_success(form_ids: Iterable[str], days: int = 7) -> list[DayRate]:
     return list(buckets.values())
 
 
-def success_rate(config_id: str, days: int = 7) -> DayRate:
-    """One integration's completed/failed jobs over the last ``days`` days (``day`` is the first day)."""
+def success_rate(config_id: str, days: int = 7, held: bool = False) -> DayRate:
+    """One integration's completed, failed and delayed jobs over the last ``days`` days (``day`` is the
+    first day); ``held``: its circuit is not closed, so all its pending jobs wait for it."""
+    from app.admin.health import is_delayed  # health reads this module's numbers
+
     since = utcnow() - dt.timedelta(days=days)
     total = DayRate(since.date())
     query = {"config_id": config_id, "_id": {"$gte": _since_id(since)}}
-    for job in PluginJob._get_collection().find(query, {"status": 1}):
+    held_ids, now = ({config_id} if held else set()), time.time()
+    for job in PluginJob._get_collection().find(query, {"status": 1, "config_id": 1, "scheduled_for": 1}):
         if job["status"] == JobStatus.COMPLETED.value:
             total.completed += 1
         elif job["status"] == JobStatus.FAILED.value:
             total.failed += 1
+        elif is_delayed(job, held_ids, now):
+            total.delayed += 1
     return total
 
 

@@ -181,6 +181,11 @@ OPS: dict[str, Op] = {
         {200: PreviewOut},
         PreviewIn,
     ),
+    "api.retry_now": Op(
+        "Try an integration's held-back jobs now: an open circuit's cool-down ends and jobs waiting for it or "
+        "for a retry's back-off become due",
+        {200: out.RetryNowOut},
+    ),
     "api.retry_failed": Op("Resend every failed job of an integration", {200: out.RetriedOut}),
     "api.list_jobs": Op(
         "Jobs, newest first",

@@ -162,6 +162,28 @@ class PluginConfigOut(Out):
     created_at = _time()
     updated_at = _time()
     circuit = fields.Nested(CircuitOut)
+    gap = fields.Nested(
+        "GapOut",
+        metadata={
+            "description": "Only in the answer that switches an integration back on: the submissions it "
+            "missed while off, to send with a backfill over since/until"
+        },
+    )
+
+
+class GapOut(Out):
+    since = _time()
+    until = _time()
+    submissions = fields.Integer(required=True)
+
+
+class RetryNowOut(Out):
+    circuit_retried = fields.Boolean(
+        required=True,
+        metadata={"description": "An open circuit's cool-down was ended: the next job is its trial"},
+    )
+    jobs_due_now = fields.Integer(required=True, metadata={"description": "Held-back jobs made due now"})
+    circuit = fields.Nested(CircuitOut)
 
 
 class ConditionMatchOut(Out):

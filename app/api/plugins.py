@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import marshmallow
@@ -16,8 +17,9 @@ from app.auth import require_any_role
 from app.contract import Plugin, PluginError
 from app.contract.registry import registry
 from app.contract.schema import mask, validate
+from app.engine import circuit
 from app.engine import jobs as lifecycle
-from app.engine.circuit import state_of
+from app.engine.backfill import missed_while_off
 from app.engine.plugin_calls import plugin_calls
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
@@ -35,7 +37,7 @@ def _plugin(plugin_id: str) -> Plugin:
 def config_json(cfg: PluginConfig) -> dict[str, Any]:
     plugin = registry().get(cfg.plugin_id)
     shown = mask(plugin.config_schema(), cfg.config) if plugin else {}
-    return {**cfg.to_dict(shown), "circuit": state_of({"circuit": cfg.circuit})}
+    return {**cfg.to_dict(shown), "circuit": circuit.state_of({"circuit": cfg.circuit})}
 
 
 def _validated(schema: marshmallow.Schema, raw: Any, opened: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -51,7 +53,9 @@ def _normalised(plugin: Plugin, raw: Any, opened: dict[str, Any] | None = None) 
     unsaved changes runs too, so it can never use a config a save would not produce. The plugin's
     ``on_save`` runs through the one door into plugin code; its failure is a 422."""
     try:
-        return plugin_calls(current_app).on_save(plugin, _validated(plugin.config_schema(), raw, opened), opened)
+        return plugin_calls(current_app).on_save(
+            plugin, _validated(plugin.config_schema(), raw, opened), opened
+        )
     except PluginError as err:
         raise invalid({"config": [err.message]}) from None
 
@@ -142,13 +146,17 @@ def update_config(config_id: str):
     for name in ("name", "max_attempts"):
         if name in data and (data[name] is not None or name == "max_attempts"):
             setattr(cfg, name, data[name])
-    if "enabled" in data:
-        cfg.enabled = data["enabled"]
-        if cfg.enabled:
+    gap = None
+    if "enabled" in data and data["enabled"] != cfg.enabled:
+        if data["enabled"]:
+            gap = missed_while_off(cfg)
             cfg.disabled_reason, cfg.disabled_at = None, None
+        else:
+            cfg.disabled_at = utcnow()  # the start of the gap offered when it is switched on again
+        cfg.enabled = data["enabled"]
     cfg.updated_at = utcnow()
     cfg.save()
-    return jsonify(config_json(cfg))
+    return jsonify({**config_json(cfg), **({"gap": gap} if gap else {})})
 
 
 @bp.delete("/plugin-configs/<config_id>")
@@ -182,6 +190,25 @@ def test_saved(config_id: str):
     if request.get_data():  # a changed destination needs its secrets again
         config = _normalised(plugin, load(PluginTestIn(), json_body())["config"], config)
     return jsonify(run_test(plugin, config))
+
+
+@bp.post("/plugin-configs/<config_id>/retry-now")
+def retry_now(config_id: str):
+    """Try an integration's held-back jobs at once: an open circuit's cool-down ends (the next job is its
+    trial) and jobs waiting for the circuit or a retry's back-off become due now."""
+    cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
+    now = time.time()
+    shortened = circuit.retry_now(cfg.id, now)
+    moved = lifecycle.bring_forward(str(cfg.id), now)
+    wake_scheduler(current_app)
+    cfg.reload()
+    return jsonify(
+        {
+            "circuit_retried": shortened,
+            "jobs_due_now": moved,
+            "circuit": circuit.state_of({"circuit": cfg.circuit}),
+        }
+    )
 
 
 @bp.post("/plugin-configs/<config_id>/retry-failed")

@@ -9,6 +9,7 @@ from app.api import bp
 from app.api.account_schemas import LoginIn, PasswordIn
 from app.api.util import json_body, load, public
 from app.auth.accounts import revoke_all_tokens
+from app.auth.limits import hit, refuse_if_spent
 from app.errors import APIError
 from app.models.accounts import Workspace
 from app.models.common import parse_object_id
@@ -31,12 +32,13 @@ def _me(principal: auth.Principal) -> dict:
 
 @bp.post("/auth/login")
 @public
-@auth.rate_limited("LOGIN_RATE_LIMIT", scope="login")
 def login():
-    """Start a session (cookie) with email and password."""
+    """Start a session (cookie) with email and password. Only failures count against LOGIN_RATE_LIMIT."""
+    refuse_if_spent("LOGIN_RATE_LIMIT", "login")
     data = load(LoginIn(), json_body())
     user = auth.verify_password(data["email"], data["password"])
     if user is None:
+        hit("LOGIN_RATE_LIMIT", "login")
         raise APIError(401, "invalid_credentials", "The email or password is wrong.")
     auth.login_user(user)
     return jsonify(_me(auth.Principal(user, auth.memberships_of(str(user.id)), "session")))

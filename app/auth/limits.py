@@ -35,6 +35,16 @@ def _strategy(scope: str) -> RateLimiter:
 
 def hit(setting: str, scope: str, key: str | None = None) -> None:
     """Count one hit against the limit named by the ``setting`` (e.g. "10 per minute"); 429 past it."""
+    _limit(setting, scope, key, count=True)
+
+
+def refuse_if_spent(setting: str, scope: str, key: str | None = None) -> None:
+    """429 when ``setting``'s limit is already used up, counting nothing: for limits where only failures
+    count (a login checks this first and ``hit``s only when the password was wrong)."""
+    _limit(setting, scope, key, count=False)
+
+
+def _limit(setting: str, scope: str, key: str | None, count: bool) -> None:
     value = current_app.config.get(setting)
     if not value:
         return
@@ -42,7 +52,7 @@ def hit(setting: str, scope: str, key: str | None = None) -> None:
     strategy = _strategy(scope)
     for item in parse_many(value):
         try:
-            allowed = outside_store_deadline(strategy.hit, item, scope, key)
+            allowed = outside_store_deadline(strategy.hit if count else strategy.test, item, scope, key)
         except Exception:  # the limits' storage is down: serve rather than fail every request
             log.warning("rate-limit storage unavailable; %s not limited", scope, exc_info=True)
             return

@@ -12,6 +12,7 @@ import flask_login
 from flask import Flask, current_app, redirect, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 
+from app import public_address
 from app.models.accounts import LoginSession, User
 from app.models.common import find_by_id
 
@@ -84,6 +85,9 @@ def login_user(user: User) -> None:
     flask_login.login_user(_UserSession(user))
     session[SID_KEY] = sid
     session.permanent = True
+    first_owner = current_app.extensions.get("formhooks.first_owner")
+    if first_owner and str(first_owner[0]) == str(user.id):  # links in alerts go where the admin signs in
+        public_address.remember(current_app.config, request.host_url)
 
 
 def _end_server_session() -> None:

@@ -17,7 +17,7 @@ from bson import ObjectId
 
 from app.engine.dispatch import insert_jobs
 from app.engine.jobs import new_job
-from app.mailer import MailError, configured, public_url, send_mail
+from app.mailer import MailError, configured, send_mail
 from app.models import (
     Alert,
     AlertSettings,
@@ -32,6 +32,7 @@ from app.models import (
     utcnow,
 )
 from app.plain_text import one_line
+from app.public_address import public_url
 
 log = logging.getLogger(__name__)
 ALERT_EVENT = "integration.alert"

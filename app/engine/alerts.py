@@ -20,9 +20,9 @@ from mongoengine import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from app.engine.alert_delivery import deliver, last_failure
-from app.mailer import public_url
 from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.plain_text import one_line
+from app.public_address import public_url
 
 log = logging.getLogger(__name__)
 FAILED_STATES = ["failed", "timeout"]
@@ -46,7 +46,8 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
     recent = utcnow() - dt.timedelta(seconds=float(settings["ALERT_COOLDOWN"]))
     for cfg in configs.find({"enabled": False, "alerts_muted": {"$ne": True}}):
         disabled_at = as_datetime(cfg.get("disabled_at"))
-        if disabled_at is None or disabled_at < recent:  # switched off by a person, or long ago
+        # switched off by a person (no reason; disabled_at then marks the gap to offer), or long ago
+        if not cfg.get("disabled_reason") or disabled_at is None or disabled_at < recent:
             continue
         # (its reason may quote the destination's answer: the integration's page shows it)
         text = f"{_name(cfg)} was switched off after failing; its page says why."

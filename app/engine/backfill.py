@@ -16,7 +16,7 @@ from app.engine.conditions import Conditions, OverBudget, parse_stored
 from app.engine.dispatch import event_key, insert_jobs, snapshot
 from app.engine.jobs import new_job
 from app.engine.operations import BatchResult, OperationError, window
-from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime
+from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
 from app.models.search_terms import time_key
 from app.signals import FormEvent
 
@@ -80,3 +80,15 @@ def _matches(conditions: Conditions, data: dict[str, Any] | None) -> bool:
         return conditions.matches(data)
     except OverBudget:
         return False
+
+
+def missed_while_off(config: PluginConfig, until: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The submissions a switched-off integration did not get (its form's, from ``disabled_at`` to
+    ``until``): the window and its count, as offered for a backfill when it is switched on. None when the
+    integration does not run on new submissions or when it was switched off is not known."""
+    since = as_datetime(config.disabled_at)
+    if since is None or EVENT not in (config.trigger_events or []):
+        return None
+    params = {"form_id": config.form_id, "since": isoformat(since), "until": isoformat(until or utcnow())}
+    coll, filt = Backfill().query(params)
+    return {"since": params["since"], "until": params["until"], "submissions": coll.count_documents(filt)}

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bson import ObjectId
 from pymongo.collection import Collection
 
 from app.engine.jobs import disable_integration
@@ -50,6 +51,16 @@ def state_of(config: ConfigRecord) -> dict[str, Any]:
         "next_trial_at": c.get("next_trial_at"),
         "failing_since": c.get("failing_since"),
     }
+
+
+def retry_now(config_id: ObjectId, now: float) -> bool:
+    """End an open circuit's cool-down at ``now``: the next job of the config runs as its trial. False when
+    the circuit is not open (closed, or a trial is already running)."""
+    found = PluginConfig._get_collection().update_one(
+        {"_id": config_id, "circuit.state": OPEN, "circuit.next_trial_at": {"$gt": now}},
+        {"$set": {"circuit.next_trial_at": now}},
+    )
+    return bool(found.matched_count)
 
 
 class CircuitBreaker:

@@ -296,6 +296,13 @@ def resend_failed(config_id: str, extra_attempts: int) -> int:
     return sum(requeue(job, "resend", (FAILED,), extra_attempts) for job in found)
 
 
+def bring_forward(config_id: str, now: float) -> int:
+    """Make an integration's waiting jobs due ``now`` (those held back by its circuit, a retry's back-off
+    or a rate limit); their status and attempts are unchanged. Returns how many moved."""
+    match = {"config_id": config_id, "status": PENDING, "scheduled_for": {"$gt": now}}
+    return PluginJob._get_collection().update_many(match, {"$set": {"scheduled_for": now}}).modified_count
+
+
 def cancel(job_id: ObjectId, reason: str = "Cancelled by a user.") -> None:
     """Cancel a job that waits; a running one finishes its attempt first."""
     if not cancel_waiting(reason, _id=job_id):

@@ -3,14 +3,34 @@ public submission endpoint and works without JavaScript, and its thank-you page.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, render_template, request, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from werkzeug.datastructures import ImmutableMultiDict
 
 from app.auth.csrf import csrf
 from app.errors import APIError, api_error_response
+from app.hosted import spam
+from app.hosted.messages import plain
 from app.models import Form, find_by_id
+
+log = logging.getLogger(__name__)
+AGAIN = {
+    spam.Verdict.TOO_FAST: "That was quick! Please check your answers, then send the form again.",
+    spam.Verdict.EXPIRED: "This page was open for a long time; please check your answers and send it again.",
+}
 
 bp = Blueprint(
     "hosted",
@@ -34,6 +54,7 @@ def form_page(
     values: Mapping[str, Any] | None = None,
     errors: Mapping[str, Any] | None = None,
     status: int = 200,
+    notice: str | None = None,
 ):
     """The hosted page, optionally re-shown with the values sent and the server's per-field errors.
 
@@ -49,7 +70,10 @@ def form_page(
         action=url_for("hosted.submit", form_id=str(form.id)),
         accepting=getattr(form, "accepting_submissions", True),
         values=dict(values or {}),
-        errors=messages,
+        errors=plain(messages, [{"name": f.name, "label": f.label, "type": f.type} for f in form.fields]),
+        notice=notice,
+        honeypot=spam.HONEYPOT,
+        shown=(spam.SHOWN, spam.shown_stamp(current_app.config, str(form.id))),
     )
     return html, status
 
@@ -64,8 +88,20 @@ def page(form_id: str):
 def submit(form_id: str):
     """The page posts to its own address, so after a validation error the address bar still shows the
     page (not the API's URL); the public intake does the work and answers with pages."""
+    from app.api.intake import is_form_post  # noqa: PLC0415  (the API imports this package's page)
     from app.api.submissions import create_submission  # noqa: PLC0415
 
+    if is_form_post():
+        verdict = spam.judge(current_app.config, form_id, request.form)
+        # the intake sees the form's own fields only
+        request.form = ImmutableMultiDict(
+            [(k, v) for k, v in request.form.items(multi=True) if k not in spam.FIELDS]
+        )
+        if verdict is spam.Verdict.BOT:
+            log.info("hosted form %s: a post refused as spam", form_id)
+            return redirect(url_for("hosted.thanks", form_id=form_id), 303)
+        if verdict is not spam.Verdict.HUMAN:
+            return form_page(form_id, values=request.form, notice=AGAIN[verdict], status=422)
     return create_submission(form_id)
 
 

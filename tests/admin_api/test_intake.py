@@ -125,7 +125,7 @@ def test_a_browser_post_with_errors_gets_the_form_again_with_messages(app, api):
     assert resp.status_code == 422
     assert resp.mimetype == "text/html"
     assert "not an email" in resp.get_data(as_text=True)  # the value is kept
-    assert "valid email" in resp.get_data(as_text=True)
+    assert "Please enter an email address for email, like name@example.com." in resp.get_data(as_text=True)
     assert Submission.objects.count() == 0
 
 

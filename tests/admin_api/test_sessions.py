@@ -9,6 +9,7 @@ import pytest
 from app import auth
 from app.models.accounts import LoginSession, User
 from tests.admin_api.conftest import PASSWORD, csrf_headers, login
+from tests.conftest import ui_login
 
 
 def test_login_sets_a_httponly_lax_session_that_authenticates_the_api(app, people):
@@ -93,6 +94,23 @@ def test_login_attempts_are_rate_limited(make_app, people):
     limited = login(client, "ann@example.com", "guess")
     assert limited.json["error"]["code"] == "rate_limited"
     assert int(limited.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("successes", [3, 20])
+def test_successful_logins_do_not_count_against_the_login_limit(make_app, people, successes):
+    """An office behind one address signs in all day; only wrong passwords use up the budget."""
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    people.member("ann@example.com", {people.workspace(): "viewer"})
+    client = app.test_client()
+    assert [login(client, "ann@example.com").status_code for _ in range(successes)] == [200] * successes
+    assert [login(client, "ann@example.com", "guess").status_code for _ in range(3)] == [401] * 3
+    assert login(client, "ann@example.com").status_code == 429  # spent by failures: even the right one waits
+
+
+def test_successful_ui_logins_do_not_count_against_the_login_limit(make_app):
+    app = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    codes = [ui_login(app).get("/admin/").status_code for _ in range(5)]
+    assert codes == [200] * 5
 
 
 def test_login_needs_json_with_email_and_password(app):

@@ -106,7 +106,7 @@ def test_dashboard_shows_status_counts_a_week_of_success_rates_and_failing_integ
     assert [t.split(": ", 1)[1].split(" — ")[0] for t in titles] == expected
     assert titles[3].endswith("7 of 10 delivered")
 
-    failing = page.get_by_role("region", name="Integrations failing now")
+    failing = page.get_by_role("region", name="Integrations failing or delayed now")
     expect(failing).to_contain_text("CRM webhook")
     expect(failing).to_contain_text("unknown field: message")
     expect(failing).not_to_contain_text("Orders hook")

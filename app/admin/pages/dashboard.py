@@ -1,12 +1,13 @@
-"""Dashboard: jobs by status in the last 24 h; over a chosen range (24 h, 7 d, 30 d, bucketed in the
-viewer's time zone) submissions, delivery success and p50/p95 latency, and a table per integration;
-integrations failing now."""
+"""Dashboard: first the integrations failing or delayed now (their circuit in words, Retry now); jobs by
+status in the last 24 h and the jobs delayed now; over a chosen range (24 h, 7 d, 30 d, bucketed in the
+viewer's time zone) submissions, delivery success (delayed jobs count as not delivered) and p50/p95
+latency, and a table per integration."""
 
 from __future__ import annotations
 
 from flask import render_template, request
 
-from app.admin import access, bp, chart, dashboard_stats, stats
+from app.admin import access, bp, chart, dashboard_stats, health, stats
 from app.admin.filters import duration, pct
 from app.admin.submission_search import viewer_zone, zone_name
 from app.models import Form
@@ -28,8 +29,8 @@ def _charts(buckets: list[dashboard_stats.Bucket]) -> dict:
             b.label,
             b.rate,
             pct(b.rate) if b.rate is not None else "no data",
-            f"{b.completed} of {b.completed + b.failed} delivered"
-            if b.completed + b.failed
+            f"{b.completed} of {b.counted} delivered" + (f", {b.delayed} delayed" if b.delayed else "")
+            if b.counted
             else "nothing finished",
             chart.rate_tone(b.rate),
         )
@@ -50,8 +51,8 @@ def _charts(buckets: list[dashboard_stats.Bucket]) -> dict:
             series=[chart.bars(rates, 1.0)],
             grid=chart.gridlines(1.0, lambda v: f"{v * 100:.0f} %"),
             size=size,
-            columns=["When", "Delivered", "Failed", "Success rate"],
-            rows=[(b.label, b.completed, b.failed, pct(b.rate)) for b in buckets],
+            columns=["When", "Delivered", "Failed", "Delayed", "Success rate"],
+            rows=[(b.label, b.completed, b.failed, b.delayed, pct(b.rate)) for b in buckets],
         ),
         "latency": dict(
             series=[chart.bars(p50, latency_top, 0, 2), chart.bars(p95, latency_top, 1, 2)],
@@ -76,8 +77,9 @@ def dashboard():
         total.volume += b.volume
         total.completed += b.completed
         total.failed += b.failed
+        total.delayed += b.delayed
         total.latencies += b.latencies
-    failing = stats.failing_integrations(form_ids)
+    troubles = health.troubles(form_ids, zone)
     form_names = {str(f.id): f.name for f in Form.objects(id__in=form_ids).only("name")}
     return render_template(
         "admin/dashboard.html",
@@ -90,7 +92,9 @@ def dashboard():
         total=total,
         integrations=integrations,
         seconds=seconds,
-        failing=failing,
+        troubles=troubles,
+        delayed_now=sum(t.delayed for t in troubles),  # an integration with delayed jobs is in trouble
+        can_edit=access.can_edit,
         forms=form_names,
         has_forms=bool(form_ids),
     )

@@ -5,6 +5,7 @@ call the JSON API. The list and the detail follow the server by themselves (see 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
@@ -12,7 +13,7 @@ from urllib.parse import urlencode
 from bson import ObjectId
 from flask import render_template, request
 
-from app.admin import access, bp
+from app.admin import access, bp, health
 from app.admin.query_args import page_arg, time_arg
 from app.admin.submission_search import SCAN_LIMIT, Filters, matching, summary
 from app.models import (
@@ -35,7 +36,8 @@ RANGES = {
     "30d": ("Last 30 days", 24 * 30),
     "all": ("Any time", None),
 }
-VIEWS = {"jobs": [s.value for s in JobStatus], "attempts": [s.value for s in LogStatus]}
+DELAYED = "delayed"  # pending jobs held by an open circuit or a back-off (app.admin.health)
+VIEWS = {"jobs": [s.value for s in JobStatus] + [DELAYED], "attempts": [s.value for s in LogStatus]}
 FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to", "q")
 MATCHED_SUBMISSIONS = 1000  # a search by value looks at most at this many matching submissions
 
@@ -75,13 +77,22 @@ def _query(args: dict[str, str], form_ids: list[str]) -> dict[str, Any]:
     if args["config_id"]:
         access.config_or_404(args["config_id"])
         query["config_id"] = args["config_id"]
-    if args["status"]:
+    if args["status"] == DELAYED:
+        config_ids = [query["config_id"]] if args["config_id"] else list(_configs_of(form_ids))
+        query.update(health.delayed_match(health.held_among(config_ids), time.time()))
+    elif args["status"]:
         query["status"] = args["status"]
     if bounds := _id_range(args):
         query["_id"] = bounds
     if args["q"]:
         query["submission_id"] = {"$in": _submissions_matching(args["q"], form_ids)}
     return query
+
+
+def _configs_of(form_ids: list[str]) -> list[str]:
+    return [
+        str(c["_id"]) for c in PluginConfig._get_collection().find({"form_id": {"$in": form_ids}}, {"_id": 1})
+    ]
 
 
 def _submissions_matching(q: str, form_ids: list[str]) -> list[str]:

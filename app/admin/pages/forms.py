@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import render_template
+from flask import render_template, request
 
-from app.admin import access, bp, snippets, stats
+from app.admin import access, bp, health, snippets, stats
+from app.admin.submission_search import viewer_zone, zone_name
 from app.contract.registry import registry
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, newest_first
 from app.models.form import FIELD_TYPES
@@ -70,18 +71,25 @@ class Card:
     last: dict[str, Any] | None
     week: stats.DayRate
     circuit: str | None
+    circuit_words: str | None
+    delayed: int  # jobs delayed now
 
 
 def _cards(form: Form) -> list[Card]:
     raw = {str(d["_id"]): d for d in PluginConfig._get_collection().find({"form_id": str(form.id)})}
     described = {p["id"]: p for p in registry().describe_all()}
+    held = health.held(raw.values())
+    delayed = health.delayed_counts(raw)
+    zone = viewer_zone(zone_name(request.args, request.cookies))
     return [
         Card(
             config=cfg,
             plugin=described.get(cfg.plugin_id),
             last=stats.last_attempt(str(cfg.id)),
-            week=stats.success_rate(str(cfg.id)),
+            week=stats.success_rate(str(cfg.id), held=str(cfg.id) in held),
             circuit=stats.circuit_state(raw.get(str(cfg.id), {})),
+            circuit_words=health.circuit_words(cfg.circuit, zone),
+            delayed=delayed[str(cfg.id)],
         )
         for cfg in PluginConfig.objects(form_id=str(form.id)).order_by("created_at")
     ]

@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.admin import access, bp
 from app.auth import current_principal, login_user, logout_user, verify_password
-from app.auth.limits import hit
+from app.auth.limits import hit, refuse_if_spent
 from app.auth.next_url import safe_next
 from app.errors import APIError
 
@@ -57,12 +57,14 @@ def login():
         return render_template("admin/login.html", email="", next=safe_next(request.args.get("next")) or "")
     email = request.form.get("email", "")
     try:
-        hit("LOGIN_RATE_LIMIT", "login")  # the API login shares this budget
+        refuse_if_spent("LOGIN_RATE_LIMIT", "login")  # the API login shares this budget; failures count
+        user = verify_password(email, request.form.get("password", ""))
+        if user is None:
+            hit("LOGIN_RATE_LIMIT", "login")
     except APIError as err:
         return render_template(
             "admin/login.html", email=email, next=safe_next(request.form.get("next")) or "", error=err.message
         ), 429
-    user = verify_password(email, request.form.get("password", ""))
     if user is None:
         error = "The email or password is not right."
         return render_template(

@@ -263,9 +263,11 @@
   function afterSuccess(then, data, successText, status) {
     if (!then) { say(status, successText || "Saved.", "good"); return; }
     if (then === "reload") { if (successText) flashNext(successText); location.reload(); return; }
-    if (then.startsWith("go:")) {
+    if (then.startsWith("go:") || then.startsWith("replace:")) {
       if (successText) flashNext(successText);
-      location.assign(then.slice(3).replace("__id__", data && data.id ? data.id : ""));
+      // replace: this page's address leaves the history (a link that works once, e.g. an invitation)
+      const [how, target] = [then.slice(0, then.indexOf(":")), then.slice(then.indexOf(":") + 1)];
+      location[how === "go" ? "assign" : "replace"](target.replace("__id__", data && data.id ? data.id : ""));
       return;
     }
     if (then.startsWith("reveal:")) {
@@ -287,6 +289,12 @@
     if (submitter) submitter.disabled = false;
     if (result.ok) {
       form.dataset.dirty = "";
+      const gap = result.data && result.data.gap;
+      if (gap && gap.submissions && form.dataset.gapBackfill) {  // switched back on: offer what it missed
+        say(status, "Saved.", "good");
+        offerGap(status, form.dataset.gapBackfill, gap, submitter);
+        return;
+      }
       afterSuccess(form.dataset.then, result.data, form.dataset.success, status);
       if (form.dataset.refreshAfter) refresh($(form.dataset.refreshAfter), true);
       return;
@@ -315,11 +323,13 @@
 
   // ---- confirmation dialog -------------------------------------------------------------------------
 
-  function confirmDialog(message, label) {
+  // ``dismiss`` names the way back when "Cancel" would be ambiguous (the action itself cancels something).
+  function confirmDialog(message, label, dismiss) {
     const dialog = $("#confirm-dialog");
     if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(window.confirm(message));
     $("#confirm-message", dialog).textContent = message;
     $("#confirm-ok", dialog).textContent = label || "Confirm";
+    $("#confirm-dismiss", dialog).textContent = dismiss || "Cancel";
     dialog.returnValue = "";
     dialog.showModal();
     return new Promise((resolve) => {
@@ -330,11 +340,12 @@
   // ---- buttons: API actions, tests, copy, rows, dialogs ------------------------------------------
 
   async function runAction(button) {
-    if (button.dataset.confirm && !(await confirmDialog(button.dataset.confirm, button.dataset.confirmLabel))) return;
+    const ds = button.dataset;
+    if (ds.confirm && !(await confirmDialog(ds.confirm, ds.confirmLabel, ds.dismissLabel))) return;
     const { method, url } = splitAction(button.dataset.action);
     const status = button.dataset.status;
     button.disabled = true;
-    const result = await api(method, url);
+    const result = await api(method, url, button.dataset.body ? JSON.parse(button.dataset.body) : undefined);
     button.disabled = false;
     if (!result.ok) { say(status || "#flash", errorMessage(result), "bad"); if (!status) alertFlash(errorMessage(result)); return; }
     const text = button.dataset.success ? fill(button.dataset.success, result.data) : "";
@@ -480,11 +491,54 @@
       input.dataset.previous = value;
       const card = input.closest(".integration");
       if (card && input.type === "checkbox") card.classList.toggle("is-disabled", !value);
+      if (input.dataset.status) offerGap($(input.dataset.status), `${url}/backfill`, result.data && result.data.gap, input);
     } else {
       if (input.type === "checkbox") input.checked = previous; else if (previous !== undefined) input.value = previous;
       say(input.dataset.status, errorMessage(result), "bad");
     }
   });
+
+  // An integration switched back on: offer to send the submissions it missed while it was off (a backfill
+  // at ``backfillUrl`` over that window); the offer sits after the ``status`` line, and focus goes back to
+  // ``control`` once it is taken.
+  function offerGap(status, backfillUrl, gap, control) {
+    if (!status) return;
+    const old = status.parentNode.querySelector("[data-gap-offer]");
+    if (old) old.remove();
+    if (!gap || !gap.submissions) return;
+    const offer = document.createElement("div");
+    offer.dataset.gapOffer = "";
+    offer.className = "gap-offer";
+    const n = gap.submissions;
+    const text = document.createElement("p");
+    text.textContent = `${n} submission${n === 1 ? "" : "s"} arrived while it was off.`;
+    const send = document.createElement("button");
+    send.type = "button";
+    send.className = "btn btn-small btn-primary";
+    send.textContent = `Send ${n === 1 ? "it" : `these ${n}`} now`;
+    send.dataset.action = `POST ${backfillUrl}`;
+    send.dataset.body = JSON.stringify({ since: gap.since, until: gap.until });
+    send.dataset.status = `#${status.id}`;
+    send.dataset.success = "Sending the submissions received while it was off (see Operations).";
+    // one backfill per offer; the status line then tells how it went, and focus goes back to the switch
+    send.addEventListener("click", () => { offer.hidden = true; if (control) control.focus(); }, { once: true });
+    offer.append(text, send);
+    status.after(offer);
+  }
+
+  // ---- the main menu on small screens: folded behind its Menu button (CSS shows the button there only) --
+
+  const navToggle = $(".nav-toggle");
+  if (navToggle) {
+    const bar = navToggle.closest(".topbar");
+    bar.classList.add("nav-collapsible");
+    navToggle.hidden = false;
+    navToggle.addEventListener("click", () => {
+      const open = navToggle.getAttribute("aria-expanded") !== "true";
+      navToggle.setAttribute("aria-expanded", String(open));
+      bar.classList.toggle("nav-open", open);
+    });
+  }
 
   // ---- catalogue search ----------------------------------------------------------------------------
 

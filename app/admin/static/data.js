@@ -78,7 +78,8 @@
 
   function busy(region) {
     return region.contains(document.activeElement) || $("input[data-select-job]:checked", region)
-      || $("details[open]", region) && region.id !== "job-detail";
+      || $("details[open]", region) && region.id !== "job-detail"
+      || $("[data-gap-offer]:not([hidden])", region); // an offer to send what was missed (admin.js) waits for its answer
   }
 
   async function poll(region) {
