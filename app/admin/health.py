@@ -47,7 +47,7 @@ def is_delayed(job: dict[str, Any], held_ids: set[str], now: float) -> bool:
 def delayed_match(held_ids: set[str], now: float) -> dict[str, Any]:
     """``is_delayed`` as a store query."""
     return {
-        "status": PENDING,
+        "status": {"$eq": PENDING},
         "$or": [{"scheduled_for": {"$gt": now + DELAY_SLACK}}, {"config_id": {"$in": sorted(held_ids)}}],
     }
 
