@@ -266,83 +266,64 @@ class Bench:
         label = "dispatch latency p99, plugin in worker processes"
         r.add(Figure("dispatch_process_p99_ms", label, p99, "ms", "≤ 100 ms", at_most(p99, 100)))
 
-    def _bad_plugins(self) -> None:
-        s, r, b = self.s, self.report, self.got.bad_plugins
-        skipped = "" if s.isolation and s.bad_plugins else "skipped (--no-isolation or --no-bad-plugins)"
+    def _beside(self, key: str, what: str, b: Any, how: str, note: str = "") -> tuple[float | None, float | None]:
+        """Another workspace's dispatch latency alone and beside a neighbour's ``what``: p50 and p99 of each,
+        the p50 ratio (≤ 2×) and the p99's excess (≤ 1 s); returns both p99s."""
+        r = self.report
         base50, base99 = phases.latency_summary(b.baseline_ms) if b else (None, None)
         during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
+        r.add(Figure(f"{key}_base_p50_ms", f"dispatch p50, other workspace, {what} idle", base50, "ms", note=how))
+        r.add(Figure(f"{key}_base_p99_ms", f"dispatch p99, other workspace, {what} idle", base99, "ms"))
+        label = f"dispatch p50, other workspace, {what} busy"
+        r.add(Figure(f"{key}_during_p50_ms", label, during50, "ms", note=note))
+        r.add(Figure(f"{key}_during_p99_ms", f"dispatch p99, other workspace, {what} busy", during99, "ms"))
+        ratio = _ratio(during50, base50)
+        label = f"dispatch p50 beside {what} ÷ idle"
+        r.add(Figure(f"{key}_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
+        over = _over(during99, base99)
+        label = f"dispatch p99 beside {what} − idle"
+        r.add(Figure(f"{key}_p99_over_ms", label, over, "ms", "≤ 1000 ms", at_most(over, 1000)))
+        return base99, during99
+
+    def _bad_plugins(self) -> None:
+        s, b = self.s, self.got.bad_plugins
+        skipped = "" if s.isolation and s.bad_plugins else "skipped (--no-isolation or --no-bad-plugins)"
         how = b and (
             f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
             f"workspace A's form ({', '.join(PLUGINS)}: third-party, in worker processes) got "
             f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused)"
         )
-        label = "dispatch p50, other workspace, bad plugins idle"
-        r.add(Figure("bad_plugins_base_p50_ms", label, base50, "ms", note=how or skipped))
-        r.add(Figure("bad_plugins_base_p99_ms", "dispatch p99, other workspace, bad plugins idle", base99, "ms"))
-        note = b and self._bad_plugins_note(b)
-        label = "dispatch p50, other workspace, bad plugins running"
-        r.add(Figure("bad_plugins_during_p50_ms", label, during50, "ms", note=note or ""))
-        label = "dispatch p99, other workspace, bad plugins running"
-        r.add(Figure("bad_plugins_during_p99_ms", label, during99, "ms"))
-        ratio = _ratio(during50, base50)
-        label = "dispatch p50 beside bad plugins ÷ idle"
-        r.add(Figure("bad_plugins_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
-        over = _over(during99, base99)
-        label = "dispatch p99 beside bad plugins − idle"
-        r.add(Figure("bad_plugins_p99_over_ms", label, over, "ms", "≤ 1000 ms", at_most(over, 1000)))
+        self._beside("bad_plugins", "bad plugins", b, how or skipped, (b and self._bad_plugins_note(b)) or "")
 
     def _slow_destinations(self) -> None:
-        s, r, b = self.s, self.report, self.got.slow
+        s, b = self.s, self.got.slow
         skipped = "" if s.isolation and s.slow_destinations else "skipped (--no-isolation or --no-slow-destinations)"
-        base50, base99 = phases.latency_summary(b.baseline_ms) if b else (None, None)
-        during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
         how = b and (
             f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
             f"workspace A's form ({b.hooks} webhooks to a destination answering after {b.seconds:g} s) got "
             f"{b.rate:g} submissions/s; {b.submitted} sent to A ({b.refused} refused); A's jobs at the end: "
             + ", ".join(f"{n} {status}" for status, n in sorted(b.a_statuses.items()))
         )
-        label = "dispatch p50, other workspace, slow destinations idle"
-        r.add(Figure("slow_dest_base_p50_ms", label, base50, "ms", note=how or skipped))
-        label = "dispatch p99, other workspace, slow destinations idle"
-        r.add(Figure("slow_dest_base_p99_ms", label, base99, "ms"))
-        label = "dispatch p50, other workspace, slow destinations busy"
-        r.add(Figure("slow_dest_during_p50_ms", label, during50, "ms"))
-        label = "dispatch p99, other workspace, slow destinations busy"
-        r.add(Figure("slow_dest_during_p99_ms", label, during99, "ms"))
-        ratio = _ratio(during50, base50)
-        label = "dispatch p50 beside slow destinations ÷ idle"
-        r.add(Figure("slow_dest_p50_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
-        over = _over(during99, base99)
-        label = "dispatch p99 beside slow destinations − idle"
-        r.add(Figure("slow_dest_p99_over_ms", label, over, "ms", "≤ 1000 ms", at_most(over, 1000)))
+        self._beside("slow_dest", "slow destinations", b, how or skipped)
 
     def _heavy_reads(self) -> None:
         s, r, b = self.s, self.report, self.got.heavy_reads
         skipped = "" if s.heavy_reads else "skipped (--heavy-reads 0)"
-        base50, base99 = phases.latency_summary(b.baseline_ms) if b else (None, None)
-        during50, during99 = phases.latency_summary(b.during_ms) if b else (None, None)
         how = b and (
             f"workspace B's webhook at {s.dispatch_rate:g}/s for {s.dispatch_seconds:g} s, before and while "
             f"{READERS} viewers of workspace A searched and exported its {b.submissions:,}-submission form in a "
             f"loop; reads: " + ", ".join(f"{n}× {k}" for k, n in sorted(b.reads.items()))
         )
-        r.add(Figure("heavy_reads_base_p50_ms", "dispatch p50, other workspace, no heavy reads", base50, "ms",
-                     note=how or skipped))
-        r.add(Figure("heavy_reads_base_p99_ms", "dispatch p99, other workspace, no heavy reads", base99, "ms"))
-        r.add(Figure("heavy_reads_during_p50_ms", "dispatch p50, other workspace, heavy reads running",
-                     during50, "ms"))
         read_p50 = percentile(b.read_seconds, 50) if b else None
-        note = b and f"each of A's reads to its last byte: p50 {read_p50 or 0:.2f} s, max {max(b.read_seconds, default=0):.2f} s"
-        r.add(Figure("heavy_reads_during_p99_ms", "dispatch p99, other workspace, heavy reads running",
-                     during99, "ms", note=note or ""))
+        note = b and f"A's reads to their last byte: p50 {read_p50 or 0:.2f} s, max {max(b.read_seconds, default=0):.2f} s"
+        base99, during99 = self._beside("heavy_reads", "heavy reads", b, how or skipped, note or "")
         ratio = _ratio(during99, base99)
         label = "dispatch p99 beside heavy reads ÷ without"
         r.add(Figure("heavy_reads_p99_ratio", label, ratio, "x", "≤ 2.0x", at_most(ratio, 2.0)))
         unready = b and b.unready
         note = b and f"{b.unready} of {b.ready_checks} /readyz checks answered other than 200"
-        r.add(Figure("heavy_reads_circuit_open", "store circuit opened by heavy reads (readyz not 200)", unready,
-                     "checks", "= 0", at_most(unready, 0), note or ""))
+        label = "store circuit opened by heavy reads (readyz not 200)"
+        r.add(Figure("heavy_reads_circuit_open", label, unready, "checks", "= 0", at_most(unready, 0), note or ""))
 
     @staticmethod
     def _bad_plugins_note(b: BadPluginsLatency) -> str:
