@@ -11,6 +11,8 @@ import pytest
 
 from tests.conftest import Api
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def test_it_writes_a_package_with_the_entry_point_the_plugin_and_its_tests(app, tmp_path: Path):
     result = app.test_cli_runner().invoke(args=["plugin", "new", "acme_crm", "--dir", str(tmp_path)])
@@ -56,7 +58,8 @@ def test_the_generated_plugin_installs_passes_its_tests_and_appears_in_the_catal
         check=True,
         timeout=180,
     )
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    # The plugin from its folder, the host (app.contract.testing) from this checkout.
+    path = os.pathsep.join(filter(None, [str(site), str(ROOT), os.environ.get("PYTHONPATH")]))
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(root / "pyproject.toml")],
         cwd=root,
