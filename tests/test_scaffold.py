@@ -74,7 +74,8 @@ def test_the_generated_plugin_installs_passes_its_tests_and_appears_in_the_catal
         check=True,
         timeout=180,
     )
-    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    # The plugin from its folder, the host (app.contract.testing) from this checkout.
+    path = os.pathsep.join(filter(None, [str(site), str(ROOT), os.environ.get("PYTHONPATH")]))
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(root / "pyproject.toml")],
         cwd=root,
