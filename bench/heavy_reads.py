@@ -40,7 +40,7 @@ def _reads(form_id: str) -> list[tuple[str, str]]:
         ("search-no-match", f"/admin/forms/{form_id}/submissions?q=zzzzqqqq"),
         ("search-email", f"/admin/forms/{form_id}/submissions?q=person7777%40example.com"),
         ("field-filter", f"/admin/forms/{form_id}/submissions?field=name&value=nobody-here"),
-        ("dashboard", "/admin/dashboard"),
+        ("dashboard", "/admin/"),
         ("export-csv", f"/admin/submissions/export.csv?form_id={form_id}"),
         ("export-json", f"/admin/submissions/export.json?form_id={form_id}"),
     ]
