@@ -44,6 +44,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "OPERATION_INFLIGHT": (int, 4),
     "OPERATIONS_PER_WORKSPACE": (int, 2),
     "OPERATION_RESEND_INTERVAL": (float, 60.0),
+    "EXPORT_SHARE": (float, 0.5),  # the share of the time an export may keep busy (1: as fast as it can)
     "ALERT_CHECK_INTERVAL": (float, 60.0),
     "ALERT_COOLDOWN": (float, 3600.0),
     "ALERT_FAILURE_RATE": (float, 0.5),

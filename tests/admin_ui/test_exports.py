@@ -11,6 +11,7 @@ import json
 import pytest
 from pymongo.collection import Collection
 
+from app.admin import export
 from tests.admin_ui.test_submissions_browser import FIELDS, _seed
 
 NOON = dt.datetime(2026, 1, 1, 12)
@@ -90,3 +91,40 @@ def test_an_export_of_a_view_sorted_by_a_field_keeps_every_row_in_received_order
     _seed(app, form, [({"age": 100 - i}, NOON + dt.timedelta(minutes=i)) for i in range(30)])
     rows = owner.get(_url(form, "jsonl", "&sort=age:asc").replace("&sort=oldest", "")).data.decode().splitlines()
     assert [json.loads(r)["data"]["age"] for r in rows] == list(range(71, 101))  # newest first, all 30
+
+
+class _Clock:
+    """A monotonic clock the test moves: each row costs ``cost`` seconds; a rest moves it by its length."""
+
+    def __init__(self, cost: float):
+        self.now, self.cost, self.rests = 0.0, cost, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.rests.append(seconds)
+        self.now += seconds
+
+    def rows(self, n: int):
+        for i in range(n):
+            self.now += self.cost
+            yield i
+
+
+@pytest.mark.parametrize(("share", "cost"), [(0.5, 0.001), (0.25, 0.002), (0.8, 0.01)])
+def test_an_export_rests_so_that_it_is_busy_at_most_its_share_of_the_time(monkeypatch, share, cost):
+    clock = _Clock(cost)
+    monkeypatch.setattr(export, "time", clock)
+    rows = list(export.paced(clock.rows(1000), share, every=100))
+    assert rows == list(range(1000))  # every row, in order
+    busy = 1000 * cost
+    assert len(clock.rests) == 10
+    assert busy / clock.now == pytest.approx(share)
+
+
+def test_an_export_with_the_whole_share_never_rests(monkeypatch):
+    clock = _Clock(0.001)
+    monkeypatch.setattr(export, "time", clock)
+    assert len(list(export.paced(clock.rows(1000), 1.0, every=100))) == 1000
+    assert clock.rests == []

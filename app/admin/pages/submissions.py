@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, abort, render_template, request, stream_with_context, url_for
+from flask import Response, abort, current_app, render_template, request, stream_with_context, url_for
 
 from app.admin import access, bp
-from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, times_in
+from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, paced, times_in
 from app.admin.submission_search import (
     Filters,
     field_names,
@@ -90,7 +90,7 @@ def export_submissions(fmt: str):
         abort(404)
     forms, filters = _scope(None)
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
-    docs = matching(filters, forms)
+    docs = paced(matching(filters, forms), current_app.config["EXPORT_SHARE"])
     times = times_in(viewer_zone(filters.tz) if request.args.get("times") == "local" else None)
     if fmt == "csv":
         names = {fid: f.name for fid, f in forms.items()}
