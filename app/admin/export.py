@@ -31,12 +31,13 @@ def paced(rows: Iterable[T], share: float, every: int = CHUNK_ROWS) -> Iterator[
     if share >= 1:
         yield from rows
         return
+    rest = 1 / max(share, 0.05) - 1  # (a share of nothing would never finish)
     started = time.monotonic()
     for n, row in enumerate(rows, 1):
         yield row
         if n % every == 0:
             busy = time.monotonic() - started
-            time.sleep(busy * (1 / share - 1))  # pacing: the rest that keeps the export within its share
+            time.sleep(busy * rest)  # pacing: the rest that keeps the export within its share
             started = time.monotonic()
 
 
