@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import tracemalloc
 
 import pytest
@@ -162,3 +163,26 @@ def test_a_form_name_never_reaches_a_spreadsheet_as_a_formula_in_the_all_forms_e
         api.submit(form["id"], {"email": "a@example.com", "name": "Ada", "age": 1})
     table = list(csv.reader(io.StringIO(owner.get("/admin/submissions/export.csv").text)))
     assert sorted(row[1] for row in table[1:]) == sorted("'" + name for name in names)
+
+
+def test_revisions_are_numbered_by_their_revision_even_when_older_ones_are_not_kept(api, owner):
+    form = api.create_form("Contact", FIELDS)
+    sub = api.submit(form["id"], {"email": "ada@example.com", "name": "Ada 0"})
+    for n in range(1, 23):  # more edits than revisions kept
+        edit = {"data": {"email": "ada@example.com", "name": f"Ada {n}"}}
+        assert api.patch(f"/api/submissions/{sub['id']}", edit).status_code == 200
+    page = owner.get(f"/admin/submissions/{sub['id']}").text
+    items = re.findall(r'<li value="(\d+)">\s*(?:<strong>|<details>\s*<summary>)Revision (\d+)', page)
+    assert items[0] == ("23", "23")  # the current one first
+    assert all(value == shown for value, shown in items) and len(items) > 2
+    assert [int(v) for v, _ in items] == sorted((int(v) for v, _ in items), reverse=True)
+    assert "Older revisions are not kept." in page
+
+
+def test_a_page_past_the_last_one_says_so_and_links_back(api, owner):
+    form = api.create_form("Contact", FIELDS)
+    for n in range(3):
+        api.submit(form["id"], {"email": f"p{n}@example.com"})
+    page = owner.get(f"/admin/forms/{form['id']}/submissions?page=7").text
+    assert "This page is past the last one." in page and "No submissions yet" not in page
+    assert f'href="/admin/forms/{form["id"]}/submissions"' in page
