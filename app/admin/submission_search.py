@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.collection import Collection
 
+from app.admin.query_args import MAX_PAGE
+from app.errors import APIError
 from app.models import Form, Submission, SubmissionTerm, parse_object_id
 from app.models.search_terms import submission_of, term_key, text_of, time_key, words, words_of
 
@@ -81,6 +83,8 @@ class Filters:
             page = max(1, int(get("page") or 1))
         except ValueError:
             page = 1
+        if page > MAX_PAGE:  # (a skip past 64 bits is a store error, not an empty page)
+            raise APIError(400, "bad_request", f"The page number must be at most {MAX_PAGE}.")
         sort = get("sort")
         if sort not in SORTS and not FIELD_SORT.match(sort):
             sort = "newest"

@@ -186,3 +186,12 @@ def test_a_page_past_the_last_one_says_so_and_links_back(api, owner):
     page = owner.get(f"/admin/forms/{form['id']}/submissions?page=7").text
     assert "This page is past the last one." in page and "No submissions yet" not in page
     assert f'href="/admin/forms/{form["id"]}/submissions"' in page
+
+
+@pytest.mark.parametrize("page", ["100001", "99999999999999999999", "9223372036854775808"])
+def test_a_page_number_beyond_the_limit_is_a_400_not_a_500(api, owner, page):
+    form = api.create_form("Contact", FIELDS)
+    for path in (f"/admin/forms/{form['id']}/submissions", "/admin/submissions", "/admin/submissions/export.csv"):
+        resp = owner.get(f"{path}?page={page}&q=abc")
+        assert resp.status_code == 400, (path, resp.status_code)
+        assert "at most 100000" in resp.text
