@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,6 +112,22 @@ class Submitter(threading.Thread):
         self.join(30)
 
 
+def beside_submissions(
+    h: Harness, url: str, db: str, live_form: str, busy_form: str, per_second: float, biting: Callable[[], None]
+) -> tuple[list[float], list[float], Submitter]:
+    """B's paced latencies on ``live_form`` alone, then while ``busy_form`` gets ``per_second`` submissions
+    (measured once ``biting`` returns: the neighbour's load has taken hold); with the submitter's counts."""
+    baseline = paced_latencies(h, url, db, live_form)
+    submitter = Submitter(url, busy_form, per_second)
+    submitter.start()
+    try:
+        biting()
+        during = paced_latencies(h, url, db, live_form)
+    finally:
+        submitter.stop()
+    return baseline, during, submitter
+
+
 def _failed_plugins(h: Harness, db: str, form_id: str) -> set[str]:
     jobs = h.mongo[db][JOBS].find({"form_id": form_id, "status": "failed"}, {"plugin_id": 1})
     return {j["plugin_id"] for j in jobs}
@@ -164,14 +181,9 @@ def dispatch_during_bad_plugins(h: Harness, db: str, per_second: float) -> BadPl
         bad_form, good_form = _forms(h, admin)
         admin.close()
         h.sink.reset()
-        result.baseline_ms = paced_latencies(h, app.url, db, good_form)
-        submitter = Submitter(app.url, bad_form, per_second)
-        submitter.start()
-        try:
-            wait_all_failed(h, db, bad_form)
-            result.during_ms = paced_latencies(h, app.url, db, good_form)
-        finally:
-            submitter.stop()
+        result.baseline_ms, result.during_ms, submitter = beside_submissions(
+            h, app.url, db, good_form, bad_form, per_second, lambda: wait_all_failed(h, db, bad_form)
+        )
         result.submitted, result.refused = submitter.sent, submitter.refused
         result.restarts = worker_restarts(app.url)
         result.failures, result.unfinished = failures(h, db, bad_form)

@@ -13,8 +13,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bench.backfill import paced_latencies
-from bench.bad_plugins import Submitter
+from bench.bad_plugins import beside_submissions
 from bench.client import ApiClient
 from bench.harness import JOBS, Harness, Timeout
 
@@ -62,14 +61,9 @@ def dispatch_beside_slow_destinations(
         slow_form, live_form = _forms(h, admin, hooks, seconds)
         admin.close()
         h.sink.reset()
-        result.baseline_ms = paced_latencies(h, app.url, db, live_form)
-        submitter = Submitter(app.url, slow_form, per_second)
-        submitter.start()
-        try:
-            _wait_running(h, db, slow_form)
-            result.during_ms = paced_latencies(h, app.url, db, live_form)
-        finally:
-            submitter.stop()
+        result.baseline_ms, result.during_ms, submitter = beside_submissions(
+            h, app.url, db, live_form, slow_form, per_second, lambda: _wait_running(h, db, slow_form)
+        )
         result.submitted, result.refused = submitter.sent, submitter.refused
         statuses = h.mongo[db][JOBS].find({"form_id": slow_form}, {"status": 1, "last_error": 1})
         result.a_statuses = dict(Counter(job["status"] for job in statuses))
