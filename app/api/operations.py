@@ -64,7 +64,8 @@ def backfill(config_id: str):
 
 @bp.post("/replays")
 def replay():
-    """Send again every job matching a filter: statuses, integration or form, and a time range."""
+    """Send again every job matching a filter: statuses, integration or form, chosen submissions (at most
+    100), and a time range."""
     body = load(ReplayIn(), json_body())
     if body.get("config_id"):
         owner = scoped_or_404(PluginConfig, body["config_id"], "plugin config", WRITE)
@@ -81,6 +82,7 @@ def replay():
         "statuses": body["statuses"],
         "config_id": body.get("config_id"),
         "form_id": body.get("form_id"),
+        **({"submission_ids": body["submission_ids"]} if body.get("submission_ids") else {}),
         **_window(body),
     }
     return _started("replay", workspace_id, params, body["preview"], _integrations(owner, workspace_id))

@@ -186,6 +186,9 @@ class BackfillIn(Schema):
     preview = fields.Boolean(load_default=False, metadata={"description": "Only count; start nothing"})
 
 
+MAX_REPLAY_SUBMISSIONS = 100  # a replay of chosen submissions: a page of the browser, at most
+
+
 class ReplayIn(Schema):
     class Meta:
         unknown = RAISE
@@ -198,6 +201,12 @@ class ReplayIn(Schema):
     workspace_id = fields.String(load_default=None)
     form_id = fields.String(load_default=None)
     config_id = fields.String(load_default=None)
+    submission_ids = fields.List(
+        fields.String(validate=validate.Regexp(r"^[0-9a-f]{24}$", error="Not a submission id.")),
+        load_default=None,
+        validate=validate.Length(min=1, max=MAX_REPLAY_SUBMISSIONS),
+        metadata={"description": f"Only these submissions' jobs (at most {MAX_REPLAY_SUBMISSIONS})"},
+    )
     since = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
     until = fields.AwareDateTime(load_default=None, default_timezone=dt.UTC)
     preview = fields.Boolean(load_default=False, metadata={"description": "Only count; start nothing"})

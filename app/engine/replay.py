@@ -1,4 +1,4 @@
-"""Bulk replay: send again the jobs that match a filter (status, integration, form, time range).
+"""Bulk replay: send again the jobs that match a filter (status, integration, form, submissions, time range).
 
 Each requeued job keeps its idempotency key, so a receiver sees the same message id as before, and is
 stamped with the replay's id: redoing a batch after a crash does not send any job twice.
@@ -20,13 +20,16 @@ REPLAYABLE = ("failed", "cancelled", "completed")
 
 
 class Replay:
-    """Params: ``statuses``, ``workspace_id``, optional ``config_id``, ``form_id``, ``since``, ``until``."""
+    """Params: ``statuses``, ``workspace_id``, optional ``config_id``, ``form_id``, ``submission_ids``,
+    ``since``, ``until``."""
 
     def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
         filt: dict[str, Any] = {"workspace_id": params["workspace_id"], "status": {"$in": params["statuses"]}}
         for name in ("config_id", "form_id"):
             if params.get(name):
                 filt[name] = params[name]
+        if params.get("submission_ids"):
+            filt["submission_id"] = {"$in": list(params["submission_ids"])}
         filt.update(window(params))
         return PluginJob._get_collection(), filt
 

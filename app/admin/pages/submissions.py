@@ -5,13 +5,14 @@ delivery. Resend and delete call the JSON API, like every other change."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, render_template, request, stream_with_context, url_for
 
-from app.admin import access, bp
+from app.admin import access, bp, live_rows
+from app.admin.columns import Columns
 from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, paced, times_in
 from app.admin.submission_search import (
     Filters,
@@ -23,7 +24,7 @@ from app.admin.submission_search import (
     viewer_zone,
     zone_name,
 )
-from app.models import Form, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
+from app.models import Form, FormField, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
 from app.models import revision as revisions
 
 
@@ -39,15 +40,21 @@ def _scope(form: Form | None) -> tuple[dict[str, Form], Filters]:
 
 def _browser(form: Form | None):
     forms, filters = _scope(form)
-    found = page_of(filters, forms)
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
+    columns = Columns.read(request.args, in_scope)
+    if not columns.sortable(filters.sort):  # (no sorting by a column the page does not show)
+        filters = replace(filters, sort="newest", after="")
+    newest = live_rows.start_key()  # before the page is read: a submission written meanwhile comes live
+    found = page_of(filters, forms)
     fields = field_names(in_scope)
     here = request.path
     local_times = request.args.get("times") == "local"
 
     def link(**changes: Any) -> str:
-        return here + "?" + urlencode(filters.as_args(**changes))
+        return here + "?" + urlencode({**filters.as_args(**changes), **columns.as_args()}, doseq=True)
 
+    live = live_rows.follows(filters)
+    live_url = live_rows.url(filters, columns, live_rows.newest_key(found.rows, newest), form) if live else ""
     context = dict(
         form=form,
         forms=forms,
@@ -57,7 +64,7 @@ def _browser(form: Form | None):
         next_link=link(page=filters.page + 1, after=found.next_after),
         notes=found.notes,
         fields=fields,
-        columns=fields[:4],
+        columns=columns,
         link=link,
         summary=summary,
         text_of=text_of,
@@ -69,8 +76,40 @@ def _browser(form: Form | None):
         ),
         local_times=local_times,
         editable={fid: access.can_edit(f.workspace_id) for fid, f in forms.items()},
+        live_url=live_url,
     )
     return render_template("admin/submissions.html", **context)
+
+
+@bp.get("/submissions/rows")
+def new_submission_rows():
+    return _new_rows(None)
+
+
+@bp.get("/forms/<form_id>/submissions/rows")
+def new_form_submission_rows(form_id: str):
+    return _new_rows(access.form_or_404(form_id))
+
+
+def _new_rows(form: Form | None):
+    """The rows newer than ``newer`` (a row's key), newest first, at most a page: what the browser's
+    script adds at the top of a list that follows the server (static/data.js)."""
+    forms, filters = _scope(form)
+    newer = live_rows.key_arg()
+    in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
+    columns = Columns.read(request.args, in_scope)
+    rows = live_rows.newer_than(newer, [str(f.id) for f in in_scope])
+    return render_template(
+        "admin/_submission_live.html",
+        form=form,
+        forms=forms,
+        rows=rows,
+        columns=columns,
+        summary=summary,
+        text_of=text_of,
+        editable={fid: access.can_edit(f.workspace_id) for fid, f in forms.items()},
+        live_url=live_rows.url(filters, columns, live_rows.newest_key(rows, newer), form),
+    )
 
 
 @bp.get("/submissions")
@@ -132,6 +171,20 @@ def _deliveries(sub: Submission, configs: dict[str, PluginConfig]) -> list[Deliv
     return [Delivery(j, configs.get(j.config_id), logs[str(j.id)]) for j in jobs]
 
 
+def _edit_fields(form: Form, data: dict[str, Any]) -> list[tuple[Any, Any]]:
+    """The edit form's fields with their current values: the form's declared fields (the API's edit checks
+    them as the intake does), or for a form that declares none, the submission's own keys."""
+    if form.fields:
+        return [(f, data.get(f.name)) for f in form.fields]
+    return [(FormField(name=k, type=_kind_of(v)), v) for k, v in data.items()]
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "checkbox"
+    return "number" if isinstance(value, int | float) else "text"
+
+
 @bp.get("/submissions/<submission_id>")
 def submission(submission_id: str):
     sub = find_by_id(Submission, submission_id)
@@ -144,6 +197,7 @@ def submission(submission_id: str):
     declared = [f.name for f in form.fields]
     values = [(f.label or f.name, f.name, sub.data.get(f.name)) for f in form.fields]
     values += [(k, k, v) for k, v in sub.data.items() if k not in declared]
+    editable = access.can_edit(form.workspace_id)
     return render_template(
         "admin/submission.html",
         sub=sub,
@@ -152,7 +206,9 @@ def submission(submission_id: str):
         history=revisions.earlier(sub),
         deliveries=deliveries,
         resendable=[(configs[cid], d) for cid, d in latest.items() if cid in configs],
-        editable=access.can_edit(form.workspace_id),
+        editable=editable,
+        edit_fields=_edit_fields(form, sub.data) if editable and not sub.deleted else [],
+        dropped=[k for k in sub.data if k not in declared] if form.fields else [],
         summary=summary(sub.data, form),
         text_of=text_of,
         back=url_for("admin.form_submissions", form_id=form.id),

@@ -295,7 +295,7 @@
         offerGap(status, form.dataset.gapBackfill, gap, submitter);
         return;
       }
-      afterSuccess(form.dataset.then, result.data, form.dataset.success, status);
+      afterSuccess(form.dataset.then, result.data, fill(form.dataset.success || "", result.data), status);
       if (form.dataset.refreshAfter) refresh($(form.dataset.refreshAfter), true);
       return;
     }

@@ -94,7 +94,23 @@
     holder.innerHTML = await resp.text();
     const fresh = holder.querySelector(`#${CSS.escape(region.id)}`);
     const current = document.getElementById(region.id);
-    if (fresh && current && !busy(current)) current.replaceWith(fresh);
+    if (fresh && current && "liveRows" in current.dataset) addRows(current, fresh);
+    else if (fresh && current && !busy(current)) current.replaceWith(fresh);
+  }
+
+  // A list that only grows at the top (data-live-rows): the answer holds the rows after the newest shown,
+  // and where to ask next (after the newest of those).
+  function addRows(body, fresh) {
+    const rows = Array.from(fresh.rows);
+    body.dataset.refresh = fresh.dataset.refresh;
+    if (!rows.length) return;
+    body.prepend(...rows);
+    const table = body.closest("table");
+    if (table) table.hidden = false;
+    $$("[data-live-empty]").forEach((el) => { el.hidden = true; });
+    const status = $("#submissions-live-status");
+    if (status) status.textContent = `${rows.length} new submission${rows.length === 1 ? "" : "s"}.`;
+    updateSubBulk();
   }
 
   // A region may ask for a slower pace (data-live-ms), e.g. the dashboard, whose numbers cost more to count.
@@ -154,7 +170,73 @@
     if (run) runBulk(run);
   });
 
+  // ---- bulk delete / resend on the submissions browser ----------------------------------------------
+
+  const MAX_BULK = 100; // (a page holds fewer; the API takes at most this many ids in one replay)
+
+  function chosenSubs() { return $$("input[data-select-submission]:checked").slice(0, MAX_BULK); }
+
+  function updateSubBulk() {
+    const bar = $("[data-sub-bulk]");
+    if (!bar) return;
+    const chosen = chosenSubs();
+    const all = $$("input[data-select-submission]");
+    $("[data-sub-count]", bar).textContent = chosen.length ? `${chosen.length} selected.` : "None selected.";
+    $$("[data-sub-run]", bar).forEach((b) => { b.disabled = !chosen.length; });
+    const every = $("[data-sub-select-all]", bar);
+    every.checked = all.length > 0 && chosen.length === all.length;
+    every.indeterminate = chosen.length > 0 && chosen.length < all.length;
+  }
+
+  async function runSubBulk(button) {
+    const admin = window.fhAdmin;
+    const bar = button.closest("[data-sub-bulk]");
+    const kind = button.dataset.subRun;
+    const boxes = chosenSubs();
+    const n = boxes.length;
+    const plural = `${n} submission${n === 1 ? "" : "s"}`;
+    const message = kind === "delete"
+      ? `Delete ${plural}? Integrations that listen for deletions are told (for example, Google Sheets rows are removed).`
+      : `Send the deliveries of ${plural} to their form's integrations again? Each finished delivery is sent again, with a fresh attempt budget.`;
+    if (!(await admin.confirmDialog(message, kind === "delete" ? `Delete ${plural}` : `Resend ${plural}`, "Keep as is"))) return;
+    button.disabled = true;
+    const failures = [];
+    let done = 0;
+    if (kind === "delete") {
+      for (const box of boxes) {
+        const result = await admin.api("DELETE", bar.dataset.deleteUrl.replace("__id__", box.dataset.selectSubmission));
+        if (result.ok) { done++; box.closest("tr").remove(); } else failures.push(admin.errorMessage(result));
+      }
+    } else {
+      const byForm = new Map();
+      boxes.forEach((b) => byForm.set(b.dataset.form, [...(byForm.get(b.dataset.form) || []), b.dataset.selectSubmission]));
+      for (const [formId, ids] of byForm) {
+        const body = { form_id: formId, submission_ids: ids, statuses: ["failed", "cancelled", "completed"] };
+        const result = await admin.api("POST", bar.dataset.replayUrl, body);
+        if (result.ok) done += ids.length; else failures.push(admin.errorMessage(result));
+        boxes.filter((b) => b.dataset.form === formId).forEach((b) => { b.checked = false; });
+      }
+    }
+    const verb = kind === "delete" ? "deleted" : "queued to be sent again (see Operations)";
+    let text = `${done} of ${plural} ${verb}.`;
+    if (failures.length) text += ` ${n - done} could not be: ${failures[0]}`;
+    admin.say("#submissions-status", text, failures.length ? "bad" : "good");
+    updateSubBulk();
+  }
+
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("[data-sub-select-all]")) {
+      $$("input[data-select-submission]").forEach((b) => { b.checked = event.target.checked; });
+    }
+    if (event.target.matches("input[data-select-submission], [data-sub-select-all]")) updateSubBulk();
+  });
+  document.addEventListener("click", (event) => {
+    const run = event.target.closest("[data-sub-run]");
+    if (run) runSubBulk(run);
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
+    updateSubBulk();
     updateBulk();
     if ($("[data-live]")) setInterval(tick, LIVE_MS);
   });
