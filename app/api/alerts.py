@@ -7,18 +7,36 @@ from flask import jsonify
 
 from app.api import bp
 from app.api.schemas import AlertSettingsIn
-from app.api.scope import visible
+from app.api.scope import WRITE, scoped_or_404, visible
 from app.api.util import json_body, load, paginate
-from app.auth import require_role
+from app.auth import require_principal, require_role
 from app.engine.alert_delivery import settings_of
 from app.errors import invalid
-from app.models import Alert, AlertSettings, PluginConfig, Role
+from app.models import Alert, AlertSettings, PluginConfig, Role, utcnow
 
 
 @bp.get("/alerts")
 def list_alerts():
     """Alerts of your workspaces, newest first (filter with ``workspace_id``)."""
     return jsonify(paginate(Alert.objects(**visible()), Alert.to_dict))
+
+
+@bp.post("/alerts/<alert_id>/acknowledge")
+def acknowledge_alert(alert_id: str):
+    """Say that someone is on it (editors and owners); the first acknowledgement is kept."""
+    alert = scoped_or_404(Alert, alert_id, "alert", WRITE)
+    user = require_principal().user
+    Alert._get_collection().update_one(
+        {"_id": alert.id, "acknowledged_at": None},
+        {
+            "$set": {
+                "acknowledged_at": utcnow(),
+                "acknowledged_by": str(user.id),
+                "acknowledged_by_name": user.name or user.email,
+            }
+        },
+    )
+    return jsonify(alert.reload().to_dict())
 
 
 @bp.get("/workspaces/<workspace_id>/alert-settings")

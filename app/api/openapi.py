@@ -165,6 +165,7 @@ OPS: dict[str, Op] = {
     "api.list_alerts": Op(
         "Failure alerts of your workspaces, newest first", {200: out.AlertPage}, query=(*PAGE, "workspace_id")
     ),
+    "api.acknowledge_alert": Op("Acknowledge an alert (editor); the first acknowledgement is kept", {200: out.AlertOut}),
     "api.get_alert_settings": Op("Where the workspace's alerts go", {200: out.AlertSettingsOut}),
     "api.put_alert_settings": Op(
         "Set where the workspace's alerts go (owner)", {200: out.AlertSettingsOut}, inp.AlertSettingsIn

@@ -219,6 +219,11 @@ class AlertOut(Out):
     link = fields.String(allow_none=True)
     deliveries = fields.List(fields.Dict(), required=True)
     created_at = _time()
+    state = fields.String(required=True, metadata={"enum": ["open", "acknowledged", "resolved", "digest"]})
+    acknowledged = fields.Dict(
+        allow_none=True, required=True, metadata={"description": "{at, by: {id, name}}; null until acknowledged"}
+    )
+    resolved_at = _time()
 
 
 class AlertPage(PageOut):

@@ -20,6 +20,7 @@ from mongoengine import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
 from app.engine.alert_delivery import deliver, last_failure
+from app.engine.alert_resolution import resolve_recovered
 from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.plain_text import one_line
 from app.public_address import public_url
@@ -29,7 +30,8 @@ FAILED_STATES = ["failed", "timeout"]
 
 
 def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
-    """Raise the alerts of every incident not alerted yet; returns the alerts raised now."""
+    """Raise the alerts of every incident not alerted yet, and resolve those whose integration recovered;
+    returns the alerts raised now."""
     now = time.time() if now is None else now
     raised = []
     configs = PluginConfig._get_collection()
@@ -64,6 +66,7 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
             )
         )
     raised.extend(_failure_rates(settings, now))
+    resolve_recovered()  # (and the incidents that ended are marked so)
     return [alert for alert in raised if alert is not None]
 
 

@@ -18,8 +18,24 @@ class Alert(Document):
     dedup_key = StringField(required=True, unique=True)
     deliveries = ListField(DictField())  # [{"channel": "email"|"integration", "status", "detail"}]
     created_at = DateTimeField(default=utcnow)
+    # Someone saw it and is on it (who: their id, and their name as it was then).
+    acknowledged_at = DateTimeField(null=True)
+    acknowledged_by = StringField(null=True)
+    acknowledged_by_name = StringField(null=True)
+    # The integration delivers again, or was switched back on (app/engine/alert_resolution.py); a digest
+    # is never resolved.
+    resolved_at = DateTimeField(null=True)
 
     meta = {"collection": "alerts", "indexes": ["workspace_id", "config_id"]}
+
+    @property
+    def state(self) -> str:
+        """"resolved", "acknowledged" or "open" (a digest: "digest")."""
+        if self.kind == "digest":
+            return "digest"
+        if self.resolved_at is not None:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at is not None else "open"
 
     def to_dict(self) -> dict:
         return {
@@ -32,6 +48,16 @@ class Alert(Document):
             "link": self.link,
             "deliveries": list(self.deliveries),
             "created_at": isoformat(self.created_at),
+            "state": self.state,
+            "acknowledged": (
+                {
+                    "at": isoformat(self.acknowledged_at),
+                    "by": {"id": self.acknowledged_by, "name": self.acknowledged_by_name},
+                }
+                if self.acknowledged_at is not None
+                else None
+            ),
+            "resolved_at": isoformat(self.resolved_at),
         }
 
 

@@ -13,6 +13,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.api.openapi import OPS
+from app.models import Alert
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -62,6 +63,10 @@ def _world(api, people) -> dict[str, str]:
         "token_id": api.post("/api/tokens", {"name": "t"}).json["id"],
         "plugin_id": "webhook",
         "op_id": api.post("/api/replays", {"form_id": form["id"], "statuses": ["failed"]}).json["id"],
+        "alert_id": str(
+            Alert(workspace_id=people.default_workspace(), config_id=config["id"], kind="circuit_open",
+                  title="t", message="m", dedup_key="k").save().id
+        ),
         **_invitation(api, people.default_workspace()),
     }
 
