@@ -13,6 +13,7 @@ from tests.browser.conftest import assert_accessible, login
 pytestmark = pytest.mark.browser
 
 NOT_PAGES = {"admin.static", "admin.export_submissions", "admin.login", "admin.plugin_icon"}  # files and downloads
+NOT_PAGES |= {"admin.new_submission_rows", "admin.new_form_submission_rows"}  # fragments a page's script asks for
 WIDTHS = (1280, 390)
 
 
