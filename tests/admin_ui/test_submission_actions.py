@@ -250,3 +250,14 @@ def test_the_browser_offers_bulk_actions_to_editors(app, api, form, people):  # 
     html = editor.get(f"/admin/forms/{form['id']}/submissions").text
     assert f'data-select-submission="{sub_id}"' in html and "Select all on this page" in html
     assert 'data-replay-url="/api/replays"' in html and "Delete selected" in html
+
+
+def test_a_form_without_fields_edits_its_plain_values_only(app, api, owner):
+    bare = api.create_form("Bare")
+    plain = api.submit(bare["id"], {"topic": "Hello", "count": 2, "ok": True})["id"]
+    nested = api.submit(bare["id"], {"topic": "Hi", "tags": ["a", "b"]})["id"]
+    edit = owner.get(f"/admin/submissions/{plain}").text.split('id="edit"', 1)[1].split("</details>", 1)[0]
+    assert 'data-name="data.topic" data-kind="text"' in edit and 'value="Hello"' in edit
+    assert 'data-name="data.count" data-kind="number"' in edit
+    assert 'data-name="data.ok" data-kind="checkbox"' in edit
+    assert 'id="edit"' not in owner.get(f"/admin/submissions/{nested}").text  # a text box would flatten the list

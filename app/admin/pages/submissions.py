@@ -1,6 +1,7 @@
 """The submissions browser (per form and across forms): search, filters, sorting, pages both ways,
 streamed CSV/JSON exports of the current filter, and one submission's detail with its revisions and every
-delivery. Resend and delete call the JSON API, like every other change."""
+delivery. Edit, resend and delete (one or the rows chosen on a page) call the JSON API, like every other
+change; the first page follows new submissions (app/admin/live_rows.py)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def _browser(form: Form | None):
     columns = Columns.read(request.args, in_scope)
     if not columns.sortable(filters.sort):  # (no sorting by a column the page does not show)
         filters = replace(filters, sort="newest", after="")
-    newest = live_rows.start_key()  # before the page is read: a submission written meanwhile comes live
+    newest = live_rows.start_key()  # (an empty list follows from before it was read)
     found = page_of(filters, forms)
     fields = field_names(in_scope)
     here = request.path
@@ -173,9 +174,12 @@ def _deliveries(sub: Submission, configs: dict[str, PluginConfig]) -> list[Deliv
 
 def _edit_fields(form: Form, data: dict[str, Any]) -> list[tuple[Any, Any]]:
     """The edit form's fields with their current values: the form's declared fields (the API's edit checks
-    them as the intake does), or for a form that declares none, the submission's own keys."""
+    them as the intake does), or for a form that declares none, the submission's own keys (none when a
+    value is a list or an object, which a text box would turn into text)."""
     if form.fields:
         return [(f, data.get(f.name)) for f in form.fields]
+    if any(isinstance(v, dict | list) for v in data.values()):
+        return []
     return [(FormField(name=k, type=_kind_of(v)), v) for k, v in data.items()]
 
 

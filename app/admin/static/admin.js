@@ -295,7 +295,9 @@
         offerGap(status, form.dataset.gapBackfill, gap, submitter);
         return;
       }
-      afterSuccess(form.dataset.then, result.data, fill(form.dataset.success || "", result.data), status);
+      // data-fill: the success text names parts of the answer ("Saved as revision {revision}.")
+      const text = "fill" in form.dataset ? fill(form.dataset.success || "", result.data) : form.dataset.success;
+      afterSuccess(form.dataset.then, result.data, text, status);
       if (form.dataset.refreshAfter) refresh($(form.dataset.refreshAfter), true);
       return;
     }
