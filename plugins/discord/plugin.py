@@ -133,7 +133,7 @@ def raise_for_discord(resp: requests.Response) -> None:
     if code in (401, 404) or error.get("code") in GONE:
         raise PluginError(
             f"Discord says the webhook is gone ({detail}): it was deleted or its token reset. "
-            "Create a webhook in the channel's settings and paste its URL; the integration was disabled.",
+            "Create a webhook in the channel's settings and paste its URL.",
             disable=True,
             response=summary,
         )

@@ -62,7 +62,15 @@ class SlackConfig(Schema):
         def given(name: str) -> bool:
             return bool(data.get(name)) or name in kept
 
-        if given("webhook_url") == given("token"):
-            raise ValidationError("Give either webhook_url, or token and channel.", "webhook_url")
+        if not given("webhook_url") and not given("token"):  # said on the field of either way to connect
+            raise ValidationError(
+                {
+                    "webhook_url": ["Paste the incoming webhook URL Slack gave you."],
+                    "token": ["Paste the app's bot token (xoxb-...)."],
+                }
+            )
+        if given("webhook_url") and given("token"):
+            both = "Use one way to connect: the incoming webhook URL, or the bot token and a channel."
+            raise ValidationError({"webhook_url": [both], "token": [both]})
         if given("token") and not data.get("channel"):
             raise ValidationError("A bot token needs a channel to post to.", "channel")

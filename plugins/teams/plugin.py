@@ -112,7 +112,7 @@ def _raise_for_teams(resp: requests.Response, where: str) -> None:
     if code == 404:
         raise PluginError(
             f"The Teams webhook no longer exists (HTTP 404 at {where}): its workflow or connector was "
-            "removed. Create a new one and paste its URL; the integration was disabled.",
+            "removed. Create a new one and paste its URL.",
             disable=True,
             response=summary,
         )
