@@ -70,6 +70,9 @@ class DiscordPlugin(Plugin):
             {"status_code": resp.status_code, "message_id": posted.get("id"), **rate_limit_state(resp)},
         )
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        return {"to": "the channel of the webhook", "message": build(ctx.config, ctx.payload)}
+
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         """Reads the webhook (GET): Discord says whether it exists and where it posts. Nothing is posted."""
         try:

@@ -65,6 +65,12 @@ class TeamsPlugin(Plugin):
             raise
         return ExecutionResult(f"Posted a card through {where}", sent, response_summary(resp))
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        return {
+            "to": f"the webhook at {_host(ctx.config['webhook_url'])}",
+            "message": build(ctx.config, ctx.payload),
+        }
+
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         """Teams webhooks cannot be checked without posting, so this only proves the URL answers."""
         url, where = config["webhook_url"], _host(config["webhook_url"])
