@@ -170,4 +170,7 @@ def test_slack_says_which_field_to_fill_for_either_way_to_connect(api):
     assert config_errors["token"] == ["Paste the app's bot token (xoxb-...)."]
     both = {"webhook_url": "https://hooks.slack.com/services/T/B/x", "token": "xoxb-1", "channel": "#forms"}
     resp = api.post(f"/api/forms/{form['id']}/plugins", {"plugin_id": "slack", "config": both})
-    assert "Use one way to connect" in resp.json["error"]["details"]["config"]["token"][0]
+    assert "Use one way to connect" in resp.json["error"]["details"]["config"]["webhook_url"][0]
+    channel_only = {"channel": "#forms"}  # the bot's way, without its token
+    resp = api.post(f"/api/forms/{form['id']}/plugins", {"plugin_id": "slack", "config": channel_only})
+    assert resp.json["error"]["details"]["config"] == {"token": ["Paste the app's bot token (xoxb-...)."]}

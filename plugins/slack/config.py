@@ -62,15 +62,17 @@ class SlackConfig(Schema):
         def given(name: str) -> bool:
             return bool(data.get(name)) or name in kept
 
-        if not given("webhook_url") and not given("token"):  # said on the field of either way to connect
+        token = "Paste the app's bot token (xoxb-...)."
+        if not given("webhook_url") and not given("token"):  # said on the field of the way to connect
+            if data.get("channel"):  # a channel: the bot's way
+                raise ValidationError(token, "token")
             raise ValidationError(
-                {
-                    "webhook_url": ["Paste the incoming webhook URL Slack gave you."],
-                    "token": ["Paste the app's bot token (xoxb-...)."],
-                }
+                {"webhook_url": ["Paste the incoming webhook URL Slack gave you."], "token": [token]}
             )
         if given("webhook_url") and given("token"):
-            both = "Use one way to connect: the incoming webhook URL, or the bot token and a channel."
-            raise ValidationError({"webhook_url": [both], "token": [both]})
+            raise ValidationError(
+                "Use one way to connect: the incoming webhook URL, or the bot token and a channel.",
+                "webhook_url",
+            )
         if given("token") and not data.get("channel"):
             raise ValidationError("A bot token needs a channel to post to.", "channel")
