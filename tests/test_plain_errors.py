@@ -11,15 +11,8 @@ import pytest
 import requests
 
 from app.contract.plain_errors import explain, where_in_config
+from tests.plugins.peers.smtp import free_port  # nothing listens there once it is closed
 from tests.support.sink import Sink
-
-
-def closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def raised(call) -> BaseException:
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("path", ["/", "/hook?x=1"])
 def test_a_closed_port_is_nothing_listening_at_host_and_port(scheme, path):
-    port = closed_port()
+    port = free_port()
     exc = raised(lambda: requests.get(f"{scheme}://127.0.0.1:{port}{path}", timeout=2))
     plain = explain(exc)
     assert plain is not None and plain.kind == "refused"
@@ -134,7 +127,7 @@ def test_where_a_config_connects_never_includes_a_urls_path():
 
 
 def test_test_connection_of_every_plugin_says_it_plainly_and_keeps_the_detail(api):
-    port = closed_port()
+    port = free_port()
     cases = [
         ("webhook", {"url": f"http://127.0.0.1:{port}/hook"}, f"127.0.0.1:{port}", "refused"),
         ("webhook", {"url": "http://nothing-here.invalid/hook"}, "nothing-here.invalid", "dns"),

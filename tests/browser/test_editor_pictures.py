@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from tests.browser.axe_check import assert_no_serious_violations
 from tests.browser.conftest import assert_accessible, login, shot
+from tests.plugins.peers.smtp import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +98,7 @@ def test_previews_look_like_the_message_and_run_nothing(page, world):
     shot(page, "editor-discord-preview")
 
 
-def test_a_generated_secret_is_shown_only_now_with_a_copy_button(page, world, sink):
+def test_a_generated_secret_is_shown_only_now_and_a_failed_test_speaks_plainly(page, world):
     form_id = world.create_form("Contact", FIELDS)
     login(page, world.editor)
     page.goto(f"/admin/forms/{form_id}/integrations/new/webhook")
@@ -110,6 +111,13 @@ def test_a_generated_secret_is_shown_only_now_with_a_copy_button(page, world, si
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     note.get_by_role("button", name="Copy the secret").click()
     expect(page.locator("#flash")).to_contain_text("Copied")
+
+    page.get_by_label("URL").fill(f"http://127.0.0.1:{free_port()}/hook")
+    page.get_by_role("button", name="Test connection").click()
+    result = page.locator("#test-result")
+    expect(result).to_contain_text("Connection failed: Nothing is listening at 127.0.0.1:")
+    result.get_by_text("Technical details").click()
+    expect(result.locator("details code")).to_contain_text("Connection refused")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert_no_serious_violations(page, f"webhook editor with a generated secret at {width} px")

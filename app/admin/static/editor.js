@@ -134,7 +134,11 @@
       out.hidden = true;
       return;
     }
-    if (!result.ok) { admin.say(status, admin.errorMessage(result), "bad"); out.hidden = true; return; }
+    if (!result.ok || !result.data) { // (no JSON: the session ended and the login page answered)
+      admin.say(status, result.data ? admin.errorMessage(result) : "The preview could not be loaded; reload the page.", "bad");
+      out.hidden = true;
+      return;
+    }
     const data = result.data;
     if (data.error) { admin.say(status, `It would fail: ${data.error}`, "bad"); out.hidden = true; return; }
     if (!data.preview) { admin.say(status, "This integration cannot show a preview.", ""); out.hidden = true; return; }
