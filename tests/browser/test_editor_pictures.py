@@ -122,3 +122,17 @@ def test_a_generated_secret_is_shown_only_now_and_a_failed_test_speaks_plainly(p
         page.set_viewport_size({"width": width, "height": 900})
         assert_no_serious_violations(page, f"webhook editor with a generated secret at {width} px")
         assert_accessible(page)
+
+
+def test_tab_leaves_an_open_picker_closed(page, world):
+    form_id = world.create_form("Contact", FIELDS)
+    login(page, world.editor)
+    page.goto(f"/admin/forms/{form_id}/integrations/new/slack")
+    toggle = page.get_by_role("button", name="Insert field into Text")
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Your name name")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Text", exact=True)).to_be_focused()  # on to the input, the list closed
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#f-config-text-picker")).to_be_hidden()

@@ -108,6 +108,7 @@
     else if (event.key === "ArrowUp" && at >= 0) { event.preventDefault(); items[(at - 1 + items.length) % items.length].focus(); }
     else if (event.key === "Home" && at >= 0) { event.preventDefault(); items[0].focus(); }
     else if (event.key === "End" && at >= 0) { event.preventDefault(); items[items.length - 1].focus(); }
+    else if (event.key === "Tab" && at >= 0) closePicker(picker, false); // Tab leaves the list: to the input, or back to the button
   });
 
   // ---- preview -------------------------------------------------------------------------------------
