@@ -122,13 +122,14 @@ class Insertable:
     label: str
     name: str
     text: str
+    about: bool = False  # what every event has, listed after the form's fields
 
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ABOUT = (
-    Insertable("What happened (e.g. New submission)", "event_title", "{{ event_title }}"),
-    Insertable("Form name", "form.name", "{{ form.name }}"),
-    Insertable("Submission ID", "submission.id", "{{ submission.id }}"),
+    Insertable("What happened (e.g. New submission)", "event_title", "{{ event_title }}", about=True),
+    Insertable("Form name", "form.name", "{{ form.name }}", about=True),
+    Insertable("Submission ID", "submission.id", "{{ submission.id }}", about=True),
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from app.admin.chat_markup import markdown, slack_mrkdwn
+from app.admin.chat_markup import markdown, slack_mrkdwn, unslack
 from app.field_selection import display_value
 
 
@@ -106,7 +106,9 @@ def slack(preview: dict[str, Any]) -> Picture:
         return Picture(
             "chat", "Slack", "Your Slack app", preview.get("to", ""), [Block("text", slack_mrkdwn(text))]
         )
-    return Picture("chat", "Slack", "Your Slack app", preview.get("to", ""), blocks, notification=text)
+    return Picture(
+        "chat", "Slack", "Your Slack app", preview.get("to", ""), blocks, notification=unslack(text)
+    )
 
 
 def _card_element(element: dict[str, Any]) -> Block | None:
