@@ -35,7 +35,7 @@ MARKDOWN_MARKS = (
 
 def _marks(text: str, marks: tuple[tuple[re.Pattern[str], str], ...]) -> str:
     for pattern, tag in marks:
-        text = pattern.sub(lambda m, tag=tag: f"<{tag}>{m.group(1)}</{tag}>", text)
+        text = pattern.sub(rf"<{tag}>\1</{tag}>", text)
     return text
 
 

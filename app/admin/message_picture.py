@@ -17,6 +17,9 @@ from markupsafe import Markup
 from app.admin.chat_markup import markdown, slack_mrkdwn, unslack
 from app.field_selection import display_value
 
+Shown = Markup | str
+Field = tuple[Shown, Shown, bool]  # (name, value, shown side by side)
+
 
 @dataclass
 class Block:
@@ -35,7 +38,7 @@ class Embed:
 
     color: str
     title: str
-    fields: list[tuple[Markup | str, Markup | str, bool]]
+    fields: list[Field]
     footer: str = ""
     timestamp: str = ""
 
@@ -82,11 +85,13 @@ def email(preview: dict[str, Any]) -> Picture:
 
 def _slack_block(block: dict[str, Any]) -> Block | None:
     kind = block.get("type")
-    text = block.get("text") if isinstance(block.get("text"), dict) else {}
+    text: dict[str, Any] = block["text"] if isinstance(block.get("text"), dict) else {}
     if kind == "header":
         return Block("header", _text(text.get("text")))
     if kind == "section":
-        shown = [(slack_mrkdwn(_text(f.get("text"))), "", True) for f in block.get("fields") or []]
+        shown: list[Field] = [
+            (slack_mrkdwn(_text(f.get("text"))), "", True) for f in block.get("fields") or []
+        ]
         return Block("fields" if shown else "text", slack_mrkdwn(_text(text.get("text"))), shown)
     if kind == "context":
         parts = [
@@ -119,7 +124,7 @@ def _card_element(element: dict[str, Any]) -> Block | None:
             return Block("header", text)
         return Block("context" if element.get("isSubtle") else "text", text)
     if kind == "FactSet":
-        facts = [
+        facts: list[Field] = [
             (_text(f.get("title")), markdown(_text(f.get("value"))), False)
             for f in element.get("facts") or []
         ]
