@@ -71,11 +71,12 @@ def test_previews_look_like_the_message_and_run_nothing(page, world):
     expect(page.locator(".mail-headers")).to_contain_text("ada@example.com")
     expect(page.get_by_text("Raw JSON")).to_be_visible()
     assert page.title() != "pwned"
+    page.locator("#preview").scroll_into_view_if_needed()
+    shot(page, "editor-email-preview", docs=True)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert_no_serious_violations(page, f"e-mail preview at {width} px")
         assert_accessible(page)
-    shot(page, "editor-email-preview")
 
     page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"/admin/forms/{form_id}/integrations/new/discord")
@@ -91,11 +92,11 @@ def test_previews_look_like_the_message_and_run_nothing(page, world):
     expect(chat.locator(".chat-embed")).to_have_css("border-left-color", "rgb(255, 0, 0)")
     expect(chat.locator(".chat-embed dt").first).to_have_text("Your name")
     assert page.title() != "pwned"
+    shot(page, "editor-discord-preview")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert_no_serious_violations(page, f"Discord preview at {width} px")
         assert_accessible(page)
-    shot(page, "editor-discord-preview")
 
 
 def test_a_generated_secret_is_shown_only_now_and_a_failed_test_speaks_plainly(page, world):
