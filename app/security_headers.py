@@ -2,7 +2,9 @@
 
 Every answer: ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: same-origin`` (an invitation
 link in the address bar is never sent to another site). Admin pages also get a Content-Security-Policy
-that allows only the app's own scripts (no inline script or handlers) and may not be framed.
+that allows only the app's own scripts (no inline script or handlers) and may not be framed. The editor's
+e-mail preview is an ``<iframe sandbox="" srcdoc>``: it needs no source here, and it inherits this policy
+(no script, no remote image), on top of the sandbox.
 """
 
 from __future__ import annotations

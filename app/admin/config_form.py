@@ -6,10 +6,12 @@ their ``kind`` (see static/admin.js) and the API validates it — the UI has no 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from app.contract.schema import MASK
+from app.models import as_datetime, utcnow
 
 FIELD_NAMES_LIST = "form-field-names"  # a <datalist> of the form's field names, for mapping columns
 
@@ -43,6 +45,12 @@ class Widget:
     mode: str | None = None  # one of the plugin's alternative ways to connect ("x-mode")
     unit: str | None = None  # shown after a number ("x-unit", or seconds for a timeout)
     generate: str | None = None  # a "Generate" button makes a value of this kind ("x-generate": "whsec")
+    template: str | None = None  # a template of this mode ("x-template"): offers the insert-field picker
+
+    @property
+    def hex(self) -> str:
+        """A colour widget's value as ``#rrggbb``."""
+        return color_hex(self.value)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -107,6 +115,35 @@ class Section:
     modes: list[Mode] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Insertable:
+    """One entry of the insert-field picker: what it is called, and the template text it inserts."""
+
+    label: str
+    name: str
+    text: str
+    about: bool = False  # what every event has, listed after the form's fields
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ABOUT = (
+    Insertable("What happened (e.g. New submission)", "event_title", "{{ event_title }}", about=True),
+    Insertable("Form name", "form.name", "{{ form.name }}", about=True),
+    Insertable("Submission ID", "submission.id", "{{ submission.id }}", about=True),
+)
+
+
+def insertables(form_fields: list[Any]) -> list[Insertable]:
+    """The form's fields as template variables (``{{ data.email }}``; ``{{ data["first-name"] }}`` for a
+    name that is not an identifier), then what every event has (app.templating's context)."""
+    found = []
+    for f in form_fields:
+        name = str(f.name)
+        text = f"{{{{ data.{name} }}}}" if IDENTIFIER.match(name) else f'{{{{ data["{name}"] }}}}'
+        found.append(Insertable(str(f.label or name), name, text))
+    return [*found, *ABOUT]
+
+
 def sections(items: list[Widget]) -> list[Section]:
     """The widgets grouped into sections (in a fixed order, unknown titles last), modes as a choice; the
     chosen mode is the first one with a saved value, else the first."""
@@ -129,10 +166,58 @@ def sections(items: list[Widget]) -> list[Section]:
     return sorted(found.values(), key=lambda s: rank.get(s.title, len(rank)))
 
 
+UNIT_SUFFIXES = {
+    "_ms": "milliseconds",
+    "_seconds": "seconds",
+    "_minutes": "minutes",
+    "_hours": "hours",
+    "_days": "days",
+}
+
+
 def _unit(name: str, prop: dict[str, Any]) -> str | None:
+    """The unit of a number: ``x-unit``, else a name ending in ``_seconds``/``_minutes``/..., else seconds
+    for a timeout."""
     if prop.get("x-unit"):
         return str(prop["x-unit"])
-    return "seconds" if name == "timeout" or name.endswith("_seconds") else None
+    suffix = next((s for s in UNIT_SUFFIXES if name.endswith(s)), None)
+    if suffix:
+        return UNIT_SUFFIXES[suffix]
+    return "seconds" if name == "timeout" else None
+
+
+def _label(name: str, prop: dict[str, Any], unit: str | None) -> str:
+    """``secret_grace_hours`` in hours → ``Secret grace (hours)``: the unit is said once, in the label."""
+    if prop.get("title"):
+        return str(prop["title"]) + (f" ({unit})" if unit else "")
+    if unit:
+        suffix = next((s for s, u in UNIT_SUFFIXES.items() if u == unit and name.endswith(s)), "")
+        return f"{humanize(name.removesuffix(suffix) if suffix else name)} ({unit})"
+    return humanize(name)
+
+
+def color_hex(value: Any) -> str:
+    """A colour number (``0x5865F2``) as the ``#rrggbb`` an ``<input type=color>`` takes."""
+    return f"#{value:06x}" if isinstance(value, int) and 0 <= value <= 0xFFFFFF else "#000000"
+
+
+def _status(name: str, prop: dict[str, Any], value: Any) -> Widget | None:
+    """A state the plugin keeps itself, shown as a sentence while it holds: ``"x-status"`` is the text
+    before the time of a ``date-time`` field (``"The old signing secret still signs deliveries until"``),
+    shown while that time is ahead (e.g. a signing-secret rotation in progress)."""
+    try:
+        until = as_datetime(value) if prop.get("x-status") and isinstance(value, str) else None
+    except ValueError:  # not a time: nothing to say
+        return None
+    if until is None or until <= utcnow():
+        return None
+    return Widget(
+        name=name,
+        label=str(prop["x-status"]),
+        kind="status",
+        value=until,
+        section=prop.get("x-section") or "Connection",
+    )
 
 
 def humanize(name: str) -> str:
@@ -170,6 +255,8 @@ def _kind(schema: dict[str, Any], prop: dict[str, Any]) -> tuple[str, list[Colum
         return "select", []
     if kind == "boolean":
         return "checkbox", []
+    if kind == "integer" and widget == "color":
+        return "color", []
     if kind in ("number", "integer"):
         return kind, []
     if kind == "object":
@@ -217,6 +304,9 @@ def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> li
     for name, raw in props.items():
         prop = _resolve(schema, raw) or {}
         if prop.get("readOnly"):
+            note = _status(name, prop, current.get(name) if current else None)
+            if note is not None:
+                result.append(note)
             continue
         kind, columns = _kind(schema, prop)
         value = current.get(name) if current is not None else prop.get("default")
@@ -226,10 +316,11 @@ def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> li
         fmt = prop.get("format")
         inferred = "Message" if prop.get("x-template") else SECTION_OF_KIND.get(kind, "Connection")
         section = prop.get("x-section") or inferred
+        unit = _unit(name, prop) if kind in ("number", "integer") else None
         result.append(
             Widget(
                 name=name,
-                label=prop.get("title") or humanize(name),
+                label=_label(name, prop, unit),
                 kind=kind,
                 required=name in required,
                 help=_help(prop, kind, secret_set),
@@ -242,8 +333,10 @@ def widgets(schema: dict[str, Any], current: dict[str, Any] | None = None) -> li
                 secret_set=secret_set,
                 section=section,
                 mode=prop.get("x-mode"),
-                unit=_unit(name, prop) if kind in ("number", "integer") else None,
+                unit=unit,
                 generate=prop.get("x-generate"),
+                template=prop.get("x-template")
+                or (_resolve(schema, prop.get("items") or {}) or {}).get("x-template"),
             )
         )
     return result

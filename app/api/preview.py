@@ -4,6 +4,8 @@ editor; the config may be unsaved (a saved integration's secrets are kept when l
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow
 from flask import current_app, jsonify
 from marshmallow import RAISE, Schema, fields
@@ -40,8 +42,14 @@ class PreviewOut(Schema):
 
 @bp.post("/plugins/<plugin_id>/preview")
 def preview_config(plugin_id: str):
+    return jsonify(build_preview(plugin_id, json_body()))
+
+
+def build_preview(plugin_id: str, raw: Any) -> dict[str, Any]:
+    """``{"preview", "error", "sample"}`` for a request body of ``PreviewIn``'s shape; APIError (404, 422)
+    when the body, the form, the saved config or the submission is not right."""
     plugin = _plugin(plugin_id)
-    body = load(PreviewIn(), json_body())
+    body = load(PreviewIn(), raw)
     form = scoped_or_404(Form, body["form_id"], "form", WRITE)
     schema = plugin.config_schema()
     previous = None
@@ -81,4 +89,4 @@ def preview_config(plugin_id: str):
     answer = plugin_calls(current_app).preview(
         plugin, config, event.name, snapshot(form_doc, submission, event)
     )
-    return jsonify({**answer, "sample": not body["submission_id"]})
+    return {**answer, "sample": not body["submission_id"]}

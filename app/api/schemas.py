@@ -9,7 +9,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates, validates_schema
 
 from app.contract import FORM_EVENTS
 from app.engine.conditions import OPERATORS
@@ -86,6 +86,17 @@ class FormFieldIn(Schema):
         load_default=list,
         validate=validate.Length(max=MAX_OPTIONS, error=f"At most {MAX_OPTIONS} options."),
     )
+
+    @validates_schema
+    def _choice_has_options(self, data: dict[str, Any], **_: Any) -> None:
+        """A required choice without options could never be answered: its form could never be sent."""
+        answerable = any(option.strip() for option in data.get("options") or [])
+        if data.get("type") == "select" and data.get("required") and not answerable:
+            raise ValidationError(
+                "A required choice needs at least one option, or the form can never be submitted. "
+                "Add options, or make the field optional.",
+                "options",
+            )
 
 
 class FormIn(Schema):

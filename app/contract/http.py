@@ -73,7 +73,7 @@ def raise_for_response(resp: requests.Response) -> None:
         )
     if code == 410:
         raise PluginError(
-            f"{detail} (the destination is gone; the integration was disabled)",
+            f"{detail} (the destination is gone)",
             disable=True,
             response=summary,
         )

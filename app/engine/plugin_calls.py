@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask
 
 from app.contract import ExecutionContext, Plugin, PluginError, TestResult
+from app.contract.plain_errors import explain, where_in_config
 from app.contract.registry import PluginRegistry
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import AttemptInfo, PluginHost, host_for
@@ -74,7 +75,7 @@ class PluginCalls:
             result = outcome.value
         else:
             result = TestResult(False, "The plugin's test gave no answer.")
-        return scrub(result.to_dict(), hidden)
+        return scrub(in_plain_words(result, config).to_dict(), hidden)
 
     def preview(
         self, plugin: Plugin, config: dict[str, Any], event: str, payload: dict[str, Any]
@@ -147,6 +148,16 @@ class PluginCalls:
         scrub_attempt(outcome.error, outcome.result, hidden)
         info.output = scrub(info.output, hidden)
         return outcome, hidden
+
+
+def in_plain_words(result: TestResult, config: Mapping[str, Any]) -> TestResult:
+    """A failed test whose message is a low-level network error (``[Errno 111] Connection refused``) said
+    in plain words (app.contract.plain_errors), the original kept in ``details["technical"]``."""
+    plain = None if result.success else explain(result.message, where_in_config(config))
+    if plain is None:
+        return result
+    details = {**result.details, "problem": plain.kind, "technical": result.message}
+    return TestResult(False, plain.message, details)
 
 
 def plugin_calls(app: Flask) -> PluginCalls:

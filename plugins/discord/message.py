@@ -42,7 +42,10 @@ class DiscordConfig(Schema):
     color = fields.Integer(
         load_default=0x5865F2,
         validate=validate.Range(min=0, max=0xFFFFFF),
-        metadata={"description": "The embed's colour as a number (0x5865F2 = 5793266)"},
+        metadata={
+            "description": "The colour of the embed's side bar (as a number in the API: 0x5865F2 = 5793266)",
+            "x-widget": "color",
+        },
     )
     username = fields.String(
         load_default=None,

@@ -70,6 +70,9 @@ class DiscordPlugin(Plugin):
             {"status_code": resp.status_code, "message_id": posted.get("id"), **rate_limit_state(resp)},
         )
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        return {"to": "the channel of the webhook", "message": build(ctx.config, ctx.payload)}
+
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         """Reads the webhook (GET): Discord says whether it exists and where it posts. Nothing is posted."""
         try:
@@ -133,7 +136,7 @@ def raise_for_discord(resp: requests.Response) -> None:
     if code in (401, 404) or error.get("code") in GONE:
         raise PluginError(
             f"Discord says the webhook is gone ({detail}): it was deleted or its token reset. "
-            "Create a webhook in the channel's settings and paste its URL; the integration was disabled.",
+            "Create a webhook in the channel's settings and paste its URL.",
             disable=True,
             response=summary,
         )

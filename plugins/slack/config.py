@@ -62,7 +62,17 @@ class SlackConfig(Schema):
         def given(name: str) -> bool:
             return bool(data.get(name)) or name in kept
 
-        if given("webhook_url") == given("token"):
-            raise ValidationError("Give either webhook_url, or token and channel.", "webhook_url")
+        token = "Paste the app's bot token (xoxb-...)."
+        if not given("webhook_url") and not given("token"):  # said on the field of the way to connect
+            if data.get("channel"):  # a channel: the bot's way
+                raise ValidationError(token, "token")
+            raise ValidationError(
+                {"webhook_url": ["Paste the incoming webhook URL Slack gave you."], "token": [token]}
+            )
+        if given("webhook_url") and given("token"):
+            raise ValidationError(
+                "Use one way to connect: the incoming webhook URL, or the bot token and a channel.",
+                "webhook_url",
+            )
         if given("token") and not data.get("channel"):
             raise ValidationError("A bot token needs a channel to post to.", "channel")

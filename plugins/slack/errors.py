@@ -94,7 +94,7 @@ def webhook_error(resp: WebhookResponse) -> PluginError | None:
     if status == 404 or body in DEAD_HOOK:
         return PluginError(
             f"The Slack webhook no longer exists ({body or status}): it was removed or its app uninstalled. "
-            "Create a new incoming webhook and paste its URL; the integration was disabled.",
+            "Create a new incoming webhook and paste its URL.",
             disable=True,
             response=summary,
         )

@@ -65,6 +65,12 @@ class TeamsPlugin(Plugin):
             raise
         return ExecutionResult(f"Posted a card through {where}", sent, response_summary(resp))
 
+    def preview(self, ctx: ExecutionContext) -> dict[str, Any]:
+        return {
+            "to": f"the webhook at {_host(ctx.config['webhook_url'])}",
+            "message": build(ctx.config, ctx.payload),
+        }
+
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         """Teams webhooks cannot be checked without posting, so this only proves the URL answers."""
         url, where = config["webhook_url"], _host(config["webhook_url"])
@@ -112,7 +118,7 @@ def _raise_for_teams(resp: requests.Response, where: str) -> None:
     if code == 404:
         raise PluginError(
             f"The Teams webhook no longer exists (HTTP 404 at {where}): its workflow or connector was "
-            "removed. Create a new one and paste its URL; the integration was disabled.",
+            "removed. Create a new one and paste its URL.",
             disable=True,
             response=summary,
         )

@@ -95,7 +95,10 @@ class WebhookConfig(Schema):
         metadata={
             "description": "When the replaced signing secret stops signing",
             "readOnly": True,
+            "format": "date-time",
             "x-section": "Security",
+            "x-status": "Rotation in progress: the old signing secret still signs every delivery, next to "
+            "the new one, until",
             "x-not-secret": True,  # a time, named after the secret it is about
         },
     )

@@ -13,7 +13,7 @@ def test_settings_come_in_sections_with_units_and_a_choice_of_how_to_connect(api
     webhook = owner.get(f"/admin/forms/{form['id']}/integrations/new/webhook").text
     legends = re.findall(r'<fieldset class="config-section">\s*<legend>([^<]+)</legend>', webhook)
     assert legends == ["Connection", "Security", "Advanced"]
-    assert '<span class="unit" id="f-config-timeout-unit">seconds</span>' in webhook
+    assert '<span class="unit" id="f-config-timeout-unit" aria-hidden="true">seconds</span>' in webhook  # said in the label
     assert 'data-generate="whsec"' in webhook
     slack = owner.get(f"/admin/forms/{form['id']}/integrations/new/slack").text
     assert "How to connect" in slack

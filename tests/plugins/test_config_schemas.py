@@ -68,7 +68,7 @@ CASES = [
     ("slack", {**BOT, "text": "{{ name }} wrote", "blocks": False}, None),
     ("slack", {**BOT, "channel": "C0123ABCD"}, None),
     ("slack", {**HOOK, **BOT}, "webhook_url"),
-    ("slack", {"channel": "#forms"}, "webhook_url"),
+    ("slack", {"channel": "#forms"}, "token"),  # the bot's way, without its token
     ("slack", {"token": "xoxb-123"}, "channel"),
     ("slack", {**BOT, "token": "abc"}, "token"),
     ("slack", {**BOT, "channel": "General Chat"}, "channel"),

@@ -96,6 +96,7 @@ def test_test_connection_says_the_webhook_is_gone(discord):
     plugin = DiscordPlugin({"ALLOW_PRIVATE_DESTINATIONS": True})
     result = plugin.test_connection({"webhook_url": discord.webhook_url.replace(TOKEN, "reset")})
     assert not result.success and "Discord says the webhook is gone (Invalid Webhook Token)" in result.message
+    assert "disabled" not in result.message  # a test disables nothing, so it does not say it did
 
 
 def test_the_webhook_token_never_reaches_the_log(discord):

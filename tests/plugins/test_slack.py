@@ -122,6 +122,7 @@ def test_webhook_test_connection_reports_a_dead_hook(slack):
     result = plugin.test_connection(config)
     assert not result.success
     assert "no longer exists" in result.message
+    assert "disabled" not in result.message  # a test disables nothing, so it does not say it did
 
 
 def test_bot_test_connection_reports_team_bot_and_channel_and_posts_nothing(slack):

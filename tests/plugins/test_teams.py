@@ -57,7 +57,7 @@ def test_templates_and_a_field_selection_shape_the_card(teams):
     [
         (Reply(400, {"error": {"code": "InvalidRequestContent"}}), "permanent", "Teams refused the card"),
         (Reply(401, {"error": {}}), "permanent", "copy the URL again from the channel's workflow"),
-        (Reply(404, {"error": {}}), "permanent", "the integration was disabled"),
+        (Reply(404, {"error": {}}), "permanent", "Create a new one and paste its URL."),
         (Reply(413, ""), "permanent", "Select fewer fields"),
         (
             Reply(429, "", {"Retry-After": "9"}),

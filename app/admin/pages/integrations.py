@@ -3,14 +3,18 @@ JSON Schema (see app.admin.config_form). Saving and testing go through the JSON 
 
 from __future__ import annotations
 
-from flask import abort, render_template
+from flask import abort, jsonify, render_template
 
 from app.admin import access, bp
-from app.admin.config_form import sections, widgets
+from app.admin.config_form import insertables, sections, widgets
 from app.admin.filters import when
+from app.admin.message_picture import picture
 from app.admin.submission_search import summary
 from app.api.plugins import config_json
+from app.api.preview import build_preview
+from app.api.util import json_body
 from app.contract.registry import registry
+from app.errors import APIError, api_error_response
 from app.models import Form, Submission, newest_first
 
 RECENT = 10  # submissions offered for the preview
@@ -56,6 +60,7 @@ def new_integration(form_id: str, plugin_id: str):
         plugin=plugin,
         config=None,
         sections=sections(widgets(plugin["config_schema"])),
+        insertables=insertables(form.fields),
         recent=_recent(form),
         name=plugin["name"],
         enabled=True,
@@ -75,9 +80,23 @@ def edit_integration(config_id: str):
         plugin=plugin,
         config=cfg,
         sections=sections(widgets(plugin["config_schema"], shown)),
+        insertables=insertables(form.fields),
         recent=_recent(form),
         name=cfg.name,
         enabled=cfg.enabled,
         triggers=list(cfg.trigger_events),
         editable=access.can_edit(form.workspace_id),
     )
+
+
+@bp.post("/plugins/<plugin_id>/preview")
+def preview_picture(plugin_id: str):
+    """The API's preview (same body, same answer) plus ``html``: the picture of the message, rendered here
+    (templates/admin/_preview.html). Errors are the API's JSON errors, for the editor to place."""
+    try:
+        answer = build_preview(plugin_id, json_body())
+    except APIError as err:
+        return api_error_response(err)
+    shown = answer["preview"]
+    html = render_template("admin/_preview.html", picture=picture(plugin_id, shown)) if shown else None
+    return jsonify({**answer, "html": html})

@@ -107,6 +107,8 @@
         return [input.checked, true];
       case "preset":
         return input.checked ? [JSON.parse(wrapper.dataset.preset), true] : [undefined, false];
+      case "color": // #rrggbb -> the number the schema takes
+        return [parseInt(input.value.slice(1), 16), true];
       case "checkboxes":
         return [$$("input[type=checkbox]", wrapper).filter((c) => c.checked).map((c) => c.value), true];
       case "number":
@@ -376,6 +378,16 @@
     if (result.ok && result.data) {
       box.classList.add(result.data.success ? "is-good" : "is-bad");
       box.textContent = `${result.data.success ? "Connection works" : "Connection failed"}: ${result.data.message}`;
+      const technical = (result.data.details || {}).technical;
+      if (technical) { // the plain words above; what the network said, one click away
+        const more = document.createElement("details");
+        const summary = document.createElement("summary");
+        summary.textContent = "Technical details";
+        const text = document.createElement("code");
+        text.textContent = technical;
+        more.append(summary, text);
+        box.append(more);
+      }
     } else {
       box.classList.add("is-bad");
       box.textContent = errorMessage(result);
