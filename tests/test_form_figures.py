@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 
 import pytest
+import requests
 from bson import ObjectId
 
 from app.engine import indexer
@@ -21,6 +22,8 @@ from app.models.figures import FormFigures
 from tests.admin_api.conftest import People
 from tests.admin_ui.conftest import owner_client
 from tests.admin_ui.test_submissions_browser import _listed
+from tests.support.procs import AppProcess, admin_session, app_env
+from tests.support.wait import wait_until
 
 FIELDS = [
     {"name": "colour", "label": "Favourite colour", "type": "select", "options": ["red", "green", "blue"]},
@@ -332,3 +335,41 @@ def test_a_days_figures_are_one_document_whatever_its_submissions(app, api):
     _drain(app)
     with app.app_context():
         assert FormFigures.objects(form_id=form["id"]).count() == 1
+
+
+def test_two_processes_accepting_at_once_with_their_indexers_count_every_submission_once(
+    make_app, store_uri, db_name, tmp_path
+):
+    env = app_env(store_uri, db_name, tmp_path, SUBMIT_RATE_LIMIT="", INDEX_INTERVAL="0.2")
+    procs = [AppProcess(env, tmp_path / f"app{i}.log") for i in range(2)]
+    try:
+        s = admin_session()
+        form = s.post(procs[0].url + "/api/forms", json={"name": "Both", "fields": FIELDS}).json()
+        rows = [_row(random.Random(n)) for n in range(160)]
+        accepted: list[str] = []
+
+        def submit(url: str, part: list[dict]) -> None:
+            with requests.Session() as http:
+                for data in part:
+                    resp = http.post(f"{url}/api/forms/{form['id']}/submissions", json={"data": data}, timeout=30)
+                    assert resp.status_code == 202, resp.text
+                    accepted.append(resp.json()["id"])
+
+        threads = [threading.Thread(target=submit, args=(p.url, rows[i::4])) for i, p in enumerate(procs * 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert len(accepted) == len(rows)
+        today = utcnow().date().isoformat()
+        path = f"/api/forms/{form['id']}/summary?from={today}&to={today}"
+        wait_until(lambda: s.get(procs[1].url + path).json()["total"] == len(rows), what="every submission counted")
+        app = make_app()
+        wait_until(lambda: not _docs(app, form) or all(indexer.PENDING not in d for d in _docs(app, form)), what="flags cleared")
+        _check(s.get(procs[1].url + path).json(), _docs(app, form))
+        with app.app_context():
+            posted = {str(search_terms.submission_of(p)) for p in SubmissionTerm._get_collection().find({})}
+        assert posted >= set(accepted) - {str(d["_id"]) for d in _docs(app, form) if not d["data"]}
+    finally:
+        for p in procs:
+            p.stop()

@@ -272,15 +272,10 @@ def _within(key: str, bounds: Mapping[str, str]) -> bool:
 def _tail(filters: Filters, form_id: str, fields: dict | None, state: _Search) -> list[dict]:
     """A form's submissions holding the words searched for among those the indexer has not reached yet
     (accepted a moment ago: no postings), in key order; at most ``TAIL_LIMIT`` are read."""
-    projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1, "form_id": 1}
-    due = list(
-        Submission._get_collection().find({indexer.PENDING: {"$eq": indexer.NEW}}, projection, limit=TAIL_LIMIT)
-    )
-    state.tail_full = state.tail_full or len(due) >= TAIL_LIMIT
     bounds = filters.key_range()
     found = [
         d
-        for d in due
+        for d in state.due(fields)
         if d.get("form_id") == form_id
         and _within(d.get("sort_key") or "", bounds)
         and (filters.deleted or not d.get("deleted"))
@@ -362,6 +357,16 @@ class _Search:
     budget: _Budget
     legacy: bool = False
     tail_full: bool = False  # the indexer's tail was longer than a search reads
+    _due: list[dict] | None = None
+
+    def due(self, fields: dict | None) -> list[dict]:
+        """The submissions the indexer has not reached yet (read once per search, for every form)."""
+        if self._due is None:
+            projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1, "form_id": 1}
+            query = {indexer.PENDING: {"$eq": indexer.NEW}}
+            self._due = list(Submission._get_collection().find(query, projection, limit=TAIL_LIMIT))
+            self.tail_full = len(self._due) >= TAIL_LIMIT
+        return self._due
 
     def stream(self, skip: int = 0, fields: dict | None = None, want: int = PER_PAGE + 1) -> Iterator[dict]:
         """Every match in order (``skip`` rows passed over in the store where it can); a caller with a
