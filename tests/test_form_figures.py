@@ -16,6 +16,7 @@ import pytest
 import requests
 from bson import ObjectId
 
+from app.admin import results_summary
 from app.engine import indexer
 from app.models import Submission, SubmissionTerm, search_terms, utcnow
 from app.models.figures import FormFigures
@@ -328,14 +329,21 @@ def test_a_viewer_reads_the_summary_and_another_workspace_gets_404(app, api):
     assert f"/admin/forms/{form['id']}/summary" in owner_client(app).get(f"/admin/forms/{form['id']}").text
 
 
-def test_a_days_figures_are_one_document_whatever_its_submissions(app, api):
+def test_a_range_reads_whole_months_and_at_most_two_runs_of_days_and_sums_them_right(app, api):
     form = api.create_form("Dense", FIELDS)
     rng = random.Random(2)
-    _accept(app, form, [(_row(rng), DAY0 + dt.timedelta(seconds=i)) for i in range(300)])
+    _accept(app, form, [(_row(rng), DAY0 + dt.timedelta(hours=5 * i)) for i in range(400)])  # ~83 days
     _drain(app)
     with app.app_context():
-        assert FormFigures.objects(form_id=form["id"]).count() == 1
-
+        assert FormFigures.objects(form_id=form["id"], span="month").count() == 3  # March to May
+    docs = _docs(app, form)
+    for start, end in [("2026-03-15", "2026-04-10"), ("2026-03-01", "2026-05-31"), ("2026-02-20", "2026-05-02")]:
+        inside = [d for d in docs if start <= d["created_at"].date().isoformat() <= end]
+        _check(_summary(api, form, start, end), inside)
+    months, days = results_summary._split(dt.date(2025, 1, 15), dt.date(2026, 1, 14))
+    assert (len(months), days) == (11, [("2025-01-15", "2025-01-31"), ("2026-01-01", "2026-01-14")])
+    assert results_summary._split(dt.date(2024, 2, 1), dt.date(2024, 2, 29)) == (["2024-02"], [])
+    assert results_summary._split(dt.date(2024, 2, 3), dt.date(2024, 2, 5)) == ([], [("2024-02-03", "2024-02-05")])
 
 def test_two_processes_accepting_at_once_with_their_indexers_count_every_submission_once(
     make_app, store_uri, db_name, tmp_path

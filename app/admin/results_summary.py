@@ -127,13 +127,15 @@ def date_range(args: Mapping[str, str], today: dt.date | None = None) -> tuple[d
 
 
 def summarise(form: Form, start: dt.date, end: dt.date) -> Summary:
-    """The summary of ``form`` from ``start`` to ``end`` (UTC days, both included)."""
-    docs = list(
-        FormFigures._get_collection().find(
-            {"form_id": {"$eq": str(form.id)}, "day": {"$gte": start.isoformat(), "$lte": end.isoformat()}}
-        )
-    )
-    per_day = {doc["day"]: doc.get("count", 0) for doc in docs}
+    """The summary of ``form`` from ``start`` to ``end`` (UTC days, both included): its whole months from
+    the month documents, the days of the months it covers in part from the day documents."""
+    docs = _figures(str(form.id), start, end)
+    per_day: Counter[str] = Counter()
+    for doc in docs:
+        if doc.get("span") == "month":
+            per_day.update({f"{doc['day']}-{dd}": n for dd, n in doc.get("days", {}).items()})
+        else:
+            per_day[doc["day"]] += doc.get("count", 0)
     days = [
         (day, per_day.get(day.isoformat(), 0))
         for day in (start + dt.timedelta(days=i) for i in range((end - start).days + 1))
@@ -144,6 +146,36 @@ def summarise(form: Form, start: dt.date, end: dt.date) -> Summary:
         for f in form.fields
     ]
     return Summary(start, end, days, fields)
+
+
+def _figures(form_id: str, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
+    """The figures documents covering ``start``..``end`` exactly, fewest first: whole months, and days."""
+    coll = FormFigures._get_collection()
+    months, partial = _split(start, end)
+    docs = []
+    if months:
+        query = {"form_id": {"$eq": form_id}, "span": {"$eq": "month"}, "day": {"$gte": months[0], "$lte": months[-1]}}
+        docs += list(coll.find(query))
+    for first, last in partial:
+        query = {"form_id": {"$eq": form_id}, "span": {"$eq": "day"}, "day": {"$gte": first, "$lte": last}}
+        docs += list(coll.find(query))
+    return docs
+
+
+def _split(start: dt.date, end: dt.date) -> tuple[list[str], list[tuple[str, str]]]:
+    """The whole months (YYYY-MM) of a range, and its days in months it covers in part (at most two runs)."""
+    months: list[str] = []
+    partial: list[tuple[str, str]] = []
+    first = start.replace(day=1)
+    while first <= end:
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        lo, hi = max(start, first), min(end, following - dt.timedelta(days=1))
+        if lo == first and hi == following - dt.timedelta(days=1):
+            months.append(first.strftime("%Y-%m"))
+        else:
+            partial.append((lo.isoformat(), hi.isoformat()))
+        first = following
+    return months, partial
 
 
 def _field(spec: Mapping[str, Any], parts: list[Mapping[str, Any]], total: int) -> FieldSummary:

@@ -135,10 +135,8 @@ def _finish(journal: Mapping[str, Any]) -> None:
     changes: dict[str, list[tuple[dict[str, Any], int]]] = {}
     for entry in journal["subs"]:
         for counted, sign in ((entry["old"], -1), (entry["new"], 1)):
-            if counted is not None:
-                changes.setdefault(fig.figures_id(entry["form_id"], counted["day"]), []).append(
-                    (counted, sign)
-                )
+            for period in fig.periods(counted["day"]) if counted is not None else ():
+                changes.setdefault(fig.figures_id(entry["form_id"], period), []).append((counted, sign))
     _apply(seq, changes)
     subs = Submission._get_collection()
     ops = []
@@ -157,8 +155,8 @@ def _apply(seq: int, changes: Mapping[str, list[tuple[dict[str, Any], int]]]) ->
         current = stored.get(figures_id)
         if current is not None and current.get("seq", 0) >= seq:
             continue  # written by this journal already
-        form_id, day = figures_id.rsplit(" ", 1)
-        doc = current or fig.empty(form_id, day)
+        form_id, period = figures_id.rsplit(" ", 1)
+        doc = current or fig.empty(form_id, period)
         read_seq = doc.get("seq", 0)
         for counted, sign in parts:
             fig.apply(doc, counted, sign)

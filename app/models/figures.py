@@ -1,7 +1,7 @@
 """Per-form, per-day figures of the submissions (the results summary), kept as submissions are indexed.
 
-One ``FormFigures`` document per form and UTC day: how many submissions (not deleted) it received and,
-per declared field, what they held:
+One ``FormFigures`` document per form and UTC day, and one per form and month (``span``; the month's also
+counts per day): how many submissions (not deleted) it received and, per declared field, what they held:
 
 - options (select, checkbox): a count per option;
 - numbers: count, sum, min, max and a histogram whose buckets are the values rounded to two significant
@@ -9,7 +9,8 @@ per declared field, what they held:
 - text (any other type): how many filled it and the most frequent values, at most ``TOP_VALUES`` distinct
   values per field and day (later ones count as "other"); values are cut at ``VALUE_CHARS`` characters.
 
-A date range sums a bounded number of documents (one per day), whatever the form's size.
+A date range sums a bounded number of documents whatever the form's size: its whole months, and the days
+of at most two partial months (a year: at most 13 months and 60 days; on nx-27017 a document costs ~1.5 ms).
 
 What a submission adds is its ``basis`` (kept on the submission as ``figures_basis``, so an edit or a
 delete can take exactly that back: see app.engine.indexer). Edits and deletes adjust every figure except
@@ -36,18 +37,26 @@ NUMBER_TYPES = ("number",)
 class FormFigures(Document):
     """A form's figures for one UTC day (see the module's docstring for ``fields``)."""
 
-    id = StringField(primary_key=True)  # "<form id> <YYYY-MM-DD>"
+    id = StringField(primary_key=True)  # "<form id> <YYYY-MM-DD>" or "<form id> <YYYY-MM>"
     form_id = StringField(required=True)
-    day = StringField(required=True)  # YYYY-MM-DD (UTC)
+    span = StringField(required=True, choices=("day", "month"))
+    day = StringField(required=True)  # YYYY-MM-DD, or YYYY-MM for a month (UTC)
+    days = DictField()  # a month's: submissions per day ("DD": n)
     seq = IntField(default=0)  # the indexer batch that wrote it last (a batch done again skips it)
     count = IntField(default=0)
     fields = DictField()
 
-    meta = {"collection": "form_figures", "indexes": [{"fields": ["form_id", "day"]}]}
+    meta = {"collection": "form_figures", "indexes": [{"fields": ["form_id", "span", "day"]}]}
 
 
-def figures_id(form_id: str, day: str) -> str:
-    return f"{form_id} {day}"
+def figures_id(form_id: str, period: str) -> str:
+    """The id of a form's figures for a day (YYYY-MM-DD) or a month (YYYY-MM)."""
+    return f"{form_id} {period}"
+
+
+def periods(day: str) -> tuple[str, str]:
+    """The day and the month a submission of ``day`` counts in."""
+    return day, day[:7]
 
 
 def day_of(moment: dt.datetime) -> str:
@@ -112,20 +121,20 @@ def basis(form_fields: Iterable[Mapping[str, Any]], doc: Mapping[str, Any]) -> d
     return {"day": day_of(doc["created_at"]), "f": counted}
 
 
-def empty(form_id: str, day: str) -> dict[str, Any]:
-    return {
-        "_id": figures_id(form_id, day),
-        "form_id": form_id,
-        "day": day,
-        "seq": 0,
-        "count": 0,
-        "fields": {},
-    }
+def empty(form_id: str, period: str) -> dict[str, Any]:
+    span = "month" if len(period) == 7 else "day"
+    doc = {"_id": figures_id(form_id, period), "form_id": form_id, "span": span, "day": period, "seq": 0}
+    doc.update({"count": 0, "fields": {}, **({"days": {}} if span == "month" else {})})
+    return doc
 
 
 def apply(figures: dict[str, Any], counted: Mapping[str, Any], sign: int) -> None:
-    """Add (``sign`` 1) or take back (-1) a submission's ``basis`` to its day's ``figures``, in place."""
+    """Add (``sign`` 1) or take back (-1) a submission's ``basis`` to its day's or month's ``figures``, in
+    place."""
     figures["count"] += sign
+    if figures.get("span") == "month":
+        day = counted["day"][8:]
+        figures["days"][day] = figures["days"].get(day, 0) + sign
     for name, token in counted["f"].items():
         field = figures["fields"].setdefault(name, {"filled": 0})
         if "o" in token:
