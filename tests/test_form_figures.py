@@ -381,3 +381,28 @@ def test_two_processes_accepting_at_once_with_their_indexers_count_every_submiss
     finally:
         for p in procs:
             p.stop()
+
+
+def test_a_pass_that_stalled_past_its_journal_does_not_undo_a_later_batch(app, api, monkeypatch):
+    form = api.create_form("Stall", FIELDS)
+    (sub_id,) = _accept(app, form, [({"colour": "red"}, DAY0)])
+    stalled = {}
+    finish = indexer._finish
+
+    def stall(journal):  # the pass stops before finishing: another takes over, and a later batch runs
+        stalled["journal"] = journal
+        raise RuntimeError("stalled")
+
+    monkeypatch.setattr(indexer, "_finish", stall)
+    with app.app_context(), pytest.raises(RuntimeError):
+        indexer.run_batch()
+    monkeypatch.setattr(indexer, "_finish", finish)
+    assert _drain(app) == 1
+    api.patch(f"/api/submissions/{sub_id}", {"data": {"colour": "blue"}})
+    assert _drain(app) == 1
+    with app.app_context():
+        finish(stalled["journal"])  # the stalled pass wakes up and writes what it had
+    api.patch(f"/api/submissions/{sub_id}", {"data": {"colour": "green"}})
+    _drain(app)
+    colour = _summary(api, form)["fields"][0]
+    assert {o["value"]: o["count"] for o in colour["options"]} == {"red": 0, "green": 1, "blue": 0}

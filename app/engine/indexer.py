@@ -41,6 +41,7 @@ PENDING = "index_pending"
 NEW = 1  # accepted: postings and figures to write
 CHANGED = 2  # edited, deleted, or never counted: figures to adjust
 BASIS = "figures_basis"
+BASIS_SEQ = "figures_seq"  # the batch that set it
 BATCH = 100  # submissions per journal (each write stays short, the journal small)
 PASS_BATCHES = 20  # batches a pass does at most before it lets the scheduler's thread go
 STALE_JOURNAL = 30.0  # seconds after which a journal is taken for one whose pass stopped
@@ -141,7 +142,12 @@ def _finish(journal: Mapping[str, Any]) -> None:
     subs = Submission._get_collection()
     ops = []
     for entry in journal["subs"]:
-        ops.append(UpdateOne({"_id": entry["id"]}, {"$set": {BASIS: entry["new"]}}))
+        # Never over a later batch's (a pass that stalled past STALE_JOURNAL may write this late). (Two
+        # plain filters: nx-27017 mismatches an update's ``$or`` holding ``$exists: false``.)
+        ops.append(UpdateOne({"_id": entry["id"], BASIS_SEQ: {"$exists": False}}, {"$set": {BASIS_SEQ: 0}}))
+        ops.append(
+            UpdateOne({"_id": entry["id"], BASIS_SEQ: {"$lte": seq}}, {"$set": {BASIS: entry["new"], BASIS_SEQ: seq}})
+        )
         ops.append(UpdateOne({"_id": entry["id"], "revision": entry["rev"]}, {"$unset": {PENDING: ""}}))
     if ops:
         subs.bulk_write(ops, ordered=True)

@@ -87,6 +87,7 @@ class Submission(Document):
     # figures (app.engine.indexer, app.models.figures).
     index_pending = IntField(null=True)
     figures_basis = DictField(null=True, default=None)
+    figures_seq = IntField(null=True)
 
     meta = {
         "collection": "submissions",
