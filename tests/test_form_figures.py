@@ -16,7 +16,7 @@ import pytest
 import requests
 from bson import ObjectId
 
-from app.admin import results_summary
+from app.admin import results_summary, submission_search
 from app.engine import indexer
 from app.models import Submission, SubmissionTerm, search_terms, utcnow
 from app.models.figures import FormFigures
@@ -304,7 +304,15 @@ def test_reindex_submissions_counts_submissions_stored_before_the_figures(app, a
 
 @pytest.mark.parametrize(
     "query",
-    ["from=2026-02-30", "to=yesterday", "from=2026-03-02&to=2026-03-01", "from=2000-01-01&to=2026-01-01"],
+    [
+        "from=2026-02-30",
+        "to=yesterday",
+        "from=2026-03-02&to=2026-03-01",
+        "from=2000-01-01&to=2026-01-01",
+        "to=0001-01-05",
+        "from=9999-12-01&to=9999-12-31",
+        "from=1969-12-31&to=1970-01-02",
+    ],
 )
 def test_a_bad_range_is_a_422_that_says_why(app, api, query):
     form = api.create_form("Range", FIELDS)
@@ -406,3 +414,17 @@ def test_a_pass_that_stalled_past_its_journal_does_not_undo_a_later_batch(app, a
     _drain(app)
     colour = _summary(api, form)["fields"][0]
     assert {o["value"]: o["count"] for o in colour["options"]} == {"red": 0, "green": 1, "blue": 0}
+
+
+def test_a_search_says_so_when_more_submissions_wait_for_the_indexer_than_it_reads(app, api, monkeypatch):
+    monkeypatch.setattr(submission_search, "TAIL_LIMIT", 5)
+    owner = owner_client(app)
+    form = api.create_form("Backlog", FIELDS)
+    ids = _accept(app, form, [({"city": f"Lyon {i}"}, DAY0 + dt.timedelta(minutes=i)) for i in range(8)])
+    url = f"/admin/forms/{form['id']}/submissions?q=lyon"
+    page = owner.get(url).text
+    assert "still being added to the search index" in page
+    assert 0 < len(_listed(owner, url)) <= 5
+    _drain(app)
+    page = owner.get(url).text
+    assert "still being added" not in page and set(_listed(owner, url)) == {str(i) for i in ids}

@@ -14,7 +14,8 @@ from app.models import Form
 from app.models.figures import FormFigures, bucket_value, key, kind_of, unkey
 
 DEFAULT_DAYS = 30
-MAX_DAYS = 3_660  # a range of at most ten years (that many documents read)
+MAX_DAYS = 3_660  # a range of at most ten years
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)  # (no submission is older; no overflow)
 TOP_SHOWN = 10  # most frequent text values listed per field
 HISTOGRAM_BARS = 10
 
@@ -115,6 +116,9 @@ def date_range(args: Mapping[str, str], today: dt.date | None = None) -> tuple[d
             found[name] = dt.date.fromisoformat(raw)
         except ValueError:
             errors[name] = ["Give a day as YYYY-MM-DD."]
+            continue
+        if not FIRST_DAY <= found[name] <= LAST_DAY:
+            errors[name] = [f"Give a day from {FIRST_DAY} to {LAST_DAY}."]
     if errors:
         raise invalid(errors)
     end = found.get("to", today)
