@@ -19,6 +19,7 @@ from bson import ObjectId
 from app.admin import results_summary, submission_search
 from app.engine import indexer
 from app.models import Submission, SubmissionTerm, search_terms, utcnow
+from app.models import figures as fig
 from app.models.figures import FormFigures
 from tests.admin_api.conftest import People
 from tests.admin_ui.conftest import owner_client
@@ -428,3 +429,25 @@ def test_a_search_says_so_when_more_submissions_wait_for_the_indexer_than_it_rea
     _drain(app)
     page = owner.get(url).text
     assert "still being added" not in page and set(_listed(owner, url)) == {str(i) for i in ids}
+
+
+def test_figures_tallied_in_one_go_equal_the_indexers(app, api):
+    form = api.create_form("Seeded", FIELDS)
+    rng = random.Random(4)
+    _accept(app, form, [(_row(rng), DAY0 + dt.timedelta(hours=9 * i)) for i in range(120)])
+    _drain(app)
+    with app.app_context():
+        kept = {d["_id"]: {**d, "seq": 0} for d in FormFigures._get_collection().find({"form_id": form["id"]})}
+    tallied = {d["_id"]: d for d in fig.tally(form["id"], FIELDS, _docs(app, form))}
+    assert kept.keys() == tallied.keys() and len(kept) > 40
+    for figures_id, doc in tallied.items():
+        assert _close(doc, kept[figures_id]), figures_id
+
+
+def _close(a, b) -> bool:
+    """Equal, floats to rounding (sums added in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, float) or isinstance(b, float):
+        return a == pytest.approx(b)
+    return a == b

@@ -162,3 +162,16 @@ def apply(figures: dict[str, Any], counted: Mapping[str, Any], sign: int) -> Non
             else:
                 text["x"] += sign
             field["filled"] += sign
+
+
+def tally(form_id: str, form_fields: Iterable[Mapping[str, Any]], docs: Iterable[Mapping[str, Any]]) -> list[dict]:
+    """The figures documents (days and months) of a form holding ``docs``, computed in one go: for seeding
+    a store directly (bench/, tests) with what the indexer would have written. Seeded submissions should
+    carry their ``basis`` as ``figures_basis`` so that an edit takes back what they added."""
+    found: dict[str, dict[str, Any]] = {}
+    fields = list(form_fields)
+    for doc in docs:
+        if (counted := basis(fields, doc)) is not None:
+            for period in periods(counted["day"]):
+                apply(found.setdefault(period, empty(form_id, period)), counted, 1)
+    return list(found.values())
