@@ -336,6 +336,9 @@ def test_a_viewer_reads_the_summary_and_another_workspace_gets_404(app, api):
     page = owner_client(app).get(f"/admin/forms/{form['id']}/summary?from=2026-03-01&to=2026-03-01")
     assert page.status_code == 200 and "Favourite colour" in page.text and 'data-summary-total>1<' in page.text
     assert f"/admin/forms/{form['id']}/summary" in owner_client(app).get(f"/admin/forms/{form['id']}").text
+    assert api.delete(f"/api/forms/{form['id']}").status_code == 204
+    with app.app_context():
+        assert FormFigures.objects(form_id=form["id"]).count() == 0  # (its figures go with it)
 
 
 def test_a_range_reads_whole_months_and_at_most_two_runs_of_days_and_sums_them_right(app, api):
