@@ -42,7 +42,7 @@ def _days(summary: Summary) -> dict[str, Any]:
 
 def _field_chart(f: FieldSummary) -> dict[str, Any] | None:
     if f.kind == "options" and f.options:
-        points = [chart.Point(o, n, f"{n}", f"{n} of {f.total} ({_share(n, f.total)})") for o, n in f.options]
+        points = [chart.Point(o, n, f"{n} · {_share(n, f.total)}", f"{n} of {f.total} submissions") for o, n in f.options]
         rows = [[o, str(n), _share(n, f.total)] for o, n in f.options]
         return _chart(points, ["Option", "Submissions", "Share"], rows)
     if f.kind == "number" and f.numbers:
