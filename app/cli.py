@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app import auth, scaffold
+from app.engine import indexer
 from app.errors import APIError
 from app.models import PluginConfig, Role, search_terms
 from app.secrets_box import PREFIX, SecretBox, configured_keys, default_key
@@ -152,12 +153,16 @@ def new_plugin_command(name: str, parent: Path) -> None:
     "--all", "everything", is_flag=True, help="Rebuild every submission's entry, not only missing ones."
 )
 def reindex_submissions_command(everything: bool) -> None:
-    """Add submissions stored before the search index (or all, with --all) to it; safe to run again."""
+    """Add submissions stored before the search index (or all, with --all) to it, and those not yet counted
+    to their forms' figures; safe to run again."""
     total = 0
     for done in search_terms.reindex_batches(everything):
         total += done
         click.echo(f"indexed {total} submissions")
     click.echo(f"done: {total} submissions indexed")
+    flagged = indexer.mark_uncounted()
+    counted = indexer.drain(timeout=float("inf"))
+    click.echo(f"figures: {flagged} submissions not yet counted; {counted} indexed")
 
 
 def init_app(app: Flask) -> None:

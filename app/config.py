@@ -46,6 +46,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "OPERATION_RESEND_INTERVAL": (float, 60.0),
     "EXPORT_SHARE": (float, 0.5),  # the share of the time an export may keep busy (1: as fast as it can)
     "ALERT_CHECK_INTERVAL": (float, 60.0),
+    "INDEX_INTERVAL": (float, 2.0),  # seconds between the indexer's passes (search postings, form figures)
     "ALERT_COOLDOWN": (float, 3600.0),
     "ALERT_FAILURE_RATE": (float, 0.5),
     "ALERT_MIN_ATTEMPTS": (int, 10),

@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         alerts,
         dashboard,
         executions,
+        form_summary,
         forms,
         icons,
         integrations,

@@ -1,6 +1,7 @@
 """Finding submissions for the browser and the exports, from indexes: pages newest (or oldest) first by
 ``sort_key``, words through the postings of their rarest word, dates as ``sort_key`` ranges, an id by ``_id``
-(see app.models.search_terms). What Python still checks (the other words, a field's words) reads a bounded
+(see app.models.search_terms); the submissions accepted since the indexer's last pass (no postings yet) are
+read directly, a bounded few. What Python still checks (the other words, a field's words) reads a bounded
 number of candidates on a page (``SCAN_LIMIT``) and says so when it stops.
 
 Words match whole words, casefolded: "hopper" finds "Grace Hopper", "hop" does not.
@@ -22,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pymongo.collection import Collection
 
 from app.admin.query_args import MAX_PAGE
+from app.engine import indexer
 from app.errors import APIError
 from app.models import Form, Submission, SubmissionTerm, parse_object_id
 from app.models.search_terms import submission_of, term_key, text_of, time_key, words, words_of
@@ -32,6 +34,7 @@ BATCH = 200
 FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
 MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
 RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
+TAIL_LIMIT = 2_000  # submissions not yet indexed a word search reads directly (normally a few seconds' worth)
 SORTS = {"newest": -1, "oldest": 1}
 FIELD_SORT = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_\-]{0,63}):(?P<dir>asc|desc)$")
 KEY = re.compile(r"^[0-9]{17}[0-9a-f]{24}$")
@@ -260,9 +263,46 @@ def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
     return word, count
 
 
-def _by_words(filters: Filters, form_id: str, budget: _Budget, fields: dict | None) -> Iterator[dict]:
-    """A form's submissions holding the words searched for, in key order: the postings of the rarest word,
-    each candidate tested for the others (and the deleted flag)."""
+def _within(key: str, bounds: Mapping[str, str]) -> bool:
+    return all(
+        {"$gte": key >= b, "$gt": key > b, "$lt": key < b, "$lte": key <= b}[op] for op, b in bounds.items()
+    )
+
+
+def _tail(filters: Filters, form_id: str, fields: dict | None, state: _Search) -> list[dict]:
+    """A form's submissions holding the words searched for among those the indexer has not reached yet
+    (accepted a moment ago: no postings), in key order; at most ``TAIL_LIMIT`` are read."""
+    bounds = filters.key_range()
+    found = [
+        d
+        for d in state.due(fields)
+        if d.get("form_id") == form_id
+        and _within(d.get("sort_key") or "", bounds)
+        and (filters.deleted or not d.get("deleted"))
+        and filters.matches(d)
+    ]
+    return sorted(found, key=lambda d: d["sort_key"], reverse=filters.direction < 0)
+
+
+def _by_words(
+    filters: Filters, form_id: str, budget: _Budget, fields: dict | None, state: _Search
+) -> Iterator[dict]:
+    """A form's submissions holding the words searched for, in key order: the postings of the rarest word
+    (each candidate tested for the others and the deleted flag), merged with the indexer's tail."""
+    merged = heapq.merge(
+        _posted(filters, form_id, budget, fields),
+        _tail(filters, form_id, fields, state),
+        key=lambda d: d["sort_key"],
+        reverse=filters.direction < 0,
+    )
+    seen: set = set()
+    for doc in merged:  # (one both posted and still flagged: the indexer is at it)
+        if doc["_id"] not in seen:
+            seen.add(doc["_id"])
+            yield doc
+
+
+def _posted(filters: Filters, form_id: str, budget: _Budget, fields: dict | None) -> Iterator[dict]:
     word, count = _rarest(form_id, filters.query_words + filters.field_words)
     if not count:
         return
@@ -316,6 +356,17 @@ class _Search:
     form_ids: list[str]
     budget: _Budget
     legacy: bool = False
+    tail_full: bool = False  # the indexer's tail was longer than a search reads
+    _due: list[dict] | None = None
+
+    def due(self, fields: dict | None) -> list[dict]:
+        """The submissions the indexer has not reached yet (read once per search, for every form)."""
+        if self._due is None:
+            projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1, "form_id": 1}
+            query = {indexer.PENDING: {"$eq": indexer.NEW}}
+            self._due = list(Submission._get_collection().find(query, projection, limit=TAIL_LIMIT))
+            self.tail_full = len(self._due) >= TAIL_LIMIT
+        return self._due
 
     def stream(self, skip: int = 0, fields: dict | None = None, want: int = PER_PAGE + 1) -> Iterator[dict]:
         """Every match in order (``skip`` rows passed over in the store where it can); a caller with a
@@ -329,7 +380,7 @@ class _Search:
             cap = None if self.budget.limit is None else skip + rejects + want
             return islice(_legacy(f, self.form_ids, self.budget, fields, cap), skip, None)
         if f.query_words or f.field_words:
-            streams = [_by_words(f, fid, self.budget, fields) for fid in self.form_ids]
+            streams = [_by_words(f, fid, self.budget, fields, self) for fid in self.form_ids]
         else:
             states = (False, True) if f.deleted else (False,)
             if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
@@ -345,6 +396,11 @@ class _Search:
                 "Some submissions of this view were stored before the search index, which is incomplete "
                 "until an administrator runs `flask reindex-submissions`: until then this view is read by "
                 f"date, and a search tests only the newest {SCAN_LIMIT:,} submissions."
+            )
+        if self.tail_full:
+            notes.append(
+                f"More than {TAIL_LIMIT:,} recent submissions are still being added to the search index: a "
+                "search may miss some of them for a little while."
             )
         if self.budget.spent:
             notes.append(

@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     from app.api import (  # noqa: F401
         alerts,
         conditions,
+        form_summary,
         forms,
         invitations,
         jobs,

@@ -14,6 +14,7 @@ from app.engine.dispatch import pending_marker
 from app.errors import APIError, invalid
 from app.models import Form, FormField, PluginConfig, Submission, utcnow
 from app.models import revision as revisions
+from app.models.figures import FormFigures
 from app.signals import FormEvent
 
 
@@ -75,5 +76,6 @@ def delete_form(form_id: str):
     PluginConfig.objects(form_id=str(form.id)).delete()
     Submission.objects(form_id=str(form.id)).delete()
     revisions.delete_for_form(str(form.id))
+    FormFigures.objects(form_id=str(form.id)).delete()
     form.delete()
     return "", 204

@@ -57,6 +57,8 @@ QUERY: dict[str, dict[str, Any]] = {
     "submission_id": OBJECT_ID,
     "job_id": OBJECT_ID,
     "include_deleted": {"type": "boolean", "default": False},
+    "from": {"type": "string", "format": "date"},
+    "to": {"type": "string", "format": "date"},
     "job_status": {"type": "string", "enum": [s.value for s in JobStatus]},
     "log_status": {"type": "string", "enum": [s.value for s in LogStatus]},
 }
@@ -119,6 +121,13 @@ OPS: dict[str, Op] = {
     ),
     "api.list_submissions": Op(
         "Submissions of a form, newest first", {200: out.SubmissionPage}, query=(*PAGE, "include_deleted")
+    ),
+    "api.form_summary": Op(
+        "A form's results summary for a range of UTC days (by default the last 30): submissions per day and "
+        "per field options with counts, numbers as a distribution (approximate median), text as fill rate "
+        "and most frequent values; from figures kept as submissions are indexed (seconds behind)",
+        {200: out.FormSummaryOut},
+        query=("from", "to"),
     ),
     "api.get_submission": Op("A submission", {200: out.SubmissionOut}),
     "api.edit_submission": Op(

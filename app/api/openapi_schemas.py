@@ -63,6 +63,37 @@ class FormOut(Out):
     fields = fields.List(fields.Nested(FormFieldOut), required=True)  # last: it shadows the module
 
 
+class DayCountOut(Out):
+    day = fields.String(required=True, metadata={"format": "date"})
+    count = fields.Integer(required=True)
+
+
+class FieldSummaryOut(Out):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    type = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": ["options", "number", "text"]})
+    filled = fields.Integer(required=True)
+    fill_rate = fields.Float(required=True, allow_none=True)
+    options = fields.List(fields.Dict(), metadata={"description": "options: value, count, share"})
+    numbers = fields.Dict(
+        allow_none=True,
+        metadata={"description": "numbers: count, min, max, mean, median_approx, histogram [{from, to, count}]"},
+    )
+    top = fields.List(fields.Dict(), metadata={"description": "text: the most frequent values, with counts"})
+    other = fields.Integer(metadata={"description": "text: values not counted one by one"})
+
+
+class FormSummaryOut(Out):
+    form_id = _id()
+    from_ = fields.String(required=True, data_key="from", metadata={"format": "date"})
+    to = fields.String(required=True, metadata={"format": "date"})
+    timezone = fields.String(required=True)
+    total = fields.Integer(required=True)
+    days = fields.List(fields.Nested(DayCountOut), required=True)
+    fields_ = fields.List(fields.Nested(FieldSummaryOut), required=True, data_key="fields")
+
+
 class FormPage(PageOut):
     items = fields.List(fields.Nested(FormOut), required=True)
 

@@ -23,6 +23,7 @@ from app.api.schemas import SubmissionIn, submission_schema
 from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
+from app.engine import indexer
 from app.engine.dispatch import pending_marker
 from app.engine.group_commit import COMMAND_BYTES, Part, group_insert, is_duplicate
 from app.engine.subscriptions import subscriptions
@@ -183,14 +184,13 @@ def _accept(form_id: str, outcome: _Outcome):
         "dispatch_pending": False,
     }
     sub.update(search_terms.search_fields(sub))
+    sub[indexer.PENDING] = indexer.NEW  # (its postings and figures: the indexer's, after the 202)
     size = request.content_length  # (None: a chunked body, which may be as large as allowed)
     if size is None:
         size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
     unit = WriteUnit(current_app, size)
     stored = unit.add(group_insert(current_app, "submissions"), [sub])
     outcome.sub_id, outcome.part = str(sub_id), stored
-    if terms := search_terms.postings(sub):  # (in the same ordered write: searchable once accepted)
-        unit.add(group_insert(current_app, "submission_terms"), terms, search_terms.POSTING_BYTES)
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
@@ -246,7 +246,13 @@ def _change(submission_id: str, signal, changes: dict[str, Any]) -> tuple[dict, 
     previous = current.data if signal is signals.response_edited else None
     marker = pending_marker(signal.name, current.id, revision, previous)
     update: dict[str, Any] = {
-        "$set": {**changes, "revision": revision, "updated_at": utcnow(), "dispatch_pending": True},
+        "$set": {
+            **changes,
+            "revision": revision,
+            "updated_at": utcnow(),
+            "dispatch_pending": True,
+            indexer.PENDING: indexer.due_again(current.index_pending),  # (figures: the indexer's next pass)
+        },
         "$push": {"pending_events": marker},
     }
     if "data" in changes:

@@ -4,6 +4,7 @@ from app.models.accounts import ACCOUNT_MODELS, ApiToken, Membership, Role, User
 from app.models.alert import Alert, AlertCooldown, AlertSettings
 from app.models.common import as_datetime, find_by_id, isoformat, newest_first, parse_object_id, utcnow
 from app.models.execution_log import LogStatus, PluginExecutionLog
+from app.models.figures import FormFigures
 from app.models.form import Form, FormField, Submission
 from app.models.idempotency import IdempotencyKey
 from app.models.job import FINISHED, JobStatus, PluginJob
@@ -17,6 +18,7 @@ ALL_MODELS = (
     Submission,
     SubmissionRevision,
     SubmissionTerm,
+    FormFigures,
     PluginConfig,
     PluginJob,
     PluginExecutionLog,

@@ -83,6 +83,11 @@ class Submission(Document):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     sort_key = StringField(null=True)  # its place in the search index (app.models.search_terms)
+    # Due for the indexer (1: postings and figures, 2: figures only) and what it counts for in the form's
+    # figures (app.engine.indexer, app.models.figures).
+    index_pending = IntField(null=True)
+    figures_basis = DictField(null=True, default=None)
+    figures_seq = IntField(null=True)
 
     meta = {
         "collection": "submissions",
@@ -93,6 +98,7 @@ class Submission(Document):
             "workspace_id",
             "created_at",
             {"fields": ["form_id", "deleted", "sort_key"]},
+            {"fields": ["index_pending"], "sparse": True},
         ],
     }
 

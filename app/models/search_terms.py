@@ -9,8 +9,10 @@ submission or a range on ``created_at`` would be a scan there.
   one twice is a no-op, and a submission's postings are one ``_id`` range), ``key`` "<form id> <word>", with
   the submission's ``sort_key``; a word search reads the postings of its rarest word newest first.
 
-Both are written with the submission (intake and edit, ``search_fields``/``postings``); submissions stored
-before the index existed get them from ``flask reindex-submissions``.
+The intake writes ``sort_key`` with the submission and leaves its postings to the indexer's next pass
+(app.engine.indexer, flag ``index_pending``), seconds later; until then a search reads those few
+submissions directly. An edit writes its postings itself. Submissions stored before the index existed get
+both from ``flask reindex-submissions``.
 """
 
 from __future__ import annotations
@@ -137,17 +139,24 @@ def _reindex(docs: list[Mapping[str, Any]], previous: Mapping[Any, Any]) -> None
     ]
     if gone:  # (by _id: the one range nx-27017 serves from an index is equality on it)
         terms.delete_many({"_id": {"$in": gone}})
-    if new := [p for doc, extra in zip(docs, fields, strict=True) for p in postings({**doc, **extra})]:
-        for start in range(0, len(new), WRITE_BATCH):
-            try:
-                terms.insert_many(new[start : start + WRITE_BATCH], ordered=False)
-            except BulkWriteError as err:  # written before (a run that stopped, an unchanged word)
-                if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
-                    raise
+    write_postings([{**doc, **extra} for doc, extra in zip(docs, fields, strict=True)])
     Submission._get_collection().bulk_write(
         [UpdateOne({"_id": doc["_id"]}, {"$set": extra}) for doc, extra in zip(docs, fields, strict=True)],
         ordered=False,
     )
+
+
+def write_postings(docs: Iterable[Mapping[str, Any]]) -> int:
+    """Write these submissions' postings (those written before are left as they are); how many."""
+    terms = SubmissionTerm._get_collection()
+    new = [p for doc in docs for p in postings(doc)]
+    for start in range(0, len(new), WRITE_BATCH):
+        try:
+            terms.insert_many(new[start : start + WRITE_BATCH], ordered=False)
+        except BulkWriteError as err:  # written before (a run that stopped, an unchanged word)
+            if any(e.get("code") != DUPLICATE_KEY for e in err.details.get("writeErrors", [])):
+                raise
+    return len(new)
 
 
 def reindex_batches(everything: bool = False, batch: int = 100) -> Iterator[int]:

@@ -1,0 +1,213 @@
+"""The indexer: writes what the intake leaves out of its write, after the 202 — a submission's search
+postings (app.models.search_terms) and its part of its form's figures (app.models.figures).
+
+Which submissions are due is a flag on each, not a high-water mark: ``index_pending`` is 1 when the intake
+stored it (postings and figures to write) and 2 when an edit, a delete or ``flask reindex-submissions``
+changed it (figures to adjust; an edit writes its postings itself). A mark on ``sort_key`` or ``_id`` could
+skip submissions: ObjectIds from different processes are not ordered, and one stored late (a slow write)
+can sort before a mark already passed; a flag, with its own small index, cannot.
+
+Each figure is counted exactly once, whichever processes run passes and wherever one stops:
+1. read the state (its ``seq``; a journal left by a pass that stopped is finished first), then a batch of
+   flagged submissions;
+2. write their postings (a posting written twice is a no-op);
+3. commit a journal: per submission, the ``figures_basis`` it counted for (taken back) and the one it
+   counts for now (added). The commit is conditional on ``seq`` being unchanged and no journal pending, so
+   of two passes that read the same batch only one goes on;
+4. apply the journal to each day's figures, skipping a document whose ``seq`` says it already has it
+   (writes are conditional on the ``seq`` read, so a pass finishing another's stopped journal is safe);
+5. set each submission's ``figures_basis`` and clear its flag unless it changed meanwhile (its revision
+   moved on: it stays due, and the next batch takes back what this one added); drop the journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.errors import DuplicateKeyError
+
+from app.models import Form, Submission, search_terms, utcnow
+from app.models import figures as fig
+
+log = logging.getLogger(__name__)
+
+PENDING = "index_pending"
+NEW = 1  # accepted: postings and figures to write
+CHANGED = 2  # edited, deleted, or never counted: figures to adjust
+BASIS = "figures_basis"
+BASIS_SEQ = "figures_seq"  # the batch that set it
+BATCH = 100  # submissions per journal (each write stays short, the journal small)
+PASS_BATCHES = 20  # batches a pass does at most before it lets the scheduler's thread go
+STALE_JOURNAL = 30.0  # seconds after which a journal is taken for one whose pass stopped
+STATE_ID = "submissions"
+
+
+def due_again(pending: int | None) -> int:
+    """The flag of a submission just changed: still NEW when its postings are not written yet."""
+    return NEW if pending == NEW else CHANGED
+
+
+def _states():
+    return Submission._get_collection().database["indexer_state"]
+
+
+def _state() -> dict[str, Any]:
+    states = _states()
+    if (state := states.find_one({"_id": STATE_ID})) is not None:
+        return state
+    with contextlib.suppress(DuplicateKeyError):
+        states.insert_one({"_id": STATE_ID, "seq": 0, "journal": None})
+    return states.find_one({"_id": STATE_ID}) or {"_id": STATE_ID, "seq": 0, "journal": None}
+
+
+def run_pass(max_batches: int = PASS_BATCHES) -> int:
+    """Index what is due, a batch at a time; how many submissions were done."""
+    done = 0
+    for _ in range(max_batches):
+        count = run_batch()
+        done += count
+        if count < BATCH:
+            break
+    return done
+
+
+def run_batch(stale_after: float = STALE_JOURNAL) -> int:
+    """One batch (see the module's docstring); 0 when nothing is due or another pass holds the journal."""
+    state = _state()
+    if journal := state.get("journal"):
+        if (utcnow() - journal["at"]).total_seconds() < stale_after:
+            return 0  # (another pass is at it)
+        log.warning("indexer: finishing batch %s left by a pass that stopped", journal["seq"])
+        _finish(journal)
+        return len(journal["subs"])
+    docs = _due()
+    if not docs:
+        return 0
+    search_terms.write_postings(docs)  # (those of edited ones exist: a no-op for them)
+    journal = {"seq": state["seq"] + 1, "at": utcnow(), "subs": _entries(docs)}
+    committed = _states().update_one(
+        {"_id": STATE_ID, "seq": state["seq"], "journal": None},
+        {"$set": {"journal": journal, "seq": journal["seq"]}},
+    )
+    if not committed.modified_count:
+        return 0  # another pass committed first: its batch may hold these
+    _finish(journal)
+    return len(docs)
+
+
+def _due() -> list[dict[str, Any]]:
+    coll = Submission._get_collection()
+    docs = list(
+        coll.find({PENDING: {"$eq": NEW}}, limit=BATCH)
+    )  # (equality: served by the index on both stores)
+    if len(docs) < BATCH:
+        docs += list(coll.find({PENDING: {"$eq": CHANGED}}, limit=BATCH - len(docs)))
+    return docs
+
+
+def _entries(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    form_ids = {d["form_id"] for d in docs}
+    forms = {
+        str(f["_id"]): f.get("fields") or []
+        for f in Form._get_collection().find(
+            {"_id": {"$in": [ObjectId(i) for i in form_ids if ObjectId.is_valid(i)]}}, {"fields": 1}
+        )
+    }
+    return [
+        {
+            "id": d["_id"],
+            "form_id": d["form_id"],
+            "rev": d.get("revision", 1),
+            "old": d.get(BASIS),
+            "new": fig.basis(forms.get(d["form_id"], []), d),
+        }
+        for d in docs
+    ]
+
+
+def _finish(journal: Mapping[str, Any]) -> None:
+    seq = journal["seq"]
+    changes: dict[str, list[tuple[dict[str, Any], int]]] = {}
+    for entry in journal["subs"]:
+        for counted, sign in ((entry["old"], -1), (entry["new"], 1)):
+            for period in fig.periods(counted["day"]) if counted is not None else ():
+                changes.setdefault(fig.figures_id(entry["form_id"], period), []).append((counted, sign))
+    _apply(seq, changes)
+    subs = Submission._get_collection()
+    ops = []
+    for entry in journal["subs"]:
+        # Never over a later batch's (a pass that stalled past STALE_JOURNAL may write this late). (Two
+        # plain filters: nx-27017 mismatches an update's ``$or`` holding ``$exists: false``.)
+        ops.append(UpdateOne({"_id": entry["id"], BASIS_SEQ: {"$exists": False}}, {"$set": {BASIS_SEQ: 0}}))
+        ops.append(
+            UpdateOne({"_id": entry["id"], BASIS_SEQ: {"$lte": seq}}, {"$set": {BASIS: entry["new"], BASIS_SEQ: seq}})
+        )
+        ops.append(UpdateOne({"_id": entry["id"], "revision": entry["rev"]}, {"$unset": {PENDING: ""}}))
+    if ops:
+        subs.bulk_write(ops, ordered=True)
+    _states().update_one({"_id": STATE_ID, "journal.seq": seq}, {"$set": {"journal": None}})
+
+
+def _apply(seq: int, changes: Mapping[str, list[tuple[dict[str, Any], int]]]) -> None:
+    coll = fig.FormFigures._get_collection()
+    stored = {d["_id"]: d for d in coll.find({"_id": {"$in": list(changes)}})}
+    for figures_id, parts in changes.items():
+        current = stored.get(figures_id)
+        if current is not None and current.get("seq", 0) >= seq:
+            continue  # written by this journal already
+        form_id, period = figures_id.rsplit(" ", 1)
+        doc = current or fig.empty(form_id, period)
+        read_seq = doc.get("seq", 0)
+        for counted, sign in parts:
+            fig.apply(doc, counted, sign)
+        doc["seq"] = seq
+        if current is None:
+            with contextlib.suppress(DuplicateKeyError):  # (a pass finishing this same journal wrote it)
+                coll.insert_one(doc)
+        else:
+            coll.replace_one({"_id": figures_id, "seq": read_seq}, doc)  # (lost: the same journal won)
+
+
+def mark_uncounted(batch: int = 500) -> int:
+    """Flag the submissions that were never counted in their form's figures (stored before them) so the
+    indexer counts them; per form by ``sort_key``, a batch at a time. How many were flagged."""
+    coll = Submission._get_collection()
+    flagged = 0
+    for form_id in coll.distinct("form_id"):
+        last = ""
+        while docs := list(
+            coll.find(
+                {"form_id": {"$eq": form_id}, "deleted": {"$eq": False}, "sort_key": {"$gt": last}},
+                {"sort_key": 1, BASIS: 1, PENDING: 1},
+                sort=[("sort_key", 1)],
+                limit=batch,
+            )
+        ):
+            last = docs[-1]["sort_key"]
+            ids = [d["_id"] for d in docs if BASIS not in d and PENDING not in d]
+            if ids:
+                flagged += coll.update_many(
+                    {"_id": {"$in": ids}, PENDING: {"$exists": False}}, {"$set": {PENDING: CHANGED}}
+                ).modified_count
+    return flagged
+
+
+def drain(stale_after: float = STALE_JOURNAL, timeout: float = 600.0) -> int:
+    """Run batches until nothing is due (the CLI, tests); how many submissions were done."""
+    done = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = run_batch(stale_after)
+        done += count
+        if count:
+            continue
+        if not _due() and not _state().get("journal"):
+            break
+        time.sleep(0.05)  # another pass holds the journal
+    return done
