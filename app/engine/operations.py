@@ -40,6 +40,8 @@ from app.models import (
 )
 
 RUNNING = OperationStatus.RUNNING.value
+# What an operation holds only while it runs (an erasure's identifier): dropped when it ends, never shown.
+FORGET = {"params.private": ""}
 LIVE_STATES = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 CHUNK = 1000  # item ids per chunk document
 PREPARE_SECONDS = 600.0  # the lease (and store deadline) of the one scan that snapshots the items
@@ -104,9 +106,10 @@ def cutoff(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def kind_of(name: str) -> Kind:
     """The operation kinds, by name."""
     from app.engine.backfill import Backfill
+    from app.engine.erasure import Erasure
     from app.engine.replay import Replay
 
-    kinds: dict[str, Kind] = {"backfill": Backfill(), "replay": Replay()}
+    kinds: dict[str, Kind] = {"backfill": Backfill(), "replay": Replay(), "erasure": Erasure()}
     return kinds[name]
 
 
@@ -227,7 +230,7 @@ def cancel(op_id: ObjectId) -> bool:
     coll = Operation._get_collection()
     stopped = coll.update_one(
         {"_id": op_id, "status": RUNNING},
-        {"$set": {"status": OperationStatus.CANCELLED.value, "finished_at": utcnow()}},
+        {"$set": {"status": OperationStatus.CANCELLED.value, "finished_at": utcnow()}, "$unset": FORGET},
     ).modified_count
     if stopped:
         cancel_waiting("The operation was cancelled.", operation_id=str(op_id))
@@ -318,18 +321,23 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
 
 
 def _prepare(op: dict[str, Any], held: dict[str, Any]) -> None:
-    """Snapshot the ids of the operation's items into chunks (one scan, in the background) and set its total."""
+    """Snapshot the ids of the operation's items into chunks (one scan, in the background) and set its total.
+    A kind with ``item_ids(params)`` names its items itself (an erasure: from the search index)."""
     op_id = str(op["_id"])
-    items_coll, filt = kind_of(op["kind"]).query(op["params"])
+    kind = kind_of(op["kind"])
+    items_coll, filt = kind.query(op["params"])
+    own_ids = getattr(kind, "item_ids", None)
     chunks = OperationChunk._get_collection()
     total, batch = 0, []
     with pymongo.timeout(PREPARE_SECONDS):  # one long scan, not a hung store
         _drop_chunks(op_id)  # a scan that died half-way starts again
-        for doc in items_coll.find(filt, {"_id": 1}).batch_size(CHUNK):
+        scan = (doc["_id"] for doc in items_coll.find(filt, {"_id": 1}).batch_size(CHUNK))
+        found = own_ids(op["params"]) if own_ids else scan
+        for item_id in found:
             total += 1
             if op.get("preview"):
                 continue
-            batch.append(doc["_id"])
+            batch.append(item_id)
             if len(batch) == CHUNK:
                 chunks.insert_one({"_id": f"{op_id}:{(total - 1) // CHUNK}", "op_id": op_id, "ids": batch})
                 batch = []
@@ -344,6 +352,8 @@ def _prepare(op: dict[str, Any], held: dict[str, Any]) -> None:
     }
     if op.get("preview") or total == 0:
         fields.update(status=OperationStatus.COMPLETED.value, finished_at=utcnow())
+        coll.update_one(held, {"$set": fields, "$unset": FORGET})
+        return
     coll.update_one(held, {"$set": fields})
 
 
@@ -356,7 +366,8 @@ def _next_ids(op_id: str, done: int, count: int) -> list[Any]:
 
 def _finish(held: dict[str, Any], op_id: str, status: OperationStatus) -> None:
     Operation._get_collection().update_one(
-        held, {"$set": {"status": status.value, "finished_at": utcnow(), "lease_expires_at": 0.0}}
+        held,
+        {"$set": {"status": status.value, "finished_at": utcnow(), "lease_expires_at": 0.0}, "$unset": FORGET},
     )
     _drop_chunks(op_id)
 

@@ -29,7 +29,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, jobs, operations
+from app.engine import alert_delivery, alerts, dispatch, jobs, operations, retention
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
@@ -126,6 +126,8 @@ class Scheduler:
         )
         self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
         self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
+        retain = ("retention", lambda: retention.run(cfg, lambda: self._stopping))  # (engine/retention.py)
+        self._aps.add_job(self._housekeeping, "interval", retain, seconds=cfg["RETENTION_INTERVAL"], id="retention")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one
