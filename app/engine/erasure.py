@@ -85,6 +85,7 @@ class Erasure:
             result.skipped = len(items)
             return result
         found = pattern(identifier)
+        items = [doc for doc in items if doc.get("workspace_id") == op["params"]["workspace_id"]]
         revised = _revised([str(doc["_id"]) for doc in items], found)
         matching = [
             doc
@@ -94,7 +95,7 @@ class Erasure:
         removal.cancel_deliveries([str(doc["_id"]) for doc in matching], REASON)
         removed = removal.remove(matching)
         removal.add_to_record({"operation_id": str(op["_id"])}, removed, defaults(op))
-        result.created, result.skipped = removed.submissions, len(items) - len(matching)
+        result.created, result.skipped = removed.submissions, len(items) - len(matching)  # (+ the step's)
         result.failures = removed.kept
         return result
 
