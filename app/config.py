@@ -42,6 +42,7 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
     "OPERATION_BATCH_SIZE": (int, 100),
     "OPERATION_INFLIGHT": (int, 4),
+    "OPERATION_INFLIGHT_IDLE": (int, 200),  # the same while no live job waits or runs
     "OPERATIONS_PER_WORKSPACE": (int, 2),
     "OPERATION_RESEND_INTERVAL": (float, 60.0),
     "EXPORT_SHARE": (float, 0.5),  # the share of the time an export may keep busy (1: as fast as it can)

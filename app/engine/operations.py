@@ -7,7 +7,8 @@ collection. Each batch is taken under a short lease on the operation document, a
 with the batch's counts, in one compare-and-set; a process that dies mid-batch leaves the lease to expire
 and the next one redoes that batch. Each kind makes redoing a batch harmless (backfill: unique dispatch keys;
 replay: jobs carry the id of the replay that requeued them). A batch starts only while fewer than
-``inflight_limit`` of the operation's jobs wait or run, so live deliveries never queue behind a backlog.
+``inflight_limit`` of the operation's jobs wait or run, so live deliveries never queue behind a backlog;
+while no live job waits or runs, up to ``idle_inflight_limit`` (as fast as deliveries allow).
 
 Shares: turns go round the workspaces (the one served longest ago first, a throttled operation to the
 back), an integration has at most one running operation, a workspace at most ``Limits.per_workspace``,
@@ -273,8 +274,26 @@ def _claim(owner: str, lease: float) -> dict[str, Any] | None:
     return None
 
 
-def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_attempts: int) -> Step:
-    """Prepare, or run one batch of, one operation that nobody else holds."""
+def live_backlog() -> bool:
+    """Whether a live job (not an operation's) is due and waiting, or running: then operations keep to
+    their ``inflight_limit``. (Ids only, one row: cheap on both stores however many jobs wait.)"""
+    jobs = PluginJob._get_collection()
+    due = {"status": JobStatus.PENDING.value, "operation_id": None, "scheduled_for": {"$lte": time.time()}}
+    running = {"status": JobStatus.RUNNING.value, "operation_id": None}
+    return any(jobs.find_one(query, {"_id": 1}) is not None for query in (due, running))
+
+
+def step(
+    owner: str,
+    lease: float,
+    batch_size: int,
+    inflight_limit: int,
+    max_attempts: int,
+    idle_inflight_limit: int | None = None,
+) -> Step:
+    """Prepare, or run one batch of, one operation that nobody else holds. With no live backlog (see
+    ``live_backlog``) an operation may keep up to ``idle_inflight_limit`` jobs waiting or running: as fast
+    as deliveries allow while nothing live waits."""
     op = _claim(owner, lease)
     if op is None:
         return Step()
@@ -284,6 +303,8 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
         return Step(prepared=True)
     coll = Operation._get_collection()
     op_id = str(op["_id"])
+    if idle_inflight_limit is not None and idle_inflight_limit > inflight_limit and not live_backlog():
+        inflight_limit = idle_inflight_limit
     room = min(batch_size, inflight_limit - inflight(op_id, inflight_limit))
     if room <= 0:  # (its turn taken: it waits behind the others)
         coll.update_one(held, {"$set": {"lease_expires_at": 0.0}})

@@ -396,6 +396,7 @@ class Scheduler:
                 lease=cfg["LEASE_SECONDS"],
                 batch_size=cfg["OPERATION_BATCH_SIZE"],
                 inflight_limit=cfg["OPERATION_INFLIGHT"],
+                idle_inflight_limit=cfg["OPERATION_INFLIGHT_IDLE"],
                 max_attempts=cfg["MAX_ATTEMPTS"],
             )
             if step.done:
