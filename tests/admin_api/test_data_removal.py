@@ -22,6 +22,7 @@ from app.models import (
 )
 from app.models.search_terms import sort_key
 from tests.conftest import Api
+from tests.support.wait import wait_until
 
 FIELDS = [{"name": "email", "type": "email"}, {"name": "note", "type": "textarea"}]
 HOOK = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_c2VjcmV0"}
@@ -379,3 +380,14 @@ def test_only_the_workspace_s_owner_may_erase(api, world):
     assert api.post(f"/api/workspaces/{ObjectId()}/erasures", body).status_code == 404
     assert Operation.objects.count() == 0 and whole(sub_id)
     assert world["outsider"].get(f"/api/removals?workspace_id={world['ws']}").status_code == 404
+
+
+def test_the_scheduler_runs_retention_by_itself(make_app):
+    app = make_app(SCHEDULER_ENABLED=True, RETENTION_INTERVAL=0.2, RETENTION_PASS_SECONDS=1.0)
+    api = Api(app.test_client())
+    form = api.create_form("Contact", FIELDS)
+    assert api.patch(f"/api/forms/{form['id']}", {"retention_days": 7}).status_code == 200
+    old = _submit(api, form, {"email": "old@example.com"}, age_days=8)
+    young = _submit(api, form, {"email": "young@example.com"}, age_days=6)
+    wait_until(lambda: gone(old), timeout=20, what="the retention pass")
+    assert traces(young)["submission"] == 1
