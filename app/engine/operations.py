@@ -274,13 +274,23 @@ def _claim(owner: str, lease: float) -> dict[str, Any] | None:
     return None
 
 
+BACKLOG_SECONDS = 0.5  # how long a process reuses its answer to ``live_backlog``
+_backlog: dict[str, float | bool] = {"at": -math.inf, "live": False}
+
+
 def live_backlog() -> bool:
     """Whether a live job (not an operation's) is due and waiting, or running: then operations keep to
-    their ``inflight_limit``. (Ids only, one row: cheap on both stores however many jobs wait.)"""
+    their ``inflight_limit``. Asked of the store at most every BACKLOG_SECONDS per process (ids only, one row;
+    nx-27017 walks the pending jobs for it, so not at every batch)."""
+    now = time.monotonic()
+    if now - float(_backlog["at"]) < BACKLOG_SECONDS:
+        return bool(_backlog["live"])
     jobs = PluginJob._get_collection()
     due = {"status": JobStatus.PENDING.value, "operation_id": None, "scheduled_for": {"$lte": time.time()}}
     running = {"status": JobStatus.RUNNING.value, "operation_id": None}
-    return any(jobs.find_one(query, {"_id": 1}) is not None for query in (due, running))
+    live = any(jobs.find_one(query, {"_id": 1}) is not None for query in (due, running))
+    _backlog.update(at=now, live=live)
+    return live
 
 
 def step(
