@@ -391,3 +391,36 @@ def test_the_scheduler_runs_retention_by_itself(make_app):
     young = _submit(api, form, {"email": "young@example.com"}, age_days=6)
     wait_until(lambda: gone(old), timeout=20, what="the retention pass")
     assert traces(young)["submission"] == 1
+
+
+def test_a_bulk_purge_is_bounded_and_says_when_more_remain(api, world, monkeypatch):
+    from app.api import removals
+
+    monkeypatch.setattr(removals, "PURGE_LIMIT", 2)
+    monkeypatch.setattr(removals, "PURGE_BATCH", 2)
+    form = world["form"]
+    deleted = [_submit(api, form, {"email": f"b{i}@example.com"}, delete=True) for i in range(5)]
+    answers = []
+    while not answers or answers[-1]["more"]:
+        answers.append(api.post(f"/api/forms/{form['id']}/submissions/purge-deleted").json)
+        assert len(answers) <= 5, answers
+    assert [a["purged"] for a in answers] == [2, 2, 1] and all(gone(s) for s in deleted)
+
+
+def test_the_removals_list_shows_only_the_caller_s_workspaces(api, world):
+    form = world["form"]
+    sub_id = _submit(api, form, {"email": "a@example.com"}, delete=True)
+    assert api.post(f"/api/submissions/{sub_id}/purge").status_code == 200
+    theirs = _submit(world["outsider"], world["other_form"], {"email": "t@example.com"}, delete=True)
+    assert world["outsider"].post(f"/api/submissions/{theirs}/purge").status_code == 200
+    ours = api.get("/api/removals").json["items"]
+    assert [r["form_id"] for r in ours] == [form["id"]]
+    assert [r["form_id"] for r in world["viewer"].get("/api/removals").json["items"]] == [form["id"]]
+    assert [r["form_id"] for r in world["outsider"].get("/api/removals").json["items"]] == [
+        world["other_form"]["id"]
+    ]
+    for bad in ("nope", "1234"):
+        assert api.get(f"/api/removals?workspace_id={bad}").status_code == 400
+        assert api.get(f"/api/removals?form_id={bad}").status_code == 400
+    assert api.get(f"/api/removals?workspace_id={world['other_ws']}").status_code == 404
+    assert api.get(f"/api/removals?form_id={world['other_form']['id']}").status_code == 404
