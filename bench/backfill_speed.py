@@ -29,6 +29,7 @@ def measure(h: Harness, count: int, env: dict[str, str]) -> dict[str, float]:
         workspace = h.mongo[DB]["forms"].find_one({"_id": ObjectId(form)})["workspace_id"]
         seed_submissions(h, DB, form, workspace, count)
         h.sink.reset()
+        store_cpu = h.cpu()["store"]
         started = time.monotonic()
         op = admin.http.post(f"{admin.base}/api/plugin-configs/{hook}/backfill", json={}, timeout=60).json()
         while _state(admin, op["id"])["status"] == "running":
@@ -36,6 +37,7 @@ def measure(h: Harness, count: int, env: dict[str, str]) -> dict[str, float]:
         operation = time.monotonic() - started
         h.wait_delivered(count, timeout=3600)
         delivered = time.monotonic() - started
+        store_cpu = h.cpu()["store"] - store_cpu
         admin.close()
     finally:
         app.stop()
@@ -45,6 +47,7 @@ def measure(h: Harness, count: int, env: dict[str, str]) -> dict[str, float]:
         "operation_s": round(operation, 1),
         "delivered_s": round(delivered, 1),
         "per_second": round(count / delivered, 1),
+        "store_cpu_share": round(store_cpu / delivered, 2),  # of one core, over the run
     }
 
 
