@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -21,6 +22,30 @@ from app.models.search_terms import time_key
 
 LOCK = "retention"
 FIELDS = {"_id": 1, "data": 1, "history": 1, "sort_key": 1, "workspace_id": 1}
+
+
+class Runner:
+    """Starts a pass in its own thread at each tick of the scheduler, unless one is still running: a pass
+    rests most of its time, and must not hold one of the scheduler's few threads (leases, polls) meanwhile.
+    ``housekeeping(what, task)`` runs it (the scheduler's: a store fault goes to the store's circuit)."""
+
+    def __init__(
+        self,
+        housekeeping: Callable[[str, Callable[[], Any]], None],
+        config: Mapping[str, Any],
+        stopping: Callable[[], bool],
+    ):
+        self.housekeeping, self.config, self.stopping = housekeeping, config, stopping
+        self.thread: threading.Thread | None = None
+
+    def tick(self) -> None:
+        if self.stopping() or (self.thread is not None and self.thread.is_alive()):
+            return
+        self.thread = threading.Thread(target=self._pass, name="formhooks-retention", daemon=True)
+        self.thread.start()
+
+    def _pass(self) -> None:
+        self.housekeeping("retention", lambda: run(self.config, self.stopping))
 
 
 def run(config: Mapping[str, Any], stopping: Callable[[], bool] = lambda: False) -> removal.Removed:

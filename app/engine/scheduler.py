@@ -126,8 +126,8 @@ class Scheduler:
         )
         self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
         self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
-        retain = ("retention", lambda: retention.run(cfg, lambda: self._stopping))  # (engine/retention.py)
-        self._aps.add_job(self._housekeeping, "interval", retain, seconds=cfg["RETENTION_INTERVAL"], id="retention")
+        retain = retention.Runner(self._housekeeping, cfg, lambda: self._stopping)  # (its own thread)
+        self._aps.add_job(retain.tick, "interval", seconds=cfg["RETENTION_INTERVAL"], id="retention")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one

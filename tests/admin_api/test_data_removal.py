@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 
 import pytest
 from bson import ObjectId
@@ -424,3 +425,24 @@ def test_the_removals_list_shows_only_the_caller_s_workspaces(api, world):
         assert api.get(f"/api/removals?form_id={bad}").status_code == 400
     assert api.get(f"/api/removals?workspace_id={world['other_ws']}").status_code == 404
     assert api.get(f"/api/removals?form_id={world['other_form']['id']}").status_code == 404
+
+
+def test_a_pass_runs_in_its_own_thread_one_at_a_time():
+    release, calls = threading.Event(), []
+
+    def housekeeping(what, task):
+        calls.append((what, threading.current_thread().name))
+        release.wait(10)
+
+    runner = retention.Runner(housekeeping, {}, lambda: False)
+    runner.tick()
+    runner.tick()  # the first pass still runs: no second one
+    wait_until(lambda: calls, timeout=5, what="the first pass")
+    release.set()
+    runner.thread.join(5)
+    runner.tick()
+    wait_until(lambda: len(calls) == 2, timeout=5, what="the next pass")
+    assert calls == [("retention", "formhooks-retention")] * 2
+    stopped = retention.Runner(housekeeping, {}, lambda: True)
+    stopped.tick()
+    assert stopped.thread is None
