@@ -446,3 +446,14 @@ def test_a_pass_runs_in_its_own_thread_one_at_a_time():
     stopped = retention.Runner(housekeeping, {}, lambda: True)
     stopped.tick()
     assert stopped.thread is None
+
+
+def test_a_bulk_purge_reaches_deleted_submissions_stored_before_the_search_index(api, world):
+    form = world["form"]
+    legacy = [_submit(api, form, {"email": f"old{i}@example.com"}, delete=True) for i in range(2)]
+    Submission._get_collection().update_many(
+        {"_id": {"$in": [ObjectId(s) for s in legacy]}}, {"$unset": {"sort_key": ""}}
+    )
+    indexed = _submit(api, form, {"email": "new@example.com"}, delete=True)
+    answer = api.post(f"/api/forms/{form['id']}/submissions/purge-deleted").json
+    assert answer["purged"] == 3 and all(gone(s) for s in (*legacy, indexed))
