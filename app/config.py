@@ -42,9 +42,16 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "CIRCUIT_DISABLE_AFTER": (float, 3 * 86400.0),
     "OPERATION_BATCH_SIZE": (int, 100),
     "OPERATION_INFLIGHT": (int, 4),
+    "OPERATION_INFLIGHT_IDLE": (int, 200),  # the same while no live job waits or runs
     "OPERATIONS_PER_WORKSPACE": (int, 2),
     "OPERATION_RESEND_INTERVAL": (float, 60.0),
     "EXPORT_SHARE": (float, 0.5),  # the share of the time an export may keep busy (1: as fast as it can)
+    # Retention (app/engine/retention.py): a pass every RETENTION_INTERVAL s, of at most RETENTION_PASS_SECONDS,
+    # removing RETENTION_BATCH submissions at a time, busy at most RETENTION_SHARE of the time.
+    "RETENTION_INTERVAL": (float, 10.0),
+    "RETENTION_PASS_SECONDS": (float, 8.0),
+    "RETENTION_BATCH": (int, 100),
+    "RETENTION_SHARE": (float, 0.25),
     "ALERT_CHECK_INTERVAL": (float, 60.0),
     "INDEX_INTERVAL": (float, 2.0),  # seconds between the indexer's passes (search postings, form figures)
     "ALERT_COOLDOWN": (float, 3600.0),

@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         openapi,
         operations,
         plugins,
+        removals,
         session_views,
         submissions,
         tokens,

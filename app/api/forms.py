@@ -27,6 +27,7 @@ def create_form():
         workspace_id=workspace_for_new(data["workspace_id"]),
         accepting_submissions=data["accepting_submissions"],
         allowed_origins=data["allowed_origins"],
+        retention_days=data["retention_days"],
     ).save()
     return jsonify(form.to_dict()), 201
 
@@ -54,7 +55,7 @@ def update_form(form_id: str):
         changes["name"] = data["name"]
     if "fields" in data:
         changes["fields"] = [FormField(**f).to_mongo().to_dict() for f in data["fields"]]
-    for name in ("accepting_submissions", "allowed_origins"):
+    for name in ("accepting_submissions", "allowed_origins", "retention_days"):
         if name in data:
             changes[name] = data[name]
     marker = pending_marker("form.updated", form.id, revision)

@@ -134,6 +134,27 @@ OPS: dict[str, Op] = {
         "Edit a submission's data (emits response.edited)", {200: out.SubmissionChanged}, inp.SubmissionIn
     ),
     "api.delete_submission": Op("Delete a submission (emits response.deleted)", {200: out.SubmissionDeleted}),
+    "api.restore_submission": Op("Undo a submission's delete (sends no event)", {200: out.SubmissionOut}),
+    "api.purge_submission": Op(
+        "Remove a deleted submission for good with its revisions, search postings, jobs and their logs "
+        "(409 while a delivery of it waits or runs)",
+        {200: out.SubmissionPurged},
+    ),
+    "api.purge_deleted": Op(
+        "Remove a form's deleted submissions for good (at most 1,000 per request: `more` says if some remain)",
+        {200: out.DeletedPurged},
+    ),
+    "api.start_erasure": Op(
+        "Erase every submission holding an e-mail address across the workspace's forms, with everything held "
+        "about them (a tracked operation; owner)",
+        {202: out.OperationOut},
+        inp.ErasureIn,
+    ),
+    "api.list_removals": Op(
+        "Records of data removals (retention, purges, erasures), newest first",
+        {200: out.RemovalPage},
+        query=(*PAGE, "workspace_id", "form_id"),
+    ),
     "api.list_revisions": Op(
         "The earlier revisions of a submission that edits replaced", {200: out.RevisionList}
     ),

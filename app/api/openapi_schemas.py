@@ -57,6 +57,7 @@ class FormOut(Out):
     workspace_id = _id(nullable=True)
     accepting_submissions = fields.Boolean(required=True)
     allowed_origins = fields.List(fields.String(), required=True)
+    retention_days = fields.Integer(allow_none=True, required=True)
     revision = fields.Integer(required=True)
     created_at = _time()
     updated_at = _time()
@@ -142,6 +143,43 @@ class SubmissionDeleted(Out):
     id = _id()
     deleted = fields.Boolean(required=True)
     jobs = fields.List(fields.String(), required=True)
+
+
+class RemovalOut(Out):
+    id = _id()
+    kind = fields.String(required=True, metadata={"enum": ["retention", "purge", "erasure"]})
+    workspace_id = _id(nullable=True)
+    form_id = _id(nullable=True)
+    by = _id(nullable=True)
+    by_email = fields.String(allow_none=True)
+    identifier = fields.String(allow_none=True, metadata={"description": "An erasure's address, masked"})
+    operation_id = _id(nullable=True)
+    detail = fields.String(allow_none=True)
+    submissions = fields.Integer(required=True)
+    revisions = fields.Integer(required=True)
+    postings = fields.Integer(required=True)
+    jobs = fields.Integer(required=True)
+    logs = fields.Integer(required=True)
+    kept = fields.Integer(required=True, metadata={"description": "Left: a delivery was waiting or running"})
+    created_at = _time()
+    updated_at = _time()
+
+
+class RemovalPage(PageOut):
+    items = fields.List(fields.Nested(RemovalOut), required=True)
+
+
+class SubmissionPurged(Out):
+    id = _id()
+    purged = fields.Boolean(required=True)
+    removal = fields.Nested(RemovalOut, required=True)
+
+
+class DeletedPurged(Out):
+    purged = fields.Integer(required=True)
+    kept = fields.Integer(required=True)
+    more = fields.Boolean(required=True, metadata={"description": "Some remain: send the request again"})
+    removal = fields.Nested(RemovalOut, allow_none=True, required=True)
 
 
 class PluginOut(Out):
@@ -271,7 +309,7 @@ class AlertSettingsOut(Out):
 class OperationOut(Out):
     id = _id()
     workspace_id = _id(nullable=True)
-    kind = fields.String(required=True, metadata={"enum": ["backfill", "replay"]})
+    kind = fields.String(required=True, metadata={"enum": ["backfill", "replay", "erasure"]})
     params = fields.Dict(required=True)
     status = fields.String(required=True, metadata={"enum": ["running", "completed", "cancelled", "failed"]})
     preview = fields.Boolean(required=True, metadata={"description": "Only counts its items"})

@@ -99,11 +99,25 @@ class FormFieldIn(Schema):
             )
 
 
+MAX_RETENTION_DAYS = 3650
+
+
 class FormIn(Schema):
     class Meta:
         unknown = RAISE
 
     name = fields.String(required=True, validate=NAME)
+    retention_days = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(
+            min=1,
+            max=MAX_RETENTION_DAYS,
+            error=f"Use a whole number of days from 1 to {MAX_RETENTION_DAYS}, or null to keep them forever.",
+        ),
+        metadata={"description": "Submissions older than this many days are removed (null: kept forever)"},
+    )
     workspace_id = fields.String(load_default=None)
     accepting_submissions = fields.Boolean(load_default=True)
     allowed_origins = fields.List(
@@ -198,6 +212,23 @@ class BackfillIn(Schema):
 
 
 MAX_REPLAY_SUBMISSIONS = 100  # a replay of chosen submissions: a page of the browser, at most
+
+def an_address(value: str) -> None:
+    """An e-mail address: text, "@", then a domain (compared case-insensitively, as a whole address)."""
+    local, at, domain = value.strip().rpartition("@")
+    if not (local and at and "." in domain.strip(".")) or any(c.isspace() for c in value.strip()):
+        raise ValidationError("Enter an e-mail address, like name@example.com.")
+
+
+class ErasureIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    identifier = fields.String(
+        required=True,
+        validate=[validate.Length(min=3, max=320), one_line, an_address],
+        metadata={"description": "The e-mail address whose submissions are erased (any letter case)"},
+    )
 
 
 class ReplayIn(Schema):

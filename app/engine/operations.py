@@ -7,7 +7,8 @@ collection. Each batch is taken under a short lease on the operation document, a
 with the batch's counts, in one compare-and-set; a process that dies mid-batch leaves the lease to expire
 and the next one redoes that batch. Each kind makes redoing a batch harmless (backfill: unique dispatch keys;
 replay: jobs carry the id of the replay that requeued them). A batch starts only while fewer than
-``inflight_limit`` of the operation's jobs wait or run, so live deliveries never queue behind a backlog.
+``inflight_limit`` of the operation's jobs wait or run, so live deliveries never queue behind a backlog;
+while no live job waits or runs, up to ``idle_inflight_limit`` (as fast as deliveries allow).
 
 Shares: turns go round the workspaces (the one served longest ago first, a throttled operation to the
 back), an integration has at most one running operation, a workspace at most ``Limits.per_workspace``,
@@ -40,6 +41,8 @@ from app.models import (
 )
 
 RUNNING = OperationStatus.RUNNING.value
+# What an operation holds only while it runs (an erasure's identifier): dropped when it ends, never shown.
+FORGET = {"params.private": ""}
 LIVE_STATES = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 CHUNK = 1000  # item ids per chunk document
 PREPARE_SECONDS = 600.0  # the lease (and store deadline) of the one scan that snapshots the items
@@ -104,9 +107,10 @@ def cutoff(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def kind_of(name: str) -> Kind:
     """The operation kinds, by name."""
     from app.engine.backfill import Backfill
+    from app.engine.erasure import Erasure
     from app.engine.replay import Replay
 
-    kinds: dict[str, Kind] = {"backfill": Backfill(), "replay": Replay()}
+    kinds: dict[str, Kind] = {"backfill": Backfill(), "replay": Replay(), "erasure": Erasure()}
     return kinds[name]
 
 
@@ -227,7 +231,7 @@ def cancel(op_id: ObjectId) -> bool:
     coll = Operation._get_collection()
     stopped = coll.update_one(
         {"_id": op_id, "status": RUNNING},
-        {"$set": {"status": OperationStatus.CANCELLED.value, "finished_at": utcnow()}},
+        {"$set": {"status": OperationStatus.CANCELLED.value, "finished_at": utcnow()}, "$unset": FORGET},
     ).modified_count
     if stopped:
         cancel_waiting("The operation was cancelled.", operation_id=str(op_id))
@@ -270,8 +274,36 @@ def _claim(owner: str, lease: float) -> dict[str, Any] | None:
     return None
 
 
-def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_attempts: int) -> Step:
-    """Prepare, or run one batch of, one operation that nobody else holds."""
+BACKLOG_SECONDS = 0.5  # how long a process reuses its answer to ``live_backlog``
+_backlog: dict[str, float | bool] = {"at": -math.inf, "live": False}
+
+
+def live_backlog() -> bool:
+    """Whether a live job (not an operation's) is due and waiting, or running: then operations keep to
+    their ``inflight_limit``. Asked of the store at most every BACKLOG_SECONDS per process (ids only, one row;
+    nx-27017 walks the pending jobs for it, so not at every batch)."""
+    now = time.monotonic()
+    if now - float(_backlog["at"]) < BACKLOG_SECONDS:
+        return bool(_backlog["live"])
+    jobs = PluginJob._get_collection()
+    due = {"status": JobStatus.PENDING.value, "operation_id": None, "scheduled_for": {"$lte": time.time()}}
+    running = {"status": JobStatus.RUNNING.value, "operation_id": None}
+    live = any(jobs.find_one(query, {"_id": 1}) is not None for query in (due, running))
+    _backlog.update(at=now, live=live)
+    return live
+
+
+def step(
+    owner: str,
+    lease: float,
+    batch_size: int,
+    inflight_limit: int,
+    max_attempts: int,
+    idle_inflight_limit: int | None = None,
+) -> Step:
+    """Prepare, or run one batch of, one operation that nobody else holds. With no live backlog (see
+    ``live_backlog``) an operation may keep up to ``idle_inflight_limit`` jobs waiting or running: as fast
+    as deliveries allow while nothing live waits."""
     op = _claim(owner, lease)
     if op is None:
         return Step()
@@ -281,6 +313,8 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
         return Step(prepared=True)
     coll = Operation._get_collection()
     op_id = str(op["_id"])
+    if idle_inflight_limit is not None and idle_inflight_limit > inflight_limit and not live_backlog():
+        inflight_limit = idle_inflight_limit
     room = min(batch_size, inflight_limit - inflight(op_id, inflight_limit))
     if room <= 0:  # (its turn taken: it waits behind the others)
         coll.update_one(held, {"$set": {"lease_expires_at": 0.0}})
@@ -318,18 +352,23 @@ def step(owner: str, lease: float, batch_size: int, inflight_limit: int, max_att
 
 
 def _prepare(op: dict[str, Any], held: dict[str, Any]) -> None:
-    """Snapshot the ids of the operation's items into chunks (one scan, in the background) and set its total."""
+    """Snapshot the ids of the operation's items into chunks (one scan, in the background) and set its total.
+    A kind with ``item_ids(params)`` names its items itself (an erasure: from the search index)."""
     op_id = str(op["_id"])
-    items_coll, filt = kind_of(op["kind"]).query(op["params"])
+    kind = kind_of(op["kind"])
+    items_coll, filt = kind.query(op["params"])
+    own_ids = getattr(kind, "item_ids", None)
     chunks = OperationChunk._get_collection()
     total, batch = 0, []
     with pymongo.timeout(PREPARE_SECONDS):  # one long scan, not a hung store
         _drop_chunks(op_id)  # a scan that died half-way starts again
-        for doc in items_coll.find(filt, {"_id": 1}).batch_size(CHUNK):
+        scan = (doc["_id"] for doc in items_coll.find(filt, {"_id": 1}).batch_size(CHUNK))
+        found = own_ids(op["params"]) if own_ids else scan
+        for item_id in found:
             total += 1
             if op.get("preview"):
                 continue
-            batch.append(doc["_id"])
+            batch.append(item_id)
             if len(batch) == CHUNK:
                 chunks.insert_one({"_id": f"{op_id}:{(total - 1) // CHUNK}", "op_id": op_id, "ids": batch})
                 batch = []
@@ -344,6 +383,8 @@ def _prepare(op: dict[str, Any], held: dict[str, Any]) -> None:
     }
     if op.get("preview") or total == 0:
         fields.update(status=OperationStatus.COMPLETED.value, finished_at=utcnow())
+        coll.update_one(held, {"$set": fields, "$unset": FORGET})
+        return
     coll.update_one(held, {"$set": fields})
 
 
@@ -356,7 +397,8 @@ def _next_ids(op_id: str, done: int, count: int) -> list[Any]:
 
 def _finish(held: dict[str, Any], op_id: str, status: OperationStatus) -> None:
     Operation._get_collection().update_one(
-        held, {"$set": {"status": status.value, "finished_at": utcnow(), "lease_expires_at": 0.0}}
+        held,
+        {"$set": {"status": status.value, "finished_at": utcnow(), "lease_expires_at": 0.0}, "$unset": FORGET},
     )
     _drop_chunks(op_id)
 

@@ -29,7 +29,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, indexer, jobs, operations
+from app.engine import alert_delivery, alerts, dispatch, indexer, jobs, operations, retention
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
@@ -127,6 +127,8 @@ class Scheduler:
         self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
         self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
         self._aps.add_job(self._housekeeping, "interval", ("indexer", indexer.run_pass), seconds=cfg["INDEX_INTERVAL"])
+        retain = retention.Runner(self._housekeeping, cfg, lambda: self._stopping)  # (its own thread)
+        self._aps.add_job(retain.tick, "interval", seconds=cfg["RETENTION_INTERVAL"], id="retention")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one
@@ -395,6 +397,7 @@ class Scheduler:
                 lease=cfg["LEASE_SECONDS"],
                 batch_size=cfg["OPERATION_BATCH_SIZE"],
                 inflight_limit=cfg["OPERATION_INFLIGHT"],
+                idle_inflight_limit=cfg["OPERATION_INFLIGHT_IDLE"],
                 max_attempts=cfg["MAX_ATTEMPTS"],
             )
             if step.done:

@@ -10,6 +10,7 @@ from app.models.idempotency import IdempotencyKey
 from app.models.job import FINISHED, JobStatus, PluginJob
 from app.models.operation import Operation, OperationChunk, OperationStatus
 from app.models.plugin_config import PluginConfig
+from app.models.removal import DataRemoval
 from app.models.revision import SubmissionRevision
 from app.models.search_terms import SubmissionTerm
 
@@ -28,6 +29,7 @@ ALL_MODELS = (
     Alert,
     AlertSettings,
     AlertCooldown,
+    DataRemoval,
     *ACCOUNT_MODELS,
 )
 for _model in ALL_MODELS:
@@ -37,6 +39,7 @@ __all__ = [
     "Alert",
     "AlertCooldown",
     "AlertSettings",
+    "DataRemoval",
     "ALL_MODELS",
     "ApiToken",
     "Membership",

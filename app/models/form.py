@@ -43,13 +43,22 @@ class Form(Document):
     accepting_submissions = BooleanField(default=True)
     allowed_origins = ListField(StringField())
     fields = EmbeddedDocumentListField(FormField)
+    retention_days = IntField(null=True)  # submissions older than this are removed (None: kept forever)
     revision = IntField(default=1)
     pending_events = ListField(DictField())
     dispatch_pending = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    meta = {"collection": "forms", "indexes": ["created_at", "dispatch_pending", "workspace_id"]}
+    meta = {
+        "collection": "forms",
+        "indexes": [
+            "created_at",
+            "dispatch_pending",
+            "workspace_id",
+            {"fields": ["retention_days"], "sparse": True},
+        ],
+    }
 
     def summary(self) -> dict:
         return {"id": str(self.id), "name": self.name}
@@ -62,6 +71,7 @@ class Form(Document):
             "accepting_submissions": self.accepting_submissions,
             "allowed_origins": list(self.allowed_origins),
             "fields": [f.to_dict() for f in self.fields],
+            "retention_days": self.retention_days,
             "revision": self.revision,
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),

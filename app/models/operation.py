@@ -29,7 +29,7 @@ class OperationStatus(StrEnum):
 
 class Operation(Document):
     workspace_id = StringField(null=True)
-    kind = StringField(required=True)  # "backfill" | "replay"
+    kind = StringField(required=True)  # "backfill" | "replay" | "erasure"
     # What it works on: backfill {config_id, since, until, resend}; replay {statuses, config_id, form_id, ...}.
     params = DictField()
     config_ids = ListField(StringField())  # the integrations it may send to (one running operation each)
@@ -65,7 +65,8 @@ class Operation(Document):
             "id": str(self.id),
             "workspace_id": self.workspace_id,
             "kind": self.kind,
-            "params": {k: v for k, v in self.params.items() if k != "recent"},  # (ids: the cut-off's)
+            # (not "recent": the cut-off's ids; never "private": what only the running operation holds)
+            "params": {k: v for k, v in self.params.items() if k not in ("recent", "private")},
             "status": self.status,
             "preview": self.preview,
             "prepared": self.prepared,

@@ -11,11 +11,12 @@ from flask import render_template, request
 from app.admin import access, bp, health, snippets, stats
 from app.admin.submission_search import viewer_zone, zone_name
 from app.contract.registry import registry
-from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, newest_first
+from app.models import DataRemoval, Form, PluginConfig, PluginJob, Submission, as_datetime, newest_first
 from app.models.form import FIELD_TYPES
 
 COUNT_CAP = 1000  # counting is slow on the embedded store: "1000+" past this
 SUBMISSIONS_PER_PAGE = 20
+REMOVALS_SHOWN = 10
 
 
 @dataclass
@@ -132,4 +133,5 @@ def form_page(form_id: str):
         field_types=FIELD_TYPES,
         field_rows=[f.to_dict() for f in form.fields],
         columns=[c.config for c in cards],
+        removals=list(DataRemoval.objects(form_id=str(form.id)).order_by("-updated_at").limit(REMOVALS_SHOWN)),
     )

@@ -8,8 +8,10 @@ from app.admin import access, bp
 from app.admin.pages.account import current_place
 from app.auth import current_principal, invitations
 from app.auth.accounts import workspace_members
-from app.models import newest_first
+from app.models import DataRemoval, newest_first
 from app.models.accounts import ApiToken, Role
+
+REMOVALS_SHOWN = 20
 
 
 @bp.get("/members")
@@ -32,6 +34,7 @@ def members():
         me_id=current_principal().user_id,
         invites=invitations.pending(place.id),
         mail_ready=bool(current_app.config["SMTP_URL"]),
+        removals=list(DataRemoval.objects(workspace_id=place.id).order_by("-updated_at").limit(REMOVALS_SHOWN)),
     )
 
 

@@ -284,6 +284,7 @@
   async function submitApiForm(form, submitter) {
     const { method, url } = splitAction(form.dataset.api);
     const status = statusOf(form);
+    if (form.dataset.confirm && !(await confirmDialog(form.dataset.confirm, form.dataset.confirmLabel))) return;
     clearErrors(form);
     say(status, "Saving…", "");
     if (submitter) submitter.disabled = true;

@@ -1,0 +1,131 @@
+"""Erasure: remove everything held about one identifier (an e-mail address) across a workspace's forms, as a
+tracked background operation (app/engine/operations.py).
+
+A submission matches when one of its values (lists and nested values included), now or in an earlier
+revision, holds the identifier, compared case-insensitively as a whole address. Candidates come from the
+search index (the postings of the identifier's rarest word in each form) and a scan of the forms' earlier
+revisions (only edited submissions have any), each checked before it is removed with its
+revisions, postings, jobs and execution logs (app/engine/removal.py). Its waiting deliveries are cancelled
+first; a submission with one running is left and counted as ``kept``.
+
+The identifier is held in the operation only while it runs (``params.private``, never shown) and in its
+record only masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from bson import ObjectId
+from pymongo.collection import Collection
+
+from app.admin.submission_search import _rarest
+from app.engine import removal
+from app.engine.operations import BatchResult
+from app.models import Form, Submission, SubmissionRevision, SubmissionTerm
+from app.models.search_terms import submission_of, term_key, words
+
+KIND = "erasure"
+REASON = "Erased: the data held about a person was removed."
+
+
+def pattern(identifier: str) -> re.Pattern[str]:
+    """The identifier as a whole address inside a casefolded text (not ``xz@a.com`` nor ``z@a.community``)."""
+    return re.compile(r"(?<![\w.+-])" + re.escape(identifier.strip().casefold()) + r"(?![\w-]|\.\w)")
+
+
+def holds(value: Any, found: re.Pattern[str]) -> bool:
+    """Whether a stored value (text, list, nested object) holds the identifier."""
+    if isinstance(value, dict):
+        return any(holds(v, found) for v in value.values())
+    if isinstance(value, list):
+        return any(holds(v, found) for v in value)
+    return isinstance(value, str) and found.search(value.casefold()) is not None
+
+
+class Erasure:
+    """Params: ``workspace_id``, ``identifier`` (masked, for people), ``private.identifier`` (while it runs)."""
+
+    def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
+        return Submission._get_collection(), {"workspace_id": params["workspace_id"]}
+
+    def recent(self, params: dict[str, Any], since: dt.datetime) -> list[Any]:
+        return []  # (no cut-off: what matches when a batch runs is removed)
+
+    def item_ids(self, params: dict[str, Any]) -> Iterator[Any]:
+        """The candidates: per form of the workspace, the submissions holding the identifier's rarest word,
+        and those with an earlier revision that held the identifier."""
+        identifier = (params.get("private") or {}).get("identifier", "")
+        found, seen = words(identifier), set()
+        if not found:
+            return
+        terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
+        forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
+        for form_id in [str(f["_id"]) for f in forms]:
+            word, count = _rarest(form_id, found)
+            postings = terms.find({"key": {"$eq": term_key(form_id, word)}}, {"_id": 1}) if count else []
+            revised = (
+                ObjectId(rev["submission_id"])
+                for rev in revisions.find({"form_id": form_id}, {"submission_id": 1, "data": 1})
+                if holds(rev.get("data"), pattern(identifier))
+            )
+            for sub_id in itertools.chain((submission_of(p) for p in postings), revised):
+                if sub_id not in seen:
+                    seen.add(sub_id)
+                    yield sub_id
+
+    def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
+        identifier = (op["params"].get("private") or {}).get("identifier")
+        result = BatchResult()
+        if not identifier:  # (finished or cancelled meanwhile: it forgot the identifier)
+            result.skipped = len(items)
+            return result
+        found = pattern(identifier)
+        items = [doc for doc in items if doc.get("workspace_id") == op["params"]["workspace_id"]]
+        revised = _revised([str(doc["_id"]) for doc in items], found)
+        matching = [
+            doc
+            for doc in items
+            if holds(doc.get("data"), found) or _in_history(doc, found) or str(doc["_id"]) in revised
+        ]
+        removal.cancel_deliveries([str(doc["_id"]) for doc in matching], REASON)
+        removed = removal.remove(matching)
+        removal.add_to_record({"operation_id": str(op["_id"])}, removed, defaults(op))
+        result.created, result.skipped = removed.submissions, len(items) - len(matching)  # (+ the step's)
+        result.failures = removed.kept
+        return result
+
+
+def _revised(submission_ids: list[str], found: re.Pattern[str]) -> set[str]:
+    """The submissions among these with an earlier revision that held the identifier."""
+    rows = SubmissionRevision._get_collection().find(
+        {"submission_id": {"$in": submission_ids}}, {"submission_id": 1, "data": 1}
+    )
+    return {row["submission_id"] for row in rows if holds(row.get("data"), found)}
+
+
+def _in_history(doc: dict[str, Any], found: re.Pattern[str]) -> bool:
+    return any(holds(entry.get("data"), found) for entry in doc.get("history") or ())
+
+
+def defaults(op: dict[str, Any]) -> dict[str, Any]:
+    """An erasure's record, created with the operation."""
+    from app.models import User  # noqa: PLC0415
+
+    user = (
+        User._get_collection().find_one({"_id": ObjectId(op["created_by"])}, {"email": 1})
+        if ObjectId.is_valid(op.get("created_by") or "")
+        else None
+    )
+    return {
+        "kind": KIND,
+        "workspace_id": op.get("workspace_id"),
+        "by": op.get("created_by"),
+        "by_email": (user or {}).get("email"),
+        "identifier": op["params"].get("identifier"),
+        "operation_id": str(op["_id"]),
+    }

@@ -1,0 +1,132 @@
+"""Removing submissions for good, with everything held about them: their earlier revisions, search postings,
+jobs (whose payloads hold the data) and those jobs' execution logs. The submission goes last, so a removal
+that stops part-way is finished by running it again. Each removal is recorded (``DataRemoval``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.engine.jobs import cancel_waiting
+from app.models import (
+    DataRemoval,
+    JobStatus,
+    PluginExecutionLog,
+    PluginJob,
+    Submission,
+    SubmissionRevision,
+    utcnow,
+)
+from app.models.search_terms import SubmissionTerm, posting_ids
+
+LIVE = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
+ID_BATCH = 500  # ids per ``$in`` (each write well within the store's deadline)
+KEPT_NOTE = "kept while a delivery of theirs waits or runs; removed by a later pass"
+
+
+@dataclass
+class Removed:
+    """What a removal took away (and ``kept``: submissions left because a delivery of theirs is live)."""
+
+    submissions: int = 0
+    revisions: int = 0
+    postings: int = 0
+    jobs: int = 0
+    logs: int = 0
+    kept: int = 0
+
+    def __iadd__(self, other: Removed) -> Removed:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+        return self
+
+    def counts(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), ID_BATCH):
+        yield items[start : start + ID_BATCH]
+
+
+def busy(submission_ids: list[str]) -> set[str]:
+    """The submissions among these with a job waiting or running."""
+    jobs = PluginJob._get_collection()
+    found: set[str] = set()
+    for ids in _chunks(submission_ids):
+        rows = jobs.find({"submission_id": {"$in": ids}, "status": {"$in": LIVE}}, {"submission_id": 1})
+        found.update(row["submission_id"] for row in rows)
+    return found
+
+
+def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
+    """Cancel the waiting jobs of these submissions (running ones finish first)."""
+    return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in _chunks(submission_ids))
+
+
+def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
+    """Remove these submissions (documents with ``_id``, ``data`` and ``history`` if any) and everything
+    held about them; those with a job waiting or running are left (counted in ``kept``)."""
+    live = busy([str(doc["_id"]) for doc in docs])
+    docs = [doc for doc in docs if str(doc["_id"]) not in live]
+    done = Removed(kept=len(live))
+    if not docs:
+        return done
+    ids = [str(doc["_id"]) for doc in docs]
+    words = {  # (every posting of a submission is a word of its values: edits drop the others)
+        pid
+        for doc in docs
+        for data in (doc.get("data"), *(entry.get("data") for entry in doc.get("history") or ()))
+        for pid in posting_ids(doc["_id"], data)
+    }
+    terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
+    jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
+    for chunk in _chunks(sorted(words)):
+        done.postings += terms.delete_many({"_id": {"$in": chunk}}).deleted_count
+    for chunk in _chunks(ids):
+        done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
+        job_ids = [str(row["_id"]) for row in jobs.find({"submission_id": {"$in": chunk}}, {"_id": 1})]
+        for some in _chunks(job_ids):
+            done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
+        done.jobs += jobs.delete_many({"submission_id": {"$in": chunk}}).deleted_count
+    subs = Submission._get_collection()
+    for chunk in _chunks([doc["_id"] for doc in docs]):
+        done.submissions += subs.delete_many({"_id": {"$in": chunk}}).deleted_count
+    return done
+
+
+def record(kind: str, workspace_id: str | None, removed: Removed, **fields: Any) -> DataRemoval:
+    """Write the record of one removal (``fields``: form_id, by, by_email, identifier, detail...)."""
+    return DataRemoval(kind=kind, workspace_id=workspace_id, **removed.counts(), **fields).save()
+
+
+def add_to_record(
+    match: dict[str, Any], removed: Removed, defaults: dict[str, Any], kept_now: bool = False
+) -> None:
+    """Add ``removed`` to the record ``match`` finds (created with ``defaults`` the first time): a retention
+    pass keeps one record per form and day, an erasure one per operation. ``kept_now``: ``kept`` is what
+    this pass left (a pass sees the same ones again), not added up."""
+    now = utcnow()
+    counts = removed.counts()
+    kept = counts.pop("kept")
+    DataRemoval._get_collection().update_one(
+        match,
+        {
+            "$inc": counts if kept_now else {**counts, "kept": kept},
+            "$set": {"updated_at": now, **({"kept": kept} if kept_now else {})},
+            "$setOnInsert": {**defaults, "created_at": now},
+        },
+        upsert=True,
+    )
+
+
+def day_of(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def mask(identifier: str) -> str:
+    """An identifier as a record shows it: ``zoe@example.com`` -> ``z***@example.com``."""
+    local, at, domain = identifier.strip().partition("@")
+    return (local[:1] + "***" + at + domain) if at else (identifier.strip()[:1] + "***")

@@ -1,0 +1,459 @@
+"""Restore and purge of deleted submissions, per-form retention, erasure by e-mail address, and the record
+of each removal: every trace goes (revisions, search postings, jobs, execution logs), nothing else does."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+
+import pytest
+from bson import ObjectId
+
+from app.engine import operations, retention
+from app.models import (
+    DataRemoval,
+    Operation,
+    PluginExecutionLog,
+    PluginJob,
+    Submission,
+    SubmissionRevision,
+    SubmissionTerm,
+    utcnow,
+)
+from app.models.search_terms import sort_key
+from tests.conftest import Api
+from tests.support.wait import wait_until
+
+FIELDS = [{"name": "email", "type": "email"}, {"name": "note", "type": "textarea"}]
+HOOK = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_c2VjcmV0"}
+
+
+def _form(api: Api, name: str = "Contact", workspace_id: str | None = None, fields=FIELDS) -> dict:
+    body = {"name": name, "fields": fields, **({"workspace_id": workspace_id} if workspace_id else {})}
+    resp = api.post("/api/forms", body)
+    assert resp.status_code == 201, resp.json
+    api.add_plugin(resp.json["id"], "webhook", HOOK)
+    return resp.json
+
+
+def _finish_jobs(sub_id: str) -> None:
+    """Its deliveries done, each with the log of its attempt (as the engine leaves them)."""
+    for job in PluginJob._get_collection().find({"submission_id": sub_id}):
+        PluginJob._get_collection().update_one({"_id": job["_id"]}, {"$set": {"status": "completed"}})
+        PluginExecutionLog(
+            job_id=str(job["_id"]),
+            config_id=job["config_id"],
+            form_id=job["form_id"],
+            submission_id=sub_id,
+            attempt=1,
+            status="success",
+            request={"body": job.get("payload")},
+        ).save()
+
+
+def _submit(
+    api: Api, form: dict, data: dict, *, edits: int = 0, delete: bool = False, age_days: float = 0
+) -> str:
+    """A submission with ``edits`` revisions, deliveries finished, optionally deleted and received
+    ``age_days`` ago."""
+    sub_id = api.submit(form["id"], data)["id"]
+    for n in range(edits):
+        resp = api.patch(f"/api/submissions/{sub_id}", {"data": {**data, "note": f"edit {n}"}})
+        assert resp.status_code == 200, resp.json
+    if delete:
+        assert api.delete(f"/api/submissions/{sub_id}").status_code == 200
+    _finish_jobs(sub_id)
+    if age_days:
+        at = utcnow() - dt.timedelta(days=age_days)
+        Submission._get_collection().update_one(
+            {"_id": ObjectId(sub_id)}, {"$set": {"created_at": at, "sort_key": sort_key(at, sub_id)}}
+        )
+    return sub_id
+
+
+def traces(sub_id: str) -> dict[str, int]:
+    """What the store holds about a submission (postings found by a scan of their id range)."""
+    jobs = [str(j["_id"]) for j in PluginJob._get_collection().find({"submission_id": sub_id}, {"_id": 1})]
+    logs = PluginExecutionLog._get_collection()
+    return {
+        "submission": int(
+            Submission._get_collection().find_one({"_id": ObjectId(sub_id)}, {"_id": 1}) is not None
+        ),
+        "revisions": SubmissionRevision._get_collection().count_documents({"submission_id": sub_id}),
+        "postings": SubmissionTerm._get_collection().count_documents(
+            {"_id": {"$gte": f"{sub_id} ", "$lt": f"{sub_id}!"}}
+        ),
+        "jobs": len(jobs),
+        "logs": logs.count_documents({"$or": [{"submission_id": sub_id}, {"job_id": {"$in": jobs}}]}),
+    }
+
+
+def gone(sub_id: str) -> bool:
+    return not any(traces(sub_id).values())
+
+
+def whole(sub_id: str) -> bool:
+    held = traces(sub_id)
+    return held["submission"] == 1 and held["postings"] > 0 and held["jobs"] > 0 and held["logs"] > 0
+
+
+@pytest.fixture
+def world(app, api, people):
+    """Two workspaces: ours (the admin owns it; an editor and a viewer in it) and another one. (No app
+    context held around requests: each request must find its caller anew.)"""
+    ours = people.default_workspace()
+    other_ws = people.workspace("Other")
+    outsider = people.member("out@example.com", {other_ws: "owner"})
+    editor = people.member("ed@example.com", {ours: "editor"})
+    viewer = people.member("view@example.com", {ours: "viewer"})
+    return {
+        "ws": ours,
+        "other_ws": other_ws,
+        "form": _form(api),
+        "other_form": _form(outsider.api, "Theirs", other_ws),
+        "editor": editor.api,
+        "viewer": viewer.api,
+        "outsider": outsider.api,
+    }
+
+
+# -- restore and purge ------------------------------------------------------------------------------------
+
+
+def test_restore_undoes_a_delete_and_sends_nothing(api, world):
+    form = world["form"]
+    subs = [_submit(api, form, {"email": f"r{i}@example.com"}, edits=i, delete=True) for i in range(3)]
+    for sub_id in subs:
+        jobs_before = traces(sub_id)["jobs"]
+        resp = world["editor"].post(f"/api/submissions/{sub_id}/restore")
+        assert resp.status_code == 200 and resp.json["deleted"] is False, resp.json
+        assert traces(sub_id)["jobs"] == jobs_before  # no event, no job
+    listed = {s["id"] for s in api.get(f"/api/forms/{form['id']}/submissions").json["items"]}
+    assert set(subs) <= listed
+
+
+@pytest.mark.parametrize("who", ["viewer", "outsider", "admin"])
+def test_restore_and_purge_refuse_what_they_may_not_do_and_change_nothing(api, world, who):
+    form = world["form"]
+    deleted = _submit(api, form, {"email": "d@example.com"}, delete=True)
+    live = _submit(api, form, {"email": "l@example.com"})
+    theirs = _submit(world["outsider"], world["other_form"], {"email": "t@example.com"})
+    caller = {"viewer": world["viewer"], "outsider": world["outsider"], "admin": api}[who]
+    expected = {"viewer": 403, "outsider": 404, "admin": 409}[who]
+    for action in ("restore", "purge"):
+        assert caller.post(
+            f"/api/submissions/{deleted if who != 'admin' else live}/{action}"
+        ).status_code == (expected)
+        for missing in ("0" * 24, "nope", str(ObjectId())):
+            assert caller.post(f"/api/submissions/{missing}/{action}").status_code == 404
+        if who != "outsider":
+            assert caller.post(f"/api/submissions/{theirs}/{action}").status_code == 404
+    assert (
+        caller.post(f"/api/forms/{form['id']}/submissions/purge-deleted").status_code
+        == ({"viewer": 403, "outsider": 404, "admin": 200}[who])
+    )
+    if who != "admin":
+        assert whole(deleted) and whole(live) and whole(theirs)
+        assert Submission.objects(id=deleted).first().deleted
+    else:
+        assert gone(deleted) and whole(live) and whole(theirs)
+
+
+def test_purge_removes_every_trace_of_a_deleted_submission_and_records_it(api, world):
+    form = world["form"]
+    subs = [
+        _submit(api, form, {"email": f"p{i}@example.com", "note": "word " * i}, edits=i, delete=True)
+        for i in range(3)
+    ]
+    keep = _submit(api, form, {"email": "keep@example.com"}, edits=1)
+    assert traces(subs[2])["revisions"] == 2 and all(whole(s) for s in subs)
+    for sub_id in subs:
+        resp = world["editor"].post(f"/api/submissions/{sub_id}/purge")
+        assert resp.status_code == 200, resp.json
+        assert gone(sub_id), traces(sub_id)
+        record = resp.json["removal"]
+        assert (
+            record["kind"] == "purge"
+            and record["submissions"] == 1
+            and record["by_email"] == "ed@example.com"
+        )
+    assert whole(keep) and traces(keep)["revisions"] == 1
+    assert world["editor"].post(f"/api/submissions/{subs[0]}/purge").status_code == 404
+    listed = api.get(f"/api/removals?form_id={form['id']}").json["items"]
+    assert [r["kind"] for r in listed] == ["purge"] * 3
+
+
+def test_a_submission_with_a_delivery_waiting_is_not_purged(api, world):
+    form = world["form"]
+    sub_id = api.submit(form["id"], {"email": "w@example.com"})["id"]  # its job waits (no scheduler here)
+    assert api.delete(f"/api/submissions/{sub_id}").status_code == 200
+    before = traces(sub_id)
+    resp = api.post(f"/api/submissions/{sub_id}/purge")
+    assert resp.status_code == 409 and "waiting or running" in resp.json["error"]["message"]
+    assert traces(sub_id) == before
+    bulk = api.post(f"/api/forms/{form['id']}/submissions/purge-deleted").json
+    assert bulk["purged"] == 0 and bulk["kept"] == 1 and bulk["removal"] is None
+    assert traces(sub_id) == before
+    assert DataRemoval.objects.count() == 0
+
+
+def test_purge_deleted_removes_the_form_s_deleted_submissions_only(api, world):
+    form, other = world["form"], world["other_form"]
+    deleted = [_submit(api, form, {"email": f"x{i}@example.com"}, edits=i % 2, delete=True) for i in range(4)]
+    live = [_submit(api, form, {"email": f"y{i}@example.com"}) for i in range(2)]
+    theirs = _submit(world["outsider"], other, {"email": "t@example.com"}, delete=True)
+    resp = world["editor"].post(f"/api/forms/{form['id']}/submissions/purge-deleted")
+    assert resp.status_code == 200, resp.json
+    assert resp.json["purged"] == 4 and resp.json["kept"] == 0 and resp.json["more"] is False
+    assert resp.json["removal"]["submissions"] == 4 and resp.json["removal"]["revisions"] == 2
+    assert all(gone(s) for s in deleted) and all(whole(s) for s in live) and whole(theirs)
+    again = world["editor"].post(f"/api/forms/{form['id']}/submissions/purge-deleted").json
+    assert again["purged"] == 0 and again["removal"] is None
+
+
+# -- retention --------------------------------------------------------------------------------------------
+
+
+BAD_DAYS = [0, -1, 3651, 10**12, "30", 1.5, True, [30], {"days": 30}]
+
+
+def test_retention_days_out_of_range_is_a_422_and_changes_nothing(api, world):
+    form = world["form"]
+    assert api.patch(f"/api/forms/{form['id']}", {"retention_days": 30}).status_code == 200
+    for bad in BAD_DAYS:
+        resp = api.patch(f"/api/forms/{form['id']}", {"retention_days": bad})
+        assert resp.status_code == 422 and "retention_days" in resp.json["error"]["details"], (bad, resp.json)
+        assert api.get(f"/api/forms/{form['id']}").json["retention_days"] == 30
+        assert api.post("/api/forms", {"name": "New", "retention_days": bad}).status_code == 422
+
+
+@pytest.mark.parametrize("days", [1, 90, 3650, None])
+def test_retention_days_is_set_and_cleared(api, world, days):
+    form = world["form"]
+    resp = api.patch(f"/api/forms/{form['id']}", {"retention_days": days})
+    assert resp.status_code == 200 and resp.json["retention_days"] == days
+    assert api.get(f"/api/forms/{form['id']}").json["retention_days"] == days
+    assert world["viewer"].patch(f"/api/forms/{form['id']}", {"retention_days": 5}).status_code == 403
+    assert world["outsider"].patch(f"/api/forms/{form['id']}", {"retention_days": 5}).status_code == 404
+    assert api.get(f"/api/forms/{form['id']}").json["retention_days"] == days
+
+
+def test_a_retention_pass_removes_old_submissions_and_leaves_young_ones_and_waiting_deliveries(api, world):
+    form, other = world["form"], world["other_form"]
+    assert api.patch(f"/api/forms/{form['id']}", {"retention_days": 30}).status_code == 200
+    old = [_submit(api, form, {"email": f"o{i}@example.com"}, edits=i % 2, age_days=31 + i) for i in range(5)]
+    old.append(_submit(api, form, {"email": "od@example.com"}, delete=True, age_days=400))
+    young = [
+        _submit(api, form, {"email": f"n{i}@example.com"}, age_days=age) for i, age in enumerate((0, 29.9))
+    ]
+    waiting = api.submit(form["id"], {"email": "w@example.com"})["id"]  # its job waits
+    at = utcnow() - dt.timedelta(days=60)
+    Submission._get_collection().update_one(
+        {"_id": ObjectId(waiting)}, {"$set": {"created_at": at, "sort_key": sort_key(at, waiting)}}
+    )
+    theirs = _submit(world["outsider"], other, {"email": "t@example.com"}, age_days=999)  # keeps forever
+    removed = retention.run_pass(batch=2, share=1.0, seconds=30.0)
+    assert removed.submissions == 6 and removed.kept == 1
+    assert all(gone(s) for s in old), [traces(s) for s in old]
+    assert all(whole(s) for s in young) and whole(theirs)
+    assert traces(waiting)["submission"] == 1 and traces(waiting)["jobs"] == 1
+    record = api.get(f"/api/removals?form_id={form['id']}").json["items"]
+    assert len(record) == 1 and record[0]["kind"] == "retention" and record[0]["submissions"] == 6
+    assert record[0]["kept"] == 1 and record[0]["by"] is None and "30 days" in record[0]["detail"]
+    retention.run_pass(batch=2, share=1.0, seconds=30.0)  # a second pass the same day: same record
+    again = api.get(f"/api/removals?form_id={form['id']}").json["items"]
+    assert len(again) == 1 and again[0]["submissions"] == 6 and again[0]["kept"] == 1
+    assert world["outsider"].get(f"/api/removals?form_id={form['id']}").status_code == 404
+
+
+def test_a_retention_pass_stops_at_its_time_budget_and_the_next_one_goes_on(api, world):
+    form = world["form"]
+    api.patch(f"/api/forms/{form['id']}", {"retention_days": 1})
+    old = [_submit(api, form, {"email": f"o{i}@example.com"}, age_days=2) for i in range(4)]
+    first = retention.run_pass(batch=1, share=1.0, seconds=0.0)  # one batch, then out of time
+    assert first.submissions == 1
+    while retention.run_pass(batch=1, share=1.0, seconds=0.0).submissions:
+        pass
+    assert all(gone(s) for s in old)
+
+
+def test_a_retention_pass_runs_in_one_process_at_a_time(app, api, world):
+    from app.auth.locks import held
+
+    form = world["form"]
+    api.patch(f"/api/forms/{form['id']}", {"retention_days": 1})
+    old = _submit(api, form, {"email": "o@example.com"}, age_days=2)
+    with held(retention.LOCK):  # another process's pass
+        assert retention.run(app.config).submissions == 0
+    assert whole(old)
+    assert retention.run(app.config).submissions == 1 and gone(old)
+
+
+# -- erasure ----------------------------------------------------------------------------------------------
+
+MATCHES = [
+    {"email": "Zoe.Smith@Example.com"},
+    {"email": "x@example.com", "note": "Please write to zoe.smith@example.com, not the office."},
+    {"email": "x@example.com", "extra": ["a", "ZOE.SMITH@EXAMPLE.COM"]},
+    {"email": "x@example.com", "contact": {"primary": " zoe.smith@example.com "}},
+]
+NEAR_MISSES = [
+    {"email": "xzoe.smith@example.com"},
+    {"email": "zoe.smith@example.community"},
+    {"email": "zoe.smith@example.co"},
+    {"email": "smith@example.com", "note": "zoe"},
+]
+
+
+def _erase(api: Api, workspace_id: str, identifier) -> dict:
+    resp = api.post(f"/api/workspaces/{workspace_id}/erasures", {"identifier": identifier})
+    assert resp.status_code == 202, resp.json
+    while (step := operations.step("test", 30.0, 2, 10**9, 5)).done or step.prepared:
+        pass
+    return api.get(f"/api/operations/{resp.json['id']}").json
+
+
+def test_erasure_removes_every_trace_of_an_address_across_the_workspace_s_forms(api, world):
+    first, second = world["form"], _form(api, "Free-form", fields=[])  # (any field, lists and objects too)
+    matched = [_submit(api, first, data, edits=1) for data in MATCHES[:2]]
+    matched += [_submit(api, second, data, edits=1) for data in MATCHES]
+    matched.append(_submit(api, first, {"email": "zoe.smith@example.com"}, delete=True))
+    kept = [_submit(api, first, data) for data in NEAR_MISSES]
+    theirs = _submit(world["outsider"], world["other_form"], {"email": "zoe.smith@example.com"})
+    op = _erase(api, world["ws"], "ZOE.smith@example.COM")
+    assert op["status"] == "completed" and op["kind"] == "erasure", op
+    assert all(gone(s) for s in matched), [(i, traces(s)) for i, s in enumerate(matched) if not gone(s)]
+    assert all(traces(s)["submission"] == 1 and traces(s)["postings"] for s in kept) and whole(theirs)
+    assert op["params"]["identifier"] == "Z***@example.COM" and "private" not in op["params"]
+    records = api.get(f"/api/removals?workspace_id={world['ws']}").json["items"]
+    erasure = [r for r in records if r["kind"] == "erasure"]
+    assert (
+        len(erasure) == 1 and erasure[0]["submissions"] == len(matched) and erasure[0]["jobs"] >= len(matched)
+    )
+    assert erasure[0]["logs"] >= len(matched) and erasure[0]["operation_id"] == op["id"]
+    stored = json.dumps([d for d in DataRemoval._get_collection().find()], default=str).casefold()
+    stored += json.dumps([d for d in Operation._get_collection().find()], default=str).casefold()
+    assert "zoe.smith" not in stored and "oe.smith@" not in stored
+
+
+def test_erasure_cancels_waiting_deliveries_first(api, world):
+    sub_id = api.submit(world["form"]["id"], {"email": "zoe@example.com"})["id"]  # its job waits
+    op = _erase(api, world["ws"], "zoe@example.com")
+    assert op["created"] == 1 and gone(sub_id)
+
+
+BAD_IDENTIFIERS = [
+    "",
+    "zoe",
+    "@example.com",
+    "zoe@",
+    "zoe@localhost",
+    "zoe @example.com",
+    "zoe@example.com\nBcc: x",
+    "a" * 400 + "@x.com",
+    42,
+    None,
+    ["zoe@example.com"],
+]
+
+
+def test_a_bad_identifier_is_a_422_and_starts_nothing(api, world):
+    sub_id = _submit(api, world["form"], {"email": "zoe@example.com"})
+    for bad in BAD_IDENTIFIERS:
+        resp = api.post(f"/api/workspaces/{world['ws']}/erasures", {"identifier": bad})
+        assert resp.status_code == 422 and "identifier" in resp.json["error"]["details"], (bad, resp.json)
+    assert api.post(f"/api/workspaces/{world['ws']}/erasures", {}).status_code == 422
+    assert (
+        api.post(f"/api/workspaces/{world['ws']}/erasures", {"identifier": "a@b.co", "x": 1}).status_code
+        == 422
+    )
+    assert Operation.objects.count() == 0 and DataRemoval.objects.count() == 0 and whole(sub_id)
+
+
+def test_only_the_workspace_s_owner_may_erase(api, world):
+    sub_id = _submit(api, world["form"], {"email": "zoe@example.com"})
+    body = {"identifier": "zoe@example.com"}
+    assert world["editor"].post(f"/api/workspaces/{world['ws']}/erasures", body).status_code == 403
+    assert world["viewer"].post(f"/api/workspaces/{world['ws']}/erasures", body).status_code == 403
+    assert world["outsider"].post(f"/api/workspaces/{world['ws']}/erasures", body).status_code == 404
+    assert api.post(f"/api/workspaces/{world['other_ws']}/erasures", body).status_code == 404
+    assert api.post(f"/api/workspaces/{ObjectId()}/erasures", body).status_code == 404
+    assert Operation.objects.count() == 0 and whole(sub_id)
+    assert world["outsider"].get(f"/api/removals?workspace_id={world['ws']}").status_code == 404
+
+
+def test_the_scheduler_runs_retention_by_itself(make_app):
+    app = make_app(SCHEDULER_ENABLED=True, RETENTION_INTERVAL=0.2, RETENTION_PASS_SECONDS=1.0)
+    api = Api(app.test_client())
+    form = api.create_form("Contact", FIELDS)
+    assert api.patch(f"/api/forms/{form['id']}", {"retention_days": 7}).status_code == 200
+    old = _submit(api, form, {"email": "old@example.com"}, age_days=8)
+    young = _submit(api, form, {"email": "young@example.com"}, age_days=6)
+    wait_until(lambda: gone(old), timeout=20, what="the retention pass")
+    assert traces(young)["submission"] == 1
+
+
+def test_a_bulk_purge_is_bounded_and_says_when_more_remain(api, world, monkeypatch):
+    from app.api import removals
+
+    monkeypatch.setattr(removals, "PURGE_LIMIT", 2)
+    monkeypatch.setattr(removals, "PURGE_BATCH", 2)
+    form = world["form"]
+    deleted = [_submit(api, form, {"email": f"b{i}@example.com"}, delete=True) for i in range(5)]
+    answers = []
+    while not answers or answers[-1]["more"]:
+        answers.append(api.post(f"/api/forms/{form['id']}/submissions/purge-deleted").json)
+        assert len(answers) <= 5, answers
+    assert [a["purged"] for a in answers] == [2, 2, 1] and all(gone(s) for s in deleted)
+
+
+def test_the_removals_list_shows_only_the_caller_s_workspaces(api, world):
+    form = world["form"]
+    sub_id = _submit(api, form, {"email": "a@example.com"}, delete=True)
+    assert api.post(f"/api/submissions/{sub_id}/purge").status_code == 200
+    theirs = _submit(world["outsider"], world["other_form"], {"email": "t@example.com"}, delete=True)
+    assert world["outsider"].post(f"/api/submissions/{theirs}/purge").status_code == 200
+    ours = api.get("/api/removals").json["items"]
+    assert [r["form_id"] for r in ours] == [form["id"]]
+    assert [r["form_id"] for r in world["viewer"].get("/api/removals").json["items"]] == [form["id"]]
+    assert [r["form_id"] for r in world["outsider"].get("/api/removals").json["items"]] == [
+        world["other_form"]["id"]
+    ]
+    for bad in ("nope", "1234"):
+        assert api.get(f"/api/removals?workspace_id={bad}").status_code == 400
+        assert api.get(f"/api/removals?form_id={bad}").status_code == 400
+    assert api.get(f"/api/removals?workspace_id={world['other_ws']}").status_code == 404
+    assert api.get(f"/api/removals?form_id={world['other_form']['id']}").status_code == 404
+
+
+def test_a_pass_runs_in_its_own_thread_one_at_a_time():
+    release, calls = threading.Event(), []
+
+    def housekeeping(what, task):
+        calls.append((what, threading.current_thread().name))
+        release.wait(10)
+
+    runner = retention.Runner(housekeeping, {}, lambda: False)
+    runner.tick()
+    runner.tick()  # the first pass still runs: no second one
+    wait_until(lambda: calls, timeout=5, what="the first pass")
+    release.set()
+    runner.thread.join(5)
+    runner.tick()
+    wait_until(lambda: len(calls) == 2, timeout=5, what="the next pass")
+    assert calls == [("retention", "formhooks-retention")] * 2
+    stopped = retention.Runner(housekeeping, {}, lambda: True)
+    stopped.tick()
+    assert stopped.thread is None
+
+
+def test_a_bulk_purge_reaches_deleted_submissions_stored_before_the_search_index(api, world):
+    form = world["form"]
+    legacy = [_submit(api, form, {"email": f"old{i}@example.com"}, delete=True) for i in range(2)]
+    Submission._get_collection().update_many(
+        {"_id": {"$in": [ObjectId(s) for s in legacy]}}, {"$unset": {"sort_key": ""}}
+    )
+    indexed = _submit(api, form, {"email": "new@example.com"}, delete=True)
+    answer = api.post(f"/api/forms/{form['id']}/submissions/purge-deleted").json
+    assert answer["purged"] == 3 and all(gone(s) for s in (*legacy, indexed))
