@@ -29,7 +29,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, jobs, operations
+from app.engine import alert_delivery, alerts, dispatch, jobs, operations, workflow_schedule
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
@@ -126,6 +126,7 @@ class Scheduler:
         )
         self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
         self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
+        workflow_schedule.register(self)  # cron workflows and the repair of workflow runs
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one

@@ -11,6 +11,7 @@ from app.models.operation import Operation, OperationChunk, OperationStatus
 from app.models.plugin_config import PluginConfig
 from app.models.revision import SubmissionRevision
 from app.models.search_terms import SubmissionTerm
+from app.models.workflow import RunStatus, StepStatus, Workflow, WorkflowRun, WorkflowStatus
 
 ALL_MODELS = (
     Form,
@@ -26,6 +27,8 @@ ALL_MODELS = (
     Alert,
     AlertSettings,
     AlertCooldown,
+    Workflow,
+    WorkflowRun,
     *ACCOUNT_MODELS,
 )
 for _model in ALL_MODELS:
@@ -55,6 +58,8 @@ __all__ = [
     "PluginConfig",
     "PluginExecutionLog",
     "PluginJob",
+    "RunStatus",
+    "StepStatus",
     "Submission",
     "SubmissionRevision",
     "SubmissionTerm",
@@ -62,4 +67,7 @@ __all__ = [
     "newest_first",
     "parse_object_id",
     "utcnow",
+    "Workflow",
+    "WorkflowRun",
+    "WorkflowStatus",
 ]
