@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import marshmallow
+from bson import ObjectId
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -262,7 +263,9 @@ def _run_filters() -> dict[str, Any]:
     status = request.args.get("status")
     if status is not None:
         if status not in [s.value for s in RunStatus]:
-            raise APIError(400, "bad_request", f"status must be one of {', '.join(s.value for s in RunStatus)}.")
+            raise APIError(
+                400, "bad_request", f"status must be one of {', '.join(s.value for s in RunStatus)}."
+            )
         filters["status"] = status
     return filters
 
@@ -288,12 +291,8 @@ def get_run(run_id: str):
     return jsonify(scoped_or_404(WorkflowRun, run_id, "workflow run").to_dict(detail=True))
 
 
-@bp.post("/workflow-runs/<run_id>/<action>")
-def change_run(run_id: str, action: str):
-    """``retry`` (a failed run, from its failed step), ``replay`` (a new run with the same input and
-    steps) or ``cancel`` (a running run)."""
-    if action not in ("retry", "replay", "cancel"):
-        raise not_found("action")
+def _changed_run(run_id: str, action: str):
+    """Apply ``action`` (retry, replay or cancel) to a run of the caller's workspace."""
     run = scoped_or_404(WorkflowRun, run_id, "workflow run", WRITE)
     engine = runs(current_app)
     try:
@@ -302,7 +301,9 @@ def change_run(run_id: str, action: str):
         elif action == "cancel":
             engine.cancel(run.id)
         else:
-            wf = Workflow._get_collection().find_one({"_id": find_by_id(Workflow, run.workflow_id).id})
+            wf = Workflow._get_collection().find_one({"_id": ObjectId(run.workflow_id)})
+            if wf is None:
+                raise RunStateError("The run's workflow was deleted.")
             new = engine.replay(run.id, wf)
             wake_scheduler(current_app)
             return jsonify(WorkflowRun.objects.get(id=new["_id"]).to_dict(detail=True)), 202
@@ -312,6 +313,24 @@ def change_run(run_id: str, action: str):
         raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
     wake_scheduler(current_app)
     return jsonify(run.reload().to_dict(detail=True))
+
+
+@bp.post("/workflow-runs/<run_id>/retry")
+def retry_run(run_id: str):
+    """Run a failed run again from its failed step."""
+    return _changed_run(run_id, "retry")
+
+
+@bp.post("/workflow-runs/<run_id>/replay")
+def replay_run(run_id: str):
+    """A new run with the same input and the same (pinned) steps."""
+    return _changed_run(run_id, "replay")
+
+
+@bp.post("/workflow-runs/<run_id>/cancel")
+def cancel_run(run_id: str):
+    """Cancel a running run."""
+    return _changed_run(run_id, "cancel")
 
 
 # -- inbound ----------------------------------------------------------------------------------------------

@@ -277,7 +277,12 @@ class Runs:
         }
         if before.get("status") not in STEP_DONE:
             _coll().update_one(
-                {"_id": run_id, "status": RUNNING, "current": index, f"records.{name}.status": StepStatus.PENDING.value},
+                {
+                    "_id": run_id,
+                    "status": RUNNING,
+                    "current": index,
+                    f"records.{name}.status": StepStatus.PENDING.value,
+                },
                 {"$set": {f"records.{name}": record, "updated_at": now}},
             )
             run = _coll().find_one({"_id": run_id}) or run
@@ -292,7 +297,9 @@ class Runs:
         if record.get("status") not in STEP_DONE:
             return
         if record["status"] == StepStatus.FAILED.value and step.get("on_error", "stop") != "continue":
-            plan = Plan(current=index, status=FAILED, error=f"Step {step['name']!r} failed: {record.get('error')}")
+            plan = Plan(
+                current=index, status=FAILED, error=f"Step {step['name']!r} failed: {record.get('error')}"
+            )
         else:
             plan = self.plan(run, index + 1)
         if plan.job is not None:
@@ -339,7 +346,14 @@ class Runs:
         plan = self.plan(run, len(run["steps"]))
         _coll().update_one(
             {"_id": run["_id"], "status": RUNNING},
-            {"$set": {"status": plan.status, "error": plan.error, "finished_at": utcnow(), "updated_at": utcnow()}},
+            {
+                "$set": {
+                    "status": plan.status,
+                    "error": plan.error,
+                    "finished_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            },
         )
 
     # -- people ------------------------------------------------------------------------------------------
@@ -350,7 +364,14 @@ class Runs:
         now = utcnow()
         moved = _coll().update_one(
             {"_id": run_id, "status": RUNNING},
-            {"$set": {"status": CANCELLED, "error": "Cancelled by a user.", "finished_at": now, "updated_at": now}},
+            {
+                "$set": {
+                    "status": CANCELLED,
+                    "error": "Cancelled by a user.",
+                    "finished_at": now,
+                    "updated_at": now,
+                }
+            },
         )
         if not moved.modified_count:
             raise RunStateError(f"Only a running run can be cancelled; this one is {self._status(run_id)}.")

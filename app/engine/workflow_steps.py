@@ -33,7 +33,9 @@ def is_template(value: Any) -> bool:
 
 def plugin_templates(schema: marshmallow.Schema) -> dict[str, str]:
     """The fields the plugin renders itself, and their escaping mode."""
-    return {name: f.metadata["x-template"] for name, f in schema.fields.items() if f.metadata.get("x-template")}
+    return {
+        name: f.metadata["x-template"] for name, f in schema.fields.items() if f.metadata.get("x-template")
+    }
 
 
 def checked_config(

@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 def workflows_for(event: FormEvent) -> list[dict[str, Any]]:
     """The active workflows a form event starts (their trigger's form and events)."""
     found = Workflow._get_collection().find(
-        {"trigger.type": "form_event", "status": WorkflowStatus.ACTIVE.value, "trigger.form_id": event.form_id}
+        {
+            "trigger.type": "form_event",
+            "status": WorkflowStatus.ACTIVE.value,
+            "trigger.form_id": event.form_id,
+        }
     )
     return [wf for wf in found if event.name in (wf["trigger"].get("events") or ["form.submitted"])]
 
@@ -40,7 +44,9 @@ def admits(workflow: dict[str, Any], event: FormEvent, data: Any, budget: Budget
     try:
         return conditions.admits(event.name, data, event.previous_data, budget)
     except OverBudget:
-        log.warning("trigger conditions of workflow %s ran past their budget for %s", workflow["_id"], event.key)
+        log.warning(
+            "trigger conditions of workflow %s ran past their budget for %s", workflow["_id"], event.key
+        )
         return False
 
 
@@ -65,7 +71,11 @@ def init_app(app: Flask) -> None:
     """Listen to the trigger signals, as the integrations' dispatch does."""
 
     def listener(
-        sender: Flask, event: FormEvent, form: dict, submission: dict | None = None, unit: WriteUnit | None = None
+        sender: Flask,
+        event: FormEvent,
+        form: dict,
+        submission: dict | None = None,
+        unit: WriteUnit | None = None,
     ) -> None:
         on_form_event(sender, event, form, submission, unit)
 

@@ -55,7 +55,8 @@ def three_steps(hubspot: FakeHubSpot, sink_url: str) -> list[dict[str, Any]]:
 
 def create_workflow(api: Api, trigger: dict[str, Any], steps: list[dict[str, Any]], **extra: Any) -> dict:
     resp = api.post(
-        "/api/workflows", {"name": "Lead flow", "status": "active", "trigger": trigger, "steps": steps, **extra}
+        "/api/workflows",
+        {"name": "Lead flow", "status": "active", "trigger": trigger, "steps": steps, **extra},
     )
     assert resp.status_code == 201, resp.json
     return resp.json

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from app.engine.workflow_runs import Runs, runs
+from app.models import PluginJob
+from tests.conftest import Api
 from tests.support.wait import wait_until
 from tests.workflows.conftest import FIELDS, create_workflow, finished_run, runs_of, three_steps
 
@@ -11,9 +16,7 @@ def test_three_steps_pass_the_contact_id_along_and_each_side_effect_happens_once
 ):
     api = live_api_with(SLACK_API_URL=slack.api_url, HUBSPOT_API_URL=hubspot.api_url)
     form = api.create_form("Leads", FIELDS)
-    wf = create_workflow(
-        api, {"type": "form_event", "form_id": form["id"]}, three_steps(hubspot, sink.url)
-    )
+    wf = create_workflow(api, {"type": "form_event", "form_id": form["id"]}, three_steps(hubspot, sink.url))
     api.submit(form["id"], {"email": "ada@example.com", "name": "Ada"})
 
     [run] = wait_until(lambda: runs_of(api, wf["id"]), what="the run")
@@ -30,7 +33,9 @@ def test_three_steps_pass_the_contact_id_along_and_each_side_effect_happens_once
     assert run["steps"][1]["input"]["token"] == "********"  # secrets are never shown
 
 
-def test_a_step_whose_condition_does_not_match_is_skipped_and_the_run_goes_on(hubspot, slack, sink, live_api_with):
+def test_a_step_whose_condition_does_not_match_is_skipped_and_the_run_goes_on(
+    hubspot, slack, sink, live_api_with
+):
     api = live_api_with(SLACK_API_URL=slack.api_url, HUBSPOT_API_URL=hubspot.api_url)
     form = api.create_form("Leads", FIELDS)
     steps = three_steps(hubspot, sink.url)
@@ -55,7 +60,10 @@ def test_a_failed_step_stops_the_run_and_a_retry_goes_on_from_it(hubspot, slack,
 
     [run] = wait_until(lambda: runs_of(api, wf["id"]), what="the run")
     run = finished_run(api, run["id"])
-    assert (run["status"], [s["status"] for s in run["steps"]]) == ("failed", ["succeeded", "failed", "waiting"])
+    assert (run["status"], [s["status"] for s in run["steps"]]) == (
+        "failed",
+        ["succeeded", "failed", "waiting"],
+    )
     assert "notify" in run["error"] and sink.requests == []
 
     slack.channels["C0000001"].name = "nowhere"  # the channel exists now
@@ -63,3 +71,72 @@ def test_a_failed_step_stops_the_run_and_a_retry_goes_on_from_it(hubspot, slack,
     run = finished_run(api, run["id"])
     assert run["status"] == "succeeded", run
     assert (len(hubspot.contacts), len(slack.posts), len(sink.requests)) == (1, 1, 1)
+
+
+@pytest.mark.parametrize("crash", ["before_the_record", "after_the_record"])
+def test_a_crash_between_a_step_settling_and_the_next_job_is_repaired_by_the_sweep_once(
+    crash, hubspot, slack, sink, live_api_with, monkeypatch
+):
+    """The process dies after step 0's job is written completed but before its run hears of it (or after
+    the step's record, before the next job): the sweep moves the run on, writing each next job once."""
+    real_settled, real_move_on = Runs.settled, Runs._move_on
+    crashed: list[str] = []
+
+    def settled(self, job, *args, **kwargs):
+        if crash == "before_the_record" and not crashed:
+            crashed.append(job["run_id"])
+            raise RuntimeError("the process died here")
+        return real_settled(self, job, *args, **kwargs)
+
+    def move_on(self, run, index):
+        if crash == "after_the_record" and not crashed:
+            crashed.append(str(run["_id"]))
+            raise RuntimeError("the process died here")
+        return real_move_on(self, run, index)
+
+    monkeypatch.setattr(Runs, "settled", settled)
+    monkeypatch.setattr(Runs, "_move_on", move_on)
+    api = live_api_with(SLACK_API_URL=slack.api_url, HUBSPOT_API_URL=hubspot.api_url)
+    form = api.create_form("Leads", FIELDS)
+    wf = create_workflow(api, {"type": "form_event", "form_id": form["id"]}, three_steps(hubspot, sink.url))
+    api.submit(form["id"], {"email": "ada@example.com", "name": "Ada"})
+
+    [run] = wait_until(lambda: runs_of(api, wf["id"]), what="the run")
+    run = finished_run(api, run["id"])
+    assert crashed == [run["id"]]
+    assert run["status"] == "succeeded", run
+    assert (len(hubspot.contacts), len(slack.posts), len(sink.requests)) == (1, 1, 1)
+    assert PluginJob.objects(run_id=run["id"]).count() == 3
+
+
+def test_moving_a_run_on_twice_writes_the_next_job_once(hubspot, sink, make_app):
+    """The runner's callback and the sweep may both move a run on after the same step: one next job."""
+    app = make_app(HUBSPOT_API_URL=hubspot.api_url)
+    api = Api(app.test_client())
+    steps = three_steps(hubspot, sink.url)
+    wf = create_workflow(api, {"type": "manual"}, [steps[0], steps[2]])
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {"email": "ada@example.com"}}).json
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    engine = runs(app)
+    with app.app_context():
+        for _ in range(3):
+            engine.settled(job, True, {"id": "101"}, None, 0.01)
+        engine.sweep(min_age=0)
+    [second] = PluginJob._get_collection().find({"run_id": run["id"], "step": 1})
+    assert second["step_config"]["url"].endswith("/leads?contact=101")
+    detail = api.get(f"/api/workflow-runs/{run['id']}").json
+    assert [s["status"] for s in detail["steps"]] == ["succeeded", "pending"]
+    assert detail["steps"][0]["output"] == {"id": "101"}
+
+
+def test_a_run_keeps_the_steps_it_started_with_when_the_workflow_is_edited(hubspot, sink, make_app):
+    app = make_app()
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "manual"}, three_steps(hubspot, sink.url)[2:])
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    edited = api.patch(f"/api/workflows/{wf['id']}", {"steps": []})
+    assert (edited.status_code, edited.json["version"]) == (200, 2)
+    detail = api.get(f"/api/workflow-runs/{run['id']}").json
+    assert (detail["version"], [s["name"] for s in detail["steps"]]) == (1, ["record"])
+    later = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    assert (later["version"], later["steps"], later["status"]) == (2, [], "succeeded")
