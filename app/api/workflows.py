@@ -18,6 +18,7 @@ from app.api import bp
 from app.api.schemas import one_line
 from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
 from app.api.util import json_body, load, paginate, query_id
+from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
 from app.contract.registry import registry
 from app.contract.schema import mask
@@ -208,7 +209,7 @@ def update_workflow(workflow_id: str):
     theirs)."""
     wf = scoped_or_404(Workflow, workflow_id, "workflow", WRITE)
     body = json_body()
-    data = load(WorkflowIn(partial=True), body)
+    data = load(WorkflowIn(partial=tuple(WorkflowIn().fields)), body)  # (top-level fields only)
     if data.get("workspace_id") not in (None, wf.workspace_id):
         raise invalid({"workspace_id": ["A workflow cannot move to another workspace."]})
     changed = False
@@ -337,6 +338,7 @@ def cancel_run(run_id: str):
 
 
 @hooks.post("/workflows/<token>")
+@csrf.exempt  # no session credential is needed or used: the secret URL (and its signature) is the credential
 def inbound(token: str):
     """An inbound call: its JSON object body is the run's input. With a signing secret set, the call must
     carry a valid Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``);

@@ -17,7 +17,7 @@ from app.contract import Plugin, PluginError
 from app.contract.schema import MASK, mask, secret_fields, validate
 from app.engine.schemas import config_schema_of
 from app.secrets_box import SecretBox
-from app.templating import render, template_context
+from app.templating import check_template, render, template_context
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 TEMPLATE_MARKS = ("{{", "{%")
@@ -46,6 +46,8 @@ def checked_config(
     marshmallow.ValidationError naming the fields."""
     schema = config_schema_of(plugin)
     opened = box.open(schema, previous) if previous else None
+    if isinstance(raw, dict):
+        _check_templates(raw, set(secret_fields(schema)) | set(plugin_templates(schema)))
     try:
         return box.seal(schema, validate(schema, raw, opened))
     except marshmallow.ValidationError as err:
@@ -56,6 +58,35 @@ def checked_config(
     kept = {n: opened[n] for n in secret_fields(schema) if opened and raw.get(n) in (None, MASK)}
     config = {k: v for k, v in raw.items() if v != MASK} | kept
     return box.seal(schema, config)
+
+
+def _check_templates(raw: dict[str, Any], skip: set[str]) -> None:
+    """Every template in ``raw`` (outside ``skip``: secrets, and fields the plugin checks itself) compiles
+    and keeps within its budget on a sample; raises marshmallow.ValidationError naming the fields."""
+    errors: dict[str, list[str]] = {}
+    for name, value in raw.items():
+        if name in skip:
+            continue
+        for source in _strings(value):
+            if is_template(source):
+                try:
+                    check_template(source)
+                except marshmallow.ValidationError as err:
+                    errors.setdefault(name, []).extend(
+                        err.messages if isinstance(err.messages, list) else [str(err)]
+                    )
+    if errors:
+        raise marshmallow.ValidationError(errors)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
 
 
 def trigger_payload(kind: str, data: Any, workflow: dict[str, Any], occurred_at: str) -> dict[str, Any]:
