@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow
 from bson import ObjectId
 from flask import Blueprint, current_app, jsonify, request
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, fields, pre_load, validate
 
 from app.api import bp
 from app.api.schemas import one_line
@@ -73,6 +73,22 @@ class WorkflowIn(Schema):
     status = fields.String(load_default="draft", validate=validate.OneOf([s.value for s in WorkflowStatus]))
     trigger = fields.Nested(TriggerIn, required=True)
     steps = fields.List(fields.Nested(StepIn), load_default=list)
+
+    @pre_load
+    def _step_rows(self, data: Any, **_: Any) -> Any:
+        """The admin page's step builder sends its rows as ``{"0": {...}, "1": {...}}``: the steps in row
+        order, empty rows left out."""
+        rows = data.get("steps") if isinstance(data, dict) else None
+        if isinstance(rows, dict) and all(isinstance(k, str) and k.isdigit() for k in rows):
+            data = {
+                **data,
+                "steps": [
+                    row
+                    for _, row in sorted(rows.items(), key=lambda item: int(item[0]))
+                    if not isinstance(row, dict) or row.get("name") or row.get("plugin_id")
+                ],
+            }
+        return data
 
 
 class RunIn(Schema):
