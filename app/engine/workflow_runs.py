@@ -375,7 +375,14 @@ class Runs:
         )
         if not moved.modified_count:
             raise RunStateError(f"Only a running run can be cancelled; this one is {self._status(run_id)}.")
-        jobs.cancel_waiting("The workflow run was cancelled.", run_id=str(run_id))
+        if jobs.cancel_waiting("The workflow run was cancelled.", run_id=str(run_id)):
+            run = _coll().find_one({"_id": run_id}, {"steps": 1, "current": 1})
+            if run is not None and int(run.get("current") or 0) < len(run["steps"]):
+                name = run["steps"][int(run["current"] or 0)]["name"]
+                _coll().update_one(
+                    {"_id": run_id, f"records.{name}.status": StepStatus.PENDING.value},
+                    {"$set": {f"records.{name}.status": StepStatus.CANCELLED.value, "updated_at": utcnow()}},
+                )
 
     def retry(self, run_id: ObjectId) -> None:
         """Run a failed run again from the step that failed (its job is sent again, under its key)."""

@@ -140,3 +140,17 @@ def test_a_run_keeps_the_steps_it_started_with_when_the_workflow_is_edited(hubsp
     assert (detail["version"], [s["name"] for s in detail["steps"]]) == (1, ["record"])
     later = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
     assert (later["version"], later["steps"], later["status"]) == (2, [], "succeeded")
+
+
+def test_cancelling_a_run_cancels_its_waiting_step_and_nothing_follows(hubspot, sink, make_app):
+    app = make_app()  # no scheduler: the first step's job waits
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "manual"}, three_steps(hubspot, sink.url)[2:])
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    cancelled = api.post(f"/api/workflow-runs/{run['id']}/cancel")
+    assert cancelled.status_code == 200
+    assert (cancelled.json["status"], cancelled.json["steps"][0]["status"]) == ("cancelled", "cancelled")
+    assert PluginJob.objects.get(run_id=run["id"]).status == "cancelled"
+    again = api.post(f"/api/workflow-runs/{run['id']}/cancel")
+    assert again.status_code == 409 and "cancelled" in again.json["error"]["message"]
+    assert api.post(f"/api/workflow-runs/{run['id']}/retry").status_code == 409
