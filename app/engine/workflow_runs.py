@@ -83,7 +83,8 @@ class Runs:
     """Workflow runs of one app: starts them, moves them on as their steps settle, repairs and changes them."""
 
     def __init__(self, app: Flask):
-        self.app = app
+        # (the app itself, not a request's ``current_app`` proxy: the runner's threads use it too)
+        self.app: Flask = getattr(app, "_get_current_object", lambda: app)()
         self.registry: PluginRegistry = app.extensions["formhooks.plugins"]
         self.box: SecretBox = app.extensions["formhooks.secrets"]
 

@@ -154,3 +154,22 @@ def test_cancelling_a_run_cancels_its_waiting_step_and_nothing_follows(hubspot, 
     again = api.post(f"/api/workflow-runs/{run['id']}/cancel")
     assert again.status_code == 409 and "cancelled" in again.json["error"]["message"]
     assert api.post(f"/api/workflow-runs/{run['id']}/retry").status_code == 409
+
+
+@pytest.mark.parametrize("runs_started", [1, 5])
+def test_runs_started_by_hand_go_through_every_step_on_the_scheduler(sink, make_app, runs_started):
+    app = make_app(SCHEDULER_ENABLED=True)
+    api = Api(app.test_client())
+    steps = [
+        {"name": f"s{i}", "plugin_id": "webhook", "config": {"url": f"{sink.url}/s{i}?n={{{{ data.n }}}}"}}
+        for i in range(3)
+    ]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    ids = [
+        api.post(f"/api/workflows/{wf['id']}/run", {"data": {"n": n}}).json["id"] for n in range(runs_started)
+    ]
+    for run_id in ids:
+        assert finished_run(api, run_id)["status"] == "succeeded"
+    assert sorted((r.path, r.query["n"]) for r in sink.requests) == sorted(
+        (f"/s{i}", str(n)) for i in range(3) for n in range(runs_started)
+    )
