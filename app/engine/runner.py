@@ -217,10 +217,7 @@ class JobRunner:
         """A job's outcome is written: a workflow step's run moves on (its next step's job is written),
         then the lifecycle signal goes out."""
         if job.get("run_id"):
-            try:
-                workflow_runs(self.app).settled(job, error is None, output, error, duration)
-            except Exception:  # the sweep moves the run on later
-                log.exception("moving run %s on after step %s failed", job.get("run_id"), job.get("step"))
+            workflow_runs(self.app).settle_later(job, error is None, output, error, duration)
         if error is None:
             signals.job_completed.send(self.app, job=job, duration=duration)
         else:

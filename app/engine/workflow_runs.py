@@ -19,7 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ from app import signals
 from app.contract.registry import PluginRegistry
 from app.engine import jobs
 from app.engine.conditions import OverBudget, parse_stored
+from app.engine.dispatch import Handoff
 from app.engine.group_commit import Into, group_insert, is_duplicate
 from app.engine.records import JobRecord
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 RUNNING, SUCCEEDED = RunStatus.RUNNING.value, RunStatus.SUCCEEDED.value
 FAILED, CANCELLED = RunStatus.FAILED.value, RunStatus.CANCELLED.value
 STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value)
+RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
 
 
@@ -87,6 +91,7 @@ class Runs:
         self.app: Flask = getattr(app, "_get_current_object", lambda: app)()
         self.registry: PluginRegistry = app.extensions["formhooks.plugins"]
         self.box: SecretBox = app.extensions["formhooks.secrets"]
+        self._threads = ThreadPoolExecutor(RUN_THREADS, thread_name_prefix="formhooks-runs")
 
     # -- start -------------------------------------------------------------------------------------------
 
@@ -160,24 +165,37 @@ class Runs:
             self._write_job(job)
         return True
 
-    def _announce(self, job: dict[str, Any], part: Any = None) -> list[Any]:
+    def _announce(self, job: dict[str, Any], part: Any = None, running: bool = False) -> list[Any]:
         if part is None or part.written:
             signals.job_created.send(
-                self.app, job_id=job["_id"], plugin_id=job["plugin_id"], config_id=job["config_id"]
+                self.app,
+                job_id=job["_id"],
+                plugin_id=job["plugin_id"],
+                config_id=job["config_id"],
+                running=running,
             )
         return []  # the intake lists its integrations' jobs only
 
     def _write_job(self, job: dict[str, Any]) -> None:
-        """Insert a step's job; one that exists already (its id follows from the run and step) is kept."""
+        """Insert a step's job; one that exists already (its id follows from the run and step) is kept.
+        When this process's scheduler has room, the job is written claimed by it and starts at once (as
+        a new submission's jobs do: engine.dispatch's hand-off)."""
+        handoff: Handoff | None = self.app.extensions.get("formhooks.scheduler")
+        taken = handoff.claim_at_insert([job]) if handoff is not None else []
+        written: set[Any] = set()
         try:
             PluginJob._get_collection().insert_one(job)
+            written.add(job["_id"])
         except DuplicateKeyError:
             return
         except Exception as exc:
             if not is_duplicate(exc):
                 raise
             return
-        self._announce(job)
+        finally:
+            if handoff is not None:
+                handoff.adopt(taken, written, {}, time.monotonic())  # (a step's job carries its config)
+        self._announce(job, running=bool(taken))
 
     # -- planning ----------------------------------------------------------------------------------------
 
@@ -249,6 +267,19 @@ class Runs:
 
     # -- a step's job settled ----------------------------------------------------------------------------
 
+    def settle_later(
+        self, job: JobRecord, succeeded: bool, output: dict[str, Any] | None, error: str | None, duration: float
+    ) -> None:
+        """``settled``, on this app's run threads (off the thread that writes attempts' results)."""
+
+        def run() -> None:
+            try:
+                self.settled(job, succeeded, output, error, duration)
+            except Exception:  # the sweep moves the run on later
+                log.exception("moving run %s on after step %s failed", job.get("run_id"), job.get("step"))
+
+        self._threads.submit(run)
+
     def settled(
         self,
         job: JobRecord,
@@ -257,40 +288,37 @@ class Runs:
         error: str | None,
         duration: float | None = None,
     ) -> None:
-        """Record how step ``job["step"]`` of its run ended, then plan and write what follows. Safe to call
-        again for the same job: the record is written once, the next job too."""
+        """Record how step ``job["step"]`` of its run ended, then plan and write what follows: the next
+        step's job first, then the step's record and where the run is, in one update. Safe to call again
+        for the same job (a repeat, the sweep): each is written once."""
         run_id, index = ObjectId(job["run_id"]), int(job.get("step") or 0)
         run = _coll().find_one({"_id": run_id})
         if run is None or index >= len(run["steps"]):
             return
-        name, now = run["steps"][index]["name"], utcnow()
+        name = run["steps"][index]["name"]
         before = (run.get("records") or {}).get(name) or {}
-        record = {
-            **before,
-            "status": StepStatus.SUCCEEDED.value if succeeded else StepStatus.FAILED.value,
-            "job_id": str(job["_id"]),
-            "output": output or {},
-            "error": error,
-            "attempts": int(job.get("attempts") or 0),
-            "started_at": job.get("started_at"),
-            "finished_at": now,
-            "duration_ms": None if duration is None else int(duration * 1000),
+        if before.get("status") in STEP_DONE:  # recorded already: only what follows may be missing
+            self._move_on(run, index)
+            return
+        run["records"] = {
+            **(run.get("records") or {}),
+            name: {
+                **before,
+                "status": StepStatus.SUCCEEDED.value if succeeded else StepStatus.FAILED.value,
+                "job_id": str(job["_id"]),
+                "output": output or {},
+                "error": error,
+                "attempts": int(job.get("attempts") or 0),
+                "started_at": job.get("started_at"),
+                "finished_at": utcnow(),
+                "duration_ms": None if duration is None else int(duration * 1000),
+            },
         }
-        if before.get("status") not in STEP_DONE:
-            _coll().update_one(
-                {
-                    "_id": run_id,
-                    "status": RUNNING,
-                    "current": index,
-                    f"records.{name}.status": StepStatus.PENDING.value,
-                },
-                {"$set": {f"records.{name}": record, "updated_at": now}},
-            )
-            run = _coll().find_one({"_id": run_id}) or run
-        self._move_on(run, index)
+        self._move_on(run, index, settling=name)
 
-    def _move_on(self, run: dict[str, Any], index: int) -> None:
-        """After step ``index`` settled: plan the next step (or the run's end) and write it, once."""
+    def _move_on(self, run: dict[str, Any], index: int, settling: str | None = None) -> None:
+        """After step ``index`` settled (its record in ``run``; written with this update when ``settling``
+        names it): plan the next step (or the run's end) and write it, once."""
         if run["status"] != RUNNING or run.get("current") != index:
             return
         step = run["steps"][index]
@@ -305,11 +333,15 @@ class Runs:
             plan = self.plan(run, index + 1)
         if plan.job is not None:
             self._write_job(plan.job)  # first: a crash after it leaves a run the sweep moves on
+        match: dict[str, Any] = {"_id": run["_id"], "status": RUNNING, "current": index}
         fields: dict[str, Any] = {f"records.{n}": r for n, r in plan.records.items()}
+        if settling is not None:
+            match[f"records.{settling}.status"] = StepStatus.PENDING.value
+            fields[f"records.{settling}"] = record
         fields.update(current=plan.current, updated_at=utcnow())
         if plan.status is not None:
             fields.update(status=plan.status, error=plan.error, finished_at=utcnow())
-        _coll().update_one({"_id": run["_id"], "status": RUNNING, "current": index}, {"$set": fields})
+        _coll().update_one(match, {"$set": fields})
 
     # -- repair ------------------------------------------------------------------------------------------
 

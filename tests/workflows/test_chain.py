@@ -73,29 +73,32 @@ def test_a_failed_step_stops_the_run_and_a_retry_goes_on_from_it(hubspot, slack,
     assert (len(hubspot.contacts), len(slack.posts), len(sink.requests)) == (1, 1, 1)
 
 
-@pytest.mark.parametrize("crash", ["before_the_record", "after_the_record"])
+@pytest.mark.parametrize("crash", ["before_the_run_hears", "before_the_next_job", "after_the_next_job"])
 def test_a_crash_between_a_step_settling_and_the_next_job_is_repaired_by_the_sweep_once(
     crash, hubspot, slack, sink, live_api_with, monkeypatch
 ):
-    """The process dies after step 0's job is written completed but before its run hears of it (or after
-    the step's record, before the next job): the sweep moves the run on, writing each next job once."""
-    real_settled, real_move_on = Runs.settled, Runs._move_on
+    """The process dies after step 0's job is written completed: before its run hears of it, before the
+    next step's job is written, or after it but before the run's record: the sweep moves the run on,
+    writing each next job once."""
+    real_settled, real_write_job = Runs.settled, Runs._write_job
     crashed: list[str] = []
 
     def settled(self, job, *args, **kwargs):
-        if crash == "before_the_record" and not crashed:
+        if crash == "before_the_run_hears" and not crashed:
             crashed.append(job["run_id"])
             raise RuntimeError("the process died here")
         return real_settled(self, job, *args, **kwargs)
 
-    def move_on(self, run, index):
-        if crash == "after_the_record" and not crashed:
-            crashed.append(str(run["_id"]))
-            raise RuntimeError("the process died here")
-        return real_move_on(self, run, index)
+    def write_job(self, job):
+        if crash == "before_the_run_hears" or crashed or job["step"] != 1:
+            return real_write_job(self, job)
+        if crash == "after_the_next_job":
+            real_write_job(self, job)
+        crashed.append(job["run_id"])
+        raise RuntimeError("the process died here")
 
     monkeypatch.setattr(Runs, "settled", settled)
-    monkeypatch.setattr(Runs, "_move_on", move_on)
+    monkeypatch.setattr(Runs, "_write_job", write_job)
     api = live_api_with(SLACK_API_URL=slack.api_url, HUBSPOT_API_URL=hubspot.api_url)
     form = api.create_form("Leads", FIELDS)
     wf = create_workflow(api, {"type": "form_event", "form_id": form["id"]}, three_steps(hubspot, sink.url))
