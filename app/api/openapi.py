@@ -224,6 +224,11 @@ OPS: dict[str, Op] = {
         {202: wfo.RunDetail},
         wfi.RunIn,
     ),
+    "api.preview_step": Op(
+        "What a step would send for sample data (its rendered config and the plugin's preview); sends nothing",
+        {200: wfo.StepPreviewOut},
+        wfi.StepPreviewIn,
+    ),
     "api.list_runs": Op("A workflow's runs, newest first", {200: wfo.RunPage}, query=(*PAGE, "run_status")),
     "api.list_workspace_runs": Op(
         "Workflow runs of your workspaces, newest first",

@@ -84,3 +84,9 @@ class RunDetail(RunOut):
 
 class RunPage(PageOut):
     items = fields.List(fields.Nested(RunOut), required=True)
+
+
+class StepPreviewOut(Out):
+    input = fields.Dict(allow_none=True, metadata={"description": "The step's config rendered (secrets masked)"})
+    preview = fields.Dict(allow_none=True, metadata={"description": "What the plugin would send"})
+    error = fields.String(allow_none=True)

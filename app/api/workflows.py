@@ -23,11 +23,12 @@ from app.contract import FORM_EVENTS
 from app.contract.registry import registry
 from app.contract.schema import mask
 from app.engine.conditions import ConditionError, parse
+from app.engine.plugin_calls import plugin_calls
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
 from app.engine.workflow_schedule import cron_trigger
-from app.engine.workflow_steps import STEP_NAME, checked_config, trigger_payload
+from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
 from app.errors import APIError, invalid, not_found
 from app.models import Form, Workflow, WorkflowRun, WorkflowStatus, find_by_id, isoformat, utcnow
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus
@@ -270,6 +271,44 @@ def _started(wf: Workflow, kind: str, data: dict[str, Any], key: str):
         return jsonify(found.to_dict(detail=True) if found else {}), 200
     wake_scheduler(current_app)
     return jsonify(WorkflowRun.objects.get(id=run["_id"]).to_dict(detail=True)), 202
+
+
+class StepPreviewIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    step = fields.String(required=True, metadata={"description": "The step's name"})
+    data = fields.Dict(load_default=dict, metadata={"description": "The trigger's data (a sample)"})
+    outputs = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        load_default=dict,
+        metadata={"description": "Earlier steps' outputs by step name, as samples"},
+    )
+
+
+@bp.post("/workflows/<workflow_id>/preview")
+def preview_step(workflow_id: str):
+    """What a step would send for sample data: its config rendered (secrets masked) and the plugin's own
+    preview, through the one door into plugin code. Nothing is sent."""
+    wf = scoped_or_404(Workflow, workflow_id, "workflow")
+    body = load(StepPreviewIn(), json_body())
+    step = next((s for s in wf.steps if s["name"] == body["step"]), None)
+    plugin = registry().get(step["plugin_id"]) if step else None
+    if step is None or plugin is None:
+        raise invalid({"step": [f"The workflow has no step {body['step']!r} with an installed plugin."]})
+    raw = Workflow._get_collection().find_one({"_id": wf.id}) or {}
+    payload = {
+        **trigger_payload("manual", body["data"], raw, isoformat(utcnow()) or ""),
+        "steps": {name: {"output": output} for name, output in body["outputs"].items()},
+    }
+    try:
+        sealed, shown = rendered(plugin, box(), step.get("config") or {}, payload)
+    except StepError as exc:
+        return jsonify({"input": None, "preview": None, "error": str(exc)})
+    opened = box().open(config_schema_of(plugin), sealed)
+    result = plugin_calls(current_app).preview(plugin, opened, payload["event"], payload)
+    return jsonify({"input": shown, **result})
 
 
 # -- runs -------------------------------------------------------------------------------------------------

@@ -31,10 +31,10 @@ def slack() -> Iterator[FakeSlack]:
     fake.close()
 
 
-def three_steps(hubspot: FakeHubSpot, sink_url: str) -> list[dict[str, Any]]:
+def three_steps(hubspot: FakeHubSpot | None, sink_url: str) -> list[dict[str, Any]]:
     """HubSpot upsert → Slack message quoting the contact id → webhook carrying it in its URL."""
     return [
-        {"name": "contact", "plugin_id": "hubspot", "config": hubspot.config()},
+        {"name": "contact", "plugin_id": "hubspot", "config": hubspot.config() if hubspot else {}},
         {
             "name": "notify",
             "plugin_id": "slack",

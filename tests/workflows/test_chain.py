@@ -176,3 +176,16 @@ def test_runs_started_by_hand_go_through_every_step_on_the_scheduler(sink, make_
     assert sorted((r.path, r.query["n"]) for r in sink.requests) == sorted(
         (f"/s{i}", str(n)) for i in range(3) for n in range(runs_started)
     )
+
+
+def test_a_step_previews_what_it_would_send_for_sample_data_without_sending(api, sink):
+    steps = three_steps(None, sink.url)[1:]  # (no HubSpot step: its output is given as a sample)
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    sample = {"step": "notify", "data": {"email": "ada@example.com"}, "outputs": {"contact": {"id": "77"}}}
+    shown = api.post(f"/api/workflows/{wf['id']}/preview", sample).json
+    assert shown["error"] is None and shown["preview"]["message"]["text"] == "New lead ada@example.com: contact 77"
+    assert shown["input"]["token"] == "********"
+    record = api.post(f"/api/workflows/{wf['id']}/preview", {**sample, "step": "record"}).json
+    assert record["input"]["url"].endswith("/leads?contact=77") and sink.requests == []
+    missing = api.post(f"/api/workflows/{wf['id']}/preview", {**sample, "step": "nope"})
+    assert missing.status_code == 422
