@@ -18,7 +18,7 @@ from flask import Flask
 
 from app.engine.workflow_runs import RunLimitError, runs
 from app.engine.workflow_steps import trigger_payload
-from app.models import Workflow, WorkflowStatus, isoformat
+from app.models import Workflow, WorkflowStatus, as_datetime, isoformat
 
 if TYPE_CHECKING:
     from app.engine.scheduler import Scheduler
@@ -53,7 +53,10 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
         due = wf.get("next_fire_at") or {}
         try:
             if due.get("version") != wf.get("version") or due.get("at") is None:
-                _move(coll, wf, due, next_fire(wf["trigger"], now))
+                # from when it was saved (a time due between the save and this check still fires)
+                saved = as_datetime(wf.get("updated_at")) or now.replace(tzinfo=None)
+                since = max(saved.replace(tzinfo=dt.UTC), now - CATCH_UP)
+                _move(coll, wf, due, next_fire(wf["trigger"], min(since, now)))
                 continue
             at = dt.datetime.fromtimestamp(due["at"], dt.UTC)
             if at > now:

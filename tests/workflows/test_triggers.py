@@ -185,3 +185,15 @@ def test_runs_past_the_workspaces_limit_per_minute_are_429_and_recorded_as_faile
     refused = [r for r in runs_of(api, wf["id"]) if r["status"] == "failed"]
     assert len(refused) == 2 and "more than 2 workflow runs" in refused[0]["error"]
     assert PluginJob.objects(config_id=wf["id"]).count() == 2
+
+
+def test_a_due_time_between_saving_a_schedule_and_the_first_check_still_fires(make_app):
+    app = make_app()
+    wf = create_workflow(Api(app.test_client()), {"type": "schedule", "cron": "* * * * *"}, HOOK)
+    saved = Workflow.objects.get(id=wf["id"]).updated_at.replace(tzinfo=dt.UTC)
+    later = saved + dt.timedelta(seconds=90)  # the scheduler's first look comes after a due minute passed
+    assert fire_due(app, later) == 0  # computes the first due time: the minute after the save
+    assert fire_due(app, later) == 1
+    [run] = WorkflowRun.objects(workflow_id=wf["id"])
+    first_due = (saved + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+    assert run.trigger["data"]["data"]["fire_time"] == first_due.strftime("%Y-%m-%dT%H:%M:00.000Z")
