@@ -21,6 +21,7 @@ class StepOut(Out):
     condition = fields.Dict(allow_none=True)
     on_error = fields.String(required=True, metadata={"enum": list(ON_ERROR)})
     retries = fields.Integer(required=True)
+    delay_seconds = fields.Integer()
 
 
 class WorkflowOut(Out):

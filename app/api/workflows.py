@@ -38,6 +38,7 @@ from plugins.webhook.signing import is_valid_secret, sign
 hooks = Blueprint("workflow_hooks", __name__, url_prefix="/hooks")
 SIGNATURE_TOLERANCE = 300  # seconds a signed inbound call's timestamp may be off
 MAX_RETRIES = 10
+MAX_DELAY = 7 * 86400
 
 
 class TriggerIn(Schema):
@@ -63,6 +64,11 @@ class StepIn(Schema):
     condition = fields.Raw(load_default=None, allow_none=True)
     on_error = fields.String(load_default="stop", validate=validate.OneOf(ON_ERROR))
     retries = fields.Integer(load_default=0, validate=validate.Range(0, MAX_RETRIES))
+    delay_seconds = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, MAX_DELAY),
+        metadata={"description": "Wait this long before the step runs (at most 7 days)"},
+    )
 
 
 class WorkflowIn(Schema):

@@ -175,8 +175,9 @@ def new_step_job(
     step_config: dict[str, Any],
     max_attempts: int,
 ) -> dict[str, Any]:
-    """A new pending job for step ``index`` of a workflow ``run``. Its id, dispatch key and idempotency key
-    (``run:<run_id>:<step>``) follow from the run and the step, so planning it twice writes it once."""
+    """A new pending job for step ``index`` of a workflow ``run``, due after the step's ``delay_seconds``.
+    Its id, dispatch key and idempotency key (``run:<run_id>:<step>``) follow from the run and the step,
+    so planning it twice writes it once."""
     step, now = run["steps"][index], utcnow()
     key = f"run:{run['_id']}:{index}"
     form = payload.get("form") or {}
@@ -189,7 +190,7 @@ def new_step_job(
         "plugin_id": step["plugin_id"],
         "event": payload.get("event") or "workflow.run",
         "status": TRANSITIONS["create"].target,
-        "scheduled_for": time.time(),
+        "scheduled_for": time.time() + float(step.get("delay_seconds") or 0),
         "attempts": 0,
         "max_attempts": max_attempts,
         "payload": payload,

@@ -181,7 +181,8 @@ class Runs:
         When this process's scheduler has room, the job is written claimed by it and starts at once (as
         a new submission's jobs do: engine.dispatch's hand-off)."""
         handoff: Handoff | None = self.app.extensions.get("formhooks.scheduler")
-        taken = handoff.claim_at_insert([job]) if handoff is not None else []
+        due_now = job["scheduled_for"] <= time.time()  # (a step with a delay waits in the store)
+        taken = handoff.claim_at_insert([job]) if handoff is not None and due_now else []
         written: set[Any] = set()
         try:
             PluginJob._get_collection().insert_one(job)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from app.engine.workflow_runs import Runs, runs
@@ -183,9 +185,41 @@ def test_a_step_previews_what_it_would_send_for_sample_data_without_sending(api,
     wf = create_workflow(api, {"type": "manual"}, steps)
     sample = {"step": "notify", "data": {"email": "ada@example.com"}, "outputs": {"contact": {"id": "77"}}}
     shown = api.post(f"/api/workflows/{wf['id']}/preview", sample).json
-    assert shown["error"] is None and shown["preview"]["message"]["text"] == "New lead ada@example.com: contact 77"
+    assert (
+        shown["error"] is None
+        and shown["preview"]["message"]["text"] == "New lead ada@example.com: contact 77"
+    )
     assert shown["input"]["token"] == "********"
     record = api.post(f"/api/workflows/{wf['id']}/preview", {**sample, "step": "record"}).json
     assert record["input"]["url"].endswith("/leads?contact=77") and sink.requests == []
     missing = api.post(f"/api/workflows/{wf['id']}/preview", {**sample, "step": "nope"})
     assert missing.status_code == 422
+
+
+@pytest.mark.parametrize("delay", [0, 2, 3600])
+def test_a_steps_delay_makes_its_job_due_that_long_after_the_step_before(sink, make_app, delay):
+    app = make_app()
+    api = Api(app.test_client())
+    steps = [
+        {"name": "first", "plugin_id": "webhook", "config": {"url": f"{sink.url}/a"}},
+        {"name": "later", "plugin_id": "webhook", "config": {"url": f"{sink.url}/b"}, "delay_seconds": delay},
+    ]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    before = time.time()
+    runs(app).settled(job, True, {}, None, 0.01)
+    nxt = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 1})
+    assert before + delay - 1 <= nxt["scheduled_for"] <= time.time() + delay
+    assert nxt["status"] == "pending"
+
+
+def test_a_delay_past_seven_days_is_a_422(api):
+    step = {
+        "name": "a",
+        "plugin_id": "webhook",
+        "config": {"url": "http://x.test/"},
+        "delay_seconds": 7 * 86400 + 1,
+    }
+    resp = api.post("/api/workflows", {"name": "x", "trigger": {"type": "manual"}, "steps": [step]})
+    assert resp.status_code == 422 and "steps" in resp.json["error"]["details"]

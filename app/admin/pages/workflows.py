@@ -46,7 +46,7 @@ def workflow(workflow_id: str):
         {**step, "config_text": _pretty(step["config"]), "condition_text": _pretty(step.get("condition"))}
         for step in shown["steps"]
     ]
-    rows += [{"name": "", "plugin_id": "", "on_error": "stop", "retries": 0}] * EMPTY_ROWS
+    rows += [{"name": "", "plugin_id": "", "on_error": "stop", "retries": 0, "delay_seconds": 0}] * EMPTY_ROWS
     runs = WorkflowRun.objects(workflow_id=str(wf.id)).order_by("-created_at").limit(LIMIT)
     return render_template(
         "admin/workflow.html",
