@@ -29,6 +29,7 @@ from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
 from app.engine.workflow_schedule import cron_trigger
 from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
+from app.engine.workflow_triggers import form_workflows
 from app.errors import APIError, invalid, not_found
 from app.models import Form, Workflow, WorkflowRun, WorkflowStatus, find_by_id, isoformat, utcnow
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus
@@ -218,6 +219,7 @@ def create_workflow():
     )
     _inbound(wf, body["trigger"])
     wf.save()
+    form_workflows(current_app).forget()
     return jsonify(workflow_json(wf)), 201
 
 
@@ -250,6 +252,7 @@ def update_workflow(workflow_id: str):
         wf.version += 1
     wf.updated_at = utcnow()
     wf.save()
+    form_workflows(current_app).forget()
     return jsonify(workflow_json(wf))
 
 

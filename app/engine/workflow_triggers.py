@@ -9,6 +9,8 @@ the workflow and the event occurrence, so an event delivered twice starts one ru
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -24,15 +26,39 @@ from app.signals import FormEvent
 log = logging.getLogger(__name__)
 
 
-def workflows_for(event: FormEvent) -> list[dict[str, Any]]:
+class FormWorkflows:
+    """The active form-event workflows by form, as this process read them within FORM_CACHE_SECONDS (one
+    read for all forms: a submission to a form without workflows costs no store round trip). A workflow
+    saved through this process is seen at once (``forget``); one saved elsewhere within that time."""
+
+    def __init__(self, max_age: float):
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._read_at = float("-inf")
+        self._by_form: dict[str, list[dict[str, Any]]] = {}
+
+    def of(self, form_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            if time.monotonic() - self._read_at > self.max_age:
+                by_form: dict[str, list[dict[str, Any]]] = {}
+                query = {"trigger.type": "form_event", "status": WorkflowStatus.ACTIVE.value}
+                for wf in Workflow._get_collection().find(query):
+                    by_form.setdefault(wf["trigger"].get("form_id") or "", []).append(wf)
+                self._by_form, self._read_at = by_form, time.monotonic()
+            return self._by_form.get(form_id, [])
+
+    def forget(self) -> None:
+        with self._lock:
+            self._read_at = float("-inf")
+
+
+def form_workflows(app: Flask) -> FormWorkflows:
+    return app.extensions["formhooks.form_workflows"]
+
+
+def workflows_for(app: Flask, event: FormEvent) -> list[dict[str, Any]]:
     """The active workflows a form event starts (their trigger's form and events)."""
-    found = Workflow._get_collection().find(
-        {
-            "trigger.type": "form_event",
-            "status": WorkflowStatus.ACTIVE.value,
-            "trigger.form_id": event.form_id,
-        }
-    )
+    found = form_workflows(app).of(event.form_id)
     return [wf for wf in found if event.name in (wf["trigger"].get("events") or ["form.submitted"])]
 
 
@@ -57,7 +83,7 @@ def on_form_event(
     engine = runs(app)
     budget = Budget()
     payload = snapshot(form, submission, event)
-    for wf in workflows_for(event):
+    for wf in workflows_for(app, event):
         if not admits(wf, event, (submission or {}).get("data"), budget):
             continue
         run, job = engine.new_run(wf, "form_event", payload, f"{wf['_id']}:{event.key}")
@@ -79,6 +105,7 @@ def init_app(app: Flask) -> None:
     ) -> None:
         on_form_event(sender, event, form, submission, unit)
 
+    app.extensions["formhooks.form_workflows"] = FormWorkflows(app.config["FORM_CACHE_SECONDS"])
     app.extensions["formhooks.workflow_triggers"] = listener  # a strong reference for blinker
     for signal in signals.TRIGGERS.values():
         signal.connect(listener, sender=app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from pymongo.collection import Collection
 
 from app.engine.workflow_runs import Runs, runs
 from app.models import PluginJob
@@ -223,3 +224,20 @@ def test_a_delay_past_seven_days_is_a_422(api):
     }
     resp = api.post("/api/workflows", {"name": "x", "trigger": {"type": "manual"}, "steps": [step]})
     assert resp.status_code == 422 and "steps" in resp.json["error"]["details"]
+
+
+def test_submissions_read_the_workflows_once_per_cache_period_not_once_each(make_app, monkeypatch):
+    api = Api(make_app(FORM_CACHE_SECONDS=60).test_client())
+    form = api.create_form("Leads", FIELDS)
+    reads: list[dict] = []
+    real_find = Collection.find
+
+    def find(self, *args, **kwargs):
+        if self.name == "workflows":
+            reads.append(args[0] if args else {})
+        return real_find(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find", find)
+    for n in range(5):
+        api.submit(form["id"], {"email": f"a{n}@example.com"})
+    assert len(reads) <= 1
