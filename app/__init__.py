@@ -34,7 +34,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     from app import config as settings
     from app.contract import registry
-    from app.engine import dispatch, group_commit, isolation, plugin_calls, scheduler, subscriptions
+    from app.engine import (
+        dispatch,
+        group_commit,
+        isolation,
+        plugin_calls,
+        scheduler,
+        subscriptions,
+        workflow_triggers,
+    )
 
     app = Flask(__name__)
     settings.load_settings(app, config)
@@ -52,6 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     subscriptions.init_app(app)
     group_commit.init_app(app)
     dispatch.init_app(app)
+    workflow_triggers.init_app(app)
     metrics.init_app(app)
     api.init_app(app)
     auth.init_app(app, api.bp)

@@ -45,6 +45,9 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "OPERATION_INFLIGHT_IDLE": (int, 200),  # the same while no live job waits or runs
     "OPERATIONS_PER_WORKSPACE": (int, 2),
     "OPERATION_RESEND_INTERVAL": (float, 60.0),
+    "WORKFLOW_MAX_STEPS": (int, 20),
+    "WORKFLOW_RUNS_PER_MINUTE": (int, 600),  # runs a workspace's workflows may start per minute (0: no cap)
+    "WORKFLOW_SCHEDULE_INTERVAL": (float, 5.0),  # how often a scheduler looks for due cron workflows
     "EXPORT_SHARE": (float, 0.5),  # the share of the time an export may keep busy (1: as fast as it can)
     # Retention (app/engine/retention.py): a pass every RETENTION_INTERVAL s, of at most RETENTION_PASS_SECONDS,
     # removing RETENTION_BATCH submissions at a time, busy at most RETENTION_SHARE of the time.

@@ -154,6 +154,7 @@ def scrub_attempt(error: Any, result: Any, secrets: list[str]) -> None:
         result.summary = _scrubbed(result.summary, text)
         result.request = _scrubbed(result.request, text)
         result.response = _scrubbed(result.response, text)
+        result.output = _scrubbed(result.output, text)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ Variables (see ``template_context``):
 - ``event``: the event name (``form.submitted``, ``response.edited``, ``response.deleted``)
 - ``event_title``: the same in words ("New submission", "Submission edited", ...)
 - ``fields``: the selected fields (``name``, ``label``, ``value``; see app.field_selection)
+- ``steps``: in a workflow, the earlier steps by name, each with its ``output`` (``{{ steps.contact.output.id }}``)
 
 A missing value renders empty, also when chained (``{{ data.nope.deeper }}``). Lists render joined by
 commas, booleans as yes/no. Three escaping modes: ``text`` (none), ``html`` (autoescape) and ``slack``
@@ -35,7 +36,7 @@ from app.field_selection import SelectedField, display_value
 from app.template_budget import BudgetExceeded, spending
 
 MODES = ("text", "html", "slack")
-RESERVED = ("data", "form", "submission", "event", "event_title", "fields")
+RESERVED = ("data", "form", "submission", "event", "event_title", "fields", "steps")
 EVENT_TITLES = {
     "form.submitted": "New submission",
     "response.edited": "Submission edited",
@@ -248,6 +249,7 @@ def template_context(
         event=payload.get("event"),
         event_title=EVENT_TITLES.get(payload.get("event") or "", payload.get("event")),
         fields=[f.to_dict() for f in selected or []],
+        steps=payload.get("steps") or {},
     )
     return context
 

@@ -32,6 +32,7 @@ def init_app(app: Flask) -> None:
         session,
         submissions,
         team,
+        workflows,
     )
 
     filters.init_app(app)

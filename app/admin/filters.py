@@ -33,6 +33,9 @@ TONES = {
     "half-open": "warn",
     "half_open": "warn",
     "closed": "good",
+    "succeeded": "good",  # workflow runs and steps
+    "active": "good",
+    "paused": "warn",
 }
 
 

@@ -29,6 +29,7 @@ def init_app(app: Flask) -> None:
         session_views,
         submissions,
         tokens,
+        workflows,
         workspaces,
     )
     from app.api.health import health
@@ -37,4 +38,5 @@ def init_app(app: Flask) -> None:
     from app.api import preview  # noqa: F401  (the settings editor's preview)
 
     app.register_blueprint(bp)
+    app.register_blueprint(workflows.hooks)  # the workflows' inbound URLs (no token: a secret URL)
     app.register_blueprint(health)

@@ -18,9 +18,11 @@ from app.api import account_schemas as acc
 from app.api import bp
 from app.api import openapi_schemas as out
 from app.api import schemas as inp
+from app.api import workflow_schemas as wfo
+from app.api import workflows as wfi
 from app.api.preview import PreviewIn, PreviewOut
 from app.api.util import public
-from app.models import JobStatus, LogStatus
+from app.models import JobStatus, LogStatus, RunStatus
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
 ERRORS = {
@@ -61,6 +63,8 @@ QUERY: dict[str, dict[str, Any]] = {
     "to": {"type": "string", "format": "date"},
     "job_status": {"type": "string", "enum": [s.value for s in JobStatus]},
     "log_status": {"type": "string", "enum": [s.value for s in LogStatus]},
+    "run_status": {"type": "string", "enum": [s.value for s in RunStatus]},
+    "workflow_id": OBJECT_ID,
 }
 
 OPS: dict[str, Op] = {
@@ -231,6 +235,47 @@ OPS: dict[str, Op] = {
         {200: out.LogPage},
         query=(*PAGE, "workspace_id", "job_id", "config_id", "form_id", "log_status"),
     ),
+    "api.list_workflows": Op(
+        "Workflows, newest first", {200: wfo.WorkflowPage}, query=(*PAGE, "workspace_id")
+    ),
+    "api.create_workflow": Op(
+        "Create a workflow: a trigger and ordered steps (422 past WORKFLOW_MAX_STEPS)",
+        {201: wfo.WorkflowOut},
+        wfi.WorkflowIn,
+    ),
+    "api.get_workflow": Op("A workflow (secrets masked)", {200: wfo.WorkflowOut}),
+    "api.update_workflow": Op(
+        "Change a workflow; a new trigger or steps is a new version (runs keep the one they started on)",
+        {200: wfo.WorkflowOut},
+        wfi.WorkflowIn,
+    ),
+    "api.run_workflow": Op(
+        "Run now with a chosen input (202 once the run and its first job are written; 429 past the "
+        "workspace's runs per minute)",
+        {202: wfo.RunDetail},
+        wfi.RunIn,
+    ),
+    "api.preview_step": Op(
+        "What a step would send for sample data (its rendered config and the plugin's preview); sends nothing",
+        {200: wfo.StepPreviewOut},
+        wfi.StepPreviewIn,
+    ),
+    "api.list_runs": Op("A workflow's runs, newest first", {200: wfo.RunPage}, query=(*PAGE, "run_status")),
+    "api.list_workspace_runs": Op(
+        "Workflow runs of your workspaces, newest first",
+        {200: wfo.RunPage},
+        query=(*PAGE, "workspace_id", "workflow_id", "run_status"),
+    ),
+    "api.get_run": Op(
+        "A run with each step's rendered input, output, error, attempts and timing", {200: wfo.RunDetail}
+    ),
+    "api.retry_run": Op(
+        "Run a failed run again from its failed step (409 unless failed)", {200: wfo.RunDetail}
+    ),
+    "api.replay_run": Op(
+        "Replay a run: a new run with the same input and pinned steps", {202: wfo.RunDetail}
+    ),
+    "api.cancel_run": Op("Cancel a running run (409 unless running)", {200: wfo.RunDetail}),
     "api.openapi_json": Op("This document", {200: None}),
     "api.api_docs": Op("This document as a web page", {200: None}),
 }

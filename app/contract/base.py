@@ -81,13 +81,20 @@ class ExecutionContext:
         return max(0.1, self.deadline - time.monotonic())
 
 
+# The most a step's structured output may take as JSON (over it the attempt fails, saying so).
+OUTPUT_LIMIT = 64 * 1024
+
+
 @dataclass
 class ExecutionResult:
-    """What a successful attempt reports for the execution log."""
+    """What a successful attempt reports for the execution log. ``output`` is structured data for later
+    steps of a workflow (``{{ steps.<name>.output.id }}``): what the attempt created (ids, URLs), JSON
+    types only, at most OUTPUT_LIMIT bytes as JSON."""
 
     summary: str = "ok"
     request: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)
+    output: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -162,6 +162,7 @@ class Attempt:
     isolation: str = "thread"  # run_plugin runs in the test's process; the host may use a worker process
     peak_memory_mb: float | None = None  # measured in a worker process only
     output: str | None = None  # stdout/stderr, captured in a worker process only
+    output_data: dict[str, Any] = field(default_factory=dict)  # ExecutionResult.output: for later steps
     error: PluginError | None = None
     result: ExecutionResult | None = None
     leaked: list[str] = field(default_factory=list)  # secret fields found in the record before scrubbing

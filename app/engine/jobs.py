@@ -19,6 +19,7 @@ job, so a worker whose lease was reaped can no longer overwrite it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -159,6 +160,47 @@ def new_job(
         "created_at": now,
         "updated_at": now,
         **extra,
+    }
+
+
+def step_job_id(run_id: Any, index: int) -> ObjectId:
+    """The id of a workflow run's step job: the same wherever and however often it is planned."""
+    return ObjectId(hashlib.sha256(f"run:{run_id}:{index}".encode()).digest()[:12])
+
+
+def new_step_job(
+    run: dict[str, Any],
+    index: int,
+    payload: dict[str, Any],
+    step_config: dict[str, Any],
+    max_attempts: int,
+) -> dict[str, Any]:
+    """A new pending job for step ``index`` of a workflow ``run``, due after the step's ``delay_seconds``.
+    Its id, dispatch key and idempotency key (``run:<run_id>:<step>``) follow from the run and the step,
+    so planning it twice writes it once."""
+    step, now = run["steps"][index], utcnow()
+    key = f"run:{run['_id']}:{index}"
+    form = payload.get("form") or {}
+    return {
+        "_id": step_job_id(run["_id"], index),
+        "config_id": str(run["workflow_id"]),
+        "form_id": form.get("id") or "",
+        "workspace_id": run.get("workspace_id"),
+        "submission_id": (payload.get("submission") or {}).get("id"),
+        "plugin_id": step["plugin_id"],
+        "event": payload.get("event") or "workflow.run",
+        "status": TRANSITIONS["create"].target,
+        "scheduled_for": time.time() + float(step.get("delay_seconds") or 0),
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "payload": payload,
+        "dispatch_key": key,
+        "idempotency_key": key,
+        "run_id": str(run["_id"]),
+        "step": index,
+        "step_config": step_config,
+        "created_at": now,
+        "updated_at": now,
     }
 
 

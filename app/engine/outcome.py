@@ -5,11 +5,12 @@ Shared by the runner and the plugin test kit, so that ``run_plugin`` shows exact
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from app.contract.base import ExecutionResult, PluginError
+from app.contract.base import OUTPUT_LIMIT, ExecutionResult, PluginError
 from app.engine.deadline import DeadlineExceeded
 from app.engine.isolation import AttemptInfo, PluginCrashed
 from app.engine.workers import WorkerLost
@@ -49,13 +50,30 @@ class Outcome:
             "isolation": self.info.isolation,
             "peak_memory_mb": self.info.peak_memory_mb,
             "output": self.info.output,
+            "output_data": result.output if result else {},
         }
+
+
+def output_problem(output: Any) -> str | None:
+    """Why an attempt's structured ``output`` cannot be kept (not an object, not JSON, too large), or None."""
+    if not isinstance(output, dict):
+        return f"The plugin's output is a {type(output).__name__}, not an object."
+    try:
+        size = len(json.dumps(output, allow_nan=False).encode())
+    except (TypeError, ValueError) as exc:
+        return f"The plugin's output is not JSON: {exc}."
+    if size > OUTPUT_LIMIT:
+        return f"The plugin's output is {size:,} bytes as JSON, over the limit of {OUTPUT_LIMIT:,}."
+    return None
 
 
 def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
     """Run ``call`` (a plugin's method) and classify how it ended (``value`` holds what it returned)."""
     try:
         result = call()
+        problem = output_problem(result.output) if isinstance(result, ExecutionResult) else None
+        if problem is not None:
+            return Outcome(LogStatus.FAILED, PluginError(problem, permanent=True), error_type="permanent")
         outcome = Outcome(
             LogStatus.SUCCESS, result=result if isinstance(result, ExecutionResult) else ExecutionResult()
         )

@@ -36,6 +36,9 @@ class JobRecord(TypedDict, total=False):
     dispatch_key: str
     idempotency_key: str
     operation_id: str | None
+    run_id: str | None  # a workflow step's run (app/engine/workflow_runs.py)
+    step: int | None
+    step_config: dict[str, Any] | None
     created_at: dt.datetime
     updated_at: dt.datetime | str
 

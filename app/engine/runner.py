@@ -26,6 +26,7 @@ from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.subscriptions import forget as forget_subscriptions
 from app.engine.subscriptions import subscriptions
+from app.engine.workflow_runs import runs as workflow_runs
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.secrets_box import SecretBox
@@ -66,7 +67,9 @@ class JobRunner:
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs: healthy ones as this process read them within
         FORM_CACHE_SECONDS, the others fresh in one read (their circuits decide)."""
-        found = self.copies.configs_by_id({job["config_id"] for job in jobs}, _read_configs)
+        found = self.copies.configs_by_id(
+            {job["config_id"] for job in jobs if not job.get("run_id")}, _read_configs
+        )
         return {
             config_id: self.as_loaded([doc], read_at)[config_id]
             for config_id, (read_at, doc) in found.items()
@@ -91,8 +94,12 @@ class JobRunner:
         self.copies.changed(config["_id"])
 
     def run(self, job: JobRecord, config: ConfigRecord | None) -> None:
-        """One attempt of ``job`` with its ``config`` as read at claim time (None: the config was deleted)."""
-        config = self._current(config) if config is not None else None
+        """One attempt of ``job`` with its ``config`` as read at claim time (None: the config was deleted).
+        A workflow step's job carries its config, rendered for its run (engine.workflow_runs)."""
+        if job.get("run_id"):
+            config = step_config(job)
+        else:
+            config = self._current(config) if config is not None else None
         if config is None or not config.get("enabled", True):
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
@@ -167,10 +174,11 @@ class JobRunner:
         if error is None:
             if self.circuit.succeeded(config) is not None:
                 self._changed(config)
+            output = outcome.result.output if outcome.result else {}
             self.writer.submit(
                 log_doc,
                 jobs.finish(job, JobStatus.COMPLETED),
-                lambda: signals.job_completed.send(self.app, job=job, duration=duration),
+                lambda: self._settled(job, duration, output=output),
             )
             return
         _, disabled = self.circuit.failed(config, trial)
@@ -185,7 +193,7 @@ class JobRunner:
             self.writer.submit(
                 log_doc,
                 jobs.finish(job, JobStatus.FAILED, error.message),
-                lambda: signals.job_failed.send(self.app, job=job, error=error.message, duration=duration),
+                lambda: self._settled(job, duration, error=error.message),
             )
             return
         delay = retry_delay(
@@ -201,6 +209,34 @@ class JobRunner:
                 self.app, job=job, error=error.message, delay=delay, duration=duration
             ),
         )
+
+
+    def _settled(
+        self, job: JobRecord, duration: float, output: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        """A job's outcome is written: a workflow step's run moves on (its next step's job is written),
+        then the lifecycle signal goes out."""
+        if job.get("run_id"):
+            workflow_runs(self.app).settle_later(job, error is None, output, error, duration)
+        if error is None:
+            signals.job_completed.send(self.app, job=job, duration=duration)
+        else:
+            signals.job_failed.send(self.app, job=job, error=error, duration=duration)
+
+
+def step_config(job: JobRecord) -> ConfigRecord:
+    """The config a workflow step's job runs with: the one rendered for its run, always enabled; its
+    circuit, rate limits and deadline are those of any job (a step has no integration to disable)."""
+    return cast(
+        ConfigRecord,
+        {
+            "_id": job["config_id"],
+            "plugin_id": job["plugin_id"],
+            "enabled": True,
+            "config": job.get("step_config") or {},
+            "_loaded_at": time.monotonic(),
+        },
+    )
 
 
 def _read_configs(ids: list[str]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, indexer, jobs, operations, retention
+from app.engine import alert_delivery, alerts, dispatch, indexer, jobs, operations, retention, workflow_schedule
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
@@ -129,6 +129,7 @@ class Scheduler:
         self._aps.add_job(self._housekeeping, "interval", ("indexer", indexer.run_pass), seconds=cfg["INDEX_INTERVAL"])
         retain = retention.Runner(self._housekeeping, cfg, lambda: self._stopping)  # (its own thread)
         self._aps.add_job(retain.tick, "interval", seconds=cfg["RETENTION_INTERVAL"], id="retention")
+        workflow_schedule.register(self)  # cron workflows and the repair of workflow runs
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
         host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one

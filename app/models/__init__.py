@@ -13,6 +13,7 @@ from app.models.plugin_config import PluginConfig
 from app.models.removal import DataRemoval
 from app.models.revision import SubmissionRevision
 from app.models.search_terms import SubmissionTerm
+from app.models.workflow import RunStatus, StepStatus, Workflow, WorkflowRun, WorkflowStatus
 
 ALL_MODELS = (
     Form,
@@ -30,6 +31,8 @@ ALL_MODELS = (
     AlertSettings,
     AlertCooldown,
     DataRemoval,
+    Workflow,
+    WorkflowRun,
     *ACCOUNT_MODELS,
 )
 for _model in ALL_MODELS:
@@ -60,6 +63,8 @@ __all__ = [
     "PluginConfig",
     "PluginExecutionLog",
     "PluginJob",
+    "RunStatus",
+    "StepStatus",
     "Submission",
     "SubmissionRevision",
     "SubmissionTerm",
@@ -67,4 +72,7 @@ __all__ = [
     "newest_first",
     "parse_object_id",
     "utcnow",
+    "Workflow",
+    "WorkflowRun",
+    "WorkflowStatus",
 ]

@@ -37,6 +37,7 @@ class PluginExecutionLog(Document):
     isolation = StringField(null=True)  # "thread" or "process"
     peak_memory_mb = FloatField(null=True)  # of the worker process, for attempts run in one
     output = StringField(null=True)  # what an attempt in a worker process wrote to stdout/stderr (bounded)
+    output_data = DictField()  # ExecutionResult.output: what the attempt created, for later workflow steps
 
     meta = {
         "collection": "plugin_execution_logs",
@@ -66,4 +67,5 @@ class PluginExecutionLog(Document):
             "isolation": self.isolation,
             "peak_memory_mb": self.peak_memory_mb,
             "output": self.output,
+            "output_data": self.output_data,
         }

@@ -47,6 +47,11 @@ class PluginJob(Document):
     idempotency_key = StringField(required=True)
     # The backfill that created the job, or the replay that requeued it last (app/engine/operations.py).
     operation_id = StringField(null=True)
+    # A workflow step (app/engine/workflow_runs.py): its run, its index there, and its config as rendered
+    # for this run (secrets sealed); ``config_id`` is then the workflow's id.
+    run_id = StringField(null=True)
+    step = IntField(null=True)
+    step_config = DictField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -63,6 +68,7 @@ class PluginJob(Document):
             "form_id",
             "workspace_id",
             {"fields": ["operation_id"], "sparse": True},
+            {"fields": ["run_id"], "sparse": True},
         ],
     }
 
@@ -88,4 +94,6 @@ class PluginJob(Document):
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
             "payload": self.payload,
+            "run_id": self.run_id,
+            "step": self.step,
         }

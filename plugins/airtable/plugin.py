@@ -51,6 +51,7 @@ class AirtablePlugin(Plugin):
             f"{verb} record {record_id} in {config['table']}",
             {"fields": values},
             {"record_id": record_id, "created": bool(result.get("createdRecords"))},
+            {"id": record_id, "record_id": record_id, "created": bool(result.get("createdRecords"))},
         )
 
     def _delete(self, table: Table, submission_id: str) -> ExecutionResult:

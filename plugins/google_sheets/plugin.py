@@ -64,11 +64,17 @@ class GoogleSheetsPlugin(Plugin):
             if number is None:
                 updates = rows.append(values)
                 return ExecutionResult(
-                    f"Appended a row to {where}", request={"values": values}, response=updates
+                    f"Appended a row to {where}",
+                    request={"values": values},
+                    response=updates,
+                    output={"spreadsheet_id": ws.spreadsheet_id, "range": updates.get("updatedRange")},
                 )
             rows.update(number, values)
             return ExecutionResult(
-                f"Updated row {number} of {where}", request={"values": values}, response={"row": number}
+                f"Updated row {number} of {where}",
+                request={"values": values},
+                response={"row": number},
+                output={"spreadsheet_id": ws.spreadsheet_id, "row": number},
             )
 
     def preview(self, ctx: ExecutionContext) -> dict[str, Any]:

@@ -81,9 +81,9 @@ class HubSpotPlugin(Plugin):
         summary = f"{verb} contact {contact.id} ({properties['email']})"
         if deal:
             summary += f"; deal {deal[0]} {'created' if deal[1] else 'already there'}"
-        return ExecutionResult(
-            summary, sent, {"contact_id": contact.id, "deal_id": deal[0] if deal else None}
-        )
+        ids = {"contact_id": contact.id, "deal_id": deal[0] if deal else None}
+        output = {"id": contact.id, **ids, "email": properties["email"], "created": verb == "Created"}
+        return ExecutionResult(summary, sent, ids, output)
 
     def _deal(
         self, client: HubSpot, config: dict[str, Any], name: str, contact_id: str, timeout: float

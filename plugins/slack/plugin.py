@@ -64,6 +64,7 @@ class SlackPlugin(Plugin):
             summary="Posted through the incoming webhook",
             request={**sent, "via": "webhook"},
             response={"status_code": resp.status_code, "body_excerpt": (resp.body or "")[:200]},
+            output={"posted": True},  # an incoming webhook answers no message id
         )
 
     def _post_bot(self, config: dict, body: dict, sent: dict, timeout: float) -> ExecutionResult:
@@ -71,10 +72,12 @@ class SlackPlugin(Plugin):
         client = web_client(config["token"], self.settings, timeout)
         with slack_errors(host_of(client.base_url), channel):
             resp = client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **body)
+        posted = {"channel": resp.get("channel"), "ts": resp.get("ts")}
         return ExecutionResult(
             summary=f"Posted to {channel}",
             request={**sent, "channel": channel},
-            response={"status_code": resp.status_code, "channel": resp.get("channel"), "ts": resp.get("ts")},
+            response={"status_code": resp.status_code, **posted},
+            output={"posted": True, **posted},
         )
 
     def test_connection(self, config: dict[str, Any]) -> TestResult:

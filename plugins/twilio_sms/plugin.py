@@ -96,7 +96,10 @@ class TwilioSmsPlugin(Plugin):
         if warning:
             response["warning"] = warning
         segments = f", {length.segments} segments" if length.segments > 1 else ""
-        return ExecutionResult(f"SMS {message.sid} to {to}: {message.status}{segments}", sent, response)
+        output = {"sid": message.sid, "status": message.status, "to": to}
+        return ExecutionResult(
+            f"SMS {message.sid} to {to}: {message.status}{segments}", sent, response, output
+        )
 
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         """Reads the account and, for a sender number, the account's numbers. Nothing is sent."""

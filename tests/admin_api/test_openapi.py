@@ -68,7 +68,21 @@ def _world(api, people) -> dict[str, str]:
                   title="t", message="m", dedup_key="k").save().id
         ),
         **_invitation(api, people.default_workspace()),
+        **_workflow(api),
     }
+
+
+def _workflow(api) -> dict[str, str]:
+    made = api.post(
+        "/api/workflows",
+        {
+            "name": "Flow",
+            "trigger": {"type": "manual"},
+            "steps": [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}],
+        },
+    ).json
+    run = api.post(f"/api/workflows/{made['id']}/run", {"data": {"n": 1}}).json
+    return {"workflow_id": made["id"], "run_id": run["id"]}
 
 
 def _invitation(api, workspace_id: str) -> dict[str, str]:

@@ -40,7 +40,20 @@ def test_every_admin_page_passes_axe_at_desktop_and_phone_widths(page, world, si
     )
     job_id = accepted.json()["jobs"][0]
     sink.wait_for(1)
+    flow = world.api(
+        "POST",
+        "/api/workflows",
+        json={
+            "name": "Flow",
+            "workspace_id": world.workspace_id,
+            "trigger": {"type": "manual"},
+            "steps": [{"name": "hook", "plugin_id": "webhook", "config": {"url": f"{sink.url}/flow"}}],
+        },
+    ).json()
+    flow_run = world.api("POST", f"/api/workflows/{flow['id']}/run", json={"data": {"n": 1}}).json()
     ids = {
+        "workflow_id": flow["id"],
+        "run_id": flow_run["id"],
         "form_id": form_id,
         "config_id": config_id,
         "job_id": job_id,

@@ -37,8 +37,9 @@ class StatusWrites(ast.NodeVisitor):
     """Places in one module that set a job's status: a ``status`` key, keyword or attribute given a job
     status (``JobStatus.X``, a name bound to one, or a literal in a ``$set``), outside query filters."""
 
-    def __init__(self, tree: ast.Module):
-        self.names = _status_names(tree)
+    def __init__(self, tree: ast.Module, enum: str = "JobStatus", statuses: list[str] = STATUSES):
+        self.enum, self.statuses = enum, statuses
+        self.names = _status_names(tree, enum)
         self.found: list[int] = []
         self._filters: set[int] = set()  # ids of dicts that are query filters (read positions)
         for node in ast.walk(tree):
@@ -68,10 +69,10 @@ class StatusWrites(ast.NodeVisitor):
         if isinstance(node, ast.Attribute) and node.attr == "value":
             node = node.value
         if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            return node.value.id == "JobStatus"
+            return node.value.id == self.enum
         if isinstance(node, ast.Name):
             return node.id in self.names
-        return in_set and isinstance(node, ast.Constant) and node.value in STATUSES
+        return in_set and isinstance(node, ast.Constant) and node.value in self.statuses
 
     def visit_Dict(self, node: ast.Dict) -> None:
         if id(node) not in self._filters:
@@ -113,7 +114,7 @@ def _called(call: ast.Call) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
-def _status_names(tree: ast.Module) -> set[str]:
+def _status_names(tree: ast.Module, enum: str = "JobStatus") -> set[str]:
     """Names a module binds to job statuses: imported from the engine, or assigned from ``JobStatus``."""
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -127,15 +128,15 @@ def _status_names(tree: ast.Module) -> set[str]:
             ]
             values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
             for target, value in zip(targets, values, strict=False):
-                if isinstance(target, ast.Name) and "JobStatus" in ast.unparse(value):
+                if isinstance(target, ast.Name) and enum in ast.unparse(value):
                     names.add(target.id)
     return names
 
 
-def status_writes(source: str) -> list[int]:
-    """The lines of ``source`` that set a job's status."""
+def status_writes(source: str, enum: str = "JobStatus", statuses: list[str] = STATUSES) -> list[int]:
+    """The lines of ``source`` that set a job's status (or, with ``enum`` and ``statuses``, another one's)."""
     tree = ast.parse(source)
-    visitor = StatusWrites(tree)
+    visitor = StatusWrites(tree, enum, statuses)
     visitor.visit(tree)
     return sorted(set(visitor.found))
 

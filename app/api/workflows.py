@@ -1,0 +1,436 @@
+"""Workflows and their runs: save, run now, list and read runs, retry, replay, cancel; and the inbound URL
+(``POST /hooks/workflows/<token>``). Scoped per workspace: another workspace's workflow or run is a 404,
+a viewer reads only."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from typing import Any
+
+import marshmallow
+from bson import ObjectId
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import RAISE, Schema, fields, pre_load, validate
+
+from app.api import bp
+from app.api.schemas import one_line
+from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
+from app.api.util import json_body, load, paginate, query_id
+from app.auth.csrf import csrf
+from app.contract import FORM_EVENTS
+from app.contract.registry import registry
+from app.contract.schema import mask
+from app.engine.conditions import ConditionError, parse
+from app.engine.plugin_calls import plugin_calls
+from app.engine.scheduler import wake_scheduler
+from app.engine.schemas import config_schema_of
+from app.engine.workflow_runs import RunLimitError, RunStateError, runs
+from app.engine.workflow_schedule import cron_trigger
+from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
+from app.engine.workflow_triggers import form_workflows
+from app.errors import APIError, invalid, not_found
+from app.models import Form, Workflow, WorkflowRun, WorkflowStatus, find_by_id, isoformat, utcnow
+from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus
+from app.secrets_box import box
+from plugins.webhook.signing import is_valid_secret, sign
+
+hooks = Blueprint("workflow_hooks", __name__, url_prefix="/hooks")
+SIGNATURE_TOLERANCE = 300  # seconds a signed inbound call's timestamp may be off
+MAX_RETRIES = 10
+MAX_DELAY = 7 * 86400
+
+
+class TriggerIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    type = fields.String(required=True, validate=validate.OneOf(TRIGGER_TYPES))
+    form_id = fields.String(load_default=None)
+    events = fields.List(fields.String(validate=validate.OneOf(FORM_EVENTS)), load_default=None)
+    conditions = fields.Raw(load_default=None, allow_none=True)
+    cron = fields.String(load_default=None, validate=validate.Length(max=200))
+    timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
+    secret = fields.String(load_default=None, allow_none=True, load_only=True)
+
+
+class StepIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    name = fields.String(required=True)
+    plugin_id = fields.String(required=True)
+    config = fields.Dict(load_default=dict)
+    condition = fields.Raw(load_default=None, allow_none=True)
+    on_error = fields.String(load_default="stop", validate=validate.OneOf(ON_ERROR))
+    retries = fields.Integer(load_default=0, validate=validate.Range(0, MAX_RETRIES))
+    delay_seconds = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, MAX_DELAY),
+        metadata={"description": "Wait this long before the step runs (at most 7 days)"},
+    )
+
+
+class WorkflowIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    workspace_id = fields.String(load_default=None)
+    name = fields.String(required=True, validate=[validate.Length(1, 200), one_line])
+    status = fields.String(load_default="draft", validate=validate.OneOf([s.value for s in WorkflowStatus]))
+    trigger = fields.Nested(TriggerIn, required=True)
+    steps = fields.List(fields.Nested(StepIn), load_default=list)
+
+    @pre_load
+    def _step_rows(self, data: Any, **_: Any) -> Any:
+        """The admin page's step builder sends its rows as ``{"0": {...}, "1": {...}}``: the steps in row
+        order, empty rows left out."""
+        rows = data.get("steps") if isinstance(data, dict) else None
+        if isinstance(rows, dict) and all(isinstance(k, str) and k.isdigit() for k in rows):
+            data = {
+                **data,
+                "steps": [
+                    row
+                    for _, row in sorted(rows.items(), key=lambda item: int(item[0]))
+                    if not isinstance(row, dict) or row.get("name") or row.get("plugin_id")
+                ],
+            }
+        return data
+
+
+class RunIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    data = fields.Dict(load_default=dict)
+
+
+# -- workflows --------------------------------------------------------------------------------------------
+
+
+def workflow_json(wf: Workflow) -> dict[str, Any]:
+    shown = []
+    for step in wf.steps:
+        plugin = registry().get(step["plugin_id"])
+        config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
+        shown.append({**step, "config": config})
+    return wf.to_dict(shown)
+
+
+def _checked_steps(raw: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps validated (422 naming ``steps.<i>.<field>``), configs sealed; a step keeps the secrets of the
+    previous version's step of the same name and plugin when they are sent back masked or left out."""
+    limit = int(current_app.config["WORKFLOW_MAX_STEPS"])
+    if len(raw) > limit:
+        raise invalid({"steps": [f"A workflow has at most {limit} steps; this one has {len(raw)}."]})
+    before = {s["name"]: s for s in previous}
+    errors: dict[str, Any] = {}
+    steps: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, step in enumerate(raw):
+        name = step["name"]
+        if not STEP_NAME.match(name):
+            errors[f"steps.{i}.name"] = ["Use 1-40 lower-case letters, digits or _, starting with a letter."]
+        elif name in seen:
+            errors[f"steps.{i}.name"] = [f"Another step is called {name!r}: names are unique."]
+        seen.add(name)
+        plugin = registry().get(step["plugin_id"])
+        if plugin is None:
+            errors[f"steps.{i}.plugin_id"] = [f"Unknown plugin {step['plugin_id']!r}."]
+            continue
+        old = before.get(name)
+        old_config = old.get("config") if old and old["plugin_id"] == plugin.id else None
+        try:
+            config = checked_config(plugin, box(), step["config"], old_config)
+        except marshmallow.ValidationError as err:
+            errors[f"steps.{i}.config"] = err.messages
+            continue
+        try:
+            condition = parse(step["condition"])
+        except ConditionError as err:
+            errors[f"steps.{i}.condition"] = err.messages
+            continue
+        steps.append({**step, "config": config, "condition": condition.to_dict() if condition else None})
+    if errors:
+        raise invalid(errors)
+    return steps
+
+
+def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
+    """The trigger validated for the workspace; the inbound secret goes to the workflow, sealed."""
+    trigger = {k: v for k, v in raw.items() if v is not None and k != "secret"}
+    kind = trigger["type"]
+    if kind == "form_event":
+        form = find_by_id(Form, raw.get("form_id") or "")
+        if form is None or form.workspace_id != workspace_id:
+            raise invalid({"trigger.form_id": ["No form of this workspace has this id."]})
+        trigger["events"] = list(dict.fromkeys(raw.get("events") or ["form.submitted"]))
+        try:
+            conditions = parse(raw.get("conditions"), [f.name for f in form.fields])
+        except ConditionError as err:
+            raise invalid({f"trigger.conditions.{k}": v for k, v in err.messages.items()}) from None
+        trigger["conditions"] = conditions.to_dict() if conditions else None
+    else:
+        for name in ("form_id", "events", "conditions"):
+            trigger.pop(name, None)
+    if kind == "schedule":
+        try:
+            cron_trigger(raw.get("cron") or "", raw.get("timezone") or "UTC")
+        except ValueError as exc:
+            raise invalid({"trigger.cron": [f"Not a crontab line in a known time zone: {exc}"]}) from None
+    else:
+        trigger.pop("cron", None)
+        trigger.pop("timezone", None)
+    secret = raw.get("secret")
+    if secret is not None and secret != "" and not is_valid_secret(secret):
+        raise invalid({"trigger.secret": ["A signing secret is whsec_ followed by base64."]})
+    return trigger
+
+
+def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
+    """Give an inbound workflow its URL token (once) and set or clear its signing secret."""
+    if wf.trigger.get("type") != "inbound":
+        return
+    wf.inbound_token = wf.inbound_token or secrets.token_urlsafe(24)
+    if "secret" in raw_trigger and raw_trigger["secret"] is not None:
+        wf.inbound_secret = box().encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
+
+
+@bp.get("/workflows")
+def list_workflows():
+    filters = visible()
+    if (status := request.args.get("status")) is not None:
+        filters["status"] = status
+    return jsonify(paginate(Workflow.objects(**filters), workflow_json))
+
+
+@bp.post("/workflows")
+def create_workflow():
+    body = json_body()
+    data = load(WorkflowIn(), body)
+    workspace_id = workspace_for_new(data["workspace_id"])
+    wf = Workflow(
+        workspace_id=workspace_id,
+        name=data["name"],
+        status=data["status"],
+        trigger=_checked_trigger(data["trigger"], workspace_id),
+        steps=_checked_steps(data["steps"], []),
+    )
+    _inbound(wf, body["trigger"])
+    wf.save()
+    form_workflows(current_app).forget()
+    return jsonify(workflow_json(wf)), 201
+
+
+@bp.get("/workflows/<workflow_id>")
+def get_workflow(workflow_id: str):
+    return jsonify(workflow_json(scoped_or_404(Workflow, workflow_id, "workflow")))
+
+
+@bp.patch("/workflows/<workflow_id>")
+def update_workflow(workflow_id: str):
+    """Change a workflow; a change of its trigger or steps is a new version (runs started before keep
+    theirs)."""
+    wf = scoped_or_404(Workflow, workflow_id, "workflow", WRITE)
+    body = json_body()
+    data = load(WorkflowIn(partial=tuple(WorkflowIn().fields)), body)  # (top-level fields only)
+    if data.get("workspace_id") not in (None, wf.workspace_id):
+        raise invalid({"workspace_id": ["A workflow cannot move to another workspace."]})
+    changed = False
+    if "trigger" in data:
+        wf.trigger = _checked_trigger(data["trigger"], wf.workspace_id)
+        _inbound(wf, body["trigger"])
+        changed = True
+    if "steps" in data:
+        wf.steps = _checked_steps(data["steps"], wf.steps)
+        changed = True
+    for name in ("name", "status"):
+        if name in data:
+            setattr(wf, name, data[name])
+    if changed:
+        wf.version += 1
+    wf.updated_at = utcnow()
+    wf.save()
+    form_workflows(current_app).forget()
+    return jsonify(workflow_json(wf))
+
+
+@bp.post("/workflows/<workflow_id>/run")
+def run_workflow(workflow_id: str):
+    """Run now with ``data`` as the trigger's input: 202 once the run and its first job are written."""
+    wf = scoped_or_404(Workflow, workflow_id, "workflow", WRITE)
+    if wf.status == WorkflowStatus.ARCHIVED.value:
+        raise APIError(409, "conflict", "An archived workflow does not run; set it to draft or active first.")
+    data = load(RunIn(), json_body())["data"]
+    return _started(wf, "manual", data, f"{wf.id}:manual:{uuid.uuid4().hex}")
+
+
+def _started(wf: Workflow, kind: str, data: dict[str, Any], key: str):
+    raw = Workflow._get_collection().find_one({"_id": wf.id})
+    when = isoformat(utcnow()) or ""
+    engine = runs(current_app)
+    run, job = engine.new_run(raw, kind, trigger_payload(kind, data, raw, when), key)
+    try:
+        written = engine.start(run, job)
+    except RunLimitError as exc:
+        raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
+    if not written:  # the same delivery again (an inbound call's webhook-id): the run it started
+        found = WorkflowRun.objects(id=run["_id"]).first()
+        return jsonify(found.to_dict(detail=True) if found else {}), 200
+    wake_scheduler(current_app)
+    return jsonify(WorkflowRun.objects.get(id=run["_id"]).to_dict(detail=True)), 202
+
+
+class StepPreviewIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    step = fields.String(required=True, metadata={"description": "The step's name"})
+    data = fields.Dict(load_default=dict, metadata={"description": "The trigger's data (a sample)"})
+    outputs = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(),
+        load_default=dict,
+        metadata={"description": "Earlier steps' outputs by step name, as samples"},
+    )
+
+
+@bp.post("/workflows/<workflow_id>/preview")
+def preview_step(workflow_id: str):
+    """What a step would send for sample data: its config rendered (secrets masked) and the plugin's own
+    preview, through the one door into plugin code. Nothing is sent."""
+    wf = scoped_or_404(Workflow, workflow_id, "workflow")
+    body = load(StepPreviewIn(), json_body())
+    step = next((s for s in wf.steps if s["name"] == body["step"]), None)
+    plugin = registry().get(step["plugin_id"]) if step else None
+    if step is None or plugin is None:
+        raise invalid({"step": [f"The workflow has no step {body['step']!r} with an installed plugin."]})
+    raw = Workflow._get_collection().find_one({"_id": wf.id}) or {}
+    payload = {
+        **trigger_payload("manual", body["data"], raw, isoformat(utcnow()) or ""),
+        "steps": {name: {"output": output} for name, output in body["outputs"].items()},
+    }
+    try:
+        sealed, shown = rendered(plugin, box(), step.get("config") or {}, payload)
+    except StepError as exc:
+        return jsonify({"input": None, "preview": None, "error": str(exc)})
+    opened = box().open(config_schema_of(plugin), sealed)
+    result = plugin_calls(current_app).preview(plugin, opened, payload["event"], payload)
+    return jsonify({"input": shown, **result})
+
+
+# -- runs -------------------------------------------------------------------------------------------------
+
+
+def _run_filters() -> dict[str, Any]:
+    filters: dict[str, Any] = {}
+    status = request.args.get("status")
+    if status is not None:
+        if status not in [s.value for s in RunStatus]:
+            raise APIError(
+                400, "bad_request", f"status must be one of {', '.join(s.value for s in RunStatus)}."
+            )
+        filters["status"] = status
+    return filters
+
+
+@bp.get("/workflows/<workflow_id>/runs")
+def list_runs(workflow_id: str):
+    wf = scoped_or_404(Workflow, workflow_id, "workflow")
+    return jsonify(
+        paginate(WorkflowRun.objects(workflow_id=str(wf.id), **_run_filters()), WorkflowRun.to_dict)
+    )
+
+
+@bp.get("/workflow-runs")
+def list_workspace_runs():
+    filters = visible(**_run_filters())
+    if (wf_id := query_id("workflow_id")) is not None:
+        filters["workflow_id"] = wf_id
+    return jsonify(paginate(WorkflowRun.objects(**filters), WorkflowRun.to_dict))
+
+
+@bp.get("/workflow-runs/<run_id>")
+def get_run(run_id: str):
+    return jsonify(scoped_or_404(WorkflowRun, run_id, "workflow run").to_dict(detail=True))
+
+
+def _changed_run(run_id: str, action: str):
+    """Apply ``action`` (retry, replay or cancel) to a run of the caller's workspace."""
+    run = scoped_or_404(WorkflowRun, run_id, "workflow run", WRITE)
+    engine = runs(current_app)
+    try:
+        if action == "retry":
+            engine.retry(run.id)
+        elif action == "cancel":
+            engine.cancel(run.id)
+        else:
+            wf = Workflow._get_collection().find_one({"_id": ObjectId(run.workflow_id)})
+            if wf is None:
+                raise RunStateError("The run's workflow was deleted.")
+            new = engine.replay(run.id, wf)
+            wake_scheduler(current_app)
+            return jsonify(WorkflowRun.objects.get(id=new["_id"]).to_dict(detail=True)), 202
+    except RunStateError as err:
+        raise APIError(409, "conflict", str(err)) from None
+    except RunLimitError as exc:
+        raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
+    wake_scheduler(current_app)
+    return jsonify(run.reload().to_dict(detail=True))
+
+
+@bp.post("/workflow-runs/<run_id>/retry")
+def retry_run(run_id: str):
+    """Run a failed run again from its failed step."""
+    return _changed_run(run_id, "retry")
+
+
+@bp.post("/workflow-runs/<run_id>/replay")
+def replay_run(run_id: str):
+    """A new run with the same input and the same (pinned) steps."""
+    return _changed_run(run_id, "replay")
+
+
+@bp.post("/workflow-runs/<run_id>/cancel")
+def cancel_run(run_id: str):
+    """Cancel a running run."""
+    return _changed_run(run_id, "cancel")
+
+
+# -- inbound ----------------------------------------------------------------------------------------------
+
+
+@hooks.post("/workflows/<token>")
+@csrf.exempt  # no session credential is needed or used: the secret URL (and its signature) is the credential
+def inbound(token: str):
+    """An inbound call: its JSON object body is the run's input. With a signing secret set, the call must
+    carry a valid Standard Webhooks signature (``webhook-id``, ``webhook-timestamp``, ``webhook-signature``);
+    its ``webhook-id`` then makes a repeated delivery start no second run."""
+    wf = Workflow.objects(inbound_token=token).first() if token else None
+    if wf is None or wf.trigger.get("type") != "inbound" or wf.status != WorkflowStatus.ACTIVE.value:
+        raise not_found("workflow")
+    key = f"{wf.id}:inbound:{uuid.uuid4().hex}"
+    if wf.inbound_secret:
+        msg_id = _verified(box().decrypt(wf.inbound_secret))
+        key = f"{wf.id}:inbound:{msg_id}"
+    return _started(wf, "inbound", json_body(), key)
+
+
+def _verified(secret: str) -> str:
+    """The ``webhook-id`` of a call whose signature is valid; 401 otherwise."""
+    msg_id = request.headers.get("webhook-id", "")
+    stamp = request.headers.get("webhook-timestamp", "")
+    given = request.headers.get("webhook-signature", "").split()
+    try:
+        timestamp = int(stamp)
+    except ValueError:
+        raise APIError(401, "bad_signature", "webhook-timestamp is missing or not a number.") from None
+    if abs(time.time() - timestamp) > SIGNATURE_TOLERANCE:
+        raise APIError(401, "bad_signature", "webhook-timestamp is more than 5 minutes off.")
+    if not msg_id or len(msg_id) > 200:
+        raise APIError(401, "bad_signature", "webhook-id is missing.")
+    expected = sign(secret, msg_id, timestamp, request.get_data())
+    if not any(secrets.compare_digest(expected, candidate) for candidate in given):
+        raise APIError(401, "bad_signature", "The webhook-signature does not match the body.")
+    return msg_id

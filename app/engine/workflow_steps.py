@@ -1,0 +1,159 @@
+"""A workflow step's inputs: its config rendered for one run, its condition's data, the payload it is sent.
+
+A step's config fields are templates (app/templating.py: sandboxed, within the render budget) over the
+trigger's data and the earlier steps' outputs (``{{ steps.contact.output.id }}``). Fields the plugin renders
+itself (declared with ``Template``: a Slack message's text) are left to it: it is sent ``steps`` in its
+payload, so a value is never rendered twice. Secret fields are never rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import marshmallow
+
+from app.contract import Plugin, PluginError
+from app.contract.schema import MASK, mask, secret_fields, validate
+from app.engine.schemas import config_schema_of
+from app.secrets_box import SecretBox
+from app.templating import check_template, render, template_context
+
+STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+TEMPLATE_MARKS = ("{{", "{%")
+
+
+class StepError(Exception):
+    """A step that cannot run as configured for this run (a template or the rendered config is wrong)."""
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and any(mark in value for mark in TEMPLATE_MARKS)
+
+
+def plugin_templates(schema: marshmallow.Schema) -> dict[str, str]:
+    """The fields the plugin renders itself, and their escaping mode."""
+    return {
+        name: f.metadata["x-template"] for name, f in schema.fields.items() if f.metadata.get("x-template")
+    }
+
+
+def checked_config(
+    plugin: Plugin, box: SecretBox, raw: Any, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A step config as saved (secrets sealed; ``previous``, sealed, keeps secrets sent back masked).
+    Fields holding templates are checked once rendered, at run time; the others here. Raises
+    marshmallow.ValidationError naming the fields."""
+    schema = config_schema_of(plugin)
+    opened = box.open(schema, previous) if previous else None
+    if isinstance(raw, dict):
+        _check_templates(raw, set(secret_fields(schema)) | set(plugin_templates(schema)))
+    try:
+        return box.seal(schema, validate(schema, raw, opened))
+    except marshmallow.ValidationError as err:
+        messages = err.messages if isinstance(err.messages, dict) else {"config": err.messages}
+        left = {k: v for k, v in messages.items() if not is_template((raw or {}).get(k))}
+        if left or not isinstance(raw, dict):
+            raise marshmallow.ValidationError(left or messages) from None
+    kept = {n: opened[n] for n in secret_fields(schema) if opened and raw.get(n) in (None, MASK)}
+    config = {k: v for k, v in raw.items() if v != MASK} | kept
+    return box.seal(schema, config)
+
+
+def _check_templates(raw: dict[str, Any], skip: set[str]) -> None:
+    """Every template in ``raw`` (outside ``skip``: secrets, and fields the plugin checks itself) compiles
+    and keeps within its budget on a sample; raises marshmallow.ValidationError naming the fields."""
+    errors: dict[str, list[str]] = {}
+    for name, value in raw.items():
+        if name in skip:
+            continue
+        for source in _strings(value):
+            if is_template(source):
+                try:
+                    check_template(source)
+                except marshmallow.ValidationError as err:
+                    errors.setdefault(name, []).extend(
+                        err.messages if isinstance(err.messages, list) else [str(err)]
+                    )
+    if errors:
+        raise marshmallow.ValidationError(errors)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    return []
+
+
+def trigger_payload(kind: str, data: Any, workflow: dict[str, Any], occurred_at: str) -> dict[str, Any]:
+    """The payload of a trigger that is no form event (inbound, schedule, manual): ``data`` is its input."""
+    return {
+        "event": f"workflow.{kind}",
+        "form": {"id": None, "name": workflow.get("name"), "fields": []},
+        "submission": None,
+        "data": data if isinstance(data, dict) else {"value": data},
+        "occurred_at": occurred_at,
+    }
+
+
+def step_payload(trigger: dict[str, Any], steps: list[dict[str, Any]], records: dict[str, Any]) -> dict:
+    """What a step is sent: the trigger's payload and ``steps``, each earlier step's output by name."""
+    done = {
+        step["name"]: {"output": (records.get(step["name"]) or {}).get("output") or {}}
+        for step in steps
+        if (records.get(step["name"]) or {}).get("status") == "succeeded"
+    }
+    return {**trigger, "steps": done}
+
+
+def condition_data(payload: dict[str, Any]) -> dict[str, Any]:
+    """What a step's condition is tested on: the trigger's data fields, and ``steps.<name>.output.<key>``."""
+    data = dict(payload.get("data") or {})
+    for name, step in (payload.get("steps") or {}).items():
+        for key, value in (step.get("output") or {}).items():
+            data[f"steps.{name}.output.{key}"] = value
+    return data
+
+
+def rendered(
+    plugin: Plugin, box: SecretBox, stored: dict[str, Any], payload: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The step's config for this run, sealed, and as shown in the run (secrets masked, the plugin's own
+    templates rendered too). Raises StepError saying which field is wrong."""
+    schema = config_schema_of(plugin)
+    context = template_context(payload)
+    own, secrets = plugin_templates(schema), set(secret_fields(schema))
+    opened = box.open(schema, stored)
+    try:
+        config = {
+            name: value if name in own or name in secrets else _render_value(value, context, name)
+            for name, value in opened.items()
+        }
+    except PluginError as exc:
+        raise StepError(exc.message) from None
+    try:
+        loaded = validate(schema, config)
+    except marshmallow.ValidationError as err:
+        raise StepError(f"The step's config, rendered for this run, is not valid: {err.messages}") from None
+    shown = mask(schema, loaded)
+    for name, mode in own.items():
+        if isinstance(shown.get(name), str):
+            try:
+                shown[name] = render(shown[name], context, mode, name)
+            except PluginError as exc:
+                raise StepError(exc.message) from None
+    return box.seal(schema, loaded), shown
+
+
+def _render_value(value: Any, context: dict[str, Any], what: str) -> Any:
+    if is_template(value):
+        return render(value, context, "text", what)
+    if isinstance(value, list):
+        return [_render_value(v, context, what) for v in value]
+    if isinstance(value, dict):
+        return {k: _render_value(v, context, what) for k, v in value.items()}
+    return value

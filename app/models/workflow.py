@@ -1,0 +1,157 @@
+"""Workflows: a trigger and ordered steps, each step a plugin; and their runs, one PluginJob per step.
+
+A run pins the steps it started with (``steps`` is a copy of the workflow's at that version): editing a
+workflow changes later runs only. Run state has one owner, app/engine/workflow_runs.py.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
+
+from app.models.common import isoformat, utcnow
+
+
+class WorkflowStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class RunStatus(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"  # its job is written and waits or runs
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # its condition did not match
+    CANCELLED = "cancelled"
+
+
+TRIGGER_TYPES = ("form_event", "schedule", "inbound", "manual")
+ON_ERROR = ("stop", "continue", "retry")
+
+
+class Workflow(Document):
+    workspace_id = StringField(required=True)
+    name = StringField(required=True)
+    status = StringField(default=WorkflowStatus.DRAFT.value, choices=[s.value for s in WorkflowStatus])
+    # {"type": form_event|schedule|inbound|manual, "form_id", "events", "conditions", "cron", "timezone"}
+    trigger = DictField()
+    # [{"name", "plugin_id", "config" (secrets sealed), "condition", "on_error", "retries"}]
+    steps = ListField(DictField())
+    version = IntField(default=1)
+    # inbound: the secret part of the URL, and the Standard Webhooks signing secret (sealed), if any
+    inbound_token = StringField(null=True)
+    inbound_secret = StringField(null=True)
+    # schedule: the next due time computed from the cron (epoch seconds), and the last one fired
+    next_fire_at = DictField()  # {"at": epoch seconds, "version": the version it was computed for}
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    meta = {
+        "collection": "workflows",
+        "indexes": ["workspace_id", "inbound_token", "status", ("trigger.type", "status")],
+    }
+
+    def to_dict(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
+        """The API shape; ``steps`` with their configs masked."""
+        trigger = dict(self.trigger or {})
+        return {
+            "id": str(self.id),
+            "workspace_id": self.workspace_id,
+            "name": self.name,
+            "status": self.status,
+            "trigger": trigger,
+            "steps": steps,
+            "version": self.version,
+            "inbound_path": f"/hooks/workflows/{self.inbound_token}" if self.inbound_token else None,
+            "inbound_signed": bool(self.inbound_secret),
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }
+
+
+class WorkflowRun(Document):
+    workflow_id = StringField(required=True)
+    workspace_id = StringField(required=True)
+    name = StringField()  # the workflow's name when the run started
+    version = IntField(required=True)
+    steps = ListField(DictField())  # the workflow's steps at ``version`` (pinned)
+    # {"type", "key", "data": the trigger's payload (event snapshot, inbound body, chosen input)}
+    trigger = DictField()
+    # Unique per trigger occurrence (workflow + event, or + fire time): a repeat creates no second run.
+    trigger_key = StringField(required=True, unique=True)
+    status = StringField(default=RunStatus.RUNNING.value, choices=[s.value for s in RunStatus])
+    # step name -> {"status", "job_id", "input", "output", "error", "attempts", "started_at",
+    #               "finished_at", "duration_ms"}
+    records = DictField()
+    current = IntField(default=0)  # the index of the step the run is at
+    error = StringField(null=True)
+    replay_of = StringField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+    finished_at = DateTimeField(null=True)
+
+    meta = {
+        "collection": "workflow_runs",
+        "indexes": [
+            "workflow_id",
+            ("workspace_id", "created_at"),
+            "status",
+        ],
+    }
+
+    def to_dict(self, detail: bool = False) -> dict[str, Any]:
+        trigger = dict(self.trigger or {})
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "workflow_id": self.workflow_id,
+            "workspace_id": self.workspace_id,
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "trigger_type": trigger.get("type"),
+            "current_step": self.current,
+            "error": self.error,
+            "replay_of": self.replay_of,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+            "finished_at": isoformat(self.finished_at),
+        }
+        if detail:
+            records = self.records or {}
+            out["trigger"] = trigger
+            out["steps"] = [
+                {
+                    "name": step["name"],
+                    "plugin_id": step["plugin_id"],
+                    "on_error": step.get("on_error", "stop"),
+                    **_record(records.get(step["name"])),
+                }
+                for step in self.steps
+            ]
+        return out
+
+
+def _record(record: dict[str, Any] | None) -> dict[str, Any]:
+    record = record or {}
+    return {
+        "status": record.get("status", "waiting"),
+        "job_id": record.get("job_id"),
+        "input": record.get("input"),
+        "output": record.get("output"),
+        "error": record.get("error"),
+        "attempts": record.get("attempts", 0),
+        "started_at": isoformat(record.get("started_at")),
+        "finished_at": isoformat(record.get("finished_at")),
+        "duration_ms": record.get("duration_ms"),
+    }

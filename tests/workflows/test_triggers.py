@@ -1,0 +1,199 @@
+"""Schedules fire once per due time across processes; inbound calls are checked; limits answer 4xx."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from app.engine.workflow_schedule import fire_due
+from app.models import PluginJob, Workflow, WorkflowRun
+from plugins.webhook.signing import sign
+from tests.conftest import Api
+from tests.workflows.conftest import create_workflow, runs_of
+
+SECRET = "whsec_c2VjcmV0LWtleS1mb3ItdGVzdHM="
+HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
+
+
+def _at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def test_a_cron_due_time_fires_once_when_two_schedulers_race_for_it(make_app):
+    apps = [make_app(), make_app()]
+    api = Api(apps[0].test_client())
+    wf = create_workflow(api, {"type": "schedule", "cron": "0 8 * * *", "timezone": "Europe/Berlin"}, HOOK)
+    assert fire_due(apps[0], _at("2026-06-01T05:00:00")) == 0  # the next due time is computed first
+    due = Workflow.objects.get(id=wf["id"]).next_fire_at["at"]
+    assert due == _at("2026-06-01T06:00:00").timestamp()  # 08:00 in Berlin (summer time)
+
+    for now in ("2026-06-01T06:00:01", "2026-06-02T06:00:03"):  # two due times, each raced for by both
+        barrier = threading.Barrier(len(apps))
+        started: list[int] = []
+
+        def race(app, now=now, barrier=barrier, started=started):
+            barrier.wait()
+            started.append(fire_due(app, _at(now)))
+
+        threads = [threading.Thread(target=race, args=(app,)) for app in apps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert sorted(started) == [0, 1]
+        assert fire_due(apps[1], _at(now)) == 0  # looked at again: nothing more
+
+    fired = sorted(
+        r["trigger"]["data"]["data"]["fire_time"]
+        for r in WorkflowRun.objects(workflow_id=wf["id"]).as_pymongo()
+    )
+    assert fired == ["2026-06-01T06:00:00.000Z", "2026-06-02T06:00:00.000Z"]
+    assert PluginJob.objects(config_id=wf["id"]).count() == 2
+
+
+def test_a_due_time_missed_while_no_process_ran_fires_when_one_is_back(make_app):
+    app = make_app()
+    wf = create_workflow(Api(app.test_client()), {"type": "schedule", "cron": "*/5 * * * *"}, HOOK)
+    fire_due(app, _at("2026-06-01T10:01:00"))
+    assert fire_due(app, _at("2026-06-01T10:07:00")) == 1  # 10:05, missed by two minutes
+    assert fire_due(app, _at("2026-06-01T10:07:30")) == 0
+    assert WorkflowRun.objects(workflow_id=wf["id"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("cron", "timezone"), [("61 * * * *", "UTC"), ("* * *", "UTC"), ("0 8 * * *", "Mars/Olympus")]
+)
+def test_a_schedule_that_cannot_run_is_refused_at_save(api, cron, timezone):
+    resp = api.post(
+        "/api/workflows", {"name": "x", "trigger": {"type": "schedule", "cron": cron, "timezone": timezone}}
+    )
+    assert resp.status_code == 422 and "trigger.cron" in resp.json["error"]["details"]
+    assert Workflow.objects.count() == 0
+
+
+def _signed(body: bytes, msg_id: str = "msg_1", secret: str = SECRET, when: float | None = None) -> dict:
+    stamp = int(when if when is not None else time.time())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, msg_id, stamp, body),
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+def inbound(api) -> tuple[Api, str]:
+    wf = create_workflow(api, {"type": "inbound", "secret": SECRET}, HOOK)
+    assert wf["inbound_signed"] and "secret" not in wf["trigger"]
+    return wf, wf["inbound_path"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Content-Type": "application/json"},  # unsigned
+        _signed(b'{"n": 2}'),  # signed for another body
+        _signed(b'{"n": 1}', secret="whsec_b3RoZXI="),  # another secret
+        _signed(b'{"n": 1}', when=time.time() - 3600),  # an old call replayed
+        {**_signed(b'{"n": 1}'), "webhook-id": "msg_2"},  # the id changed after signing
+    ],
+)
+def test_an_inbound_call_without_a_valid_signature_is_refused_and_starts_nothing(app, inbound, headers):
+    wf, path = inbound
+    resp = app.test_client().post(path, data=b'{"n": 1}', headers=headers)
+    assert resp.status_code == 401 and resp.json["error"]["code"] == "bad_signature"
+    assert WorkflowRun.objects.count() == 0
+
+
+def test_a_signed_inbound_call_starts_one_run_however_often_it_is_delivered(app, api, inbound):
+    wf, path = inbound
+    body = b'{"order": 7}'
+    first = app.test_client().post(path, data=body, headers=_signed(body))
+    again = app.test_client().post(path, data=body, headers=_signed(body))
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert first.json["id"] == again.json["id"]
+    assert first.json["trigger"]["data"]["data"] == {"order": 7}
+    assert [r["id"] for r in runs_of(api, wf["id"])] == [first.json["id"]]
+    assert PluginJob.objects(run_id=first.json["id"]).count() == 1  # its first job, written before the 202
+
+
+@pytest.mark.parametrize("path", ["/hooks/workflows/nope", "/hooks/workflows/" + "a" * 32])
+def test_an_unknown_inbound_url_is_404(app, path):
+    assert app.test_client().post(path, json={}).status_code == 404
+
+
+def test_a_paused_workflows_inbound_url_is_404_and_an_unsigned_one_takes_any_call(app, api):
+    wf = create_workflow(api, {"type": "inbound"}, HOOK)
+    assert app.test_client().post(wf["inbound_path"], json={"a": 1}).status_code == 202
+    api.patch(f"/api/workflows/{wf['id']}", {"status": "paused"})
+    assert app.test_client().post(wf["inbound_path"], json={"a": 1}).status_code == 404
+    assert (
+        app.test_client().post(wf["inbound_path"], data=b"[1]", content_type="application/json").status_code
+        == 404
+    )
+
+
+# -- limits ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [21, 50])
+def test_more_steps_than_the_limit_is_a_422_and_saves_nothing(api, count):
+    steps = [
+        {"name": f"s{i}", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/x"}}
+        for i in range(count)
+    ]
+    resp = api.post("/api/workflows", {"name": "x", "trigger": {"type": "manual"}, "steps": steps})
+    assert resp.status_code == 422 and "at most 20 steps" in resp.json["error"]["details"]["steps"][0]
+    assert Workflow.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("step", "field"),
+    [
+        (
+            {"name": "Bad Name", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/x"}},
+            "steps.0.name",
+        ),
+        ({"name": "a", "plugin_id": "nope", "config": {}}, "steps.0.plugin_id"),
+        ({"name": "a", "plugin_id": "webhook", "config": {"url": "not a url"}}, "steps.0.config"),
+        ({"name": "a", "plugin_id": "webhook", "config": {"url": "{{ data.url"}}, "steps.0.config"),
+        (
+            {
+                "name": "a",
+                "plugin_id": "webhook",
+                "config": {"url": "http://x.test/"},
+                "condition": {"match": "x"},
+            },
+            "steps.0.condition",
+        ),
+    ],
+)
+def test_a_step_that_cannot_run_is_a_422_naming_it(api, step, field):
+    resp = api.post("/api/workflows", {"name": "x", "trigger": {"type": "manual"}, "steps": [step]})
+    assert resp.status_code == 422 and field in resp.json["error"]["details"], resp.json
+    assert Workflow.objects.count() == 0
+
+
+def test_runs_past_the_workspaces_limit_per_minute_are_429_and_recorded_as_failed(make_app):
+    api = Api(make_app(WORKFLOW_RUNS_PER_MINUTE=2).test_client())
+    wf = create_workflow(api, {"type": "manual"}, HOOK)
+    codes = [api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).status_code for _ in range(4)]
+    assert codes == [202, 202, 429, 429]
+    refused = [r for r in runs_of(api, wf["id"]) if r["status"] == "failed"]
+    assert len(refused) == 2 and "more than 2 workflow runs" in refused[0]["error"]
+    assert PluginJob.objects(config_id=wf["id"]).count() == 2
+
+
+def test_a_due_time_between_saving_a_schedule_and_the_first_check_still_fires(make_app):
+    app = make_app()
+    wf = create_workflow(Api(app.test_client()), {"type": "schedule", "cron": "* * * * *"}, HOOK)
+    saved = Workflow.objects.get(id=wf["id"]).updated_at.replace(tzinfo=dt.UTC)
+    later = saved + dt.timedelta(seconds=90)  # the scheduler's first look comes after a due minute passed
+    assert fire_due(app, later) == 0  # computes the first due time: the minute after the save
+    assert fire_due(app, later) == 1
+    [run] = WorkflowRun.objects(workflow_id=wf["id"])
+    first_due = (saved + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+    assert run.trigger["data"]["data"]["fire_time"] == first_due.strftime("%Y-%m-%dT%H:%M:00.000Z")
