@@ -29,7 +29,16 @@ from flask import Flask
 
 from app import db, signals
 from app.contract.registry import PluginRegistry
-from app.engine import alert_delivery, alerts, dispatch, indexer, jobs, operations, retention, workflow_schedule
+from app.engine import (
+    alert_delivery,
+    alerts,
+    dispatch,
+    indexer,
+    jobs,
+    operations,
+    retention,
+    workflow_schedule,
+)
 from app.engine.deadline import DeadlineRunner
 from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
