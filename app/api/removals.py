@@ -20,7 +20,7 @@ from app.api.scope import READ, WRITE, check_workspace, scoped_or_404, visible
 from app.api.util import json_body, load, paginate, query_id
 from app.api.workspaces import owned_workspace
 from app.auth import require_principal
-from app.engine import erasure, removal
+from app.engine import erasure, indexer, removal
 from app.errors import APIError
 from app.models import DataRemoval, Form, Submission, utcnow
 
@@ -49,8 +49,8 @@ def restore_submission(submission_id: str):
     coll = Submission._get_collection()
     restored = coll.update_one(
         {"_id": sub.id, "deleted": True, "revision": sub.revision},
-        {"$set": {"deleted": False, "updated_at": utcnow()}},
-    )
+        {"$set": {"deleted": False, "updated_at": utcnow(), indexer.PENDING: indexer.due_again(sub.index_pending)}},
+    )  # (the indexer counts it in the results summary again)
     if not restored.modified_count:
         raise APIError(409, "conflict", "The submission changed meanwhile; reload and try again.")
     return jsonify(Submission._from_son(coll.find_one({"_id": sub.id})).to_dict())

@@ -25,6 +25,7 @@ from pymongo.collection import Collection
 
 from app.admin.submission_search import _rarest
 from app.engine import removal
+from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
 from app.models import Form, Submission, SubmissionRevision, SubmissionTerm
 from app.models.search_terms import submission_of, term_key, words
@@ -64,6 +65,7 @@ class Erasure:
         if not found:
             return
         terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
+        submissions = Submission._get_collection()
         forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
         for form_id in [str(f["_id"]) for f in forms]:
             word, count = _rarest(form_id, found)
@@ -73,7 +75,10 @@ class Erasure:
                 for rev in revisions.find({"form_id": form_id}, {"submission_id": 1, "data": 1})
                 if holds(rev.get("data"), pattern(identifier))
             )
-            for sub_id in itertools.chain((submission_of(p) for p in postings), revised):
+            unindexed = (  # (accepted moments ago: the indexer has not written their postings yet)
+                doc["_id"] for doc in submissions.find({"form_id": form_id, PENDING: NEW}, {"_id": 1})
+            )
+            for sub_id in itertools.chain((submission_of(p) for p in postings), unindexed, revised):
                 if sub_id not in seen:
                     seen.add(sub_id)
                     yield sub_id

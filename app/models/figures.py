@@ -26,6 +26,7 @@ from typing import Any
 
 from mongoengine import DictField, Document, IntField, StringField
 
+from app.models.common import as_datetime
 from app.models.search_terms import text_of
 
 TOP_VALUES = 50  # distinct text values counted per field and day; the others are "other"
@@ -118,7 +119,7 @@ def basis(form_fields: Iterable[Mapping[str, Any]], doc: Mapping[str, Any]) -> d
             counted[key(f["name"])] = {"n": _number(value)}
         else:
             counted[key(f["name"])] = {"t": text_of(value).strip()[:VALUE_CHARS]}
-    return {"day": day_of(doc["created_at"]), "f": counted}
+    return {"day": day_of(as_datetime(doc["created_at"])), "f": counted}
 
 
 def empty(form_id: str, period: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import threading
 import pytest
 from bson import ObjectId
 
-from app.engine import operations, retention
+from app.engine import indexer, operations, retention
 from app.models import (
     DataRemoval,
     Operation,
@@ -64,6 +64,7 @@ def _submit(
     if delete:
         assert api.delete(f"/api/submissions/{sub_id}").status_code == 200
     _finish_jobs(sub_id)
+    indexer.drain()  # (its search postings: written by the indexer after the 202)
     if age_days:
         at = utcnow() - dt.timedelta(days=age_days)
         Submission._get_collection().update_one(
