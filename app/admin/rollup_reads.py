@@ -1,0 +1,172 @@
+"""The pages' delivery figures, read from the rollups (engine.rollups) by ``_id``: a few documents per
+integration and day, whatever the number of jobs; plus the jobs waiting or running now, read by an indexed
+equality and capped at LIVE_CAP (past it the pages say "1000+").
+
+Percentiles come from the rollups' latency histograms: approximate, within one bucket (about ±19 %).
+Hours are UTC hours: in a zone whose offset is not whole hours, a bucket's edges are off by that fraction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import g, has_request_context
+
+from app.engine import rollups
+from app.models import JobStatus, PluginJob
+
+LIVE_CAP = 1000
+PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+_DOCS_PER_READ = 2000  # ids per ``$in`` read (30 days x 60 integrations)
+
+
+@dataclass
+class Slot:
+    """One integration's jobs created in one UTC hour (``start``, aware), as they settled."""
+
+    start: dt.datetime
+    config_id: str
+    form_id: str | None
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    retried: int = 0
+    histogram: Counter[int] = field(default_factory=Counter)
+
+
+@dataclass
+class LastError:
+    text: str
+    at: dt.datetime  # naive UTC
+
+
+def histogram_percentile(histogram: Counter[int], share: float) -> float | None:
+    """Nearest-rank percentile (``share`` in 0..1) of the latencies a histogram holds, as its bucket's
+    middle (engine.rollups.bucket_value); None when it holds none."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = max(1, math.ceil(share * total)), 0
+    for index in sorted(histogram):
+        seen += histogram[index]
+        if seen >= rank:
+            return rollups.bucket_value(index)
+    return None  # unreachable
+
+
+def _days(since: dt.datetime, until: dt.datetime) -> list[str]:
+    first, last = since.astimezone(dt.UTC).date(), until.astimezone(dt.UTC).date()
+    return [f"{first + dt.timedelta(days=i):%Y-%m-%d}" for i in range((last - first).days + 1)]
+
+
+def _read(coll: Any, ids: list[str]) -> Iterable[dict[str, Any]]:
+    for i in range(0, len(ids), _DOCS_PER_READ):
+        yield from coll.find({"_id": {"$in": ids[i : i + _DOCS_PER_READ]}})
+
+
+def deliveries(
+    config_ids: Iterable[str], since: dt.datetime, now: dt.datetime | None = None
+) -> tuple[list[Slot], dict[str, LastError]]:
+    """The hour slots of these integrations from ``since``'s hour (aware) on, and each one's last failed
+    attempt since ``since``."""
+    now = now or dt.datetime.now(dt.UTC)
+    since_hour = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    ids = [f"{cid}:{day}" for cid in config_ids for day in _days(since, now)]
+    slots: list[Slot] = []
+    errors: dict[str, LastError] = {}
+    for doc in _read(rollups.collection(), ids):
+        day = dt.datetime.strptime(doc["day"], "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        for hour, counts in rollups.hour_fields(doc).items():
+            start = day + dt.timedelta(hours=hour)
+            if start < since_hour:
+                continue
+            slots.append(
+                Slot(
+                    start,
+                    doc["config_id"],
+                    doc.get("form_id"),
+                    counts.get("completed", 0),
+                    counts.get("failed", 0),
+                    counts.get("cancelled", 0),
+                    counts.get("retried", 0),
+                    Counter({int(k[3:]): v for k, v in counts.items() if k.startswith("lat")}),
+                )
+            )
+        at = doc.get("last_error_at")
+        if at is not None and float(at) >= since.timestamp():
+            when = dt.datetime.fromtimestamp(float(at), dt.UTC).replace(tzinfo=None)
+            known = errors.get(doc["config_id"])
+            if known is None or known.at < when:
+                errors[doc["config_id"]] = LastError(doc.get("last_error") or "failed", when)
+    return slots, errors
+
+
+def submissions(
+    form_ids: Iterable[str], since: dt.datetime, now: dt.datetime | None = None
+) -> list[tuple[dt.datetime, int]]:
+    """Submissions accepted per UTC hour (start, aware; from ``since``'s hour on) by these forms."""
+    now = now or dt.datetime.now(dt.UTC)
+    since_hour = since.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    ids = [f"{fid}:{day}" for fid in form_ids for day in _days(since, now)]
+    found = []
+    for doc in _read(rollups.submissions_collection(), ids):
+        day = dt.datetime.strptime(doc["day"], "%Y-%m-%d").replace(tzinfo=dt.UTC)
+        for hour, counts in rollups.hour_fields(doc).items():
+            start = day + dt.timedelta(hours=hour)
+            if start >= since_hour:
+                found.append((start, counts.get(rollups.SUBMITTED, 0)))
+    return found
+
+
+def latest(config_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each integration's latest attempt as the rollups keep it (keys as an execution log's), by config id;
+    integrations with none recorded are absent."""
+    found = {}
+    for doc in _read(rollups.collection(), list(config_ids)):
+        at = doc.get("executed_at")
+        found[doc["_id"]] = {
+            **doc,
+            "executed_at": None
+            if at is None
+            else dt.datetime.fromtimestamp(float(at), dt.UTC).replace(tzinfo=None),
+        }
+    return found
+
+
+@dataclass
+class Live:
+    """The jobs of some integrations waiting or running now (each list capped at LIVE_CAP)."""
+
+    pending: list[dict[str, Any]]
+    running: list[dict[str, Any]]
+    capped: bool  # more than LIVE_CAP of either
+
+
+def live(config_ids: Iterable[str]) -> Live:
+    """Pending and running jobs of these integrations (status, config, creation, due time), by the
+    ``(status, config_id)`` index, at most LIVE_CAP of each."""
+    ids = list(config_ids)
+    if not ids:
+        return Live([], [], False)
+    if has_request_context():  # a page asks several times (cards, troubles, counts): one read each
+        memo = g.setdefault("live_jobs", {})
+        key = tuple(sorted(ids))
+        if key not in memo:
+            memo[key] = _live(ids)
+        return memo[key]
+    return _live(ids)
+
+
+def _live(ids: list[str]) -> Live:
+    coll, found, capped = PluginJob._get_collection(), {}, False
+    fields = {"status": 1, "config_id": 1, "scheduled_for": 1, "created_at": 1}
+    for status in (PENDING, RUNNING):
+        docs = list(coll.find({"status": status, "config_id": {"$in": ids}}, fields).limit(LIVE_CAP + 1))
+        capped = capped or len(docs) > LIVE_CAP
+        found[status] = docs[:LIVE_CAP]
+    return Live(found[PENDING], found[RUNNING], capped)
