@@ -166,7 +166,8 @@ def _live(ids: list[str]) -> Live:
     coll, found, capped = PluginJob._get_collection(), {}, False
     fields = {"status": 1, "config_id": 1, "scheduled_for": 1, "created_at": 1}
     for status in (PENDING, RUNNING):
-        docs = list(coll.find({"status": status, "config_id": {"$in": ids}}, fields).limit(LIVE_CAP + 1))
+        query = coll.find({"status": status, "config_id": {"$in": ids}}, fields)
+        docs = list(query.limit(LIVE_CAP + 1).batch_size(LIVE_CAP + 1))  # one command
         capped = capped or len(docs) > LIVE_CAP
         found[status] = docs[:LIVE_CAP]
     return Live(found[PENDING], found[RUNNING], capped)
