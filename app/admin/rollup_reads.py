@@ -64,9 +64,18 @@ def _days(since: dt.datetime, until: dt.datetime) -> list[str]:
     return [f"{first + dt.timedelta(days=i):%Y-%m-%d}" for i in range((last - first).days + 1)]
 
 
-def _read(coll: Any, ids: list[str]) -> Iterable[dict[str, Any]]:
-    for i in range(0, len(ids), _DOCS_PER_READ):
-        yield from coll.find({"_id": {"$in": ids[i : i + _DOCS_PER_READ]}})
+def _read(coll: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """The documents of ``ids`` that exist; within a request each is read once (a page asks for the last
+    30 days, then 7 for the cards and 1 for the status counts)."""
+    memo: dict[tuple[str, str], dict[str, Any] | None] = (
+        g.setdefault("rollup_docs", {}) if has_request_context() else {}
+    )
+    todo = [i for i in ids if (coll.name, i) not in memo]
+    for i in range(0, len(todo), _DOCS_PER_READ):
+        part = todo[i : i + _DOCS_PER_READ]
+        found = {doc["_id"]: doc for doc in coll.find({"_id": {"$in": part}})}
+        memo.update({(coll.name, key): found.get(key) for key in part})
+    return [doc for i in ids if (doc := memo.get((coll.name, i))) is not None]
 
 
 def deliveries(
@@ -149,7 +158,8 @@ class Live:
 
 def live(config_ids: Iterable[str]) -> Live:
     """Pending and running jobs of these integrations (status, config, creation, due time), by the
-    ``(status, config_id)`` index, at most LIVE_CAP of each."""
+    ``(status, config_id)`` index, at most LIVE_CAP of each (one read per integration: their number, not
+    the jobs', sets the cost)."""
     ids = list(config_ids)
     if not ids:
         return Live([], [], False)
@@ -163,11 +173,18 @@ def live(config_ids: Iterable[str]) -> Live:
 
 
 def _live(ids: list[str]) -> Live:
-    coll, found, capped = PluginJob._get_collection(), {}, False
+    coll, capped = PluginJob._get_collection(), False
     fields = {"status": 1, "config_id": 1, "scheduled_for": 1, "created_at": 1}
-    for status in (PENDING, RUNNING):
-        query = coll.find({"status": status, "config_id": {"$in": ids}}, fields)
-        docs = list(query.limit(LIVE_CAP + 1).batch_size(LIVE_CAP + 1))  # one command
-        capped = capped or len(docs) > LIVE_CAP
-        found[status] = docs[:LIVE_CAP]
-    return Live(found[PENDING], found[RUNNING], capped)
+    # Running jobs are few (the workers' slots): one read. Pending ones are read per integration by
+    # equality, which the (status, config_id) index serves on both stores; ``$in`` on nx-27017 walks every
+    # pending job of every workspace.
+    query = coll.find({"status": RUNNING, "config_id": {"$in": ids}}, fields)
+    running = list(query.limit(LIVE_CAP + 1).batch_size(LIVE_CAP + 1))  # one command
+    pending: list[dict[str, Any]] = []
+    for cid in ids:
+        left = LIVE_CAP + 1 - len(pending)
+        if left <= 0:
+            break
+        pending += coll.find({"status": PENDING, "config_id": cid}, fields).limit(left).batch_size(left)
+    capped = len(running) > LIVE_CAP or len(pending) > LIVE_CAP
+    return Live(pending[:LIVE_CAP], running[:LIVE_CAP], capped)
