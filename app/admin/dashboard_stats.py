@@ -12,6 +12,7 @@ from the job collection (capped). Jobs of a deleted integration are no longer sh
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import time
 from collections import Counter
@@ -45,7 +46,8 @@ class Deliveries:
         self.volume += slot.completed + slot.failed + slot.cancelled
         self.completed += slot.completed
         self.failed += slot.failed
-        self.histogram.update(slot.histogram)
+        for index, count in slot.histogram.items():
+            self.histogram[index] += count
 
     def add_live(self, delayed: bool) -> None:
         """Add one job waiting or running now."""
@@ -108,13 +110,8 @@ def buckets_for(range_key: str, zone: ZoneInfo, now: dt.datetime | None = None) 
 
 def _locate(buckets: list[Bucket], moment: dt.datetime) -> Bucket | None:
     """The bucket holding ``moment`` (aware), or None when before the first."""
-    found = None
-    for bucket in buckets:
-        if bucket.start <= moment:
-            found = bucket
-        else:
-            break
-    return found
+    at = bisect.bisect_right(buckets, moment, key=lambda b: b.start)
+    return buckets[at - 1] if at else None
 
 
 @dataclass

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +35,7 @@ class Slot:
     failed: int = 0
     cancelled: int = 0
     retried: int = 0
-    histogram: Counter[int] = field(default_factory=Counter)
+    histogram: dict[int, int] = field(default_factory=dict)  # latency bucket -> delivered jobs
 
 
 @dataclass
@@ -45,7 +44,7 @@ class LastError:
     at: dt.datetime  # naive UTC
 
 
-def histogram_percentile(histogram: Counter[int], share: float) -> float | None:
+def histogram_percentile(histogram: Mapping[int, int], share: float) -> float | None:
     """Nearest-rank percentile (``share`` in 0..1) of the latencies a histogram holds, as its bucket's
     middle (engine.rollups.bucket_value); None when it holds none."""
     total = sum(histogram.values())
@@ -103,7 +102,7 @@ def deliveries(
                     counts.get("failed", 0),
                     counts.get("cancelled", 0),
                     counts.get("retried", 0),
-                    Counter({int(k[3:]): v for k, v in counts.items() if k.startswith("lat")}),
+                    {int(k[3:]): v for k, v in counts.items() if k[:3] == "lat"},
                 )
             )
         at = doc.get("last_error_at")

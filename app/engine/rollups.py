@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -104,9 +103,6 @@ def _epoch(when: dt.datetime) -> float:
     return _utc(when).replace(tzinfo=dt.UTC).timestamp()
 
 
-HOUR_FIELD = re.compile(r"^h(\d{1,2})_(\w+)$")
-
-
 def hour_field(hour: int, what: str) -> str:
     """The day document's field counting ``what`` in ``hour`` (0..23, UTC)."""
     return f"h{hour}_{what}"
@@ -116,8 +112,12 @@ def hour_fields(doc: dict[str, Any]) -> dict[int, dict[str, int]]:
     """A day document's counts by hour: {hour: {what: count}}."""
     found: dict[int, dict[str, int]] = {}
     for name, value in doc.items():
-        if match := HOUR_FIELD.match(name):
-            found.setdefault(int(match[1]), {})[match[2]] = int(value)
+        cut = name.find("_")
+        if name[0] == "h" and 1 < cut <= 3 and name[1:cut].isdigit():
+            hour = int(name[1:cut])
+            if (counts := found.get(hour)) is None:
+                counts = found[hour] = {}
+            counts[name[cut + 1 :]] = value
     return found
 
 
