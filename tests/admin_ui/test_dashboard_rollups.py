@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -202,3 +203,31 @@ def test_a_dashboard_load_costs_the_same_store_commands_with_40_jobs_or_4000(app
     for path in paths:
         assert small[path] == large[path], (path, small[path])
         assert not any(name == "getMore" for name, _ in large[path]), path
+
+
+def test_jobs_from_before_the_rollups_are_said_missing_until_they_are_rebuilt(app, api, owner):
+    seeded = _setup(api)
+    _seed(app, seeded, 5, random.Random(5))
+    with app.app_context():
+        rollups.meta_collection().delete_many({})  # as on an instance upgraded with jobs in its store
+        rollups.collection().delete_many({})
+        rollups.start_counting()
+    page = owner.get("/admin/?range=7d").text
+    assert "data-counted-from" in page and "flask rebuild-rollups" in page
+    with app.app_context():
+        rollup_rebuild.rebuild()
+    assert "data-counted-from" not in owner.get("/admin/?range=7d").text
+
+
+@pytest.mark.parametrize("waiting", [3, 7])
+def test_more_waiting_jobs_than_are_read_show_as_at_least(app, api, owner, monkeypatch, waiting):
+    monkeypatch.setattr("app.admin.rollup_reads.LIVE_CAP", 3)
+    form = api.create_form("Orders", [{"name": "n", "type": "number"}])
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
+    for i in range(waiting):
+        api.submit(form["id"], {"n": i})
+    page = owner.get("/admin/?range=24h").text
+    pending = re.search(r'<span class="stat-value">([^<]+)</span>\s*<span class="stat-label">pending', page)[
+        1
+    ]
+    assert pending == ("3+" if waiting > 3 else "3")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from app.admin import access, bp, chart, dashboard_stats, health, stats
+from app.admin import access, bp, chart, dashboard_stats, health, rollup_reads, stats
 from app.admin.filters import duration, pct
 from app.admin.submission_search import viewer_zone, zone_name
 from app.models import Form
@@ -90,6 +90,7 @@ def dashboard():
         total=total,
         integrations=seen.integrations,
         live_capped=seen.live_capped,
+        live_cap=rollup_reads.LIVE_CAP,
         counted_from=seen.counted_from,
         seconds=seconds,
         troubles=troubles,
