@@ -17,7 +17,7 @@ import pytest
 from bson import ObjectId
 from pymongo import monitoring
 
-from app.admin import dashboard_stats
+from app.admin import dashboard_stats, rollup_reads
 from app.engine import rollup_rebuild, rollups
 from app.models import PluginJob, Submission
 from tests.support.seed import insert_many
@@ -231,3 +231,25 @@ def test_more_waiting_jobs_than_are_read_show_as_at_least(app, api, owner, monke
         1
     ]
     assert pending == ("3+" if waiting > 3 else "3")
+
+
+@pytest.mark.parametrize("count", [1, 4])
+def test_accepted_submissions_are_counted_in_their_hour(app, api, owner, count):
+    from tests.support.wait import wait_until
+
+    form = api.create_form("Orders", [{"name": "n", "type": "number"}])
+    other = api.create_form("Leads", [{"name": "n", "type": "number"}])
+    for i in range(count):
+        api.submit(form["id"], {"n": i})
+    api.submit(other["id"], {"n": 0})
+
+    def counted() -> int:
+        html = owner.get("/admin/?range=24h&tz=UTC").text
+        return int(
+            re.search(r'<span class="stat-value">(\d+)</span><span class="stat-label">submissions', html)[1]
+        )
+
+    wait_until(lambda: counted() == count + 1, what=f"{count + 1} submissions on the dashboard")
+    with app.app_context():
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        assert sum(n for _, n in rollup_reads.submissions([form["id"]], since)) == count
