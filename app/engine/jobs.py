@@ -22,7 +22,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bson import ObjectId
@@ -348,14 +348,33 @@ def requeue(
         fields["operation_id"] = operation_id
     change = _change(transition, {"_id": job["_id"]}, fields)
     change.filter["status"] = job["status"]  # as read: its other fields were read with it
-    return apply(change) == 1
+    return apply(Change(change.filter, change.update, _taken_back(job))) == 1
+
+
+def _taken_back(job: JobRecord) -> tuple[Settled, ...]:
+    """A finished job sent again leaves the rollups (its next end counts instead): its end, taken back.
+    Nothing when it was read without what the rollups need."""
+    done = as_datetime(job.get("completed_at"))
+    if not job.get("config_id") or done is None or job["status"] not in FINISHED:
+        return ()
+    return tuple(replace(end, sign=-1) for end in _settles(job, job["status"], done))
+
+
+REQUEUE_FIELDS = {
+    "status": 1,
+    "attempts": 1,
+    "max_attempts": 1,
+    "config_id": 1,
+    "form_id": 1,
+    "workspace_id": 1,
+    "created_at": 1,
+    "completed_at": 1,
+}
 
 
 def resend(job_id: ObjectId, extra_attempts: int) -> None:
     """Send a finished job again (a manual retry), with ``extra_attempts`` more attempts to spend."""
-    job = PluginJob._get_collection().find_one(
-        {"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1}
-    )
+    job = PluginJob._get_collection().find_one({"_id": job_id}, REQUEUE_FIELDS)
     if job is None or not requeue(job, "resend", ALLOWED["resend"], extra_attempts):
         status = job["status"] if job else "gone"
         raise JobStateError(f"Only a finished job can be sent again; this one is {status}.")
@@ -363,9 +382,7 @@ def resend(job_id: ObjectId, extra_attempts: int) -> None:
 
 def resend_failed(config_id: str, extra_attempts: int) -> int:
     """Send again every failed job of an integration; returns how many were requeued."""
-    found = PluginJob._get_collection().find(
-        {"config_id": config_id, "status": FAILED}, {"status": 1, "attempts": 1, "max_attempts": 1}
-    )
+    found = PluginJob._get_collection().find({"config_id": config_id, "status": FAILED}, REQUEUE_FIELDS)
     return sum(requeue(job, "resend", (FAILED,), extra_attempts) for job in found)
 
 

@@ -82,6 +82,7 @@ class Settled:
     outcome: str
     at: dt.datetime  # naive UTC: when it settled
     error: str | None = None
+    sign: int = 1  # -1: taken back (a finished job sent again counts once, by its new outcome)
 
     @property
     def latency(self) -> float | None:
@@ -146,11 +147,15 @@ def day_ops(settled: Iterable[Settled]) -> list[UpdateOne]:
         )
         inc = doc["inc"]
         name = hour_field(created.hour, FIELD[s.outcome])
-        inc[name] = inc.get(name, 0) + 1
+        inc[name] = inc.get(name, 0) + s.sign
         if (latency := s.latency) is not None:
             name = hour_field(created.hour, f"lat{latency_bucket(latency)}")
-            inc[name] = inc.get(name, 0) + 1
-        if s.outcome in ("failed", "retried") and (doc["error"] is None or doc["error"][1] <= _epoch(s.at)):
+            inc[name] = inc.get(name, 0) + s.sign
+        if (
+            s.sign > 0
+            and s.outcome in ("failed", "retried")
+            and (doc["error"] is None or doc["error"][1] <= _epoch(s.at))
+        ):
             doc["error"] = (s.error or "failed", _epoch(s.at))
     ops = []
     for key, doc in docs.items():
