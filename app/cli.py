@@ -1,5 +1,5 @@
 """Admin commands: ``flask --app wsgi create-user | create-token | rotate-keys | reindex-submissions |
-plugin new``."""
+rebuild-rollups | plugin new``."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+import pymongo
 from cryptography.fernet import InvalidToken
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app import auth, scaffold
-from app.engine import indexer
+from app.engine import indexer, rollup_rebuild
 from app.errors import APIError
 from app.models import PluginConfig, Role, search_terms
 from app.secrets_box import PREFIX, SecretBox, configured_keys, default_key
 
+REBUILD_SECONDS = 6 * 3600
 # (collection's model, field) holding sealed secrets.
 SECRET_STORES = ((PluginConfig, "config"),)
 
@@ -165,12 +167,30 @@ def reindex_submissions_command(everything: bool) -> None:
     click.echo(f"figures: {flagged} submissions not yet counted; {counted} indexed")
 
 
+@click.command("rebuild-rollups")
+@with_appcontext
+@click.option("--batch", default=5000, show_default=True, help="Documents added up per write.")
+def rebuild_rollups_command(batch: int) -> None:
+    """Count the dashboard's delivery and submission rollups again from the stored jobs and submissions."""
+    shown: dict[str, int] = {}
+
+    def progress(what: str, count: int) -> None:
+        if count - shown.get(what, 0) >= 50_000:
+            shown[what] = count
+            click.echo(f"counted {count} {what}")
+
+    with pymongo.timeout(REBUILD_SECONDS):  # a batch command: not the requests' deadline
+        done = rollup_rebuild.rebuild(batch, progress)
+    click.echo(f"done: {done.jobs} jobs, {done.submissions} submissions, {done.integrations} integrations")
+
+
 def init_app(app: Flask) -> None:
     for command in (
         create_user_command,
         create_token_command,
         rotate_keys_command,
         reindex_submissions_command,
+        rebuild_rollups_command,
         plugin_group,
     ):
         app.cli.add_command(command)

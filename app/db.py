@@ -37,6 +37,9 @@ def ensure_indexes() -> None:
         ]
         if indexes:
             model._get_collection().create_indexes(indexes)
+    from app.engine import rollups  # noqa: PLC0415
+
+    rollups.start_counting()  # (the rollups are read by _id: no index)
 
 
 def _index_model(spec: dict, defaults: dict) -> IndexModel:

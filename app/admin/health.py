@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
-from app.admin import stats
+from app.admin import rollup_reads, stats
 from app.engine.circuit import CLOSED, HALF_OPEN
-from app.models import JobStatus, PluginConfig, PluginJob, as_datetime, utcnow
+from app.models import JobStatus, PluginConfig, as_datetime
 
 PENDING = JobStatus.PENDING.value
 DELAY_SLACK = 2.0  # seconds: a job due this soon is merely queued, not delayed
@@ -53,12 +53,13 @@ def delayed_match(held_ids: set[str], now: float) -> dict[str, Any]:
 
 
 def delayed_counts(config_ids: Iterable[str]) -> Counter[str]:
-    """How many jobs of each of these integrations are delayed now (whenever they were created)."""
+    """How many jobs of each of these integrations are delayed now (whenever they were created), among the
+    first rollup_reads.LIVE_CAP waiting."""
     ids = list(config_ids)
     if not ids:
         return Counter()
-    query = {**delayed_match(held_among(ids), time.time()), "config_id": {"$in": ids}}
-    return Counter(j["config_id"] for j in PluginJob._get_collection().find(query, {"config_id": 1}))
+    held_ids, now = held_among(ids), time.time()
+    return Counter(j["config_id"] for j in rollup_reads.live(ids).pending if is_delayed(j, held_ids, now))
 
 
 def circuit_words(circuit: dict[str, Any] | None, zone: ZoneInfo) -> str | None:
@@ -104,8 +105,11 @@ def troubles(form_ids: Iterable[str], zone: ZoneInfo) -> list[Trouble]:
     failing = {str(f.config.id): f for f in stats.failing_integrations(ids)}
     configs = list(PluginConfig.objects(form_id__in=ids).order_by("name"))
     delayed = delayed_counts(str(c.id) for c in configs)
-    since = utcnow() - dt.timedelta(days=FAILED_DAYS)
-    failed = Counter(j["config_id"] for j in stats.recent_jobs(ids, since, status=JobStatus.FAILED.value))
+    failed: Counter[str] = Counter()
+    for slot in rollup_reads.deliveries([str(c.id) for c in configs], stats.window_start(FAILED_DAYS * 24))[
+        0
+    ]:
+        failed[slot.config_id] += slot.failed
     found = []
     for cfg in configs:
         cid = str(cfg.id)

@@ -20,16 +20,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.results import BulkWriteResult
 
+from app.engine import rollups
 from app.engine.records import JobRecord
-from app.models import JobStatus, PluginConfig, PluginJob, utcnow
+from app.engine.rollups import Settled
+from app.models import JobStatus, PluginConfig, PluginJob, as_datetime, utcnow
+
+log = logging.getLogger(__name__)
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
@@ -73,10 +79,12 @@ class JobStateError(Exception):
 
 @dataclass(frozen=True)
 class Change:
-    """One state change of a job (or of the jobs ``filter`` matches): applied now or batched (engine.writer)."""
+    """One state change of a job (or of the jobs ``filter`` matches): applied now or batched (engine.writer).
+    ``settles``: what the delivery rollups count for each job it moves (engine.rollups), if it applies."""
 
     filter: dict[str, Any]
     update: dict[str, Any]
+    settles: tuple[Settled, ...] = ()
 
     def as_bulk(self) -> UpdateOne:
         return UpdateOne(self.filter, self.update)
@@ -86,13 +94,68 @@ def apply(change: Change, many: bool = False) -> int:
     """Write ``change`` (to every job it matches when ``many``); returns how many jobs it moved."""
     coll = PluginJob._get_collection()
     if many:
-        return coll.update_many(change.filter, change.update).modified_count
-    return coll.update_one(change.filter, change.update).modified_count
+        moved = coll.update_many(change.filter, change.update).modified_count
+    else:
+        moved = coll.update_one(change.filter, change.update).modified_count
+    if change.settles and moved:
+        try:
+            rollups.record(settled([change], moved, len(change.settles) if many else 1))
+        except Exception:  # the change is written: a figure missed is not worth failing it for
+            log.warning("counting %d settled job(s) in the rollups failed", moved, exc_info=True)
+    return moved
 
 
-def apply_all(changes: list[Change]) -> BulkWriteResult:
-    """Write ``changes`` in one unordered round trip (claims, a batch of attempts' results)."""
-    return PluginJob._get_collection().bulk_write([c.as_bulk() for c in changes], ordered=False)
+def apply_all(changes: list[Change], attempts: Iterable[dict[str, Any]] = ()) -> BulkWriteResult:
+    """Write ``changes`` in one unordered round trip (claims, a batch of attempts' results), then count
+    the jobs they settled and the ``attempts`` (execution log rows) in the rollups in one more."""
+    result = PluginJob._get_collection().bulk_write([c.as_bulk() for c in changes], ordered=False)
+    rollups.record(settled(changes, result.modified_count, len(changes)), attempts)
+    return result
+
+
+def settled(changes: list[Change], moved: int, expected: int) -> list[Settled]:
+    """The ``settles`` of those of ``changes`` that took effect, given that the store moved ``moved`` of the
+    ``expected`` jobs: all of them when it moved every one; else each job is read back (its status and
+    ``updated_at`` as the change set them), which only happens when a claim was lost meanwhile or a write
+    is retried."""
+    counted = [s for c in changes for s in c.settles]
+    if not counted or moved >= expected:
+        return counted
+    ids = [s.job_id for s in counted]
+    now = {
+        doc["_id"]: doc
+        for doc in PluginJob._get_collection().find({"_id": {"$in": ids}}, {"status": 1, "updated_at": 1})
+    }
+    found = []
+    for change in changes:
+        target, stamp = change.update["$set"]["status"], change.update["$set"]["updated_at"]
+        for s in change.settles:
+            doc = now.get(s.job_id)
+            if doc and doc.get("status") == target and _same_time(as_datetime(doc.get("updated_at")), stamp):
+                found.append(s)
+    return found
+
+
+def _same_time(stored: dt.datetime | None, stamp: dt.datetime) -> bool:
+    """``stored`` is ``stamp`` as the store keeps it (to the millisecond)."""
+    return stored is not None and abs((stored - stamp).total_seconds()) < 0.001
+
+
+def _settles(job: JobRecord, outcome: str, at: dt.datetime, error: str | None = None) -> tuple[Settled, ...]:
+    """What the rollups count when ``job`` (as read) settles as ``outcome`` at ``at``."""
+    created = as_datetime(job.get("created_at")) or job["_id"].generation_time.replace(tzinfo=None)
+    return (
+        Settled(
+            job["_id"],
+            job["config_id"],
+            job.get("form_id"),
+            job.get("workspace_id"),
+            created,
+            outcome,
+            at,
+            error,
+        ),
+    )
 
 
 def allowed(transition: str, status: str) -> bool:
@@ -122,9 +185,11 @@ def _change(
     )
 
 
-def _fenced(transition: str, job: JobRecord, fields: dict[str, Any], **ops: Any) -> Change:
+def _fenced(
+    transition: str, job: JobRecord, fields: dict[str, Any], stamp: dt.datetime | None = None, **ops: Any
+) -> Change:
     """``transition`` of a running job, only while this claim (its token) still holds it."""
-    return _change(transition, {"_id": job["_id"], "claim_token": job["claim_token"]}, fields, **ops)
+    return _change(transition, {"_id": job["_id"], "claim_token": job["claim_token"]}, fields, stamp, **ops)
 
 
 # -- create ------------------------------------------------------------------------------------------------
@@ -243,13 +308,17 @@ def finish(job: JobRecord, status: JobStatus, error: str | None = None) -> Chang
     )
     if transition is None:
         raise JobStateError(f"A running job cannot finish as {status.value}.")
-    fields = {"completed_at": utcnow(), "last_error": error, "lease_owner": None, "lease_expires_at": None}
-    return _fenced(transition, job, fields)
+    now = utcnow()
+    fields = {"completed_at": now, "last_error": error, "lease_owner": None, "lease_expires_at": None}
+    change = _fenced(transition, job, fields, stamp=now)
+    return Change(change.filter, change.update, _settles(job, TRANSITIONS[transition].target, now, error))
 
 
 def retry(job: JobRecord, when: float, error: str | None) -> Change:
     """Back to pending, due at ``when`` (epoch seconds), the attempt spent."""
-    return _back_to_pending("retry", job, when, error)
+    change = _back_to_pending("retry", job, when, error)
+    stamp = change.update["$set"]["updated_at"]
+    return Change(change.filter, change.update, _settles(job, "retried", stamp, error))
 
 
 def defer(job: JobRecord, when: float) -> Change:
@@ -282,14 +351,18 @@ def note(job: JobRecord, error: str) -> Change:
     )
 
 
-def reaped(job_ids: list[Any], now: float, stamp: dt.datetime) -> tuple[Change, Change]:
+def reaped(
+    job_ids: list[Any], now: float, stamp: dt.datetime, read: list[JobRecord] | None = None
+) -> tuple[Change, Change]:
     """For jobs whose lease expired before ``now`` (their process died), of ``job_ids``: back to pending
-    (``reap``) and, for those out of attempts, failed (``expire``). Apply each to many jobs."""
+    (``reap``) and, for those out of attempts, failed (``expire``). Apply each to many jobs. ``read``: the
+    jobs as read (with their config, form and creation), which the failed change counts in the rollups."""
     stale = {"_id": {"$in": job_ids}, "lease_expires_at": {"$lt": now}}
     clear = {"lease_owner": None, "lease_expires_at": None, "claim_token": None}
     back = _change("reap", stale, {"scheduled_for": now, "last_error": REAPED, **clear}, stamp)
     failed = _change("expire", stale, {"completed_at": stamp, "last_error": EXPIRED, **clear}, stamp)
-    return back, failed
+    counted = tuple(s for job in read or () for s in _settles(job, FAILED, stamp, EXPIRED))
+    return back, Change(failed.filter, failed.update, counted)
 
 
 # -- people and operations ---------------------------------------------------------------------------------
@@ -317,14 +390,33 @@ def requeue(
         fields["operation_id"] = operation_id
     change = _change(transition, {"_id": job["_id"]}, fields)
     change.filter["status"] = job["status"]  # as read: its other fields were read with it
-    return apply(change) == 1
+    return apply(Change(change.filter, change.update, _taken_back(job))) == 1
+
+
+def _taken_back(job: JobRecord) -> tuple[Settled, ...]:
+    """A finished job sent again leaves the rollups (its next end counts instead): its end, taken back.
+    Nothing when it was read without what the rollups need."""
+    done = as_datetime(job.get("completed_at"))
+    if not job.get("config_id") or done is None or job["status"] not in FINISHED:
+        return ()
+    return tuple(replace(end, sign=-1) for end in _settles(job, job["status"], done))
+
+
+REQUEUE_FIELDS = {
+    "status": 1,
+    "attempts": 1,
+    "max_attempts": 1,
+    "config_id": 1,
+    "form_id": 1,
+    "workspace_id": 1,
+    "created_at": 1,
+    "completed_at": 1,
+}
 
 
 def resend(job_id: ObjectId, extra_attempts: int) -> None:
     """Send a finished job again (a manual retry), with ``extra_attempts`` more attempts to spend."""
-    job = PluginJob._get_collection().find_one(
-        {"_id": job_id}, {"status": 1, "attempts": 1, "max_attempts": 1}
-    )
+    job = PluginJob._get_collection().find_one({"_id": job_id}, REQUEUE_FIELDS)
     if job is None or not requeue(job, "resend", ALLOWED["resend"], extra_attempts):
         status = job["status"] if job else "gone"
         raise JobStateError(f"Only a finished job can be sent again; this one is {status}.")
@@ -332,9 +424,7 @@ def resend(job_id: ObjectId, extra_attempts: int) -> None:
 
 def resend_failed(config_id: str, extra_attempts: int) -> int:
     """Send again every failed job of an integration; returns how many were requeued."""
-    found = PluginJob._get_collection().find(
-        {"config_id": config_id, "status": FAILED}, {"status": 1, "attempts": 1, "max_attempts": 1}
-    )
+    found = PluginJob._get_collection().find({"config_id": config_id, "status": FAILED}, REQUEUE_FIELDS)
     return sum(requeue(job, "resend", (FAILED,), extra_attempts) for job in found)
 
 
@@ -358,7 +448,11 @@ def cancel_waiting(reason: str, **match: Any) -> int:
     """Cancel every waiting job matching ``match`` (``_id=``, ``config_id=``, ``form_id=``,
     ``operation_id=``); running ones finish first. Returns how many were cancelled."""
     now = utcnow()
-    return apply(_change("cancel", match, {"last_error": reason, "completed_at": now}, now), many=True)
+    change = _change("cancel", match, {"last_error": reason, "completed_at": now}, now)
+    fields = {"config_id": 1, "form_id": 1, "workspace_id": 1, "created_at": 1}
+    waiting = PluginJob._get_collection().find(change.filter, fields)  # (waiting jobs are few)
+    counted = tuple(s for job in waiting for s in _settles(job, CANCELLED, now, reason))
+    return apply(Change(change.filter, change.update, counted), many=True)
 
 
 def disable_integration(config_id: Any, reason: str) -> None:

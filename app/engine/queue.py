@@ -175,14 +175,24 @@ class JobQueue:
         """
         now, stamp = time.time(), utcnow()
         running = self.coll.find(
-            {"status": RUNNING}, {"lease_expires_at": 1, "attempts": 1, "max_attempts": 1}
+            {"status": RUNNING},
+            {
+                "lease_expires_at": 1,
+                "attempts": 1,
+                "max_attempts": 1,
+                "config_id": 1,
+                "form_id": 1,
+                "workspace_id": 1,
+                "created_at": 1,
+            },
         )
         expired = [j for j in running if j.get("lease_expires_at") and j["lease_expires_at"] < now]
         requeue = [j["_id"] for j in expired if j["attempts"] < j["max_attempts"]]
-        exhausted = [j["_id"] for j in expired if j["attempts"] >= j["max_attempts"]]
+        out = [j for j in expired if j["attempts"] >= j["max_attempts"]]
+        exhausted = [j["_id"] for j in out]
         requeued = failed = 0
         if requeue:
             requeued = jobs.apply(jobs.reaped(requeue, now, stamp)[0], many=True)
         if exhausted:
-            failed = jobs.apply(jobs.reaped(exhausted, now, stamp)[1], many=True)
+            failed = jobs.apply(jobs.reaped(exhausted, now, stamp, out)[1], many=True)
         return requeued, failed

@@ -1,4 +1,5 @@
-"""Attempt results written in batches: execution logs with one insert_many, job changes with one bulk_write.
+"""Attempt results written in batches: execution logs with one insert_many, job changes with one bulk_write,
+and what they settle added to the delivery rollups (engine.rollups) with one more.
 
 A result waits at most ``max_delay`` seconds (or until ``max_batch`` results are waiting) before it is
 written. This is safe: until its change is written, a job is still leased to this process, so if the
@@ -36,6 +37,7 @@ class ResultWriter(Batcher[Item]):
 
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]
+        attempts = list(logs)  # each integration's latest attempt, for the rollups
         changes = [change for _, change, _ in batch]
         delay = 0.5
         while True:
@@ -43,7 +45,7 @@ class ResultWriter(Batcher[Item]):
                 if logs:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
-                apply_all(changes)
+                apply_all(changes, attempts)  # (and the rollups of the jobs they settle: one bulk more)
                 break
             except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
                 log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)

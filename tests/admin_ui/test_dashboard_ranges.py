@@ -9,14 +9,11 @@ from zoneinfo import ZoneInfo
 
 from bson import ObjectId
 
-from app.admin.dashboard_stats import buckets_for, percentile
+from app.admin.dashboard_stats import buckets_for
+from app.admin.pages.dashboard import seconds
+from app.engine import rollup_rebuild
+from app.engine.rollups import bucket_value, latency_bucket
 from app.models import PluginExecutionLog, PluginJob
-
-
-def test_percentiles_are_nearest_rank():
-    values = [float(v) for v in range(1, 101)]
-    assert (percentile(values, 0.5), percentile(values, 0.95)) == (50.0, 95.0)
-    assert percentile([], 0.5) is None
 
 
 def test_buckets_are_the_viewers_hours_and_days():
@@ -62,10 +59,12 @@ def test_the_range_picker_switches_between_24_hours_7_and_30_days(app, api, owne
     jobs.append(_job(form, hook["id"], "completed", now - dt.timedelta(days=20), 9))
     with app.app_context():
         PluginJob._get_collection().insert_many(jobs)
+        rollup_rebuild.rebuild()  # stored behind the engine's back, like jobs from before the rollups
     week = owner.get("/admin/?range=7d&tz=UTC").text
     assert len(re.findall(r'<g class="bar bar-', week.split('id="success-chart"')[1].split("</svg>")[0])) == 7
     row = week.split("Orders hook</a>")[1].split("</tr>")[0]
-    assert ">5<" in row and "80 %" in row and "2.0 s" in row and "4.0 s" in row  # p50 2 s, p95 4 s
+    p50, p95 = (seconds(bucket_value(latency_bucket(v))) for v in (2, 4))  # p50 2 s, p95 4 s, as bucketed
+    assert ">5<" in row and "80 %" in row and p50 in row and p95 in row
     month = owner.get("/admin/?range=30d&tz=UTC").text
     assert ">6<" in month.split("Orders hook</a>")[1].split("</tr>")[0]
     day = owner.get("/admin/?range=24h&tz=UTC").text

@@ -1,0 +1,128 @@
+"""``flask rebuild-rollups``: count the delivery and submission rollups (engine.rollups) again from the jobs,
+the execution logs and the submissions, for data stored before the rollups existed or after a restore.
+
+The rollups are emptied, then every job and submission is read once, in one streaming pass each, and
+added up in batches of ``batch`` documents (one bulk write per batch). Jobs that settle while it runs may be
+counted twice; run it while the instance is quiet for exact figures. Retries are counted from the jobs'
+attempts (a job's last error stands for its attempts' errors).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from app.engine import rollups
+from app.engine.rollups import Settled
+from app.models import JobStatus, PluginConfig, PluginExecutionLog, PluginJob, Submission, as_datetime
+
+T = TypeVar("T")
+COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
+PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
+
+
+@dataclass
+class Rebuilt:
+    jobs: int = 0
+    submissions: int = 0
+    integrations: int = 0
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def job_settles(job: dict[str, Any]) -> list[Settled]:
+    """What the rollups count for ``job`` as stored now: its end, if it ended, and its spent retries."""
+    if not job.get("config_id"):
+        return []
+    created = as_datetime(job.get("created_at")) or job["_id"].generation_time.replace(tzinfo=None)
+    status, attempts = job.get("status"), int(job.get("attempts") or 0)
+    end = as_datetime(job.get("completed_at")) or as_datetime(job.get("updated_at")) or created
+    changed = as_datetime(job.get("updated_at")) or end
+
+    def one(outcome: str, at: dt.datetime, error: str | None = None) -> Settled:
+        return Settled(
+            job["_id"],
+            job["config_id"],
+            job.get("form_id"),
+            job.get("workspace_id"),
+            created,
+            outcome,
+            at,
+            error,
+        )
+
+    found = []
+    retries = attempts - 1 if status in (COMPLETED, FAILED, RUNNING) else attempts
+    found += [one("retried", changed, job.get("last_error")) for _ in range(max(0, retries))]
+    if status in (COMPLETED, FAILED, CANCELLED):
+        found.append(one(status, end, job.get("last_error")))
+    return found
+
+
+def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = None) -> Rebuilt:
+    """Empty the rollups and count everything again (see the module's docstring)."""
+    done = Rebuilt()
+    coll, subs_coll = rollups.collection(), rollups.submissions_collection()
+    coll.delete_many({})
+    subs_coll.delete_many({})
+    fields = {
+        "config_id": 1,
+        "form_id": 1,
+        "workspace_id": 1,
+        "status": 1,
+        "attempts": 1,
+        "created_at": 1,
+        "completed_at": 1,
+        "updated_at": 1,
+        "last_error": 1,
+    }
+    jobs = PluginJob._get_collection().find({}, fields, batch_size=batch)
+    for chunk in _batches(jobs, batch):
+        ops = rollups.day_ops(s for job in chunk for s in job_settles(job))
+        if ops:
+            coll.bulk_write(ops, ordered=False)
+        done.jobs += len(chunk)
+        if progress:
+            progress("jobs", done.jobs)
+    submissions = Submission._get_collection().find(
+        {}, {"form_id": 1, "workspace_id": 1, "created_at": 1}, batch_size=batch
+    )
+    for chunk in _batches(submissions, batch):
+        accepted = [
+            (
+                s["form_id"],
+                s.get("workspace_id"),
+                as_datetime(s.get("created_at")) or s["_id"].generation_time.replace(tzinfo=None),
+            )
+            for s in chunk
+            if s.get("form_id")
+        ]
+        if accepted:
+            subs_coll.bulk_write(rollups.submission_ops(accepted), ordered=False)
+        done.submissions += len(chunk)
+        if progress:
+            progress("submissions", done.submissions)
+    logs = PluginExecutionLog._get_collection()
+    for config in PluginConfig._get_collection().find({}, {"_id": 1}):
+        last = logs.find_one(
+            {"config_id": str(config["_id"])},
+            {"config_id": 1, "status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1},
+            sort=[("executed_at", -1), ("_id", -1)],
+        )
+        if last is not None:
+            last["executed_at"] = as_datetime(last.get("executed_at")) or last["_id"].generation_time
+            rollups.record((), [last])
+        done.integrations += 1
+    rollups.meta_collection().update_one({"_id": "delivery"}, {"$set": {"counted_from": None}}, upsert=True)
+    return done
