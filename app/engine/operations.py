@@ -286,9 +286,14 @@ def live_backlog() -> bool:
     if now - float(_backlog["at"]) < BACKLOG_SECONDS:
         return bool(_backlog["live"])
     jobs = PluginJob._get_collection()
-    due = {"status": JobStatus.PENDING.value, "operation_id": None, "scheduled_for": {"$lte": time.time()}}
-    running = {"status": JobStatus.RUNNING.value, "operation_id": None}
-    live = any(jobs.find_one(query, {"_id": 1}) is not None for query in (due, running))
+    live = (
+        jobs.find_one(
+            {"status": JobStatus.PENDING.value, "operation_id": None, "scheduled_for": {"$lte": time.time()}},
+            {"_id": 1},
+        )
+        is not None
+        or jobs.find_one({"status": JobStatus.RUNNING.value, "operation_id": None}, {"_id": 1}) is not None
+    )
     _backlog.update(at=now, live=live)
     return live
 
