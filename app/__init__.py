@@ -29,6 +29,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         public_address,
         secrets_box,
         security_headers,
+        services,
         store_health,
         template_budget,
     )
@@ -38,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     settings.load_settings(app, config)
+    services.install(app)
     template_budget.configure(template_budget.TemplateBudget.from_settings(app.config))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO

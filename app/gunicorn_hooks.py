@@ -38,10 +38,10 @@ def on_starting(server: Any) -> None:
 
 
 def _scheduler(worker: Any) -> Any:
-    from app.engine.scheduler import scheduler_for
+    from app.services import services  # noqa: PLC0415  (Flask: not in the master process)
 
     app = getattr(worker, "wsgi", None)
-    return scheduler_for(app) if hasattr(app, "extensions") else None
+    return services(app).scheduler if hasattr(app, "extensions") else None
 
 
 def post_worker_init(worker: Any) -> None:

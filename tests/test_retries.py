@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from app.contract import ExecutionResult, Plugin
+from app.services import services
 from plugins.webhook.plugin import WebhookConfig
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
@@ -123,7 +124,7 @@ def test_hanging_plugin_times_out_while_other_jobs_complete(make_app, sink):
     from tests.conftest import Api
 
     app = make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=0.5, WORKER_THREADS=2)
-    app.extensions["formhooks.plugins"].register(HangingPlugin, "test")
+    services(app).plugins.register(HangingPlugin, "test")
     api = Api(app.test_client())
     form = api.create_form()
     api.add_plugin(form["id"], "hang", {"url": sink.url}, max_attempts=1)

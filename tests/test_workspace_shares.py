@@ -10,6 +10,7 @@ import time
 import pytest
 
 from app.engine.slots import Slots, share_of
+from app.services import services
 from tests.conftest import Api
 from tests.support.bad_plugins import MISBEHAVING
 from tests.support.sink import Reply
@@ -67,7 +68,7 @@ def test_misbehaving_plugins_of_a_workspace_do_not_delay_anothers_delivery(make_
         CIRCUIT_FAILURE_THRESHOLD=1000,
     )
     for cls in MISBEHAVING:
-        app.extensions["formhooks.plugins"].register(cls, f"package test-plugins ({cls.__name__})")
+        services(app).plugins.register(cls, f"package test-plugins ({cls.__name__})")
     api = Api(app.test_client())
     a = workspace_form(api, "A")
     for cls in MISBEHAVING:

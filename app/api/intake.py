@@ -12,8 +12,8 @@ from marshmallow import ValidationError
 from werkzeug.routing import BuildError
 
 from app.api.schemas import storable
-from app.engine.subscriptions import subscriptions
 from app.errors import APIError, invalid
+from app.services import services
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 INTAKE_RULE = "/api/forms/<form_id>/submissions"
@@ -102,7 +102,7 @@ def add_cors_headers(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if rule != INTAKE_RULE or not origin or request.method not in ("POST", "OPTIONS"):
         return response
-    doc = subscriptions().form(str((request.view_args or {}).get("form_id")))
+    doc = services().subscriptions.form(str((request.view_args or {}).get("form_id")))
     allowed = (doc or {}).get("allowed_origins") or []
     if "*" not in allowed and origin not in allowed:
         return response

@@ -24,12 +24,12 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine.dispatch import pending_marker
-from app.engine.group_commit import COMMAND_BYTES, Part, group_insert, is_duplicate
-from app.engine.subscriptions import subscriptions
+from app.engine.group_commit import COMMAND_BYTES, Part, is_duplicate
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, Submission, search_terms, utcnow
 from app.models import revision as revisions
+from app.services import services
 from app.signals import FormEvent
 from app.store_health import as_store_error, restart_store_deadline
 
@@ -122,7 +122,7 @@ def _store_error(exc: BaseException, outcome: _Outcome) -> APIError | None:
 
 
 def _form_doc(form_id: str) -> dict:
-    form = subscriptions().form(form_id)
+    form = services().subscriptions.form(form_id)
     if form is None:
         raise APIError(404, "not_found", "form not found")
     return form
@@ -187,10 +187,10 @@ def _accept(form_id: str, outcome: _Outcome):
     if size is None:
         size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
     unit = WriteUnit(current_app, size)
-    stored = unit.add(group_insert(current_app, "submissions"), [sub])
+    stored = unit.add(services(current_app).inserts.submissions, [sub])
     outcome.sub_id, outcome.part = str(sub_id), stored
     if terms := search_terms.postings(sub):  # (in the same ordered write: searchable once accepted)
-        unit.add(group_insert(current_app, "submission_terms"), terms, search_terms.POSTING_BYTES)
+        unit.add(services(current_app).inserts.submission_terms, terms, search_terms.POSTING_BYTES)
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)

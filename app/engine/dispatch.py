@@ -34,11 +34,12 @@ from app import signals
 from app.engine.batching import Batcher
 from app.engine.circuit import is_closed
 from app.engine.conditions import Budget, OverBudget, parse_stored
-from app.engine.group_commit import Part, group_insert, is_duplicate
+from app.engine.group_commit import Part, is_duplicate
 from app.engine.jobs import new_job
-from app.engine.subscriptions import enabled_configs, subscriptions
+from app.engine.subscriptions import enabled_configs
 from app.engine.write_unit import WriteUnit
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
+from app.services import services
 from app.signals import FormEvent
 
 log = logging.getLogger(__name__)
@@ -378,7 +379,7 @@ def _announced(sender: Flask, jobs: list[dict]) -> list[ObjectId]:
 def init_app(app: Flask) -> None:
     """Connect the trigger signals: each returns the ids of the jobs it created (see ``on_trigger``)."""
     markers = MarkerClearer(max_delay=0.05, idle_exit=1.0)
-    app.extensions["formhooks.markers"] = markers
+    services(app).markers = markers
     atexit.register(markers.flush, 2.0)
 
     def on_trigger(
@@ -392,9 +393,9 @@ def init_app(app: Flask) -> None:
         crash = sender.config["FAULT_INJECTION"] == "crash_before_jobs"  # crash tests: die between the writes
         if crash and unit is None:
             os.kill(os.getpid(), signal_module.SIGKILL)
-        handoff = sender.extensions.get("formhooks.scheduler")
-        configs = subscriptions(sender).configs(event.form_id)
-        jobs_into = group_insert(sender, "jobs")
+        handoff = services(sender).scheduler
+        configs = services(sender).subscriptions.configs(event.form_id)
+        jobs_into = services(sender).inserts.jobs
         if unit is None:
             jobs = dispatch(
                 event,
@@ -417,6 +418,6 @@ def init_app(app: Flask) -> None:
 
         return unit.add_then(jobs_into, planned.docs, settle)
 
-    app.extensions["formhooks.dispatch"] = on_trigger  # keep a strong reference for blinker
+    services(app).receivers.append(on_trigger)
     for signal in signals.TRIGGERS.values():
         signal.connect(on_trigger, sender=app)

@@ -20,15 +20,14 @@ from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
 from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome
-from app.engine.plugin_calls import plugin_calls
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.subscriptions import forget as forget_subscriptions
-from app.engine.subscriptions import subscriptions
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 from app.secrets_box import SecretBox
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ class JobRunner:
         self.writer = writer
         self.registry = registry
         self.deadlines = deadlines
-        self.calls = plugin_calls(app)
+        self.calls = services(app).plugin_calls
         self.settings: Mapping[str, Any] = app.config
         cfg = app.config
         self.circuit = CircuitBreaker(
@@ -61,7 +60,7 @@ class JobRunner:
             trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
         )
         self.limiter = RateLimiter(box)
-        self.copies = subscriptions(app)
+        self.copies = services(app).subscriptions
 
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs: healthy ones as this process read them within

@@ -28,10 +28,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from app import db, signals
-from app.contract.registry import PluginRegistry
 from app.engine import alert_delivery, alerts, dispatch, jobs, operations
 from app.engine.deadline import DeadlineRunner
-from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.runner import JobRunner
@@ -39,8 +37,7 @@ from app.engine.slots import Slots, share_of, workspace_of
 from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
 from app.models.idempotency import purge_expired
-from app.secrets_box import SecretBox
-from app.store_health import store_health
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +67,8 @@ class Scheduler:
             integration_cap = min(integration_cap, int(cfg["INTEGRATION_CONCURRENCY"]))
         self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], integration_cap, workspace_cap)
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
-        registry: PluginRegistry = app.extensions["formhooks.plugins"]
-        box: SecretBox = app.extensions["formhooks.secrets"]
+        found = services(app)
+        registry, box = found.plugins, found.secrets
         self.writer = ResultWriter(busy_delay=0.05)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: Slots | None = None
@@ -88,7 +85,7 @@ class Scheduler:
         self._stopping = False
         self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
         self._stopped = threading.Event()
-        self.health = store_health(app)  # the store's circuit, shared with the API of this process
+        self.health = services(app).store_health  # the store's circuit, shared with the API of this process
         self._indexes_ok = False
         self._started = False  # the first maintenance pass reports start-up recovery
 
@@ -100,7 +97,7 @@ class Scheduler:
 
     def start(self) -> None:
         cfg = self.app.config
-        host = host_for(self.app)
+        host = services(self.app).plugin_host
         self._pool = Slots(
             self.threads,
             host.pool.size,
@@ -128,7 +125,7 @@ class Scheduler:
         self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
-        host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one
+        services(self.app).plugin_host.warm()  # plugin worker processes, when any plugin runs in one
         atexit.register(self.shutdown)
         log.info("scheduler %s started with %d worker threads", self.owner, self.threads)
 
@@ -159,7 +156,7 @@ class Scheduler:
             self._pool.shutdown()
         self.deadlines.shutdown()
         # Plugin worker processes are killed: a call in one ends here (its job is "outcome unknown").
-        host_for(self.app).shutdown(kill=True)
+        services(self.app).plugin_host.shutdown(kill=True)
         self.writer.close(timeout=0.1)
         self._stopped.set()
         log.info(
@@ -456,13 +453,9 @@ def _is_reloader_parent(app: Flask) -> bool:
     )
 
 
-def scheduler_for(app: Flask) -> Scheduler | None:
-    return app.extensions.get("formhooks.scheduler")
-
-
 def wake_scheduler(app: Flask) -> None:
     """Poll now in this process (after a manual retry, for instance); other processes poll on their own."""
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     if scheduler:
         scheduler.wake()
 
@@ -471,5 +464,5 @@ def init_app(app: Flask) -> None:
     if not app.config["SCHEDULER_ENABLED"] or _is_reloader_parent(app):
         return
     scheduler = Scheduler(app)
-    app.extensions["formhooks.scheduler"] = scheduler
+    services(app).scheduler = scheduler
     scheduler.start()

@@ -21,10 +21,11 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, request
 
 from app.engine.circuit import is_closed
 from app.models import Form, PluginConfig, parse_object_id
+from app.services import services
 
 
 def enabled_configs(form_id: str) -> list[dict[str, Any]]:
@@ -150,16 +151,9 @@ def _make_room(cache: dict[str, tuple[float, Any]], expired_before: float) -> No
         cache.clear()
 
 
-def subscriptions(app: Flask | None = None) -> Subscriptions:
-    """This app's cache (the current app's by default)."""
-    return (app or current_app).extensions["formhooks.subscriptions"]
-
-
 def forget(app: Flask | None = None) -> None:
     """Forms or integrations changed: the next submission reads them from the store."""
-    found = (app or current_app).extensions.get("formhooks.subscriptions")
-    if found is not None:
-        found.forget()
+    services(app).subscriptions.forget()
 
 
 INTAKE_ENDPOINT = "api.create_submission"
@@ -186,7 +180,7 @@ def init_app(app: Flask) -> None:
     """Create the cache, and empty it after every write request but those of KEEPS_COPIES (before its
     answer is sent), unless the write was refused with a 4xx: a refused request changes nothing, so another
     workspace's refused requests (or anyone's posts to no route) do not cost this process's intake a read."""
-    app.extensions["formhooks.subscriptions"] = Subscriptions(app.config["FORM_CACHE_SECONDS"])
+    services(app).subscriptions = Subscriptions(app.config["FORM_CACHE_SECONDS"])
 
     @app.after_request
     def _writes_forget(response: Response) -> Response:

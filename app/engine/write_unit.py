@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 
 from flask import Flask
 
-from app.engine.group_commit import COMMAND_BYTES, Into, Part, group_insert
+from app.engine.group_commit import COMMAND_BYTES, Into, Part
+from app.services import services
 
 T = TypeVar("T")
 BSON_PER_JSON_BYTE = 8  # a document's BSON can be several times its JSON (arrays of small numbers)
@@ -31,7 +32,7 @@ class WriteUnit:
 
     def __init__(self, app: Flask, data_bytes: int = 0):
         """``data_bytes``: the size of the request's data, which every document of the unit may copy."""
-        self.group = group_insert(app, "submissions").group
+        self.group = services(app).inserts.submissions.group
         self.parts: list[Part] = []
         self.data_bytes = data_bytes
         self._thens: list[tuple[Part, Callable[[Part], Any], Future]] = []
