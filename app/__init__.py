@@ -27,6 +27,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         hosted,
         metrics,
         public_address,
+        request_hooks,
         secrets_box,
         security_headers,
         services,
@@ -52,6 +53,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     isolation.init_app(app)
     plugin_calls.init_app(app)
     subscriptions.init_app(app)
+    request_hooks.init_app(app)
     group_commit.init_app(app)
     dispatch.init_app(app)
     metrics.init_app(app)
