@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from app.engine.plugin_calls import PluginCalls
     from app.engine.scheduler import Scheduler
     from app.engine.subscriptions import Subscriptions
+    from app.errors import APIError
     from app.secrets_box import SecretBox
     from app.store_health import StoreHealth
 
@@ -55,6 +56,9 @@ class Services:
     scheduler: Scheduler | None = None  # None when SCHEDULER_ENABLED is off (or in the reloader's parent)
     first_owner: tuple[str, str] | None = None  # (user id, workspace id) once bootstrapped
     openapi: dict[str, Any] | None = None  # the spec, built on first request
+    # The hosted pages' answer to a failed browser post to the intake (None: answer JSON); set by
+    # app.hosted, so that the API does not import the pages that post to it.
+    browser_answer: Callable[[str, APIError], Any] | None = None
     # Blinker holds receivers weakly: the app keeps these alive.
     receivers: list[Callable[..., Any]]
 

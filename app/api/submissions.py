@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +52,8 @@ def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = None) -> list[str]:
-    """Send the trigger signal; with ``unit``, commit it (the listeners add their jobs to it). The ids
-    of the jobs the listeners created (raises what the jobs' write raised)."""
+    """Send the trigger signal with ``unit`` (a new one by default), to which the listeners add their jobs;
+    commit it. The ids of the event's jobs (raises what the unit's write raised)."""
     event = FormEvent(
         signal.name,
         str(form["_id"]),
@@ -64,12 +63,11 @@ def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = 
         marker["revision"],
         marker.get("previous"),
     )
-    extra = {"unit": unit} if unit is not None else {}
-    results = signal.send(current_app._get_current_object(), event=event, form=form, submission=sub, **extra)
-    if unit is not None:
-        unit.commit()
-    ids = [found.result() if isinstance(found, Future) else found for _, found in results]
-    return [str(job_id) for found in ids for job_id in (found or [])]
+    app = current_app._get_current_object()
+    unit = unit or WriteUnit(app)
+    signal.send(app, event=event, form=form, submission=sub, unit=unit)
+    unit.commit()
+    return [str(job_id) for job_id in unit.job_ids]
 
 
 def _not_written(error: BaseException | None) -> bool:
@@ -135,7 +133,8 @@ def create_submission(form_id: str):
     try:
         return _intake(form_id)
     except APIError as err:
-        answer = intake.browser_answer(form_id, err)
+        pages = services().browser_answer
+        answer = pages(form_id, err) if pages is not None else None
         if answer is None:
             raise
         return answer
