@@ -25,7 +25,7 @@ from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.subscriptions import forget as forget_subscriptions
 from app.engine.writer import ResultWriter
-from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
+from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, PluginJob, as_datetime, utcnow
 from app.secrets_box import SecretBox
 from app.services import services
 
@@ -200,6 +200,18 @@ class JobRunner:
                 self.app, job=job, error=error.message, delay=delay, duration=duration
             ),
         )
+
+
+def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
+    """Run the claimed ``job`` to its recorded outcome in the calling thread: the same ``JobRunner.run``
+    the scheduler's workers call (the plugin through engine.plugin_calls, outcome, circuit, backoff, the
+    writer's record), with the plugin called and the result written here. Returns the job as stored
+    after. For tests and tools: an in-process plugin gets no deadline (one in a worker process does)."""
+    found = services(app)
+    queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
+    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
+    runner.run(job, runner.load_configs([job]).get(job["config_id"]))
+    return PluginJob._get_collection().find_one({"_id": job["_id"]})
 
 
 def _read_configs(ids: list[str]) -> list[dict[str, Any]]:
