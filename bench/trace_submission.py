@@ -5,7 +5,7 @@ submissions, then profiles one (``sys.setprofile``/``threading.setprofile``: eve
 plugins/, by module and thread) until its job is completed in the store. Periodic passes are pushed out of
 the window (long intervals), so what is left is the submission's own path.
 
-    python -m bench.trace_submission [--json]
+    python -m bench.trace_submission [--json] [--no-handoff]
 """
 
 from __future__ import annotations
@@ -59,9 +59,14 @@ class _Sink(BaseHTTPRequestHandler):
         pass
 
 
-def trace(warmup: int = 5) -> Trace:
+def trace(warmup: int = 5, handoff: bool = True) -> Trace:
+    """``handoff`` False: new jobs are never claimed at insert (they start with the wake's claim)."""
     from app import create_app
+    from app.engine.scheduler import Scheduler
     from app.store.embedded import EmbeddedStore
+
+    if not handoff:
+        Scheduler.claim_at_insert = lambda self, docs: []  # type: ignore[method-assign]
 
     found = Trace()
     threading.setprofile(found.profile)  # threads started from now on (the app's) are traced
@@ -131,8 +136,9 @@ def _oid(job_id: str) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--no-handoff", action="store_true", help="jobs start with a claim, not at insert")
     args = parser.parse_args()
-    found = trace()
+    found = trace(handoff=not args.no_handoff)
     modules = sorted(found.modules)
     threads = sorted(found.threads())
     if args.json:
