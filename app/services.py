@@ -1,7 +1,7 @@
 """The app's services: one typed object per app, made in ``create_app`` and reached with ``services(app)``.
 
 Each module's ``init_app`` sets its own attribute here, in ``create_app``'s order (the store's health first,
-the scheduler last); nothing else is kept in ``app.extensions``.
+the scheduler last); Formhooks keeps nothing else in ``app.extensions``.
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ def trace(warmup: int = 5, handoff: bool = True) -> Trace:
     """``handoff`` False: new jobs are never claimed at insert (they start with the wake's claim)."""
     from app import create_app
     from app.engine.scheduler import Scheduler
+    from app.services import services
     from app.store.embedded import EmbeddedStore
 
     if not handoff:
@@ -119,7 +120,7 @@ def trace(warmup: int = 5, handoff: bool = True) -> Trace:
     finally:
         threading.setprofile(None)  # type: ignore[arg-type]
         sys.setprofile(None)
-        scheduler = app.extensions["formhooks"].scheduler
+        scheduler = services(app).scheduler
         if scheduler is not None:
             scheduler.shutdown(grace=1)
         sink.shutdown()
