@@ -113,7 +113,7 @@ class Scheduler:
         for task in housekeeping.PASSES:
             first = {"next_run_time": _now()} if task.at_start else {}
             self._aps.add_job(
-                self.housekeep, "interval", args=[task.name], seconds=task.every(cfg), id=task.name, **first
+                self._run_pass, "interval", args=[task], seconds=task.every(cfg), id=task.name, **first
             )
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
@@ -349,8 +349,10 @@ class Scheduler:
 
     def housekeep(self, name: str) -> None:
         """Run the pass ``name`` of engine/housekeeping.py now (APScheduler runs each at its interval)."""
-        task = next(task for task in housekeeping.PASSES if task.name == name)
-        self._guarded(name, lambda: task.run(self))
+        self._run_pass(next(task for task in housekeeping.PASSES if task.name == name))
+
+    def _run_pass(self, task: housekeeping.Pass) -> None:
+        self._guarded(task.name, lambda: task.run(self))
 
     def _guarded(self, what: str, task: Callable[[], Any]) -> None:
         """Run ``task`` unless the store is known to be down (its probe tests recovery, not us). A store
