@@ -27,8 +27,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         hosted,
         metrics,
         public_address,
+        request_hooks,
         secrets_box,
         security_headers,
+        services,
         store_health,
         template_budget,
     )
@@ -46,6 +48,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app = Flask(__name__)
     settings.load_settings(app, config)
+    services.install(app)
     template_budget.configure(template_budget.TemplateBudget.from_settings(app.config))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every poll at INFO
@@ -58,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     isolation.init_app(app)
     plugin_calls.init_app(app)
     subscriptions.init_app(app)
+    request_hooks.init_app(app)
     group_commit.init_app(app)
     dispatch.init_app(app)
     workflow_triggers.init_app(app)

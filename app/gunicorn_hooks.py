@@ -38,10 +38,11 @@ def on_starting(server: Any) -> None:
 
 
 def _scheduler(worker: Any) -> Any:
-    from app.engine.scheduler import scheduler_for
+    """The worker's app's scheduler; None when it has none, or is not a Formhooks app (the bench's peer)."""
+    from app.services import KEY  # noqa: PLC0415  (Flask: not in the master process)
 
-    app = getattr(worker, "wsgi", None)
-    return scheduler_for(app) if hasattr(app, "extensions") else None
+    found = getattr(getattr(worker, "wsgi", None), "extensions", {}).get(KEY)
+    return found.scheduler if found is not None else None
 
 
 def post_worker_init(worker: Any) -> None:

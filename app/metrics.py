@@ -21,7 +21,7 @@ from app import signals
 from app.engine.fairshare import waiting_for_cap
 from app.errors import STORE_DOWN, error_response
 from app.models import PluginConfig, PluginJob, as_datetime
-from app.store_health import store_health
+from app.services import services
 
 JOBS_CREATED = Counter("formhooks_jobs_created_total", "Jobs created", ["plugin"])
 JOBS_COMPLETED = Counter("formhooks_jobs_completed_total", "Jobs completed", ["plugin"])
@@ -117,7 +117,7 @@ def metrics():
 
         registry = REGISTRY
     body = generate_latest(registry)
-    if not store_health(current_app).down:  # during an outage the store's figures are left out at once
+    if not services(current_app).store_health.down:  # during an outage the store's figures are left out at once
         store = CollectorRegistry()
         store.register(StoreCollector(int(current_app.config["INTEGRATION_CONCURRENCY"])))
         body += generate_latest(store)
@@ -168,7 +168,7 @@ def init_app(app: Flask) -> None:
         signals.job_retried: retried,
         signals.job_deferred: deferred,
     }
-    app.extensions["formhooks.metrics"] = receivers  # strong references for blinker
+    services(app).receivers.extend(receivers.values())
     for signal, receiver in receivers.items():
         signal.connect(receiver, sender=app)
     # Sent without a sender (templates and worker pools know no app): connected once per process.

@@ -8,9 +8,10 @@ from typing import Any
 
 import marshmallow
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from flask import Flask, current_app
+from flask import Flask
 
 from app.contract.schema import secret_fields
+from app.services import services
 
 PREFIX = "fernet:"
 OPENED_KEPT = 4096  # decrypted tokens kept per process
@@ -79,12 +80,8 @@ class SecretBox:
         return opened
 
 
-def box() -> SecretBox:
-    return current_app.extensions["formhooks.secrets"]
-
-
 def init_app(app: Flask) -> None:
     from app.secret_scrub import install_log_filter  # noqa: PLC0415
 
-    app.extensions["formhooks.secrets"] = SecretBox.from_config(app.config)
+    services(app).secrets = SecretBox.from_config(app.config)
     install_log_filter()

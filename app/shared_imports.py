@@ -32,9 +32,11 @@ APP_MODULES = (
     "app.hosted",
     "app.json_input",
     "app.metrics",
+    "app.request_hooks",
     "app.samples",
     "app.secrets_box",
     "app.security_headers",
+    "app.services",
     "app.store_health",
     "app.template_budget",
     "multiprocessing.forkserver",  # the plugin worker pool's

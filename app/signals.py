@@ -1,6 +1,7 @@
-"""Blinker signals. Trigger signals carry a FormEvent (``event``), the ``form`` and the ``submission``, and
-from the intake a write unit (``unit``, engine.write_unit) that listeners add their writes to, written with
-the submission in one ordered write; lifecycle signals carry the job."""
+"""Blinker signals. Trigger signals carry a FormEvent (``event``), the ``form``, the ``submission`` and the
+view's write unit (``unit``, engine.write_unit): listeners add their jobs to it and return nothing; the view
+commits it (from the intake, with the submission in one ordered write) and reads the jobs' ids from it.
+Lifecycle signals carry the job."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ from pymongo.errors import (
 )
 
 from app.errors import APIError, store_error
+from app.services import services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -218,26 +219,20 @@ def restart_store_deadline() -> None:
     if _csot.get_timeout() is None:
         return
     # pymongo has no public way to extend a deadline (a nested pymongo.timeout can only shorten it).
-    _csot.DEADLINE.set(time.monotonic() + store_health(current_app).timeout)
-
-
-def store_health(app: Flask) -> StoreHealth:
-    return app.extensions["formhooks.store_health"]
+    _csot.DEADLINE.set(time.monotonic() + services(current_app).store_health.timeout)
 
 
 def as_store_error(exc: BaseException, message: str | None = None, details: Any = None) -> APIError | None:
     """The 503 to answer for ``exc`` when it means the store did not answer (reported to this app's
     circuit); None when it does not. ``message``/``details`` replace the standard ones."""
-    health = current_app.extensions.get("formhooks.store_health")
-    fault = health.report(exc) if health is not None else store_fault(exc)
+    fault = services().store_health.report(exc)
     if fault is None:
         return None
     return store_error(fault, message, details)
 
 
 def init_app(app: Flask) -> None:
-    health = StoreHealth(app.config["MONGODB_URI"], app.config["DB_TIMEOUT_MS"])
-    app.extensions["formhooks.store_health"] = health
+    health = services(app).store_health = StoreHealth(app.config["MONGODB_URI"], app.config["DB_TIMEOUT_MS"])
     app.wsgi_app = StoreDeadline(app.wsgi_app, health.timeout)  # type: ignore[method-assign]
 
     @app.before_request

@@ -15,9 +15,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.engine.scheduler import scheduler_for
+from app.services import services
 from app.store.embedded import EmbeddedStore
-from app.store_health import store_health
 from tests.support.sink import Sink
 
 ADMIN_TOKEN = "test-admin-token"
@@ -91,10 +90,10 @@ def make_app(store_uri: str, db_name: str, tmp_path) -> Iterator[Callable[..., F
 
     yield factory
     for app in apps:
-        scheduler = scheduler_for(app)
+        scheduler = services(app).scheduler
         if scheduler:
             scheduler.shutdown(grace=1)
-        store_health(app).close()
+        services(app).store_health.close()
 
 
 @pytest.fixture

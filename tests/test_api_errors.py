@@ -8,6 +8,7 @@ import pytest
 from bson import json_util
 
 from app.db import database
+from app.services import services
 
 MISSING = "5f0000000000000000000000"
 
@@ -29,7 +30,7 @@ def world(api):
     )
     config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x", "secret": "s3cret"})
     sub = api.submit(form["id"], {"email": "a@example.com"})
-    api.client.application.extensions["formhooks.markers"].flush()  # dispatch bookkeeping, in the background
+    services(api.client.application).markers.flush()  # dispatch bookkeeping, in the background
     return {"form": form["id"], "config": config["id"], "sub": sub["id"], "job": sub["jobs"][0]}
 
 
@@ -169,10 +170,9 @@ def test_secret_is_masked_and_kept_when_patch_omits_it(api, world):
     assert patched["config"]["secret"] == "********" and patched["config"]["timeout"] == 5
     raw = database().plugin_configs.find_one()
     assert "s3cret" not in json.dumps(raw, default=str)
-    from app.secrets_box import box
 
     with api.client.application.app_context():
-        assert box().decrypt(raw["config"]["secret"]) == "s3cret"
+        assert services().secrets.decrypt(raw["config"]["secret"]) == "s3cret"
 
 
 def test_store_down_is_503_json(make_app):

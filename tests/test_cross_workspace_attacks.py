@@ -7,9 +7,8 @@ import threading
 import pytest
 from bson import ObjectId
 
-from app.engine.group_commit import group_insert
-from app.engine.subscriptions import subscriptions
 from app.models import PluginJob, Submission
+from app.services import services
 from tests.admin_api.conftest import login, people  # noqa: F401
 from tests.support.wait import wait_until
 
@@ -250,7 +249,7 @@ def test_odd_bodies_posted_to_a_form_are_refused_or_accepted_never_500(app, two,
 
 def test_bs_integrations_never_take_as_events_of_as_form(app, two):
     """The cache is keyed by form id only: B's configs (read for B's form) must not answer for A's form."""
-    cache = subscriptions(app)
+    cache = services(app).subscriptions
     two["b"].api.submit(two["b_form"]["id"], {"email": "b@example.com"})
     a_jobs = two["b"].api.submit(two["form"]["id"], {"email": "x@example.com"})["jobs"]  # B posts to A's form
     a_jobs += two["b"].api.submit(two["form"]["id"].upper(), {"email": "y@example.com"})["jobs"]
@@ -299,7 +298,7 @@ def test_concurrent_submissions_of_a_and_b_in_one_group_commit_are_both_written(
     and non-ASCII keys, a 200 kB string): both are accepted, written, and have their jobs."""
     b_free = two["b"].api.create_form("B free", [])
     two["b"].api.add_plugin(b_free["id"], "webhook", {"url": "http://127.0.0.1:9/b"})
-    gi = group_insert(app, "submissions")
+    gi = services(app).inserts.submissions
     real = gi._collection
     writing, go = threading.Event(), threading.Event()
 

@@ -7,7 +7,7 @@ from pymongo.errors import NetworkTimeout
 
 from app.api import idempotency
 from app.models import PluginJob, Submission
-from app.store_health import store_health
+from app.services import services
 from tests.support.wait import wait_until
 
 
@@ -59,7 +59,7 @@ def test_a_retry_after_an_answer_lost_on_its_way_back_finishes_the_first_request
     monkeypatch.setattr(pymongo.MongoClient, "bulk_write", written_then_lost)
     assert _post(api, form["id"], {"n": 1}, "order-7").status_code == 503
     monkeypatch.setattr(pymongo.MongoClient, "bulk_write", real_bulk_write)
-    wait_until(lambda: not store_health(api.client.application).down, what="the store back")
+    wait_until(lambda: not services(api.client.application).store_health.down, what="the store back")
 
     assert _post(api, form["id"], {"n": 1}, "order-7").status_code == 409  # the first may still be at work
     monkeypatch.setattr(idempotency, "ABANDONED_AFTER", 0.0)

@@ -15,11 +15,10 @@ from pymongo.errors import BulkWriteError
 
 from app.engine import dispatch, write_unit
 from app.engine import subscriptions as subscriptions_module
-from app.engine.group_commit import group_insert
-from app.engine.scheduler import scheduler_for
 from app.engine.slots import share_of
-from app.engine.subscriptions import Subscriptions, subscriptions
+from app.engine.subscriptions import Subscriptions
 from app.models import PluginConfig, PluginJob, Submission
+from app.services import services
 from app.store.traits import MONGODB
 from tests.admin_api.conftest import People
 from tests.conftest import Api
@@ -29,7 +28,7 @@ from tests.test_webhook_rotation import NEW, OLD, deliver, verifies
 
 def test_a_submission_to_an_idle_process_is_delivered_without_a_poll(make_app, sink):
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     scheduler.wake = lambda: None  # no claim can run: only the hand-off delivers
     api = Api(app.test_client())
     form = api.create_form()
@@ -44,7 +43,7 @@ def test_a_submission_to_an_idle_process_is_delivered_without_a_poll(make_app, s
 
 def test_a_process_with_a_backlog_leaves_new_jobs_of_that_integration_to_the_claim(make_app, sink):
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     scheduler.wake = lambda: None
     scheduler.queue.claim = lambda *_, **__: []  # no claim can run (not even the start-up pass's)
     api = Api(app.test_client())
@@ -60,7 +59,7 @@ def test_a_process_with_a_backlog_leaves_new_jobs_of_that_integration_to_the_cla
 
 def test_another_integrations_backlog_does_not_hold_back_a_new_job(make_app, sink):
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     scheduler.wake = lambda: None
     scheduler.queue.claim = lambda *_, **__: []
     api = Api(app.test_client())
@@ -113,8 +112,8 @@ def test_on_a_store_that_writes_a_submission_and_its_jobs_together_no_marker_is_
     monkeypatch.setattr(Collection, "update_many", update_many)
     ids = [api.submit(form["id"], {"n": i})["id"] for i in range(10)]
 
-    assert group_insert(app, "submissions").group.atomic()  # the embedded store says so
-    assert app.extensions["formhooks.markers"].flush()
+    assert services(app).inserts.submissions.group.atomic()  # the embedded store says so
+    assert services(app).markers.flush()
     assert "submissions" not in updates  # nothing to clear
     subs = Submission.objects(id__in=ids)
     assert [(s.dispatch_pending, s.pending_events) for s in subs] == [(False, [])] * 10
@@ -136,13 +135,13 @@ def _cleared_markers(monkeypatch) -> list[str]:
 def test_where_the_write_may_stop_part_way_every_submission_of_a_burst_has_its_marker_cleared(
     api, app, monkeypatch
 ):
-    group_insert(app, "submissions").group._traits = MONGODB  # as MongoDB answers
+    services(app).inserts.submissions.group._traits = MONGODB  # as MongoDB answers
     cleared = _cleared_markers(monkeypatch)
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
     ids = [api.submit(form["id"], {"n": i})["id"] for i in range(30)]
 
-    assert app.extensions["formhooks.markers"].flush()
+    assert services(app).markers.flush()
     assert sorted(cleared) == sorted(ids)  # each was written with its marker, and the marker cleared
     subs = Submission.objects(id__in=ids)
     assert [(s.dispatch_pending, s.pending_events) for s in subs] == [(False, [])] * 30
@@ -152,7 +151,7 @@ def test_a_marker_left_after_its_jobs_were_written_makes_the_sweep_create_none(a
     form = api.create_form()
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/x"})
     sub = api.submit(form["id"], {"n": 1})
-    assert app.extensions["formhooks.markers"].flush()
+    assert services(app).markers.flush()
     db = pymongo.MongoClient(store_uri)[db_name]
     marker = dispatch.pending_marker("form.submitted", Submission.objects.get(id=sub["id"]).id, 1)
     marker["at"] = marker["at"].replace(year=2000)  # as if the process died before clearing it
@@ -220,7 +219,7 @@ def test_posts_to_forms_that_do_not_exist_are_not_remembered(api, app):
     for _ in range(3):
         assert api.post(f"/api/forms/{ObjectId()}/submissions", {"data": {}}).status_code == 404
 
-    assert subscriptions(app)._forms == {}  # anyone can post to any id: only real forms are kept
+    assert services(app).subscriptions._forms == {}  # anyone can post to any id: only real forms are kept
 
 
 def test_a_read_that_overlaps_a_change_is_not_kept():
@@ -246,13 +245,13 @@ def test_spellings_of_one_form_id_share_one_copy_of_the_form(make_app):
         # a rejected post (no body) reads the form too: rejection is no protection
         assert api.post(f"/api/forms/{spelling}/submissions", {"nope": 1}).status_code == 422
 
-    assert list(subscriptions(app)._forms) == [form["id"]]
+    assert list(services(app).subscriptions._forms) == [form["id"]]
 
 
 @pytest.mark.parametrize("form_id", ["nope", "x" * 5000, "0" * 23, "g" * 24, "%00", "A" * 24])
 def test_posts_to_ids_that_are_not_forms_are_404_and_not_remembered(api, app, form_id):
     assert api.post(f"/api/forms/{form_id}/submissions", {"data": {}}).status_code == 404
-    assert subscriptions(app)._forms == {}
+    assert services(app).subscriptions._forms == {}
 
 
 def test_a_read_that_began_before_a_change_is_not_kept_after_it(make_app, monkeypatch):
@@ -295,16 +294,16 @@ def test_a_refused_write_of_another_workspace_keeps_the_cache(make_app):
     people = People(app)
     b = people.member("b@example.com", {people.workspace("B"): "owner"})
     assert len(api.submit(form["id"], {"n": 1})["jobs"]) == 1
-    assert subscriptions(app)._forms
+    assert services(app).subscriptions._forms
 
     assert b.api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 404
     assert app.test_client().post("/api/nowhere", json={}).status_code == 404
     assert api.patch(f"/api/plugin-configs/{config['id']}", {"max_attempts": -1}).status_code == 422
-    assert subscriptions(app)._forms
+    assert services(app).subscriptions._forms
     assert PluginConfig.objects.get(id=config["id"]).enabled
 
     assert api.patch(f"/api/plugin-configs/{config['id']}", {"enabled": False}).status_code == 200
-    assert subscriptions(app)._forms == {}
+    assert services(app).subscriptions._forms == {}
     assert api.submit(form["id"], {"n": 2})["jobs"] == []
 
 
@@ -338,7 +337,7 @@ class _GatedCollection:
 def _grouped(app, name: str, callers: dict[str, list[dict]]) -> dict[str, BaseException | None]:
     """Each caller's insert through the app's group insert ``name``, all of them in one write (after a
     first write that holds the group open). Returns each caller's error (None: written)."""
-    gi = group_insert(app, name)
+    gi = getattr(services(app).inserts, name)
     real = gi._collection
     writing, go = threading.Event(), threading.Event()
     gi._collection = lambda: _GatedCollection(real(), writing, go)
@@ -405,7 +404,7 @@ def _job(config_id: str, workspace: str = "B") -> dict:
 def test_hand_off_places_of_jobs_never_written_are_given_back(make_app):
     """A hand-off whose insert failed (or found its jobs written already) leaves no place taken."""
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600)
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     scheduler.wake = lambda: None
     for _ in range(3):
         taken = scheduler.claim_at_insert([_job("b1"), _job("b2")])
@@ -420,7 +419,7 @@ def test_a_workspace_is_handed_off_its_share_and_another_still_gets_its_jobs(mak
     the process's jobs in flight (WORKSPACE_SHARE of 2 × WORKER_THREADS), the rest left to the claim; B's
     new job is still handed off."""
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600, WORKER_THREADS=threads)
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     scheduler.wake = lambda: None
     a_jobs = scheduler.claim_at_insert([_job(f"a{i}", "A") for i in range(3 * threads)])
     assert len(a_jobs) == share_of(2 * threads, app.config["WORKSPACE_SHARE"])  # of the 2 × threads in flight
@@ -435,7 +434,7 @@ def test_a_fresh_integrations_cap_counts_its_jobs_being_handed_off(make_app, cap
     """INTEGRATION_CONCURRENCY holds for a new integration's first jobs too: those stamped by one request
     and not yet running count against the hand-off of the next request's."""
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600, INTEGRATION_CONCURRENCY=cap, WORKSPACE_SHARE=1)
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     scheduler.wake = lambda: None
     first = scheduler.claim_at_insert([_job("fresh") for _ in range(cap + 2)])
     assert len(first) == cap
@@ -473,7 +472,7 @@ def test_a_chunked_submission_too_large_to_write_in_one_command_carries_its_mark
     )
 
     assert resp.status_code == 202
-    assert app.extensions["formhooks.markers"].flush()
+    assert services(app).markers.flush()
     assert cleared == [resp.get_json()["id"]]  # written with its marker, then cleared
 
 
@@ -498,4 +497,4 @@ def test_another_workspaces_requests_that_change_no_form_keep_the_cache(make_app
     assert b.api.post(f"/api/forms/{b_form['id']}/conditions/check", {"conditions": None}).status_code == 200
     assert b.api.patch(f"/api/submissions/{b_sub['id']}", {"data": {"n": 3}}).status_code == 200
 
-    assert subscriptions(app).form(form["id"])["name"] != "renamed elsewhere"  # still this process's copy
+    assert services(app).subscriptions.form(form["id"])["name"] != "renamed elsewhere"  # still this process's copy

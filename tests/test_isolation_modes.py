@@ -7,6 +7,7 @@ import pytest
 from app.contract import Plugin
 from app.contract.registry import PluginRegistry
 from app.engine.isolation import PluginHost
+from app.services import services
 from tests.support.bad_plugins import AnyConfig, SnoopPlugin
 
 
@@ -61,7 +62,7 @@ def test_an_unknown_mode_is_refused_at_start(make_app):
 
 
 def test_plugins_get_a_narrow_settings_view(app):
-    registry = app.extensions["formhooks.plugins"]
+    registry = services(app).plugins
     for plugin_id in registry.ids():
         settings = registry.get(plugin_id).settings
         assert "SECRET_KEY" not in settings and "ENCRYPTION_KEYS" not in settings

@@ -141,11 +141,11 @@ def _dead_store_app(make_app) -> Flask:
 
 def test_the_scheduler_waits_out_a_dead_store_quietly(make_app, caplog):
     scheduler = Scheduler(_dead_store_app(make_app), owner="quiet")
-    scheduler.reap()  # finds the store gone
+    scheduler.housekeep("reap")  # finds the store gone
     for _ in range(3):  # then every housekeeping pass waits for the store's probe
-        scheduler.renew_leases()
-        scheduler.reap()
-        scheduler.maintain()
+        scheduler.housekeep("renew")
+        scheduler.housekeep("reap")
+        scheduler.housekeep("maintain")
         scheduler.poll()
 
     assert len(_lines(caplog, UNREACHABLE)) == 1

@@ -29,6 +29,7 @@ from app.contract import (
 from app.contract.registry import BUILTINS, _load_ref
 from app.contract.testing import ALERT, FakeHTTP, Reply, check_plugin, payload, run_plugin
 from app.engine import alert_delivery
+from app.services import services
 from tests.conftest import Api
 from tests.plugins.conftest import finished_job
 
@@ -82,7 +83,7 @@ def test_run_plugin_shows_what_the_execution_log_shows(make_app, fake_http):
 
     fake_http.script(Reply(503, "busy", {"Retry-After": "3"}))
     app = make_app(SCHEDULER_ENABLED=True, RETRY_BACKOFF_MAX=0.1)
-    app.extensions["formhooks.plugins"].register(PingPlugin, "test")
+    services(app).plugins.register(PingPlugin, "test")
     api = Api(app.test_client())
     form = api.create_form()
     api.add_plugin(form["id"], "ping", config)
@@ -191,7 +192,7 @@ def test_a_plugin_ships_its_own_svg_icon_and_a_refused_one_falls_back_to_the_plu
         id, icon, icon_svg = "scripted", "evil", SVG.replace("<circle", '<circle onload="alert(1)"')
 
     app = make_app()
-    registry = app.extensions["formhooks.plugins"]
+    registry = services(app).plugins
     registry.register(Shipped, "test")
     registry.register(Scripted, "test")
     client = _logged_in(app)

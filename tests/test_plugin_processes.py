@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from app.engine.isolation import host_for
-from app.engine.scheduler import scheduler_for
+from app.services import services
 from tests.conftest import Api
 from tests.support.bad_plugins import BAD
 from tests.support.wait import wait_until
@@ -31,7 +30,7 @@ def process_app(make_app):
         SECRET_KEY="flask-secret-never-for-plugins",
     )
     for cls in BAD:
-        app.extensions["formhooks.plugins"].register(cls, f"package test-plugins ({cls.__name__})")
+        services(app).plugins.register(cls, f"package test-plugins ({cls.__name__})")
     return app
 
 
@@ -72,7 +71,7 @@ def test_a_misbehaving_plugin_fails_its_job_with_the_reason_while_others_deliver
     isolation = api.client.get("/readyz").json["isolation"]
     assert isolation["mode"] == "third-party"
     assert sum(isolation["worker_restarts"].values()) == 1
-    assert scheduler_for(process_app).deadlines.abandoned == 0  # no abandoned thread
+    assert services(process_app).scheduler.deadlines.abandoned == 0  # no abandoned thread
 
     # the replaced worker serves the next job
     good = api.submit(good_form["id"], {"n": "after"})["jobs"][0]
@@ -82,7 +81,7 @@ def test_a_misbehaving_plugin_fails_its_job_with_the_reason_while_others_deliver
 def test_a_plugin_over_its_cpu_time_is_killed_before_the_deadline(make_app):
     # A deadline far above the CPU limit: on a loaded machine 1 s of CPU can take many seconds of wall time.
     app = make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=90, PLUGIN_CPU_SECONDS=1, MAX_ATTEMPTS=1)
-    app.extensions["formhooks.plugins"].register(BAD[1], "package test-plugins (SpinPlugin)")
+    services(app).plugins.register(BAD[1], "package test-plugins (SpinPlugin)")
     api = Api(app.test_client())
     form = api.create_form()
     api.add_plugin(form["id"], "spin", {})
@@ -143,7 +142,7 @@ def test_test_connection_runs_in_a_worker_process_too(process_app):
 def test_shutdown_kills_the_worker_processes(process_app):
     api = Api(process_app.test_client())
     assert api.post("/api/plugins/snoop/test", {"config": {}}).json["success"]
-    host = host_for(process_app)
+    host = services(process_app).plugin_host
     pids = host.pool.processes
     assert pids
     started = time.monotonic()

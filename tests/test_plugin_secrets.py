@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from app.engine import sandbox
-from app.engine.isolation import host_for
 from app.engine.workers import OUTPUT_LIMIT
+from app.services import services
 from tests.conftest import ADMIN_TOKEN, Api
 from tests.support.bad_plugins import BAD, HOSTILE
 from tests.support.wait import wait_until
@@ -44,7 +44,7 @@ def hostile_app(make_app, monkeypatch, tmp_path):
         ENCRYPTION_KEYS="8MjIC6Zm2XR2C9Z7a8pUEtWp2ThqZ1fyyKuhR8wj2pA=",
     )
     for cls in (*HOSTILE, *BAD):
-        app.extensions["formhooks.plugins"].register(cls, f"package test-plugins ({cls.__name__})")
+        services(app).plugins.register(cls, f"package test-plugins ({cls.__name__})")
     return app
 
 
@@ -104,7 +104,7 @@ def test_a_hostile_plugin_finds_none_of_the_hosts_secrets_in_any_of_its_four_cal
     output = calls["execute"]["answer"]["logs"][0]["output"]
     assert output.startswith("with token [secret]\n{")  # what it printed, scrubbed
     assert "tok-of-this-config" not in json.dumps(calls)
-    if host_for(hostile_app).plugin_user != "root":
+    if services(hostile_app).plugin_host.plugin_user != "root":
         assert not [s for s in secrets if any(s in r.getMessage() for r in caplog.records)]
 
 

@@ -6,6 +6,7 @@ import re
 import types
 from pathlib import Path
 
+from app.services import services
 from tests.conftest import Api
 from tests.support.wait import wait_until
 
@@ -23,7 +24,7 @@ def _readme_plugin() -> types.ModuleType:
 def test_the_readme_plugin_registers_tests_and_delivers(make_app, sink):
     plugin_cls = _readme_plugin().NotifyPlugin
     app = make_app(SCHEDULER_ENABLED=True)
-    app.extensions["formhooks.plugins"].register(plugin_cls, "README")
+    services(app).plugins.register(plugin_cls, "README")
     api = Api(app.test_client())
 
     described = api.get("/api/plugins/notify").json

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
+
+from bson import ObjectId
 
 from app.contract import ExecutionResult, Plugin
+from app.engine.queue import JobQueue
+from app.engine.runner import run_one
+from app.models import PluginJob
+from app.services import services
 from plugins.webhook.plugin import WebhookConfig
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
@@ -14,6 +21,16 @@ def _finished(api, job_id):
     return wait_until(
         lambda: (j := api.job(job_id))["status"] in ("completed", "failed") and j, what="job finished"
     )
+
+
+def _run_to_end(app, api, job_id: str) -> dict:
+    """Claim and run the job in this thread until it finishes, each retry made due at once (no scheduler)."""
+    coll, queue = PluginJob._get_collection(), JobQueue("me", lease_seconds=30)
+    while True:
+        coll.update_one({"_id": ObjectId(job_id), "status": "pending"}, {"$set": {"scheduled_for": time.time()}})
+        [job] = queue.claim(10)
+        if run_one(app, job)["status"] in ("completed", "failed"):
+            return api.job(job_id)
 
 
 def _setup(api, sink, **extra):
@@ -39,26 +56,26 @@ def test_500_then_success_is_retried_and_delivered(live_api, sink):
     assert len({r.headers["webhook-id"] for r in sink.requests}) == 1
 
 
-def test_400_fails_at_once(live_api, sink):
+def test_400_fails_at_once(app, api, sink):
     sink.responder = lambda req: Reply(400, b"bad field")
-    form = _setup(live_api, sink)
-    job = _finished(live_api, live_api.submit(form["id"], {"a": 1})["jobs"][0])
+    form = _setup(api, sink)
+    job = _run_to_end(app, api, api.submit(form["id"], {"a": 1})["jobs"][0])
     assert job["status"] == "failed"
     assert job["attempts"] == 1
     assert "HTTP 400" in job["last_error"] and "bad field" in job["last_error"]
     assert job["logs"][0]["error_type"] == "permanent"
 
 
-def test_410_disables_the_config_with_the_reason(live_api, sink):
+def test_410_disables_the_config_with_the_reason(app, api, sink):
     sink.responder = lambda req: Reply(410)
-    form = _setup(live_api, sink)
-    config_id = live_api.get(f"/api/forms/{form['id']}/plugins").json["items"][0]["id"]
-    job = _finished(live_api, live_api.submit(form["id"], {"a": 1})["jobs"][0])
+    form = _setup(api, sink)
+    config_id = api.get(f"/api/forms/{form['id']}/plugins").json["items"][0]["id"]
+    job = _run_to_end(app, api, api.submit(form["id"], {"a": 1})["jobs"][0])
     assert job["status"] == "failed"
-    config = live_api.get(f"/api/plugin-configs/{config_id}").json
+    config = api.get(f"/api/plugin-configs/{config_id}").json
     assert config["enabled"] is False
     assert "410" in config["disabled_reason"]
-    assert live_api.submit(form["id"], {"a": 2})["jobs"] == []
+    assert api.submit(form["id"], {"a": 2})["jobs"] == []
 
 
 def test_429_retry_after_is_honoured(live_api, sink):
@@ -74,22 +91,22 @@ def test_429_retry_after_is_honoured(live_api, sink):
     assert gap >= 0.95
 
 
-def test_max_attempts_then_failed_with_every_attempt_logged(live_api, sink):
+def test_max_attempts_then_failed_with_every_attempt_logged(app, api, sink):
     sink.responder = lambda req: Reply(502)
-    form = _setup(live_api, sink, max_attempts=3)
-    job = _finished(live_api, live_api.submit(form["id"], {"a": 1})["jobs"][0])
+    form = _setup(api, sink, max_attempts=3)
+    job = _run_to_end(app, api, api.submit(form["id"], {"a": 1})["jobs"][0])
     assert job["status"] == "failed"
     assert job["attempts"] == 3
     assert [entry["attempt"] for entry in job["logs"]] == [1, 2, 3]
     assert len(sink.requests) == 3
-    logs = live_api.get("/api/logs", query_string={"job_id": job["id"]}).json["items"]
+    logs = api.get("/api/logs", query_string={"job_id": job["id"]}).json["items"]
     assert len(logs) == 3
 
 
-def test_unreachable_destination_is_retried(live_api, sink):
-    form = live_api.create_form()
-    live_api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/nothing-listens"}, max_attempts=2)
-    job = _finished(live_api, live_api.submit(form["id"], {"a": 1})["jobs"][0])
+def test_unreachable_destination_is_retried(app, api):
+    form = api.create_form()
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/nothing-listens"}, max_attempts=2)
+    job = _run_to_end(app, api, api.submit(form["id"], {"a": 1})["jobs"][0])
     assert job["status"] == "failed"
     assert job["attempts"] == 2
     assert "Could not connect" in job["last_error"]
@@ -123,7 +140,7 @@ def test_hanging_plugin_times_out_while_other_jobs_complete(make_app, sink):
     from tests.conftest import Api
 
     app = make_app(SCHEDULER_ENABLED=True, JOB_TIMEOUT=0.5, WORKER_THREADS=2)
-    app.extensions["formhooks.plugins"].register(HangingPlugin, "test")
+    services(app).plugins.register(HangingPlugin, "test")
     api = Api(app.test_client())
     form = api.create_form()
     api.add_plugin(form["id"], "hang", {"url": sink.url}, max_attempts=1)

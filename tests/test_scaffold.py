@@ -15,6 +15,7 @@ import pytest
 from app.contract.schema import secret_bindings
 from app.contract.testing import check_plugin
 from app.scaffold import generate
+from app.services import services
 from tests.conftest import Api
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +94,7 @@ def test_the_generated_plugin_installs_passes_its_tests_and_appears_in_the_catal
     [described] = [p for p in api.get("/api/plugins").json["items"] if p["id"] == "scaffold_demo"]
     assert (described["name"], described["secret_fields"]) == ("Scaffold Demo", ["api_key"])
     assert described["origin"].startswith("package formhooks")
-    assert app.extensions["formhooks.plugins"].icon_svg("scaffold_demo").startswith("<svg")  # shipped icon
+    assert services(app).plugins.icon_svg("scaffold_demo").startswith("<svg")  # shipped icon
 
 
 def _plugin_class(root: Path, name: str):

@@ -27,8 +27,9 @@ from pymongo.errors import (
 
 from app.db import database
 from app.engine.scheduler import Scheduler
+from app.services import services
 from app.store.embedded import EmbeddedStore
-from app.store_health import store_fault, store_health
+from app.store_health import store_fault
 from tests.conftest import Api, ui_login
 from tests.support.wait import wait_until
 
@@ -168,7 +169,7 @@ def test_a_slow_query_fails_its_request_alone_and_never_opens_the_store_circuit(
     heavy_app, sink, caplog, kind
 ):
     app = heavy_app
-    health = store_health(app)
+    health = services(app).store_health
     other, form = _second_workspace(app, sink.url)
     viewer = Api(app.test_client())
     opened: list[float] = []
@@ -223,14 +224,14 @@ def test_a_slow_admin_page_is_an_html_page_with_a_retry_link(heavy_app):
     page = resp.get_data(as_text=True)
     assert "took too long" in page and "Try again" in page and f'href="http://localhost{url}' in page
     assert resp.headers["Retry-After"]
-    assert not store_health(heavy_app).down
+    assert not services(heavy_app).store_health.down
     assert client.get(url).status_code == 200  # the next request is served as usual
 
 
 def test_the_scheduler_does_not_pause_for_a_slow_operation(make_app, caplog):
     app = make_app(DB_TIMEOUT_MS=TIMEOUT_MS)
     scheduler = Scheduler(app, owner="slow")
-    health = store_health(app)
+    health = services(app).store_health
     timeouts = [
         NetworkTimeout("timed out"),
         ExecutionTimeout("ran out", 50),
@@ -241,7 +242,7 @@ def test_the_scheduler_does_not_pause_for_a_slow_operation(make_app, caplog):
         def slow(exc=exc):
             raise exc
 
-        scheduler._housekeeping("maintenance", slow)
+        scheduler._guarded("maintenance", slow)
         wait_until(lambda: not health.confirming, what="the confirmation ping")
         assert not health.down
     assert scheduler.poll() == 0 and not health.down  # it polls (nothing is due)
@@ -263,7 +264,7 @@ def test_an_unreachable_store_still_opens_the_circuit_and_pages_say_so_in_html(m
         first = client.get("/admin/forms")
         assert first.status_code == 503 and first.mimetype == "text/html"
         assert "Try again" in first.get_data(as_text=True)
-        wait_until(lambda: store_health(app).down, timeout=3 * TIMEOUT_MS / 1000, what="the circuit open")
+        wait_until(lambda: services(app).store_health.down, timeout=3 * TIMEOUT_MS / 1000, what="the circuit open")
         page, answer = client.get("/admin/forms"), api.get("/api/forms")
         assert page.status_code == 503 and "unreachable" in page.get_data(as_text=True)
         assert page.mimetype == "text/html" and page.headers["Retry-After"] == "5"
@@ -275,7 +276,7 @@ def test_an_unreachable_store_still_opens_the_circuit_and_pages_say_so_in_html(m
 def test_slow_errors_ask_one_confirmation_ping_at_a_time_and_only_its_failure_opens_the_circuit(
     make_app, monkeypatch
 ):
-    health = store_health(make_app(DB_TIMEOUT_MS=TIMEOUT_MS))
+    health = services(make_app(DB_TIMEOUT_MS=TIMEOUT_MS)).store_health
     release, pings = threading.Event(), []
     answer: list[BaseException | None] = [None]
 

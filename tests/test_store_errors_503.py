@@ -16,8 +16,8 @@ from pymongo.errors import (
 
 from app.api import idempotency
 from app.models import Submission, search_terms
+from app.services import services
 from app.store.embedded import free_port
-from app.store_health import store_health
 from tests.support.wait import wait_until
 
 
@@ -76,7 +76,7 @@ def test_a_group_commit_that_the_store_did_not_answer_is_a_503_saying_what_was_s
     if stored == "maybe":
         assert "Idempotency-Key" in resp.json["error"]["message"]
     assert _count(app, hooked["id"]) == 0
-    wait_until(lambda: not store_health(app).down, what="the store's circuit closed")
+    wait_until(lambda: not services(app).store_health.down, what="the store's circuit closed")
 
 
 def test_a_submission_whose_write_answer_was_lost_is_stored_once_by_a_retry_with_its_key(
@@ -101,7 +101,7 @@ def test_a_submission_surely_not_stored_can_be_sent_again_at_once_with_its_key(a
     key = {"Idempotency-Key": "not-stored-1"}
     first = api.post(f"/api/forms/{hooked['id']}/submissions", {"data": {"n": 1}}, headers=key)
     assert (first.status_code, first.json["error"]["details"]["stored"]) == (503, "no")
-    wait_until(lambda: not store_health(app).down, what="the store's circuit closed")
+    wait_until(lambda: not services(app).store_health.down, what="the store's circuit closed")
     retry = api.post(f"/api/forms/{hooked['id']}/submissions", {"data": {"n": 1}}, headers=key)
     assert retry.status_code == 202
     assert _count(app, hooked["id"]) == 1
@@ -159,7 +159,7 @@ def test_the_hosted_pages_answer_a_known_outage_with_pages(make_app):
     client = app.test_client()
     form_id = "a" * 24
     client.get(f"/f/{form_id}")  # finds the store gone: the circuit opens
-    wait_until(lambda: store_health(app).down, what="the circuit open")
+    wait_until(lambda: services(app).store_health.down, what="the circuit open")
     shown = client.get(f"/f/{form_id}")
     posted = client.post(f"/f/{form_id}", data={"n": "1"}, headers={"Accept": "text/html"})
     by_api = client.post(f"/f/{form_id}", data={"n": "1"}, headers={"Accept": "application/json"})

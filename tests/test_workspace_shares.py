@@ -10,6 +10,7 @@ import time
 import pytest
 
 from app.engine.slots import Slots, share_of
+from app.services import services
 from tests.conftest import Api
 from tests.support.bad_plugins import MISBEHAVING
 from tests.support.sink import Reply
@@ -67,7 +68,7 @@ def test_misbehaving_plugins_of_a_workspace_do_not_delay_anothers_delivery(make_
         CIRCUIT_FAILURE_THRESHOLD=1000,
     )
     for cls in MISBEHAVING:
-        app.extensions["formhooks.plugins"].register(cls, f"package test-plugins ({cls.__name__})")
+        services(app).plugins.register(cls, f"package test-plugins ({cls.__name__})")
     api = Api(app.test_client())
     a = workspace_form(api, "A")
     for cls in MISBEHAVING:
@@ -152,5 +153,38 @@ def test_a_job_waiting_for_a_plugin_process_holds_no_thread(processes):
         assert slots.cancel("Ap-7") and not slots.cancel("Bwebhook-0")
         for gate in gates.values():
             gate.set()
+    finally:
+        slots.shutdown()
+
+
+@pytest.mark.parametrize("threads", [2, 4, 8])
+def test_a_finished_job_wakes_no_idle_thread_when_nothing_is_queued(threads, monkeypatch):
+    """Every finished job woke every idle worker thread (8 threads per submission in the trace), though
+    with nothing queued none of them had anything to start."""
+    looked: list[str] = []  # threads that looked for a job
+    real_next = Slots._next
+
+    def counted(self):
+        looked.append(threading.current_thread().name)
+        return real_next(self)
+
+    monkeypatch.setattr(Slots, "_next", counted)
+    slots, job, gates, started = _slots(threads, 1)
+    woken: list[int] = []
+    real_notify_all = slots._cond.notify_all
+    slots._cond.notify_all = lambda: (woken.append(1), real_notify_all())  # type: ignore[method-assign]
+    try:
+        wait_until(lambda: len(looked) >= threads, what="every thread waiting")
+        for n in range(3):
+            slots.submit(job("A", "x", n), None)
+            wait_until(lambda n=n: len(started) == n + 1, what="the job started")
+            before = len(looked)
+            gates[f"Ax-{n}"].set()
+            # the thread that ran it is back in line once it looks for the next job
+            wait_until(lambda before=before: len(looked) > before, what="the runner back in line")
+        assert woken == []
+        slots.submit(job("A", "x", 3), None)  # a queued job still starts
+        wait_until(lambda: len(started) == 4, what="the fourth job started")
+        gates["Ax-3"].set()
     finally:
         slots.shutdown()

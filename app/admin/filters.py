@@ -9,9 +9,9 @@ from typing import Any
 from flask import Flask, url_for
 
 from app.contract.icons import FALLBACK_ICON
-from app.contract.registry import registry
 from app.engine import jobs as lifecycle
 from app.models import as_datetime, isoformat, utcnow
+from app.services import services
 
 ICON_DIR = Path(__file__).parent / "static" / "icons"
 EVENT_LABELS = {
@@ -98,8 +98,8 @@ def tone(status: str | None) -> str:
 
 def icon_url(icon: str | None) -> str:
     """The plugin's icon from static/icons, else the SVG its plugin ships, else a generic plug."""
-    if icon and not (ICON_DIR / f"{icon}.svg").is_file() and icon in registry().icons:
-        return url_for("admin.plugin_icon", plugin_id=registry().icons[icon])
+    if icon and not (ICON_DIR / f"{icon}.svg").is_file() and icon in services().plugins.icons:
+        return url_for("admin.plugin_icon", plugin_id=services().plugins.icons[icon])
     name = icon if icon and (ICON_DIR / f"{icon}.svg").is_file() else FALLBACK_ICON
     return url_for("admin.static", filename=f"icons/{name}.svg")
 

@@ -11,6 +11,7 @@ from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
 from app.api.util import json_body, load, paginate
 from app.engine import jobs as lifecycle
 from app.engine.dispatch import pending_marker
+from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, FormField, PluginConfig, Submission, utcnow
 from app.models import revision as revisions
@@ -66,7 +67,10 @@ def update_form(form_id: str):
         raise APIError(409, "conflict", "The form changed meanwhile; reload and try again.")
     raw = Form._get_collection().find_one({"_id": form.id})
     event = FormEvent("form.updated", str(form.id), marker["key"], marker["at"], revision=revision)
-    signals.form_updated.send(current_app._get_current_object(), event=event, form=raw)
+    app = current_app._get_current_object()
+    unit = WriteUnit(app)
+    signals.form_updated.send(app, event=event, form=raw, unit=unit)
+    unit.commit()
     return jsonify(Form._from_son(raw).to_dict())
 
 

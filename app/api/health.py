@@ -7,10 +7,8 @@ import contextlib
 from flask import Blueprint, current_app, jsonify
 
 from app.engine.fairshare import waiting_for_cap
-from app.engine.isolation import host_for
-from app.engine.scheduler import scheduler_for
 from app.errors import STORE_DOWN
-from app.store_health import store_health
+from app.services import services
 
 health = Blueprint("health", __name__)
 
@@ -26,16 +24,16 @@ def readyz():
     request pool is doing: a known outage is answered at once, otherwise the store is pinged on a client
     of its own."""
     checks = {"database": "ok", "scheduler": "ok"}
-    health = store_health(current_app)
+    health = services(current_app).store_health
     if health.down or not health.ping():
         checks["database"] = "unreachable"
-    scheduler = scheduler_for(current_app)
+    scheduler = services(current_app).scheduler
     if current_app.config["SCHEDULER_ENABLED"] and (scheduler is None or not scheduler.running):
         checks["scheduler"] = "stopped"
     elif not current_app.config["SCHEDULER_ENABLED"]:
         checks["scheduler"] = "disabled"
     # Plugin worker processes still starting: deliveries would wait for them.
-    checks["plugin_workers"] = "starting" if host_for(current_app).pool.warming else "ok"
+    checks["plugin_workers"] = "starting" if services(current_app).plugin_host.pool.warming else "ok"
     ready = (
         checks["database"] == "ok"
         and checks["scheduler"] in ("ok", "disabled")
@@ -45,7 +43,7 @@ def readyz():
     if scheduler is not None:
         # Hung plugin calls whose threads were abandoned at their deadline (bounded by MAX_ABANDONED_THREADS).
         body["abandoned_threads"] = scheduler.deadlines.abandoned
-    body["isolation"] = host_for(current_app).status()
+    body["isolation"] = services(current_app).plugin_host.status()
     if checks["database"] == "ok":
         # Due jobs waiting because their integration already runs INTEGRATION_CONCURRENCY jobs.
         with contextlib.suppress(*STORE_DOWN):

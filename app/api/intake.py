@@ -12,8 +12,8 @@ from marshmallow import ValidationError
 from werkzeug.routing import BuildError
 
 from app.api.schemas import storable
-from app.engine.subscriptions import subscriptions
 from app.errors import APIError, invalid
+from app.services import services
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 INTAKE_RULE = "/api/forms/<form_id>/submissions"
@@ -59,7 +59,8 @@ def form_data(form: dict) -> dict[str, Any]:
     return data
 
 
-def _url(endpoint: str, **values: Any) -> str | None:
+def url_or_none(endpoint: str, **values: Any) -> str | None:
+    """``url_for``, or None when the endpoint is not registered in this app (the hosted pages)."""
     try:
         return url_for(endpoint, **values)
     except BuildError:  # the hosted pages are not registered in this app
@@ -68,32 +69,9 @@ def _url(endpoint: str, **values: Any) -> str | None:
 
 def accepted(form_id: str, body: dict) -> Response | tuple[Response, int]:
     """202 with the JSON body, or for a browser post a 303 to the thank-you page."""
-    if wants_html() and (target := _url("hosted.thanks", form_id=form_id)):
+    if wants_html() and (target := url_or_none("hosted.thanks", form_id=form_id)):
         return redirect(target, 303)
     return jsonify(body), 202
-
-
-def browser_answer(form_id: str, err: APIError) -> Any | None:
-    """The HTML answer to a failed browser post (None: answer JSON). 422 re-renders the form with errors;
-    a closed form sends the browser back to the page, which says it is closed; a 503 (the store did not
-    answer) says whether the answer was received, without reading the store."""
-    if not wants_html():
-        return None
-    status, details = err.status, err.details
-    if status == 503:
-        stored = details.get("stored", "no") if isinstance(details, dict) else "no"
-        html = current_app.jinja_env.get_template("hosted/unavailable.html").render(
-            stored=stored, back=_url("hosted.page", form_id=form_id)
-        )
-        return html, 503, err.headers
-    if status == 422:
-        from app.hosted import form_page  # noqa: PLC0415  (the UI's page; optional)
-
-        errors = details.get("data", details) if isinstance(details, dict) else {}
-        return form_page(form_id, values=request.form, errors=errors, status=422)
-    if status == 403 and (target := _url("hosted.show", form_id=form_id)):
-        return redirect(target, 303)
-    return None
 
 
 def add_cors_headers(response: Response) -> Response:
@@ -102,7 +80,7 @@ def add_cors_headers(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if rule != INTAKE_RULE or not origin or request.method not in ("POST", "OPTIONS"):
         return response
-    doc = subscriptions().form(str((request.view_args or {}).get("form_id")))
+    doc = services().subscriptions.form(str((request.view_args or {}).get("form_id")))
     allowed = (doc or {}).get("allowed_origins") or []
     if "*" not in allowed and origin not in allowed:
         return response

@@ -23,6 +23,7 @@ from app.api import workflows as wfi
 from app.api.preview import PreviewIn, PreviewOut
 from app.api.util import public
 from app.models import JobStatus, LogStatus, RunStatus
+from app.services import services
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
 ERRORS = {
@@ -381,10 +382,10 @@ def build_spec(app: Flask) -> dict[str, Any]:
 
 
 def spec_for(app: Flask) -> dict[str, Any]:
-    cached = app.extensions.get("formhooks.openapi")
-    if cached is None:
-        cached = app.extensions["formhooks.openapi"] = build_spec(app)
-    return cached
+    found = services(app)
+    if found.openapi is None:
+        found.openapi = build_spec(app)
+    return found.openapi
 
 
 _pages = jinja2.Environment(loader=jinja2.PackageLoader("app.api", "templates"), autoescape=True)

@@ -15,27 +15,25 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load
 from app.auth import require_any_role
 from app.contract import Plugin, PluginError
-from app.contract.registry import registry
 from app.contract.schema import mask, validate
 from app.engine import circuit
 from app.engine import jobs as lifecycle
 from app.engine.backfill import missed_while_off
-from app.engine.plugin_calls import plugin_calls
 from app.engine.scheduler import wake_scheduler
 from app.errors import invalid, not_found
 from app.models import Form, PluginConfig, utcnow
-from app.secrets_box import box
+from app.services import services
 
 
 def _plugin(plugin_id: str) -> Plugin:
-    plugin = registry().get(plugin_id)
+    plugin = services().plugins.get(plugin_id)
     if plugin is None:
         raise not_found("plugin")
     return plugin
 
 
 def config_json(cfg: PluginConfig) -> dict[str, Any]:
-    plugin = registry().get(cfg.plugin_id)
+    plugin = services().plugins.get(cfg.plugin_id)
     shown = mask(plugin.config_schema(), cfg.config) if plugin else {}
     return {**cfg.to_dict(shown), "circuit": circuit.state_of({"circuit": cfg.circuit})}
 
@@ -53,7 +51,7 @@ def _normalised(plugin: Plugin, raw: Any, opened: dict[str, Any] | None = None) 
     unsaved changes runs too, so it can never use a config a save would not produce. The plugin's
     ``on_save`` runs through the one door into plugin code; its failure is a 422."""
     try:
-        return plugin_calls(current_app).on_save(
+        return services(current_app).plugin_calls.on_save(
             plugin, _validated(plugin.config_schema(), raw, opened), opened
         )
     except PluginError as err:
@@ -63,8 +61,8 @@ def _normalised(plugin: Plugin, raw: Any, opened: dict[str, Any] | None = None) 
 def _checked_config(plugin: Plugin, raw: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate a config through the plugin's schema and return it sealed (secrets encrypted)."""
     schema = plugin.config_schema()
-    opened = box().open(schema, previous) if previous else None
-    return box().seal(schema, _normalised(plugin, raw, opened))
+    opened = services().secrets.open(schema, previous) if previous else None
+    return services().secrets.seal(schema, _normalised(plugin, raw, opened))
 
 
 def _triggers(plugin: Plugin, events: list[str] | None) -> list[str]:
@@ -77,13 +75,13 @@ def _triggers(plugin: Plugin, events: list[str] | None) -> list[str]:
 
 @bp.get("/plugins")
 def list_plugins():
-    return jsonify({"items": registry().describe_all()})
+    return jsonify({"items": services().plugins.describe_all()})
 
 
 @bp.get("/plugins/<plugin_id>")
 def get_plugin(plugin_id: str):
     _plugin(plugin_id)
-    return jsonify(registry().describe(plugin_id))
+    return jsonify(services().plugins.describe(plugin_id))
 
 
 @bp.get("/forms/<form_id>/plugins")
@@ -115,10 +113,10 @@ def create_config(form_id: str):
 
 
 def _plugin_or_422(plugin_id: str) -> Plugin:
-    plugin = registry().get(plugin_id)
+    plugin = services().plugins.get(plugin_id)
     if plugin is None:
         raise invalid(
-            {"plugin_id": [f"Unknown plugin {plugin_id!r}. Installed: {', '.join(registry().ids())}."]}
+            {"plugin_id": [f"Unknown plugin {plugin_id!r}. Installed: {', '.join(services().plugins.ids())}."]}
         )
     return plugin
 
@@ -169,7 +167,7 @@ def delete_config(config_id: str):
 
 def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
     """The answer of Test connection (through the one door into plugin code)."""
-    return plugin_calls(current_app).test_connection(plugin, config)
+    return services(current_app).plugin_calls.test_connection(plugin, config)
 
 
 @bp.post("/plugins/<plugin_id>/test")
@@ -186,7 +184,7 @@ def test_saved(config_id: str):
     cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
     plugin = _plugin(cfg.plugin_id)
     schema = plugin.config_schema()
-    config = box().open(schema, cfg.config)
+    config = services().secrets.open(schema, cfg.config)
     if request.get_data():  # a changed destination needs its secrets again
         config = _normalised(plugin, load(PluginTestIn(), json_body())["config"], config)
     return jsonify(run_test(plugin, config))

@@ -16,11 +16,10 @@ from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load
 from app.contract.schema import validate
 from app.engine.dispatch import event_key, snapshot
-from app.engine.plugin_calls import plugin_calls
 from app.errors import APIError, invalid
 from app.models import Form, PluginConfig, Submission, utcnow
 from app.samples import example_data
-from app.secrets_box import box
+from app.services import services
 from app.signals import FormEvent
 
 
@@ -57,7 +56,7 @@ def build_preview(plugin_id: str, raw: Any) -> dict[str, Any]:
         saved = scoped_or_404(PluginConfig, body["config_id"], "plugin config", WRITE)
         if saved.form_id != str(form.id) or saved.plugin_id != plugin.id:
             raise APIError(422, "validation_error", "That integration belongs to another form or plugin.")
-        previous = box().open(schema, saved.config)
+        previous = services().secrets.open(schema, saved.config)
     try:
         config = validate(schema, body["config"], previous)
     except marshmallow.ValidationError as err:
@@ -86,7 +85,7 @@ def build_preview(plugin_id: str, raw: Any) -> dict[str, Any]:
         submission.get("revision", 1),
     )
     form_doc = Form._get_collection().find_one({"_id": form.id})
-    answer = plugin_calls(current_app).preview(
+    answer = services(current_app).plugin_calls.preview(
         plugin, config, event.name, snapshot(form_doc, submission, event)
     )
     return {**answer, "sample": not body["submission_id"]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +24,13 @@ from app.api.util import json_body, load, paginate, public
 from app.auth.limits import hit
 from app.engine import indexer
 from app.engine.dispatch import pending_marker
-from app.engine.group_commit import COMMAND_BYTES, Part, group_insert, is_duplicate
+from app.engine.group_commit import COMMAND_BYTES, Part, is_duplicate
 from app.engine.submission_tally import tally
-from app.engine.subscriptions import subscriptions
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, Submission, search_terms, utcnow
 from app.models import revision as revisions
+from app.services import services
 from app.signals import FormEvent
 from app.store_health import as_store_error, restart_store_deadline
 
@@ -55,8 +54,8 @@ def _validated_data(form: dict, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = None) -> list[str]:
-    """Send the trigger signal; with ``unit``, commit it (the listeners add their jobs to it). The ids
-    of the jobs the listeners created (raises what the jobs' write raised)."""
+    """Send the trigger signal with ``unit`` (a new one by default), to which the listeners add their jobs;
+    commit it. The ids of the event's jobs (raises what the unit's write raised)."""
     event = FormEvent(
         signal.name,
         str(form["_id"]),
@@ -66,12 +65,11 @@ def _emit(signal, form: dict, sub: dict, marker: dict, unit: WriteUnit | None = 
         marker["revision"],
         marker.get("previous"),
     )
-    extra = {"unit": unit} if unit is not None else {}
-    results = signal.send(current_app._get_current_object(), event=event, form=form, submission=sub, **extra)
-    if unit is not None:
-        unit.commit()
-    ids = [found.result() if isinstance(found, Future) else found for _, found in results]
-    return [str(job_id) for found in ids for job_id in (found or [])]
+    app = current_app._get_current_object()
+    unit = unit or WriteUnit(app)
+    signal.send(app, event=event, form=form, submission=sub, unit=unit)
+    unit.commit()
+    return [str(job_id) for job_id in unit.job_ids]
 
 
 def _not_written(error: BaseException | None) -> bool:
@@ -124,7 +122,7 @@ def _store_error(exc: BaseException, outcome: _Outcome) -> APIError | None:
 
 
 def _form_doc(form_id: str) -> dict:
-    form = subscriptions().form(form_id)
+    form = services().subscriptions.form(form_id)
     if form is None:
         raise APIError(404, "not_found", "form not found")
     return form
@@ -137,7 +135,8 @@ def create_submission(form_id: str):
     try:
         return _intake(form_id)
     except APIError as err:
-        answer = intake.browser_answer(form_id, err)
+        pages = services().browser_answer
+        answer = pages(form_id, err) if pages is not None else None
         if answer is None:
             raise
         return answer
@@ -190,7 +189,7 @@ def _accept(form_id: str, outcome: _Outcome):
     if size is None:
         size = current_app.config["MAX_CONTENT_LENGTH"] or COMMAND_BYTES
     unit = WriteUnit(current_app, size)
-    stored = unit.add(group_insert(current_app, "submissions"), [sub])
+    stored = unit.add(services(current_app).inserts.submissions, [sub])
     outcome.sub_id, outcome.part = str(sub_id), stored
     unit.guard(sub, {"pending_events": [marker], "dispatch_pending": True})
     try:  # the submission and its jobs in one ordered write: the jobs only if the submission is written

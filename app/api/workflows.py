@@ -20,10 +20,8 @@ from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
 from app.api.util import json_body, load, paginate, query_id
 from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
-from app.contract.registry import registry
 from app.contract.schema import mask
 from app.engine.conditions import ConditionError, parse
-from app.engine.plugin_calls import plugin_calls
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
@@ -33,7 +31,7 @@ from app.engine.workflow_triggers import form_workflows
 from app.errors import APIError, invalid, not_found
 from app.models import Form, Workflow, WorkflowRun, WorkflowStatus, find_by_id, isoformat, utcnow
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus
-from app.secrets_box import box
+from app.services import services
 from plugins.webhook.signing import is_valid_secret, sign
 
 hooks = Blueprint("workflow_hooks", __name__, url_prefix="/hooks")
@@ -112,7 +110,7 @@ class RunIn(Schema):
 def workflow_json(wf: Workflow) -> dict[str, Any]:
     shown = []
     for step in wf.steps:
-        plugin = registry().get(step["plugin_id"])
+        plugin = services().plugins.get(step["plugin_id"])
         config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
         shown.append({**step, "config": config})
     return wf.to_dict(shown)
@@ -135,14 +133,14 @@ def _checked_steps(raw: list[dict[str, Any]], previous: list[dict[str, Any]]) ->
         elif name in seen:
             errors[f"steps.{i}.name"] = [f"Another step is called {name!r}: names are unique."]
         seen.add(name)
-        plugin = registry().get(step["plugin_id"])
+        plugin = services().plugins.get(step["plugin_id"])
         if plugin is None:
             errors[f"steps.{i}.plugin_id"] = [f"Unknown plugin {step['plugin_id']!r}."]
             continue
         old = before.get(name)
         old_config = old.get("config") if old and old["plugin_id"] == plugin.id else None
         try:
-            config = checked_config(plugin, box(), step["config"], old_config)
+            config = checked_config(plugin, services().secrets, step["config"], old_config)
         except marshmallow.ValidationError as err:
             errors[f"steps.{i}.config"] = err.messages
             continue
@@ -194,7 +192,7 @@ def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
         return
     wf.inbound_token = wf.inbound_token or secrets.token_urlsafe(24)
     if "secret" in raw_trigger and raw_trigger["secret"] is not None:
-        wf.inbound_secret = box().encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
+        wf.inbound_secret = services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
 
 
 @bp.get("/workflows")
@@ -303,7 +301,7 @@ def preview_step(workflow_id: str):
     wf = scoped_or_404(Workflow, workflow_id, "workflow")
     body = load(StepPreviewIn(), json_body())
     step = next((s for s in wf.steps if s["name"] == body["step"]), None)
-    plugin = registry().get(step["plugin_id"]) if step else None
+    plugin = services().plugins.get(step["plugin_id"]) if step else None
     if step is None or plugin is None:
         raise invalid({"step": [f"The workflow has no step {body['step']!r} with an installed plugin."]})
     raw = Workflow._get_collection().find_one({"_id": wf.id}) or {}
@@ -312,11 +310,11 @@ def preview_step(workflow_id: str):
         "steps": {name: {"output": output} for name, output in body["outputs"].items()},
     }
     try:
-        sealed, shown = rendered(plugin, box(), step.get("config") or {}, payload)
+        sealed, shown = rendered(plugin, services().secrets, step.get("config") or {}, payload)
     except StepError as exc:
         return jsonify({"input": None, "preview": None, "error": str(exc)})
-    opened = box().open(config_schema_of(plugin), sealed)
-    result = plugin_calls(current_app).preview(plugin, opened, payload["event"], payload)
+    opened = services().secrets.open(config_schema_of(plugin), sealed)
+    result = services(current_app).plugin_calls.preview(plugin, opened, payload["event"], payload)
     return jsonify({"input": shown, **result})
 
 
@@ -412,7 +410,7 @@ def inbound(token: str):
         raise not_found("workflow")
     key = f"{wf.id}:inbound:{uuid.uuid4().hex}"
     if wf.inbound_secret:
-        msg_id = _verified(box().decrypt(wf.inbound_secret))
+        msg_id = _verified(services().secrets.decrypt(wf.inbound_secret))
         key = f"{wf.id}:inbound:{msg_id}"
     return _started(wf, "inbound", json_body(), key)
 

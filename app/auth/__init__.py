@@ -30,7 +30,7 @@ from app.auth.accounts import (
 )
 from app.auth.bootstrap import default_workspace_id, first_owner
 from app.auth.csrf import csrf_token
-from app.auth.limits import limiter, rate_limited
+from app.auth.limits import rate_limited
 from app.auth.principal import (
     Principal,
     current_principal,
@@ -56,7 +56,6 @@ __all__ = [
     "default_workspace_id",
     "first_owner",
     "init_app",
-    "limiter",
     "login_required",
     "login_user",
     "logout_user",

@@ -13,6 +13,7 @@ from app.auth.accounts import password_digest
 from app.db import database
 from app.models.accounts import Membership, Role, User, Workspace
 from app.models.common import utcnow
+from app.services import services
 
 log = logging.getLogger(__name__)
 BOOTSTRAP_ID = "first_owner"
@@ -85,19 +86,16 @@ def ensure_first_owner(email: str, password: str) -> tuple[str, str]:
 
 def first_owner(app: Flask) -> User:
     """The user that ADMIN_TOKEN acts as (created on first need when start-up could not)."""
-    ids = app.extensions.get("formhooks.first_owner")
+    ids = services(app).first_owner
     user = User.objects(id=ids[0]).first() if ids else None
     if user is None:
-        bootstrap(app)
-        user = User.objects(id=app.extensions["formhooks.first_owner"][0]).first()
+        user = User.objects(id=bootstrap(app)[0]).first()
     return user
 
 
 def default_workspace_id(app: Flask) -> str:
     """The first owner's default workspace."""
-    if "formhooks.first_owner" not in app.extensions:
-        bootstrap(app)
-    return app.extensions["formhooks.first_owner"][1]
+    return (services(app).first_owner or bootstrap(app))[1]
 
 
 def adopt_unowned(workspace_id: str) -> None:
@@ -112,8 +110,9 @@ def adopt_unowned(workspace_id: str) -> None:
     instance.update_one({"_id": BOOTSTRAP_ID}, {"$set": {"adopted_unowned": True}})
 
 
-def bootstrap(app: Flask) -> None:
+def bootstrap(app: Flask) -> tuple[str, str]:
     with app.app_context():  # the password's KDF is a setting
         ids = ensure_first_owner(app.config["ADMIN_EMAIL"], app.config["ADMIN_PASSWORD"])
     adopt_unowned(ids[1])
-    app.extensions["formhooks.first_owner"] = ids
+    services(app).first_owner = ids
+    return ids

@@ -16,21 +16,17 @@ from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from app.auth.store_counters import StoreCounters
 from app.errors import APIError
+from app.services import services
 from app.store_health import outside_store_deadline
 
 log = logging.getLogger(__name__)
 SHARED_SCOPES = {"login"}  # limits that must hold across workers even on the embedded store
 
 
-def limiter(app: Flask | None = None) -> RateLimiter:
-    """This app's fixed-window limiter on RATELIMIT_STORAGE_URI (one per app, so tests do not share counters)."""
-    return (app or current_app).extensions["formhooks.limiter"]
-
-
 def _strategy(scope: str) -> RateLimiter:
     """Logins count in the store when the configured storage is per process (memory://)."""
-    shared = current_app.extensions.get("formhooks.shared_limiter")
-    return shared if shared is not None and scope in SHARED_SCOPES else limiter()
+    found = services()
+    return found.shared_limiter if found.shared_limiter is not None and scope in SHARED_SCOPES else found.limiter
 
 
 def hit(setting: str, scope: str, key: str | None = None) -> None:
@@ -81,8 +77,9 @@ def rate_limited(setting: str, scope: str | None = None, key: Callable[[], str] 
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["formhooks.limiter"] = FixedWindowRateLimiter(
+    """This app's fixed-window limiter on RATELIMIT_STORAGE_URI (one per app, so tests do not share counters)."""
+    services(app).limiter = FixedWindowRateLimiter(
         storage_from_string(app.config["RATELIMIT_STORAGE_URI"])
     )
     if app.config["RATELIMIT_STORAGE_URI"].startswith("memory"):
-        app.extensions["formhooks.shared_limiter"] = FixedWindowRateLimiter(StoreCounters())
+        services(app).shared_limiter = FixedWindowRateLimiter(StoreCounters())

@@ -15,6 +15,7 @@ from flask.sessions import SecureCookieSessionInterface
 from app import public_address
 from app.models.accounts import LoginSession, User
 from app.models.common import find_by_id
+from app.services import services
 
 LOGIN_VIEW = "admin.login"  # the UI's login page; login_required redirects there
 SID_KEY = "fh_sid"  # the session cookie's server-side session id
@@ -85,7 +86,7 @@ def login_user(user: User) -> None:
     flask_login.login_user(_UserSession(user))
     session[SID_KEY] = sid
     session.permanent = True
-    first_owner = current_app.extensions.get("formhooks.first_owner")
+    first_owner = services().first_owner
     if first_owner and str(first_owner[0]) == str(user.id):  # links in alerts go where the admin signs in
         public_address.remember(current_app.config, request.host_url)
 

@@ -8,11 +8,12 @@ from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from app.contract.base import FORM_EVENTS, Plugin, settings_view
 from app.contract.icons import svg_problem
 from app.contract.schema import json_schema, secret_fields
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +137,7 @@ class PluginRegistry:
         return [self.describe(pid) for pid in self.ids()]
 
 
-def registry() -> PluginRegistry:
-    return current_app.extensions["formhooks.plugins"]
-
-
 def init_app(app: Flask) -> None:
-    app.extensions["formhooks.plugins"] = PluginRegistry(app.config).load(
+    services(app).plugins = PluginRegistry(app.config).load(
         discover=app.config.get("PLUGIN_DISCOVERY", True)
     )

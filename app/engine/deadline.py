@@ -21,11 +21,16 @@ class DeadlineExceeded(Exception):
 
 
 class DeadlineRunner:
-    """Calls functions in a pool sized for the workers plus a bounded number of abandoned calls."""
+    """Calls functions in a pool sized for the workers plus a bounded number of abandoned calls. With no
+    workers, in the calling thread and without a deadline (the synchronous path, ``engine.runner.run_one``)."""
 
     def __init__(self, workers: int, max_abandoned: int):
         self.max_abandoned = max_abandoned
-        self._pool = ThreadPoolExecutor(workers + max_abandoned, thread_name_prefix="formhooks-plugin")
+        self._pool = (
+            ThreadPoolExecutor(workers + max_abandoned, thread_name_prefix="formhooks-plugin")
+            if workers > 0
+            else None
+        )
         self._lock = threading.Lock()
         self._abandoned = 0
 
@@ -38,6 +43,8 @@ class DeadlineRunner:
         return self._abandoned >= self.max_abandoned
 
     def call(self, fn: Callable[[], T], timeout: float) -> T:
+        if self._pool is None:
+            return fn()
         # The caller's context variables (e.g. the secrets to hide from log lines) follow the call.
         future: Future[T] = self._pool.submit(contextvars.copy_context().run, fn)
         try:
@@ -53,4 +60,5 @@ class DeadlineRunner:
             self._abandoned -= 1
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)

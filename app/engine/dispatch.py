@@ -21,8 +21,6 @@ import os
 import signal as signal_module
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any, Protocol
 
 from bson import ObjectId, json_util
@@ -34,11 +32,12 @@ from app import signals
 from app.engine.batching import Batcher
 from app.engine.circuit import is_closed
 from app.engine.conditions import Budget, OverBudget, parse_stored
-from app.engine.group_commit import Part, group_insert, is_duplicate
+from app.engine.group_commit import Part, is_duplicate
 from app.engine.jobs import new_job
-from app.engine.subscriptions import enabled_configs, subscriptions
+from app.engine.subscriptions import enabled_configs
 from app.engine.write_unit import WriteUnit
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
+from app.services import services
 from app.signals import FormEvent
 
 log = logging.getLogger(__name__)
@@ -245,32 +244,17 @@ class EventJobs:
         return [{**job, "running": job["new"] and job["_id"] in running} for job in jobs]
 
 
-def dispatch(
-    event: FormEvent,
-    form: dict,
-    submission: dict | None,
-    max_attempts: int,
-    markers: MarkerClearer | None = None,
-    handoff: Handoff | None = None,
-    configs: tuple[list[dict], float] | None = None,
-    insert: Callable[[list[dict]], object] | None = None,
-) -> list[dict]:
-    """Create the event's jobs (idempotently) and clear its pending marker (see ``EventJobs``). ``insert``
-    writes the jobs (engine.group_commit; by default alone). Returns what ``EventJobs.settle`` does."""
-    jobs = EventJobs(event, form, submission, max_attempts, handoff, configs)
+def dispatch(event: FormEvent, form: dict, submission: dict | None, max_attempts: int) -> list[dict]:
+    """Create the event's jobs (idempotently) and clear its pending marker, outside a request (the crash
+    sweep). Returns what ``EventJobs.settle`` does."""
+    jobs = EventJobs(event, form, submission, max_attempts)
     error: BaseException | None = None
     try:
         if jobs.docs:
-            if insert is None:
-                PluginJob._get_collection().insert_many(jobs.docs, ordered=False)
-            else:
-                insert(jobs.docs)
+            PluginJob._get_collection().insert_many(jobs.docs, ordered=False)
     except BulkWriteError as exc:
         error = exc
-    except BaseException as exc:
-        jobs.settle(exc, markers=markers)  # gives the hand-off's threads back, raises
-        raise
-    return jobs.settle(error, markers=markers)
+    return jobs.settle(error)
 
 
 def clear_marker(coll: Collection, owner_id: ObjectId, key: str) -> None:
@@ -376,47 +360,34 @@ def _announced(sender: Flask, jobs: list[dict]) -> list[ObjectId]:
 
 
 def init_app(app: Flask) -> None:
-    """Connect the trigger signals: each returns the ids of the jobs it created (see ``on_trigger``)."""
+    """Connect the trigger signals: the listener adds the event's jobs to the view's write unit."""
     markers = MarkerClearer(max_delay=0.05, idle_exit=1.0)
-    app.extensions["formhooks.markers"] = markers
+    services(app).markers = markers
     atexit.register(markers.flush, 2.0)
 
     def on_trigger(
-        sender: Flask,
-        event: FormEvent,
-        form: dict,
-        submission: dict | None = None,
-        unit: WriteUnit | None = None,
-    ) -> list[ObjectId] | Future[list[ObjectId]]:
-        """The event's jobs: created now, or with ``unit`` added to it (the future's ids, once committed)."""
-        crash = sender.config["FAULT_INJECTION"] == "crash_before_jobs"  # crash tests: die between the writes
-        if crash and unit is None:
-            os.kill(os.getpid(), signal_module.SIGKILL)
-        handoff = sender.extensions.get("formhooks.scheduler")
-        configs = subscriptions(sender).configs(event.form_id)
-        jobs_into = group_insert(sender, "jobs")
-        if unit is None:
-            jobs = dispatch(
-                event,
-                form,
-                submission,
-                sender.config["MAX_ATTEMPTS"],
-                markers,
-                handoff,
-                configs,
-                jobs_into.insert,
-            )
-            return _announced(sender, jobs)
-        planned = EventJobs(event, form, submission, sender.config["MAX_ATTEMPTS"], handoff, configs)
-        if crash:
+        sender: Flask, event: FormEvent, form: dict, unit: WriteUnit, submission: dict | None = None
+    ) -> None:
+        """Add the event's jobs to ``unit``: the view commits it and reads their ids from ``unit.job_ids``."""
+        found = services(sender)
+        planned = EventJobs(
+            event,
+            form,
+            submission,
+            sender.config["MAX_ATTEMPTS"],
+            found.scheduler,
+            found.subscriptions.configs(event.form_id),
+        )
+        if sender.config["FAULT_INJECTION"] == "crash_before_jobs":  # crash tests: die between the writes
             unit.write_in_part(len(unit.parts))  # what the request stored before its jobs, alone
             os.kill(os.getpid(), signal_module.SIGKILL)
 
         def settle(part: Part) -> list[ObjectId]:
             return _announced(sender, planned.settle(part.error, not part.skipped, markers))
 
-        return unit.add_then(jobs_into, planned.docs, settle)
+        unit.add_jobs(found.inserts.jobs, planned.docs, settle)
 
-    app.extensions["formhooks.dispatch"] = on_trigger  # keep a strong reference for blinker
+    found = services(app)
+    found.receivers.append(on_trigger)
     for signal in signals.TRIGGERS.values():
         signal.connect(on_trigger, sender=app)

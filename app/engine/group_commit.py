@@ -35,6 +35,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
+from app.services import Inserts, services
 from app.store.traits import StoreTraits, store_traits
 
 DUPLICATE_KEY = 11000
@@ -323,16 +324,10 @@ class Into:
 
 def init_app(app: Flask) -> None:
     """One group insert for the collections the intake writes to before its 202."""
-    from app.models import PluginJob, Submission, SubmissionTerm  # noqa: PLC0415  (models import the engine)
+    from app.models import PluginJob, Submission  # noqa: PLC0415  (models import the engine)
 
     group = GroupInsert(Submission._get_collection)
-    app.extensions["formhooks.group_inserts"] = {
-        "submissions": Into(group, Submission._get_collection),
-        "submission_terms": Into(group, SubmissionTerm._get_collection),
-        "jobs": Into(group, PluginJob._get_collection),
-    }
-
-
-def group_insert(app: Flask, name: str) -> Into:
-    """The app's group insert into ``name`` ("submissions", "submission_terms" or "jobs")."""
-    return app.extensions["formhooks.group_inserts"][name]
+    services(app).inserts = Inserts(
+        submissions=Into(group, Submission._get_collection),
+        jobs=Into(group, PluginJob._get_collection),
+    )

@@ -25,6 +25,7 @@ from app import signals, template_budget
 from app.contract import ExecutionContext, ExecutionResult, PluginError, TestResult
 from app.contract.registry import PluginRegistry
 from app.engine.workers import Call, Reply, WorkerPool, class_ref
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +181,6 @@ def _error(fields: dict[str, Any]) -> Exception:
         return PluginCrashed("PluginError that is not one")
 
 
-def host_for(app: Flask) -> PluginHost:
-    return app.extensions["formhooks.plugin_host"]
-
-
 def init_app(app: Flask) -> None:
-    host = PluginHost(app.extensions["formhooks.plugins"], app.config)
-    app.extensions["formhooks.plugin_host"] = host
+    host = services(app).plugin_host = PluginHost(services(app).plugins, app.config)
     atexit.register(host.shutdown)

@@ -25,13 +25,14 @@ from app.contract import ExecutionContext, Plugin, PluginError, TestResult
 from app.contract.plain_errors import explain, where_in_config
 from app.contract.registry import PluginRegistry
 from app.engine.deadline import DeadlineRunner
-from app.engine.isolation import AttemptInfo, PluginHost, host_for
+from app.engine.isolation import AttemptInfo, PluginHost
 from app.engine.outcome import Outcome, outcome_of
 from app.engine.records import JobRecord
 from app.engine.schemas import config_schema_of
 from app.models import LogStatus
 from app.secret_scrub import hiding, scrub, scrub_attempt, secret_values
 from app.secrets_box import SecretBox
+from app.services import services
 
 REQUEST_THREADS = 8  # threads for the calls requests make to thread-isolated plugins (gunicorn's per worker)
 
@@ -160,11 +161,6 @@ def in_plain_words(result: TestResult, config: Mapping[str, Any]) -> TestResult:
     return TestResult(False, plain.message, details)
 
 
-def plugin_calls(app: Flask) -> PluginCalls:
-    return app.extensions["formhooks.plugin_calls"]
-
-
 def init_app(app: Flask) -> None:
-    app.extensions["formhooks.plugin_calls"] = PluginCalls(
-        app.extensions["formhooks.plugins"], host_for(app), app.extensions["formhooks.secrets"], app.config
-    )
+    found = services(app)
+    found.plugin_calls = PluginCalls(found.plugins, found.plugin_host, found.secrets, app.config)

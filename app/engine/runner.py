@@ -20,16 +20,15 @@ from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
 from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome
-from app.engine.plugin_calls import plugin_calls
 from app.engine.queue import JobQueue
 from app.engine.ratelimit import RateLimiter
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.subscriptions import forget as forget_subscriptions
-from app.engine.subscriptions import subscriptions
 from app.engine.workflow_runs import runs as workflow_runs
 from app.engine.writer import ResultWriter
-from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, as_datetime, utcnow
+from app.models import JobStatus, LogStatus, PluginConfig, PluginExecutionLog, PluginJob, as_datetime, utcnow
 from app.secrets_box import SecretBox
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ class JobRunner:
         self.writer = writer
         self.registry = registry
         self.deadlines = deadlines
-        self.calls = plugin_calls(app)
+        self.calls = services(app).plugin_calls
         self.settings: Mapping[str, Any] = app.config
         cfg = app.config
         self.circuit = CircuitBreaker(
@@ -62,7 +61,7 @@ class JobRunner:
             trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
         )
         self.limiter = RateLimiter(box)
-        self.copies = subscriptions(app)
+        self.copies = services(app).subscriptions
 
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs: healthy ones as this process read them within
@@ -237,6 +236,18 @@ def step_config(job: JobRecord) -> ConfigRecord:
             "_loaded_at": time.monotonic(),
         },
     )
+
+
+def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
+    """Run the claimed ``job`` to its recorded outcome in the calling thread: the same ``JobRunner.run``
+    the scheduler's workers call (the plugin through engine.plugin_calls, outcome, circuit, backoff, the
+    writer's record), with the plugin called and the result written here. Returns the job as stored
+    after. For tests and tools: an in-process plugin gets no deadline (one in a worker process does)."""
+    found = services(app)
+    queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
+    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
+    runner.run(job, runner.load_configs([job]).get(job["config_id"]))
+    return PluginJob._get_collection().find_one({"_id": job["_id"]})
 
 
 def _read_configs(ids: list[str]) -> list[dict[str, Any]]:

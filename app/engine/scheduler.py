@@ -1,7 +1,8 @@
-"""The in-process scheduler: APScheduler drives polling and housekeeping; a thread pool runs the jobs.
+"""The in-process scheduler: claims due jobs and hands them to the worker slots; runs the passes of
+engine/housekeeping.py on APScheduler.
 
 APScheduler's own job store is never used for PluginJobs (it cannot be shared between processes): the
-poll claims due jobs from the job collection atomically and hands them to the worker pool, so any number
+poll claims due jobs from the job collection atomically and hands them to the worker slots, so any number
 of processes can run a Scheduler against one database.
 """
 
@@ -27,29 +28,16 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from app import db, signals
-from app.contract.registry import PluginRegistry
-from app.engine import (
-    alert_delivery,
-    alerts,
-    dispatch,
-    indexer,
-    jobs,
-    operations,
-    retention,
-    workflow_schedule,
-)
+from app import signals
+from app.engine import housekeeping, jobs
 from app.engine.deadline import DeadlineRunner
-from app.engine.isolation import host_for
 from app.engine.queue import JobQueue
 from app.engine.records import ConfigRecord, JobRecord
 from app.engine.runner import JobRunner
 from app.engine.slots import Slots, share_of, workspace_of
 from app.engine.writer import ResultWriter
 from app.errors import STORE_DOWN
-from app.models.idempotency import purge_expired
-from app.secrets_box import SecretBox
-from app.store_health import store_health
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +67,8 @@ class Scheduler:
             integration_cap = min(integration_cap, int(cfg["INTEGRATION_CONCURRENCY"]))
         self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], integration_cap, workspace_cap)
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
-        registry: PluginRegistry = app.extensions["formhooks.plugins"]
-        box: SecretBox = app.extensions["formhooks.secrets"]
+        found = services(app)
+        registry, box = found.plugins, found.secrets
         self.writer = ResultWriter(busy_delay=0.05)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: Slots | None = None
@@ -95,11 +83,9 @@ class Scheduler:
         )
         self._handing_off: dict[Any, dict[str, Any]] = {}  # jobs stamped by claim_at_insert, not yet adopted
         self._stopping = False
-        self._operation_progress = threading.Event()  # a job of a backfill or replay finished here
         self._stopped = threading.Event()
-        self.health = store_health(app)  # the store's circuit, shared with the API of this process
-        self._indexes_ok = False
-        self._started = False  # the first maintenance pass reports start-up recovery
+        self.health = services(app).store_health  # the store's circuit, shared with the API of this process
+        self.state = housekeeping.State()
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -109,7 +95,7 @@ class Scheduler:
 
     def start(self) -> None:
         cfg = self.app.config
-        host = host_for(self.app)
+        host = services(self.app).plugin_host
         self._pool = Slots(
             self.threads,
             host.pool.size,
@@ -124,24 +110,14 @@ class Scheduler:
         # Two instances: a wake that lands while the last poll is returning must run, not be skipped
         # (poll's own flag keeps a second one from claiming alongside a running one).
         self._aps.add_job(self.poll, "interval", seconds=cfg["POLL_INTERVAL"], id="poll", max_instances=2)
-        self._aps.add_job(
-            self.renew_leases, "interval", seconds=max(0.5, cfg["LEASE_SECONDS"] / 3), id="renew"
-        )
-        # Expired leases are looked for every quarter lease, so a dead process's jobs wait about one lease.
-        reap_every = min(cfg["SWEEP_INTERVAL"], max(0.5, cfg["LEASE_SECONDS"] / 4))
-        self._aps.add_job(self.reap, "interval", seconds=reap_every, id="reap", next_run_time=_now())
-        self._aps.add_job(
-            self.maintain, "interval", seconds=cfg["SWEEP_INTERVAL"], id="maintain", next_run_time=_now()
-        )
-        self._aps.add_job(self.run_operations, "interval", seconds=cfg["POLL_INTERVAL"], id="operations")
-        self._aps.add_job(self.check_alerts, "interval", seconds=cfg["ALERT_CHECK_INTERVAL"], id="alerts")
-        self._aps.add_job(self._housekeeping, "interval", ("indexer", indexer.run_pass), seconds=cfg["INDEX_INTERVAL"])
-        retain = retention.Runner(self._housekeeping, cfg, lambda: self._stopping)  # (its own thread)
-        self._aps.add_job(retain.tick, "interval", seconds=cfg["RETENTION_INTERVAL"], id="retention")
-        workflow_schedule.register(self)  # cron workflows and the repair of workflow runs
+        for task in housekeeping.PASSES:
+            first = {"next_run_time": _now()} if task.at_start else {}
+            self._aps.add_job(
+                self._run_pass, "interval", args=[task], seconds=task.every(cfg), id=task.name, **first
+            )
         signals.job_created.connect(self._on_job_created, sender=self.app)
         self._aps.start()
-        host_for(self.app).warm()  # plugin worker processes, when any plugin runs in one
+        services(self.app).plugin_host.warm()  # plugin worker processes, when any plugin runs in one
         atexit.register(self.shutdown)
         log.info("scheduler %s started with %d worker threads", self.owner, self.threads)
 
@@ -172,7 +148,7 @@ class Scheduler:
             self._pool.shutdown()
         self.deadlines.shutdown()
         # Plugin worker processes are killed: a call in one ends here (its job is "outcome unknown").
-        host_for(self.app).shutdown(kill=True)
+        services(self.app).plugin_host.shutdown(kill=True)
         self.writer.close(timeout=0.1)
         self._stopped.set()
         log.info(
@@ -297,7 +273,7 @@ class Scheduler:
                 log.exception("job %s crashed the runner", job["_id"])
         finally:
             if job.get("operation_id"):
-                self._operation_progress.set()
+                self.state.operation_progress.set()
             with self._lock:
                 self._inflight.pop(job["_id"], None)
                 refill = self._maybe_more and len(self._inflight) <= self._refill_level()
@@ -362,82 +338,23 @@ class Scheduler:
 
     # -- housekeeping ----------------------------------------------------------------------------------
 
-    def renew_leases(self) -> None:
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def inflight_ids(self) -> list[Any]:
+        """The ids of the jobs this process holds (claimed, queued or running)."""
         with self._lock:
-            job_ids = list(self._inflight)
-        if job_ids:  # nothing in flight: nothing to renew, and nothing learnt about the store
-            self._housekeeping("lease renewal", lambda: self.queue.renew(job_ids))
+            return list(self._inflight)
 
-    def reap(self) -> None:
-        """Requeue jobs whose lease expired: their process died."""
-        self._housekeeping("reaping", self._reap)
+    def housekeep(self, name: str) -> None:
+        """Run the pass ``name`` of engine/housekeeping.py now (APScheduler runs each at its interval)."""
+        self._run_pass(next(task for task in housekeeping.PASSES if task.name == name))
 
-    def _reap(self) -> None:
-        requeued, failed = self.queue.reap_expired()
-        if requeued or failed or not self._started:
-            level = logging.WARNING if requeued or failed else logging.INFO
-            log.log(
-                level,
-                "%srecovered %d jobs left running by stopped processes (%d were out of attempts and failed)",
-                "" if self._started else "start-up: ",
-                requeued,
-                failed,
-            )
-            self.wake()
-        self._started = True
+    def _run_pass(self, task: housekeeping.Pass) -> None:
+        self.guarded(task.name, lambda: task.run(self))
 
-    def maintain(self) -> None:
-        """Ensure indexes, purge expired idempotency keys, finish half-done dispatches."""
-        self._housekeeping("maintenance", self._maintain)
-
-    def run_operations(self) -> None:
-        """Advance backfills and replays behind live jobs (engine/operations.py)."""
-        self._housekeeping("operations", self._run_operations)
-
-    def _run_operations(self) -> None:
-        """A batch whenever the operation's jobs have drained below its in-flight limit, until the next
-        interval."""
-        cfg = self.app.config
-        until = time.monotonic() + max(0.5, cfg["POLL_INTERVAL"] * 0.9)
-        throttled: set[str | None] = set()  # operations that waited this interval: the next may not
-        while not self._stopping and time.monotonic() < until:
-            self._operation_progress.clear()
-            step = operations.step(
-                self.owner,
-                lease=cfg["LEASE_SECONDS"],
-                batch_size=cfg["OPERATION_BATCH_SIZE"],
-                inflight_limit=cfg["OPERATION_INFLIGHT"],
-                idle_inflight_limit=cfg["OPERATION_INFLIGHT_IDLE"],
-                max_attempts=cfg["MAX_ATTEMPTS"],
-            )
-            if step.done:
-                self.wake()
-            elif step.throttled and step.op_id not in throttled:
-                throttled.add(step.op_id)  # it went behind the others: give the next one its turn now
-            elif step.throttled:  # every operation waits: woken when one of their jobs finishes here
-                self._operation_progress.wait(min(0.2, max(0.0, until - time.monotonic())))
-                throttled.clear()
-            else:
-                return
-
-    def check_alerts(self) -> None:
-        """Raise failure alerts for broken integrations and send due daily digests (engine/alerts.py)."""
-        self._housekeeping("alerts", self._check_alerts)
-
-    def _check_alerts(self) -> None:
-        if alerts.check(self.app.config) or alert_delivery.send_digests(self.app.config):
-            self.wake()  # an alert channel's job may be waiting
-
-    def _maintain(self) -> None:
-        cfg = self.app.config
-        if not self._indexes_ok:
-            db.ensure_indexes()
-            self._indexes_ok = True
-        purge_expired()
-        if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"]):
-            self.wake()
-
-    def _housekeeping(self, what: str, task: Callable[[], Any]) -> None:
+    def guarded(self, what: str, task: Callable[[], Any]) -> None:
         """Run ``task`` unless the store is known to be down (its probe tests recovery, not us). A store
         fault is told to the store's circuit; no error ever kills the APScheduler job."""
         if self.health.down:
@@ -470,13 +387,9 @@ def _is_reloader_parent(app: Flask) -> bool:
     )
 
 
-def scheduler_for(app: Flask) -> Scheduler | None:
-    return app.extensions.get("formhooks.scheduler")
-
-
 def wake_scheduler(app: Flask) -> None:
     """Poll now in this process (after a manual retry, for instance); other processes poll on their own."""
-    scheduler = scheduler_for(app)
+    scheduler = services(app).scheduler
     if scheduler:
         scheduler.wake()
 
@@ -485,5 +398,5 @@ def init_app(app: Flask) -> None:
     if not app.config["SCHEDULER_ENABLED"] or _is_reloader_parent(app):
         return
     scheduler = Scheduler(app)
-    app.extensions["formhooks.scheduler"] = scheduler
+    services(app).scheduler = scheduler
     scheduler.start()

@@ -129,7 +129,8 @@ class Slots:
                     self._running[workspace] -= 1
                     self._per_config[job["config_id"]] -= 1
                     self._in_process[workspace] -= process
-                    self._cond.notify_all()
+                    if self._queued:  # a share it held may let queued jobs start (none queued: none to wake)
+                        self._cond.notify_all()
 
     def shutdown(self) -> None:
         """Start nothing more; queued jobs are dropped (the caller releases them)."""

@@ -15,6 +15,7 @@ from flask import Flask
 
 from app.engine import rollups
 from app.engine.batching import Batcher
+from app.services import services
 
 Item = tuple[str, str | None, dt.datetime]
 _LOCK = threading.Lock()
@@ -33,10 +34,9 @@ class SubmissionTally(Batcher[Item]):
 
 def tally(app: Flask) -> SubmissionTally:
     """The app's tally (started with its first submission)."""
-    found = app.extensions.get("formhooks.submission_tally")
-    if found is None:
+    shared = services(app)
+    if shared.submission_tally is None:
         with _LOCK:
-            found = app.extensions.setdefault(
-                "formhooks.submission_tally", SubmissionTally(max_delay=0.05, idle_exit=5.0)
-            )
-    return found
+            if shared.submission_tally is None:
+                shared.submission_tally = SubmissionTally(max_delay=0.05, idle_exit=5.0)
+    return shared.submission_tally

@@ -3,7 +3,8 @@
 Every accepted submission needs the form (open? which fields? whose?) and its enabled configs (which
 jobs to create). Reading both from the store for each submission doubled its round trips, so a process
 keeps what it read for ``FORM_CACHE_SECONDS``. A write to forms or integrations made through this process
-(any API or admin write not refused with a 4xx, or the engine disabling an integration) empties the cache
+(any API or admin write not refused with a 4xx, see app/request_hooks.py, or the engine disabling an
+integration) empties the cache
 at once; one made through another process is seen within that time. The crash sweep and every other
 reader go to the store.
 
@@ -21,10 +22,11 @@ import time
 from collections.abc import Callable, Collection
 from typing import Any
 
-from flask import Flask, Response, current_app, request
+from flask import Flask
 
 from app.engine.circuit import is_closed
 from app.models import Form, PluginConfig, parse_object_id
+from app.services import services
 
 
 def enabled_configs(form_id: str) -> list[dict[str, Any]]:
@@ -150,52 +152,11 @@ def _make_room(cache: dict[str, tuple[float, Any]], expired_before: float) -> No
         cache.clear()
 
 
-def subscriptions(app: Flask | None = None) -> Subscriptions:
-    """This app's cache (the current app's by default)."""
-    return (app or current_app).extensions["formhooks.subscriptions"]
-
-
 def forget(app: Flask | None = None) -> None:
     """Forms or integrations changed: the next submission reads them from the store."""
-    found = (app or current_app).extensions.get("formhooks.subscriptions")
-    if found is not None:
-        found.forget()
-
-
-INTAKE_ENDPOINT = "api.create_submission"
-# Writes that change no form and no integration (submissions, jobs, checks and previews; the hosted page's
-# post is the intake's): they keep the copies, or any workspace could, without limit, send every other
-# workspace's next submission to the store.
-KEEPS_COPIES = frozenset(
-    {
-        INTAKE_ENDPOINT,
-        "hosted.submit",
-        "api.edit_submission",
-        "api.delete_submission",
-        "api.check_conditions",
-        "api.preview_config",
-        "api.test_unsaved",
-        "api.test_saved",
-        "api.retry_job",
-        "api.cancel_job",
-    }
-)
+    services(app).subscriptions.forget()
 
 
 def init_app(app: Flask) -> None:
-    """Create the cache, and empty it after every write request but those of KEEPS_COPIES (before its
-    answer is sent), unless the write was refused with a 4xx: a refused request changes nothing, so another
-    workspace's refused requests (or anyone's posts to no route) do not cost this process's intake a read."""
-    app.extensions["formhooks.subscriptions"] = Subscriptions(app.config["FORM_CACHE_SECONDS"])
-
-    @app.after_request
-    def _writes_forget(response: Response) -> Response:
-        write = request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint not in KEEPS_COPIES
-        if write and not 400 <= response.status_code < 500:
-            forget(app)
-        return response
-
-    @app.teardown_request
-    def _failures_forget(exc: BaseException | None) -> None:
-        if exc is not None:  # a write may have landed before it failed
-            forget(app)
+    """Create the cache (the web layer empties it after writes: app/request_hooks.py)."""
+    services(app).subscriptions = Subscriptions(app.config["FORM_CACHE_SECONDS"])

@@ -34,12 +34,13 @@ from app.contract.registry import PluginRegistry
 from app.engine import jobs
 from app.engine.conditions import OverBudget, parse_stored
 from app.engine.dispatch import Handoff
-from app.engine.group_commit import Into, group_insert, is_duplicate
+from app.engine.group_commit import Into, is_duplicate
 from app.engine.records import JobRecord
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
 from app.engine.write_unit import WriteUnit
 from app.models import PluginExecutionLog, PluginJob, RunStatus, StepStatus, WorkflowRun, utcnow
 from app.secrets_box import SecretBox
+from app.services import services
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,8 @@ class Runs:
     def __init__(self, app: Flask):
         # (the app itself, not a request's ``current_app`` proxy: the runner's threads use it too)
         self.app: Flask = getattr(app, "_get_current_object", lambda: app)()
-        self.registry: PluginRegistry = app.extensions["formhooks.plugins"]
-        self.box: SecretBox = app.extensions["formhooks.secrets"]
+        self.registry: PluginRegistry = services(app).plugins
+        self.box: SecretBox = services(app).secrets
         self._threads = ThreadPoolExecutor(RUN_THREADS, thread_name_prefix="formhooks-runs")
 
     # -- start -------------------------------------------------------------------------------------------
@@ -153,7 +154,7 @@ class Runs:
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
             if job is not None:
-                unit.add_then(group_insert(self.app, "jobs"), [job], lambda part: self._announce(job, part))
+                unit.add_jobs(services(self.app).inserts.jobs, [job], lambda part: self._announce(job, part))
             return True
         try:
             _coll().insert_one(run)
@@ -180,7 +181,7 @@ class Runs:
         """Insert a step's job; one that exists already (its id follows from the run and step) is kept.
         When this process's scheduler has room, the job is written claimed by it and starts at once (as
         a new submission's jobs do: engine.dispatch's hand-off)."""
-        handoff: Handoff | None = self.app.extensions.get("formhooks.scheduler")
+        handoff: Handoff | None = services(self.app).scheduler
         due_now = job["scheduled_for"] <= time.time()  # (a step with a delay waits in the store)
         taken = handoff.claim_at_insert([job]) if handoff is not None and due_now else []
         written: set[Any] = set()
@@ -475,7 +476,7 @@ class Runs:
 
 def runs(app: Flask) -> Runs:
     """The app's workflow runs (built on first use)."""
-    found = app.extensions.get("formhooks.workflow_runs")
-    if found is None:
-        found = app.extensions["formhooks.workflow_runs"] = Runs(app)
-    return found
+    shared = services(app)
+    if shared.workflow_runs is None:
+        shared.workflow_runs = Runs(app)
+    return shared.workflow_runs

@@ -93,29 +93,13 @@ def _move(coll: Any, wf: dict[str, Any], due: dict[str, Any], to: dt.datetime | 
     )
 
 
-def register(scheduler: Scheduler) -> None:
-    """Add the schedule check and the run repair to a scheduler's periodic work."""
-    app, aps = scheduler.app, scheduler._aps
-    assert aps is not None
-    cfg = app.config
+def check_schedules(s: Scheduler) -> None:
+    """Start the runs of cron workflows that are due (one process wins each due time)."""
+    if fire_due(s.app):
+        s.wake()
 
-    def check() -> None:
-        if fire_due(app):
-            scheduler.wake()
 
-    def sweep() -> None:
-        if runs(app).sweep(cfg["SWEEP_MIN_AGE"]):
-            scheduler.wake()
-
-    aps.add_job(
-        lambda: scheduler._housekeeping("workflow schedules", check),
-        "interval",
-        seconds=cfg["WORKFLOW_SCHEDULE_INTERVAL"],
-        id="workflow-schedules",
-    )
-    aps.add_job(
-        lambda: scheduler._housekeeping("workflow runs", sweep),
-        "interval",
-        seconds=cfg["SWEEP_INTERVAL"],
-        id="workflow-runs",
-    )
+def repair_runs(s: Scheduler) -> None:
+    """Write the next step's job of runs whose step settled without it (a crash between the two)."""
+    if runs(s.app).sweep(s.app.config["SWEEP_MIN_AGE"]):
+        s.wake()

@@ -21,6 +21,7 @@ from app.engine.dispatch import snapshot
 from app.engine.workflow_runs import RunLimitError, runs
 from app.engine.write_unit import WriteUnit
 from app.models import Workflow, WorkflowStatus
+from app.services import services
 from app.signals import FormEvent
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class FormWorkflows:
 
 
 def form_workflows(app: Flask) -> FormWorkflows:
-    return app.extensions["formhooks.form_workflows"]
+    return services(app).form_workflows
 
 
 def workflows_for(app: Flask, event: FormEvent) -> list[dict[str, Any]]:
@@ -105,7 +106,8 @@ def init_app(app: Flask) -> None:
     ) -> None:
         on_form_event(sender, event, form, submission, unit)
 
-    app.extensions["formhooks.form_workflows"] = FormWorkflows(app.config["FORM_CACHE_SECONDS"])
-    app.extensions["formhooks.workflow_triggers"] = listener  # a strong reference for blinker
+    shared = services(app)
+    shared.form_workflows = FormWorkflows(app.config["FORM_CACHE_SECONDS"])
+    shared.receivers.append(listener)  # (blinker holds receivers weakly)
     for signal in signals.TRIGGERS.values():
         signal.connect(listener, sender=app)

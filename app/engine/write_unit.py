@@ -1,8 +1,9 @@
 """One request's inserts written as one: the intake's submission and its jobs.
 
-The intake adds the submission, then sends the trigger signal with the unit; the dispatch listener adds the
-event's jobs with a ``then`` that settles them (hand-off, markers, lifecycle signals) once the outcome is
-known. ``commit`` writes the parts in order through the app's group insert, so a submission and its jobs cost
+A view adds its records (the intake: the submission), then sends the trigger signal with the unit; the
+dispatch listener adds the event's jobs with ``add_jobs`` and a ``settle`` (hand-off, markers, lifecycle
+signals) run once their outcome is known. The view commits the unit and reads the ids from ``job_ids``:
+nothing comes back through the signal. ``commit`` writes the parts in order through the app's group insert, so a submission and its jobs cost
 one ordered write (shared with concurrent requests'): the jobs are written only if the submission is, and
 "202 means the submission and its jobs are on disk" holds as with two writes.
 
@@ -15,45 +16,44 @@ the crash sweep finishes what a stop left undone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
 
+from bson import ObjectId
 from flask import Flask
 
-from app.engine.group_commit import COMMAND_BYTES, Into, Part, group_insert
+from app.engine.group_commit import COMMAND_BYTES, Into, Part
+from app.services import services
 
-T = TypeVar("T")
 BSON_PER_JSON_BYTE = 8  # a document's BSON can be several times its JSON (arrays of small numbers)
 
 
 class WriteUnit:
-    """Parts to write in order (each only once those before it are written), then their ``then``s."""
+    """Parts to write in order (each only once those before it are written), then the jobs' ``settle``s;
+    after ``commit``, ``job_ids`` holds the ids of the events' jobs."""
 
     def __init__(self, app: Flask, data_bytes: int = 0):
         """``data_bytes``: the size of the request's data, which every document of the unit may copy."""
-        self.group = group_insert(app, "submissions").group
+        self.group = services(app).inserts.submissions.group
         self.parts: list[Part] = []
         self.data_bytes = data_bytes
-        self._thens: list[tuple[Part, Callable[[Part], Any], Future]] = []
+        self.job_ids: list[ObjectId] = []
+        self._settles: list[tuple[Part, Callable[[Part], list[ObjectId]]]] = []
         self._guards: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        self._small_bytes = 0  # documents known not to copy the request's data (search postings)
-        self._small_docs: set[int] = set()
 
-    def add(self, into: Into, docs: list[dict[str, Any]], doc_bytes: int | None = None) -> Part:
-        """Add ``docs`` for ``into``'s collection; the returned part holds its outcome after ``commit``.
-        ``doc_bytes``: the most one of these documents can take, when it cannot hold the request's data."""
+    def add(self, into: Into, docs: list[dict[str, Any]]) -> Part:
+        """Add ``docs`` for ``into``'s collection; the returned part holds its outcome after ``commit``."""
         part = into.part(docs)
         self.parts.append(part)
-        if doc_bytes is not None:
-            self._small_bytes += doc_bytes * len(docs)
-            self._small_docs.add(id(part))
         return part
 
-    def add_then(self, into: Into, docs: list[dict[str, Any]], then: Callable[[Part], T]) -> Future[T]:
-        """Add ``docs``; after ``commit`` the future holds ``then(part)`` (or what it raised)."""
-        future: Future[T] = Future()
-        self._thens.append((self.add(into, docs), then, future))
-        return future
+    def add_jobs(
+        self, into: Into, docs: list[dict[str, Any]], settle: Callable[[Part], list[ObjectId]]
+    ) -> Part:
+        """Add an event's job documents; ``commit`` adds ``settle(part)``, the ids of the event's jobs once
+        their write has an outcome, to ``job_ids``."""
+        part = self.add(into, docs)
+        self._settles.append((part, settle))
+        return part
 
     def guard(self, doc: dict[str, Any], fields: dict[str, Any]) -> None:
         """Set ``fields`` on ``doc`` (one of the unit's documents) when the unit may be stored in part."""
@@ -69,19 +69,23 @@ class WriteUnit:
             doc.update(fields)
 
     def commit(self) -> None:
-        """Write the parts, then run the ``then``s in the order they were added (whatever happened: a
-        ``then`` may hold something to give back, such as the hand-off's threads)."""
-        docs = sum(len(part.docs) for part in self.parts if id(part) not in self._small_docs)
-        size = (self.data_bytes * BSON_PER_JSON_BYTE + 4096) * docs + self._small_bytes
+        """Write the parts, then run the ``settle``s in the order they were added, whatever happened (one
+        may hold something to give back, such as the hand-off's threads). Raises what the write raised,
+        else the first error of a ``settle``."""
+        docs = sum(len(part.docs) for part in self.parts)
+        size = (self.data_bytes * BSON_PER_JSON_BYTE + 4096) * docs
         whole = size <= COMMAND_BYTES and self.group.atomic()
         if not whole:
             self._apply_guards()
         try:  # (a unit past COMMAND_BYTES goes alone: pymongo may split its command, not others' units)
             self.group.write(self.parts, size)
         finally:
-            thens, self._thens = self._thens, []
-            for part, then, future in thens:
+            settles, self._settles = self._settles, []
+            failed: Exception | None = None
+            for part, settle in settles:
                 try:
-                    future.set_result(then(part))
-                except Exception as exc:  # noqa: BLE001  (handed to whoever reads the future)
-                    future.set_exception(exc)
+                    self.job_ids.extend(settle(part))
+                except Exception as exc:  # noqa: BLE001  (the others still settle; the first is raised)
+                    failed = failed or exc
+        if failed is not None:
+            raise failed

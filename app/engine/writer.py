@@ -27,13 +27,22 @@ Item = tuple[dict[str, Any] | None, Change, Callable[[], object] | None]
 
 
 class ResultWriter(Batcher[Item]):
+    """Writes results on its thread, in batches; ``inline``: at once, in the submitting thread."""
+
     name = "formhooks-writer"
+
+    def __init__(self, *, inline: bool = False, busy_delay: float | None = None):
+        self.inline = inline
+        super().__init__(busy_delay=busy_delay, idle_exit=1.0 if inline else None)
 
     def submit(
         self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], object] | None = None
     ) -> None:
         """Queue one attempt's log row and job change; ``then`` runs once they are written."""
-        self.put((log_doc, change, then))
+        if self.inline:
+            self.write([(log_doc, change, then)])
+        else:
+            self.put((log_doc, change, then))
 
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]

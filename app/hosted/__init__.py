@@ -20,11 +20,14 @@ from flask import (
 )
 from werkzeug.datastructures import ImmutableMultiDict
 
+from app.api.intake import is_form_post, url_or_none, wants_html
+from app.api.submissions import create_submission
 from app.auth.csrf import csrf
 from app.errors import APIError, api_error_response
 from app.hosted import spam
 from app.hosted.messages import plain
 from app.models import Form, find_by_id
+from app.services import services
 
 log = logging.getLogger(__name__)
 AGAIN = {
@@ -78,6 +81,27 @@ def form_page(
     return html, status
 
 
+def browser_answer(form_id: str, err: APIError) -> Any | None:
+    """The HTML answer to a failed browser post (None: answer JSON). 422 re-renders the form with errors;
+    a closed form sends the browser back to the page, which says it is closed; a 503 (the store did not
+    answer) says whether the answer was received, without reading the store."""
+    if not wants_html():
+        return None
+    status, details = err.status, err.details
+    if status == 503:
+        stored = details.get("stored", "no") if isinstance(details, dict) else "no"
+        html = current_app.jinja_env.get_template("hosted/unavailable.html").render(
+            stored=stored, back=url_or_none("hosted.page", form_id=form_id)
+        )
+        return html, 503, err.headers
+    if status == 422:
+        errors = details.get("data", details) if isinstance(details, dict) else {}
+        return form_page(form_id, values=request.form, errors=errors, status=422)
+    if status == 403 and (target := url_or_none("hosted.show", form_id=form_id)):
+        return redirect(target, 303)
+    return None
+
+
 @bp.get("/<form_id>")
 def page(form_id: str):
     return form_page(form_id)
@@ -88,9 +112,6 @@ def page(form_id: str):
 def submit(form_id: str):
     """The page posts to its own address, so after a validation error the address bar still shows the
     page (not the API's URL); the public intake does the work and answers with pages."""
-    from app.api.intake import is_form_post  # noqa: PLC0415  (the API imports this package's page)
-    from app.api.submissions import create_submission  # noqa: PLC0415
-
     if is_form_post():
         verdict = spam.judge(current_app.config, form_id, request.form)
         # the intake sees the form's own fields only
@@ -118,8 +139,6 @@ def not_found(_err):
 @bp.errorhandler(APIError)
 def api_error(err: APIError):
     """A 503 (the store did not answer, or is known to be down) is a page; other errors keep their JSON."""
-    from app.api.intake import wants_html  # noqa: PLC0415  (the API imports this package's page)
-
     if err.status != 503 or (request.method == "POST" and not wants_html()):
         return api_error_response(err)
     stored = (err.details or {}).get("stored", "no") if request.method == "POST" else None
@@ -135,4 +154,5 @@ def favicon():
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    services(app).browser_answer = browser_answer
     app.add_url_rule("/favicon.ico", "favicon", favicon)

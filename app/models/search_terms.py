@@ -34,7 +34,6 @@ MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value cost
 DUPLICATE_KEY = 11000
 WRITE_BATCH = 1_000  # postings per insert: each write well within the store's timeout
 MAX_TEXT = 65_536  # characters of a value read for words (a 1 MB value costs the intake no more)
-POSTING_BYTES = 512  # the most one posting takes as BSON (a word of MAX_WORD 4-byte characters, two keys)
 
 
 class SubmissionTerm(Document):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from app.db import database
+from app.services import services
 from tests.admin_api.test_openapi import _world
 from tests.conftest import ADMIN_TOKEN, ui_login
 
@@ -63,7 +64,7 @@ def _fuzz_operation(app, operation, ids: dict[str, str], headers: dict[str, str]
         for name in case.path_parameters or {}:
             if name in ids and operation.path != "/api/plugins/{plugin_id}/test":
                 case.path_parameters[name] = ids[name]
-        app.extensions["formhooks.markers"].flush()  # earlier accepted posts' markers, cleared in the background
+        services(app).markers.flush()  # earlier accepted posts' markers, cleared in the background
         before = store_fingerprint()
         resp = case.call(headers=headers)
         assert resp.status_code < 500, (*where, resp.status_code, resp.text[:300])

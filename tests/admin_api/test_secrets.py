@@ -12,6 +12,7 @@ from marshmallow import Schema, fields
 from app.contract import ExecutionResult, Plugin, PluginError, Secret, TestResult
 from app.db import database
 from app.secret_scrub import install_log_filter
+from app.services import services
 from tests.conftest import Api
 from tests.support.wait import wait_until
 
@@ -55,7 +56,7 @@ def _everything_stored() -> str:
 
 def _careless_app(make_app):
     app = make_app(SCHEDULER_ENABLED=True)
-    app.extensions["formhooks.plugins"].register(CarelessPlugin, "tests")
+    services(app).plugins.register(CarelessPlugin, "tests")
     return app
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from app.contract.registry import registry
+from app.services import services
 
 
 def test_every_plugin_gets_a_settings_form_with_a_labelled_input_per_setting(app, api):
     form = api.create_form("Contact", [{"name": "email", "type": "email"}])
     client = app.test_client()
     with app.app_context():
-        described = {p["id"]: p for p in registry().describe_all()}
+        described = {p["id"]: p for p in services().plugins.describe_all()}
     assert (
         client.post(
             "/api/auth/login",

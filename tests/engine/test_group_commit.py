@@ -10,9 +10,10 @@ from bson import ObjectId
 from pymongo.errors import AutoReconnect, BulkWriteError, DuplicateKeyError, InvalidOperation
 
 from app.engine import group_commit, write_unit
-from app.engine.group_commit import GroupInsert, Part, group_insert
+from app.engine.group_commit import GroupInsert, Part
 from app.engine.write_unit import WriteUnit
 from app.models import PluginJob, Submission
+from app.services import services
 from tests.support.wait import wait_until
 
 
@@ -284,8 +285,8 @@ def test_a_unit_too_large_for_one_command_never_shares_one_with_another(app, mon
 
     def unit(who: str, data_bytes: int) -> WriteUnit:
         made = WriteUnit(app, data_bytes)
-        made.add(group_insert(app, "submissions"), [{"_id": ObjectId(), "who": who}])
-        made.add(group_insert(app, "jobs"), [{"_id": ObjectId(), "who": who}])
+        made.add(services(app).inserts.submissions, [{"_id": ObjectId(), "who": who}])
+        made.add(services(app).inserts.jobs, [{"_id": ObjectId(), "who": who}])
         return made
 
     units = {"first": unit("first", 0), "big": unit("big", 20_000), "small": unit("small", 0)}

@@ -12,6 +12,7 @@ from marshmallow import Schema, fields
 from app.contract import Plugin, Secret, TestResult
 from app.contract.registry import BUILTINS
 from app.contract.schema import secret_bindings, secret_fields
+from app.services import services
 from tests.support.sink import Sink
 
 TOKEN = "tok_saved_SECRET_0123456789"
@@ -84,7 +85,7 @@ def _destinations(schema) -> set[str]:
 
 @pytest.mark.parametrize("plugin_id", sorted(BUILTINS))
 def test_every_secret_of_every_builtin_is_bound_to_every_destination_field(app, plugin_id):
-    schema = app.extensions["formhooks.plugins"].get(plugin_id).config_schema()
+    schema = services(app).plugins.get(plugin_id).config_schema()
     bindings = secret_bindings(schema)
     for secret in secret_fields(schema):
         bound = set(bindings.get(secret, ()))
@@ -170,7 +171,7 @@ def test_no_builtin_secret_reaches_a_changed_destination_without_being_entered_a
     keeps the saved secret is refused, by a save and by a Test of unsaved changes; typed again, it is taken."""
     samples = _samples(sink, google)
     driven = {(p, secret, f) for p, config, moved, _ in samples for secret in config for f in moved}
-    plugins = app.extensions["formhooks.plugins"]
+    plugins = services(app).plugins
     for plugin_id in BUILTINS:
         for secret, bound in secret_bindings(plugins.get(plugin_id).config_schema()).items():
             for f in bound:
@@ -239,7 +240,7 @@ def test_a_slack_bot_token_cannot_be_moved_to_a_webhook_url(api, other_sink):
 
 
 def test_a_third_party_plugin_declares_its_binding(api, app):
-    app.extensions["formhooks.plugins"].register(RelayPlugin, "tests")
+    services(app).plugins.register(RelayPlugin, "tests")
     saved = _saved(api, "relay", {"api_base": "https://api.relay.example/", "api_key": TOKEN})
     path = f"/api/plugin-configs/{saved['id']}"
 

@@ -12,7 +12,7 @@ import sys
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.engine.scheduler import scheduler_for
+from app.services import services
 
 
 def main() -> None:
@@ -20,7 +20,7 @@ def main() -> None:
     server = make_server("127.0.0.1", int(os.environ.get("PORT", "0")), app, threaded=True)
 
     def stop(signum, frame):  # graceful: the scheduler releases what it cannot finish in time
-        scheduler = scheduler_for(app)
+        scheduler = services(app).scheduler
         if scheduler:
             scheduler.shutdown()
         os._exit(0)

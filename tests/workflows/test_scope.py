@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.models import Workflow, WorkflowRun
+from app.services import services
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.workflows.test_triggers import HOOK
 
@@ -100,5 +101,5 @@ def test_a_workflow_shows_no_secret_and_keeps_it_when_sent_back_masked(app, api)
         {"steps": [{**steps[0], "config": {"url": "http://127.0.0.1:9/x", "secret": "********"}}]},
     )
     assert kept.status_code == 200
-    box = app.extensions["formhooks.secrets"]
+    box = services(app).secrets
     assert box.decrypt(Workflow.objects.get(id=wf["id"]).steps[0]["config"]["secret"]) == "whsec_c2VjcmV0"

@@ -10,9 +10,9 @@ from flask import render_template, request
 
 from app.admin import access, bp, health, snippets, stats
 from app.admin.submission_search import viewer_zone, zone_name
-from app.contract.registry import registry
 from app.models import DataRemoval, Form, PluginConfig, PluginJob, Submission, as_datetime, newest_first
 from app.models.form import FIELD_TYPES
+from app.services import services
 
 COUNT_CAP = 1000  # counting is slow on the embedded store: "1000+" past this
 SUBMISSIONS_PER_PAGE = 20
@@ -78,7 +78,7 @@ class Card:
 
 def _cards(form: Form) -> list[Card]:
     raw = {str(d["_id"]): d for d in PluginConfig._get_collection().find({"form_id": str(form.id)})}
-    described = {p["id"]: p for p in registry().describe_all()}
+    described = {p["id"]: p for p in services().plugins.describe_all()}
     held = health.held(raw.values())
     delayed = health.delayed_counts(raw)
     zone = viewer_zone(zone_name(request.args, request.cookies))

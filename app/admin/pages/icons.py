@@ -7,14 +7,14 @@ from flask import Response
 from app.admin import bp
 from app.admin.filters import ICON_DIR
 from app.contract.icons import FALLBACK_ICON
-from app.contract.registry import registry
+from app.services import services
 
 
 @bp.get("/plugin-icons/<plugin_id>.svg")
 def plugin_icon(plugin_id: str) -> Response:
-    svg = registry().icon_svg(plugin_id)
+    svg = services().plugins.icon_svg(plugin_id)
     if svg is None:
-        plugin = registry().get(plugin_id)
+        plugin = services().plugins.get(plugin_id)
         name = plugin.icon if plugin and (ICON_DIR / f"{plugin.icon}.svg").is_file() else FALLBACK_ICON
         svg = (ICON_DIR / f"{name}.svg").read_text()
     resp = Response(svg, mimetype="image/svg+xml")

@@ -13,9 +13,9 @@ from app.admin.submission_search import summary
 from app.api.plugins import config_json
 from app.api.preview import build_preview
 from app.api.util import json_body
-from app.contract.registry import registry
 from app.errors import APIError, api_error_response
 from app.models import Form, Submission, newest_first
+from app.services import services
 
 RECENT = 10  # submissions offered for the preview
 
@@ -35,16 +35,16 @@ def _recent(form: Form) -> list[dict[str, str]]:
 
 
 def _described(plugin_id: str) -> dict:
-    if registry().get(plugin_id) is None:
+    if services().plugins.get(plugin_id) is None:
         abort(404)
-    return registry().describe(plugin_id)
+    return services().plugins.describe(plugin_id)
 
 
 @bp.get("/forms/<form_id>/integrations/new")
 def catalogue(form_id: str):
     form = access.form_or_404(form_id)
     _editable(form)
-    plugins = list(registry().describe_all())
+    plugins = list(services().plugins.describe_all())
     categories = sorted({p["category"] for p in plugins})
     return render_template("admin/catalogue.html", form=form, plugins=plugins, categories=categories)
 
