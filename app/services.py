@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from app.engine.isolation import PluginHost
     from app.engine.plugin_calls import PluginCalls
     from app.engine.scheduler import Scheduler
-    from app.engine.submission_tally import SubmissionTally
     from app.engine.subscriptions import Subscriptions
     from app.engine.workflow_runs import Runs
     from app.engine.workflow_triggers import FormWorkflows
@@ -58,7 +57,6 @@ class Services:
     scheduler: Scheduler | None = None  # None when SCHEDULER_ENABLED is off (or in the reloader's parent)
     first_owner: tuple[str, str] | None = None  # (user id, workspace id) once bootstrapped
     openapi: dict[str, Any] | None = None  # the spec, built on first request
-    submission_tally: SubmissionTally | None = None  # started with the first submission
     workflow_runs: Runs | None = None  # built on first use
     form_workflows: FormWorkflows
     # The hosted pages' answer to a failed browser post to the intake (None: answer JSON); set by

@@ -25,7 +25,6 @@ from app.auth.limits import hit
 from app.engine import indexer
 from app.engine.dispatch import pending_marker
 from app.engine.group_commit import COMMAND_BYTES, Part, is_duplicate
-from app.engine.submission_tally import tally
 from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, Submission, search_terms, utcnow
@@ -196,7 +195,6 @@ def _accept(form_id: str, outcome: _Outcome):
         job_ids = _emit(signals.form_submitted, form, sub, marker, unit)
         if stored.error is not None:
             raise stored.error
-        tally(current_app).count(sub)  # (the dashboard's submissions per hour, counted off this path)
     except Exception:
         if stored.written:  # its jobs failed (with its marker, the sweep finishes the dispatch)
             raise
