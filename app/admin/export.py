@@ -10,6 +10,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,12 @@ from app.models import as_datetime, isoformat
 
 CHUNK_ROWS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson"}
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 BOM = "\ufeff"  # tells Excel the CSV is UTF-8 (else it reads "Zoë" as "ZoÃ«")
 Times = Callable[[Any], str | None]
 T = TypeVar("T")
@@ -63,35 +69,48 @@ def _cell(value: Any) -> Any:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+HEADER = ("id", "form", "received_at", "revision")
+
+
+def table_rows(
+    docs: Iterable[dict], fields: list[str], form_names: dict[str, str], times: Times = isoformat
+) -> Iterator[list[Any]]:
+    """The rows of a spreadsheet export (CSV, XLSX): a header, then one row per submission (undeclared
+    fields as JSON in "other"), every text cell neutralised (see ``_cell``)."""
+    yield [_cell(name) for name in (*HEADER, *fields, "other")]
+    declared = set(fields)
+    for doc in docs:
+        data = doc.get("data") or {}
+        other = {k: v for k, v in data.items() if k not in declared}
+        yield [
+            str(doc["_id"]),
+            _cell(form_names.get(doc.get("form_id"), "")),
+            times(doc.get("created_at")),
+            doc.get("revision", 1),
+            *[_cell(data.get(name)) for name in fields],
+            json.dumps(other, default=str) if other else "",
+        ]
+
+
 def csv_rows(
-    docs: Iterable[dict], fields: list[str], form_names: dict[str, str], times: Times = isoformat, bom: bool = False
+    docs: Iterable[dict],
+    fields: list[str],
+    form_names: dict[str, str],
+    times: Times = isoformat,
+    bom: bool = False,
 ) -> Iterator[str]:
-    """CSV text in chunks: a header, then one line per submission (undeclared fields as JSON in "other");
-    ``bom``: starts with a byte order mark, for Excel."""
+    """CSV text in chunks of ``CHUNK_ROWS`` rows (see ``table_rows``); ``bom``: starts with a byte order
+    mark, for Excel."""
     buffer = io.StringIO()
     if bom:
         buffer.write(BOM)
     writer = csv.writer(buffer)
-    writer.writerow([_cell(name) for name in ("id", "form", "received_at", "revision", *fields, "other")])
-    declared = set(fields)
-    for n, doc in enumerate(docs, 1):
-        data = doc.get("data") or {}
-        other = {k: v for k, v in data.items() if k not in declared}
-        writer.writerow(
-            [
-                str(doc["_id"]),
-                _cell(form_names.get(doc.get("form_id"), "")),
-                times(doc.get("created_at")),
-                doc.get("revision", 1),
-                *(_cell(data.get(name)) for name in fields),
-                json.dumps(other, default=str) if other else "",
-            ]
-        )
-        if n % CHUNK_ROWS == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    rows = table_rows(docs, fields, form_names, times)
+    while chunk := list(islice(rows, CHUNK_ROWS)):
+        writer.writerows(chunk)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def _json_row(doc: dict, times: Times) -> str:
