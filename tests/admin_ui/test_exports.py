@@ -117,7 +117,7 @@ class _Clock:
 def test_an_export_rests_so_that_it_is_busy_at_most_its_share_of_the_time(monkeypatch, share, cost):
     clock = _Clock(cost)
     monkeypatch.setattr(export, "time", clock)
-    rows = list(export.paced(clock.rows(1000), share, every=100))
+    rows = list(export.paced(clock.rows(1000), share, every=100, contended=lambda: True))
     assert rows == list(range(1000))  # every row, in order
     busy = 1000 * cost
     assert len(clock.rests) == 10
@@ -127,8 +127,27 @@ def test_an_export_rests_so_that_it_is_busy_at_most_its_share_of_the_time(monkey
 def test_an_export_with_the_whole_share_never_rests(monkeypatch):
     clock = _Clock(0.001)
     monkeypatch.setattr(export, "time", clock)
-    assert len(list(export.paced(clock.rows(1000), 1.0, every=100))) == 1000
+    assert len(list(export.paced(clock.rows(1000), 1.0, every=100, contended=lambda: True))) == 1000
     assert clock.rests == []
+
+
+@pytest.mark.parametrize("share", [0.05, 0.5, 0.9])
+def test_an_export_rests_only_while_others_wait_for_the_cores(monkeypatch, share):
+    clock = _Clock(0.001)
+    monkeypatch.setattr(export, "time", clock)
+    waiting = iter([False, True, False, False, True] * 2)  # others want the cores at 2 of each 5 checks
+    rows = list(export.paced(clock.rows(1000), share, every=100, contended=lambda: next(waiting)))
+    assert rows == list(range(1000)) and len(clock.rests) == 4
+    assert clock.rests == pytest.approx([0.1 * (1 / share - 1)] * 4)
+
+
+@pytest.mark.parametrize(("running", "contended"), [(1, False), (2, False), (3, True), (9, True)])
+def test_the_cores_are_contended_when_more_threads_are_ready_than_cores(tmp_path, monkeypatch, running, contended):
+    monkeypatch.setattr(export.os, "cpu_count", lambda: 2)
+    stat = tmp_path / "stat"
+    stat.write_text(f"cpu  1 2 3 4\nctxt 99\nprocs_running {running}\nprocs_blocked 0\n")
+    assert export.cpus_contended(str(stat)) is contended
+    assert export.cpus_contended(str(tmp_path / "absent")) is True  # unknown: taken as contended
 
 
 # ---- XLSX ------------------------------------------------------------------------------------------
