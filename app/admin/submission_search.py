@@ -13,6 +13,7 @@ import datetime as dt
 import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -29,6 +30,7 @@ from app.models.search_terms import submission_of, term_key, text_of, time_key, 
 PER_PAGE = 25
 SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
 BATCH = 200
+EXPORT_BATCH = 1_000  # rows per read of an export (its next read overlaps the writing of these)
 FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
 MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
 RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
@@ -223,30 +225,56 @@ def _unindexed(form_id: str) -> bool:
 
 
 def _by_key(
-    coll: Collection, query: dict[str, Any], fields: dict | None, direction: int, skip: int = 0
+    coll: Collection,
+    query: dict[str, Any],
+    fields: dict | None,
+    direction: int,
+    skip: int = 0,
+    whole: bool = False,
 ) -> Iterator[dict]:
     """Rows of ``query`` in ``sort_key`` order, read a bounded batch at a time, each batch after the last
     key read (``sort_key`` is unique within any query here). Never one open cursor: nx-27017 reads every
-    row of a query without a limit before it returns the first."""
+    row of a query without a limit before it returns the first. ``whole`` (an export, which reads every
+    row): larger batches, each asked for while the one before is being written out."""
     after = "$lt" if direction < 0 else "$gt"
-    size, last = FIRST_BATCH, None
-    while True:
-        if last is not None:
-            query = {**query, "sort_key": {**query.get("sort_key", {}), after: last}}
-        rows = list(coll.find(query, fields, sort=[("sort_key", direction)], skip=skip, limit=size))
-        yield from rows
-        if len(rows) < size:
-            return
-        size, last, skip = BATCH, rows[-1]["sort_key"], 0
+
+    def read(size: int, last: str | None, skip: int) -> list[dict]:
+        where = query if last is None else {**query, "sort_key": {**query.get("sort_key", {}), after: last}}
+        found = coll.find(where, fields, sort=[("sort_key", direction)], skip=skip, limit=size, batch_size=size)
+        return list(found)
+
+    if not whole:
+        size, last = FIRST_BATCH, None
+        while True:
+            rows = read(size, last, skip)
+            yield from rows
+            if len(rows) < size:
+                return
+            size, last, skip = BATCH, rows[-1]["sort_key"], 0
+    pool = ThreadPoolExecutor(1, thread_name_prefix="export-read")
+    try:
+        rows = read(FIRST_BATCH, None, skip)
+        size = FIRST_BATCH
+        while True:
+            more = pool.submit(read, EXPORT_BATCH, rows[-1]["sort_key"], 0) if len(rows) == size else None
+            yield from rows
+            if more is None:
+                return
+            rows, size = more.result(), EXPORT_BATCH
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _plain(filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None) -> Iterator[dict]:
-    """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index."""
+def _plain(
+    filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None, whole: bool = False
+) -> Iterator[dict]:
+    """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index
+    (``whole``: every one of them will be read, see ``_by_key``)."""
     query: dict[str, Any] = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}}
     if bounds := filters.key_range():
         query["sort_key"] = bounds
     projection = None if fields is None else {**fields, "sort_key": 1}
-    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip)
+    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip, whole)
 
 
 def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
@@ -333,10 +361,15 @@ class _Search:
         else:
             states = (False, True) if f.deleted else (False,)
             if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
-                return _plain(f, self.form_ids[0], False, skip, fields)
-            streams = [_plain(f, fid, d, 0, fields) for fid in self.form_ids for d in states]
+                return _plain(f, self.form_ids[0], False, skip, fields, self.whole)
+            streams = [_plain(f, fid, d, 0, fields, self.whole) for fid in self.form_ids for d in states]
         merged = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=f.direction < 0)
         return islice(merged, skip, None)
+
+    @property
+    def whole(self) -> bool:
+        """Whether every match will be read (an export: no budget)."""
+        return self.budget.limit is None
 
     def notes(self) -> list[str]:
         notes = []
