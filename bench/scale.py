@@ -398,13 +398,13 @@ def intake_and_drain(h: Harness, db: str, form_id: str, count: int) -> dict[str,
     }
 
 
-def _empty_form(h: Harness, db: str) -> str:
+def _new_form(h: Harness, db: str) -> str:
     app = h.start_app(db, scheduler=False)
     try:
         admin = h.admin(app)
-        form = admin._post("/api/forms", {"name": "Empty store form", "fields": FIELDS})
+        form = admin._post("/api/forms", {"name": "Intake form", "fields": FIELDS})
         for k in range(HOOKS):
-            admin.add_webhook(form["id"], f"{h.sink.url}?empty={k}", f"Hook {k}")
+            admin.add_webhook(form["id"], f"{h.sink.url}?intake={k}", f"Intake hook {k}")
         admin.close()
     finally:
         app.stop()
@@ -531,8 +531,10 @@ def run_scale(s: ScaleSettings, workdir: Path) -> Report:
         report.add(Figure("store_mb", "store size on disk", folder_bytes(workdir / "store") / 1e6, "MB"))
         measure(h, s, seeded, report, workdir)
         if s.intake:
-            full = intake_and_drain(h, DB, seeded.forms[1], s.intake)
-            empty = intake_and_drain(h, "bench_scale_empty", _empty_form(h, "bench_scale_empty"), s.intake)
+            # (a new form with webhooks to this run's sink in both: the seeded ones point at the sink of the run
+            # that seeded them)
+            full = intake_and_drain(h, DB, _new_form(h, DB), s.intake)
+            empty = intake_and_drain(h, "bench_scale_empty", _new_form(h, "bench_scale_empty"), s.intake)
             for key, label in (("intake_rps", "intake req/s"), ("drain_jobs_s", "drain jobs/s")):
                 ratio = full[key] / empty[key] if empty[key] else None
                 report.add(
