@@ -180,6 +180,7 @@ def _templates(h: Harness, app: AppProcess) -> tuple[list[dict], dict[str, list[
             forms.append(form)
     finally:
         admin.close()
+    h.wait_delivered(FORMS * HOOKS, timeout=120)  # (none left to retry against this sink once it is gone)
     jobs = h.mongo[DB][JOBS]
     deadline = time.monotonic() + 60
     while True:

@@ -20,6 +20,7 @@ from app.models import as_datetime, isoformat
 
 CHUNK_ROWS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_CHARS = frozenset(FORMULA_STARTS)
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "json": "application/json",
@@ -82,10 +83,13 @@ def times_in(zone: ZoneInfo | None) -> Times:
 
 def _cell(value: Any) -> Any:
     """A CSV cell; text that a spreadsheet would run as a formula is quoted with a leading apostrophe."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is str:  # (most cells: no other test)
+        return "'" + value if value[:1] in FORMULA_CHARS else value
+    if kind is int or kind is float or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
     text = text_of(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in FORMULA_CHARS else text
 
 
 HEADER = ("id", "form", "received_at", "revision")
@@ -125,6 +129,10 @@ def csv_rows(
         buffer.write(BOM)
     writer = csv.writer(buffer)
     rows = table_rows(docs, fields, form_names, times)
+    writer.writerow(next(rows))  # the header leaves before the store is read
+    yield buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
     while chunk := list(islice(rows, CHUNK_ROWS)):
         writer.writerows(chunk)
         yield buffer.getvalue()

@@ -253,14 +253,15 @@ def _by_key(
             size, last, skip = BATCH, rows[-1]["sort_key"], 0
     pool = ThreadPoolExecutor(1, thread_name_prefix="export-read")
     try:
-        rows = read(FIRST_BATCH, None, skip)
         size = FIRST_BATCH
+        rows = read(size, None, skip)
         while True:
-            more = pool.submit(read, EXPORT_BATCH, rows[-1]["sort_key"], 0) if len(rows) == size else None
+            ahead = BATCH if size == FIRST_BATCH else EXPORT_BATCH  # (growing: the first rows leave soon)
+            more = pool.submit(read, ahead, rows[-1]["sort_key"], 0) if len(rows) == size else None
             yield from rows
             if more is None:
                 return
-            rows, size = more.result(), EXPORT_BATCH
+            rows, size = more.result(), ahead
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 

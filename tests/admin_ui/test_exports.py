@@ -235,3 +235,21 @@ def test_an_export_read_in_batches_ahead_has_every_row_once_in_order(app, api, o
     assert ages == (list(range(rows)) if sort == "oldest" else list(range(rows))[::-1])
     day = "&from=2026-01-01&to=2026-01-01&tz=UTC"  # (every row: a bounded key range reads the same)
     assert len(owner.get(url + day).data.decode().splitlines()) == rows
+
+
+@pytest.mark.parametrize("extra", ["", "&bom=1", "&times=local&tz=Asia/Tokyo"])
+def test_the_csv_header_leaves_before_any_submission_is_read(owner, people, monkeypatch, extra):
+    reads = []
+    find = Collection.find
+
+    def counted(self, *args, **kwargs):
+        if self.name == "submissions" and kwargs.get("sort"):  # (rows, not the index-completeness check)
+            reads.append(args)
+        return find(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find", counted)
+    chunks = owner.get(_url(people, "csv", extra), buffered=False).response
+    header = next(chunks)
+    header = header.decode() if isinstance(header, bytes) else header
+    assert header.lstrip("\ufeff").startswith("id,form,received_at,revision,email,name,age") and not reads
+    assert "Zoë" in "".join(c.decode() if isinstance(c, bytes) else c for c in chunks) and reads
