@@ -112,21 +112,33 @@ def _column(n: int) -> str:
 
 
 def _text(value: str) -> str:
-    value = NOT_XML.sub("\ufffd", value[:MAX_CELL]) if not value.isprintable() else value[:MAX_CELL]
-    space = ' xml:space="preserve"' if value[:1].isspace() or value[-1:].isspace() or "\n" in value else ""
-    return f"<t{space}>{escape(value)}</t>"
+    """An inline string's XML (cut to what a cell holds; characters XML cannot hold replaced)."""
+    if len(value) > MAX_CELL:
+        value = value[:MAX_CELL]
+    if not value.isprintable():  # (line breaks, tabs, control characters: rare)
+        value = NOT_XML.sub("\ufffd", value)
+        space = True
+    else:
+        space = value[:1] == " " or value[-1:] == " "
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f'<t xml:space="preserve">{value}</t>' if space else f"<t>{value}</t>"
 
 
 def _row(n: int, cells: list[Any], columns: list[str], style: str = "") -> str:
     parts = [f'<row r="{n}">']
+    add = parts.append
     for letter, value in zip(columns, cells, strict=False):
-        if value is None or value == "":
+        kind = type(value)
+        if kind is str:
+            if value:
+                add(f'<c r="{letter}{n}"{style} t="inlineStr"><is>{_text(value)}</is></c>')
+        elif value is None:
             continue
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            parts.append(f'<c r="{letter}{n}"{style}><v>{value!r}</v></c>')
+        elif (kind is int or kind is float) and math.isfinite(value):
+            add(f'<c r="{letter}{n}"{style}><v>{value!r}</v></c>')
         else:
-            parts.append(f'<c r="{letter}{n}"{style} t="inlineStr"><is>{_text(str(value))}</is></c>')
-    parts.append("</row>")
+            add(f'<c r="{letter}{n}"{style} t="inlineStr"><is>{_text(str(value))}</is></c>')
+    add("</row>")
     return "".join(parts)
 
 
