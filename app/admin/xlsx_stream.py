@@ -5,11 +5,12 @@ Why not xlsxwriter or openpyxl: both write the whole sheet (xlsxwriter's ``const
 file) and build the zip only when the workbook is closed, so a download of 500,000 rows would send its first
 byte only after every row was written (about as long as the whole export). A zip can be written forwards
 only (each member's sizes in a data descriptor after it), and a sheet of inline strings needs no shared
-string table, so this writes the few fixed parts of a workbook, then the sheet row by row.
+string table, so this writes the sheet row by row, then the few other parts of a workbook.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zipfile
@@ -22,56 +23,70 @@ FLUSH_BYTES = 64 * 1024  # bytes of zip held before they are handed on
 COMPRESS_LEVEL = 1  # deflate's fastest: a sheet shrinks ~5x at level 1, barely more at 6, at twice the CPU
 MAX_CELL = 32_767  # characters a spreadsheet cell holds (Excel refuses a file with a longer one)
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # (XML 1.0 cannot hold them)
-SHEET = "xl/worksheets/sheet1.xml"
+MAX_ROWS = 1_048_576  # rows a sheet holds (Excel's limit): past it, the rows go on in another sheet
 NS = "http://schemas.openxmlformats.org/"
-FIXED = {
-    "[Content_Types].xml": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<Types xmlns="{NS}package/2006/content-types">'
-        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-        '<Default Extension="xml" ContentType="application/xml"/>'
-        '<Override PartName="/xl/workbook.xml" '
-        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-        f'<Override PartName="/{SHEET}" '
-        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-        '<Override PartName="/xl/styles.xml" '
-        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-        "</Types>"
-    ),
-    "_rels/.rels": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<Relationships xmlns="{NS}package/2006/relationships">'
-        f'<Relationship Id="rId1" Type="{NS}officeDocument/2006/relationships/officeDocument" '
-        'Target="xl/workbook.xml"/></Relationships>'
-    ),
-    "xl/workbook.xml": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<workbook xmlns="{NS}spreadsheetml/2006/main" xmlns:r="{NS}officeDocument/2006/relationships">'
-        '<sheets><sheet name="{name}" sheetId="1" r:id="rId1"/></sheets></workbook>'
-    ),
-    "xl/_rels/workbook.xml.rels": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<Relationships xmlns="{NS}package/2006/relationships">'
-        f'<Relationship Id="rId1" Type="{NS}officeDocument/2006/relationships/worksheet" '
-        'Target="worksheets/sheet1.xml"/>'
-        f'<Relationship Id="rId2" Type="{NS}officeDocument/2006/relationships/styles" Target="styles.xml"/>'
-        "</Relationships>"
-    ),
-    "xl/styles.xml": (
-        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-        f'<styleSheet xmlns="{NS}spreadsheetml/2006/main">'
-        '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
-        '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
-        '<fills count="1"><fill><patternFill patternType="none"/></fill></fills>'
-        '<borders count="1"><border/></borders>'
-        '<cellStyleXfs count="1"><xf/></cellStyleXfs>'
-        '<cellXfs count="2"><xf/><xf fontId="1" applyFont="1"/></cellXfs>'
-        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-        "</styleSheet>"
-    ),
-}
+XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+STYLES = (
+    f'{XML}<styleSheet xmlns="{NS}spreadsheetml/2006/main">'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="1"><fill><patternFill patternType="none"/></fill></fills>'
+    '<borders count="1"><border/></borders>'
+    '<cellStyleXfs count="1"><xf/></cellStyleXfs>'
+    '<cellXfs count="2"><xf/><xf fontId="1" applyFont="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>"
+)
+
+
+def _sheet_path(n: int) -> str:
+    return f"xl/worksheets/sheet{n}.xml"
+
+
+def _parts(sheets: int, name: str) -> dict[str, str]:
+    """The workbook's parts besides its sheets (written last: only then is the number of sheets known; a
+    zip's members may come in any order)."""
+    names = [name[:31]] + [f"{name[:27]} {n}" for n in range(2, sheets + 1)]
+    rel = f"{NS}officeDocument/2006/relationships"
+    return {
+        "[Content_Types].xml": (
+            f'{XML}<Types xmlns="{NS}package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{MIME}.sheet.main+xml"/>'
+            + "".join(
+                f'<Override PartName="/{_sheet_path(n)}" ContentType="{MIME}.worksheet+xml"/>'
+                for n in range(1, sheets + 1)
+            )
+            + f'<Override PartName="/xl/styles.xml" ContentType="{MIME}.styles+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            f'{XML}<Relationships xmlns="{NS}package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'{XML}<workbook xmlns="{NS}spreadsheetml/2006/main" xmlns:r="{rel}"><sheets>'
+            + "".join(
+                f'<sheet name="{escape(title)}" sheetId="{n}" r:id="rId{n}"/>'
+                for n, title in enumerate(names, 1)
+            )
+            + "</sheets></workbook>"
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'{XML}<Relationships xmlns="{NS}package/2006/relationships">'
+            + "".join(
+                f'<Relationship Id="rId{n}" Type="{rel}/worksheet" Target="worksheets/sheet{n}.xml"/>'
+                for n in range(1, sheets + 1)
+            )
+            + f'<Relationship Id="rId{sheets + 1}" Type="{rel}/styles" Target="styles.xml"/></Relationships>'
+        ),
+        "xl/styles.xml": STYLES,
+    }
+
+
 SHEET_START = (
-    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    f"{XML}"
     f'<worksheet xmlns="{NS}spreadsheetml/2006/main"><sheetViews><sheetView workbookViewId="0">'
     '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/></sheetView></sheetViews>'
     "<sheetData>"
@@ -142,26 +157,42 @@ def _row(n: int, cells: list[Any], columns: list[str], style: str = "") -> str:
     return "".join(parts)
 
 
-def xlsx_chunks(rows: Iterable[list[Any]], sheet: str = "Submissions", every: int = 200) -> Iterator[bytes]:
+def xlsx_chunks(
+    rows: Iterable[list[Any]], sheet: str = "Submissions", every: int = 200, max_rows: int = MAX_ROWS
+) -> Iterator[bytes]:
     """An XLSX workbook of ``rows`` (the first one the header, in bold and kept in view), as bytes in chunks
-    of about ``FLUSH_BYTES`` (the first once the fixed parts and the first ``every`` rows are written).
-    Numbers stay numbers; everything else is text (never a formula)."""
+    of about ``FLUSH_BYTES`` (the first as soon as the header is written). Numbers stay numbers; everything
+    else is text (never a formula). Past ``max_rows`` rows the rows go on in another sheet, under the
+    header again."""
     pipe = _Pipe()
+    rows = iter(rows)
+    header = next(rows, [])
+    columns = [_column(i) for i in range(len(header))]
+    sheets = 0
     with zipfile.ZipFile(pipe, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as book:
-        for name, text in FIXED.items():
-            book.writestr(name, text.replace("{name}", escape(sheet[:31]), 1))
-        with book.open(SHEET, "w", force_zip64=True) as out:  # (zip64: a sheet may pass 4 GB)
-            out.write(SHEET_START.encode())
-            columns: list[str] = []
-            lines: list[str] = []
-            for n, cells in enumerate(rows, 1):
-                if len(cells) > len(columns):
-                    columns = [_column(i) for i in range(len(cells))]
-                lines.append(_row(n, cells, columns, ' s="1"' if n == 1 else ""))
-                if n == 1 or len(lines) >= every:  # (the header leaves at once)
-                    out.write("".join(lines).encode())
-                    lines.clear()
-                    if pipe.size >= FLUSH_BYTES or n == 1:
-                        yield pipe.take()
-            out.write(("".join(lines) + SHEET_END).encode())
+        more = True
+        while more:
+            sheets += 1
+            with book.open(_sheet_path(sheets), "w") as out:  # (no zip64: a sheet of Excel's rows is < 2 GB)
+                out.write((SHEET_START + _row(1, header, columns, ' s="1"')).encode())
+                yield pipe.take()  # (the header leaves at once)
+                lines: list[str] = []
+                more = False
+                for n, cells in enumerate(rows, 2):
+                    if len(cells) > len(columns):
+                        columns = [_column(i) for i in range(len(cells))]
+                    lines.append(_row(n, cells, columns))
+                    if len(lines) >= every:
+                        out.write("".join(lines).encode())
+                        lines.clear()
+                        if pipe.size >= FLUSH_BYTES:
+                            yield pipe.take()
+                    if n >= max_rows:
+                        following = next(rows, None)  # (a sheet only if a row is left for it)
+                        if following is not None:
+                            rows, more = itertools.chain([following], rows), True
+                        break
+                out.write(("".join(lines) + SHEET_END).encode())
+        for name, text in _parts(sheets, sheet).items():
+            book.writestr(name, text)
     yield pipe.take()

@@ -253,3 +253,17 @@ def test_the_csv_header_leaves_before_any_submission_is_read(owner, people, monk
     header = header.decode() if isinstance(header, bytes) else header
     assert header.lstrip("\ufeff").startswith("id,form,received_at,revision,email,name,age") and not reads
     assert "Zoë" in "".join(c.decode() if isinstance(c, bytes) else c for c in chunks) and reads
+
+
+@pytest.mark.parametrize(("rows", "sheets"), [(9, 1), (10, 2), (11, 2), (25, 3)])
+def test_xlsx_rows_past_a_sheets_limit_go_on_in_another_sheet_under_the_header(rows, sheets):
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    from app.admin.xlsx_stream import xlsx_chunks  # noqa: PLC0415
+
+    table = [["id", "name"], *[[i, f"Zoë {i}"] for i in range(rows)]]
+    book = load_workbook(io.BytesIO(b"".join(xlsx_chunks(table, max_rows=10))), read_only=True)
+    assert len(book.worksheets) == sheets
+    found = [list(r) for ws in book.worksheets for r in ws.iter_rows(values_only=True)]
+    assert [r for r in found if r != ["id", "name"]] == table[1:]  # every row once, in order
+    assert found.count(["id", "name"]) == sheets
