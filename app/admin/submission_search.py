@@ -34,6 +34,7 @@ EXPORT_BATCH = 1_000  # rows per read of an export (its next read overlaps the w
 FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
 MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
 RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
+RARE_ENOUGH = 2 * PER_PAGE  # postings of a word rare enough to stop counting the others
 SORTS = {"newest": -1, "oldest": 1}
 FIELD_SORT = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_\-]{0,63}):(?P<dir>asc|desc)$")
 KEY = re.compile(r"^[0-9]{17}[0-9a-f]{24}$")
@@ -279,14 +280,20 @@ def _plain(
 
 
 def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
-    """The word with the fewest postings in this form (and how many, up to a bound)."""
+    """The word with the fewest postings in this form (and how many, up to a bound). Longer words are
+    counted first (an e-mail's own part, a name, an id: usually the rarest), and counting stops at a word
+    with at most ``RARE_ENOUGH`` postings: its candidates cost less to test than the other words to count
+    ("example", "com")."""
     terms = SubmissionTerm._get_collection()
-    counts = [  # (a find, not count_documents: nx-27017 counts in Python)
-        (len(list(terms.find({"key": {"$eq": term_key(form_id, w)}}, {"_id": 1}, limit=RANK_CAP))), w)
-        for w in found[:MAX_QUERY_WORDS]
-    ]
-    count, word = min(counts)
-    return word, count
+    best: tuple[int, str] | None = None
+    for w in sorted(found[:MAX_QUERY_WORDS], key=len, reverse=True):
+        # (a find, not count_documents: nx-27017 counts in Python)
+        count = len(list(terms.find({"key": {"$eq": term_key(form_id, w)}}, {"_id": 1}, limit=RANK_CAP)))
+        if best is None or count < best[0]:
+            best = (count, w)
+        if count <= RARE_ENOUGH:
+            break
+    return (best[1], best[0]) if best else ("", 0)
 
 
 def _by_words(filters: Filters, form_id: str, budget: _Budget, fields: dict | None) -> Iterator[dict]:
