@@ -493,14 +493,43 @@ def measure(h: Harness, s: ScaleSettings, seeded: Seeded, report: Report, scratc
             _page(http, report, s.runs, app.url + page[2], page)
         for fmt in ("csv", "jsonl", "xlsx") if s.exports else ():
             url = f"{app.url}/admin/submissions/export.{fmt}?form_id={seeded.big_form}"
+            load = os.getloadavg()[0]
             got = export(http, app, url, fmt, scratch)
-            print(f"    export {fmt}: {got}", flush=True)
+            print(f"    export {fmt} (load {load:.1f}): {got}", flush=True)
+            report.notes.append(f"export {fmt}: the machine's load average was {load:.1f} when it started")
             _export_figures(report, fmt, got)
         for page in pages[-2:][::-1]:
             _page(http, report, s.runs, app.url + page[2], page)
     finally:
         http.close()
         app.stop()
+    if s.exports:
+        _unpaced(h, seeded, report, scratch)
+
+
+def _unpaced(h: Harness, seeded: Seeded, report: Report, scratch: Path) -> None:
+    """The CSV export again on an app whose exports never rest (``EXPORT_SHARE=1``): what the store and the
+    app can do, against the figure above, which rests while others (here: the machine's other work) wait."""
+    app = h.start_app(DB, scheduler=True, env={"EXPORT_SHARE": "1"})
+    http = _session()
+    try:
+        got = export(
+            http, app, f"{app.url}/admin/submissions/export.csv?form_id={seeded.big_form}", "csv", scratch
+        )
+    finally:
+        http.close()
+        app.stop()
+    print(f"    export csv, EXPORT_SHARE=1: {got}", flush=True)
+    note = f"{got['rows']:,} rows in {got['seconds']:.1f} s, status {got['status']}"
+    report.add(
+        Figure(
+            "export_csv_unpaced_rows_s",
+            "export CSV rows/s, never resting",
+            got["rows_per_s"],
+            "rows/s",
+            note=note,
+        )
+    )
 
 
 def run_scale(s: ScaleSettings, workdir: Path) -> Report:
