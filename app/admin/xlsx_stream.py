@@ -109,6 +109,9 @@ class _Pipe:
     def flush(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def take(self) -> bytes:
         data = b"".join(self.parts)
         self.parts.clear()
