@@ -370,7 +370,8 @@ class _Search:
             states = (False, True) if f.deleted else (False,)
             if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
                 return _plain(f, self.form_ids[0], False, skip, fields, self.whole)
-            streams = [_plain(f, fid, d, 0, fields, self.whole) for fid in self.form_ids for d in states]
+            # (several forms merged: plain batches, not a reader thread per form)
+            streams = [_plain(f, fid, d, 0, fields) for fid in self.form_ids for d in states]
         merged = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=f.direction < 0)
         return islice(merged, skip, None)
 
