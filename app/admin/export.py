@@ -1,6 +1,7 @@
-"""Exports of the submissions browser's current filter as CSV, JSON or JSON lines, streamed: rows are
-written as the cursor reads them, in chunks, so memory stays flat however many rows there are, and the
-first byte leaves before anything is counted. Times in UTC, or in the viewer's zone (with its offset)."""
+"""Exports of the submissions browser's current filter as CSV, JSON or JSON lines (XLSX: app.admin.xlsx_stream,
+from the same ``table_rows``), streamed: rows are written as the cursor reads them, in chunks, so memory
+stays flat however many rows there are, and the first byte leaves before anything is counted. Times in UTC,
+or in the viewer's zone (with its offset)."""
 
 from __future__ import annotations
 
