@@ -271,7 +271,7 @@ def seed(h: Harness, app: AppProcess, n: int, size: int, progress: Callable[[str
                 counts[name] = counts.get(name, 0) + count
             pending = [pool.submit(_insert, database, name, batch) for name, batch in docs.items()]
             big = [s for s in docs["submissions"] if s["form_id"] == seeded.big_form]
-            if b % 7 == 3 and big and len(seeded.sample_ids) < 200:
+            if b % 7 == 0 and big and len(seeded.sample_ids) < 200:
                 seeded.sample_ids.append(str(big[0]["_id"]))
                 seeded.sample_emails.append(big[-1]["data"]["email"])
             if b % 25 == 0:
@@ -415,7 +415,7 @@ def _new_form(h: Harness, db: str) -> str:
 # ---- the run -----------------------------------------------------------------------------------------
 
 
-def _pages(seeded: Seeded, n: int) -> list[tuple[str, str, str, float, Callable[[int], str] | None]]:
+def _pages(seeded: Seeded) -> list[tuple[str, str, str, float, Callable[[int], str] | None]]:
     """(key, label, url, target ms, vary) of every timed page."""
     big = f"/admin/forms/{seeded.big_form}/submissions"
     ids, emails = seeded.sample_ids or [""], seeded.sample_emails or [""]
@@ -487,7 +487,7 @@ def measure(h: Harness, s: ScaleSettings, seeded: Seeded, report: Report, scratc
     timeout may open the app's store circuit, and every read after it would fail)."""
     app = h.start_app(DB, scheduler=True)
     http = _session()
-    pages = _pages(seeded, s.submissions)
+    pages = _pages(seeded)
     try:
         for page in pages[:-2]:
             _page(http, report, s.runs, app.url + page[2], page)

@@ -41,6 +41,7 @@ def test_a_tiny_scale_run_seeds_and_measures_every_figure(tmp_path):
     assert seeded["counts"]["submissions"] == 40
     assert seeded["counts"]["plugin_jobs"] == seeded["counts"]["plugin_execution_logs"] == 40 * HOOKS
     assert seeded["counts"]["submission_terms"] > 40 * 5  # the words of every value
+    assert seeded["sample_ids"] and seeded["sample_emails"]  # (the lookups look something up)
     measured = {f.key: f for f in report.figures}
     pages = ["page_first", "page_100", "lookup_id", "lookup_email", "search_word", "date_filter", "field_filter"]
     assert all(measured[k].value is not None and "[200]" in measured[k].note for k in pages)
