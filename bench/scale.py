@@ -553,7 +553,7 @@ def run_scale(s: ScaleSettings, workdir: Path) -> Report:
         report.notes.append(
             "seeded: "
             + ", ".join(
-                f"{name} {seeded.counts.get(name, 0):,} in {sec:,.0f} s"
+                (f"{name} {seeded.counts[name]:,}" if name in seeded.counts else name) + f" in {sec:,.0f} s"
                 for name, sec in took.items()
                 if name != "total"
             )
