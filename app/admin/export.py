@@ -1,6 +1,7 @@
-"""Exports of the submissions browser's current filter as CSV, JSON or JSON lines, streamed: rows are
-written as the cursor reads them, in chunks, so memory stays flat however many rows there are, and the
-first byte leaves before anything is counted. Times in UTC, or in the viewer's zone (with its offset)."""
+"""Exports of the submissions browser's current filter as CSV, JSON or JSON lines (XLSX: app.admin.xlsx_stream,
+from the same ``table_rows``), streamed: rows are written as the cursor reads them, in chunks, so memory
+stays flat however many rows there are, and the first byte leaves before anything is counted. Times in UTC,
+or in the viewer's zone (with its offset)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -18,16 +21,39 @@ from app.models import as_datetime, isoformat
 
 CHUNK_ROWS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json", "jsonl": "application/x-ndjson"}
+FORMULA_CHARS = frozenset(FORMULA_STARTS)
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 BOM = "\ufeff"  # tells Excel the CSV is UTF-8 (else it reads "Zoë" as "ZoÃ«")
 Times = Callable[[Any], str | None]
 T = TypeVar("T")
 
 
-def paced(rows: Iterable[T], share: float, every: int = CHUNK_ROWS) -> Iterator[T]:
-    """``rows``, busy at most ``share`` of the time: after every ``every`` rows the export rests in proportion
-    to what they took. An export is one person's download; without this, two of them in a loop take both
-    cores of a small host (store and app) and every other workspace's requests wait behind them."""
+def cpus_contended(stat: str = "/proc/stat") -> bool:
+    """Whether more threads are ready to run on this host right now than it has cores (someone waits for a
+    core): the kernel's count of runnable threads (Linux). Unknown (another system): taken as contended."""
+    try:
+        with open(stat, "rb") as f:
+            for line in f:
+                if line.startswith(b"procs_running "):
+                    return int(line.split()[1]) > (os.cpu_count() or 1)
+    except (OSError, ValueError):
+        pass
+    return True
+
+
+def paced(
+    rows: Iterable[T], share: float, every: int = CHUNK_ROWS, contended: Callable[[], bool] = cpus_contended
+) -> Iterator[T]:
+    """``rows``, busy at most ``share`` of the time while others want the cores: after every ``every`` rows,
+    if more threads are ready to run than there are cores (``contended``), the export rests in proportion to
+    what those rows took. An export is one person's download; without this, two of them in a loop take both
+    cores of a small host (store and app) and every other workspace's requests wait behind them. On an
+    otherwise idle host nobody waits for the cores, so it goes as fast as the store reads."""
     if share >= 1:
         yield from rows
         return
@@ -36,8 +62,9 @@ def paced(rows: Iterable[T], share: float, every: int = CHUNK_ROWS) -> Iterator[
     for n, row in enumerate(rows, 1):
         yield row
         if n % every == 0:
-            busy = time.monotonic() - started
-            time.sleep(busy * rest)  # pacing: the rest that keeps the export within its share
+            if contended():
+                busy = time.monotonic() - started
+                time.sleep(busy * rest)  # pacing: the rest that keeps the export within its share
             started = time.monotonic()
 
 
@@ -57,41 +84,61 @@ def times_in(zone: ZoneInfo | None) -> Times:
 
 def _cell(value: Any) -> Any:
     """A CSV cell; text that a spreadsheet would run as a formula is quoted with a leading apostrophe."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is str:  # (most cells: no other test)
+        return "'" + value if value[:1] in FORMULA_CHARS else value
+    if kind is int or kind is float or (isinstance(value, int | float) and not isinstance(value, bool)):
         return value
     text = text_of(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return "'" + text if text[:1] in FORMULA_CHARS else text
+
+
+HEADER = ("id", "form", "received_at", "revision")
+
+
+def table_rows(
+    docs: Iterable[dict], fields: list[str], form_names: dict[str, str], times: Times = isoformat
+) -> Iterator[list[Any]]:
+    """The rows of a spreadsheet export (CSV, XLSX): a header, then one row per submission (undeclared
+    fields as JSON in "other"), every text cell neutralised (see ``_cell``)."""
+    yield [_cell(name) for name in (*HEADER, *fields, "other")]
+    declared = set(fields)
+    for doc in docs:
+        data = doc.get("data") or {}
+        other = {k: v for k, v in data.items() if k not in declared}
+        yield [
+            str(doc["_id"]),
+            _cell(form_names.get(doc.get("form_id"), "")),
+            times(doc.get("created_at")),
+            doc.get("revision", 1),
+            *[_cell(data.get(name)) for name in fields],
+            json.dumps(other, default=str) if other else "",
+        ]
 
 
 def csv_rows(
-    docs: Iterable[dict], fields: list[str], form_names: dict[str, str], times: Times = isoformat, bom: bool = False
+    docs: Iterable[dict],
+    fields: list[str],
+    form_names: dict[str, str],
+    times: Times = isoformat,
+    bom: bool = False,
 ) -> Iterator[str]:
-    """CSV text in chunks: a header, then one line per submission (undeclared fields as JSON in "other");
-    ``bom``: starts with a byte order mark, for Excel."""
+    """CSV text in chunks of ``CHUNK_ROWS`` rows (see ``table_rows``); ``bom``: starts with a byte order
+    mark, for Excel."""
     buffer = io.StringIO()
     if bom:
         buffer.write(BOM)
     writer = csv.writer(buffer)
-    writer.writerow([_cell(name) for name in ("id", "form", "received_at", "revision", *fields, "other")])
-    declared = set(fields)
-    for n, doc in enumerate(docs, 1):
-        data = doc.get("data") or {}
-        other = {k: v for k, v in data.items() if k not in declared}
-        writer.writerow(
-            [
-                str(doc["_id"]),
-                _cell(form_names.get(doc.get("form_id"), "")),
-                times(doc.get("created_at")),
-                doc.get("revision", 1),
-                *(_cell(data.get(name)) for name in fields),
-                json.dumps(other, default=str) if other else "",
-            ]
-        )
-        if n % CHUNK_ROWS == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
+    rows = table_rows(docs, fields, form_names, times)
+    writer.writerow(next(rows))  # the header leaves before the store is read
     yield buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    while chunk := list(islice(rows, CHUNK_ROWS)):
+        writer.writerows(chunk)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def _json_row(doc: dict, times: Times) -> str:

@@ -14,6 +14,7 @@ import datetime as dt
 import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -31,10 +32,12 @@ from app.models.search_terms import submission_of, term_key, text_of, time_key, 
 PER_PAGE = 25
 SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
 BATCH = 200
+EXPORT_BATCH = 1_000  # rows per read of an export (its next read overlaps the writing of these)
 FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
 MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
 RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
 TAIL_LIMIT = 2_000  # submissions not yet indexed a word search reads directly (normally a few seconds' worth)
+RARE_ENOUGH = 2 * PER_PAGE  # postings of a word rare enough to stop counting the others
 SORTS = {"newest": -1, "oldest": 1}
 FIELD_SORT = re.compile(r"^(?P<field>[A-Za-z_][A-Za-z0-9_\-]{0,63}):(?P<dir>asc|desc)$")
 KEY = re.compile(r"^[0-9]{17}[0-9a-f]{24}$")
@@ -226,41 +229,74 @@ def _unindexed(form_id: str) -> bool:
 
 
 def _by_key(
-    coll: Collection, query: dict[str, Any], fields: dict | None, direction: int, skip: int = 0
+    coll: Collection,
+    query: dict[str, Any],
+    fields: dict | None,
+    direction: int,
+    skip: int = 0,
+    whole: bool = False,
 ) -> Iterator[dict]:
     """Rows of ``query`` in ``sort_key`` order, read a bounded batch at a time, each batch after the last
     key read (``sort_key`` is unique within any query here). Never one open cursor: nx-27017 reads every
-    row of a query without a limit before it returns the first."""
+    row of a query without a limit before it returns the first. ``whole`` (an export, which reads every
+    row): larger batches, each asked for while the one before is being written out."""
     after = "$lt" if direction < 0 else "$gt"
-    size, last = FIRST_BATCH, None
-    while True:
-        if last is not None:
-            query = {**query, "sort_key": {**query.get("sort_key", {}), after: last}}
-        rows = list(coll.find(query, fields, sort=[("sort_key", direction)], skip=skip, limit=size))
-        yield from rows
-        if len(rows) < size:
-            return
-        size, last, skip = BATCH, rows[-1]["sort_key"], 0
+
+    def read(size: int, last: str | None, skip: int) -> list[dict]:
+        where = query if last is None else {**query, "sort_key": {**query.get("sort_key", {}), after: last}}
+        found = coll.find(where, fields, sort=[("sort_key", direction)], skip=skip, limit=size, batch_size=size)
+        return list(found)
+
+    if not whole:
+        size, last = FIRST_BATCH, None
+        while True:
+            rows = read(size, last, skip)
+            yield from rows
+            if len(rows) < size:
+                return
+            size, last, skip = BATCH, rows[-1]["sort_key"], 0
+    pool = ThreadPoolExecutor(1, thread_name_prefix="export-read")
+    try:
+        size = FIRST_BATCH
+        rows = read(size, None, skip)
+        while True:
+            ahead = BATCH if size == FIRST_BATCH else EXPORT_BATCH  # (growing: the first rows leave soon)
+            more = pool.submit(read, ahead, rows[-1]["sort_key"], 0) if len(rows) == size else None
+            yield from rows
+            if more is None:
+                return
+            rows, size = more.result(), ahead
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _plain(filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None) -> Iterator[dict]:
-    """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index."""
+def _plain(
+    filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None, whole: bool = False
+) -> Iterator[dict]:
+    """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index
+    (``whole``: every one of them will be read, see ``_by_key``)."""
     query: dict[str, Any] = {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}}
     if bounds := filters.key_range():
         query["sort_key"] = bounds
     projection = None if fields is None else {**fields, "sort_key": 1}
-    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip)
+    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip, whole)
 
 
 def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
-    """The word with the fewest postings in this form (and how many, up to a bound)."""
+    """The word with the fewest postings in this form (and how many, up to a bound). Longer words are
+    counted first (an e-mail's own part, a name, an id: usually the rarest), and counting stops at a word
+    with at most ``RARE_ENOUGH`` postings: its candidates cost less to test than the other words to count
+    ("example", "com")."""
     terms = SubmissionTerm._get_collection()
-    counts = [  # (a find, not count_documents: nx-27017 counts in Python)
-        (len(list(terms.find({"key": {"$eq": term_key(form_id, w)}}, {"_id": 1}, limit=RANK_CAP))), w)
-        for w in found[:MAX_QUERY_WORDS]
-    ]
-    count, word = min(counts)
-    return word, count
+    best: tuple[int, str] | None = None
+    for w in sorted(found[:MAX_QUERY_WORDS], key=len, reverse=True):
+        # (a find, not count_documents: nx-27017 counts in Python)
+        count = len(list(terms.find({"key": {"$eq": term_key(form_id, w)}}, {"_id": 1}, limit=RANK_CAP)))
+        if best is None or count < best[0]:
+            best = (count, w)
+        if count <= RARE_ENOUGH:
+            break
+    return (best[1], best[0]) if best else ("", 0)
 
 
 def _within(key: str, bounds: Mapping[str, str]) -> bool:
@@ -384,10 +420,16 @@ class _Search:
         else:
             states = (False, True) if f.deleted else (False,)
             if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
-                return _plain(f, self.form_ids[0], False, skip, fields)
+                return _plain(f, self.form_ids[0], False, skip, fields, self.whole)
+            # (several forms merged: plain batches, not a reader thread per form)
             streams = [_plain(f, fid, d, 0, fields) for fid in self.form_ids for d in states]
         merged = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=f.direction < 0)
         return islice(merged, skip, None)
+
+    @property
+    def whole(self) -> bool:
+        """Whether every match will be read (an export: no budget)."""
+        return self.budget.limit is None
 
     def notes(self) -> list[str]:
         notes = []

@@ -29,6 +29,7 @@ from app.engine.write_unit import WriteUnit
 from app.errors import APIError, invalid
 from app.models import Form, Submission, search_terms, utcnow
 from app.models import revision as revisions
+from app.models.form import new_submission
 from app.services import services
 from app.signals import FormEvent
 from app.store_health import as_store_error, restart_store_deadline
@@ -170,19 +171,7 @@ def _accept(form_id: str, outcome: _Outcome):
             return intake.accepted(str(form["_id"]), claim.replay)
         sub_id = ObjectId(claim.submission_id)
     marker = pending_marker("form.submitted", sub_id, 1)
-    sub = {
-        "_id": sub_id,
-        "form_id": str(form["_id"]),
-        "workspace_id": form.get("workspace_id"),
-        "data": data,
-        "revision": 1,
-        "deleted": False,
-        "created_at": now,
-        "updated_at": now,
-        "pending_events": [],
-        "dispatch_pending": False,
-    }
-    sub.update(search_terms.search_fields(sub))
+    sub = new_submission(str(form["_id"]), form.get("workspace_id"), data, sub_id, now)
     sub[indexer.PENDING] = indexer.NEW  # (its postings and figures: the indexer's, after the 202)
     size = request.content_length  # (None: a chunked body, which may be as large as allowed)
     if size is None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from bson import ObjectId
 from mongoengine import (
     BooleanField,
     DateTimeField,
@@ -15,6 +20,7 @@ from mongoengine import (
 )
 
 from app.models.common import isoformat, utcnow
+from app.models.search_terms import search_fields
 
 FIELD_TYPES = ("text", "textarea", "email", "number", "select", "checkbox", "date", "url", "tel")
 
@@ -122,3 +128,24 @@ class Submission(Document):
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
         }
+
+
+def new_submission(
+    form_id: str, workspace_id: str | None, data: Mapping[str, Any], sub_id: ObjectId, now: dt.datetime
+) -> dict[str, Any]:
+    """A new submission's document as the intake stores it: revision 1, no pending event yet, its place in
+    the search index (its postings are ``search_terms.postings`` of it)."""
+    sub = {
+        "_id": sub_id,
+        "form_id": form_id,
+        "workspace_id": workspace_id,
+        "data": dict(data),
+        "revision": 1,
+        "deleted": False,
+        "created_at": now,
+        "updated_at": now,
+        "pending_events": [],
+        "dispatch_pending": False,
+    }
+    sub.update(search_fields(sub))
+    return sub

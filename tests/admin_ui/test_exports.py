@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import tracemalloc
 
 import pytest
 from pymongo.collection import Collection
@@ -116,7 +117,7 @@ class _Clock:
 def test_an_export_rests_so_that_it_is_busy_at_most_its_share_of_the_time(monkeypatch, share, cost):
     clock = _Clock(cost)
     monkeypatch.setattr(export, "time", clock)
-    rows = list(export.paced(clock.rows(1000), share, every=100))
+    rows = list(export.paced(clock.rows(1000), share, every=100, contended=lambda: True))
     assert rows == list(range(1000))  # every row, in order
     busy = 1000 * cost
     assert len(clock.rests) == 10
@@ -126,5 +127,143 @@ def test_an_export_rests_so_that_it_is_busy_at_most_its_share_of_the_time(monkey
 def test_an_export_with_the_whole_share_never_rests(monkeypatch):
     clock = _Clock(0.001)
     monkeypatch.setattr(export, "time", clock)
-    assert len(list(export.paced(clock.rows(1000), 1.0, every=100))) == 1000
+    assert len(list(export.paced(clock.rows(1000), 1.0, every=100, contended=lambda: True))) == 1000
     assert clock.rests == []
+
+
+@pytest.mark.parametrize("share", [0.05, 0.5, 0.9])
+def test_an_export_rests_only_while_others_wait_for_the_cores(monkeypatch, share):
+    clock = _Clock(0.001)
+    monkeypatch.setattr(export, "time", clock)
+    waiting = iter([False, True, False, False, True] * 2)  # others want the cores at 2 of each 5 checks
+    rows = list(export.paced(clock.rows(1000), share, every=100, contended=lambda: next(waiting)))
+    assert rows == list(range(1000)) and len(clock.rests) == 4
+    assert clock.rests == pytest.approx([0.1 * (1 / share - 1)] * 4)
+
+
+@pytest.mark.parametrize(("running", "contended"), [(1, False), (2, False), (3, True), (9, True)])
+def test_the_cores_are_contended_when_more_threads_are_ready_than_cores(tmp_path, monkeypatch, running, contended):
+    monkeypatch.setattr(export.os, "cpu_count", lambda: 2)
+    stat = tmp_path / "stat"
+    stat.write_text(f"cpu  1 2 3 4\nctxt 99\nprocs_running {running}\nprocs_blocked 0\n")
+    assert export.cpus_contended(str(stat)) is contended
+    assert export.cpus_contended(str(tmp_path / "absent")) is True  # unknown: taken as contended
+
+
+# ---- XLSX ------------------------------------------------------------------------------------------
+
+
+def _sheet(body: bytes) -> list[list]:
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    book = load_workbook(io.BytesIO(body), read_only=True)
+    [sheet] = book.worksheets
+    cells = [list(row) for row in sheet.iter_rows(values_only=True)]
+    book.close()
+    return cells
+
+
+def test_xlsx_opens_with_the_csv_columns_rows_and_text(owner, people):
+    resp = owner.get(_url(people, "xlsx"), buffered=False)
+    assert resp.status_code == 200 and resp.is_streamed
+    assert resp.mimetype == export.FORMATS["xlsx"] and ".xlsx" in resp.headers["Content-Disposition"]
+    rows = _sheet(b"".join(resp.response))
+    table = list(csv.reader(io.StringIO(owner.get(_url(people, "csv")).text)))
+    assert rows[0] == table[0] and len(rows) == len(table) == 4
+    assert [r[5] for r in rows[1:]] == ["Zoë", "美咲", 'two\nlines, a "quote"']
+    assert [r[6] for r in rows[1:]] == [30, 41, 52]  # numbers stay numbers
+    assert [r[0] for r in rows[1:]] == [r[0] for r in table[1:]]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_xlsx_follows_the_view_filters_and_time_zone(owner, people, zone):
+    rows = _sheet(owner.get(_url(people, "xlsx", f"&q=zoë&tz={zone}&times=local")).data)
+    local = list(csv.reader(io.StringIO(owner.get(_url(people, "csv", f"&q=zoë&tz={zone}&times=local")).text)))
+    assert len(rows) == 2 and rows[1][5] == "Zoë" and rows[1][2] == local[1][2]
+    assert _sheet(owner.get(_url(people, "xlsx", "&q=nobody")).data) == [rows[0]]  # the header only
+
+
+@pytest.mark.parametrize("value", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "=HYPERLINK(\"http://x\")"])
+def test_xlsx_neutralises_formulas_like_the_csv(app, api, owner, value):
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    form = api.create_form("Sheet", FIELDS)
+    _seed(app, form, [({"name": value, "email": "a\x01b@example.com"}, NOON)])
+    body = owner.get(_url(form, "xlsx")).data
+    rows = _sheet(body)
+    assert rows[1][5] == "'" + value and rows[1][4] == "a\ufffdb@example.com"  # (a control char is no XML)
+    sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+    assert not [c for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+
+
+def test_xlsx_memory_does_not_grow_with_the_rows():
+    """Rows go out while they are written: the most memory held at once is the same for 2,000 rows and
+    for 20 times as many, and the bytes leave in many chunks (the first before the last row is read)."""
+    from app.admin.xlsx_stream import xlsx_chunks  # noqa: PLC0415
+
+    read = [0]  # rows read so far
+
+    def rows(n: int):
+        yield ["id", "name", "age"]
+        for i in range(n):
+            read[0] = i + 1
+            yield [f"{i:024x}", f"Zoë {i} 美咲", i]
+
+    peaks = {}
+    for n in (2_000, 40_000):
+        tracemalloc.start()
+        chunks = xlsx_chunks(rows(n))
+        next(chunks)
+        assert read[0] < n  # the first bytes before the last row
+        count = 1 + sum(1 for _ in chunks)
+        peaks[n] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert count > n // 8_000
+    assert peaks[40_000] < 1.5 * peaks[2_000]
+
+
+@pytest.mark.parametrize(("batch", "rows"), [(7, 40), (10, 36), (1_000, 26)])
+@pytest.mark.parametrize("sort", ["newest", "oldest"])
+def test_an_export_read_in_batches_ahead_has_every_row_once_in_order(app, api, owner, monkeypatch, batch, rows, sort):
+    from app.admin import submission_search  # noqa: PLC0415
+
+    monkeypatch.setattr(submission_search, "EXPORT_BATCH", batch)
+    form = api.create_form("Batches", FIELDS)
+    _seed(app, form, [({"age": i}, NOON + dt.timedelta(minutes=i)) for i in range(rows)])
+    url = f"/admin/submissions/export.jsonl?form_id={form['id']}&sort={sort}"
+    ages = [json.loads(line)["data"]["age"] for line in owner.get(url).data.decode().splitlines()]
+    assert ages == (list(range(rows)) if sort == "oldest" else list(range(rows))[::-1])
+    day = "&from=2026-01-01&to=2026-01-01&tz=UTC"  # (every row: a bounded key range reads the same)
+    assert len(owner.get(url + day).data.decode().splitlines()) == rows
+
+
+@pytest.mark.parametrize("extra", ["", "&bom=1", "&times=local&tz=Asia/Tokyo"])
+def test_the_csv_header_leaves_before_any_submission_is_read(owner, people, monkeypatch, extra):
+    reads = []
+    find = Collection.find
+
+    def counted(self, *args, **kwargs):
+        if self.name == "submissions" and kwargs.get("sort"):  # (rows, not the index-completeness check)
+            reads.append(args)
+        return find(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find", counted)
+    chunks = owner.get(_url(people, "csv", extra), buffered=False).response
+    header = next(chunks)
+    header = header.decode() if isinstance(header, bytes) else header
+    assert header.lstrip("\ufeff").startswith("id,form,received_at,revision,email,name,age") and not reads
+    assert "Zoë" in "".join(c.decode() if isinstance(c, bytes) else c for c in chunks) and reads
+
+
+@pytest.mark.parametrize(("rows", "sheets"), [(9, 1), (10, 2), (11, 2), (25, 3)])
+def test_xlsx_rows_past_a_sheets_limit_go_on_in_another_sheet_under_the_header(rows, sheets):
+    from openpyxl import load_workbook  # noqa: PLC0415
+
+    from app.admin.xlsx_stream import xlsx_chunks  # noqa: PLC0415
+
+    table = [["id", "name"], *[[i, f"Zoë {i}"] for i in range(rows)]]
+    book = load_workbook(io.BytesIO(b"".join(xlsx_chunks(table, max_rows=10))), read_only=True)
+    assert len(book.worksheets) == sheets
+    found = [list(r) for ws in book.worksheets for r in ws.iter_rows(values_only=True)]
+    assert [r for r in found if r != ["id", "name"]] == table[1:]  # every row once, in order
+    assert found.count(["id", "name"]) == sheets

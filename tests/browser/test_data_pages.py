@@ -11,6 +11,7 @@ import time
 
 import pytest
 from bson import ObjectId
+from openpyxl import load_workbook
 from playwright.sync_api import expect
 
 from app.models import PluginJob, Submission, search_terms
@@ -127,6 +128,13 @@ def test_browse_search_export_resend_and_delete_submissions(page, world, sink, t
     table = list(csv.reader(io.StringIO(saved.read_text(encoding="utf-8"))))
     name = table[0].index("name")
     assert len(table) == EXPORTED + 1 and "Person 0\nZoë 美咲" in {row[name] for row in table}
+    with page.expect_download() as download:  # an XLSX (a zip: counted in megabytes) opens with every row
+        page.get_by_role("link", name="Excel (XLSX)").click()
+    expect(page.locator("#export-count")).to_have_text(re.compile(r"^Exported [0-9.]+ MB\.$"))
+    download.value.save_as(tmp_path / "export.xlsx")
+    sheet = load_workbook(tmp_path / "export.xlsx", read_only=True).worksheets[0]
+    cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert cells[0] == table[0] and len(cells) == EXPORTED + 1 and "Person 0\nZoë 美咲" in {r[name] for r in cells}
 
     # The detail: every field, the delivery and its attempt; resend to one integration; delete.
     page.get_by_role("link", name=re.compile("Open submission")).first.click()

@@ -14,7 +14,7 @@ from flask import Response, abort, current_app, render_template, request, stream
 
 from app.admin import access, bp, live_rows
 from app.admin.columns import Columns
-from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, paced, times_in
+from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, paced, table_rows, times_in
 from app.admin.submission_search import (
     Filters,
     field_names,
@@ -25,6 +25,7 @@ from app.admin.submission_search import (
     viewer_zone,
     zone_name,
 )
+from app.admin.xlsx_stream import xlsx_chunks
 from app.models import Form, FormField, PluginConfig, PluginExecutionLog, PluginJob, Submission, find_by_id
 from app.models import revision as revisions
 
@@ -132,9 +133,11 @@ def export_submissions(fmt: str):
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
     docs = paced(matching(filters, forms), current_app.config["EXPORT_SHARE"])
     times = times_in(viewer_zone(filters.tz) if request.args.get("times") == "local" else None)
+    names = {fid: f.name for fid, f in forms.items()}
     if fmt == "csv":
-        names = {fid: f.name for fid, f in forms.items()}
         body = csv_rows(docs, field_names(in_scope), names, times, bom=request.args.get("bom") == "1")
+    elif fmt == "xlsx":
+        body = xlsx_chunks(table_rows(docs, field_names(in_scope), names, times))
     elif fmt == "jsonl":
         body = jsonl_rows(docs, times)
     else:

@@ -22,6 +22,7 @@
     };
   }
   const HEAD_LINES = { csv: 1, json: 1, jsonl: 0 }; // the header row; the JSON array's "[" line
+  const megabytes = (n) => (n / 1e6).toLocaleString(undefined, { maximumFractionDigits: 1 });
 
   async function download(link) {
     const box = $("#export-progress");
@@ -39,16 +40,20 @@
     const reader = resp.body.getReader();
     const parts = [];
     let lines = 0;
+    let bytes = 0;
+    const zipped = link.dataset.export === "xlsx"; // (a zip: its rows cannot be counted as they arrive)
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       parts.push(value);
+      if (zipped) { bytes += value.length; count.textContent = `${megabytes(bytes)} MB…`; continue; }
       lines = rowsIn(value);
       count.textContent = `${Math.max(0, lines - head).toLocaleString()} rows…`;
     }
     const rows = Math.max(0, lines - head);
     bar.max = 1; bar.value = 1;
-    count.textContent = `Exported ${rows.toLocaleString()} row${rows === 1 ? "" : "s"}.`;
+    count.textContent = zipped ? `Exported ${megabytes(bytes)} MB.`
+      : `Exported ${rows.toLocaleString()} row${rows === 1 ? "" : "s"}.`;
     const url = URL.createObjectURL(new Blob(parts, { type: resp.headers.get("Content-Type") || "application/octet-stream" }));
     const a = document.createElement("a");
     a.href = url;
