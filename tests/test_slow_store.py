@@ -242,7 +242,7 @@ def test_the_scheduler_does_not_pause_for_a_slow_operation(make_app, caplog):
         def slow(exc=exc):
             raise exc
 
-        scheduler._guarded("maintenance", slow)
+        scheduler.guarded("maintenance", slow)
         wait_until(lambda: not health.confirming, what="the confirmation ping")
         assert not health.down
     assert scheduler.poll() == 0 and not health.down  # it polls (nothing is due)

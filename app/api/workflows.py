@@ -298,7 +298,7 @@ class StepPreviewIn(Schema):
 def preview_step(workflow_id: str):
     """What a step would send for sample data: its config rendered (secrets masked) and the plugin's own
     preview, through the one door into plugin code. Nothing is sent."""
-    wf = scoped_or_404(Workflow, workflow_id, "workflow")
+    wf = scoped_or_404(Workflow, workflow_id, "workflow", WRITE)  # (as an integration's preview)
     body = load(StepPreviewIn(), json_body())
     step = next((s for s in wf.steps if s["name"] == body["step"]), None)
     plugin = services().plugins.get(step["plugin_id"]) if step else None

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from app.models import PluginExecutionLog
+from app.models import Alert, PluginExecutionLog
 from tests.admin_api.conftest import login
 
 PUBLIC = {
@@ -18,7 +18,11 @@ PUBLIC = {
     "api.get_invitation",
     "api.accept_invitation",
 }
-GLOBAL = {"plugin_id", "fmt", "name"}  # the plugin catalogue and its icons are the same for everyone; export formats too
+GLOBAL = {
+    "plugin_id",
+    "fmt",
+    "name",
+}  # the plugin catalogue and its icons are the same for everyone; export formats too
 OWNER_READS = {"api.list_invitations"}  # who was invited is for owners only
 WRITE_METHODS = {"POST", "PATCH", "PUT", "DELETE"}
 
@@ -39,7 +43,21 @@ def world(app, api, people):
     log = PluginExecutionLog(
         job_id=job_id, config_id=config["id"], form_id=form["id"], workspace_id=ws_a, attempt=1
     ).save()
+    alert = Alert(
+        workspace_id=ws_a, config_id=config["id"], kind="disabled", title="t", message="m", dedup_key="iso"
+    ).save()
+    flow = api.post(
+        "/api/workflows",
+        {
+            "name": "A flow",
+            "trigger": {"type": "manual"},
+            "steps": [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}}],
+        },
+    ).json
     ids = {
+        "alert_id": str(alert.id),
+        "workflow_id": flow["id"],
+        "run_id": api.post(f"/api/workflows/{flow['id']}/run", {"data": {}}).json["id"],
         "form_id": form["id"],
         "submission_id": sub["id"],
         "config_id": config["id"],

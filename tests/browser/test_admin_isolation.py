@@ -24,7 +24,10 @@ def setup(app, api):
     with app.app_context():
         outsider = auth.create_user("b@example.com", PASSWORD)
         auth.create_workspace("B", outsider)
+    flow = api.post("/api/workflows", {"name": "Flow of A", "trigger": {"type": "manual"}, "steps": []}).json
     ids = {
+        "workflow_id": flow["id"],
+        "run_id": api.post(f"/api/workflows/{flow['id']}/run", {"data": {}}).json["id"],
         "form_id": form["id"],
         "config_id": config["id"],
         "job_id": job_id,
@@ -73,11 +76,16 @@ def test_an_outsider_gets_404_for_every_page_of_another_workspace(app, setup):
         if set(rule.arguments) - GLOBAL:
             assert resp.status_code == 404, rule.rule
             checked += 1
+        elif rule.endpoint == "admin.new_submission_rows":  # (a fragment: asks for the rows newer than a key)
+            assert resp.status_code == 400, rule.rule
         else:
             assert resp.status_code in (200, 403), rule.rule
             assert "Private form of A" not in resp.text, rule.rule
     for query in ("form_id", "config_id"):
         assert client.get(f"/admin/executions?{query}={setup[query]}").status_code == 404
+    newer = f"00000000000000000{'0' * 24}"
+    rows = client.get(f"/admin/submissions/rows?form_id={setup['form_id']}&newer={newer}")
+    assert rows.status_code == 404 and "a@example.com" not in rows.text
     for page in ("/admin/submissions", "/admin/submissions/export.csv", "/admin/submissions/export.json"):
         assert client.get(f"{page}?form_id={setup['form_id']}").status_code == 404
         assert "a@example.com" not in client.get(page).text
