@@ -143,19 +143,7 @@ def _same_time(stored: dt.datetime | None, stamp: dt.datetime) -> bool:
 
 def _settles(job: JobRecord, outcome: str, at: dt.datetime, error: str | None = None) -> tuple[Settled, ...]:
     """What the rollups count when ``job`` (as read) settles as ``outcome`` at ``at``."""
-    created = as_datetime(job.get("created_at")) or job["_id"].generation_time.replace(tzinfo=None)
-    return (
-        Settled(
-            job["_id"],
-            job["config_id"],
-            job.get("form_id"),
-            job.get("workspace_id"),
-            created,
-            outcome,
-            at,
-            error,
-        ),
-    )
+    return (rollups.settled_as(job, outcome, at, error),)
 
 
 def allowed(transition: str, status: str) -> bool:
@@ -402,7 +390,7 @@ def _taken_back(job: JobRecord) -> tuple[Settled, ...]:
     return tuple(replace(end, sign=-1) for end in _settles(job, job["status"], done))
 
 
-REQUEUE_FIELDS = {
+SETTLE_FIELDS = {  # what a status change reads of a job: its attempts and what its rollup counts
     "status": 1,
     "attempts": 1,
     "max_attempts": 1,
@@ -410,8 +398,8 @@ REQUEUE_FIELDS = {
     "form_id": 1,
     "workspace_id": 1,
     "created_at": 1,
-    "completed_at": 1,
 }
+REQUEUE_FIELDS = {**SETTLE_FIELDS, "completed_at": 1}
 
 
 def resend(job_id: ObjectId, extra_attempts: int) -> None:

@@ -32,9 +32,7 @@ PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 class JobQueue:
     """Store operations of the scheduler, for one owner (a process)."""
 
-    def __init__(
-        self, owner: str, lease_seconds: float, integration_cap: int = 0, workspace_cap: int = 0
-    ):
+    def __init__(self, owner: str, lease_seconds: float, integration_cap: int = 0, workspace_cap: int = 0):
         self.owner = owner
         self.lease = lease_seconds
         self.integration_cap = (
@@ -176,15 +174,7 @@ class JobQueue:
         now, stamp = time.time(), utcnow()
         running = self.coll.find(
             {"status": RUNNING},
-            {
-                "lease_expires_at": 1,
-                "attempts": 1,
-                "max_attempts": 1,
-                "config_id": 1,
-                "form_id": 1,
-                "workspace_id": 1,
-                "created_at": 1,
-            },
+            {**jobs.SETTLE_FIELDS, "lease_expires_at": 1},
         )
         expired = [j for j in running if j.get("lease_expires_at") and j["lease_expires_at"] < now]
         requeue = [j["_id"] for j in expired if j["attempts"] < j["max_attempts"]]

@@ -9,7 +9,6 @@ attempts (a job's last error stands for its attempts' errors).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -50,23 +49,13 @@ def job_settles(job: dict[str, Any]) -> list[Settled]:
     end = as_datetime(job.get("completed_at")) or as_datetime(job.get("updated_at")) or created
     changed = as_datetime(job.get("updated_at")) or end
 
-    def one(outcome: str, at: dt.datetime, error: str | None = None) -> Settled:
-        return Settled(
-            job["_id"],
-            job["config_id"],
-            job.get("form_id"),
-            job.get("workspace_id"),
-            created,
-            outcome,
-            at,
-            error,
-        )
-
     found = []
     retries = attempts - 1 if status in (COMPLETED, FAILED, RUNNING) else attempts
-    found += [one("retried", changed, job.get("last_error")) for _ in range(max(0, retries))]
+    found += [
+        rollups.settled_as(job, "retried", changed, job.get("last_error")) for _ in range(max(0, retries))
+    ]
     if status in (COMPLETED, FAILED, CANCELLED):
-        found.append(one(status, end, job.get("last_error")))
+        found.append(rollups.settled_as(job, status, end, job.get("last_error")))
     return found
 
 

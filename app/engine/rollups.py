@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from pymongo import UpdateOne
 from pymongo.collection import Collection
 
 from app.db import database
+from app.models.common import as_datetime
 
 COLLECTION = "delivery_rollups"
 META = "rollups_meta"  # {_id: "delivery", counted_from: epoch seconds | None}
@@ -89,6 +90,14 @@ class Settled:
         if self.outcome != "completed":
             return None
         return max(0.0, (self.at - self.created_at).total_seconds())
+
+
+def settled_as(job: Mapping[str, Any], outcome: str, at: dt.datetime, error: str | None = None) -> Settled:
+    """``job`` (a stored job document) counted as settling with ``outcome`` at ``at``."""
+    created = as_datetime(job.get("created_at")) or job["_id"].generation_time.replace(tzinfo=None)
+    return Settled(
+        job["_id"], job["config_id"], job.get("form_id"), job.get("workspace_id"), created, outcome, at, error
+    )
 
 
 def day_key(config_id: str, when: dt.datetime) -> str:
