@@ -14,21 +14,12 @@ from playwright.sync_api import expect
 from app.engine import alerts
 from app.engine.alert_resolution import resolve_recovered
 from app.models import PluginConfig, PluginExecutionLog
+from tests.admin_ui.test_submission_actions import FIELDS
 from tests.browser.axe_check import assert_no_serious_violations
 from tests.browser.conftest import assert_accessible, login, shot
 
 pytestmark = pytest.mark.browser
 
-FIELDS = [
-    {"name": "full_name", "label": "Your name", "type": "text", "required": True},
-    {"name": "email", "label": "E-mail address", "type": "email", "required": True},
-    {"name": "plan", "label": "Plan", "type": "select", "options": ["Free", "Pro"]},
-    {"name": "seats", "label": "Seats", "type": "number"},
-    {"name": "notes", "label": "Anything else", "type": "textarea"},
-    {"name": "city", "label": "Town", "type": "text"},
-    {"name": "phone", "label": "Phone number", "type": "tel"},
-    {"name": "agree", "label": "I agree", "type": "checkbox"},
-]
 PEOPLE = [
     {"full_name": "Ada Lovelace", "email": "ada@example.com", "plan": "Pro", "seats": 3, "city": "London"},
     {"full_name": "Grace Hopper", "email": "grace@example.com", "plan": "Free", "city": "Arlington"},

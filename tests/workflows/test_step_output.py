@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import marshmallow
@@ -14,8 +13,7 @@ from app.contract.testing import payload, run_plugin
 from plugins.hubspot import HubSpotPlugin
 from plugins.slack import SlackPlugin
 from tests.plugins.conftest import SETTINGS
-from tests.plugins.peers.hubspot import FakeHubSpot
-from tests.plugins.peers.slack import TOKEN, FakeSlack
+from tests.plugins.peers.slack import TOKEN
 
 
 class _Empty(marshmallow.Schema):
@@ -37,18 +35,6 @@ class Returns(Plugin):
         return TestResult(True, "ok")
 
 
-@pytest.fixture
-def hubspot() -> Iterator[FakeHubSpot]:
-    fake = FakeHubSpot()
-    yield fake
-    fake.close()
-
-
-@pytest.fixture
-def slack() -> Iterator[FakeSlack]:
-    fake = FakeSlack()
-    yield fake
-    fake.close()
 
 
 def test_hubspot_returns_the_contact_it_created_or_updated(hubspot):
