@@ -244,3 +244,15 @@ def test_a_fields_value_is_what_the_guide_says(value, shown):
         "{% elif f.value %}set{% else %}unset{% endif %}{% endfor %}"
     )
     assert render(source, context) == shown
+
+
+def test_the_readme_says_once_which_built_ins_declare_a_rate_limit():
+    [listed] = re.findall(r"Rate limits a plugin declares \(([^)]*)\)", README)
+    named = set(listed.split(", "))
+    wrong = {}
+    for plugin_id, ref in BUILTINS.items():
+        plugin = _load_ref(ref)
+        said = any(word in named for word in re.findall(r"\w+", plugin.name))
+        if said != (plugin.rate_limit is not None):
+            wrong[plugin_id] = said
+    assert wrong == {}
