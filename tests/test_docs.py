@@ -77,8 +77,108 @@ def test_every_event_is_in_the_guides_event_table_and_has_a_title(event):
     assert event in EVENT_TITLES
 
 
-def test_every_setting_is_in_the_readme_configuration_table():
-    assert [name for name in SETTINGS if not _mentioned(name, README)] == []
+def _section(text: str, heading: str) -> str:
+    return text.split(f"\n{heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _readme_settings() -> dict[str, str]:
+    """The configuration table: variable -> its default cell (``A` / `B`` rows split in two)."""
+    table = {}
+    for row in re.findall(r"^\| (`[A-Z].*?) \| (.*?) \| .* \|$", _section(README, "## Configuration"), re.M):
+        names = re.findall(r"`([A-Z0-9_]+)`", row[0])
+        defaults = row[1].split(" / ") if len(names) > 1 else [row[1]]
+        assert len(defaults) == len(names), row
+        table.update(zip(names, defaults, strict=True))
+    return table
+
+
+# Variables the app reads from the environment that are not an operator's setting.
+NOT_SETTINGS = {"HOME", "PYTHONPATH", "WERKZEUG_RUN_MAIN"}
+
+
+def test_the_readme_configuration_table_is_every_setting_with_its_default():
+    table = _readme_settings()
+    assert sorted(set(SETTINGS) - set(table)) == []
+    source = "".join(p.read_text() for p in (ROOT / "app").rglob("*.py"))
+    # The rest are read from the environment by `make run`, gunicorn's hooks or prometheus-client.
+    read = set(re.findall(r'(?:environ|env)(?:\.get\(|\[)"([A-Z][A-Z0-9_]+)"', source)) - NOT_SETTINGS
+    assert sorted(read - set(table)) == []
+    assert sorted(set(table) - set(SETTINGS) - read) == []
+    wrong = {}
+    for name, (kind, default) in SETTINGS.items():
+        shown = re.match(r"`([^`]*)`", table[name])
+        if default == "":
+            ok = shown is None or shown.group(1) == ""  # words: unset, generated, derived, ...
+        elif kind in (int, float):
+            ok = shown is not None and float(shown.group(1)) == default
+        else:
+            ok = shown is not None and shown.group(1).lower() == str(default).lower()
+        if not ok:
+            wrong[name] = (table[name], default)
+    assert wrong == {}
+
+
+def _layout() -> str:
+    return README.split("Code layout:", 1)[1].split("\n\n", 2)[1]
+
+
+def test_the_code_layout_names_what_exists_and_every_package_and_engine_module():
+    rows = [line.split(" | ")[0] for line in _layout().splitlines()[2:]]
+    named = [path for row in rows for path in re.findall(r"`([^`]+)`", row)]
+    assert [path for path in named if not (ROOT / path).exists()] == []
+    packages = {f"app/{p.parent.name}/" for p in (ROOT / "app").glob("*/__init__.py")}
+    assert sorted(packages - set(named)) == []
+    engine = next(line for line in _layout().splitlines() if line.startswith("| `app/engine/`"))
+    said = set(re.findall(r"`([a-z_]+)`", engine))
+    modules = {p.stem for p in (ROOT / "app" / "engine").glob("*.py")} - {"__init__"}
+    assert sorted(modules - said) == []
+    from app.engine import runner
+
+    assert sorted(said - modules - set(vars(runner))) == []  # a name that is not a module is one of runner's
+    models_row = next(line for line in _layout().splitlines() if line.startswith("| `app/models/`"))
+    import app.models
+
+    assert [n for n in re.findall(r"`([A-Z]\w+)`", models_row) if not hasattr(app.models, n)] == []
+
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _documented_routes() -> set[tuple[str, str]]:
+    """(method, path with every ``<...>`` as ``<>``) for each endpoint the REST API section names; a path
+    given without methods (`` `/retry` ``, `` `/api/auth/logout` ``) takes those of the one before it, and a
+    bare ``/x`` continues the path before it."""
+    found, methods, last = set(), ["GET"], ""
+    for span in re.findall(r"`([^`]+)`", _section(README, "## REST API")):
+        match = re.fullmatch(
+            rf"((?:{'|'.join(METHODS)})(?:/(?:{'|'.join(METHODS)}))*)? ?(/[\w\-/<>.]+)(?:\?\S*)?", span
+        )
+        if not match:
+            continue
+        methods = match.group(1).split("/") if match.group(1) else methods
+        path = re.sub(r"<[^>]*>", "<>", match.group(2))
+        if (
+            path.count("/") == 1
+            and last
+            and not path.startswith(("/api", "/hooks", "/healthz", "/readyz", "/metrics"))
+        ):
+            path = last.rsplit("/", 1)[0] + path  # `/retry` after `.../cancel`
+        last = path
+        found |= {(m, path) for m in methods}
+    return found
+
+
+def test_every_api_endpoint_is_in_the_readme_with_its_methods(app):
+    documented = _documented_routes()
+    missing = sorted(
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if not rule.endpoint.startswith(("admin.", "hosted.", "static"))
+        and rule.rule not in ("/", "/favicon.ico")
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+        if (method, re.sub(r"<[^>]*>", "<>", rule.rule)) not in documented
+    )
+    assert missing == []
 
 
 def test_every_signal_is_in_the_readme():
@@ -144,3 +244,15 @@ def test_a_fields_value_is_what_the_guide_says(value, shown):
         "{% elif f.value %}set{% else %}unset{% endif %}{% endfor %}"
     )
     assert render(source, context) == shown
+
+
+def test_the_readme_says_once_which_built_ins_declare_a_rate_limit():
+    [listed] = re.findall(r"Rate limits a plugin declares \(([^)]*)\)", README)
+    named = set(listed.split(", "))
+    wrong = {}
+    for plugin_id, ref in BUILTINS.items():
+        plugin = _load_ref(ref)
+        said = any(word in named for word in re.findall(r"\w+", plugin.name))
+        if said != (plugin.rate_limit is not None):
+            wrong[plugin_id] = said
+    assert wrong == {}

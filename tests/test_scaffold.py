@@ -162,3 +162,45 @@ def test_every_dependency_is_listed_once():
     for group in [project["dependencies"], *project["optional-dependencies"].values()]:
         names = [re.split(r"[<>=\[ ;]", req)[0].lower() for req in group]
         assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+@pytest.mark.slow
+def test_mypy_reads_an_installed_formhooks_for_the_scaffolds_types(tmp_path: Path):
+    """The guide's way: Formhooks installed without -e. Its package must carry `py.typed`, or mypy sees the
+    contract as untyped and `mypy .` of a generated package reports nothing it should (or fails)."""
+    root = generate("acme_crm", tmp_path)
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True, timeout=60)
+    site = next((env / "lib").glob("python3*/site-packages"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps"]
+    subprocess.run([*pip, "--no-build-isolation", "--target", str(site), str(ROOT)], check=True, timeout=300)
+    assert (site / "app" / "py.typed").exists() and (site / "app" / "contract" / "testing.py").exists()
+    mypy = _run(
+        [
+            str(BIN / "mypy"),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
+            "--python-executable",
+            str(env / "bin" / "python"),
+            ".",
+        ],
+        root,
+    )
+    assert mypy.returncode == 0 and "Success" in mypy.stdout, mypy.stdout + mypy.stderr
+    # and it does read Formhooks' types: a wrong call into the contract is an error
+    plugin = root / "formhooks_acme_crm" / "__init__.py"
+    plugin.write_text(
+        plugin.read_text() + "\n\nfrom app.contract import TestResult\n\nTestResult(1, 2, 3, 4, 5)\n"
+    )
+    wrong = _run(
+        [
+            str(BIN / "mypy"),
+            "--cache-dir",
+            str(tmp_path / "mypy-cache"),
+            "--python-executable",
+            str(env / "bin" / "python"),
+            ".",
+        ],
+        root,
+    )
+    assert wrong.returncode == 1 and "TestResult" in wrong.stdout, wrong.stdout + wrong.stderr

@@ -137,3 +137,29 @@ def test_tab_leaves_an_open_picker_closed(page, world):
     expect(page.get_by_label("Text", exact=True)).to_be_focused()  # on to the input, the list closed
     expect(toggle).to_have_attribute("aria-expanded", "false")
     expect(page.locator("#f-config-text-picker")).to_be_hidden()
+
+
+@pytest.mark.parametrize(
+    ("plugin_id", "url", "app_class"),
+    [
+        ("slack", "https://hooks.slack.com/services/T0/B0/x", "chat-app-slack"),
+        ("teams", "https://example.webhook.office.com/webhookb2/x", "chat-app-microsoft-teams"),
+    ],
+)
+def test_slack_and_teams_previews_are_a_picture_of_the_post(page, world, plugin_id, url, app_class):
+    form_id = world.create_form("Contact", FIELDS)
+    world.submit(form_id, {"name": f"Ada {SCRIPT}", "email": "ada@example.com", "plan": "Pro"})
+    login(page, world.editor)
+    page.goto(f"/admin/forms/{form_id}/integrations/new/{plugin_id}")
+    page.locator("#f-config-webhook_url").fill(url)
+    page.get_by_label("Submission", exact=True).select_option(index=1)
+    page.get_by_role("button", name="Show preview").click()
+    chat = page.locator(f".chat.{app_class}")
+    expect(chat).to_contain_text(f"Ada {SCRIPT}")  # the value, as text
+    expect(chat.locator(".chat-fields").first).to_contain_text("Your name")
+    expect(page.get_by_text("Raw JSON")).to_be_visible()
+    assert page.title() != "pwned"
+    for width in (1280, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        assert_no_serious_violations(page, f"{plugin_id} preview at {width} px")
+        assert_accessible(page)
