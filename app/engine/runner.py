@@ -18,6 +18,7 @@ from app.engine import jobs
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
+from app.engine.host_steps import step_plugin
 from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome
 from app.engine.queue import JobQueue
@@ -103,7 +104,12 @@ class JobRunner:
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
             return
-        wait = self.limiter.delay_for(self.registry.get(job["plugin_id"]), job, config.get("config") or {})
+        plugin = (
+            step_plugin(self.registry, job["plugin_id"])
+            if job.get("run_id")
+            else self.registry.get(job["plugin_id"])
+        )
+        wait = self.limiter.delay_for(plugin, job, config.get("config") or {})
         if wait > 0:
             self.queue.defer(job, wait)
             signals.job_deferred.send(self.app, job=job, reason="rate_limit", seconds=wait)
@@ -115,7 +121,6 @@ class JobRunner:
             self.queue.defer(job, admission.defer)
             signals.job_deferred.send(self.app, job=job, reason="circuit_open", seconds=admission.defer)
             return
-        plugin = self.registry.get(job["plugin_id"])
         signals.job_started.send(self.app, job=job)
         started_at = utcnow()
         started = time.monotonic()
@@ -209,7 +214,6 @@ class JobRunner:
             ),
         )
 
-
     def _settled(
         self, job: JobRecord, duration: float, output: dict[str, Any] | None = None, error: str | None = None
     ) -> None:
@@ -245,7 +249,9 @@ def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     after. For tests and tools: an in-process plugin gets no deadline (one in a worker process does)."""
     found = services(app)
     queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
-    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
+    runner = JobRunner(
+        app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True)
+    )
     runner.run(job, runner.load_configs([job]).get(job["config_id"]))
     return PluginJob._get_collection().find_one({"_id": job["_id"]})
 

@@ -72,7 +72,8 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
 def _start(app: Flask, wf: dict[str, Any], at: dt.datetime) -> int:
     when = isoformat(at.replace(tzinfo=None)) or ""
     engine = runs(app)
-    payload = trigger_payload("schedule", {"fire_time": when}, wf, when)
+    zone = (wf.get("trigger") or {}).get("timezone") or "UTC"
+    payload = trigger_payload("schedule", {"fire_time": when, "timezone": zone}, wf, when)
     run, job = engine.new_run(wf, "schedule", payload, f"{wf['_id']}:cron:{when}")
     try:
         return int(engine.start(run, job))

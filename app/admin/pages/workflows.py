@@ -12,6 +12,7 @@ from app.admin import access, bp
 from app.api.workflows import workflow_json
 from app.auth import visible_workspace_ids
 from app.contract import FORM_EVENTS
+from app.engine.host_steps import describe_host_steps
 from app.models import Workflow, WorkflowRun, find_by_id
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, WorkflowStatus
 from app.services import services
@@ -54,7 +55,7 @@ def workflow(workflow_id: str):
         shown=shown,
         rows=rows,
         runs=list(runs),
-        plugins=sorted(services().plugins.describe_all(), key=lambda p: p["name"]),
+        plugins=sorted([*services().plugins.describe_all(), *describe_host_steps()], key=lambda p: p["name"]),
         forms=list(access.visible_forms().filter(workspace_id=wf.workspace_id).only("id", "name")),
         statuses=[s.value for s in WorkflowStatus],
         trigger_types=TRIGGER_TYPES,
