@@ -183,6 +183,7 @@ class JobRunner:
                 log_doc,
                 jobs.finish(job, JobStatus.COMPLETED),
                 lambda: self._settled(job, duration, output=output),
+                urgent=bool(job.get("run_id")),  # the run's next step waits for it
             )
             return
         _, disabled = self.circuit.failed(config, trial)
@@ -198,6 +199,7 @@ class JobRunner:
                 log_doc,
                 jobs.finish(job, JobStatus.FAILED, error.message),
                 lambda: self._settled(job, duration, error=error.message),
+                urgent=bool(job.get("run_id")),
             )
             return
         delay = retry_delay(
