@@ -199,9 +199,7 @@ def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
         return
     wf.inbound_token = wf.inbound_token or secrets.token_urlsafe(24)
     if "secret" in raw_trigger and raw_trigger["secret"] is not None:
-        wf.inbound_secret = (
-            services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
-        )
+        wf.inbound_secret = services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
 
 
 @bp.get("/workflows")

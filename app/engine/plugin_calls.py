@@ -65,9 +65,7 @@ class PluginCalls:
             attempt=job["attempts"],
             max_attempts=job["max_attempts"],
             # a workflow step is sent the files earlier steps of its run made (engine.host_steps)
-            payload=with_files(job["payload"], job.get("workspace_id"))
-            if job.get("run_id")
-            else job["payload"],
+            payload=with_files(job["payload"], job.get("workspace_id")) if job.get("run_id") else job["payload"],
         )
         return self._call(plugin, "execute", (ctx,), [config], deadlines)[0]
 

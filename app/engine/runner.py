@@ -216,6 +216,7 @@ class JobRunner:
             ),
         )
 
+
     def _settled(
         self, job: JobRecord, duration: float, output: dict[str, Any] | None = None, error: str | None = None
     ) -> None:
@@ -251,9 +252,7 @@ def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     after. For tests and tools: an in-process plugin gets no deadline (one in a worker process does)."""
     found = services(app)
     queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
-    runner = JobRunner(
-        app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True)
-    )
+    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
     runner.run(job, runner.load_configs([job]).get(job["config_id"]))
     return PluginJob._get_collection().find_one({"_id": job["_id"]})
 
