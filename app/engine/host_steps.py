@@ -36,6 +36,7 @@ class HostStep(Plugin):
     triggers: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[str | None] = "thread"
     form_fields: ClassVar[tuple[str, ...]] = ()
+    output_keys: ClassVar[tuple[str, ...]] = ()  # what its output holds (the step builder lists them)
 
     def test_connection(self, config: dict[str, Any]) -> TestResult:
         return TestResult(True, "A host step reads this workspace's data; there is nothing to connect to.")

@@ -119,6 +119,7 @@ class SubmissionsWindow(HostStep):
     icon = "table"
     config_schema = WindowConfig
     form_fields = ("form_id",)
+    output_keys = ("count", "date", "since", "until", "form_id", "form_name", "timezone", "window")
 
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
         form = _form(ctx.config, ctx)
@@ -183,6 +184,7 @@ class SubmissionsCsv(HostStep):
     icon = "table"
     config_schema = CsvConfig
     form_fields = ("form_id",)
+    output_keys = ("file_id", "filename", "rows", "bytes", "content_type")
 
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
         form = _form(ctx.config, ctx)

@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, render_template
 
 from app.admin import access, bp
+from app.admin.step_fields import step_insertables
 from app.api.workflows import workflow_json
 from app.auth import visible_workspace_ids
 from app.contract import FORM_EVENTS
@@ -48,6 +49,7 @@ def workflow(workflow_id: str):
         for step in shown["steps"]
     ]
     rows += [{"name": "", "plugin_id": "", "on_error": "stop", "retries": 0, "delay_seconds": 0}] * EMPTY_ROWS
+    rows = [{**row, "insertables": found} for row, found in zip(rows, step_insertables(wf, len(rows)), strict=True)]
     runs = WorkflowRun.objects(workflow_id=str(wf.id)).order_by("-created_at").limit(LIMIT)
     return render_template(
         "admin/workflow.html",
