@@ -8,14 +8,15 @@ schema, templates, secrets, preview and outcome handling through engine.plugin_c
 - always runs in a thread of the host process, within the step's deadline (``ExecutionContext.deadline``);
 - reads only its workflow's workspace: ``workspace_of(ctx)`` is the workspace of the step's job, and a form
   it names is checked against it when the workflow is saved (422) and again when the step runs;
-- keeps within row and byte caps, and may store one file per step job in ``workflow_files``
-  (``WORKFLOW_FILE_MAX_BYTES``). Its output names the file (``file_id``); every later step of the run is
-  sent the file in its payload's ``files`` (``with_files``): the e-mail step attaches it.
+- keeps within row and byte caps, and may store one file per step job in ``workflow_files`` (kept
+  ``FILE_DAYS``). Its output names the file (``file_id``); every later step of the run is sent the file in
+  its payload's ``files`` (``with_files``): the e-mail step attaches it.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from typing import Any, ClassVar
 
 from bson import ObjectId
@@ -26,7 +27,8 @@ from app.engine.workflow_steps import is_template
 from app.models import Form, PluginJob, parse_object_id, utcnow
 from app.models.workflow import WorkflowFile
 
-FILES_PER_PAYLOAD = 5  # files a step is sent, newest steps first (each within WORKFLOW_FILE_MAX_BYTES)
+FILES_PER_PAYLOAD = 5  # files a step is sent, newest steps first
+FILE_DAYS = 7  # a step's file is kept this long (for a retry or replay of its run's later steps), then deleted
 
 
 class HostStep(Plugin):
@@ -150,3 +152,9 @@ def with_files(payload: dict[str, Any], workspace_id: str | None) -> dict[str, A
         for f in found
     }
     return {**payload, "files": files}
+
+
+def expire_files(now: dt.datetime | None = None) -> int:
+    """Delete the step files older than ``FILE_DAYS`` (they hold submissions' data); returns how many."""
+    cutoff = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None) - dt.timedelta(days=FILE_DAYS)
+    return WorkflowFile._get_collection().delete_many({"created_at": {"$lt": cutoff}}).deleted_count

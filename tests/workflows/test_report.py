@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from bson import ObjectId
 
-from app.engine.host_steps import save_file, with_files
+from app.engine.host_steps import expire_files, save_file, with_files
 from app.engine.report_steps import window_bounds
 from app.engine.workflow_schedule import fire_due
 from app.models import Submission, Workflow, WorkflowFile
@@ -213,3 +213,45 @@ def test_an_attachment_naming_no_file_of_the_run_fails_the_mail(api, make_app, s
     run = finished_run(live, started.json["id"])
     assert run["status"] == "failed" and "no file an earlier step" in run["steps"][0]["error"]
     assert smtp.messages == []
+
+
+@pytest.mark.parametrize(
+    ("plugin_id", "bad"),
+    [
+        ("submissions_window", {"window": "fortnight"}),
+        ("submissions_window", {"timezone": "Mars/Olympus"}),
+        ("submissions_csv", {"max_rows": 0}),
+        ("submissions_csv", {"max_rows": 50_001}),
+        ("submissions_csv", {"filename": ""}),
+        ("submissions_csv", {"since": None}),
+    ],
+)
+def test_a_report_step_with_a_bad_setting_is_a_422_and_nothing_is_saved(api, plugin_id, bad):
+    form = api.create_form("Leads", FIELDS)
+    config = {"form_id": form["id"], "since": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z", **bad}
+    wf = create_workflow(api, {"type": "manual"}, [])
+    resp = api.patch(f"/api/workflows/{wf['id']}", {"steps": [{"name": "s", "plugin_id": plugin_id, "config": config}]})
+    assert resp.status_code == 422, resp.json
+    assert "steps.0.config" in resp.json["error"]["details"]
+    stored = Workflow.objects.get(id=wf["id"])
+    assert (stored.steps, stored.version) == ([], 1)
+
+
+def test_a_window_steps_preview_shows_its_times_for_sample_data(api):
+    form = api.create_form("Leads", FIELDS)
+    steps = [{"name": "window", "plugin_id": "submissions_window", "config": {"form_id": form["id"]}}]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    body = {"step": "window", "data": {"fire_time": "2026-06-02T06:00:00.000Z", "timezone": BERLIN}}
+    resp = api.post(f"/api/workflows/{wf['id']}/preview", body)
+    assert resp.status_code == 200, resp.json
+    assert resp.json["preview"] == {"since": "2026-05-31T22:00:00.000Z", "until": "2026-06-01T22:00:00.000Z"}
+
+
+def test_step_files_are_deleted_after_a_week(api):
+    kept = save_file(str(ObjectId()), "ws-a", "new.csv", "text/csv", b"x\n")
+    old = save_file(str(ObjectId()), "ws-a", "old.csv", "text/csv", b"y\n")
+    doc = WorkflowFile._get_collection().find_one({"_id": ObjectId(old["file_id"])})
+    WorkflowFile._get_collection().replace_one({"_id": doc["_id"]}, {**doc, "created_at": dt.datetime(2026, 1, 1)})
+    assert isinstance(WorkflowFile._get_collection().find_one({"_id": doc["_id"]})["created_at"], dt.datetime)
+    assert expire_files(dt.datetime(2026, 1, 9, tzinfo=dt.UTC)) == 1
+    assert [str(f["_id"]) for f in WorkflowFile._get_collection().find({}, {"_id": 1})] == [kept["file_id"]]
