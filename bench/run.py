@@ -26,6 +26,7 @@ from bench.report import Figure, Report, at_least, at_most
 from bench.settings import BenchSettings
 from bench.slow_destinations import SlowDestinationsLatency, dispatch_beside_slow_destinations
 from bench.stats import cpu_text, percentile
+from bench.step_overhead import StepOverhead, step_overhead
 
 RSS_LIMIT_MB = 200
 RSS_TOTAL_LIMIT_MB = 400  # one app with all its processes, plugin workers included
@@ -71,6 +72,7 @@ class Results:
     bad_plugins: BadPluginsLatency | None = None  # another workspace's dispatch beside misbehaving plugins
     slow: SlowDestinationsLatency | None = None  # another workspace's dispatch beside slow destinations
     heavy_reads: HeavyReadsLatency | None = None  # another workspace's dispatch beside heavy searches/exports
+    steps: StepOverhead | None = None  # workflow step-to-step overhead
 
 
 class Bench:
@@ -171,6 +173,11 @@ class Bench:
         got.dispatch = self.phase(
             f"dispatch latency at {s.dispatch_rate:g}/s", lambda: phases.dispatch(h, "bench_dispatch")
         )
+        if s.step_rate:
+            got.steps = self.phase(
+                f"workflow step-to-step overhead at {s.step_rate:g} runs/s",
+                lambda: step_overhead(h, "bench_steps", s.step_rate, s.step_seconds),
+            )
         if s.backfill:
             got.backfill = self.phase(
                 f"dispatch latency during a {s.backfill:,}-submission backfill",
@@ -237,6 +244,7 @@ class Bench:
         self._intake()
         self._throughput()
         self._dispatch()
+        self._steps()
         self._backfill()
         self._rq()
         self._end_to_end()
@@ -377,6 +385,18 @@ class Bench:
         r.add(Figure("dispatch_p99_ms", label, p99, "ms", "≤ 100 ms", at_most(p99, 100)))
         r.add(Figure("dispatch_store_p50_ms", "job created_at → started_at p50", sp50, "ms"))
         r.add(Figure("dispatch_store_p99_ms", "job created_at → started_at p99", sp99, "ms"))
+
+    def _steps(self) -> None:
+        st, r = self.got.steps, self.report
+        p50, p99 = phases.latency_summary(st.overhead_ms) if st else (None, None)
+        how = st and (
+            f"{len(st.overhead_ms)} two-step workflow runs ({st.failed} failed) started at {self.s.step_rate:g}/s; "
+            "from step 1's attempt ending to step 2's attempt starting"
+        )
+        label = "workflow step-to-step overhead p50"
+        r.add(Figure("step_overhead_p50_ms", label, p50, "ms", "≤ 20 ms", at_most(p50, 20), how or ""))
+        label = "workflow step-to-step overhead p99"
+        r.add(Figure("step_overhead_p99_ms", label, p99, "ms", "≤ 200 ms", at_most(p99, 200)))
 
     def _backfill(self) -> None:
         b, r = self.got.backfill, self.report

@@ -45,6 +45,8 @@ class BenchSettings:
     slow_hooks: int = 24  # workspace A's webhooks to the slow destination
     slow_seconds: float = 25.0  # how long the slow destination takes to answer
     slow_rate: float = 2.0  # submissions per second to workspace A's form
+    step_rate: float = 20.0  # workflow runs started per second for the step-to-step overhead (0: skip)
+    step_seconds: float = 4.0
     heavy_reads: int = 20_000  # submissions in the form a viewer searches and exports in a loop (0: skip)
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
@@ -153,6 +155,8 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument(
         "--heavy-reads", type=int, help="submissions searched and exported beside live traffic [20000]; 0 skips"
     )
+    parser.add_argument("--step-rate", type=float, help="workflow runs per second, step-to-step overhead [20]; 0 skips")
+    parser.add_argument("--step-seconds", type=float, help="length of the step-to-step run [4]")
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",

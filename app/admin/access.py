@@ -75,8 +75,15 @@ def config_or_404(config_id: str) -> tuple[PluginConfig, Form]:
     return cfg, form_or_404(cfg.form_id)
 
 
-def job_or_404(job_id: str) -> tuple[PluginJob, Form]:
+def job_or_404(job_id: str) -> tuple[PluginJob, Form | None]:
+    """A job the viewer may see, and its form. A workflow step's job belongs to its run's workspace; its
+    form is None when its trigger was no form event (a schedule, an inbound call, by hand)."""
     job = find_by_id(PluginJob, job_id)
     if job is None:
         abort(404)
+    if job.run_id:
+        if role_in(job.workspace_id) is None:
+            abort(404)
+        form = find_by_id(Form, job.form_id) if job.form_id else None
+        return job, form if form is not None and form.workspace_id == job.workspace_id else None
     return job, form_or_404(job.form_id)

@@ -22,6 +22,7 @@ from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
 from app.contract.schema import mask
 from app.engine.conditions import ConditionError, parse
+from app.engine.host_steps import HostStep, step_plugin
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
@@ -110,15 +111,18 @@ class RunIn(Schema):
 def workflow_json(wf: Workflow) -> dict[str, Any]:
     shown = []
     for step in wf.steps:
-        plugin = services().plugins.get(step["plugin_id"])
+        plugin = step_plugin(services().plugins, step["plugin_id"])
         config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
         shown.append({**step, "config": config})
     return wf.to_dict(shown)
 
 
-def _checked_steps(raw: list[dict[str, Any]], previous: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _checked_steps(
+    raw: list[dict[str, Any]], previous: list[dict[str, Any]], workspace_id: str
+) -> list[dict[str, Any]]:
     """Steps validated (422 naming ``steps.<i>.<field>``), configs sealed; a step keeps the secrets of the
-    previous version's step of the same name and plugin when they are sent back masked or left out."""
+    previous version's step of the same name and plugin when they are sent back masked or left out. A host
+    step's form must be of ``workspace_id``."""
     limit = int(current_app.config["WORKFLOW_MAX_STEPS"])
     if len(raw) > limit:
         raise invalid({"steps": [f"A workflow has at most {limit} steps; this one has {len(raw)}."]})
@@ -133,7 +137,7 @@ def _checked_steps(raw: list[dict[str, Any]], previous: list[dict[str, Any]]) ->
         elif name in seen:
             errors[f"steps.{i}.name"] = [f"Another step is called {name!r}: names are unique."]
         seen.add(name)
-        plugin = services().plugins.get(step["plugin_id"])
+        plugin = step_plugin(services().plugins, step["plugin_id"])
         if plugin is None:
             errors[f"steps.{i}.plugin_id"] = [f"Unknown plugin {step['plugin_id']!r}."]
             continue
@@ -143,6 +147,9 @@ def _checked_steps(raw: list[dict[str, Any]], previous: list[dict[str, Any]]) ->
             config = checked_config(plugin, services().secrets, step["config"], old_config)
         except marshmallow.ValidationError as err:
             errors[f"steps.{i}.config"] = err.messages
+            continue
+        if isinstance(plugin, HostStep) and (scope := plugin.scope_errors(config, workspace_id)):
+            errors[f"steps.{i}.config"] = scope
             continue
         try:
             condition = parse(step["condition"])
@@ -213,7 +220,7 @@ def create_workflow():
         name=data["name"],
         status=data["status"],
         trigger=_checked_trigger(data["trigger"], workspace_id),
-        steps=_checked_steps(data["steps"], []),
+        steps=_checked_steps(data["steps"], [], workspace_id),
     )
     _inbound(wf, body["trigger"])
     wf.save()
@@ -241,7 +248,7 @@ def update_workflow(workflow_id: str):
         _inbound(wf, body["trigger"])
         changed = True
     if "steps" in data:
-        wf.steps = _checked_steps(data["steps"], wf.steps)
+        wf.steps = _checked_steps(data["steps"], wf.steps, wf.workspace_id)
         changed = True
     for name in ("name", "status"):
         if name in data:
@@ -301,7 +308,7 @@ def preview_step(workflow_id: str):
     wf = scoped_or_404(Workflow, workflow_id, "workflow", WRITE)  # (as an integration's preview)
     body = load(StepPreviewIn(), json_body())
     step = next((s for s in wf.steps if s["name"] == body["step"]), None)
-    plugin = services().plugins.get(step["plugin_id"]) if step else None
+    plugin = step_plugin(services().plugins, step["plugin_id"]) if step else None
     if step is None or plugin is None:
         raise invalid({"step": [f"The workflow has no step {body['step']!r} with an installed plugin."]})
     raw = Workflow._get_collection().find_one({"_id": wf.id}) or {}

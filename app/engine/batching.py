@@ -2,7 +2,8 @@
 
 Used for attempt results (engine.writer) and for clearing dispatch markers (engine.dispatch). An item
 waits at most ``max_delay`` seconds (``busy_delay`` right after a batch of several), or until
-``max_batch`` items are waiting. With ``idle_exit`` the
+``max_batch`` items are waiting; an ``urgent`` item (someone waits for it: a workflow's next step) ends the
+wait, its batch taking what is queued already. With ``idle_exit`` the
 thread ends after that many idle seconds and starts again with the next item, so an app that stops
 submitting (a test, a worker being replaced) leaves no thread behind.
 """
@@ -43,7 +44,7 @@ class Batcher(Generic[T]):
         self.busy_delay = max_delay if busy_delay is None else busy_delay
         self._busy = False
         self.idle_exit = idle_exit
-        self._queue: queue.Queue[T | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[T, bool] | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -54,12 +55,12 @@ class Batcher(Generic[T]):
     def write(self, batch: list[T]) -> None:
         raise NotImplementedError
 
-    def put(self, item: T) -> None:
-        """Queue one item for the next batch."""
+    def put(self, item: T, urgent: bool = False) -> None:
+        """Queue one item for the next batch; ``urgent``: that batch is written without waiting for more."""
         with self._idle:  # queued under the lock: an idle thread ending now cannot miss it
             self._pending += 1
             self._ensure_thread()
-            self._queue.put(item)
+            self._queue.put((item, urgent))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written. False if that took longer than ``timeout``."""
@@ -88,7 +89,7 @@ class Batcher(Generic[T]):
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
-    def _next(self) -> T | None:
+    def _next(self) -> tuple[T, bool] | None:
         """The first item of the next batch; None to stop (closed, or idle for ``idle_exit`` s)."""
         while True:
             try:
@@ -104,18 +105,19 @@ class Batcher(Generic[T]):
             first = self._next()
             if first is None:
                 return
-            batch = [first]
+            batch, urgent = [first[0]], first[1]
             deadline = time.monotonic() + (self.busy_delay if self._busy else self.max_delay)
             while len(batch) < self.max_batch:
-                left = deadline - time.monotonic()
+                left = 0.0 if urgent else deadline - time.monotonic()
                 try:
-                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                    got = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if got is None:
                     self._queue.put(None)  # finish this batch, then stop
                     break
-                batch.append(item)
+                batch.append(got[0])
+                urgent = urgent or got[1]
             self._busy = len(batch) > 1
             try:
                 self.write(batch)

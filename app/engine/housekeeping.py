@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app import db
-from app.engine import alert_delivery, alerts, dispatch, indexer, operations, retention, workflow_schedule
+from app.engine import (
+    alert_delivery,
+    alerts,
+    dispatch,
+    host_steps,
+    indexer,
+    operations,
+    retention,
+    workflow_schedule,
+)
 from app.models.idempotency import purge_expired
 
 if TYPE_CHECKING:
@@ -136,4 +145,5 @@ PASSES: list[Pass] = [
     Pass("retention", lambda cfg: cfg["RETENTION_INTERVAL"], retain),
     Pass("workflow-schedules", lambda cfg: cfg["WORKFLOW_SCHEDULE_INTERVAL"], workflow_schedule.check_schedules),
     Pass("workflow-runs", lambda cfg: cfg["SWEEP_INTERVAL"], workflow_schedule.repair_runs),
+    Pass("workflow-files", lambda cfg: cfg["RETENTION_INTERVAL"], lambda s: host_steps.expire_files()),
 ]

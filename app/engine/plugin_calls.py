@@ -25,6 +25,7 @@ from app.contract import ExecutionContext, Plugin, PluginError, TestResult
 from app.contract.plain_errors import explain, where_in_config
 from app.contract.registry import PluginRegistry
 from app.engine.deadline import DeadlineRunner
+from app.engine.host_steps import with_files
 from app.engine.isolation import AttemptInfo, PluginHost
 from app.engine.outcome import Outcome, outcome_of
 from app.engine.records import JobRecord
@@ -63,7 +64,8 @@ class PluginCalls:
             event=job["event"],
             attempt=job["attempts"],
             max_attempts=job["max_attempts"],
-            payload=job["payload"],
+            # a workflow step is sent the files earlier steps of its run made (engine.host_steps)
+            payload=with_files(job["payload"], job.get("workspace_id")) if job.get("run_id") else job["payload"],
         )
         return self._call(plugin, "execute", (ctx,), [config], deadlines)[0]
 
@@ -114,7 +116,8 @@ class PluginCalls:
         return ExecutionContext(
             config=config,
             deadline=time.monotonic() + self.timeout,
-            settings=self.registry.settings_for(plugin.id),
+            # (a host step, engine.host_steps, is not in the registry and reads no settings)
+            settings=self.registry.settings_for(plugin.id) if self.registry.plugin_class(plugin.id) else {},
             **fields,
         )
 

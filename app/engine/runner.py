@@ -18,6 +18,7 @@ from app.engine import jobs
 from app.engine.backoff import retry_delay
 from app.engine.circuit import CircuitBreaker
 from app.engine.deadline import DeadlineRunner
+from app.engine.host_steps import step_plugin
 from app.engine.jobs import disable_integration, out_of_attempts
 from app.engine.outcome import Outcome
 from app.engine.queue import JobQueue
@@ -103,7 +104,12 @@ class JobRunner:
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
             return
-        wait = self.limiter.delay_for(self.registry.get(job["plugin_id"]), job, config.get("config") or {})
+        plugin = (
+            step_plugin(self.registry, job["plugin_id"])
+            if job.get("run_id")
+            else self.registry.get(job["plugin_id"])
+        )
+        wait = self.limiter.delay_for(plugin, job, config.get("config") or {})
         if wait > 0:
             self.queue.defer(job, wait)
             signals.job_deferred.send(self.app, job=job, reason="rate_limit", seconds=wait)
@@ -115,7 +121,6 @@ class JobRunner:
             self.queue.defer(job, admission.defer)
             signals.job_deferred.send(self.app, job=job, reason="circuit_open", seconds=admission.defer)
             return
-        plugin = self.registry.get(job["plugin_id"])
         signals.job_started.send(self.app, job=job)
         started_at = utcnow()
         started = time.monotonic()
@@ -178,6 +183,7 @@ class JobRunner:
                 log_doc,
                 jobs.finish(job, JobStatus.COMPLETED),
                 lambda: self._settled(job, duration, output=output),
+                urgent=bool(job.get("run_id")),  # the run's next step waits for it
             )
             return
         _, disabled = self.circuit.failed(config, trial)
@@ -193,6 +199,7 @@ class JobRunner:
                 log_doc,
                 jobs.finish(job, JobStatus.FAILED, error.message),
                 lambda: self._settled(job, duration, error=error.message),
+                urgent=bool(job.get("run_id")),
             )
             return
         delay = retry_delay(

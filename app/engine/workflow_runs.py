@@ -35,6 +35,7 @@ from app.engine import jobs
 from app.engine.conditions import OverBudget, parse_stored
 from app.engine.dispatch import Handoff
 from app.engine.group_commit import Into, is_duplicate
+from app.engine.host_steps import step_plugin
 from app.engine.records import JobRecord
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
 from app.engine.write_unit import WriteUnit
@@ -215,7 +216,7 @@ class Runs:
             if not self._admits(step, payload):
                 plan.records[step["name"]] = {"status": StepStatus.SKIPPED.value, "finished_at": now}
                 continue
-            plugin = self.registry.get(step["plugin_id"])
+            plugin = step_plugin(self.registry, step["plugin_id"])
             try:
                 if plugin is None:
                     raise StepError(f"Plugin {step['plugin_id']!r} is not installed.")

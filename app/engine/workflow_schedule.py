@@ -29,8 +29,21 @@ CATCH_UP = dt.timedelta(hours=1)  # a due time missed by longer than this (every
 
 
 def cron_trigger(cron: str, timezone: str) -> CronTrigger:
-    """The trigger of a 5-field crontab line in an IANA time zone; ValueError when either is wrong."""
+    """The trigger of a crontab line in an IANA time zone: 5 fields, or 6 with seconds first
+    (``*/10 * * * * *``); ValueError when either is wrong."""
+    fields = cron.split()
     try:
+        if len(fields) == 6:
+            second, minute, hour, day, month, day_of_week = fields
+            return CronTrigger(
+                second=second,
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=day_of_week,
+                timezone=timezone,
+            )
         return CronTrigger.from_crontab(cron, timezone=timezone)
     except Exception as exc:  # (zoneinfo and APScheduler raise several kinds)
         raise ValueError(str(exc) or type(exc).__name__) from None
@@ -72,7 +85,8 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
 def _start(app: Flask, wf: dict[str, Any], at: dt.datetime) -> int:
     when = isoformat(at.replace(tzinfo=None)) or ""
     engine = runs(app)
-    payload = trigger_payload("schedule", {"fire_time": when}, wf, when)
+    zone = (wf.get("trigger") or {}).get("timezone") or "UTC"
+    payload = trigger_payload("schedule", {"fire_time": when, "timezone": zone}, wf, when)
     run, job = engine.new_run(wf, "schedule", payload, f"{wf['_id']}:cron:{when}")
     try:
         return int(engine.start(run, job))

@@ -36,13 +36,19 @@ class ResultWriter(Batcher[Item]):
         super().__init__(busy_delay=busy_delay, idle_exit=1.0 if inline else None)
 
     def submit(
-        self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], object] | None = None
+        self,
+        log_doc: dict[str, Any] | None,
+        change: Change,
+        then: Callable[[], object] | None = None,
+        urgent: bool = False,
     ) -> None:
-        """Queue one attempt's log row and job change; ``then`` runs once they are written."""
+        """Queue one attempt's log row and job change; ``then`` runs once they are written. ``urgent``
+        (a workflow step settling: its run's next step waits for ``then``): written without waiting for
+        a batch to fill."""
         if self.inline:
             self.write([(log_doc, change, then)])
         else:
-            self.put((log_doc, change, then))
+            self.put((log_doc, change, then), urgent)
 
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]

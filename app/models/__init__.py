@@ -13,7 +13,7 @@ from app.models.plugin_config import PluginConfig
 from app.models.removal import DataRemoval
 from app.models.revision import SubmissionRevision
 from app.models.search_terms import SubmissionTerm
-from app.models.workflow import RunStatus, StepStatus, Workflow, WorkflowRun, WorkflowStatus
+from app.models.workflow import RunStatus, StepStatus, Workflow, WorkflowFile, WorkflowRun, WorkflowStatus
 
 ALL_MODELS = (
     Form,
@@ -33,6 +33,7 @@ ALL_MODELS = (
     DataRemoval,
     Workflow,
     WorkflowRun,
+    WorkflowFile,
     *ACCOUNT_MODELS,
 )
 for _model in ALL_MODELS:
@@ -73,6 +74,7 @@ __all__ = [
     "parse_object_id",
     "utcnow",
     "Workflow",
+    "WorkflowFile",
     "WorkflowRun",
     "WorkflowStatus",
 ]

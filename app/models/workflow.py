@@ -155,3 +155,17 @@ def _record(record: dict[str, Any] | None) -> dict[str, Any]:
         "finished_at": isoformat(record.get("finished_at")),
         "duration_ms": record.get("duration_ms"),
     }
+
+
+class WorkflowFile(Document):
+    """A file a host step made for its run (engine.host_steps): one per step job, within
+    ``WORKFLOW_FILE_MAX_BYTES``; later steps of the run are sent it (an e-mail attachment)."""
+
+    workspace_id = StringField(required=True)
+    filename = StringField(required=True)
+    content_type = StringField(required=True)
+    bytes = IntField(required=True)
+    content = StringField(required=True)  # base64
+    created_at = DateTimeField(default=utcnow)
+
+    meta = {"collection": "workflow_files", "indexes": ["workspace_id", "created_at"]}

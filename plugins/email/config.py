@@ -12,6 +12,7 @@ from plugins.email.addresses import is_template, parse_addresses
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_SUBJECT = "New submission: {{ form.name }}"
 MAX_RECIPIENTS = 50  # per message, as configured and as rendered (to, cc and bcc together)
+MAX_ATTACHMENTS = 5
 
 
 def _static_addresses(entries: list[str]) -> None:
@@ -100,6 +101,14 @@ class EmailConfig(Schema):
         load_default=None,
         allow_none=True,
         metadata={"description": "HTML body template (values are escaped)"},
+    )
+    attachments = fields.List(
+        Template(widget="text"),
+        load_default=list,
+        validate=validate.Length(max=MAX_ATTACHMENTS),
+        metadata={
+            "description": "In a workflow: files earlier steps made, e.g. {{ steps.report.output.file_id }}"
+        },
     )
     fields = selection_field()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -68,6 +69,28 @@ def _rendered_addresses(
     return valid, skipped
 
 
+def _attachments(
+    entries: list[str], context: dict[str, Any], payload: dict[str, Any]
+) -> list[tuple[str, str, bytes]]:
+    """The files ``entries`` render to (file ids of earlier workflow steps, sent in ``payload["files"]``);
+    an entry that renders empty is left out, one naming no file of the run fails the message."""
+    files = payload.get("files") or {}
+    found: list[tuple[str, str, bytes]] = []
+    for entry in entries:
+        file_id = render(entry, context, what="attachments").strip()
+        if not file_id:
+            continue
+        file = files.get(file_id)
+        if not isinstance(file, dict):
+            raise PluginError(
+                f"Attachment {file_id!r} is no file an earlier step of this run made.", permanent=True
+            )
+        content = base64.b64decode(file.get("content_base64") or "")
+        kind = str(file.get("content_type") or "application/octet-stream")
+        found.append((str(file.get("filename") or "file"), kind, content))
+    return found
+
+
 def build(config: dict[str, Any], payload: dict[str, Any], message_key: str) -> Envelope:
     """Render the config's templates for ``payload``. ``message_key`` makes the Message-ID stable across retries."""
     selected = select_fields(payload, config.get("fields"))
@@ -104,6 +127,12 @@ def build(config: dict[str, Any], payload: dict[str, Any], message_key: str) -> 
         html = config.get("html_body") or (None if config.get("body") else DEFAULT_HTML)
         if html:
             msg.add_alternative(render(html, context, mode="html", what="html_body"), subtype="html")
+    for name, content_type, content in _attachments(config.get("attachments") or [], context, payload):
+        maintype, _, subtype = content_type.partition("/")
+        charset = {"charset": "utf-8"} if maintype == "text" else {}  # (the host steps write UTF-8)
+        msg.add_attachment(
+            content, maintype=maintype, subtype=subtype or "octet-stream", filename=name, params=charset
+        )
     recipients = list(dict.fromkeys(bare(a) for a in to + cc + bcc))  # once each, even if listed twice
     if len(recipients) > MAX_RECIPIENTS:  # counted as rendered: one template can become many addresses
         raise PluginError(

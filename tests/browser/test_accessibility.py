@@ -66,10 +66,14 @@ def test_every_admin_page_passes_axe_at_desktop_and_phone_widths(page, world, si
     login(page, world.owner)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        for url in _pages(world, ids):
+        for url in _pages(world, ids) + [f"/admin/jobs/{flow_run['steps'][0]['job_id']}"]:  # a step's job too
             page.goto(url)
             expect(page.locator("main")).to_be_visible()
             assert_no_serious_violations(page, f"{url} at {width} px")
             assert_accessible(page)
+        page.goto(f"/admin/workflows/{flow['id']}")  # the step builder's insert-field picker, open
+        page.get_by_role("button", name="Insert field into step 2 config").click()
+        expect(page.locator("#s1-config-picker")).to_be_visible()
+        assert_no_serious_violations(page, f"the step builder's picker at {width} px")
     page.goto(f"/f/{form_id}")
     assert_no_serious_violations(page, "hosted form")

@@ -64,7 +64,13 @@ def test_a_due_time_missed_while_no_process_ran_fires_when_one_is_back(make_app)
 
 
 @pytest.mark.parametrize(
-    ("cron", "timezone"), [("61 * * * *", "UTC"), ("* * *", "UTC"), ("0 8 * * *", "Mars/Olympus")]
+    ("cron", "timezone"), [
+        ("61 * * * *", "UTC"),
+        ("* * *", "UTC"),
+        ("0 8 * * *", "Mars/Olympus"),
+        ("61 * * * * *", "UTC"),
+        ("* * * * * * *", "UTC"),
+    ]
 )
 def test_a_schedule_that_cannot_run_is_refused_at_save(api, cron, timezone):
     resp = api.post(

@@ -23,6 +23,7 @@ from app.models import (
     PluginExecutionLog,
     PluginJob,
     Submission,
+    WorkflowRun,
     newest_first,
     parse_object_id,
     utcnow,
@@ -177,7 +178,8 @@ def executions():
 @bp.get("/jobs/<job_id>")
 def job(job_id: str):
     found, form = access.job_or_404(job_id)
-    cfg = PluginConfig.objects(id=parse_object_id(found.config_id)).first()
+    run = WorkflowRun.objects(id=parse_object_id(found.run_id)).only("name", "steps").first() if found.run_id else None
+    cfg = None if run else PluginConfig.objects(id=parse_object_id(found.config_id)).first()
     attempts = list(PluginExecutionLog.objects(job_id=str(found.id)).order_by("attempt", "id"))
     sub = Submission._get_collection().find_one({"_id": parse_object_id(found.submission_id)}, {"data": 1})
     context = dict(
@@ -185,10 +187,19 @@ def job(job_id: str):
         form=form,
         submission_summary=summary(sub.get("data"), form) if sub else None,
         config=cfg,
+        run=run,
+        step_name=_step_name(run, found.step),
         attempts=attempts,
-        editable=access.can_edit(form.workspace_id),
+        editable=access.can_edit(found.workspace_id or (form.workspace_id if form else None)),
         refresh_url=request.path + "?partial=1",
     )
     if request.args.get("partial"):
         return render_template("admin/_job_detail.html", **context)
     return render_template("admin/job.html", **context)
+
+
+def _step_name(run: WorkflowRun | None, index: int | None) -> str | None:
+    """The name of step ``index`` of a workflow ``run`` (its pinned steps)."""
+    if run is None or index is None or index >= len(run.steps):
+        return None
+    return run.steps[index].get("name")

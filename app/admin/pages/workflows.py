@@ -9,9 +9,11 @@ from typing import Any
 from flask import abort, render_template
 
 from app.admin import access, bp
+from app.admin.step_fields import step_insertables
 from app.api.workflows import workflow_json
 from app.auth import visible_workspace_ids
 from app.contract import FORM_EVENTS
+from app.engine.host_steps import describe_host_steps
 from app.models import Workflow, WorkflowRun, find_by_id
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, WorkflowStatus
 from app.services import services
@@ -47,6 +49,7 @@ def workflow(workflow_id: str):
         for step in shown["steps"]
     ]
     rows += [{"name": "", "plugin_id": "", "on_error": "stop", "retries": 0, "delay_seconds": 0}] * EMPTY_ROWS
+    rows = [{**row, "insertables": found} for row, found in zip(rows, step_insertables(wf, len(rows)), strict=True)]
     runs = WorkflowRun.objects(workflow_id=str(wf.id)).order_by("-created_at").limit(LIMIT)
     return render_template(
         "admin/workflow.html",
@@ -54,7 +57,7 @@ def workflow(workflow_id: str):
         shown=shown,
         rows=rows,
         runs=list(runs),
-        plugins=sorted(services().plugins.describe_all(), key=lambda p: p["name"]),
+        plugins=sorted([*services().plugins.describe_all(), *describe_host_steps()], key=lambda p: p["name"]),
         forms=list(access.visible_forms().filter(workspace_id=wf.workspace_id).only("id", "name")),
         statuses=[s.value for s in WorkflowStatus],
         trigger_types=TRIGGER_TYPES,
