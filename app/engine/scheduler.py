@@ -59,12 +59,15 @@ class Scheduler:
         self.prefetch = self.threads * 2
         self.share = float(cfg["WORKSPACE_SHARE"])
         # Jobs in flight here (claimed, queued or running): a workspace holds at most its share of the
-        # prefetch, an integration its share of that and INTEGRATION_CONCURRENCY (engine.slots shares the
-        # threads themselves the same way).
+        # prefetch, an integration its share of that and twice INTEGRATION_CONCURRENCY (engine.slots runs at
+        # most INTEGRATION_CONCURRENCY of them at once). Twice, as the prefetch is twice the threads: a
+        # backlog of one integration is then claimed 4 jobs at a time, not 2 (one claim's reads and
+        # compare-and-set per 2 jobs held that drain to 0.64-0.94x two RQ SimpleWorkers; bench/drain_ab.py).
+        self.integration_limit = int(cfg["INTEGRATION_CONCURRENCY"])
         workspace_cap = share_of(self.prefetch, self.share)
         integration_cap = share_of(workspace_cap, self.share)
-        if int(cfg["INTEGRATION_CONCURRENCY"]) > 0:
-            integration_cap = min(integration_cap, int(cfg["INTEGRATION_CONCURRENCY"]))
+        if self.integration_limit > 0:
+            integration_cap = min(integration_cap, 2 * self.integration_limit)
         self.queue = JobQueue(self.owner, cfg["LEASE_SECONDS"], integration_cap, workspace_cap)
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         found = services(app)
@@ -102,6 +105,7 @@ class Scheduler:
             self.share,
             lambda job: host.in_process(job["plugin_id"]),
             self._work,
+            self.integration_limit,
         )
         self._aps = BackgroundScheduler(
             executors={"default": APThreadPool(4)},
