@@ -1,6 +1,6 @@
 """Drain shapes measured back to back, interleaved (A B … RQ, A B … RQ, …), on one store and one sink.
 
-Each shape is ``name:hooks:lease[:NAME=VALUE,...]``: its backlog is ``--jobs`` webhook jobs written by an
+Each shape is ``name:hooks:lease[:NAME=VALUE,...]`` (``@root=/path``: the app of another checkout): its backlog is ``--jobs`` webhook jobs written by an
 app with its scheduler off (``hooks`` webhooks per submission), then drained by an app with its scheduler on
 and ``LEASE_SECONDS=lease`` (and the extra settings). Each round also drains ``--jobs`` jobs with two RQ
 ``SimpleWorker``s, so every figure has a peer from the same moment. Reports jobs/s (first → last delivery,
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import phases
+from bench import phases, procs
 from bench.harness import Harness
 from bench.settings import BenchSettings
 
@@ -40,8 +40,15 @@ def parse_shape(text: str) -> Shape:
 def drain(h: Harness, db: str, jobs: int, shape: Shape) -> tuple[float, float]:
     """(jobs/s first → last delivery, wall seconds from the app's start to the backlog drained)."""
     h.settings = replace(h.settings, lease_seconds=shape.lease)
-    started = time.monotonic()
-    result = phases.throughput(h, db, jobs, shape.env)
+    env = dict(shape.env)
+    root = env.pop("@root", None)  # another checkout's app (before/after a change), same harness
+    saved = procs.ROOT
+    procs.ROOT = Path(root) if root else saved
+    try:
+        started = time.monotonic()
+        result = phases.throughput(h, db, jobs, env)
+    finally:
+        procs.ROOT = saved
     return result.per_second, time.monotonic() - started
 
 
