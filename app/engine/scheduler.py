@@ -187,6 +187,9 @@ class Scheduler:
     def _on_job_created(
         self, sender: Flask, running: bool = False, config_id: str | None = None, **_: Any
     ) -> None:
+        """Claim a new job the hand-off did not take (prefetch full, integration backlogged) now, not at the
+        next poll: dispatch p99 13 ms with it, 635 (551–764) without, 1,049 without hand-off either
+        (bench/onoff.py, 3 interleaved rounds)."""
         if running:  # a job handed off to this process at creation needs no claim
             return
         with self._lock:  # nor does one whose integration runs its cap here: a claim could not take it
@@ -290,6 +293,10 @@ class Scheduler:
         """Stamp a claim by this process on the new job documents ``docs`` it has room for, so that they
         are written already claimed and start without a claim's round trips (a claim costs a read and a
         compare-and-set). Returns the stamped ones; pass them to ``adopt`` once written.
+
+        What it buys (bench/onoff.py, 3 interleaved rounds): dispatch p50 -0.7 ms (the delivery lands before
+        the client has read the 202) against 10 (5–13) with the wake's claim alone, p99 13 against 474
+        (434–993) ms.
 
         Room is what a claim would give them: a free place in the prefetch, within the job's workspace
         share and integration cap. A job of an integration with a backlog in the store waits its turn
