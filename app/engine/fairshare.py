@@ -209,5 +209,4 @@ def _due_of(coll: Collection, config_id: str, n: int, now: float) -> list[dict[s
     due = [job for job in oldest if job["scheduled_for"] <= now]
     if len(due) == len(oldest):
         return due
-    ranged = {"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}}
-    return list(coll.find(ranged).limit(n))
+    return list(coll.find({"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}}).limit(n))
