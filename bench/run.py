@@ -30,7 +30,7 @@ from bench.step_overhead import StepOverhead, step_overhead
 
 RSS_LIMIT_MB = 200
 RSS_TOTAL_LIMIT_MB = 400  # one app with all its processes, plugin workers included
-MAIN, HISTORY = "bench_main", "bench_history"
+MAIN, HISTORY, ONE = "bench_main", "bench_history", "bench_one_integration"
 THREADS, PROCESSES = {"PLUGIN_ISOLATION": "thread"}, {"PLUGIN_ISOLATION": "process"}
 
 
@@ -51,6 +51,8 @@ def _over(a: float | None, b: float | None) -> float | None:
 class Results:
     intake: phases.Preloaded | None = None
     history_ready: phases.Preloaded | None = None
+    one_ready: phases.Preloaded | None = None
+    one_integration: phases.Throughput | None = None
     raw: phases.Raw | None = None
     steady: phases.Throughput | None = None
     history: phases.Throughput | None = None
@@ -144,6 +146,11 @@ class Bench:
                 f"history: {s.jobs:,} jobs through the API, {s.history:,} finished jobs written",
                 lambda: phases.preload(h, HISTORY, s.jobs, s.hooks, seed=s.history),
             )
+        if s.one_integration_jobs:
+            got.one_ready = self.phase(
+                f"one integration: {s.one_integration_jobs:,} jobs through the API (1 webhook each)",
+                lambda: phases.preload(h, ONE, s.one_integration_jobs, 1),
+            )
         got.raw = self.phase("store raw rate", lambda: phases.raw_store(h, "bench_raw", s.raw_ops))
         if got.intake:
             got.steady = self.phase(
@@ -153,6 +160,12 @@ class Bench:
             got.history = self.phase(
                 f"completed jobs/s with {s.history:,} finished jobs",
                 lambda: phases.throughput(h, HISTORY, got.history_ready.jobs),
+            )
+        if got.one_ready:
+            lease = {"LEASE_SECONDS": str(s.one_integration_lease)}
+            got.one_integration = self.phase(
+                f"completed jobs/s, one integration's backlog, LEASE_SECONDS={s.one_integration_lease:g}",
+                lambda: phases.throughput(h, ONE, got.one_ready.jobs, lease),
             )
         if s.rq:
             label = f"RQ peer ({s.rq_workers} SimpleWorkers)"
@@ -432,6 +445,18 @@ class Bench:
             ratio = _ratio(self.steady, tp and tp.per_second)
             label = f"jobs/s ÷ RQ {kind} jobs/s"
             r.add(Figure(f"ratio_to_{key}", label, ratio, "x", f"≥ {target:.2f}x", at_least(ratio, target)))
+        one = self.got.one_integration
+        skipped = "" if s.one_integration_jobs else "skipped (--one-integration-jobs 0)"
+        note = one and (
+            f"{one.jobs:,} jobs of one webhook, written by an app with its scheduler off, drained by "
+            f"{s.web_workers} gunicorn workers with LEASE_SECONDS={s.one_integration_lease:g}; "
+            f"first→last delivery {one.seconds:.1f} s; {one.failed} failed; {one.cpu_note()}"
+        )
+        label = "completed jobs/s, one integration's backlog written elsewhere"
+        r.add(Figure("one_integration_jobs_per_s", label, one and one.per_second, "jobs/s", note=note or skipped))
+        ratio = _ratio(one and one.per_second, self.got.rq_simple and self.got.rq_simple.per_second)
+        label = "one integration's jobs/s ÷ RQ SimpleWorker jobs/s"
+        r.add(Figure("ratio_one_integration_to_rq_simple", label, ratio, "x", "≥ 1.20x", at_least(ratio, 1.2)))
 
     def _end_to_end(self) -> None:
         s, r, got = self.s, self.report, self.got

@@ -19,6 +19,8 @@ class BenchSettings:
     dispatch_seconds: float = 10.0
     dispatch_hooks: int = 1  # webhook configs on the dispatch-latency form
     raw_ops: int = 3000  # rounds of the raw store loop
+    one_integration_jobs: int = 3000  # the drain of one integration's backlog (1 webhook per submission; 0: skip)
+    one_integration_lease: float = 5.0  # LEASE_SECONDS of that drain
     history: int = 100_000  # finished jobs (and logs) written before the second throughput run
     recovery_jobs: int = 5000
     backfill: int = 100_000  # old submissions backfilled while the live dispatch latency is measured (0: skip)
@@ -54,6 +56,7 @@ class BenchSettings:
 
 QUICK = BenchSettings(
     jobs=300,
+    one_integration_jobs=300,
     dispatch_seconds=3.0,
     raw_ops=300,
     history=3000,
@@ -89,6 +92,9 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Formhooks benchmark (make bench)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run of every figure")
     parser.add_argument("--jobs", type=int, help="jobs per throughput run [5000]")
+    parser.add_argument(
+        "--one-integration-jobs", type=int, help="jobs of the one-integration drain [3000]; 0 skips"
+    )
     parser.add_argument("--history", type=int, help="finished jobs seeded for the history run [100000]")
     parser.add_argument("--raw-ops", type=int, help="rounds of the raw store loop [3000]")
     parser.add_argument("--recovery-jobs", type=int, help="jobs pending when the app is killed [5000]")

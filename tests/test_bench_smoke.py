@@ -106,6 +106,7 @@ MAIN_FIGURES = {
     "intake_rps",
     "intake_p99_ms",
     "jobs_per_s",
+    "one_integration_jobs_per_s",
     "raw_store_jobs_per_s",
     "ratio_to_raw",
     "dispatch_p50_ms",
@@ -147,6 +148,7 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch, part, expecte
         [
             "--quick",
             "--jobs=12",
+            "--one-integration-jobs=12",
             "--history=60",
             "--raw-ops=20",
             "--recovery-jobs=30",

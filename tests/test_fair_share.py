@@ -65,7 +65,7 @@ def test_a_backlog_to_a_slow_destination_does_not_delay_another_integration(make
     )
     assert time.monotonic() - started < 5
     running = PluginJob._get_collection().count_documents({"status": "running", "form_id": slow["id"]})
-    assert running <= 4  # A never holds more than its integration's share
+    assert running <= 8  # A never holds more than its integration's share: 4 calls, 4 claimed behind them
 
 
 def _config(workspace: str) -> str:
@@ -138,10 +138,11 @@ class CountingFinds:
     """A collection that counts its find calls."""
 
     def __init__(self, coll):
-        self.coll, self.finds = coll, 0
+        self.coll, self.finds, self.filters = coll, 0, []
 
     def find(self, *args, **kwargs):
         self.finds += 1
+        self.filters.append(args[0] if args else kwargs.get("filter"))
         return self.coll.find(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -168,3 +169,30 @@ def test_a_claim_across_integrations_reads_their_jobs_at_once_unless_one_is_left
     assert Counter(job["config_id"] for job in pick.jobs)[late] == 1
     assert len(pick.jobs) == 4 and len({job["_id"] for job in pick.jobs}) == 4
     assert coll.finds >= 2
+
+
+@pytest.mark.parametrize("later", [0, 3, 8])
+def test_a_claim_of_one_integrations_backlog_takes_its_due_jobs_and_none_scheduled_for_later(app, later):
+    now = time.time()
+    config = _config("A")
+    if later:
+        _pending(config, later, now + 60)  # retries waiting for their time, first on the index
+    _pending(config, 6, now - 10)
+    with app.app_context():
+        pick = fairshare.round_robin(PluginJob._get_collection(), limit=4, cap=4, now=now, running=Counter())
+    assert len(pick.jobs) == 4
+    assert all(job["scheduled_for"] <= now for job in pick.jobs)
+
+
+def test_a_claim_of_one_integrations_due_backlog_is_one_read_without_a_range(app):
+    """The read of a capped integration's next jobs runs every few jobs of its drain: one read on the
+    (status, config_id) index, no range on scheduled_for (twice as dear on nx-27017)."""
+    now = time.time()
+    config = _config("A")
+    _pending(config, 50, now - 10)
+    with app.app_context():
+        coll = CountingFinds(PluginJob._get_collection())
+        pick = fairshare.round_robin(coll, limit=2, cap=4, now=now, running=Counter())
+    assert len(pick.jobs) == 2
+    assert coll.finds == 1
+    assert coll.filters == [{"status": "pending", "config_id": config}]

@@ -431,13 +431,14 @@ def test_a_workspace_is_handed_off_its_share_and_another_still_gets_its_jobs(mak
 
 @pytest.mark.parametrize("cap", [1, 2, 3])
 def test_a_fresh_integrations_cap_counts_its_jobs_being_handed_off(make_app, cap):
-    """INTEGRATION_CONCURRENCY holds for a new integration's first jobs too: those stamped by one request
-    and not yet running count against the hand-off of the next request's."""
+    """An integration's cap on jobs in flight (twice INTEGRATION_CONCURRENCY: the threads run at most
+    INTEGRATION_CONCURRENCY of them) holds for a new integration's first jobs too: those stamped by one
+    request and not yet running count against the hand-off of the next request's."""
     app = make_app(SCHEDULER_ENABLED=True, POLL_INTERVAL=3600, INTEGRATION_CONCURRENCY=cap, WORKSPACE_SHARE=1)
     scheduler = services(app).scheduler
     scheduler.wake = lambda: None
-    first = scheduler.claim_at_insert([_job("fresh") for _ in range(cap + 2)])
-    assert len(first) == cap
+    first = scheduler.claim_at_insert([_job("fresh") for _ in range(2 * cap + 2)])
+    assert len(first) == 2 * cap
     assert scheduler.claim_at_insert([_job("fresh")]) == []  # the first request's are not adopted yet
     assert len(scheduler.claim_at_insert([_job("other")])) == 1
 

@@ -89,7 +89,7 @@ def test_misbehaving_plugins_of_a_workspace_do_not_delay_anothers_delivery(make_
     assert not any("waited for a free plugin process" in reason for reason in reasons)
 
 
-def _slots(threads: int, processes: int, needs_process=lambda job: False):
+def _slots(threads: int, processes: int, needs_process=lambda job: False, share=0.5, integration_limit=0):
     """Slots whose jobs block until released; ``started`` lists the jobs in the order they started."""
     gates: dict[str, threading.Event] = {}
     started: list[str] = []
@@ -103,7 +103,7 @@ def _slots(threads: int, processes: int, needs_process=lambda job: False):
         gates[job_id] = threading.Event()
         return {"_id": job_id, "workspace_id": workspace, "config_id": workspace + config}
 
-    return Slots(threads, processes, 0.5, needs_process, run), job, gates, started
+    return Slots(threads, processes, share, needs_process, run, integration_limit), job, gates, started
 
 
 @pytest.mark.parametrize(("threads", "share"), [(2, 1), (4, 2), (8, 4)])
@@ -132,6 +132,27 @@ def test_an_integration_holds_at_most_its_share_of_its_workspaces_threads():
         slots.submit(job("A", "other", 0), None)
         wait_until(lambda: "Aother-0" in started, timeout=2, what="another integration of A started")
         assert len(started) == 3
+        for gate in gates.values():
+            gate.set()
+    finally:
+        slots.shutdown()
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_an_integration_runs_at_most_integration_concurrency_jobs_at_once(limit):
+    """The scheduler claims up to twice INTEGRATION_CONCURRENCY jobs of one integration (fewer claims of a
+    backlog); the threads run at most INTEGRATION_CONCURRENCY of them at once, the rest wait queued."""
+    slots, job, gates, started = _slots(8, 1, share=1.0, integration_limit=limit)
+    try:
+        for n in range(2 * limit):
+            slots.submit(job("A", "busy", n), None)
+        wait_until(lambda: len(started) == limit, what="the integration's limit started")
+        slots.submit(job("A", "other", 0), None)
+        wait_until(lambda: "Aother-0" in started, timeout=2, what="another integration started")
+        assert sum(j.startswith("Abusy") for j in started) == limit
+        gates[started[0]].set()  # one ends: exactly one more of the integration starts
+        wait_until(lambda: sum(j.startswith("Abusy") for j in started) == limit + 1, what="the next one")
+        assert sum(j.startswith("Abusy") for j in started) == limit + 1
         for gate in gates.values():
             gate.set()
     finally:

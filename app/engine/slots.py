@@ -5,7 +5,7 @@ the next job round-robin across workspaces, skipping
 
 - a workspace that already runs its share of the threads (``WORKSPACE_SHARE`` of them, at least one),
 - a job whose integration already runs its share of its workspace's threads (``WORKSPACE_SHARE`` of those,
-  at least one), and
+  at least one, and at most ``INTEGRATION_CONCURRENCY``), and
 - a job whose plugin runs in a worker process while no process is free for it: all ``PLUGIN_PROCESSES`` are
   taken by this scheduler's jobs, or its workspace already holds its share of them.
 
@@ -47,10 +47,14 @@ class Slots:
         share: float,
         needs_process: Callable[[JobRecord], bool],
         run: Run,
+        integration_limit: int = 0,
     ):
+        """``integration_limit``: threads one integration may hold at most (0: only its share limits it)."""
         self.threads, self.processes = threads, processes
         self.thread_share = share_of(threads, share)
         self.integration_share = share_of(self.thread_share, share)
+        if integration_limit > 0:
+            self.integration_share = min(self.integration_share, integration_limit)
         self.process_share = share_of(processes, share)
         self._needs_process, self._run = needs_process, run
         self._cond = threading.Condition()

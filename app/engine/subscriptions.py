@@ -8,6 +8,10 @@ integration) empties the cache
 at once; one made through another process is seen within that time. The crash sweep and every other
 reader go to the store.
 
+What it buys (with workflows' FormWorkflows, both off with ``FORM_CACHE_SECONDS=0``; bench/onoff.py, 3
+interleaved rounds): intake alone 344 (328–350) req/s on, 106 (94–106) off; end to end 101 (82–209)
+against 70 (67–73) submissions/s.
+
 The scheduler keeps configs by id the same way, but only healthy ones (``healthy``): a claim batch's
 configs whose circuit is open or half-open, or counts failures, are read fresh, because their circuit
 decides whether the job runs. A copy a job was claimed with is checked when the job starts (``stale``):
