@@ -31,6 +31,7 @@ class HeavyReadsLatency:
     during_ms: list[float] = field(default_factory=list)  # B: 202 → delivery, A's viewer reading in a loop
     reads: Counter[str] = field(default_factory=Counter)  # A's reads by "kind status"
     read_seconds: list[float] = field(default_factory=list)  # each of A's reads, to its last byte
+    kind_seconds: dict[str, list[float]] = field(default_factory=dict)  # the same by kind of read
     unready: int = 0  # /readyz answers other than 200 during the run (the store circuit open)
     ready_checks: int = 0
 
@@ -74,7 +75,9 @@ class Reader(threading.Thread):
                         outcome = type(exc).__name__
                     with self.lock:
                         self.result.reads[f"{kind} {outcome}"] += 1
-                        self.result.read_seconds.append(time.perf_counter() - started)
+                        took = time.perf_counter() - started
+                        self.result.read_seconds.append(took)
+                        self.result.kind_seconds.setdefault(kind, []).append(took)
         finally:
             http.close()
 

@@ -46,6 +46,7 @@ class BenchSettings:
     slow_seconds: float = 25.0  # how long the slow destination takes to answer
     slow_rate: float = 2.0  # submissions per second to workspace A's form
     heavy_reads: int = 20_000  # submissions in the form a viewer searches and exports in a loop (0: skip)
+    heavy_reads_only: bool = False  # run the heavy-reads run alone
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -152,6 +153,12 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     parser.add_argument("--slow-rate", type=float, help="submissions per second to workspace A's form [2]")
     parser.add_argument(
         "--heavy-reads", type=int, help="submissions searched and exported beside live traffic [20000]; 0 skips"
+    )
+    parser.add_argument(
+        "--heavy-reads-only",
+        action="store_true",
+        default=None,
+        help="only the heavy-reads run (the other figures are reported as skipped)",
     )
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
