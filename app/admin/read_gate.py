@@ -20,6 +20,7 @@ from flask import current_app
 
 from app.errors import APIError
 from app.services import services
+from app.store_health import restart_store_deadline
 
 RETRY_AFTER = 2  # seconds a refused reader is told to wait
 
@@ -87,4 +88,6 @@ def busy() -> APIError:
 def turn_for(workspace_ids: Iterable[str | None]) -> Turn:
     """The current app's turn for a heavy read of these workspaces (waits up to ``HEAVY_READ_WAIT``)."""
     wait = float(current_app.config["HEAVY_READ_WAIT"])
-    return services().read_gate.take((w for w in workspace_ids if w), wait)
+    turn = services().read_gate.take((w for w in workspace_ids if w), wait)
+    restart_store_deadline()  # (the wait was not the store's time)
+    return turn
