@@ -48,7 +48,8 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "WORKFLOW_MAX_STEPS": (int, 20),
     "WORKFLOW_RUNS_PER_MINUTE": (int, 600),  # runs a workspace's workflows may start per minute (0: no cap)
     "WORKFLOW_SCHEDULE_INTERVAL": (float, 5.0),  # how often a scheduler looks for due cron workflows
-    "EXPORT_SHARE": (float, 0.5),  # the share of the time an export may keep busy (1: as fast as it can)
+    "EXPORT_SHARE": (float, 0.5),  # the share of the time a heavy admin read (an export, a search) may keep busy
+    "HEAVY_READ_WAIT": (float, 2.0),  # seconds a heavy admin read waits for its workspace's turn, then a 429
     # Retention (app/engine/retention.py): a pass every RETENTION_INTERVAL s, of at most RETENTION_PASS_SECONDS,
     # removing RETENTION_BATCH submissions at a time, busy at most RETENTION_SHARE of the time.
     "RETENTION_INTERVAL": (float, 10.0),

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from limits.strategies import RateLimiter
 
+    from app.admin.read_gate import ReadGate
     from app.contract.registry import PluginRegistry
     from app.engine.dispatch import MarkerClearer
     from app.engine.group_commit import Into
@@ -64,6 +65,7 @@ class Services:
     browser_answer: Callable[[str, APIError], Any] | None = None
     # Blinker holds receivers weakly: the app keeps these alive.
     receivers: list[Callable[..., Any]]
+    read_gate: ReadGate  # heavy admin reads' turns, one per workspace (app.admin)
 
     def __init__(self) -> None:
         self.receivers = []

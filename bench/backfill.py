@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bson import ObjectId
 
-from app.models import utcnow
+from app.models import search_terms, utcnow
 from bench.client import ApiClient, sample_data
 from bench.harness import JOBS, Harness
 from bench.load import paced
@@ -29,18 +29,25 @@ class BackfillLatency:
     backfill_per_second: float = 0.0
 
 
-def seed_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count: int) -> None:
+def seed_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count: int, indexed: bool = False) -> None:
+    """``count`` submissions straight into the store; ``indexed``: with their ``sort_key`` and search postings,
+    as the intake and the indexer's pass leave them (else as stored before the search index existed)."""
     coll = h.mongo[db][SUBMISSIONS]
     start = utcnow() - dt.timedelta(days=365)
     for first in range(0, count, 5000):
-        coll.insert_many(
-            [
-                {"_id": ObjectId(), "form_id": form_id, "workspace_id": workspace_id, "data": sample_data(i),
-                 "revision": 1, "deleted": False, "created_at": start + dt.timedelta(seconds=i),
-                 "updated_at": start + dt.timedelta(seconds=i), "pending_events": [], "dispatch_pending": False}
-                for i in range(first, min(count, first + 5000))
-            ]
-        )
+        docs = [
+            {"_id": ObjectId(), "form_id": form_id, "workspace_id": workspace_id, "data": sample_data(i),
+             "revision": 1, "deleted": False, "created_at": start + dt.timedelta(seconds=i),
+             "updated_at": start + dt.timedelta(seconds=i), "pending_events": [], "dispatch_pending": False}
+            for i in range(first, min(count, first + 5000))
+        ]
+        if indexed:
+            for doc in docs:
+                doc.update(search_terms.search_fields(doc))
+            terms = [p for doc in docs for p in search_terms.postings(doc)]
+            for part in range(0, len(terms), 5000):
+                h.mongo[db]["submission_terms"].insert_many(terms[part : part + 5000], ordered=False)
+        coll.insert_many(docs)
 
 
 def paced_latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:

@@ -138,6 +138,10 @@ class Bench:
             self.report.notes.append("--isolation-only: every figure outside the isolation runs was skipped")
             self.measure_isolation(h)
             return
+        if s.heavy_reads_only:
+            self.report.notes.append("--heavy-reads-only: every figure outside the heavy-reads run was skipped")
+            self.measure_heavy_reads(h)
+            return
         got.intake = self.phase(
             f"intake: {s.jobs:,} jobs through the API", lambda: phases.preload(h, MAIN, s.jobs, s.hooks)
         )
@@ -196,11 +200,7 @@ class Bench:
                 f"dispatch latency during a {s.backfill:,}-submission backfill",
                 lambda: dispatch_during_backfill(h, "bench_backfill", s.backfill),
             )
-        if s.heavy_reads:
-            got.heavy_reads = self.phase(
-                f"dispatch latency beside heavy searches and exports of {s.heavy_reads:,} submissions",
-                lambda: dispatch_during_heavy_reads(h, "bench_heavy_reads", s.heavy_reads),
-            )
+        self.measure_heavy_reads(h)
         if s.isolation:
             self.measure_isolation(h)
         if s.recovery:
@@ -212,6 +212,14 @@ class Bench:
         if s.outage:
             got.outage = self.phase(
                 f"dead store: {s.outage_rate:g} submissions/s", lambda: phases.dead_store(h, "bench_outage")
+            )
+
+    def measure_heavy_reads(self, h: Harness) -> None:
+        s = self.s
+        if s.heavy_reads:
+            self.got.heavy_reads = self.phase(
+                f"dispatch latency beside heavy searches and exports of {s.heavy_reads:,} submissions",
+                lambda: dispatch_during_heavy_reads(h, "bench_heavy_reads", s.heavy_reads),
             )
 
     def measure_isolation(self, h: Harness) -> None:
@@ -336,7 +344,11 @@ class Bench:
             f"loop; reads: " + ", ".join(f"{n}× {k}" for k, n in sorted(b.reads.items()))
         )
         read_p50 = percentile(b.read_seconds, 50) if b else None
-        note = b and f"A's reads to their last byte: p50 {read_p50 or 0:.2f} s, max {max(b.read_seconds, default=0):.2f} s"
+        note = b and (
+            f"A's reads to their last byte: p50 {read_p50 or 0:.2f} s, max {max(b.read_seconds, default=0):.2f} s; "
+            "p50 by kind: "
+            + ", ".join(f"{k} {percentile(v, 50) or 0:.2f} s" for k, v in sorted(b.kind_seconds.items()))
+        )
         base99, during99 = self._beside("heavy_reads", "heavy reads", b, how or skipped, note or "")
         ratio = _ratio(during99, base99)
         label = "dispatch p99 beside heavy reads ÷ without"

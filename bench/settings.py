@@ -50,6 +50,7 @@ class BenchSettings:
     step_rate: float = 20.0  # workflow runs started per second for the step-to-step overhead (0: skip)
     step_seconds: float = 4.0
     heavy_reads: int = 20_000  # submissions in the form a viewer searches and exports in a loop (0: skip)
+    heavy_reads_only: bool = False  # run the heavy-reads run alone
     out: Path = RESULTS
     app_env: dict[str, str] = field(default_factory=dict)  # extra app settings for every app run
 
@@ -163,6 +164,12 @@ def parse(argv: list[str] | None = None) -> BenchSettings:
     )
     parser.add_argument("--step-rate", type=float, help="workflow runs per second, step-to-step overhead [20]; 0 skips")
     parser.add_argument("--step-seconds", type=float, help="length of the step-to-step run [4]")
+    parser.add_argument(
+        "--heavy-reads-only",
+        action="store_true",
+        default=None,
+        help="only the heavy-reads run (the other figures are reported as skipped)",
+    )
     parser.add_argument("--out", type=Path, help=f"results file [{RESULTS}]")
     parser.add_argument(
         "--env",

@@ -171,3 +171,9 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch, part, expecte
     assert not [n for n in report.notes if " failed: " in n], report.notes
     measured = {f.key for f in report.figures if f.value is not None}
     assert expected <= measured, expected - measured
+
+
+def test_the_heavy_reads_run_can_run_alone():
+    assert parse(["--heavy-reads-only", "--heavy-reads", "500"]).heavy_reads_only is True
+    assert parse(["--heavy-reads-only"]).heavy_reads == 20_000
+    assert parse([]).heavy_reads_only is False

@@ -34,7 +34,10 @@ def init_app(app: Flask) -> None:
         team,
         workflows,
     )
+    from app.admin.read_gate import ReadGate
+    from app.services import services
 
+    services(app).read_gate = ReadGate()
     filters.init_app(app)
     not_found.init_app(app)
     app.register_blueprint(bp)

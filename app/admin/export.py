@@ -16,8 +16,9 @@ from itertools import islice
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from app.admin.submission_search import text_of
 from app.models import as_datetime, isoformat
+from app.models.search_terms import text_of
+from app.store_health import restart_store_deadline
 
 CHUNK_ROWS = 200
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -47,7 +48,7 @@ def cpus_contended(stat: str = "/proc/stat") -> bool:
 
 
 def paced(
-    rows: Iterable[T], share: float, every: int = CHUNK_ROWS, contended: Callable[[], bool] = cpus_contended
+    rows: Iterable[T], share: float, every: int = CHUNK_ROWS, contended: Callable[[], bool] | None = None
 ) -> Iterator[T]:
     """``rows``, busy at most ``share`` of the time while others want the cores: after every ``every`` rows,
     if more threads are ready to run than there are cores (``contended``), the export rests in proportion to
@@ -58,6 +59,7 @@ def paced(
         yield from rows
         return
     rest = 1 / max(share, 0.05) - 1  # (a share of nothing would never finish)
+    contended = contended or cpus_contended
     started = time.monotonic()
     for n, row in enumerate(rows, 1):
         yield row
@@ -65,6 +67,7 @@ def paced(
             if contended():
                 busy = time.monotonic() - started
                 time.sleep(busy * rest)  # pacing: the rest that keeps the export within its share
+                restart_store_deadline()  # (a request's store deadline is for the store's time, not rests)
             started = time.monotonic()
 
 

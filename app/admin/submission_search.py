@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo.collection import Collection
 
+from app.admin.export import paced
 from app.admin.query_args import MAX_PAGE
 from app.engine import indexer
 from app.errors import APIError
@@ -32,7 +33,10 @@ from app.models.search_terms import submission_of, term_key, text_of, time_key, 
 PER_PAGE = 25
 SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
 BATCH = 200
-EXPORT_BATCH = 1_000  # rows per read of an export (its next read overlaps the writing of these)
+# Rows per read of an export (its next read overlaps the writing of these). Small: the store answers one
+# command at a time, so each read is what another workspace's delivery may wait behind (200 rows of a
+# 20,000-row form: 5-30 ms on nx-27017; 1,000: 65-200 ms).
+EXPORT_BATCH = BATCH
 FIRST_BATCH = PER_PAGE + 1  # a page's worth first: most reads are one page
 MAX_QUERY_WORDS = 8  # words whose postings are counted to pick the rarest (the others are checked)
 RANK_CAP = 1_000  # postings counted per word: past this a word is as common as any
@@ -235,11 +239,20 @@ def _by_key(
     direction: int,
     skip: int = 0,
     whole: bool = False,
+    share: float = 1.0,
 ) -> Iterator[dict]:
     """Rows of ``query`` in ``sort_key`` order, read a bounded batch at a time, each batch after the last
     key read (``sort_key`` is unique within any query here). Never one open cursor: nx-27017 reads every
     row of a query without a limit before it returns the first. ``whole`` (an export, which reads every
-    row): larger batches, each asked for while the one before is being written out."""
+    row): each batch asked for while the one before is being written out. ``share``: a heavy read's share
+    of the time (see app.admin.export.paced; 1: never rests)."""
+    for rows in paced(_key_batches(coll, query, fields, direction, skip, whole), share, every=1):
+        yield from rows
+
+
+def _key_batches(
+    coll: Collection, query: dict[str, Any], fields: dict | None, direction: int, skip: int, whole: bool
+) -> Iterator[list[dict]]:
     after = "$lt" if direction < 0 else "$gt"
 
     def read(size: int, last: str | None, skip: int) -> list[dict]:
@@ -251,7 +264,7 @@ def _by_key(
         size, last = FIRST_BATCH, None
         while True:
             rows = read(size, last, skip)
-            yield from rows
+            yield rows
             if len(rows) < size:
                 return
             size, last, skip = BATCH, rows[-1]["sort_key"], 0
@@ -262,7 +275,7 @@ def _by_key(
         while True:
             ahead = BATCH if size == FIRST_BATCH else EXPORT_BATCH  # (growing: the first rows leave soon)
             more = pool.submit(read, ahead, rows[-1]["sort_key"], 0) if len(rows) == size else None
-            yield from rows
+            yield rows
             if more is None:
                 return
             rows, size = more.result(), ahead
@@ -271,7 +284,13 @@ def _by_key(
 
 
 def _plain(
-    filters: Filters, form_id: str, deleted: bool, skip: int, fields: dict | None, whole: bool = False
+    filters: Filters,
+    form_id: str,
+    deleted: bool,
+    skip: int,
+    fields: dict | None,
+    whole: bool = False,
+    share: float = 1.0,
 ) -> Iterator[dict]:
     """A form's submissions (deleted or not) in key order, from the (form_id, deleted, sort_key) index
     (``whole``: every one of them will be read, see ``_by_key``)."""
@@ -279,7 +298,7 @@ def _plain(
     if bounds := filters.key_range():
         query["sort_key"] = bounds
     projection = None if fields is None else {**fields, "sort_key": 1}
-    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip, whole)
+    return _by_key(Submission._get_collection(), query, projection, filters.direction, skip, whole, share)
 
 
 def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
@@ -326,7 +345,7 @@ def _by_words(
     """A form's submissions holding the words searched for, in key order: the postings of the rarest word
     (each candidate tested for the others and the deleted flag), merged with the indexer's tail."""
     merged = heapq.merge(
-        _posted(filters, form_id, budget, fields),
+        _posted(filters, form_id, budget, fields, state.share),
         _tail(filters, form_id, fields, state),
         key=lambda d: d["sort_key"],
         reverse=filters.direction < 0,
@@ -338,7 +357,9 @@ def _by_words(
             yield doc
 
 
-def _posted(filters: Filters, form_id: str, budget: _Budget, fields: dict | None) -> Iterator[dict]:
+def _posted(
+    filters: Filters, form_id: str, budget: _Budget, fields: dict | None, share: float = 1.0
+) -> Iterator[dict]:
     word, count = _rarest(form_id, filters.query_words + filters.field_words)
     if not count:
         return
@@ -347,7 +368,8 @@ def _posted(filters: Filters, form_id: str, budget: _Budget, fields: dict | None
         query["sort_key"] = bounds
     postings = _by_key(SubmissionTerm._get_collection(), query, {"_id": 1, "sort_key": 1}, filters.direction)
     projection = None if fields is None else {**fields, "data": 1, "deleted": 1, "sort_key": 1}
-    while batch := list(islice(postings, BATCH)):
+    batches = iter(lambda: list(islice(postings, BATCH)), [])
+    for batch in paced(batches, share, every=1):  # (a batch: its postings and its candidates read)
         ids = [submission_of(p) for p in batch]
         docs = {d["_id"]: d for d in Submission._get_collection().find({"_id": {"$in": ids}}, projection)}
         for oid in ids:
@@ -359,23 +381,40 @@ def _posted(filters: Filters, form_id: str, budget: _Budget, fields: dict | None
 
 
 def _legacy(
-    filters: Filters, form_ids: list[str], budget: _Budget, fields: dict | None, cap: int | None
+    filters: Filters,
+    form_ids: list[str],
+    budget: _Budget,
+    fields: dict | None,
+    cap: int | None,
+    share: float = 1.0,
 ) -> Iterator[dict]:
     """Forms not yet in the search index: by ``created_at`` (at most ``cap`` rows read: a page's), each
     candidate tested in Python (bounded)."""
-    direction = filters.direction
-    cursor = Submission._get_collection().find(
-        filters.store_query(form_ids),
-        None if fields is None else {**fields, "data": 1},
-        sort=[("created_at", direction), ("_id", direction)],
-        limit=cap or 0,
-        batch_size=BATCH,
-    )
-    for doc in cursor:
+    for doc in paced(_by_date(filters, form_ids, fields, cap), share, every=BATCH):
         if not filters.active or filters.matches(doc):
             yield doc
         elif not budget.take():
             return
+
+
+def _by_date(filters: Filters, form_ids: list[str], fields: dict | None, cap: int | None) -> Iterator[dict]:
+    """Rows by ``created_at`` then ``_id``, at most ``cap``, read ``BATCH`` at a time (one read of thousands
+    would hold the store for everyone, as in ``_by_key``). Batches follow each other by skipping: nx-27017
+    has no index on dates, so a range on ``created_at`` would read the whole form each time, and skipping
+    costs a little more with each batch (about 30 ms at 5,000 rows, 200 ms at 20,000 on nx-27017), which
+    ``flask reindex-submissions`` ends."""
+    direction, coll = filters.direction, Submission._get_collection()
+    query = filters.store_query(form_ids)
+    projection = None if fields is None else {**fields, "data": 1}
+    order = [("created_at", direction), ("_id", direction)]
+    read = 0
+    while cap is None or read < cap:
+        size = BATCH if cap is None else min(BATCH, cap - read)
+        rows = list(coll.find(query, projection, sort=order, skip=read, limit=size, batch_size=size))
+        yield from rows
+        if len(rows) < size:
+            return
+        read += size
 
 
 def _by_id(filters: Filters, form_ids: list[str], fields: dict | None) -> list[dict]:
@@ -391,6 +430,7 @@ class _Search:
     filters: Filters
     form_ids: list[str]
     budget: _Budget
+    share: float = 1.0  # a heavy read's share of the time (app.admin.export.paced; 1: never rests)
     legacy: bool = False
     tail_full: bool = False  # the indexer's tail was longer than a search reads
     _due: list[dict] | None = None
@@ -414,15 +454,15 @@ class _Search:
         if self.legacy:
             rejects = self.budget.limit if f.active else 0  # (without filters every row read is shown)
             cap = None if self.budget.limit is None else skip + rejects + want
-            return islice(_legacy(f, self.form_ids, self.budget, fields, cap), skip, None)
+            return islice(_legacy(f, self.form_ids, self.budget, fields, cap, self.share), skip, None)
         if f.query_words or f.field_words:
             streams = [_by_words(f, fid, self.budget, fields, self) for fid in self.form_ids]
         else:
             states = (False, True) if f.deleted else (False,)
             if len(self.form_ids) == 1 and not f.deleted:  # (skipped in the store)
-                return _plain(f, self.form_ids[0], False, skip, fields, self.whole)
+                return _plain(f, self.form_ids[0], False, skip, fields, self.whole, self.share)
             # (several forms merged: plain batches, not a reader thread per form)
-            streams = [_plain(f, fid, d, 0, fields) for fid in self.form_ids for d in states]
+            streams = [_plain(f, fid, d, 0, fields, share=self.share) for fid in self.form_ids for d in states]
         merged = heapq.merge(*streams, key=lambda d: d["sort_key"], reverse=f.direction < 0)
         return islice(merged, skip, None)
 
@@ -466,18 +506,29 @@ def _scope_ids(filters: Filters, form_ids: Iterable[str]) -> list[str]:
 
 
 def matching(
-    filters: Filters, form_ids: Iterable[str], fields: Iterable[str] | None = None, limit: int | None = None
+    filters: Filters,
+    form_ids: Iterable[str],
+    fields: Iterable[str] | None = None,
+    limit: int | None = None,
+    share: float = 1.0,
 ) -> Iterator[dict]:
     """Every matching submission (raw documents) in received order (newest or oldest first: a sort by a
     field is the page's alone, it would hold every row in memory), read from cursors; ``limit``: the most
-    candidates tested in Python (exports: none, their cost follows the rows they write)."""
+    candidates tested in Python (exports: none, their cost follows the rows they write); ``share``: of the
+    time, while others wait for the cores (app.admin.export.paced)."""
     projection = None if fields is None else {name: 1 for name in fields}
-    return _Search(filters, _scope_ids(filters, form_ids), _Budget(limit)).stream(fields=projection)
+    return _Search(filters, _scope_ids(filters, form_ids), _Budget(limit), share).stream(fields=projection)
 
 
-def page_of(filters: Filters, form_ids: Iterable[str]) -> Found:
+def heavy(filters: Filters) -> bool:
+    """Whether a page of these filters may test many candidates in Python (words, a field, a sort by a
+    field's value): a heavy read, which takes its workspace's turn (app.admin.read_gate) and its share."""
+    return bool(filters.query_words or filters.field_words or filters.field_sort)
+
+
+def page_of(filters: Filters, form_ids: Iterable[str], share: float = 1.0) -> Found:
     """One page of matches, whether there is a next one, and notes on what was (not) searched."""
-    search = _Search(filters, _scope_ids(filters, form_ids), _Budget(SCAN_LIMIT))
+    search = _Search(filters, _scope_ids(filters, form_ids), _Budget(SCAN_LIMIT), share)
     skip = 0 if filters.after else (filters.page - 1) * PER_PAGE
     if sort := filters.field_sort:
         name, direction = sort

@@ -15,18 +15,17 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from bson import ObjectId
 from mongoengine import NotUniqueError
 from pymongo.errors import DuplicateKeyError
 
+from app.admin import rollup_reads
 from app.engine.alert_delivery import deliver, last_failure
 from app.engine.alert_resolution import resolve_recovered
-from app.models import Alert, AlertCooldown, PluginConfig, PluginExecutionLog, as_datetime, utcnow
+from app.models import Alert, AlertCooldown, PluginConfig, as_datetime, utcnow
 from app.plain_text import one_line
 from app.public_address import public_url
 
 log = logging.getLogger(__name__)
-FAILED_STATES = ["failed", "timeout"]
 
 
 def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
@@ -71,29 +70,32 @@ def check(settings: Mapping[str, Any], now: float | None = None) -> list[Alert]:
 
 
 def _failure_rates(settings: Mapping[str, Any], now: float) -> list[Alert | None]:
-    """Integrations whose attempts in the past hour failed at the threshold rate or more."""
-    since = utcnow() - dt.timedelta(hours=1)
-    logs = PluginExecutionLog._get_collection()
-    failed = Counter(
-        row["config_id"]
-        for row in logs.find(
-            {"status": {"$in": FAILED_STATES}, "executed_at": {"$gte": since}}, {"config_id": 1}
+    """Integrations whose attempts in the past hour failed at the threshold rate or more, counted from the
+    delivery rollups (engine.rollups: per integration per hour of the jobs' creation), so a check reads a
+    document or two per integration whatever the number of attempts. "The past hour" is the rollups' slots
+    of this hour and the one before: jobs created in the last 60 to 120 minutes. Attempts are the jobs
+    delivered, failed for good and the attempts that will be retried; the failed ones the last two."""
+    since = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(hours=1)
+    configs = {
+        str(cfg["_id"]): cfg
+        for cfg in PluginConfig._get_collection().find(
+            {"alerts_muted": {"$ne": True}}, {"name": 1, "workspace_id": 1}
         )
-    )
+    }
+    slots, _ = rollup_reads.deliveries(configs, since, dt.datetime.fromtimestamp(now, dt.UTC))
+    failed: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+    for slot in slots:
+        failed[slot.config_id] += slot.failed + slot.retried
+        total[slot.config_id] += slot.completed + slot.failed + slot.retried
     minimum, threshold = int(settings["ALERT_MIN_ATTEMPTS"]), float(settings["ALERT_FAILURE_RATE"])
     raised = []
     for config_id, failures in failed.items():
-        if failures < max(1, threshold * minimum):
+        attempts = total[config_id]
+        if not failures or attempts < minimum or failures / attempts < threshold:
             continue
-        total = logs.count_documents({"config_id": config_id, "executed_at": {"$gte": since}})
-        if total < minimum or failures / total < threshold:
-            continue
-        cfg = PluginConfig._get_collection().find_one(
-            {"_id": ObjectId(config_id), "alerts_muted": {"$ne": True}}
-        )
-        if cfg is None:
-            continue
-        text = f"{_name(cfg)}: {failures} of its {total} attempts in the past hour failed."
+        cfg = configs[config_id]
+        text = f"{_name(cfg)}: {failures} of its {attempts} attempts in the past hour failed."
         hour = int(now // 3600)
         raised.append(_raise(settings, cfg, "failure_rate", f"rate:{hour}", "is failing often", text, now))
     return raised

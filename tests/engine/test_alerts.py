@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from bson import ObjectId
 
-from app.engine import alert_delivery, alerts
+from app.engine import alert_delivery, alerts, rollups
 from app.models import Alert, PluginConfig, PluginExecutionLog, PluginJob, utcnow
 from tests.conftest import Api
 from tests.plugins.peers.certs import self_signed
@@ -132,20 +132,52 @@ def test_a_disabled_integration_alerts_even_within_the_cooldown(make_app, mail):
     assert "“Hook” was switched off" in mail.wait_for(2)[1].message.get_content()
 
 
-def test_a_high_failure_rate_over_the_past_hour_raises_an_alert(make_app, mail):
+def _attempts(cfg: dict, outcomes: list[str], ago: float = 60) -> None:
+    """Attempts of ``cfg``'s jobs as the engine counts them where it settles a job (engine.rollups)."""
+    at = utcnow() - dt.timedelta(seconds=ago)
+    rollups.record(
+        rollups.Settled(ObjectId(), cfg["id"], cfg["form_id"], cfg["workspace_id"], at, outcome, at, "HTTP 500")
+        for outcome in outcomes
+    )
+
+
+@pytest.mark.parametrize(
+    ("flaky", "fine", "raised"),
+    [
+        (["retried"] * 7 + ["completed"] * 5, ["retried"] * 3 + ["completed"] * 9, "7 of its 12"),
+        (["failed"] * 4 + ["retried"] * 6 + ["completed"] * 2, ["completed"] * 20, "10 of its 12"),
+        (["failed"] * 5 + ["completed"] * 5, ["failed"] * 9, "5 of its 10"),  # "fine": under ALERT_MIN_ATTEMPTS
+    ],
+)
+def test_a_high_failure_rate_over_the_past_hour_raises_an_alert(make_app, mail, flaky, fine, raised):
     app = make_app(**_settings(mail), ALERT_MIN_ATTEMPTS=10, ALERT_FAILURE_RATE=0.5)
     api = Api(app.test_client())
     form = api.create_form()
-    flaky = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/a"}, name="Flaky")
-    fine = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"}, name="Fine")
+    flaky_hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/a"}, name="Flaky")
+    fine_hook = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"}, name="Fine")
     with app.app_context():
-        for i in range(12):
-            _failed_log(flaky, status="failed" if i < 7 else "success")
-            _failed_log(fine, status="failed" if i < 3 else "success")
-        _failed_log(fine, status="failed", ago=7200)  # outside the hour
+        _attempts(flaky_hook, flaky)
+        _attempts(fine_hook, fine)
+        _attempts(fine_hook, ["failed"] * 30, ago=3 * 3600)  # hours ago: outside the past hour
         [alert] = alerts.check(app.config)
-    assert (alert.kind, alert.config_id) == ("failure_rate", flaky["id"])
-    assert "7 of its 12 attempts in the past hour failed" in alert.message
+    assert (alert.kind, alert.config_id) == ("failure_rate", flaky_hook["id"])
+    assert f"{raised} attempts in the past hour failed" in alert.message
+
+
+def test_the_failure_rate_is_read_from_the_rollups_not_from_the_execution_logs(make_app, mail):
+    # the engine counts every settled job in the rollups; the logs may be pruned or millions long
+    app = make_app(**_settings(mail), ALERT_MIN_ATTEMPTS=10, ALERT_FAILURE_RATE=0.5)
+    api = Api(app.test_client())
+    form = api.create_form()
+    counted = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/a"}, name="Counted")
+    logged = api.add_plugin(form["id"], "webhook", {"url": "https://example.com/b"}, name="Logged only")
+    with app.app_context():
+        _attempts(counted, ["failed"] * 10)
+        for _ in range(20):
+            _failed_log(logged)
+        [alert] = alerts.check(app.config)
+    assert alert.config_id == counted["id"]
+    assert "10 of its 10 attempts in the past hour failed" in alert.message
 
 
 def test_the_alert_channel_integration_gets_the_alert_as_a_delivery(make_app, mail, sink):

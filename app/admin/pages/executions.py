@@ -11,11 +11,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bson import ObjectId
-from flask import render_template, request
+from flask import current_app, render_template, request
 
 from app.admin import access, bp, health
 from app.admin.query_args import page_arg, time_arg
+from app.admin.read_gate import turn_for
 from app.admin.submission_search import SCAN_LIMIT, Filters, matching, summary
+from app.auth import visible_workspace_ids
 from app.models import (
     JobStatus,
     LogStatus,
@@ -100,8 +102,9 @@ def _submissions_matching(q: str, form_ids: list[str]) -> list[str]:
     """A submission id, or the ids of the (latest) submissions whose values contain these words."""
     if parse_object_id(q) is not None:
         return [q]
-    found = matching(Filters(q=q), form_ids, limit=SCAN_LIMIT)
-    return [str(doc["_id"]) for doc in islice(found, MATCHED_SUBMISSIONS)]
+    with turn_for(visible_workspace_ids()):  # (a heavy read: app.admin.read_gate)
+        found = matching(Filters(q=q), form_ids, limit=SCAN_LIMIT, share=current_app.config["EXPORT_SHARE"])
+        return [str(doc["_id"]) for doc in islice(found, MATCHED_SUBMISSIONS)]
 
 
 def _submission_summaries(rows: list, forms: dict[str, Any]) -> dict[str, str]:

@@ -107,7 +107,8 @@ def api_error(err: APIError):
         return not_found(err)
     if err.status == 503:
         return store_error_page(err)
-    return _error_page(err.status, err.code.replace("_", " ").capitalize(), err.message)
+    page, status = _error_page(err.status, err.code.replace("_", " ").capitalize(), err.message)
+    return page, status, err.headers  # (a 429's Retry-After)
 
 
 STORE_TITLES = {

@@ -6,6 +6,7 @@ change; the first page follows new submissions (app/admin/live_rows.py)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
@@ -14,10 +15,12 @@ from flask import Response, abort, current_app, render_template, request, stream
 
 from app.admin import access, bp, live_rows
 from app.admin.columns import Columns
-from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, paced, table_rows, times_in
+from app.admin.export import FORMATS, csv_rows, json_rows, jsonl_rows, table_rows, times_in
+from app.admin.read_gate import Turn, turn_for
 from app.admin.submission_search import (
     Filters,
     field_names,
+    heavy,
     matching,
     page_of,
     summary,
@@ -47,7 +50,11 @@ def _browser(form: Form | None):
     if not columns.sortable(filters.sort):  # (no sorting by a column the page does not show)
         filters = replace(filters, sort="newest", after="")
     newest = live_rows.start_key()  # (an empty list follows from before it was read)
-    found = page_of(filters, forms)
+    if heavy(filters):
+        with _turn(in_scope):
+            found = page_of(filters, forms, current_app.config["EXPORT_SHARE"])
+    else:
+        found = page_of(filters, forms)
     fields = field_names(in_scope)
     here = request.path
     local_times = request.args.get("times") == "local"
@@ -131,7 +138,8 @@ def export_submissions(fmt: str):
         abort(404)
     forms, filters = _scope(None)
     in_scope = [forms[filters.form_id]] if filters.form_id else list(forms.values())
-    docs = paced(matching(filters, forms), current_app.config["EXPORT_SHARE"])
+    turn = _turn(in_scope)  # (given back when the response closes: see below)
+    docs = _holding(turn, matching(filters, forms, share=current_app.config["EXPORT_SHARE"]))
     times = times_in(viewer_zone(filters.tz) if request.args.get("times") == "local" else None)
     names = {fid: f.name for fid, f in forms.items()}
     if fmt == "csv":
@@ -143,7 +151,7 @@ def export_submissions(fmt: str):
     else:
         body = json_rows(docs, times)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M")
-    return Response(  # (no count first: the first row leaves as soon as the store returns it)
+    resp = Response(  # (no count first: the first row leaves as soon as the store returns it)
         stream_with_context(body),
         mimetype=FORMATS[fmt].split(";")[0],
         headers={
@@ -151,6 +159,22 @@ def export_submissions(fmt: str):
             "Cache-Control": "no-store",
         },
     )
+    resp.call_on_close(turn.release)  # (also when the body was never read: a HEAD, a dropped client)
+    return resp
+
+
+def _turn(in_scope: list[Form]) -> Turn:
+    """The turn of a heavy read (a search, a filter, an export) of these forms' workspaces: one at a time
+    per workspace in this process, a 429 when another does not end within ``HEAVY_READ_WAIT``."""
+    return turn_for(str(f.workspace_id) for f in in_scope)
+
+
+def _holding(turn: Turn, docs: Iterator[dict]) -> Iterator[dict]:
+    """``docs``; the turn is given back as soon as the last is read (or the export stops)."""
+    try:
+        yield from docs
+    finally:
+        turn.release()
 
 
 @dataclass
