@@ -167,6 +167,15 @@ def form_of(i: int) -> int:
     return 0 if i % 2 == 0 else 1 + (i // 2) % (FORMS - 1)
 
 
+def submission_docs(form: dict[str, Any], i: int, at: dt.datetime) -> tuple[dict[str, Any], list[dict]]:
+    """Submission ``i`` (``person(i)``) of ``form`` (``id``, ``workspace_id``, ``fields``) received ``at``,
+    as the intake and then the indexer leave it (no flag; its figures basis kept, so an edit takes back what
+    it added), and its search postings. Its form's figures: ``bench.scale_derived.write_figures``."""
+    sub = new_submission(form["id"], form.get("workspace_id"), person(i), ObjectId(), at)
+    sub.update({"figures_basis": fig.basis(form["fields"], sub), "figures_seq": 0})
+    return sub, postings(sub)
+
+
 def _templates(h: Harness, app: AppProcess) -> tuple[list[dict], dict[str, list[dict]]]:
     """The forms (with HOOKS webhooks each, through the API) and, per form, real jobs the app wrote for one
     submission (copied as the seeded finished jobs)."""
@@ -209,11 +218,9 @@ def _batches(forms: list[dict], templates: dict[str, list[dict]], n: int, size: 
         for i in range(first, min(n, first + size)):
             form = forms[form_of(i)]
             at = start + step * i
-            sub = new_submission(form["id"], form["workspace_id"], person(i), ObjectId(), at)
-            # as the indexer leaves a counted submission: no flag, what it added kept (an edit takes it back)
-            sub.update({"figures_basis": fig.basis(form["fields"], sub), "figures_seq": 0})
+            sub, terms = submission_docs(form, i, at)
             out["submissions"].append(sub)
-            out["submission_terms"] += postings(sub)
+            out["submission_terms"] += terms
             for template in templates[form["id"]][:HOOKS]:
                 when = at + dt.timedelta(milliseconds=rng.randint(5, 900))
                 job = finished_copy(template, when, rng.choice(statuses))
