@@ -58,6 +58,9 @@ def main(argv: list[str]) -> None:
             for label, query in ranges.items():
                 first = http.get(url + query, timeout=60)  # (a first read warms the process)
                 got[label] = timed(http, url + query, 20)
+            api = f"{app.url}/api/forms/{form_id}/summary?from={today - dt.timedelta(days=364)}&to={today}"
+            http.get(api, timeout=60)
+            got["last year, JSON API"] = timed(http, api, 20)  # (the same figures, no charts rendered)
             got["three years shows the total"] = (
                 f"data-summary-total>{n}<" in first.text
             )  # (the last range read: all of them)
