@@ -51,16 +51,18 @@ def retention_beside_live(h: Harness, old: int, env: dict[str, str], timeout: fl
             mongoengine.disconnect(alias="default")
         subs = h.mongo[DB]["submissions"]
         h.sink.reset()
-        baseline = paced_latencies(h, app.url, DB, live_form)
+        refused_before: list[tuple[float, float]] = []
+        baseline = paced_latencies(h, app.url, DB, live_form, refused_before)
         resp = admin.http.patch(
             f"{admin.base}/api/forms/{old_form}", json={"retention_days": KEEP_DAYS}, timeout=60
         )
         assert resp.status_code == 200, resp.text
         started = time.monotonic()
         during: list[float] = []
+        refused: list[tuple[float, float]] = []  # live submissions answered 503 (not stored)
         left = old
         while left and time.monotonic() - started < timeout:
-            during += paced_latencies(h, app.url, DB, live_form)
+            during += paced_latencies(h, app.url, DB, live_form, refused)
             left = subs.count_documents({"form_id": old_form})
         took = time.monotonic() - started
         admin.close()
@@ -72,8 +74,9 @@ def retention_beside_live(h: Harness, old: int, env: dict[str, str], timeout: fl
         "removed": old - left,
         "seconds": round(took, 1),  # (to the paced run during which the last one went)
         "removed_per_s": round((old - left) / took, 1),
-        "without": _latencies(baseline),
-        "during": _latencies(during),
+        "without": {**_latencies(baseline), "refused": len(refused_before)},
+        "during": {**_latencies(during), "refused": len(refused)},
+        "refused_waits_s": sorted(round(took, 1) for _, took in refused)[-5:],
     }
 
 
