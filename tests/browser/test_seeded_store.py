@@ -111,7 +111,8 @@ def test_search_filter_export_and_retention_on_a_seeded_store(page, world, tmp_p
     deadline = time.monotonic() + 60
     with app.app_context():
         coll = Submission._get_collection()
-        while coll.count_documents({"form_id": form_id}) > SEEDED - OLD:  # (the scheduler's pass, or this one)
+        # (removed by the scheduler's pass or by this one, whichever holds the lock)
+        while coll.count_documents({"form_id": form_id}) > SEEDED - OLD:
             assert time.monotonic() < deadline, "retention did not remove the old submissions in time"
             retention.run(app.config)
             time.sleep(0.2)  # (a poll interval)
