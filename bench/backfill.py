@@ -50,10 +50,17 @@ def seed_submissions(h: Harness, db: str, form_id: str, workspace_id: str, count
         coll.insert_many(docs)
 
 
-def paced_latencies(h: Harness, url: str, db: str, form_id: str) -> list[float]:
+def paced_latencies(
+    h: Harness, url: str, db: str, form_id: str, refused: list[tuple[float, float]] | None = None
+) -> list[float]:
     """Submissions at the paced rate to ``form_id``; each one's 202 → delivery at the sink, in ms. The form's
-    jobs are then deleted, so that the next run counts its own."""
-    run = paced(url, form_id, h.settings.dispatch_rate, h.settings.dispatch_seconds)
+    jobs are then deleted, so that the next run counts its own. With ``refused``, a 503 answer is added to
+    it (sent at, seconds) instead of failing the run."""
+    run = paced(
+        url, form_id, h.settings.dispatch_rate, h.settings.dispatch_seconds, refusals_ok=refused is not None
+    )
+    if refused is not None:
+        refused += run.refused
     deadline = time.monotonic() + 60
     found: list[float] = []
     while time.monotonic() < deadline:

@@ -30,6 +30,7 @@ from bson import ObjectId
 
 from app.db import _index_model
 from app.models import PluginExecutionLog, PluginJob, Submission, SubmissionTerm, utcnow
+from app.models import figures as fig
 from app.models.form import new_submission
 from app.models.search_terms import postings
 from bench.harness import ADMIN_TOKEN, JOBS, Harness
@@ -37,6 +38,7 @@ from bench.history import finished_copy
 from bench.load import flood
 from bench.procs import AppProcess, rss_bytes
 from bench.report import Figure, Report, at_least, at_most
+from bench.scale_derived import derive, has_figures
 from bench.settings import BenchSettings
 from bench.stats import percentile, rate
 from bench.store_raw import log_doc
@@ -165,6 +167,15 @@ def form_of(i: int) -> int:
     return 0 if i % 2 == 0 else 1 + (i // 2) % (FORMS - 1)
 
 
+def submission_docs(form: dict[str, Any], i: int, at: dt.datetime) -> tuple[dict[str, Any], list[dict]]:
+    """Submission ``i`` (``person(i)``) of ``form`` (``id``, ``workspace_id``, ``fields``) received ``at``,
+    as the intake and then the indexer leave it (no flag; its figures basis kept, so an edit takes back what
+    it added), and its search postings. Its form's figures: ``bench.scale_derived.write_figures``."""
+    sub = new_submission(form["id"], form.get("workspace_id"), person(i), ObjectId(), at)
+    sub.update({"figures_basis": fig.basis(form["fields"], sub), "figures_seq": 0})
+    return sub, postings(sub)
+
+
 def _templates(h: Harness, app: AppProcess) -> tuple[list[dict], dict[str, list[dict]]]:
     """The forms (with HOOKS webhooks each, through the API) and, per form, real jobs the app wrote for one
     submission (copied as the seeded finished jobs)."""
@@ -207,9 +218,9 @@ def _batches(forms: list[dict], templates: dict[str, list[dict]], n: int, size: 
         for i in range(first, min(n, first + size)):
             form = forms[form_of(i)]
             at = start + step * i
-            sub = new_submission(form["id"], form["workspace_id"], person(i), ObjectId(), at)
+            sub, terms = submission_docs(form, i, at)
             out["submissions"].append(sub)
-            out["submission_terms"] += postings(sub)
+            out["submission_terms"] += terms
             for template in templates[form["id"]][:HOOKS]:
                 when = at + dt.timedelta(milliseconds=rng.randint(5, 900))
                 job = finished_copy(template, when, rng.choice(statuses))
@@ -285,8 +296,9 @@ def seed(h: Harness, app: AppProcess, n: int, size: int, progress: Callable[[str
     written = time.monotonic()
     build_indexes(database)
     seconds["indexes"] = time.monotonic() - written
-    seeded.seconds = {**seconds, "total": time.monotonic() - began}
-    seeded.counts = counts
+    took, derived = derive(database, h.store.uri, DB, seeded.forms)
+    seeded.seconds = {**seconds, **took, "total": time.monotonic() - began}
+    seeded.counts = {**counts, **derived}
     progress(f"    seeded {n:,} submissions in {seeded.seconds['total']:,.0f} s ({seeded.seconds})")
     return seeded
 
@@ -421,6 +433,8 @@ def _pages(seeded: Seeded) -> list[tuple[str, str, str, float, Callable[[int], s
     ids, emails = seeded.sample_ids or [""], seeded.sample_emails or [""]
     middle = utcnow() - SPAN / 2
     day = lambda k: (middle + dt.timedelta(days=k)).date().isoformat()  # noqa: E731
+    today = utcnow().date()
+    year = lambda k: f"?from={today - dt.timedelta(days=364 + k)}&to={today - dt.timedelta(days=k)}"  # noqa: E731
     return [
         ("page_first", "submissions, first page", big, 300, None),
         ("page_100", "submissions, page 100", big + "?page=100", 300, None),
@@ -439,13 +453,14 @@ def _pages(seeded: Seeded) -> list[tuple[str, str, str, float, Callable[[int], s
         ),
         ("dashboard", "dashboard", "/admin/", 300, None),
         ("summary", "results summary (big form)", f"/admin/forms/{seeded.big_form}/summary", 300, None),
+        ("summary_year", "results summary, last year", f"/admin/forms/{seeded.big_form}/summary", 300, year),
     ]
 
 
 def _page(http: requests.Session, report: Report, runs: int, url: str, page: tuple) -> None:
     key, label, _, target, vary = page
     first = http.get(url + (vary(0) if vary else ""), timeout=300)  # (a first read warms the process)
-    if key == "summary" and first.status_code == 404:
+    if key.startswith("summary") and first.status_code == 404:
         report.add(Figure(key, label, None, "ms", f"≤ {target} ms", note="skipped: the route answers 404"))
         return
     got = timed(http, url, runs, vary)
@@ -489,7 +504,7 @@ def measure(h: Harness, s: ScaleSettings, seeded: Seeded, report: Report, scratc
     http = _session()
     pages = _pages(seeded)
     try:
-        for page in pages[:-2]:
+        for page in pages[:-3]:
             _page(http, report, s.runs, app.url + page[2], page)
         for fmt in ("csv", "jsonl", "xlsx") if s.exports else ():
             url = f"{app.url}/admin/submissions/export.{fmt}?form_id={seeded.big_form}"
@@ -498,7 +513,7 @@ def measure(h: Harness, s: ScaleSettings, seeded: Seeded, report: Report, scratc
             print(f"    export {fmt} (load {load:.1f}): {got}", flush=True)
             report.notes.append(f"export {fmt}: the machine's load average was {load:.1f} when it started")
             _export_figures(report, fmt, got)
-        for page in pages[-2:][::-1]:
+        for page in pages[-3:][::-1]:
             _page(http, report, s.runs, app.url + page[2], page)
     finally:
         http.close()
@@ -541,6 +556,13 @@ def run_scale(s: ScaleSettings, workdir: Path) -> Report:
         if marker.exists():
             seeded = Seeded(**json.loads(marker.read_text()))
             print(f"reusing the store seeded in {workdir}", flush=True)
+            if not has_figures(h.mongo[DB]):  # (seeded before figures and rollups: derive them now)
+                took, derived = derive(h.mongo[DB], h.store.uri, DB, seeded.forms)
+                print(f"    derived figures and rollups: {took} {derived}", flush=True)
+                seeded.seconds = {**seeded.seconds, **took}
+                seeded.seconds["total"] = seeded.seconds.get("total", 0.0) + sum(took.values())
+                seeded.counts = {**seeded.counts, **derived}
+                marker.write_text(json.dumps(asdict(seeded)))
         else:
             app = h.start_app(DB, scheduler=True)
             try:
