@@ -296,7 +296,7 @@ def seed(h: Harness, app: AppProcess, n: int, size: int, progress: Callable[[str
     written = time.monotonic()
     build_indexes(database)
     seconds["indexes"] = time.monotonic() - written
-    took, derived = derive(database, h.store.uri, DB, seeded.forms)
+    took, derived = derive(database, h.store.uri, DB, seeded.forms, str(h.workdir / "rebuild"))
     seeded.seconds = {**seconds, **took, "total": time.monotonic() - began}
     seeded.counts = {**counts, **derived}
     progress(f"    seeded {n:,} submissions in {seeded.seconds['total']:,.0f} s ({seeded.seconds})")
@@ -557,7 +557,7 @@ def run_scale(s: ScaleSettings, workdir: Path) -> Report:
             seeded = Seeded(**json.loads(marker.read_text()))
             print(f"reusing the store seeded in {workdir}", flush=True)
             if not has_figures(h.mongo[DB]):  # (seeded before figures and rollups: derive them now)
-                took, derived = derive(h.mongo[DB], h.store.uri, DB, seeded.forms)
+                took, derived = derive(h.mongo[DB], h.store.uri, DB, seeded.forms, str(h.workdir / "rebuild"))
                 print(f"    derived figures and rollups: {took} {derived}", flush=True)
                 seeded.seconds = {**seeded.seconds, **took}
                 seeded.seconds["total"] = seeded.seconds.get("total", 0.0) + sum(took.values())

@@ -163,6 +163,7 @@ def test_defaults_are_filled_in(api):
         "cc": [],
         "bcc": [],
         "fields": [],
+        "attachments": [],
     }
 
 
