@@ -16,7 +16,7 @@ from tests.support.bad_plugins import MISBEHAVING
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
 
-SLOW = 4.0  # seconds the slow destination takes to answer
+SLOW = 8.0  # seconds the slow destination takes to answer (B must be served within half of it)
 
 
 def workspace_form(api: Api, name: str) -> dict:
