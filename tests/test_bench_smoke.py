@@ -160,6 +160,8 @@ def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch, part, expecte
             "--web-workers=1",
             "--e2e-submissions=20",
             "--heavy-reads=300",
+            "--step-rate=5",
+            "--step-seconds=1",
             "--env=SWEEP_INTERVAL=0.5",
             "--env=SWEEP_MIN_AGE=0.5",
             "--env=SHUTDOWN_GRACE=1",
