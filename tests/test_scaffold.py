@@ -175,32 +175,20 @@ def test_mypy_reads_an_installed_formhooks_for_the_scaffolds_types(tmp_path: Pat
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-deps"]
     subprocess.run([*pip, "--no-build-isolation", "--target", str(site), str(ROOT)], check=True, timeout=300)
     assert (site / "app" / "py.typed").exists() and (site / "app" / "contract" / "testing.py").exists()
-    mypy = _run(
-        [
-            str(BIN / "mypy"),
-            "--cache-dir",
-            str(tmp_path / "mypy-cache"),
-            "--python-executable",
-            str(env / "bin" / "python"),
-            ".",
-        ],
-        root,
-    )
+    mypy_cmd = [
+        str(BIN / "mypy"),
+        "--cache-dir",
+        str(tmp_path / "mypy-cache"),
+        "--python-executable",
+        str(env / "bin" / "python"),
+        ".",
+    ]
+    mypy = _run(mypy_cmd, root)
     assert mypy.returncode == 0 and "Success" in mypy.stdout, mypy.stdout + mypy.stderr
     # and it does read Formhooks' types: a wrong call into the contract is an error
     plugin = root / "formhooks_acme_crm" / "__init__.py"
     plugin.write_text(
         plugin.read_text() + "\n\nfrom app.contract import TestResult\n\nTestResult(1, 2, 3, 4, 5)\n"
     )
-    wrong = _run(
-        [
-            str(BIN / "mypy"),
-            "--cache-dir",
-            str(tmp_path / "mypy-cache"),
-            "--python-executable",
-            str(env / "bin" / "python"),
-            ".",
-        ],
-        root,
-    )
+    wrong = _run(mypy_cmd, root)
     assert wrong.returncode == 1 and "TestResult" in wrong.stdout, wrong.stdout + wrong.stderr
