@@ -4,7 +4,6 @@ that stops part-way is finished by running it again. Each removal is recorded (`
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -120,10 +119,6 @@ def add_to_record(
         },
         upsert=True,
     )
-
-
-def day_of(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
 
 
 def mask(identifier: str) -> str:

@@ -18,6 +18,7 @@ from app.auth.locks import held
 from app.engine import removal
 from app.errors import APIError
 from app.models import Form, Submission, utcnow
+from app.models.figures import day_of
 from app.models.search_terms import time_key
 
 LOCK = "retention"
@@ -108,7 +109,7 @@ def _older(form_id: str, before: str, batch: int) -> Iterator[list[dict[str, Any
 
 
 def _record(form: dict[str, Any], done: removal.Removed, now: dt.datetime) -> None:
-    day = removal.day_of(now)
+    day = day_of(now)
     removal.add_to_record(
         {"kind": "retention", "form_id": str(form["_id"]), "day": day},
         done,

@@ -44,7 +44,7 @@ def job_settles(job: dict[str, Any]) -> list[Settled]:
     """What the rollups count for ``job`` as stored now: its end, if it ended, and its spent retries."""
     if not job.get("config_id"):
         return []
-    created = as_datetime(job.get("created_at")) or job["_id"].generation_time.replace(tzinfo=None)
+    created = rollups.created_of(job)
     status, attempts = job.get("status"), int(job.get("attempts") or 0)
     end = as_datetime(job.get("completed_at")) or as_datetime(job.get("updated_at")) or created
     changed = as_datetime(job.get("updated_at")) or end
@@ -89,11 +89,7 @@ def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = Non
     )
     for chunk in _batches(submissions, batch):
         accepted = [
-            (
-                s["form_id"],
-                s.get("workspace_id"),
-                as_datetime(s.get("created_at")) or s["_id"].generation_time.replace(tzinfo=None),
-            )
+            (s["form_id"], s.get("workspace_id"), rollups.created_of(s))
             for s in chunk
             if s.get("form_id")
         ]

@@ -92,9 +92,14 @@ class Settled:
         return max(0.0, (self.at - self.created_at).total_seconds())
 
 
+def created_of(doc: Mapping[str, Any]) -> dt.datetime:
+    """When a stored document was created: its ``created_at``, else its id's time (naive UTC)."""
+    return as_datetime(doc.get("created_at")) or doc["_id"].generation_time.replace(tzinfo=None)
+
+
 def settled_as(job: Mapping[str, Any], outcome: str, at: dt.datetime, error: str | None = None) -> Settled:
     """``job`` (a stored job document) counted as settling with ``outcome`` at ``at``."""
-    created = as_datetime(job.get("created_at")) or job["_id"].generation_time.replace(tzinfo=None)
+    created = created_of(job)
     return Settled(
         job["_id"], job["config_id"], job.get("form_id"), job.get("workspace_id"), created, outcome, at, error
     )
