@@ -64,6 +64,7 @@ class Erasure:
         found, seen = words(identifier), set()
         if not found:
             return
+        held = pattern(identifier)
         terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
         submissions = Submission._get_collection()
         forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
@@ -73,7 +74,7 @@ class Erasure:
             revised = (
                 ObjectId(rev["submission_id"])
                 for rev in revisions.find({"form_id": form_id}, {"submission_id": 1, "data": 1})
-                if holds(rev.get("data"), pattern(identifier))
+                if holds(rev.get("data"), held)
             )
             unindexed = (  # (accepted moments ago: the indexer has not written their postings yet)
                 doc["_id"] for doc in submissions.find({"form_id": form_id, PENDING: NEW}, {"_id": 1})
