@@ -337,13 +337,10 @@ class Runs:
         if plan.job is not None:
             self._write_job(plan.job)  # first: a crash after it leaves a run the sweep moves on
         match: dict[str, Any] = {"_id": run["_id"], "status": RUNNING, "current": index}
-        fields: dict[str, Any] = {f"records.{n}": r for n, r in plan.records.items()}
+        fields = _plan_fields(plan)
         if settling is not None:
             match[f"records.{settling}.status"] = StepStatus.PENDING.value
             fields[f"records.{settling}"] = record
-        fields.update(current=plan.current, updated_at=utcnow())
-        if plan.status is not None:
-            fields.update(status=plan.status, error=plan.error, finished_at=utcnow())
         _coll().update_one(match, {"$set": fields})
 
     # -- repair ------------------------------------------------------------------------------------------
@@ -444,11 +441,7 @@ class Runs:
         plan = self.plan(run, index)
         if plan.job is not None:
             self._write_job(plan.job)
-        update: dict[str, Any] = {f"records.{n}": r for n, r in plan.records.items()}
-        update.update(current=plan.current, updated_at=utcnow())
-        if plan.status is not None:
-            update.update(status=plan.status, error=plan.error, finished_at=utcnow())
-        _coll().update_one({"_id": run_id, "status": RUNNING}, {"$set": update})
+        _coll().update_one({"_id": run_id, "status": RUNNING}, {"$set": _plan_fields(plan)})
 
     def replay(self, run_id: ObjectId, workflow: dict[str, Any]) -> dict[str, Any]:
         """A new run with the same trigger data and the same pinned steps as ``run_id``."""
@@ -473,6 +466,15 @@ class Runs:
     def _status(run_id: ObjectId) -> str:
         found = _coll().find_one({"_id": run_id}, {"status": 1})
         return found["status"] if found else "gone"
+
+
+def _plan_fields(plan: Plan) -> dict[str, Any]:
+    """The run's fields ``plan`` sets: its steps' records, where it is, and its end if it ended."""
+    fields: dict[str, Any] = {f"records.{n}": r for n, r in plan.records.items()}
+    fields.update(current=plan.current, updated_at=utcnow())
+    if plan.status is not None:
+        fields.update(status=plan.status, error=plan.error, finished_at=utcnow())
+    return fields
 
 
 def runs(app: Flask) -> Runs:
