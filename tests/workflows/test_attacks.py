@@ -93,3 +93,28 @@ def test_replay_with_another_workspaces_submissions_sends_nothing(api, people): 
         "/api/replays", {"workspace_id": ws_b, "statuses": ["failed"], "submission_ids": [{"$ne": None}]}
     )
     assert 400 <= resp.status_code < 500, resp.json
+
+
+@pytest.mark.parametrize("bad", ["nope", "0" * 24, "%7B%24ne%7D", "a" * 300])
+def test_another_or_malformed_id_on_this_sessions_endpoints_is_a_4xx(api, people, bad):  # noqa: F811
+    form = api.create_form("A form", [{"name": "email", "type": "email"}])
+    ws_b = people.workspace("B")
+    b = people.member("b@example.com", {ws_b: "owner"}).api
+    for who, ident in ((api, bad), (b, form["id"])):
+        for method, path, body in (
+            ("post", f"/api/submissions/{ident}/restore", {}),
+            ("post", f"/api/submissions/{ident}/purge", {}),
+            ("post", f"/api/forms/{ident}/submissions/purge-deleted", {}),
+            ("post", f"/api/workspaces/{ident}/erasures", {"email": "a@example.com"}),
+            ("get", f"/api/forms/{ident}/summary", None),
+            ("post", f"/api/alerts/{ident}/acknowledge", {}),
+            ("get", f"/api/workspaces/{ident}/alert-settings", None),
+            ("get", f"/admin/forms/{ident}/submissions/rows", None),
+            ("get", f"/admin/workflows/{ident}", None),
+            ("get", f"/admin/workflow-runs/{ident}", None),
+            ("get", f"/admin/submissions/export.xlsx?form_id={ident}", None),
+            ("get", f"/api/removals?workspace_id={ident}", None),
+        ):
+            resp = getattr(who, method)(path, body) if body is not None else who.get(path)
+            assert 400 <= resp.status_code < 500, (method, path, resp.status_code)
+    assert api.get(f"/api/forms/{form['id']}").status_code == 200
