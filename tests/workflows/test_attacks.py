@@ -118,3 +118,17 @@ def test_another_or_malformed_id_on_this_sessions_endpoints_is_a_4xx(api, people
             resp = getattr(who, method)(path, body) if body is not None else who.get(path)
             assert 400 <= resp.status_code < 500, (method, path, resp.status_code)
     assert api.get(f"/api/forms/{form['id']}").status_code == 200
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("depth", [200, 900])
+def test_deeply_nested_run_input_is_not_a_500(api, depth):
+    wf = _flow(api)
+    resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": _nested(depth)})
+    assert resp.status_code < 500, resp.status_code
