@@ -109,12 +109,12 @@ def validate(schema: marshmallow.Schema, raw: Any, previous: dict[str, Any] | No
             if previous and previous.get(name):
                 kept[name] = previous[name]
     loaded = schema.load(raw, partial=tuple(kept))
-    _refuse_moved_secrets(schema, kept, loaded, previous or {})
+    refuse_moved_secrets(schema, kept, loaded, previous or {})
     loaded.update(kept)
     return {k: v for k, v in loaded.items() if v is not None}
 
 
-def _refuse_moved_secrets(
+def refuse_moved_secrets(
     schema: marshmallow.Schema, kept: dict[str, Any], loaded: dict[str, Any], previous: dict[str, Any]
 ) -> None:
     errors: dict[str, list[str]] = {}

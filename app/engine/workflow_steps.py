@@ -14,7 +14,7 @@ from typing import Any
 import marshmallow
 
 from app.contract import Plugin, PluginError
-from app.contract.schema import MASK, mask, secret_fields, validate
+from app.contract.schema import MASK, mask, refuse_moved_secrets, secret_fields, validate
 from app.engine.schemas import config_schema_of
 from app.secrets_box import SecretBox
 from app.templating import check_template, render, template_context
@@ -55,7 +55,11 @@ def checked_config(
         left = {k: v for k, v in messages.items() if not is_template((raw or {}).get(k))}
         if left or not isinstance(raw, dict):
             raise marshmallow.ValidationError(left or messages) from None
-    kept = {n: opened[n] for n in secret_fields(schema) if opened and raw.get(n) in (None, MASK)}
+    # a templated field failed its check: keep what validate would, never a secret whose destination moved
+    kept = {
+        n: opened[n] for n in secret_fields(schema) if opened and opened.get(n) and raw.get(n) in (None, MASK)
+    }
+    refuse_moved_secrets(schema, kept, raw, opened or {})
     config = {k: v for k, v in raw.items() if v != MASK} | kept
     return box.seal(schema, config)
 
