@@ -301,7 +301,7 @@ def _plain(
     return _by_key(Submission._get_collection(), query, projection, filters.direction, skip, whole, share)
 
 
-def _rarest(form_id: str, found: list[str]) -> tuple[str, int]:
+def rarest_word(form_id: str, found: list[str]) -> tuple[str, int]:
     """The word with the fewest postings in this form (and how many, up to a bound). Longer words are
     counted first (an e-mail's own part, a name, an id: usually the rarest), and counting stops at a word
     with at most ``RARE_ENOUGH`` postings: its candidates cost less to test than the other words to count
@@ -360,7 +360,7 @@ def _by_words(
 def _posted(
     filters: Filters, form_id: str, budget: _Budget, fields: dict | None, share: float = 1.0
 ) -> Iterator[dict]:
-    word, count = _rarest(form_id, filters.query_words + filters.field_words)
+    word, count = rarest_word(form_id, filters.query_words + filters.field_words)
     if not count:
         return
     query: dict[str, Any] = {"key": {"$eq": term_key(form_id, word)}}

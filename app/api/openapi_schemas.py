@@ -18,11 +18,11 @@ class Out(Schema):
         unknown = INCLUDE
 
 
-def _time() -> fields.String:
+def time_field() -> fields.String:
     return fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
-def _id(nullable: bool = False) -> fields.String:
+def id_field(nullable: bool = False) -> fields.String:
     return fields.String(allow_none=nullable, metadata={"example": "6650c0ffee0000000000000a"})
 
 
@@ -52,15 +52,15 @@ class FormFieldOut(Out):
 
 
 class FormOut(Out):
-    id = _id()
+    id = id_field()
     name = fields.String(required=True)
-    workspace_id = _id(nullable=True)
+    workspace_id = id_field(nullable=True)
     accepting_submissions = fields.Boolean(required=True)
     allowed_origins = fields.List(fields.String(), required=True)
     retention_days = fields.Integer(allow_none=True, required=True)
     revision = fields.Integer(required=True)
-    created_at = _time()
-    updated_at = _time()
+    created_at = time_field()
+    updated_at = time_field()
     fields = fields.List(fields.Nested(FormFieldOut), required=True)  # last: it shadows the module
 
 
@@ -86,7 +86,7 @@ class FieldSummaryOut(Out):
 
 
 class FormSummaryOut(Out):
-    form_id = _id()
+    form_id = id_field()
     from_ = fields.String(required=True, data_key="from", metadata={"format": "date"})
     to = fields.String(required=True, metadata={"format": "date"})
     timezone = fields.String(required=True)
@@ -100,13 +100,13 @@ class FormPage(PageOut):
 
 
 class SubmissionOut(Out):
-    id = _id()
-    form_id = _id()
+    id = id_field()
+    form_id = id_field()
     data = fields.Dict(required=True)
     revision = fields.Integer(required=True)
     deleted = fields.Boolean(required=True)
-    created_at = _time()
-    updated_at = _time()
+    created_at = time_field()
+    updated_at = time_field()
 
 
 class SubmissionPage(PageOut):
@@ -114,7 +114,7 @@ class SubmissionPage(PageOut):
 
 
 class SubmissionAccepted(Out):
-    id = _id()
+    id = id_field()
     jobs = fields.List(fields.String(), required=True)
 
 
@@ -125,7 +125,7 @@ class SubmissionChanged(SubmissionOut):
 class RevisionOut(Out):
     revision = fields.Integer(required=True)
     data = fields.Dict(required=True)
-    updated_at = _time()  # when this revision was written
+    updated_at = time_field()  # when this revision was written
 
 
 class RevisionList(Out):
@@ -140,20 +140,20 @@ class RevisionList(Out):
 
 
 class SubmissionDeleted(Out):
-    id = _id()
+    id = id_field()
     deleted = fields.Boolean(required=True)
     jobs = fields.List(fields.String(), required=True)
 
 
 class RemovalOut(Out):
-    id = _id()
+    id = id_field()
     kind = fields.String(required=True, metadata={"enum": ["retention", "purge", "erasure"]})
-    workspace_id = _id(nullable=True)
-    form_id = _id(nullable=True)
-    by = _id(nullable=True)
+    workspace_id = id_field(nullable=True)
+    form_id = id_field(nullable=True)
+    by = id_field(nullable=True)
     by_email = fields.String(allow_none=True)
     identifier = fields.String(allow_none=True, metadata={"description": "An erasure's address, masked"})
-    operation_id = _id(nullable=True)
+    operation_id = id_field(nullable=True)
     detail = fields.String(allow_none=True)
     submissions = fields.Integer(required=True)
     revisions = fields.Integer(required=True)
@@ -161,8 +161,8 @@ class RemovalOut(Out):
     jobs = fields.Integer(required=True)
     logs = fields.Integer(required=True)
     kept = fields.Integer(required=True, metadata={"description": "Left: a delivery was waiting or running"})
-    created_at = _time()
-    updated_at = _time()
+    created_at = time_field()
+    updated_at = time_field()
 
 
 class RemovalPage(PageOut):
@@ -170,7 +170,7 @@ class RemovalPage(PageOut):
 
 
 class SubmissionPurged(Out):
-    id = _id()
+    id = id_field()
     purged = fields.Boolean(required=True)
     removal = fields.Nested(RemovalOut, required=True)
 
@@ -205,9 +205,9 @@ class CircuitOut(Out):
 
 
 class PluginConfigOut(Out):
-    id = _id()
-    form_id = _id()
-    workspace_id = _id(nullable=True)
+    id = id_field()
+    form_id = id_field()
+    workspace_id = id_field(nullable=True)
     plugin_id = fields.String(required=True)
     name = fields.String(required=True)
     enabled = fields.Boolean(required=True)
@@ -227,9 +227,9 @@ class PluginConfigOut(Out):
     )
     alerts_muted = fields.Boolean(required=True)
     disabled_reason = fields.String(allow_none=True)
-    disabled_at = _time()
-    created_at = _time()
-    updated_at = _time()
+    disabled_at = time_field()
+    created_at = time_field()
+    updated_at = time_field()
     circuit = fields.Nested(CircuitOut)
     gap = fields.Nested(
         "GapOut",
@@ -241,8 +241,8 @@ class PluginConfigOut(Out):
 
 
 class GapOut(Out):
-    since = _time()
-    until = _time()
+    since = time_field()
+    until = time_field()
     submissions = fields.Integer(required=True)
 
 
@@ -256,8 +256,8 @@ class RetryNowOut(Out):
 
 
 class ConditionMatchOut(Out):
-    submission_id = _id()
-    created_at = _time()
+    submission_id = id_field()
+    created_at = time_field()
     matches = fields.Boolean(required=True)
     over_budget = fields.Boolean(
         required=True,
@@ -277,9 +277,9 @@ class ConditionCheckOut(Out):
 
 
 class AlertOut(Out):
-    id = _id()
-    workspace_id = _id(nullable=True)
-    config_id = _id(nullable=True)
+    id = id_field()
+    workspace_id = id_field(nullable=True)
+    config_id = id_field(nullable=True)
     kind = fields.String(
         required=True, metadata={"enum": ["circuit_open", "disabled", "failure_rate", "digest"]}
     )
@@ -287,12 +287,12 @@ class AlertOut(Out):
     message = fields.String(required=True)
     link = fields.String(allow_none=True)
     deliveries = fields.List(fields.Dict(), required=True)
-    created_at = _time()
+    created_at = time_field()
     state = fields.String(required=True, metadata={"enum": ["open", "acknowledged", "resolved", "digest"]})
     acknowledged = fields.Dict(
         allow_none=True, required=True, metadata={"description": "{at, by: {id, name}}; null until acknowledged"}
     )
-    resolved_at = _time()
+    resolved_at = time_field()
 
 
 class AlertPage(PageOut):
@@ -300,15 +300,15 @@ class AlertPage(PageOut):
 
 
 class AlertSettingsOut(Out):
-    workspace_id = _id()
+    workspace_id = id_field()
     email = fields.Boolean(required=True)
-    channel_config_id = _id(nullable=True)
+    channel_config_id = id_field(nullable=True)
     digest = fields.Boolean(required=True)
 
 
 class OperationOut(Out):
-    id = _id()
-    workspace_id = _id(nullable=True)
+    id = id_field()
+    workspace_id = id_field(nullable=True)
     kind = fields.String(required=True, metadata={"enum": ["backfill", "replay", "erasure"]})
     params = fields.Dict(required=True)
     status = fields.String(required=True, metadata={"enum": ["running", "completed", "cancelled", "failed"]})
@@ -325,8 +325,8 @@ class OperationOut(Out):
     eta_seconds = fields.Float(allow_none=True)
     error = fields.String(allow_none=True)
     created_by = fields.String(allow_none=True)
-    created_at = _time()
-    finished_at = _time()
+    created_at = time_field()
+    finished_at = time_field()
 
 
 class OperationPage(PageOut):
@@ -348,17 +348,17 @@ class RetriedOut(Out):
 
 
 class LogOut(Out):
-    id = _id()
-    job_id = _id()
-    config_id = _id()
-    form_id = _id(nullable=True)
-    workspace_id = _id(nullable=True)
-    submission_id = _id(nullable=True)
+    id = id_field()
+    job_id = id_field()
+    config_id = id_field()
+    form_id = id_field(nullable=True)
+    workspace_id = id_field(nullable=True)
+    submission_id = id_field(nullable=True)
     plugin_id = fields.String(allow_none=True)
     attempt = fields.Integer(required=True)
     event = fields.String(allow_none=True)
     status = fields.String(allow_none=True, metadata={"enum": [s.value for s in LogStatus] + [None]})
-    executed_at = _time()
+    executed_at = time_field()
     duration_ms = fields.Integer(allow_none=True)
     summary = fields.String(allow_none=True)
     error_type = fields.String(allow_none=True)
@@ -372,23 +372,23 @@ class LogPage(PageOut):
 
 
 class JobOut(Out):
-    id = _id()
-    config_id = _id()
-    form_id = _id()
-    workspace_id = _id(nullable=True)
-    submission_id = _id(nullable=True)
+    id = id_field()
+    config_id = id_field()
+    form_id = id_field()
+    workspace_id = id_field(nullable=True)
+    submission_id = id_field(nullable=True)
     plugin_id = fields.String(required=True)
     event = fields.String(required=True)
     status = fields.String(required=True, metadata={"enum": [s.value for s in JobStatus]})
-    scheduled_for = _time()
+    scheduled_for = time_field()
     attempts = fields.Integer(required=True)
     max_attempts = fields.Integer(required=True)
     last_error = fields.String(allow_none=True)
     idempotency_key = fields.String(required=True)
-    started_at = _time()
-    completed_at = _time()
-    created_at = _time()
-    updated_at = _time()
+    started_at = time_field()
+    completed_at = time_field()
+    created_at = time_field()
+    updated_at = time_field()
     payload = fields.Dict(required=True)
 
 
@@ -401,18 +401,18 @@ class JobDetail(JobOut):
 
 
 class UserOut(Out):
-    id = _id()
+    id = id_field()
     email = fields.String(required=True)
     name = fields.String(required=True)
     active = fields.Boolean(required=True)
-    created_at = _time()
+    created_at = time_field()
 
 
 class WorkspaceOut(Out):
-    id = _id()
+    id = id_field()
     name = fields.String(required=True)
     role = fields.String(allow_none=True, metadata={"enum": [r.value for r in Role] + [None]})
-    created_at = _time()
+    created_at = time_field()
 
 
 class WorkspaceList(Out):
@@ -432,11 +432,11 @@ class MemberOut(Out):
 
 
 class InvitationOut(Out):
-    id = _id()
+    id = id_field()
     email = fields.String(required=True)
     role = fields.String(required=True, metadata={"enum": [r.value for r in Role]})
-    created_at = _time()
-    expires_at = _time()
+    created_at = time_field()
+    expires_at = time_field()
 
 
 class InvitationCreated(InvitationOut):
@@ -454,7 +454,7 @@ class InvitationInfo(InvitationOut):
 
 class InvitationAccepted(Out):
     user = fields.Nested(UserOut, required=True)
-    workspace_id = _id()
+    workspace_id = id_field()
     role = fields.String(required=True, metadata={"enum": [r.value for r in Role]})
 
 
@@ -463,13 +463,13 @@ class MemberList(Out):
 
 
 class TokenOut(Out):
-    id = _id()
+    id = id_field()
     name = fields.String(required=True)
     prefix = fields.String(required=True)
-    created_at = _time()
-    last_used_at = _time()
+    created_at = time_field()
+    last_used_at = time_field()
     revoked = fields.Boolean(required=True)
-    revoked_at = _time()
+    revoked_at = time_field()
 
 
 class TokenCreated(TokenOut):

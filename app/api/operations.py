@@ -28,7 +28,7 @@ def _window(body: dict[str, Any]) -> dict[str, Any]:
     return {"since": isoformat(utc[0]), "until": isoformat(utc[1])}
 
 
-def _started(
+def start_operation(
     kind: str, workspace_id: str | None, params: dict[str, Any], preview: bool, config_ids: list[str]
 ):
     """202 with the operation; a preview only counts (its ``total``, once ``prepared``) and completes.
@@ -59,7 +59,7 @@ def backfill(config_id: str):
     if not cfg.enabled:
         raise APIError(409, "conflict", "This integration is disabled; enable it first.")
     params = {"config_id": str(cfg.id), "form_id": cfg.form_id, "resend": body["resend"], **_window(body)}
-    return _started("backfill", cfg.workspace_id, params, body["preview"], [str(cfg.id)])
+    return start_operation("backfill", cfg.workspace_id, params, body["preview"], [str(cfg.id)])
 
 
 @bp.post("/replays")
@@ -85,7 +85,7 @@ def replay():
         **({"submission_ids": body["submission_ids"]} if body.get("submission_ids") else {}),
         **_window(body),
     }
-    return _started("replay", workspace_id, params, body["preview"], _integrations(owner, workspace_id))
+    return start_operation("replay", workspace_id, params, body["preview"], _integrations(owner, workspace_id))
 
 
 def _integrations(owner: PluginConfig | Form | None, workspace_id: str) -> list[str]:

@@ -25,7 +25,7 @@ from app.models import Form, PluginConfig, utcnow
 from app.services import services
 
 
-def _plugin(plugin_id: str) -> Plugin:
+def plugin_or_404(plugin_id: str) -> Plugin:
     plugin = services().plugins.get(plugin_id)
     if plugin is None:
         raise not_found("plugin")
@@ -80,7 +80,7 @@ def list_plugins():
 
 @bp.get("/plugins/<plugin_id>")
 def get_plugin(plugin_id: str):
-    _plugin(plugin_id)
+    plugin_or_404(plugin_id)
     return jsonify(services().plugins.describe(plugin_id))
 
 
@@ -132,7 +132,7 @@ def update_config(config_id: str):
     data = load(PluginConfigPatch(partial=True), json_body())
     if data.get("plugin_id") not in (None, cfg.plugin_id):
         raise invalid({"plugin_id": ["The plugin of a config cannot be changed; create a new config."]})
-    plugin = _plugin(cfg.plugin_id)
+    plugin = plugin_or_404(cfg.plugin_id)
     if "config" in data:
         cfg.config = _checked_config(plugin, data["config"], cfg.config)
     if "trigger_events" in data:
@@ -173,7 +173,7 @@ def run_test(plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/plugins/<plugin_id>/test")
 def test_unsaved(plugin_id: str):
     require_any_role(WRITE)
-    plugin = _plugin(plugin_id)
+    plugin = plugin_or_404(plugin_id)
     body = load(PluginTestIn(), json_body())
     return jsonify(run_test(plugin, _normalised(plugin, body["config"])))
 
@@ -182,7 +182,7 @@ def test_unsaved(plugin_id: str):
 def test_saved(config_id: str):
     """Test the saved config, or unsaved changes to it (``{"config"}``) with the saved secrets they keep."""
     cfg = scoped_or_404(PluginConfig, config_id, "plugin config", WRITE)
-    plugin = _plugin(cfg.plugin_id)
+    plugin = plugin_or_404(cfg.plugin_id)
     schema = plugin.config_schema()
     config = services().secrets.open(schema, cfg.config)
     if request.get_data():  # a changed destination needs its secrets again

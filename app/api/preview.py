@@ -11,7 +11,7 @@ from flask import current_app, jsonify
 from marshmallow import RAISE, Schema, fields
 
 from app.api import bp
-from app.api.plugins import _plugin
+from app.api.plugins import plugin_or_404
 from app.api.scope import WRITE, scoped_or_404
 from app.api.util import json_body, load
 from app.contract.schema import validate
@@ -47,7 +47,7 @@ def preview_config(plugin_id: str):
 def build_preview(plugin_id: str, raw: Any) -> dict[str, Any]:
     """``{"preview", "error", "sample"}`` for a request body of ``PreviewIn``'s shape; APIError (404, 422)
     when the body, the form, the saved config or the submission is not right."""
-    plugin = _plugin(plugin_id)
+    plugin = plugin_or_404(plugin_id)
     body = load(PreviewIn(), raw)
     form = scoped_or_404(Form, body["form_id"], "form", WRITE)
     schema = plugin.config_schema()

@@ -14,7 +14,7 @@ from bson import ObjectId
 from flask import jsonify
 
 from app.api import bp
-from app.api.operations import _started
+from app.api.operations import start_operation
 from app.api.schemas import ErasureIn
 from app.api.scope import READ, WRITE, check_workspace, scoped_or_404, visible
 from app.api.util import json_body, load, paginate, query_id
@@ -115,7 +115,7 @@ def start_erasure(workspace_id: str):
         "identifier": removal.mask(identifier),
         "private": {"identifier": identifier.casefold()},
     }
-    response, status = _started(erasure.KIND, str(ws.id), params, False, [])
+    response, status = start_operation(erasure.KIND, str(ws.id), params, False, [])
     op = response.get_json()
     defaults = erasure.defaults(
         {

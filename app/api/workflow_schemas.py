@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from app.api.openapi_schemas import Out, PageOut, _id, _time
+from app.api.openapi_schemas import Out, PageOut, id_field, time_field
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus, WorkflowStatus
 
 STEP_STATUSES = ["waiting", "pending", "succeeded", "failed", "skipped", "cancelled"]
@@ -25,8 +25,8 @@ class StepOut(Out):
 
 
 class WorkflowOut(Out):
-    id = _id()
-    workspace_id = _id()
+    id = id_field()
+    workspace_id = id_field()
     name = fields.String(required=True)
     status = fields.String(required=True, metadata={"enum": [s.value for s in WorkflowStatus]})
     trigger = fields.Nested(TriggerOut, required=True)
@@ -37,8 +37,8 @@ class WorkflowOut(Out):
         metadata={"description": "The inbound trigger's secret URL path (POST a JSON object)"},
     )
     inbound_signed = fields.Boolean(required=True)
-    created_at = _time()
-    updated_at = _time()
+    created_at = time_field()
+    updated_at = time_field()
 
 
 class WorkflowPage(PageOut):
@@ -46,19 +46,19 @@ class WorkflowPage(PageOut):
 
 
 class RunOut(Out):
-    id = _id()
-    workflow_id = _id()
-    workspace_id = _id()
+    id = id_field()
+    workflow_id = id_field()
+    workspace_id = id_field()
     name = fields.String(allow_none=True)
     version = fields.Integer(required=True)
     status = fields.String(required=True, metadata={"enum": [s.value for s in RunStatus]})
     trigger_type = fields.String(allow_none=True, metadata={"enum": [*TRIGGER_TYPES, None]})
     current_step = fields.Integer(required=True)
     error = fields.String(allow_none=True)
-    replay_of = _id(nullable=True)
-    created_at = _time()
-    updated_at = _time()
-    finished_at = _time()
+    replay_of = id_field(nullable=True)
+    created_at = time_field()
+    updated_at = time_field()
+    finished_at = time_field()
 
 
 class StepRunOut(Out):
@@ -66,15 +66,15 @@ class StepRunOut(Out):
     plugin_id = fields.String(required=True)
     on_error = fields.String(required=True)
     status = fields.String(required=True, metadata={"enum": STEP_STATUSES})
-    job_id = _id(nullable=True)
+    job_id = id_field(nullable=True)
     input = fields.Dict(
         allow_none=True, metadata={"description": "The step's config as rendered for the run"}
     )
     output = fields.Dict(allow_none=True)
     error = fields.String(allow_none=True)
     attempts = fields.Integer(required=True)
-    started_at = _time()
-    finished_at = _time()
+    started_at = time_field()
+    finished_at = time_field()
     duration_ms = fields.Integer(allow_none=True)
 
 

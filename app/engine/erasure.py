@@ -23,7 +23,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from app.admin.submission_search import _rarest
+from app.admin.submission_search import rarest_word
 from app.engine import removal
 from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
@@ -69,7 +69,7 @@ class Erasure:
         submissions = Submission._get_collection()
         forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
         for form_id in [str(f["_id"]) for f in forms]:
-            word, count = _rarest(form_id, found)
+            word, count = rarest_word(form_id, found)
             postings = terms.find({"key": {"$eq": term_key(form_id, word)}}, {"_id": 1}) if count else []
             revised = (
                 ObjectId(rev["submission_id"])
