@@ -1,16 +1,18 @@
-"""A circuit breaker per integration config.
+"""A circuit breaker per integration config, and per workflow step.
 
 After ``threshold`` consecutive failures the circuit opens: the config's jobs are deferred (attempts not
 spent) for a cool-down that doubles on every failed trial. When the cool-down ends one job runs as the trial
 (half-open); its success closes the circuit, its failure reopens it. A config that has only failed for
 ``disable_after`` seconds is disabled with the reason recorded.
 
-State lives on the PluginConfig document (``circuit``), so every process sees the same circuit. Times are
-epoch seconds.
+State lives on the PluginConfig document (``circuit``), so every process sees the same circuit; a workflow
+step's, in a document of its own in ``step_circuits`` keyed by the step (engine.jobs.step_key), made at its
+first failure. A step has no integration to disable: its circuit only opens. Times are epoch seconds.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +20,26 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
 
+from app.db import database
 from app.engine.jobs import disable_integration
 from app.engine.records import ConfigRecord
 from app.models import PluginConfig
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+STEP_CIRCUITS = "step_circuits"
+
+
+def step_circuits() -> Collection:
+    """The circuits of workflow steps: ``{"_id": <step key>, "circuit": {...}}``."""
+    return database()[STEP_CIRCUITS]
+
+
+def step_circuit(key: str) -> dict[str, Any] | None:
+    """The stored circuit of the workflow step ``key``; None before its first failure."""
+    found = step_circuits().find_one({"_id": key}, {"circuit": 1})
+    return None if found is None else found.get("circuit") or {}
 
 
 @dataclass(frozen=True)
@@ -74,8 +90,14 @@ class CircuitBreaker:
         disable_after: float,
         trial_timeout: float,
         clock: Callable[[], float] = time.time,
+        store: Callable[[], Collection] = PluginConfig._get_collection,
+        disable: Callable[[Any, str], None] | None = disable_integration,
     ):
+        """``store``: the collection holding the circuits (integration configs by default, or
+        ``step_circuits``, whose documents are made on a first failure); ``disable``: what disables a config
+        that only failed for ``disable_after`` seconds (None: nothing is disabled)."""
         self.clock = clock
+        self.store, self.disable = store, disable
         self.threshold = threshold
         self.cooldown = cooldown
         self.cooldown_max = cooldown_max
@@ -84,7 +106,7 @@ class CircuitBreaker:
 
     @property
     def coll(self) -> Collection:
-        return PluginConfig._get_collection()
+        return self.store()
 
     def admit(self, config: ConfigRecord) -> Admission:
         c = config.get("circuit") or {}
@@ -128,14 +150,17 @@ class CircuitBreaker:
             fields.update(
                 {"state": OPEN, "cooldown": cooldown, "opened_at": now, "next_trial_at": now + cooldown}
             )
+        if config.get("circuit") is None and self.disable is None:  # a step's first failure: its document
+            with contextlib.suppress(DuplicateKeyError):  # (no upsert: nx-27017 makes a dotted $inc a key)
+                self.coll.insert_one({"_id": config["_id"], "circuit": {}})
         self.coll.update_one(
             {"_id": config["_id"]},
             {"$set": {f"circuit.{k}": v for k, v in fields.items()}, "$inc": {"circuit.failures": 1}},
         )
         circuit = {**c, **fields, "failures": failures}
-        if now - failing_since >= self.disable_after:
+        if self.disable is not None and now - failing_since >= self.disable_after:
             days = self.disable_after / 86400
             reason = f"Disabled after failing for {days:g} days without a single success."
-            disable_integration(config["_id"], reason)
+            self.disable(config["_id"], reason)
             return circuit, reason
         return circuit, None

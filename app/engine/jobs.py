@@ -221,6 +221,12 @@ def step_job_id(run_id: Any, index: int) -> ObjectId:
     return ObjectId(hashlib.sha256(f"run:{run_id}:{index}".encode()).digest()[:12])
 
 
+def step_key(workflow_id: Any, step_name: str) -> str:
+    """The ``config_id`` of a workflow step's jobs: the step's own key (its workflow and name) for what
+    counts per integration (INTEGRATION_CONCURRENCY, fair share within a workspace, the circuit)."""
+    return f"{workflow_id}:{step_name}"
+
+
 def new_step_job(
     run: dict[str, Any],
     index: int,
@@ -236,7 +242,7 @@ def new_step_job(
     form = payload.get("form") or {}
     return {
         "_id": step_job_id(run["_id"], index),
-        "config_id": str(run["workflow_id"]),
+        "config_id": step_key(run["workflow_id"], step["name"]),
         "form_id": form.get("id") or "",
         "workspace_id": run.get("workspace_id"),
         "submission_id": (payload.get("submission") or {}).get("id"),

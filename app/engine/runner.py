@@ -16,7 +16,7 @@ from app.contract import PluginError
 from app.contract.registry import PluginRegistry
 from app.engine import jobs
 from app.engine.backoff import retry_delay
-from app.engine.circuit import CircuitBreaker
+from app.engine.circuit import CircuitBreaker, step_circuit, step_circuits
 from app.engine.deadline import DeadlineRunner
 from app.engine.host_steps import step_plugin
 from app.engine.jobs import disable_integration, out_of_attempts
@@ -54,13 +54,15 @@ class JobRunner:
         self.calls = services(app).plugin_calls
         self.settings: Mapping[str, Any] = app.config
         cfg = app.config
-        self.circuit = CircuitBreaker(
-            threshold=cfg["CIRCUIT_FAILURE_THRESHOLD"],
-            cooldown=cfg["CIRCUIT_COOLDOWN"],
-            cooldown_max=cfg["CIRCUIT_COOLDOWN_MAX"],
-            disable_after=cfg["CIRCUIT_DISABLE_AFTER"],
-            trial_timeout=cfg["JOB_TIMEOUT"] * 2 + 5,
-        )
+        settings = {
+            "threshold": cfg["CIRCUIT_FAILURE_THRESHOLD"],
+            "cooldown": cfg["CIRCUIT_COOLDOWN"],
+            "cooldown_max": cfg["CIRCUIT_COOLDOWN_MAX"],
+            "disable_after": cfg["CIRCUIT_DISABLE_AFTER"],
+            "trial_timeout": cfg["JOB_TIMEOUT"] * 2 + 5,
+        }
+        self.circuit = CircuitBreaker(**settings)
+        self.step_circuit = CircuitBreaker(**settings, store=step_circuits, disable=None)  # workflow steps
         self.limiter = RateLimiter(box)
         self.copies = services(app).subscriptions
 
@@ -89,6 +91,10 @@ class JobRunner:
             return config
         return self.load_configs([cast(JobRecord, {"config_id": str(config["_id"])})]).get(str(config["_id"]))
 
+    def _breaker(self, job: JobRecord) -> CircuitBreaker:
+        """The circuits ``job``'s config is in: an integration's, or a workflow step's."""
+        return self.step_circuit if job.get("run_id") else self.circuit
+
     def _changed(self, config: ConfigRecord) -> None:
         """This process has just written a change to ``config``: later jobs read it again."""
         self.copies.changed(config["_id"])
@@ -114,8 +120,8 @@ class JobRunner:
             self.queue.defer(job, wait)
             signals.job_deferred.send(self.app, job=job, reason="rate_limit", seconds=wait)
             return
-        admission = self.circuit.admit(config)
-        if admission.circuit is not None:
+        admission = self._breaker(job).admit(config)
+        if admission.circuit is not None and not job.get("run_id"):
             self._changed(config)
         if not admission.run:
             self.queue.defer(job, admission.defer)
@@ -175,8 +181,9 @@ class JobRunner:
         log_doc: dict[str, Any],
     ) -> None:
         error, duration = outcome.error, outcome.duration
+        step = bool(job.get("run_id"))  # (a workflow step: no integration to disable, no copy to refresh)
         if error is None:
-            if self.circuit.succeeded(config) is not None:
+            if self._breaker(job).succeeded(config) is not None and not step:
                 self._changed(config)
             output = outcome.result.output if outcome.result else {}
             self.writer.submit(
@@ -186,15 +193,15 @@ class JobRunner:
                 urgent=bool(job.get("run_id")),  # the run's next step waits for it
             )
             return
-        _, disabled = self.circuit.failed(config, trial)
-        if error.disable:
+        _, disabled = self._breaker(job).failed(config, trial)
+        if error.disable and not step:
             disable_integration(config["_id"], error.message)
-        # (after the store has it: a copy read meanwhile would keep it enabled)
-        if disabled or error.disable:
-            forget_subscriptions(self.app)
-        else:
-            self._changed(config)
-        if error.permanent or disabled or out_of_attempts(job):
+        if not step:  # (after the store has it: a copy read meanwhile would keep it enabled)
+            if disabled or error.disable:
+                forget_subscriptions(self.app)
+            else:
+                self._changed(config)
+        if error.permanent or disabled or (step and error.disable) or out_of_attempts(job):
             self.writer.submit(
                 log_doc,
                 jobs.finish(job, JobStatus.FAILED, error.message),
@@ -231,18 +238,19 @@ class JobRunner:
 
 
 def step_config(job: JobRecord) -> ConfigRecord:
-    """The config a workflow step's job runs with: the one rendered for its run, always enabled; its
-    circuit, rate limits and deadline are those of any job (a step has no integration to disable)."""
-    return cast(
-        ConfigRecord,
-        {
-            "_id": job["config_id"],
-            "plugin_id": job["plugin_id"],
-            "enabled": True,
-            "config": job.get("step_config") or {},
-            "_loaded_at": time.monotonic(),
-        },
-    )
+    """The config a workflow step's job runs with: the one rendered for its run, always enabled, with the
+    step's circuit (engine.circuit: keyed by the step, ``job["config_id"]``); its rate limits and deadline
+    are those of any job (a step has no integration to disable)."""
+    config: dict[str, Any] = {
+        "_id": job["config_id"],
+        "plugin_id": job["plugin_id"],
+        "enabled": True,
+        "config": job.get("step_config") or {},
+        "_loaded_at": time.monotonic(),
+    }
+    if (circuit := step_circuit(job["config_id"])) is not None:
+        config["circuit"] = circuit
+    return cast(ConfigRecord, config)
 
 
 def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:

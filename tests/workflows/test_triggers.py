@@ -51,7 +51,7 @@ def test_a_cron_due_time_fires_once_when_two_schedulers_race_for_it(make_app):
         for r in WorkflowRun.objects(workflow_id=wf["id"]).as_pymongo()
     )
     assert fired == ["2026-06-01T06:00:00.000Z", "2026-06-02T06:00:00.000Z"]
-    assert PluginJob.objects(config_id=wf["id"]).count() == 2
+    assert PluginJob.objects(config_id=f"{wf['id']}:hook").count() == 2
 
 
 def test_a_due_time_missed_while_no_process_ran_fires_when_one_is_back(make_app):
@@ -190,7 +190,7 @@ def test_runs_past_the_workspaces_limit_per_minute_are_429_and_recorded_as_faile
     assert codes == [202, 202, 429, 429]
     refused = [r for r in runs_of(api, wf["id"]) if r["status"] == "failed"]
     assert len(refused) == 2 and "more than 2 workflow runs" in refused[0]["error"]
-    assert PluginJob.objects(config_id=wf["id"]).count() == 2
+    assert PluginJob.objects(config_id=f"{wf['id']}:hook").count() == 2
 
 
 def test_a_due_time_between_saving_a_schedule_and_the_first_check_still_fires(make_app):
