@@ -202,11 +202,19 @@ def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
         wf.inbound_secret = services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
 
 
+def _status_filter(statuses: list[str]) -> dict[str, Any]:
+    """``{"status": ...}`` from the ``?status=`` argument (none: no filter); one not in ``statuses`` is a 400."""
+    status = request.args.get("status")
+    if status is None:
+        return {}
+    if status not in statuses:
+        raise APIError(400, "bad_request", f"status must be one of {', '.join(statuses)}.")
+    return {"status": status}
+
+
 @bp.get("/workflows")
 def list_workflows():
-    filters = visible()
-    if (status := request.args.get("status")) is not None:
-        filters["status"] = status
+    filters = visible(**_status_filter([s.value for s in WorkflowStatus]))
     return jsonify(paginate(Workflow.objects(**filters), workflow_json))
 
 
@@ -268,10 +276,12 @@ def run_workflow(workflow_id: str):
     if wf.status == WorkflowStatus.ARCHIVED.value:
         raise APIError(409, "conflict", "An archived workflow does not run; set it to draft or active first.")
     data = load(RunIn(), json_body())["data"]
-    return _started(wf, "manual", data, f"{wf.id}:manual:{uuid.uuid4().hex}")
+    return start_run(wf, "manual", data, f"{wf.id}:manual:{uuid.uuid4().hex}")
 
 
-def _started(wf: Workflow, kind: str, data: dict[str, Any], key: str):
+def start_run(wf: Workflow, kind: str, data: dict[str, Any], key: str):
+    """Start a run of ``wf`` with ``data`` as its trigger's input (202), or answer with the run the same
+    ``key`` started before (200); 429 over the workspace's runs per minute."""
     raw = Workflow._get_collection().find_one({"_id": wf.id})
     when = isoformat(utcnow()) or ""
     engine = runs(current_app)
@@ -329,15 +339,7 @@ def preview_step(workflow_id: str):
 
 
 def _run_filters() -> dict[str, Any]:
-    filters: dict[str, Any] = {}
-    status = request.args.get("status")
-    if status is not None:
-        if status not in [s.value for s in RunStatus]:
-            raise APIError(
-                400, "bad_request", f"status must be one of {', '.join(s.value for s in RunStatus)}."
-            )
-        filters["status"] = status
-    return filters
+    return _status_filter([s.value for s in RunStatus])
 
 
 @bp.get("/workflows/<workflow_id>/runs")
@@ -419,7 +421,7 @@ def inbound(token: str):
     if wf.inbound_secret:
         msg_id = _verified(services().secrets.decrypt(wf.inbound_secret))
         key = f"{wf.id}:inbound:{msg_id}"
-    return _started(wf, "inbound", json_body(), key)
+    return start_run(wf, "inbound", json_body(), key)
 
 
 def _verified(secret: str) -> str:

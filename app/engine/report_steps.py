@@ -29,11 +29,17 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
-def _zone(name: str) -> None:
+def zone_named(name: str) -> ZoneInfo | None:
+    """The IANA time zone ``name``; None when there is no such zone."""
     try:
-        ZoneInfo(name)
+        return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin).") from None
+        return None
+
+
+def _zone(name: str) -> None:
+    if zone_named(name) is None:
+        raise ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Berlin).")
 
 
 def window_bounds(window: str, at: dt.datetime, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
@@ -71,14 +77,14 @@ def _reference_time(payload: dict[str, Any]) -> dt.datetime:
 
 def _zone_of(config: dict[str, Any], payload: dict[str, Any]) -> ZoneInfo:
     name = config.get("timezone") or (payload.get("data") or {}).get("timezone") or "UTC"
-    try:
-        return ZoneInfo(str(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PluginError(f"{name!r} is not an IANA time zone.", permanent=True) from None
+    zone = zone_named(str(name))
+    if zone is None:
+        raise PluginError(f"{name!r} is not an IANA time zone.", permanent=True)
+    return zone
 
 
-def _form(config: dict[str, Any], ctx: ExecutionContext) -> dict[str, Any]:
-    form = form_in(config.get("form_id"), workspace_of(ctx))
+def _form(config: dict[str, Any], workspace_id: str) -> dict[str, Any]:
+    form = form_in(config.get("form_id"), workspace_id)
     if form is None:
         raise PluginError("No form of this workflow's workspace has the id in form_id.", permanent=True)
     return form
@@ -122,7 +128,7 @@ class SubmissionsWindow(HostStep):
     output_keys = ("count", "date", "since", "until", "form_id", "form_name", "timezone", "window")
 
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
-        form = _form(ctx.config, ctx)
+        form = _form(ctx.config, workspace_of(ctx))
         zone = _zone_of(ctx.config, ctx.payload)
         since, until = window_bounds(ctx.config["window"], _reference_time(ctx.payload), zone)
         count = Submission._get_collection().count_documents(_window_query(form, since, until))
@@ -187,7 +193,8 @@ class SubmissionsCsv(HostStep):
     output_keys = ("file_id", "filename", "rows", "bytes", "content_type")
 
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
-        form = _form(ctx.config, ctx)
+        workspace_id = workspace_of(ctx)  # (one read of the step's job)
+        form = _form(ctx.config, workspace_id)
         since, until = _time(ctx.config, "since"), _time(ctx.config, "until")
         zone = _zone_of(ctx.config, ctx.payload)
         limit = int(ctx.config.get("max_rows") or MAX_ROWS)
@@ -209,7 +216,7 @@ class SubmissionsCsv(HostStep):
                 raise PluginError("The CSV took longer than the step's deadline.")
             chunks.append(data)
         filename = FILENAME.sub("_", ctx.config.get("filename") or "submissions.csv")[:120]
-        ref = save_file(ctx.job_id, workspace_of(ctx), filename, "text/csv", b"".join(chunks))
+        ref = save_file(ctx.job_id, workspace_id, filename, "text/csv", b"".join(chunks))
         return ExecutionResult(
             summary=f"{filename}: {counted[0]} rows, {size} bytes", output={**ref, "rows": counted[0]}
         )

@@ -290,12 +290,15 @@ class Runs:
         output: dict[str, Any] | None,
         error: str | None,
         duration: float | None = None,
+        run: dict[str, Any] | None = None,
     ) -> None:
         """Record how step ``job["step"]`` of its run ended, then plan and write what follows: the next
         step's job first, then the step's record and where the run is, in one update. Safe to call again
-        for the same job (a repeat, the sweep): each is written once."""
+        for the same job (a repeat, the sweep): each is written once. ``run``: the run as the caller has
+        just read it (else it is read here)."""
         run_id, index = ObjectId(job["run_id"]), int(job.get("step") or 0)
-        run = _coll().find_one({"_id": run_id})
+        if run is None:
+            run = _coll().find_one({"_id": run_id})
         if run is None or index >= len(run["steps"]):
             return
         name = run["steps"][index]["name"]
@@ -371,7 +374,7 @@ class Runs:
                     {"job_id": str(job["_id"])}, sort=[("executed_at", -1)]
                 )
                 output = (last or {}).get("output_data") or {}
-                self.settled(job, job["status"] == jobs.COMPLETED, output, job.get("last_error"))
+                self.settled(job, job["status"] == jobs.COMPLETED, output, job.get("last_error"), run=run)
                 log.warning("workflow sweep: moved run %s on after step %d", run["_id"], index)
         return seen
 
@@ -421,7 +424,8 @@ class Runs:
         """Run a failed run again from the step that failed (its job is sent again, under its key)."""
         run = _coll().find_one({"_id": run_id})
         if run is None or run["status"] != FAILED or run.get("current", 0) >= len(run["steps"]):
-            raise RunStateError(f"Only a failed run can be retried; this one is {self._status(run_id)}.")
+            status = run["status"] if run is not None else "gone"
+            raise RunStateError(f"Only a failed run can be retried; this one is {status}.")
         index = int(run["current"])
         step = run["steps"][index]
         job = PluginJob._get_collection().find_one({"_id": jobs.step_job_id(run_id, index)}, {"status": 1})
@@ -436,7 +440,7 @@ class Runs:
         if job is not None:
             jobs.resend(job["_id"], extra_attempts=self._attempts(step))
             return
-        run = _coll().find_one({"_id": run_id}) or run
+        run.update(fields)  # (as the update left it: no need to read it again)
         run["records"] = {k: v for k, v in (run.get("records") or {}).items() if k != step["name"]}
         plan = self.plan(run, index)
         if plan.job is not None:

@@ -1,0 +1,125 @@
+"""What the workflow lists accept, and what moving runs on and running a report step read from the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from bson import ObjectId
+from pymongo.collection import Collection
+
+from app.engine.queue import JobQueue
+from app.engine.runner import run_one
+from app.engine.workflow_runs import runs
+from app.models import PluginJob, WorkflowRun
+from tests.conftest import Api
+from tests.workflows.conftest import FIELDS, create_workflow
+
+HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
+
+
+@pytest.fixture
+def flows(api: Api) -> dict[str, dict]:
+    return {
+        status: create_workflow(api, {"type": "manual"}, HOOK, status=status)
+        for status in ("draft", "active", "paused")
+    }
+
+
+@pytest.mark.parametrize("status", ["draft", "active", "paused"])
+def test_the_workflow_list_filters_by_a_known_status(api, flows, status):
+    listed = api.get(f"/api/workflows?status={status}")
+    assert listed.status_code == 200
+    assert [wf["id"] for wf in listed.json["items"]] == [flows[status]["id"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/workflows", "bogus"),
+        ("/api/workflows", "ACTIVE"),
+        ("/api/workflows", ""),
+        ("/api/workflows", "succeeded"),  # a run's status, not a workflow's
+        ("/api/workflow-runs", "bogus"),
+        ("/api/workflow-runs", "active"),  # a workflow's status, not a run's
+        ("/api/workflows/{id}/runs", "RUNNING"),
+    ],
+)
+def test_an_unknown_status_on_any_workflow_list_is_a_400_in_the_error_shape(api, flows, path, status):
+    resp = api.get(f"{path.format(id=flows['active']['id'])}?status={status}")
+    assert resp.status_code == 400, resp.json
+    error = resp.json["error"]
+    assert error["code"] == "bad_request" and error["message"].startswith("status must be one of")
+    assert set(error) == {"code", "message", "details"}
+
+
+def _counting(monkeypatch, collection: str) -> list[tuple]:
+    """The ``find_one`` calls on ``collection`` from now on (their arguments)."""
+    calls: list[tuple] = []
+    real = Collection.find_one
+
+    def find_one(coll, *args, **kwargs):
+        if coll.name == collection:
+            calls.append(args)
+        return real(coll, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find_one", find_one)
+    return calls
+
+
+@pytest.mark.parametrize("runs_left", [1, 3])
+def test_the_sweep_moves_runs_on_with_the_runs_it_read(make_app, sink, monkeypatch, runs_left):
+    app = make_app()
+    api = Api(app.test_client())
+    steps = [
+        {"name": "one", "plugin_id": "webhook", "config": {"url": f"{sink.url}/1"}},
+        {"name": "two", "plugin_id": "webhook", "config": {"url": f"{sink.url}/2"}},
+    ]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    ids = [api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"] for _ in range(runs_left)]
+    jobs = PluginJob._get_collection()
+    jobs.update_many({"run_id": {"$in": ids}}, {"$set": {"status": "completed"}})  # the runs did not hear
+    WorkflowRun._get_collection().update_many({}, {"$set": {"updated_at": dt.datetime(2026, 1, 1)}})
+    reads = _counting(monkeypatch, "workflow_runs")
+
+    assert runs(app).sweep(min_age=60) == runs_left
+
+    assert reads == []  # (each run read once, by the sweep's own query)
+    assert sorted(j["run_id"] for j in jobs.find({"step": 1})) == sorted(ids)
+
+
+@pytest.mark.parametrize("url", ["{{ data.url }}", "{{ data.host }}/x"])
+def test_a_retry_of_a_run_that_failed_before_its_job_reads_the_run_once(make_app, sink, monkeypatch, url):
+    app = make_app()
+    api = Api(app.test_client())
+    wf = create_workflow(
+        api, {"type": "manual"}, [{"name": "hook", "plugin_id": "webhook", "config": {"url": url}}]
+    )
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    assert run["status"] == "failed"  # its URL rendered empty: no job was written
+    reads = _counting(monkeypatch, "workflow_runs")
+
+    with app.app_context():
+        runs(app).retry(ObjectId(run["id"]))
+
+    assert len(reads) == 1
+    detail = api.get(f"/api/workflow-runs/{run['id']}").json
+    assert detail["status"] == "failed" and "hook" in detail["error"]  # still not valid: failed again
+
+
+def test_a_report_step_reads_its_jobs_workspace_once(api, make_app, monkeypatch):
+    app = make_app()
+    form = api.create_form("Leads", FIELDS)
+    config = {"form_id": form["id"], "since": "2026-06-01T00:00:00Z", "until": "2026-06-02T00:00:00Z"}
+    wf = create_workflow(
+        api, {"type": "manual"}, [{"name": "report", "plugin_id": "submissions_csv", "config": config}]
+    )
+    Api(app.test_client()).post(f"/api/workflows/{wf['id']}/run", {"data": {}})
+    [job] = JobQueue("me", lease_seconds=30).claim(10)
+    reads = _counting(monkeypatch, "plugin_jobs")
+
+    assert run_one(app, job)["status"] == "completed"
+
+    assert [args for args in reads if args[1:] == ({"workspace_id": 1},)] == [
+        ({"_id": job["_id"]}, {"workspace_id": 1})
+    ]
