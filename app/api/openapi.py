@@ -22,7 +22,7 @@ from app.api import workflow_schemas as wfo
 from app.api import workflows as wfi
 from app.api.preview import PreviewIn, PreviewOut
 from app.api.util import public
-from app.models import JobStatus, LogStatus, RunStatus
+from app.models import JobStatus, LogStatus, RunStatus, WorkflowStatus
 from app.services import services
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
@@ -65,6 +65,7 @@ QUERY: dict[str, dict[str, Any]] = {
     "job_status": {"type": "string", "enum": [s.value for s in JobStatus]},
     "log_status": {"type": "string", "enum": [s.value for s in LogStatus]},
     "run_status": {"type": "string", "enum": [s.value for s in RunStatus]},
+    "workflow_status": {"type": "string", "enum": [s.value for s in WorkflowStatus]},
     "workflow_id": OBJECT_ID,
 }
 
@@ -237,7 +238,7 @@ OPS: dict[str, Op] = {
         query=(*PAGE, "workspace_id", "job_id", "config_id", "form_id", "log_status"),
     ),
     "api.list_workflows": Op(
-        "Workflows, newest first", {200: wfo.WorkflowPage}, query=(*PAGE, "workspace_id")
+        "Workflows, newest first", {200: wfo.WorkflowPage}, query=(*PAGE, "workspace_id", "workflow_status")
     ),
     "api.create_workflow": Op(
         "Create a workflow: a trigger and ordered steps (422 past WORKFLOW_MAX_STEPS)",
