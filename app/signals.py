@@ -20,6 +20,10 @@ response_deleted = ns.signal("response.deleted")
 
 TRIGGERS = {s.name: s for s in (form_submitted, form_updated, response_edited, response_deleted)}
 
+# The crash sweep finishes a form event's dispatch (event, form, submission; no unit), before it clears the
+# event's marker: listeners start, idempotently, what the event should have started (workflow runs).
+event_recovered = ns.signal("form.event.recovered")
+
 # Lifecycle: created (job_id, plugin_id), started (job), completed (job, duration), failed for good
 # (job, error, duration); plus retried (job, error, delay, duration) and deferred (job, reason, seconds).
 job_created = ns.signal("plugin.job.created")

@@ -315,8 +315,9 @@ def _submitted(submission_id: ObjectId) -> str:
     return event_key(signals.form_submitted.name, submission_id, 1)
 
 
-def sweep(max_attempts: int, min_age: float) -> int:
-    """Finish dispatches left half-done by a crash. Returns how many events were dispatched."""
+def sweep(max_attempts: int, min_age: float, app: Flask | None = None) -> int:
+    """Finish dispatches left half-done by a crash: ``app``'s ``event_recovered`` listeners (its workflow
+    runs), then the integrations' jobs. Returns how many events were dispatched."""
     cutoff = utcnow() - dt.timedelta(seconds=min_age)
     done = 0
     forms = Form._get_collection()
@@ -338,8 +339,12 @@ def sweep(max_attempts: int, min_age: float) -> int:
                     occurred_at=as_datetime(marker["at"]),
                     submission_id=str(doc["_id"]) if owner is Submission else None,
                     revision=marker["revision"],
+                    previous_data=marker.get("previous"),
                 )
-                ids = dispatch(event, form, doc if owner is Submission else None, max_attempts)
+                submission = doc if owner is Submission else None
+                if app is not None:  # (before the marker goes: a failure here leaves it for the next sweep)
+                    signals.event_recovered.send(app, event=event, form=form, submission=submission)
+                ids = dispatch(event, form, submission, max_attempts)
                 log.warning("sweep: finished dispatch of %s (%d jobs)", marker["key"], len(ids))
                 done += 1
     return done

@@ -84,7 +84,7 @@ def maintain(s: Scheduler) -> None:
         db.ensure_indexes()
         s.state.indexes_ok = True
     purge_expired()
-    if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"]):
+    if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"], s.app):
         s.wake()
 
 

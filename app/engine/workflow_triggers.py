@@ -3,7 +3,9 @@ call, or a person ("run now"). Schedules are engine.workflow_schedule.
 
 A form event's runs are added to the request's write unit (engine.write_unit): a run and its first job are
 written with the submission, in the same ordered write as the integrations' jobs. A run's id follows from
-the workflow and the event occurrence, so an event delivered twice starts one run.
+the workflow and the event occurrence, so an event delivered twice starts one run. Where that write may stop
+part-way (MongoDB: the submission keeps its pending-event marker), the crash sweep (engine.dispatch) sends
+``event_recovered`` and the runs that were not written are started then.
 """
 
 from __future__ import annotations
@@ -108,8 +110,14 @@ def init_app(app: Flask) -> None:
     ) -> None:
         on_form_event(sender, event, form, submission, unit)
 
+    def recovered(sender: Flask, event: FormEvent, form: dict, submission: dict | None = None) -> None:
+        """The crash sweep finishes the event's dispatch: start its runs that were not written (a run's id
+        follows from the event, so one written before is not started again)."""
+        on_form_event(sender, event, form, submission)
+
     shared = services(app)
     shared.form_workflows = FormWorkflows(app.config["FORM_CACHE_SECONDS"])
-    shared.receivers.append(listener)  # (blinker holds receivers weakly)
+    shared.receivers.extend([listener, recovered])  # (blinker holds receivers weakly)
     for signal in signals.TRIGGERS.values():
         signal.connect(listener, sender=app)
+    signals.event_recovered.connect(recovered, sender=app)
