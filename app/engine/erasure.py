@@ -6,7 +6,8 @@ revision, holds the identifier, compared case-insensitively as a whole address. 
 search index (the postings of the identifier's rarest word in each form) and a scan of the forms' earlier
 revisions (only edited submissions have any), each checked before it is removed with its
 revisions, postings, jobs and execution logs (app/engine/removal.py). Its waiting deliveries are cancelled
-first; a submission with one running is left and counted as ``kept``.
+first; a submission with one running is left and counted as ``kept``. The workspace's workflow report files
+holding the identifier are removed when the erasure starts (engine.host_steps.erase_files).
 
 The identifier is held in the operation only while it runs (``params.private``, never shown) and in its
 record only masked.
@@ -24,7 +25,7 @@ from bson import ObjectId
 from pymongo.collection import Collection
 
 from app.admin.submission_search import rarest_word
-from app.engine import removal
+from app.engine import host_steps, removal
 from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
 from app.models import Form, Submission, SubmissionRevision, SubmissionTerm
@@ -65,6 +66,7 @@ class Erasure:
         if not found:
             return
         held = pattern(identifier)
+        host_steps.erase_files(params["workspace_id"], lambda text: holds(text, held))  # (workflow reports)
         terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
         submissions = Submission._get_collection()
         forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})

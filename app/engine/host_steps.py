@@ -11,12 +11,17 @@ schema, templates, secrets, preview and outcome handling through engine.plugin_c
 - keeps within row and byte caps, and may store one file per step job in ``workflow_files`` (kept
   ``FILE_DAYS``). Its output names the file (``file_id``); every later step of the run is sent the file in
   its payload's ``files`` (``with_files``): the e-mail step attaches it.
+
+A file holds submissions' data, so it goes with them: an erasure removes the files of its workspace that
+hold the identifier (``erase_files``), and a form's retention the files of the form whose oldest submission
+is past it (``expire_form_files``).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from bson import ObjectId
@@ -113,9 +118,16 @@ def form_in(form_id: Any, workspace_id: str) -> dict[str, Any] | None:
 
 
 def save_file(
-    job_id: str, workspace_id: str, filename: str, content_type: str, content: bytes
+    job_id: str,
+    workspace_id: str,
+    filename: str,
+    content_type: str,
+    content: bytes,
+    form_id: str | None = None,
+    data_since: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """Store a step's file (one per step job: an attempt again replaces it); its reference for the output."""
+    """Store a step's file (one per step job: an attempt again replaces it); its reference for the output.
+    ``form_id``, ``data_since``: the form whose submissions it holds, and when the oldest was received."""
     oid = parse_object_id(job_id) or ObjectId()
     doc = {
         "_id": oid,
@@ -125,6 +137,8 @@ def save_file(
         "bytes": len(content),
         "content": base64.b64encode(content).decode(),
         "created_at": utcnow(),
+        "form_id": form_id,
+        "data_since": data_since,
     }
     WorkflowFile._get_collection().replace_one({"_id": oid}, doc, upsert=True)
     return {"file_id": str(oid), "filename": filename, "content_type": content_type, "bytes": len(content)}
@@ -158,3 +172,20 @@ def expire_files(now: dt.datetime | None = None) -> int:
     """Delete the step files older than ``FILE_DAYS`` (they hold submissions' data); returns how many."""
     cutoff = (now or dt.datetime.now(dt.UTC)).replace(tzinfo=None) - dt.timedelta(days=FILE_DAYS)
     return WorkflowFile._get_collection().delete_many({"created_at": {"$lt": cutoff}}).deleted_count
+
+
+def expire_form_files(form_id: str, before: dt.datetime) -> int:
+    """Delete the form's files holding a submission received before ``before`` (its retention); how many."""
+    match = {"form_id": form_id, "data_since": {"$lt": before.replace(tzinfo=None)}}
+    return WorkflowFile._get_collection().delete_many(match).deleted_count
+
+
+def erase_files(workspace_id: str, holds: Callable[[str], bool]) -> int:
+    """Delete the workspace's files whose text ``holds`` an erased identifier; how many."""
+    coll = WorkflowFile._get_collection()
+    found = [
+        f["_id"]
+        for f in coll.find({"workspace_id": workspace_id}, {"content": 1})
+        if holds(base64.b64decode(f.get("content") or "").decode("utf-8", "replace"))
+    ]
+    return coll.delete_many({"_id": {"$in": found}}).deleted_count if found else 0

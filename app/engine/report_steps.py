@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -201,7 +202,7 @@ class SubmissionsCsv(HostStep):
         query = _window_query(form, since, until)
         docs = Submission._get_collection().find(query).sort("created_at", 1).limit(limit + 1)
         fields_of = [f["name"] for f in form.get("fields") or []]
-        counted = [0]
+        counted = Tally()
         chunks: list[bytes] = []
         size = 0
         names = {str(form["_id"]): form.get("name") or ""}
@@ -216,19 +217,33 @@ class SubmissionsCsv(HostStep):
                 raise PluginError("The CSV took longer than the step's deadline.")
             chunks.append(data)
         filename = FILENAME.sub("_", ctx.config.get("filename") or "submissions.csv")[:120]
-        ref = save_file(ctx.job_id, workspace_id, filename, "text/csv", b"".join(chunks))
+        content = b"".join(chunks)
+        ref = save_file(
+            ctx.job_id, workspace_id, filename, "text/csv", content, str(form["_id"]), counted.oldest
+        )
         return ExecutionResult(
-            summary=f"{filename}: {counted[0]} rows, {size} bytes", output={**ref, "rows": counted[0]}
+            summary=f"{filename}: {counted.rows} rows, {size} bytes", output={**ref, "rows": counted.rows}
         )
 
     def preview(self, ctx: ExecutionContext) -> dict[str, Any] | None:
         return {key: ctx.config.get(key) for key in ("filename", "since", "until")}
 
 
-def _counted(docs: Iterable[dict[str, Any]], limit: int, counted: list[int]) -> Iterator[dict[str, Any]]:
-    """``docs``, counted into ``counted[0]``; one past ``limit`` fails the step."""
+@dataclass
+class Tally:
+    """The rows a file got, and when the oldest of their submissions was received."""
+
+    rows: int = 0
+    oldest: dt.datetime | None = None
+
+
+def _counted(docs: Iterable[dict[str, Any]], limit: int, counted: Tally) -> Iterator[dict[str, Any]]:
+    """``docs``, counted into ``counted``; one past ``limit`` fails the step."""
     for doc in docs:
-        if counted[0] >= limit:
+        if counted.rows >= limit:
             raise PluginError(f"More than {limit} submissions are in the window (max_rows).", permanent=True)
-        counted[0] += 1
+        counted.rows += 1
+        received = as_datetime(doc.get("created_at"))
+        if received is not None and (counted.oldest is None or received < counted.oldest):
+            counted.oldest = received
         yield doc

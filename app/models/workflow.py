@@ -167,5 +167,7 @@ class WorkflowFile(Document):
     bytes = IntField(required=True)
     content = StringField(required=True)  # base64
     created_at = DateTimeField(default=utcnow)
+    form_id = StringField(null=True)  # the form whose submissions it holds (retention)
+    data_since = DateTimeField(null=True)  # when the oldest of them was received
 
-    meta = {"collection": "workflow_files", "indexes": ["workspace_id", "created_at"]}
+    meta = {"collection": "workflow_files", "indexes": ["workspace_id", "created_at", "form_id"]}
