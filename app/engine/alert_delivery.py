@@ -163,10 +163,10 @@ def digest_lines(settings: Mapping[str, Any], workspace_id: str, now: float) -> 
     names = {
         str(c["_id"]): c["name"]
         for c in PluginConfig._get_collection().find(
-            {"_id": {"$in": [ObjectId(i) for i in failures]}}, {"name": 1}
+            {"_id": {"$in": [ObjectId(i) for i in failures if ObjectId.is_valid(i)]}}, {"name": 1}
         )
     }
-    names.update(_workflow_names(workspace_id, [cid for cid in failures if cid not in names], since))
+    names.update(_workflow_names(workspace_id, [cid for cid in failures if cid not in names]))
     return [
         f"- {one_line(names.get(cid, 'a deleted integration'))}: {count} failed attempt(s); last: "
         f"{last_failure(settings, cid)}"
@@ -174,28 +174,14 @@ def digest_lines(settings: Mapping[str, Any], workspace_id: str, now: float) -> 
     ]
 
 
-def _workflow_names(workspace_id: str, ids: list[str], since: dt.datetime) -> dict[str, str]:
-    """How the digest names the workflows among ``ids`` (a step's job carries its workflow's id as its
-    config): the workflow and the steps that failed, ``workflow 'Daily leads', step mail``."""
-    oids = [oid for oid in map(parse_object_id, ids) if oid is not None]
+def _workflow_names(workspace_id: str, ids: list[str]) -> dict[str, str]:
+    """How the digest names the workflow steps among ``ids`` (a step's jobs carry ``<workflow id>:<step
+    name>`` as their config, engine.jobs.step_key): ``workflow 'Daily leads', step mail``."""
+    steps = {cid: cid.partition(":") for cid in ids if ":" in cid}
+    oids = [oid for oid in (parse_object_id(wid) for wid, _, _ in steps.values()) if oid is not None]
     query = {"_id": {"$in": oids}, "workspace_id": workspace_id}
-    found = {str(w["_id"]): w for w in Workflow._get_collection().find(query, {"name": 1, "steps": 1})}
-    if not found:
-        return {}
-    failed = PluginExecutionLog._get_collection().find(
-        {"config_id": {"$in": list(found)}, "status": {"$in": ["failed", "timeout"]}, "executed_at": {"$gte": since}},
-        {"job_id": 1},
-    )
-    job_ids = [oid for oid in (parse_object_id(row.get("job_id")) for row in failed) if oid is not None]
-    steps: dict[str, set[str]] = {}
-    for job in PluginJob._get_collection().find({"_id": {"$in": job_ids}}, {"config_id": 1, "step": 1}):
-        names = [s.get("name") for s in found[job["config_id"]].get("steps") or []]
-        index = int(job.get("step") or 0)
-        steps.setdefault(job["config_id"], set()).add(names[index] if index < len(names) else f"#{index + 1}")
-    return {
-        wid: f"workflow {w.get('name')!r}" + (f", step {', '.join(sorted(steps[wid]))}" if steps.get(wid) else "")
-        for wid, w in found.items()
-    }
+    found = {str(w["_id"]): w.get("name") for w in Workflow._get_collection().find(query, {"name": 1})}
+    return {cid: f"workflow {found[wid]!r}, step {name}" for cid, (wid, _, name) in steps.items() if wid in found}
 
 
 def _digest(settings: Mapping[str, Any], workspace_id: str, now: float) -> int:
