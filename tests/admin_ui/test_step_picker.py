@@ -40,7 +40,7 @@ def test_other_triggers_list_the_latest_runs_input_and_the_outputs_it_recorded(a
     wf = create_workflow(api, {"type": "manual"}, steps)
     api.post(f"/api/workflows/{wf['id']}/run", {"data": {"order_id": "A-1", "bad key": 1}})
     with app.app_context():
-        job = PluginJob._get_collection().find_one({"config_id": wf["id"]})
+        job = PluginJob._get_collection().find_one({"config_id": f"{wf['id']}:first"})
         runs(app).settled(job, True, {"contact_id": "101", "url": "https://x.example/101"}, None)
     page = owner.get(f"/admin/workflows/{wf['id']}").get_data(as_text=True)
     second = _picker(page, 1)
