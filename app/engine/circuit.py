@@ -36,11 +36,6 @@ def step_circuits() -> Collection:
     return database()[STEP_CIRCUITS]
 
 
-def step_circuit(key: str) -> dict[str, Any] | None:
-    """The stored circuit of the workflow step ``key``; None before its first failure."""
-    found = step_circuits().find_one({"_id": key}, {"circuit": 1})
-    return None if found is None else found.get("circuit") or {}
-
 
 @dataclass(frozen=True)
 class Admission:

@@ -16,7 +16,7 @@ from app.contract import PluginError
 from app.contract.registry import PluginRegistry
 from app.engine import jobs
 from app.engine.backoff import retry_delay
-from app.engine.circuit import CircuitBreaker, step_circuit, step_circuits
+from app.engine.circuit import CircuitBreaker, step_circuits
 from app.engine.deadline import DeadlineRunner
 from app.engine.host_steps import step_plugin
 from app.engine.jobs import disable_integration, out_of_attempts
@@ -68,10 +68,13 @@ class JobRunner:
 
     def load_configs(self, jobs: list[JobRecord]) -> dict[str, ConfigRecord]:
         """The configs of a batch of claimed jobs: healthy ones as this process read them within
-        FORM_CACHE_SECONDS, the others fresh in one read (their circuits decide)."""
+        FORM_CACHE_SECONDS, the others fresh in one read (their circuits decide). A workflow step's is its
+        circuit's document (engine.circuit), kept likewise."""
         found = self.copies.configs_by_id(
             {job["config_id"] for job in jobs if not job.get("run_id")}, _read_configs
         )
+        steps = {job["config_id"] for job in jobs if job.get("run_id")}
+        found.update(self.copies.configs_by_id(steps, _read_step_circuits))
         return {
             config_id: self.as_loaded([doc], read_at)[config_id]
             for config_id, (read_at, doc) in found.items()
@@ -84,12 +87,16 @@ class JobRunner:
         loaded_at = time.monotonic() if read_at is None else read_at
         return {str(c["_id"]): cast(ConfigRecord, {**c, "_loaded_at": loaded_at}) for c in configs}
 
-    def _current(self, config: ConfigRecord) -> ConfigRecord | None:
-        """``config``, or its state now when this process changed it after that copy was read (a job of
-        the same batch opened its circuit or disabled it; an API write): None when it was deleted."""
-        if not self.copies.stale(config["_id"], config.get("_loaded_at", float("-inf"))):
+    def _current(self, job: JobRecord, config: ConfigRecord | None) -> ConfigRecord | None:
+        """``job``'s ``config``, or its state now when this process changed it after that copy was read (a
+        job of the same batch opened its circuit or disabled it; an API write): None when it was deleted.
+        A workflow step's job handed off at insert comes without one: it is read then."""
+        read_at = float("-inf") if config is None else config.get("_loaded_at", float("-inf"))
+        if config is not None and not self.copies.stale(config["_id"], read_at):
             return config
-        return self.load_configs([cast(JobRecord, {"config_id": str(config["_id"])})]).get(str(config["_id"]))
+        if config is None and not job.get("run_id"):
+            return None
+        return self.load_configs([job]).get(job["config_id"])
 
     def _breaker(self, job: JobRecord) -> CircuitBreaker:
         """The circuits ``job``'s config is in: an integration's, or a workflow step's."""
@@ -102,10 +109,9 @@ class JobRunner:
     def run(self, job: JobRecord, config: ConfigRecord | None) -> None:
         """One attempt of ``job`` with its ``config`` as read at claim time (None: the config was deleted).
         A workflow step's job carries its config, rendered for its run (engine.workflow_runs)."""
+        config = self._current(job, config)
         if job.get("run_id"):
-            config = step_config(job)
-        else:
-            config = self._current(config) if config is not None else None
+            config = step_config(job, config)
         if config is None or not config.get("enabled", True):
             reason = "The integration was deleted." if config is None else "The integration is disabled."
             self.queue.cancel(job, reason)
@@ -121,7 +127,7 @@ class JobRunner:
             signals.job_deferred.send(self.app, job=job, reason="rate_limit", seconds=wait)
             return
         admission = self._breaker(job).admit(config)
-        if admission.circuit is not None and not job.get("run_id"):
+        if admission.circuit is not None:
             self._changed(config)
         if not admission.run:
             self.queue.defer(job, admission.defer)
@@ -181,9 +187,9 @@ class JobRunner:
         log_doc: dict[str, Any],
     ) -> None:
         error, duration = outcome.error, outcome.duration
-        step = bool(job.get("run_id"))  # (a workflow step: no integration to disable, no copy to refresh)
+        step = bool(job.get("run_id"))  # (a workflow step: no integration to disable)
         if error is None:
-            if self._breaker(job).succeeded(config) is not None and not step:
+            if self._breaker(job).succeeded(config) is not None:
                 self._changed(config)
             output = outcome.result.output if outcome.result else {}
             self.writer.submit(
@@ -196,11 +202,11 @@ class JobRunner:
         _, disabled = self._breaker(job).failed(config, trial)
         if error.disable and not step:
             disable_integration(config["_id"], error.message)
-        if not step:  # (after the store has it: a copy read meanwhile would keep it enabled)
-            if disabled or error.disable:
-                forget_subscriptions(self.app)
-            else:
-                self._changed(config)
+        # (after the store has it: a copy read meanwhile would keep it enabled)
+        if not step and (disabled or error.disable):
+            forget_subscriptions(self.app)
+        else:
+            self._changed(config)
         if error.permanent or disabled or (step and error.disable) or out_of_attempts(job):
             self.writer.submit(
                 log_doc,
@@ -237,19 +243,19 @@ class JobRunner:
             signals.job_failed.send(self.app, job=job, error=error, duration=duration)
 
 
-def step_config(job: JobRecord) -> ConfigRecord:
+def step_config(job: JobRecord, circuit: ConfigRecord | None) -> ConfigRecord:
     """The config a workflow step's job runs with: the one rendered for its run, always enabled, with the
-    step's circuit (engine.circuit: keyed by the step, ``job["config_id"]``); its rate limits and deadline
-    are those of any job (a step has no integration to disable)."""
+    step's ``circuit`` document as loaded (engine.circuit: keyed by the step, ``job["config_id"]``); its
+    rate limits and deadline are those of any job (a step has no integration to disable)."""
     config: dict[str, Any] = {
         "_id": job["config_id"],
         "plugin_id": job["plugin_id"],
         "enabled": True,
         "config": job.get("step_config") or {},
-        "_loaded_at": time.monotonic(),
+        "_loaded_at": (circuit or {}).get("_loaded_at", time.monotonic()),
     }
-    if (circuit := step_circuit(job["config_id"])) is not None:
-        config["circuit"] = circuit
+    if circuit is not None and circuit.get("circuit") is not None:
+        config["circuit"] = circuit["circuit"]
     return cast(ConfigRecord, config)
 
 
@@ -263,6 +269,13 @@ def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
     runner.run(job, runner.load_configs([job]).get(job["config_id"]))
     return PluginJob._get_collection().find_one({"_id": job["_id"]})
+
+
+def _read_step_circuits(keys: list[str]) -> list[dict[str, Any]]:
+    """The circuit documents of workflow steps ``keys``; a step without one (it never failed) as ``{"_id"}``,
+    which is healthy and kept like a healthy config."""
+    found = {doc["_id"]: doc for doc in step_circuits().find({"_id": {"$in": keys}})}
+    return [found.get(key) or {"_id": key} for key in keys]
 
 
 def _read_configs(ids: list[str]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from app.engine.runner import run_one
 from app.engine.workflow_runs import runs
 from app.models import PluginExecutionLog, PluginJob
 from tests.conftest import Api
+from tests.support.wait import wait_until
 from tests.workflows.conftest import create_workflow
 
 REFUSED = "http://127.0.0.1:9/down"  # nothing listens: every call fails
@@ -88,3 +89,26 @@ def test_each_step_of_a_workflow_has_its_own_share_of_the_integration_cap(make_a
     assert by_step == [0] * cap + [1] * cap  # each step up to the cap, not the workflow as a whole
     assert {job["run_id"] for job in claimed} <= set(at_first + at_second)
     assert {job["config_id"] for job in claimed} == {f"{wf['id']}:one", f"{wf['id']}:two"}
+
+
+def _failed_or_held(run_id: str) -> bool:
+    """The run's step job was attempted and failed, or was held back by its circuit (no attempt spent)."""
+    job = PluginJob._get_collection().find_one({"run_id": run_id})
+    held = job["status"] == "pending" and job["attempts"] == 0 and job["scheduled_for"] > time.time() + 500
+    return job["status"] == "failed" or held
+
+
+def test_steps_run_by_the_scheduler_obey_their_circuit_too(make_app):
+    """Jobs handed to this process's threads as they are written, or claimed by its scheduler: the copy of
+    a step's circuit the process keeps is refreshed when one of its own jobs changes it."""
+    app = make_app(SCHEDULER_ENABLED=True, CIRCUIT_FAILURE_THRESHOLD=2, CIRCUIT_COOLDOWN=600, MAX_ATTEMPTS=1)
+    api = Api(app.test_client())
+    down = create_workflow(api, {"type": "manual"}, [_hook("post", REFUSED)])
+    failing: list[str] = []
+    for _ in range(5):
+        [run_id] = _start(api, down["id"])
+        failing.append(run_id)
+        wait_until(lambda run_id=run_id: _failed_or_held(run_id), what="the step's attempt, or its deferral")
+    assert _attempts_of(failing) == 2
+    held = PluginJob.objects(run_id__in=failing, status="pending")
+    assert held.count() == 3 and all(job.scheduled_for > time.time() + 500 for job in held)
