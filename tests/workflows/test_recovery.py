@@ -35,13 +35,17 @@ def marker_path(make_app, sink):
     return app, api, form, flows
 
 
-def _stopping_before(monkeypatch, collection: str) -> None:
-    """From now on the intake's write stops before its first part for ``collection`` (the process died):
-    what came before is written, with its marker, and nothing after it settles."""
+def _stopping(monkeypatch, where: str) -> None:
+    """From now on the intake's write stops (the process died) right after the submission, before the first
+    run, or after everything: what came before is written, with its marker, and nothing settles. (The
+    order of the integrations' jobs and the runs in the write is not fixed.)"""
 
     def commit(unit: WriteUnit) -> None:
         names = [part.collection().name for part in unit.parts]
-        unit.write_in_part(names.index(collection) if collection in names else len(names))
+        stop = {"after_the_submission": 1, "before_the_runs": names.index("workflow_runs")}.get(
+            where, len(names)
+        )
+        unit.write_in_part(stop)
 
     monkeypatch.setattr(WriteUnit, "commit", commit)
 
@@ -53,10 +57,10 @@ def _age_markers() -> None:
         Submission._get_collection().update_one({"_id": sub["_id"]}, {"$set": {"pending_events": old}})
 
 
-@pytest.mark.parametrize("stop_before", ["workflow_runs", "plugin_jobs"])
-def test_the_sweep_starts_the_runs_a_half_written_submission_lost_once(marker_path, monkeypatch, stop_before):
+@pytest.mark.parametrize("where", ["after_the_submission", "before_the_runs"])
+def test_the_sweep_starts_the_runs_a_half_written_submission_lost_once(marker_path, monkeypatch, where):
     app, api, form, flows = marker_path
-    _stopping_before(monkeypatch, stop_before)
+    _stopping(monkeypatch, where)
     api.post(f"/api/forms/{form['id']}/submissions", {"data": {"email": "ada@example.com"}})
     monkeypatch.undo()
     [sub] = Submission._get_collection().find({})
@@ -80,7 +84,7 @@ def test_the_sweep_starts_no_second_run_of_an_event_whose_runs_were_written(mark
     """The write got past the runs (their first jobs too) but the process died before the marker was
     cleared: the sweep finds the runs and starts none; a run whose job was lost is the run sweep's."""
     app, api, form, flows = marker_path
-    _stopping_before(monkeypatch, "nothing")  # everything written, no settle: the marker stays
+    _stopping(monkeypatch, "after_everything")  # everything written, nothing settled: the marker stays
     api.post(f"/api/forms/{form['id']}/submissions", {"data": {"email": "ada@example.com"}})
     monkeypatch.undo()
     first = sorted(str(run.id) for run in WorkflowRun.objects)
