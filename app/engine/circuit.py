@@ -36,7 +36,6 @@ def step_circuits() -> Collection:
     return database()[STEP_CIRCUITS]
 
 
-
 @dataclass(frozen=True)
 class Admission:
     """Whether a job may run now: ``run``; or wait ``defer`` seconds. ``trial`` marks the half-open probe."""

@@ -1,9 +1,9 @@
 """Per-form retention: a background pass removes the submissions older than their form's ``retention_days``
 with everything held about them (app/engine/removal.py), in small batches paced like an export (a share of
 the time, resting in proportion to the work), within a time budget per pass, in one process at a time.
-Submissions with a delivery waiting or running are left for a later pass; the form's workflow report files
-holding a submission past retention go too (engine.host_steps.expire_form_files). Each form's removals of a day
-add up in one record (``DataRemoval``, kind "retention")."""
+Submissions with a delivery waiting or running are left for a later pass. Each form's removals of a day
+add up in one record (``DataRemoval``, kind "retention"). The form's workflow report files holding a
+submission past its retention go too (engine.host_steps.expire_form_files)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,9 @@ def run_pass(
         {"retention_days": {"$gte": 1}}, {"workspace_id": 1, "retention_days": 1}
     )
     for form in list(forms):
-        host_steps.expire_form_files(str(form["_id"]), now - dt.timedelta(days=int(form["retention_days"])))
-        before = time_key(now - dt.timedelta(days=int(form["retention_days"])))
+        cutoff = now - dt.timedelta(days=int(form["retention_days"]))
+        host_steps.expire_form_files(str(form["_id"]), cutoff)
+        before = time_key(cutoff)
         done = removal.Removed()
         for docs in paced(_older(str(form["_id"]), before, batch), share, every=1):
             done += removal.remove(docs)
