@@ -4,10 +4,11 @@ that stops part-way is finished by running it again. Each removal is recorded (`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.engine.chunks import chunks
 from app.engine.jobs import cancel_waiting
 from app.models import (
     DataRemoval,
@@ -45,16 +46,11 @@ class Removed:
         return asdict(self)
 
 
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), ID_BATCH):
-        yield items[start : start + ID_BATCH]
-
-
 def busy(submission_ids: list[str]) -> set[str]:
     """The submissions among these with a job waiting or running."""
     jobs = PluginJob._get_collection()
     found: set[str] = set()
-    for ids in _chunks(submission_ids):
+    for ids in chunks(submission_ids, ID_BATCH):
         rows = jobs.find({"submission_id": {"$in": ids}, "status": {"$in": LIVE}}, {"submission_id": 1})
         found.update(row["submission_id"] for row in rows)
     return found
@@ -62,7 +58,7 @@ def busy(submission_ids: list[str]) -> set[str]:
 
 def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
     """Cancel the waiting jobs of these submissions (running ones finish first)."""
-    return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in _chunks(submission_ids))
+    return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in chunks(submission_ids, ID_BATCH))
 
 
 def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
@@ -82,16 +78,16 @@ def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
     }
     terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
     jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
-    for chunk in _chunks(sorted(words)):
+    for chunk in chunks(sorted(words), ID_BATCH):
         done.postings += terms.delete_many({"_id": {"$in": chunk}}).deleted_count
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, ID_BATCH):
         done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
         job_ids = [str(row["_id"]) for row in jobs.find({"submission_id": {"$in": chunk}}, {"_id": 1})]
-        for some in _chunks(job_ids):
+        for some in chunks(job_ids, ID_BATCH):
             done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
         done.jobs += jobs.delete_many({"submission_id": {"$in": chunk}}).deleted_count
     subs = Submission._get_collection()
-    for chunk in _chunks([doc["_id"] for doc in docs]):
+    for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):
         done.submissions += subs.delete_many({"_id": {"$in": chunk}}).deleted_count
     return done
 
