@@ -23,6 +23,7 @@ from app.api import workflows as wfi
 from app.api.preview import PreviewIn, PreviewOut
 from app.api.util import public
 from app.models import JobStatus, LogStatus, RunStatus
+from app.paging import MAX_PAGE
 from app.services import services
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
@@ -52,7 +53,7 @@ class Op:
 
 
 QUERY: dict[str, dict[str, Any]] = {
-    "page": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+    "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
     "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     "workspace_id": OBJECT_ID,
     "form_id": OBJECT_ID,
