@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.engine.chunks import chunks
+from app.chunks import chunks
 from app.engine.jobs import cancel_waiting
 from app.models import (
     DataRemoval,

@@ -16,8 +16,8 @@ from typing import Any
 
 from bson import json_util
 
+from app.chunks import chunks
 from app.engine import rollups
-from app.engine.chunks import chunks
 from app.engine.rollups import Settled
 from app.models import JobStatus, PluginConfig, PluginExecutionLog, PluginJob, Submission, as_datetime
 

@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 from pymongo.collection import Collection
 
+from app.chunks import chunks
 from app.engine import rollup_rebuild, rollups
-from app.engine.chunks import chunks
 from app.models import PluginConfig, PluginExecutionLog
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 250000)
