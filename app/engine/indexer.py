@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -91,6 +91,8 @@ def run_batch(stale_after: float = STALE_JOURNAL) -> int:
     if not docs:
         return 0
     search_terms.write_postings(docs)  # (those of edited ones exist: a no-op for them)
+    if not (docs := _still_stored(docs)):
+        return 0
     journal = {"seq": state["seq"] + 1, "at": utcnow(), "subs": _entries(docs)}
     committed = _states().update_one(
         {"_id": STATE_ID, "seq": state["seq"], "journal": None},
@@ -107,6 +109,31 @@ def run_batch(stale_after: float = STALE_JOURNAL) -> int:
     return len(docs)
 
 
+@contextlib.contextmanager
+def paused(timeout: float = 10.0) -> Iterator[int]:
+    """Hold the indexer's journal as an empty batch, so that no batch writes figures meanwhile (an erasure
+    takes values out of them); yields the batch number to stamp what is written with. A holder that stops
+    is taken over after STALE_JOURNAL like any batch. TimeoutError when a batch holds it past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _state()
+        if (journal := state.get("journal")) is None:
+            mine = {"seq": state["seq"] + 1, "at": utcnow(), "subs": []}
+            held = {"_id": STATE_ID, "seq": state["seq"], "journal": None}
+            if _states().update_one(held, {"$set": {"journal": mine, "seq": mine["seq"]}}).modified_count:
+                break
+        elif (utcnow() - journal["at"]).total_seconds() >= STALE_JOURNAL:
+            _finish(journal)
+            continue
+        if time.monotonic() > deadline:
+            raise TimeoutError("The indexer's batch did not end in time; try again.")
+        time.sleep(0.05)  # (a batch takes a few milliseconds)
+    try:
+        yield mine["seq"]
+    finally:
+        _states().update_one({"_id": STATE_ID, "journal.seq": mine["seq"]}, {"$set": {"journal": None}})
+
+
 def _due() -> list[dict[str, Any]]:
     coll = Submission._get_collection()
     docs = list(
@@ -115,6 +142,21 @@ def _due() -> list[dict[str, Any]]:
     if len(docs) < BATCH:
         docs += list(coll.find({PENDING: {"$eq": CHANGED}}, limit=BATCH - len(docs)))
     return docs
+
+
+def _still_stored(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The docs whose submission is still stored. A removal (engine.removal) since ``_due`` read them took
+    their postings away, maybe before ``write_postings`` wrote them again: those are deleted here (the
+    removal deletes them once more after the submission, so one of the two comes last), and the removed
+    ones are not counted in the figures."""
+    stored = {
+        d["_id"]
+        for d in Submission._get_collection().find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})
+    }
+    gone = [d for d in docs if d["_id"] not in stored]
+    if ids := [pid for d in gone for pid in search_terms.posting_ids(d["_id"], d.get("data"))]:
+        search_terms.SubmissionTerm._get_collection().delete_many({"_id": {"$in": ids}})
+    return [d for d in docs if d["_id"] in stored]
 
 
 def _entries(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """Removing submissions for good, with everything held about them: their earlier revisions, search postings,
-jobs (whose payloads hold the data) and those jobs' execution logs. The submission goes last, so a removal
+jobs (whose payloads hold the data) and those jobs' execution logs, the Idempotency-Key records of their
+intake (the stored response) and the workflow runs they triggered. The submission goes last, so a removal
 that stops part-way is finished by running it again. Each removal is recorded (``DataRemoval``)."""
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ from app.chunks import chunks
 from app.engine.jobs import cancel_waiting
 from app.models import (
     DataRemoval,
+    IdempotencyKey,
     JobStatus,
     PluginExecutionLog,
     PluginJob,
     Submission,
     SubmissionRevision,
+    WorkflowRun,
     utcnow,
 )
 from app.models.search_terms import SubmissionTerm, posting_ids
 
 LIVE = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 ID_BATCH = 500  # ids per ``$in`` (each write well within the store's deadline)
+RUN_SUBMISSION = "trigger.data.submission.id"  # a workflow run's submission (app.engine.dispatch.snapshot)
 KEPT_NOTE = "kept while a delivery of theirs waits or runs; removed by a later pass"
 
 
@@ -77,18 +81,30 @@ def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
         for pid in posting_ids(doc["_id"], data)
     }
     terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
-    jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
+    keys, runs = IdempotencyKey._get_collection(), WorkflowRun._get_collection()
     for chunk in chunks(sorted(words), ID_BATCH):
         done.postings += terms.delete_many({"_id": {"$in": chunk}}).deleted_count
     for chunk in chunks(ids, ID_BATCH):
         done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
-        job_ids = [str(row["_id"]) for row in jobs.find({"submission_id": {"$in": chunk}}, {"_id": 1})]
-        for some in chunks(job_ids, ID_BATCH):
-            done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
-        done.jobs += jobs.delete_many({"submission_id": {"$in": chunk}}).deleted_count
+        keys.delete_many({"submission_id": {"$in": chunk}})  # (their stored responses)
+        done += remove_jobs({"submission_id": {"$in": chunk}})
+        runs.delete_many({RUN_SUBMISSION: {"$in": chunk}})  # (their trigger holds the data; jobs: above)
     subs = Submission._get_collection()
     for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):
         done.submissions += subs.delete_many({"_id": {"$in": chunk}}).deleted_count
+    for chunk in chunks(sorted(words), ID_BATCH):  # again: the indexer may have written some meanwhile
+        terms.delete_many({"_id": {"$in": chunk}})  # (it takes back its own when it finds them gone)
+    return done
+
+
+def remove_jobs(match: dict[str, Any]) -> Removed:
+    """Remove the jobs ``match`` finds (their payloads hold the data) and their execution logs."""
+    jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
+    done = Removed()
+    job_ids = [str(row["_id"]) for row in jobs.find(match, {"_id": 1})]
+    for some in chunks(job_ids, ID_BATCH):
+        done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
+    done.jobs = jobs.delete_many(match).deleted_count
     return done
 
 
@@ -98,23 +114,23 @@ def record(kind: str, workspace_id: str | None, removed: Removed, **fields: Any)
 
 
 def add_to_record(
-    match: dict[str, Any], removed: Removed, defaults: dict[str, Any], kept_now: bool = False
-) -> None:
-    """Add ``removed`` to the record ``match`` finds (created with ``defaults`` the first time): a retention
-    pass keeps one record per form and day, an erasure one per operation. ``kept_now``: ``kept`` is what
-    this pass left (a pass sees the same ones again), not added up."""
+    match: dict[str, Any], removed: Removed, defaults: dict[str, Any] | None, kept_now: bool = False
+) -> bool:
+    """Add ``removed`` to the record ``match`` finds (created with ``defaults`` the first time; with None,
+    only to one that exists): a retention pass keeps one record per form and day, an erasure one per
+    operation. ``kept_now``: ``kept`` is what this pass left (a pass sees the same ones again), not added
+    up. False when there was no record to add to (``defaults`` None)."""
     now = utcnow()
     counts = removed.counts()
     kept = counts.pop("kept")
-    DataRemoval._get_collection().update_one(
-        match,
-        {
-            "$inc": counts if kept_now else {**counts, "kept": kept},
-            "$set": {"updated_at": now, **({"kept": kept} if kept_now else {})},
-            "$setOnInsert": {**defaults, "created_at": now},
-        },
-        upsert=True,
-    )
+    update: dict[str, Any] = {
+        "$inc": counts if kept_now else {**counts, "kept": kept},
+        "$set": {"updated_at": now, **({"kept": kept} if kept_now else {})},
+    }
+    if defaults is not None:
+        update["$setOnInsert"] = {**defaults, "created_at": now}
+    written = DataRemoval._get_collection().update_one(match, update, upsert=defaults is not None)
+    return bool(written.matched_count or written.upserted_id is not None)
 
 
 def mask(identifier: str) -> str:
