@@ -65,3 +65,24 @@ def test_postings_written_between_a_removal_s_steps_are_taken_away_by_it(api, fo
     assert removal.remove([_doc(gone)]).submissions == 1
     assert ran == [2]  # (it found the submission still stored, and wrote its postings)
     assert _postings(gone) == 0 and _postings(kept) > 0
+
+
+def test_no_batch_runs_while_the_indexer_is_paused_and_the_next_one_does(api, form):
+    subs = [api.submit(form["id"], {"email": f"p{i}@example.com"})["id"] for i in range(2)]
+    with indexer.paused():
+        assert indexer.run_batch() == 0
+        assert not any(_postings(s) for s in subs)
+        with pytest.raises(TimeoutError), indexer.paused(timeout=0.2):  # one holder at a time
+            pass
+    assert indexer.run_batch() == 2 and all(_postings(s) for s in subs)
+
+
+def test_a_pause_whose_holder_stopped_is_taken_over(api, form):
+    sub_id = api.submit(form["id"], {"email": "p@example.com"})["id"]
+    held = indexer.paused()
+    held.__enter__()  # (and never left: its process stopped)
+    assert indexer.run_batch() == 0
+    assert indexer.run_batch(stale_after=0.0) == 0  # a pass takes the stale hold over (an empty batch) ...
+    assert indexer.run_batch() == 1 and _postings(sub_id)  # ... and the next one goes on
+    with indexer.paused(timeout=0.5):
+        pass
