@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bson import json_util
+from bson import ObjectId, json_util
 
 from app.chunks import chunks
 from app.engine import rollups
@@ -52,26 +52,26 @@ def job_settles(job: dict[str, Any]) -> list[Settled]:
 
 
 def latest_logs() -> list[dict[str, Any]]:
-    """Each integration's latest execution log (by ``executed_at``, then ``_id``), in two reads whatever the
-    number of integrations: the latest time of each (a ``$max`` the store works out itself; a ``$first``
-    after a ``$sort`` goes through every row one by one on nx-27017), then the rows at those times."""
+    """Each integration's latest execution log (by ``executed_at``, then ``_id``) in two reads whatever the
+    number of integrations: per integration its latest time and its last log written (one ``$group``, which
+    both stores work out themselves), then those logs by id. A log written after a later one (its time is
+    not the latest) is looked up on its own; ``$first`` after a ``$sort`` would go through every row one by
+    one on nx-27017, and a document's ``$max`` is not served there."""
     logs = PluginExecutionLog._get_collection()
-    latest = {
-        row["_id"]: at
-        for row in logs.aggregate([{"$group": {"_id": "$config_id", "at": {"$max": "$executed_at"}}}])
-        if row["_id"] and (at := _stored_time(row.get("at"))) is not None
-    }
-    if not latest:
-        return []
     fields = {"config_id": 1, "status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1}
-    query = {"config_id": {"$in": list(latest)}, "executed_at": {"$in": sorted(set(latest.values()))}}
-    newest: dict[str, dict[str, Any]] = {}
-    for row in logs.find(query, fields):  # (one config's row may sit at another's time: kept out here)
-        row["executed_at"] = as_datetime(row["executed_at"])
-        cid = row["config_id"]
-        if row["executed_at"] == latest[cid] and (cid not in newest or newest[cid]["_id"] < row["_id"]):
-            newest[cid] = row
-    return list(newest.values())
+    group = {"_id": "$config_id", "at": {"$max": "$executed_at"}, "last": {"$max": "$_id"}}
+    latest = {row["_id"]: row for row in logs.aggregate([{"$group": group}]) if row["_id"]}
+    ids = [_stored_id(row["last"]) for row in latest.values()]
+    written_last = {row["config_id"]: row for row in logs.find({"_id": {"$in": ids}}, fields)} if ids else {}
+    found = []
+    for cid, row in latest.items():
+        log_doc = written_last.get(cid)
+        if log_doc is None or as_datetime(log_doc.get("executed_at")) != _stored_time(row.get("at")):
+            log_doc = logs.find_one({"config_id": cid}, fields, sort=[("executed_at", -1), ("_id", -1)])
+        if log_doc is not None:
+            log_doc["executed_at"] = as_datetime(log_doc.get("executed_at")) or log_doc["_id"].generation_time
+            found.append(log_doc)
+    return found
 
 
 def _stored_time(value: Any) -> dt.datetime | None:
@@ -79,6 +79,11 @@ def _stored_time(value: Any) -> dt.datetime | None:
     if isinstance(value, str) and value.startswith("{"):
         value = json_util.loads(value)
     return as_datetime(value)
+
+
+def _stored_id(value: Any) -> Any:
+    """An id a ``$group`` gave back: nx-27017 answers an ObjectId's ``$max`` as its hex text."""
+    return ObjectId(value) if isinstance(value, str) and ObjectId.is_valid(value) else value
 
 
 def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = None) -> Rebuilt:
@@ -111,9 +116,7 @@ def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = Non
     )
     for chunk in chunks(submissions, batch):
         accepted = [
-            (s["form_id"], s.get("workspace_id"), rollups.created_of(s))
-            for s in chunk
-            if s.get("form_id")
+            (s["form_id"], s.get("workspace_id"), rollups.created_of(s)) for s in chunk if s.get("form_id")
         ]
         if accepted:
             subs_coll.bulk_write(rollups.submission_ops(accepted), ordered=False)

@@ -17,7 +17,13 @@ T0 = dt.datetime(2026, 3, 1, 12, 0, 0, 250000)
 
 
 def _log(config_id: str, at: dt.datetime, status: str, **extra) -> ObjectId:
-    doc = {"job_id": str(ObjectId()), "config_id": config_id, "attempt": 1, "status": status, "executed_at": at}
+    doc = {
+        "job_id": str(ObjectId()),
+        "config_id": config_id,
+        "attempt": 1,
+        "status": status,
+        "executed_at": at,
+    }
     return PluginExecutionLog._get_collection().insert_one({**doc, **extra}).inserted_id
 
 
@@ -59,9 +65,28 @@ def test_the_rebuild_notes_each_integration_s_latest_attempt_in_two_reads(app, r
     stored = {d["_id"]: d for d in rollups.collection().find({"kind": "latest"})}
     assert set(stored) == set(expected)
     for cid, log_id in expected.items():
-        assert stored[cid]["job_id"] == PluginExecutionLog._get_collection().find_one({"_id": log_id})["job_id"]
+        assert (
+            stored[cid]["job_id"] == PluginExecutionLog._get_collection().find_one({"_id": log_id})["job_id"]
+        )
         assert stored[cid]["status"] == "success" and not stored[cid].get("error_message")
     assert sum(during.values()) <= 2, during  # whatever the number of integrations
+
+
+@pytest.mark.parametrize("late", [1, 3])
+def test_an_attempt_written_after_a_later_one_is_not_taken_for_the_latest(app, reads, late):
+    configs = [str(ObjectId()) for _ in range(4)]
+    expected = {cid: _log(cid, T0 + dt.timedelta(minutes=n), "success") for n, cid in enumerate(configs)}
+    for cid in configs[:late]:  # (a long attempt that started earlier and was written last)
+        _log(cid, T0 - dt.timedelta(minutes=5), "failed", error_message="started earlier, written later")
+    reads.clear()
+    rollup_rebuild.rebuild()
+    during = dict(reads)
+    stored = {d["_id"]: d for d in rollups.collection().find({"kind": "latest"})}
+    logs = PluginExecutionLog._get_collection()
+    assert {cid: d["job_id"] for cid, d in stored.items()} == {
+        cid: logs.find_one({"_id": log_id})["job_id"] for cid, log_id in expected.items()
+    }
+    assert sum(during.values()) <= 2 + 2 * late, during  # (each such integration looked up on its own)
 
 
 def test_the_rebuild_without_any_attempt_notes_nothing(app):
