@@ -13,7 +13,9 @@ Each figure is counted exactly once, whichever processes run passes and wherever
 2. write their postings (a posting written twice is a no-op);
 3. commit a journal: per submission, the ``figures_basis`` it counted for (taken back) and the one it
    counts for now (added). The commit is conditional on ``seq`` being unchanged and no journal pending, so
-   of two passes that read the same batch only one goes on;
+   of two passes that read the same batch only one goes on; and on no removal (engine.removal) since the
+   state was read: a batch refused for that takes back the postings it wrote for removed submissions and
+   commits the others;
 4. apply the journal to each day's figures, skipping a document whose ``seq`` says it already has it
    (writes are conditional on the ``seq`` read, so a pass finishing another's stopped journal is safe);
 5. set each submission's ``figures_basis`` and clear its flag unless it changed meanwhile (its revision
@@ -47,6 +49,7 @@ BATCH = 100  # submissions per journal (each write stays short, the journal smal
 PASS_BATCHES = 20  # batches a pass does at most before it lets the scheduler's thread go
 STALE_JOURNAL = 30.0  # seconds after which a journal is taken for one whose pass stopped
 STATE_ID = "submissions"
+REMOVALS = "removals"  # removals so far (a batch commits only if none ran since it read the state)
 
 
 def due_again(pending: int | None) -> int:
@@ -91,15 +94,19 @@ def run_batch(stale_after: float = STALE_JOURNAL) -> int:
     if not docs:
         return 0
     search_terms.write_postings(docs)  # (those of edited ones exist: a no-op for them)
-    if not (docs := _still_stored(docs)):
-        return 0
-    journal = {"seq": state["seq"] + 1, "at": utcnow(), "subs": _entries(docs)}
-    committed = _states().update_one(
-        {"_id": STATE_ID, "seq": state["seq"], "journal": None},
-        {"$set": {"journal": journal, "seq": journal["seq"]}},
-    )
-    if not committed.modified_count:
-        return 0  # another pass committed first: its batch may hold these
+    while True:
+        journal = {"seq": state["seq"] + 1, "at": utcnow(), "subs": _entries(docs)}
+        committed = _states().update_one(
+            {"_id": STATE_ID, "seq": state["seq"], "journal": None, REMOVALS: _as_read(state.get(REMOVALS))},
+            {"$set": {"journal": journal, "seq": journal["seq"]}},
+        )
+        if committed.modified_count:
+            break
+        docs = _still_stored(docs)  # (a removal may have run since the state was read)
+        fresh = _state()
+        if fresh["seq"] != state["seq"] or fresh.get("journal") or not docs:
+            return 0  # another pass committed first: its batch may hold these
+        state = fresh  # refused for a removal only: the others go on
     new = [d for d in docs if d[PENDING] == NEW]
     if accepted := [(d["form_id"], d.get("workspace_id"), as_datetime(d["created_at"])) for d in new]:
         # the dashboard's submissions per hour (engine.rollups); lost if this pass stops right here,
@@ -144,11 +151,20 @@ def _due() -> list[dict[str, Any]]:
     return docs
 
 
+def removed() -> None:
+    """Called by a removal (engine.removal) once its submissions are gone: a batch that read the state
+    before does not commit, and takes back the postings it wrote for them (the removal deletes them once
+    more after this, so whichever of the two writes last, none remain)."""
+    _state()
+    _states().update_one({"_id": STATE_ID}, {"$inc": {REMOVALS: 1}})
+
+
+def _as_read(value: int | None) -> Any:
+    return {"$exists": False} if value is None else value
+
+
 def _still_stored(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The docs whose submission is still stored. A removal (engine.removal) since ``_due`` read them took
-    their postings away, maybe before ``write_postings`` wrote them again: those are deleted here (the
-    removal deletes them once more after the submission, so one of the two comes last), and the removed
-    ones are not counted in the figures."""
+    """Those of ``docs`` still stored; the postings just written for the others are deleted."""
     stored = {
         d["_id"]
         for d in Submission._get_collection().find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})

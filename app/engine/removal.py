@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from app.chunks import chunks
+from app.engine import indexer
 from app.engine.jobs import cancel_waiting
 from app.models import (
     DataRemoval,
@@ -92,8 +93,9 @@ def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
     subs = Submission._get_collection()
     for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):
         done.submissions += subs.delete_many({"_id": {"$in": chunk}}).deleted_count
+    indexer.removed()  # (a batch that read these before does not commit)
     for chunk in chunks(sorted(words), ID_BATCH):  # again: the indexer may have written some meanwhile
-        terms.delete_many({"_id": {"$in": chunk}})  # (it takes back its own when it finds them gone)
+        terms.delete_many({"_id": {"$in": chunk}})
     return done
 
 
