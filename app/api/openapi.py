@@ -14,6 +14,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, current_app, jsonify
 
 import app as package
+from app import paging
 from app.api import account_schemas as acc
 from app.api import bp
 from app.api import openapi_schemas as out
@@ -23,7 +24,6 @@ from app.api import workflows as wfi
 from app.api.preview import PreviewIn, PreviewOut
 from app.api.util import public
 from app.models import JobStatus, LogStatus, RunStatus
-from app.paging import MAX_PAGE
 from app.services import services
 
 OBJECT_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
@@ -53,7 +53,7 @@ class Op:
 
 
 QUERY: dict[str, dict[str, Any]] = {
-    "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+    "page": {"type": "integer", "minimum": 1, "maximum": paging.MAX_PAGE, "default": 1},
     "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     "workspace_id": OBJECT_ID,
     "form_id": OBJECT_ID,

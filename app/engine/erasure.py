@@ -3,17 +3,19 @@ tracked background operation (app/engine/operations.py).
 
 A submission matches when one of its values (lists and nested values included), now or in an earlier
 revision, holds the identifier, compared case-insensitively as a whole address. Candidates come from the
-search index (the postings of the identifier's rarest word in each form), a scan of the forms' earlier
-revisions and of the submissions that still keep theirs in a legacy ``history`` list (only edited
-submissions have any), each checked before it is removed with everything held about it
-(app/engine/removal.py: revisions, postings, jobs, execution logs, Idempotency-Key records, workflow runs).
-Its waiting deliveries are cancelled first; a submission with one running is left and counted as ``kept``.
-The results figures of the removed submissions' days no longer show a value holding the identifier (its
-count goes to "other"). Workflow runs that hold it without a submission (an inbound call, a manual run)
-are removed with their jobs and logs when the operation starts, unless still running.
+search index (the postings of the identifier's rarest word in each form) and a scan of the forms' earlier
+revisions (only edited submissions have any), each checked before it is removed with its
+revisions, postings, jobs and execution logs (app/engine/removal.py). Its waiting deliveries are cancelled
+first; a submission with one running is left and counted as ``kept``.
 
 The identifier is held in the operation only while it runs (``params.private``, never shown) and in its
 record only masked.
+
+Besides a submission's own traces (removal.remove: also its Idempotency-Key records and the workflow runs
+it triggered), candidates include the submissions that keep earlier revisions in a legacy ``history``
+list; the results figures of the removed submissions' days no longer show a value holding the identifier
+(its count goes to "other"); and the workspace's finished workflow runs holding it without a submission
+(an inbound call, a manual run) are removed with their jobs and logs when the erasure starts.
 """
 
 from __future__ import annotations
@@ -28,20 +30,10 @@ from bson import ObjectId
 from pymongo.collection import Collection
 
 from app.admin.submission_search import rarest_word
-from app.chunks import chunks
-from app.engine import indexer, removal
+from app.engine import removal
 from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
-from app.models import (
-    Form,
-    RunStatus,
-    Submission,
-    SubmissionRevision,
-    SubmissionTerm,
-    WorkflowRun,
-    as_datetime,
-)
-from app.models import figures as fig
+from app.models import Form, RunStatus, Submission, SubmissionRevision, SubmissionTerm, WorkflowRun
 from app.models.search_terms import submission_of, term_key, words
 
 KIND = "erasure"
@@ -79,9 +71,9 @@ class Erasure:
         if not found:
             return
         held = pattern(identifier)
-        _erase_runs(params["workspace_id"], held)
         terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
         submissions = Submission._get_collection()
+        _erase_runs(params["workspace_id"], held)
         forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
         for form_id in [str(f["_id"]) for f in forms]:
             word, count = rarest_word(form_id, found)
@@ -121,12 +113,7 @@ class Erasure:
             if holds(doc.get("data"), found) or _in_history(doc, found) or str(doc["_id"]) in revised
         ]
         removal.cancel_deliveries([str(doc["_id"]) for doc in matching], REASON)
-        if not matching:
-            removed = removal.Removed()
-        else:
-            with indexer.paused() as seq:  # (no batch counts these in the figures meanwhile)
-                removed = removal.remove(matching)
-                _forget_figures(matching, found, seq)
+        removed = removal.remove(matching, forget=lambda text: found.search(text.casefold()) is not None)
         match = {"operation_id": str(op["_id"])}
         if not removal.add_to_record(match, removed, None):  # (written when the operation started)
             removal.add_to_record(match, removed, defaults(op))
@@ -153,24 +140,7 @@ def _erase_runs(workspace_id: str, found: re.Pattern[str]) -> None:
         for run in runs.find(query, {"trigger": 1, "records": 1})
         if holds(run.get("trigger"), found) or holds(run.get("records"), found)
     ]
-    for chunk in chunks(ids, removal.ID_BATCH):
-        removal.remove_jobs({"run_id": {"$in": [str(i) for i in chunk]}})
-        runs.delete_many({"_id": {"$in": chunk}})
-
-
-def _forget_figures(docs: list[dict[str, Any]], found: re.Pattern[str], seq: int) -> None:
-    """Take the values holding the identifier out of the results figures of these submissions' days and
-    months (while the indexer is paused: ``seq`` is its batch number)."""
-    ids = {
-        fig.figures_id(doc["form_id"], period)
-        for doc in docs
-        if (created := as_datetime(doc.get("created_at"))) is not None
-        for period in fig.periods(fig.day_of(created))
-    }
-    coll = fig.FormFigures._get_collection()
-    for figures in coll.find({"_id": {"$in": sorted(ids)}}):
-        if fig.forget(figures, lambda text: found.search(text.casefold()) is not None):
-            coll.replace_one({"_id": figures["_id"]}, {**figures, "seq": seq})
+    removal.remove_runs(ids)
 
 
 def _in_history(doc: dict[str, Any], found: re.Pattern[str]) -> bool:

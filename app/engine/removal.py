@@ -5,7 +5,7 @@ that stops part-way is finished by running it again. Each removal is recorded (`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,8 +21,10 @@ from app.models import (
     Submission,
     SubmissionRevision,
     WorkflowRun,
+    as_datetime,
     utcnow,
 )
+from app.models import figures as fig
 from app.models.search_terms import SubmissionTerm, posting_ids
 
 LIVE = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
@@ -66,12 +68,22 @@ def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
     return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in chunks(submission_ids, ID_BATCH))
 
 
-def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
+def remove(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], bool] | None = None) -> Removed:
     """Remove these submissions (documents with ``_id``, ``data`` and ``history`` if any) and everything
-    held about them; those with a job waiting or running are left (counted in ``kept``)."""
+    held about them; those with a job waiting or running are left (counted in ``kept``). ``forget`` (an
+    erasure): the text values of the results figures of these submissions' days that it says hold a
+    person's data are taken out too (while the indexer is paused)."""
     live = busy([str(doc["_id"]) for doc in docs])
-    docs = [doc for doc in docs if str(doc["_id"]) not in live]
-    done = Removed(kept=len(live))
+    free = [doc for doc in docs if str(doc["_id"]) not in live]
+    if forget is None or not docs:
+        return _remove(free, Removed(kept=len(live)))
+    with indexer.paused() as seq:  # (no batch counts these in the figures meanwhile)
+        done = _remove(free, Removed(kept=len(live)))
+        _forget_figures(docs, forget, seq)
+    return done
+
+
+def _remove(docs: Sequence[Mapping[str, Any]], done: Removed) -> Removed:
     if not docs:
         return done
     ids = [str(doc["_id"]) for doc in docs]
@@ -97,6 +109,29 @@ def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
     for chunk in chunks(sorted(words), ID_BATCH):  # again: the indexer may have written some meanwhile
         terms.delete_many({"_id": {"$in": chunk}})
     return done
+
+
+def remove_runs(run_ids: Sequence[Any]) -> None:
+    """Remove these workflow runs with their jobs and those jobs' logs."""
+    runs = WorkflowRun._get_collection()
+    for chunk in chunks(run_ids, ID_BATCH):
+        remove_jobs({"run_id": {"$in": [str(i) for i in chunk]}})
+        runs.delete_many({"_id": {"$in": chunk}})
+
+
+def _forget_figures(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], bool], seq: int) -> None:
+    """Take the values ``forget`` picks out of the results figures of these submissions' days and months,
+    stamped with the paused indexer's batch number ``seq``."""
+    ids = {
+        fig.figures_id(doc["form_id"], period)
+        for doc in docs
+        if (created := as_datetime(doc.get("created_at"))) is not None
+        for period in fig.periods(fig.day_of(created))
+    }
+    coll = fig.FormFigures._get_collection()
+    for figures in coll.find({"_id": {"$in": sorted(ids)}}):
+        if fig.forget(figures, forget):
+            coll.replace_one({"_id": figures["_id"]}, {**figures, "seq": seq})
 
 
 def remove_jobs(match: dict[str, Any]) -> Removed:
