@@ -18,18 +18,27 @@ MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
 CODE_BLOCK = re.compile(r"```\n?(.*?)```", re.DOTALL)
 
+
+def _single(mark: str) -> re.Pattern[str]:
+    """Text between two single ``mark`` characters, not inside a word nor next to a space within."""
+    m = re.escape(mark)
+    return re.compile(rf"(?<![\w{m}]){m}(?!\s)([^{m}\n]+?)(?<!\s){m}(?![\w{m}])")
+
+
+def _double(mark: str) -> re.Pattern[str]:
+    """Text between two doubled ``mark`` characters, not next to a space within."""
+    m = re.escape(mark) * 2
+    return re.compile(rf"{m}(?!\s)(.+?)(?<!\s){m}")
+
+
 # (pattern on escaped text, tag); applied in order, outside code.
-SLACK_MARKS = (
-    (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), "strong"),
-    (re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])"), "em"),
-    (re.compile(r"(?<![\w~])~(?!\s)([^~\n]+?)(?<!\s)~(?![\w~])"), "s"),
-)
+SLACK_MARKS = ((_single("*"), "strong"), (_single("_"), "em"), (_single("~"), "s"))
 MARKDOWN_MARKS = (
-    (re.compile(r"\*\*(?!\s)(.+?)(?<!\s)\*\*"), "strong"),
-    (re.compile(r"__(?!\s)(.+?)(?<!\s)__"), "u"),
-    (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), "em"),
-    (re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])"), "em"),
-    (re.compile(r"~~(?!\s)(.+?)(?<!\s)~~"), "s"),
+    (_double("*"), "strong"),
+    (_double("_"), "u"),
+    (_single("*"), "em"),
+    (_single("_"), "em"),
+    (_double("~"), "s"),
 )
 
 

@@ -8,22 +8,19 @@ import datetime as dt
 from flask import request
 
 from app.errors import APIError
+from app.paging import PageError, page_number
 
-MAX_PAGE = 100_000
 EARLIEST = dt.datetime(1970, 1, 1)
 LATEST = dt.datetime(2100, 12, 31, 23, 59)
 TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d")
 
 
-def page_arg() -> int:
-    """``page`` (1 when absent or not a number); 400 past MAX_PAGE."""
+def page_arg(raw: str | None = None) -> int:
+    """``page`` (``raw``, or the request's), read by app.paging's rule: a 400 page when it cannot be served."""
     try:
-        page = max(1, int(request.args.get("page", 1)))
-    except ValueError:
-        return 1
-    if page > MAX_PAGE:
-        raise APIError(400, "bad_request", f"The page number must be at most {MAX_PAGE}.")
-    return page
+        return page_number(request.args.get("page") if raw is None else raw)
+    except PageError as err:
+        raise APIError(400, "bad_request", str(err)) from None
 
 
 def time_arg(name: str) -> dt.datetime | None:

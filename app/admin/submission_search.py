@@ -24,9 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pymongo.collection import Collection
 
 from app.admin.export import paced
-from app.admin.query_args import MAX_PAGE
+from app.admin.query_args import page_arg
 from app.engine import indexer
-from app.errors import APIError
 from app.models import Form, Submission, SubmissionTerm, parse_object_id
 from app.models.search_terms import submission_of, term_key, text_of, time_key, words, words_of
 
@@ -89,12 +88,7 @@ class Filters:
     @classmethod
     def read(cls, args: Mapping[str, str], form_id: str = "", zone: str = "") -> Filters:
         get = lambda name: (args.get(name) or "").strip()  # noqa: E731
-        try:
-            page = max(1, int(get("page") or 1))
-        except ValueError:
-            page = 1
-        if page > MAX_PAGE:  # (a skip past 64 bits is a store error, not an empty page)
-            raise APIError(400, "bad_request", f"The page number must be at most {MAX_PAGE}.")
+        page = page_arg(get("page"))
         sort = get("sort")
         if sort not in SORTS and not FIELD_SORT.match(sort):
             sort = "newest"

@@ -14,6 +14,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, current_app, jsonify
 
 import app as package
+from app import paging
 from app.api import account_schemas as acc
 from app.api import bp
 from app.api import openapi_schemas as out
@@ -52,7 +53,7 @@ class Op:
 
 
 QUERY: dict[str, dict[str, Any]] = {
-    "page": {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1},
+    "page": {"type": "integer", "minimum": 1, "maximum": paging.MAX_PAGE, "default": 1},
     "per_page": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
     "workspace_id": OBJECT_ID,
     "form_id": OBJECT_ID,

@@ -12,10 +12,10 @@ from mongoengine import Document
 from app.errors import APIError, invalid, not_found
 from app.json_input import strict_loads
 from app.models import find_by_id, newest_first, parse_object_id
+from app.paging import PageError, page_number
 
 D = TypeVar("D", bound=Document)
 MAX_PER_PAGE = 200
-MAX_PAGE = 1_000_000
 
 
 def public(view: Callable) -> Callable:
@@ -68,12 +68,13 @@ def query_id(name: str) -> str | None:
 def paginate(queryset, serialize: Callable[[Any], dict]) -> dict[str, Any]:
     """Page through a queryset newest first; ``has_more`` instead of a total (counts are costly)."""
     try:
-        page = max(1, int(request.args.get("page", 1)))
+        page = page_number(request.args.get("page"))
+    except PageError as err:
+        raise APIError(400, "bad_request", str(err)) from None
+    try:
         per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
     except ValueError:
-        raise APIError(400, "bad_request", "page and per_page must be integers.") from None
-    if page > MAX_PAGE:
-        raise APIError(400, "bad_request", f"page must be at most {MAX_PAGE}.")
+        raise APIError(400, "bad_request", "per_page must be a whole number.") from None
     rows = list(
         queryset.order_by(*newest_first(queryset._document)).skip((page - 1) * per_page).limit(per_page + 1)
     )

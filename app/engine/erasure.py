@@ -11,6 +11,12 @@ holding the identifier are removed when the erasure starts (engine.host_steps.er
 
 The identifier is held in the operation only while it runs (``params.private``, never shown) and in its
 record only masked.
+
+Besides a submission's own traces (removal.remove: also its Idempotency-Key records and the workflow runs
+it triggered), candidates include the submissions that keep earlier revisions in a legacy ``history``
+list; the results figures of the removed submissions' days no longer show a value holding the identifier
+(its count goes to "other"); and the workspace's finished workflow runs holding it without a submission
+(an inbound call, a manual run) are removed with their jobs and logs when the erasure starts.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from app.admin.submission_search import rarest_word
 from app.engine import host_steps, removal
 from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
-from app.models import Form, Submission, SubmissionRevision, SubmissionTerm
+from app.models import Form, RunStatus, Submission, SubmissionRevision, SubmissionTerm, WorkflowRun
 from app.models.search_terms import submission_of, term_key, words
 
 KIND = "erasure"
@@ -69,6 +75,7 @@ class Erasure:
         host_steps.erase_files(params["workspace_id"], lambda text: holds(text, held))  # (workflow reports)
         terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
         submissions = Submission._get_collection()
+        _erase_runs(params["workspace_id"], held)
         forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
         for form_id in [str(f["_id"]) for f in forms]:
             word, count = rarest_word(form_id, found)
@@ -81,7 +88,14 @@ class Erasure:
             unindexed = (  # (accepted moments ago: the indexer has not written their postings yet)
                 doc["_id"] for doc in submissions.find({"form_id": form_id, PENDING: NEW}, {"_id": 1})
             )
-            for sub_id in itertools.chain((submission_of(p) for p in postings), unindexed, revised):
+            legacy = (  # (stored before revisions moved out, never edited since)
+                doc["_id"]
+                for doc in submissions.find(
+                    {"form_id": form_id, "history": {"$exists": True}}, {"history": 1}
+                )
+                if _in_history(doc, held)
+            )
+            for sub_id in itertools.chain((submission_of(p) for p in postings), unindexed, revised, legacy):
                 if sub_id not in seen:
                     seen.add(sub_id)
                     yield sub_id
@@ -101,8 +115,10 @@ class Erasure:
             if holds(doc.get("data"), found) or _in_history(doc, found) or str(doc["_id"]) in revised
         ]
         removal.cancel_deliveries([str(doc["_id"]) for doc in matching], REASON)
-        removed = removal.remove(matching)
-        removal.add_to_record({"operation_id": str(op["_id"])}, removed, defaults(op))
+        removed = removal.remove(matching, forget=lambda text: found.search(text.casefold()) is not None)
+        match = {"operation_id": str(op["_id"])}
+        if not removal.add_to_record(match, removed, None):  # (written when the operation started)
+            removal.add_to_record(match, removed, defaults(op))
         result.created, result.skipped = removed.submissions, len(items) - len(matching)  # (+ the step's)
         result.failures = removed.kept
         return result
@@ -114,6 +130,19 @@ def _revised(submission_ids: list[str], found: re.Pattern[str]) -> set[str]:
         {"submission_id": {"$in": submission_ids}}, {"submission_id": 1, "data": 1}
     )
     return {row["submission_id"] for row in rows if holds(row.get("data"), found)}
+
+
+def _erase_runs(workspace_id: str, found: re.Pattern[str]) -> None:
+    """Remove the workspace's finished workflow runs whose trigger or step records hold the identifier,
+    with their jobs and logs (a running one is left: its next step reads them)."""
+    runs = WorkflowRun._get_collection()
+    query = {"workspace_id": workspace_id, "status": {"$ne": RunStatus.RUNNING.value}}
+    ids = [
+        run["_id"]
+        for run in runs.find(query, {"trigger": 1, "records": 1})
+        if holds(run.get("trigger"), found) or holds(run.get("records"), found)
+    ]
+    removal.remove_runs(ids)
 
 
 def _in_history(doc: dict[str, Any], found: re.Pattern[str]) -> bool:

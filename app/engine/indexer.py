@@ -13,7 +13,9 @@ Each figure is counted exactly once, whichever processes run passes and wherever
 2. write their postings (a posting written twice is a no-op);
 3. commit a journal: per submission, the ``figures_basis`` it counted for (taken back) and the one it
    counts for now (added). The commit is conditional on ``seq`` being unchanged and no journal pending, so
-   of two passes that read the same batch only one goes on;
+   of two passes that read the same batch only one goes on; and on no removal (engine.removal) since the
+   state was read: a batch refused for that takes back the postings it wrote for removed submissions and
+   commits the others;
 4. apply the journal to each day's figures, skipping a document whose ``seq`` says it already has it
    (writes are conditional on the ``seq`` read, so a pass finishing another's stopped journal is safe);
 5. set each submission's ``figures_basis`` and clear its flag unless it changed meanwhile (its revision
@@ -25,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from bson import ObjectId
@@ -47,6 +49,7 @@ BATCH = 100  # submissions per journal (each write stays short, the journal smal
 PASS_BATCHES = 20  # batches a pass does at most before it lets the scheduler's thread go
 STALE_JOURNAL = 30.0  # seconds after which a journal is taken for one whose pass stopped
 STATE_ID = "submissions"
+REMOVALS = "removals"  # removals so far (a batch commits only if none ran since it read the state)
 
 
 def due_again(pending: int | None) -> int:
@@ -91,13 +94,19 @@ def run_batch(stale_after: float = STALE_JOURNAL) -> int:
     if not docs:
         return 0
     search_terms.write_postings(docs)  # (those of edited ones exist: a no-op for them)
-    journal = {"seq": state["seq"] + 1, "at": utcnow(), "subs": _entries(docs)}
-    committed = _states().update_one(
-        {"_id": STATE_ID, "seq": state["seq"], "journal": None},
-        {"$set": {"journal": journal, "seq": journal["seq"]}},
-    )
-    if not committed.modified_count:
-        return 0  # another pass committed first: its batch may hold these
+    while True:
+        journal = {"seq": state["seq"] + 1, "at": utcnow(), "subs": _entries(docs)}
+        committed = _states().update_one(
+            {"_id": STATE_ID, "seq": state["seq"], "journal": None, REMOVALS: _as_read(state.get(REMOVALS))},
+            {"$set": {"journal": journal, "seq": journal["seq"]}},
+        )
+        if committed.modified_count:
+            break
+        docs = _still_stored(docs)  # (a removal may have run since the state was read)
+        fresh = _state()
+        if fresh["seq"] != state["seq"] or fresh.get("journal") or not docs:
+            return 0  # another pass committed first: its batch may hold these
+        state = fresh  # refused for a removal only: the others go on
     new = [d for d in docs if d[PENDING] == NEW]
     if accepted := [(d["form_id"], d.get("workspace_id"), as_datetime(d["created_at"])) for d in new]:
         # the dashboard's submissions per hour (engine.rollups); lost if this pass stops right here,
@@ -105,6 +114,31 @@ def run_batch(stale_after: float = STALE_JOURNAL) -> int:
         rollups.submissions_collection().bulk_write(rollups.submission_ops(accepted), ordered=False)
     _finish(journal)
     return len(docs)
+
+
+@contextlib.contextmanager
+def paused(timeout: float = 10.0) -> Iterator[int]:
+    """Hold the indexer's journal as an empty batch, so that no batch writes figures meanwhile (an erasure
+    takes values out of them); yields the batch number to stamp what is written with. A holder that stops
+    is taken over after STALE_JOURNAL like any batch. TimeoutError when a batch holds it past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state = _state()
+        if (journal := state.get("journal")) is None:
+            mine = {"seq": state["seq"] + 1, "at": utcnow(), "subs": []}
+            held = {"_id": STATE_ID, "seq": state["seq"], "journal": None}
+            if _states().update_one(held, {"$set": {"journal": mine, "seq": mine["seq"]}}).modified_count:
+                break
+        elif (utcnow() - journal["at"]).total_seconds() >= STALE_JOURNAL:
+            _finish(journal)
+            continue
+        if time.monotonic() > deadline:
+            raise TimeoutError("The indexer's batch did not end in time; try again.")
+        time.sleep(0.05)  # (a batch takes a few milliseconds)
+    try:
+        yield mine["seq"]
+    finally:
+        _states().update_one({"_id": STATE_ID, "journal.seq": mine["seq"]}, {"$set": {"journal": None}})
 
 
 def _due() -> list[dict[str, Any]]:
@@ -115,6 +149,30 @@ def _due() -> list[dict[str, Any]]:
     if len(docs) < BATCH:
         docs += list(coll.find({PENDING: {"$eq": CHANGED}}, limit=BATCH - len(docs)))
     return docs
+
+
+def removed() -> None:
+    """Called by a removal (engine.removal) once its submissions are gone: a batch that read the state
+    before does not commit, and takes back the postings it wrote for them (the removal deletes them once
+    more after this, so whichever of the two writes last, none remain)."""
+    _state()
+    _states().update_one({"_id": STATE_ID}, {"$inc": {REMOVALS: 1}})
+
+
+def _as_read(value: int | None) -> Any:
+    return {"$exists": False} if value is None else value
+
+
+def _still_stored(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Those of ``docs`` still stored; the postings just written for the others are deleted."""
+    stored = {
+        d["_id"]
+        for d in Submission._get_collection().find({"_id": {"$in": [d["_id"] for d in docs]}}, {"_id": 1})
+    }
+    gone = [d for d in docs if d["_id"] not in stored]
+    if ids := [pid for d in gone for pid in search_terms.posting_ids(d["_id"], d.get("data"))]:
+        search_terms.SubmissionTerm._get_collection().delete_many({"_id": {"$in": ids}})
+    return [d for d in docs if d["_id"] in stored]
 
 
 def _entries(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:

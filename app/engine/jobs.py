@@ -141,11 +141,6 @@ def _same_time(stored: dt.datetime | None, stamp: dt.datetime) -> bool:
     return stored is not None and abs((stored - stamp).total_seconds()) < 0.001
 
 
-def _settles(job: JobRecord, outcome: str, at: dt.datetime, error: str | None = None) -> tuple[Settled, ...]:
-    """What the rollups count when ``job`` (as read) settles as ``outcome`` at ``at``."""
-    return (rollups.settled_as(job, outcome, at, error),)
-
-
 def allowed(transition: str, status: str) -> bool:
     return status in ALLOWED[transition]
 
@@ -305,14 +300,16 @@ def finish(job: JobRecord, status: JobStatus, error: str | None = None) -> Chang
     now = utcnow()
     fields = {"completed_at": now, "last_error": error, "lease_owner": None, "lease_expires_at": None}
     change = _fenced(transition, job, fields, stamp=now)
-    return Change(change.filter, change.update, _settles(job, TRANSITIONS[transition].target, now, error))
+    return Change(
+        change.filter, change.update, (rollups.settled_as(job, TRANSITIONS[transition].target, now, error),)
+    )
 
 
 def retry(job: JobRecord, when: float, error: str | None) -> Change:
     """Back to pending, due at ``when`` (epoch seconds), the attempt spent."""
     change = _back_to_pending("retry", job, when, error)
     stamp = change.update["$set"]["updated_at"]
-    return Change(change.filter, change.update, _settles(job, "retried", stamp, error))
+    return Change(change.filter, change.update, (rollups.settled_as(job, "retried", stamp, error),))
 
 
 def defer(job: JobRecord, when: float) -> Change:
@@ -355,7 +352,7 @@ def reaped(
     clear = {"lease_owner": None, "lease_expires_at": None, "claim_token": None}
     back = _change("reap", stale, {"scheduled_for": now, "last_error": REAPED, **clear}, stamp)
     failed = _change("expire", stale, {"completed_at": stamp, "last_error": EXPIRED, **clear}, stamp)
-    counted = tuple(s for job in read or () for s in _settles(job, FAILED, stamp, EXPIRED))
+    counted = tuple(rollups.settled_as(job, FAILED, stamp, EXPIRED) for job in read or ())
     return back, Change(failed.filter, failed.update, counted)
 
 
@@ -393,7 +390,7 @@ def _taken_back(job: JobRecord) -> tuple[Settled, ...]:
     done = as_datetime(job.get("completed_at"))
     if not job.get("config_id") or done is None or job["status"] not in FINISHED:
         return ()
-    return tuple(replace(end, sign=-1) for end in _settles(job, job["status"], done))
+    return (replace(rollups.settled_as(job, job["status"], done), sign=-1),)
 
 
 SETTLE_FIELDS = {  # what a status change reads of a job: its attempts and what its rollup counts
@@ -443,9 +440,8 @@ def cancel_waiting(reason: str, **match: Any) -> int:
     ``operation_id=``); running ones finish first. Returns how many were cancelled."""
     now = utcnow()
     change = _change("cancel", match, {"last_error": reason, "completed_at": now}, now)
-    fields = {"config_id": 1, "form_id": 1, "workspace_id": 1, "created_at": 1}
-    waiting = PluginJob._get_collection().find(change.filter, fields)  # (waiting jobs are few)
-    counted = tuple(s for job in waiting for s in _settles(job, CANCELLED, now, reason))
+    waiting = PluginJob._get_collection().find(change.filter, SETTLE_FIELDS)  # (waiting jobs are few)
+    counted = tuple(rollups.settled_as(job, CANCELLED, now, reason) for job in waiting)
     return apply(Change(change.filter, change.update, counted), many=True)
 
 

@@ -1,27 +1,35 @@
 """Removing submissions for good, with everything held about them: their earlier revisions, search postings,
-jobs (whose payloads hold the data) and those jobs' execution logs. The submission goes last, so a removal
+jobs (whose payloads hold the data) and those jobs' execution logs, the Idempotency-Key records of their
+intake (the stored response) and the workflow runs they triggered. The submission goes last, so a removal
 that stops part-way is finished by running it again. Each removal is recorded (``DataRemoval``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.chunks import chunks
+from app.engine import indexer
 from app.engine.jobs import cancel_waiting
 from app.models import (
     DataRemoval,
+    IdempotencyKey,
     JobStatus,
     PluginExecutionLog,
     PluginJob,
     Submission,
     SubmissionRevision,
+    WorkflowRun,
+    as_datetime,
     utcnow,
 )
+from app.models import figures as fig
 from app.models.search_terms import SubmissionTerm, posting_ids
 
 LIVE = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 ID_BATCH = 500  # ids per ``$in`` (each write well within the store's deadline)
+RUN_SUBMISSION = "trigger.data.submission.id"  # a workflow run's submission (app.engine.dispatch.snapshot)
 KEPT_NOTE = "kept while a delivery of theirs waits or runs; removed by a later pass"
 
 
@@ -45,16 +53,11 @@ class Removed:
         return asdict(self)
 
 
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), ID_BATCH):
-        yield items[start : start + ID_BATCH]
-
-
 def busy(submission_ids: list[str]) -> set[str]:
     """The submissions among these with a job waiting or running."""
     jobs = PluginJob._get_collection()
     found: set[str] = set()
-    for ids in _chunks(submission_ids):
+    for ids in chunks(submission_ids, ID_BATCH):
         rows = jobs.find({"submission_id": {"$in": ids}, "status": {"$in": LIVE}}, {"submission_id": 1})
         found.update(row["submission_id"] for row in rows)
     return found
@@ -62,15 +65,25 @@ def busy(submission_ids: list[str]) -> set[str]:
 
 def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
     """Cancel the waiting jobs of these submissions (running ones finish first)."""
-    return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in _chunks(submission_ids))
+    return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in chunks(submission_ids, ID_BATCH))
 
 
-def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
+def remove(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], bool] | None = None) -> Removed:
     """Remove these submissions (documents with ``_id``, ``data`` and ``history`` if any) and everything
-    held about them; those with a job waiting or running are left (counted in ``kept``)."""
+    held about them; those with a job waiting or running are left (counted in ``kept``). ``forget`` (an
+    erasure): the text values of the results figures of these submissions' days that it says hold a
+    person's data are taken out too (while the indexer is paused)."""
     live = busy([str(doc["_id"]) for doc in docs])
-    docs = [doc for doc in docs if str(doc["_id"]) not in live]
-    done = Removed(kept=len(live))
+    free = [doc for doc in docs if str(doc["_id"]) not in live]
+    if forget is None or not docs:
+        return _remove(free, Removed(kept=len(live)))
+    with indexer.paused() as seq:  # (no batch counts these in the figures meanwhile)
+        done = _remove(free, Removed(kept=len(live)))
+        _forget_figures(docs, forget, seq)
+    return done
+
+
+def _remove(docs: Sequence[Mapping[str, Any]], done: Removed) -> Removed:
     if not docs:
         return done
     ids = [str(doc["_id"]) for doc in docs]
@@ -81,18 +94,54 @@ def remove(docs: Sequence[Mapping[str, Any]]) -> Removed:
         for pid in posting_ids(doc["_id"], data)
     }
     terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
-    jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
-    for chunk in _chunks(sorted(words)):
+    keys, runs = IdempotencyKey._get_collection(), WorkflowRun._get_collection()
+    for chunk in chunks(sorted(words), ID_BATCH):
         done.postings += terms.delete_many({"_id": {"$in": chunk}}).deleted_count
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids, ID_BATCH):
         done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
-        job_ids = [str(row["_id"]) for row in jobs.find({"submission_id": {"$in": chunk}}, {"_id": 1})]
-        for some in _chunks(job_ids):
-            done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
-        done.jobs += jobs.delete_many({"submission_id": {"$in": chunk}}).deleted_count
+        keys.delete_many({"submission_id": {"$in": chunk}})  # (their stored responses)
+        done += remove_jobs({"submission_id": {"$in": chunk}})
+        runs.delete_many({RUN_SUBMISSION: {"$in": chunk}})  # (their trigger holds the data; jobs: above)
     subs = Submission._get_collection()
-    for chunk in _chunks([doc["_id"] for doc in docs]):
+    for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):
         done.submissions += subs.delete_many({"_id": {"$in": chunk}}).deleted_count
+    indexer.removed()  # (a batch that read these before does not commit)
+    for chunk in chunks(sorted(words), ID_BATCH):  # again: the indexer may have written some meanwhile
+        terms.delete_many({"_id": {"$in": chunk}})
+    return done
+
+
+def remove_runs(run_ids: Sequence[Any]) -> None:
+    """Remove these workflow runs with their jobs and those jobs' logs."""
+    runs = WorkflowRun._get_collection()
+    for chunk in chunks(run_ids, ID_BATCH):
+        remove_jobs({"run_id": {"$in": [str(i) for i in chunk]}})
+        runs.delete_many({"_id": {"$in": chunk}})
+
+
+def _forget_figures(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], bool], seq: int) -> None:
+    """Take the values ``forget`` picks out of the results figures of these submissions' days and months,
+    stamped with the paused indexer's batch number ``seq``."""
+    ids = {
+        fig.figures_id(doc["form_id"], period)
+        for doc in docs
+        if (created := as_datetime(doc.get("created_at"))) is not None
+        for period in fig.periods(fig.day_of(created))
+    }
+    coll = fig.FormFigures._get_collection()
+    for figures in coll.find({"_id": {"$in": sorted(ids)}}):
+        if fig.forget(figures, forget):
+            coll.replace_one({"_id": figures["_id"]}, {**figures, "seq": seq})
+
+
+def remove_jobs(match: dict[str, Any]) -> Removed:
+    """Remove the jobs ``match`` finds (their payloads hold the data) and their execution logs."""
+    jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
+    done = Removed()
+    job_ids = [str(row["_id"]) for row in jobs.find(match, {"_id": 1})]
+    for some in chunks(job_ids, ID_BATCH):
+        done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
+    done.jobs = jobs.delete_many(match).deleted_count
     return done
 
 
@@ -102,23 +151,23 @@ def record(kind: str, workspace_id: str | None, removed: Removed, **fields: Any)
 
 
 def add_to_record(
-    match: dict[str, Any], removed: Removed, defaults: dict[str, Any], kept_now: bool = False
-) -> None:
-    """Add ``removed`` to the record ``match`` finds (created with ``defaults`` the first time): a retention
-    pass keeps one record per form and day, an erasure one per operation. ``kept_now``: ``kept`` is what
-    this pass left (a pass sees the same ones again), not added up."""
+    match: dict[str, Any], removed: Removed, defaults: dict[str, Any] | None, kept_now: bool = False
+) -> bool:
+    """Add ``removed`` to the record ``match`` finds (created with ``defaults`` the first time; with None,
+    only to one that exists): a retention pass keeps one record per form and day, an erasure one per
+    operation. ``kept_now``: ``kept`` is what this pass left (a pass sees the same ones again), not added
+    up. False when there was no record to add to (``defaults`` None)."""
     now = utcnow()
     counts = removed.counts()
     kept = counts.pop("kept")
-    DataRemoval._get_collection().update_one(
-        match,
-        {
-            "$inc": counts if kept_now else {**counts, "kept": kept},
-            "$set": {"updated_at": now, **({"kept": kept} if kept_now else {})},
-            "$setOnInsert": {**defaults, "created_at": now},
-        },
-        upsert=True,
-    )
+    update: dict[str, Any] = {
+        "$inc": counts if kept_now else {**counts, "kept": kept},
+        "$set": {"updated_at": now, **({"kept": kept} if kept_now else {})},
+    }
+    if defaults is not None:
+        update["$setOnInsert"] = {**defaults, "created_at": now}
+    written = DataRemoval._get_collection().update_one(match, update, upsert=defaults is not None)
+    return bool(written.matched_count or written.upserted_id is not None)
 
 
 def mask(identifier: str) -> str:

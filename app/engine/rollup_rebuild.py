@@ -9,15 +9,18 @@ attempts (a job's last error stands for its attempts' errors).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
+from bson import ObjectId, json_util
+
+from app.chunks import chunks
 from app.engine import rollups
 from app.engine.rollups import Settled
 from app.models import JobStatus, PluginConfig, PluginExecutionLog, PluginJob, Submission, as_datetime
 
-T = TypeVar("T")
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 
@@ -27,17 +30,6 @@ class Rebuilt:
     jobs: int = 0
     submissions: int = 0
     integrations: int = 0
-
-
-def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def job_settles(job: dict[str, Any]) -> list[Settled]:
@@ -59,6 +51,41 @@ def job_settles(job: dict[str, Any]) -> list[Settled]:
     return found
 
 
+def latest_logs() -> list[dict[str, Any]]:
+    """Each integration's latest execution log (by ``executed_at``, then ``_id``) in two reads whatever the
+    number of integrations: per integration its latest time and its last log written (one ``$group``, which
+    both stores work out themselves), then those logs by id. A log written after a later one (its time is
+    not the latest) is looked up on its own; ``$first`` after a ``$sort`` would go through every row one by
+    one on nx-27017, and a document's ``$max`` is not served there."""
+    logs = PluginExecutionLog._get_collection()
+    fields = {"config_id": 1, "status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1}
+    group = {"_id": "$config_id", "at": {"$max": "$executed_at"}, "last": {"$max": "$_id"}}
+    latest = {row["_id"]: row for row in logs.aggregate([{"$group": group}]) if row["_id"]}
+    ids = [_stored_id(row["last"]) for row in latest.values()]
+    written_last = {row["config_id"]: row for row in logs.find({"_id": {"$in": ids}}, fields)} if ids else {}
+    found = []
+    for cid, row in latest.items():
+        log_doc = written_last.get(cid)
+        if log_doc is None or as_datetime(log_doc.get("executed_at")) != _stored_time(row.get("at")):
+            log_doc = logs.find_one({"config_id": cid}, fields, sort=[("executed_at", -1), ("_id", -1)])
+        if log_doc is not None:
+            log_doc["executed_at"] = as_datetime(log_doc.get("executed_at")) or log_doc["_id"].generation_time
+            found.append(log_doc)
+    return found
+
+
+def _stored_time(value: Any) -> dt.datetime | None:
+    """A time a ``$group`` gave back: nx-27017 answers a date's ``$max`` as extended JSON text."""
+    if isinstance(value, str) and value.startswith("{"):
+        value = json_util.loads(value)
+    return as_datetime(value)
+
+
+def _stored_id(value: Any) -> Any:
+    """An id a ``$group`` gave back: nx-27017 answers an ObjectId's ``$max`` as its hex text."""
+    return ObjectId(value) if isinstance(value, str) and ObjectId.is_valid(value) else value
+
+
 def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = None) -> Rebuilt:
     """Empty the rollups and count everything again (see the module's docstring)."""
     done = Rebuilt()
@@ -77,7 +104,7 @@ def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = Non
         "last_error": 1,
     }
     jobs = PluginJob._get_collection().find({}, fields, batch_size=batch)
-    for chunk in _batches(jobs, batch):
+    for chunk in chunks(jobs, batch):
         ops = rollups.day_ops(s for job in chunk for s in job_settles(job))
         if ops:
             coll.bulk_write(ops, ordered=False)
@@ -87,27 +114,16 @@ def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = Non
     submissions = Submission._get_collection().find(
         {}, {"form_id": 1, "workspace_id": 1, "created_at": 1}, batch_size=batch
     )
-    for chunk in _batches(submissions, batch):
+    for chunk in chunks(submissions, batch):
         accepted = [
-            (s["form_id"], s.get("workspace_id"), rollups.created_of(s))
-            for s in chunk
-            if s.get("form_id")
+            (s["form_id"], s.get("workspace_id"), rollups.created_of(s)) for s in chunk if s.get("form_id")
         ]
         if accepted:
             subs_coll.bulk_write(rollups.submission_ops(accepted), ordered=False)
         done.submissions += len(chunk)
         if progress:
             progress("submissions", done.submissions)
-    logs = PluginExecutionLog._get_collection()
-    for config in PluginConfig._get_collection().find({}, {"_id": 1}):
-        last = logs.find_one(
-            {"config_id": str(config["_id"])},
-            {"config_id": 1, "status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1},
-            sort=[("executed_at", -1), ("_id", -1)],
-        )
-        if last is not None:
-            last["executed_at"] = as_datetime(last.get("executed_at")) or last["_id"].generation_time
-            rollups.record((), [last])
-        done.integrations += 1
+    rollups.record((), latest_logs())
+    done.integrations = PluginConfig._get_collection().count_documents({})
     rollups.meta_collection().update_one({"_id": "delivery"}, {"$set": {"counted_from": None}}, upsert=True)
     return done

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mongoengine import DictField, Document, IntField, StringField
@@ -163,6 +163,18 @@ def apply(figures: dict[str, Any], counted: Mapping[str, Any], sign: int) -> Non
             else:
                 text["x"] += sign
             field["filled"] += sign
+
+
+def forget(figures: dict[str, Any], held: Callable[[str], bool]) -> bool:
+    """Take the text values ``held`` says hold a person's data out of ``figures`` (a day's or a month's),
+    in place: their counts go to "other", as a value counted without room would. Whether any was."""
+    changed = False
+    for field in (figures.get("fields") or {}).values():
+        text = field.get("t") or {}
+        for value in [v for v in text.get("v") or {} if held(unkey(v))]:
+            text["x"] = text.get("x", 0) + text["v"].pop(value)
+            changed = True
+    return changed
 
 
 def tally(form_id: str, form_fields: Iterable[Mapping[str, Any]], docs: Iterable[Mapping[str, Any]]) -> list[dict]:

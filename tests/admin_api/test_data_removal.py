@@ -13,14 +13,18 @@ from bson import ObjectId
 from app.engine import indexer, operations, retention
 from app.models import (
     DataRemoval,
+    FormFigures,
+    IdempotencyKey,
     Operation,
     PluginExecutionLog,
     PluginJob,
     Submission,
     SubmissionRevision,
     SubmissionTerm,
+    WorkflowRun,
     utcnow,
 )
+from app.models.figures import key as figures_key
 from app.models.search_terms import sort_key
 from tests.conftest import Api
 from tests.support.wait import wait_until
@@ -458,3 +462,150 @@ def test_a_bulk_purge_reaches_deleted_submissions_stored_before_the_search_index
     indexed = _submit(api, form, {"email": "new@example.com"}, delete=True)
     answer = api.post(f"/api/forms/{form['id']}/submissions/purge-deleted").json
     assert answer["purged"] == 3 and all(gone(s) for s in (*legacy, indexed))
+
+
+# -- erasure reaches every place a submission's data or the address is kept ---------------------------------
+
+ZOE = "zoe.smith@example.com"
+
+
+def _stored_anywhere(text: str) -> list[str]:
+    """The collections of the store where ``text`` appears (case-insensitively, or as a document key) in
+    some document."""
+    db = Submission._get_collection().database
+    found = []
+    for name in db.list_collection_names():
+        stored = json.dumps(list(db[name].find()), default=str).casefold()
+        if text in stored or figures_key(text).casefold() in stored:
+            found.append(name)
+    return found
+
+
+def _run(world: dict, trigger: dict, status: str = "succeeded", submission_id: str | None = None) -> str:
+    """A workflow run as the engine leaves it, with its one step's job and that job's log."""
+    run_id = ObjectId()
+    WorkflowRun._get_collection().insert_one(
+        {
+            "_id": run_id,
+            "workflow_id": str(ObjectId()),
+            "workspace_id": world["ws"],
+            "version": 1,
+            "steps": [{"name": "send", "plugin_id": "webhook"}],
+            "trigger": trigger,
+            "trigger_key": f"k{run_id}",
+            "status": status,
+            "records": {"send": {"status": "succeeded", "output": {"echo": trigger["data"].get("data")}}},
+        }
+    )
+    job_id = ObjectId()
+    PluginJob._get_collection().insert_one(
+        {
+            "_id": job_id,
+            "config_id": "wf",
+            "form_id": "",
+            "workspace_id": world["ws"],
+            "submission_id": submission_id,
+            "plugin_id": "webhook",
+            "event": "workflow.run",
+            "status": "completed",
+            "payload": trigger["data"],
+            "dispatch_key": f"run:{run_id}:0",
+            "idempotency_key": f"run:{run_id}:0",
+            "run_id": str(run_id),
+            "step": 0,
+        }
+    )
+    PluginExecutionLog(
+        job_id=str(job_id), config_id="wf", attempt=1, status="success", request={"body": trigger["data"]}
+    ).save()
+    return str(run_id)
+
+
+def _seed_idempotency(api, world) -> None:
+    resp = api.post(
+        f"/api/forms/{world['form']['id']}/submissions",
+        {"data": {"email": ZOE}},
+        headers={"Idempotency-Key": f"signup {ZOE}"},
+    )
+    assert resp.status_code == 202, resp.json
+    IdempotencyKey._get_collection().update_one(  # (a stored response may carry what was sent)
+        {"submission_id": resp.json["id"]}, {"$set": {"response": {**resp.json, "data": {"email": ZOE}}}}
+    )
+    _finish_jobs(resp.json["id"])
+    indexer.drain()
+
+
+def _seed_legacy_history(api, world) -> None:
+    sub_id = _submit(api, world["form"], {"email": "new.address@elsewhere.org"})  # (no word in common)
+    history = [{"revision": 1, "data": {"email": ZOE.upper()}, "updated_at": utcnow()}]
+    Submission._get_collection().update_one(  # stored before revisions moved out; never edited since
+        {"_id": ObjectId(sub_id)}, {"$set": {"history": history, "revision": 2}}
+    )
+
+
+def _seed_submission_run(api, world) -> None:
+    sub_id = _submit(api, world["form"], {"email": ZOE})
+    data = {"submission": {"id": sub_id}, "data": {"email": ZOE}, "event": "form.submitted"}
+    _run(world, {"type": "form_event", "key": "k", "data": data}, submission_id=sub_id)
+
+
+def _seed_inbound_run(api, world) -> None:
+    data = {"submission": None, "data": {"contact": f"Write to {ZOE}"}, "event": "workflow.inbound"}
+    _run(world, {"type": "inbound", "key": "k", "data": data}, status="failed")
+
+
+def _seed_figures(api, world) -> None:
+    for address in (ZOE, "someone.else@example.com"):
+        _submit(api, world["form"], {"email": address, "note": "hello"})  # (the indexer counts the values)
+
+
+SEEDS = {
+    "idempotency record": _seed_idempotency,
+    "legacy history": _seed_legacy_history,
+    "workflow run of a submission": _seed_submission_run,
+    "inbound workflow run": _seed_inbound_run,
+    "results figures": _seed_figures,
+}
+
+
+@pytest.mark.parametrize("kind", SEEDS)
+def test_erasure_leaves_nothing_of_the_address_anywhere(api, world, kind):
+    SEEDS[kind](api, world)
+    other = _submit(api, world["form"], {"email": "keep.me@example.com", "note": "hello"})
+    assert _stored_anywhere(ZOE)
+    op = _erase(api, world["ws"], ZOE)
+    assert op["status"] == "completed", op
+    assert _stored_anywhere(ZOE) == []
+    assert whole(other)
+    days = list(FormFigures._get_collection().find({"form_id": world["form"]["id"]}))
+    for figures in days:  # every submission still counted: the erased address's went to "other"
+        email = figures["fields"]["email"]
+        assert email["filled"] == sum(email["t"]["v"].values()) + email["t"].get("x", 0), figures
+
+
+@pytest.mark.parametrize("record_lost", [False, True])
+def test_erasure_reads_who_started_it_once_whatever_its_batches(api, world, monkeypatch, record_lost):
+    from pymongo.collection import Collection
+
+    for i in range(6):
+        _submit(api, world["form"], {"email": ZOE, "note": f"n{i}"})
+    resp = api.post(f"/api/workspaces/{world['ws']}/erasures", {"identifier": ZOE})
+    assert resp.status_code == 202
+    if record_lost:  # (the request stopped before writing it: the first batch writes it)
+        DataRemoval.objects(operation_id=resp.json["id"]).delete()
+    user_reads = []
+    real = Collection.find_one
+
+    def find_one(self, *args, **kwargs):
+        if self.name == "users":
+            user_reads.append(args)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "find_one", find_one)
+    batches = 0
+    while (step := operations.step("test", 30.0, 2, 10**9, 5)).done or step.prepared:  # batches of 2
+        batches += bool(step.done)
+    assert batches == 3
+    record = DataRemoval.objects(operation_id=resp.json["id"]).get()
+    assert record.submissions == 6 and record.by_email == "admin@example.com"
+    assert len(user_reads) == (1 if record_lost else 0), user_reads
