@@ -370,11 +370,14 @@ class Scheduler:
         self.guarded(task.name, lambda: task.run(self))
 
     def guarded(self, what: str, task: Callable[[], Any]) -> None:
-        """Run ``task`` unless the store is known to be down (its probe tests recovery, not us). A store
-        fault is told to the store's circuit; no error ever kills the APScheduler job."""
+        """Run ``task`` unless the store is known to be down (its probe tests recovery, not us) or this
+        scheduler is stopping. A store fault is told to the store's circuit; no error ever kills the
+        APScheduler job."""
         if self.health.down:
             return
         with self._lock:
+            if self._stopping:  # (none starts once a shutdown has begun: it waits for those running)
+                return
             self._passes += 1
         try:
             task()
