@@ -51,7 +51,8 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "EXPORT_SHARE": (float, 0.5),  # the share of the time a heavy admin read (an export, a search) may keep busy
     "HEAVY_READ_WAIT": (float, 2.0),  # seconds a heavy admin read waits for its workspace's turn, then a 429
     # Retention (app/engine/retention.py): a pass every RETENTION_INTERVAL s, of at most RETENTION_PASS_SECONDS,
-    # removing RETENTION_BATCH submissions at a time, busy at most RETENTION_SHARE of the time.
+    # removing at most RETENTION_BATCH submissions at a time (fewer while batches are slow), busy at most
+    # RETENTION_SHARE of the time.
     "RETENTION_INTERVAL": (float, 10.0),
     "RETENTION_PASS_SECONDS": (float, 8.0),
     "RETENTION_BATCH": (int, 100),

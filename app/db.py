@@ -28,15 +28,18 @@ def database() -> Database:
 
 
 def ensure_indexes() -> None:
-    """Every model's indexes: one createIndexes per collection (mongoengine would send one per index)."""
+    """Every model's indexes: one createIndexes per collection (mongoengine would send one per index).
+    Collections are taken from the database, not from the models' cached ones: a pass still running while
+    the connection is replaced (another app in this process) must not leave a model its old, closed one."""
     from app.models import ALL_MODELS  # noqa: PLC0415
 
+    db = database()
     for model in ALL_MODELS:
         indexes = [
             _index_model(spec, model._meta.get("index_opts") or {}) for spec in model._meta["index_specs"]
         ]
         if indexes:
-            model._get_collection().create_indexes(indexes)
+            db[model._get_collection_name()].create_indexes(indexes)
     from app.engine import rollups  # noqa: PLC0415
 
     rollups.start_counting()  # (the rollups are read by _id: no index)

@@ -6,21 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask, current_app, jsonify
-from pymongo.errors import (
-    AutoReconnect,
-    ConnectionFailure,
-    ExecutionTimeout,
-    NetworkTimeout,
-    ServerSelectionTimeoutError,
-)
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
 
-# Errors that mean the store did not answer, as raised by pymongo (ExecutionTimeout: the request's deadline,
-# DB_TIMEOUT_MS, ran out). Not all of them mean it is down: app.store_health.store_fault says whether it
-# could not be reached or was only slow, wrapped errors included.
-STORE_DOWN = (ServerSelectionTimeoutError, AutoReconnect, ConnectionFailure, NetworkTimeout, ExecutionTimeout)
+# What a 503 says when the store did not answer; app.store_health.store_fault tells which of the two an
+# error (of any shape, wrapped ones included) is: the one test of "the store did not answer", used everywhere.
 STORE_MESSAGES = {
     "unreachable": ("store_unavailable", "The database is unreachable; try again shortly.", 5),
     "slow": ("store_timeout", "The database took too long to answer this request; try again shortly.", 2),

@@ -19,9 +19,10 @@ from prometheus_client.registry import Collector
 
 from app import signals
 from app.engine.fairshare import waiting_for_cap
-from app.errors import STORE_DOWN, error_response
+from app.errors import error_response
 from app.models import PluginConfig, PluginJob, as_datetime
 from app.services import services
+from app.store_health import store_fault
 
 JOBS_CREATED = Counter("formhooks_jobs_created_total", "Jobs created", ["plugin"])
 JOBS_COMPLETED = Counter("formhooks_jobs_completed_total", "Jobs completed", ["plugin"])
@@ -83,8 +84,10 @@ class StoreCollector(Collector):
             for state, n in states.items():
                 circuits.add_metric([state], n)
             capped.add_metric([], waiting_for_cap(self.cap))
-        except STORE_DOWN:
-            return
+        except Exception as exc:
+            if store_fault(exc) is None:
+                raise
+            return  # the store did not answer: its figures are left out
         yield by_status
         yield circuits
         yield capped

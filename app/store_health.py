@@ -1,14 +1,15 @@
 """Whether the store answers, known without waiting for it: a circuit breaker for the database.
 
-Slow is not down. ``store_fault`` tells the two apart for any error (wrapped ones included): only a
-failure to reach the store (connection refused or reset, no server selected) opens the circuit at once.
-An operation that ran out of time (a socket read timed out, the request's deadline was spent, the server's
-``maxTimeMS``) fails its own request only (503 ``store_timeout``) and asks for a confirmation: one ping
-at a time, in the background, on a small client of its own; only if that ping gets no answer does the
-circuit open.
+Slow is not down. ``store_fault`` tells the two apart for any error (wrapped ones included): "unreachable"
+(connection refused or reset, no server selected) or "slow" (a socket read timed out, the request's
+deadline was spent, the server's ``maxTimeMS``). Either fails its own request only (503 ``store_unavailable``
+or ``store_timeout``) and asks for a check: one at a time, in the background, a new connection on a client
+of its own must be made and answer within ``DB_TIMEOUT_MS`` (the connect window). Only a check that cannot
+connect opens the circuit: a request's error never does by itself, since under load its own deadline may cut
+its server selection or a new connection short while the store is merely slow.
 
 While the circuit is open, requests that need the store are refused with a 503 at once and the scheduler
-pauses; one probe at a time (the same ping) tests recovery, and the first answer closes the circuit. Each
+pauses; one probe at a time (the same check) tests recovery, and the first success closes the circuit. Each
 change is logged once.
 
 Every request's store operations also share one deadline of ``DB_TIMEOUT_MS`` (pymongo's client-side
@@ -44,7 +45,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Fault = Literal["unreachable", "slow"]
-TIME_LIMIT_CODES = {50, 262}  # MaxTimeMSExpired, ExceededTimeLimit: the server gave up for lack of time
+# Codes of a server's answer that say the store did not do the work (a mongos or a replica set's member
+# answering for the rest, a write concern): it could not reach a member, or ran out of time.
+UNREACHABLE_CODES = {
+    *(6, 7, 9001),  # HostUnreachable, HostNotFound, SocketException
+    *(91, 11600, 189, 11602),  # shutting down, stepped down, interrupted by a replica set's change
+    *(10058, 10107, 13435, 13436),  # not primary (the codes pymongo answers with NotPrimaryError)
+    134,  # ReadConcernMajorityNotAvailableYet
+}
+TIME_LIMIT_CODES = {50, 262, 89, 64}  # MaxTimeMSExpired, ExceededTimeLimit, NetworkTimeout, write concern's
 MAX_WRAPPED = 16  # causes followed at most (a cycle or a very long chain says nothing more)
 
 # Endpoints that never touch the store: they answer whatever the store is doing.
@@ -92,64 +101,58 @@ def _fault_of(err: BaseException) -> Fault | None:
     if isinstance(err, PyMongoError) and err.timeout:
         return "slow"
     if isinstance(err, OperationFailure):
-        write_errors = (err.details or {}).get("writeErrors") or []  # (a bulk write's, per document)
-        codes = {err.code, *(e.get("code") for e in write_errors if isinstance(e, dict))}
+        details = err.details or {}
+        # (a bulk write's, per document; a write concern's, for the whole)
+        errors = [*(details.get("writeErrors") or []), *(details.get("writeConcernErrors") or [])]
+        codes = {err.code, *(e.get("code") for e in errors if isinstance(e, dict))}
+        if codes & UNREACHABLE_CODES:
+            return "unreachable"
         if codes & TIME_LIMIT_CODES:
             return "slow"
     return None
 
 
 class StoreHealth:
-    """The store's circuit for one process: ``down`` is known at once; ``ping`` asks within ``timeout``."""
+    """The store's circuit for one process: ``down`` is known at once; only ``reachable`` opens it."""
 
     def __init__(self, uri: str, timeout_ms: int, probe_every: float = 0.5):
+        self.uri = uri
         self.timeout = timeout_ms / 1000
         self.probe_every = probe_every
-        # Its own pool: a probe never queues behind requests stuck on the main client.
-        self._client: pymongo.MongoClient = pymongo.MongoClient(
-            uri,
-            serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=timeout_ms,
-            maxPoolSize=2,
-            connect=False,
-        )
+        self._options: dict[str, Any] = {
+            "serverSelectionTimeoutMS": timeout_ms,
+            "connectTimeoutMS": timeout_ms,
+            "socketTimeoutMS": timeout_ms,
+        }
+        # Its own pool for /readyz's pings: they never queue behind requests stuck on the main client.
+        self._client = self._new_client(pool=2)
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._confirming = False
+        self._reached_at = -float("inf")  # when a check last reached the store
         self._closed = threading.Event()
 
     @property
     def down(self) -> bool:
         return self._down_since is not None
 
-    def failed(self, exc: BaseException) -> None:
-        """The store did not answer: open the circuit (logged once per outage) and start the probe."""
-        with self._lock:
-            if self._down_since is not None or self._closed.is_set():
-                return
-            self._down_since = time.monotonic()
-        log.error(
-            "store unreachable (%s): answering 503 and pausing the scheduler until it answers again",
-            type(exc).__name__,
-        )
-        threading.Thread(target=self._probe, name="formhooks-store-probe", daemon=True).start()
-
     def report(self, exc: BaseException) -> Fault | None:
-        """Tell the circuit about an error of a store operation; returns its ``store_fault``. Unreachable
-        opens the circuit; slow asks for a confirmation ping; anything else changes nothing."""
+        """Tell the circuit about an error of a store operation; returns its ``store_fault``. Any store fault
+        asks for a check (``confirm``); nothing else changes anything. The error itself never opens the
+        circuit: a request's own deadline may have cut its connection or its server selection short while
+        the store was only slow."""
         fault = store_fault(exc)
-        if fault == "unreachable":
-            self.failed(exc)
-        elif fault == "slow":
+        if fault is not None:
             self.confirm()
         return fault
 
     def confirm(self) -> None:
-        """An operation ran out of time: ping the store in the background (one ping at a time; nothing
-        waits for it). Only a ping without an answer opens the circuit."""
+        """Check in the background whether the store can be reached (one check at a time, none within
+        ``probe_every`` of one that reached it; nothing waits for it): only a store that cannot be reached
+        opens the circuit."""
         with self._lock:
-            if self._down_since is not None or self._confirming or self._closed.is_set():
+            recent = time.monotonic() - self._reached_at < self.probe_every
+            if self._down_since is not None or self._confirming or recent or self._closed.is_set():
                 return
             self._confirming = True
         threading.Thread(target=self._confirm, name="formhooks-store-confirm", daemon=True).start()
@@ -160,26 +163,61 @@ class StoreHealth:
 
     def _confirm(self) -> None:
         try:
-            self.ping()
+            if (error := self.unreachable()) is not None:
+                self._open(error)
         finally:
             with self._lock:
                 self._confirming = False
 
+    def unreachable(self) -> BaseException | None:
+        """Why the store cannot be reached now, or None when it can: a new connection, on a client made for
+        this check, is opened and answers within ``timeout`` (the connect window). Only a failure to connect
+        counts (refused, reset, no server selected: a store stopped or gone for that long); an answer that
+        is late once connected is a slow store, reachable. A new client, because the request pool's
+        established connections and its view of the server say nothing about a new connection."""
+        client = self._new_client(pool=1)
+        try:
+            client.admin.command("ping")
+        except PyMongoError as exc:
+            if store_fault(exc) == "unreachable":
+                return exc
+        finally:
+            client.close()
+        with self._lock:
+            self._reached_at = time.monotonic()
+        return None
+
     def ping(self) -> bool:
-        """Ask the store now, within ``timeout``; the answer opens or closes the circuit."""
+        """Ask the store now on this circuit's own client, within ``timeout`` (/readyz). An answer closes the
+        circuit; none is reported like any store fault (a check decides whether the store is down)."""
         try:
             with pymongo.timeout(self.timeout):
                 self._client.admin.command("ping")
         except PyMongoError as exc:
-            self.failed(exc)
+            self.report(exc)
             return False
         self._recovered()
         return True
 
+    def _new_client(self, pool: int) -> pymongo.MongoClient:
+        return pymongo.MongoClient(self.uri, maxPoolSize=pool, connect=False, **self._options)
+
     def close(self) -> None:
-        """Stop probing and close the probe's client (the app is going away)."""
+        """Stop probing and close the circuit's client (the app is going away)."""
         self._closed.set()
         self._client.close()
+
+    def _open(self, exc: BaseException) -> None:
+        """The store cannot be reached: open the circuit (logged once per outage) and start the probe."""
+        with self._lock:
+            if self._down_since is not None or self._closed.is_set():
+                return
+            self._down_since = time.monotonic()
+        log.error(
+            "store unreachable (%s): answering 503 and pausing the scheduler until it answers again",
+            type(exc).__name__,
+        )
+        threading.Thread(target=self._probe, name="formhooks-store-probe", daemon=True).start()
 
     def _recovered(self) -> None:
         with self._lock:
@@ -189,8 +227,11 @@ class StoreHealth:
         log.warning("store reachable again after %.1f s; resuming", outage)
 
     def _probe(self) -> None:
-        """The one probe of an outage: ping until the store answers (or the app closes)."""
-        while not self._closed.is_set() and not self.ping():
+        """The one probe of an outage: check until the store can be reached (or the app closes)."""
+        while not self._closed.is_set():
+            if self.unreachable() is None:
+                self._recovered()
+                return
             self._closed.wait(self.probe_every)
 
 

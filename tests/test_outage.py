@@ -14,6 +14,7 @@ import pytest
 from flask import Flask
 
 from app.engine.scheduler import Scheduler
+from app.services import services
 from app.store.embedded import EmbeddedStore, free_port
 from tests.conftest import Api
 from tests.support.wait import wait_until
@@ -38,6 +39,7 @@ class Stream:
         self.answers: list[Answer] = []
         self.ready: list[Answer] = []
         self.accepted: list[str] = []
+        self.opened: float | None = None  # when the store's circuit was first seen open
         self.odd: list[str] = []  # answers that are neither a 202 nor a JSON error
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._submit, args=(i,)) for i in range(2)]
@@ -63,6 +65,8 @@ class Stream:
             started = time.monotonic()
             status = client.get("/readyz").status_code
             self.ready.append(Answer(started, time.monotonic() - started, status))
+            if self.opened is None and services(self.app).store_health.down:
+                self.opened = time.monotonic()
 
     def accepted_since(self, moment: float) -> int:
         return sum(1 for a in self.answers if a.status == 202 and a.started >= moment)
@@ -113,9 +117,10 @@ def test_a_store_outage_is_answered_within_the_db_timeout_and_loses_nothing(
         not_ready = stream.ready_since(stopped, 503)
         assert not_ready and not_ready.started + not_ready.took <= stopped + TIMEOUT_MS / 1000 + 1
         assert stream.ready_since(resumed, 200).started <= resumed + 3
-        # Once the outage is known, nothing waits behind the store (target ≤ 200 ms in bench/; bound here
-        # generous for a loaded machine).
-        known = not_ready.started + not_ready.took
+        # Once the outage is known (the circuit's check could not connect), nothing waits behind the store
+        # (target ≤ 200 ms in bench/; bound here generous for a loaded machine).
+        known = stream.opened
+        assert known and known <= stopped + 2 * TIMEOUT_MS / 1000 + 1  # a failed request, then its check
         during = [a for a in stream.answers if known <= a.started and a.started + a.took < back]
         assert during and {a.status for a in during} == {503}
         assert _p99([a.took for a in during]) < TIMEOUT_MS / 1000 / 2
@@ -159,6 +164,7 @@ def test_a_known_outage_is_refused_at_once_with_the_json_error(make_app):
     first = api.get("/api/forms")
     assert first.status_code == 503
     assert first.json["error"]["code"] == "store_unavailable"
+    wait_until(lambda: services(app).store_health.down, timeout=3, what="the outage known (its check)")
 
     started = time.monotonic()
     answers = [api.post(f"/api/forms/{'a' * 24}/submissions", {"data": {}}) for _ in range(5)]

@@ -273,10 +273,11 @@ def test_an_unreachable_store_still_opens_the_circuit_and_pages_say_so_in_html(m
         store.stop()
 
 
-def test_slow_errors_ask_one_confirmation_ping_at_a_time_and_only_its_failure_opens_the_circuit(
+def test_store_errors_ask_one_check_at_a_time_and_only_a_check_that_cannot_connect_opens_the_circuit(
     make_app, monkeypatch
 ):
     health = services(make_app(DB_TIMEOUT_MS=TIMEOUT_MS)).store_health
+    health.probe_every = 0  # (a check may follow one that reached the store at once)
     release, pings = threading.Event(), []
     answer: list[BaseException | None] = [None]
 
@@ -288,18 +289,69 @@ def test_slow_errors_ask_one_confirmation_ping_at_a_time_and_only_its_failure_op
         return {"ok": 1}
 
     monkeypatch.setattr(pymongo.database.Database, "command", ping)
-    for exc in SLOW * 3:  # many slow errors at once: one ping
-        assert health.report(exc) == "slow"
-    wait_until(lambda: pings, what="the confirmation ping")
+    for exc in (SLOW + UNREACHABLE) * 3:  # many store errors at once, unreachable ones too: one check
+        assert health.report(exc) is not None
+    wait_until(lambda: pings, what="the check")
     assert pings == ["ping"] and health.confirming and not health.down
     release.set()
-    wait_until(lambda: not health.confirming, what="the ping's end")
+    wait_until(lambda: not health.confirming, what="the check's end")
     assert not health.down
 
-    release.clear()
-    answer[0] = NetworkTimeout("no answer")
-    health.report(ExecutionTimeout("ran out", 50))
-    release.set()
-    wait_until(lambda: health.down, what="the circuit open after an unanswered ping")
+    # connected, but the answer came late (a loaded store): slow, not down
+    for late in (NetworkTimeout("timed out"), ExecutionTimeout("ran out", 50), OperationFailure("x", 50)):
+        answer[0] = late
+        health.report(ServerSelectionTimeoutError("No servers found, Timeout: 0.01s"))
+        wait_until(lambda: not health.confirming, what="the check's end")
+        assert not health.down, late
+
+    # no connection within the connect window: down, until a check connects again
+    answer[0] = ServerSelectionTimeoutError("No servers found, Timeout: 1.0s")
+    health.report(NetworkTimeout("timed out"))
+    wait_until(lambda: health.down, what="the circuit open after a check that could not connect")
     answer[0] = None
-    wait_until(lambda: not health.down, what="the probe's answer closing it")
+    wait_until(lambda: not health.down, what="the probe's check closing it")
+
+
+def test_a_request_cut_short_while_the_store_answers_does_not_open_the_circuit(app, api, monkeypatch):
+    """Under load a request's own deadline can end its server selection (or a new connection) while the
+    store is merely slow: that request gets its 503, and the circuit stays closed for everyone else."""
+    health = services(app).store_health
+    original = pymongo.collection.Collection.find
+    cut: list[BaseException] = []
+
+    def find(self, *args, **kwargs):
+        if cut:
+            raise cut.pop()
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pymongo.collection.Collection, "find", find)
+    for exc in UNREACHABLE[:3] + SLOW[:2]:
+        cut.append(exc)
+        assert api.get("/api/forms").status_code == 503
+        wait_until(lambda: not health.confirming, what="the check")
+        assert not health.down, exc
+        assert api.get("/api/forms").status_code == 200
+
+
+def test_a_store_stopped_for_less_than_the_connect_window_is_slow_not_down(make_app, tmp_path):
+    store = EmbeddedStore(tmp_path / "store").start()
+    try:
+        app = make_app(MONGODB_URI=store.uri, DB_TIMEOUT_MS=3000)
+        health = services(app).store_health
+        api = Api(app.test_client())
+        assert api.get("/api/forms").status_code == 200
+        store.pause()
+        stopped = time.monotonic()
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(api.get("/api/forms").status_code))
+        waiting.start()  # a request that meets the stopped store
+        health.report(NetworkTimeout("timed out"))  # as a request cut short by the stop would
+        wait_until(lambda: health.confirming, what="the check")
+        wait_until(lambda: time.monotonic() > stopped + 1.0, what="a stop of 1 s (the connect window: 3 s)")
+        store.resume()
+        waiting.join(5)
+        wait_until(lambda: not health.confirming, timeout=5, what="the check's end")
+        assert not health.down and answers == [200]
+        assert api.get("/api/forms").status_code == 200
+    finally:
+        store.stop()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from flask import Blueprint, current_app, jsonify
 
 from app.engine.fairshare import waiting_for_cap
-from app.errors import STORE_DOWN
 from app.services import services
+from app.store_health import store_fault
 
 health = Blueprint("health", __name__)
 
@@ -46,8 +44,11 @@ def readyz():
     body["isolation"] = services(current_app).plugin_host.status()
     if checks["database"] == "ok":
         # Due jobs waiting because their integration already runs INTEGRATION_CONCURRENCY jobs.
-        with contextlib.suppress(*STORE_DOWN):
+        try:
             body["waiting_for_integration_cap"] = waiting_for_cap(
                 int(current_app.config["INTEGRATION_CONCURRENCY"])
             )
+        except Exception as exc:
+            if store_fault(exc) is None:
+                raise
     return jsonify(body), 200 if ready else 503

@@ -1,6 +1,8 @@
 """Per-form retention: a background pass removes the submissions older than their form's ``retention_days``
 with everything held about them (app/engine/removal.py), in small batches paced like an export (a share of
-the time, resting in proportion to the work), within a time budget per pass, in one process at a time.
+the time, resting in proportion to the work), within a time budget per pass, in one process at a time. The
+batches follow their own measured latency (``Pace``): a slow one means the store is slow for everyone (each
+batch holds it), so the next is smaller and the pass rests first, whatever the cores are doing.
 Submissions with a delivery waiting or running are left for a later pass. Each form's removals of a day
 add up in one record (``DataRemoval``, kind "retention"). The form's workflow report files holding a
 submission past its retention go too (engine.host_steps.expire_form_files)."""
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from app.admin.export import paced
+from app.admin.export import cpus_contended, paced
 from app.auth.locks import held
 from app.engine import host_steps, removal
 from app.errors import APIError
@@ -23,7 +25,33 @@ from app.models.figures import day_of
 from app.models.search_terms import time_key
 
 LOCK = "retention"
+BATCH_SHARE_OF_DEADLINE = 0.1  # a batch should hold the store at most this share of a request's deadline
 FIELDS = {"_id": 1, "data": 1, "history": 1, "sort_key": 1, "workspace_id": 1}
+
+
+class Pace:
+    """Retention's batch size from its own measured latency. A batch that took longer than ``target`` s
+    halves the next one (down to 1) and makes the pass rest after it (``rest_now``, for ``paced``); a
+    quick one (under half of ``target``) doubles the next, up to ``most``. It starts at a tenth of ``most``:
+    the store may be busy already."""
+
+    def __init__(self, most: int, target: float, cores_contended: Callable[[], bool] | None = None):
+        self.most, self.target = max(1, most), target
+        self.cores_contended = cores_contended or cpus_contended
+        self.size = max(1, self.most // 10)
+        self.slow = False
+
+    def took(self, seconds: float) -> None:
+        """A batch of ``size`` took ``seconds``."""
+        self.slow = seconds > self.target
+        if self.slow:
+            self.size = max(1, self.size // 2)
+        elif seconds < self.target / 2:
+            self.size = min(self.most, self.size * 2)
+
+    def rest_now(self) -> bool:
+        """Whether the pass rests before its next batch: the last one was slow, or others want the cores."""
+        return self.slow or self.cores_contended()
 
 
 class Runner:
@@ -59,13 +87,21 @@ def run(config: Mapping[str, Any], stopping: Callable[[], bool] = lambda: False)
             stack.enter_context(held(LOCK, lease=seconds + 30.0, wait=0.0))
         except APIError:  # another process holds the pass
             return removal.Removed()
-        return run_pass(int(config["RETENTION_BATCH"]), float(config["RETENTION_SHARE"]), seconds, stopping)
+        target = float(config["DB_TIMEOUT_MS"]) / 1000 * BATCH_SHARE_OF_DEADLINE
+        batch, share = int(config["RETENTION_BATCH"]), float(config["RETENTION_SHARE"])
+        return run_pass(batch, share, seconds, stopping, target)
 
 
 def run_pass(
-    batch: int, share: float, seconds: float, stopping: Callable[[], bool] = lambda: False
+    batch: int,
+    share: float,
+    seconds: float,
+    stopping: Callable[[], bool] = lambda: False,
+    target: float = 0.3,
 ) -> removal.Removed:
-    """Remove what the forms' retention says is too old, until done or ``seconds`` have passed."""
+    """Remove what the forms' retention says is too old, until done or ``seconds`` have passed, in batches
+    of at most ``batch`` whose size follows their latency (``Pace``, aiming at ``target`` s a batch)."""
+    pace = Pace(batch, target)
     until = time.monotonic() + seconds
     now = utcnow()
     total = removal.Removed()
@@ -77,8 +113,10 @@ def run_pass(
         host_steps.expire_form_files(str(form["_id"]), cutoff)
         before = time_key(cutoff)
         done = removal.Removed()
-        for docs in paced(_older(str(form["_id"]), before, batch), share, every=1):
+        for docs in paced(_older(str(form["_id"]), before, lambda: pace.size), share, 1, pace.rest_now):
+            started = time.monotonic()
             done += removal.remove(docs)
+            pace.took(time.monotonic() - started)
             if stopping() or time.monotonic() > until:
                 break
         if done.submissions or done.kept:
@@ -89,8 +127,8 @@ def run_pass(
     return total
 
 
-def _older(form_id: str, before: str, batch: int) -> Iterator[list[dict[str, Any]]]:
-    """The form's submissions (deleted or not) received before the key ``before``, oldest first, ``batch``
+def _older(form_id: str, before: str, batch: Callable[[], int]) -> Iterator[list[dict[str, Any]]]:
+    """The form's submissions (deleted or not) received before the key ``before``, oldest first, ``batch()``
     at a time, from the (form_id, deleted, sort_key) index."""
     coll = Submission._get_collection()
     for deleted in (False, True):
@@ -104,7 +142,7 @@ def _older(form_id: str, before: str, batch: int) -> Iterator[list[dict[str, Any
                 },
                 FIELDS,
                 sort=[("sort_key", 1)],
-                limit=batch,
+                limit=batch(),
             )
         ):
             yield docs

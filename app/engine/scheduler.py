@@ -36,8 +36,8 @@ from app.engine.records import ConfigRecord, JobRecord
 from app.engine.runner import JobRunner
 from app.engine.slots import Slots, share_of, workspace_of
 from app.engine.writer import ResultWriter
-from app.errors import STORE_DOWN
 from app.services import services
+from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class Scheduler:
         self._lock = threading.Lock()
         self._inflight: dict[Any, JobRecord] = {}  # job id -> claimed job
         self._polling = False
+        self._passes = 0  # housekeeping passes running now (shutdown waits for them: see ``guarded``)
         self._dirty = False
         self._maybe_more = False  # the last claim filled every free slot: more work is probably waiting
         self._cap_bound = (
@@ -126,7 +127,8 @@ class Scheduler:
         log.info("scheduler %s started with %d worker threads", self.owner, self.threads)
 
     def shutdown(self, grace: float | None = None) -> None:
-        """Stop claiming and give in-flight jobs up to ``grace`` s (SHUTDOWN_GRACE) to finish. Then release
+        """Stop claiming and give in-flight jobs and housekeeping passes up to ``grace`` s (SHUTDOWN_GRACE)
+        to finish (a pass left running would use the store after its app is gone). Then release
         the claimed jobs whose attempt has not started, and record those whose call is still running as
         "outcome unknown" (they keep their lease: it may have reached the destination). Returns within
         ``grace`` + STOP_MARGIN s, whatever the store and the plugins are doing; a second call waits for
@@ -143,7 +145,7 @@ class Scheduler:
         signals.job_created.disconnect(self._on_job_created, sender=self.app)
         self._aps.shutdown(wait=False)
         deadline = time.monotonic() + grace
-        while (self._inflight or self._polling) and time.monotonic() < deadline:
+        while (self._inflight or self._polling or self._passes) and time.monotonic() < deadline:
             time.sleep(0.05)
         with pymongo.timeout(STOP_MARGIN / 2):  # the store gets this long, hung or not
             self.writer.flush(timeout=STOP_MARGIN / 2)
@@ -178,8 +180,10 @@ class Scheduler:
                     released += self.queue.release(job)
                 else:
                     unknown += self.runner.outcome_unknown(job, OUTCOME_UNKNOWN)
-            except STORE_DOWN:
-                break  # their leases will expire and another scheduler will take them
+            except Exception as exc:
+                if store_fault(exc) is None:
+                    raise
+                break  # the store did not answer: their leases will expire and another scheduler will take them
         return released, unknown
 
     # -- polling ---------------------------------------------------------------------------------------
@@ -366,15 +370,23 @@ class Scheduler:
         self.guarded(task.name, lambda: task.run(self))
 
     def guarded(self, what: str, task: Callable[[], Any]) -> None:
-        """Run ``task`` unless the store is known to be down (its probe tests recovery, not us). A store
-        fault is told to the store's circuit; no error ever kills the APScheduler job."""
+        """Run ``task`` unless the store is known to be down (its probe tests recovery, not us) or this
+        scheduler is stopping. A store fault is told to the store's circuit; no error ever kills the
+        APScheduler job."""
         if self.health.down:
             return
+        with self._lock:
+            if self._stopping:  # (none starts once a shutdown has begun: it waits for those running)
+                return
+            self._passes += 1
         try:
             task()
         except Exception as exc:
             if not self._store_failed(exc):
                 log.exception("%s failed", what)
+        finally:
+            with self._lock:
+                self._passes -= 1
 
     def _store_failed(self, exc: BaseException) -> bool:
         """Whether ``exc`` means the store did not answer (told to the store's circuit: only an unreachable
