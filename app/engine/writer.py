@@ -8,6 +8,9 @@ the intake's group commit with it): their workers go on to their next jobs at on
 write settles (the job's signals, a workflow run's next step: ``then``) runs only once the store has
 acknowledged it. Until then the job is still leased to this process: if the process dies first, the job
 is reaped and run again, at-least-once, under the same idempotency key.
+
+Against the writer thread it replaced: one thread fewer per submission, drain and end to end unchanged
+within the noise of a loaded machine (bench/README.md, "Two threads per submission").
 """
 
 from __future__ import annotations
