@@ -246,8 +246,9 @@ def step_config(job: JobRecord) -> ConfigRecord:
 def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     """Run the claimed ``job`` to its recorded outcome in the calling thread: the same ``JobRunner.run``
     the scheduler's workers call (the plugin through engine.plugin_calls, outcome, circuit, backoff, the
-    writer's record), in this thread as on a worker. Returns the job as stored
-    after. For tests and tools: an in-process plugin gets no deadline (one in a worker process does)."""
+    writer's record), in this thread as on a worker. Returns the job as stored after. For tests and tools:
+    a built-in's network waits end by the deadline and a plugin process is killed at it, as on a worker;
+    any other plugin in this process gets no deadline."""
     found = services(app)
     queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
     runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter())
