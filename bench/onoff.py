@@ -1,10 +1,14 @@
 """Engine mechanisms measured on and off, interleaved (base, variant, base, variant, …) on one store.
 
-Each variant is ``name:NAME=VALUE[,NAME=VALUE]`` (app settings for every app of that variant). Per round and
-variant: intake alone (req/s), end to end (submissions/s, post → last delivery), dispatch latency (p50, p99
-at ``--rate``/s) and a drain of a backlog written by another process (jobs/s). Reports medians and ranges.
+Each variant is ``name:NAME=VALUE[,NAME=VALUE]`` (app settings for every app of that variant; ``@root=/path``:
+the app of another checkout, for before/after a change). Per round and variant: intake alone (req/s), end to
+end (submissions/s, post → last delivery), dispatch latency (p50, p99 at ``--rate``/s) and a drain of a
+backlog written by another process (jobs/s). With ``--peers``, each round also runs the peers of the phases
+chosen (end to end: Flask + pymongo + RQ; drain: two RQ ``SimpleWorker``s), and every figure gets its ratio
+to the peer of its round. Reports medians and ranges.
 
     python -m bench.onoff --rounds 3 base: nocache:FORM_CACHE_SECONDS=0
+    python -m bench.onoff --rounds 3 --only e2e,drain --peers before:@root=/tmp/main after:
 
 Group commit, hand-off at insert and wake on create have no setting: they were measured (figures in their
 docstrings) from a copy of the code with a temporary ``os.environ`` switch at each (a caller writes alone
@@ -19,7 +23,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from bench import phases
+from bench import phases, procs
 from bench.harness import Harness
 from bench.settings import BenchSettings
 from bench.stats import rate
@@ -39,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--only", default="intake,e2e,dispatch,drain")
+    parser.add_argument("--peers", action="store_true", help="each round, the RQ peers too (ratios)")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     base = BenchSettings(
@@ -48,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         dispatch_seconds=args.seconds,
         lease_seconds=10,
     )
-    figures: dict[str, dict[str, list[float]]] = {name: {} for name, _ in args.variants}
+    figures: dict[str, dict[str, list[float]]] = {name: {} for name, _ in [("peer", {}), *args.variants]}
+    saved_root = procs.ROOT
 
     def put(name: str, key: str, value: float | None) -> None:
         if value is not None:
@@ -58,7 +64,22 @@ def main(argv: list[str] | None = None) -> None:
         h = Harness(base, Path(tmp))
         try:
             for n in range(args.rounds):
+                peers: dict[str, float] = {}
+                if args.peers and "e2e" in only:
+                    peer, why = phases.peer_end_to_end(h, f"pe_{n}")
+                    if peer is None:
+                        raise SystemExit(f"no peer: {why}")
+                    peers["end to end /s"] = peer.end_to_end.per_second
+                if args.peers and "drain" in only:
+                    rq = phases.rq_peer(h, args.jobs, simple=True)[0]
+                    if rq is not None:
+                        peers["drain jobs/s"] = rq.per_second
+                for key, value in peers.items():
+                    put("peer", key, value)
                 for name, env in args.variants:
+                    env = dict(env)
+                    root = env.pop("@root", None)
+                    procs.ROOT = Path(root) if root else saved_root
                     h.settings = replace(base, app_env=env)
                     tag = f"{name}_{n}"
                     if "intake" in only:
@@ -74,14 +95,19 @@ def main(argv: list[str] | None = None) -> None:
                     if "drain" in only:
                         pre = phases.preload(h, f"p_{tag}", args.jobs, 1)
                         put(name, "drain jobs/s", phases.throughput(h, f"p_{tag}", pre.jobs).per_second)
-                    got = {k: round(v[-1], 1) for k, v in figures[name].items()}
+                    for key, value in peers.items():
+                        if figures[name].get(key):
+                            put(name, f"{key} ÷ peer", figures[name][key][-1] / value)
+                    got = {k: round(v[-1], 2) for k, v in figures[name].items()}
                     print(f"round {n + 1} {name}: {got}", flush=True)
+                procs.ROOT = saved_root
         finally:
+            procs.ROOT = saved_root
             h.close()
-    for name, _ in args.variants:
+    for name in figures:
         for key, values in figures[name].items():
             m = statistics.median(values)
-            print(f"{name:>10} {key:>16}: median {m:8.1f}  range {min(values):.1f}–{max(values):.1f}  ({len(values)})")
+            print(f"{name:>10} {key:>22}: median {m:8.2f}  range {min(values):.2f}–{max(values):.2f}  ({len(values)})")
 
 
 if __name__ == "__main__":

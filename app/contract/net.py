@@ -3,6 +3,10 @@
 Every plugin connects through here. ``guarded_session`` (requests) and ``guarded_opener`` (urllib) pin each
 connection to an address that passed the check (no DNS-rebinding window) and never follow a redirect by
 themselves; ``connect_checked`` is for clients that open their own sockets.
+
+Within ``call_deadline`` (a built-in plugin's attempt, run in the worker's own thread: app.engine.plugin_calls)
+every connection opened here and every request of a guarded session waits at most until the deadline, so
+the attempt ends at about its deadline whatever timeout the plugin or its SDK asked for.
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +34,29 @@ from app.contract.base import PluginError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address it reaches is in the last 32 bits
 LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use
+
+
+MIN_WAIT = 0.05  # seconds: a wait bounded by a deadline already past still gets this long (then times out)
+_deadline: ContextVar[float | None] = ContextVar("formhooks_call_deadline", default=None)
+
+
+@contextmanager
+def call_deadline(at: float) -> Iterator[None]:
+    """Within: network waits end by ``at`` (a ``time.monotonic()`` value), see the module's docstring."""
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def bounded(timeout: float | None) -> float | None:
+    """``timeout`` (seconds; None: none) cut to what is left of the current ``call_deadline``, if any."""
+    at = _deadline.get()
+    if at is None:
+        return timeout
+    left = max(MIN_WAIT, at - time.monotonic())
+    return left if timeout is None else min(timeout, left)
 
 
 def is_public_address(ip: IPAddress) -> bool:
@@ -84,6 +115,7 @@ def connect_checked(host: str, port: int, timeout: float | None, allow_private: 
     For clients that open their own sockets (e.g. smtplib: override its ``_get_socket``).
     """
     last: OSError | None = None
+    timeout = bounded(timeout)
     for family, socktype, proto, _, addr in resolve_allowed(host, port, allow_private):
         sock = socket.socket(family, socktype, proto)
         try:
@@ -121,6 +153,14 @@ class GuardedAdapter(HTTPAdapter):
     def __init__(self, allow_private: bool, **kwargs):
         self.allow_private = allow_private
         super().__init__(**kwargs)
+
+    def send(self, request, stream=False, timeout=None, **kwargs):
+        # (a urllib3 Timeout object is left as it is; requests passes a number or a (connect, read) pair)
+        if isinstance(timeout, tuple):
+            timeout = tuple(bounded(t) for t in timeout)
+        elif timeout is None or isinstance(timeout, int | float):
+            timeout = bounded(timeout)
+        return super().send(request, stream=stream, timeout=timeout, **kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
         super().init_poolmanager(*args, **kwargs)

@@ -114,6 +114,10 @@ class PluginRegistry:
         """Installed from a package's entry point (as opposed to a built-in or one registered in code)."""
         return self._origins.get(plugin_id, "").startswith("package ")
 
+    def is_builtin(self, plugin_id: str) -> bool:
+        """One of ``BUILTINS``, shipped in this repository (whose network waits honour their deadline)."""
+        return self._origins.get(plugin_id, "").startswith("built-in ")
+
     def describe(self, plugin_id: str) -> dict[str, Any]:
         cls = self._classes[plugin_id]
         schema = cls.config_schema()

@@ -98,3 +98,14 @@ def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
         return Outcome(
             LogStatus.FAILED, PluginError(f"{type(exc).__name__} in plugin"), error_type=type(exc).__name__
         )
+
+
+
+def timed_out(outcome: Outcome, timeout: float) -> Outcome:
+    """``outcome`` of a call that ended past its deadline of ``timeout`` s: a timeout if it failed with a
+    plain retryable error (a network wait the deadline cut); as it is otherwise (a success, a refusal)."""
+    error = outcome.error
+    if error is None or error.permanent or error.disable or error.retry_after is not None:
+        return outcome
+    message = f"Timed out: the plugin did not finish within {timeout:g} s ({error.message.rstrip('.')})."
+    return Outcome(LogStatus.TIMEOUT, PluginError(message, response=error.response), error_type="timeout")

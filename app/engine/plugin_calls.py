@@ -7,8 +7,11 @@
 2. the config's secrets are in clear for the call only (``execute`` decrypts the stored config here; the other
    calls are given the config the API validated);
 3. it runs where the plugin's isolation says (``app.engine.isolation``): third-party plugins in a worker
-   process, which has nothing of the host's secrets (``app.engine.sandbox``), built-ins in a thread;
-4. within the deadline ``JOB_TIMEOUT``;
+   process, which has nothing of the host's secrets (``app.engine.sandbox``), built-ins in this process;
+4. within the deadline ``JOB_TIMEOUT``: a worker process is killed at it; a built-in's ``execute`` runs in
+   the calling thread (the job's worker) with every network wait cut to the deadline
+   (``app.contract.net.call_deadline``: built-ins do all their I/O through app.contract); other calls in
+   this process run on a deadline thread that is abandoned at the deadline (``app.engine.deadline``);
 5. how it ended is classified once (``app.engine.outcome.outcome_of``), and the config's secrets are scrubbed
    from what comes back: result, error, output, and the log lines emitted meanwhile.
 """
@@ -17,17 +20,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from flask import Flask
 
 from app.contract import ExecutionContext, Plugin, PluginError, TestResult
+from app.contract.net import call_deadline
 from app.contract.plain_errors import explain, where_in_config
 from app.contract.registry import PluginRegistry
 from app.engine.deadline import DeadlineRunner
 from app.engine.host_steps import with_files
 from app.engine.isolation import AttemptInfo, PluginHost
-from app.engine.outcome import Outcome, outcome_of
+from app.engine.outcome import Outcome, outcome_of, timed_out
 from app.engine.records import JobRecord
 from app.engine.schemas import config_schema_of
 from app.models import LogStatus
@@ -67,7 +72,7 @@ class PluginCalls:
             # a workflow step is sent the files earlier steps of its run made (engine.host_steps)
             payload=with_files(job["payload"], job.get("workspace_id")) if job.get("run_id") else job["payload"],
         )
-        return self._call(plugin, "execute", (ctx,), [config], deadlines)[0]
+        return self._call(plugin, "execute", (ctx,), [config], deadlines, inline_until=ctx.deadline)[0]
 
     def test_connection(self, plugin: Plugin, config: dict[str, Any]) -> dict[str, Any]:
         """The answer of Test connection for ``config`` (secrets in clear): a failure is a readable result."""
@@ -132,26 +137,39 @@ class PluginCalls:
         args: tuple[Any, ...],
         configs: list[dict[str, Any]],
         deadlines: DeadlineRunner | None = None,
+        inline_until: float | None = None,
     ) -> tuple[Outcome, list[str]]:
         """``plugin.<method>(*args)`` where its isolation says, within the deadline, scrubbed of the secrets
-        of ``configs``; also returns those secrets (as the scrubber takes them)."""
+        of ``configs``; also returns those secrets (as the scrubber takes them). ``inline_until``: the
+        call's deadline, when a built-in may run it in this thread (see the module's docstring)."""
         schema = config_schema_of(plugin)
         hidden = sorted(
             {s for config in configs for s in secret_values(schema, config)}, key=len, reverse=True
         )
         info = AttemptInfo()
         run: Callable[[], Any]
+        until = inline_until if inline_until is not None and self.registry.is_builtin(plugin.id) else None
         if self.host.in_process(plugin.id):
+            until = None
             run = lambda: self.host.call(plugin.id, method, args, self.timeout, info)  # noqa: E731
+        elif until is not None:
+            run = partial(_until, until, getattr(plugin, method), args)
         else:
             bound = getattr(plugin, method)
             run = lambda: (deadlines or self.deadlines).call(lambda: bound(*args), self.timeout)  # noqa: E731
         with hiding(hidden):
             outcome = outcome_of(run, plugin.id)
+        if until is not None and time.monotonic() >= until:  # a network wait cut by the deadline: as a
+            outcome = timed_out(outcome, self.timeout)  # deadline thread would have reported it
         outcome.info = info
         scrub_attempt(outcome.error, outcome.result, hidden)
         info.output = scrub(info.output, hidden)
         return outcome, hidden
+
+
+def _until(at: float, method: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    with call_deadline(at):
+        return method(*args)
 
 
 def in_plain_words(result: TestResult, config: Mapping[str, Any]) -> TestResult:

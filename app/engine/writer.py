@@ -1,9 +1,16 @@
-"""Attempt results written in batches: execution logs with one insert_many, job changes with one bulk_write,
-and what they settle added to the delivery rollups (engine.rollups) with one more.
+"""Attempt results written in batches by the workers themselves: execution logs with one insert_many, job
+changes with one bulk_write, and what they settle added to the delivery rollups (engine.rollups) with one
+more.
 
-A result waits at most ``max_delay`` seconds (or until ``max_batch`` results are waiting) before it is
-written. This is safe: until its change is written, a job is still leased to this process, so if the
-process dies first the job is reaped and run again — at-least-once, under the same idempotency key.
+A worker writes its result at once when no other write is in flight. Results that arrive meanwhile go
+together in the next write, by the worker writing now (``engine.batching.GroupCommit`` without waiting,
+the intake's group commit with it): their workers go on to their next jobs at once. What a result's
+write settles (the job's signals, a workflow run's next step: ``then``) runs only once the store has
+acknowledged it. Until then the job is still leased to this process: if the process dies first, the job
+is reaped and run again, at-least-once, under the same idempotency key.
+
+Against the writer thread it replaced: one thread fewer per submission, drain and end to end unchanged
+within the noise of a loaded machine (bench/README.md, "Two threads per submission").
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, InvalidOperation
 
-from app.engine.batching import Batcher
+from app.engine.batching import GroupCommit
 from app.engine.jobs import Change, apply_all
 from app.models import PluginExecutionLog
 from app.store_health import store_fault
@@ -26,31 +33,26 @@ DUPLICATE_KEY = 11000
 Item = tuple[dict[str, Any] | None, Change, Callable[[], object] | None]
 
 
-class ResultWriter(Batcher[Item]):
-    """Writes results on its thread, in batches; ``inline``: at once, in the submitting thread."""
+class ResultWriter:
+    """Writes attempt results in the calling threads, concurrent ones together; safe from many threads."""
 
-    name = "formhooks-writer"
-
-    def __init__(self, *, inline: bool = False, busy_delay: float | None = None):
-        self.inline = inline
-        super().__init__(busy_delay=busy_delay, idle_exit=1.0 if inline else None)
+    def __init__(self) -> None:
+        self._group: GroupCommit[Item] = GroupCommit(self._write)
 
     def submit(
-        self,
-        log_doc: dict[str, Any] | None,
-        change: Change,
-        then: Callable[[], object] | None = None,
-        urgent: bool = False,
+        self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], object] | None = None
     ) -> None:
-        """Queue one attempt's log row and job change; ``then`` runs once they are written. ``urgent``
-        (a workflow step settling: its run's next step waits for ``then``): written without waiting for
-        a batch to fill."""
-        if self.inline:
-            self.write([(log_doc, change, then)])
-        else:
-            self.put((log_doc, change, then), urgent)
+        """Write one attempt's log row and job change, now or (another worker is writing) in that worker's
+        next write; ``then`` runs once the write has ended, in the thread that wrote it."""
+        self._group.submit((log_doc, change, then), wait=False)
 
-    def write(self, batch: list[Item]) -> None:
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every result submitted so far is written. False if that took longer than ``timeout``."""
+        return self._group.flush(timeout)
+
+    def _write(self, batch: list[Item]) -> None:
+        """Write ``batch``: retried while the store is unreachable or slow (the jobs stay leased to this
+        process meanwhile); given up, and left to the lease's expiry, on any other failure."""
         logs = [doc for doc, _, _ in batch if doc is not None]
         attempts = list(logs)  # each integration's latest attempt, for the rollups
         changes = [change for _, change, _ in batch]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from hubspot import HubSpot
@@ -51,7 +52,11 @@ class HubSpotPlugin(Plugin):
         return hashlib.sha256(config["access_token"].encode()).hexdigest()[:16]
 
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
-        config, timeout = ctx.config, min(SEND_TIMEOUT, ctx.time_left)
+        config = ctx.config
+
+        def timeout() -> float:  # per request: together they end by the deadline
+            return min(SEND_TIMEOUT, ctx.time_left)
+
         properties = contact_properties(config, ctx.payload)
         client = hubspot_client(config["access_token"], self.settings)
         sent: dict[str, Any] = {"properties": properties}
@@ -62,7 +67,7 @@ class HubSpotPlugin(Plugin):
                     id_property="email", id=properties["email"], properties=properties
                 )
                 result = client.crm.contacts.batch_api.upsert(
-                    BatchInputSimplePublicObjectBatchInputUpsert(inputs=[upsert]), _request_timeout=timeout
+                    BatchInputSimplePublicObjectBatchInputUpsert(inputs=[upsert]), _request_timeout=timeout()
                 )
                 contact = result.results[0]
                 deal = None
@@ -86,7 +91,12 @@ class HubSpotPlugin(Plugin):
         return ExecutionResult(summary, sent, ids, output)
 
     def _deal(
-        self, client: HubSpot, config: dict[str, Any], name: str, contact_id: str, timeout: float
+        self,
+        client: HubSpot,
+        config: dict[str, Any],
+        name: str,
+        contact_id: str,
+        timeout: Callable[[], float],
     ) -> tuple[str, bool]:
         """The deal of this submission: found by name among the contact's deals (a retry), else created."""
         search = PublicObjectSearchRequest(
@@ -100,7 +110,7 @@ class HubSpotPlugin(Plugin):
             ],
             limit=1,
         )
-        found = client.crm.deals.search_api.do_search(search, _request_timeout=timeout)
+        found = client.crm.deals.search_api.do_search(search, _request_timeout=timeout())
         if found.results:
             return found.results[0].id, False
         created = client.crm.deals.basic_api.create(
@@ -119,7 +129,7 @@ class HubSpotPlugin(Plugin):
                     }
                 ],
             ),
-            _request_timeout=timeout,
+            _request_timeout=timeout(),
         )
         return created.id, True
 

@@ -200,11 +200,8 @@ def _stored(job_id: ObjectId) -> dict[str, Any]:
 
 def _write(change: jobs.Change) -> bool:
     """Apply a change through the result writer, as a worker's attempt does; True when it took effect."""
-    writer = ResultWriter(busy_delay=0.01)
     before = _stored(change.filter["_id"])
-    writer.submit(None, change)
-    assert writer.flush()
-    writer.close()
+    ResultWriter().submit(None, change)  # returns once written
     return _stored(change.filter["_id"]) != before
 
 
