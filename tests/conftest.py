@@ -17,7 +17,10 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.services import services
 from app.store.embedded import EmbeddedStore
+from tests.support import route_cache
 from tests.support.sink import Sink
+
+route_cache.install()  # every test builds an app: its URL rules' builders are compiled once per process
 
 ADMIN_TOKEN = "test-admin-token"
 _db_names = itertools.count()
