@@ -74,7 +74,9 @@ def test_invalid_input_to_any_json_endpoint_is_a_4xx_that_writes_nothing(app, ap
         _fuzz_operation(app, operation, ids, headers, last)
 
 
-def _fuzz_operation(app, operation, ids: dict[str, str], headers: dict[str, str], last: LastFingerprint) -> None:
+def _fuzz_operation(
+    app, operation, ids: dict[str, str], headers: dict[str, str], last: LastFingerprint
+) -> None:
     where = (operation.method.upper(), operation.path)
 
     @given(case=operation.as_strategy(generation_mode=GenerationMode.NEGATIVE))
