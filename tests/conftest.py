@@ -58,14 +58,21 @@ def store_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store.stop()
 
 
+@pytest.fixture(scope="session")
+def _dropper(store_uri: str) -> Iterator[pymongo.MongoClient]:
+    """One client for the whole session that drops each test's database (a client per test cost a handshake
+    and a monitor thread each time)."""
+    client: pymongo.MongoClient = pymongo.MongoClient(store_uri, serverSelectionTimeoutMS=2000)
+    yield client
+    client.close()
+
+
 @pytest.fixture
-def db_name(store_uri: str) -> Iterator[str]:
+def db_name(_dropper: pymongo.MongoClient) -> Iterator[str]:
     name = f"fh_test_{os.getpid()}_{next(_db_names)}_{uuid.uuid4().hex[:6]}"
     yield name
-    client = pymongo.MongoClient(store_uri, serverSelectionTimeoutMS=2000)
     with contextlib.suppress(pymongo.errors.PyMongoError):
-        client.drop_database(name)
-    client.close()
+        _dropper.drop_database(name)
 
 
 @pytest.fixture
