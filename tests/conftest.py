@@ -17,7 +17,10 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.services import services
 from app.store.embedded import EmbeddedStore
+from tests.support import route_cache
 from tests.support.sink import Sink
+
+route_cache.install()  # every test builds an app: its URL rules' builders are compiled once per process
 
 ADMIN_TOKEN = "test-admin-token"
 _db_names = itertools.count()
@@ -55,14 +58,21 @@ def store_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     store.stop()
 
 
+@pytest.fixture(scope="session")
+def _dropper(store_uri: str) -> Iterator[pymongo.MongoClient]:
+    """One client for the whole session that drops each test's database (a client per test cost a handshake
+    and a monitor thread each time)."""
+    client: pymongo.MongoClient = pymongo.MongoClient(store_uri, serverSelectionTimeoutMS=2000)
+    yield client
+    client.close()
+
+
 @pytest.fixture
-def db_name(store_uri: str) -> Iterator[str]:
+def db_name(_dropper: pymongo.MongoClient) -> Iterator[str]:
     name = f"fh_test_{os.getpid()}_{next(_db_names)}_{uuid.uuid4().hex[:6]}"
     yield name
-    client = pymongo.MongoClient(store_uri, serverSelectionTimeoutMS=2000)
     with contextlib.suppress(pymongo.errors.PyMongoError):
-        client.drop_database(name)
-    client.close()
+        _dropper.drop_database(name)
 
 
 @pytest.fixture
