@@ -1,7 +1,8 @@
 """Strict JSON request bodies: what the store or Python cannot hold is refused as malformed (400).
 
-Refused: nesting deeper than ``MAX_DEPTH``, integers beyond 64 bits, ``NaN``/``Infinity``, and strings or
-keys with a lone UTF-16 surrogate (``"\\ud800"``), which cannot be encoded as UTF-8.
+Refused: nesting deeper than ``MAX_DEPTH``, integers beyond 64 bits, ``NaN``/``Infinity``, strings or
+keys with a lone UTF-16 surrogate (``"\\ud800"``), which cannot be encoded as UTF-8, and keys holding a NUL
+character, which no BSON document can hold.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def _check(value: Any) -> None:
         elif isinstance(item, dict):
             for key, child in item.items():
                 _check_text(key)
+                if "\x00" in key:
+                    raise InputError("a key holds a NUL character (\\u0000), which cannot be stored")
                 stack.append((child, depth + 1))
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)

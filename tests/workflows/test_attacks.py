@@ -132,3 +132,20 @@ def test_deeply_nested_run_input_is_not_a_500(api, depth):
     wf = _flow(api)
     resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": _nested(depth)})
     assert resp.status_code < 500, resp.status_code
+
+
+@pytest.mark.parametrize("data", [{"a\x00b": 1}, {"x": {"\x00": "y"}}, {"x": [{"k\x00": 1}]}])
+def test_a_run_input_with_a_nul_in_a_key_is_a_400_that_starts_no_run(app, api, data):
+    wf = _flow(api)
+    resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": data})
+    assert resp.status_code == 400, resp.json
+    assert "NUL" in resp.json["error"]["message"]
+    assert api.get(f"/api/workflows/{wf['id']}/runs").json["items"] == []
+
+
+@pytest.mark.parametrize("data", [{"$where": "1"}, {"a.b": 1}, {"x": [{"$set": {"a": 1}}]}, {"": 1}])
+def test_a_run_input_with_keys_the_store_treats_specially_is_held_as_given(app, api, data):
+    wf = _flow(api)
+    resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": data})
+    assert resp.status_code == 202, resp.json
+    assert resp.json["trigger"]["data"]["data"] == data  # (the answer is the run read back from the store)
