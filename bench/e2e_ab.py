@@ -3,7 +3,8 @@ store and one sink: ``make bench``'s end-to-end figure (``--e2e-submissions`` po
 keep-alive clients to a form with one webhook, first post → last delivery) for several checkouts.
 
 Each variant is ``name[:@root=/path][:NAME=VALUE,...]`` (``@root``: the app of another checkout, for a
-before/after; the other items: app settings). Reports submissions/s and ÷ the peer of the same round.
+before/after; the other items: app settings). Reports submissions/s, ÷ the peer of the same round, and CPU per submission
+(all processes: app, store, sink, and the peer's redis and RQ workers).
 
     python -m bench.e2e_ab --rounds 3 before:@root=/tmp/before after
 """
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     rates: dict[str, list[float]] = {name: [] for name, _ in args.variants}
     ratios: dict[str, list[float]] = {name: [] for name, _ in args.variants}
     peers: list[float] = []
+    cpu: dict[str, list[float]] = {name: [] for name, _ in [*args.variants, ("peer", {})]}
     with tempfile.TemporaryDirectory(prefix="e2e-ab-") as tmp:
         h = Harness(base, Path(tmp))
         try:
@@ -48,13 +50,16 @@ def main(argv: list[str] | None = None) -> None:
                     env = dict(env)
                     with at_root(env.pop("@root", None)):
                         h.settings = replace(base, app_env=env)
-                        got[name] = phases.end_to_end(h, f"e_{name}_{n}").per_second
+                        run = phases.end_to_end(h, f"e_{name}_{n}")
+                        got[name] = run.per_second
+                        cpu[name].append(sum(run.cpu_ms.values()))
                     rates[name].append(got[name])
                 h.settings = base
                 peer, why = phases.peer_end_to_end(h, f"peer_{n}")
                 if peer is None:
                     raise SystemExit(f"the peer could not run: {why}")
                 peers.append(peer.end_to_end.per_second)
+                cpu["peer"].append(sum(peer.end_to_end.cpu_ms.values()))
                 for name, value in got.items():
                     ratios[name].append(value / peers[-1])
                 line = ", ".join(f"{k} {v:.0f}" for k, v in got.items())
@@ -68,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             f" (median {statistics.median(r):.2f})"
         )
     print(f"peer (Flask + pymongo + RQ, 2 SimpleWorkers): submissions/s {spread(peers)}")
+    print("CPU ms per submission, all processes: " + "; ".join(f"{k} {spread(v, 2)}" for k, v in cpu.items()))
 
 
 if __name__ == "__main__":
