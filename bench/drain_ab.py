@@ -12,9 +12,11 @@ as ``make bench``) and the wall time from the app's start to the last job finish
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -37,19 +39,26 @@ def parse_shape(text: str) -> Shape:
     return Shape(name, int(hooks), float(lease), env)
 
 
-def drain(h: Harness, db: str, jobs: int, shape: Shape) -> tuple[float, float]:
-    """(jobs/s first → last delivery, wall seconds from the app's start to the backlog drained)."""
-    h.settings = replace(h.settings, lease_seconds=shape.lease)
-    env = dict(shape.env)
-    root = env.pop("@root", None)  # another checkout's app (before/after a change), same harness
+@contextlib.contextmanager
+def at_root(root: str | None) -> Iterator[None]:
+    """Apps started meanwhile run another checkout's code (``root``; None: this one), same harness."""
     saved = procs.ROOT
     procs.ROOT = Path(root) if root else saved
     try:
-        started = time.monotonic()
-        result = phases.throughput(h, db, jobs, env)
+        yield
     finally:
         procs.ROOT = saved
-    return result.per_second, time.monotonic() - started
+
+
+def drain(h: Harness, db: str, jobs: int, shape: Shape) -> tuple[float, float, dict[str, float]]:
+    """(jobs/s first → last delivery, wall seconds from the app's start to the backlog drained, CPU ms per
+    job by process kind: ``app`` and ``store`` barely move with other load on the machine)."""
+    h.settings = replace(h.settings, lease_seconds=shape.lease)
+    env = dict(shape.env)
+    with at_root(env.pop("@root", None)):  # another checkout's app (before/after a change)
+        started = time.monotonic()
+        result = phases.throughput(h, db, jobs, env)
+    return result.per_second, time.monotonic() - started, result.cpu_ms
 
 
 def spread(values: list[float], digits: int = 0) -> str:
@@ -67,6 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     rates: dict[str, list[float]] = {s.name: [] for s in args.shapes}
     walls: dict[str, list[float]] = {s.name: [] for s in args.shapes}
     ratios: dict[str, list[float]] = {s.name: [] for s in args.shapes}
+    cpu: dict[str, dict[str, list[float]]] = {s.name: {"app": [], "store": []} for s in args.shapes}
     rq: list[float] = []
     with tempfile.TemporaryDirectory(prefix="drain-ab-") as tmp:
         h = Harness(BenchSettings(install_redis=False), Path(tmp))
@@ -76,7 +86,9 @@ def main(argv: list[str] | None = None) -> None:
                     phases.preload(h, f"ab_{shape.name}_{n}", args.jobs, shape.hooks)
                 got = {}
                 for shape in args.shapes:
-                    got[shape.name], wall = drain(h, f"ab_{shape.name}_{n}", args.jobs, shape)
+                    got[shape.name], wall, used = drain(h, f"ab_{shape.name}_{n}", args.jobs, shape)
+                    for kind, values in cpu[shape.name].items():
+                        values.append(used.get(kind, 0.0))
                     rates[shape.name].append(got[shape.name])
                     walls[shape.name].append(wall)
                 peer = phases.rq_peer(h, args.jobs, simple=True)[0] if args.rq else None
@@ -93,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         ratio = ratios[name]
         extra = f"; ÷ RQ {min(ratio):.2f}–{max(ratio):.2f}× (median {statistics.median(ratio):.2f})" if ratio else ""
         print(f"{name}: jobs/s {spread(rates[name])}; wall s {spread(walls[name], 1)}{extra}")
+        print(f"{name}: CPU ms per job: " + "; ".join(f"{k} {spread(v, 2)}" for k, v in cpu[name].items()))
     if rq:
         print(f"RQ SimpleWorker x2: jobs/s {spread(rq)}")
 

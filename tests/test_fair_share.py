@@ -196,3 +196,25 @@ def test_a_claim_of_one_integrations_due_backlog_is_one_read_without_a_range(app
     assert len(pick.jobs) == 2
     assert coll.finds == 1
     assert coll.filters == [{"status": "pending", "config_id": config}]
+
+
+@pytest.mark.parametrize(("integrations", "limit"), [(2, 3), (3, 4), (3, 5), (4, 6)])
+def test_a_drain_of_several_backlogs_reads_their_jobs_once_per_claim(app, integrations, limit):
+    """Claims that cannot share their slots evenly give the odd ones to each integration in turn: always to
+    the same one drained it ahead, the oldest jobs became the others', and every claim needed more reads."""
+    now = time.time()
+    configs = [_config("A") for _ in range(integrations)]
+    for _ in range(40):  # submissions with a webhook to each integration: their jobs interleave
+        for config in configs:
+            _pending(config, 1, now - 10)
+    claims, taken = 12, Counter()
+    with app.app_context():
+        coll = CountingFinds(PluginJob._get_collection())
+        for _ in range(claims):
+            pick = fairshare.round_robin(coll, limit=limit, cap=4, now=now, running=Counter(), groups=None)
+            assert len(pick.jobs) == limit
+            taken.update(job["config_id"] for job in pick.jobs)
+            ids = [job["_id"] for job in pick.jobs]
+            coll.update_many({"_id": {"$in": ids}}, {"$set": {"status": "completed"}})
+    assert coll.finds <= claims + 1
+    assert max(taken.values()) - min(taken.values()) <= 1  # (each integration had its turn)

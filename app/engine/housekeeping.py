@@ -52,6 +52,7 @@ class State:
         self.indexes_ok = False
         self.operation_progress = threading.Event()  # a job of a backfill or replay finished here
         self.retention: retention.Runner | None = None
+        self.indexed_at = time.monotonic()  # the indexer's last pass (``index_submissions``)
 
 
 def renew_leases(s: Scheduler) -> None:
@@ -122,8 +123,20 @@ def check_alerts(s: Scheduler) -> None:
         s.wake()  # an alert channel's job may be waiting
 
 
+INDEX_MAX_DEFER = 30.0  # seconds the indexer waits at most while deliveries are waiting
+
+
 def index_submissions(s: Scheduler) -> None:
-    """Write the search postings and results figures of new, edited and deleted submissions."""
+    """Write the search postings and results figures of new, edited and deleted submissions — after the
+    deliveries: while due jobs wait for this process's threads (``Scheduler.deliveries_waiting``) the pass
+    is skipped, for at most INDEX_MAX_DEFER s since it last ran. Its writes compete with the drain's on the
+    store: 459 jobs/s with it, 559 without (bench/drain_ab.py). Search reads the unindexed tail meanwhile,
+    so results stay complete; only the dashboard's figures lag. Past the bound it runs a whole pass, not a
+    batch: a sustained backlog (slow destinations holding every slot) must not let submissions outpace it."""
+    now = time.monotonic()
+    if s.deliveries_waiting and now - s.state.indexed_at < INDEX_MAX_DEFER:
+        return
+    s.state.indexed_at = now
     indexer.run_pass()
 
 

@@ -211,6 +211,12 @@ class Scheduler:
         with contextlib.suppress(JobLookupError, SchedulerNotRunningError):  # shutting down
             self._aps.modify_job("poll", next_run_time=_now())
 
+    @property
+    def deliveries_waiting(self) -> bool:
+        """Whether due jobs were left waiting at this process's last claim (it filled every free slot, or
+        their integration was at its cap): what the scheduler already knows, no store read."""
+        return self._maybe_more
+
     def free_slots(self) -> int:
         if self.deadlines.saturated:
             return 0
@@ -237,10 +243,13 @@ class Scheduler:
                     self._submit(job, configs.get(job["config_id"]))
                 started += len(jobs)
                 with self._lock:
-                    # a full batch, or jobs left waiting for their integration's cap: look again when one ends
-                    full = bool(jobs) and len(jobs) == limit
-                    self._cap_bound = not full and self.queue.waiting_for_cap > 0
-                    self._maybe_more = full or self._cap_bound
+                    # a full batch, or jobs left waiting for their integration's cap: look again when one ends.
+                    # No free slot, no claim: what the last claim left waiting still waits (cleared here, the
+                    # refill's wake was lost and the threads idled until the next interval's poll).
+                    if limit > 0:
+                        full = bool(jobs) and len(jobs) == limit
+                        self._cap_bound = not full and self.queue.waiting_for_cap > 0
+                        self._maybe_more = full or self._cap_bound
                     more = (bool(jobs) and self._maybe_more) or self._dirty
                     if not more or self._stopping or self.free_slots() <= 0:
                         self._polling = False
