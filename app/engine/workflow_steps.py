@@ -145,19 +145,21 @@ def rendered(
         raise StepError(f"The step's config, rendered for this run, is not valid: {err.messages}") from None
     shown = mask(schema, loaded)
     for name, mode in own.items():
-        if isinstance(shown.get(name), str):
-            try:
+        try:
+            if isinstance(shown.get(name), str):
                 shown[name] = render(shown[name], context, mode, name)
-            except PluginError as exc:
-                raise StepError(exc.message) from None
+            elif isinstance(shown.get(name), list):  # a list of templates, or of rows holding some
+                shown[name] = _render_value(shown[name], context, name, mode)
+        except PluginError as exc:
+            raise StepError(exc.message) from None
     return box.seal(schema, loaded), shown
 
 
-def _render_value(value: Any, context: dict[str, Any], what: str) -> Any:
+def _render_value(value: Any, context: dict[str, Any], what: str, mode: str = "text") -> Any:
     if is_template(value):
-        return render(value, context, "text", what)
+        return render(value, context, mode, what)
     if isinstance(value, list):
-        return [_render_value(v, context, what) for v in value]
+        return [_render_value(v, context, what, mode) for v in value]
     if isinstance(value, dict):
-        return {k: _render_value(v, context, what) for k, v in value.items()}
+        return {k: _render_value(v, context, what, mode) for k, v in value.items()}
     return value

@@ -1,4 +1,5 @@
-"""The Google Sheets integration's settings: a service-account key, a spreadsheet, a worksheet, columns."""
+"""The Google Sheets integration's settings: a service-account key, a spreadsheet, a worksheet, columns
+(the form's fields, and extra columns whose values are templates)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 from google.oauth2 import service_account
 from gspread.exceptions import NoValidUrlKeyFound
 from gspread.utils import extract_id_from_url
-from marshmallow import Schema, ValidationError, fields, validates
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from app.contract import NoCredentialsInUrl, Secret, selection_field
+from app.contract import NoCredentialsInUrl, Secret, Template, selection_field
 
 KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 REQUIRED_KEYS = ("client_email", "private_key", "token_uri")
+MAX_EXTRA_COLUMNS = 50
+SUBMISSION_ID = "Submission ID"
+SUBMITTED_AT = "Submitted at"
 
 
 def service_account_info(text: str) -> dict[str, Any]:
@@ -46,6 +50,18 @@ def spreadsheet_key(value: str) -> str:
     return value
 
 
+class ExtraColumn(Schema):
+    header = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    value = Template(widget="text", required=True, metadata={"description": "Template of the cell"})
+
+
+def _distinct_headers(value: list[dict[str, Any]]) -> None:
+    headers = [column["header"] for column in value]
+    twice = sorted({h for h in headers if headers.count(h) > 1 or h in (SUBMISSION_ID, SUBMITTED_AT)})
+    if twice:
+        raise ValidationError(f"Headers used twice or kept for metadata: {', '.join(twice)}.")
+
+
 class SheetsConfig(Schema):
     service_account_json = Secret(
         # its token_uri is inside it; the spreadsheet and worksheet are what it reads and writes
@@ -64,6 +80,16 @@ class SheetsConfig(Schema):
     columns = selection_field(
         "header",
         metadata={"description": "Columns as {field, header}; empty: every form field, new ones appended"},
+    )
+    extra_columns = fields.List(
+        fields.Nested(ExtraColumn),
+        load_default=list,
+        validate=[validate.Length(max=MAX_EXTRA_COLUMNS), _distinct_headers],
+        metadata={
+            "description": "More columns as {header, value}: value is a template rendered for each row "
+            "(e.g. {{ steps.contact.output.id }} in a workflow), entered as text; after the form's columns",
+            "x-template": "text",  # rendered by the plugin, once, with the workflow's steps in its context
+        },
     )
     include_metadata = fields.Boolean(
         load_default=True,

@@ -10,7 +10,7 @@ from app.contract import ExecutionContext, ExecutionResult, Plugin, PluginError,
 from plugins.google_sheets.client import sheets_client
 from plugins.google_sheets.config import SheetsConfig, service_account_info, spreadsheet_key
 from plugins.google_sheets.errors import google_errors
-from plugins.google_sheets.rows import SUBMISSION_ID, SheetRows, columns
+from plugins.google_sheets.rows import SUBMISSION_ID, SheetRows, columns, row_key
 
 VERSION = "1.0.0"
 SEND_TIMEOUT = 20.0
@@ -45,8 +45,8 @@ class GoogleSheetsPlugin(Plugin):
     def execute(self, ctx: ExecutionContext) -> ExecutionResult:
         config = ctx.config
         ws, email = self._open(config, min(SEND_TIMEOUT, ctx.time_left))
-        values = columns(config, ctx.payload)
-        submission_id = (ctx.payload.get("submission") or {}).get("id") or ""
+        submission_id = row_key(ctx.payload, ctx.idempotency_key)
+        values = columns(config, ctx.payload, submission_id)
         where = f"{ws.spreadsheet.title} › {ws.title}"
         with google_errors(email, ws.spreadsheet_id):
             rows = SheetRows(ws)
@@ -86,7 +86,7 @@ class GoogleSheetsPlugin(Plugin):
         }
 
     def _find(self, rows: SheetRows, submission_id: str, event: str) -> int | None:
-        if SUBMISSION_ID in rows.headers or event == "form.submitted":
+        if SUBMISSION_ID in rows.headers or event not in ("response.edited", "response.deleted"):
             return rows.find(submission_id)
         raise PluginError(
             f"Cannot find the submission's row for {event}: the worksheet has no {SUBMISSION_ID!r} column. "

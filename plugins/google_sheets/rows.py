@@ -1,6 +1,8 @@
 """One row per submission: headers kept up to date, rows found by the Submission ID column.
 
-Values are entered RAW: text such as ``=IMPORTXML(...)`` stays text and is never evaluated.
+Values are entered RAW: text such as ``=IMPORTXML(...)`` stays text and is never evaluated (also the
+rendered values of extra columns). A workflow run without a submission (a schedule, an inbound call, by
+hand) keys its row by the step's idempotency key, so a repeated delivery finds its row.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from gspread import Worksheet
 from gspread.utils import InsertDataOption, ValueInputOption, rowcol_to_a1
 
 from app.contract import select_fields
+from app.templating import render, template_context
+from plugins.google_sheets.config import SUBMISSION_ID, SUBMITTED_AT
 
-SUBMISSION_ID = "Submission ID"
-SUBMITTED_AT = "Submitted at"
+__all__ = ["SUBMISSION_ID", "SUBMITTED_AT", "SheetRows", "cell", "columns", "row_key"]
 
 
 def cell(value: Any) -> Any:
@@ -28,16 +31,30 @@ def cell(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def columns(config: dict[str, Any], payload: dict[str, Any]) -> dict[str, Any]:
-    """Header → value of the row an event writes, in column order (metadata first)."""
+def row_key(payload: dict[str, Any], idempotency_key: str) -> str:
+    """What the row is found by: the submission's id, or (a workflow run without one) the step's key."""
+    submission_id = (payload.get("submission") or {}).get("id")
+    if submission_id or "steps" not in payload:
+        return submission_id or ""
+    return idempotency_key
+
+
+def columns(config: dict[str, Any], payload: dict[str, Any], key: str | None = None) -> dict[str, Any]:
+    """Header → value of the row an event writes, in column order (metadata, fields, extra columns).
+    ``key`` is the Submission ID cell (default: the submission's id). An extra column whose header is a
+    field's takes its place. Raises PluginError when an extra column's template fails."""
     row: dict[str, Any] = {}
     if config.get("include_metadata", True):
         submission = payload.get("submission") or {}
-        row[SUBMISSION_ID] = submission.get("id") or ""
+        row[SUBMISSION_ID] = (submission.get("id") or "") if key is None else key
         row[SUBMITTED_AT] = submission.get("created_at") or ""
     for f in select_fields(payload, config.get("columns"), label_key="header"):
         header = f.label if f.label not in row else f"{f.label} ({f.name})"
         row[header] = cell(f.value)
+    extra = config.get("extra_columns") or []
+    context = template_context(payload) if extra else {}
+    for column in extra:
+        row[column["header"]] = cell(render(column["value"], context, "text", f"{column['header']!r} column"))
     return row
 
 

@@ -102,6 +102,30 @@ CASES = [
     ("google_sheets", {k: v for k, v in SHEETS.items() if k != "spreadsheet"}, "spreadsheet"),
     ("google_sheets", {**SHEETS, "columns": [{"field": "email", "header": 3}]}, "columns"),
     ("google_sheets", {**SHEETS, "include_metadata": "x"}, "include_metadata"),
+    (
+        "google_sheets",
+        {**SHEETS, "extra_columns": [{"header": "Contact", "value": "{{ steps.contact.output.id }}"}]},
+        None,
+    ),
+    ("google_sheets", {**SHEETS, "extra_columns": [{"header": "Fixed", "value": "Lead"}]}, None),
+    ("google_sheets", {**SHEETS, "extra_columns": [{"header": "Contact"}]}, "extra_columns"),
+    ("google_sheets", {**SHEETS, "extra_columns": [{"header": "", "value": "x"}]}, "extra_columns"),
+    ("google_sheets", {**SHEETS, "extra_columns": [{"header": "A", "value": "{{ x"}]}, "extra_columns"),
+    (
+        "google_sheets",
+        {**SHEETS, "extra_columns": [{"header": "A", "value": "{% for i in range(10**9) %}x{% endfor %}"}]},
+        "extra_columns",
+    ),  # over the template budget on the sample submission
+    (
+        "google_sheets",
+        {**SHEETS, "extra_columns": [{"header": "A", "value": "1"}, {"header": "A", "value": "2"}]},
+        "extra_columns",
+    ),
+    (
+        "google_sheets",
+        {**SHEETS, "extra_columns": [{"header": "Submission ID", "value": "x"}]},
+        "extra_columns",
+    ),
 ]
 
 

@@ -83,6 +83,61 @@ def test_a_retried_job_does_not_duplicate_the_row(sheets):
     assert [row[0] for row in book.sheets[0].values()] == ["Submission ID", "sub1"]
 
 
+def test_extra_columns_render_templates_over_the_workflow_steps_and_are_entered_raw(sheets, google):
+    plugin, config, book = sheets
+    config |= {
+        "columns": [{"field": "email", "header": "Email"}],
+        "extra_columns": [
+            {"header": "Contact", "value": "{{ steps.contact.output.id }}"},
+            {"header": "Lead", "value": "{{ data.name | upper }} via {{ form.name }}"},
+            {"header": "Note", "value": "{{ data.note }}"},
+            {"header": "Email", "value": "{{ data.email | lower }}"},  # takes the field's place
+        ],
+    }
+    for note in (FORMULA, "+1 555", "-2", "@SUM(A1)"):
+        snapshot = payload({"name": "Ada", "email": "ADA@Example.com", "note": note}, submission_id=note)
+        run_plugin(plugin, config, snapshot | {"steps": {"contact": {"output": {"id": "501"}}}})
+        assert book.sheets[0].values()[-1][2:] == ["ada@example.com", "501", "ADA via Contact", note]
+    assert book.sheets[0].values()[0] == ["Submission ID", "Submitted at", "Email", "Contact", "Lead", "Note"]
+    assert {r.query.get("valueInputOption") for r in google.writes() if r.path.endswith(":append")} == {"RAW"}
+    assert len(book.sheets[0].values()) == 5  # one row a submission, the text never evaluated
+
+
+def test_a_workflow_run_without_a_submission_keys_its_row_by_the_step_and_a_redelivery_finds_it(sheets):
+    plugin, config, book = sheets
+    config |= {"extra_columns": [{"header": "Contact", "value": "{{ steps.contact.output.id }}"}]}
+
+    def step(contact: str) -> dict:
+        return {
+            "event": "workflow.manual",
+            "form": {"id": None, "name": "Lead flow", "fields": []},
+            "submission": None,
+            "data": {"email": "ada@example.com"},
+            "occurred_at": "2026-05-01T10:00:00.000Z",
+            "steps": {"contact": {"output": {"id": contact}}},
+        }
+
+    run_plugin(plugin, config, step("501"), job_id="run1")
+    again = run_plugin(plugin, config, step("501"), job_id="run1")  # the same step delivered again
+    run_plugin(plugin, config, step("502"), job_id="run2")  # another run: its own row
+
+    assert again.summary == "Updated row 2 of Responses › Sheet1"
+    assert [[row[0], row[-1]] for row in book.sheets[0].values()] == [
+        ["Submission ID", "Contact"],
+        ["msg_run1", "501"],
+        ["msg_run2", "502"],
+    ]
+
+
+def test_an_extra_column_whose_template_fails_fails_the_attempt_for_good(sheets):
+    plugin, config, book = sheets
+    config |= {"extra_columns": [{"header": "Broken", "value": "{{ 1 / 0 }}"}]}
+    with pytest.raises(PluginError) as err:
+        run_plugin(plugin, config, payload())
+    assert err.value.permanent and "'Broken' column template" in err.value.message
+    assert book.sheets[0].values() == []
+
+
 def test_new_form_fields_become_new_columns(sheets):
     plugin, config, book = sheets
     run_plugin(plugin, config, payload({"name": "Ada"}, submission_id="s1"))

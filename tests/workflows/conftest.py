@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import Api
-from tests.plugins.conftest import live_api_with  # noqa: F401  (a fixture)
+from tests.plugins.conftest import google, live_api_with  # noqa: F401  (fixtures)
+from tests.plugins.peers.google import FakeGoogle
 from tests.plugins.peers.hubspot import FakeHubSpot
 from tests.plugins.peers.slack import TOKEN as SLACK_TOKEN
 from tests.plugins.peers.slack import FakeSlack
@@ -51,6 +52,25 @@ def three_steps(hubspot: FakeHubSpot | None, sink_url: str) -> list[dict[str, An
             "config": {"url": sink_url + "/leads?contact={{ steps.contact.output.id }}"},
         },
     ]
+
+
+SHEET_KEY = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+SHEETS_EMAIL = "forms@acme-project.iam.gserviceaccount.com"
+
+
+def sheets_step(fake: FakeGoogle) -> dict[str, Any]:
+    """A Sheets step adding a row with the contact id of the HubSpot step (the spreadsheet is SHEET_KEY)."""
+    fake.spreadsheet(SHEET_KEY, editors=[SHEETS_EMAIL])
+    return {
+        "name": "record",
+        "plugin_id": "google_sheets",
+        "config": {
+            "service_account_json": fake.service_account(SHEETS_EMAIL),
+            "spreadsheet": SHEET_KEY,
+            "columns": [{"field": "email", "header": "Email"}],
+            "extra_columns": [{"header": "Contact", "value": "{{ steps.contact.output.id }}"}],
+        },
+    }
 
 
 def create_workflow(api: Api, trigger: dict[str, Any], steps: list[dict[str, Any]], **extra: Any) -> dict:

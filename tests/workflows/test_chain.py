@@ -11,7 +11,15 @@ from app.engine.workflow_runs import Runs, runs
 from app.models import PluginJob
 from tests.conftest import Api
 from tests.support.wait import wait_until
-from tests.workflows.conftest import FIELDS, create_workflow, finished_run, runs_of, three_steps
+from tests.workflows.conftest import (
+    FIELDS,
+    SHEET_KEY,
+    create_workflow,
+    finished_run,
+    runs_of,
+    sheets_step,
+    three_steps,
+)
 
 
 def test_three_steps_pass_the_contact_id_along_and_each_side_effect_happens_once(
@@ -34,6 +42,39 @@ def test_three_steps_pass_the_contact_id_along_and_each_side_effect_happens_once
     assert delivery.headers["webhook-id"] == f"run:{run['id']}:2"
     assert run["steps"][2]["input"]["url"].endswith(f"/leads?contact={contact_id}")
     assert run["steps"][1]["input"]["token"] == "********"  # secrets are never shown
+
+
+def test_hubspot_then_slack_then_a_sheets_row_with_the_contact_id_each_once_also_when_redelivered(
+    hubspot, slack, google, live_api_with
+):
+    api = live_api_with(
+        SLACK_API_URL=slack.api_url, HUBSPOT_API_URL=hubspot.api_url, GOOGLE_SHEETS_API_URL=google.api_url
+    )
+    form = api.create_form("Leads", FIELDS)
+    steps = [*three_steps(hubspot, "http://unused.invalid")[:2], sheets_step(google)]
+    wf = create_workflow(api, {"type": "form_event", "form_id": form["id"]}, steps)
+    sub = api.submit(form["id"], {"email": "ada@example.com", "name": "Ada"})
+
+    [run] = wait_until(lambda: runs_of(api, wf["id"]), what="the run")
+    run = finished_run(api, run["id"])
+    [contact_id] = hubspot.contacts
+    assert run["status"] == "succeeded", run
+    assert [p["text"] for p in slack.posts] == [f"New lead ada@example.com: contact {contact_id}"]
+    sheet = google.spreadsheets[SHEET_KEY].sheets[0]
+    header, row = sheet.values()
+    assert header == ["Submission ID", "Submitted at", "Email", "Contact"]
+    assert (row[0], row[2:], bool(row[1])) == (sub["id"], ["ada@example.com", contact_id], True)
+    shown = run["steps"][2]["input"]
+    assert shown["extra_columns"] == [{"header": "Contact", "value": contact_id}]  # as rendered for the run
+    assert shown["service_account_json"] == "********"
+
+    # The Sheets step delivered again (a resend, as after a crash before it was marked done): the same row.
+    [job] = PluginJob.objects(run_id=run["id"], step=2)
+    assert api.post(f"/api/jobs/{job.id}/retry").status_code == 200
+    assert wait_until(lambda: len(api.job(str(job.id))["logs"]) == 2, what="the redelivery")
+    assert wait_until(lambda: api.job(str(job.id))["status"] == "completed", what="the redelivery to end")
+    assert len(sheet.values()) == 2 and sheet.values()[1][3] == contact_id
+    assert (len(hubspot.contacts), len(slack.posts)) == (1, 1)
 
 
 def test_a_step_whose_condition_does_not_match_is_skipped_and_the_run_goes_on(
