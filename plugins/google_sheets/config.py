@@ -89,6 +89,7 @@ class SheetsConfig(Schema):
             "description": "More columns as {header, value}: value is a template rendered for each row "
             "(e.g. {{ steps.contact.output.id }} in a workflow), entered as text; after the form's columns",
             "x-template": "text",  # rendered by the plugin, once, with the workflow's steps in its context
+            "x-section": "Fields sent",
         },
     )
     include_metadata = fields.Boolean(

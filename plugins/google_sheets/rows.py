@@ -48,11 +48,12 @@ def columns(config: dict[str, Any], payload: dict[str, Any], key: str | None = N
         submission = payload.get("submission") or {}
         row[SUBMISSION_ID] = (submission.get("id") or "") if key is None else key
         row[SUBMITTED_AT] = submission.get("created_at") or ""
-    for f in select_fields(payload, config.get("columns"), label_key="header"):
+    selected = select_fields(payload, config.get("columns"), label_key="header")
+    for f in selected:
         header = f.label if f.label not in row else f"{f.label} ({f.name})"
         row[header] = cell(f.value)
     extra = config.get("extra_columns") or []
-    context = template_context(payload) if extra else {}
+    context = template_context(payload, selected) if extra else {}
     for column in extra:
         row[column["header"]] = cell(render(column["value"], context, "text", f"{column['header']!r} column"))
     return row

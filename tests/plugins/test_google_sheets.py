@@ -92,13 +92,14 @@ def test_extra_columns_render_templates_over_the_workflow_steps_and_are_entered_
             {"header": "Lead", "value": "{{ data.name | upper }} via {{ form.name }}"},
             {"header": "Note", "value": "{{ data.note }}"},
             {"header": "Email", "value": "{{ data.email | lower }}"},  # takes the field's place
+            {"header": "Chosen", "value": "{{ fields | map(attribute='label') | join('/') }}"},
         ],
     }
     for note in (FORMULA, "+1 555", "-2", "@SUM(A1)"):
         snapshot = payload({"name": "Ada", "email": "ADA@Example.com", "note": note}, submission_id=note)
         run_plugin(plugin, config, snapshot | {"steps": {"contact": {"output": {"id": "501"}}}})
-        assert book.sheets[0].values()[-1][2:] == ["ada@example.com", "501", "ADA via Contact", note]
-    assert book.sheets[0].values()[0] == ["Submission ID", "Submitted at", "Email", "Contact", "Lead", "Note"]
+        assert book.sheets[0].values()[-1][2:] == ["ada@example.com", "501", "ADA via Contact", note, "Email"]
+    assert book.sheets[0].values()[0] == [*HEADERS[:2], "Email", "Contact", "Lead", "Note", "Chosen"]
     assert {r.query.get("valueInputOption") for r in google.writes() if r.path.endswith(":append")} == {"RAW"}
     assert len(book.sheets[0].values()) == 5  # one row a submission, the text never evaluated
 
