@@ -77,6 +77,28 @@ def test_hubspot_then_slack_then_a_sheets_row_with_the_contact_id_each_once_also
     assert (len(hubspot.contacts), len(slack.posts)) == (1, 1)
 
 
+def test_runs_by_hand_add_a_sheets_row_each_keyed_by_the_step_and_a_redelivery_adds_none(
+    google, live_api_with
+):
+    api = live_api_with(GOOGLE_SHEETS_API_URL=google.api_url)
+    step = sheets_step(google)
+    step["config"] |= {"columns": [], "extra_columns": [{"header": "Lead", "value": "{{ data.email }}"}]}
+    wf = create_workflow(api, {"type": "manual"}, [step])
+    emails = ["ada@example.com", "bob@example.com", "=cmd|' /C calc'!A0"]
+    ids = [api.post(f"/api/workflows/{wf['id']}/run", {"data": {"email": e}}).json["id"] for e in emails]
+    assert [finished_run(api, run_id)["status"] for run_id in ids] == ["succeeded"] * 3
+
+    [job] = PluginJob.objects(run_id=ids[0], step=0)
+    assert api.post(f"/api/jobs/{job.id}/retry").status_code == 200
+    assert wait_until(lambda: len(api.job(str(job.id))["logs"]) == 2, what="the redelivery")
+    assert wait_until(lambda: api.job(str(job.id))["status"] == "completed", what="the redelivery to end")
+    sheet = google.spreadsheets[SHEET_KEY].sheets[0]
+    assert sheet.values()[0] == ["Submission ID", "Submitted at", "email", "Lead"]  # every input field too
+    assert sorted((row[0], row[-1]) for row in sheet.values()[1:]) == sorted(
+        (f"run:{run_id}:0", email) for run_id, email in zip(ids, emails, strict=True)
+    )  # one row a run, the formula-like value kept as text
+
+
 def test_a_step_whose_condition_does_not_match_is_skipped_and_the_run_goes_on(
     hubspot, slack, sink, live_api_with
 ):
