@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -27,7 +28,7 @@ from typing import Any, Literal, TypeVar
 
 import pymongo
 from flask import Flask, current_app, request
-from pymongo import _csot
+from pymongo import _csot, uri_parser
 from pymongo.errors import (
     ClientBulkWriteException,
     ConnectionFailure,
@@ -175,6 +176,8 @@ class StoreHealth:
         counts (refused, reset, no server selected: a store stopped or gone for that long); an answer that
         is late once connected is a slow store, reachable. A new client, because the request pool's
         established connections and its view of the server say nothing about a new connection."""
+        if (refused := self._refused()) is not None:
+            return refused
         client = self._new_client(pool=1)
         try:
             client.admin.command("ping")
@@ -186,6 +189,27 @@ class StoreHealth:
         with self._lock:
             self._reached_at = time.monotonic()
         return None
+
+    def _refused(self) -> ConnectionRefusedError | None:
+        """Every address of the store refuses a TCP connection: down at once. (A selection that finds no
+        server takes the whole ``timeout``, so a stopped store would be known one connect window later.)"""
+        try:
+            nodes = (
+                uri_parser.parse_uri(self.uri)["nodelist"] if not self.uri.startswith("mongodb+srv") else []
+            )
+        except (PyMongoError, ValueError):
+            return None
+        refused: ConnectionRefusedError | None = None
+        for host, port in nodes:
+            try:
+                socket.create_connection((host, port), timeout=self.timeout).close()
+            except ConnectionRefusedError as exc:
+                refused = exc
+            except OSError:
+                return None  # not a refusal: let the check's connect window decide
+            else:
+                return None
+        return refused
 
     def ping(self) -> bool:
         """Ask the store now on this circuit's own client, within ``timeout`` (/readyz). An answer closes the

@@ -133,7 +133,6 @@ def test_a_scheduler_shutdown_waits_for_its_running_housekeeping_pass(make_app):
     assert seen == [False]  # the pass ended before the shutdown returned
 
 
-
 SLOW_SHAPES = [
     OperationFailure("operation exceeded time limit", 50),
     OperationFailure("HostUnreachable", 6),
@@ -152,3 +151,27 @@ def test_metrics_and_readiness_leave_out_the_figures_the_store_did_not_answer(ap
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["checks"]["database"] == "ok"
     assert "waiting_for_integration_cap" not in ready.json
+
+
+@pytest.mark.parametrize("hosts", [1, 3])
+def test_a_store_whose_every_address_refuses_is_known_down_by_the_refusal_not_a_whole_connect_window(hosts):
+    # (a stopped store refuses at once; waiting out server selection would answer its requests slowly for
+    # one more connect window before the circuit opened)
+    from app.store_health import StoreHealth  # noqa: PLC0415
+
+    nodes = ",".join(f"127.0.0.1:{free_port()}" for _ in range(hosts))
+    health = StoreHealth(f"mongodb://{nodes}/formhooks", timeout_ms=30_000)
+    try:
+        assert isinstance(health.unreachable(), ConnectionRefusedError)
+    finally:
+        health.close()
+
+
+def test_a_store_with_one_address_answering_is_checked_by_its_ping(store_uri):
+    from app.store_health import StoreHealth  # noqa: PLC0415
+
+    health = StoreHealth(store_uri, timeout_ms=3_000)
+    try:
+        assert health.unreachable() is None
+    finally:
+        health.close()
