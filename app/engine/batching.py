@@ -30,83 +30,63 @@ T = TypeVar("T")
 
 
 class _Waiter(Generic[T]):
-    __slots__ = ("item", "woken", "waits", "done")
+    __slots__ = ("item", "woken", "lead", "done")
 
-    def __init__(self, item: T, waits: bool):
+    def __init__(self, item: T):
         self.item = item
         self.woken = threading.Event()
-        self.waits = waits  # its caller is blocked until its item is written (else it went on)
+        self.lead = False  # woken to write the next group rather than with its own written
         self.done = False
 
 
 class GroupCommit(Generic[T]):
     """Concurrent callers' items written together, by the callers themselves (group commit).
 
-    A caller alone writes at once. Items that arrive while a write is in flight go together in the next
-    write, so N concurrent callers cost about one round trip rather than N; nobody waits for a timer and no
-    thread but the callers' is involved. Callers that wait (``submit(item)``) block until their item is
-    written, and the first of them writes the next group; callers that do not (``submit(item,
-    wait=False)``) go on at once, their item written by the caller writing now, in its next group, before
-    it returns. ``write_group`` gets the items in arrival order and must record each item's outcome itself
-    (whatever it does after the write, e.g. a callback, runs in the thread that wrote it); an exception it
-    raises reaches the caller that led that write only.
+    A caller alone writes at once. Callers that arrive while a write is in flight wait; when it ends, the
+    first of them writes everything that came meanwhile (its own item included) and wakes the others. So N
+    concurrent callers cost about one round trip rather than N, nobody waits for a timer, and no thread
+    but the callers' is involved. ``write_group`` gets the items in arrival order; an exception it raises
+    reaches the caller that led that write only (it must record each item's outcome itself).
     """
 
     def __init__(self, write_group: Callable[[list[T]], None]):
         self._write_group = write_group
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._waiting: list[_Waiter[T]] = []
         self._writing = False
 
     @property
     def waiting(self) -> int:
-        """Items waiting for the write in flight to end (for tests and tools)."""
+        """Callers waiting for the write in flight to end (for tests and tools)."""
         return len(self._waiting)
 
-    def flush(self, timeout: float) -> bool:
-        """Wait until nothing is being written or waiting to be; False if that took longer than ``timeout``."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._writing, timeout)
-
-    def submit(self, item: T, wait: bool = True) -> None:
-        """Write ``item`` with whatever else is waiting; returns once the write that took it has ended, or
-        (``wait`` False) at once when another caller is writing: that caller writes it next."""
-        waiter = _Waiter(item, wait)
+    def submit(self, item: T) -> None:
+        """Write ``item`` with whatever else is waiting; returns once the write that took it has ended."""
+        waiter = _Waiter(item)
         with self._lock:
             self._waiting.append(waiter)
-            lead = not self._writing
+            waiter.lead = not self._writing
             self._writing = True
-        if not lead:
-            if not wait:
-                return
+        if not waiter.lead:
             waiter.woken.wait()
         if not waiter.done:  # this caller leads the next write (its own item is in it)
             self._lead()
 
     def _lead(self) -> None:
-        again = True
-        while again:
+        with self._lock:
+            group, self._waiting = self._waiting, []
+        try:
+            self._write_group([waiter.item for waiter in group])
+        finally:
             with self._lock:
-                group, self._waiting = self._waiting, []
-            failed = True
-            try:
-                self._write_group([waiter.item for waiter in group])
-                failed = False
-            finally:
-                with self._lock:
-                    for waiter in group:
-                        waiter.done = True
-                    # The first blocked caller that came meanwhile writes the next group; if none is
-                    # blocked (the others went on), this caller writes it (after a raise: the next caller).
-                    blocked = next((w for w in self._waiting if w.waits), None)
-                    again = blocked is None and bool(self._waiting) and not failed
-                    if blocked is not None:
-                        blocked.woken.set()
-                    elif not again:
-                        self._writing = False
-                        self._lock.notify_all()
                 for waiter in group:
-                    waiter.woken.set()
+                    waiter.done = True
+                if self._waiting:  # the first caller that came meanwhile writes the next group
+                    self._waiting[0].woken.set()
+                else:
+                    self._writing = False
+            for waiter in group:
+                waiter.woken.set()
 
 
 class Batcher(Generic[T]):

@@ -148,7 +148,6 @@ class Scheduler:
         while (self._inflight or self._polling or self._passes) and time.monotonic() < deadline:
             time.sleep(0.05)
         with pymongo.timeout(STOP_MARGIN / 2):  # the store gets this long, hung or not
-            self.writer.flush(timeout=STOP_MARGIN / 2)  # results a worker still writes for others
             released, unknown = self._let_go()
         if self._pool:
             self._pool.shutdown()

@@ -2,15 +2,12 @@
 changes with one bulk_write, and what they settle added to the delivery rollups (engine.rollups) with one
 more.
 
-A worker writes its result at once when no other write is in flight. Results that arrive meanwhile go
-together in the next write, by the worker writing now (``engine.batching.GroupCommit`` without waiting,
-the intake's group commit with it): their workers go on to their next jobs at once. What a result's
-write settles (the job's signals, a workflow run's next step: ``then``) runs only once the store has
-acknowledged it. Until then the job is still leased to this process: if the process dies first, the job
-is reaped and run again, at-least-once, under the same idempotency key.
-
-Against the writer thread it replaced: one thread fewer per submission, drain and end to end unchanged
-within the noise of a loaded machine (bench/README.md, "Two threads per submission").
+A worker writes its result at once when no other write is in flight; results that arrive meanwhile go
+together in the next write, led by the first of their workers (``engine.batching.GroupCommit``, as the
+intake's group commit). A worker returns from ``submit`` only once its result is acknowledged, so a job is
+never reported done (signals, a workflow's next step) before the store has its outcome. If the process dies
+first, the job is still leased to it and is reaped and run again: at-least-once, under the same idempotency
+key.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ from app.store_health import store_fault
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
-Item = tuple[dict[str, Any] | None, Change, Callable[[], object] | None]
+Item = tuple[dict[str, Any] | None, Change]
 
 
 class ResultWriter:
@@ -42,20 +39,21 @@ class ResultWriter:
     def submit(
         self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], object] | None = None
     ) -> None:
-        """Write one attempt's log row and job change, now or (another worker is writing) in that worker's
-        next write; ``then`` runs once the write has ended, in the thread that wrote it."""
-        self._group.submit((log_doc, change, then), wait=False)
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every result submitted so far is written. False if that took longer than ``timeout``."""
-        return self._group.flush(timeout)
+        """Write one attempt's log row and job change (with those of other workers arriving meanwhile);
+        then, once that write has ended, run ``then`` here."""
+        self._group.submit((log_doc, change))
+        if then is not None:
+            try:
+                then()
+            except Exception:
+                log.exception("result callback failed")
 
     def _write(self, batch: list[Item]) -> None:
         """Write ``batch``: retried while the store is unreachable or slow (the jobs stay leased to this
         process meanwhile); given up, and left to the lease's expiry, on any other failure."""
-        logs = [doc for doc, _, _ in batch if doc is not None]
+        logs = [doc for doc, _ in batch if doc is not None]
         attempts = list(logs)  # each integration's latest attempt, for the rollups
-        changes = [change for _, change, _ in batch]
+        changes = [change for _, change in batch]
         delay = 0.5
         while True:
             try:
@@ -63,17 +61,17 @@ class ResultWriter:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
                 apply_all(changes, attempts)  # (and the rollups of the jobs they settle: one bulk more)
-                break
+                return
             except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
                 log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
-                break
+                return
             except Exception as exc:
                 if store_fault(exc) is None:
                     log.exception(
                         "writing %d results failed; their jobs will be retried when the leases expire",
                         len(batch),
                     )
-                    break
+                    return
                 # Unreachable or slow: the jobs stay leased to us meanwhile; keep the results until it answers.
                 log.warning(
                     "writing %d results failed (%s); retrying in %.1f s",
@@ -83,12 +81,6 @@ class ResultWriter:
                 )
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
-        for _, _, then in batch:
-            if then is not None:
-                try:
-                    then()
-                except Exception:
-                    log.exception("result callback failed")
 
 
 def _insert_logs(logs: list[dict[str, Any]]) -> None:

@@ -1,8 +1,6 @@
 """Attempt results are written by the workers themselves (engine.writer on engine.batching.GroupCommit): a
-result alone is written at once; results that arrive during a write go on to their next job at once and
-are written together by the worker writing, before it goes on; what a result settles (``then``: the job's
-signals, a workflow's next step) runs only once it is written. Callers that wait (the intake) return only
-once their own item is written."""
+result alone is written at once, results that arrive during a write share the next one, and a worker goes
+on (its ``then``: the job's signals, a workflow's next step) only once its own result is written."""
 
 from __future__ import annotations
 
@@ -22,7 +20,6 @@ class HeldWrites:
 
     def __init__(self) -> None:
         self.groups: list[list[str]] = []
-        self.threads: list[str] = []
         self.written: set[str] = set()
         self.hold = threading.Event()
         self.hold.set()
@@ -30,7 +27,6 @@ class HeldWrites:
 
     def __call__(self, group: list[str]) -> None:
         self.groups.append(list(group))
-        self.threads.append(threading.current_thread().name)
         self.entered.set()
         self.hold.wait(10)
         self.written.update(group)
@@ -90,54 +86,3 @@ def test_a_results_then_runs_in_the_worker_after_its_write(monkeypatch, fails):
     )
     assert order == ["write 1", "then"]
     assert ran_on == [threading.current_thread().name]
-
-
-@pytest.mark.parametrize("others", [1, 3, 6])
-def test_items_that_do_not_wait_are_written_by_the_caller_writing_before_it_returns(others):
-    writes = HeldWrites()
-    group = GroupCommit(writes)
-    writes.hold.clear()
-    first = threading.Thread(target=group.submit, args=("first", False), name="first-worker")
-    first.start()
-    assert writes.entered.wait(5)
-    for n in range(others):  # each returns at once although a write is in flight
-        group.submit(f"w{n}", wait=False)
-    assert group.waiting == others and writes.written == set()
-    writes.hold.set()
-    first.join(5)
-    assert not first.is_alive()
-    assert writes.groups == [["first"], [f"w{n}" for n in range(others)]]  # one more write for them all
-    assert writes.threads == ["first-worker", "first-worker"]
-    assert group.flush(1)
-
-
-def test_a_write_that_raises_leaves_no_item_behind():
-    attempts: list[list[str]] = []
-
-    def write_group(batch: list[str]) -> None:
-        attempts.append(list(batch))
-        if len(attempts) == 1:
-            started.set()
-            release.wait(5)
-            raise KeyboardInterrupt  # a BaseException the writer does not catch
-
-    started, release = threading.Event(), threading.Event()
-    group = GroupCommit(write_group)
-    failed: list[BaseException] = []
-
-    def lead() -> None:
-        try:
-            group.submit("a", wait=False)
-        except BaseException as exc:  # noqa: BLE001 - what reached the leader
-            failed.append(exc)
-
-    leader = threading.Thread(target=lead)
-    leader.start()
-    assert started.wait(5)
-    group.submit("b", wait=False)  # queued behind the write that will raise
-    release.set()
-    leader.join(5)
-    assert [type(e) for e in failed] == [KeyboardInterrupt]
-    group.submit("c")  # the next caller writes what was left, its own item with it
-    assert attempts == [["a"], ["b", "c"]]
-    assert group.flush(1)
