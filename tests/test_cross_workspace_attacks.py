@@ -327,7 +327,7 @@ def test_concurrent_submissions_of_a_and_b_in_one_group_commit_are_both_written(
     ]
     for thread in others:
         thread.start()
-    wait_until(lambda: gi.group._group.waiting == 2 or len(answers) > 0, what="A and B queued for one write")
+    wait_until(lambda: len(gi.group._waiting) == 2 or len(answers) > 0, what="A and B queued for one write")
     assert not answers, {k: (v.status_code, v.get_data(as_text=True)[:300]) for k, v in answers.items()}
     go.set()
     for thread in [first, *others]:

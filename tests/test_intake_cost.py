@@ -356,7 +356,7 @@ def _grouped(app, name: str, callers: dict[str, list[dict]]) -> dict[str, BaseEx
     for who, docs in callers.items():
         threads.append(threading.Thread(target=call, args=(who, docs)))
         threads[-1].start()
-    wait_until(lambda: gi.group._group.waiting == len(callers), what="every caller queued for one write")
+    wait_until(lambda: len(gi.group._waiting) == len(callers), what="every caller queued for one write")
     go.set()
     for thread in threads:
         thread.join(10)

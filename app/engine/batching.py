@@ -1,14 +1,11 @@
-"""Items written in batches: one store round trip for many items. Two ways:
+"""A background thread that writes queued items in batches: one store round trip for many items.
 
-- ``GroupCommit``: no thread of its own. Callers that arrive while a write is in flight go together in the
-  next write, led by the first of them; each returns once its own item is written. For writes someone
-  waits for: a submission and its jobs before the 202 (engine.group_commit), an attempt's result before
-  its worker reports the job done (engine.writer).
-- ``Batcher``: a background thread, for writes nobody waits for (clearing dispatch markers, engine.dispatch).
-
-A ``Batcher``'s item waits at most ``max_delay`` seconds, or until ``max_batch`` items are waiting. With
-``idle_exit`` the thread ends after that many idle seconds and starts again with the next item, so an app
-that stops submitting (a test, a worker being replaced) leaves no thread behind.
+Used for attempt results (engine.writer) and for clearing dispatch markers (engine.dispatch). An item
+waits at most ``max_delay`` seconds (``busy_delay`` right after a batch of several), or until
+``max_batch`` items are waiting; an ``urgent`` item (someone waits for it: a workflow's next step) ends the
+wait, its batch taking what is queued already. With ``idle_exit`` the
+thread ends after that many idle seconds and starts again with the next item, so an app that stops
+submitting (a test, a worker being replaced) leaves no thread behind.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from pymongo.errors import InvalidOperation
@@ -27,66 +23,6 @@ from app.store_health import store_fault
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-class _Waiter(Generic[T]):
-    __slots__ = ("item", "woken", "lead", "done")
-
-    def __init__(self, item: T):
-        self.item = item
-        self.woken = threading.Event()
-        self.lead = False  # woken to write the next group rather than with its own written
-        self.done = False
-
-
-class GroupCommit(Generic[T]):
-    """Concurrent callers' items written together, by the callers themselves (group commit).
-
-    A caller alone writes at once. Callers that arrive while a write is in flight wait; when it ends, the
-    first of them writes everything that came meanwhile (its own item included) and wakes the others. So N
-    concurrent callers cost about one round trip rather than N, nobody waits for a timer, and no thread
-    but the callers' is involved. ``write_group`` gets the items in arrival order; an exception it raises
-    reaches the caller that led that write only (it must record each item's outcome itself).
-    """
-
-    def __init__(self, write_group: Callable[[list[T]], None]):
-        self._write_group = write_group
-        self._lock = threading.Lock()
-        self._waiting: list[_Waiter[T]] = []
-        self._writing = False
-
-    @property
-    def waiting(self) -> int:
-        """Callers waiting for the write in flight to end (for tests and tools)."""
-        return len(self._waiting)
-
-    def submit(self, item: T) -> None:
-        """Write ``item`` with whatever else is waiting; returns once the write that took it has ended."""
-        waiter = _Waiter(item)
-        with self._lock:
-            self._waiting.append(waiter)
-            waiter.lead = not self._writing
-            self._writing = True
-        if not waiter.lead:
-            waiter.woken.wait()
-        if not waiter.done:  # this caller leads the next write (its own item is in it)
-            self._lead()
-
-    def _lead(self) -> None:
-        with self._lock:
-            group, self._waiting = self._waiting, []
-        try:
-            self._write_group([waiter.item for waiter in group])
-        finally:
-            with self._lock:
-                for waiter in group:
-                    waiter.done = True
-                if self._waiting:  # the first caller that came meanwhile writes the next group
-                    self._waiting[0].woken.set()
-                else:
-                    self._writing = False
-            for waiter in group:
-                waiter.woken.set()
 
 
 class Batcher(Generic[T]):
@@ -99,11 +35,16 @@ class Batcher(Generic[T]):
         max_batch: int = 200,
         max_delay: float = 0.004,
         idle_exit: float | None = None,
+        busy_delay: float | None = None,
     ):
         self.max_batch = max_batch
         self.max_delay = max_delay
+        # After a batch of several items (they come faster than max_delay), wait up to busy_delay for
+        # the next one: under load, fewer and larger writes; alone, an item still waits only max_delay.
+        self.busy_delay = max_delay if busy_delay is None else busy_delay
+        self._busy = False
         self.idle_exit = idle_exit
-        self._queue: queue.Queue[T | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[T, bool] | None] = queue.Queue()
         self._pending = 0
         self._idle = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -114,12 +55,12 @@ class Batcher(Generic[T]):
     def write(self, batch: list[T]) -> None:
         raise NotImplementedError
 
-    def put(self, item: T) -> None:
-        """Queue one item for the next batch."""
+    def put(self, item: T, urgent: bool = False) -> None:
+        """Queue one item for the next batch; ``urgent``: that batch is written without waiting for more."""
         with self._idle:  # queued under the lock: an idle thread ending now cannot miss it
             self._pending += 1
             self._ensure_thread()
-            self._queue.put(item)
+            self._queue.put((item, urgent))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far is written. False if that took longer than ``timeout``."""
@@ -148,7 +89,7 @@ class Batcher(Generic[T]):
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
-    def _next(self) -> T | None:
+    def _next(self) -> tuple[T, bool] | None:
         """The first item of the next batch; None to stop (closed, or idle for ``idle_exit`` s)."""
         while True:
             try:
@@ -164,10 +105,10 @@ class Batcher(Generic[T]):
             first = self._next()
             if first is None:
                 return
-            batch = [first]
-            deadline = time.monotonic() + self.max_delay
+            batch, urgent = [first[0]], first[1]
+            deadline = time.monotonic() + (self.busy_delay if self._busy else self.max_delay)
             while len(batch) < self.max_batch:
-                left = deadline - time.monotonic()
+                left = 0.0 if urgent else deadline - time.monotonic()
                 try:
                     got = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
                 except queue.Empty:
@@ -175,7 +116,9 @@ class Batcher(Generic[T]):
                 if got is None:
                     self._queue.put(None)  # finish this batch, then stop
                     break
-                batch.append(got)
+                batch.append(got[0])
+                urgent = urgent or got[1]
+            self._busy = len(batch) > 1
             try:
                 self.write(batch)
             except Exception as exc:

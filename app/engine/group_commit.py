@@ -3,9 +3,9 @@
 An accepted submission is written before its 202 as one ordered list of parts: the submission, then its
 jobs (``engine.write_unit``). Under load a process's requests would each wait for the store in turn; here
 the parts of callers that arrive while a write is in flight go together in the next write, so N concurrent
-submissions cost about one round trip rather than N (``engine.batching.GroupCommit``, as for attempt
-results). Nobody waits for a timer: a caller alone writes at once. Each caller returns only once its own
-documents are acknowledged, and gets the errors of its own documents only.
+submissions cost about one round trip rather than N. Nobody waits for a timer: a caller alone writes at
+once. Each caller returns only once its own documents are acknowledged, and gets the errors of its own
+documents only.
 
 A caller's parts are written in order, a part only once the parts before it are written: a group whose
 parts span collections (or a caller with several parts) is an ordered client-level ``bulkWrite`` where the
@@ -23,6 +23,7 @@ in 2 rounds of 3 and noise in the third: kept, as not shown to be worthless, unt
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -38,7 +39,6 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from app.engine.batching import GroupCommit
 from app.services import Inserts, services
 from app.store.traits import StoreTraits, store_traits
 
@@ -83,6 +83,9 @@ def is_duplicate(error: BaseException | None) -> bool:
 class _Ticket:
     parts: list[Part]
     size: int = 0  # the caller's estimate of its documents' size in bytes
+    woken: threading.Event = field(default_factory=threading.Event)
+    lead: bool = False  # woken to write the next group rather than with a result
+    done: bool = False
 
     def to_write(self) -> list[Part]:
         """Its parts still to write, in order: none after a failed one (they are skipped), none after one
@@ -110,7 +113,9 @@ class GroupInsert:
 
     def __init__(self, collection: Callable[[], Collection]):
         self._collection = collection
-        self._group = GroupCommit(self._write_group)
+        self._lock = threading.Lock()
+        self._waiting: list[_Ticket] = []
+        self._writing = False
         self._client_bulk = True  # until the store says it has no client-level bulkWrite
         self._traits: StoreTraits | None = None  # asked once the store answers
 
@@ -134,7 +139,15 @@ class GroupInsert:
         ``COMMAND_BYTES`` for parts that must not be split between two commands."""
         if not parts:
             return
-        self._group.submit(_Ticket(parts, size))
+        ticket = _Ticket(parts, size)
+        with self._lock:
+            self._waiting.append(ticket)
+            ticket.lead = not self._writing
+            self._writing = True
+        if not ticket.lead:
+            ticket.woken.wait()
+        if not ticket.done:  # this caller leads the next write (its own documents are in it)
+            self._write_group()
 
     def insert(self, docs: list[dict[str, Any]], collection: Callable[[], Collection] | None = None) -> None:
         """Insert ``docs``. Raises ``BulkWriteError`` with this caller's failed documents (indexes into
@@ -156,8 +169,9 @@ class GroupInsert:
                 raise DuplicateKeyError(message, DUPLICATE_KEY) from None
             raise
 
-    def _write_group(self, group: list[_Ticket]) -> None:
-        """The parts of the callers in ``group`` written; every part gets its outcome, whatever happens."""
+    def _write_group(self) -> None:
+        with self._lock:
+            group, self._waiting = self._waiting, []
         try:
             self._write(group)
         except PyMongoError as exc:  # the whole write failed (the store is down, a timeout): every caller's
@@ -174,6 +188,16 @@ class GroupInsert:
         except BaseException as exc:
             _fail_rest(group, exc)
             raise
+        finally:
+            with self._lock:
+                for ticket in group:
+                    ticket.done = True
+                if self._waiting:  # the first caller that came meanwhile writes the next group
+                    self._waiting[0].woken.set()
+                else:
+                    self._writing = False
+            for ticket in group:
+                ticket.woken.set()
 
     def _write(self, group: list[_Ticket]) -> None:
         parts = [part for ticket in group for part in ticket.parts if part.docs]

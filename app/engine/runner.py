@@ -196,6 +196,7 @@ class JobRunner:
                 log_doc,
                 jobs.finish(job, JobStatus.COMPLETED),
                 lambda: self._settled(job, duration, output=output),
+                urgent=bool(job.get("run_id")),  # the run's next step waits for it
             )
             return
         _, disabled = self._breaker(job).failed(config, trial)
@@ -211,6 +212,7 @@ class JobRunner:
                 log_doc,
                 jobs.finish(job, JobStatus.FAILED, error.message),
                 lambda: self._settled(job, duration, error=error.message),
+                urgent=bool(job.get("run_id")),
             )
             return
         delay = retry_delay(
@@ -260,12 +262,12 @@ def step_config(job: JobRecord, circuit: ConfigRecord | None) -> ConfigRecord:
 def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     """Run the claimed ``job`` to its recorded outcome in the calling thread: the same ``JobRunner.run``
     the scheduler's workers call (the plugin through engine.plugin_calls, outcome, circuit, backoff, the
-    writer's record), in this thread as on a worker. Returns the job as stored after. For tests and tools:
-    a built-in's network waits end by the deadline and a plugin process is killed at it, as on a worker;
-    any other plugin in this process gets no deadline."""
+    writer's record), with the plugin called and the result written here. Returns the job as stored after.
+    For tests and tools: a built-in's network waits end by the deadline and a plugin process is killed at
+    it, as on a worker; any other plugin in this process gets no deadline."""
     found = services(app)
     queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
-    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter())
+    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
     runner.run(job, runner.load_configs([job]).get(job["config_id"]))
     return PluginJob._get_collection().find_one({"_id": job["_id"]})
 

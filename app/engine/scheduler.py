@@ -72,7 +72,7 @@ class Scheduler:
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         found = services(app)
         registry, box = found.plugins, found.secrets
-        self.writer = ResultWriter()
+        self.writer = ResultWriter(busy_delay=0.05)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: Slots | None = None
         self._aps: BackgroundScheduler | None = None
@@ -148,12 +148,14 @@ class Scheduler:
         while (self._inflight or self._polling or self._passes) and time.monotonic() < deadline:
             time.sleep(0.05)
         with pymongo.timeout(STOP_MARGIN / 2):  # the store gets this long, hung or not
+            self.writer.flush(timeout=STOP_MARGIN / 2)
             released, unknown = self._let_go()
         if self._pool:
             self._pool.shutdown()
         self.deadlines.shutdown()
         # Plugin worker processes are killed: a call in one ends here (its job is "outcome unknown").
         services(self.app).plugin_host.shutdown(kill=True)
+        self.writer.close(timeout=0.1)
         self._stopped.set()
         log.info(
             "scheduler %s stopped; %d unfinished jobs released, %d left running with their outcome unknown",

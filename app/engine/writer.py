@@ -1,13 +1,9 @@
-"""Attempt results written in batches by the workers themselves: execution logs with one insert_many, job
-changes with one bulk_write, and what they settle added to the delivery rollups (engine.rollups) with one
-more.
+"""Attempt results written in batches: execution logs with one insert_many, job changes with one bulk_write,
+and what they settle added to the delivery rollups (engine.rollups) with one more.
 
-A worker writes its result at once when no other write is in flight; results that arrive meanwhile go
-together in the next write, led by the first of their workers (``engine.batching.GroupCommit``, as the
-intake's group commit). A worker returns from ``submit`` only once its result is acknowledged, so a job is
-never reported done (signals, a workflow's next step) before the store has its outcome. If the process dies
-first, the job is still leased to it and is reaped and run again: at-least-once, under the same idempotency
-key.
+A result waits at most ``max_delay`` seconds (or until ``max_batch`` results are waiting) before it is
+written. This is safe: until its change is written, a job is still leased to this process, so if the
+process dies first the job is reaped and run again — at-least-once, under the same idempotency key.
 """
 
 from __future__ import annotations
@@ -19,7 +15,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, InvalidOperation
 
-from app.engine.batching import GroupCommit
+from app.engine.batching import Batcher
 from app.engine.jobs import Change, apply_all
 from app.models import PluginExecutionLog
 from app.store_health import store_fault
@@ -27,33 +23,37 @@ from app.store_health import store_fault
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
-Item = tuple[dict[str, Any] | None, Change]
+Item = tuple[dict[str, Any] | None, Change, Callable[[], object] | None]
 
 
-class ResultWriter:
-    """Writes attempt results in the calling threads, concurrent ones together; safe from many threads."""
+class ResultWriter(Batcher[Item]):
+    """Writes results on its thread, in batches; ``inline``: at once, in the submitting thread."""
 
-    def __init__(self) -> None:
-        self._group: GroupCommit[Item] = GroupCommit(self._write)
+    name = "formhooks-writer"
+
+    def __init__(self, *, inline: bool = False, busy_delay: float | None = None):
+        self.inline = inline
+        super().__init__(busy_delay=busy_delay, idle_exit=1.0 if inline else None)
 
     def submit(
-        self, log_doc: dict[str, Any] | None, change: Change, then: Callable[[], object] | None = None
+        self,
+        log_doc: dict[str, Any] | None,
+        change: Change,
+        then: Callable[[], object] | None = None,
+        urgent: bool = False,
     ) -> None:
-        """Write one attempt's log row and job change (with those of other workers arriving meanwhile);
-        then, once that write has ended, run ``then`` here."""
-        self._group.submit((log_doc, change))
-        if then is not None:
-            try:
-                then()
-            except Exception:
-                log.exception("result callback failed")
+        """Queue one attempt's log row and job change; ``then`` runs once they are written. ``urgent``
+        (a workflow step settling: its run's next step waits for ``then``): written without waiting for
+        a batch to fill."""
+        if self.inline:
+            self.write([(log_doc, change, then)])
+        else:
+            self.put((log_doc, change, then), urgent)
 
-    def _write(self, batch: list[Item]) -> None:
-        """Write ``batch``: retried while the store is unreachable or slow (the jobs stay leased to this
-        process meanwhile); given up, and left to the lease's expiry, on any other failure."""
-        logs = [doc for doc, _ in batch if doc is not None]
+    def write(self, batch: list[Item]) -> None:
+        logs = [doc for doc, _, _ in batch if doc is not None]
         attempts = list(logs)  # each integration's latest attempt, for the rollups
-        changes = [change for _, change in batch]
+        changes = [change for _, change, _ in batch]
         delay = 0.5
         while True:
             try:
@@ -61,17 +61,17 @@ class ResultWriter:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
                 apply_all(changes, attempts)  # (and the rollups of the jobs they settle: one bulk more)
-                return
+                break
             except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
                 log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
-                return
+                break
             except Exception as exc:
                 if store_fault(exc) is None:
                     log.exception(
                         "writing %d results failed; their jobs will be retried when the leases expire",
                         len(batch),
                     )
-                    return
+                    break
                 # Unreachable or slow: the jobs stay leased to us meanwhile; keep the results until it answers.
                 log.warning(
                     "writing %d results failed (%s); retrying in %.1f s",
@@ -81,6 +81,12 @@ class ResultWriter:
                 )
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
+        for _, _, then in batch:
+            if then is not None:
+                try:
+                    then()
+                except Exception:
+                    log.exception("result callback failed")
 
 
 def _insert_logs(logs: list[dict[str, Any]]) -> None:

@@ -127,6 +127,7 @@ def _run_claimed(scheduler: Scheduler) -> None:
         configs = scheduler.runner.load_configs(jobs)
         for job in jobs:
             scheduler.runner.run(job, configs.get(job["config_id"]))
+        scheduler.writer.flush()
 
 
 @pytest.mark.parametrize("jobs", [2, 5])
@@ -173,6 +174,7 @@ def test_the_rest_of_a_batch_sees_what_its_first_job_did_to_the_integration(
     configs = scheduler.runner.load_configs(jobs)  # one copy for the batch, read before any job ran
     for job in jobs:
         scheduler.runner.run(job, configs[job["config_id"]])
+    scheduler.writer.flush()
 
     assert len(jobs) == 3 and len(sink.requests) == 1
     assert sorted(api.job(i)["status"] for i in ids) == sorted([first, after, after])

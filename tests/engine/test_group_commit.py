@@ -76,7 +76,7 @@ def _run_while_first_write_is_held(held: HeldCollection, group: GroupInsert, doc
     wait_until(lambda: held.writes, what="the first write under way")
     for t in threads[1:]:
         t.start()
-    wait_until(lambda: group._group.waiting == len(docs) - 1, what="the others queued behind it")
+    wait_until(lambda: len(group._waiting) == len(docs) - 1, what="the others queued behind it")
     held.release.set()
     for t in threads:
         t.join(10)
@@ -172,7 +172,7 @@ def test_a_submission_and_another_requests_jobs_share_one_group_and_keep_their_o
     ]
     for t in others:
         t.start()
-    wait_until(lambda: group._group.waiting == 2, what="both queued behind it")
+    wait_until(lambda: len(group._waiting) == 2, what="both queued behind it")
     held.release.set()
     for t in [first, *others]:
         t.join(10)
@@ -212,7 +212,7 @@ def test_a_callers_jobs_are_written_only_if_its_submission_is(app, monkeypatch, 
     others = [threading.Thread(target=group.write, args=(parts,)) for parts in (a, b)]
     for t in others:
         t.start()
-    wait_until(lambda: group._group.waiting == 2, what="both queued behind it")
+    wait_until(lambda: len(group._waiting) == 2, what="both queued behind it")
     held.release.set()
     for t in [first, *others]:
         t.join(10)
@@ -262,7 +262,7 @@ def test_a_callers_parts_are_never_split_between_two_commands(app, monkeypatch):
     others = [threading.Thread(target=group.write, args=(parts, 60)) for parts in callers.values()]
     for queued, t in enumerate(others, start=1):  # (one at a time, so that they queue in this order)
         t.start()
-        wait_until(lambda n=queued: group._group.waiting == n, what="queued")
+        wait_until(lambda n=queued: len(group._waiting) == n, what="queued")
     held.release.set()
     for t in [first, *others]:
         t.join(10)
@@ -295,7 +295,7 @@ def test_a_unit_too_large_for_one_command_never_shares_one_with_another(app, mon
     wait_until(lambda: sent, what="the first write under way")
     for queued, who in enumerate(("big", "small"), start=1):
         threads[who].start()
-        wait_until(lambda n=queued: units["first"].group._group.waiting == n, what="queued")
+        wait_until(lambda n=queued: len(units["first"].group._waiting) == n, what="queued")
     release.set()
     for t in threads.values():
         t.join(10)

@@ -200,8 +200,11 @@ def _stored(job_id: ObjectId) -> dict[str, Any]:
 
 def _write(change: jobs.Change) -> bool:
     """Apply a change through the result writer, as a worker's attempt does; True when it took effect."""
+    writer = ResultWriter(busy_delay=0.01)
     before = _stored(change.filter["_id"])
-    ResultWriter().submit(None, change)  # returns once written
+    writer.submit(None, change)
+    assert writer.flush()
+    writer.close()
     return _stored(change.filter["_id"]) != before
 
 
