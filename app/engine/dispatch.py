@@ -203,11 +203,16 @@ class EventJobs:
         self.taken = handoff.claim_at_insert(eligible) if handoff is not None and eligible else []
 
     def settle(
-        self, error: BaseException | None, attempted: bool = True, markers: MarkerClearer | None = None
+        self,
+        error: BaseException | None,
+        attempted: bool = True,
+        markers: MarkerClearer | None = None,
+        keep_marker: bool = False,
     ) -> list[dict]:
         """After the insert of ``docs`` ended with ``error`` (None: written; ``attempted`` false: never
         tried, the event was not stored): start the handed-off jobs that were written, count the skipped
-        configs, clear the event's pending marker (at once, or in a batch of ``markers``).
+        configs, clear the event's pending marker (at once, or in a batch of ``markers``) unless
+        ``keep_marker`` (another part of the request's write failed: the sweep finishes the event).
 
         Returns ``{"_id", "plugin_id", "config_id", "new", "running"}`` per job (``new`` is false for jobs
         an earlier dispatch made; ``running``: handed off). Raises ``error`` unless it was only jobs that
@@ -236,7 +241,7 @@ class EventJobs:
         owner = Submission if self.submission is not None else Form
         owner_id = self.submission["_id"] if self.submission is not None else self.form["_id"]
         # (a submission stored with its jobs in one write that cannot stop part-way has no marker)
-        if self.submission is None or self.submission.get("dispatch_pending"):
+        if not keep_marker and (self.submission is None or self.submission.get("dispatch_pending")):
             if markers is None:
                 clear_marker(owner._get_collection(), owner_id, self.event.key)
             else:
@@ -388,7 +393,9 @@ def init_app(app: Flask) -> None:
             os.kill(os.getpid(), signal_module.SIGKILL)
 
         def settle(part: Part) -> list[ObjectId]:
-            return _announced(sender, planned.settle(part.error, not part.skipped, markers))
+            return _announced(
+                sender, planned.settle(part.error, not part.skipped, markers, keep_marker=not unit.complete)
+            )
 
         unit.add_jobs(found.inserts.jobs, planned.docs, settle)
 

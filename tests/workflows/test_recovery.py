@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from app.engine import dispatch
 from app.engine.workflow_runs import runs
@@ -99,3 +100,36 @@ def test_the_sweep_starts_no_second_run_of_an_event_whose_runs_were_written(mark
     WorkflowRun._get_collection().update_many({}, {"$set": {"updated_at": dt.datetime(2026, 1, 1)}})
     runs(app).sweep(min_age=60)
     assert [PluginJob.objects(run_id=run_id).count() for run_id in first] == [1, 1]
+
+
+def test_a_runs_write_that_fails_after_the_jobs_were_written_keeps_the_marker_for_the_sweep(
+    marker_path, monkeypatch
+):
+    # (an error, not a crash: the request goes on to settle what was written, and must not clear the marker
+    # the runs still need)
+    app, api, form, flows = marker_path
+    group = services(app).inserts.submissions.group
+    real = group.write
+
+    def write(parts, size=None):
+        lost = [part for part in parts if part.collection().name == "workflow_runs"]
+        real([part for part in parts if part not in lost])
+        for part in lost:
+            part.fail(AutoReconnect("connection reset while writing the runs"))
+        if lost:
+            raise AutoReconnect("connection reset while writing the runs")
+
+    monkeypatch.setattr(group, "write", write)
+    resp = api.post(f"/api/forms/{form['id']}/submissions", {"data": {"email": "ada@example.com"}})
+    monkeypatch.undo()
+    services(app).markers.flush(2.0)  # (markers are cleared in batches)
+    assert resp.status_code == 503
+    [sub] = Submission._get_collection().find({})
+    assert WorkflowRun.objects.count() == 0 and PluginJob.objects(run_id=None).count() == 1
+    assert sub["dispatch_pending"] and sub["pending_events"]  # kept: the event is not finished
+    _age_markers()
+
+    assert dispatch.sweep(max_attempts=5, min_age=60, app=app) == 1
+    started = WorkflowRun.objects(workflow_id__in=[wf["id"] for wf in flows])
+    assert sorted(run.workflow_id for run in started) == sorted(wf["id"] for wf in flows)
+    assert PluginJob.objects(run_id=None).count() == 1  # the integration's job, once
