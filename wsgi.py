@@ -1,5 +1,6 @@
 """WSGI entry point: ``gunicorn wsgi:app``. Each worker runs its own scheduler, safely (atomic claims)."""
 
-from app import create_app
+from app import create_app, switch_interval
 
+switch_interval.apply()
 app = create_app()
