@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from app.api.openapi_schemas import Out, PageOut, id_field, time_field
+from app.api.openapi_schemas import CircuitOut, Out, PageOut, id_field, time_field
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus, WorkflowStatus
 
 STEP_STATUSES = ["waiting", "pending", "succeeded", "failed", "skipped", "cancelled"]
@@ -22,6 +22,10 @@ class StepOut(Out):
     on_error = fields.String(required=True, metadata={"enum": list(ON_ERROR)})
     retries = fields.Integer(required=True)
     delay_seconds = fields.Integer()
+    circuit = fields.Nested(
+        CircuitOut,
+        metadata={"description": "The step's circuit: open after repeated failures, its jobs wait"},
+    )
 
 
 class WorkflowOut(Out):
@@ -88,6 +92,8 @@ class RunPage(PageOut):
 
 
 class StepPreviewOut(Out):
-    input = fields.Dict(allow_none=True, metadata={"description": "The step's config rendered (secrets masked)"})
+    input = fields.Dict(
+        allow_none=True, metadata={"description": "The step's config rendered (secrets masked)"}
+    )
     preview = fields.Dict(allow_none=True, metadata={"description": "What the plugin would send"})
     error = fields.String(allow_none=True)

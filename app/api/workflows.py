@@ -21,8 +21,10 @@ from app.api.util import json_body, load, paginate, query_id
 from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
 from app.contract.schema import mask
+from app.engine.circuit import state_of, step_circuit_docs
 from app.engine.conditions import ConditionError, parse
 from app.engine.host_steps import HostStep, step_plugin
+from app.engine.jobs import step_key
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
@@ -70,6 +72,13 @@ class StepIn(Schema):
         metadata={"description": "Wait this long before the step runs (at most 7 days)"},
     )
 
+    @pre_load
+    def _read_only(self, data: Any, **_: Any) -> Any:
+        """A step sent back as it was read: its ``circuit`` is the engine's, shown but never taken."""
+        if isinstance(data, dict) and "circuit" in data:
+            data = {k: v for k, v in data.items() if k != "circuit"}
+        return data
+
 
 class WorkflowIn(Schema):
     class Meta:
@@ -109,11 +118,14 @@ class RunIn(Schema):
 
 
 def workflow_json(wf: Workflow) -> dict[str, Any]:
+    """A workflow as the API shows it: secrets masked, and each step's circuit (one read for all steps)."""
+    keys = [step_key(wf.id, step["name"]) for step in wf.steps]
+    circuits = step_circuit_docs(keys)
     shown = []
-    for step in wf.steps:
+    for key, step in zip(keys, wf.steps, strict=True):
         plugin = step_plugin(services().plugins, step["plugin_id"])
         config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
-        shown.append({**step, "config": config})
+        shown.append({**step, "config": config, "circuit": state_of(circuits.get(key) or {})})
     return wf.to_dict(shown)
 
 
@@ -199,7 +211,9 @@ def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
         return
     wf.inbound_token = wf.inbound_token or secrets.token_urlsafe(24)
     if "secret" in raw_trigger and raw_trigger["secret"] is not None:
-        wf.inbound_secret = services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
+        wf.inbound_secret = (
+            services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
+        )
 
 
 def _status_filter(statuses: list[str]) -> dict[str, Any]:

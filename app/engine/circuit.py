@@ -36,6 +36,12 @@ def step_circuits() -> Collection:
     return database()[STEP_CIRCUITS]
 
 
+def step_circuit_docs(keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The circuit documents of workflow steps ``keys`` (engine.jobs.step_key), one read; a step that never
+    failed has none and is absent."""
+    return {doc["_id"]: doc for doc in step_circuits().find({"_id": {"$in": keys}})} if keys else {}
+
+
 @dataclass(frozen=True)
 class Admission:
     """Whether a job may run now: ``run``; or wait ``defer`` seconds. ``trial`` marks the half-open probe."""
@@ -51,7 +57,7 @@ def is_closed(config: ConfigRecord | dict[str, Any]) -> bool:
     return (config.get("circuit") or {}).get("state", CLOSED) == CLOSED
 
 
-def state_of(config: ConfigRecord) -> dict[str, Any]:
+def state_of(config: ConfigRecord | dict[str, Any]) -> dict[str, Any]:
     """The circuit as shown by the API."""
     c = config.get("circuit") or {}
     return {

@@ -16,7 +16,7 @@ from app.contract import PluginError
 from app.contract.registry import PluginRegistry
 from app.engine import jobs
 from app.engine.backoff import retry_delay
-from app.engine.circuit import CircuitBreaker, step_circuits
+from app.engine.circuit import CircuitBreaker, step_circuit_docs, step_circuits
 from app.engine.deadline import DeadlineRunner
 from app.engine.host_steps import step_plugin
 from app.engine.jobs import disable_integration, out_of_attempts
@@ -229,7 +229,6 @@ class JobRunner:
             ),
         )
 
-
     def _settled(
         self, job: JobRecord, duration: float, output: dict[str, Any] | None = None, error: str | None = None
     ) -> None:
@@ -267,7 +266,9 @@ def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     it, as on a worker; any other plugin in this process gets no deadline."""
     found = services(app)
     queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
-    runner = JobRunner(app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True))
+    runner = JobRunner(
+        app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(inline=True)
+    )
     runner.run(job, runner.load_configs([job]).get(job["config_id"]))
     return PluginJob._get_collection().find_one({"_id": job["_id"]})
 
@@ -275,7 +276,7 @@ def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
 def _read_step_circuits(keys: list[str]) -> list[dict[str, Any]]:
     """The circuit documents of workflow steps ``keys``; a step without one (it never failed) as ``{"_id"}``,
     which is healthy and kept like a healthy config."""
-    found = {doc["_id"]: doc for doc in step_circuits().find({"_id": {"$in": keys}})}
+    found = step_circuit_docs(keys)
     return [found.get(key) or {"_id": key} for key in keys]
 
 

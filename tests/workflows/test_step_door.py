@@ -11,7 +11,7 @@ from app.engine.queue import JobQueue
 from app.engine.runner import run_one
 from app.engine.workflow_runs import runs
 from app.models import PluginExecutionLog, PluginJob
-from tests.conftest import Api
+from tests.conftest import Api, ui_login
 from tests.support.wait import wait_until
 from tests.workflows.conftest import create_workflow
 
@@ -112,3 +112,33 @@ def test_steps_run_by_the_scheduler_obey_their_circuit_too(make_app):
     assert _attempts_of(failing) == 2
     held = PluginJob.objects(run_id__in=failing, status="pending")
     assert held.count() == 3 and all(job.scheduled_for > time.time() + 500 for job in held)
+
+
+def test_an_open_step_circuit_is_shown_to_its_owner_and_a_workflow_read_can_be_saved_back(make_app, sink):
+    app = make_app(CIRCUIT_FAILURE_THRESHOLD=2, CIRCUIT_COOLDOWN=600)
+    client = app.test_client()
+    api = Api(client)
+    steps = [_hook("post", REFUSED), _hook("after", f"{sink.url}/up")]
+    down = create_workflow(api, {"type": "manual"}, steps)
+    fine = create_workflow(api, {"type": "manual"}, [_hook("post", f"{sink.url}/up")])
+    _start(api, down["id"], 3)
+    for job in JobQueue("me", lease_seconds=30).claim(10):
+        run_one(app, job)
+
+    shown = api.get(f"/api/workflows/{down['id']}").json
+    circuits = {step["name"]: step["circuit"] for step in shown["steps"]}
+    assert (circuits["post"]["state"], circuits["post"]["consecutive_failures"]) == ("open", 2)
+    assert circuits["post"]["next_trial_at"] >= time.time() + 500
+    assert circuits["after"]["state"] == "closed"  # a step that never failed
+    assert api.get(f"/api/workflows/{fine['id']}").json["steps"][0]["circuit"]["state"] == "closed"
+    listed = {w["id"]: w for w in api.get("/api/workflows").json["items"]}
+    assert listed[down["id"]]["steps"][0]["circuit"]["state"] == "open"
+
+    page = ui_login(app).get(f"/admin/workflows/{down['id']}").get_data(as_text=True)
+    assert "Step 1: Deliveries paused after 2 failures in a row; next try at" in page
+    assert "Step 2: Deliveries paused" not in page
+
+    # What GET answered, sent back as it was, is a valid change (the circuit is shown, never taken).
+    saved = api.patch(f"/api/workflows/{down['id']}", {"steps": shown["steps"]})
+    assert saved.status_code == 200, saved.json
+    assert api.get(f"/api/workflows/{down['id']}").json["steps"][0]["circuit"]["state"] == "open"

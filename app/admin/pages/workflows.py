@@ -6,14 +6,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, render_template
+from flask import abort, render_template, request
 
 from app.admin import access, bp
+from app.admin.health import circuit_words
 from app.admin.step_fields import step_insertables
+from app.admin.submission_search import viewer_zone, zone_name
 from app.api.workflows import workflow_json
 from app.auth import visible_workspace_ids
 from app.contract import FORM_EVENTS
+from app.engine.circuit import step_circuit_docs
 from app.engine.host_steps import describe_host_steps
+from app.engine.jobs import step_key
 from app.models import Workflow, WorkflowRun, find_by_id
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, WorkflowStatus
 from app.services import services
@@ -44,12 +48,24 @@ def workflows():
 def workflow(workflow_id: str):
     wf = _workflow_or_404(workflow_id)
     shown = workflow_json(wf)
+    zone = viewer_zone(zone_name(request.args, request.cookies))
+    circuits = step_circuit_docs([step_key(wf.id, step["name"]) for step in shown["steps"]])
     rows = [
-        {**step, "config_text": _pretty(step["config"]), "condition_text": _pretty(step.get("condition"))}
+        {
+            **step,
+            "config_text": _pretty(step["config"]),
+            "condition_text": _pretty(step.get("condition")),
+            "circuit_words": circuit_words(
+                (circuits.get(step_key(wf.id, step["name"])) or {}).get("circuit"), zone
+            ),
+        }
         for step in shown["steps"]
     ]
     rows += [{"name": "", "plugin_id": "", "on_error": "stop", "retries": 0, "delay_seconds": 0}] * EMPTY_ROWS
-    rows = [{**row, "insertables": found} for row, found in zip(rows, step_insertables(wf, len(rows)), strict=True)]
+    rows = [
+        {**row, "insertables": found}
+        for row, found in zip(rows, step_insertables(wf, len(rows)), strict=True)
+    ]
     runs = WorkflowRun.objects(workflow_id=str(wf.id)).order_by("-created_at").limit(LIMIT)
     return render_template(
         "admin/workflow.html",
