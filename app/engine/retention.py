@@ -18,6 +18,7 @@ from typing import Any
 
 from app.admin.export import cpus_contended, paced
 from app.auth.locks import held
+from app.config import SETTINGS
 from app.engine import host_steps, removal
 from app.errors import APIError
 from app.models import Form, Submission, utcnow
@@ -26,6 +27,11 @@ from app.models.search_terms import time_key
 
 LOCK = "retention"
 BATCH_SHARE_OF_DEADLINE = 0.1  # a batch should hold the store at most this share of a request's deadline
+
+
+def batch_target(db_timeout_ms: float = SETTINGS["DB_TIMEOUT_MS"][1]) -> float:
+    """The seconds a retention batch aims at, for a store deadline of ``db_timeout_ms``."""
+    return float(db_timeout_ms) / 1000 * BATCH_SHARE_OF_DEADLINE
 FIELDS = {"_id": 1, "data": 1, "history": 1, "sort_key": 1, "workspace_id": 1}
 
 
@@ -87,7 +93,7 @@ def run(config: Mapping[str, Any], stopping: Callable[[], bool] = lambda: False)
             stack.enter_context(held(LOCK, lease=seconds + 30.0, wait=0.0))
         except APIError:  # another process holds the pass
             return removal.Removed()
-        target = float(config["DB_TIMEOUT_MS"]) / 1000 * BATCH_SHARE_OF_DEADLINE
+        target = batch_target(config["DB_TIMEOUT_MS"])
         batch, share = int(config["RETENTION_BATCH"]), float(config["RETENTION_SHARE"])
         return run_pass(batch, share, seconds, stopping, target)
 
@@ -97,11 +103,11 @@ def run_pass(
     share: float,
     seconds: float,
     stopping: Callable[[], bool] = lambda: False,
-    target: float = 0.3,
+    target: float | None = None,
 ) -> removal.Removed:
     """Remove what the forms' retention says is too old, until done or ``seconds`` have passed, in batches
     of at most ``batch`` whose size follows their latency (``Pace``, aiming at ``target`` s a batch)."""
-    pace = Pace(batch, target)
+    pace = Pace(batch, batch_target() if target is None else target)
     until = time.monotonic() + seconds
     now = utcnow()
     total = removal.Removed()

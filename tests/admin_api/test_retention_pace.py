@@ -43,7 +43,7 @@ def test_retention_takes_smaller_batches_and_rests_while_they_are_slow_and_still
         return real(docs)
 
     monkeypatch.setattr(removal, "remove", remove)
-    removed = retention.run_pass(batch=8, share=0.25, seconds=3600.0, target=0.3)
+    removed = retention.run_pass(batch=8, share=0.25, seconds=3600.0, target=retention.batch_target(3000))
 
     assert removed.submissions == 40 and all(gone(s) for s in old)  # it finishes
     sizes = [size for size, _ in batches]
