@@ -1,0 +1,125 @@
+"""Attacks on the newest surfaces (workflows, Sheets extra columns, step circuits, strict JSON, the store
+check), as a hostile workspace, a careless plugin or a careless heavy user: each a 4xx or a recorded
+failure, never a 500, a stuck job or another workspace's harm."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import marshmallow
+import pytest
+
+from app.contract import ExecutionResult, Plugin, PluginError
+from app.engine import jobs
+from app.engine.queue import JobQueue
+from app.engine.runner import run_one
+from app.engine.writer import ResultWriter
+from app.models import JobStatus, PluginExecutionLog, PluginJob
+from app.services import services
+from tests.conftest import Api
+from tests.workflows.conftest import create_workflow
+
+
+class _NoConfig(marshmallow.Schema):
+    pass
+
+
+class Careless(Plugin):
+    """Returns (or raises with) what ``returns`` holds: what a careless third-party plugin might."""
+
+    id = "careless"
+    name = "Careless"
+    config_schema = _NoConfig
+    returns: ClassVar[Any] = None
+
+    def execute(self, ctx):
+        kind, value = Careless.returns
+        if kind == "raise":
+            raise PluginError(value, permanent=True)
+        if kind == "summary":
+            return ExecutionResult(value)
+        return ExecutionResult("done", output=value)
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+def _careless_run(make_app, sink, returns: tuple[str, Any]) -> tuple[Api, dict]:
+    """A run of [careless step, webhook step] with every job claimed and run to its outcome once."""
+    app = make_app()
+    services(app).plugins.register(Careless, "tests")
+    api = Api(app.test_client())
+    steps = [
+        {"name": "odd", "plugin_id": "careless", "config": {}},
+        {"name": "hook", "plugin_id": "webhook", "config": {"url": f"{sink.url}/next"}},
+    ]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    Careless.returns = returns
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    for _ in range(2):  # the careless step, then the next one
+        for job in JobQueue("me", lease_seconds=30).claim(10):
+            run_one(app, job)
+    return api, api.get(f"/api/workflow-runs/{run['id']}").json
+
+
+@pytest.mark.parametrize(
+    ("output", "reason"),
+    [
+        ({"a\x00b": 1}, "NUL"),
+        ({1: "one"}, "keys must be text"),
+        ({"x": {2: "two"}}, "keys must be text"),
+        ({"x": "\ud800"}, "lone surrogate"),
+        ({"\udfff": 1}, "lone surrogate"),
+        ({"n": 2**70}, "64 bits"),
+        ({"n": [-(2**64)]}, "64 bits"),
+        (_nested(100), "nested deeper"),
+    ],
+)
+def test_a_step_output_the_store_cannot_hold_fails_the_step_and_leaves_no_job_running(
+    make_app, sink, output, reason
+):
+    _, run = _careless_run(make_app, sink, ("output", output))
+    assert run["status"] == "failed", run
+    assert run["steps"][0]["status"] == "failed" and reason in run["steps"][0]["error"]
+    assert [j["status"] for j in PluginJob._get_collection().find({"run_id": run["id"]})] == ["failed"]
+    assert sink.requests == []
+
+
+@pytest.mark.parametrize(
+    ("returns", "field", "kept"),
+    [
+        (("summary", "sent \ud800"), "summary", "sent \ufffd"),
+        (("raise", "refused \udc80 \U0001f600"), "error_message", "refused \ufffd \U0001f600"),
+        (("summary", {"k\x00": 2**80}), "summary", {"k\ufffd": str(2**80)}),
+    ],
+)
+def test_a_plugins_summary_or_error_the_store_cannot_hold_is_recorded_not_retried_forever(
+    make_app, sink, returns, field, kept
+):
+    api, run = _careless_run(make_app, sink, returns)
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    assert job["status"] in ("completed", "failed"), job["status"]  # (was left running, to run again)
+    [row] = PluginExecutionLog._get_collection().find({"job_id": str(job["_id"])})
+    assert row[field] == kept
+    assert api.get(f"/api/jobs/{job['_id']}").status_code == 200
+
+
+def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(api):
+    form = api.create_form("F", [{"name": "email", "type": "email"}])
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/a"})
+    for _ in range(3):
+        api.submit(form["id"], {"email": "a@example.com"})
+    claimed = JobQueue("me", lease_seconds=30).claim(10)
+    assert len(claimed) == 3
+    rows = [{"job_id": str(j["_id"]), "summary": "ok"} for j in claimed]
+    rows[1]["summary"] = "poison \ud800"  # (as no outcome writes it any more: the writer's own guard)
+    ResultWriter(inline=True).write(
+        [(row, jobs.finish(j, JobStatus.COMPLETED), None) for row, j in zip(rows, claimed, strict=True)]
+    )
+    statuses = {str(j["_id"]): j["status"] for j in PluginJob._get_collection().find({})}
+    assert [statuses[str(j["_id"])] for j in claimed] == ["completed", "running", "completed"]
+    assert PluginExecutionLog._get_collection().count_documents({}) == 2
