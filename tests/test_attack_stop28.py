@@ -123,3 +123,28 @@ def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(api)
     statuses = {str(j["_id"]): j["status"] for j in PluginJob._get_collection().find({})}
     assert [statuses[str(j["_id"])] for j in claimed] == ["completed", "running", "completed"]
     assert PluginExecutionLog._get_collection().count_documents({}) == 2
+
+
+DEEP_TEMPLATES = [
+    "{{ " + "x|" * 500 + "x }}",
+    "{{ " + "(" * 400 + "1" + ")" * 400 + " }}",
+    "{{ " + "[" * 400 + "]" * 400 + " }}",
+    "{{ x" + ".y" * 3000 + " }}",
+    "{% if x %}" * 400 + "{% endif %}" * 400,
+]
+
+
+@pytest.mark.parametrize("source", DEEP_TEMPLATES)
+def test_a_template_nested_too_deeply_to_compile_is_a_422_at_save(api, source):
+    step = {"name": "hook", "plugin_id": "webhook", "config": {"url": source}}
+    resp = api.post("/api/workflows", {"name": "Deep", "trigger": {"type": "manual"}, "steps": [step]})
+    assert resp.status_code == 422, resp.status_code
+    assert "nested too deeply" in str(resp.json["error"]["details"]["steps.0.config"]["url"])
+    form = api.create_form("F", [{"name": "email", "type": "email"}])
+    resp = api.post(
+        f"/api/forms/{form['id']}/plugins",
+        {"plugin_id": "slack", "config": {"webhook_url": "https://hooks.slack.com/services/T/B/x", "text": source}},
+    )
+    assert resp.status_code == 422, resp.status_code
+    assert "nested too deeply" in str(resp.json["error"]["details"]), resp.json
+    assert api.get("/api/workflows").json["items"] == []
