@@ -143,8 +143,47 @@ def test_a_template_nested_too_deeply_to_compile_is_a_422_at_save(api, source):
     form = api.create_form("F", [{"name": "email", "type": "email"}])
     resp = api.post(
         f"/api/forms/{form['id']}/plugins",
-        {"plugin_id": "slack", "config": {"webhook_url": "https://hooks.slack.com/services/T/B/x", "text": source}},
+        {
+            "plugin_id": "slack",
+            "config": {"webhook_url": "https://hooks.slack.com/services/T/B/x", "text": source},
+        },
     )
     assert resp.status_code == 422, resp.status_code
     assert "nested too deeply" in str(resp.json["error"]["details"]), resp.json
     assert api.get("/api/workflows").json["items"] == []
+
+
+@pytest.mark.parametrize("headers", [{"$x": "1"}, {"ok": "1", "$where": "1"}, {"$": ""}])
+def test_a_config_key_starting_with_a_dollar_is_a_422_that_changes_nothing(api, headers):
+    hook = {"url": "https://hooks.example.com/in"}
+    form = api.create_form("F", [{"name": "email", "type": "email"}])
+    step = {"name": "hook", "plugin_id": "webhook", "config": {**hook, "headers": headers}}
+    resp = api.post("/api/workflows", {"name": "W", "trigger": {"type": "manual"}, "steps": [step]})
+    assert resp.status_code == 422, resp.status_code
+    assert api.get("/api/workflows").json["items"] == []
+    resp = api.post(f"/api/forms/{form['id']}/plugins", {"plugin_id": "webhook", "config": step["config"]})
+    assert resp.status_code == 422, resp.status_code
+
+    wf = create_workflow(api, {"type": "manual"}, [{**step, "config": hook}])
+    resp = api.patch(f"/api/workflows/{wf['id']}", {"steps": [step]})
+    assert resp.status_code == 422, resp.status_code
+    assert api.get(f"/api/workflows/{wf['id']}").json["steps"][0]["config"]["headers"] == {}
+    made = api.add_plugin(form["id"], "webhook", hook)
+    resp = api.patch(f"/api/plugin-configs/{made['id']}", {"config": step["config"]})
+    assert resp.status_code == 422, resp.status_code
+    assert api.get(f"/api/plugin-configs/{made['id']}").json["config"]["headers"] == {}
+
+
+def test_config_keys_with_dots_are_stored_as_given(api):
+    headers = {"x.trace.id": "1", "a.b": "2"}
+    step = {
+        "name": "hook",
+        "plugin_id": "webhook",
+        "config": {"url": "https://h.example.com/", "headers": headers},
+    }
+    wf = create_workflow(api, {"type": "manual"}, [step])
+    assert api.get(f"/api/workflows/{wf['id']}").json["steps"][0]["config"]["headers"] == headers
+    changed = {"a.b": "3", "c.d": "4"}
+    step["config"]["headers"] = changed
+    assert api.patch(f"/api/workflows/{wf['id']}", {"steps": [step]}).status_code == 200
+    assert api.get(f"/api/workflows/{wf['id']}").json["steps"][0]["config"]["headers"] == changed
