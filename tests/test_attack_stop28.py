@@ -187,3 +187,43 @@ def test_config_keys_with_dots_are_stored_as_given(api):
     step["config"]["headers"] = changed
     assert api.patch(f"/api/workflows/{wf['id']}", {"steps": [step]}).status_code == 200
     assert api.get(f"/api/workflows/{wf['id']}").json["steps"][0]["config"]["headers"] == changed
+
+
+HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "https://hooks.example.com/in"}}]
+
+
+@pytest.mark.parametrize("cron", ["0 0 30 2 *", "0 0 31 4 *", "15 10 31 6,9,11 *", "0 0 0 30 2 *"])
+def test_a_schedule_that_is_never_due_is_a_422_at_save(api, cron):
+    resp = api.post(
+        "/api/workflows", {"name": "W", "trigger": {"type": "schedule", "cron": cron}, "steps": HOOK}
+    )
+    assert resp.status_code == 422, resp.json
+    assert "never due" in resp.json["error"]["details"]["trigger.cron"][0]
+    wf = create_workflow(api, {"type": "schedule", "cron": "0 8 * * *"}, HOOK)
+    resp = api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "schedule", "cron": cron}})
+    assert resp.status_code == 422, resp.json
+    assert api.get(f"/api/workflows/{wf['id']}").json["trigger"]["cron"] == "0 8 * * *"
+
+
+def test_a_stored_schedule_with_no_due_time_left_is_not_worked_out_again_on_every_pass(app, api, monkeypatch):
+    from app.engine import workflow_schedule
+    from app.models import Workflow
+
+    wf = create_workflow(api, {"type": "schedule", "cron": "0 8 * * *"}, HOOK)
+    Workflow._get_collection().update_one(
+        {"_id": Workflow.objects.get(id=wf["id"]).id}, {"$set": {"trigger.cron": "0 0 30 2 *"}}
+    )
+    worked_out = []
+    real = workflow_schedule.next_fire
+    monkeypatch.setattr(workflow_schedule, "next_fire", lambda *a: worked_out.append(1) or real(*a))
+    for _ in range(3):
+        assert workflow_schedule.fire_due(app) == 0
+    assert (
+        len(worked_out) == 1
+    )  # (each pass cost 85 ms a workflow before: a workspace could stall the scheduler)
+
+
+@pytest.mark.parametrize("zone", ["", None])
+def test_an_empty_time_zone_is_utc(api, zone):
+    trigger = {"type": "schedule", "cron": "0 8 * * *"} | ({"timezone": zone} if zone is not None else {})
+    assert create_workflow(api, trigger, HOOK)["trigger"]["timezone"] == "UTC"

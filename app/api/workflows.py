@@ -4,6 +4,7 @@ a viewer reads only."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 import uuid
@@ -26,7 +27,7 @@ from app.engine.host_steps import HostStep, step_plugin
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
-from app.engine.workflow_schedule import cron_trigger
+from app.engine.workflow_schedule import next_fire
 from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
 from app.engine.workflow_triggers import form_workflows
 from app.errors import APIError, invalid, not_found
@@ -181,9 +182,12 @@ def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
             trigger.pop(name, None)
     if kind == "schedule":
         try:
-            cron_trigger(raw.get("cron") or "", raw.get("timezone") or "UTC")
+            trigger["timezone"] = raw.get("timezone") or "UTC"
+            due = next_fire({**trigger, "cron": raw.get("cron") or ""}, dt.datetime.now(dt.UTC))
         except ValueError as exc:
             raise invalid({"trigger.cron": [f"Not a crontab line in a known time zone: {exc}"]}) from None
+        if due is None:
+            raise invalid({"trigger.cron": ["This schedule is never due (a day no month has, as 30 February)."]})
     else:
         trigger.pop("cron", None)
         trigger.pop("timezone", None)

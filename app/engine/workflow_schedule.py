@@ -65,11 +65,13 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
     for wf in coll.find({"trigger.type": "schedule", "status": WorkflowStatus.ACTIVE.value}):
         due = wf.get("next_fire_at") or {}
         try:
-            if due.get("version") != wf.get("version") or due.get("at") is None:
+            if due.get("version") != wf.get("version") or "at" not in due:
                 # from when it was saved (a time due between the save and this check still fires)
                 saved = as_datetime(wf.get("updated_at")) or now.replace(tzinfo=None)
                 since = max(saved.replace(tzinfo=dt.UTC), now - CATCH_UP)
                 _move(coll, wf, due, next_fire(wf["trigger"], min(since, now)))
+                continue
+            if due["at"] is None:  # never due again (this version): looked at again only when changed
                 continue
             at = dt.datetime.fromtimestamp(due["at"], dt.UTC)
             if at > now:
