@@ -227,3 +227,23 @@ def test_a_stored_schedule_with_no_due_time_left_is_not_worked_out_again_on_ever
 def test_an_empty_time_zone_is_utc(api, zone):
     trigger = {"type": "schedule", "cron": "0 8 * * *"} | ({"timezone": zone} if zone is not None else {})
     assert create_workflow(api, trigger, HOOK)["trigger"]["timezone"] == "UTC"
+
+
+def test_a_run_refused_by_the_runs_limit_cannot_be_started_by_a_retry(make_app):
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=2)
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "manual"}, HOOK)
+    for _ in range(2):
+        assert api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).status_code == 202
+    refused = []
+    for _ in range(3):
+        resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}})
+        assert resp.status_code == 429
+        refused.append(resp.json["error"]["details"]["run_id"])
+    for run_id in refused:
+        resp = api.post(f"/api/workflow-runs/{run_id}/retry", {})
+        assert resp.status_code == 409, resp.json
+        assert "replay" in resp.json["error"]["message"]
+        assert api.get(f"/api/workflow-runs/{run_id}").json["status"] == "failed"
+    assert PluginJob._get_collection().count_documents({"config_id": f"{wf['id']}:hook"}) == 2
+    assert api.post(f"/api/workflow-runs/{refused[0]}/replay", {}).status_code == 429  # (the limit holds)

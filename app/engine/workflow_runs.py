@@ -426,6 +426,8 @@ class Runs:
         if run is None or run["status"] != FAILED or run.get("current", 0) >= len(run["steps"]):
             status = run["status"] if run is not None else "gone"
             raise RunStateError(f"Only a failed run can be retried; this one is {status}.")
+        if not run.get("records"):  # refused by the runs limit: it never started (a retry would dodge it)
+            raise RunStateError("This run never started (over the runs limit); replay it instead.")
         index = int(run["current"])
         step = run["steps"][index]
         job = PluginJob._get_collection().find_one({"_id": jobs.step_job_id(run_id, index)}, {"status": 1})
