@@ -17,7 +17,8 @@ from app.engine.writer import ResultWriter
 from app.models import JobStatus, PluginExecutionLog, PluginJob
 from app.services import services
 from tests.conftest import Api
-from tests.workflows.conftest import create_workflow
+from tests.plugins.conftest import google  # noqa: F401  (a fixture)
+from tests.workflows.conftest import SHEET_KEY, create_workflow, sheets_step
 
 
 class _NoConfig(marshmallow.Schema):
@@ -247,3 +248,27 @@ def test_a_run_refused_by_the_runs_limit_cannot_be_started_by_a_retry(make_app):
         assert api.get(f"/api/workflow-runs/{run_id}").json["status"] == "failed"
     assert PluginJob._get_collection().count_documents({"config_id": f"{wf['id']}:hook"}) == 2
     assert api.post(f"/api/workflow-runs/{refused[0]}/replay", {}).status_code == 429  # (the limit holds)
+
+
+@pytest.mark.parametrize(
+    "header", ["{{ data.email }}", "Total {{ 1/0 }}", "{% if x %}y", '=IMPORTXML(A1, "//a")']
+)
+def test_a_sheets_column_header_is_never_rendered_only_its_value(make_app, google, header):  # noqa: F811
+    app = make_app(GOOGLE_SHEETS_API_URL=google.api_url)
+    api = Api(app.test_client())
+    step = sheets_step(google)
+    step["config"]["extra_columns"] = [{"header": header, "value": '=HYPERLINK("{{ data.email }}")'}]
+    wf = create_workflow(api, {"type": "manual"}, [step])
+    data = {"email": "ada@example.com"}
+    shown = api.post(f"/api/workflows/{wf['id']}/preview", {"step": "record", "data": data}).json
+    assert shown["error"] is None and shown["input"]["extra_columns"][0]["header"] == header
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": data}).json
+    for job in JobQueue("me", lease_seconds=30).claim(10):
+        run_one(app, job)
+    run = api.get(f"/api/workflow-runs/{run['id']}").json
+    assert run["status"] == "succeeded", run
+    assert run["steps"][0]["input"]["extra_columns"][0]["header"] == header  # (what was sent)
+    header_row, row = google.spreadsheets[SHEET_KEY].sheets[0].values()
+    assert (
+        row[header_row.index(header)] == '=HYPERLINK("ada@example.com")'
+    )  # entered as text, never evaluated

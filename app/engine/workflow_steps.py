@@ -149,10 +149,25 @@ def rendered(
             if isinstance(shown.get(name), str):
                 shown[name] = render(shown[name], context, mode, name)
             elif isinstance(shown.get(name), list):  # a list of templates, or of rows holding some
-                shown[name] = _render_value(shown[name], context, name, mode)
+                only = _row_templates(schema.fields[name])
+                shown[name] = [
+                    {k: _render_value(v, context, name, mode) if k in only else v for k, v in row.items()}
+                    if only is not None and isinstance(row, dict)
+                    else _render_value(row, context, name, mode)
+                    for row in shown[name]
+                ]
         except PluginError as exc:
             raise StepError(exc.message) from None
     return box.seal(schema, loaded), shown
+
+
+def _row_templates(field: marshmallow.fields.Field) -> set[str] | None:
+    """The keys of a list field's rows that the plugin renders (its nested schema's templates: a Sheets
+    column's ``value``, not its ``header``); None when the rows are no nested schema."""
+    inner = getattr(field, "inner", None)
+    if isinstance(inner, marshmallow.fields.Nested) and isinstance(inner.schema, marshmallow.Schema):
+        return set(plugin_templates(inner.schema))
+    return None
 
 
 def _render_value(value: Any, context: dict[str, Any], what: str, mode: str = "text") -> Any:
