@@ -272,3 +272,51 @@ def test_a_sheets_column_header_is_never_rendered_only_its_value(make_app, googl
     assert (
         row[header_row.index(header)] == '=HYPERLINK("ada@example.com")'
     )  # entered as text, never evaluated
+
+
+BIG = "{{ 'x' * 60000 }}"  # (within a template's own budget: 64 KiB out)
+
+
+def _big_hook(count: int) -> list[dict]:
+    headers = {f"x-h{i}": BIG for i in range(count)}
+    return [
+        {
+            "name": "hook",
+            "plugin_id": "webhook",
+            "config": {"url": "https://h.example.com/", "headers": headers},
+        }
+    ]
+
+
+@pytest.mark.parametrize("count", [5, 300])
+def test_a_step_whose_rendered_config_is_too_large_fails_its_run_saying_so(api, count):
+    wf = create_workflow(api, {"type": "manual"}, _big_hook(count))
+    resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}})
+    assert resp.status_code == 202, resp.json  # (300 headers: 18 MB, more than a store document holds: a 500)
+    assert resp.json["status"] == "failed" and "over the limit of 262,144" in resp.json["error"]
+    assert PluginJob._get_collection().count_documents({}) == 0
+
+
+def test_a_schedule_whose_step_cannot_be_written_does_not_keep_the_others_from_firing(app, api):
+    import datetime as dt
+
+    from app.engine.workflow_schedule import fire_due
+    from app.models import WorkflowRun
+
+    big = create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, _big_hook(300))
+    fine = create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, HOOK)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    fire_due(app, now)  # (the first look works out the due times)
+    assert fire_due(app, now) == 2
+    failed = WorkflowRun.objects.get(workflow_id=big["id"])
+    assert failed.status == "failed" and "over the limit" in failed.error
+    assert WorkflowRun.objects.get(workflow_id=fine["id"]).status == "running"
+
+
+def test_a_form_event_whose_step_cannot_be_written_still_takes_the_submission(api):
+    form = api.create_form("F", [{"name": "email", "type": "email"}])
+    wf = create_workflow(api, {"type": "form_event", "form_id": form["id"]}, _big_hook(300))
+    resp = api.post(f"/api/forms/{form['id']}/submissions", {"data": {"email": "a@example.com"}})
+    assert resp.status_code == 202, resp.json
+    [run] = api.get(f"/api/workflows/{wf['id']}/runs").json["items"]
+    assert run["status"] == "failed" and "over the limit" in run["error"]

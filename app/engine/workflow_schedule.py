@@ -19,6 +19,7 @@ from flask import Flask
 from app.engine.workflow_runs import RunLimitError, runs
 from app.engine.workflow_steps import trigger_payload
 from app.models import Workflow, WorkflowStatus, as_datetime, isoformat
+from app.store_health import store_fault
 
 if TYPE_CHECKING:
     from app.engine.scheduler import Scheduler
@@ -81,6 +82,10 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
             _move(coll, wf, due, next_fire(wf["trigger"], max(at, now - CATCH_UP)))
         except ValueError as exc:  # a schedule saved valid cannot become invalid; stay safe anyway
             log.warning("workflow %s has a schedule that cannot run: %s", wf["_id"], exc)
+        except Exception as exc:  # one workflow's failure must not keep the others' due times from firing
+            if store_fault(exc) is not None:
+                raise
+            log.exception("workflow %s: its due schedule could not be started", wf["_id"])
     return started
 
 

@@ -8,6 +8,7 @@ payload, so a value is never rendered twice. Secret fields are never rendered.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -20,6 +21,9 @@ from app.secrets_box import SecretBox
 from app.templating import check_template, render, template_context
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A step's config as rendered for a run, as JSON: its job and its run's record hold it (with the trigger's
+# data and every step's output: all of it must fit in one document of the store, 16 MiB).
+INPUT_LIMIT = 256 * 1024
 TEMPLATE_MARKS = ("{{", "{%")
 
 
@@ -158,6 +162,12 @@ def rendered(
                 ]
         except PluginError as exc:
             raise StepError(exc.message) from None
+    size = max(len(json.dumps(part, default=str).encode()) for part in (loaded, shown))
+    if size > INPUT_LIMIT:
+        raise StepError(
+            f"The step's config, rendered for this run, is {size:,} bytes as JSON, over the limit of "
+            f"{INPUT_LIMIT:,}."
+        )
     return box.seal(schema, loaded), shown
 
 
