@@ -320,3 +320,13 @@ def test_a_form_event_whose_step_cannot_be_written_still_takes_the_submission(ap
     assert resp.status_code == 202, resp.json
     [run] = api.get(f"/api/workflows/{wf['id']}/runs").json["items"]
     assert run["status"] == "failed" and "over the limit" in run["error"]
+
+
+def test_a_run_of_an_archived_workflow_is_not_replayed(api):
+    wf = create_workflow(api, {"type": "manual"}, HOOK)
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
+    assert api.patch(f"/api/workflows/{wf['id']}", {"status": "archived"}).status_code == 200
+    resp = api.post(f"/api/workflow-runs/{run['id']}/replay", {})
+    assert resp.status_code == 409, resp.json
+    assert "archived" in resp.json["error"]["message"]
+    assert len(api.get(f"/api/workflows/{wf['id']}/runs").json["items"]) == 1

@@ -380,6 +380,8 @@ def _changed_run(run_id: str, action: str):
             wf = Workflow._get_collection().find_one({"_id": ObjectId(run.workflow_id)})
             if wf is None:
                 raise RunStateError("The run's workflow was deleted.")
+            if wf.get("status") == WorkflowStatus.ARCHIVED.value:  # (as "run now")
+                raise RunStateError("An archived workflow does not run; set it to draft or active first.")
             new = engine.replay(run.id, wf)
             wake_scheduler(current_app)
             return jsonify(WorkflowRun.objects.get(id=new["_id"]).to_dict(detail=True)), 202
