@@ -14,10 +14,11 @@ from app.engine import jobs
 from app.engine.queue import JobQueue
 from app.engine.runner import run_one
 from app.engine.writer import ResultWriter
-from app.models import JobStatus, PluginExecutionLog, PluginJob
+from app.models import JobStatus, PluginExecutionLog, PluginJob, WorkflowRun
 from app.services import services
 from tests.conftest import Api
 from tests.plugins.conftest import google  # noqa: F401  (a fixture)
+from tests.support.wait import wait_until
 from tests.workflows.conftest import SHEET_KEY, create_workflow, sheets_step
 
 
@@ -61,10 +62,15 @@ def _careless_run(make_app, sink, returns: tuple[str, Any]) -> tuple[Api, dict]:
     wf = create_workflow(api, {"type": "manual"}, steps)
     Careless.returns = returns
     run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
-    for _ in range(2):  # the careless step, then the next one
-        for job in JobQueue("me", lease_seconds=30).claim(10):
+    path = f"/api/workflow-runs/{run['id']}"
+    for settled in (
+        lambda: api.get(path).json["steps"][0]["status"] != "pending",  # (its run moves on in a thread)
+        lambda: api.get(path).json["status"] != "running",
+    ):
+        for job in JobQueue("me", lease_seconds=30).claim(10):  # the careless step, then the next one
             run_one(app, job)
-    return api, api.get(f"/api/workflow-runs/{run['id']}").json
+        wait_until(settled, timeout=5, what="the run to move on")
+    return api, api.get(path).json
 
 
 @pytest.mark.parametrize(
@@ -237,7 +243,7 @@ def test_a_run_refused_by_the_runs_limit_cannot_be_started_by_a_retry(make_app):
     for _ in range(2):
         assert api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).status_code == 202
     refused = []
-    for _ in range(3):
+    for _ in range(2):  # (recorded: within twice the limit)
         resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}})
         assert resp.status_code == 429
         refused.append(resp.json["error"]["details"]["run_id"])
@@ -301,7 +307,6 @@ def test_a_schedule_whose_step_cannot_be_written_does_not_keep_the_others_from_f
     import datetime as dt
 
     from app.engine.workflow_schedule import fire_due
-    from app.models import WorkflowRun
 
     big = create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, _big_hook(300))
     fine = create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, HOOK)
@@ -330,3 +335,18 @@ def test_a_run_of_an_archived_workflow_is_not_replayed(api):
     assert resp.status_code == 409, resp.json
     assert "archived" in resp.json["error"]["message"]
     assert len(api.get(f"/api/workflows/{wf['id']}/runs").json["items"]) == 1
+
+
+def test_calls_past_twice_the_runs_limit_are_refused_without_a_record(make_app):
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=2)
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "manual"}, HOOK)
+    inbound = create_workflow(api, {"type": "inbound"}, HOOK)
+    body = {"big": "x" * 100_000}  # (each refusal recorded kept its body: a store filled at the request rate)
+    answers = [api.post(f"/api/workflows/{wf['id']}/run", {"data": body}) for _ in range(3)]
+    answers += [app.test_client().post(inbound["inbound_path"], json=body) for _ in range(6)]
+    assert [a.status_code for a in answers] == [202, 202] + [429] * 7
+    assert [a.json["error"]["details"]["run_id"] is not None for a in answers[2:]] == [True, True] + [
+        False
+    ] * 5
+    assert WorkflowRun.objects.count() == 4  # two runs, two refusals recorded

@@ -293,7 +293,7 @@ def start_run(wf: Workflow, kind: str, data: dict[str, Any], key: str):
     try:
         written = engine.start(run, job)
     except RunLimitError as exc:
-        raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
+        raise _too_many(exc) from None
     if not written:  # the same delivery again (an inbound call's webhook-id): the run it started
         found = WorkflowRun.objects(id=run["_id"]).first()
         return jsonify(found.to_dict(detail=True) if found else {}), 200
@@ -337,6 +337,11 @@ def preview_step(workflow_id: str):
     opened = services().secrets.open(config_schema_of(plugin), sealed)
     result = services(current_app).plugin_calls.preview(plugin, opened, payload["event"], payload)
     return jsonify({"input": shown, **result})
+
+
+def _too_many(exc: RunLimitError) -> APIError:
+    """The 429 of a run over the workspace's limit, naming the failed run recorded for it (if it was)."""
+    return APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"]) if exc.recorded else None})
 
 
 # -- runs -------------------------------------------------------------------------------------------------
@@ -388,7 +393,7 @@ def _changed_run(run_id: str, action: str):
     except RunStateError as err:
         raise APIError(409, "conflict", str(err)) from None
     except RunLimitError as exc:
-        raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
+        raise _too_many(exc) from None
     wake_scheduler(current_app)
     return jsonify(run.reload().to_dict(detail=True))
 
