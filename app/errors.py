@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import mongoengine
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -85,5 +86,9 @@ def init_app(app: Flask) -> None:
 
         if (store := as_store_error(err)) is not None:
             return current_app.handle_user_exception(store)
+        if isinstance(err, mongoengine.ValidationError):  # what the API let through but a model refuses
+            log.warning("a request's value was refused by the model: %s", err)  # (a key starting with $)
+            refused = invalid(err.to_dict(), "A value in the request cannot be stored.")
+            return current_app.handle_user_exception(refused)
         log.exception("unhandled error")
         return error_response(500, "internal_error", "Internal error; it has been logged.")

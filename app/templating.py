@@ -220,6 +220,8 @@ def check_template(source: str, mode: str = "text") -> None:
         _compiled(source, mode)
     except jinja2.TemplateSyntaxError as exc:
         raise ValidationError(f"Template syntax error on line {exc.lineno}: {exc.message}") from None
+    except RecursionError:  # (jinja compiles recursively: hundreds of filters or brackets in a row)
+        raise ValidationError("Template refused: it is nested too deeply to compile.") from None
     try:
         _render_budgeted(source, template_context(SAMPLE_PAYLOAD), mode)
     except BudgetExceeded as exc:

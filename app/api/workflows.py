@@ -4,6 +4,7 @@ a viewer reads only."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 import uuid
@@ -28,7 +29,7 @@ from app.engine.jobs import step_key
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
 from app.engine.workflow_runs import RunLimitError, RunStateError, runs
-from app.engine.workflow_schedule import cron_trigger
+from app.engine.workflow_schedule import next_fire
 from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
 from app.engine.workflow_triggers import form_workflows
 from app.errors import APIError, invalid, not_found
@@ -193,9 +194,12 @@ def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
             trigger.pop(name, None)
     if kind == "schedule":
         try:
-            cron_trigger(raw.get("cron") or "", raw.get("timezone") or "UTC")
+            trigger["timezone"] = raw.get("timezone") or "UTC"
+            due = next_fire({**trigger, "cron": raw.get("cron") or ""}, dt.datetime.now(dt.UTC))
         except ValueError as exc:
             raise invalid({"trigger.cron": [f"Not a crontab line in a known time zone: {exc}"]}) from None
+        if due is None:
+            raise invalid({"trigger.cron": ["This schedule is never due (a day no month has, as 30 February)."]})
     else:
         trigger.pop("cron", None)
         trigger.pop("timezone", None)
@@ -303,7 +307,7 @@ def start_run(wf: Workflow, kind: str, data: dict[str, Any], key: str):
     try:
         written = engine.start(run, job)
     except RunLimitError as exc:
-        raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
+        raise _too_many(exc) from None
     if not written:  # the same delivery again (an inbound call's webhook-id): the run it started
         found = WorkflowRun.objects(id=run["_id"]).first()
         return jsonify(found.to_dict(detail=True) if found else {}), 200
@@ -349,6 +353,11 @@ def preview_step(workflow_id: str):
     return jsonify({"input": shown, **result})
 
 
+def _too_many(exc: RunLimitError) -> APIError:
+    """The 429 of a run over the workspace's limit, naming the failed run recorded for it (if it was)."""
+    return APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"]) if exc.recorded else None})
+
+
 # -- runs -------------------------------------------------------------------------------------------------
 
 
@@ -390,13 +399,15 @@ def _changed_run(run_id: str, action: str):
             wf = Workflow._get_collection().find_one({"_id": ObjectId(run.workflow_id)})
             if wf is None:
                 raise RunStateError("The run's workflow was deleted.")
+            if wf.get("status") == WorkflowStatus.ARCHIVED.value:  # (as "run now")
+                raise RunStateError("An archived workflow does not run; set it to draft or active first.")
             new = engine.replay(run.id, wf)
             wake_scheduler(current_app)
             return jsonify(WorkflowRun.objects.get(id=new["_id"]).to_dict(detail=True)), 202
     except RunStateError as err:
         raise APIError(409, "conflict", str(err)) from None
     except RunLimitError as exc:
-        raise APIError(429, "too_many_runs", str(exc), {"run_id": str(exc.run["_id"])}) from None
+        raise _too_many(exc) from None
     wake_scheduler(current_app)
     return jsonify(run.reload().to_dict(detail=True))
 

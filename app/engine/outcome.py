@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,9 +15,12 @@ from app.contract.base import OUTPUT_LIMIT, ExecutionResult, PluginError
 from app.engine.deadline import DeadlineExceeded
 from app.engine.isolation import AttemptInfo, PluginCrashed
 from app.engine.workers import WorkerLost
+from app.json_input import INT64, MAX_DEPTH, strict_loads
 from app.models.execution_log import LogStatus
 
 log = logging.getLogger(__name__)
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # (a lone one: a pair is one character in Python)
 
 
 class Outcome:
@@ -30,6 +34,8 @@ class Outcome:
         error_type: str | None = None,
     ):
         self.status, self.error, self.result, self.error_type = status, error, result, error_type
+        if error is not None:  # (it becomes the job's last error too)
+            error.message = storable(error.message)
         self.value: Any = None  # what the call returned, as it returned it
         self.duration = 0.0
         self.info = AttemptInfo()  # where it ran (thread or process) and its peak memory
@@ -40,31 +46,73 @@ class Outcome:
         result, error = self.result, self.error
         response = dict(result.response if result else (error.response if error else {}))
         request = result.request if result else dict(response.pop("request", {}) or {})
-        return {
-            "status": self.status.value,
-            "summary": result.summary if result else None,
-            "error_type": self.error_type,
-            "error_message": error.message if error else None,
-            "request": request,
-            "response": response,
-            "isolation": self.info.isolation,
-            "peak_memory_mb": self.info.peak_memory_mb,
-            "output": self.info.output,
-            "output_data": result.output if result else {},
-        }
+        return storable(
+            {
+                "status": self.status.value,
+                "summary": result.summary if result else None,
+                "error_type": self.error_type,
+                "error_message": error.message if error else None,
+                "request": request,
+                "response": response,
+                "isolation": self.info.isolation,
+                "peak_memory_mb": self.info.peak_memory_mb,
+                "output": self.info.output,
+                "output_data": result.output if result else {},
+            }
+        )
+
+
+def storable(value: Any, depth: int = 0) -> Any:
+    """``value`` as the store can hold it, whatever a plugin put in it: text with a lone surrogate gets
+    U+FFFD in its place, keys become text without NUL, integers beyond 64 bits text, nesting is cut at
+    MAX_DEPTH. (One row the store refuses would fail its whole batch of results.)"""
+    if isinstance(value, str):
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if INT64[0] <= value <= INT64[1] else str(value)
+    if depth >= MAX_DEPTH and isinstance(value, dict | list | tuple):
+        return "…"
+    if isinstance(value, dict):
+        return {storable(str(k)).replace("\x00", "\ufffd"): storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v, depth + 1) for v in value]
+    return value
 
 
 def output_problem(output: Any) -> str | None:
-    """Why an attempt's structured ``output`` cannot be kept (not an object, not JSON, too large), or None."""
+    """Why an attempt's structured ``output`` cannot be kept (not an object, not JSON, too large, or JSON a
+    request body could not be either: keys that are not text or hold NUL, integers beyond 64 bits, a lone
+    surrogate, deeper than MAX_DEPTH), or None."""
     if not isinstance(output, dict):
         return f"The plugin's output is a {type(output).__name__}, not an object."
     try:
-        size = len(json.dumps(output, allow_nan=False).encode())
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
         return f"The plugin's output is not JSON: {exc}."
-    if size > OUTPUT_LIMIT:
-        return f"The plugin's output is {size:,} bytes as JSON, over the limit of {OUTPUT_LIMIT:,}."
+    if len(text.encode()) > OUTPUT_LIMIT:
+        return f"The plugin's output is {len(text.encode()):,} bytes as JSON, over the limit of {OUTPUT_LIMIT:,}."
+    try:
+        strict_loads(text)
+    except ValueError as exc:
+        return f"The plugin's output cannot be stored: {exc}."
+    if not _text_keys(output):  # (json.dumps makes text of them; the store would not)
+        return "The plugin's output cannot be stored: its keys must be text."
     return None
+
+
+def _text_keys(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return True
 
 
 def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
@@ -98,7 +146,6 @@ def outcome_of(call: Callable[[], Any], plugin_id: str) -> Outcome:
         return Outcome(
             LogStatus.FAILED, PluginError(f"{type(exc).__name__} in plugin"), error_type=type(exc).__name__
         )
-
 
 
 def timed_out(outcome: Outcome, timeout: float) -> Outcome:

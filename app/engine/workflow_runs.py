@@ -57,11 +57,12 @@ class RunStateError(Exception):
 
 
 class RunLimitError(Exception):
-    """The workspace is over its runs per minute; ``run`` is the failed run recorded for it."""
+    """The workspace is over its runs per minute; ``run`` is the failed run recorded for it (``recorded``:
+    past twice the limit a refusal is not recorded, so that calls past it cannot fill the store)."""
 
-    def __init__(self, run: dict[str, Any]):
+    def __init__(self, run: dict[str, Any], recorded: bool = True):
         super().__init__(run["error"])
-        self.run = run
+        self.run, self.recorded = run, recorded
 
 
 def run_id_for(trigger_key: str) -> ObjectId:
@@ -152,6 +153,10 @@ class Runs:
         with the request's other documents). False when the run existed already (the same trigger
         occurrence was started before, by this process or another): nothing is written then.
         A crash between the two writes is repaired by ``sweep``."""
+        refused = job is None and run["status"] == FAILED and not run["records"]  # by the runs limit
+        limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
+        if refused and self._recent(run["workspace_id"]) >= 2 * limit:
+            raise RunLimitError(run, recorded=False)
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
             if job is not None:
@@ -161,7 +166,7 @@ class Runs:
             _coll().insert_one(run)
         except DuplicateKeyError:
             return False
-        if job is None and run["status"] == FAILED and not run["records"]:  # refused by the runs limit
+        if refused:
             raise RunLimitError(run)
         if job is not None:
             self._write_job(job)
@@ -426,6 +431,8 @@ class Runs:
         if run is None or run["status"] != FAILED or run.get("current", 0) >= len(run["steps"]):
             status = run["status"] if run is not None else "gone"
             raise RunStateError(f"Only a failed run can be retried; this one is {status}.")
+        if not run.get("records"):  # refused by the runs limit: it never started (a retry would dodge it)
+            raise RunStateError("This run never started (over the runs limit); replay it instead.")
         index = int(run["current"])
         step = run["steps"][index]
         job = PluginJob._get_collection().find_one({"_id": jobs.step_job_id(run_id, index)}, {"status": 1})

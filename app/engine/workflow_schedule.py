@@ -19,6 +19,7 @@ from flask import Flask
 from app.engine.workflow_runs import RunLimitError, runs
 from app.engine.workflow_steps import trigger_payload
 from app.models import Workflow, WorkflowStatus, as_datetime, isoformat
+from app.store_health import store_fault
 
 if TYPE_CHECKING:
     from app.engine.scheduler import Scheduler
@@ -65,11 +66,13 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
     for wf in coll.find({"trigger.type": "schedule", "status": WorkflowStatus.ACTIVE.value}):
         due = wf.get("next_fire_at") or {}
         try:
-            if due.get("version") != wf.get("version") or due.get("at") is None:
+            if due.get("version") != wf.get("version") or "at" not in due:
                 # from when it was saved (a time due between the save and this check still fires)
                 saved = as_datetime(wf.get("updated_at")) or now.replace(tzinfo=None)
                 since = max(saved.replace(tzinfo=dt.UTC), now - CATCH_UP)
                 _move(coll, wf, due, next_fire(wf["trigger"], min(since, now)))
+                continue
+            if due["at"] is None:  # never due again (this version): looked at again only when changed
                 continue
             at = dt.datetime.fromtimestamp(due["at"], dt.UTC)
             if at > now:
@@ -79,6 +82,10 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
             _move(coll, wf, due, next_fire(wf["trigger"], max(at, now - CATCH_UP)))
         except ValueError as exc:  # a schedule saved valid cannot become invalid; stay safe anyway
             log.warning("workflow %s has a schedule that cannot run: %s", wf["_id"], exc)
+        except Exception as exc:  # one workflow's failure must not keep the others' due times from firing
+            if store_fault(exc) is not None:
+                raise
+            log.exception("workflow %s: its due schedule could not be started", wf["_id"])
     return started
 
 

@@ -8,6 +8,7 @@ payload, so a value is never rendered twice. Secret fields are never rendered.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -20,6 +21,9 @@ from app.secrets_box import SecretBox
 from app.templating import check_template, render, template_context
 
 STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+# A step's config as rendered for a run, as JSON: its job and its run's record hold it (with the trigger's
+# data and every step's output: all of it must fit in one document of the store, 16 MiB).
+INPUT_LIMIT = 256 * 1024
 TEMPLATE_MARKS = ("{{", "{%")
 
 
@@ -149,10 +153,31 @@ def rendered(
             if isinstance(shown.get(name), str):
                 shown[name] = render(shown[name], context, mode, name)
             elif isinstance(shown.get(name), list):  # a list of templates, or of rows holding some
-                shown[name] = _render_value(shown[name], context, name, mode)
+                only = _row_templates(schema.fields[name])
+                shown[name] = [
+                    {k: _render_value(v, context, name, mode) if k in only else v for k, v in row.items()}
+                    if only is not None and isinstance(row, dict)
+                    else _render_value(row, context, name, mode)
+                    for row in shown[name]
+                ]
         except PluginError as exc:
             raise StepError(exc.message) from None
+    size = max(len(json.dumps(part, default=str).encode()) for part in (loaded, shown))
+    if size > INPUT_LIMIT:
+        raise StepError(
+            f"The step's config, rendered for this run, is {size:,} bytes as JSON, over the limit of "
+            f"{INPUT_LIMIT:,}."
+        )
     return box.seal(schema, loaded), shown
+
+
+def _row_templates(field: marshmallow.fields.Field) -> set[str] | None:
+    """The keys of a list field's rows that the plugin renders (its nested schema's templates: a Sheets
+    column's ``value``, not its ``header``); None when the rows are no nested schema."""
+    inner = getattr(field, "inner", None)
+    if isinstance(inner, marshmallow.fields.Nested) and isinstance(inner.schema, marshmallow.Schema):
+        return set(plugin_templates(inner.schema))
+    return None
 
 
 def _render_value(value: Any, context: dict[str, Any], what: str, mode: str = "text") -> Any:

@@ -66,6 +66,12 @@ class ResultWriter(Batcher[Item]):
                 log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
                 break
             except Exception as exc:
+                if store_fault(exc) is None and len(batch) > 1:
+                    # one result the store refuses must not fail the others (of any workspace): each alone
+                    log.warning("writing %d results failed (%s); writing them one by one", len(batch), exc)
+                    for item in batch:
+                        self.write([item])
+                    return
                 if store_fault(exc) is None:
                     log.exception(
                         "writing %d results failed; their jobs will be retried when the leases expire",
