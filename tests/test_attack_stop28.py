@@ -350,3 +350,14 @@ def test_calls_past_twice_the_runs_limit_are_refused_without_a_record(make_app):
         False
     ] * 5
     assert WorkflowRun.objects.count() == 4  # two runs, two refusals recorded
+
+
+@pytest.mark.parametrize("row", ["²", "٣", "9" * 5000, "1e3", "-1"])
+def test_step_builder_rows_numbered_oddly_are_a_422(api, row):
+    steps = {"0": HOOK[0], row: {**HOOK[0], "name": "other"}}
+    resp = api.post("/api/workflows", {"name": "W", "trigger": {"type": "manual"}, "steps": steps})
+    assert resp.status_code == 422, resp.status_code
+    assert api.get("/api/workflows").json["items"] == []
+    rows = {"1": {**HOOK[0], "name": "second"}, "0": HOOK[0]}
+    wf = api.post("/api/workflows", {"name": "W", "trigger": {"type": "manual"}, "steps": rows}).json
+    assert [s["name"] for s in wf["steps"]] == ["hook", "second"]  # (the builder's rows, in row order)
