@@ -124,9 +124,14 @@ def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(api)
     assert len(claimed) == 3
     rows = [{"job_id": str(j["_id"]), "summary": "ok"} for j in claimed]
     rows[1]["summary"] = "poison \ud800"  # (as no outcome writes it any more: the writer's own guard)
+    followed: list[int] = []
     ResultWriter(inline=True).write(
-        [(row, jobs.finish(j, JobStatus.COMPLETED), None) for row, j in zip(rows, claimed, strict=True)]
+        [
+            (row, jobs.finish(j, JobStatus.COMPLETED), lambda i=i: followed.append(i))
+            for i, (row, j) in enumerate(zip(rows, claimed, strict=True))
+        ]
     )
+    assert followed == [0, 2]  # what follows a result (a run moving on) waits for it to be written
     statuses = {str(j["_id"]): j["status"] for j in PluginJob._get_collection().find({})}
     assert [statuses[str(j["_id"])] for j in claimed] == ["completed", "running", "completed"]
     assert PluginExecutionLog._get_collection().count_documents({}) == 2
