@@ -366,3 +366,21 @@ def test_step_builder_rows_numbered_oddly_are_a_422(api, row):
     rows = {"1": {**HOOK[0], "name": "second"}, "0": HOOK[0]}
     wf = api.post("/api/workflows", {"name": "W", "trigger": {"type": "manual"}, "steps": rows}).json
     assert [s["name"] for s in wf["steps"]] == ["hook", "second"]  # (the builder's rows, in row order)
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", " leading"])
+def test_a_header_rendered_to_what_no_request_can_carry_fails_the_step_at_once(app, api, sink, value):
+    step = {
+        "name": "hook",
+        "plugin_id": "webhook",
+        "config": {"url": f"{sink.url}/x", "headers": {"X-A": "{{ data.v }}"}},
+    }
+    wf = create_workflow(api, {"type": "manual"}, [step])
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {"v": value}}).json
+    for job in JobQueue("me", lease_seconds=30).claim(10):
+        run_one(app, job)
+    [job] = PluginJob._get_collection().find({"run_id": run["id"]})
+    assert (job["status"], job["attempts"]) == ("failed", 1), job.get(
+        "last_error"
+    )  # (was retried, to fail again)
+    assert "cannot be sent" in job["last_error"] and sink.requests == []
