@@ -124,9 +124,14 @@ def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(api)
     assert len(claimed) == 3
     rows = [{"job_id": str(j["_id"]), "summary": "ok"} for j in claimed]
     rows[1]["summary"] = "poison \ud800"  # (as no outcome writes it any more: the writer's own guard)
+    followed: list[int] = []
     ResultWriter(inline=True).write(
-        [(row, jobs.finish(j, JobStatus.COMPLETED), None) for row, j in zip(rows, claimed, strict=True)]
+        [
+            (row, jobs.finish(j, JobStatus.COMPLETED), lambda i=i: followed.append(i))
+            for i, (row, j) in enumerate(zip(rows, claimed, strict=True))
+        ]
     )
+    assert followed == [0, 2]  # what follows a result (a run moving on) waits for it to be written
     statuses = {str(j["_id"]): j["status"] for j in PluginJob._get_collection().find({})}
     assert [statuses[str(j["_id"])] for j in claimed] == ["completed", "running", "completed"]
     assert PluginExecutionLog._get_collection().count_documents({}) == 2
@@ -350,3 +355,32 @@ def test_calls_past_twice_the_runs_limit_are_refused_without_a_record(make_app):
         False
     ] * 5
     assert WorkflowRun.objects.count() == 4  # two runs, two refusals recorded
+
+
+@pytest.mark.parametrize("row", ["²", "٣", "9" * 5000, "1e3", "-1"])
+def test_step_builder_rows_numbered_oddly_are_a_422(api, row):
+    steps = {"0": HOOK[0], row: {**HOOK[0], "name": "other"}}
+    resp = api.post("/api/workflows", {"name": "W", "trigger": {"type": "manual"}, "steps": steps})
+    assert resp.status_code == 422, resp.status_code
+    assert api.get("/api/workflows").json["items"] == []
+    rows = {"1": {**HOOK[0], "name": "second"}, "0": HOOK[0]}
+    wf = api.post("/api/workflows", {"name": "W", "trigger": {"type": "manual"}, "steps": rows}).json
+    assert [s["name"] for s in wf["steps"]] == ["hook", "second"]  # (the builder's rows, in row order)
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Evil: 1", "a\nb", " leading"])
+def test_a_header_rendered_to_what_no_request_can_carry_fails_the_step_at_once(app, api, sink, value):
+    step = {
+        "name": "hook",
+        "plugin_id": "webhook",
+        "config": {"url": f"{sink.url}/x", "headers": {"X-A": "{{ data.v }}"}},
+    }
+    wf = create_workflow(api, {"type": "manual"}, [step])
+    run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {"v": value}}).json
+    for job in JobQueue("me", lease_seconds=30).claim(10):
+        run_one(app, job)
+    [job] = PluginJob._get_collection().find({"run_id": run["id"]})
+    assert (job["status"], job["attempts"]) == ("failed", 1), job.get(
+        "last_error"
+    )  # (was retried, to fail again)
+    assert "cannot be sent" in job["last_error"] and sink.requests == []

@@ -5,6 +5,7 @@ a viewer reads only."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import time
 import uuid
@@ -42,6 +43,7 @@ hooks = Blueprint("workflow_hooks", __name__, url_prefix="/hooks")
 SIGNATURE_TOLERANCE = 300  # seconds a signed inbound call's timestamp may be off
 MAX_RETRIES = 10
 MAX_DELAY = 7 * 86400
+ROW_NUMBER = re.compile(r"[0-9]{1,6}\Z")  # a step builder row's number (str.isdigit: "²" too, and 5,000 digits)
 
 
 class TriggerIn(Schema):
@@ -96,7 +98,7 @@ class WorkflowIn(Schema):
         """The admin page's step builder sends its rows as ``{"0": {...}, "1": {...}}``: the steps in row
         order, empty rows left out."""
         rows = data.get("steps") if isinstance(data, dict) else None
-        if isinstance(rows, dict) and all(isinstance(k, str) and k.isdigit() for k in rows):
+        if isinstance(rows, dict) and all(isinstance(k, str) and ROW_NUMBER.match(k) for k in rows):
             data = {
                 **data,
                 "steps": [

@@ -94,6 +94,8 @@ def send(
         raise PluginError(f"No answer from {url} within {timeout:g} s") from None
     except requests.ConnectionError as exc:
         raise PluginError(f"Could not connect to {url}: {_root_cause(exc)}") from None
+    except (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL) as exc:  # (as sent again, too)
+        raise PluginError(f"Request to {url} cannot be sent: {_root_cause(exc)}", permanent=True) from None
     except requests.RequestException as exc:
         raise PluginError(f"Request to {url} failed: {_root_cause(exc)}") from None
 

@@ -55,12 +55,14 @@ class ResultWriter(Batcher[Item]):
         attempts = list(logs)  # each integration's latest attempt, for the rollups
         changes = [change for _, change, _ in batch]
         delay = 0.5
+        written = False
         while True:
             try:
                 if logs:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
                 apply_all(changes, attempts)  # (and the rollups of the jobs they settle: one bulk more)
+                written = True
                 break
             except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)
                 log.warning("writing %d results failed (%s); their leases will expire", len(batch), exc)
@@ -87,6 +89,8 @@ class ResultWriter(Batcher[Item]):
                 )
                 time.sleep(delay)
                 delay = min(10.0, delay * 2)
+        if not written:  # (the jobs run again when their leases expire: what follows a result waits for it)
+            return
         for _, _, then in batch:
             if then is not None:
                 try:
