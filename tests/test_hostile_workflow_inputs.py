@@ -384,3 +384,45 @@ def test_a_header_rendered_to_what_no_request_can_carry_fails_the_step_at_once(a
         "last_error"
     )  # (was retried, to fail again)
     assert "cannot be sent" in job["last_error"] and sink.requests == []
+
+
+def test_a_schedulers_pass_reads_only_the_schedules_that_are_due_or_changed(app, api, monkeypatch):
+    """A workspace with many schedules costs each pass nothing until one is due (each pass read them all)."""
+    import datetime as dt
+
+    from app.engine import workflow_schedule
+    from app.models import Workflow
+
+    ids = [create_workflow(api, {"type": "schedule", "cron": "0 8 * * *"}, HOOK)["id"] for _ in range(6)]
+    real = Workflow._get_collection
+    read: list[int] = []
+
+    class Counting:
+        def __init__(self, coll):
+            self.coll = coll
+
+        def find(self, *args, **kwargs):
+            found = list(self.coll.find(*args, **kwargs))
+            read.append(len(found))
+            return found
+
+        def __getattr__(self, name):
+            return getattr(self.coll, name)
+
+    class Workflows:  # what the schedulers' pass sees of the model
+        @staticmethod
+        def _get_collection():
+            return Counting(real())
+
+    monkeypatch.setattr(workflow_schedule, "Workflow", Workflows)
+    now = dt.datetime.now(dt.UTC)
+    workflow_schedule.fire_due(app, now)  # works out each one's next due time
+    workflow_schedule.fire_due(app, now)
+    assert read == [6, 0]
+    api.patch(f"/api/workflows/{ids[0]}", {"trigger": {"type": "schedule", "cron": "0 9 * * *"}})
+    workflow_schedule.fire_due(app, now)
+    assert read[-1] == 1  # the changed one, for its new due time
+    due = sorted(Workflow.objects.get(id=i).next_fire_at["at"] for i in ids)  # five at 8:00, one at 9:00
+    assert workflow_schedule.fire_due(app, dt.datetime.fromtimestamp(due[0] + 1, dt.UTC)) == 5
+    assert workflow_schedule.fire_due(app, dt.datetime.fromtimestamp(due[-1] + 1, dt.UTC)) == 1
+    assert read[-2:] == [5, 1]

@@ -283,6 +283,7 @@ def update_workflow(workflow_id: str):
             setattr(wf, name, data[name])
     if changed:
         wf.version += 1
+        wf.next_fire_at = {}  # the schedulers work out the new version's due time (engine.workflow_schedule)
     wf.updated_at = utcnow()
     wf.save()
     form_workflows(current_app).forget()

@@ -63,7 +63,14 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
     now = now or dt.datetime.now(dt.UTC)
     coll = Workflow._get_collection()
     started = 0
-    for wf in coll.find({"trigger.type": "schedule", "status": WorkflowStatus.ACTIVE.value}):
+    for wf in coll.find(
+        {
+            "trigger.type": "schedule",
+            "status": WorkflowStatus.ACTIVE.value,
+            # due, or never worked out for this version (a save clears it): not every schedule every pass
+            "$or": [{"next_fire_at.at": {"$lte": now.timestamp()}}, {"next_fire_at.at": {"$exists": False}}],
+        }
+    ):
         due = wf.get("next_fire_at") or {}
         try:
             if due.get("version") != wf.get("version") or "at" not in due:
