@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 RUNS = int(os.environ.get("FH_CRASH_RUNS", "200"))
 STEPS = 3
 # a schedule's period in seconds and the due times to see: 2 s and 6 here; the figure (every minute
-# for ten minutes) with FH_CRON_PERIOD=60 FH_CRON_FIRES=10
+# for ten minutes) with FH_CRON_PERIOD=60 FH_CRON_FIRES=10 and pytest's --timeout=1200
 CRON_PERIOD = int(os.environ.get("FH_CRON_PERIOD", "2"))
 CRON_FIRES = int(os.environ.get("FH_CRON_FIRES", "6"))
 
