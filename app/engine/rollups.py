@@ -139,8 +139,8 @@ def hour_fields(doc: dict[str, Any]) -> dict[int, dict[str, int]]:
 FIELD = {"completed": "completed", "failed": "failed", "cancelled": "cancelled", "retried": "retried"}
 
 
-def day_ops(settled: Iterable[Settled]) -> list[UpdateOne]:
-    """One upsert per touched day document, adding up ``settled``."""
+def day_ops(settled: Iterable[Settled], namespace: str | None = None) -> list[UpdateOne]:
+    """One upsert per touched day document, adding up ``settled`` (``namespace``: for a client-level bulkWrite)."""
     docs: dict[str, dict[str, Any]] = {}
     for s in settled:
         created = _utc(s.created_at)
@@ -177,11 +177,11 @@ def day_ops(settled: Iterable[Settled]) -> list[UpdateOne]:
         if doc["error"] is not None:
             update["$set"] = {"last_error": doc["error"][0][:500]}
             update["$max"] = {"last_error_at": doc["error"][1]}
-        ops.append(UpdateOne({"_id": key}, update, upsert=True))
+        ops.append(UpdateOne({"_id": key}, update, upsert=True, namespace=namespace))
     return ops
 
 
-def latest_ops(logs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
+def latest_ops(logs: Iterable[dict[str, Any]], namespace: str | None = None) -> list[UpdateOne]:
     """Per integration, its latest attempt of ``logs`` (execution log rows) as its ``latest`` document."""
     newest: dict[str, dict[str, Any]] = {}
     for log_doc in logs:
@@ -202,6 +202,7 @@ def latest_ops(logs: Iterable[dict[str, Any]]) -> list[UpdateOne]:
                 }
             },
             upsert=True,
+            namespace=namespace,
         )
         for cid, doc in newest.items()
     ]

@@ -1,5 +1,6 @@
-"""Attempt results written in batches: execution logs with one insert_many, job changes with one bulk_write,
-and what they settle added to the delivery rollups (engine.rollups) with one more.
+"""Attempt results written in batches: execution logs, job changes and what they settle added to the
+delivery rollups (engine.rollups) — in one client-level bulkWrite on a store that writes one all or nothing
+(the embedded store), else with one insert_many, one bulk_write and one more for the rollups.
 
 A result waits at most ``max_delay`` seconds (or until ``max_batch`` results are waiting) before it is
 written. This is safe: until its change is written, a job is still leased to this process, so if the
@@ -13,11 +14,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pymongo.errors import BulkWriteError, InvalidOperation
+from bson import ObjectId
+from pymongo import InsertOne
+from pymongo.errors import BulkWriteError, InvalidOperation, PyMongoError
 
 from app.engine.batching import Batcher
-from app.engine.jobs import Change, apply_all
+from app.engine.jobs import Change, apply_all, apply_all_with
 from app.models import PluginExecutionLog
+from app.store.traits import store_traits
 from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
@@ -33,6 +37,7 @@ class ResultWriter(Batcher[Item]):
 
     def __init__(self, *, inline: bool = False, busy_delay: float | None = None):
         self.inline = inline
+        self._atomic: bool | None = None  # the store writes a client-level bulkWrite all or nothing (asked once)
         super().__init__(busy_delay=busy_delay, idle_exit=1.0 if inline else None)
 
     def submit(
@@ -50,14 +55,29 @@ class ResultWriter(Batcher[Item]):
         else:
             self.put((log_doc, change, then), urgent)
 
+    def _one_command(self) -> bool:
+        """Whether a batch goes in one client-level bulkWrite: the store writes one all or nothing."""
+        if self._atomic is None:
+            try:
+                self._atomic = store_traits(PluginExecutionLog._get_collection().database.client).atomic_bulk_write
+            except PyMongoError:  # unreachable: three writes this time, ask again next time
+                return False
+        return self._atomic
+
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]
+        for doc in logs:  # (ids given before the first try: a retry finds those written, not copies)
+            doc.setdefault("_id", ObjectId())
         attempts = list(logs)  # each integration's latest attempt, for the rollups
         changes = [change for _, change, _ in batch]
         delay = 0.5
         written = False
         while True:
             try:
+                if self._one_command():  # log rows, job changes and rollups in one write
+                    ns = PluginExecutionLog._get_collection().full_name
+                    apply_all_with(changes, attempts, [InsertOne(doc, namespace=ns) for doc in logs])
+                    break
                 if logs:
                     _insert_logs(logs)
                     logs = []  # written: a retry after a later failure must not insert them twice
