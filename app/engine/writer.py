@@ -77,11 +77,11 @@ class ResultWriter(Batcher[Item]):
                 if self._one_command():  # log rows, job changes and rollups in one write
                     ns = PluginExecutionLog._get_collection().full_name
                     apply_all_with(changes, attempts, [InsertOne(doc, namespace=ns) for doc in logs])
-                    break
-                if logs:
-                    _insert_logs(logs)
-                    logs = []  # written: a retry after a later failure must not insert them twice
-                apply_all(changes, attempts)  # (and the rollups of the jobs they settle: one bulk more)
+                else:
+                    if logs:
+                        _insert_logs(logs)
+                        logs = []  # written: a retry after a later failure must not insert them twice
+                    apply_all(changes, attempts)  # (and the rollups of the jobs they settle: one bulk more)
                 written = True
                 break
             except InvalidOperation as exc:  # the app's client was closed (the app is gone or replaced)

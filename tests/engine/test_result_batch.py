@@ -54,7 +54,9 @@ def _batch(claimed: list, outcome: str = "completed") -> list:
 
 
 def _logs(claimed: list) -> int:
-    return PluginExecutionLog._get_collection().count_documents({"job_id": {"$in": [str(j["_id"]) for j in claimed]}})
+    return PluginExecutionLog._get_collection().count_documents(
+        {"job_id": {"$in": [str(j["_id"]) for j in claimed]}}
+    )
 
 
 @pytest.mark.parametrize(("count", "outcome"), [(1, "completed"), (4, "completed"), (3, "failed")])
@@ -63,12 +65,18 @@ def test_a_batch_of_results_is_one_store_command(app, api, count, outcome):
     writer = ResultWriter(inline=True)
     with app.app_context():
         assert writer._one_command()  # (the store is asked once, before)
+        followed: list[int] = []  # what follows each result (a workflow run moving on): once it is written
+        batch = [
+            (log, change, lambda n=n: followed.append(n))
+            for n, (log, change, _) in enumerate(_batch(claimed, outcome))
+        ]
         WRITES.seen, WRITES.on = Counter(), threading.current_thread()
         try:
-            writer.write(_batch(claimed, outcome))
+            writer.write(batch)
         finally:
             WRITES.on = None
         assert WRITES.seen == {"bulkWrite": 1}
+        assert followed == list(range(count))
         assert _logs(claimed) == count
         assert {j["status"] for j in PluginJob._get_collection().find({"config_id": config_id})} == {outcome}
         timed = count if outcome == "completed" else 0
@@ -94,6 +102,8 @@ def test_a_batch_sent_again_after_its_first_send_was_written_counts_once(app, ap
     writer = ResultWriter(inline=True)
     with app.app_context():
         writer.write(batch)
-        writer.write(batch)  # (the store wrote the first send but its answer was lost: the writer tries again)
+        writer.write(
+            batch
+        )  # (the store wrote the first send but its answer was lost: the writer tries again)
         assert _logs(claimed) == count
         assert _totals(config_id) == Counter(completed=count, timed=count)
