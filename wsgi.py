@@ -1,6 +1,5 @@
 """WSGI entry point: ``gunicorn wsgi:app``. Each worker runs its own scheduler, safely (atomic claims)."""
 
-from app import create_app, switch_interval
+from app import create_app
 
-switch_interval.apply()
 app = create_app()

@@ -25,7 +25,6 @@ from typing import Any
 from nx_27017 import handler
 from nx_27017.nx_27017 import main
 
-from app import switch_interval
 from app.store import ATOMIC_BULK_WRITE
 
 log = logging.getLogger("nx-27017")
@@ -160,6 +159,5 @@ def _command_or_capability(self: Any, msg: dict[str, Any]) -> Any:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s nx-27017: %(message)s")
-    switch_interval.apply()
     install()
     sys.exit(main())
