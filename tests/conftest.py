@@ -39,11 +39,18 @@ FAST = {
 }
 
 
+def _start_order(item: pytest.Item) -> int:
+    if item.get_closest_marker("heavy"):
+        return 0
+    return 1 if item.get_closest_marker("slow") or item.get_closest_marker("browser") else 2
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In parallel workers (pytest-xdist) the slow and browser tests are handed out first, so that the run does
-    not end with one worker still in a long test while the others wait. Every worker sorts alike."""
+    """In parallel workers (pytest-xdist) the heavy tests start first, then the slow and browser ones, so that
+    the run does not end with one worker still in a long test while the others wait (with ``--dist
+    worksteal`` the idle workers take the rest). Every worker sorts alike."""
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
+        items.sort(key=_start_order)
 
 
 @pytest.fixture(scope="session")
