@@ -39,11 +39,40 @@ FAST = {
 }
 
 
+def _start_order(item: pytest.Item) -> tuple[int, float]:
+    """Heavy tests first, the longest of them first (``heavy(seconds=...)``: about how long it runs on an
+    unloaded worker), then the slow and browser tests, then the rest."""
+    heavy = item.get_closest_marker("heavy")
+    if heavy:
+        return 0, -heavy.kwargs.get("seconds", 0)
+    return (1 if item.get_closest_marker("slow") or item.get_closest_marker("browser") else 2), 0
+
+
+def _dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """``items`` (sorted) as ``workers`` runs of the sizes xdist's worksteal scheduler first hands out, the
+    heavy, slow and browser tests dealt round the runs in turn: each worker starts with its share of them."""
+    first = [item for item in items if _start_order(item)[0] < 2]
+    rest = iter(item for item in items if _start_order(item)[0] == 2)
+    sizes, left = [], len(items)
+    for i in range(workers):
+        sizes.append(left // (workers - i))
+        left -= sizes[-1]
+    runs: list[list[pytest.Item]] = [first[i::workers] for i in range(workers)]
+    if any(len(run) > size for run, size in zip(runs, sizes, strict=True)):
+        return items
+    for run, size in zip(runs, sizes, strict=True):
+        run.extend(itertools.islice(rest, size - len(run)))
+    return [item for run in runs for item in run]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In parallel workers (pytest-xdist) the slow and browser tests are handed out first, so that the run does
-    not end with one worker still in a long test while the others wait. Every worker sorts alike."""
+    """In parallel workers (pytest-xdist) each worker starts with its share of the heavy tests (longest
+    first), then of the slow and browser ones, so that the run does not end with one worker still in a long
+    test while the others wait (idle workers take the rest of the others' queues: ``--dist worksteal``).
+    Every worker sorts alike."""
     if hasattr(config, "workerinput"):
-        items.sort(key=lambda item: not (item.get_closest_marker("slow") or item.get_closest_marker("browser")))
+        items.sort(key=_start_order)
+        items[:] = _dealt(items, int(config.workerinput.get("workercount", 1)))
 
 
 @pytest.fixture(scope="session")

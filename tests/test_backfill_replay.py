@@ -85,6 +85,7 @@ def _jobs_of(config_id: str) -> list[dict]:
     return list(PluginJob._get_collection().find({"config_id": config_id}, {"submission_id": 1, "status": 1}))
 
 
+@pytest.mark.heavy(seconds=24)
 @pytest.mark.slow
 def test_a_backfill_of_10000_submissions_counts_exactly_and_skips_those_with_a_job(api, app):
     form = api.create_form("Leads", FIELDS)

@@ -33,6 +33,7 @@ def test_seeded_values_look_like_people_and_are_the_same_for_the_same_number():
     assert "@" in one["email"] and isinstance(one["age"], int) and len(one["visit"]) == 10
 
 
+@pytest.mark.heavy(seconds=19)
 @pytest.mark.slow
 def test_a_tiny_scale_run_seeds_and_measures_every_figure(tmp_path):
     settings = parse(["--submissions", "40", "--runs", "2", "--intake", "10", "--out", str(tmp_path / "scale.json")])

@@ -142,6 +142,7 @@ ISOLATION_FIGURES = {
     [(["--no-isolation", "--backfill=300"], MAIN_FIGURES), (["--isolation-only"], ISOLATION_FIGURES)],
     ids=["main", "isolation"],
 )
+@pytest.mark.heavy(seconds=97)
 def test_a_tiny_bench_measures_every_figure(tmp_path, monkeypatch, part, expected):
     monkeypatch.setenv("BENCH_INSTALL_REDIS", "false")  # the RQ peer runs only if it is already there
     settings = parse(

@@ -8,6 +8,7 @@ import hashlib
 import json
 from urllib.parse import urlencode
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -62,6 +63,7 @@ class LastFingerprint:
         return self.known == before
 
 
+@pytest.mark.heavy(seconds=19)
 def test_invalid_input_to_any_json_endpoint_is_a_4xx_that_writes_nothing(app, api, people):
     ids = _world(api, people)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
@@ -125,6 +127,7 @@ def _admin_pages(app, ids: dict[str, str]) -> list[str]:
     return sorted(pages)
 
 
+@pytest.mark.heavy(seconds=15)
 def test_any_query_string_on_any_admin_page_is_answered_without_a_5xx_or_a_write(app, api, people):
     ids = _world(api, people)
     client = ui_login(app)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -92,6 +93,7 @@ def _invitation(api, workspace_id: str) -> dict[str, str]:
     return {"invitation_id": made.json["id"], "token": made.json["link"].rsplit("/", 1)[1]}
 
 
+@pytest.mark.heavy(seconds=20)
 def test_the_api_keeps_to_its_document(app, api, people):
     """Every operation with generated inputs (on real objects): no 5xx, documented statuses and content
     types, answers that match their schemas. Deletions run last."""

@@ -117,6 +117,7 @@ def patient_app(make_app) -> Flask:
     return make_app(DB_TIMEOUT_MS=120_000)
 
 
+@pytest.mark.heavy(seconds=19)
 def test_exports_stream_the_current_filter_with_memory_that_does_not_grow_with_rows(patient_app):
     app, api, owner = patient_app, Api(patient_app.test_client()), owner_client(patient_app)
     start = dt.datetime(2026, 1, 1)

@@ -30,6 +30,7 @@ def _pages(world, ids: dict[str, str]) -> list[str]:
     return sorted(urls) + ["/admin/executions?view=attempts", "/admin/no-such-page"]
 
 
+@pytest.mark.heavy(seconds=33)
 def test_every_admin_page_passes_axe_at_desktop_and_phone_widths(page, world, sink):
     form_id = world.create_form(
         "Contact", [{"name": "email", "type": "email", "required": True}, {"name": "age", "type": "number"}]

@@ -72,6 +72,7 @@ def _pending_job(world, form_id: str, like: str) -> str:
     return str(oid)
 
 
+@pytest.mark.heavy(seconds=25)
 def test_browse_search_export_resend_and_delete_submissions(page, world, sink, tmp_path):
     form_id = world.create_form("Sign-ups", FIELDS)
     resp = world.api(
