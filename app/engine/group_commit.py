@@ -40,9 +40,9 @@ from pymongo.errors import (
 )
 
 from app.services import Inserts, services
+from app.store import DUPLICATE_KEY
 from app.store.traits import StoreTraits, store_traits
 
-DUPLICATE_KEY = 11000
 COMMAND_BYTES = (
     32 * 1024 * 1024
 )  # estimated size of one bulkWrite: well under a message's 48 MB, so never split

@@ -35,10 +35,9 @@ from app.engine import rollups
 from app.engine.records import JobRecord
 from app.engine.rollups import Settled
 from app.models import JobStatus, PluginConfig, PluginJob, as_datetime, utcnow
+from app.store import DUPLICATE_KEY
 
 log = logging.getLogger(__name__)
-
-DUPLICATE_KEY = 11000
 
 PENDING, RUNNING = JobStatus.PENDING.value, JobStatus.RUNNING.value
 COMPLETED, FAILED, CANCELLED = JobStatus.COMPLETED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value

@@ -21,12 +21,12 @@ from pymongo.errors import BulkWriteError, InvalidOperation, PyMongoError
 from app.engine.batching import Batcher
 from app.engine.jobs import Change, apply_all, apply_all_with
 from app.models import PluginExecutionLog
+from app.store import DUPLICATE_KEY
 from app.store.traits import store_traits
 from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
 Item = tuple[dict[str, Any] | None, Change, Callable[[], object] | None]
 
 

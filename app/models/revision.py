@@ -16,10 +16,10 @@ from mongoengine import DateTimeField, DictField, Document, IntField, StringFiel
 from pymongo.errors import BulkWriteError
 
 from app.models.common import as_datetime, isoformat
+from app.store import DUPLICATE_KEY
 
 MAX_KEPT = 20  # earlier revisions kept per submission
 MAX_KEPT_BYTES = 4 * 1024 * 1024  # their data, stored, per submission
-DUPLICATE_KEY = 11000
 
 
 class SubmissionRevision(Document):

@@ -28,10 +28,11 @@ from mongoengine import Document, StringField
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
+from app.store import DUPLICATE_KEY
+
 WORD = re.compile(r"\w+")
 MAX_WORD = 64  # longer words are cut (the same for values and queries, so they still match)
 MAX_TERMS = 200  # words kept per submission (its first ones): a 1 MB value costs no more than this
-DUPLICATE_KEY = 11000
 WRITE_BATCH = 1_000  # postings per insert: each write well within the store's timeout
 MAX_TEXT = 65_536  # characters of a value read for words (a 1 MB value costs the intake no more)
 

@@ -6,3 +6,5 @@
 ATOMIC_BULK_WRITE = "formhooksAtomicBulkWrite"
 # What nx-27017 puts in ``process`` of its buildInfo (MongoDB has no such field there).
 NX_PROCESS = "nx_27017"
+# The server error code of a write refused for a duplicate key (MongoDB and nx-27017 alike).
+DUPLICATE_KEY = 11000
