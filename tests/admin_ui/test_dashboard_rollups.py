@@ -8,18 +8,17 @@ import datetime as dt
 import math
 import random
 import re
-import threading
 import time
 from collections import Counter
 from zoneinfo import ZoneInfo
 
 import pytest
 from bson import ObjectId
-from pymongo import monitoring
 
 from app.admin import dashboard_stats, rollup_reads
 from app.engine import indexer, rollup_rebuild, rollups
 from app.models import PluginJob, Submission
+from tests.support.commands import commands_sent
 from tests.support.seed import insert_many
 
 NOW = dt.datetime.now(dt.UTC)
@@ -161,35 +160,12 @@ def test_the_dashboard_gives_what_a_scan_of_the_jobs_gives(app, api, zone):
             assert _close(row.p95, _nearest_rank(expected["latencies"], 0.95))
 
 
-class _Commands(monitoring.CommandListener):
-    """Store commands sent by this thread while ``on``, by (command, collection)."""
-
-    def __init__(self) -> None:
-        self.on: threading.Thread | None = None
-        self.seen: Counter[tuple[str, str]] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.on is threading.current_thread():
-            self.seen[(event.command_name, str(event.command.get(event.command_name)))] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-LISTENER = _Commands()
-monitoring.register(LISTENER)  # (clients made from now on report to it; it counts only while switched on)
 
 
 def _commands(client, path: str) -> Counter[tuple[str, str]]:
-    LISTENER.seen, LISTENER.on = Counter(), threading.current_thread()
-    try:
+    with commands_sent() as sent:
         assert client.get(path).status_code == 200
-    finally:
-        LISTENER.on = None
-    return LISTENER.seen
+    return Counter((name, str(cmd.get(name))) for name, cmd in sent)
 
 
 def test_a_dashboard_load_costs_the_same_store_commands_with_40_jobs_or_4000(app, api, owner):

@@ -5,38 +5,14 @@ new submission is edited between the batch's read and its settle."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
-from pymongo import monitoring
 
 from app.engine import indexer
 from app.models import Submission
+from tests.support.commands import commands_sent
 from tests.test_form_figures import DAY0, FIELDS, _accept, _check, _docs, _drain, _summary
-
-
-class _Updates(monitoring.CommandListener):
-    """Update statements sent to ``submissions`` by this thread while ``on``: per command, how many."""
-
-    def __init__(self) -> None:
-        self.on: threading.Thread | None = None
-        self.commands: list[int] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        cmd = event.command
-        if self.on is threading.current_thread() and event.command_name == "update" and cmd["update"] == "submissions":
-            self.commands.append(len(cmd.get("updates") or []))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-UPDATES = _Updates()
-monitoring.register(UPDATES)  # (clients made from now on report to it; it counts only while switched on)
 
 
 def _flagged(app, form: dict) -> int:
@@ -44,18 +20,26 @@ def _flagged(app, form: dict) -> int:
 
 
 @pytest.mark.parametrize(("count", "batch", "chunk"), [(1, 100, 100), (7, 100, 3), (25, 10, 4)])
-def test_each_new_submission_is_settled_with_one_update_in_short_commands(app, api, monkeypatch, count, batch, chunk):
+def test_each_new_submission_is_settled_with_one_update_in_short_commands(
+    app, api, monkeypatch, count, batch, chunk
+):
     monkeypatch.setattr(indexer, "BATCH", batch)
     monkeypatch.setattr(indexer, "WRITE_CHUNK", chunk)
     form = api.create_form("Writes", FIELDS)
-    _accept(app, form, [({"colour": "red", "age": i, "score": i + 0.5, "city": "Lyon"}, DAY0) for i in range(count)])
-    UPDATES.commands, UPDATES.on = [], threading.current_thread()
-    try:
+    _accept(
+        app,
+        form,
+        [({"colour": "red", "age": i, "score": i + 0.5, "city": "Lyon"}, DAY0) for i in range(count)],
+    )
+    with commands_sent() as sent:
         assert _drain(app) == count
-    finally:
-        UPDATES.on = None
-    assert sum(UPDATES.commands) == count
-    assert max(UPDATES.commands) <= chunk
+    updates = [
+        len(cmd.get("updates") or [])
+        for name, cmd in sent
+        if name == "update" and cmd["update"] == "submissions"
+    ]
+    assert sum(updates) == count
+    assert max(updates) <= chunk
     assert _flagged(app, form) == 0
     _check(_summary(api, form), _docs(app, form))
 
@@ -81,7 +65,9 @@ def test_a_new_submission_edited_before_its_batch_settles_stays_due_and_is_count
         assert indexer.run_batch() == 6
     monkeypatch.setattr(indexer, "_entries", entries)
     with app.app_context():
-        still = [str(d["_id"]) for d in Submission._get_collection().find({indexer.PENDING: {"$exists": True}})]
+        still = [
+            str(d["_id"]) for d in Submission._get_collection().find({indexer.PENDING: {"$exists": True}})
+        ]
     assert still == [ids[edited]]
     _drain(app)
     docs = _docs(app, form)

@@ -4,38 +4,15 @@ a change whose claim was lost, not a batch sent again after its first send was w
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import pytest
-from pymongo import monitoring
 
 from app.engine import jobs
 from app.engine.writer import ResultWriter
 from app.models import PluginExecutionLog, PluginJob, utcnow
 from tests.engine.test_rollups import _claimed, _totals
-
-
-class _Writes(monitoring.CommandListener):
-    """Write commands sent by this thread while ``on``, by name."""
-
-    def __init__(self) -> None:
-        self.on: threading.Thread | None = None
-        self.seen: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.on is threading.current_thread() and event.command_name in ("insert", "update", "bulkWrite"):
-            self.seen[event.command_name] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-WRITES = _Writes()
-monitoring.register(WRITES)  # (clients made from now on report to it; it counts only while switched on)
+from tests.support.commands import commands_sent
 
 
 def _batch(claimed: list, outcome: str = "completed") -> list:
@@ -70,12 +47,10 @@ def test_a_batch_of_results_is_one_store_command(app, api, count, outcome):
             (log, change, lambda n=n: followed.append(n))
             for n, (log, change, _) in enumerate(_batch(claimed, outcome))
         ]
-        WRITES.seen, WRITES.on = Counter(), threading.current_thread()
-        try:
+        with commands_sent() as sent:
             writer.write(batch)
-        finally:
-            WRITES.on = None
-        assert WRITES.seen == {"bulkWrite": 1}
+        writes = Counter(name for name, _ in sent if name in ("insert", "update", "bulkWrite"))
+        assert writes == {"bulkWrite": 1}
         assert followed == list(range(count))
         assert _logs(claimed) == count
         assert {j["status"] for j in PluginJob._get_collection().find({"config_id": config_id})} == {outcome}
