@@ -67,7 +67,8 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
         {
             "trigger.type": "schedule",
             "status": WorkflowStatus.ACTIVE.value,
-            # due, or never worked out for this version (a save clears it): not every schedule every pass
+            # due, or never worked out for this version (a save clears it): not every schedule every pass,
+            # and never one that is never due again (``at`` None) until it is changed
             "$or": [{"next_fire_at.at": {"$lte": now.timestamp()}}, {"next_fire_at.at": {"$exists": False}}],
         }
     ):
@@ -78,8 +79,6 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
                 saved = as_datetime(wf.get("updated_at")) or now.replace(tzinfo=None)
                 since = max(saved.replace(tzinfo=dt.UTC), now - CATCH_UP)
                 _move(coll, wf, due, next_fire(wf["trigger"], min(since, now)))
-                continue
-            if due["at"] is None:  # never due again (this version): looked at again only when changed
                 continue
             at = dt.datetime.fromtimestamp(due["at"], dt.UTC)
             if at > now:
