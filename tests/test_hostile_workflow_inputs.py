@@ -115,7 +115,7 @@ def test_a_plugins_summary_or_error_the_store_cannot_hold_is_recorded_not_retrie
     assert api.get(f"/api/jobs/{job['_id']}").status_code == 200
 
 
-def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(api):
+def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(app, api):
     form = api.create_form("F", [{"name": "email", "type": "email"}])
     api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/a"})
     for _ in range(3):
@@ -125,7 +125,7 @@ def test_one_result_the_store_refuses_does_not_fail_the_others_in_its_batch(api)
     rows = [{"job_id": str(j["_id"]), "summary": "ok"} for j in claimed]
     rows[1]["summary"] = "poison \ud800"  # (as no outcome writes it any more: the writer's own guard)
     followed: list[int] = []
-    ResultWriter(inline=True).write(
+    ResultWriter(services(app).inserts.submissions.group.atomic, inline=True).write(
         [
             (row, jobs.finish(j, JobStatus.COMPLETED), lambda i=i: followed.append(i))
             for i, (row, j) in enumerate(zip(rows, claimed, strict=True))

@@ -72,7 +72,7 @@ class Scheduler:
         self.deadlines = DeadlineRunner(self.threads, int(cfg["MAX_ABANDONED_THREADS"]))
         found = services(app)
         registry, box = found.plugins, found.secrets
-        self.writer = ResultWriter(busy_delay=0.05)
+        self.writer = ResultWriter(services(app).inserts.submissions.group.atomic, busy_delay=0.05)
         self.runner = JobRunner(app, self.queue, registry, box, self.deadlines, self.writer)
         self._pool: Slots | None = None
         self._aps: BackgroundScheduler | None = None

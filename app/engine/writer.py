@@ -16,13 +16,12 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import InsertOne
-from pymongo.errors import BulkWriteError, InvalidOperation, PyMongoError
+from pymongo.errors import BulkWriteError, InvalidOperation
 
 from app.engine.batching import Batcher
 from app.engine.jobs import Change, apply_all, apply_all_with
 from app.models import PluginExecutionLog
 from app.store import DUPLICATE_KEY
-from app.store.traits import store_traits
 from app.store_health import store_fault
 
 log = logging.getLogger(__name__)
@@ -35,9 +34,11 @@ class ResultWriter(Batcher[Item]):
 
     name = "formhooks-writer"
 
-    def __init__(self, *, inline: bool = False, busy_delay: float | None = None):
+    def __init__(self, atomic: Callable[[], bool], *, inline: bool = False, busy_delay: float | None = None):
+        """``atomic``: whether the store writes a client-level bulkWrite all or nothing (the intake's group
+        insert asks it once: ``GroupInsert.atomic``)."""
         self.inline = inline
-        self._atomic: bool | None = None  # the store writes a client-level bulkWrite all or nothing (asked once)
+        self._atomic = atomic
         super().__init__(busy_delay=busy_delay, idle_exit=1.0 if inline else None)
 
     def submit(
@@ -56,13 +57,8 @@ class ResultWriter(Batcher[Item]):
             self.put((log_doc, change, then), urgent)
 
     def _one_command(self) -> bool:
-        """Whether a batch goes in one client-level bulkWrite: the store writes one all or nothing."""
-        if self._atomic is None:
-            try:
-                self._atomic = store_traits(PluginExecutionLog._get_collection().database.client).atomic_bulk_write
-            except PyMongoError:  # unreachable: three writes this time, ask again next time
-                return False
-        return self._atomic
+        """Whether a batch goes in one client-level bulkWrite (False while the store has not answered)."""
+        return self._atomic()
 
     def write(self, batch: list[Item]) -> None:
         logs = [doc for doc, _, _ in batch if doc is not None]

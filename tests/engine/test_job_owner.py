@@ -21,6 +21,7 @@ from app.engine import jobs
 from app.engine.queue import JobQueue
 from app.engine.writer import ResultWriter
 from app.models import JobStatus, PluginJob, utcnow
+from app.store.traits import store_traits
 from tests.engine.test_queue import _job
 from tests.support.sink import Reply
 from tests.support.wait import wait_until
@@ -199,9 +200,13 @@ def _stored(job_id: ObjectId) -> dict[str, Any]:
     return PluginJob._get_collection().find_one({"_id": job_id})
 
 
+def _store_is_atomic() -> bool:
+    return store_traits(PluginJob._get_collection().database.client).atomic_bulk_write
+
+
 def _write(change: jobs.Change) -> bool:
     """Apply a change through the result writer, as a worker's attempt does; True when it took effect."""
-    writer = ResultWriter(busy_delay=0.01)
+    writer = ResultWriter(_store_is_atomic, busy_delay=0.01)
     before = _stored(change.filter["_id"])
     writer.submit(None, change)
     assert writer.flush()

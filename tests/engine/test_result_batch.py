@@ -11,6 +11,7 @@ import pytest
 from app.engine import jobs
 from app.engine.writer import ResultWriter
 from app.models import PluginExecutionLog, PluginJob, utcnow
+from app.services import services
 from tests.engine.test_rollups import _claimed, _totals
 from tests.support.commands import commands_sent
 
@@ -39,7 +40,7 @@ def _logs(claimed: list) -> int:
 @pytest.mark.parametrize(("count", "outcome"), [(1, "completed"), (4, "completed"), (3, "failed")])
 def test_a_batch_of_results_is_one_store_command(app, api, count, outcome):
     config_id, claimed = _claimed(app, api, count)
-    writer = ResultWriter(inline=True)
+    writer = ResultWriter(services(app).inserts.submissions.group.atomic, inline=True)
     with app.app_context():
         assert writer._one_command()  # (the store is asked once, before)
         followed: list[int] = []  # what follows each result (a workflow run moving on): once it is written
@@ -64,7 +65,7 @@ def test_a_result_whose_claim_was_lost_is_taken_back_from_the_rollups(app, api, 
     with app.app_context():
         for job in claimed[:lost]:
             PluginJob._get_collection().update_one({"_id": job["_id"]}, {"$set": {"claim_token": "reaped"}})
-        ResultWriter(inline=True).write(_batch(claimed))
+        ResultWriter(services(app).inserts.submissions.group.atomic, inline=True).write(_batch(claimed))
         assert _logs(claimed) == count  # (the attempts ran: their rows stay)
         done = count - lost
         assert _totals(config_id) == Counter(completed=done, timed=done) - Counter()
@@ -74,7 +75,7 @@ def test_a_result_whose_claim_was_lost_is_taken_back_from_the_rollups(app, api, 
 def test_a_batch_sent_again_after_its_first_send_was_written_counts_once(app, api, count):
     config_id, claimed = _claimed(app, api, count)
     batch = _batch(claimed)
-    writer = ResultWriter(inline=True)
+    writer = ResultWriter(services(app).inserts.submissions.group.atomic, inline=True)
     with app.app_context():
         writer.write(batch)
         writer.write(
