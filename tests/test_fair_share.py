@@ -80,7 +80,13 @@ def _pending(config_id: str, n: int, due: float) -> None:
     workspace = PluginConfig._get_collection().find_one({"_id": ObjectId(config_id)})["workspace_id"]
     PluginJob._get_collection().insert_many(
         [
-            {"status": "pending", "config_id": config_id, "workspace_id": workspace, "scheduled_for": due, "n": i}
+            {
+                "status": "pending",
+                "config_id": config_id,
+                "workspace_id": workspace,
+                "scheduled_for": due,
+                "n": i,
+            }
             for i in range(n)
         ]
     )
@@ -210,8 +216,10 @@ def test_a_drain_of_several_backlogs_reads_their_jobs_once_per_claim(app, integr
     claims, taken = 12, Counter()
     with app.app_context():
         coll = CountingFinds(PluginJob._get_collection())
-        for _ in range(claims):
-            pick = fairshare.round_robin(coll, limit=limit, cap=4, now=now, running=Counter(), groups=None)
+        for turn in range(claims):
+            pick = fairshare.round_robin(
+                coll, limit=limit, cap=4, now=now, running=Counter(), groups=None, turn=turn
+            )
             assert len(pick.jobs) == limit
             taken.update(job["config_id"] for job in pick.jobs)
             ids = [job["_id"] for job in pick.jobs]

@@ -15,7 +15,6 @@ integration's workspace, which its jobs carry), and one indexed read per integra
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -134,12 +133,13 @@ def round_robin(
     groups: dict[str, Group] | None = None,
     workspaces: Counter[str] | None = None,
     workspace_cap: int = 0,
+    turn: int = 0,
 ) -> Pick:
     """Pick up to ``limit`` due jobs one integration at a time, one workspace at a time.
 
     ``running``: running jobs per integration that count against ``cap`` (all in the store by default);
     ``groups``: ``pending_groups`` (read now by default); ``workspaces``: jobs in flight by workspace, which
-    count against ``workspace_cap`` (0: none).
+    count against ``workspace_cap`` (0: none); ``turn``: the claim's number (see ``_in_turn``).
     """
     now = time.time() if now is None else now
     groups = pending_groups(coll) if groups is None else groups
@@ -153,7 +153,7 @@ def round_robin(
         if free:
             room[config_id] = free
     by_workspace: dict[Any, list[str]] = defaultdict(list)
-    for config_id in _in_turn(sorted(room)):
+    for config_id in _in_turn(sorted(room), turn):
         by_workspace[groups[config_id].workspace_id].append(config_id)
     slots: Counter[str] = Counter()
     held, capped = Counter(workspaces), set()
@@ -177,17 +177,15 @@ def round_robin(
     return pick
 
 
-_turns = itertools.count()
-
-
-def _in_turn(config_ids: list[str]) -> list[str]:
-    """``config_ids`` starting one further at each claim. A slot left over after an even share goes to
-    the first: always the same one, its backlog drained ahead of the others', the oldest pending jobs
-    became the others' alone, and ``_read_slots``'s one read left the first short at almost every claim
-    (1.7 reads more per claim in a drain of three backlogs, bench/drain_profile.py)."""
+def _in_turn(config_ids: list[str], turn: int) -> list[str]:
+    """``config_ids`` starting one further at each claim (``turn``: the claimer's count of its claims). A
+    slot left over after an even share goes to the first: always the same one, its backlog drained ahead
+    of the others', the oldest pending jobs became the others' alone, and ``_read_slots``'s one read left
+    the first short at almost every claim (1.7 reads more per claim in a drain of three backlogs,
+    bench/drain_profile.py)."""
     if not config_ids:
         return config_ids
-    turn = next(_turns) % len(config_ids)
+    turn %= len(config_ids)
     return config_ids[turn:] + config_ids[:turn]
 
 
@@ -225,4 +223,6 @@ def _due_of(coll: Collection, config_id: str, n: int, now: float) -> list[dict[s
     due = [job for job in oldest if job["scheduled_for"] <= now]
     if len(due) == len(oldest):
         return due
-    return list(coll.find({"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}}).limit(n))
+    return list(
+        coll.find({"status": PENDING, "config_id": config_id, "scheduled_for": {"$lte": now}}).limit(n)
+    )

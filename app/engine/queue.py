@@ -13,6 +13,7 @@ alike, so finished history does not slow it down), shares them out between works
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import time
 import uuid
 from collections import Counter
@@ -42,6 +43,7 @@ class JobQueue:
         self.waiting_for_cap = 0  # due jobs the last claim left because their integration was at its cap
         self.groups = fairshare.PendingGroups()
         self.backlogged: set[str] = set()  # integrations whose due jobs the last claim could not all take
+        self._claims = itertools.count()  # share-outs so far: whose turn a leftover slot is (fairshare)
 
     @property
     def coll(self) -> Collection:
@@ -101,6 +103,7 @@ class JobQueue:
             groups,
             workspaces,
             self.workspace_cap,
+            next(self._claims),
         )
 
     def _running(self, running: Counter[str] | None) -> Counter[str]:

@@ -267,7 +267,12 @@ def run_one(app: Flask, job: JobRecord) -> dict[str, Any]:
     found = services(app)
     queue = JobQueue(job.get("lease_owner") or "run_one", app.config["LEASE_SECONDS"])
     runner = JobRunner(
-        app, queue, found.plugins, found.secrets, DeadlineRunner(0, 0), ResultWriter(found.inserts.submissions.group.atomic, inline=True)
+        app,
+        queue,
+        found.plugins,
+        found.secrets,
+        DeadlineRunner(0, 0),
+        ResultWriter(found.inserts.submissions.group.atomic, inline=True),
     )
     runner.run(job, runner.load_configs([job]).get(job["config_id"]))
     return PluginJob._get_collection().find_one({"_id": job["_id"]})
