@@ -39,7 +39,11 @@ class WriteUnit:
         self.job_ids: list[ObjectId] = []
         self._settles: list[tuple[Part, Callable[[Part], list[ObjectId]]]] = []
         self._guards: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        self.complete = False  # after ``commit``: every part was written (a marker may then be cleared)
+
+    @property
+    def complete(self) -> bool:
+        """After ``commit``: every part was written (a pending-event marker may then be cleared)."""
+        return all(part.written for part in self.parts)
 
     def add(self, into: Into, docs: list[dict[str, Any]]) -> Part:
         """Add ``docs`` for ``into``'s collection; the returned part holds its outcome after ``commit``."""
@@ -81,7 +85,6 @@ class WriteUnit:
         try:  # (a unit past COMMAND_BYTES goes alone: pymongo may split its command, not others' units)
             self.group.write(self.parts, size)
         finally:
-            self.complete = all(part.written for part in self.parts)
             settles, self._settles = self._settles, []
             failed: Exception | None = None
             for part, settle in settles:
