@@ -12,7 +12,7 @@ from app.api.submissions import MAX_DATA_BYTES
 from app.models import Submission, SubmissionRevision
 from app.models import revision as revisions
 from app.models.revision import MAX_KEPT, MAX_KEPT_BYTES, data_size
-from tests.conftest import ui_login
+from tests.conftest import PATIENT_STORE, Api, ui_login
 
 BLOB = 900_000  # characters: a 0.9 MB submission, as in the report
 
@@ -73,7 +73,9 @@ def _too_large_bodies() -> list[dict]:
     return bodies
 
 
-def test_an_edit_too_large_to_store_is_413_and_changes_nothing(app, api):
+def test_an_edit_too_large_to_store_is_413_and_changes_nothing(make_app):
+    app = make_app(**PATIENT_STORE)
+    api = Api(app.test_client())
     form = api.create_form("Free")
     hook = api.add_plugin(
         form["id"], "webhook", {"url": "https://example.com/hook"}, trigger_events=["response.edited"]

@@ -14,7 +14,7 @@ from app.admin import export
 from app.admin.submission_search import BATCH, Filters, matching
 from tests.admin_ui.conftest import owner_client
 from tests.admin_ui.test_submissions_browser import FIELDS, _listed, _seed
-from tests.conftest import Api
+from tests.conftest import PATIENT_STORE, Api
 from tests.support.wait import wait_until
 
 START = dt.datetime(2026, 2, 1, 9)
@@ -143,7 +143,9 @@ def test_heavy_reads_rest_in_proportion_while_others_wait_for_the_cores(
 
 
 @pytest.mark.parametrize(("n", "same_time"), [(450, 1), (450, 7), (230, 230), (401, 200)])
-def test_unindexed_forms_are_read_in_bounded_batches_each_row_once(app, api, monkeypatch, n, same_time):
+def test_unindexed_forms_are_read_in_bounded_batches_each_row_once(make_app, monkeypatch, n, same_time):
+    app = make_app(**PATIENT_STORE)
+    api = Api(app.test_client())
     # stored before the search index (no sort_key): read by time, where times repeat
     form = api.create_form("Old", FIELDS)
     ids = _people(app, form, n, indexed=False, same_time=same_time)
