@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -11,9 +12,10 @@ import pytest
 from app.engine.circuit import OPEN, step_circuits
 from app.engine.jobs import step_key
 from app.engine.workflow_schedule import fire_due
-from app.models import Workflow, WorkflowRun
+from app.models import PluginExecutionLog, PluginJob, Workflow, WorkflowRun
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.conftest import Api, ui_login
+from tests.test_hostile_workflow_inputs import _careless_run
 from tests.workflows.conftest import create_workflow
 
 HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
@@ -150,3 +152,51 @@ def test_a_saved_schedule_fires_each_due_time_once_whatever_the_edit(make_app, c
     for seconds in (2, 3, 61, 62):
         fire_due(app, first + dt.timedelta(seconds=seconds))
     assert len(_fired(wf["id"])) == 2  # the first due time once, the next once: never again, never stuck
+
+
+# -- results -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"$set": {"status": "completed"}},
+        {"a.b": 1, "$": 2},
+        {"x": {"$where": "sleep(1000)", "$oid": "0" * 24}},
+        {"": {"": ""}},
+        {"_id": "mine", "status": "queued"},
+        {"x": "y" * (60 * 1024)},
+    ],
+)
+def test_a_step_output_with_odd_keys_or_near_the_limit_settles_its_step_once(make_app, sink, output):
+    _, run = _careless_run(make_app, sink, ("output", output))
+    assert run["status"] == "succeeded", run
+    assert run["steps"][0]["output"] == output
+    assert [j["status"] for j in PluginJob._get_collection().find({"run_id": run["id"]})] == ["completed"] * 2
+    assert len(sink.requests) == 1
+
+
+BIG = 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("returns", "field", "path"),
+    [
+        (("summary", "s" * BIG), "summary", ()),
+        (("raise", "e" * BIG), "error_message", ()),
+        (("summary", {"detail": ["d" * BIG]}), "summary", ("detail", 0)),
+        (("summary", {"k" * BIG: 1}), "summary", None),
+    ],
+)
+def test_a_plugins_huge_summary_or_error_is_cut_in_its_log_row(make_app, sink, returns, field, path):
+    api, run = _careless_run(make_app, sink, returns)
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    assert job["status"] in ("completed", "failed"), job["status"]
+    [row] = PluginExecutionLog._get_collection().find({"job_id": str(job["_id"])})
+    kept = row[field]
+    if path is None:  # (a huge key)
+        [kept] = kept
+    for step in path or ():
+        kept = kept[step]
+    assert len(kept) < 70 * 1024 and kept.endswith(f"… (cut: {BIG:,} characters)")
+    assert len(json.dumps(row, default=str)) < 100 * 1024
