@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 
 import pytest
+from pymongo import monitoring
 
 from app.contract import ExecutionResult
 from app.engine.circuit import OPEN, step_circuits
@@ -159,6 +161,56 @@ def test_a_saved_schedule_fires_each_due_time_once_whatever_the_edit(make_app, c
     for seconds in (2, 3, 61, 62):
         fire_due(app, first + dt.timedelta(seconds=seconds))
     assert len(_fired(wf["id"])) == 2  # the first due time once, the next once: never again, never stuck
+
+
+class _Counts(monitoring.CommandListener):
+    """Store commands sent by this thread while ``on``."""
+
+    def __init__(self) -> None:
+        self.on: threading.Thread | None = None
+        self.sent = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.on is threading.current_thread():
+            self.sent += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COUNTS = _Counts()
+monitoring.register(COUNTS)  # (clients made from now on report to it; it counts only while switched on)
+
+
+@pytest.mark.parametrize("flood", [6, 12])
+def test_a_workspace_past_its_runs_limit_costs_a_schedule_pass_little_and_others_still_fire(
+    make_app,
+    people,  # noqa: F811
+    flood,
+):
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=1)
+    api = Api(app.test_client())
+    every_second = {"type": "schedule", "cron": "* * * * * *"}
+    for _ in range(flood):
+        create_workflow(api, every_second, HOOK)
+    ws_b = people.workspace("B")
+    b = people.member("b@example.com", {ws_b: "owner"}).api
+    other = create_workflow(b, every_second, HOOK, workspace_id=ws_b)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    fire_due(app, now)  # works out the first due times
+    COUNTS.sent, COUNTS.on = 0, threading.current_thread()
+    try:
+        fire_due(app, now + dt.timedelta(seconds=3))
+    finally:
+        COUNTS.on = None
+    assert len(_fired(other["id"])) == 1  # the other workspace's schedule fired
+    assert WorkflowRun.objects(status="failed").count() == 1  # one refusal recorded (twice the limit: 2 runs)
+    # past twice the limit, the flooding workspace's due times are moved on without asking the store again:
+    # one command each (its move), beyond the find and the starts of its first three and the other's (13)
+    assert COUNTS.sent <= 14 + flood, COUNTS.sent  # (each was three: 25 for 6, 43 for 12)
 
 
 # -- results -----------------------------------------------------------------------------------------------
