@@ -278,6 +278,8 @@ def update_workflow(workflow_id: str):
     if "steps" in data:
         wf.steps = _checked_steps(data["steps"], wf.steps, wf.workspace_id)
         changed = True
+    if data.get("status", wf.status) != wf.status:  # resumed: the due times that passed meanwhile do not fire
+        wf.next_fire_at = {}  # (the schedulers work it out again from this save: engine.workflow_schedule)
     for name in ("name", "status"):
         if name in data:
             setattr(wf, name, data[name])

@@ -46,7 +46,7 @@ class Outcome:
         result, error = self.result, self.error
         response = dict(result.response if result else (error.response if error else {}))
         request = result.request if result else dict(response.pop("request", {}) or {})
-        return storable(
+        fields = storable(
             {
                 "status": self.status.value,
                 "summary": result.summary if result else None,
@@ -60,14 +60,36 @@ class Outcome:
                 "output_data": result.output if result else {},
             }
         )
+        for name in ("summary", "request", "response"):
+            fields[name] = _within_limit(fields[name])
+        return fields
+
+
+def _within_limit(value: Any) -> Any:
+    """A plugin's summary, request or response (storable) at most OUTPUT_LIMIT characters as JSON; one over
+    it is kept as an excerpt saying how long it was (an object stays an object: ``{"status_code", "cut"}``)."""
+    if value is None or isinstance(value, str | bool | int | float):
+        return value  # (text is cut by storable)
+    text = json.dumps(value, default=str)
+    if len(text) <= OUTPUT_LIMIT:
+        return value
+    excerpt = f"{text[:1000]}… (cut: {len(text):,} characters as JSON)"
+    if isinstance(value, dict):
+        return {"status_code": value.get("status_code"), "cut": excerpt}
+    return excerpt
 
 
 def storable(value: Any, depth: int = 0) -> Any:
     """``value`` as the store can hold it, whatever a plugin put in it: text with a lone surrogate gets
     U+FFFD in its place, keys become text without NUL, integers beyond 64 bits text, nesting is cut at
-    MAX_DEPTH. (One row the store refuses would fail its whole batch of results.)"""
+    MAX_DEPTH, text at OUTPUT_LIMIT characters. (One row the store refuses would fail its whole batch of
+    results; a plugin's 5 MB summary held the writer, and every workspace's results behind it, 1.7 s.)"""
     if isinstance(value, str):
-        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+        text = value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+        if len(text) <= OUTPUT_LIMIT:
+            return text
+        cut = f"… (cut: {len(text):,} characters)"  # (within the limit: storable twice cuts once)
+        return text[: OUTPUT_LIMIT - len(cut)] + cut
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):

@@ -1,0 +1,291 @@
+"""Another workspace against the newest workflow surfaces: step circuits shown by the API and the editor
+(never taken from a PATCH), and schedules read only when due (a save clears the due time)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+
+import pytest
+from pymongo import monitoring
+
+from app.contract import ExecutionResult
+from app.engine.circuit import OPEN, step_circuits
+from app.engine.jobs import step_key
+from app.engine.workflow_schedule import fire_due
+from app.models import PluginExecutionLog, PluginJob, Workflow, WorkflowRun
+from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
+from tests.conftest import Api, ui_login
+from tests.test_hostile_workflow_inputs import Careless, _careless_run
+from tests.workflows.conftest import create_workflow
+
+HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
+
+
+def _open_circuit(workflow_id: str, step: str = "hook") -> None:
+    step_circuits().insert_one(
+        {
+            "_id": step_key(workflow_id, step),
+            "circuit": {"state": OPEN, "failures": 7, "cooldown": 60, "next_trial_at": time.time() + 60},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "circuit",
+    [
+        {"state": "closed", "failures": 0},
+        {"state": "open", "failures": 99, "next_trial_at": 1e18},
+        "closed",
+        ["open"],
+        None,
+        5,
+        {"$set": {"circuit": {}}},
+    ],
+)
+def test_a_circuit_sent_in_a_patch_changes_no_stored_state(api, circuit):
+    wf = create_workflow(api, {"type": "manual"}, HOOK)
+    _open_circuit(wf["id"])
+    before = api.get(f"/api/workflows/{wf['id']}").json["steps"][0]["circuit"]
+    assert before["state"] == OPEN and before["consecutive_failures"] == 7
+
+    step = {**api.get(f"/api/workflows/{wf['id']}").json["steps"][0], "circuit": circuit}
+    resp = api.patch(f"/api/workflows/{wf['id']}", {"steps": [step]})
+    assert resp.status_code == 200, resp.json
+    assert resp.json["steps"][0]["circuit"] == before
+    assert "circuit" not in Workflow.objects.get(id=wf["id"]).steps[0]
+    assert step_circuits().count_documents({}) == 1
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        "hook",
+        5,
+        {"circuit": {}},
+        {"0": "hook"},
+        [5],
+        [None],
+        [{"circuit": {"state": "open"}}],
+        [{**HOOK[0], "circuit": {}, "config": "x"}],
+        [{**HOOK[0], "name": {"circuit": 1}}],
+    ],
+)
+def test_steps_of_odd_shapes_are_a_422_and_change_nothing(api, steps):
+    wf = create_workflow(api, {"type": "manual"}, HOOK)
+    resp = api.patch(f"/api/workflows/{wf['id']}", {"steps": steps})
+    assert resp.status_code == 422, resp.json
+    assert Workflow.objects.get(id=wf["id"]).version == wf["version"]
+
+
+def test_another_workspace_neither_sees_nor_shares_a_steps_circuit(api, people):  # noqa: F811
+    a_wf = create_workflow(api, {"type": "manual"}, HOOK)
+    _open_circuit(a_wf["id"])
+    ws_b = people.workspace("B")
+    b = people.member("b@example.com", {ws_b: "owner"}).api
+    resp = b.post(
+        "/api/workflows",
+        {
+            "name": "B flow",
+            "status": "active",
+            "trigger": {"type": "manual"},
+            "steps": HOOK,
+            "workspace_id": ws_b,
+        },
+    )
+    assert resp.status_code == 201, resp.json
+    assert resp.json["steps"][0]["circuit"]["state"] == "closed"  # the same step name: its own circuit
+    assert b.get(f"/api/workflows/{a_wf['id']}").status_code == 404
+    listed = b.get("/api/workflows").json["items"]
+    assert [w["id"] for w in listed] == [resp.json["id"]]
+    assert all(s["circuit"]["state"] == "closed" for w in listed for s in w["steps"])
+    forged = {**a_wf["steps"][0], "circuit": {"state": "closed"}}
+    assert b.patch(f"/api/workflows/{a_wf['id']}", {"steps": [forged]}).status_code == 404
+    assert api.get(f"/api/workflows/{a_wf['id']}").json["steps"][0]["circuit"]["state"] == OPEN
+
+
+def test_the_editor_shows_an_open_step_circuit_and_a_closed_one_says_nothing(app, api):
+    wf = create_workflow(api, {"type": "manual"}, [*HOOK, {**HOOK[0], "name": "other"}])
+    _open_circuit(wf["id"])
+    page = ui_login(app).get(f"/admin/workflows/{wf['id']}").get_data(as_text=True)
+    assert page.count("Deliveries paused after 7 failures in a row") == 1
+
+
+# -- schedules ---------------------------------------------------------------------------------------------
+
+
+def _saved(wf_id: str) -> dt.datetime:
+    return Workflow.objects.get(id=wf_id).updated_at.replace(tzinfo=dt.UTC)
+
+
+def _fired(wf_id: str) -> list[str]:
+    return sorted(r.trigger["data"]["data"]["fire_time"] for r in WorkflowRun.objects(workflow_id=wf_id))
+
+
+@pytest.mark.parametrize("meanwhile", ["paused", "draft", "archived"])
+def test_a_schedule_resumed_fires_no_due_time_that_passed_while_it_was_not_active(make_app, meanwhile):
+    app = make_app()
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "schedule", "cron": "*/5 * * * *"}, HOOK)
+    assert fire_due(app, _saved(wf["id"])) == 0  # works out the first due time
+    first = dt.datetime.fromtimestamp(Workflow.objects.get(id=wf["id"]).next_fire_at["at"], dt.UTC)
+    assert api.patch(f"/api/workflows/{wf['id']}", {"status": meanwhile}).status_code == 200
+    resumed = first + dt.timedelta(minutes=3)  # the first due time passed while it was not active
+    assert fire_due(app, resumed) == 0
+    assert api.patch(f"/api/workflows/{wf['id']}", {"status": "active"}).status_code == 200
+    Workflow.objects(id=wf["id"]).update(set__updated_at=resumed.replace(tzinfo=None))  # (resumed then)
+    assert fire_due(app, resumed) == 0
+    assert _fired(wf["id"]) == []
+    fire_due(app, first + dt.timedelta(minutes=5, seconds=1))
+    fire_due(app, first + dt.timedelta(minutes=5, seconds=2))
+    assert len(_fired(wf["id"])) == 1  # the next due time after resuming fires, once
+
+
+@pytest.mark.parametrize("change", ["trigger", "steps", "name"])
+def test_a_saved_schedule_fires_each_due_time_once_whatever_the_edit(make_app, change):
+    app = make_app()
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, HOOK)
+    saved = _saved(wf["id"])
+    fire_due(app, saved)
+    first = dt.datetime.fromtimestamp(Workflow.objects.get(id=wf["id"]).next_fire_at["at"], dt.UTC)
+    assert fire_due(app, first + dt.timedelta(seconds=1)) == 1
+    body = {
+        "trigger": {"type": "schedule", "cron": "* * * * *"},
+        "steps": [{**HOOK[0], "retries": 1}],
+        "name": "Renamed",
+    }[change]
+    assert api.patch(f"/api/workflows/{wf['id']}", {change: body}).status_code == 200
+    for seconds in (2, 3, 61, 62):
+        fire_due(app, first + dt.timedelta(seconds=seconds))
+    assert len(_fired(wf["id"])) == 2  # the first due time once, the next once: never again, never stuck
+
+
+class _Counts(monitoring.CommandListener):
+    """Store commands sent by this thread while ``on``."""
+
+    def __init__(self) -> None:
+        self.on: threading.Thread | None = None
+        self.sent = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.on is threading.current_thread():
+            self.sent += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COUNTS = _Counts()
+monitoring.register(COUNTS)  # (clients made from now on report to it; it counts only while switched on)
+
+
+@pytest.mark.parametrize("flood", [6, 12])
+def test_a_workspace_past_its_runs_limit_costs_a_schedule_pass_little_and_others_still_fire(
+    make_app,
+    people,  # noqa: F811
+    flood,
+):
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=1)
+    api = Api(app.test_client())
+    every_second = {"type": "schedule", "cron": "* * * * * *"}
+    for _ in range(flood):
+        create_workflow(api, every_second, HOOK)
+    ws_b = people.workspace("B")
+    b = people.member("b@example.com", {ws_b: "owner"}).api
+    other = create_workflow(b, every_second, HOOK, workspace_id=ws_b)
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    fire_due(app, now)  # works out the first due times
+    COUNTS.sent, COUNTS.on = 0, threading.current_thread()
+    try:
+        fire_due(app, now + dt.timedelta(seconds=3))
+    finally:
+        COUNTS.on = None
+    assert len(_fired(other["id"])) == 1  # the other workspace's schedule fired
+    assert WorkflowRun.objects(status="failed").count() == 1  # one refusal recorded (twice the limit: 2 runs)
+    # past twice the limit, the flooding workspace's due times are moved on without asking the store again:
+    # one command each (its move), beyond the find and the starts of its first three and the other's (13)
+    assert COUNTS.sent <= 14 + flood, COUNTS.sent  # (each was three: 25 for 6, 43 for 12)
+
+
+# -- results -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        {"$set": {"status": "completed"}},
+        {"a.b": 1, "$": 2},
+        {"x": {"$where": "sleep(1000)", "$oid": "0" * 24}},
+        {"": {"": ""}},
+        {"_id": "mine", "status": "queued"},
+        {"x": "y" * (60 * 1024)},
+    ],
+)
+def test_a_step_output_with_odd_keys_or_near_the_limit_settles_its_step_once(make_app, sink, output):
+    _, run = _careless_run(make_app, sink, ("output", output))
+    assert run["status"] == "succeeded", run
+    assert run["steps"][0]["output"] == output
+    assert [j["status"] for j in PluginJob._get_collection().find({"run_id": run["id"]})] == ["completed"] * 2
+    assert len(sink.requests) == 1
+
+
+BIG = 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("returns", "field"),
+    [
+        (("summary", "s" * BIG), "summary"),
+        (("raise", "e" * BIG), "error_message"),
+        (("raise", "é" * BIG), "error_message"),
+    ],
+)
+def test_a_plugins_huge_summary_or_error_text_is_cut_in_its_log_row(make_app, sink, returns, field):
+    api, run = _careless_run(make_app, sink, returns)
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    assert job["status"] in ("completed", "failed"), job["status"]
+    [row] = PluginExecutionLog._get_collection().find({"job_id": str(job["_id"])})
+    assert len(row[field]) <= 64 * 1024 and row[field].endswith(f"… (cut: {BIG:,} characters)")
+    assert len(json.dumps(row, default=str, ensure_ascii=False)) < 100 * 1024
+    assert api.get(f"/api/jobs/{job['_id']}").status_code == 200
+
+
+MANY = {f"k{i}": "v" * 20 for i in range(100_000)}
+
+
+@pytest.mark.parametrize(
+    ("returns", "field"),
+    [
+        (("summary", MANY), "summary"),
+        (("summary", {"detail": ["d" * BIG]}), "summary"),
+        (("summary", {"k" * BIG: 1}), "summary"),
+        (("summary", [list(MANY)]), "summary"),
+        (("request", {"status_code": 200, **MANY}), "request"),
+        (("response", {"status_code": 502, "items": list(MANY.values())}), "response"),
+    ],
+)
+def test_a_plugins_summary_request_or_response_of_many_small_parts_is_cut_in_its_log_row(
+    make_app, sink, monkeypatch, returns, field
+):
+    def execute(self, ctx):
+        kind, value = Careless.returns
+        return ExecutionResult(value) if kind == "summary" else ExecutionResult("done", **{kind: value})
+
+    monkeypatch.setattr(Careless, "execute", execute)
+    api, run = _careless_run(make_app, sink, returns)
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    assert job["status"] == "completed", job["status"]
+    [row] = PluginExecutionLog._get_collection().find({"job_id": str(job["_id"])})
+    assert len(json.dumps(row, default=str)) < 100 * 1024
+    kept = row[field]
+    if isinstance(kept, dict):
+        assert kept["status_code"] == returns[1].get("status_code")
+        kept = kept["cut"]
+    assert "… (cut: " in kept and kept.endswith(" characters as JSON)")
+    assert api.get(f"/api/jobs/{job['_id']}").status_code == 200
