@@ -46,7 +46,7 @@ class Outcome:
         result, error = self.result, self.error
         response = dict(result.response if result else (error.response if error else {}))
         request = result.request if result else dict(response.pop("request", {}) or {})
-        fields = storable(
+        return storable(
             {
                 "status": self.status.value,
                 "summary": result.summary if result else None,
@@ -60,23 +60,6 @@ class Outcome:
                 "output_data": result.output if result else {},
             }
         )
-        for name in ("summary", "request", "response"):
-            fields[name] = _within_limit(fields[name])
-        return fields
-
-
-def _within_limit(value: Any) -> Any:
-    """A plugin's summary, request or response (storable) at most OUTPUT_LIMIT characters as JSON; one over
-    it is kept as an excerpt saying how long it was (an object stays an object: ``{"status_code", "cut"}``)."""
-    if value is None or isinstance(value, str | bool | int | float):
-        return value  # (text is cut by storable)
-    text = json.dumps(value, default=str)
-    if len(text) <= OUTPUT_LIMIT:
-        return value
-    excerpt = f"{text[:1000]}… (cut: {len(text):,} characters as JSON)"
-    if isinstance(value, dict):
-        return {"status_code": value.get("status_code"), "cut": excerpt}
-    return excerpt
 
 
 def storable(value: Any, depth: int = 0) -> Any:
