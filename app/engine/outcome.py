@@ -65,14 +65,9 @@ class Outcome:
 def storable(value: Any, depth: int = 0) -> Any:
     """``value`` as the store can hold it, whatever a plugin put in it: text with a lone surrogate gets
     U+FFFD in its place, keys become text without NUL, integers beyond 64 bits text, nesting is cut at
-    MAX_DEPTH, text at OUTPUT_LIMIT characters. (One row the store refuses would fail its whole batch of
-    results; a plugin's 5 MB summary held the writer, and every workspace's results behind it, 1.7 s.)"""
+    MAX_DEPTH. (One row the store refuses would fail its whole batch of results.)"""
     if isinstance(value, str):
-        text = value if value.isascii() else _SURROGATE.sub("\ufffd", value)
-        if len(text) <= OUTPUT_LIMIT:
-            return text
-        cut = f"… (cut: {len(text):,} characters)"  # (within the limit: storable twice cuts once)
-        return text[: OUTPUT_LIMIT - len(cut)] + cut
+        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):
