@@ -393,7 +393,9 @@ def test_a_schedulers_pass_reads_only_the_schedules_that_are_due_or_changed(app,
     from app.engine import workflow_schedule
     from app.models import Workflow
 
-    ids = [create_workflow(api, {"type": "schedule", "cron": "0 8 * * *"}, HOOK)["id"] for _ in range(6)]
+    hour = dt.datetime.now(dt.UTC).hour  # two and three hours ahead: the five always fall due before the one
+    early, late = f"0 {(hour + 2) % 24} * * *", f"0 {(hour + 3) % 24} * * *"
+    ids = [create_workflow(api, {"type": "schedule", "cron": early}, HOOK)["id"] for _ in range(6)]
     real = Workflow._get_collection
     read: list[int] = []
 
@@ -419,10 +421,10 @@ def test_a_schedulers_pass_reads_only_the_schedules_that_are_due_or_changed(app,
     workflow_schedule.fire_due(app, now)  # works out each one's next due time
     workflow_schedule.fire_due(app, now)
     assert read == [6, 0]
-    api.patch(f"/api/workflows/{ids[0]}", {"trigger": {"type": "schedule", "cron": "0 9 * * *"}})
+    api.patch(f"/api/workflows/{ids[0]}", {"trigger": {"type": "schedule", "cron": late}})
     workflow_schedule.fire_due(app, now)
     assert read[-1] == 1  # the changed one, for its new due time
-    due = sorted(Workflow.objects.get(id=i).next_fire_at["at"] for i in ids)  # five at 8:00, one at 9:00
+    due = sorted(Workflow.objects.get(id=i).next_fire_at["at"] for i in ids)  # five early, one late
     assert workflow_schedule.fire_due(app, dt.datetime.fromtimestamp(due[0] + 1, dt.UTC)) == 5
     assert workflow_schedule.fire_due(app, dt.datetime.fromtimestamp(due[-1] + 1, dt.UTC)) == 1
     assert read[-2:] == [5, 1]
