@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--only", default="intake,e2e,dispatch,drain")
+    parser.add_argument("--drain-hooks", type=int, default=1, help="webhooks the drained backlog is spread over")
     parser.add_argument("--peers", action="store_true", help="each round, the RQ peers too (ratios)")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                         put(name, "dispatch p50 ms", p50)
                         put(name, "dispatch p99 ms", p99)
                     if "drain" in only:
-                        pre = phases.preload(h, f"p_{tag}", args.jobs, 1)
+                        pre = phases.preload(h, f"p_{tag}", args.jobs, args.drain_hooks)
                         put(name, "drain jobs/s", phases.throughput(h, f"p_{tag}", pre.jobs).per_second)
                     for key, value in peers.items():
                         if figures[name].get(key):
