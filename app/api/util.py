@@ -65,8 +65,13 @@ def query_id(name: str) -> str | None:
     return raw
 
 
-def paginate(queryset, serialize: Callable[[Any], dict]) -> dict[str, Any]:
-    """Page through a queryset newest first; ``has_more`` instead of a total (counts are costly)."""
+def paginate(
+    queryset,
+    serialize: Callable[[Any], dict] | None = None,
+    serialize_page: Callable[[list[Any]], list[dict]] | None = None,
+) -> dict[str, Any]:
+    """Page through a queryset newest first; ``has_more`` instead of a total (counts are costly). Rows are
+    shown one by one with ``serialize``, or all at once with ``serialize_page`` (one read for the page)."""
     try:
         page = page_number(request.args.get("page"))
     except PageError as err:
@@ -78,8 +83,11 @@ def paginate(queryset, serialize: Callable[[Any], dict]) -> dict[str, Any]:
     rows = list(
         queryset.order_by(*newest_first(queryset._document)).skip((page - 1) * per_page).limit(per_page + 1)
     )
+    if serialize_page is None:
+        one = serialize or dict
+        serialize_page = lambda page: [one(r) for r in page]  # noqa: E731
     return {
-        "items": [serialize(r) for r in rows[:per_page]],
+        "items": serialize_page(rows[:per_page]),
         "page": page,
         "per_page": per_page,
         "has_more": len(rows) > per_page,

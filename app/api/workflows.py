@@ -122,14 +122,22 @@ class RunIn(Schema):
 
 def workflow_json(wf: Workflow) -> dict[str, Any]:
     """A workflow as the API shows it: secrets masked, and each step's circuit (one read for all steps)."""
-    keys = [step_key(wf.id, step["name"]) for step in wf.steps]
-    circuits = step_circuit_docs(keys)
-    shown = []
-    for key, step in zip(keys, wf.steps, strict=True):
-        plugin = step_plugin(services().plugins, step["plugin_id"])
-        config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
-        shown.append({**step, "config": config, "circuit": state_of(circuits.get(key) or {})})
-    return wf.to_dict(shown)
+    return workflows_json([wf])[0]
+
+
+def workflows_json(wfs: list[Workflow]) -> list[dict[str, Any]]:
+    """``workflow_json`` of each, with one read of circuits for all their steps (a page of 100 read 100)."""
+    circuits = step_circuit_docs([step_key(wf.id, step["name"]) for wf in wfs for step in wf.steps])
+    shown: list[dict[str, Any]] = []
+    for wf in wfs:
+        steps = []
+        for step in wf.steps:
+            plugin = step_plugin(services().plugins, step["plugin_id"])
+            config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
+            circuit = state_of(circuits.get(step_key(wf.id, step["name"])) or {})
+            steps.append({**step, "config": config, "circuit": circuit})
+        shown.append(wf.to_dict(steps))
+    return shown
 
 
 def _checked_steps(
@@ -235,7 +243,7 @@ def _status_filter(statuses: list[str]) -> dict[str, Any]:
 @bp.get("/workflows")
 def list_workflows():
     filters = visible(**_status_filter([s.value for s in WorkflowStatus]))
-    return jsonify(paginate(Workflow.objects(**filters), workflow_json))
+    return jsonify(paginate(Workflow.objects(**filters), serialize_page=workflows_json))
 
 
 @bp.post("/workflows")

@@ -13,6 +13,7 @@ from app.engine.runner import run_one
 from app.engine.workflow_runs import runs
 from app.models import PluginJob, WorkflowRun
 from tests.conftest import Api
+from tests.support.commands import commands_sent
 from tests.workflows.conftest import FIELDS, create_workflow
 
 HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
@@ -123,3 +124,15 @@ def test_a_report_step_reads_its_jobs_workspace_once(api, make_app, monkeypatch)
     assert [args for args in reads if args[1:] == ({"workspace_id": 1},)] == [
         ({"_id": job["_id"]}, {"workspace_id": 1})
     ]
+
+
+def test_a_page_of_workflows_reads_their_steps_circuits_once(api):
+    """(Each workflow of a page read its circuits: 100 reads for a page of 100.)"""
+    for _ in range(12):
+        create_workflow(api, {"type": "manual"}, HOOK)
+    with commands_sent() as sent:
+        listed = api.get("/api/workflows?per_page=10")
+    assert listed.status_code == 200 and len(listed.json["items"]) == 10
+    assert {wf["steps"][0]["circuit"]["state"] for wf in listed.json["items"]} == {"closed"}
+    circuit_reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "step_circuits"]
+    assert len(circuit_reads) == 1
