@@ -8,14 +8,17 @@ import threading
 import time
 
 import pytest
+from bson import ObjectId
 from pymongo import monitoring
 
+from app.engine import workflow_schedule
 from app.engine.circuit import OPEN, step_circuits
 from app.engine.jobs import step_key
 from app.engine.workflow_schedule import fire_due
 from app.models import PluginJob, Workflow, WorkflowRun
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.conftest import Api, ui_login
+from tests.support.commands import commands_sent
 from tests.test_hostile_workflow_inputs import _careless_run
 from tests.workflows.conftest import create_workflow
 
@@ -203,6 +206,52 @@ def test_a_workspace_past_its_runs_limit_costs_a_schedule_pass_little_and_others
     # past twice the limit, the flooding workspace's due times are moved on without asking the store again:
     # one command each (its move), beyond the find and the starts of its first three and the other's (13)
     assert COUNTS.sent <= 14 + flood, COUNTS.sent  # (each was three: 25 for 6, 43 for 12)
+
+
+def _due_together(first: dict, copies: int, at: float) -> list[str]:
+    """``first`` (a saved schedule workflow) and ``copies`` more of it, all due at ``at``."""
+    coll = Workflow._get_collection()
+    doc = coll.find_one({"_id": ObjectId(first["id"])})
+    if copies:
+        coll.insert_many([{**doc, "_id": ObjectId()} for _ in range(copies)])
+    due = {"at": at, "version": doc["version"]}
+    coll.update_many({"workspace_id": doc["workspace_id"]}, {"$set": {"next_fire_at": due}})
+    return [str(d["_id"]) for d in coll.find({"workspace_id": doc["workspace_id"]}, {"_id": 1})]
+
+
+@pytest.mark.parametrize("flood", [120, 240])
+def test_a_workspace_with_many_due_schedules_gets_a_share_of_a_pass_and_another_fires_first(
+    make_app,
+    people,  # noqa: F811
+    flood,
+):
+    app = make_app()
+    api = Api(app.test_client())
+    every_minute = {"type": "schedule", "cron": "* * * * *"}
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    hostile = _due_together(create_workflow(api, every_minute, HOOK), flood - 1, at.timestamp())
+    ws_b = people.workspace("B")
+    b = people.member("b@example.com", {ws_b: "owner"}).api
+    other = _due_together(create_workflow(b, every_minute, HOOK, workspace_id=ws_b), 0, at.timestamp())
+    now = at + dt.timedelta(seconds=1)
+    with commands_sent() as sent:
+        first = fire_due(app, now)
+    assert len(_fired(other[0])) == 1  # the other workspace's due time fired in the first pass,
+    inserted = [
+        c["documents"][0]["workflow_id"] for n, c in sent if n == "insert" and c["insert"] == "workflow_runs"
+    ]
+    assert other[0] in inserted[:2]  # in the first turn, not behind the flooding workspace's
+    assert first == workflow_schedule.SHARE + 1  # the flooding workspace's share, and the other's
+    counts = [c for n, c in sent if n in ("aggregate", "count") and c[n] == "workflow_runs"]
+    assert len(counts) == 2  # each workspace's runs of the past minute read once in the pass
+    # whatever the flood: its share's commands (each due time was 4 or more, in one pass)
+    assert len(sent) <= 10 + 4 * (workflow_schedule.SHARE + 1), len(sent)
+    passes = [first]
+    while passes[-1]:  # the rest stay due and fire in the next passes, each once
+        passes.append(fire_due(app, now + dt.timedelta(seconds=len(passes))))
+        assert passes[-1] <= workflow_schedule.SHARE
+    assert sum(passes) == flood + 1
+    assert [len(_fired(i)) for i in hostile] == [1] * flood
 
 
 # -- results -----------------------------------------------------------------------------------------------
