@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
@@ -11,15 +12,16 @@ import pytest
 from bson import ObjectId
 from pymongo import monitoring
 
+from app.contract import ExecutionResult, PluginError
 from app.engine import workflow_schedule
 from app.engine.circuit import OPEN, step_circuits
 from app.engine.jobs import step_key
 from app.engine.workflow_schedule import fire_due
-from app.models import PluginJob, Workflow, WorkflowRun
+from app.models import PluginExecutionLog, PluginJob, Workflow, WorkflowRun
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.conftest import Api, ui_login
 from tests.support.commands import commands_sent
-from tests.test_hostile_workflow_inputs import _careless_run
+from tests.test_hostile_workflow_inputs import Careless, _careless_run
 from tests.workflows.conftest import create_workflow
 
 HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
@@ -277,3 +279,83 @@ def test_a_step_output_with_odd_keys_or_near_the_limit_settles_its_step_once(mak
 
 
 BIG = 5 * 1024 * 1024
+MANY = {f"k{i}": "v" * 20 for i in range(100_000)}  # 3 MB as JSON, no text of it long
+
+
+def _careless_attempt(make_app, sink, monkeypatch, kind: str, value) -> tuple[Api, dict, dict]:
+    """The job and log row of a careless step that returned (or raised with) ``value`` as its ``kind``."""
+
+    def execute(self, ctx):
+        if kind == "raise":
+            raise PluginError(value, permanent=True)
+        return ExecutionResult(value) if kind == "summary" else ExecutionResult("done", **{kind: value})
+
+    monkeypatch.setattr(Careless, "execute", execute)
+    api, run = _careless_run(make_app, sink, (kind, value))
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    assert job["status"] in ("completed", "failed"), job["status"]  # settled, not left to run again
+    [row] = PluginExecutionLog._get_collection().find({"job_id": str(job["_id"])})
+    assert len(json.dumps(row, default=str, ensure_ascii=False)) < 300 * 1024  # the row is bounded
+    assert api.get(f"/api/jobs/{job['_id']}").status_code == 200
+    return api, job, row
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "field"),
+    [
+        ("summary", "s" * BIG, "summary"),
+        ("summary", "é" * BIG, "summary"),
+        ("raise", "e" * BIG, "error_message"),
+        ("raise", "\U0001f600" * BIG, "error_message"),
+        ("summary", "s" * (17 * 1024 * 1024), "summary"),  # over the store's document limit whole
+    ],
+)
+def test_a_plugins_huge_summary_or_error_is_stored_cut_saying_how_long_it_was(
+    make_app, sink, monkeypatch, kind, value, field
+):
+    api, job, row = _careless_attempt(make_app, sink, monkeypatch, kind, value)
+    assert len(row[field]) <= 64 * 1024
+    assert row[field].startswith(value[:1000]) and row[field].endswith(f"… (cut: {len(value):,} characters)")
+    if kind == "raise":  # the job's last error, as the log's
+        assert job["last_error"] == row["error_message"]
+    page = ui_login(api.client.application).get(f"/admin/jobs/{job['_id']}")
+    assert page.status_code == 200 and f"(cut: {len(value):,} characters)" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "kept"),
+    [
+        ("response", {"status_code": 502, "body": "b" * BIG}, {"status_code": 502}),
+        ("request", {"url": "https://example.com/x", "json": {"note": "n" * BIG}}, {"url": "https://example.com/x"}),
+        ("summary", {"detail": ["d" * BIG]}, {}),
+        ("response", {"status_code": 200, "k" * BIG: 1}, {"status_code": 200}),
+    ],
+)
+def test_a_plugins_object_with_a_huge_text_stays_an_object_with_that_text_cut(
+    make_app, sink, monkeypatch, kind, value, kept
+):
+    _, _, row = _careless_attempt(make_app, sink, monkeypatch, kind, value)
+    stored = row[kind]
+    assert {k: stored[k] for k in kept} == kept
+    assert f"… (cut: {BIG:,} characters)" in json.dumps(stored, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("summary", MANY),
+        ("summary", [list(MANY)]),
+        ("request", {"status_code": 200, **MANY}),
+        ("response", {"status_code": 502, "items": list(MANY.values())}),
+    ],
+)
+def test_a_plugins_summary_request_or_response_of_many_small_parts_is_kept_as_an_excerpt(
+    make_app, sink, monkeypatch, kind, value
+):
+    _, _, row = _careless_attempt(make_app, sink, monkeypatch, kind, value)
+    stored = row[kind]
+    if isinstance(value, dict):
+        assert stored["status_code"] == value.get("status_code")  # an object stays an object
+        stored = stored["cut"]
+    assert stored.startswith(json.dumps(value)[:100])
+    assert stored.endswith(f"… (cut: {len(json.dumps(value)):,} characters as JSON)")
