@@ -256,6 +256,23 @@ def test_a_workspace_with_many_due_schedules_gets_a_share_of_a_pass_and_another_
     assert [len(_fired(i)) for i in hostile] == [1] * flood
 
 
+@pytest.mark.parametrize(("limit", "before", "due"), [(3, 0, 5), (5, 2, 8), (4, 0, 12)])
+def test_a_pass_holds_the_runs_limit_exactly_counting_the_workspaces_runs_once(make_app, limit, before, due):
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=limit)
+    api = Api(app.test_client())
+    by_hand = create_workflow(api, {"type": "manual"}, HOOK)
+    for _ in range(before):  # runs of the past minute the store has
+        assert api.post(f"/api/workflows/{by_hand['id']}/run", {"data": {}}).status_code == 202
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    _due_together(create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, HOOK), due - 1, at.timestamp())
+    with commands_sent() as sent:
+        fire_due(app, at + dt.timedelta(seconds=1))
+    assert len([c for n, c in sent if n in ("aggregate", "count") and c[n] == "workflow_runs"]) == 1
+    fired = [r["status"] for r in WorkflowRun._get_collection().find({"trigger.type": "schedule"})]
+    assert fired.count("running") == limit - before  # as many as the limit leaves, not one more
+    assert fired.count("failed") == min(due, 2 * limit - before) - (limit - before)  # refusals recorded
+
+
 # -- results -----------------------------------------------------------------------------------------------
 
 
