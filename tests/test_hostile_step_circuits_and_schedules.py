@@ -4,19 +4,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 
 import pytest
+from bson import ObjectId
 from pymongo import monitoring
 
+from app.contract import ExecutionResult, PluginError
+from app.engine import workflow_schedule
 from app.engine.circuit import OPEN, step_circuits
 from app.engine.jobs import step_key
 from app.engine.workflow_schedule import fire_due
-from app.models import PluginJob, Workflow, WorkflowRun
+from app.models import PluginExecutionLog, PluginJob, Workflow, WorkflowRun
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.conftest import Api, ui_login
-from tests.test_hostile_workflow_inputs import _careless_run
+from tests.support.commands import commands_sent
+from tests.test_hostile_workflow_inputs import Careless, _careless_run
 from tests.workflows.conftest import create_workflow
 
 HOOK = [{"name": "hook", "plugin_id": "webhook", "config": {"url": "http://127.0.0.1:9/flow"}}]
@@ -205,6 +210,69 @@ def test_a_workspace_past_its_runs_limit_costs_a_schedule_pass_little_and_others
     assert COUNTS.sent <= 14 + flood, COUNTS.sent  # (each was three: 25 for 6, 43 for 12)
 
 
+def _due_together(first: dict, copies: int, at: float) -> list[str]:
+    """``first`` (a saved schedule workflow) and ``copies`` more of it, all due at ``at``."""
+    coll = Workflow._get_collection()
+    doc = coll.find_one({"_id": ObjectId(first["id"])})
+    if copies:
+        coll.insert_many([{**doc, "_id": ObjectId()} for _ in range(copies)])
+    due = {"at": at, "version": doc["version"]}
+    coll.update_many({"workspace_id": doc["workspace_id"]}, {"$set": {"next_fire_at": due}})
+    return [str(d["_id"]) for d in coll.find({"workspace_id": doc["workspace_id"]}, {"_id": 1})]
+
+
+@pytest.mark.parametrize("flood", [120, 240])
+def test_a_workspace_with_many_due_schedules_gets_a_share_of_a_pass_and_another_fires_first(
+    make_app,
+    people,  # noqa: F811
+    flood,
+):
+    app = make_app()
+    api = Api(app.test_client())
+    every_minute = {"type": "schedule", "cron": "* * * * *"}
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    hostile = _due_together(create_workflow(api, every_minute, HOOK), flood - 1, at.timestamp())
+    ws_b = people.workspace("B")
+    b = people.member("b@example.com", {ws_b: "owner"}).api
+    other = _due_together(create_workflow(b, every_minute, HOOK, workspace_id=ws_b), 0, at.timestamp())
+    now = at + dt.timedelta(seconds=1)
+    with commands_sent() as sent:
+        first = fire_due(app, now)
+    assert len(_fired(other[0])) == 1  # the other workspace's due time fired in the first pass,
+    inserted = [
+        c["documents"][0]["workflow_id"] for n, c in sent if n == "insert" and c["insert"] == "workflow_runs"
+    ]
+    assert other[0] in inserted[:2]  # in the first turn, not behind the flooding workspace's
+    assert first == workflow_schedule.SHARE + 1  # the flooding workspace's share, and the other's
+    counts = [c for n, c in sent if n in ("aggregate", "count") and c[n] == "workflow_runs"]
+    assert len(counts) == 2  # each workspace's runs of the past minute read once in the pass
+    # whatever the flood: its share's commands (each due time was 4 or more, in one pass)
+    assert len(sent) <= 10 + 4 * (workflow_schedule.SHARE + 1), len(sent)
+    passes = [first]
+    while passes[-1]:  # the rest stay due and fire in the next passes, each once
+        passes.append(fire_due(app, now + dt.timedelta(seconds=len(passes))))
+        assert passes[-1] <= workflow_schedule.SHARE
+    assert sum(passes) == flood + 1
+    assert [len(_fired(i)) for i in hostile] == [1] * flood
+
+
+@pytest.mark.parametrize(("limit", "before", "due"), [(3, 0, 5), (5, 2, 8), (4, 0, 12)])
+def test_a_pass_holds_the_runs_limit_exactly_counting_the_workspaces_runs_once(make_app, limit, before, due):
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=limit)
+    api = Api(app.test_client())
+    by_hand = create_workflow(api, {"type": "manual"}, HOOK)
+    for _ in range(before):  # runs of the past minute the store has
+        assert api.post(f"/api/workflows/{by_hand['id']}/run", {"data": {}}).status_code == 202
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
+    _due_together(create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, HOOK), due - 1, at.timestamp())
+    with commands_sent() as sent:
+        fire_due(app, at + dt.timedelta(seconds=1))
+    assert len([c for n, c in sent if n in ("aggregate", "count") and c[n] == "workflow_runs"]) == 1
+    fired = [r["status"] for r in WorkflowRun._get_collection().find({"trigger.type": "schedule"})]
+    assert fired.count("running") == limit - before  # as many as the limit leaves, not one more
+    assert fired.count("failed") == min(due, 2 * limit - before) - (limit - before)  # refusals recorded
+
+
 # -- results -----------------------------------------------------------------------------------------------
 
 
@@ -228,3 +296,83 @@ def test_a_step_output_with_odd_keys_or_near_the_limit_settles_its_step_once(mak
 
 
 BIG = 5 * 1024 * 1024
+MANY = {f"k{i}": "v" * 20 for i in range(100_000)}  # 3 MB as JSON, no text of it long
+
+
+def _careless_attempt(make_app, sink, monkeypatch, kind: str, value) -> tuple[Api, dict, dict]:
+    """The job and log row of a careless step that returned (or raised with) ``value`` as its ``kind``."""
+
+    def execute(self, ctx):
+        if kind == "raise":
+            raise PluginError(value, permanent=True)
+        return ExecutionResult(value) if kind == "summary" else ExecutionResult("done", **{kind: value})
+
+    monkeypatch.setattr(Careless, "execute", execute)
+    api, run = _careless_run(make_app, sink, (kind, value))
+    job = PluginJob._get_collection().find_one({"run_id": run["id"], "step": 0})
+    assert job["status"] in ("completed", "failed"), job["status"]  # settled, not left to run again
+    [row] = PluginExecutionLog._get_collection().find({"job_id": str(job["_id"])})
+    assert len(json.dumps(row, default=str, ensure_ascii=False)) < 300 * 1024  # the row is bounded
+    assert api.get(f"/api/jobs/{job['_id']}").status_code == 200
+    return api, job, row
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "field"),
+    [
+        ("summary", "s" * BIG, "summary"),
+        ("summary", "é" * BIG, "summary"),
+        ("raise", "e" * BIG, "error_message"),
+        ("raise", "\U0001f600" * BIG, "error_message"),
+        ("summary", "s" * (17 * 1024 * 1024), "summary"),  # over the store's document limit whole
+    ],
+)
+def test_a_plugins_huge_summary_or_error_is_stored_cut_saying_how_long_it_was(
+    make_app, sink, monkeypatch, kind, value, field
+):
+    api, job, row = _careless_attempt(make_app, sink, monkeypatch, kind, value)
+    assert len(row[field]) <= 64 * 1024
+    assert row[field].startswith(value[:1000]) and row[field].endswith(f"… (cut: {len(value):,} characters)")
+    if kind == "raise":  # the job's last error, as the log's
+        assert job["last_error"] == row["error_message"]
+    page = ui_login(api.client.application).get(f"/admin/jobs/{job['_id']}")
+    assert page.status_code == 200 and f"(cut: {len(value):,} characters)" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "kept"),
+    [
+        ("response", {"status_code": 502, "body": "b" * BIG}, {"status_code": 502}),
+        ("request", {"url": "https://example.com/x", "json": {"note": "n" * BIG}}, {"url": "https://example.com/x"}),
+        ("summary", {"detail": ["d" * BIG]}, {}),
+        ("response", {"status_code": 200, "k" * BIG: 1}, {"status_code": 200}),
+    ],
+)
+def test_a_plugins_object_with_a_huge_text_stays_an_object_with_that_text_cut(
+    make_app, sink, monkeypatch, kind, value, kept
+):
+    _, _, row = _careless_attempt(make_app, sink, monkeypatch, kind, value)
+    stored = row[kind]
+    assert {k: stored[k] for k in kept} == kept
+    assert f"… (cut: {BIG:,} characters)" in json.dumps(stored, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("summary", MANY),
+        ("summary", [list(MANY)]),
+        ("request", {"status_code": 200, **MANY}),
+        ("response", {"status_code": 502, "items": list(MANY.values())}),
+    ],
+)
+def test_a_plugins_summary_request_or_response_of_many_small_parts_is_kept_as_an_excerpt(
+    make_app, sink, monkeypatch, kind, value
+):
+    _, _, row = _careless_attempt(make_app, sink, monkeypatch, kind, value)
+    stored = row[kind]
+    if isinstance(value, dict):
+        assert stored["status_code"] == value.get("status_code")  # an object stays an object
+        stored = stored["cut"]
+    assert stored.startswith(json.dumps(value)[:100])
+    assert stored.endswith(f"… (cut: {len(json.dumps(value)):,} characters as JSON)")

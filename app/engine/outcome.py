@@ -21,6 +21,12 @@ from app.models.execution_log import LogStatus
 log = logging.getLogger(__name__)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")  # (a lone one: a pair is one character in Python)
+# A plugin's text in a log row: each text (summary, error, a request or response value) at most TEXT_LIMIT
+# characters, and a summary, request or response at most FIELD_LIMIT characters as JSON. (A third-party
+# plugin's 5 MB summary held the shared result writer, every workspace's results behind it, 1.7 s; 17 MB
+# is over the store's document limit.) A row is then at most a few hundred Ki characters.
+TEXT_LIMIT = 64 * 1024
+FIELD_LIMIT = 2 * TEXT_LIMIT
 
 
 class Outcome:
@@ -46,20 +52,60 @@ class Outcome:
         result, error = self.result, self.error
         response = dict(result.response if result else (error.response if error else {}))
         request = result.request if result else dict(response.pop("request", {}) or {})
-        return storable(
-            {
-                "status": self.status.value,
-                "summary": result.summary if result else None,
-                "error_type": self.error_type,
-                "error_message": error.message if error else None,
-                "request": request,
-                "response": response,
-                "isolation": self.info.isolation,
-                "peak_memory_mb": self.info.peak_memory_mb,
-                "output": self.info.output,
-                "output_data": result.output if result else {},
-            }
-        )
+        return {
+            "status": self.status.value,
+            "summary": within_limits(result.summary if result else None),
+            "error_type": storable(self.error_type),
+            "error_message": within_limits(error.message if error else None),
+            "request": within_limits(request),
+            "response": within_limits(response),
+            "isolation": self.info.isolation,
+            "peak_memory_mb": self.info.peak_memory_mb,
+            "output": storable(self.info.output),  # (bounded where it is captured: engine.workers)
+            "output_data": storable(result.output if result else {}),  # (at most OUTPUT_LIMIT: output_problem)
+        }
+
+    def cut_error(self) -> None:
+        """The error's message cut to what is stored (it becomes the job's last error and its run's): once
+        it is scrubbed, as a secret cut in two would not be."""
+        if self.error is not None and isinstance(self.error.message, str):
+            self.error.message = cut(self.error.message)
+
+
+def cut(text: str, limit: int = TEXT_LIMIT, unit: str = "characters") -> str:
+    """``text`` as stored: over ``limit`` characters, its beginning and how long it was, within ``limit``
+    (so cutting twice cuts once)."""
+    if len(text) <= limit:
+        return text
+    note = f"… (cut: {len(text):,} {unit})"
+    return text[: limit - len(note)] + note
+
+
+def within_limits(value: Any) -> Any:
+    """A plugin's summary, request, response or error as a log row keeps it (``storable``): each text cut at
+    TEXT_LIMIT characters; one still over FIELD_LIMIT characters as JSON (many small parts) is kept as an
+    excerpt of its JSON, and an object stays an object: ``{"status_code", "cut"}``."""
+    kept = _texts_cut(storable(value))
+    if not isinstance(kept, dict | list):
+        return kept
+    text = json.dumps(kept, ensure_ascii=False, default=str)
+    if len(text) <= FIELD_LIMIT:
+        return kept
+    excerpt = cut(text, TEXT_LIMIT, "characters as JSON")
+    if isinstance(kept, dict):
+        status = kept.get("status_code")
+        return {"status_code": status if isinstance(status, int) else None, "cut": excerpt}
+    return excerpt
+
+
+def _texts_cut(value: Any) -> Any:
+    if isinstance(value, str):
+        return cut(value)
+    if isinstance(value, dict):
+        return {cut(k): _texts_cut(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_texts_cut(v) for v in value]
+    return value
 
 
 def storable(value: Any, depth: int = 0) -> Any:

@@ -163,6 +163,7 @@ class PluginCalls:
             outcome = timed_out(outcome, self.timeout)  # deadline thread would have reported it
         outcome.info = info
         scrub_attempt(outcome.error, outcome.result, hidden)
+        outcome.cut_error()
         info.output = scrub(info.output, hidden)
         return outcome, hidden
 

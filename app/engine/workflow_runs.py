@@ -74,6 +74,31 @@ def _coll() -> Any:
     return WorkflowRun._get_collection()
 
 
+class RecentRuns:
+    """Each workspace's runs of the past minute (the runs limit's count) over one pass of work that starts
+    many: read from the store once per workspace, then carried, one more for each run the pass records.
+    (Read per due time, 300 due schedules of one workspace made every pass, and every workspace's due
+    times, wait tens of seconds.) Runs other processes start meanwhile are seen by the next pass."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def __call__(self, workspace_id: str) -> int:
+        if workspace_id not in self._counts:
+            self._counts[workspace_id] = recent_runs(workspace_id)
+        return self._counts[workspace_id]
+
+    def add(self, workspace_id: str) -> None:
+        """A run of ``workspace_id`` was recorded."""
+        self._counts[workspace_id] = self(workspace_id) + 1
+
+
+def recent_runs(workspace_id: str) -> int:
+    """The runs of ``workspace_id`` created in the past minute, as the store has them."""
+    since = utcnow() - dt.timedelta(seconds=60)
+    return int(_coll().count_documents({"workspace_id": workspace_id, "created_at": {"$gte": since}}))
+
+
 @dataclass
 class Plan:
     """What walking a run's steps from one index came to: records to write, the job to create (if any),
@@ -107,9 +132,11 @@ class Runs:
         steps: list[dict[str, Any]] | None = None,
         version: int | None = None,
         replay_of: str | None = None,
+        recent: RecentRuns | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """A run of ``workflow`` (its steps as they are now, or the pinned ``steps`` of ``version``) and its
-        first step's job, planned, not written. Over the workspace's runs per minute, the run is failed."""
+        first step's job, planned, not written. Over the workspace's runs per minute, the run is failed
+        (``recent``: the pass's counts, else the store's)."""
         now = utcnow()
         run: dict[str, Any] = {
             "_id": run_id_for(trigger_key),
@@ -130,16 +157,12 @@ class Runs:
             "finished_at": None,
         }
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
-        if limit > 0 and self._recent(workflow["workspace_id"]) >= limit:
+        if limit > 0 and (recent or recent_runs)(workflow["workspace_id"]) >= limit:
             run.update(status=FAILED, error=OVER_LIMIT.format(limit=limit), finished_at=now)
             return run, None
         plan = self.plan(run, 0)
         self._apply_plan(run, plan)
         return run, plan.job
-
-    def _recent(self, workspace_id: str) -> int:
-        since = utcnow() - dt.timedelta(seconds=60)
-        return _coll().count_documents({"workspace_id": workspace_id, "created_at": {"$gte": since}})
 
     @staticmethod
     def _apply_plan(run: dict[str, Any], plan: Plan) -> None:
@@ -148,14 +171,21 @@ class Runs:
         if plan.status is not None:
             run.update(status=plan.status, error=plan.error, finished_at=utcnow())
 
-    def start(self, run: dict[str, Any], job: dict[str, Any] | None, unit: WriteUnit | None = None) -> bool:
+    def start(
+        self,
+        run: dict[str, Any],
+        job: dict[str, Any] | None,
+        unit: WriteUnit | None = None,
+        recent: RecentRuns | None = None,
+    ) -> bool:
         """Write a run planned by ``new_run`` and then its first job (with ``unit``: added to it, written
         with the request's other documents). False when the run existed already (the same trigger
         occurrence was started before, by this process or another): nothing is written then.
-        A crash between the two writes is repaired by ``sweep``."""
+        A crash between the two writes is repaired by ``sweep``. ``recent``: as given to ``new_run``
+        (a run written counts in it)."""
         refused = job is None and run["status"] == FAILED and not run["records"]  # by the runs limit
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
-        if refused and self._recent(run["workspace_id"]) >= 2 * limit:
+        if refused and (recent or recent_runs)(run["workspace_id"]) >= 2 * limit:
             raise RunLimitError(run, recorded=False)
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
@@ -166,6 +196,8 @@ class Runs:
             _coll().insert_one(run)
         except DuplicateKeyError:
             return False
+        if recent is not None:
+            recent.add(run["workspace_id"])
         if refused:
             raise RunLimitError(run)
         if job is not None:

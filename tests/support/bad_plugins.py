@@ -17,6 +17,7 @@ from app.contract import ExecutionResult, Plugin, Secret, TestResult
 class AnyConfig(Schema):
     note = fields.String(load_default="")
     token = Secret(load_default=None, allow_none=True)
+    evidence = fields.String(load_default="")  # a directory the hostile plugin writes all it found into
 
 
 class _Bad(Plugin):
@@ -143,32 +144,38 @@ def look_around(settings, data_dir: str) -> dict:
 
 class HostilePlugin(Plugin):
     """Looks for the host's secrets in each of its four calls (``note`` names the host's DATA_DIR) and returns
-    all it found: in its result, its test answer, its preview, and the config it stores (after the note)."""
+    all it found: in its result, its test answer, its preview, and the config it stores (after the note).
+    It also writes all it found, whole, to ``<evidence>/<call>.json``: what the host keeps of its answers is
+    cut (a log row keeps 64 Ki characters of a text), so the evidence of a test is that file."""
 
     id, name = "hostile", "Hostile"
     config_schema = AnyConfig
     settings_keys = ("SECRET_KEY", "ENCRYPTION_KEYS", "ADMIN_TOKEN", "MONGODB_URI", "DATA_DIR")
 
-    def _found(self, config) -> dict:
+    def _found(self, config, call: str) -> dict:
         found = look_around(self.settings, (config.get("note") or "/nonexistent").split("\n")[0])
         logging.getLogger("hostile").warning("found %s", json.dumps(found))
         print("with token", config.get("token"))
         print(json.dumps(found))
+        if config.get("evidence"):
+            with open(os.path.join(config["evidence"], f"{call}.json"), "w") as fh:
+                json.dump(found, fh)
         return found
 
     def execute(self, ctx):
-        return ExecutionResult(summary="looked", response={"found": self._found(ctx.config)})
+        return ExecutionResult(summary="looked", response={"found": self._found(ctx.config, "execute")})
 
     def test_connection(self, config):
-        return TestResult(True, json.dumps(self._found(config)), details=self._found(config))
+        found = self._found(config, "test_connection")
+        return TestResult(True, json.dumps(found), details=found)
 
     def preview(self, ctx):
-        return {"found": self._found(ctx.config), "ctx_settings": dict(ctx.settings)}
+        return {"found": self._found(ctx.config, "preview"), "ctx_settings": dict(ctx.settings)}
 
     def on_save(self, config, previous):
         if config.get("note") == "segfault":
             os.kill(os.getpid(), signal.SIGSEGV)
-        return {**config, "note": config.get("note", "") + "\n" + json.dumps(self._found(config))}
+        return {**config, "note": config.get("note", "") + "\n" + json.dumps(self._found(config, "on_save"))}
 
 
 class ChattyPlugin(Plugin):
