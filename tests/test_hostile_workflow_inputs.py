@@ -235,6 +235,31 @@ def test_a_stored_schedule_with_no_due_time_left_is_not_worked_out_again_on_ever
     )  # (each pass cost 85 ms a workflow before: a workspace could stall the scheduler)
 
 
+@pytest.mark.parametrize("fault", ["payload", "timezone"])
+def test_a_due_time_that_fails_for_its_own_reason_is_logged_once_not_on_every_pass(app, api, monkeypatch, caplog, fault):
+    """(It stayed due: every pass, each few seconds, tried it again and logged its traceback again.)"""
+    import datetime as dt
+
+    from app.engine import workflow_schedule
+    from app.models import Workflow
+
+    wf = create_workflow(api, {"type": "schedule", "cron": "*/5 * * * *"}, HOOK)
+    now = dt.datetime.now(dt.UTC)
+    workflow_schedule.fire_due(app, now)  # works out its next due time
+    due = Workflow.objects.get(id=wf["id"]).next_fire_at["at"]
+    if fault == "payload":
+        monkeypatch.setattr(workflow_schedule, "trigger_payload", lambda *a: 1 / 0)
+    else:  # stored past the API's checks
+        Workflow._get_collection().update_one(
+            {"_id": Workflow.objects.get(id=wf["id"]).id}, {"$set": {"trigger.timezone": "Mars/Olympus"}}
+        )
+    later = dt.datetime.fromtimestamp(due + 1, dt.UTC)
+    started = [workflow_schedule.fire_due(app, later) for _ in range(3)]
+    assert started[1:] == [0, 0]  # (a due time whose next one cannot be worked out still ran once)
+    assert len([r for r in caplog.records if str(wf["id"]) in r.getMessage()]) == 1
+    assert WorkflowRun.objects(workflow_id=wf["id"]).count() == started[0]
+
+
 @pytest.mark.parametrize("zone", ["", None])
 def test_an_empty_time_zone_is_utc(api, zone):
     trigger = {"type": "schedule", "cron": "0 8 * * *"} | ({"timezone": zone} if zone is not None else {})

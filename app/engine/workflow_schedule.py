@@ -121,11 +121,24 @@ def fire_due(app: Flask, now: dt.datetime | None = None) -> int:
             _move(coll, wf, due_at, next_fire(wf["trigger"], max(at, now - CATCH_UP)))
         except ValueError as exc:  # a schedule saved valid cannot become invalid; stay safe anyway
             log.warning("workflow %s has a schedule that cannot run: %s", wf["_id"], exc)
+            _skip(coll, wf, due_at, now)
         except Exception as exc:  # one workflow's failure must not keep the others' due times from firing
             if store_fault(exc) is not None:
                 raise
             log.exception("workflow %s: its due schedule could not be started", wf["_id"])
+            _skip(coll, wf, due_at, now)
     return started
+
+
+def _skip(coll: Any, wf: dict[str, Any], due: dict[str, Any], now: dt.datetime) -> None:
+    """Move a due time that failed for a reason of its own (not the store's) on, once logged: tried again on
+    every pass, it failed and logged again each time. A schedule whose next time cannot be worked out is
+    never due again until it is changed."""
+    try:
+        to = next_fire(wf["trigger"], now)
+    except (ValueError, KeyError, TypeError):
+        to = None
+    _move(coll, wf, due, to)
 
 
 def _start(app: Flask, wf: dict[str, Any], at: dt.datetime, refused: set[str], recent: RecentRuns) -> int:
