@@ -191,15 +191,13 @@ class Runs:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
             if job is not None:
                 unit.add_jobs(services(self.app).inserts.jobs, [job], lambda part: self._announce(job, part))
-        else:
-            try:
-                _coll().insert_one(run)
-            except DuplicateKeyError:
-                return False
+            return True
+        try:
+            _coll().insert_one(run)
+        except DuplicateKeyError:
+            return False
         if recent is not None:
             recent.add(run["workspace_id"])
-        if unit is not None:
-            return True
         if refused:
             raise RunLimitError(run)
         if job is not None:

@@ -20,7 +20,7 @@ from flask import Flask
 from app import signals
 from app.engine.conditions import Budget, OverBudget, parse_stored
 from app.engine.dispatch import snapshot
-from app.engine.workflow_runs import RecentRuns, RunLimitError, runs
+from app.engine.workflow_runs import RunLimitError, runs
 from app.engine.write_unit import WriteUnit
 from app.models import Workflow, WorkflowStatus
 from app.services import services
@@ -87,14 +87,13 @@ def on_form_event(
     """Start the runs a form event triggers (added to ``unit`` when the request has one)."""
     engine = runs(app)
     budget = Budget()
-    recent = RecentRuns()  # the workspace's runs of the past minute, read once for all the event starts
     payload = snapshot(form, submission, event)
     for wf in workflows_for(app, event):
         if not admits(wf, event, (submission or {}).get("data"), budget):
             continue
-        run, job = engine.new_run(wf, "form_event", payload, f"{wf['_id']}:{event.key}", recent=recent)
+        run, job = engine.new_run(wf, "form_event", payload, f"{wf['_id']}:{event.key}")
         try:
-            engine.start(run, job, unit, recent)
+            engine.start(run, job, unit)
         except RunLimitError:
             log.warning("workflow %s: %s", wf["_id"], run["error"])
 

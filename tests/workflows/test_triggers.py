@@ -203,24 +203,3 @@ def test_a_due_time_between_saving_a_schedule_and_the_first_check_still_fires(ma
     [run] = WorkflowRun.objects(workflow_id=wf["id"])
     first_due = (saved + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     assert run.trigger["data"]["data"]["fire_time"] == first_due.strftime("%Y-%m-%dT%H:%M:00.000Z")
-
-
-@pytest.mark.parametrize("limit", [3, 600])
-def test_a_submission_that_starts_many_workflows_counts_the_workspaces_runs_once_and_keeps_the_limit(
-    make_app, limit
-):
-    """(Each workflow the event started counted the workspace's runs of the past minute again: a form
-    with many workflows made every submission read the store that many more times.)"""
-    from tests.support.commands import commands_sent
-
-    app = make_app(WORKFLOW_RUNS_PER_MINUTE=limit)
-    api = Api(app.test_client())
-    form = api.create_form()
-    flows = [create_workflow(api, {"type": "form_event", "form_id": form["id"]}, HOOK) for _ in range(6)]
-    with commands_sent() as sent:
-        assert api.post(f"/api/forms/{form['id']}/submissions", {"data": {}}).status_code == 202
-    counts = [cmd for name, cmd in sent if name == "aggregate" and cmd["aggregate"] == "workflow_runs"]
-    assert len(counts) == 1
-    started = PluginJob.objects(config_id__in=[f"{wf['id']}:hook" for wf in flows]).count()
-    assert started == min(limit, len(flows))
-    assert WorkflowRun.objects(status="failed").count() == len(flows) - started
