@@ -4,12 +4,12 @@ replay, limits). Each finding a test that failed before its fix."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
+from bson import ObjectId
 
+from app.engine.queue import JobQueue
+from app.engine.workflow_runs import runs
 from app.models import PluginJob, WorkflowRun
-from tests.conftest import Api
 from tests.workflows.conftest import create_workflow
 from tests.workflows.test_triggers import HOOK, SECRET, _signed
 
@@ -25,3 +25,28 @@ def test_an_inbound_signature_header_with_non_ascii_text_is_a_401_not_a_500(app,
     resp = app.test_client().post(wf["inbound_path"], data=body, headers=headers)
     assert resp.status_code == 401 and resp.json["error"]["code"] == "bad_signature", resp.data[:300]
     assert WorkflowRun.objects.count() == 0
+
+
+def _two_hooks(sink) -> list[dict]:
+    return [
+        {"name": "first", "plugin_id": "webhook", "config": {"url": f"{sink.url}/first"}},
+        {"name": "second", "plugin_id": "webhook", "config": {"url": f"{sink.url}/second"}},
+    ]
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed_continue"])
+def test_a_run_cancelled_while_its_step_settles_starts_no_next_step(app, api, sink, outcome):
+    """The step's settling read the run just before the cancel (the run's threads, or the sweep): the next
+    step's job it writes then is cancelled, not sent after the user's cancel."""
+    steps = _two_hooks(sink)
+    if outcome == "failed_continue":
+        steps[0]["on_error"] = "continue"
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    run_id = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"]
+    (job,) = JobQueue("me", lease_seconds=30).claim(10)  # the first step's attempt is under way
+    seen = WorkflowRun._get_collection().find_one({"_id": ObjectId(run_id)})  # (as the settling read it)
+    assert api.post(f"/api/workflow-runs/{run_id}/cancel").status_code == 200
+    runs(app).settled(job, outcome == "succeeded", {}, None if outcome == "succeeded" else "boom", run=seen)
+    assert JobQueue("me", lease_seconds=30).claim(10) == []  # nothing of the cancelled run starts
+    assert PluginJob.objects(run_id=run_id, step=1, status__in=["pending", "running"]).count() == 0
+    assert api.get(f"/api/workflow-runs/{run_id}").json["status"] == "cancelled"

@@ -308,7 +308,12 @@ class Runs:
     # -- a step's job settled ----------------------------------------------------------------------------
 
     def settle_later(
-        self, job: JobRecord, succeeded: bool, output: dict[str, Any] | None, error: str | None, duration: float
+        self,
+        job: JobRecord,
+        succeeded: bool,
+        output: dict[str, Any] | None,
+        error: str | None,
+        duration: float,
     ) -> None:
         """``settled``, on this app's run threads (off the thread that writes attempts' results)."""
 
@@ -381,7 +386,10 @@ class Runs:
         if settling is not None:
             match[f"records.{settling}.status"] = StepStatus.PENDING.value
             fields[f"records.{settling}"] = record
-        _coll().update_one(match, {"$set": fields})
+        moved = _coll().update_one(match, {"$set": fields})
+        if plan.job is not None and not moved.matched_count and self._status(run["_id"]) != RUNNING:
+            # cancelled after ``run`` was read: the next step's job just written must not start after it
+            jobs.cancel_waiting("The workflow run was cancelled.", _id=plan.job["_id"])
 
     # -- repair ------------------------------------------------------------------------------------------
 
