@@ -43,9 +43,7 @@ hooks = Blueprint("workflow_hooks", __name__, url_prefix="/hooks")
 SIGNATURE_TOLERANCE = 300  # seconds a signed inbound call's timestamp may be off
 MAX_RETRIES = 10
 MAX_DELAY = 7 * 86400
-ROW_NUMBER = re.compile(
-    r"[0-9]{1,6}\Z"
-)  # a step builder row's number (str.isdigit: "²" too, and 5,000 digits)
+ROW_NUMBER = re.compile(r"[0-9]{1,6}\Z")  # a step builder row's number (str.isdigit: "²" too, and 5,000 digits)
 
 
 class TriggerIn(Schema):
@@ -211,9 +209,7 @@ def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
         except ValueError as exc:
             raise invalid({"trigger.cron": [f"Not a crontab line in a known time zone: {exc}"]}) from None
         if due is None:
-            raise invalid(
-                {"trigger.cron": ["This schedule is never due (a day no month has, as 30 February)."]}
-            )
+            raise invalid({"trigger.cron": ["This schedule is never due (a day no month has, as 30 February)."]})
     else:
         trigger.pop("cron", None)
         trigger.pop("timezone", None)

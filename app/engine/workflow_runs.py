@@ -308,12 +308,7 @@ class Runs:
     # -- a step's job settled ----------------------------------------------------------------------------
 
     def settle_later(
-        self,
-        job: JobRecord,
-        succeeded: bool,
-        output: dict[str, Any] | None,
-        error: str | None,
-        duration: float,
+        self, job: JobRecord, succeeded: bool, output: dict[str, Any] | None, error: str | None, duration: float
     ) -> None:
         """``settled``, on this app's run threads (off the thread that writes attempts' results)."""
 
