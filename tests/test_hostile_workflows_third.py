@@ -10,6 +10,7 @@ from bson import ObjectId
 from app.engine.queue import JobQueue
 from app.engine.workflow_runs import runs
 from app.models import PluginJob, WorkflowRun
+from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.workflows.conftest import create_workflow
 from tests.workflows.test_triggers import HOOK, SECRET, _signed
 
@@ -50,3 +51,19 @@ def test_a_run_cancelled_while_its_step_settles_starts_no_next_step(app, api, si
     assert JobQueue("me", lease_seconds=30).claim(10) == []  # nothing of the cancelled run starts
     assert PluginJob.objects(run_id=run_id, step=1, status__in=["pending", "running"]).count() == 0
     assert api.get(f"/api/workflow-runs/{run_id}").json["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_a_viewer_is_not_shown_the_inbound_url_that_would_let_them_start_runs(app, api, people, signed):  # noqa: F811
+    """The inbound URL is a credential that starts runs: a viewer may not start runs (403 on run now), so
+    the API does not hand them the URL either; an editor still sees it."""
+    trigger = {"type": "inbound", **({"secret": SECRET} if signed else {})}
+    wf = create_workflow(api, trigger, HOOK)
+    viewer = people.member("v@example.com", {people.default_workspace(): "viewer"}).api
+    editor = people.member("e@example.com", {people.default_workspace(): "editor"}).api
+    assert viewer.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).status_code == 403
+    seen = [viewer.get(f"/api/workflows/{wf['id']}").json, *viewer.get("/api/workflows").json["items"]]
+    assert [w["inbound_path"] for w in seen] == [None, None]
+    assert [w["inbound_signed"] for w in seen] == [signed, signed]
+    assert editor.get(f"/api/workflows/{wf['id']}").json["inbound_path"] == wf["inbound_path"]
+    assert wf["inbound_path"].startswith("/hooks/workflows/")

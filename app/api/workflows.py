@@ -20,6 +20,7 @@ from app.api import bp
 from app.api.schemas import one_line
 from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
 from app.api.util import json_body, load, paginate, query_id
+from app.auth import current_principal
 from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
 from app.contract.schema import mask
@@ -126,8 +127,10 @@ def workflow_json(wf: Workflow) -> dict[str, Any]:
 
 
 def workflows_json(wfs: list[Workflow]) -> list[dict[str, Any]]:
-    """``workflow_json`` of each, with one read of circuits for all their steps (a page of 100 read 100)."""
+    """``workflow_json`` of each, with one read of circuits for all their steps (a page of 100 read 100).
+    The inbound URL starts runs: it is shown to those who may start them (an editor), not to a viewer."""
     circuits = step_circuit_docs([step_key(wf.id, step["name"]) for wf in wfs for step in wf.steps])
+    caller = current_principal()
     shown: list[dict[str, Any]] = []
     for wf in wfs:
         steps = []
@@ -136,7 +139,10 @@ def workflows_json(wfs: list[Workflow]) -> list[dict[str, Any]]:
             config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
             circuit = state_of(circuits.get(step_key(wf.id, step["name"])) or {})
             steps.append({**step, "config": config, "circuit": circuit})
-        shown.append(wf.to_dict(steps))
+        one = wf.to_dict(steps)
+        if caller is None or not caller.can(wf.workspace_id, WRITE):
+            one["inbound_path"] = None
+        shown.append(one)
     return shown
 
 
