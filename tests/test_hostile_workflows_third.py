@@ -4,6 +4,9 @@ replay, limits). Each finding a test that failed before its fix."""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 import pytest
 from bson import ObjectId
 
@@ -11,6 +14,7 @@ from app.engine.queue import JobQueue
 from app.engine.workflow_runs import runs
 from app.models import PluginJob, WorkflowRun
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
+from tests.conftest import Api
 from tests.workflows.conftest import create_workflow
 from tests.workflows.test_triggers import HOOK, SECRET, _signed
 
@@ -67,3 +71,36 @@ def test_a_viewer_is_not_shown_the_inbound_url_that_would_let_them_start_runs(ap
     assert [w["inbound_signed"] for w in seen] == [signed, signed]
     assert editor.get(f"/api/workflows/{wf['id']}").json["inbound_path"] == wf["inbound_path"]
     assert wf["inbound_path"].startswith("/hooks/workflows/")
+
+
+@pytest.mark.parametrize("waiting", [20, 60])
+def test_runs_waiting_out_a_delay_cost_the_repair_sweep_nothing_until_their_step_is_due(make_app, waiting):
+    """A workspace's runs waiting out a long delay step were each read, with their job, by every sweep pass
+    of every process (2,000 runs: 3 s a pass here, 600 a minute for an hour: a pass longer than its
+    interval). The sweep now looks at a run once its step is due, and still repairs one left behind."""
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=0)
+    api = Api(app.test_client())
+    hook = {"url": "http://127.0.0.1:9/x"}
+    later = create_workflow(
+        api,
+        {"type": "manual"},
+        [{"name": "wait", "plugin_id": "webhook", "config": hook, "delay_seconds": 3600}],
+    )
+    now_flow = create_workflow(
+        api, {"type": "manual"}, [{"name": "go", "plugin_id": "webhook", "config": hook}]
+    )
+    delayed = [api.post(f"/api/workflows/{later['id']}/run", {"data": {}}).json["id"] for _ in range(waiting)]
+    broken = api.post(f"/api/workflows/{now_flow['id']}/run", {"data": {}}).json["id"]
+    jobs = PluginJob._get_collection()
+    jobs.delete_many({"run_id": {"$in": [broken, delayed[0]]}})  # a crash after the run, before its job
+    WorkflowRun._get_collection().update_many({}, {"$set": {"updated_at": dt.datetime(2026, 1, 1)}})
+    engine = runs(app)
+
+    assert engine.sweep(min_age=0) == 1  # only the run whose step is due
+    assert jobs.count_documents({"run_id": broken}) == 1  # repaired
+    assert jobs.count_documents({"run_id": delayed[0]}) == 0  # not yet due: not looked at
+
+    in_two_hours = time.time() + 7200
+    assert engine.sweep(min_age=0, now=in_two_hours) == waiting + 1  # due now: each looked at again
+    (repaired,) = jobs.find({"run_id": delayed[0]})
+    assert repaired["scheduled_for"] <= time.time() + 3600  # its delay is not waited out a second time

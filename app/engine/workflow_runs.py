@@ -168,6 +168,8 @@ class Runs:
     def _apply_plan(run: dict[str, Any], plan: Plan) -> None:
         run["records"] = {**run.get("records", {}), **plan.records}
         run["current"] = plan.current
+        if plan.job is not None:
+            run["wake_at"] = plan.job["scheduled_for"]
         if plan.status is not None:
             run.update(status=plan.status, error=plan.error, finished_at=utcnow())
 
@@ -388,12 +390,17 @@ class Runs:
 
     # -- repair ------------------------------------------------------------------------------------------
 
-    def sweep(self, min_age: float) -> int:
+    def sweep(self, min_age: float, now: float | None = None) -> int:
         """Move on runs left behind by a crash: a step whose job settled while the run did not hear of it
-        (or was never written), or a settled step with no next job. Returns how many runs it looked at."""
+        (or was never written), or a settled step with no next job. A run whose step waits out its delay
+        is not looked at before the step is due (``wake_at``: a workspace's thousands of runs waiting a day
+        made every pass of every process read each of them and its job). Returns how many runs it looked
+        at."""
+        now = time.time() if now is None else now
         cutoff = utcnow() - dt.timedelta(seconds=min_age)
+        awake = [{"wake_at": {"$lte": now}}, {"wake_at": {"$exists": False}}]
         seen = 0
-        for run in _coll().find({"status": RUNNING, "updated_at": {"$lt": cutoff}}):
+        for run in _coll().find({"status": RUNNING, "updated_at": {"$lt": cutoff}, "$or": awake}):
             seen += 1
             index = int(run.get("current") or 0)
             if index >= len(run["steps"]):
@@ -407,6 +414,8 @@ class Runs:
             if job is None:  # the run was written, its job not: plan the step again (same id and key)
                 plan = self.plan(run, index)
                 if plan.job is not None and plan.current == index:
+                    if run.get("wake_at"):  # due when it was first planned to be (no delay waited twice)
+                        plan.job["scheduled_for"] = min(plan.job["scheduled_for"], run["wake_at"])
                     self._write_job(plan.job)
                 continue
             if job["status"] in (jobs.COMPLETED, jobs.FAILED, jobs.CANCELLED):
@@ -518,6 +527,8 @@ def _plan_fields(plan: Plan) -> dict[str, Any]:
     """The run's fields ``plan`` sets: its steps' records, where it is, and its end if it ended."""
     fields: dict[str, Any] = {f"records.{n}": r for n, r in plan.records.items()}
     fields.update(current=plan.current, updated_at=utcnow())
+    if plan.job is not None:
+        fields["wake_at"] = plan.job["scheduled_for"]  # (the sweep looks at the run once it is due)
     if plan.status is not None:
         fields.update(status=plan.status, error=plan.error, finished_at=utcnow())
     return fields
