@@ -104,3 +104,28 @@ def test_runs_waiting_out_a_delay_cost_the_repair_sweep_nothing_until_their_step
     assert engine.sweep(min_age=0, now=in_two_hours) == waiting + 1  # due now: each looked at again
     (repaired,) = jobs.find({"run_id": delayed[0]})
     assert repaired["scheduled_for"] <= time.time() + 3600  # its delay is not waited out a second time
+
+
+@pytest.mark.parametrize(("succeeded", "seen_before"), [(True, False), (False, False), (True, True)])
+def test_a_step_under_way_when_its_run_is_cancelled_shows_what_it_did(app, api, sink, succeeded, seen_before):
+    """Cancel lets a running step finish its attempt: its side effect happened, so the run shows it (its
+    output, or its error), not a step pending for ever; nothing follows it."""
+    wf = create_workflow(api, {"type": "manual"}, _two_hooks(sink))
+    run_id = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"]
+    (job,) = JobQueue("me", lease_seconds=30).claim(10)
+    read = WorkflowRun._get_collection().find_one({"_id": ObjectId(run_id)}) if seen_before else None
+    assert api.post(f"/api/workflow-runs/{run_id}/cancel").status_code == 200
+    job["attempts"] = 1
+    output, error = ({"status_code": 200}, None) if succeeded else ({}, "HTTP 500 from the sink")
+    runs(app).settled(job, succeeded, output, error, 0.2, run=read)
+    shown = api.get(f"/api/workflow-runs/{run_id}").json
+    first, second = shown["steps"]
+    assert shown["status"] == "cancelled"
+    assert (first["status"], first["output"], first["error"], first["attempts"]) == (
+        "succeeded" if succeeded else "failed",
+        output,
+        error,
+        1,
+    )
+    assert second["status"] == "waiting"
+    assert PluginJob.objects(run_id=run_id, step=1, status__in=["pending", "running"]).count() == 0

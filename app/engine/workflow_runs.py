@@ -365,6 +365,8 @@ class Runs:
         """After step ``index`` settled (its record in ``run``; written with this update when ``settling``
         names it): plan the next step (or the run's end) and write it, once."""
         if run["status"] != RUNNING or run.get("current") != index:
+            if settling is not None and run["status"] == CANCELLED:
+                self._record_after_cancel(run["_id"], settling, run["records"][settling])
             return
         step = run["steps"][index]
         record = (run.get("records") or {}).get(step["name"]) or {}
@@ -384,9 +386,22 @@ class Runs:
             match[f"records.{settling}.status"] = StepStatus.PENDING.value
             fields[f"records.{settling}"] = record
         moved = _coll().update_one(match, {"$set": fields})
-        if plan.job is not None and not moved.matched_count and self._status(run["_id"]) != RUNNING:
-            # cancelled after ``run`` was read: the next step's job just written must not start after it
-            jobs.cancel_waiting("The workflow run was cancelled.", _id=plan.job["_id"])
+        if moved.matched_count or (plan.job is None and settling is None):
+            return
+        if self._status(run["_id"]) == CANCELLED:  # cancelled after ``run`` was read
+            if plan.job is not None:  # the next step's job just written must not start after the cancel
+                jobs.cancel_waiting("The workflow run was cancelled.", _id=plan.job["_id"])
+            if settling is not None:
+                self._record_after_cancel(run["_id"], settling, record)
+
+    @staticmethod
+    def _record_after_cancel(run_id: ObjectId, name: str, record: dict[str, Any]) -> None:
+        """The record of step ``name`` whose attempt was under way when its run was cancelled: what it did
+        (its output, its error) is shown, though nothing follows it."""
+        _coll().update_one(
+            {"_id": run_id, "status": CANCELLED, f"records.{name}.status": StepStatus.PENDING.value},
+            {"$set": {f"records.{name}": record, "updated_at": utcnow()}},
+        )
 
     # -- repair ------------------------------------------------------------------------------------------
 
