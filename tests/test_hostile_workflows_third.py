@@ -129,3 +129,40 @@ def test_a_step_under_way_when_its_run_is_cancelled_shows_what_it_did(app, api, 
     )
     assert second["status"] == "waiting"
     assert PluginJob.objects(run_id=run_id, step=1, status__in=["pending", "running"]).count() == 0
+
+
+@pytest.mark.parametrize("flows", [3, 12])
+def test_a_submission_starting_many_workflows_counts_the_workspaces_runs_once(api, monkeypatch, flows):
+    """Each workflow on a form counted the workspace's runs of the past minute again, in the submission's
+    request (a form with many workflows made every submission that many store counts longer)."""
+    from pymongo.collection import Collection
+
+    form = api.create_form("Leads", [{"name": "email", "type": "email"}])
+    trigger = {"type": "form_event", "form_id": form["id"]}
+    ids = [create_workflow(api, trigger, HOOK)["id"] for _ in range(flows)]
+    counts: list[dict] = []
+    real = Collection.count_documents
+
+    def count_documents(coll, query, *args, **kwargs):
+        if coll.name == "workflow_runs":
+            counts.append(query)
+        return real(coll, query, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "count_documents", count_documents)
+    api.submit(form["id"], {"email": "ada@example.com"})
+    assert len(counts) == 1
+    assert sorted(r.workflow_id for r in WorkflowRun.objects) == sorted(ids)  # each started its run
+
+
+def test_a_submission_starting_more_workflows_than_the_runs_limit_holds_the_limit(make_app):
+    """The runs of one submission are written together after the request's checks: each workflow's count
+    of the store saw none of them, so one submission started as many runs as the form had workflows."""
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=2)
+    api = Api(app.test_client())
+    form = api.create_form("Leads", [{"name": "email", "type": "email"}])
+    for _ in range(5):
+        create_workflow(api, {"type": "form_event", "form_id": form["id"]}, HOOK)
+    api.submit(form["id"], {"email": "ada@example.com"})
+    statuses = sorted(r.status for r in WorkflowRun.objects)
+    assert statuses == ["failed", "failed", "running", "running"]  # two refusals recorded, the fifth not
+    assert PluginJob.objects(run_id__ne=None).count() == 2

@@ -191,6 +191,8 @@ class Runs:
             raise RunLimitError(run, recorded=False)
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
+            if recent is not None:
+                recent.add(run["workspace_id"])
             if job is not None:
                 unit.add_jobs(services(self.app).inserts.jobs, [job], lambda part: self._announce(job, part))
             return True
