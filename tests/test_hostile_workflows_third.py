@@ -166,3 +166,27 @@ def test_a_submission_starting_more_workflows_than_the_runs_limit_holds_the_limi
     statuses = sorted(r.status for r in WorkflowRun.objects)
     assert statuses == ["failed", "failed", "running", "running"]  # two refusals recorded, the fifth not
     assert PluginJob.objects(run_id__ne=None).count() == 2
+
+
+@pytest.mark.parametrize(
+    "revoke",
+    [
+        [{"type": "inbound", "new_url": True}],
+        [{"type": "manual"}, {"type": "inbound"}],
+        [{"type": "schedule", "cron": "0 8 * * *"}, {"type": "inbound"}],
+    ],
+)
+def test_a_leaked_inbound_url_can_be_replaced_and_then_starts_nothing(app, api, revoke):
+    """An inbound URL that leaked could not be revoked: it was kept for good, even across a change of the
+    trigger to another type and back. A new one is asked for with ``new_url``, or by that change."""
+    wf = create_workflow(api, {"type": "inbound"}, HOOK)
+    leaked = wf["inbound_path"]
+    for trigger in revoke:
+        resp = api.patch(f"/api/workflows/{wf['id']}", {"trigger": trigger})
+        assert resp.status_code == 200, resp.json
+    fresh = resp.json["inbound_path"]
+    assert fresh.startswith("/hooks/workflows/") and fresh != leaked
+    assert "new_url" not in resp.json["trigger"]
+    assert app.test_client().post(leaked, json={"a": 1}).status_code == 404
+    assert app.test_client().post(fresh, json={"a": 1}).status_code == 202
+    assert WorkflowRun.objects.count() == 1

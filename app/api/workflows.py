@@ -58,6 +58,11 @@ class TriggerIn(Schema):
     cron = fields.String(load_default=None, validate=validate.Length(max=200))
     timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
     secret = fields.String(load_default=None, allow_none=True, load_only=True)
+    new_url = fields.Boolean(
+        load_default=False,
+        load_only=True,
+        metadata={"description": "inbound: a new secret URL; the one before stops working (one that leaked)"},
+    )
 
 
 class StepIn(Schema):
@@ -193,7 +198,7 @@ def _checked_steps(
 
 def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     """The trigger validated for the workspace; the inbound secret goes to the workflow, sealed."""
-    trigger = {k: v for k, v in raw.items() if v is not None and k != "secret"}
+    trigger = {k: v for k, v in raw.items() if v is not None and k not in ("secret", "new_url")}
     kind = trigger["type"]
     if kind == "form_event":
         form = find_by_id(Form, raw.get("form_id") or "")
@@ -225,11 +230,15 @@ def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     return trigger
 
 
-def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
-    """Give an inbound workflow its URL token (once) and set or clear its signing secret."""
+def _inbound(wf: Workflow, raw_trigger: dict[str, Any], new_url: bool = False) -> None:
+    """Give an inbound workflow its URL token (a new one when asked: ``new_url``) and set or clear its
+    signing secret; a workflow whose trigger is no longer inbound loses its token (back to inbound, it gets a
+    new one: the URL before is revoked)."""
     if wf.trigger.get("type") != "inbound":
+        wf.inbound_token = None
         return
-    wf.inbound_token = wf.inbound_token or secrets.token_urlsafe(24)
+    if new_url or not wf.inbound_token:
+        wf.inbound_token = secrets.token_urlsafe(24)
     if "secret" in raw_trigger and raw_trigger["secret"] is not None:
         wf.inbound_secret = (
             services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
@@ -287,7 +296,7 @@ def update_workflow(workflow_id: str):
     changed = False
     if "trigger" in data:
         wf.trigger = _checked_trigger(data["trigger"], wf.workspace_id)
-        _inbound(wf, body["trigger"])
+        _inbound(wf, body["trigger"], data["trigger"]["new_url"])
         changed = True
     if "steps" in data:
         wf.steps = _checked_steps(data["steps"], wf.steps, wf.workspace_id)
