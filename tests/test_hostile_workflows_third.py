@@ -190,3 +190,28 @@ def test_a_leaked_inbound_url_can_be_replaced_and_then_starts_nothing(app, api, 
     assert app.test_client().post(leaked, json={"a": 1}).status_code == 404
     assert app.test_client().post(fresh, json={"a": 1}).status_code == 202
     assert WorkflowRun.objects.count() == 1
+
+
+@pytest.mark.parametrize("retries", [1, 2])
+def test_a_signed_call_refused_by_the_runs_limit_runs_when_its_sender_retries_it(make_app, retries):
+    """A Standard Webhooks sender retries a 429 with the same webhook-id. That id had a failed run recorded
+    for the refusal, so the retry was answered 200 with it, and the sender, told it was delivered, dropped
+    the event. A retry after the limit now starts the run; one still over it is a 429 again."""
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=1)
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "inbound", "secret": SECRET}, HOOK)
+    client, body = app.test_client(), b'{"order": 7}'
+    assert client.post(wf["inbound_path"], data=body, headers=_signed(body, "msg_1")).status_code == 202
+    assert client.post(wf["inbound_path"], data=body, headers=_signed(body, "msg_2")).status_code == 429
+    for _ in range(retries - 1):  # retried within the minute: still over the limit
+        assert client.post(wf["inbound_path"], data=body, headers=_signed(body, "msg_2")).status_code == 429
+    past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=2)
+    WorkflowRun._get_collection().update_many({}, {"$set": {"created_at": past}})  # a minute later
+
+    again = client.post(wf["inbound_path"], data=body, headers=_signed(body, "msg_2"))
+    assert again.status_code == 202, again.json
+    assert again.json["status"] == "running" and again.json["trigger"]["data"]["data"] == {"order": 7}
+    assert PluginJob.objects(run_id=again.json["id"]).count() == 1
+    repeat = client.post(wf["inbound_path"], data=body, headers=_signed(body, "msg_2"))
+    assert (repeat.status_code, repeat.json["id"]) == (200, again.json["id"])  # delivered: no second run
+    assert WorkflowRun.objects.count() == 2

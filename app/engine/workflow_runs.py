@@ -199,7 +199,11 @@ class Runs:
         try:
             _coll().insert_one(run)
         except DuplicateKeyError:
-            return False
+            # the same occurrence again; one the runs limit refused is started now (a sender's retry of a
+            # call answered 429, with the same webhook-id, would otherwise be told 200 and drop its event)
+            refusal = {"_id": run["_id"], "status": FAILED, "records": {}}
+            if not _coll().replace_one(refusal, run).matched_count:
+                return False
         if recent is not None:
             recent.add(run["workspace_id"])
         if refused:
