@@ -215,3 +215,51 @@ def test_a_signed_call_refused_by_the_runs_limit_runs_when_its_sender_retries_it
     repeat = client.post(wf["inbound_path"], data=body, headers=_signed(body, "msg_2"))
     assert (repeat.status_code, repeat.json["id"]) == (200, again.json["id"])  # delivered: no second run
     assert WorkflowRun.objects.count() == 2
+
+
+def _looping_headers(fields: int, loops: int, work: str) -> dict[str, str]:
+    """Header values each within one template's budget: ``loops`` iterations of ``work``."""
+    body = f"{{% for i in range({loops}) %}}{{% set x = {work} %}}{{% endfor %}}x"
+    return {f"X-H{i}": body for i in range(fields)}
+
+
+@pytest.mark.parametrize("fields", [40, 80])
+def test_a_steps_templates_share_one_budget_when_the_run_renders_them(api, fields):
+    """Each template of a step had its own budget (0.5 s, 10,000 loop iterations), and a step may hold
+    thousands: one step rendered over a 60 KB input held a request, or one of the two threads that move every
+    workspace's runs on, for many seconds (40 such headers: 2.5 s here). The step's templates now spend one
+    budget: past it the step fails saying so."""
+    steps = [
+        {
+            "name": "hook",
+            "plugin_id": "webhook",
+            "config": {
+                "url": "http://127.0.0.1:9/x",
+                "headers": _looping_headers(fields, 1, "data.a|list|sort"),
+            },
+        }
+    ]
+    wf = create_workflow(api, {"type": "manual"}, steps)  # (on the small sample, each is quick)
+    started = time.monotonic()
+    resp = api.post(f"/api/workflows/{wf['id']}/run", {"data": {"a": "x" * 60_000}})
+    run = resp.json
+    assert resp.status_code == 202, (resp.status_code, str(resp.json)[:300])
+    took = time.monotonic() - started
+    assert run["status"] == "failed" and "took longer than 0.5 s" in run["error"], run["error"]
+    assert took < 3.0 and PluginJob.objects(run_id=run["id"]).count() == 0
+
+
+@pytest.mark.parametrize("fields", [6, 30])
+def test_a_steps_templates_share_one_budget_when_it_is_saved(api, fields):
+    """On the save's sample too: a step's templates that together loop past the budget are a 422."""
+    config = {"url": "http://127.0.0.1:9/x", "headers": _looping_headers(fields, 2500, "data.email|upper")}
+    resp = api.post(
+        "/api/workflows",
+        {
+            "name": "x",
+            "trigger": {"type": "manual"},
+            "steps": [{"name": "s", "plugin_id": "webhook", "config": config}],
+        },
+    )
+    assert resp.status_code == 422 and "loop iterations" in str(resp.json["error"]["details"]), resp.json
+    assert api.get("/api/workflows").json["items"] == []
