@@ -10,11 +10,16 @@ import time
 import pytest
 from bson import ObjectId
 
+from app.contract import PluginError
+from app.engine import host_steps
+from app.engine.host_steps import save_file
 from app.engine.queue import JobQueue
+from app.engine.runner import run_one
 from app.engine.workflow_runs import runs
-from app.models import PluginJob, WorkflowRun
+from app.models import PluginJob, WorkflowFile, WorkflowRun
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.conftest import Api
+from tests.support.wait import wait_until
 from tests.workflows.conftest import create_workflow
 from tests.workflows.test_triggers import HOOK, SECRET, _signed
 
@@ -263,3 +268,38 @@ def test_a_steps_templates_share_one_budget_when_it_is_saved(api, fields):
     )
     assert resp.status_code == 422 and "loop iterations" in str(resp.json["error"]["details"]), resp.json
     assert api.get("/api/workflows").json["items"] == []
+
+
+def test_a_workspaces_step_files_are_capped_and_another_workspace_still_stores_its_own(app, monkeypatch):
+    """A report step stores up to 5 MB a run, kept 7 days: 600 runs a minute of one workspace stored 3 GB a
+    minute, with nothing to stop it. A workspace's step files now have a cap; over it the step fails."""
+    monkeypatch.setattr(host_steps, "WORKSPACE_FILE_BYTES", 10_000)
+    first, second = str(ObjectId()), str(ObjectId())
+    assert save_file(first, "ws-a", "a.csv", "text/csv", b"x" * 6000)["bytes"] == 6000
+    with pytest.raises(PluginError) as refused:
+        save_file(second, "ws-a", "b.csv", "text/csv", b"x" * 6000)
+    assert refused.value.permanent and "step files" in refused.value.message
+    again = save_file(first, "ws-a", "a.csv", "text/csv", b"y" * 7000)  # its retry replaces it
+    assert again["bytes"] == 7000
+    assert save_file(str(ObjectId()), "ws-b", "b.csv", "text/csv", b"x" * 6000)["bytes"] == 6000
+    assert sorted(f["bytes"] for f in WorkflowFile._get_collection().find()) == [6000, 7000]
+
+
+def test_a_report_step_over_the_workspaces_file_cap_fails_its_run_saying_so(app, api, monkeypatch):
+    monkeypatch.setattr(host_steps, "WORKSPACE_FILE_BYTES", 10)
+    form = api.create_form("Leads", [{"name": "email", "type": "email"}])
+    api.submit(form["id"], {"email": "ada@example.com"})
+    config = {"form_id": form["id"], "since": "2020-01-01T00:00:00Z", "until": "2100-01-01T00:00:00Z"}
+    wf = create_workflow(
+        api, {"type": "manual"}, [{"name": "csv", "plugin_id": "submissions_csv", "config": config}]
+    )
+    run_id = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"]
+    (job,) = JobQueue("me", lease_seconds=30).claim(10)
+    assert run_one(app, job)["status"] == "failed"
+    run = wait_until(
+        lambda: (r := api.get(f"/api/workflow-runs/{run_id}").json)["status"] != "running" and r,
+        timeout=5,
+        what="the run to fail",
+    )
+    assert run["status"] == "failed" and "step files" in run["error"]
+    assert WorkflowFile.objects.count() == 0
