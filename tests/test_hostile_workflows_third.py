@@ -303,3 +303,25 @@ def test_a_report_step_over_the_workspaces_file_cap_fails_its_run_saying_so(app,
     )
     assert run["status"] == "failed" and "step files" in run["error"]
     assert WorkflowFile.objects.count() == 0
+
+
+def test_a_run_whose_failed_step_was_sent_again_through_the_jobs_api_can_still_be_retried(app, api, sink):
+    """The failed step's job was sent again through the jobs API (a redelivery); a retry of the run then
+    found the job waiting and answered 500. It now takes the run up again with that job under way."""
+    wf = create_workflow(api, {"type": "manual"}, _two_hooks(sink))
+    run_id = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"]
+    (job,) = JobQueue("me", lease_seconds=30).claim(10)
+    PluginJob._get_collection().update_one({"_id": job["_id"]}, {"$set": {"status": "failed"}})
+    runs(app).settled(job, False, {}, "HTTP 500", 0.1)  # (as the runner records a failure for good)
+    assert api.get(f"/api/workflow-runs/{run_id}").json["status"] == "failed"
+    assert api.post(f"/api/jobs/{job['_id']}/retry").status_code == 200  # the step's job waits again
+
+    resp = api.post(f"/api/workflow-runs/{run_id}/retry")
+    assert resp.status_code == 200, resp.json
+    assert resp.json["status"] == "running" and resp.json["steps"][0]["status"] == "pending"
+    (again,) = JobQueue("me", lease_seconds=30).claim(10)
+    assert again["_id"] == job["_id"]  # the one job of the step, under its one key
+    run_one(app, again)
+    wait_until(
+        lambda: PluginJob.objects(run_id=run_id, step=1).count() == 1, timeout=5, what="the run to move on"
+    )

@@ -16,6 +16,7 @@ each job once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -510,7 +511,9 @@ class Runs:
         if not moved.modified_count:
             raise RunStateError("The run changed meanwhile; look at it again.")
         if job is not None:
-            jobs.resend(job["_id"], extra_attempts=self._attempts(step))
+            # (sent again already, through the jobs API: it waits or runs, and the run follows it)
+            with contextlib.suppress(jobs.JobStateError):
+                jobs.resend(job["_id"], extra_attempts=self._attempts(step))
             return
         run.update(fields)  # (as the update left it: no need to read it again)
         run["records"] = {k: v for k, v in (run.get("records") or {}).items() if k != step["name"]}
