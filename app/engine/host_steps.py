@@ -161,7 +161,8 @@ def stored_bytes(workspace_id: str, but: ObjectId | None = None) -> int:
     rows = coll.aggregate(
         [{"$match": {"workspace_id": workspace_id}}, {"$group": {"_id": None, "bytes": {"$sum": "$bytes"}}}]
     )
-    total = int(next(iter(rows), {}).get("bytes") or 0)
+    first: dict[str, Any] = next(iter(rows), {})
+    total = int(first.get("bytes") or 0)
     replaced = coll.find_one({"_id": but, "workspace_id": workspace_id}, {"bytes": 1}) if but else None
     return total - int((replaced or {}).get("bytes") or 0)
 
