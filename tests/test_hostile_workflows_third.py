@@ -325,3 +325,39 @@ def test_a_run_whose_failed_step_was_sent_again_through_the_jobs_api_can_still_b
     wait_until(
         lambda: PluginJob.objects(run_id=run_id, step=1).count() == 1, timeout=5, what="the run to move on"
     )
+
+
+def test_a_run_of_an_archived_workflow_is_not_retried(app, api, sink):
+    """An archived workflow does not run (run now and replay are a 409); a retry of one of its runs ran."""
+    wf = create_workflow(api, {"type": "manual"}, _two_hooks(sink))
+    run_id = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"]
+    (job,) = JobQueue("me", lease_seconds=30).claim(10)
+    PluginJob._get_collection().update_one({"_id": job["_id"]}, {"$set": {"status": "failed"}})
+    runs(app).settled(job, False, {}, "HTTP 500", 0.1)
+    assert api.patch(f"/api/workflows/{wf['id']}", {"status": "archived"}).status_code == 200
+    resp = api.post(f"/api/workflow-runs/{run_id}/retry")
+    assert resp.status_code == 409 and "archived" in resp.json["error"]["message"]
+    assert api.get(f"/api/workflow-runs/{run_id}").json["status"] == "failed"
+    assert PluginJob.objects.get(id=job["_id"]).status == "failed"
+
+
+@pytest.mark.parametrize("calls", [3, 6])
+def test_a_call_over_the_runs_limit_counts_the_workspaces_runs_once(make_app, monkeypatch, calls):
+    """Each refused call (run now, an inbound flood) counted the workspace's last minute of runs twice."""
+    from pymongo.collection import Collection
+
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=1)
+    api = Api(app.test_client())
+    wf = create_workflow(api, {"type": "inbound"}, HOOK)
+    counts: list[dict] = []
+    real = Collection.count_documents
+
+    def count_documents(coll, query, *args, **kwargs):
+        if coll.name == "workflow_runs":
+            counts.append(query)
+        return real(coll, query, *args, **kwargs)
+
+    monkeypatch.setattr(Collection, "count_documents", count_documents)
+    codes = [app.test_client().post(wf["inbound_path"], json={"n": i}).status_code for i in range(calls)]
+    assert codes == [202] + [429] * (calls - 1)
+    assert len(counts) == calls

@@ -30,7 +30,7 @@ from app.engine.host_steps import HostStep, step_plugin
 from app.engine.jobs import step_key
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
-from app.engine.workflow_runs import RunLimitError, RunStateError, runs
+from app.engine.workflow_runs import RecentRuns, RunLimitError, RunStateError, runs
 from app.engine.workflow_schedule import next_fire
 from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
 from app.engine.workflow_triggers import form_workflows
@@ -331,9 +331,10 @@ def start_run(wf: Workflow, kind: str, data: dict[str, Any], key: str):
     raw = Workflow._get_collection().find_one({"_id": wf.id})
     when = isoformat(utcnow()) or ""
     engine = runs(current_app)
-    run, job = engine.new_run(raw, kind, trigger_payload(kind, data, raw, when), key)
+    recent = RecentRuns()  # (one count of the workspace's runs, for the limit: a refusal counted twice)
+    run, job = engine.new_run(raw, kind, trigger_payload(kind, data, raw, when), key, recent=recent)
     try:
-        written = engine.start(run, job)
+        written = engine.start(run, job, recent=recent)
     except RunLimitError as exc:
         raise _too_many(exc) from None
     if not written:  # the same delivery again (an inbound call's webhook-id): the run it started
@@ -419,9 +420,7 @@ def _changed_run(run_id: str, action: str):
     run = scoped_or_404(WorkflowRun, run_id, "workflow run", WRITE)
     engine = runs(current_app)
     try:
-        if action == "retry":
-            engine.retry(run.id)
-        elif action == "cancel":
+        if action == "cancel":
             engine.cancel(run.id)
         else:
             wf = Workflow._get_collection().find_one({"_id": ObjectId(run.workflow_id)})
@@ -429,6 +428,10 @@ def _changed_run(run_id: str, action: str):
                 raise RunStateError("The run's workflow was deleted.")
             if wf.get("status") == WorkflowStatus.ARCHIVED.value:  # (as "run now")
                 raise RunStateError("An archived workflow does not run; set it to draft or active first.")
+            if action == "retry":
+                engine.retry(run.id)
+                wake_scheduler(current_app)
+                return jsonify(run.reload().to_dict(detail=True))
             new = engine.replay(run.id, wf)
             wake_scheduler(current_app)
             return jsonify(WorkflowRun.objects.get(id=new["_id"]).to_dict(detail=True)), 202
