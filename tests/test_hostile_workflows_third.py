@@ -361,3 +361,25 @@ def test_a_call_over_the_runs_limit_counts_the_workspaces_runs_once(make_app, mo
     codes = [app.test_client().post(wf["inbound_path"], json={"n": i}).status_code for i in range(calls)]
     assert codes == [202] + [429] * (calls - 1)
     assert len(counts) == calls
+
+
+@pytest.mark.parametrize("key", ["steps.check.output.approved", "steps.check.output"])
+def test_an_inbound_body_cannot_stand_in_for_an_earlier_steps_output_in_a_condition(app, api, sink, key):
+    """A step's condition reads ``steps.<name>.output.<key>`` beside the trigger's data fields, in one
+    namespace: a caller of the inbound URL sending a field of that name decided a condition meant to test
+    what the earlier step returned (here a key it never returns)."""
+    steps = _two_hooks(sink)
+    rule = {"field": key, "op": "equals", "value": "yes"}
+    steps[0]["name"] = "check"
+    steps[1]["condition"] = {"match": "all", "rules": [rule]}
+    wf = create_workflow(api, {"type": "inbound"}, steps)
+    run = app.test_client().post(wf["inbound_path"], json={key: "yes", "name": "Bob"}).json
+    (job,) = JobQueue("me", lease_seconds=30).claim(10)
+    run_one(app, job)
+    done = wait_until(
+        lambda: (r := api.get(f"/api/workflow-runs/{run['id']}").json)["status"] != "running" and r,
+        timeout=5,
+        what="the run to end",
+    )
+    assert [s["status"] for s in done["steps"]] == ["succeeded", "skipped"]
+    assert PluginJob.objects(run_id=run["id"], step=1).count() == 0

@@ -26,6 +26,7 @@ STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # data and every step's output: all of it must fit in one document of the store, 16 MiB).
 INPUT_LIMIT = 256 * 1024
 TEMPLATE_MARKS = ("{{", "{%")
+STEP_FIELDS = "steps."  # the condition fields naming earlier steps' outputs
 
 
 class StepError(Exception):
@@ -128,8 +129,9 @@ def step_payload(trigger: dict[str, Any], steps: list[dict[str, Any]], records: 
 
 
 def condition_data(payload: dict[str, Any]) -> dict[str, Any]:
-    """What a step's condition is tested on: the trigger's data fields, and ``steps.<name>.output.<key>``."""
-    data = dict(payload.get("data") or {})
+    """What a step's condition is tested on: the trigger's data fields, and ``steps.<name>.output.<key>``
+    (only the steps': a trigger's field named so, from an inbound caller say, is left out)."""
+    data = {k: v for k, v in (payload.get("data") or {}).items() if not str(k).startswith(STEP_FIELDS)}
     for name, step in (payload.get("steps") or {}).items():
         for key, value in (step.get("output") or {}).items():
             data[f"steps.{name}.output.{key}"] = value
