@@ -338,8 +338,8 @@ class Runs:
         duration: float | None = None,
         run: dict[str, Any] | None = None,
     ) -> None:
-        """Record how step ``job["step"]`` of its run ended, then plan and write what follows: the next
-        step's job first, then the step's record and where the run is, in one update. Safe to call again
+        """Record how step ``job["step"]`` of its run ended, then plan and write what follows: the step's
+        record and where the run is, in one update, then the next step's job. Safe to call again
         for the same job (a repeat, the sweep): each is written once. ``run``: the run as the caller has
         just read it (else it is read here)."""
         run_id, index = ObjectId(job["run_id"]), int(job.get("step") or 0)
@@ -385,21 +385,19 @@ class Runs:
             )
         else:
             plan = self.plan(run, index + 1)
-        if plan.job is not None:
-            self._write_job(plan.job)  # first: a crash after it leaves a run the sweep moves on
         match: dict[str, Any] = {"_id": run["_id"], "status": RUNNING, "current": index}
         fields = _plan_fields(plan)
         if settling is not None:
             match[f"records.{settling}.status"] = StepStatus.PENDING.value
             fields[f"records.{settling}"] = record
-        moved = _coll().update_one(match, {"$set": fields})
-        if moved.matched_count or (plan.job is None and settling is None):
-            return
-        if self._status(run["_id"]) == CANCELLED:  # cancelled after ``run`` was read
-            if plan.job is not None:  # the next step's job just written must not start after the cancel
-                jobs.cancel_waiting("The workflow run was cancelled.", _id=plan.job["_id"])
-            if settling is not None:
-                self._record_after_cancel(run["_id"], settling, record)
+        # The run first, then the next step's job, only if the run was still where it was read: cancelled
+        # meanwhile, no job starts after the cancel. (A crash between the two leaves a run whose current
+        # step has no job: the sweep plans it again, the same job.)
+        if _coll().update_one(match, {"$set": fields}).matched_count:
+            if plan.job is not None:
+                self._write_job(plan.job)
+        elif settling is not None and self._status(run["_id"]) == CANCELLED:  # cancelled after it was read
+            self._record_after_cancel(run["_id"], settling, record)
 
     @staticmethod
     def _record_after_cancel(run_id: ObjectId, name: str, record: dict[str, Any]) -> None:
