@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 
 from app.contract import PluginError
-from app.engine import host_steps
+from app.engine import host_steps, workflow_runs
 from app.engine.host_steps import save_file
 from app.engine.queue import JobQueue
 from app.engine.runner import run_one
@@ -383,3 +383,42 @@ def test_an_inbound_body_cannot_stand_in_for_an_earlier_steps_output_in_a_condit
     )
     assert [s["status"] for s in done["steps"]] == ["succeeded", "skipped"]
     assert PluginJob.objects(run_id=run["id"], step=1).count() == 0
+
+
+def test_a_workspaces_slow_steps_do_not_hold_another_workspaces_runs_behind_them(
+    app,
+    api,
+    sink,
+    people,  # noqa: F811
+    monkeypatch,
+):
+    """The two threads that move every run on took work first come, first served: a workspace whose steps
+    take long to plan (templates near their budget) made every other workspace's next steps wait behind
+    all of its own. They now take each workspace's work in turns."""
+    real = workflow_runs.rendered
+
+    def rendered(plugin, box, stored, payload):
+        if (payload.get("data") or {}).get("slow") and payload.get("steps"):
+            time.sleep(0.25)  # (templates near their budget)
+        return real(plugin, box, stored, payload)
+
+    monkeypatch.setattr(workflow_runs, "rendered", rendered)
+    b = people.member("b@example.com", {people.workspace("B"): "owner"}).api
+    heavy = create_workflow(api, {"type": "manual"}, _two_hooks(sink))
+    light = create_workflow(b, {"type": "manual"}, _two_hooks(sink))
+    heavy_runs = [
+        api.post(f"/api/workflows/{heavy['id']}/run", {"data": {"slow": True}}).json["id"] for _ in range(8)
+    ]
+    light_run = b.post(f"/api/workflows/{light['id']}/run", {"data": {}}).json["id"]
+    firsts = {j["run_id"]: j for j in JobQueue("me", lease_seconds=30).claim(20)}
+    engine = runs(app)
+    for run_id in [*heavy_runs, light_run]:  # the heavy workspace's steps settled first
+        engine.settle_later(firsts[run_id], True, {}, None, 0.1)
+    wait_until(lambda: PluginJob.objects(run_id=light_run, step=1).count(), timeout=10, what="the light run")
+    moved = PluginJob.objects(run_id__in=heavy_runs, step=1).count()
+    assert moved <= 3, moved  # (first come, first served: 6 or more)
+    wait_until(
+        lambda: PluginJob.objects(run_id__in=heavy_runs, step=1).count() == 8,
+        timeout=10,
+        what="the heavy runs",
+    )

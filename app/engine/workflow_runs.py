@@ -22,7 +22,6 @@ import hashlib
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +37,7 @@ from app.engine.dispatch import Handoff
 from app.engine.group_commit import Into, is_duplicate
 from app.engine.host_steps import step_plugin
 from app.engine.records import JobRecord
+from app.engine.turns import Turns
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
 from app.engine.write_unit import WriteUnit
 from app.models import PluginExecutionLog, PluginJob, RunStatus, StepStatus, WorkflowRun, utcnow
@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 RUNNING, SUCCEEDED = RunStatus.RUNNING.value, RunStatus.SUCCEEDED.value
 FAILED, CANCELLED = RunStatus.FAILED.value, RunStatus.CANCELLED.value
 STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value)
-RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each)
+RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each), taking
+# workspaces in turns (engine.turns)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
 
 
@@ -120,7 +121,7 @@ class Runs:
         self.app: Flask = getattr(app, "_get_current_object", lambda: app)()
         self.registry: PluginRegistry = services(app).plugins
         self.box: SecretBox = services(app).secrets
-        self._threads = ThreadPoolExecutor(RUN_THREADS, thread_name_prefix="formhooks-runs")
+        self._threads = Turns(RUN_THREADS, "formhooks-runs")
 
     # -- start -------------------------------------------------------------------------------------------
 
@@ -319,7 +320,8 @@ class Runs:
     def settle_later(
         self, job: JobRecord, succeeded: bool, output: dict[str, Any] | None, error: str | None, duration: float
     ) -> None:
-        """``settled``, on this app's run threads (off the thread that writes attempts' results)."""
+        """``settled``, on this app's run threads (off the thread that writes attempts' results), the job's
+        workspace in turn with the others (one whose steps are slow to plan cannot hold theirs back)."""
 
         def run() -> None:
             try:
@@ -327,7 +329,7 @@ class Runs:
             except Exception:  # the sweep moves the run on later
                 log.exception("moving run %s on after step %s failed", job.get("run_id"), job.get("step"))
 
-        self._threads.submit(run)
+        self._threads.submit(str(job.get("workspace_id") or ""), run)
 
     def settled(
         self,
