@@ -13,6 +13,7 @@ import contextvars
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ class Spending:
     budget: TemplateBudget
     started: float = field(default_factory=time.monotonic)
     iterations: int = 0
+    shared: bool = False  # the budget of several renders (``one_budget``): each spends from it
 
     def check_time(self) -> None:
         if time.monotonic() - self.started > self.budget.max_seconds:
@@ -139,7 +141,20 @@ def spending() -> Spending:
 
 
 def start() -> contextvars.Token:
-    return _current.set(Spending(_default))
+    """A render's budget: a fresh one, or the shared one it is part of (``one_budget``)."""
+    outer = _current.get()
+    return _current.set(outer if outer is not None and outer.shared else Spending(_default))
+
+
+@contextmanager
+def one_budget() -> Iterator[None]:
+    """The renders within share one budget (a workflow step's config: its templates, however many, take
+    at most one template's time and loop iterations together)."""
+    token = _current.set(Spending(_default, shared=True))
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def stop(token: contextvars.Token) -> None:

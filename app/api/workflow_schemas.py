@@ -38,7 +38,7 @@ class WorkflowOut(Out):
     version = fields.Integer(required=True)
     inbound_path = fields.String(
         allow_none=True,
-        metadata={"description": "The inbound trigger's secret URL path (POST a JSON object)"},
+        metadata={"description": "The inbound trigger's secret URL path (POST a JSON object); null for a viewer"},
     )
     inbound_signed = fields.Boolean(required=True)
     created_at = time_field()

@@ -20,6 +20,7 @@ from app.api import bp
 from app.api.schemas import one_line
 from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
 from app.api.util import json_body, load, paginate, query_id
+from app.auth import current_principal
 from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
 from app.contract.schema import mask
@@ -29,7 +30,7 @@ from app.engine.host_steps import HostStep, step_plugin
 from app.engine.jobs import step_key
 from app.engine.scheduler import wake_scheduler
 from app.engine.schemas import config_schema_of
-from app.engine.workflow_runs import RunLimitError, RunStateError, runs
+from app.engine.workflow_runs import RecentRuns, RunLimitError, RunStateError, runs
 from app.engine.workflow_schedule import next_fire
 from app.engine.workflow_steps import STEP_NAME, StepError, checked_config, rendered, trigger_payload
 from app.engine.workflow_triggers import form_workflows
@@ -57,6 +58,11 @@ class TriggerIn(Schema):
     cron = fields.String(load_default=None, validate=validate.Length(max=200))
     timezone = fields.String(load_default="UTC", validate=validate.Length(max=64))
     secret = fields.String(load_default=None, allow_none=True, load_only=True)
+    new_url = fields.Boolean(
+        load_default=False,
+        load_only=True,
+        metadata={"description": "inbound: a new secret URL; the one before stops working (one that leaked)"},
+    )
 
 
 class StepIn(Schema):
@@ -126,8 +132,10 @@ def workflow_json(wf: Workflow) -> dict[str, Any]:
 
 
 def workflows_json(wfs: list[Workflow]) -> list[dict[str, Any]]:
-    """``workflow_json`` of each, with one read of circuits for all their steps (a page of 100 read 100)."""
+    """``workflow_json`` of each, with one read of circuits for all their steps (a page of 100 read 100).
+    The inbound URL starts runs: it is shown to those who may start them (an editor), not to a viewer."""
     circuits = step_circuit_docs([step_key(wf.id, step["name"]) for wf in wfs for step in wf.steps])
+    caller = current_principal()
     shown: list[dict[str, Any]] = []
     for wf in wfs:
         steps = []
@@ -136,7 +144,10 @@ def workflows_json(wfs: list[Workflow]) -> list[dict[str, Any]]:
             config = mask(config_schema_of(plugin), step.get("config") or {}) if plugin else {}
             circuit = state_of(circuits.get(step_key(wf.id, step["name"])) or {})
             steps.append({**step, "config": config, "circuit": circuit})
-        shown.append(wf.to_dict(steps))
+        one = wf.to_dict(steps)
+        if caller is None or not caller.can(wf.workspace_id, WRITE):
+            one["inbound_path"] = None
+        shown.append(one)
     return shown
 
 
@@ -187,7 +198,7 @@ def _checked_steps(
 
 def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     """The trigger validated for the workspace; the inbound secret goes to the workflow, sealed."""
-    trigger = {k: v for k, v in raw.items() if v is not None and k != "secret"}
+    trigger = {k: v for k, v in raw.items() if v is not None and k not in ("secret", "new_url")}
     kind = trigger["type"]
     if kind == "form_event":
         form = find_by_id(Form, raw.get("form_id") or "")
@@ -219,11 +230,15 @@ def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     return trigger
 
 
-def _inbound(wf: Workflow, raw_trigger: dict[str, Any]) -> None:
-    """Give an inbound workflow its URL token (once) and set or clear its signing secret."""
+def _inbound(wf: Workflow, raw_trigger: dict[str, Any], new_url: bool = False) -> None:
+    """Give an inbound workflow its URL token (a new one when asked: ``new_url``) and set or clear its
+    signing secret; a workflow whose trigger is no longer inbound loses its token (back to inbound, it gets a
+    new one: the URL before is revoked)."""
     if wf.trigger.get("type") != "inbound":
+        wf.inbound_token = None
         return
-    wf.inbound_token = wf.inbound_token or secrets.token_urlsafe(24)
+    if new_url or not wf.inbound_token:
+        wf.inbound_token = secrets.token_urlsafe(24)
     if "secret" in raw_trigger and raw_trigger["secret"] is not None:
         wf.inbound_secret = (
             services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
@@ -281,7 +296,7 @@ def update_workflow(workflow_id: str):
     changed = False
     if "trigger" in data:
         wf.trigger = _checked_trigger(data["trigger"], wf.workspace_id)
-        _inbound(wf, body["trigger"])
+        _inbound(wf, body["trigger"], data["trigger"]["new_url"])
         changed = True
     if "steps" in data:
         wf.steps = _checked_steps(data["steps"], wf.steps, wf.workspace_id)
@@ -316,9 +331,10 @@ def start_run(wf: Workflow, kind: str, data: dict[str, Any], key: str):
     raw = Workflow._get_collection().find_one({"_id": wf.id})
     when = isoformat(utcnow()) or ""
     engine = runs(current_app)
-    run, job = engine.new_run(raw, kind, trigger_payload(kind, data, raw, when), key)
+    recent = RecentRuns()  # (one count of the workspace's runs, for the limit: a refusal counted twice)
+    run, job = engine.new_run(raw, kind, trigger_payload(kind, data, raw, when), key, recent=recent)
     try:
-        written = engine.start(run, job)
+        written = engine.start(run, job, recent=recent)
     except RunLimitError as exc:
         raise _too_many(exc) from None
     if not written:  # the same delivery again (an inbound call's webhook-id): the run it started
@@ -404,9 +420,7 @@ def _changed_run(run_id: str, action: str):
     run = scoped_or_404(WorkflowRun, run_id, "workflow run", WRITE)
     engine = runs(current_app)
     try:
-        if action == "retry":
-            engine.retry(run.id)
-        elif action == "cancel":
+        if action == "cancel":
             engine.cancel(run.id)
         else:
             wf = Workflow._get_collection().find_one({"_id": ObjectId(run.workflow_id)})
@@ -414,6 +428,10 @@ def _changed_run(run_id: str, action: str):
                 raise RunStateError("The run's workflow was deleted.")
             if wf.get("status") == WorkflowStatus.ARCHIVED.value:  # (as "run now")
                 raise RunStateError("An archived workflow does not run; set it to draft or active first.")
+            if action == "retry":
+                engine.retry(run.id)
+                wake_scheduler(current_app)
+                return jsonify(run.reload().to_dict(detail=True))
             new = engine.replay(run.id, wf)
             wake_scheduler(current_app)
             return jsonify(WorkflowRun.objects.get(id=new["_id"]).to_dict(detail=True)), 202
@@ -475,7 +493,8 @@ def _verified(secret: str) -> str:
         raise APIError(401, "bad_signature", "webhook-timestamp is more than 5 minutes off.")
     if not msg_id or len(msg_id) > 200:
         raise APIError(401, "bad_signature", "webhook-id is missing.")
-    expected = sign(secret, msg_id, timestamp, request.get_data())
-    if not any(secrets.compare_digest(expected, candidate) for candidate in given):
+    expected = sign(secret, msg_id, timestamp, request.get_data()).encode()
+    # (as bytes: a header's non-ASCII text made compare_digest raise, a 500)
+    if not any(secrets.compare_digest(expected, candidate.encode()) for candidate in given):
         raise APIError(401, "bad_signature", "The webhook-signature does not match the body.")
     return msg_id

@@ -34,6 +34,9 @@ from app.models.workflow import WorkflowFile
 
 FILES_PER_PAYLOAD = 5  # files a step is sent, newest steps first
 FILE_DAYS = 7  # a step's file is kept this long (for a retry or replay of its run's later steps), then deleted
+# the bytes of one workspace's step files (kept FILE_DAYS): past it a step that makes one fails, saying so
+# (a report step stores up to 5 MB a run: at the runs limit, one workspace stored 3 GB a minute)
+WORKSPACE_FILE_BYTES = 1024 * 1024 * 1024
 
 
 class HostStep(Plugin):
@@ -127,8 +130,16 @@ def save_file(
     data_since: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Store a step's file (one per step job: an attempt again replaces it); its reference for the output.
-    ``form_id``, ``data_since``: the form whose submissions it holds, and when the oldest was received."""
+    ``form_id``, ``data_since``: the form whose submissions it holds, and when the oldest was received.
+    Raises a permanent PluginError when the workspace's files would take more than WORKSPACE_FILE_BYTES."""
     oid = parse_object_id(job_id) or ObjectId()
+    stored = stored_bytes(workspace_id, but=oid)
+    if stored + len(content) > WORKSPACE_FILE_BYTES:
+        raise PluginError(
+            f"This workspace's step files (kept {FILE_DAYS} days) take {stored / 2**20:,.1f} MiB; this file of "
+            f"{len(content) / 2**20:,.1f} MiB would pass the limit of {WORKSPACE_FILE_BYTES / 2**20:,.0f} MiB.",
+            permanent=True,
+        )
     doc = {
         "_id": oid,
         "workspace_id": workspace_id,
@@ -142,6 +153,18 @@ def save_file(
     }
     WorkflowFile._get_collection().replace_one({"_id": oid}, doc, upsert=True)
     return {"file_id": str(oid), "filename": filename, "content_type": content_type, "bytes": len(content)}
+
+
+def stored_bytes(workspace_id: str, but: ObjectId | None = None) -> int:
+    """The bytes of ``workspace_id``'s step files (but the file ``but``, to be replaced)."""
+    coll = WorkflowFile._get_collection()
+    rows = coll.aggregate(
+        [{"$match": {"workspace_id": workspace_id}}, {"$group": {"_id": None, "bytes": {"$sum": "$bytes"}}}]
+    )
+    first: dict[str, Any] = next(iter(rows), {})
+    total = int(first.get("bytes") or 0)
+    replaced = coll.find_one({"_id": but, "workspace_id": workspace_id}, {"bytes": 1}) if but else None
+    return total - int((replaced or {}).get("bytes") or 0)
 
 
 def with_files(payload: dict[str, Any], workspace_id: str | None) -> dict[str, Any]:

@@ -16,12 +16,12 @@ each job once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,7 @@ from app.engine.dispatch import Handoff
 from app.engine.group_commit import Into, is_duplicate
 from app.engine.host_steps import step_plugin
 from app.engine.records import JobRecord
+from app.engine.turns import Turns
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
 from app.engine.write_unit import WriteUnit
 from app.models import PluginExecutionLog, PluginJob, RunStatus, StepStatus, WorkflowRun, utcnow
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 RUNNING, SUCCEEDED = RunStatus.RUNNING.value, RunStatus.SUCCEEDED.value
 FAILED, CANCELLED = RunStatus.FAILED.value, RunStatus.CANCELLED.value
 STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value)
-RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each)
+RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each), taking
+# workspaces in turns (engine.turns)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
 
 
@@ -119,7 +121,7 @@ class Runs:
         self.app: Flask = getattr(app, "_get_current_object", lambda: app)()
         self.registry: PluginRegistry = services(app).plugins
         self.box: SecretBox = services(app).secrets
-        self._threads = ThreadPoolExecutor(RUN_THREADS, thread_name_prefix="formhooks-runs")
+        self._threads = Turns(RUN_THREADS, "formhooks-runs")
 
     # -- start -------------------------------------------------------------------------------------------
 
@@ -168,6 +170,8 @@ class Runs:
     def _apply_plan(run: dict[str, Any], plan: Plan) -> None:
         run["records"] = {**run.get("records", {}), **plan.records}
         run["current"] = plan.current
+        if plan.job is not None:
+            run["wake_at"] = plan.job["scheduled_for"]
         if plan.status is not None:
             run.update(status=plan.status, error=plan.error, finished_at=utcnow())
 
@@ -189,13 +193,19 @@ class Runs:
             raise RunLimitError(run, recorded=False)
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
+            if recent is not None:
+                recent.add(run["workspace_id"])
             if job is not None:
                 unit.add_jobs(services(self.app).inserts.jobs, [job], lambda part: self._announce(job, part))
             return True
         try:
             _coll().insert_one(run)
         except DuplicateKeyError:
-            return False
+            # the same occurrence again; one the runs limit refused is started now (a sender's retry of a
+            # call answered 429, with the same webhook-id, would otherwise be told 200 and drop its event)
+            refusal = {"_id": run["_id"], "status": FAILED, "records": {}}
+            if not _coll().replace_one(refusal, run).matched_count:
+                return False
         if recent is not None:
             recent.add(run["workspace_id"])
         if refused:
@@ -310,7 +320,8 @@ class Runs:
     def settle_later(
         self, job: JobRecord, succeeded: bool, output: dict[str, Any] | None, error: str | None, duration: float
     ) -> None:
-        """``settled``, on this app's run threads (off the thread that writes attempts' results)."""
+        """``settled``, on this app's run threads (off the thread that writes attempts' results), the job's
+        workspace in turn with the others (one whose steps are slow to plan cannot hold theirs back)."""
 
         def run() -> None:
             try:
@@ -318,7 +329,7 @@ class Runs:
             except Exception:  # the sweep moves the run on later
                 log.exception("moving run %s on after step %s failed", job.get("run_id"), job.get("step"))
 
-        self._threads.submit(run)
+        self._threads.submit(str(job.get("workspace_id") or ""), run)
 
     def settled(
         self,
@@ -329,8 +340,8 @@ class Runs:
         duration: float | None = None,
         run: dict[str, Any] | None = None,
     ) -> None:
-        """Record how step ``job["step"]`` of its run ended, then plan and write what follows: the next
-        step's job first, then the step's record and where the run is, in one update. Safe to call again
+        """Record how step ``job["step"]`` of its run ended, then plan and write what follows: the step's
+        record and where the run is, in one update, then the next step's job. Safe to call again
         for the same job (a repeat, the sweep): each is written once. ``run``: the run as the caller has
         just read it (else it is read here)."""
         run_id, index = ObjectId(job["run_id"]), int(job.get("step") or 0)
@@ -363,6 +374,8 @@ class Runs:
         """After step ``index`` settled (its record in ``run``; written with this update when ``settling``
         names it): plan the next step (or the run's end) and write it, once."""
         if run["status"] != RUNNING or run.get("current") != index:
+            if settling is not None and run["status"] == CANCELLED:
+                self._record_after_cancel(run["_id"], settling, run["records"][settling])
             return
         step = run["steps"][index]
         record = (run.get("records") or {}).get(step["name"]) or {}
@@ -374,23 +387,42 @@ class Runs:
             )
         else:
             plan = self.plan(run, index + 1)
-        if plan.job is not None:
-            self._write_job(plan.job)  # first: a crash after it leaves a run the sweep moves on
         match: dict[str, Any] = {"_id": run["_id"], "status": RUNNING, "current": index}
         fields = _plan_fields(plan)
         if settling is not None:
             match[f"records.{settling}.status"] = StepStatus.PENDING.value
             fields[f"records.{settling}"] = record
-        _coll().update_one(match, {"$set": fields})
+        # The run first, then the next step's job, only if the run was still where it was read: cancelled
+        # meanwhile, no job starts after the cancel. (A crash between the two leaves a run whose current
+        # step has no job: the sweep plans it again, the same job.)
+        if _coll().update_one(match, {"$set": fields}).matched_count:
+            if plan.job is not None:
+                self._write_job(plan.job)
+        elif settling is not None and self._status(run["_id"]) == CANCELLED:  # cancelled after it was read
+            self._record_after_cancel(run["_id"], settling, record)
+
+    @staticmethod
+    def _record_after_cancel(run_id: ObjectId, name: str, record: dict[str, Any]) -> None:
+        """The record of step ``name`` whose attempt was under way when its run was cancelled: what it did
+        (its output, its error) is shown, though nothing follows it."""
+        _coll().update_one(
+            {"_id": run_id, "status": CANCELLED, f"records.{name}.status": StepStatus.PENDING.value},
+            {"$set": {f"records.{name}": record, "updated_at": utcnow()}},
+        )
 
     # -- repair ------------------------------------------------------------------------------------------
 
-    def sweep(self, min_age: float) -> int:
+    def sweep(self, min_age: float, now: float | None = None) -> int:
         """Move on runs left behind by a crash: a step whose job settled while the run did not hear of it
-        (or was never written), or a settled step with no next job. Returns how many runs it looked at."""
+        (or was never written), or a settled step with no next job. A run whose step waits out its delay
+        is not looked at before the step is due (``wake_at``: a workspace's thousands of runs waiting a day
+        made every pass of every process read each of them and its job). Returns how many runs it looked
+        at."""
+        now = time.time() if now is None else now
         cutoff = utcnow() - dt.timedelta(seconds=min_age)
+        awake = [{"wake_at": {"$lte": now}}, {"wake_at": {"$exists": False}}]
         seen = 0
-        for run in _coll().find({"status": RUNNING, "updated_at": {"$lt": cutoff}}):
+        for run in _coll().find({"status": RUNNING, "updated_at": {"$lt": cutoff}, "$or": awake}):
             seen += 1
             index = int(run.get("current") or 0)
             if index >= len(run["steps"]):
@@ -404,6 +436,8 @@ class Runs:
             if job is None:  # the run was written, its job not: plan the step again (same id and key)
                 plan = self.plan(run, index)
                 if plan.job is not None and plan.current == index:
+                    if run.get("wake_at"):  # due when it was first planned to be (no delay waited twice)
+                        plan.job["scheduled_for"] = min(plan.job["scheduled_for"], run["wake_at"])
                     self._write_job(plan.job)
                 continue
             if job["status"] in (jobs.COMPLETED, jobs.FAILED, jobs.CANCELLED):
@@ -477,7 +511,9 @@ class Runs:
         if not moved.modified_count:
             raise RunStateError("The run changed meanwhile; look at it again.")
         if job is not None:
-            jobs.resend(job["_id"], extra_attempts=self._attempts(step))
+            # (sent again already, through the jobs API: it waits or runs, and the run follows it)
+            with contextlib.suppress(jobs.JobStateError):
+                jobs.resend(job["_id"], extra_attempts=self._attempts(step))
             return
         run.update(fields)  # (as the update left it: no need to read it again)
         run["records"] = {k: v for k, v in (run.get("records") or {}).items() if k != step["name"]}
@@ -515,6 +551,8 @@ def _plan_fields(plan: Plan) -> dict[str, Any]:
     """The run's fields ``plan`` sets: its steps' records, where it is, and its end if it ended."""
     fields: dict[str, Any] = {f"records.{n}": r for n, r in plan.records.items()}
     fields.update(current=plan.current, updated_at=utcnow())
+    if plan.job is not None:
+        fields["wake_at"] = plan.job["scheduled_for"]  # (the sweep looks at the run once it is due)
     if plan.status is not None:
         fields.update(status=plan.status, error=plan.error, finished_at=utcnow())
     return fields

@@ -14,6 +14,7 @@ from typing import Any
 
 import marshmallow
 
+from app import template_budget
 from app.contract import Plugin, PluginError
 from app.contract.schema import MASK, mask, refuse_moved_secrets, secret_fields, validate
 from app.engine.schemas import config_schema_of
@@ -25,6 +26,7 @@ STEP_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 # data and every step's output: all of it must fit in one document of the store, 16 MiB).
 INPUT_LIMIT = 256 * 1024
 TEMPLATE_MARKS = ("{{", "{%")
+STEP_FIELDS = "steps."  # the condition fields naming earlier steps' outputs
 
 
 class StepError(Exception):
@@ -46,8 +48,16 @@ def checked_config(
     plugin: Plugin, box: SecretBox, raw: Any, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A step config as saved (secrets sealed; ``previous``, sealed, keeps secrets sent back masked).
-    Fields holding templates are checked once rendered, at run time; the others here. Raises
+    Fields holding templates are checked once rendered, at run time; the others here. Its templates, tried
+    on a sample, share one template budget (as when a run renders them). Raises
     marshmallow.ValidationError naming the fields."""
+    with template_budget.one_budget():
+        return _checked_config(plugin, box, raw, previous)
+
+
+def _checked_config(
+    plugin: Plugin, box: SecretBox, raw: Any, previous: dict[str, Any] | None
+) -> dict[str, Any]:
     schema = config_schema_of(plugin)
     opened = box.open(schema, previous) if previous else None
     if isinstance(raw, dict):
@@ -119,8 +129,9 @@ def step_payload(trigger: dict[str, Any], steps: list[dict[str, Any]], records: 
 
 
 def condition_data(payload: dict[str, Any]) -> dict[str, Any]:
-    """What a step's condition is tested on: the trigger's data fields, and ``steps.<name>.output.<key>``."""
-    data = dict(payload.get("data") or {})
+    """What a step's condition is tested on: the trigger's data fields, and ``steps.<name>.output.<key>``
+    (only the steps': a trigger's field named so, from an inbound caller say, is left out)."""
+    data = {k: v for k, v in (payload.get("data") or {}).items() if not str(k).startswith(STEP_FIELDS)}
     for name, step in (payload.get("steps") or {}).items():
         for key, value in (step.get("output") or {}).items():
             data[f"steps.{name}.output.{key}"] = value
@@ -131,7 +142,16 @@ def rendered(
     plugin: Plugin, box: SecretBox, stored: dict[str, Any], payload: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The step's config for this run, sealed, and as shown in the run (secrets masked, the plugin's own
-    templates rendered too). Raises StepError saying which field is wrong."""
+    templates rendered too), its templates within one template budget together (a step may hold thousands:
+    each with its own budget, one step held a thread that moves every workspace's runs on for minutes).
+    Raises StepError saying which field is wrong."""
+    with template_budget.one_budget():
+        return _rendered(plugin, box, stored, payload)
+
+
+def _rendered(
+    plugin: Plugin, box: SecretBox, stored: dict[str, Any], payload: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     schema = config_schema_of(plugin)
     context = template_context(payload)
     own, secrets = plugin_templates(schema), set(secret_fields(schema))

@@ -20,7 +20,7 @@ from flask import Flask
 from app import signals
 from app.engine.conditions import Budget, OverBudget, parse_stored
 from app.engine.dispatch import snapshot
-from app.engine.workflow_runs import RunLimitError, runs
+from app.engine.workflow_runs import RecentRuns, RunLimitError, runs
 from app.engine.write_unit import WriteUnit
 from app.models import Workflow, WorkflowStatus
 from app.services import services
@@ -88,12 +88,13 @@ def on_form_event(
     engine = runs(app)
     budget = Budget()
     payload = snapshot(form, submission, event)
+    recent = RecentRuns()  # the workspace's runs of the past minute, counted once for all its workflows
     for wf in workflows_for(app, event):
         if not admits(wf, event, (submission or {}).get("data"), budget):
             continue
-        run, job = engine.new_run(wf, "form_event", payload, f"{wf['_id']}:{event.key}")
+        run, job = engine.new_run(wf, "form_event", payload, f"{wf['_id']}:{event.key}", recent=recent)
         try:
-            engine.start(run, job, unit)
+            engine.start(run, job, unit, recent)
         except RunLimitError:
             log.warning("workflow %s: %s", wf["_id"], run["error"])
 

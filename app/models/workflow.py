@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from mongoengine import DateTimeField, DictField, Document, IntField, ListField, StringField
+from mongoengine import DateTimeField, DictField, Document, FloatField, IntField, ListField, StringField
 
 from app.models.common import isoformat, utcnow
 
@@ -95,6 +95,7 @@ class WorkflowRun(Document):
     #               "finished_at", "duration_ms"}
     records = DictField()
     current = IntField(default=0)  # the index of the step the run is at
+    wake_at = FloatField(null=True)  # when the current step's job is due (epoch s): the sweep waits for it
     error = StringField(null=True)
     replay_of = StringField(null=True)
     created_at = DateTimeField(default=utcnow)
