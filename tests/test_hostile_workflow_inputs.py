@@ -63,10 +63,12 @@ def _careless_run(make_app, sink, returns: tuple[str, Any]) -> tuple[Api, dict]:
     Careless.returns = returns
     run = api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json
     path = f"/api/workflow-runs/{run['id']}"
-    for settled in (
-        lambda: api.get(path).json["steps"][0]["status"] != "pending",  # (its run moves on in a thread)
-        lambda: api.get(path).json["status"] != "running",
-    ):
+    def moved_on() -> bool:  # (in a thread: the run's record, then the next step's job)
+        shown = api.get(path).json
+        next_job = PluginJob._get_collection().count_documents({"run_id": run["id"], "step": 1})
+        return shown["steps"][0]["status"] != "pending" and (shown["status"] != "running" or next_job > 0)
+
+    for settled in (moved_on, lambda: api.get(path).json["status"] != "running"):
         for job in JobQueue("me", lease_seconds=30).claim(10):  # the careless step, then the next one
             run_one(app, job)
         wait_until(settled, timeout=5, what="the run to move on")
