@@ -47,6 +47,9 @@ SETTINGS: dict[str, tuple[type, Any]] = {
     "OPERATION_RESEND_INTERVAL": (float, 60.0),
     "WORKFLOW_MAX_STEPS": (int, 20),
     "WORKFLOW_RUNS_PER_MINUTE": (int, 600),  # runs a workspace's workflows may start per minute (0: no cap)
+    # bytes of trigger data a workspace's runs may start with per minute, each run's counted once per step
+    # (every step's job carries it): 20 steps of a 1 MB input are 20 MB (0: no cap)
+    "WORKFLOW_BYTES_PER_MINUTE": (int, 256 * 1024 * 1024),
     "WORKFLOW_SCHEDULE_INTERVAL": (float, 5.0),  # how often a scheduler looks for due cron workflows
     "EXPORT_SHARE": (float, 0.5),  # the share of the time a heavy admin read (an export, a search) may keep busy
     "HEAVY_READ_WAIT": (float, 2.0),  # seconds a heavy admin read waits for its workspace's turn, then a 429

@@ -140,20 +140,13 @@ def test_a_step_under_way_when_its_run_is_cancelled_shows_what_it_did(app, api, 
 def test_a_submission_starting_many_workflows_counts_the_workspaces_runs_once(api, monkeypatch, flows):
     """Each workflow on a form counted the workspace's runs of the past minute again, in the submission's
     request (a form with many workflows made every submission that many store counts longer)."""
-    from pymongo.collection import Collection
 
     form = api.create_form("Leads", [{"name": "email", "type": "email"}])
     trigger = {"type": "form_event", "form_id": form["id"]}
     ids = [create_workflow(api, trigger, HOOK)["id"] for _ in range(flows)]
-    counts: list[dict] = []
-    real = Collection.count_documents
-
-    def count_documents(coll, query, *args, **kwargs):
-        if coll.name == "workflow_runs":
-            counts.append(query)
-        return real(coll, query, *args, **kwargs)
-
-    monkeypatch.setattr(Collection, "count_documents", count_documents)
+    counts: list[str] = []  # reads of the workspace's runs of the past minute
+    real = workflow_runs.recent_usage
+    monkeypatch.setattr(workflow_runs, "recent_usage", lambda ws: counts.append(ws) or real(ws))
     api.submit(form["id"], {"email": "ada@example.com"})
     assert len(counts) == 1
     assert sorted(r.workflow_id for r in WorkflowRun.objects) == sorted(ids)  # each started its run
@@ -344,20 +337,13 @@ def test_a_run_of_an_archived_workflow_is_not_retried(app, api, sink):
 @pytest.mark.parametrize("calls", [3, 6])
 def test_a_call_over_the_runs_limit_counts_the_workspaces_runs_once(make_app, monkeypatch, calls):
     """Each refused call (run now, an inbound flood) counted the workspace's last minute of runs twice."""
-    from pymongo.collection import Collection
 
     app = make_app(WORKFLOW_RUNS_PER_MINUTE=1)
     api = Api(app.test_client())
     wf = create_workflow(api, {"type": "inbound"}, HOOK)
-    counts: list[dict] = []
-    real = Collection.count_documents
-
-    def count_documents(coll, query, *args, **kwargs):
-        if coll.name == "workflow_runs":
-            counts.append(query)
-        return real(coll, query, *args, **kwargs)
-
-    monkeypatch.setattr(Collection, "count_documents", count_documents)
+    counts: list[str] = []  # reads of the workspace's runs of the past minute
+    real = workflow_runs.recent_usage
+    monkeypatch.setattr(workflow_runs, "recent_usage", lambda ws: counts.append(ws) or real(ws))
     codes = [app.test_client().post(wf["inbound_path"], json={"n": i}).status_code for i in range(calls)]
     assert codes == [202] + [429] * (calls - 1)
     assert len(counts) == calls
@@ -422,3 +408,22 @@ def test_a_workspaces_slow_steps_do_not_hold_another_workspaces_runs_behind_them
         timeout=10,
         what="the heavy runs",
     )
+
+
+def test_the_bytes_a_workspaces_runs_carry_are_bounded_per_minute_counting_each_step(make_app, sink):
+    """(One 20-step run of a 1 MB input wrote 20 MB of step jobs, and the runs limit let a workspace start
+    600 of them a minute: about 12 GB.) Its runs carry at most WORKFLOW_BYTES_PER_MINUTE."""
+    app = make_app(WORKFLOW_BYTES_PER_MINUTE=3 * 1024 * 1024)
+    api = Api(app.test_client())
+    steps = [{"name": f"s{i}", "plugin_id": "webhook", "config": {"url": f"{sink.url}/{i}"}} for i in range(20)]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    big = {"text": "x" * 100_000}  # 100 KB: 2 MB for 20 steps
+    assert api.post(f"/api/workflows/{wf['id']}/run", {"data": big}).status_code == 202
+    refused = api.post(f"/api/workflows/{wf['id']}/run", {"data": big})
+    assert refused.status_code == 429, refused.json
+    assert "bytes" in refused.json["error"]["message"]
+    recorded = WorkflowRun._get_collection().find_one({"_id": ObjectId(refused.json["error"]["details"]["run_id"])})
+    assert recorded["status"] == "failed" and "x" * 1000 not in str(recorded["trigger"])  # (not its data)
+    small = api.post(f"/api/workflows/{wf['id']}/run", {"data": {"text": "hi"}})
+    assert small.status_code == 202, small.json  # what is left of the minute's bytes still serves
+    assert PluginJob._get_collection().count_documents({"run_id": {"$exists": True}}) == 2

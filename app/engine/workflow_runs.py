@@ -19,12 +19,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import bson
 from bson import ObjectId
 from flask import Flask
 from pymongo.errors import DuplicateKeyError
@@ -52,6 +54,10 @@ STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKI
 RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each), taking
 # workspaces in turns (engine.turns)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
+OVER_BYTES = (
+    "This run would carry {size:,} bytes (its trigger data once for each step), over the {limit:,} bytes the "
+    "workspace's runs may start with per minute; it did not run. Send less data, or try again in a minute."
+)
 
 
 class RunStateError(Exception):
@@ -77,28 +83,56 @@ def _coll() -> Any:
 
 
 class RecentRuns:
-    """Each workspace's runs of the past minute (the runs limit's count) over one pass of work that starts
-    many: read from the store once per workspace, then carried, one more for each run the pass records.
-    (Read per due time, 300 due schedules of one workspace made every pass, and every workspace's due
-    times, wait tens of seconds.) Runs other processes start meanwhile are seen by the next pass."""
+    """Each workspace's runs of the past minute and their bytes (what the runs and bytes limits count) over
+    one pass of work that starts many: read from the store once per workspace, then carried, one more for
+    each run the pass records. (Read per due time, 300 due schedules of one workspace made every pass, and
+    every workspace's due times, wait tens of seconds.) Runs other processes start meanwhile are seen by the
+    next pass. A new one for each call reads the store's figures afresh."""
 
     def __init__(self) -> None:
-        self._counts: dict[str, int] = {}
+        self._usage: dict[str, tuple[int, int]] = {}
 
     def __call__(self, workspace_id: str) -> int:
-        if workspace_id not in self._counts:
-            self._counts[workspace_id] = recent_runs(workspace_id)
-        return self._counts[workspace_id]
+        """The workspace's runs of the past minute."""
+        return self._of(workspace_id)[0]
 
-    def add(self, workspace_id: str) -> None:
-        """A run of ``workspace_id`` was recorded."""
-        self._counts[workspace_id] = self(workspace_id) + 1
+    def bytes(self, workspace_id: str) -> int:
+        """The bytes the workspace's runs of the past minute started with (``run_bytes``)."""
+        return self._of(workspace_id)[1]
+
+    def add(self, workspace_id: str, size: int = 0) -> None:
+        """A run of ``workspace_id`` of ``size`` bytes was recorded."""
+        runs, total = self._of(workspace_id)
+        self._usage[workspace_id] = (runs + 1, total + size)
+
+    def _of(self, workspace_id: str) -> tuple[int, int]:
+        if workspace_id not in self._usage:
+            self._usage[workspace_id] = recent_usage(workspace_id)
+        return self._usage[workspace_id]
 
 
-def recent_runs(workspace_id: str) -> int:
-    """The runs of ``workspace_id`` created in the past minute, as the store has them."""
+def recent_usage(workspace_id: str) -> tuple[int, int]:
+    """The runs of ``workspace_id`` created in the past minute and their bytes, as the store has them."""
     since = utcnow() - dt.timedelta(seconds=60)
-    return int(_coll().count_documents({"workspace_id": workspace_id, "created_at": {"$gte": since}}))
+    found = list(
+        _coll().aggregate(
+            [
+                {"$match": {"workspace_id": workspace_id, "created_at": {"$gte": since}}},
+                {"$group": {"_id": None, "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
+            ]
+        )
+    )
+    return (int(found[0]["n"]), int(found[0].get("bytes") or 0)) if found else (0, 0)
+
+
+def run_bytes(payload: Any, steps: int) -> int:
+    """What a run weighs against the bytes limit: its trigger data as stored, once for each step (every
+    step's job carries it)."""
+    try:
+        size = len(bson.encode({"data": payload}))
+    except Exception:  # noqa: BLE001  (not a document the store takes as it is: its JSON size)
+        size = len(json.dumps(payload, default=str))
+    return size * max(1, steps)
 
 
 @dataclass
@@ -158,10 +192,21 @@ class Runs:
             "updated_at": now,
             "finished_at": None,
         }
+        usage = recent or RecentRuns()
+        workspace_id = workflow["workspace_id"]
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
-        if limit > 0 and (recent or recent_runs)(workflow["workspace_id"]) >= limit:
+        bytes_limit = int(self.app.config["WORKFLOW_BYTES_PER_MINUTE"])
+        size = run_bytes(payload, len(run["steps"]))
+        if limit > 0 and usage(workspace_id) >= limit:
             run.update(status=FAILED, error=OVER_LIMIT.format(limit=limit), finished_at=now)
             return run, None
+        if bytes_limit > 0 and usage.bytes(workspace_id) + size > bytes_limit:
+            # (recorded without the data it would have carried: the refusal must not cost what it refuses)
+            run["trigger"]["data"] = {"omitted": f"{size:,} bytes for its {len(run['steps'])} steps"}
+            error = OVER_BYTES.format(size=size, limit=bytes_limit)
+            run.update(status=FAILED, error=error, finished_at=now)
+            return run, None
+        run["bytes"] = size
         plan = self.plan(run, 0)
         self._apply_plan(run, plan)
         return run, plan.job
@@ -189,12 +234,12 @@ class Runs:
         (a run written counts in it)."""
         refused = job is None and run["status"] == FAILED and not run["records"]  # by the runs limit
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
-        if refused and (recent or recent_runs)(run["workspace_id"]) >= 2 * limit:
+        if refused and limit > 0 and (recent or RecentRuns())(run["workspace_id"]) >= 2 * limit:
             raise RunLimitError(run, recorded=False)
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
             if recent is not None:
-                recent.add(run["workspace_id"])
+                recent.add(run["workspace_id"], run.get("bytes") or 0)
             if job is not None:
                 unit.add_jobs(services(self.app).inserts.jobs, [job], lambda part: self._announce(job, part))
             return True
@@ -207,7 +252,7 @@ class Runs:
             if not _coll().replace_one(refusal, run).matched_count:
                 return False
         if recent is not None:
-            recent.add(run["workspace_id"])
+            recent.add(run["workspace_id"], run.get("bytes") or 0)
         if refused:
             raise RunLimitError(run)
         if job is not None:
