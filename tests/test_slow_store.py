@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 
+import mongoengine
 import pymongo
 import pytest
 from flask import Flask, request
@@ -147,6 +148,9 @@ def heavy_store(tmp_path):
     waited 10-21 s behind them)."""
     store = EmbeddedStore(tmp_path / "heavy-store").start()
     yield store
+    # the apps' client goes while the store lives: closed later it would send the cursors it still has to
+    # kill to a dead store and log that error into the next test
+    mongoengine.disconnect()
     store.kill()
 
 
