@@ -100,6 +100,7 @@ def test_a_store_outage_is_answered_within_the_db_timeout_and_loses_nothing(
             wait_until(lambda: len(stream.accepted) >= 20, what="submissions accepted")
             stopped = time.monotonic()
             store.pause() if fault == "sigstop" else store.kill()
+            faulted = time.monotonic()  # (the signal sent: a ping from here on cannot be answered)
             # The same process, port and data directory come back after the outage.
             wait_until(lambda: time.monotonic() > stopped + OUTAGE, timeout=OUTAGE + 5, what="the outage")
             back = time.monotonic()  # the store may answer from here on (before resume/start returns)
@@ -117,9 +118,10 @@ def test_a_store_outage_is_answered_within_the_db_timeout_and_loses_nothing(
             f"{'/readyz' if slowest in stream.ready else 'a submission'} took {slowest.took:.2f} s, "
             f"{slowest.status}, asked {slowest.started - stopped:+.2f} s from the outage"
         )
-        # (the first 503 to end after the stop: a poll asked just before it is answered 503 too)
-        not_ready = next((a for a in stream.ready if a.status == 503 and a.started + a.took >= stopped), None)
-        assert not_ready and not_ready.started + not_ready.took <= stopped + TIMEOUT_MS / 1000 + 1
+        # /readyz pings the store each time: the first poll asked after the stop says so (within the bound
+        # above). When that poll was asked is the poller thread's cadence, which a loaded host stretches.
+        not_ready = next((a for a in stream.ready if a.started >= faulted), None)
+        assert not_ready and not_ready.status == 503, not_ready
         assert stream.ready_since(resumed, 200).started <= resumed + 3
         # Once the outage is known (the circuit's check could not connect), nothing waits behind the store
         # (target ≤ 200 ms in bench/; bound here generous for a loaded machine).

@@ -7,6 +7,7 @@ import itertools
 import threading
 import time
 
+import mongoengine
 import pymongo
 import pytest
 from flask import Flask, request
@@ -139,18 +140,27 @@ class Heavy:
                 self.raised.append(type(exc).__name__)
                 raise
 
-    def close(self) -> None:
-        self.client.drop_database(self.coll.database.name)
-        self.client.close()
+
+@pytest.fixture
+def heavy_store(tmp_path):
+    """A store of this test's own: the store goes on with a heavy aggregation after its request gave up on
+    it (seconds of CPU), so it is killed at the end instead of being waited for (a shared store's next drop
+    waited 10-21 s behind them)."""
+    store = EmbeddedStore(tmp_path / "heavy-store").start()
+    yield store
+    # the apps' client goes while the store lives: closed later it would send the cursors it still has to
+    # kill to a dead store and log that error into the next test
+    mongoengine.disconnect()
+    store.kill()
 
 
 @pytest.fixture
-def heavy_app(make_app, store_uri, db_name):
-    app = make_app(SCHEDULER_ENABLED=True, DB_TIMEOUT_MS=TIMEOUT_MS)
-    heavy = Heavy(app, store_uri, db_name)
+def heavy_app(heavy_store, make_app, db_name):  # (heavy_store first: it is torn down after the apps)
+    app = make_app(MONGODB_URI=heavy_store.uri, SCHEDULER_ENABLED=True, DB_TIMEOUT_MS=TIMEOUT_MS)
+    heavy = Heavy(app, heavy_store.uri, db_name)
     app.extensions["test.heavy"] = heavy
     yield app
-    heavy.close()
+    heavy.client.close()
 
 
 def _second_workspace(app: Flask, sink_url: str) -> tuple[Api, dict]:

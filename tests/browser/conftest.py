@@ -31,6 +31,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
+# How long an action waits for its element and an expect() for its condition (both poll; Playwright's own
+# defaults, 30 s and 5 s, differ): long enough for a page on a host loaded by the suite's other workers.
+WAIT_MS = 20_000
 
 
 def _unavailable(reason: str) -> None:
@@ -42,11 +45,12 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def browser():
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _unavailable("Playwright is not installed (pip install -e '.[test]')")
     if not Path(CHROMIUM).is_file():
         _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    expect.set_options(timeout=WAIT_MS)
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
@@ -151,7 +155,7 @@ def world(make_app) -> Iterator[World]:
 @pytest.fixture
 def context(browser, world: World):
     ctx = browser.new_context(base_url=world.url, viewport={"width": 1280, "height": 900})
-    ctx.set_default_timeout(10_000)
+    ctx.set_default_timeout(WAIT_MS)
     yield ctx
     ctx.close()
 

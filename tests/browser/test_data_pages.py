@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from app.models import PluginJob, Submission, search_terms
 from tests.browser.axe_check import assert_no_serious_violations
-from tests.browser.conftest import assert_accessible, login, shot
+from tests.browser.conftest import WAIT_MS, assert_accessible, login, shot
 from tests.support.seed import insert_many
 
 pytestmark = pytest.mark.browser
@@ -165,7 +165,7 @@ def test_executions_follow_the_server_live_with_times_in_the_viewers_zone(browse
     ctx = browser.new_context(
         base_url=world.url, timezone_id="Asia/Tokyo", viewport={"width": 1280, "height": 900}
     )
-    ctx.set_default_timeout(10_000)
+    ctx.set_default_timeout(WAIT_MS)
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))

@@ -11,6 +11,7 @@ import io
 import re
 import time
 
+import pymongo
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
@@ -21,6 +22,7 @@ from bench.scale import FIELDS, person, submission_docs
 from bench.scale_derived import write_figures
 from tests.browser.axe_check import assert_no_serious_violations
 from tests.browser.conftest import login
+from tests.support.seed import SEED_TIMEOUT
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +40,8 @@ def _seed(world, form_id: str) -> None:
         sub, postings = submission_docs(form, i, at)
         subs.append(sub)
         terms += postings
-    with world.server.app.app_context():
+    # (a deadline of the seed's own: the app's 3 s socket timeout was outlasted on a loaded host)
+    with world.server.app.app_context(), pymongo.timeout(SEED_TIMEOUT):
         coll = Submission._get_collection()
         coll.insert_many(subs)
         SubmissionTerm._get_collection().insert_many(terms)
