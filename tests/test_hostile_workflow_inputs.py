@@ -19,7 +19,7 @@ from app.services import services
 from tests.conftest import Api
 from tests.plugins.conftest import google  # noqa: F401  (a fixture)
 from tests.support.wait import wait_until
-from tests.workflows.conftest import SHEET_KEY, create_workflow, sheets_step
+from tests.workflows.conftest import SHEET_KEY, create_workflow, finished_run, sheets_step
 
 
 class _NoConfig(marshmallow.Schema):
@@ -303,7 +303,7 @@ def test_a_sheets_column_header_is_never_rendered_only_its_value(make_app, googl
     run = api.post(f"/api/workflows/{wf['id']}/run", {"data": data}).json
     for job in JobQueue("me", lease_seconds=30).claim(10):
         run_one(app, job)
-    run = api.get(f"/api/workflow-runs/{run['id']}").json
+    run = finished_run(api, run["id"])  # (its run moves on in a thread)
     assert run["status"] == "succeeded", run
     assert run["steps"][0]["input"]["extra_columns"][0]["header"] == header  # (what was sent)
     header_row, row = google.spreadsheets[SHEET_KEY].sheets[0].values()

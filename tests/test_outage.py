@@ -126,7 +126,9 @@ def test_a_store_outage_is_answered_within_the_db_timeout_and_loses_nothing(
         # Once the outage is known (the circuit's check could not connect), nothing waits behind the store
         # (target ≤ 200 ms in bench/; bound here generous for a loaded machine).
         known = stream.opened
-        assert known and known <= stopped + 2 * TIMEOUT_MS / 1000 + 1  # a failed request, then its check
+        # a failed request, then its check (each within TIMEOUT_MS), with 2 s for a host running the suite
+        # two workers per core (3.27 s seen there against 3 s); bench/ times the outage figures on an idle one
+        assert known and known <= stopped + 2 * TIMEOUT_MS / 1000 + 2
         during = [a for a in stream.answers if known <= a.started and a.started + a.took < back]
         assert during and {a.status for a in during} == {503}
         assert _p99([a.took for a in during]) < TIMEOUT_MS / 1000 / 2

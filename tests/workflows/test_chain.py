@@ -86,7 +86,8 @@ def test_runs_by_hand_add_a_sheets_row_each_keyed_by_the_step_and_a_redelivery_a
     wf = create_workflow(api, {"type": "manual"}, [step])
     emails = ["ada@example.com", "bob@example.com", "=cmd|' /C calc'!A0"]
     ids = [api.post(f"/api/workflows/{wf['id']}/run", {"data": {"email": e}}).json["id"] for e in emails]
-    assert [finished_run(api, run_id)["status"] for run_id in ids] == ["succeeded"] * 3
+    finished = [finished_run(api, run_id) for run_id in ids]
+    assert [run["status"] for run in finished] == ["succeeded"] * 3, finished
 
     [job] = PluginJob.objects(run_id=ids[0], step=0)
     assert api.post(f"/api/jobs/{job.id}/retry").status_code == 200
