@@ -84,8 +84,8 @@ def paginate(
         queryset.order_by(*newest_first(queryset._document)).skip((page - 1) * per_page).limit(per_page + 1)
     )
     if serialize_page is None:
-        one = serialize or dict
-        serialize_page = lambda page: [one(r) for r in page]  # noqa: E731
+        assert serialize is not None, "paginate needs serialize or serialize_page"
+        serialize_page = lambda page: [serialize(r) for r in page]  # noqa: E731
     return {
         "items": serialize_page(rows[:per_page]),
         "page": page,

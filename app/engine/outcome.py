@@ -85,7 +85,7 @@ def within_limits(value: Any) -> Any:
     """A plugin's summary, request, response or error as a log row keeps it (``storable``): each text cut at
     TEXT_LIMIT characters; one still over FIELD_LIMIT characters as JSON (many small parts) is kept as an
     excerpt of its JSON, and an object stays an object: ``{"status_code", "cut"}``."""
-    kept = _texts_cut(storable(value))
+    kept = storable(value, text_limit=TEXT_LIMIT)
     if not isinstance(kept, dict | list):
         return kept
     text = json.dumps(kept, ensure_ascii=False, default=str)
@@ -98,22 +98,14 @@ def within_limits(value: Any) -> Any:
     return excerpt
 
 
-def _texts_cut(value: Any) -> Any:
-    if isinstance(value, str):
-        return cut(value)
-    if isinstance(value, dict):
-        return {cut(k): _texts_cut(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_texts_cut(v) for v in value]
-    return value
-
-
-def storable(value: Any, depth: int = 0) -> Any:
+def storable(value: Any, depth: int = 0, text_limit: int = 0) -> Any:
     """``value`` as the store can hold it, whatever a plugin put in it: text with a lone surrogate gets
     U+FFFD in its place, keys become text without NUL, integers beyond 64 bits text, nesting is cut at
-    MAX_DEPTH. (One row the store refuses would fail its whole batch of results.)"""
+    MAX_DEPTH; with ``text_limit``, each text (keys too) ``cut`` to it in the same walk. (One row the store
+    refuses would fail its whole batch of results.)"""
     if isinstance(value, str):
-        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+        text = value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+        return cut(text, text_limit) if text_limit else text
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return value
     if isinstance(value, int):
@@ -121,10 +113,15 @@ def storable(value: Any, depth: int = 0) -> Any:
     if depth >= MAX_DEPTH and isinstance(value, dict | list | tuple):
         return "…"
     if isinstance(value, dict):
-        return {storable(str(k)).replace("\x00", "\ufffd"): storable(v, depth + 1) for k, v in value.items()}
+        return {_key(k, text_limit): storable(v, depth + 1, text_limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [storable(v, depth + 1) for v in value]
+        return [storable(v, depth + 1, text_limit) for v in value]
     return value
+
+
+def _key(key: Any, text_limit: int) -> str:
+    text = storable(str(key)).replace("\x00", "\ufffd")
+    return cut(text, text_limit) if text_limit else text
 
 
 def output_problem(output: Any) -> str | None:

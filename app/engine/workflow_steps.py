@@ -44,6 +44,7 @@ def plugin_templates(schema: marshmallow.Schema) -> dict[str, str]:
     }
 
 
+@template_budget.one_budget()
 def checked_config(
     plugin: Plugin, box: SecretBox, raw: Any, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -51,13 +52,6 @@ def checked_config(
     Fields holding templates are checked once rendered, at run time; the others here. Its templates, tried
     on a sample, share one template budget (as when a run renders them). Raises
     marshmallow.ValidationError naming the fields."""
-    with template_budget.one_budget():
-        return _checked_config(plugin, box, raw, previous)
-
-
-def _checked_config(
-    plugin: Plugin, box: SecretBox, raw: Any, previous: dict[str, Any] | None
-) -> dict[str, Any]:
     schema = config_schema_of(plugin)
     opened = box.open(schema, previous) if previous else None
     if isinstance(raw, dict):
@@ -138,6 +132,7 @@ def condition_data(payload: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+@template_budget.one_budget()
 def rendered(
     plugin: Plugin, box: SecretBox, stored: dict[str, Any], payload: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -145,13 +140,6 @@ def rendered(
     templates rendered too), its templates within one template budget together (a step may hold thousands:
     each with its own budget, one step held a thread that moves every workspace's runs on for minutes).
     Raises StepError saying which field is wrong."""
-    with template_budget.one_budget():
-        return _rendered(plugin, box, stored, payload)
-
-
-def _rendered(
-    plugin: Plugin, box: SecretBox, stored: dict[str, Any], payload: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
     schema = config_schema_of(plugin)
     context = template_context(payload)
     own, secrets = plugin_templates(schema), set(secret_fields(schema))
