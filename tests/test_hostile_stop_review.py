@@ -10,11 +10,6 @@ from tests.workflows.conftest import create_workflow
 FIELDS = [{"name": "note", "type": "text"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open finding: the bytes per minute are one budget per workspace, which a stranger spends through "
-    "a public form (a design decision for the lead; see the report)",
-)
 @pytest.mark.parametrize("sizes", [(100_000, 50_000), (60_000, 60_000, 20_000, 10_000)])
 def test_a_stranger_filling_a_public_form_cannot_stop_the_owners_other_runs(make_app, sink, sizes):
     """A form-event workflow of 20 steps weighs each submission 20 times against WORKFLOW_BYTES_PER_MINUTE:

@@ -54,6 +54,7 @@ STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKI
 RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each), taking
 # workspaces in turns (engine.turns)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
+OUTSIDE = ("form_event", "inbound")  # runs others start (bytes_field)
 OVER_BYTES = (
     "This run would carry {size:,} bytes (its trigger data once for each step), over the {limit:,} bytes the "
     "workspace's runs may start with per minute; it did not run. Send less data, or try again in a minute."
@@ -82,6 +83,13 @@ def _coll() -> Any:
     return WorkflowRun._get_collection()
 
 
+def bytes_field(kind: str) -> str:
+    """The run field its bytes are counted in: runs that others start (a form's public submissions, inbound
+    calls) and runs the workspace starts (by hand, schedules, replays) have a bytes budget each, so that a
+    stranger filling a public form cannot spend the owner's."""
+    return "outside_bytes" if kind in OUTSIDE else "bytes"
+
+
 class RecentRuns:
     """Each workspace's runs of the past minute and their bytes (what the runs and bytes limits count) over
     one pass of work that starts many: read from the store once per workspace, then carried, one more for
@@ -90,39 +98,51 @@ class RecentRuns:
     next pass. A new one for each call reads the store's figures afresh."""
 
     def __init__(self) -> None:
-        self._usage: dict[str, tuple[int, int]] = {}
+        self._usage: dict[str, dict[str, int]] = {}
 
     def __call__(self, workspace_id: str) -> int:
         """The workspace's runs of the past minute."""
-        return self._of(workspace_id)[0]
+        return self._of(workspace_id)["n"]
 
-    def bytes(self, workspace_id: str) -> int:
-        """The bytes the workspace's runs of the past minute started with (``run_bytes``)."""
-        return self._of(workspace_id)[1]
+    def bytes(self, workspace_id: str, counted_in: str = "bytes") -> int:
+        """The bytes the workspace's runs of the past minute started with (``run_bytes``), as counted in
+        ``counted_in`` (``bytes_field``)."""
+        return self._of(workspace_id)[counted_in]
 
-    def add(self, workspace_id: str, size: int = 0) -> None:
-        """A run of ``workspace_id`` of ``size`` bytes was recorded."""
-        runs, total = self._of(workspace_id)
-        self._usage[workspace_id] = (runs + 1, total + size)
+    def add(self, run: dict[str, Any]) -> None:
+        """``run`` was recorded."""
+        usage = self._of(run["workspace_id"])
+        usage["n"] += 1
+        for key in ("bytes", "outside_bytes"):
+            usage[key] += run.get(key) or 0
 
-    def _of(self, workspace_id: str) -> tuple[int, int]:
+    def _of(self, workspace_id: str) -> dict[str, int]:
         if workspace_id not in self._usage:
             self._usage[workspace_id] = recent_usage(workspace_id)
         return self._usage[workspace_id]
 
 
-def recent_usage(workspace_id: str) -> tuple[int, int]:
-    """The runs of ``workspace_id`` created in the past minute and their bytes, as the store has them."""
+def recent_usage(workspace_id: str) -> dict[str, int]:
+    """The runs of ``workspace_id`` created in the past minute (``n``) and their ``bytes`` and
+    ``outside_bytes``, as the store has them."""
     since = utcnow() - dt.timedelta(seconds=60)
     found = list(
         _coll().aggregate(
             [
                 {"$match": {"workspace_id": workspace_id, "created_at": {"$gte": since}}},
-                {"$group": {"_id": None, "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
+                {
+                    "$group": {
+                        "_id": None,
+                        "n": {"$sum": 1},
+                        "bytes": {"$sum": "$bytes"},
+                        "outside_bytes": {"$sum": "$outside_bytes"},
+                    }
+                },
             ]
         )
     )
-    return (int(found[0]["n"]), int(found[0].get("bytes") or 0)) if found else (0, 0)
+    first = found[0] if found else {}
+    return {key: int(first.get(key) or 0) for key in ("n", "bytes", "outside_bytes")}
 
 
 def run_bytes(payload: Any, steps: int) -> int:
@@ -196,17 +216,17 @@ class Runs:
         workspace_id = workflow["workspace_id"]
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
         bytes_limit = int(self.app.config["WORKFLOW_BYTES_PER_MINUTE"])
-        size = run_bytes(payload, len(run["steps"]))
+        size, counted_in = run_bytes(payload, len(run["steps"])), bytes_field(kind)
         if limit > 0 and usage(workspace_id) >= limit:
             run.update(status=FAILED, error=OVER_LIMIT.format(limit=limit), finished_at=now)
             return run, None
-        if bytes_limit > 0 and usage.bytes(workspace_id) + size > bytes_limit:
+        if bytes_limit > 0 and usage.bytes(workspace_id, counted_in) + size > bytes_limit:
             # (recorded without the data it would have carried: the refusal must not cost what it refuses)
             run["trigger"]["data"] = {"omitted": f"{size:,} bytes for its {len(run['steps'])} steps"}
             error = OVER_BYTES.format(size=size, limit=bytes_limit)
             run.update(status=FAILED, error=error, finished_at=now)
             return run, None
-        run["bytes"] = size
+        run[counted_in] = size
         plan = self.plan(run, 0)
         self._apply_plan(run, plan)
         return run, plan.job
@@ -239,7 +259,7 @@ class Runs:
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])
             if recent is not None:
-                recent.add(run["workspace_id"], run.get("bytes") or 0)
+                recent.add(run)
             if job is not None:
                 unit.add_jobs(services(self.app).inserts.jobs, [job], lambda part: self._announce(job, part))
             return True
@@ -252,7 +272,7 @@ class Runs:
             if not _coll().replace_one(refusal, run).matched_count:
                 return False
         if recent is not None:
-            recent.add(run["workspace_id"], run.get("bytes") or 0)
+            recent.add(run)
         if refused:
             raise RunLimitError(run)
         if job is not None:

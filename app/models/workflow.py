@@ -97,6 +97,7 @@ class WorkflowRun(Document):
     current = IntField(default=0)  # the index of the step the run is at
     wake_at = FloatField(null=True)  # when the current step's job is due (epoch s): the sweep waits for it
     bytes = IntField(default=0)  # its trigger data's size times its steps: what the bytes per minute count
+    outside_bytes = IntField(default=0)  # the same, of a run others started (engine.workflow_runs.bytes_field)
     error = StringField(null=True)
     replay_of = StringField(null=True)
     created_at = DateTimeField(default=utcnow)
