@@ -16,8 +16,11 @@ from itertools import islice
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from flask import has_app_context
+
 from app.models import as_datetime, isoformat
 from app.models.search_terms import text_of
+from app.services import services
 from app.store_health import restart_store_deadline
 
 CHUNK_ROWS = 200
@@ -47,19 +50,32 @@ def cpus_contended(stat: str = "/proc/stat") -> bool:
     return True
 
 
+def delivering_here() -> bool:
+    """Whether the current app's scheduler has jobs claimed or running in this process: they wait for its
+    GIL (one thread runs Python at a time) while a heavy read formats rows."""
+    scheduler = services().scheduler if has_app_context() else None
+    return scheduler is not None and scheduler.delivering
+
+
+def others_waiting() -> bool:
+    """Whether a heavy read should rest now: deliveries of this process are in flight, or more threads are
+    ready to run on this host than it has cores."""
+    return delivering_here() or cpus_contended()
+
+
 def paced(
     rows: Iterable[T], share: float, every: int = CHUNK_ROWS, contended: Callable[[], bool] | None = None
 ) -> Iterator[T]:
-    """``rows``, busy at most ``share`` of the time while others want the cores: after every ``every`` rows,
-    if more threads are ready to run than there are cores (``contended``), the export rests in proportion to
-    what those rows took. An export is one person's download; without this, two of them in a loop take both
+    """``rows``, busy at most ``share`` of the time while others wait: after every ``every`` rows, if this
+    process has deliveries in flight or more threads are ready to run than there are cores (``contended``,
+    by default ``others_waiting``), the export rests in proportion to what those rows took. An export is one person's download; without this, two of them in a loop take both
     cores of a small host (store and app) and every other workspace's requests wait behind them. On an
     otherwise idle host nobody waits for the cores, so it goes as fast as the store reads."""
     if share >= 1:
         yield from rows
         return
     rest = 1 / max(share, 0.05) - 1  # (a share of nothing would never finish)
-    contended = contended or cpus_contended
+    contended = contended or others_waiting
     started = time.monotonic()
     for n, row in enumerate(rows, 1):
         yield row

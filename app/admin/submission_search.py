@@ -32,6 +32,7 @@ from app.models.search_terms import submission_of, term_key, text_of, time_key, 
 PER_PAGE = 25
 SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
 BATCH = 200
+PACE_ROWS = 25  # rows between a heavy read's looks at whether others wait (see app.admin.export.paced)
 # Rows per read of an export (its next read overlaps the writing of these). Small: the store answers one
 # command at a time, so each read is what another workspace's delivery may wait behind (200 rows of a
 # 20,000-row form: 5-30 ms on nx-27017; 1,000: 65-200 ms).
@@ -240,8 +241,8 @@ def _by_key(
     row of a query without a limit before it returns the first. ``whole`` (an export, which reads every
     row): each batch asked for while the one before is being written out. ``share``: a heavy read's share
     of the time (see app.admin.export.paced; 1: never rests)."""
-    for rows in paced(_key_batches(coll, query, fields, direction, skip, whole), share, every=1):
-        yield from rows
+    rows = (row for batch in _key_batches(coll, query, fields, direction, skip, whole) for row in batch)
+    yield from paced(rows, share, every=PACE_ROWS)
 
 
 def _key_batches(

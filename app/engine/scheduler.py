@@ -169,6 +169,12 @@ class Scheduler:
         """Threads of this scheduler are still in jobs (after a shutdown: calls that overran the grace)."""
         return bool(self._inflight) or self.deadlines.abandoned > 0
 
+    @property
+    def delivering(self) -> bool:
+        """Jobs are claimed or running in this process now: heavy admin reads rest while they are
+        (app.admin.export.paced), as they share this process's GIL and the store with them."""
+        return bool(self._inflight)
+
     def _let_go(self) -> tuple[int, int]:
         """Release the claimed jobs not started yet; mark those started as "outcome unknown"."""
         with self._lock:

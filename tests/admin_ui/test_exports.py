@@ -7,12 +7,15 @@ import csv
 import datetime as dt
 import io
 import json
+import threading
 import tracemalloc
 
 import pytest
 from pymongo.collection import Collection
 
 from app.admin import export
+from app.contract.testing import Reply
+from tests.support.wait import wait_until
 from tests.admin_ui.test_submissions_browser import FIELDS, _seed
 
 NOON = dt.datetime(2026, 1, 1, 12)
@@ -139,6 +142,30 @@ def test_an_export_rests_only_while_others_wait_for_the_cores(monkeypatch, share
     rows = list(export.paced(clock.rows(1000), share, every=100, contended=lambda: next(waiting)))
     assert rows == list(range(1000)) and len(clock.rests) == 4
     assert clock.rests == pytest.approx([0.1 * (1 / share - 1)] * 4)
+
+
+def test_a_heavy_read_rests_while_this_process_delivers_even_with_idle_cores(live_app, live_api, sink, monkeypatch):
+    """Deliveries share the process's GIL with an export's formatting: an idle host's cores do not mean
+    that nobody waits (another workspace's p99 beside heavy reads: bench/README.md)."""
+    monkeypatch.setattr(export, "cpus_contended", lambda: False)
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(_req):
+        arrived.set()
+        release.wait(30)
+        return Reply(200)
+
+    sink.responder = held
+    form = live_api.create_form()
+    live_api.add_plugin(form["id"], "webhook", {"url": sink.url})
+    with live_app.app_context():
+        assert export.others_waiting() is False  # nothing in flight, cores idle: no rest
+        job = live_api.submit(form["id"], {"v": 1})["jobs"][0]
+        assert arrived.wait(15)
+        assert export.others_waiting() is True  # a delivery is running in this process
+        release.set()
+        wait_until(lambda: live_api.job(job)["status"] == "completed", what="delivery finished")
+        wait_until(lambda: not export.others_waiting(), what="the scheduler let the job go")
 
 
 @pytest.mark.parametrize(("running", "contended"), [(1, False), (2, False), (3, True), (9, True)])
