@@ -14,7 +14,8 @@ PASSWORD = "correct horse battery"
 
 
 def _client_of(app, email: str, role: str):
-    user = auth.create_user(email, PASSWORD)
+    with app.app_context():  # (the app's fast PASSWORD_HASH_METHOD)
+        user = auth.create_user(email, PASSWORD)
     auth.set_member(auth.default_workspace_id(app), user, role)
     client = app.test_client()
     assert client.post("/api/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
