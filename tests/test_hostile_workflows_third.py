@@ -278,6 +278,21 @@ def test_a_workspaces_step_files_are_capped_and_another_workspace_still_stores_i
     assert sorted(f["bytes"] for f in WorkflowFile._get_collection().find()) == [6000, 7000]
 
 
+def test_a_workspace_keeps_at_most_its_count_of_step_files_so_a_save_never_adds_up_millions(app, monkeypatch):
+    """The byte cap alone let tiny files pile up: each save adds up the workspace's files (1.5 us a file),
+    so a million of them made every save of that workspace hold the store for seconds."""
+    monkeypatch.setattr(host_steps, "WORKSPACE_FILES", 3)
+    kept = [str(ObjectId()) for _ in range(3)]
+    for job_id in kept:
+        save_file(job_id, "ws-a", "a.csv", "text/csv", b"x")
+    with pytest.raises(PluginError) as refused:
+        save_file(str(ObjectId()), "ws-a", "d.csv", "text/csv", b"x")
+    assert refused.value.permanent and "3 step files" in refused.value.message
+    assert save_file(kept[0], "ws-a", "a.csv", "text/csv", b"yy")["bytes"] == 2  # a retry replaces its own
+    assert save_file(str(ObjectId()), "ws-b", "b.csv", "text/csv", b"x")["bytes"] == 1  # another workspace
+    assert WorkflowFile._get_collection().count_documents({"workspace_id": "ws-a"}) == 3
+
+
 def test_a_report_step_over_the_workspaces_file_cap_fails_its_run_saying_so(app, api, monkeypatch):
     monkeypatch.setattr(host_steps, "WORKSPACE_FILE_BYTES", 10)
     form = api.create_form("Leads", [{"name": "email", "type": "email"}])

@@ -37,6 +37,9 @@ FILE_DAYS = 7  # a step's file is kept this long (for a retry or replay of its r
 # the bytes of one workspace's step files (kept FILE_DAYS): past it a step that makes one fails, saying so
 # (a report step stores up to 5 MB a run: at the runs limit, one workspace stored 3 GB a minute)
 WORKSPACE_FILE_BYTES = 1024 * 1024 * 1024
+# the step files one workspace keeps at once: what adding up its bytes at each save reads (1.5 us a file on
+# nx-27017; tiny files at the runs limit would have made each save read millions)
+WORKSPACE_FILES = 10_000
 
 
 class HostStep(Plugin):
@@ -133,7 +136,16 @@ def save_file(
     ``form_id``, ``data_since``: the form whose submissions it holds, and when the oldest was received.
     Raises a permanent PluginError when the workspace's files would take more than WORKSPACE_FILE_BYTES."""
     oid = parse_object_id(job_id) or ObjectId()
-    stored = stored_bytes(workspace_id, but=oid)
+    coll = WorkflowFile._get_collection()
+    replaced = coll.find_one({"_id": oid, "workspace_id": workspace_id}, {"bytes": 1})
+    if replaced is None and coll.count_documents({"workspace_id": workspace_id}, limit=WORKSPACE_FILES) >= (
+        WORKSPACE_FILES
+    ):
+        raise PluginError(
+            f"This workspace keeps {WORKSPACE_FILES:,} step files (each kept {FILE_DAYS} days), the most it may.",
+            permanent=True,
+        )
+    stored = stored_bytes(workspace_id) - int((replaced or {}).get("bytes") or 0)
     if stored + len(content) > WORKSPACE_FILE_BYTES:
         raise PluginError(
             f"This workspace's step files (kept {FILE_DAYS} days) take {stored / 2**20:,.1f} MiB; this file of "
@@ -155,16 +167,13 @@ def save_file(
     return {"file_id": str(oid), "filename": filename, "content_type": content_type, "bytes": len(content)}
 
 
-def stored_bytes(workspace_id: str, but: ObjectId | None = None) -> int:
-    """The bytes of ``workspace_id``'s step files (but the file ``but``, to be replaced)."""
-    coll = WorkflowFile._get_collection()
-    rows = coll.aggregate(
+def stored_bytes(workspace_id: str) -> int:
+    """The bytes of ``workspace_id``'s step files (at most WORKSPACE_FILES of them to add up)."""
+    rows = WorkflowFile._get_collection().aggregate(
         [{"$match": {"workspace_id": workspace_id}}, {"$group": {"_id": None, "bytes": {"$sum": "$bytes"}}}]
     )
     first: dict[str, Any] = next(iter(rows), {})
-    total = int(first.get("bytes") or 0)
-    replaced = coll.find_one({"_id": but, "workspace_id": workspace_id}, {"bytes": 1}) if but else None
-    return total - int((replaced or {}).get("bytes") or 0)
+    return int(first.get("bytes") or 0)
 
 
 def with_files(payload: dict[str, Any], workspace_id: str | None) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from pymongo.collection import Collection
 
 from app.admin import export
 from app.contract.testing import Reply
-from tests.support.wait import wait_until
 from tests.admin_ui.test_submissions_browser import FIELDS, _seed
+from tests.support.wait import wait_until
 
 NOON = dt.datetime(2026, 1, 1, 12)
 PEOPLE = [
