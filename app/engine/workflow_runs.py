@@ -54,7 +54,7 @@ STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKI
 RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each), taking
 # workspaces in turns (engine.turns)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
-OUTSIDE = ("form_event", "inbound")  # runs others start (bytes_field)
+OUTSIDE = ("form_event", "inbound")  # runs others start: counted apart from the workspace's own (bytes_field)
 OVER_BYTES = (
     "This run would carry {size:,} bytes (its trigger data once for each step), over the {limit:,} bytes the "
     "workspace's runs may start with per minute; it did not run. Send less data, or try again in a minute."
@@ -100,9 +100,10 @@ class RecentRuns:
     def __init__(self) -> None:
         self._usage: dict[str, dict[str, int]] = {}
 
-    def __call__(self, workspace_id: str) -> int:
-        """The workspace's runs of the past minute."""
-        return self._of(workspace_id)["n"]
+    def __call__(self, workspace_id: str, outside: bool = False) -> int:
+        """The workspace's runs of the past minute that others started (``outside``), or that it started."""
+        usage = self._of(workspace_id)
+        return usage["outside_n"] if outside else usage["n"] - usage["outside_n"]
 
     def bytes(self, workspace_id: str, counted_in: str = "bytes") -> int:
         """The bytes the workspace's runs of the past minute started with (``run_bytes``), as counted in
@@ -113,7 +114,7 @@ class RecentRuns:
         """``run`` was recorded."""
         usage = self._of(run["workspace_id"])
         usage["n"] += 1
-        for key in ("bytes", "outside_bytes"):
+        for key in ("outside_n", "bytes", "outside_bytes"):
             usage[key] += run.get(key) or 0
 
     def _of(self, workspace_id: str) -> dict[str, int]:
@@ -123,8 +124,8 @@ class RecentRuns:
 
 
 def recent_usage(workspace_id: str) -> dict[str, int]:
-    """The runs of ``workspace_id`` created in the past minute (``n``) and their ``bytes`` and
-    ``outside_bytes``, as the store has them."""
+    """The runs of ``workspace_id`` created in the past minute (``n``, of which others started
+    ``outside_n``) and their ``bytes`` and ``outside_bytes``, as the store has them."""
     since = utcnow() - dt.timedelta(seconds=60)
     found = list(
         _coll().aggregate(
@@ -134,6 +135,7 @@ def recent_usage(workspace_id: str) -> dict[str, int]:
                     "$group": {
                         "_id": None,
                         "n": {"$sum": 1},
+                        "outside_n": {"$sum": "$outside_n"},
                         "bytes": {"$sum": "$bytes"},
                         "outside_bytes": {"$sum": "$outside_bytes"},
                     }
@@ -142,7 +144,7 @@ def recent_usage(workspace_id: str) -> dict[str, int]:
         )
     )
     first = found[0] if found else {}
-    return {key: int(first.get(key) or 0) for key in ("n", "bytes", "outside_bytes")}
+    return {key: int(first.get(key) or 0) for key in ("n", "outside_n", "bytes", "outside_bytes")}
 
 
 def run_bytes(payload: Any, steps: int) -> int:
@@ -217,7 +219,9 @@ class Runs:
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
         bytes_limit = int(self.app.config["WORKFLOW_BYTES_PER_MINUTE"])
         size, counted_in = run_bytes(payload, len(run["steps"])), bytes_field(kind)
-        if limit > 0 and usage(workspace_id) >= limit:
+        outside = kind in OUTSIDE
+        run["outside_n"] = int(outside)  # (what the runs per minute of others' runs add up)
+        if limit > 0 and usage(workspace_id, outside) >= limit:
             run.update(status=FAILED, error=OVER_LIMIT.format(limit=limit), finished_at=now)
             return run, None
         if bytes_limit > 0 and usage.bytes(workspace_id, counted_in) + size > bytes_limit:
@@ -254,7 +258,8 @@ class Runs:
         (a run written counts in it)."""
         refused = job is None and run["status"] == FAILED and not run["records"]  # by the runs limit
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
-        if refused and limit > 0 and (recent or RecentRuns())(run["workspace_id"]) >= 2 * limit:
+        counted = (recent or RecentRuns())(run["workspace_id"], bool(run.get("outside_n")))
+        if refused and limit > 0 and counted >= 2 * limit:
             raise RunLimitError(run, recorded=False)
         if unit is not None:
             unit.add(Into(unit.group, WorkflowRun._get_collection), [run])

@@ -98,6 +98,7 @@ class WorkflowRun(Document):
     wake_at = FloatField(null=True)  # when the current step's job is due (epoch s): the sweep waits for it
     bytes = IntField(default=0)  # its trigger data's size times its steps: what the bytes per minute count
     outside_bytes = IntField(default=0)  # the same, of a run others started (engine.workflow_runs.bytes_field)
+    outside_n = IntField(default=0)  # 1 for a run others started (a form event, an inbound call): runs per minute
     error = StringField(null=True)
     replay_of = StringField(null=True)
     created_at = DateTimeField(default=utcnow)
