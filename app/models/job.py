@@ -68,6 +68,8 @@ class PluginJob(Document):
             "form_id",
             "workspace_id",
             {"fields": ["operation_id"], "sparse": True},
+            # an operation's jobs in flight (engine.operations.inflight), one state at a time by equality
+            {"fields": ["operation_id", "status"], "sparse": True},
             {"fields": ["run_id"], "sparse": True},
         ],
     }
