@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
@@ -35,6 +36,7 @@ FORMATS = {
 BOM = "\ufeff"  # tells Excel the CSV is UTF-8 (else it reads "Zoë" as "ZoÃ«")
 Times = Callable[[Any], str | None]
 T = TypeVar("T")
+_rested = threading.local()  # ``at``: when a paced stream of this thread's read last ended a rest (``paced``)
 
 
 def cpus_contended(stat: str = "/proc/stat") -> bool:
@@ -76,14 +78,18 @@ def paced(
         return
     rest = 1 / max(share, 0.05) - 1  # (a share of nothing would never finish)
     contended = contended or others_waiting
-    started = time.monotonic()
+    started = _rested.at = time.monotonic()  # (the streams of one read all start before any rests)
     for n, row in enumerate(rows, 1):
         yield row
         if n % every == 0:
             if contended():
-                busy = time.monotonic() - started
+                # (several paced streams merged into one read, e.g. one per form: the time since another's
+                # rest is all this one has to pay for, else each rests for the others' rests too, and the
+                # read slows without bound)
+                busy = time.monotonic() - max(started, _rested.at)
                 time.sleep(busy * rest)  # pacing: the rest that keeps the export within its share
                 restart_store_deadline()  # (a request's store deadline is for the store's time, not rests)
+                _rested.at = time.monotonic()
             started = time.monotonic()
 
 
