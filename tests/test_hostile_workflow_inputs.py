@@ -386,6 +386,27 @@ def test_calls_past_twice_the_runs_limit_are_refused_without_a_record(make_app):
     assert WorkflowRun.objects.count() == 8  # of each kind, two runs and two refusals recorded
 
 
+@pytest.mark.parametrize("replays", [1, 2])
+def test_a_replay_of_a_run_others_started_is_counted_as_the_workspaces_own(make_app, replays):
+    """A replay is the workspace's doing, whatever started the run it replays: it neither takes the
+    budget of the runs strangers start (their calls then refused) nor is refused because strangers used it."""
+    app = make_app(WORKFLOW_RUNS_PER_MINUTE=2)
+    api = Api(app.test_client())
+    inbound = create_workflow(api, {"type": "inbound"}, HOOK)
+    stranger = app.test_client()
+    first = stranger.post(inbound["inbound_path"], json={"n": 1})
+    assert first.status_code == 202, first.json
+    for _ in range(replays):  # the owner's replays: its own runs (none yet this minute)
+        resp = api.post(f"/api/workflow-runs/{first.json['id']}/replay", {})
+        assert resp.status_code in (200, 202), resp.json
+        assert resp.json["status"] == "running", resp.json
+    second = stranger.post(inbound["inbound_path"], json={"n": 2})  # others' second run of the minute
+    assert second.status_code == 202, second.json
+    assert stranger.post(inbound["inbound_path"], json={"n": 3}).status_code == 429  # their third is over
+    resp = api.post(f"/api/workflow-runs/{first.json['id']}/replay", {})  # the owner's own budget is its own
+    assert resp.status_code == (202 if replays < 2 else 429), resp.json
+
+
 @pytest.mark.parametrize("row", ["²", "٣", "9" * 5000, "1e3", "-1"])
 def test_step_builder_rows_numbered_oddly_are_a_422(api, row):
     steps = {"0": HOOK[0], row: {**HOOK[0], "name": "other"}}

@@ -83,11 +83,11 @@ def _coll() -> Any:
     return WorkflowRun._get_collection()
 
 
-def bytes_field(kind: str) -> str:
+def bytes_field(kind: str, replay_of: str | None = None) -> str:
     """The run field its bytes are counted in: runs that others start (a form's public submissions, inbound
-    calls) and runs the workspace starts (by hand, schedules, replays) have a bytes budget each, so that a
-    stranger filling a public form cannot spend the owner's."""
-    return "outside_bytes" if kind in OUTSIDE else "bytes"
+    calls) and runs the workspace starts (by hand, schedules, replays of any run: ``replay_of``) have a bytes
+    budget each, so that a stranger filling a public form cannot spend the owner's."""
+    return "outside_bytes" if kind in OUTSIDE and replay_of is None else "bytes"
 
 
 class RecentRuns:
@@ -218,8 +218,8 @@ class Runs:
         workspace_id = workflow["workspace_id"]
         limit = int(self.app.config["WORKFLOW_RUNS_PER_MINUTE"])
         bytes_limit = int(self.app.config["WORKFLOW_BYTES_PER_MINUTE"])
-        size, counted_in = run_bytes(payload, len(run["steps"])), bytes_field(kind)
-        outside = kind in OUTSIDE
+        size, counted_in = run_bytes(payload, len(run["steps"])), bytes_field(kind, replay_of)
+        outside = counted_in == "outside_bytes"  # (a replay is the workspace's own, whatever it replays)
         run["outside_n"] = int(outside)  # (what the runs per minute of others' runs add up)
         if limit > 0 and usage(workspace_id, outside) >= limit:
             run.update(status=FAILED, error=OVER_LIMIT.format(limit=limit), finished_at=now)
