@@ -38,8 +38,9 @@ FILE_DAYS = 7  # a step's file is kept this long (for a retry or replay of its r
 # (a report step stores up to 5 MB a run: at the runs limit, one workspace stored 3 GB a minute)
 WORKSPACE_FILE_BYTES = 1024 * 1024 * 1024
 # the step files one workspace keeps at once: what adding up its bytes at each save reads (1.5 us a file on
-# nx-27017; tiny files at the runs limit would have made each save read millions)
-WORKSPACE_FILES = 10_000
+# nx-27017; tiny files at the runs limit would have made each save read millions). A report every minute,
+# kept FILE_DAYS, is 10,080.
+WORKSPACE_FILES = 12_000
 
 
 class HostStep(Plugin):
