@@ -54,13 +54,21 @@ class Removed:
 
 
 def busy(submission_ids: list[str]) -> set[str]:
-    """The submissions among these with a job waiting or running."""
+    """The submissions among these with a job waiting or running (each read by equality: see ``_ids_where``)."""
     jobs = PluginJob._get_collection()
-    found: set[str] = set()
-    for ids in chunks(submission_ids, ID_BATCH):
-        rows = jobs.find({"submission_id": {"$in": ids}, "status": {"$in": LIVE}}, {"submission_id": 1})
-        found.update(row["submission_id"] for row in rows)
-    return found
+    return {
+        sid
+        for sid in submission_ids
+        if any(row.get("status") in LIVE for row in jobs.find({"submission_id": sid}, {"status": 1}))
+    }
+
+
+def _ids_where(coll: Any, field: str, values: Sequence[str]) -> list[Any]:
+    """The ids of ``coll``'s documents whose indexed ``field`` is one of ``values``, one equality read a
+    value. (nx-27017 serves equality on an indexed field, and ``_id: {$in}``, from the index, but walks the
+    whole collection for ``$in`` on any other field: 60 ms at 80,000 jobs, on every batch, and a retention
+    pass of 50,000 beside live traffic fell to about 3 removals a second.)"""
+    return [row["_id"] for value in values for row in coll.find({field: value}, {"_id": 1})]
 
 
 def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
@@ -100,7 +108,7 @@ def _remove(docs: Sequence[Mapping[str, Any]], done: Removed) -> Removed:
     for chunk in chunks(ids, ID_BATCH):
         done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
         keys.delete_many({"submission_id": {"$in": chunk}})  # (their stored responses)
-        done += remove_jobs({"submission_id": {"$in": chunk}})
+        done += remove_jobs("submission_id", chunk)
         runs.delete_many({RUN_SUBMISSION: {"$in": chunk}})  # (their trigger holds the data; jobs: above)
     subs = Submission._get_collection()
     for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):
@@ -115,7 +123,7 @@ def remove_runs(run_ids: Sequence[Any]) -> None:
     """Remove these workflow runs with their jobs and those jobs' logs."""
     runs = WorkflowRun._get_collection()
     for chunk in chunks(run_ids, ID_BATCH):
-        remove_jobs({"run_id": {"$in": [str(i) for i in chunk]}})
+        remove_jobs("run_id", [str(i) for i in chunk])
         runs.delete_many({"_id": {"$in": chunk}})
 
 
@@ -134,14 +142,16 @@ def _forget_figures(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], b
             coll.replace_one({"_id": figures["_id"]}, {**figures, "seq": seq})
 
 
-def remove_jobs(match: dict[str, Any]) -> Removed:
-    """Remove the jobs ``match`` finds (their payloads hold the data) and their execution logs."""
+def remove_jobs(field: str, values: Sequence[str]) -> Removed:
+    """Remove the jobs whose ``field`` is one of ``values`` (their payloads hold the data) and their
+    execution logs, found by equality and deleted by id (``_ids_where``)."""
     jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
     done = Removed()
-    job_ids = [str(row["_id"]) for row in jobs.find(match, {"_id": 1})]
+    job_ids = _ids_where(jobs, field, values)
+    for some in chunks(_ids_where(logs, "job_id", [str(i) for i in job_ids]), ID_BATCH):
+        done.logs += logs.delete_many({"_id": {"$in": some}}).deleted_count
     for some in chunks(job_ids, ID_BATCH):
-        done.logs += logs.delete_many({"job_id": {"$in": some}}).deleted_count
-    done.jobs = jobs.delete_many(match).deleted_count
+        done.jobs += jobs.delete_many({"_id": {"$in": some}}).deleted_count
     return done
 
 
