@@ -70,9 +70,10 @@ def paced(
 ) -> Iterator[T]:
     """``rows``, busy at most ``share`` of the time while others wait: after every ``every`` rows, if this
     process has deliveries in flight or more threads are ready to run than there are cores (``contended``,
-    by default ``others_waiting``), the export rests in proportion to what those rows took. An export is one person's download; without this, two of them in a loop take both
-    cores of a small host (store and app) and every other workspace's requests wait behind them. On an
-    otherwise idle host nobody waits for the cores, so it goes as fast as the store reads."""
+    by default ``others_waiting``), the export rests in proportion to what those rows took. An export is
+    one person's download; without this, two of them in a loop take both cores of a small host (store and
+    app) and every other workspace's requests wait behind them. On an otherwise idle host with nothing
+    delivering, it goes as fast as the store reads."""
     if share >= 1:
         yield from rows
         return

@@ -137,16 +137,14 @@ def save_file(
     ``form_id``, ``data_since``: the form whose submissions it holds, and when the oldest was received.
     Raises a permanent PluginError when the workspace's files would take more than WORKSPACE_FILE_BYTES."""
     oid = parse_object_id(job_id) or ObjectId()
-    coll = WorkflowFile._get_collection()
-    replaced = coll.find_one({"_id": oid, "workspace_id": workspace_id}, {"bytes": 1})
-    if replaced is None and coll.count_documents({"workspace_id": workspace_id}, limit=WORKSPACE_FILES) >= (
-        WORKSPACE_FILES
-    ):
+    replaced = WorkflowFile._get_collection().find_one({"_id": oid, "workspace_id": workspace_id}, {"bytes": 1})
+    files, stored = stored_files(workspace_id)
+    if replaced is None and files >= WORKSPACE_FILES:
         raise PluginError(
             f"This workspace keeps {WORKSPACE_FILES:,} step files (each kept {FILE_DAYS} days), the most it may.",
             permanent=True,
         )
-    stored = stored_bytes(workspace_id) - int((replaced or {}).get("bytes") or 0)
+    stored -= int((replaced or {}).get("bytes") or 0)
     if stored + len(content) > WORKSPACE_FILE_BYTES:
         raise PluginError(
             f"This workspace's step files (kept {FILE_DAYS} days) take {stored / 2**20:,.1f} MiB; this file of "
@@ -168,13 +166,17 @@ def save_file(
     return {"file_id": str(oid), "filename": filename, "content_type": content_type, "bytes": len(content)}
 
 
-def stored_bytes(workspace_id: str) -> int:
-    """The bytes of ``workspace_id``'s step files (at most WORKSPACE_FILES of them to add up)."""
+def stored_files(workspace_id: str) -> tuple[int, int]:
+    """How many step files ``workspace_id`` keeps, and their bytes, in one read (at most WORKSPACE_FILES
+    of them: ``save_file`` adds none past it)."""
     rows = WorkflowFile._get_collection().aggregate(
-        [{"$match": {"workspace_id": workspace_id}}, {"$group": {"_id": None, "bytes": {"$sum": "$bytes"}}}]
+        [
+            {"$match": {"workspace_id": workspace_id}},
+            {"$group": {"_id": None, "n": {"$sum": 1}, "bytes": {"$sum": "$bytes"}}},
+        ]
     )
     first: dict[str, Any] = next(iter(rows), {})
-    return int(first.get("bytes") or 0)
+    return int(first.get("n") or 0), int(first.get("bytes") or 0)
 
 
 def with_files(payload: dict[str, Any], workspace_id: str | None) -> dict[str, Any]:
