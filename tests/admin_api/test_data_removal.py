@@ -609,3 +609,28 @@ def test_erasure_reads_who_started_it_once_whatever_its_batches(api, world, monk
     record = DataRemoval.objects(operation_id=resp.json["id"]).get()
     assert record.submissions == 6 and record.by_email == "admin@example.com"
     assert len(user_reads) == (1 if record_lost else 0), user_reads
+
+
+@pytest.mark.parametrize("trigger", ["manual", "inbound"])
+def test_another_workspace_cannot_name_our_submission_in_its_runs_to_block_its_erasure(app, api, world, trigger):
+    """A run's submission (what removal keeps a submission for while its steps wait, and removes with it)
+    comes only from the workspace's own form events: input that names another workspace's submission id
+    stays input."""
+    from tests.workflows.conftest import create_workflow
+
+    ours = _submit(api, world["form"], {"email": ZOE, "note": "mine"})
+    theirs = world["outsider"]
+    step = [{"name": "s", "plugin_id": "webhook", "config": {"url": HOOK["url"]}}]  # (never answered: waits)
+    wf = create_workflow(theirs, {"type": trigger}, step, workspace_id=world["other_ws"])
+    forged = {"submission": {"id": ours}, "data": {"submission": {"id": ours}}, "submission_id": ours}
+    if trigger == "manual":
+        started = theirs.post(f"/api/workflows/{wf['id']}/run", {"data": forged})
+    else:
+        started = app.test_client().post(wf["inbound_path"], json=forged)
+    assert started.status_code == 202, started.json
+    waiting = list(PluginJob._get_collection().find({"workspace_id": world["other_ws"], "status": "pending"}))
+    assert waiting and all(job.get("submission_id") != ours for job in waiting)
+    op = _erase(api, world["ws"], ZOE)
+    assert op["status"] == "completed", op
+    assert Submission._get_collection().count_documents({"_id": ObjectId(ours)}) == 0  # not kept for their run
+    assert WorkflowRun._get_collection().count_documents({"workspace_id": world["other_ws"]}) == 1  # theirs stays
