@@ -612,7 +612,9 @@ def test_erasure_reads_who_started_it_once_whatever_its_batches(api, world, monk
 
 
 @pytest.mark.parametrize("trigger", ["manual", "inbound"])
-def test_another_workspace_cannot_name_our_submission_in_its_runs_to_block_its_erasure(app, api, world, trigger):
+def test_another_workspace_cannot_name_our_submission_in_its_runs_to_block_its_erasure(
+    app, api, world, trigger
+):
     """A run's submission (what removal keeps a submission for while its steps wait, and removes with it)
     comes only from the workspace's own form events: input that names another workspace's submission id
     stays input."""
@@ -632,5 +634,5 @@ def test_another_workspace_cannot_name_our_submission_in_its_runs_to_block_its_e
     assert waiting and all(job.get("submission_id") != ours for job in waiting)
     op = _erase(api, world["ws"], ZOE)
     assert op["status"] == "completed", op
-    assert Submission._get_collection().count_documents({"_id": ObjectId(ours)}) == 0  # not kept for their run
-    assert WorkflowRun._get_collection().count_documents({"workspace_id": world["other_ws"]}) == 1  # theirs stays
+    assert Submission._get_collection().count_documents({"_id": ObjectId(ours)}) == 0  # not kept
+    assert WorkflowRun._get_collection().count_documents({"workspace_id": world["other_ws"]}) == 1
