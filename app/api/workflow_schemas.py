@@ -41,6 +41,13 @@ class WorkflowOut(Out):
         metadata={"description": "The inbound trigger's secret URL path (POST a JSON object); null for a viewer"},
     )
     inbound_signed = fields.Boolean(required=True)
+    inbound_previous_secret_until = fields.String(
+        allow_none=True,
+        metadata={
+            "format": "date-time",
+            "description": "Until when calls signed with the replaced signing secret are accepted too",
+        },
+    )
     created_at = time_field()
     updated_at = time_field()
 

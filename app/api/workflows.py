@@ -38,6 +38,7 @@ from app.errors import APIError, invalid, not_found
 from app.models import Form, Workflow, WorkflowRun, WorkflowStatus, find_by_id, isoformat, utcnow
 from app.models.workflow import ON_ERROR, TRIGGER_TYPES, RunStatus
 from app.services import services
+from plugins.webhook.rotation import DEFAULT_GRACE_HOURS
 from plugins.webhook.signing import is_valid_secret, sign
 
 hooks = Blueprint("workflow_hooks", __name__, url_prefix="/hooks")
@@ -63,6 +64,15 @@ class TriggerIn(Schema):
         load_only=True,
         metadata={"description": "inbound: a new secret URL; the one before stops working (one that leaked)"},
     )
+    secret_grace_hours = fields.Float(
+        load_default=DEFAULT_GRACE_HOURS,
+        load_only=True,
+        validate=validate.Range(0, 168),
+        metadata={"description": "inbound: hours a replaced secret stays valid beside a new one (0: none)"},
+    )
+
+
+LOAD_ONLY = ("secret", "new_url", "secret_grace_hours")  # (taken by _inbound, never stored in the trigger)
 
 
 class StepIn(Schema):
@@ -198,7 +208,7 @@ def _checked_steps(
 
 def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     """The trigger validated for the workspace; the inbound secret goes to the workflow, sealed."""
-    trigger = {k: v for k, v in raw.items() if v is not None and k not in ("secret", "new_url")}
+    trigger = {k: v for k, v in raw.items() if v is not None and k not in LOAD_ONLY}
     kind = trigger["type"]
     if kind == "form_event":
         form = find_by_id(Form, raw.get("form_id") or "")
@@ -230,19 +240,46 @@ def _checked_trigger(raw: dict[str, Any], workspace_id: str) -> dict[str, Any]:
     return trigger
 
 
-def _inbound(wf: Workflow, raw_trigger: dict[str, Any], new_url: bool = False) -> None:
+def _inbound(wf: Workflow, trigger: dict[str, Any]) -> None:
     """Give an inbound workflow its URL token (a new one when asked: ``new_url``) and set or clear its
     signing secret; a workflow whose trigger is no longer inbound loses its token (back to inbound, it gets a
-    new one: the URL before is revoked)."""
+    new one: the URL before is revoked). A new secret over another keeps the replaced one valid for
+    ``secret_grace_hours`` (senders switch meanwhile); a new URL or no secret ends that at once (a leak).
+    ``trigger``: as loaded by ``TriggerIn``."""
     if wf.trigger.get("type") != "inbound":
         wf.inbound_token = None
+        _end_grace(wf)
         return
+    new_url = bool(trigger.get("new_url"))
     if new_url or not wf.inbound_token:
         wf.inbound_token = secrets.token_urlsafe(24)
-    if "secret" in raw_trigger and raw_trigger["secret"] is not None:
-        wf.inbound_secret = (
-            services().secrets.encrypt(raw_trigger["secret"]) if raw_trigger["secret"] else None
-        )
+        _end_grace(wf)
+    given = trigger.get("secret")
+    if given is None:
+        return
+    box = services().secrets
+    before = box.decrypt(wf.inbound_secret) if wf.inbound_secret else None
+    if not given:
+        wf.inbound_secret = None
+        _end_grace(wf)
+    elif given != before:
+        wf.inbound_secret = box.encrypt(given)
+        _end_grace(wf)
+        grace = float(trigger.get("secret_grace_hours", DEFAULT_GRACE_HOURS))
+        if before and not new_url and grace > 0:
+            wf.inbound_previous_secret = box.encrypt(before)
+            wf.inbound_previous_until = utcnow() + dt.timedelta(hours=grace)
+
+
+def _end_grace(wf: Workflow) -> None:
+    wf.inbound_previous_secret = wf.inbound_previous_until = None
+
+
+def _inbound_secrets(wf: Workflow) -> list[str]:
+    """The secrets an inbound call may be signed with now: the current one, and a replaced one in its grace."""
+    box = services().secrets
+    replaced = [wf.inbound_previous_secret] if wf.previous_secret_until() else []
+    return [box.decrypt(sealed) for sealed in (wf.inbound_secret, *replaced)]
 
 
 def _status_filter(statuses: list[str]) -> dict[str, Any]:
@@ -273,7 +310,7 @@ def create_workflow():
         trigger=_checked_trigger(data["trigger"], workspace_id),
         steps=_checked_steps(data["steps"], [], workspace_id),
     )
-    _inbound(wf, body["trigger"])
+    _inbound(wf, data["trigger"])
     wf.save()
     form_workflows(current_app).forget()
     return jsonify(workflow_json(wf)), 201
@@ -296,7 +333,7 @@ def update_workflow(workflow_id: str):
     changed = False
     if "trigger" in data:
         wf.trigger = _checked_trigger(data["trigger"], wf.workspace_id)
-        _inbound(wf, body["trigger"], data["trigger"]["new_url"])
+        _inbound(wf, data["trigger"])
         changed = True
     if "steps" in data:
         wf.steps = _checked_steps(data["steps"], wf.steps, wf.workspace_id)
@@ -475,13 +512,13 @@ def inbound(token: str):
         raise not_found("workflow")
     key = f"{wf.id}:inbound:{uuid.uuid4().hex}"
     if wf.inbound_secret:
-        msg_id = _verified(services().secrets.decrypt(wf.inbound_secret))
+        msg_id = _verified(_inbound_secrets(wf))
         key = f"{wf.id}:inbound:{msg_id}"
     return start_run(wf, "inbound", json_body(), key)
 
 
-def _verified(secret: str) -> str:
-    """The ``webhook-id`` of a call whose signature is valid; 401 otherwise."""
+def _verified(secrets_now: list[str]) -> str:
+    """The ``webhook-id`` of a call whose signature is valid under one of ``secrets_now``; 401 otherwise."""
     msg_id = request.headers.get("webhook-id", "")
     stamp = request.headers.get("webhook-timestamp", "")
     given = request.headers.get("webhook-signature", "").split()
@@ -493,8 +530,9 @@ def _verified(secret: str) -> str:
         raise APIError(401, "bad_signature", "webhook-timestamp is more than 5 minutes off.")
     if not msg_id or len(msg_id) > 200:
         raise APIError(401, "bad_signature", "webhook-id is missing.")
-    expected = sign(secret, msg_id, timestamp, request.get_data()).encode()
+    body = request.get_data()
+    expected = [sign(secret, msg_id, timestamp, body).encode() for secret in secrets_now]
     # (as bytes: a header's non-ASCII text made compare_digest raise, a 500)
-    if not any(secrets.compare_digest(expected, candidate.encode()) for candidate in given):
+    if not any(secrets.compare_digest(e, candidate.encode()) for e in expected for candidate in given):
         raise APIError(401, "bad_signature", "The webhook-signature does not match the body.")
     return msg_id

@@ -6,12 +6,13 @@ workflow changes later runs only. Run state has one owner, app/engine/workflow_r
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 from typing import Any
 
 from mongoengine import DateTimeField, DictField, Document, FloatField, IntField, ListField, StringField
 
-from app.models.common import isoformat, utcnow
+from app.models.common import as_datetime, isoformat, utcnow
 
 
 class WorkflowStatus(StrEnum):
@@ -49,9 +50,12 @@ class Workflow(Document):
     # [{"name", "plugin_id", "config" (secrets sealed), "condition", "on_error", "retries"}]
     steps = ListField(DictField())
     version = IntField(default=1)
-    # inbound: the secret part of the URL, and the Standard Webhooks signing secret (sealed), if any
+    # inbound: the secret part of the URL, and the Standard Webhooks signing secret (sealed), if any; a
+    # replaced secret (sealed) is accepted too until ``inbound_previous_until`` (senders switch meanwhile)
     inbound_token = StringField(null=True)
     inbound_secret = StringField(null=True)
+    inbound_previous_secret = StringField(null=True)
+    inbound_previous_until = DateTimeField(null=True)
     # schedule: the next due time computed from the cron (epoch seconds), and the last one fired
     next_fire_at = DictField()  # {"at": epoch seconds, "version": the version it was computed for}
     created_at = DateTimeField(default=utcnow)
@@ -61,6 +65,11 @@ class Workflow(Document):
         "collection": "workflows",
         "indexes": ["workspace_id", "inbound_token", "status", ("trigger.type", "status")],
     }
+
+    def previous_secret_until(self) -> dt.datetime | None:
+        """Until when a replaced inbound signing secret is still accepted; None when none is."""
+        until = as_datetime(self.inbound_previous_until)
+        return until if self.inbound_previous_secret and until is not None and until > utcnow() else None
 
     def to_dict(self, steps: list[dict[str, Any]]) -> dict[str, Any]:
         """The API shape; ``steps`` with their configs masked."""
@@ -75,6 +84,7 @@ class Workflow(Document):
             "version": self.version,
             "inbound_path": f"/hooks/workflows/{self.inbound_token}" if self.inbound_token else None,
             "inbound_signed": bool(self.inbound_secret),
+            "inbound_previous_secret_until": isoformat(self.previous_secret_until()),
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
         }

@@ -64,3 +64,13 @@ def test_another_workspaces_workflow_pages_are_404(api, owner, app):
     assert owner.get(f"/admin/workflows/{wf['id']}").status_code == 404
     assert owner.get(f"/admin/workflow-runs/{run['id']}").status_code == 404
     assert wf["id"] not in owner.get("/admin/workflows").get_data(as_text=True)
+
+
+def test_the_editor_says_until_when_a_replaced_inbound_secret_is_accepted(api, owner):
+    wf = create_workflow(api, {"type": "inbound", "secret": "whsec_b2xkLXNlY3JldA=="}, HOOK)
+    assert "is accepted too until" not in owner.get(f"/admin/workflows/{wf['id']}").get_data(as_text=True)
+    new = {"trigger": {"type": "inbound", "secret": "whsec_bmV3LXNlY3JldA=="}}
+    until = api.patch(f"/api/workflows/{wf['id']}", new).json["inbound_previous_secret_until"]
+    page = owner.get(f"/admin/workflows/{wf['id']}").get_data(as_text=True)
+    assert f'is accepted too until <time datetime="{until}"' in page
+    assert "b2xkLXNlY3JldA" not in page and "bmV3LXNlY3JldA" not in page

@@ -203,3 +203,55 @@ def test_a_due_time_between_saving_a_schedule_and_the_first_check_still_fires(ma
     [run] = WorkflowRun.objects(workflow_id=wf["id"])
     first_due = (saved + dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
     assert run.trigger["data"]["data"]["fire_time"] == first_due.strftime("%Y-%m-%dT%H:%M:00.000Z")
+
+
+NEW_SECRET = "whsec_bmV3LXNlY3JldA=="
+
+
+def _call(app, path: str, secret: str, msg_id: str) -> int:
+    body = b'{"n": 1}'
+    return app.test_client().post(path, data=body, headers=_signed(body, msg_id, secret)).status_code
+
+
+def test_a_replaced_inbound_secret_is_accepted_for_a_day_beside_the_new_one(app, api, inbound):
+    """Senders switch to a new signing secret over the day after it is set; until then their calls signed
+    with the one before still start runs. Once the day is over only the new one does."""
+    wf, path = inbound
+    changed = api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": NEW_SECRET}})
+    assert changed.status_code == 200, changed.json
+    until = dt.datetime.fromisoformat(changed.json["inbound_previous_secret_until"])
+    assert dt.timedelta(hours=23) < until - dt.datetime.now(dt.UTC) <= dt.timedelta(hours=24)
+    assert changed.json["inbound_path"] == path and NEW_SECRET not in str(changed.json)
+    assert (_call(app, path, SECRET, "m1"), _call(app, path, NEW_SECRET, "m2")) == (202, 202)
+    unchanged = api.patch(
+        f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": NEW_SECRET}}
+    )
+    assert unchanged.json["inbound_previous_secret_until"] == changed.json["inbound_previous_secret_until"]
+    Workflow.objects(id=wf["id"]).update(
+        set__inbound_previous_until=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=1)
+    )
+    assert (_call(app, path, SECRET, "m3"), _call(app, path, NEW_SECRET, "m4")) == (401, 202)
+    assert api.get(f"/api/workflows/{wf['id']}").json["inbound_previous_secret_until"] is None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "inbound", "secret": NEW_SECRET, "new_url": True},  # a leak: new URL and secret at once
+        {"type": "inbound", "secret": ""},  # no secret: any call (the one before has nothing left to do)
+        {"type": "inbound", "secret": "whsec_dGhpcmQ=", "secret_grace_hours": 0},  # a leak: no grace
+        {"type": "manual"},  # not inbound any more
+    ],
+)
+def test_a_new_url_or_no_secret_ends_the_replaced_secrets_grace_at_once(app, api, inbound, change):
+    wf, path = inbound
+    api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": NEW_SECRET}})
+    changed = api.patch(f"/api/workflows/{wf['id']}", {"trigger": change})
+    assert changed.status_code == 200, changed.json
+    assert changed.json["inbound_previous_secret_until"] is None
+    stored = Workflow.objects.get(id=wf["id"])
+    assert stored.inbound_previous_secret is None
+    if change.get("new_url"):
+        new_path = changed.json["inbound_path"]
+        assert new_path != path and _call(app, path, NEW_SECRET, "m5") == 404
+        assert (_call(app, new_path, SECRET, "m6"), _call(app, new_path, NEW_SECRET, "m7")) == (401, 202)
