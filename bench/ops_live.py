@@ -6,6 +6,12 @@ bench.retention_speed writes them), timed until retention has removed them all.
 
     python -m bench.ops_live retention 20000 [SETTING=VALUE ...]
     python -m bench.ops_live backfill 5000 [SETTING=VALUE ...]
+
+And on a store ``make bench-scale`` seeded and kept (``--dir``): live dispatch without, then during retention
+removing every submission of its big form (half the store) for at most SECONDS; the store's data is gone
+afterwards (seed it again for another scale run):
+
+    python -m bench.ops_live seeded-retention /tmp/scale 900 [SETTING=VALUE ...]
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from app.models import utcnow
 from bench import backfill_speed, retention_speed
 from bench.backfill import dispatch_during_backfill, paced_latencies
 from bench.harness import Harness
+from bench.scale import DB as SCALE_DB
 from bench.settings import BenchSettings
 from bench.stats import percentile
 
 DB = "bench_ops_live"
+
 KEEP_DAYS = 30
 
 
@@ -80,6 +88,44 @@ def retention_beside_live(h: Harness, old: int, env: dict[str, str], timeout: fl
     }
 
 
+def retention_on_seeded(h: Harness, seconds: float, env: dict[str, str]) -> dict[str, Any]:
+    """Live dispatch (paced runs) to a new form before, then while retention removes every submission of the
+    scale store's big form (its retention set to one day: all but the last day's), for at most ``seconds``;
+    what it removed (from its own record) and the rate."""
+    seeded = json.loads((h.workdir / "seeded.json").read_text())
+    big = seeded["big_form"]
+    app = h.start_app(SCALE_DB, scheduler=True, env=env)
+    try:
+        admin = h.admin(app)
+        live_form, _ = admin.form_with_webhooks("Live beside retention", h.sink.url, 1)
+        h.sink.reset()
+        refused_before: list[tuple[float, float]] = []
+        baseline = paced_latencies(h, app.url, SCALE_DB, live_form, refused_before)
+        resp = admin.http.patch(f"{admin.base}/api/forms/{big}", json={"retention_days": 1}, timeout=60)
+        assert resp.status_code == 200, resp.text
+        started = time.monotonic()
+        during: list[float] = []
+        refused: list[tuple[float, float]] = []
+        removed = 0
+        while time.monotonic() - started < seconds:
+            during += paced_latencies(h, app.url, SCALE_DB, live_form, refused)
+            records = h.mongo[SCALE_DB]["data_removals"].find({"kind": "retention", "form_id": big})
+            removed = sum(r.get("submissions", 0) for r in records)
+        took = time.monotonic() - started
+        admin.close()
+    finally:
+        app.stop()
+    return {
+        "big_form_submissions": seeded["counts"].get("submissions", 0) // 2,
+        "removed": removed,
+        "seconds": round(took, 1),
+        "removed_per_s": round(removed / took, 1),
+        "without": {**_latencies(baseline), "refused": len(refused_before)},
+        "during": {**_latencies(during), "refused": len(refused)},
+        "refused_waits_s": sorted(round(took, 1) for _, took in refused)[-5:],
+    }
+
+
 def backfill_beside_live(h: Harness, count: int, env: dict[str, str]) -> dict[str, Any]:
     """A backfill of ``count`` alone (its rate), then live dispatch without and during another one."""
     alone = backfill_speed.measure(h, count, env)
@@ -95,16 +141,19 @@ def backfill_beside_live(h: Harness, count: int, env: dict[str, str]) -> dict[st
 
 
 def main(argv: list[str]) -> None:
-    what, count = argv[0], int(argv[1])
+    what = argv[0]
     env = dict(arg.split("=", 1) for arg in argv[2:] if "=" in arg)
     with tempfile.TemporaryDirectory() as work:
-        h = Harness(BenchSettings(), Path(work))
+        h = Harness(BenchSettings(), Path(argv[1] if what == "seeded-retention" else work))
         try:
             load = os.getloadavg()
-            if what == "retention":
+            if what == "seeded-retention":
+                got = retention_on_seeded(h, float(argv[2]), env)
+            elif what == "retention":
+                count = int(argv[1])
                 got = retention_beside_live(h, count, env)
             else:
-                got = backfill_beside_live(h, count, env)
+                got = backfill_beside_live(h, int(argv[1]), env)
             got["load"] = [round(x, 1) for x in (*load, *os.getloadavg())]  # at the start, then at the end
             print(json.dumps({what: got, "env": env}), flush=True)
         finally:
