@@ -39,6 +39,7 @@ from app.engine.dispatch import Handoff
 from app.engine.group_commit import Into, is_duplicate
 from app.engine.host_steps import step_plugin
 from app.engine.records import JobRecord
+from app.engine.slots import share_of
 from app.engine.turns import Turns
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
 from app.engine.write_unit import WriteUnit
@@ -52,7 +53,7 @@ RUNNING, SUCCEEDED = RunStatus.RUNNING.value, RunStatus.SUCCEEDED.value
 FAILED, CANCELLED = RunStatus.FAILED.value, RunStatus.CANCELLED.value
 STEP_DONE = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value)
 RUN_THREADS = 2  # threads that move runs on as their steps settle (a few store round trips each), taking
-# workspaces in turns (engine.turns)
+# workspaces in turns, one workspace at most WORKSPACE_SHARE of them (engine.turns)
 OVER_LIMIT = "The workspace started more than {limit} workflow runs in the past minute; this one did not run."
 OUTSIDE = ("form_event", "inbound")  # runs others start: counted apart from the workspace's own (bytes_field)
 OVER_BYTES = (
@@ -177,7 +178,8 @@ class Runs:
         self.app: Flask = getattr(app, "_get_current_object", lambda: app)()
         self.registry: PluginRegistry = services(app).plugins
         self.box: SecretBox = services(app).secrets
-        self._threads = Turns(RUN_THREADS, "formhooks-runs")
+        share = share_of(RUN_THREADS, float(app.config["WORKSPACE_SHARE"]))
+        self._threads = Turns(RUN_THREADS, "formhooks-runs", per_owner=share)
 
     # -- start -------------------------------------------------------------------------------------------
 
