@@ -1,8 +1,8 @@
 """``flask rebuild-rollups``: count the delivery and submission rollups (engine.rollups) again from the jobs,
 the execution logs and the submissions, for data stored before the rollups existed or after a restore.
 
-The rollups are emptied, then every job and submission is read once, in one streaming pass each, and
-added up in batches of ``batch`` documents (one bulk write per batch). Jobs that settle while it runs may be
+The rollups are emptied, then every job and submission is read once, ``batch`` documents a read in ``_id``
+order (``app.chunks.id_pages``), and added up (one bulk write per batch). Jobs that settle while it runs may be
 counted twice; run it while the instance is quiet for exact figures. Retries are counted from the jobs'
 attempts (a job's last error stands for its attempts' errors).
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from bson import ObjectId, json_util
 
-from app.chunks import chunks
+from app.chunks import id_pages
 from app.engine import rollups
 from app.engine.rollups import Settled
 from app.models import JobStatus, PluginConfig, PluginExecutionLog, PluginJob, Submission, as_datetime
@@ -103,18 +103,14 @@ def rebuild(batch: int = 5000, progress: Callable[[str, int], None] | None = Non
         "updated_at": 1,
         "last_error": 1,
     }
-    jobs = PluginJob._get_collection().find({}, fields, batch_size=batch)
-    for chunk in chunks(jobs, batch):
+    for chunk in id_pages(PluginJob._get_collection(), fields, batch):
         ops = rollups.day_ops(s for job in chunk for s in job_settles(job))
         if ops:
             coll.bulk_write(ops, ordered=False)
         done.jobs += len(chunk)
         if progress:
             progress("jobs", done.jobs)
-    submissions = Submission._get_collection().find(
-        {}, {"form_id": 1, "workspace_id": 1, "created_at": 1}, batch_size=batch
-    )
-    for chunk in chunks(submissions, batch):
+    for chunk in id_pages(Submission._get_collection(), {"form_id": 1, "workspace_id": 1, "created_at": 1}, batch):
         accepted = [
             (s["form_id"], s.get("workspace_id"), rollups.created_of(s)) for s in chunk if s.get("form_id")
         ]

@@ -1,5 +1,5 @@
-"""``flask rebuild-rollups`` notes each integration's latest attempt in a fixed number of reads, and the one
-helper that cuts streams into lists."""
+"""``flask rebuild-rollups`` notes each integration's latest attempt in a fixed number of reads, and the
+helpers that cut streams and whole collections into bounded lists."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from app.chunks import chunks
+from app.chunks import chunks, id_pages
 from app.engine import rollup_rebuild, rollups
 from app.models import PluginConfig, PluginExecutionLog
 
@@ -114,3 +114,14 @@ def test_chunks_cut_a_stream_in_order_into_bounded_lists(items, size, expected):
 def test_chunks_refuse_an_empty_size(size):
     with pytest.raises(ValueError):
         list(chunks([1], size))
+
+
+@pytest.mark.parametrize(("count", "size"), [(0, 3), (7, 3), (9, 3), (5, 10)])
+def test_id_pages_read_a_whole_collection_once_in_bounded_reads(app, count, size):
+    coll = PluginConfig._get_collection()
+    ids = [coll.insert_one({"plugin_id": "webhook", "n": n}).inserted_id for n in range(count)]
+    pages = list(id_pages(coll, {"n": 1}, size))
+    assert all(0 < len(page) <= size for page in pages)
+    assert [doc["_id"] for page in pages for doc in page] == sorted(ids)
+    assert all(set(doc) == {"_id", "n"} for page in pages for doc in page)
+
