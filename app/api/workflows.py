@@ -250,8 +250,8 @@ def _inbound(wf: Workflow, trigger: dict[str, Any]) -> None:
         wf.inbound_token = None
         _end_grace(wf)
         return
-    new_url = bool(trigger.get("new_url"))
-    if new_url or not wf.inbound_token:
+    new_url = bool(trigger.get("new_url")) or not wf.inbound_token  # (back to inbound: a new URL too)
+    if new_url:
         wf.inbound_token = secrets.token_urlsafe(24)
         _end_grace(wf)
     given = trigger.get("secret")

@@ -255,3 +255,22 @@ def test_a_new_url_or_no_secret_ends_the_replaced_secrets_grace_at_once(app, api
         new_path = changed.json["inbound_path"]
         assert new_path != path and _call(app, path, NEW_SECRET, "m5") == 404
         assert (_call(app, new_path, SECRET, "m6"), _call(app, new_path, NEW_SECRET, "m7")) == (401, 202)
+
+
+@pytest.mark.parametrize("away", [{"type": "manual"}, {"type": "schedule", "cron": "* * * * *"}])
+@pytest.mark.parametrize("rotated_first", [False, True])
+def test_back_to_inbound_with_a_new_secret_gives_the_one_before_no_grace(app, api, inbound, away, rotated_first):
+    """Coming back to inbound mints a new URL, which (as ``new_url``) ends a replaced secret's grace: the
+    secret set before leaving does not sign calls to the new URL beside the new one."""
+    wf, path = inbound
+    old = SECRET
+    if rotated_first:  # leave while a grace runs
+        api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": NEW_SECRET}})
+        old = NEW_SECRET
+    assert api.patch(f"/api/workflows/{wf['id']}", {"trigger": away}).status_code == 200
+    back = api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": "whsec_dGhpcmQ="}})
+    assert back.status_code == 200, back.json
+    new_path = back.json["inbound_path"]
+    assert new_path != path and back.json["inbound_previous_secret_until"] is None
+    assert Workflow.objects.get(id=wf["id"]).inbound_previous_secret is None
+    assert (_call(app, new_path, old, "b1"), _call(app, new_path, "whsec_dGhpcmQ=", "b2")) == (401, 202)
