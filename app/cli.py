@@ -15,12 +15,17 @@ from flask.cli import with_appcontext
 from app import auth, scaffold
 from app.engine import indexer, rollup_rebuild
 from app.errors import APIError
-from app.models import PluginConfig, Role, search_terms
+from app.models import PluginConfig, Role, Workflow, search_terms
 from app.secrets_box import PREFIX, SecretBox, configured_keys, default_key
 
 REBUILD_SECONDS = 6 * 3600
 # (collection's model, field) holding sealed secrets.
-SECRET_STORES = ((PluginConfig, "config"),)
+SECRET_STORES = (
+    (PluginConfig, "config"),
+    (Workflow, "steps"),
+    (Workflow, "inbound_secret"),
+    (Workflow, "inbound_previous_secret"),
+)
 
 
 def _fail(err: APIError) -> None:

@@ -7,9 +7,11 @@ import threading
 import time
 
 import pytest
+from cryptography.fernet import Fernet
 
 from app.engine.workflow_schedule import fire_due
 from app.models import PluginJob, Workflow, WorkflowRun
+from app.secrets_box import SecretBox
 from plugins.webhook.signing import sign
 from tests.conftest import Api
 from tests.workflows.conftest import create_workflow, runs_of
@@ -274,3 +276,25 @@ def test_back_to_inbound_with_a_new_secret_gives_the_one_before_no_grace(app, ap
     assert new_path != path and back.json["inbound_previous_secret_until"] is None
     assert Workflow.objects.get(id=wf["id"]).inbound_previous_secret is None
     assert (_call(app, new_path, old, "b1"), _call(app, new_path, "whsec_dGhpcmQ=", "b2")) == (401, 202)
+
+
+@pytest.mark.parametrize("in_grace", [False, True])
+def test_rotate_keys_reseals_workflow_secrets_so_the_old_key_can_go(make_app, in_grace):
+    """After ``flask rotate-keys`` the old key is no longer needed: a workflow's signing secret, a replaced
+    one in its grace and its steps' secrets are sealed under the new key (not a 500 once the old key is gone)."""
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    old_api = Api(make_app(ENCRYPTION_KEYS=old_key).test_client())
+    step = [{**HOOK[0], "config": {**HOOK[0]["config"], "secret": "step-secret-value"}}]
+    wf = create_workflow(old_api, {"type": "inbound", "secret": SECRET}, step)
+    if in_grace:
+        old_api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": NEW_SECRET}})
+    result = make_app(ENCRYPTION_KEYS=f"{new_key},{old_key}").test_cli_runner().invoke(args=["rotate-keys"])
+    assert result.exit_code == 0, result.output
+    stored = Workflow._get_collection().find_one({})
+    box = SecretBox([new_key])
+    assert box.decrypt(stored["steps"][0]["config"]["secret"]) == "step-secret-value"
+    new_app, path = make_app(ENCRYPTION_KEYS=new_key), wf["inbound_path"]
+    current = NEW_SECRET if in_grace else SECRET
+    assert _call(new_app, path, current, "r1") == 202
+    if in_grace:
+        assert _call(new_app, path, SECRET, "r2") == 202
