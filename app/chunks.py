@@ -29,6 +29,8 @@ def id_pages(coll: Any, fields: dict[str, int], size: int) -> Iterator[list[dict
     Why not one open cursor: nx-27017 reads every row of a query before it answers the first, and 3,000,000
     jobs took the store past 24 GB. Why not ``_id: {$gt: last}``: nx-27017 serves that in Python over the
     whole collection too; a skip is SQLite's (23 ms past 20,000 rows, as for the first)."""
+    if size < 1:  # (a limit of 0 is none: one read of everything)
+        raise ValueError("size must be at least 1")
     read = 0
     while rows := list(coll.find({}, fields, sort=[("_id", 1)], skip=read, limit=size)):
         yield rows

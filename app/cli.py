@@ -174,7 +174,9 @@ def reindex_submissions_command(everything: bool) -> None:
 
 @click.command("rebuild-rollups")
 @with_appcontext
-@click.option("--batch", default=5000, show_default=True, help="Documents added up per write.")
+@click.option(
+    "--batch", default=5000, show_default=True, type=click.IntRange(min=1), help="Documents added up per write."
+)
 def rebuild_rollups_command(batch: int) -> None:
     """Count the dashboard's delivery and submission rollups again from the stored jobs and submissions."""
     shown: dict[str, int] = {}

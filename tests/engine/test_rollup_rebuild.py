@@ -125,3 +125,16 @@ def test_id_pages_read_a_whole_collection_once_in_bounded_reads(app, count, size
     assert [doc["_id"] for page in pages for doc in page] == sorted(ids)
     assert all(set(doc) == {"_id", "n"} for page in pages for doc in page)
 
+
+
+@pytest.mark.parametrize("size", [0, -1, -5000])
+def test_id_pages_and_the_rebuild_refuse_an_empty_batch(app, size):
+    """A batch of 0 was a read without a limit (the whole collection at once, what id_pages is for
+    avoiding); the command says so before it empties anything."""
+    coll = PluginConfig._get_collection()
+    for n in range(3):
+        coll.insert_one({"plugin_id": "webhook", "n": n})
+    with pytest.raises(ValueError):
+        list(id_pages(coll, {"n": 1}, size))
+    result = app.test_cli_runner().invoke(args=["rebuild-rollups", "--batch", str(size)])
+    assert result.exit_code == 2 and "--batch" in result.output
