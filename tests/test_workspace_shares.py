@@ -19,7 +19,7 @@ from tests.support.wait import wait_until
 # Seconds the slow destination takes to answer: B must be served within half of it (a B that waited for A's
 # calls would wait all of it). Nothing waits for A's calls to end, so a long one costs the test nothing and
 # leaves B's delivery room on a loaded host (at 8 s, B once took over 4 s under two workers per core).
-SLOW = 20.0
+SLOW = 30.0  # (a destination this slow: B must never wait for one of its calls to end)
 
 
 def workspace_form(api: Api, name: str) -> dict:
