@@ -107,6 +107,8 @@ def inbound(api) -> tuple[Api, str]:
         _signed(b'{"n": 1}', secret="whsec_b3RoZXI="),  # another secret
         _signed(b'{"n": 1}', when=time.time() - 3600),  # an old call replayed
         {**_signed(b'{"n": 1}'), "webhook-id": "msg_2"},  # the id changed after signing
+        {**_signed(b'{"n": 1}'), "webhook-timestamp": "1" + "0" * 400},  # too big for a float (was a 500)
+        {**_signed(b'{"n": 1}'), "webhook-timestamp": "-" + "9" * 400},
     ],
 )
 def test_an_inbound_call_without_a_valid_signature_is_refused_and_starts_nothing(app, inbound, headers):
