@@ -53,14 +53,16 @@ class Removed:
         return asdict(self)
 
 
-def busy(submission_ids: list[str]) -> set[str]:
-    """The submissions among these with a job waiting or running (each read by equality: see ``_ids_where``)."""
+def jobs_of(submission_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Each submission's jobs (``_id`` and ``status``), one equality read a submission (see ``_ids_where``):
+    a removal reads them once, to know which submissions are busy and which jobs to remove."""
     jobs = PluginJob._get_collection()
-    return {
-        sid
-        for sid in submission_ids
-        if any(row.get("status") in LIVE for row in jobs.find({"submission_id": sid}, {"status": 1}))
-    }
+    return {sid: list(jobs.find({"submission_id": sid}, {"status": 1})) for sid in submission_ids}
+
+
+def busy(jobs: Mapping[str, Sequence[Mapping[str, Any]]]) -> set[str]:
+    """The submissions (of ``jobs_of``) with a job waiting or running."""
+    return {sid for sid, rows in jobs.items() if any(row.get("status") in LIVE for row in rows)}
 
 
 def _ids_where(coll: Any, field: str, values: Sequence[str]) -> list[Any]:
@@ -81,17 +83,19 @@ def remove(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], bool] | No
     held about them; those with a job waiting or running are left (counted in ``kept``). ``forget`` (an
     erasure): the text values of the results figures of these submissions' days that it says hold a
     person's data are taken out too (while the indexer is paused)."""
-    live = busy([str(doc["_id"]) for doc in docs])
+    jobs = jobs_of([str(doc["_id"]) for doc in docs])
+    live = busy(jobs)
     free = [doc for doc in docs if str(doc["_id"]) not in live]
+    job_ids = [row["_id"] for doc in free for row in jobs[str(doc["_id"])]]
     if forget is None or not docs:
-        return _remove(free, Removed(kept=len(live)))
+        return _remove(free, job_ids, Removed(kept=len(live)))
     with indexer.paused() as seq:  # (no batch counts these in the figures meanwhile)
-        done = _remove(free, Removed(kept=len(live)))
+        done = _remove(free, job_ids, Removed(kept=len(live)))
         _forget_figures(docs, forget, seq)
     return done
 
 
-def _remove(docs: Sequence[Mapping[str, Any]], done: Removed) -> Removed:
+def _remove(docs: Sequence[Mapping[str, Any]], job_ids: Sequence[Any], done: Removed) -> Removed:
     if not docs:
         return done
     ids = [str(doc["_id"]) for doc in docs]
@@ -108,8 +112,8 @@ def _remove(docs: Sequence[Mapping[str, Any]], done: Removed) -> Removed:
     for chunk in chunks(ids, ID_BATCH):
         done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
         keys.delete_many({"submission_id": {"$in": chunk}})  # (their stored responses)
-        done += remove_jobs("submission_id", chunk)
         runs.delete_many({RUN_SUBMISSION: {"$in": chunk}})  # (their trigger holds the data; jobs: above)
+    done += remove_jobs(job_ids)
     subs = Submission._get_collection()
     for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):
         done.submissions += subs.delete_many({"_id": {"$in": chunk}}).deleted_count
@@ -123,7 +127,7 @@ def remove_runs(run_ids: Sequence[Any]) -> None:
     """Remove these workflow runs with their jobs and those jobs' logs."""
     runs = WorkflowRun._get_collection()
     for chunk in chunks(run_ids, ID_BATCH):
-        remove_jobs("run_id", [str(i) for i in chunk])
+        remove_jobs(_ids_where(PluginJob._get_collection(), "run_id", [str(i) for i in chunk]))
         runs.delete_many({"_id": {"$in": chunk}})
 
 
@@ -142,12 +146,11 @@ def _forget_figures(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], b
             coll.replace_one({"_id": figures["_id"]}, {**figures, "seq": seq})
 
 
-def remove_jobs(field: str, values: Sequence[str]) -> Removed:
-    """Remove the jobs whose ``field`` is one of ``values`` (their payloads hold the data) and their
-    execution logs, found by equality and deleted by id (``_ids_where``)."""
+def remove_jobs(job_ids: Sequence[Any]) -> Removed:
+    """Remove these jobs (their payloads hold the data) and their execution logs (found by equality and
+    deleted by id: ``_ids_where``)."""
     jobs, logs = PluginJob._get_collection(), PluginExecutionLog._get_collection()
     done = Removed()
-    job_ids = _ids_where(jobs, field, values)
     for some in chunks(_ids_where(logs, "job_id", [str(i) for i in job_ids]), ID_BATCH):
         done.logs += logs.delete_many({"_id": {"$in": some}}).deleted_count
     for some in chunks(job_ids, ID_BATCH):
