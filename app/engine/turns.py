@@ -30,10 +30,12 @@ class Turns:
         with self._ready:
             self._waiting.setdefault(owner, deque()).append(task)
             if self._started < self._threads:
-                self._started += 1
-                name = f"{self._name}-{self._started}"
-                threading.Thread(target=self._work, name=name, daemon=True).start()
+                self._start()
             self._ready.notify()
+
+    def _start(self) -> None:  # (with ``_ready`` held)
+        self._started += 1
+        threading.Thread(target=self._work, name=f"{self._name}-{self._started}", daemon=True).start()
 
     def _next(self) -> tuple[str, Callable[[], None]]:
         with self._ready:
@@ -57,11 +59,17 @@ class Turns:
             self._ready.notify()  # (a thread may wait for this owner's share)
 
     def _work(self) -> None:
-        while True:
-            owner, task = self._next()
-            try:
-                task()
-            except Exception:  # (a task reports its own failures; one that does not must not end the thread)
-                log.exception("a task of %s failed", self._name)
-            finally:
-                self._done(owner)
+        try:
+            while True:
+                owner, task = self._next()
+                try:
+                    task()
+                except Exception:  # (a task reports its own failures; one that does not must not end the thread)
+                    log.exception("a task of %s failed", self._name)
+                finally:
+                    self._done(owner)
+        except BaseException:  # (past Exception, e.g. SystemExit: this thread ends, another takes its place)
+            log.exception("a task of %s ended its thread; another is started", self._name)
+            with self._ready:
+                self._started -= 1
+                self._start()

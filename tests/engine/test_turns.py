@@ -59,3 +59,19 @@ def test_owners_take_turns_and_a_failing_task_frees_its_share():
     gate.set()
     assert done.wait(WAIT)
     assert order[:5] == ["z", "a1", "b1", "a2", "b2"]  # one of each owner in turn
+
+
+def test_a_task_that_exits_its_thread_leaves_the_pool_its_threads():
+    """A task raising SystemExit ends its thread: the pool starts another, so later tasks still run."""
+    turns = Turns(1, "test-turns-exit", per_owner=1)
+    ran = threading.Event()
+
+    def leave() -> None:
+        raise SystemExit(3)
+
+    turns.submit("A", leave)
+    turns.submit("B", ran.set)
+    assert ran.wait(WAIT)
+    again = threading.Event()
+    turns.submit("A", again.set)
+    assert again.wait(WAIT)
