@@ -83,7 +83,7 @@ class Workflow(Document):
             "steps": steps,
             "version": self.version,
             "inbound_path": f"/hooks/workflows/{self.inbound_token}" if self.inbound_token else None,
-            "inbound_signed": bool(self.inbound_secret),
+            "inbound_signed": bool(self.inbound_token and self.inbound_secret),  # (kept off inbound: signs nothing)
             "inbound_previous_secret_until": isoformat(self.previous_secret_until()),
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),

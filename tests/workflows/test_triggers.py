@@ -271,7 +271,8 @@ def test_back_to_inbound_with_a_new_secret_gives_the_one_before_no_grace(app, ap
     if rotated_first:  # leave while a grace runs
         api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": NEW_SECRET}})
         old = NEW_SECRET
-    assert api.patch(f"/api/workflows/{wf['id']}", {"trigger": away}).status_code == 200
+    left = api.patch(f"/api/workflows/{wf['id']}", {"trigger": away})
+    assert left.status_code == 200 and (left.json["inbound_path"], left.json["inbound_signed"]) == (None, False)
     back = api.patch(f"/api/workflows/{wf['id']}", {"trigger": {"type": "inbound", "secret": "whsec_dGhpcmQ="}})
     assert back.status_code == 200, back.json
     new_path = back.json["inbound_path"]
