@@ -27,7 +27,6 @@ from app.models import DataRemoval, Form, Submission, utcnow
 PURGE_LIMIT = 1000  # deleted submissions one bulk purge request removes at most ("more" says if any remain)
 PURGE_SECONDS = 5.0  # and the time it may take
 PURGE_BATCH = 100
-FIELDS = {"_id": 1, "data": 1, "history": 1, "sort_key": 1}
 
 
 def _who() -> dict[str, Any]:
@@ -60,7 +59,7 @@ def restore_submission(submission_id: str):
 def purge_submission(submission_id: str):
     """Remove a deleted submission for good, with its revisions, search postings, jobs and their logs."""
     sub = _deleted(submission_id)
-    doc = Submission._get_collection().find_one({"_id": sub.id, "deleted": True}, FIELDS)
+    doc = Submission._get_collection().find_one({"_id": sub.id, "deleted": True}, removal.FIELDS)
     if doc is None:
         raise APIError(409, "conflict", "The submission changed meanwhile; reload and try again.")
     removed = removal.remove([doc])
@@ -85,14 +84,14 @@ def purge_deleted(form_id: str):
     done, last, more = removal.Removed(), "", False
     query: dict[str, Any] = {"form_id": {"$eq": str(form.id)}, "deleted": {"$eq": True}}
     while docs := list(
-        coll.find({**query, "sort_key": {"$gt": last}}, FIELDS, sort=[("sort_key", 1)], limit=PURGE_BATCH)
+        coll.find({**query, "sort_key": {"$gt": last}}, removal.FIELDS, sort=[("sort_key", 1)], limit=PURGE_BATCH)
     ):
         if done.submissions >= PURGE_LIMIT or time.monotonic() > until:
             more = True
             break
         done += removal.remove(docs)
         last = docs[-1]["sort_key"]
-    legacy = [d for d in coll.find({**query, "sort_key": {"$eq": None}}, FIELDS, limit=PURGE_BATCH)]
+    legacy = [d for d in coll.find({**query, "sort_key": {"$eq": None}}, removal.FIELDS, limit=PURGE_BATCH)]
     if legacy and not more:  # (stored before the search index: found by their missing key)
         done += removal.remove(legacy)
         more = len(legacy) == PURGE_BATCH

@@ -108,7 +108,7 @@ class Erasure:
             return result
         found = pattern(identifier)
         items = [doc for doc in items if doc.get("workspace_id") == op["params"]["workspace_id"]]
-        revised = _revised([str(doc["_id"]) for doc in items], found)
+        revised = _revised(items, found)
         matching = [
             doc
             for doc in items
@@ -124,19 +124,26 @@ class Erasure:
         return result
 
 
-def _revised(submission_ids: list[str], found: re.Pattern[str]) -> set[str]:
-    """The submissions among these with an earlier revision that held the identifier."""
-    rows = SubmissionRevision._get_collection().find(
-        {"submission_id": {"$in": submission_ids}}, {"submission_id": 1, "data": 1}
-    )
-    return {row["submission_id"] for row in rows if holds(row.get("data"), found)}
+def _revised(items: list[dict[str, Any]], found: re.Pattern[str]) -> set[str]:
+    """The submissions among these with an earlier revision that held the identifier (read by equality, and
+    only for edited ones: ``removal.was_edited``)."""
+    coll = SubmissionRevision._get_collection()
+    return {
+        str(doc["_id"])
+        for doc in items
+        if removal.was_edited(doc)
+        and any(
+            holds(row.get("data"), found)
+            for row in coll.find({"submission_id": {"$eq": str(doc["_id"])}}, {"data": 1})
+        )
+    }
 
 
 def _erase_runs(workspace_id: str, found: re.Pattern[str]) -> None:
     """Remove the workspace's finished workflow runs whose trigger or step records hold the identifier,
     with their jobs and logs (a running one is left: its next step reads them)."""
     runs = WorkflowRun._get_collection()
-    query = {"workspace_id": workspace_id, "status": {"$ne": RunStatus.RUNNING.value}}
+    query = {"workspace_id": {"$eq": workspace_id}, "status": {"$ne": RunStatus.RUNNING.value}}
     ids = [
         run["_id"]
         for run in runs.find(query, {"trigger": 1, "records": 1})

@@ -5,6 +5,7 @@ that stops part-way is finished by running it again. Each removal is recorded (`
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -25,9 +26,13 @@ from app.models import (
     utcnow,
 )
 from app.models import figures as fig
+from app.models.idempotency import TTL as KEY_TTL
 from app.models.search_terms import SubmissionTerm, posting_ids
 
 LIVE = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
+# What a removal reads of a submission (``revision`` and ``created_at`` spare reads of revisions and
+# Idempotency-Key records that cannot exist; ``form_id`` and ``created_at`` find an erasure's figures).
+FIELDS = dict.fromkeys(("_id", "data", "history", "sort_key", "workspace_id", "form_id", "revision", "created_at"), 1)
 ID_BATCH = 500  # ids per ``$in`` (each write well within the store's deadline)
 RUN_SUBMISSION = "trigger.data.submission.id"  # a workflow run's submission (app.engine.dispatch.snapshot)
 KEPT_NOTE = "kept while a delivery of theirs waits or runs; removed by a later pass"
@@ -57,7 +62,7 @@ def jobs_of(submission_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
     """Each submission's jobs (``_id`` and ``status``), one equality read a submission (see ``_ids_where``):
     a removal reads them once, to know which submissions are busy and which jobs to remove."""
     jobs = PluginJob._get_collection()
-    return {sid: list(jobs.find({"submission_id": sid}, {"status": 1})) for sid in submission_ids}
+    return {sid: list(jobs.find({"submission_id": {"$eq": sid}}, {"status": 1})) for sid in submission_ids}
 
 
 def busy(jobs: Mapping[str, Sequence[Mapping[str, Any]]]) -> set[str]:
@@ -70,7 +75,17 @@ def _ids_where(coll: Any, field: str, values: Sequence[str]) -> list[Any]:
     value. (nx-27017 serves equality on an indexed field, and ``_id: {$in}``, from the index, but walks the
     whole collection for ``$in`` on any other field: 60 ms at 80,000 jobs, on every batch, and a retention
     pass of 50,000 beside live traffic fell to about 3 removals a second.)"""
-    return [row["_id"] for value in values for row in coll.find({field: value}, {"_id": 1})]
+    return [row["_id"] for value in values for row in coll.find({field: {"$eq": value}}, {"_id": 1})]
+
+
+def was_edited(doc: Mapping[str, Any]) -> bool:
+    """Whether a submission (a document with ``revision``; without, taken as edited) has earlier revisions."""
+    return int(doc.get("revision") or 2) > 1
+
+
+def _delete_ids(coll: Any, ids: Sequence[Any]) -> int:
+    """Delete these documents by ``_id`` (index-served), ID_BATCH at a time; how many went."""
+    return sum(coll.delete_many({"_id": {"$in": some}}).deleted_count for some in chunks(ids, ID_BATCH))
 
 
 def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
@@ -109,10 +124,16 @@ def _remove(docs: Sequence[Mapping[str, Any]], job_ids: Sequence[Any], done: Rem
     keys, runs = IdempotencyKey._get_collection(), WorkflowRun._get_collection()
     for chunk in chunks(sorted(words), ID_BATCH):
         done.postings += terms.delete_many({"_id": {"$in": chunk}}).deleted_count
-    for chunk in chunks(ids, ID_BATCH):
-        done.revisions += revisions.delete_many({"submission_id": {"$in": chunk}}).deleted_count
-        keys.delete_many({"submission_id": {"$in": chunk}})  # (their stored responses)
-        runs.delete_many({RUN_SUBMISSION: {"$in": chunk}})  # (their trigger holds the data; jobs: above)
+    # Every read below is by equality on an indexed field and every delete by ``_id`` (``_ids_where``), and
+    # only where there can be something: a delete by any other field walks the whole collection on nx-27017.
+    edited = [str(doc["_id"]) for doc in docs if was_edited(doc)]
+    done.revisions += _delete_ids(revisions, _ids_where(revisions, "submission_id", edited))
+    keyed_since = utcnow() - dt.timedelta(seconds=KEY_TTL + 3600)  # (older ones: expired, purge_expired's)
+    young = [str(doc["_id"]) for doc in docs if (as_datetime(doc.get("created_at")) or utcnow()) > keyed_since]
+    _delete_ids(keys, _ids_where(keys, "submission_id", young))  # (their stored responses)
+    spaces = {doc.get("workspace_id") for doc in docs}
+    if any(runs.find_one({"workspace_id": {"$eq": ws}}, {"_id": 1}) for ws in spaces):
+        _delete_ids(runs, _ids_where(runs, RUN_SUBMISSION, ids))  # (their trigger holds the data)
     done += remove_jobs(job_ids)
     subs = Submission._get_collection()
     for chunk in chunks([doc["_id"] for doc in docs], ID_BATCH):

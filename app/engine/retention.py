@@ -32,7 +32,6 @@ BATCH_SHARE_OF_DEADLINE = 0.1  # a batch should hold the store at most this shar
 def batch_target(db_timeout_ms: float = SETTINGS["DB_TIMEOUT_MS"][1]) -> float:
     """The seconds a retention batch aims at, for a store deadline of ``db_timeout_ms``."""
     return float(db_timeout_ms) / 1000 * BATCH_SHARE_OF_DEADLINE
-FIELDS = {"_id": 1, "data": 1, "history": 1, "sort_key": 1, "workspace_id": 1}
 
 
 class Pace:
@@ -146,7 +145,7 @@ def _older(form_id: str, before: str, batch: Callable[[], int]) -> Iterator[list
                     "deleted": {"$eq": deleted},
                     "sort_key": {"$gt": last, "$lt": before},
                 },
-                FIELDS,
+                removal.FIELDS,
                 sort=[("sort_key", 1)],
                 limit=batch(),
             )

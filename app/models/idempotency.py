@@ -20,7 +20,7 @@ class IdempotencyKey(Document):
 
     meta = {
         "collection": "idempotency_keys",
-        "indexes": [{"fields": ["expire_at"], "expireAfterSeconds": 0}],
+        "indexes": [{"fields": ["expire_at"], "expireAfterSeconds": 0}, "submission_id"],  # (removals)
     }
 
 

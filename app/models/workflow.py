@@ -121,6 +121,7 @@ class WorkflowRun(Document):
             "workflow_id",
             ("workspace_id", "created_at"),
             "status",
+            "trigger.data.submission.id",  # (a removal finds the runs a submission triggered)
         ],
     }
 

@@ -27,6 +27,7 @@ from app.models import (
 from app.models.figures import key as figures_key
 from app.models.search_terms import sort_key
 from tests.conftest import Api
+from tests.support.commands import commands_sent
 from tests.support.wait import wait_until
 
 FIELDS = [{"name": "email", "type": "email"}, {"name": "note", "type": "textarea"}]
@@ -636,3 +637,57 @@ def test_another_workspace_cannot_name_our_submission_in_its_runs_to_block_its_e
     assert op["status"] == "completed", op
     assert Submission._get_collection().count_documents({"_id": ObjectId(ours)}) == 0  # not kept
     assert WorkflowRun._get_collection().count_documents({"workspace_id": world["other_ws"]}) == 1
+
+
+REMOVED_FROM = {  # the collections a removal reads and deletes in, besides the submission's own by _id
+    "plugin_jobs",
+    "plugin_execution_logs",
+    "submission_terms",
+    "submission_revisions",
+    "idempotency_keys",
+    "workflow_runs",
+}
+
+
+def _index_served(collection: str, filt: dict) -> bool:
+    """A filter the embedded store answers from an index: by ``_id``, or ``$eq`` on fields, the first of
+    them an index's leading key (nx-27017 walks the whole collection for a ``$in`` or a delete on any field
+    but ``_id``)."""
+    if "_id" in filt:
+        return True
+    indexes = Submission._get_collection().database[collection].index_information().values()
+    leading = {index["key"][0][0] for index in indexes}
+    conditions = list(filt.items())
+    return bool(conditions) and conditions[0][0] in leading and all(
+        isinstance(cond, dict) and set(cond) == {"$eq"} for _, cond in conditions
+    )
+
+
+def test_a_purge_finds_every_trace_by_index_and_deletes_by_id(api, world):
+    """A purge of an edited submission with an Idempotency-Key record and a workflow run removes all of
+    them, each found by an index and deleted by ``_id``: no read or delete that walks a collection, whose
+    cost would grow with everything the instance holds."""
+    form = world["form"]
+    resp = api.post(
+        f"/api/forms/{form['id']}/submissions", {"data": {"email": ZOE}}, headers={"Idempotency-Key": "k-1"}
+    )
+    sub_id = resp.json["id"]
+    for n in range(2):
+        assert api.patch(f"/api/submissions/{sub_id}", {"data": {"email": ZOE, "note": f"e{n}"}}).status_code == 200
+    _finish_jobs(sub_id)
+    indexer.drain()
+    data = {"submission": {"id": sub_id}, "data": {"email": ZOE}, "event": "form.submitted"}
+    run_id = _run(world, {"type": "form_event", "key": "k", "data": data}, submission_id=sub_id)
+    assert api.delete(f"/api/submissions/{sub_id}").status_code == 200
+    assert traces(sub_id)["revisions"] == 2 and IdempotencyKey.objects(submission_id=sub_id).count() == 1
+    with commands_sent() as sent:
+        assert world["editor"].post(f"/api/submissions/{sub_id}/purge").status_code == 200
+    assert gone(sub_id) and not IdempotencyKey.objects(submission_id=sub_id).count()
+    assert WorkflowRun.objects(id=run_id).count() == 0
+    filters = [
+        (cmd[name], filt)
+        for name, cmd in sent
+        if cmd.get(name) in REMOVED_FROM
+        for filt in ([cmd.get("filter") or {}] if name == "find" else [d["q"] for d in cmd.get("deletes", ())])
+    ]
+    assert len(filters) > 6 and [f for f in filters if not _index_served(*f)] == []
