@@ -102,9 +102,9 @@ def last_attempts(config_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 def _latest_log(config_id: str) -> dict[str, Any] | None:
     return PluginExecutionLog._get_collection().find_one(
-        {"config_id": config_id},
+        {"config_id": {"$eq": config_id}},  # (the (config_id, executed_at) index, newest first)
         {"status": 1, "executed_at": 1, "error_message": 1, "job_id": 1, "attempt": 1},
-        sort=[("executed_at", -1), ("_id", -1)],
+        sort=[("executed_at", -1)],
     )
 
 

@@ -65,13 +65,8 @@ def query_id(name: str) -> str | None:
     return raw
 
 
-def paginate(
-    queryset,
-    serialize: Callable[[Any], dict] | None = None,
-    serialize_page: Callable[[list[Any]], list[dict]] | None = None,
-) -> dict[str, Any]:
-    """Page through a queryset newest first; ``has_more`` instead of a total (counts are costly). Rows are
-    shown one by one with ``serialize``, or all at once with ``serialize_page`` (one read for the page)."""
+def page_args() -> tuple[int, int]:
+    """``page`` and ``per_page`` of a list's query string (400 when they are not numbers in range)."""
     try:
         page = page_number(request.args.get("page"))
     except PageError as err:
@@ -80,6 +75,17 @@ def paginate(
         per_page = min(MAX_PER_PAGE, max(1, int(request.args.get("per_page", 50))))
     except ValueError:
         raise APIError(400, "bad_request", "per_page must be a whole number.") from None
+    return page, per_page
+
+
+def paginate(
+    queryset,
+    serialize: Callable[[Any], dict] | None = None,
+    serialize_page: Callable[[list[Any]], list[dict]] | None = None,
+) -> dict[str, Any]:
+    """Page through a queryset newest first; ``has_more`` instead of a total (counts are costly). Rows are
+    shown one by one with ``serialize``, or all at once with ``serialize_page`` (one read for the page)."""
+    page, per_page = page_args()
     rows = list(
         queryset.order_by(*newest_first(queryset._document)).skip((page - 1) * per_page).limit(per_page + 1)
     )

@@ -60,7 +60,7 @@ def last_failure(settings: Mapping[str, Any], config_id: str) -> str | None:
     rows = (
         PluginExecutionLog._get_collection()
         .find(
-            {"config_id": config_id, "status": {"$in": ["failed", "timeout"]}},
+            {"config_id": {"$eq": config_id}, "status": {"$in": ["failed", "timeout"]}},
             {"status": 1, "response": 1, "executed_at": 1, "job_id": 1, "attempt": 1},
         )
         .sort("executed_at", -1)
@@ -153,7 +153,7 @@ def digest_lines(settings: Mapping[str, Any], workspace_id: str, now: float) -> 
         row["config_id"]
         for row in PluginExecutionLog._get_collection().find(
             {
-                "workspace_id": workspace_id,
+                "workspace_id": {"$eq": workspace_id},
                 "status": {"$in": ["failed", "timeout"]},
                 "executed_at": {"$gte": since},
             },

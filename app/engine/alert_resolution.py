@@ -56,7 +56,7 @@ def _recovered(alert: dict[str, Any], cfg: dict[str, Any] | None) -> bool:
     if alert.get("kind") != "failure_rate":
         return True
     latest = PluginExecutionLog._get_collection().find_one(
-        {"config_id": alert["config_id"], "executed_at": {"$gt": alert["created_at"]}},
+        {"config_id": {"$eq": alert["config_id"]}, "executed_at": {"$gt": alert["created_at"]}},
         {"status": 1},
         sort=[("executed_at", -1)],
     )

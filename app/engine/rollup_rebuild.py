@@ -67,7 +67,7 @@ def latest_logs() -> list[dict[str, Any]]:
     for cid, row in latest.items():
         log_doc = written_last.get(cid)
         if log_doc is None or as_datetime(log_doc.get("executed_at")) != _stored_time(row.get("at")):
-            log_doc = logs.find_one({"config_id": cid}, fields, sort=[("executed_at", -1), ("_id", -1)])
+            log_doc = logs.find_one({"config_id": {"$eq": cid}}, fields, sort=[("executed_at", -1)])
         if log_doc is not None:
             log_doc["executed_at"] = as_datetime(log_doc.get("executed_at")) or log_doc["_id"].generation_time
             found.append(log_doc)

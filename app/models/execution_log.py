@@ -41,7 +41,16 @@ class PluginExecutionLog(Document):
 
     meta = {
         "collection": "plugin_execution_logs",
-        "indexes": ["job_id", "config_id", "status", "form_id", "workspace_id", "executed_at"],
+        "indexes": [
+            "job_id",
+            ("config_id", "executed_at"),  # an integration's latest attempts (its health, alerts)
+            "status",
+            "form_id",
+            "executed_at",
+            # newest first per workspace and per form (app.models.newest: the API's list, the executions page)
+            ("workspace_id", "executed_at"),
+            ("form_id", "executed_at"),
+        ],
     }
 
     def to_dict(self) -> dict:

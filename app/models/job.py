@@ -66,7 +66,9 @@ class PluginJob(Document):
             "config_id",
             "submission_id",
             "form_id",
-            "workspace_id",
+            # newest first per workspace and per form (app.models.newest: the API's list, the executions page)
+            ("workspace_id", "created_at"),
+            ("form_id", "created_at"),
             {"fields": ["operation_id"], "sparse": True},
             # an operation's jobs in flight (engine.operations.inflight), one state at a time by equality
             {"fields": ["operation_id", "status"], "sparse": True},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.models import PluginExecutionLog, PluginJob
+from tests.support.commands import commands_sent
 
 
 def test_job_rows_show_and_find_their_submission(app, api, owner):
@@ -66,3 +67,83 @@ def test_a_pending_job_shows_when_its_next_attempt_is(app, api, owner):
     page = owner.get(f"/admin/jobs/{job_id}").text
     next_attempt = page.split("<dt>Next attempt</dt>")[1].split("</dd>")[0]
     assert "data-relative" in next_attempt and "data-absolute" in next_attempt and " UTC" in next_attempt
+
+
+FEW_PER_VALUE = {"submission_id", "job_id", "status"}  # (their rows are few, sorted after the read)
+
+
+def _served(collection, filt: dict, sort: dict | None) -> bool:
+    """A read the store answers from an index: equality on an index's leading field, and newest first along
+    that index's next field (or on a field with few rows per value); or by ids. Not a range of ids, nor a
+    ``$in`` on another field."""
+    indexes = [[key for key, _ in index["key"]] for index in collection.index_information().values()]
+    sort_on = next(iter(sort or {}), None)
+    if "_id" in filt:  # (by id: served, a range of ids is not)
+        return not isinstance(filt["_id"], dict) or set(filt["_id"]) <= {"$eq", "$in"}
+    return any(
+        any(
+            keys[0] == field
+            # (plain equality is served by a single-field index only; ``$eq`` by a compound one too)
+            and (set(cond) == {"$eq"} if isinstance(cond, dict) else len(keys) == 1)
+            and (sort_on is None or field in FEW_PER_VALUE or keys[1:2] == [sort_on])
+            for keys in indexes
+        )
+        for field, cond in filt.items()
+    )
+
+
+def test_the_executions_lists_read_jobs_and_attempts_by_index_whatever_the_filters(app, api, owner):
+    """Every list of the executions page reads jobs and attempts by an index, one read per form (or per
+    submission, or per waiting state), newest first: a read across forms, or by a time range, is a walk of
+    every job the instance holds on the embedded store (56 s at 600,000 jobs, holding the store)."""
+    forms = [api.create_form(name, [{"name": "email", "type": "email"}]) for name in ("Orders", "Leads")]
+    configs = [api.add_plugin(f["id"], "webhook", {"url": "http://127.0.0.1:9/hook"}) for f in forms]
+    subs = [api.submit(f["id"], {"email": f"{n}@example.com"}) for n, f in zip(("ada", "grace"), forms, strict=True)]
+    with app.app_context():
+        job = PluginJob.objects.get(id=subs[0]["jobs"][0])
+        job.update(status="failed")
+        PluginExecutionLog(
+            job_id=str(job.id), config_id=job.config_id, form_id=job.form_id, workspace_id=job.workspace_id,
+            submission_id=job.submission_id, attempt=1, status="failed", error_type="permanent",
+        ).save()
+        db = PluginJob._get_collection().database
+    urls = [
+        "/admin/executions",
+        "/admin/executions?range=all&view=attempts",
+        f"/admin/executions?form_id={forms[0]['id']}&status=failed",
+        f"/admin/executions?config_id={configs[1]['id']}&range=24h&to=2100-01-01",
+        "/admin/executions?status=pending",
+        "/admin/executions?status=delayed",
+        "/admin/executions?q=ada",
+        f"/admin/executions?q={subs[1]['id']}&view=attempts",
+    ]
+    urls += [  # the pages that show a submission's deliveries and an integration's health
+        f"/admin/submissions/{subs[0]['id']}",
+        f"/admin/forms/{forms[0]['id']}",
+    ]
+    urls += [  # the JSON API's lists of the same
+        "/api/jobs",
+        f"/api/jobs?form_id={forms[0]['id']}&status=failed",
+        f"/api/jobs?submission_id={subs[1]['id']}",
+        "/api/logs?status=failed",
+        f"/api/logs?job_id={job.id}",
+        f"/api/logs?config_id={configs[0]['id']}&per_page=5&page=3",
+    ]
+    for url in urls:
+        with commands_sent() as sent:
+            assert (owner if url.startswith("/admin") else api).get(url).status_code == 200, url
+        reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] in JOB_COLLECTIONS]
+        assert reads, url
+        walks = [r for r in reads if not _served(db[r["find"]], r.get("filter") or {}, r.get("sort"))]
+        assert walks == [], url
+    page = owner.get("/admin/executions?q=ada").text
+    assert f"/admin/submissions/{subs[0]['id']}" in page and f"/admin/submissions/{subs[1]['id']}" not in page
+    listed = api.get("/api/jobs").json["items"]
+    assert [j["id"] for j in listed] == [subs[1]["jobs"][0], subs[0]["jobs"][0]]  # newest first, both forms
+    assert [j["id"] for j in api.get(f"/api/jobs?form_id={forms[0]['id']}&status=failed").json["items"]] == [
+        subs[0]["jobs"][0]
+    ]
+    assert [log["job_id"] for log in api.get("/api/logs?status=failed").json["items"]] == [str(job.id)]
+
+
+JOB_COLLECTIONS = {"plugin_jobs", "plugin_execution_logs"}

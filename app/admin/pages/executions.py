@@ -10,7 +10,6 @@ from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from bson import ObjectId
 from flask import current_app, render_template, request
 
 from app.admin import access, bp, health
@@ -26,10 +25,10 @@ from app.models import (
     PluginJob,
     Submission,
     WorkflowRun,
-    newest_first,
     parse_object_id,
     utcnow,
 )
+from app.models.newest import TooFarBack, newest_rows
 
 PER_PAGE = 25
 RANGES = {
@@ -42,23 +41,19 @@ RANGES = {
 DELAYED = "delayed"  # pending jobs held by an open circuit or a back-off (app.admin.health)
 VIEWS = {"jobs": [s.value for s in JobStatus] + [DELAYED], "attempts": [s.value for s in LogStatus]}
 FILTERS = ("view", "status", "form_id", "config_id", "range", "from", "to", "q")
-MATCHED_SUBMISSIONS = 1000  # a search by value looks at most at this many matching submissions
+MATCHED_SUBMISSIONS = 1000  # a search by value looks at most at this many matching submissions (a read each)
+WAITING = {JobStatus.PENDING.value, JobStatus.RUNNING.value, DELAYED}
 
 
-def _id_range(args: dict[str, str]) -> dict[str, ObjectId]:
-    """Ids carry their creation time: the time range becomes an ``_id`` range."""
-    bounds: dict[str, ObjectId] = {}
+def _time_range(args: dict[str, str]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The range's start (from ``range`` unless ``from`` is given) and end (a date: up to its end), UTC."""
     start, end = time_arg("from"), time_arg("to")
     hours = RANGES.get(args["range"], RANGES["all"])[1]
     if start is None and hours is not None:
         start = utcnow() - dt.timedelta(hours=hours)
-    if start is not None:
-        bounds["$gte"] = ObjectId.from_datetime(start.replace(tzinfo=dt.UTC))
-    if end is not None:
-        if len(request.args.get("to", "")) == 10:  # a date: up to its end
-            end += dt.timedelta(days=1)
-        bounds["$lt"] = ObjectId.from_datetime(end.replace(tzinfo=dt.UTC))
-    return bounds
+    if end is not None and len(request.args.get("to", "")) == 10:  # a date: up to its end
+        end += dt.timedelta(days=1)
+    return start, end
 
 
 def _args() -> dict[str, str]:
@@ -72,24 +67,44 @@ def _args() -> dict[str, str]:
     return args
 
 
-def _query(args: dict[str, str], form_ids: list[str]) -> dict[str, Any]:
-    query: dict[str, Any] = {"form_id": {"$in": form_ids}}
+def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int) -> list[Any]:
+    """The page's rows (one more than a page: whether there are more), newest first, each read served by an
+    index (app.models.newest): per form, or per submission (a search), or per waiting state. TooFarBack
+    past the rows a list reaches."""
+    time_field = "created_at" if model is PluginJob else "executed_at"
+    where: dict[str, Any] = {}
     if args["form_id"]:
         access.form_or_404(args["form_id"])
-        query["form_id"] = args["form_id"]
+        form_ids = [args["form_id"]]
     if args["config_id"]:
         access.config_or_404(args["config_id"])
-        query["config_id"] = args["config_id"]
+        where["config_id"] = {"$eq": args["config_id"]}
+    anchors = [("form_id", form_id) for form_id in form_ids]
     if args["status"] == DELAYED:
-        config_ids = [query["config_id"]] if args["config_id"] else list(_configs_of(form_ids))
-        query.update(health.delayed_match(health.held_among(config_ids), time.time()))
+        config_ids = [args["config_id"]] if args["config_id"] else list(_configs_of(form_ids))
+        where.update(health.delayed_match(health.held_among(config_ids), time.time()))
     elif args["status"]:
-        query["status"] = args["status"]
-    if bounds := _id_range(args):
-        query["_id"] = bounds
+        where["status"] = {"$eq": args["status"]}
+    if args["status"] in WAITING:  # (few: read by their state, not by walking each form's rows)
+        anchors = [("status", where.pop("status")["$eq"])]
+        where["form_id"] = {"$in": form_ids}
+    start, end = _time_range(args)
+    if end is not None:
+        where[time_field] = {"$lt": end}
     if args["q"]:
-        query["submission_id"] = {"$in": _submissions_matching(args["q"], form_ids)}
-    return query
+        submission_ids = _submissions_matching(args["q"], form_ids)
+        if model is PluginJob:
+            anchors = [("submission_id", sid) for sid in submission_ids]
+        else:  # (logs are found by their job)
+            jobs = PluginJob._get_collection()
+            anchors = [
+                ("job_id", str(job["_id"]))
+                for sid in submission_ids
+                for job in jobs.find({"submission_id": {"$eq": sid}}, {"_id": 1})
+            ]
+    skip = (page - 1) * PER_PAGE
+    docs = newest_rows(model._get_collection(), anchors, time_field, where, skip, PER_PAGE + 1, since=start)
+    return [model._from_son(doc) for doc in docs]
 
 
 def _configs_of(form_ids: list[str]) -> list[str]:
@@ -100,8 +115,9 @@ def _configs_of(form_ids: list[str]) -> list[str]:
 
 def _submissions_matching(q: str, form_ids: list[str]) -> list[str]:
     """A submission id, or the ids of the (latest) submissions whose values contain these words."""
-    if parse_object_id(q) is not None:
-        return [q]
+    if (oid := parse_object_id(q)) is not None:  # (a submission of one of these forms)
+        doc = Submission._get_collection().find_one({"_id": oid}, {"form_id": 1})
+        return [q] if doc is not None and doc.get("form_id") in form_ids else []
     with turn_for(visible_workspace_ids()):  # (a heavy read: app.admin.read_gate)
         found = matching(Filters(q=q), form_ids, limit=SCAN_LIMIT, share=current_app.config["EXPORT_SHARE"])
         return [str(doc["_id"]) for doc in islice(found, MATCHED_SUBMISSIONS)]
@@ -119,10 +135,8 @@ def _permanently_failed(rows: list) -> set[str]:
     failed = [str(r.id) for r in rows if getattr(r, "status", None) == JobStatus.FAILED.value]
     if not failed:
         return set()
-    logs = PluginExecutionLog._get_collection().find(
-        {"job_id": {"$in": failed}, "error_type": "permanent"}, {"job_id": 1}
-    )
-    return {d["job_id"] for d in logs}
+    logs = PluginExecutionLog._get_collection()  # (by equality: a $in on job_id walks every log held)
+    return {job_id for job_id in failed if logs.find_one({"job_id": {"$eq": job_id}, "error_type": "permanent"})}
 
 
 @bp.get("/executions")
@@ -138,13 +152,11 @@ def executions():
     }
     model = PluginJob if args["view"] == "jobs" else PluginExecutionLog
     page = page_arg()
-    query = _query(args, list(forms))
-    docs = list(
-        model.objects(__raw__=query)
-        .order_by(*newest_first(model))
-        .skip((page - 1) * PER_PAGE)
-        .limit(PER_PAGE + 1)
-    )
+    too_far = None
+    try:
+        docs = _rows(args, list(forms), model, page)
+    except TooFarBack as err:
+        docs, too_far = [], str(err)
     has_more = len(docs) > PER_PAGE
     docs = docs[:PER_PAGE]
     job_status = {}
@@ -164,6 +176,7 @@ def executions():
         job_status=job_status,
         summaries=_submission_summaries(docs, forms),
         permanent=_permanently_failed(docs) if args["view"] == "jobs" else set(),
+        too_far=too_far,
         page=page,
         has_more=has_more,
         page_args=page_args,

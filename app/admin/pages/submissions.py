@@ -194,8 +194,8 @@ class Delivery:
 def _deliveries(sub: Submission, configs: dict[str, PluginConfig]) -> list[Delivery]:
     jobs = list(PluginJob.objects(submission_id=str(sub.id)).order_by("created_at", "id"))
     logs: dict[str, list[PluginExecutionLog]] = {str(j.id): [] for j in jobs}
-    for entry in PluginExecutionLog.objects(job_id__in=list(logs)).order_by("attempt", "executed_at"):
-        logs[entry.job_id].append(entry)
+    for job_id, entries in logs.items():  # (by equality: a $in on job_id walks every log held)
+        entries += PluginExecutionLog.objects(__raw__={"job_id": {"$eq": job_id}}).order_by("attempt", "executed_at")
     return [Delivery(j, configs.get(j.config_id), logs[str(j.id)]) for j in jobs]
 
 
