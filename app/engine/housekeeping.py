@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pymongo
+
 from app import db
 from app.engine import (
     alert_delivery,
@@ -27,6 +29,8 @@ from app.engine import (
     workflow_schedule,
 )
 from app.models.idempotency import purge_expired
+
+INDEX_BUILD_SECONDS = 3600.0
 
 if TYPE_CHECKING:
     from app.engine.scheduler import Scheduler
@@ -82,7 +86,10 @@ def maintain(s: Scheduler) -> None:
     """Ensure indexes, purge expired idempotency keys, finish half-done dispatches."""
     cfg = s.app.config
     if not s.state.indexes_ok:
-        db.ensure_indexes()
+        # (an index new in this version is built over what the store holds: minutes at millions of jobs on
+        # the embedded store, past any request's deadline, which a start-up's first try keeps to)
+        with pymongo.timeout(INDEX_BUILD_SECONDS):
+            db.ensure_indexes()
         s.state.indexes_ok = True
     purge_expired()
     if dispatch.sweep(cfg["MAX_ATTEMPTS"], cfg["SWEEP_MIN_AGE"], s.app):

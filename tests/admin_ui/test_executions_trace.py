@@ -147,3 +147,21 @@ def test_the_executions_lists_read_jobs_and_attempts_by_index_whatever_the_filte
 
 
 JOB_COLLECTIONS = {"plugin_jobs", "plugin_execution_logs"}
+
+
+def test_the_forms_list_reads_each_form_s_newest_and_count_along_its_index(app, api, owner):
+    """The forms list: each form's latest submission and its capped count, read along the (form_id, deleted,
+    sort_key) index (newest first by ``created_at`` was a sort of every submission of the form)."""
+    form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    for n in range(3):
+        api.submit(form["id"], {"email": f"p{n}@example.com"})
+    with commands_sent() as sent:
+        page = owner.get("/admin/forms")
+    assert page.status_code == 200
+    reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "submissions"]
+    assert len(reads) == 2 and all(
+        cmd["filter"] == {"form_id": {"$eq": form["id"]}, "deleted": {"$eq": False}}
+        and list(cmd["sort"]) == ["sort_key"]
+        for cmd in reads
+    ), reads
+    assert ">3<" in page.text.replace(" ", "")

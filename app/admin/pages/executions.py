@@ -77,7 +77,8 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
         access.form_or_404(args["form_id"])
         form_ids = [args["form_id"]]
     if args["config_id"]:
-        access.config_or_404(args["config_id"])
+        _, form = access.config_or_404(args["config_id"])
+        form_ids = [fid for fid in form_ids if fid == str(form.id)]  # (its form's rows only: not every form's)
         where["config_id"] = {"$eq": args["config_id"]}
     anchors = [("form_id", form_id) for form_id in form_ids]
     if args["status"] == DELAYED:

@@ -28,22 +28,21 @@ class FormRow:
     last_activity: Any
 
 
-def _capped_count(queryset) -> str:
-    n = len(list(queryset.only("id").limit(COUNT_CAP + 1)))
-    return f"{COUNT_CAP}+" if n > COUNT_CAP else str(n)
-
-
 def _row(form: Form, names: dict[str, str]) -> FormRow:
     fid = str(form.id)
-    latest = Submission.objects(form_id=fid).only("created_at").order_by(*newest_first(Submission)).first()
+    # (both reads along the (form_id, deleted, sort_key) index: newest first, whatever the form holds)
+    live = {"form_id": {"$eq": fid}, "deleted": {"$eq": False}}
+    coll = Submission._get_collection()
+    latest = coll.find_one(live, {"created_at": 1}, sort=[("sort_key", -1)])
+    n = len(list(coll.find(live, {"_id": 1}, sort=[("sort_key", -1)], limit=COUNT_CAP + 1)))
     last = max(
-        (t for t in (as_datetime(form.updated_at), as_datetime(latest.created_at) if latest else None) if t),
+        (t for t in (as_datetime(form.updated_at), as_datetime(latest["created_at"]) if latest else None) if t),
         default=None,
     )
     return FormRow(
         form=form,
         workspace=names.get(form.workspace_id or "", ""),
-        submissions=_capped_count(Submission.objects(form_id=fid, deleted=False)),
+        submissions=f"{COUNT_CAP}+" if n > COUNT_CAP else str(n),
         integrations=PluginConfig.objects(form_id=fid).count(),
         last_activity=last,
     )
