@@ -79,6 +79,12 @@ def time_key(moment: dt.datetime) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
 
 
+def live_newest(form_id: str) -> tuple[dict[str, Any], list[tuple[str, int]]]:
+    """The query and sort listing a form's live (not deleted) submissions newest first, along the (form_id,
+    deleted, sort_key) index at any size (by ``created_at``, every submission of the form is sorted)."""
+    return {"form_id": {"$eq": form_id}, "deleted": {"$eq": False}}, [("sort_key", -1)]
+
+
 def sort_key(created_at: dt.datetime, submission_id: Any) -> str:
     return time_key(created_at) + str(submission_id)
 

@@ -149,19 +149,22 @@ def test_the_executions_lists_read_jobs_and_attempts_by_index_whatever_the_filte
 JOB_COLLECTIONS = {"plugin_jobs", "plugin_execution_logs"}
 
 
-def test_the_forms_list_reads_each_form_s_newest_and_count_along_its_index(app, api, owner):
-    """The forms list: each form's latest submission and its capped count, read along the (form_id, deleted,
-    sort_key) index (newest first by ``created_at`` was a sort of every submission of the form)."""
+def test_the_form_pages_read_the_newest_submissions_along_their_index(app, api, owner):
+    """The forms list (each form's latest submission and its capped count), a form's page and an
+    integration's page (their latest submissions) read along the (form_id, deleted, sort_key) index: newest
+    first by ``created_at`` was a sort of every submission of the form (0.3 s at 100,000)."""
     form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    config = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
     for n in range(3):
         api.submit(form["id"], {"email": f"p{n}@example.com"})
-    with commands_sent() as sent:
-        page = owner.get("/admin/forms")
-    assert page.status_code == 200
-    reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "submissions"]
-    assert len(reads) == 2 and all(
-        cmd["filter"] == {"form_id": {"$eq": form["id"]}, "deleted": {"$eq": False}}
-        and list(cmd["sort"]) == ["sort_key"]
-        for cmd in reads
-    ), reads
-    assert ">3<" in page.text.replace(" ", "")
+    for url in ("/admin/forms", f"/admin/forms/{form['id']}", f"/admin/integrations/{config['id']}"):
+        with commands_sent() as sent:
+            page = owner.get(url)
+        assert page.status_code == 200
+        sorted_reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "submissions" and "sort" in cmd]
+        assert sorted_reads and all(
+            cmd["filter"] == {"form_id": {"$eq": form["id"]}, "deleted": {"$eq": False}}
+            and list(cmd["sort"]) == ["sort_key"]
+            for cmd in sorted_reads
+        ), (url, sorted_reads)
+        assert "p2@example.com" in page.text or url == "/admin/forms"

@@ -10,8 +10,9 @@ from flask import render_template, request
 
 from app.admin import access, bp, health, snippets, stats
 from app.admin.submission_search import viewer_zone, zone_name
-from app.models import DataRemoval, Form, PluginConfig, PluginJob, Submission, as_datetime, newest_first
+from app.models import DataRemoval, Form, PluginConfig, PluginJob, Submission, as_datetime
 from app.models.form import FIELD_TYPES
+from app.models.search_terms import live_newest
 from app.services import services
 
 COUNT_CAP = 1000  # counting is slow on the embedded store: "1000+" past this
@@ -30,11 +31,10 @@ class FormRow:
 
 def _row(form: Form, names: dict[str, str]) -> FormRow:
     fid = str(form.id)
-    # (both reads along the (form_id, deleted, sort_key) index: newest first, whatever the form holds)
-    live = {"form_id": {"$eq": fid}, "deleted": {"$eq": False}}
+    live, newest = live_newest(fid)
     coll = Submission._get_collection()
-    latest = coll.find_one(live, {"created_at": 1}, sort=[("sort_key", -1)])
-    n = len(list(coll.find(live, {"_id": 1}, sort=[("sort_key", -1)], limit=COUNT_CAP + 1)))
+    latest = coll.find_one(live, {"created_at": 1}, sort=newest)
+    n = len(list(coll.find(live, {"_id": 1}, sort=newest, limit=COUNT_CAP + 1)))
     last = max(
         (t for t in (as_datetime(form.updated_at), as_datetime(latest["created_at"]) if latest else None) if t),
         default=None,
@@ -98,8 +98,9 @@ def _cards(form: Form) -> list[Card]:
 def _submissions(form: Form) -> tuple[list[Submission], dict[str, dict[str, PluginJob]], bool]:
     """The latest submissions (newest first), their jobs by config, and whether there are more
     (the submissions browser lists them all)."""
-    query = Submission.objects(form_id=str(form.id), deleted=False)
-    subs = list(query.order_by(*newest_first(Submission)).limit(SUBMISSIONS_PER_PAGE + 1))
+    live, newest = live_newest(str(form.id))
+    docs = Submission._get_collection().find(live, sort=newest, limit=SUBMISSIONS_PER_PAGE + 1)
+    subs = [Submission._from_son(doc) for doc in docs]
     older = len(subs) > SUBMISSIONS_PER_PAGE
     subs = subs[:SUBMISSIONS_PER_PAGE]
     jobs: dict[str, dict[str, PluginJob]] = {str(s.id): {} for s in subs}

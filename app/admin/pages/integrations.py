@@ -14,7 +14,8 @@ from app.api.plugins import config_json
 from app.api.preview import build_preview
 from app.api.util import json_body
 from app.errors import APIError, api_error_response
-from app.models import Form, Submission, newest_first
+from app.models import Form, Submission
+from app.models.search_terms import live_newest
 from app.services import services
 
 RECENT = 10  # submissions offered for the preview
@@ -27,10 +28,11 @@ def _editable(form: Form) -> None:
 
 def _recent(form: Form) -> list[dict[str, str]]:
     """The form's latest submissions, for the preview's choice."""
-    subs = Submission.objects(form_id=str(form.id), deleted=False).order_by(*newest_first(Submission))
+    live, newest = live_newest(str(form.id))
+    docs = Submission._get_collection().find(live, {"data": 1, "created_at": 1}, sort=newest, limit=RECENT)
     return [
-        {"id": str(s.id), "label": f"{summary(s.data, form) or s.id} · {when(s.created_at)}"}
-        for s in subs.only("id", "data", "created_at").limit(RECENT)
+        {"id": str(d["_id"]), "label": f"{summary(d.get('data'), form) or d['_id']} · {when(d.get('created_at'))}"}
+        for d in docs
     ]
 
 
