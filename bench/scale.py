@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pymongo
 import requests
 from bson import ObjectId
 
@@ -462,7 +463,7 @@ def _new_form(h: Harness, db: str) -> str:
 
 def _pages(seeded: Seeded) -> list[tuple[str, str, str, float, Callable[[int], str] | None]]:
     """(key, label, url, target ms, vary) of every timed page."""
-    big = f"/admin/forms/{seeded.big_form}/submissions"
+    big, runs = f"/admin/forms/{seeded.big_form}/submissions", "/admin/executions"
     ids, emails = seeded.sample_ids or [""], seeded.sample_emails or [""]
     middle = utcnow() - SPAN / 2
     day = lambda k: (middle + dt.timedelta(days=k)).date().isoformat()  # noqa: E731
@@ -484,6 +485,16 @@ def _pages(seeded: Seeded) -> list[tuple[str, str, str, float, Callable[[int], s
             500,
             lambda k: f"?field=city&value={CITIES[k % len(CITIES)]}",
         ),
+        # the pages that list jobs and attempts, and those around a form (issue 22: "every page")
+        ("executions", "executions, newest jobs", "/admin/executions", 300, None),
+        ("executions_failed", "executions, failed, any time", f"{runs}?status=failed&range=all", 300, None),
+        ("executions_100", "executions, page 100", f"{runs}?range=all&page=100", 300, None),
+        ("attempts", "attempts of the big form", f"{runs}?view=attempts&form_id={seeded.big_form}", 300, None),
+        ("api_jobs", "API jobs list", "/api/jobs", 300, None),
+        ("api_logs", "API logs of the big form", f"/api/logs?form_id={seeded.big_form}", 300, None),
+        ("form_page", "the big form's page", f"/admin/forms/{seeded.big_form}", 300, None),
+        ("forms_list", "forms list", "/admin/forms", 300, None),
+        ("submission_page", "a submission's page", "/admin/submissions/", 300, lambda k: ids[k % len(ids)]),
         ("dashboard", "dashboard", "/admin/", 300, None),
         ("summary", "results summary (big form)", f"/admin/forms/{seeded.big_form}/summary", 300, None),
         ("summary_year", "results summary, last year", f"/admin/forms/{seeded.big_form}/summary", 300, year),
@@ -589,6 +600,10 @@ def run_scale(s: ScaleSettings, workdir: Path) -> Report:
         if marker.exists():
             seeded = Seeded(**json.loads(marker.read_text()))
             print(f"reusing the store seeded in {workdir}", flush=True)
+            started = time.monotonic()
+            with pymongo.timeout(3600):  # (indexes this version added: minutes over millions of rows)
+                build_indexes(h.mongo[DB])
+            print(f"    indexes ensured in {time.monotonic() - started:,.0f} s", flush=True)
             if not has_figures(h.mongo[DB]):  # (seeded before figures and rollups: derive them now)
                 took, derived = derive(h.mongo[DB], h.store.uri, DB, seeded.forms, str(h.workdir / "rebuild"))
                 print(f"    derived figures and rollups: {took} {derived}", flush=True)
