@@ -4,6 +4,8 @@ newest row; the script (static/data.js) asks now and then for the rows after it 
 
 from __future__ import annotations
 
+import heapq
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,7 +14,7 @@ from flask import abort, request, url_for
 from app.admin.columns import Columns
 from app.admin.submission_search import KEY, PER_PAGE, Filters
 from app.models import Form, Submission, utcnow
-from app.models.search_terms import time_key
+from app.models.search_terms import live_newest, time_key
 
 KEY_PAD = "0" * 24  # a key of a time, before any id of that time
 
@@ -42,9 +44,15 @@ def key_arg() -> str:
 
 
 def newer_than(key: str, form_ids: list[str]) -> list[dict[str, Any]]:
-    """The submissions of these forms received after ``key``, newest first, at most a page."""
-    query = {"form_id": {"$in": form_ids}, "deleted": False, "sort_key": {"$gt": key}}
-    return list(Submission._get_collection().find(query, sort=[("sort_key", -1)], limit=PER_PAGE))
+    """The submissions of these forms received after ``key``, newest first, at most a page: a read per form
+    along its index, merged (a ``$in`` over forms walked every submission held, on every poll of every open
+    browser: 0.2 s at 200,000)."""
+    coll = Submission._get_collection()
+    reads = []
+    for form_id in form_ids:
+        live, newest = live_newest(form_id)
+        reads.append(coll.find({**live, "sort_key": {"$gt": key}}, sort=newest, limit=PER_PAGE))
+    return list(islice(heapq.merge(*reads, key=lambda doc: doc["sort_key"], reverse=True), PER_PAGE))
 
 
 def url(filters: Filters, columns: Columns, key: str, form: Form | None) -> str:
