@@ -150,10 +150,9 @@ def jobs_of(coll: Collection, docs: list[dict], error: BaseException | None) -> 
     if not is_duplicate(error):
         raise error
     mine = {d["_id"] for d in docs}
-    existing = coll.find(
-        {"dispatch_key": {"$in": [d["dispatch_key"] for d in docs]}},
-        {"plugin_id": 1, "config_id": 1, "operation_id": 1},
-    )
+    fields = {"plugin_id": 1, "config_id": 1, "operation_id": 1}
+    # (a read per key, by equality: a $in on dispatch_key walks every job held on nx-27017)
+    existing = [row for d in docs for row in coll.find({"dispatch_key": {"$eq": d["dispatch_key"]}}, fields)]
     return [{**d, "new": d["_id"] in mine} for d in existing]
 
 

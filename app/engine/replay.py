@@ -24,7 +24,8 @@ class Replay:
     ``since``, ``until``."""
 
     def query(self, params: dict[str, Any]) -> tuple[Collection, dict[str, Any]]:
-        filt: dict[str, Any] = {"workspace_id": params["workspace_id"], "status": {"$in": params["statuses"]}}
+        # (``$eq``: the workspace's jobs along the (workspace_id, created_at) index)
+        filt: dict[str, Any] = {"workspace_id": {"$eq": params["workspace_id"]}, "status": {"$in": params["statuses"]}}
         for name in ("config_id", "form_id"):
             if params.get(name):
                 filt[name] = params[name]
