@@ -27,7 +27,7 @@ from app.admin.export import paced
 from app.admin.query_args import page_arg
 from app.engine import indexer
 from app.models import Form, Submission, SubmissionTerm, parse_object_id
-from app.models.search_terms import submission_of, term_key, text_of, time_key, words, words_of
+from app.models.search_terms import submission_of, term_key, text_of, time_key, unindexed, words, words_of
 
 PER_PAGE = 25
 SCAN_LIMIT = 5_000  # candidates a page reads and tests in Python before it stops and says so
@@ -214,17 +214,6 @@ class _Budget:
             return False
         self.left -= 1
         return True
-
-
-def _unindexed(form_id: str) -> bool:
-    """Whether the form holds submissions stored before the search index (no ``sort_key`` yet)."""
-    coll = Submission._get_collection()
-    return any(
-        coll.find_one(
-            {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}, "sort_key": {"$eq": None}}, {"_id": 1}
-        )
-        for deleted in (False, True)
-    )
 
 
 def _by_key(
@@ -445,7 +434,7 @@ class _Search:
         f = self.filters
         if parse_object_id(f.q) is not None:
             return islice(iter(_by_id(f, self.form_ids, fields)), skip, None)
-        self.legacy = any(_unindexed(fid) for fid in self.form_ids)
+        self.legacy = any(unindexed(Submission._get_collection(), fid) for fid in self.form_ids)
         if self.legacy:
             rejects = self.budget.limit if f.active else 0  # (without filters every row read is shown)
             cap = None if self.budget.limit is None else skip + rejects + want

@@ -79,6 +79,17 @@ def time_key(moment: dt.datetime) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + f"{moment.microsecond // 1000:03d}"
 
 
+def unindexed(coll: Any, form_id: str) -> bool:
+    """Whether the form holds submissions (in ``coll``) stored before the search index (no ``sort_key`` yet:
+    ``flask reindex-submissions`` gives them one); reads by ``sort_key`` miss them meanwhile."""
+    return any(
+        coll.find_one(
+            {"form_id": {"$eq": form_id}, "deleted": {"$eq": deleted}, "sort_key": {"$eq": None}}, {"_id": 1}
+        )
+        for deleted in (False, True)
+    )
+
+
 def live_newest(form_id: str) -> tuple[dict[str, Any], list[tuple[str, int]]]:
     """The query and sort listing a form's live (not deleted) submissions newest first, along the (form_id,
     deleted, sort_key) index at any size (by ``created_at``, every submission of the form is sorted)."""

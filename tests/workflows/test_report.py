@@ -15,6 +15,7 @@ from app.engine.host_steps import expire_files, save_file, with_files
 from app.engine.report_steps import window_bounds
 from app.engine.workflow_schedule import fire_due
 from app.models import Submission, Workflow, WorkflowFile
+from app.models.search_terms import sort_key
 from tests.admin_api.conftest import people  # noqa: F401  (a fixture)
 from tests.conftest import Api
 from tests.plugins.conftest import certs, smtp, trust  # noqa: F401  (fixtures)
@@ -27,9 +28,16 @@ def _utc(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
-def _submission(form: dict, at: str, deleted: bool = False, email: str = "a@example.com") -> None:
+def _submission(
+    form: dict, at: str, deleted: bool = False, email: str = "a@example.com", indexed: bool = True
+) -> None:
+    """A submission as the intake stores it (``indexed``: with its ``sort_key``; without, as stored before
+    the search index)."""
+    sub_id, created = ObjectId(), dt.datetime.fromisoformat(at)
     Submission._get_collection().insert_one(
         {
+            "_id": sub_id,
+            **({"sort_key": sort_key(created, sub_id)} if indexed else {}),
             "form_id": form["id"],
             "workspace_id": form.get("workspace_id"),
             "data": {"email": email, "name": "=cmd()"},
@@ -67,7 +75,12 @@ def report_steps(form_id: str, mail: dict) -> list[dict]:
     ]
 
 
-def test_the_scheduled_report_mails_yesterdays_submissions_in_the_schedules_zone_as_a_csv(make_app, smtp):  # noqa: F811
+@pytest.mark.parametrize("indexed", [True, False])
+def test_the_scheduled_report_mails_yesterdays_submissions_in_the_schedules_zone_as_a_csv(
+    make_app,
+    smtp,  # noqa: F811
+    indexed,
+):
     app = make_app(SCHEDULER_ENABLED=True, WORKFLOW_SCHEDULE_INTERVAL=3600)  # fired below, by a set clock
     api = Api(app.test_client())
     form = api.create_form("Leads", FIELDS)
@@ -75,11 +88,11 @@ def test_the_scheduled_report_mails_yesterdays_submissions_in_the_schedules_zone
     # 1 June in Berlin (UTC+2) is 31 May 22:00 UTC to 1 June 22:00 UTC
     inside = ["2026-05-31T22:30:00", "2026-06-01T12:00:00", "2026-06-01T21:59:59"]
     for at in inside:
-        _submission(form, at)
+        _submission(form, at, indexed=indexed)
     for at in ("2026-05-31T21:59:59", "2026-06-01T22:00:00"):  # 23:59 on 31 May, 00:00 on 2 June in Berlin
-        _submission(form, at)
-    _submission(form, "2026-06-01T10:00:00", deleted=True)
-    _submission(other, "2026-06-01T10:00:00")
+        _submission(form, at, indexed=indexed)
+    _submission(form, "2026-06-01T10:00:00", deleted=True, indexed=indexed)
+    _submission(other, "2026-06-01T10:00:00", indexed=indexed)
     wf = create_workflow(
         api,
         {"type": "schedule", "cron": "0 8 * * *", "timezone": BERLIN},
