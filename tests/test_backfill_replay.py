@@ -11,9 +11,10 @@ import pymongo
 import pytest
 from bson import ObjectId
 
-from app.engine import operations
+from app.engine import backfill, operations
 from app.engine.dispatch import event_key
 from app.models import PluginJob, Submission, utcnow
+from app.models.search_terms import search_fields
 from tests.support.procs import AppProcess, admin_session, app_env
 from tests.support.seed import insert_many
 from tests.support.sink import Reply
@@ -22,8 +23,11 @@ from tests.support.wait import wait_until
 FIELDS = [{"name": "email", "type": "email"}, {"name": "budget", "type": "number"}]
 
 
-def _insert_submissions(form: dict, count: int, start: dt.datetime | None = None) -> list[ObjectId]:
-    """Submissions as the intake writes them, straight into the store (fast for large counts)."""
+def _insert_submissions(
+    form: dict, count: int, start: dt.datetime | None = None, indexed: bool = True
+) -> list[ObjectId]:
+    """Submissions as the intake writes them (``indexed``: with their place in the search index; without,
+    as stored before it), straight into the store (fast for large counts)."""
     start = start or utcnow() - dt.timedelta(days=30)
     docs = [
         {
@@ -40,6 +44,8 @@ def _insert_submissions(form: dict, count: int, start: dt.datetime | None = None
         }
         for i in range(count)
     ]
+    for doc in docs if indexed else ():
+        doc.update(search_fields(doc))
     insert_many(Submission._get_collection(), docs)
     return [d["_id"] for d in docs]
 
@@ -118,12 +124,16 @@ def test_a_backfill_of_10000_submissions_counts_exactly_and_skips_those_with_a_j
     assert len(per_submission) == 10_000 and set(per_submission.values()) == {1}
 
 
-def test_a_backfill_window_and_conditions_choose_the_submissions(api, app):
+@pytest.mark.parametrize(("indexed", "page"), [(True, 2), (True, 5000), (False, 5000)])
+def test_a_backfill_window_and_conditions_choose_the_submissions(api, app, monkeypatch, indexed, page):
+    """Whether its submissions are read page by page along the search index (pages smaller than the
+    window included) or, stored before the index, at once by time."""
+    monkeypatch.setattr(backfill, "SCAN_PAGE", page)
     form = api.create_form("Leads", FIELDS)
     hook = _hook(api, form, conditions={"rules": [{"field": "budget", "op": "gte", "value": 5}]})
     start = dt.datetime(2026, 1, 1)
     with app.app_context():
-        _insert_submissions(form, 20, start=start)  # one a minute from 00:00
+        _insert_submissions(form, 20, start=start, indexed=indexed)  # one a minute from 00:00
     window = {"since": "2026-01-01T00:03:00Z", "until": "2026-01-01T00:10:00Z"}
     assert _preview(api, f"/api/plugin-configs/{hook['id']}/backfill", window, app) == 7
     op_id = api.post(f"/api/plugin-configs/{hook['id']}/backfill", window).json["id"]

@@ -45,6 +45,7 @@ RUNNING = OperationStatus.RUNNING.value
 FORGET = {"params.private": ""}
 LIVE_STATES = [JobStatus.PENDING.value, JobStatus.RUNNING.value]
 CHUNK = 1000  # item ids per chunk document
+SCAN_PAGE = 5000  # item ids per read, for a kind that reads its items page by page (``item_ids``)
 PREPARE_SECONDS = 600.0  # the lease (and store deadline) of the one scan that snapshots the items
 # Seconds before its start from which an operation reads the ids of the items that exist (``cutoff``): more
 # than the clocks of the processes that accept items differ, plus the time an accepted item takes to write.
