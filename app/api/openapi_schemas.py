@@ -243,7 +243,8 @@ class PluginConfigOut(Out):
 class GapOut(Out):
     since = time_field()
     until = time_field()
-    submissions = fields.Integer(required=True)
+    submissions = fields.Integer(required=True, metadata={"description": "How many, counted up to 10,000"})
+    more = fields.Boolean(required=True, metadata={"description": "More arrived than ``submissions`` says"})
 
 
 class RetryNowOut(Out):

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from app.engine import alerts
+from app.engine import alerts, backfill
 from app.models import PluginConfig, PluginJob
 
 
@@ -15,8 +15,10 @@ def _parsed(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-@pytest.mark.parametrize("missed", [1, 3])
-def test_switching_on_again_answers_with_the_submissions_missed_meanwhile(app, api, missed):
+@pytest.mark.parametrize(("missed", "cap"), [(1, 10), (3, 10), (3, 2)])
+def test_switching_on_again_answers_with_the_submissions_missed_meanwhile(app, api, monkeypatch, missed, cap):
+    """The count stops at a cap (it answers a request): past it, ``more`` says there are more."""
+    monkeypatch.setattr(backfill, "GAP_COUNT_CAP", cap)
     form = api.create_form("Orders", [{"name": "email", "type": "email"}])
     hook = api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"}, name="CRM")
     api.submit(form["id"], {"email": "before@example.com"})
@@ -28,7 +30,7 @@ def test_switching_on_again_answers_with_the_submissions_missed_meanwhile(app, a
     on = api.patch(f"/api/plugin-configs/{hook['id']}", {"enabled": True})
     assert on.status_code == 200
     gap = on.json["gap"]
-    assert gap["submissions"] == missed
+    assert (gap["submissions"], gap["more"]) == (min(missed, cap), missed > cap)
     assert _parsed(gap["since"]) == _parsed(off.json["disabled_at"]) < _parsed(gap["until"])
     assert on.json["disabled_at"] is None
     with app.app_context():

@@ -525,12 +525,13 @@
     offer.dataset.gapOffer = "";
     offer.className = "gap-offer";
     const n = gap.submissions;
+    const count = gap.more ? `More than ${n}` : `${n}`;  // (counted up to a cap: the backfill sends them all)
     const text = document.createElement("p");
-    text.textContent = `${n} submission${n === 1 ? "" : "s"} arrived while it was off.`;
+    text.textContent = `${count} submission${n === 1 && !gap.more ? "" : "s"} arrived while it was off.`;
     const send = document.createElement("button");
     send.type = "button";
     send.className = "btn btn-small btn-primary";
-    send.textContent = `Send ${n === 1 ? "it" : `these ${n}`} now`;
+    send.textContent = `Send ${n === 1 && !gap.more ? "it" : gap.more ? "them" : `these ${n}`} now`;
     send.dataset.action = `POST ${backfillUrl}`;
     send.dataset.body = JSON.stringify({ since: gap.since, until: gap.until });
     send.dataset.status = `#${status.id}`;
