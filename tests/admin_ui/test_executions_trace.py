@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app.models import PluginExecutionLog, PluginJob
 from tests.support.commands import commands_sent
 
@@ -176,3 +178,17 @@ def test_the_form_pages_read_the_newest_submissions_along_their_index(app, api, 
             for cmd in sorted_reads
         ), (url, sorted_reads)
         assert "p2@example.com" in page.text or url == "/admin/forms", url
+
+
+@pytest.mark.parametrize(("cap", "shown"), [(2, "2+"), (3, "3"), (10, "3")])
+def test_the_forms_list_counts_up_to_its_cap(app, api, owner, monkeypatch, cap, shown):
+    from app.admin.pages import forms as forms_page
+
+    monkeypatch.setattr(forms_page, "COUNT_CAP", cap)
+    form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    for n in range(3):
+        api.submit(form["id"], {"email": f"p{n}@example.com"})
+    deleted = api.submit(form["id"], {"email": "gone@example.com"})
+    assert api.delete(f"/api/submissions/{deleted['id']}").status_code == 200
+    page = owner.get("/admin/forms").text.replace(" ", "")
+    assert f">{shown}<" in page

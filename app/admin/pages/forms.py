@@ -34,7 +34,9 @@ def _row(form: Form, names: dict[str, str]) -> FormRow:
     live, newest = live_newest(fid)
     coll = Submission._get_collection()
     latest = coll.find_one(live, {"created_at": 1}, sort=newest)
-    n = len(list(coll.find(live, {"_id": 1}, sort=newest, limit=COUNT_CAP + 1)))
+    # (past the cap: one row skipped to in the store; under it, the few rows counted)
+    beyond = coll.find_one(live, {"_id": 1}, sort=newest, skip=COUNT_CAP)
+    n = COUNT_CAP + 1 if beyond else len(list(coll.find(live, {"_id": 1}, sort=newest, limit=COUNT_CAP)))
     last = max(
         (t for t in (as_datetime(form.updated_at), as_datetime(latest["created_at"]) if latest else None) if t),
         default=None,
