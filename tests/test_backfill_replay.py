@@ -226,6 +226,16 @@ def _finished_jobs(app, hook: dict, form: dict, statuses: list[str], start: dt.d
     return [d["_id"] for d in docs]
 
 
+def test_a_replay_of_several_statuses_reads_each_and_finds_them_all(api, app):
+    """Each status is read by equality (a ``$in`` walks every job held): the preview counts them all."""
+    form = api.create_form("Leads", FIELDS)
+    hook = _hook(api, form)
+    statuses = ["failed", "completed", "failed", "cancelled", "failed", "completed"]
+    _finished_jobs(app, hook, form, statuses, dt.datetime(2026, 3, 3, 12))
+    for chosen, count in ((["failed", "cancelled"], 4), (["completed"], 2), (["failed", "cancelled", "completed"], 6)):
+        assert _preview(api, "/api/replays", {"config_id": hook["id"], "statuses": chosen}, app) == count
+
+
 def test_a_replay_by_status_and_time_range_requeues_exactly_those_jobs(api, app):
     form = api.create_form("Leads", FIELDS)
     hook = _hook(api, form)

@@ -7,6 +7,7 @@ stamped with the replay's id: redoing a batch after a crash does not send any jo
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any, cast
 
 from pymongo.collection import Collection
@@ -33,6 +34,18 @@ class Replay:
             filt["submission_id"] = {"$in": list(params["submission_ids"])}
         filt.update(window(params))
         return PluginJob._get_collection(), filt
+
+    def item_ids(self, params: dict[str, Any]) -> Iterator[Any]:
+        """The ids of ``query``'s jobs, one read per status (and per named submission) by equality: a
+        ``$in`` on them made nx-27017 walk every job held (a workspace's failed jobs among 600,000: 37.5 s,
+        every other request waiting as long; by equality 3.9 s)."""
+        coll, filt = self.query(params)
+        statuses = filt.pop("status")["$in"]
+        submissions = filt.pop("submission_id", {}).get("$in") or [None]
+        for status in statuses:  # (disjoint: no id comes twice)
+            for sid in submissions:
+                named = {"submission_id": {"$eq": sid}} if sid is not None else {}
+                yield from (doc["_id"] for doc in coll.find({**named, **filt, "status": {"$eq": status}}, {"_id": 1}))
 
     def recent(self, params: dict[str, Any], since: dt.datetime) -> list[Any]:
         """The jobs of the workspace created since then, whatever their status (it may change)."""
