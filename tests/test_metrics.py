@@ -27,9 +27,11 @@ def test_metrics_count_jobs_by_plugin_and_status(live_api, sink):
     wait_until(lambda: live_api.job(first)["status"] == "completed", what="first delivered")
     second = live_api.submit(form["id"], {"n": 2})["jobs"][0]
     wait_until(lambda: live_api.job(second)["status"] == "failed", what="second failed")
-
-    after = _samples(live_api.client)
     plugin = (("plugin", "webhook"),)
+    failed = ("formhooks_jobs_failed_total", plugin)
+    # (an outcome is counted once its write is done: just after the store shows it)
+    wait_until(lambda: _samples(live_api.client).get(failed, 0) > before.get(failed, 0), what="failure counted")
+    after = _samples(live_api.client)
 
     def delta(name):
         return after.get((name, plugin), 0) - before.get((name, plugin), 0)
