@@ -12,7 +12,7 @@ from app.api.util import page_args, query_id
 from app.engine import jobs as lifecycle
 from app.engine.scheduler import wake_scheduler
 from app.errors import APIError
-from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob
+from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob, created_field
 from app.models.newest import TooFarBack, newest_rows
 
 
@@ -43,10 +43,9 @@ def _newest(model: type[PluginJob] | type[PluginExecutionLog], filters: dict[str
     else:
         anchors = [(field, filters[field])]
         where["workspace_id"] = {"$in": workspaces}
-    time_field = "created_at" if model is PluginJob else "executed_at"
     skip = (page - 1) * per_page
     try:
-        rows = newest_rows(model._get_collection(), anchors, time_field, where, skip, per_page + 1)
+        rows = newest_rows(model._get_collection(), anchors, created_field(model), where, skip, per_page + 1)
     except TooFarBack as err:
         raise APIError(400, "bad_request", str(err)) from None
     items = [model._from_son(row).to_dict() for row in rows[:per_page]]

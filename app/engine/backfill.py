@@ -18,7 +18,7 @@ from app.engine.dispatch import event_key, insert_jobs, snapshot
 from app.engine.jobs import new_job
 from app.engine.operations import SCAN_PAGE, BatchResult, OperationError, window
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
-from app.models.search_terms import live_newest, time_key, unindexed
+from app.models.search_terms import live_between, unindexed
 from app.signals import FormEvent
 
 EVENT = "form.submitted"
@@ -45,29 +45,20 @@ class Backfill:
             _, filt = self.query(params)
             yield from (doc["_id"] for doc in coll.find(filt, {"_id": 1}))
             return
-        live = {"form_id": {"$eq": params["form_id"]}, "deleted": {"$eq": False}}
         since, until, before = (as_datetime(params.get(name)) for name in ("since", "until", "before"))
-        upper = min((time_key(t) for t in (until, before) if t is not None), default=None)
-        keys: dict[str, str] = {"$gte": time_key(since) if since else ""}
-        while docs := list(
-            coll.find({**live, "sort_key": {**keys, **({"$lt": upper} if upper else {})}}, {"sort_key": 1})
-            .sort("sort_key", 1)
-            .limit(SCAN_PAGE)
-        ):
+        query = live_between(params["form_id"], since, min((t for t in (until, before) if t), default=None))
+        while docs := list(coll.find(query, {"sort_key": 1}).sort("sort_key", 1).limit(SCAN_PAGE)):
             yield from (doc["_id"] for doc in docs)
-            keys = {"$gt": docs[-1]["sort_key"]}
+            upper = {k: v for k, v in query["sort_key"].items() if k == "$lt"}
+            query["sort_key"] = {"$gt": docs[-1]["sort_key"], **upper}
         recent = [ObjectId(i) for i in params.get("recent") or []]
         if recent and before is not None:  # (created at or after ``before``: not in the range above)
-            bounds = {"$gte": time_key(max(before, since or before))} | ({"$lt": time_key(until)} if until else {})
-            yield from (doc["_id"] for doc in coll.find({**live, "_id": {"$in": recent}, "sort_key": bounds}))
+            newer = live_between(params["form_id"], max(before, since or before), until)
+            yield from (doc["_id"] for doc in coll.find({**newer, "_id": {"$in": recent}}))
 
     def recent(self, params: dict[str, Any], since: dt.datetime) -> list[Any]:
         """From the (form_id, deleted, sort_key) index: a submission's sort_key starts with its time."""
-        query = {
-            "form_id": {"$eq": params["form_id"]},
-            "deleted": {"$eq": False},
-            "sort_key": {"$gte": time_key(since)},
-        }
+        query = live_between(params["form_id"], since, None)
         return [doc["_id"] for doc in Submission._get_collection().find(query, {"_id": 1})]
 
     def process(self, op: dict[str, Any], items: list[dict[str, Any]], max_attempts: int) -> BatchResult:
@@ -125,7 +116,5 @@ def missed_while_off(config: PluginConfig, until: dt.datetime | None = None) -> 
     if unindexed(coll, config.form_id):  # (some stored before the search index: counted by time, a walk)
         return {**params, "submissions": coll.count_documents(filt), "more": False}
     # along the (form_id, deleted, sort_key) index, at most GAP_COUNT_CAP read: the count answers a request
-    live, _ = live_newest(config.form_id)
-    keys = {"$gte": time_key(since), "$lt": time_key(until)}
-    found = len(list(coll.find({**live, "sort_key": keys}, {"_id": 1}, limit=GAP_COUNT_CAP + 1)))
+    found = len(list(coll.find(live_between(config.form_id, since, until), {"_id": 1}, limit=GAP_COUNT_CAP + 1)))
     return {**params, "submissions": min(found, GAP_COUNT_CAP), "more": found > GAP_COUNT_CAP}

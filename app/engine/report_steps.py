@@ -23,7 +23,7 @@ from app.admin.export import csv_rows, times_in
 from app.contract import ExecutionContext, ExecutionResult, PluginError
 from app.engine.host_steps import HostStep, form_in, host_step, save_file, workspace_of
 from app.models import Submission, as_datetime, isoformat
-from app.models.search_terms import time_key, unindexed
+from app.models.search_terms import live_between, unindexed
 
 WINDOWS = ("yesterday", "today", "last_24_hours", "last_7_days", "last_week")
 MAX_ROWS = 50_000
@@ -100,8 +100,7 @@ def _window_query(form: dict[str, Any], since: dt.datetime, until: dt.datetime) 
     if unindexed(Submission._get_collection(), str(form["_id"])):
         times = {"$gte": utc[0], "$lt": utc[1]}
         return {"form_id": str(form["_id"]), "deleted": {"$ne": True}, "created_at": times}, "created_at"
-    keys = {"$gte": time_key(utc[0]), "$lt": time_key(utc[1])}
-    return {"form_id": {"$eq": str(form["_id"])}, "deleted": {"$eq": False}, "sort_key": keys}, "sort_key"
+    return live_between(str(form["_id"]), utc[0], utc[1]), "sort_key"
 
 
 def _timezone_field() -> fields.String:

@@ -2,7 +2,15 @@
 
 from app.models.accounts import ACCOUNT_MODELS, ApiToken, Membership, Role, User, Workspace
 from app.models.alert import Alert, AlertCooldown, AlertSettings
-from app.models.common import as_datetime, find_by_id, isoformat, newest_first, parse_object_id, utcnow
+from app.models.common import (
+    as_datetime,
+    created_field,
+    find_by_id,
+    isoformat,
+    newest_first,
+    parse_object_id,
+    utcnow,
+)
 from app.models.execution_log import LogStatus, PluginExecutionLog
 from app.models.figures import FormFigures
 from app.models.form import Form, FormField, Submission
@@ -71,6 +79,7 @@ __all__ = [
     "SubmissionTerm",
     "isoformat",
     "newest_first",
+    "created_field",
     "parse_object_id",
     "utcnow",
     "Workflow",

@@ -47,13 +47,17 @@ def isoformat(value: dt.datetime | str | float | None) -> str | None:
     )
 
 
+def created_field(model: type[Document]) -> str:
+    """The field holding when a model's documents were made (an execution log's: when it ran)."""
+    return "created_at" if "created_at" in model._fields else "executed_at"
+
+
 def newest_first(model: type[Document]) -> tuple[str, str]:
     """Sort keys listing a model's documents newest first: creation time, then id as a stable tiebreak.
 
     Ids alone do not order by time: two processes creating documents in the same second interleave.
     """
-    created = "created_at" if "created_at" in model._fields else "executed_at"
-    return f"-{created}", "-id"
+    return f"-{created_field(model)}", "-id"
 
 
 def parse_object_id(value: str | None) -> ObjectId | None:

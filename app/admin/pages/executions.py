@@ -25,6 +25,7 @@ from app.models import (
     PluginJob,
     Submission,
     WorkflowRun,
+    created_field,
     parse_object_id,
     utcnow,
 )
@@ -71,7 +72,7 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
     """The page's rows (one more than a page: whether there are more), newest first, each read served by an
     index (app.models.newest): per form, or per submission (a search), or per waiting state. TooFarBack
     past the rows a list reaches."""
-    time_field = "created_at" if model is PluginJob else "executed_at"
+    time_field = created_field(model)
     where: dict[str, Any] = {}
     if args["form_id"]:
         access.form_or_404(args["form_id"])
