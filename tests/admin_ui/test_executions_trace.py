@@ -192,3 +192,18 @@ def test_the_forms_list_counts_up_to_its_cap(app, api, owner, monkeypatch, cap, 
     assert api.delete(f"/api/submissions/{deleted['id']}").status_code == 200
     page = owner.get("/admin/forms").text.replace(" ", "")
     assert f">{shown}<" in page
+
+
+def test_a_waiting_status_with_a_search_lists_only_jobs_in_that_state(app, api, owner):
+    """Found by a hostile review: a search replaced the waiting state's read and dropped its status."""
+    form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/hook"})
+    sub = api.submit(form["id"], {"email": "ada@example.com"})
+    (job_id,) = sub["jobs"]
+    with app.app_context():
+        PluginJob.objects.get(id=job_id).update(status="failed", attempts=1)
+    for status in ("pending", "running", "delayed"):
+        for q in (sub["id"], "ada"):
+            page = owner.get(f"/admin/executions?status={status}&range=all&q={q}").text
+            assert f"/admin/jobs/{job_id}" not in page, (status, q)
+    assert f"/admin/jobs/{job_id}" in owner.get(f"/admin/executions?status=failed&range=all&q={sub['id']}").text

@@ -88,7 +88,7 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
     elif args["status"]:
         where["status"] = {"$eq": args["status"]}
     if args["status"] in WAITING:  # (few: read by their state, not by walking each form's rows)
-        anchors = [("status", where.pop("status")["$eq"])]
+        anchors = [("status", where["status"]["$eq"])]  # (kept in ``where`` too: a search replaces anchors)
         where["form_id"] = {"$in": form_ids}
     start, end = _time_range(args)
     if end is not None:
