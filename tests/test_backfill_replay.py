@@ -11,10 +11,11 @@ import pymongo
 import pytest
 from bson import ObjectId
 
-from app.engine import backfill, operations
+from app.engine import backfill, operations, replay
 from app.engine.dispatch import event_key
 from app.models import PluginJob, Submission, utcnow
 from app.models.search_terms import search_fields
+from tests.support.commands import commands_sent
 from tests.support.procs import AppProcess, admin_session, app_env
 from tests.support.seed import insert_many
 from tests.support.sink import Reply
@@ -217,7 +218,7 @@ def _finished_jobs(app, hook: dict, form: dict, statuses: list[str], start: dt.d
     docs = [
         {"_id": ObjectId(), "config_id": hook["id"], "form_id": form["id"], "workspace_id": form["workspace_id"],
          "status": status, "submission_id": None, "plugin_id": "webhook", "event": "form.submitted",
-         "payload": {}, "dispatch_key": f"k{i}", "idempotency_key": f"msg_{i}", "attempts": 5,
+         "payload": {}, "dispatch_key": f"k{i}:{hook['id']}", "idempotency_key": f"msg_{i}", "attempts": 5,
          "max_attempts": 5, "scheduled_for": 0.0, "created_at": start + dt.timedelta(hours=i)}
         for i, status in enumerate(statuses)
     ]
@@ -234,6 +235,33 @@ def test_a_replay_of_several_statuses_reads_each_and_finds_them_all(api, app):
     _finished_jobs(app, hook, form, statuses, dt.datetime(2026, 3, 3, 12))
     for chosen, count in ((["failed", "cancelled"], 4), (["completed"], 2), (["failed", "cancelled", "completed"], 6)):
         assert _preview(api, "/api/replays", {"config_id": hook["id"], "statuses": chosen}, app) == count
+
+
+def test_a_replay_reads_a_page_at_a_time_by_status_and_integration(api, app, monkeypatch):
+    """A workspace's or a form's replay reads its jobs SCAN_PAGE at a time by (status, integration)
+    equality, the window checked on what it read: no read that makes the store walk every job it holds (a
+    time range beside another field, or a ``$in``), however many jobs and integrations there are."""
+    monkeypatch.setattr(replay, "SCAN_PAGE", 2)
+    leads, orders = api.create_form("Leads", FIELDS), api.create_form("Orders", FIELDS)
+    statuses = ["failed", "completed", "failed", "failed", "cancelled", "failed", "failed"]  # 12:00 ... 18:00
+    for form in (leads, orders):
+        _finished_jobs(app, _hook(api, form), form, statuses, dt.datetime(2026, 3, 3, 12))
+    window = {"since": "2026-03-03T13:00:00Z", "until": "2026-03-03T18:00:00Z"}  # 13:00 ... 17:00
+    workspace = {"workspace_id": leads["workspace_id"], "statuses": ["failed", "cancelled"], **window}
+    with app.app_context(), commands_sent() as sent:
+        assert _preview(api, "/api/replays", workspace, app) == 2 * 4
+        assert _preview(api, "/api/replays", {**workspace, "form_id": orders["id"]}, app) == 4
+        assert _preview(api, "/api/replays", {**workspace, "statuses": ["failed"], "until": None}, app) == 2 * 4
+    reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "plugin_jobs"]
+    assert len(reads) > 10
+    assert [cmd for cmd in reads if not _by_index(cmd)] == []
+
+
+def _by_index(cmd: dict) -> bool:
+    """Equality on (status, config_id), or the workspace's newest first along (workspace_id, created_at)."""
+    filt, equal = cmd["filter"], all("$eq" in v for v in cmd["filter"].values())
+    newest = set(filt) == {"workspace_id"} and dict(cmd.get("sort") or {}) == {"created_at": -1}
+    return equal and (set(filt) == {"status", "config_id"} or newest)
 
 
 def test_a_replay_by_status_and_time_range_requeues_exactly_those_jobs(api, app):

@@ -33,12 +33,14 @@ from app.models import (
     parse_object_id,
     utcnow,
 )
+from app.models.newest import rows_since
 from app.plain_text import one_line
 from app.public_address import public_url
 
 log = logging.getLogger(__name__)
 ALERT_EVENT = "integration.alert"
 DAY = 86400.0
+FIELDS = {"config_id": 1, "status": 1}  # of the day's execution logs, for the digest
 
 
 def settings_of(workspace_id: str | None) -> AlertSettings:
@@ -149,17 +151,10 @@ def send_digests(settings: Mapping[str, Any], now: float | None = None) -> int:
 def digest_lines(settings: Mapping[str, Any], workspace_id: str, now: float) -> list[str]:
     """One line per integration of the workspace that failed in the past day, most failures first."""
     since = dt.datetime.fromtimestamp(now - DAY, dt.UTC).replace(tzinfo=None)
-    failures = Counter(
-        row["config_id"]
-        for row in PluginExecutionLog._get_collection().find(
-            {
-                "workspace_id": {"$eq": workspace_id},
-                "status": {"$in": ["failed", "timeout"]},
-                "executed_at": {"$gte": since},
-            },
-            {"config_id": 1},
-        )
+    day = rows_since(
+        PluginExecutionLog._get_collection(), ("workspace_id", workspace_id), "executed_at", since, FIELDS
     )
+    failures = Counter(row["config_id"] for row in day if row.get("status") in ("failed", "timeout"))
     names = {
         str(c["_id"]): c["name"]
         for c in PluginConfig._get_collection().find(

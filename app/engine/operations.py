@@ -94,6 +94,21 @@ def window(params: dict[str, Any]) -> dict[str, Any]:
     return {"$and": terms} if terms else {}
 
 
+
+def in_window(params: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """``window``'s terms, checked here on an item read with its ``_id`` and ``created_at`` (for a read
+    along an index the store cannot join a time range to: see replay)."""
+    created = as_datetime(doc.get("created_at"))
+    if params.get("before"):
+        older = created is not None and created < as_datetime(params["before"])
+        if not older and str(doc["_id"]) not in (params.get("recent") or ()):
+            return False
+    elif params.get("upto") and doc["_id"] > ObjectId(params["upto"]):
+        return False
+    if params.get("since") and (created is None or created < as_datetime(params["since"])):
+        return False
+    return not (params.get("until") and (created is None or created >= as_datetime(params["until"])))
+
 def cutoff(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The items an operation started now covers, the same whichever process accepted them: those created
     before ``CUTOFF_MARGIN`` ago, and the ids of the ones created since that exist now (read from an

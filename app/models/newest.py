@@ -14,6 +14,7 @@ from typing import Any
 from pymongo.collection import Collection
 
 MAX_ROWS = 10_000  # how far back a page may reach (skip + its rows): a read per anchor fetches that many
+SINCE_PAGE = 1000  # rows a read of ``rows_since``
 EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -29,21 +30,69 @@ def newest_rows(
     skip: int,
     limit: int,
     since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
     """Rows ``skip`` to ``skip + limit`` of the documents matching ``where`` and any one of ``anchors``
     ((field, value) pairs, each served by a (field, ``time_field``) index), newest first, none older than
-    ``since``. (``since`` is applied to the merged rows, not in the reads: a range beside the equality
-    makes nx-27017 walk the anchor's rows.)"""
+    ``since`` nor at or after ``until``. (Neither is a condition of the reads: a time range beside the
+    equality makes nx-27017 walk the anchor's rows, 13 s for a form's 300,000 jobs. ``since`` is applied
+    to the merged rows; ``until`` by skipping, per anchor, the rows newer than it: see ``_first_before``.)"""
     want = skip + limit
     if want > MAX_ROWS:
         raise TooFarBack(f"A list reaches back at most {MAX_ROWS:,} rows; narrow it to see older ones.")
-    reads: list[Iterator[dict[str, Any]]] = [
-        coll.find({field: {"$eq": value}, **where}, sort=[(time_field, -1)], limit=want)
-        for field, value in anchors
-    ]
+    reads: list[Iterator[dict[str, Any]]] = []
+    for field, value in anchors:
+        filt, newer = {field: {"$eq": value}, **where}, 0
+        if until is not None and _equalities(filt):
+            newer = _first_before(coll, filt, time_field, until)
+        elif until is not None:  # (the store reads these rows in Python anyway: the range costs nothing more)
+            filt[time_field] = {"$lt": until}
+        reads.append(coll.find(filt, sort=[(time_field, -1)], skip=newer, limit=want))
     merged = heapq.merge(*reads, key=lambda doc: _time(doc, time_field), reverse=True)
     recent = itertools.takewhile(lambda doc: since is None or _time(doc, time_field) >= since, merged)
     return list(itertools.islice(recent, skip, want))
+
+
+def rows_since(
+    coll: Collection, anchor: tuple[str, str], time_field: str, since: dt.datetime, fields: dict[str, int]
+) -> Iterator[dict[str, Any]]:
+    """The anchor's rows at or after ``since``, newest first, SINCE_PAGE a read along its (anchor, time)
+    index (``fields`` of each, with the time). Each read is short whatever the anchor holds; the range
+    itself beside the equality makes nx-27017 walk all of the anchor's rows (15 s for a workspace's
+    600,000 execution logs)."""
+    newest, skip = {anchor[0]: {"$eq": anchor[1]}}, 0
+    projection = {**fields, time_field: 1}
+    while page := list(coll.find(newest, projection, sort=[(time_field, -1)], skip=skip, limit=SINCE_PAGE)):
+        fresh = list(itertools.takewhile(lambda doc: _time(doc, time_field) >= since, page))
+        yield from fresh
+        if len(fresh) < len(page):
+            return
+        skip += len(page)
+
+
+def _first_before(coll: Collection, filt: dict[str, Any], time_field: str, until: dt.datetime) -> int:
+    """How many of ``filt``'s rows, newest first, are at or after ``until``: found by reading one row at
+    doubling offsets, then halving the gap. A skip is counted along the index in the store's own code (28
+    ms past 290,000 rows of a form on nx-27017), so this is a few dozen short reads, never a walk."""
+
+    def newer(offset: int) -> bool:  # the row at ``offset`` is at or after ``until`` (False: none there)
+        row = next(iter(coll.find(filt, {time_field: 1}, sort=[(time_field, -1)], skip=offset, limit=1)), None)
+        return row is not None and _time(row, time_field) >= until
+
+    if not newer(0):
+        return 0
+    low, high = 0, 1  # newer(low) holds; find a ``high`` where it does not
+    while newer(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if newer(middle) else (low, middle)
+    return high
+
+
+def _equalities(filt: dict[str, Any]) -> bool:
+    """Whether the store can count a skip of ``filt``'s rows along an index: equality terms only."""
+    return all(isinstance(term, dict) and list(term) == ["$eq"] for term in filt.values())
 
 
 def _time(doc: dict[str, Any], field: str) -> dt.datetime:

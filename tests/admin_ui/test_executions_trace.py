@@ -82,6 +82,8 @@ def _served(collection, filt: dict, sort: dict | None) -> bool:
     sort_on = next(iter(sort or {}), None)
     if "_id" in filt:  # (by id: served, a range of ids is not)
         return not isinstance(filt["_id"], dict) or set(filt["_id"]) <= {"$eq", "$in"}
+    if any(isinstance(cond, dict) and set(cond) & {"$lt", "$lte", "$gt", "$gte"} for cond in filt.values()):
+        return False  # (a time range beside the equality: nx-27017 walks the anchor's rows)
     return any(
         any(
             keys[0] == field
@@ -114,6 +116,7 @@ def test_the_executions_lists_read_jobs_and_attempts_by_index_whatever_the_filte
         "/admin/executions?range=all&view=attempts",
         f"/admin/executions?form_id={forms[0]['id']}&status=failed",
         f"/admin/executions?config_id={configs[1]['id']}&range=24h&to=2100-01-01",
+        "/admin/executions?view=attempts&from=2000-01-01&to=2100-01-01",
         "/admin/executions?status=pending",
         "/admin/executions?status=delayed",
         "/admin/executions?q=ada",

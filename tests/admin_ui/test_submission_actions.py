@@ -220,8 +220,8 @@ def test_a_replay_of_chosen_submissions_sends_only_their_jobs(app, api, form, si
     )
     assert resp.status_code == 202 and resp.json["params"]["submission_ids"] == chosen
     with app.app_context():
-        coll, query = Replay().query(Operation.objects.get(id=resp.json["id"]).params)
-        found = {doc["submission_id"] for doc in coll.find(query)}
+        ids = list(Replay().item_ids(Operation.objects.get(id=resp.json["id"]).params))
+        found = {job.submission_id for job in PluginJob.objects(id__in=ids)}
     assert found == set(chosen)
 
 

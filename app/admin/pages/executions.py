@@ -91,8 +91,6 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
         anchors = [("status", where["status"]["$eq"])]  # (kept in ``where`` too: a search replaces anchors)
         where["form_id"] = {"$in": form_ids}
     start, end = _time_range(args)
-    if end is not None:
-        where[time_field] = {"$lt": end}
     if args["q"]:
         submission_ids = _submissions_matching(args["q"], form_ids)
         if model is PluginJob:
@@ -105,7 +103,7 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
                 for job in jobs.find({"submission_id": {"$eq": sid}}, {"_id": 1})
             ]
     skip = (page - 1) * PER_PAGE
-    docs = newest_rows(model._get_collection(), anchors, time_field, where, skip, PER_PAGE + 1, since=start)
+    docs = newest_rows(model._get_collection(), anchors, time_field, where, skip, PER_PAGE + 1, start, end)
     return [model._from_son(doc) for doc in docs]
 
 
