@@ -34,7 +34,8 @@ def rows(app):
 
 
 @pytest.mark.parametrize("hours", [0, 1, 60, 100, 136, 156, 157, 400])
-def test_a_page_ending_at_a_time_holds_exactly_the_rows_before_it(rows, hours):
+def test_a_page_ending_at_a_time_holds_exactly_the_rows_before_it(rows, monkeypatch, hours):
+    monkeypatch.setattr(newest, "SINCE_PAGE", 4)  # (the rows beside a status are read 4 at a time)
     until = START + dt.timedelta(hours=hours)
     for anchors, where in (([("form_id", "a")], {}), ([("form_id", "a"), ("form_id", "b")], {"status": {"$eq": "failed"}})):
         docs = list(rows.find({"form_id": {"$in": [v for _, v in anchors]}, **where}))
@@ -59,3 +60,12 @@ def test_rows_since_a_time_are_read_a_page_at_a_time_by_equality(rows, monkeypat
         got = [d["_id"] for d in newest.rows_since(rows, ("form_id", "a"), "created_at", since, {"status": 1})]
     assert got == want
     assert all(cmd["filter"] == {"form_id": {"$eq": "a"}} for name, cmd in sent if name == "find")
+
+
+def test_a_page_that_would_read_too_far_past_a_date_asks_to_narrow_the_list(rows, monkeypatch):
+    monkeypatch.setattr(newest, "SINCE_PAGE", 4)
+    monkeypatch.setattr(newest, "MAX_SCAN", 8)
+    until, failed = START + dt.timedelta(hours=157), {"status": {"$eq": "failed"}}
+    assert len(newest_rows(rows, [("form_id", "a")], "created_at", failed, 0, 2, until=until)) == 2
+    with pytest.raises(newest.TooFarBack):
+        newest_rows(rows, [("form_id", "a")], "created_at", failed, 0, 10, until=until)

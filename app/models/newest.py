@@ -14,7 +14,8 @@ from typing import Any
 from pymongo.collection import Collection
 
 MAX_ROWS = 10_000  # how far back a page may reach (skip + its rows): a read per anchor fetches that many
-SINCE_PAGE = 1000  # rows a read of ``rows_since``
+SINCE_PAGE = 1000  # rows a read of ``rows_since`` (and of ``_before``)
+MAX_SCAN = 50_000  # rows ``_before`` reads for one anchor
 EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -36,21 +37,56 @@ def newest_rows(
     ((field, value) pairs, each served by a (field, ``time_field``) index), newest first, none older than
     ``since`` nor at or after ``until``. (Neither is a condition of the reads: a time range beside the
     equality makes nx-27017 walk the anchor's rows, 13 s for a form's 300,000 jobs. ``since`` is applied
-    to the merged rows; ``until`` by skipping, per anchor, the rows newer than it: see ``_first_before``.)"""
+    to the merged rows; ``until`` by ``_before``.)"""
     want = skip + limit
     if want > MAX_ROWS:
         raise TooFarBack(f"A list reaches back at most {MAX_ROWS:,} rows; narrow it to see older ones.")
+    anchors = list(anchors)
+    own = skip if len(anchors) == 1 else 0  # (one anchor: the store skips along its index, not this code)
     reads: list[Iterator[dict[str, Any]]] = []
     for field, value in anchors:
-        filt, newer = {field: {"$eq": value}, **where}, 0
-        if until is not None and _equalities(filt):
-            newer = _first_before(coll, filt, time_field, until)
-        elif until is not None:  # (the store reads these rows in Python anyway: the range costs nothing more)
+        anchor = {field: {"$eq": value}}
+        if until is not None and _equalities(where):
+            reads.append(_before(coll, anchor, where, time_field, until, own, want - own))
+            continue
+        filt = {**anchor, **where}
+        if until is not None:  # (the store reads these rows in Python anyway: the range costs nothing more)
             filt[time_field] = {"$lt": until}
-        reads.append(coll.find(filt, sort=[(time_field, -1)], skip=newer, limit=want))
+        reads.append(coll.find(filt, sort=[(time_field, -1)], skip=own, limit=want - own))
     merged = heapq.merge(*reads, key=lambda doc: _time(doc, time_field), reverse=True)
     recent = itertools.takewhile(lambda doc: since is None or _time(doc, time_field) >= since, merged)
-    return list(itertools.islice(recent, skip, want))
+    return list(itertools.islice(recent, skip - own, want - own))
+
+
+def _before(
+    coll: Collection,
+    anchor: dict[str, Any],
+    where: dict[str, Any],
+    time_field: str,
+    until: dt.datetime,
+    skip: int,
+    limit: int,
+) -> Iterator[dict[str, Any]]:
+    """The anchor's rows older than ``until`` that match ``where`` (equalities), newest first, from the
+    ``skip``-th: the newer rows are skipped along the anchor's index (``_first_before``), then the rows are
+    read from there, a page at a time with ``where`` checked here when it has terms (each skip of a read
+    with terms beside the anchor is a sort of all their matches). TooFarBack past MAX_SCAN rows read."""
+    sort, offset = [(time_field, -1)], _first_before(coll, anchor, time_field, until)
+    if not where:
+        yield from coll.find(anchor, sort=sort, skip=offset + skip, limit=limit)
+        return
+    wanted = {name: term["$eq"] for name, term in where.items()}
+    for start in range(offset, offset + MAX_SCAN, SINCE_PAGE):
+        page = list(coll.find(anchor, sort=sort, skip=start, limit=SINCE_PAGE))
+        for doc in page:
+            if all(doc.get(name) == value for name, value in wanted.items()):
+                if skip:
+                    skip -= 1
+                    continue
+                yield doc
+        if len(page) < SINCE_PAGE:
+            return
+    raise TooFarBack(f"Past {MAX_SCAN:,} rows read before a date; narrow the list (a form, a shorter range).")
 
 
 def rows_since(
@@ -70,13 +106,13 @@ def rows_since(
         skip += len(page)
 
 
-def _first_before(coll: Collection, filt: dict[str, Any], time_field: str, until: dt.datetime) -> int:
-    """How many of ``filt``'s rows, newest first, are at or after ``until``: found by reading one row at
-    doubling offsets, then halving the gap. A skip is counted along the index in the store's own code (28
+def _first_before(coll: Collection, anchor: dict[str, Any], time_field: str, until: dt.datetime) -> int:
+    """How many of the anchor's rows, newest first, are at or after ``until``: found by reading one row at
+    doubling offsets, then halving the gap. A skip along the index is counted in the store's own code (28
     ms past 290,000 rows of a form on nx-27017), so this is a few dozen short reads, never a walk."""
 
     def newer(offset: int) -> bool:  # the row at ``offset`` is at or after ``until`` (False: none there)
-        row = next(iter(coll.find(filt, {time_field: 1}, sort=[(time_field, -1)], skip=offset, limit=1)), None)
+        row = next(iter(coll.find(anchor, {time_field: 1}, sort=[(time_field, -1)], skip=offset, limit=1)), None)
         return row is not None and _time(row, time_field) >= until
 
     if not newer(0):
@@ -91,7 +127,7 @@ def _first_before(coll: Collection, filt: dict[str, Any], time_field: str, until
 
 
 def _equalities(filt: dict[str, Any]) -> bool:
-    """Whether the store can count a skip of ``filt``'s rows along an index: equality terms only."""
+    """Whether ``filt`` has equality terms only (``_before`` checks them on what it reads)."""
     return all(isinstance(term, dict) and list(term) == ["$eq"] for term in filt.values())
 
 

@@ -70,8 +70,8 @@ def _args() -> dict[str, str]:
 
 def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int) -> list[Any]:
     """The page's rows (one more than a page: whether there are more), newest first, each read served by an
-    index (app.models.newest): per form, or per submission (a search), or per waiting state. TooFarBack
-    past the rows a list reaches."""
+    index (app.models.newest): per workspace, or per form, or per submission (a search), or per waiting
+    state. TooFarBack past the rows a list reaches."""
     time_field = created_field(model)
     where: dict[str, Any] = {}
     if args["form_id"]:
@@ -82,6 +82,8 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
         form_ids = [fid for fid in form_ids if fid == str(form.id)]  # (its form's rows only: not every form's)
         where["config_id"] = {"$eq": args["config_id"]}
     anchors = [("form_id", form_id) for form_id in form_ids]
+    if not args["form_id"] and not args["config_id"]:  # (every form of each workspace: one read per workspace)
+        anchors = [("workspace_id", workspace_id) for workspace_id in visible_workspace_ids()]
     if args["status"] == DELAYED:
         config_ids = [args["config_id"]] if args["config_id"] else list(_configs_of(form_ids))
         where.update(health.delayed_match(health.held_among(config_ids), time.time()))
