@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app import signals
-from app.engine.fairshare import waiting_for_cap
+from app.engine.fairshare import WAITING_COUNT_CAP, waiting_for_cap
 from app.errors import error_response
 from app.models import PluginConfig, PluginJob, as_datetime
 from app.services import services
@@ -71,7 +71,8 @@ class StoreCollector(Collector):
         )
         capped = GaugeMetricFamily(
             "formhooks_jobs_waiting_for_integration_cap",
-            "Due jobs waiting because their integration already runs INTEGRATION_CONCURRENCY jobs",
+            "Due jobs waiting because their integration already runs INTEGRATION_CONCURRENCY jobs"
+            f" (counted up to {WAITING_COUNT_CAP:,} per integration)",
         )
         try:
             rows = PluginJob._get_collection().aggregate([{"$group": {"_id": "$status", "n": {"$sum": 1}}}])
