@@ -18,7 +18,7 @@ from app.engine.dispatch import event_key, insert_jobs, snapshot
 from app.engine.jobs import new_job
 from app.engine.operations import SCAN_PAGE, BatchResult, OperationError, window
 from app.models import Form, PluginConfig, PluginJob, Submission, as_datetime, isoformat, utcnow
-from app.models.search_terms import live_between, unindexed
+from app.models.search_terms import live_between, live_ids, unindexed
 from app.signals import FormEvent
 
 EVENT = "form.submitted"
@@ -46,11 +46,7 @@ class Backfill:
             yield from (doc["_id"] for doc in coll.find(filt, {"_id": 1}))
             return
         since, until, before = (as_datetime(params.get(name)) for name in ("since", "until", "before"))
-        query = live_between(params["form_id"], since, min((t for t in (until, before) if t), default=None))
-        while docs := list(coll.find(query, {"sort_key": 1}).sort("sort_key", 1).limit(SCAN_PAGE)):
-            yield from (doc["_id"] for doc in docs)
-            upper = {k: v for k, v in query["sort_key"].items() if k == "$lt"}
-            query["sort_key"] = {"$gt": docs[-1]["sort_key"], **upper}
+        yield from live_ids(coll, params["form_id"], since, min((t for t in (until, before) if t), default=None), SCAN_PAGE)
         recent = [ObjectId(i) for i in params.get("recent") or []]
         if recent and before is not None:  # (created at or after ``before``: not in the range above)
             newer = live_between(params["form_id"], max(before, since or before), until)
