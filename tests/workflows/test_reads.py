@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from bson import ObjectId
@@ -136,3 +137,28 @@ def test_a_page_of_workflows_reads_their_steps_circuits_once(api):
     assert {wf["steps"][0]["circuit"]["state"] for wf in listed.json["items"]} == {"closed"}
     circuit_reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "step_circuits"]
     assert len(circuit_reads) == 1
+
+
+def test_the_sweep_reads_only_running_runs_left_behind_and_plans_no_finished_one_again(make_app, sink):
+    """Found at scale: with the age and wake-up time as conditions of its read, the embedded store dropped
+    the status and answered every run held (100,000 in 6.5-10.7 s, each pass); a finished run whose step's
+    job had been removed was then planned again."""
+    app = make_app()
+    api = Api(app.test_client())
+    steps = [{"name": "one", "plugin_id": "webhook", "config": {"url": f"{sink.url}/1"}}]
+    wf = create_workflow(api, {"type": "manual"}, steps)
+    left, done, waiting = (api.post(f"/api/workflows/{wf['id']}/run", {"data": {}}).json["id"] for _ in range(3))
+    coll, jobs = WorkflowRun._get_collection(), PluginJob._get_collection()
+    coll.update_many({}, {"$set": {"updated_at": dt.datetime(2026, 1, 1)}})
+    coll.update_one({"_id": ObjectId(done)}, {"$set": {"status": "succeeded"}})
+    coll.update_one({"_id": ObjectId(waiting)}, {"$set": {"wake_at": time.time() + 3600}})
+    jobs.delete_many({"run_id": {"$in": [done, waiting]}})  # (removed: retention, say)
+
+    with commands_sent() as sent:
+        assert runs(app).sweep(min_age=60) == 1
+
+    reads = [cmd["filter"] for name, cmd in sent if name == "find" and cmd["find"] == "workflow_runs"]
+    assert reads and all(f == {"status": {"$eq": "running"}} for f in reads)  # (the rest checked in Python)
+
+    assert jobs.count_documents({"run_id": {"$in": [done, waiting]}}) == 0  # neither planned again
+    assert jobs.count_documents({"run_id": left}) == 1
