@@ -69,3 +69,15 @@ def test_a_page_that_would_read_too_far_past_a_date_asks_to_narrow_the_list(rows
     assert len(newest_rows(rows, [("form_id", "a")], "created_at", failed, 0, 2, until=until)) == 2
     with pytest.raises(newest.TooFarBack):
         newest_rows(rows, [("form_id", "a")], "created_at", failed, 0, 10, until=until)
+
+
+def test_a_test_of_each_row_done_here_keeps_exactly_the_rows_it_passes(rows, monkeypatch):
+    monkeypatch.setattr(newest, "SINCE_PAGE", 4)
+    odd_hour = lambda doc: doc["created_at"].hour % 2 == 1  # noqa: E731
+    failed = {"status": {"$eq": "failed"}}
+    docs = [d for d in rows.find({"form_id": "a", "status": "failed"}) if odd_hour(d)]
+    want = sorted(docs, key=lambda d: d["created_at"], reverse=True)
+    with commands_sent() as sent:
+        got = newest_rows(rows, [("form_id", "a")], "created_at", failed, 2, 5, keep=odd_hour)
+    assert [d["_id"] for d in got] == [d["_id"] for d in want[2:7]]
+    assert all(cmd["filter"] == {"form_id": {"$eq": "a"}, **failed} for name, cmd in sent if name == "find")

@@ -44,14 +44,6 @@ def is_delayed(job: dict[str, Any], held_ids: set[str], now: float) -> bool:
     )
 
 
-def delayed_match(held_ids: set[str], now: float) -> dict[str, Any]:
-    """``is_delayed`` as a store query."""
-    return {
-        "status": {"$eq": PENDING},
-        "$or": [{"scheduled_for": {"$gt": now + DELAY_SLACK}}, {"config_id": {"$in": sorted(held_ids)}}],
-    }
-
-
 def delayed_counts(config_ids: Iterable[str]) -> Counter[str]:
     """How many jobs of each of these integrations are delayed now (whenever they were created), among the
     first rollup_reads.LIVE_CAP waiting."""

@@ -8,14 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pymongo.collection import Collection
 
 MAX_ROWS = 10_000  # how far back a page may reach (skip + its rows): a read per anchor fetches that many
-SINCE_PAGE = 1000  # rows a read of ``rows_since`` (and of ``_before``)
-MAX_SCAN = 50_000  # rows ``_before`` reads for one anchor
+SINCE_PAGE = 1000  # rows a read of ``rows_since`` (and of ``_scan``)
+MAX_SCAN = 50_000  # rows ``_scan`` reads for one anchor
 EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -32,12 +32,14 @@ def newest_rows(
     limit: int,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows ``skip`` to ``skip + limit`` of the documents matching ``where`` and any one of ``anchors``
     ((field, value) pairs, each served by a (field, ``time_field``) index), newest first, none older than
     ``since`` nor at or after ``until``. (Neither is a condition of the reads: a time range beside the
     equality makes nx-27017 walk the anchor's rows, 13 s for a form's 300,000 jobs. ``since`` is applied
-    to the merged rows; ``until`` by ``_before``.)"""
+    to the merged rows; ``until`` by ``_scan``.) ``keep``: a test of each row done here, not by the store
+    (for what a query cannot say without a walk); the anchor's rows are then read by ``_scan``.)"""
     want = skip + limit
     if want > MAX_ROWS:
         raise TooFarBack(f"A list reaches back at most {MAX_ROWS:,} rows; narrow it to see older ones.")
@@ -46,8 +48,14 @@ def newest_rows(
     reads: list[Iterator[dict[str, Any]]] = []
     for field, value in anchors:
         anchor = {field: {"$eq": value}}
-        if until is not None and _equalities(where):
-            reads.append(_before(coll, anchor, where, time_field, until, own, want - own))
+        if keep is not None:  # (``where`` read by the store, ``keep`` tested here)
+            filt = {**anchor, **where}
+            newer = _first_before(coll, filt, time_field, until) if until is not None else 0
+            reads.append(_scan(coll, filt, time_field, keep, newer, own, want - own))
+            continue
+        if until is not None and _equalities(where):  # (the anchor's rows from the date's, ``where`` here)
+            newer = _first_before(coll, anchor, time_field, until)
+            reads.append(_scan(coll, anchor, time_field, _test(where), newer, own, want - own))
             continue
         filt = {**anchor, **where}
         if until is not None:  # (the store reads these rows in Python anyway: the range costs nothing more)
@@ -58,35 +66,36 @@ def newest_rows(
     return list(itertools.islice(recent, skip - own, want - own))
 
 
-def _before(
+def _scan(
     coll: Collection,
-    anchor: dict[str, Any],
-    where: dict[str, Any],
+    filt: dict[str, Any],
     time_field: str,
-    until: dt.datetime,
+    test: Callable[[dict[str, Any]], bool],
+    offset: int,
     skip: int,
     limit: int,
 ) -> Iterator[dict[str, Any]]:
-    """The anchor's rows older than ``until`` that match ``where`` (equalities), newest first, from the
-    ``skip``-th: the newer rows are skipped along the anchor's index (``_first_before``), then the rows are
-    read from there, a page at a time with ``where`` checked here when it has terms (each skip of a read
-    with terms beside the anchor is a sort of all their matches). TooFarBack past MAX_SCAN rows read."""
-    sort, offset = [(time_field, -1)], _first_before(coll, anchor, time_field, until)
-    if not where:
-        yield from coll.find(anchor, sort=sort, skip=offset + skip, limit=limit)
-        return
-    wanted = {name: term["$eq"] for name, term in where.items()}
+    """``filt``'s rows from its ``offset``-th newest that pass ``test``, newest first, from the ``skip``-th
+    of those: SINCE_PAGE rows a read, skipped by the store, the test done here. TooFarBack past MAX_SCAN
+    rows read."""
+    sort, found = [(time_field, -1)], 0
     for start in range(offset, offset + MAX_SCAN, SINCE_PAGE):
-        page = list(coll.find(anchor, sort=sort, skip=start, limit=SINCE_PAGE))
-        for doc in page:
-            if all(doc.get(name) == value for name, value in wanted.items()):
-                if skip:
-                    skip -= 1
-                    continue
+        page = list(coll.find(filt, sort=sort, skip=start, limit=SINCE_PAGE))
+        for doc in filter(test, page):
+            found += 1
+            if found > skip:
                 yield doc
+            if found >= skip + limit:
+                return
         if len(page) < SINCE_PAGE:
             return
-    raise TooFarBack(f"Past {MAX_SCAN:,} rows read before a date; narrow the list (a form, a shorter range).")
+    raise TooFarBack(f"Past {MAX_SCAN:,} rows read for one list; narrow it (a form, a shorter range).")
+
+
+def _test(where: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+    """``where``'s equalities, as a test of a row."""
+    wanted = {name: term["$eq"] for name, term in where.items()}
+    return lambda doc: all(doc.get(name) == value for name, value in wanted.items())
 
 
 def rows_since(
@@ -127,7 +136,7 @@ def _first_before(coll: Collection, anchor: dict[str, Any], time_field: str, unt
 
 
 def _equalities(filt: dict[str, Any]) -> bool:
-    """Whether ``filt`` has equality terms only (``_before`` checks them on what it reads)."""
+    """Whether ``filt`` has equality terms only (``_scan`` checks them on what it reads)."""
     return all(isinstance(term, dict) and list(term) == ["$eq"] for term in filt.values())
 
 
