@@ -90,7 +90,7 @@ def _delete_ids(coll: Any, ids: Sequence[Any]) -> int:
 
 def cancel_deliveries(submission_ids: list[str], reason: str) -> int:
     """Cancel the waiting jobs of these submissions (running ones finish first)."""
-    return sum(cancel_waiting(reason, submission_id={"$in": ids}) for ids in chunks(submission_ids, ID_BATCH))
+    return cancel_waiting(reason, submission_id={"$in": submission_ids})
 
 
 def remove(docs: Sequence[Mapping[str, Any]], forget: Callable[[str], bool] | None = None) -> Removed:
