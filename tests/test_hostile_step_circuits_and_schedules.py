@@ -267,7 +267,8 @@ def test_a_pass_holds_the_runs_limit_exactly_counting_the_workspaces_runs_once(m
     _due_together(create_workflow(api, {"type": "schedule", "cron": "* * * * *"}, HOOK), due - 1, at.timestamp())
     with commands_sent() as sent:
         fire_due(app, at + dt.timedelta(seconds=1))
-    assert len([c for n, c in sent if n in ("aggregate", "count") and c[n] == "workflow_runs"]) == 1
+    usage = [c for n, c in sent if n == "find" and c["find"] == "workflow_runs" and "created_at" in (c.get("sort") or {})]
+    assert len(usage) == 1 and usage[0]["filter"] == {"workspace_id": {"$eq": by_hand["workspace_id"]}}
     fired = [r["status"] for r in WorkflowRun._get_collection().find({"trigger.type": "schedule"})]
     assert fired.count("running") == limit - before  # as many as the limit leaves, not one more
     assert fired.count("failed") == min(due, 2 * limit - before) - (limit - before)  # refusals recorded

@@ -15,7 +15,7 @@ from typing import Any
 from bson import ObjectId
 
 from app.engine.circuit import is_closed
-from app.models import Alert, PluginConfig, PluginExecutionLog, utcnow
+from app.models import Alert, PluginConfig, PluginExecutionLog, as_datetime, utcnow
 
 BATCH = 500  # open alerts looked at per pass, newest first (older ones are looked at once these resolve)
 
@@ -55,9 +55,11 @@ def _recovered(alert: dict[str, Any], cfg: dict[str, Any] | None) -> bool:
         return False
     if alert.get("kind") != "failure_rate":
         return True
-    latest = PluginExecutionLog._get_collection().find_one(
-        {"config_id": {"$eq": alert["config_id"]}, "executed_at": {"$gt": alert["created_at"]}},
-        {"status": 1},
+    latest = PluginExecutionLog._get_collection().find_one(  # (along (config_id, executed_at): the time is
+        {"config_id": {"$eq": alert["config_id"]}},  # compared here, beside the equality it is a walk)
+        {"status": 1, "executed_at": 1},
         sort=[("executed_at", -1)],
     )
-    return latest is not None and latest.get("status") == "success"
+    if latest is None or (moment := as_datetime(latest.get("executed_at"))) is None:
+        return False
+    return moment > as_datetime(alert["created_at"]) and latest.get("status") == "success"

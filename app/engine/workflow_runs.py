@@ -45,6 +45,7 @@ from app.engine.turns import Turns
 from app.engine.workflow_steps import StepError, condition_data, rendered, step_payload
 from app.engine.write_unit import WriteUnit
 from app.models import PluginExecutionLog, PluginJob, RunStatus, StepStatus, WorkflowRun, as_datetime, utcnow
+from app.models.newest import rows_since
 from app.secrets_box import SecretBox
 from app.services import services
 
@@ -128,26 +129,14 @@ class RecentRuns:
 
 def recent_usage(workspace_id: str) -> dict[str, int]:
     """The runs of ``workspace_id`` created in the past minute (``n``, of which others started
-    ``outside_n``) and their ``bytes`` and ``outside_bytes``, as the store has them."""
+    ``outside_n``) and their ``bytes`` and ``outside_bytes``, as the store has them: newest first along
+    (workspace_id, created_at) until an older one (as a match of the time beside the workspace, a walk of
+    every run it holds, inside the intake's request)."""
     since = utcnow() - dt.timedelta(seconds=60)
-    found = list(
-        _coll().aggregate(
-            [
-                {"$match": {"workspace_id": workspace_id, "created_at": {"$gte": since}}},
-                {
-                    "$group": {
-                        "_id": None,
-                        "n": {"$sum": 1},
-                        "outside_n": {"$sum": "$outside_n"},
-                        "bytes": {"$sum": "$bytes"},
-                        "outside_bytes": {"$sum": "$outside_bytes"},
-                    }
-                },
-            ]
-        )
-    )
-    first = found[0] if found else {}
-    return {key: int(first.get(key) or 0) for key in ("n", "outside_n", "bytes", "outside_bytes")}
+    fields = {"outside_n": 1, "bytes": 1, "outside_bytes": 1}
+    found = list(rows_since(_coll(), ("workspace_id", workspace_id), "created_at", since, fields))
+    sums = {key: sum(int(run.get(key) or 0) for run in found) for key in fields}
+    return {"n": len(found), **sums}
 
 
 def run_bytes(payload: Any, steps: int) -> int:

@@ -110,7 +110,7 @@ def rows_since(
     while page := list(coll.find(newest, projection, sort=[(time_field, -1)], skip=skip, limit=SINCE_PAGE)):
         fresh = list(itertools.takewhile(lambda doc: _time(doc, time_field) >= since, page))
         yield from fresh
-        if len(fresh) < len(page):
+        if len(fresh) < len(page) or len(page) < SINCE_PAGE:
             return
         skip += len(page)
 

@@ -14,6 +14,7 @@ from app.models import Alert, PluginConfig
 from tests.admin_api.conftest import csrf_headers, login, people  # noqa: F401
 from tests.admin_ui.conftest import owner_client
 from tests.engine.test_alerts import _failed_log, _open_circuit
+from tests.support.commands import commands_sent
 
 JOB = str(ObjectId())
 SETTINGS = {"PUBLIC_URL": "https://forms.example.com/", "SMTP_URL": None}
@@ -136,7 +137,10 @@ def test_a_failure_rate_alert_resolves_on_a_delivered_attempt(app, failing):
         _failed_log(failing["hook"], ago=-1)  # (after the alert) failed again
         assert resolve_recovered() == 0
         _failed_log(failing["hook"], status="success", ago=-2)
-        assert resolve_recovered() == 1
+        with commands_sent() as sent:
+            assert resolve_recovered() == 1
+    reads = [c["filter"] for n, c in sent if n == "find" and c["find"] == "plugin_execution_logs"]
+    assert reads == [{"config_id": {"$eq": failing["hook"]["id"]}}]  # (its latest attempt; a time beside: a walk)
 
 
 def test_a_deleted_integrations_alert_is_resolved_and_a_digest_never(app, api, failing):
