@@ -13,6 +13,7 @@ from app.api.util import json_body, load
 from app.engine.conditions import EVENT_BUDGET, Budget, ConditionError, Conditions, OverBudget, parse
 from app.errors import invalid
 from app.models import Form, Submission, isoformat
+from app.models.search_terms import newest_live
 
 CHECK_BUDGET = 1.0  # seconds of CPU time for checking all the submissions of one request
 
@@ -39,9 +40,7 @@ def check_conditions(form_id: str):
         parsed = parse(body["conditions"], [f.name for f in form.fields] or None)
     except ConditionError as err:
         raise invalid({"conditions": err.messages}) from None
-    recent = (
-        Submission.objects(form_id=str(form.id), deleted=False).order_by("-created_at").limit(body["limit"])
-    )
+    recent = newest_live(Submission._get_collection(), str(form.id), 0, body["limit"])
     total = Budget(CHECK_BUDGET)
     items: list[dict[str, Any]] = []
     complete = True
@@ -49,11 +48,11 @@ def check_conditions(form_id: str):
         if total.spent > total.seconds:
             complete = False
             break
-        matches, over = _verdict(parsed, sub.data)
+        matches, over = _verdict(parsed, sub.get("data"))
         items.append(
             {
-                "submission_id": str(sub.id),
-                "created_at": isoformat(sub.created_at),
+                "submission_id": str(sub["_id"]),
+                "created_at": isoformat(sub.get("created_at")),
                 "matches": matches,
                 "over_budget": over,
             }

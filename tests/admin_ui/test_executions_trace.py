@@ -185,6 +185,20 @@ def test_the_form_pages_read_the_newest_submissions_along_their_index(app, api, 
         assert "p2@example.com" in page.text or url == "/admin/forms", url
 
 
+def test_the_apis_submissions_list_and_condition_check_read_along_the_forms_index(app, api):
+    """By ``created_at`` each was a sort of every submission of the form (0.35 s at 100,000, growing)."""
+    form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    ids = [api.submit(form["id"], {"email": f"p{n}@example.com"})["id"] for n in range(3)]
+    rules = {"conditions": {"rules": [{"field": "email", "op": "contains", "value": "p1"}]}, "limit": 2}
+    with commands_sent() as sent:
+        listed = api.get(f"/api/forms/{form['id']}/submissions?page=2&per_page=1").json
+        checked = api.post(f"/api/forms/{form['id']}/conditions/check", rules).json
+    assert [s["id"] for s in listed["items"]] == [ids[1]] and listed["has_more"]
+    assert [i["submission_id"] for i in checked["items"]] == [ids[2], ids[1]] and checked["matched"] == 1
+    sorted_reads = [cmd for name, cmd in sent if name == "find" and cmd["find"] == "submissions" and "sort" in cmd]
+    assert len(sorted_reads) == 2 and all(list(cmd["sort"]) == ["sort_key"] for cmd in sorted_reads)
+
+
 @pytest.mark.parametrize(("cap", "shown"), [(2, "2+"), (3, "3"), (10, "3")])
 def test_the_forms_list_counts_up_to_its_cap(app, api, owner, monkeypatch, cap, shown):
     from app.admin.pages import forms as forms_page
