@@ -147,7 +147,7 @@ class SubmissionDeleted(Out):
 
 class RemovalOut(Out):
     id = id_field()
-    kind = fields.String(required=True, metadata={"enum": ["retention", "purge", "erasure"]})
+    kind = fields.String(required=True, metadata={"enum": ["retention", "purge", "erasure", "form_deletion"]})
     workspace_id = id_field(nullable=True)
     form_id = id_field(nullable=True)
     by = id_field(nullable=True)
@@ -161,6 +161,9 @@ class RemovalOut(Out):
     jobs = fields.Integer(required=True)
     logs = fields.Integer(required=True)
     kept = fields.Integer(required=True, metadata={"description": "Left: a delivery was waiting or running"})
+    remaining = fields.Boolean(
+        required=True, metadata={"description": "A deleted form's: data still being removed in the background"}
+    )
     created_at = time_field()
     updated_at = time_field()
 

@@ -29,9 +29,10 @@ PURGE_SECONDS = 5.0  # and the time it may take
 PURGE_BATCH = 100
 
 
-def _who() -> dict[str, Any]:
+def who() -> dict[str, Any]:
+    """Who asks for a removal, as its record says."""
     principal = require_principal()
-    return {"by": principal.user_id, "by_email": principal.user.email}
+    return {"by": principal.user_id, "by_email": principal.user.email if principal.user else None}
 
 
 def _deleted(submission_id: str) -> Submission:
@@ -70,7 +71,7 @@ def purge_submission(submission_id: str):
             "A delivery of this submission is still waiting or running (its deletion may be on its way to an "
             "integration); purge it once its deliveries have finished.",
         )
-    record = removal.record("purge", sub.workspace_id, removed, form_id=sub.form_id, **_who())
+    record = removal.record("purge", sub.workspace_id, removed, form_id=sub.form_id, **who())
     return jsonify({"id": str(sub.id), "purged": True, "removal": record.to_dict()})
 
 
@@ -97,7 +98,7 @@ def purge_deleted(form_id: str):
         more = len(legacy) == PURGE_BATCH
     answer: dict[str, Any] = {"purged": done.submissions, "kept": done.kept, "more": more, "removal": None}
     if done.submissions:
-        record = removal.record("purge", form.workspace_id, done, form_id=str(form.id), **_who())
+        record = removal.record("purge", form.workspace_id, done, form_id=str(form.id), **who())
         answer["removal"] = record.to_dict()
     return jsonify(answer)
 

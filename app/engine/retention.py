@@ -5,7 +5,8 @@ batches follow their own measured latency (``Pace``): a slow one means the store
 batch holds it), so the next is smaller and the pass rests first, whatever the cores are doing.
 Submissions with a delivery waiting or running are left for a later pass. Each form's removals of a day
 add up in one record (``DataRemoval``, kind "retention"). The form's workflow report files holding a
-submission past its retention go too (engine.host_steps.expire_form_files)."""
+submission past its retention go too (engine.host_steps.expire_form_files). Each pass first removes the
+data of deleted forms the same way (``_deleted_forms``)."""
 
 from __future__ import annotations
 
@@ -16,16 +17,19 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from bson import ObjectId
+
 from app.admin.export import cpus_contended, paced
 from app.auth.locks import held
 from app.config import SETTINGS
 from app.engine import host_steps, removal
 from app.errors import APIError
-from app.models import Form, Submission, utcnow
-from app.models.figures import day_of
+from app.models import DataRemoval, Form, Submission, utcnow
+from app.models.figures import FormFigures, day_of
 from app.models.search_terms import time_key
 
 LOCK = "retention"
+LAST_KEY = "\uffff"  # above every submission's sort_key
 BATCH_SHARE_OF_DEADLINE = 0.1  # a batch should hold the store at most this share of a request's deadline
 
 
@@ -104,12 +108,13 @@ def run_pass(
     stopping: Callable[[], bool] = lambda: False,
     target: float | None = None,
 ) -> removal.Removed:
-    """Remove what the forms' retention says is too old, until done or ``seconds`` have passed, in batches
+    """Remove deleted forms' data, then what the forms' retention says is too old, until done or ``seconds``
+    have passed, in batches
     of at most ``batch`` whose size follows their latency (``Pace``, aiming at ``target`` s a batch)."""
     pace = Pace(batch, batch_target() if target is None else target)
     until = time.monotonic() + seconds
     now = utcnow()
-    total = removal.Removed()
+    total = _deleted_forms(pace, share, lambda: stopping() or time.monotonic() > until)
     forms = Form._get_collection().find(
         {"retention_days": {"$gte": 1}}, {"workspace_id": 1, "retention_days": 1}
     )
@@ -130,6 +135,48 @@ def run_pass(
         if stopping() or time.monotonic() > until:
             break
     return total
+
+
+def _deleted_forms(pace: Pace, share: float, over: Callable[[], bool]) -> removal.Removed:
+    """The data of deleted forms (a ``DataRemoval`` "form_deletion" with ``remaining``), removed in the same
+    paced batches: its submissions along their index, then any left without a key (stored before the search
+    index) or kept (a delivery of theirs was running). Each record adds up what went, and is done when
+    nothing is left. A record whose form is still there waits (its deletion may be under way)."""
+    total = removal.Removed()
+    pending = {"kind": {"$eq": "form_deletion"}, "remaining": {"$eq": True}}
+    for rec in list(DataRemoval._get_collection().find(pending, {"form_id": 1})):
+        if over():
+            break
+        if Form._get_collection().find_one({"_id": ObjectId(rec["form_id"])}, {"_id": 1}) is not None:
+            continue
+        done = removal.Removed()
+        for docs in paced(_older(rec["form_id"], LAST_KEY, lambda: pace.size), share, 1, pace.rest_now):
+            started = time.monotonic()
+            done += removal.remove(docs)
+            pace.took(time.monotonic() - started)
+            if over():
+                break
+        else:
+            done += _unkeyed(rec["form_id"], pace.size)
+        left = over() or Submission._get_collection().find_one({"form_id": {"$eq": rec["form_id"]}}, {"_id": 1})
+        removal.add_to_record({"_id": rec["_id"]}, done, None, kept_now=True)
+        if not left:
+            FormFigures._get_collection().delete_many({"form_id": rec["form_id"]})
+            DataRemoval._get_collection().update_one({"_id": rec["_id"]}, {"$set": {"remaining": False}})
+        total += done
+    return total
+
+
+def _unkeyed(form_id: str, size: int) -> removal.Removed:
+    """Remove the form's submissions the key range did not reach, ``size`` at a time, until only kept ones
+    (a delivery running) are left."""
+    done, coll = removal.Removed(), Submission._get_collection()
+    while docs := list(coll.find({"form_id": {"$eq": form_id}}, removal.FIELDS, limit=size)):
+        batch = removal.remove(docs)
+        done += batch
+        if batch.submissions == 0:
+            break
+    return done
 
 
 def _older(form_id: str, before: str, batch: Callable[[], int]) -> Iterator[list[dict[str, Any]]]:

@@ -3,11 +3,11 @@ many. An erasure's record holds the identifier masked (``z***@example.com``), ne
 
 from __future__ import annotations
 
-from mongoengine import DateTimeField, Document, IntField, StringField
+from mongoengine import BooleanField, DateTimeField, Document, IntField, StringField
 
 from app.models.common import isoformat, utcnow
 
-KINDS = ("retention", "purge", "erasure")
+KINDS = ("retention", "purge", "erasure", "form_deletion")
 
 
 class DataRemoval(Document):
@@ -26,6 +26,7 @@ class DataRemoval(Document):
     jobs = IntField(default=0)
     logs = IntField(default=0)
     kept = IntField(default=0)  # matched but left (a delivery still waiting or running)
+    remaining = BooleanField(default=False)  # a deleted form's: data still to remove (engine.retention)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -48,6 +49,7 @@ class DataRemoval(Document):
             "jobs": self.jobs,
             "logs": self.logs,
             "kept": self.kept,
+            "remaining": self.remaining,
             "created_at": isoformat(self.created_at),
             "updated_at": isoformat(self.updated_at),
         }

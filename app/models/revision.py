@@ -110,8 +110,3 @@ def earlier(submission: Any) -> list[dict[str, Any]]:
         }
         for rev in sorted(by_revision, reverse=True)
     ]
-
-
-def delete_for_form(form_id: str) -> None:
-    """Forget the revisions of a deleted form's submissions."""
-    SubmissionRevision._get_collection().delete_many({"form_id": form_id})

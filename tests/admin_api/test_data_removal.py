@@ -691,3 +691,30 @@ def test_a_purge_finds_every_trace_by_index_and_deletes_by_id(api, world):
         for filt in ([cmd.get("filter") or {}] if name == "find" else [d["q"] for d in cmd.get("deletes", ())])
     ]
     assert len(filters) > 6 and [f for f in filters if not _index_served(*f)] == []
+
+
+def test_a_deleted_forms_data_is_removed_in_the_background_in_batches_and_recorded(api, world):
+    """Deleting a form answers at once; its submissions, with their revisions, postings, jobs and logs,
+    go in a retention pass's paced batches (all at once, a form of 500,000 held the store for minutes)."""
+    form, other = world["form"], world["other_form"]
+    subs = [_submit(api, form, {"email": f"d{i}@example.com"}, edits=i % 2, delete=i == 3) for i in range(5)]
+    legacy = _submit(api, form, {"email": "l@example.com"})
+    Submission._get_collection().update_one({"_id": ObjectId(legacy)}, {"$unset": {"sort_key": ""}})
+    theirs = _submit(world["outsider"], other, {"email": "t@example.com"})
+    with commands_sent() as sent:
+        assert api.delete(f"/api/forms/{form['id']}").status_code == 204
+    removed_now = [cmd["delete"] for name, cmd in sent if name == "delete"]
+    assert set(removed_now) <= {"plugin_configs", "forms"}, removed_now
+    assert api.get(f"/api/forms/{form['id']}").status_code == 404
+    assert all(whole(s) for s in subs[:3])  # (until the pass)
+    records = lambda: [r for r in api.get("/api/removals").json["items"] if r["kind"] == "form_deletion"]  # noqa: E731
+    (record,) = records()
+    assert record["remaining"] and "Contact" in record["detail"] and record["submissions"] == 0
+
+    removed = retention.run_pass(batch=2, share=1.0, seconds=30.0)
+
+    assert removed.submissions == 6 and all(gone(s) for s in [*subs, legacy]) and whole(theirs)
+    (record,) = records()
+    assert not record["remaining"] and record["submissions"] == 6 and record["jobs"] == 6 and record["logs"] == 6
+    assert record["revisions"] == 2
+    assert retention.run_pass(batch=2, share=1.0, seconds=30.0).submissions == 0
