@@ -8,6 +8,7 @@ from typing import Any
 from app.admin.config_form import ABOUT, IDENTIFIER, Insertable, insertables
 from app.engine.host_steps import step_plugin
 from app.models import Form, Workflow, WorkflowRun, find_by_id
+from app.models.workflow import newest_runs
 from app.services import services
 
 SCHEDULE_FIELDS = ("fire_time", "timezone")
@@ -42,7 +43,7 @@ def _output_keys(step: dict[str, Any], latest: WorkflowRun | None) -> list[str]:
 def step_insertables(wf: Workflow, rows: int) -> list[list[Insertable]]:
     """What each of ``rows`` step rows may insert: the trigger's fields, then each earlier step's output
     keys (declared by a host step, or as the latest run recorded them)."""
-    latest = WorkflowRun.objects(workflow_id=str(wf.id)).order_by("-created_at").first()
+    latest = next(iter(newest_runs(str(wf.id), 1)), None)
     trigger = trigger_insertables(wf, latest)
     found: list[list[Insertable]] = []
     earlier: list[Insertable] = []

@@ -2,60 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify
 
 from app.api import bp
-from app.api.scope import WRITE, scoped_or_404, visible
-from app.api.util import page_args, query_id
+from app.api.lists import newest_page
+from app.api.scope import WRITE, scoped_or_404
+from app.api.util import query_id, status_arg
 from app.engine import jobs as lifecycle
 from app.engine.scheduler import wake_scheduler
 from app.errors import APIError
-from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob, created_field
-from app.models.newest import TooFarBack, newest_rows
-
-
-def _status_filter(allowed: list[str]) -> str | None:
-    status = request.args.get("status")
-    if status is not None and status not in allowed:
-        raise APIError(400, "bad_request", f"status must be one of {', '.join(allowed)}.")
-    return status
+from app.models import JobStatus, LogStatus, PluginExecutionLog, PluginJob
 
 
 def _filters(names: tuple[str, ...], statuses: list[str]) -> dict:
     filters = {name: value for name in names if (value := query_id(name)) is not None}
-    if (status := _status_filter(statuses)) is not None:
+    if (status := status_arg(statuses)) is not None:
         filters["status"] = status
     return filters
-
-
-def _newest(model: type[PluginJob] | type[PluginExecutionLog], filters: dict[str, Any], by: tuple[str, ...]) -> dict:
-    """A page of the caller's jobs or logs matching ``filters``, newest first, each read served by an index
-    (app.models.newest): anchored on the first filter of ``by`` given, else on each visible workspace."""
-    page, per_page = page_args()
-    scope = visible()
-    workspaces = [scope["workspace_id"]] if "workspace_id" in scope else scope["workspace_id__in"]
-    field = next((name for name in by if name in filters), None)
-    where = {name: {"$eq": value} for name, value in filters.items() if name != field}
-    if field is None:
-        anchors = [("workspace_id", ws) for ws in workspaces]
-    else:
-        anchors = [(field, filters[field])]
-        where["workspace_id"] = {"$in": workspaces}
-    skip = (page - 1) * per_page
-    try:
-        rows = newest_rows(model._get_collection(), anchors, created_field(model), where, skip, per_page + 1)
-    except TooFarBack as err:
-        raise APIError(400, "bad_request", str(err)) from None
-    items = [model._from_son(row).to_dict() for row in rows[:per_page]]
-    return {"items": items, "page": page, "per_page": per_page, "has_more": len(rows) > per_page}
 
 
 @bp.get("/jobs")
 def list_jobs():
     filters = _filters(("form_id", "config_id", "submission_id"), [s.value for s in JobStatus])
-    return jsonify(_newest(PluginJob, filters, ("submission_id", "form_id")))
+    return jsonify(newest_page(PluginJob, filters, ("submission_id", "form_id")))
 
 
 @bp.get("/jobs/<job_id>")
@@ -90,4 +59,4 @@ def cancel_job(job_id: str):
 @bp.get("/logs")
 def list_logs():
     filters = _filters(("job_id", "config_id", "form_id"), [s.value for s in LogStatus])
-    return jsonify(_newest(PluginExecutionLog, filters, ("job_id", "form_id")))
+    return jsonify(newest_page(PluginExecutionLog, filters, ("job_id", "form_id")))

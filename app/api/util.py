@@ -98,3 +98,12 @@ def paginate(
         "per_page": per_page,
         "has_more": len(rows) > per_page,
     }
+
+
+def status_arg(allowed: list[str]) -> str | None:
+    """The ``?status=`` argument (None: not given); one not in ``allowed`` is a 400."""
+    status = request.args.get("status")
+    if status is not None and status not in allowed:
+        raise APIError(400, "bad_request", f"status must be one of {', '.join(allowed)}.")
+    return status
+

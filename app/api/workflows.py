@@ -17,9 +17,10 @@ from flask import Blueprint, current_app, jsonify, request
 from marshmallow import RAISE, Schema, fields, pre_load, validate
 
 from app.api import bp
+from app.api.lists import newest_page
 from app.api.schemas import one_line
 from app.api.scope import WRITE, scoped_or_404, visible, workspace_for_new
-from app.api.util import json_body, load, paginate, query_id
+from app.api.util import json_body, load, paginate, query_id, status_arg
 from app.auth import current_principal
 from app.auth.csrf import csrf
 from app.contract import FORM_EVENTS
@@ -284,12 +285,8 @@ def _inbound_secrets(wf: Workflow) -> list[str]:
 
 def _status_filter(statuses: list[str]) -> dict[str, Any]:
     """``{"status": ...}`` from the ``?status=`` argument (none: no filter); one not in ``statuses`` is a 400."""
-    status = request.args.get("status")
-    if status is None:
-        return {}
-    if status not in statuses:
-        raise APIError(400, "bad_request", f"status must be one of {', '.join(statuses)}.")
-    return {"status": status}
+    status = status_arg(statuses)
+    return {} if status is None else {"status": status}
 
 
 @bp.get("/workflows")
@@ -434,17 +431,15 @@ def _run_filters() -> dict[str, Any]:
 @bp.get("/workflows/<workflow_id>/runs")
 def list_runs(workflow_id: str):
     wf = scoped_or_404(Workflow, workflow_id, "workflow")
-    return jsonify(
-        paginate(WorkflowRun.objects(workflow_id=str(wf.id), **_run_filters()), WorkflowRun.to_dict)
-    )
+    return jsonify(newest_page(WorkflowRun, {"workflow_id": str(wf.id), **_run_filters()}, ("workflow_id",)))
 
 
 @bp.get("/workflow-runs")
 def list_workspace_runs():
-    filters = visible(**_run_filters())
+    filters = _run_filters()
     if (wf_id := query_id("workflow_id")) is not None:
         filters["workflow_id"] = wf_id
-    return jsonify(paginate(WorkflowRun.objects(**filters), WorkflowRun.to_dict))
+    return jsonify(newest_page(WorkflowRun, filters, ("workflow_id",)))
 
 
 @bp.get("/workflow-runs/<run_id>")

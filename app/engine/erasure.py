@@ -35,10 +35,12 @@ from app.engine import host_steps, removal
 from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
 from app.models import Form, RunStatus, Submission, SubmissionRevision, SubmissionTerm, WorkflowRun
+from app.models.newest import EPOCH, rows_since
 from app.models.search_terms import submission_of, term_key, words
 
 KIND = "erasure"
 REASON = "Erased: the data held about a person was removed."
+ERASE_FIELDS = {"status": 1, "trigger": 1, "records": 1}  # of a workflow run, to find the identifier in
 
 
 def pattern(identifier: str) -> re.Pattern[str]:
@@ -142,12 +144,14 @@ def _revised(items: list[dict[str, Any]], found: re.Pattern[str]) -> set[str]:
 def _erase_runs(workspace_id: str, found: re.Pattern[str]) -> None:
     """Remove the workspace's finished workflow runs whose trigger or step records hold the identifier,
     with their jobs and logs (a running one is left: its next step reads them)."""
-    runs = WorkflowRun._get_collection()
-    query = {"workspace_id": {"$eq": workspace_id}, "status": {"$ne": RunStatus.RUNNING.value}}
+    runs = rows_since(  # (all of them, a page a read: in one read, 7 s at 100,000 runs, the store held)
+        WorkflowRun._get_collection(), ("workspace_id", workspace_id), "created_at", EPOCH, ERASE_FIELDS
+    )
     ids = [
         run["_id"]
-        for run in runs.find(query, {"trigger": 1, "records": 1})
-        if holds(run.get("trigger"), found) or holds(run.get("records"), found)
+        for run in runs
+        if run.get("status") != RunStatus.RUNNING.value
+        and (holds(run.get("trigger"), found) or holds(run.get("records"), found))
     ]
     removal.remove_runs(ids)
 

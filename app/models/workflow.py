@@ -119,6 +119,7 @@ class WorkflowRun(Document):
         "collection": "workflow_runs",
         "indexes": [
             "workflow_id",
+            ("workflow_id", "created_at"),  # (a workflow's runs newest first: app.models.newest)
             ("workspace_id", "created_at"),
             "status",
             "trigger.data.submission.id",  # (a removal finds the runs a submission triggered)
@@ -186,3 +187,12 @@ class WorkflowFile(Document):
     data_since = DateTimeField(null=True)  # when the oldest of them was received
 
     meta = {"collection": "workflow_files", "indexes": ["workspace_id", "created_at", "form_id"]}
+
+
+def newest_runs(workflow_id: str, limit: int) -> list[WorkflowRun]:
+    """A workflow's latest ``limit`` runs, newest first, along its (workflow_id, created_at) index (by plain
+    equality, a sort of all its runs: 0.24 s at 100,000)."""
+    from app.models.newest import newest_rows
+
+    rows = newest_rows(WorkflowRun._get_collection(), [("workflow_id", workflow_id)], "created_at", {}, 0, limit)
+    return [WorkflowRun._from_son(row) for row in rows]

@@ -19,7 +19,7 @@ from app.engine.circuit import step_circuit_docs
 from app.engine.host_steps import describe_host_steps
 from app.engine.jobs import step_key
 from app.models import Workflow, WorkflowRun, find_by_id
-from app.models.workflow import ON_ERROR, TRIGGER_TYPES, WorkflowStatus
+from app.models.workflow import ON_ERROR, TRIGGER_TYPES, WorkflowStatus, newest_runs
 from app.services import services
 
 LIMIT = 50
@@ -66,7 +66,7 @@ def workflow(workflow_id: str):
         {**row, "insertables": found}
         for row, found in zip(rows, step_insertables(wf, len(rows)), strict=True)
     ]
-    runs = WorkflowRun.objects(workflow_id=str(wf.id)).order_by("-created_at").limit(LIMIT)
+    runs = newest_runs(str(wf.id), LIMIT)
     return render_template(
         "admin/workflow.html",
         wf=wf,
