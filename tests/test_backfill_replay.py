@@ -374,3 +374,23 @@ def test_live_submissions_are_not_starved_while_a_backfill_runs(live_api, live_a
     during = statistics.median(latencies(10))
     assert live_api.get(f"/api/operations/{op_id}").json["status"] == "running"  # measured while it ran
     assert during <= 4 * baseline + 0.3, (baseline, during)
+
+
+def test_a_workspace_replay_finds_its_failed_workflow_step_jobs(api, app):
+    """Found by a review: a step's job carries its step's key (workflow and name), not the workflow's id."""
+    from app.engine.jobs import step_key
+    from tests.workflows.test_triggers import HOOK
+
+    form = api.create_form("Leads", FIELDS)
+    hook = _hook(api, form)
+    _finished_jobs(app, hook, form, ["failed"], dt.datetime(2026, 3, 3, 12))
+    wf = api.post("/api/workflows", {"name": "A flow", "trigger": {"type": "manual"}, "steps": HOOK}).json
+    doc = {"_id": ObjectId(), "config_id": step_key(wf["id"], "hook"), "form_id": form["id"],
+           "workspace_id": form["workspace_id"], "status": "failed", "submission_id": None, "plugin_id": "webhook",
+           "event": "workflow.run", "payload": {}, "dispatch_key": "run:x:0", "idempotency_key": "run:x:0",
+           "attempts": 5, "max_attempts": 5, "scheduled_for": 0.0, "created_at": dt.datetime(2026, 3, 3, 13),
+           "run_id": str(ObjectId()), "step": 0}
+    with app.app_context():
+        PluginJob._get_collection().insert_one(doc)
+    body = {"workspace_id": form["workspace_id"], "statuses": ["failed"]}
+    assert _preview(api, "/api/replays", body, app) == 2  # the hook's job and the step's job

@@ -81,3 +81,18 @@ def test_a_test_of_each_row_done_here_keeps_exactly_the_rows_it_passes(rows, mon
         got = newest_rows(rows, [("form_id", "a")], "created_at", failed, 2, 5, keep=odd_hour)
     assert [d["_id"] for d in got] == [d["_id"] for d in want[2:7]]
     assert all(cmd["filter"] == {"form_id": {"$eq": "a"}, **failed} for name, cmd in sent if name == "find")
+
+
+def test_a_few_rows_in_a_window_far_behind_the_newest_are_found_without_reading_past_its_start(rows, monkeypatch):
+    """Found by a review: the rows older than ``since`` were read on to MAX_SCAN, and a narrow window said
+    "narrow it"."""
+    monkeypatch.setattr(newest, "SINCE_PAGE", 4)
+    monkeypatch.setattr(newest, "MAX_SCAN", 40)
+    since, until = START + dt.timedelta(hours=100), START + dt.timedelta(hours=110)
+    failed = {"status": {"$eq": "failed"}}
+    want = sorted(
+        (d for d in rows.find({"form_id": "a", "status": "failed"}) if since <= d["created_at"] < until),
+        key=lambda d: d["created_at"], reverse=True,
+    )
+    got = newest_rows(rows, [("form_id", "a")], "created_at", failed, 0, 26, since, until)
+    assert want and [d["_id"] for d in got] == [d["_id"] for d in want]

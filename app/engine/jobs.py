@@ -267,6 +267,15 @@ def step_key(workflow_id: Any, step_name: str) -> str:
     return f"{workflow_id}:{step_name}"
 
 
+def step_keys(workspace_ids: Iterable[str]) -> list[str]:
+    """The ``config_id`` of each current step of these workspaces' workflows (a step renamed or removed
+    since has another: its jobs are reached by their run)."""
+    from app.models import Workflow
+
+    found = Workflow._get_collection().find({"workspace_id": {"$in": list(workspace_ids)}}, {"steps": 1})
+    return [step_key(wf["_id"], step.get("name") or "") for wf in found for step in wf.get("steps") or ()]
+
+
 def new_step_job(
     run: dict[str, Any],
     index: int,

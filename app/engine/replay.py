@@ -12,10 +12,10 @@ from typing import Any, cast
 
 from pymongo.collection import Collection
 
-from app.engine.jobs import requeue
+from app.engine.jobs import requeue, step_keys
 from app.engine.operations import SCAN_PAGE, BatchResult, in_window
 from app.engine.records import JobRecord
-from app.models import PluginConfig, PluginJob, Workflow
+from app.models import PluginConfig, PluginJob
 from app.models.newest import rows_since
 
 REPLAYABLE = ("failed", "cancelled", "completed")
@@ -34,7 +34,8 @@ class Replay:
         jobs a read by equality on an index, the rest of the filter checked here. Each read holds the store
         for a page, not a walk: nx-27017 walks every job held for a time range beside another field, or a
         ``$in`` on anything but ``_id`` (a workspace's failed jobs among 600,000 held it 3.8 s in one read).
-        Jobs of a deleted integration are not sent again."""
+        Jobs of a deleted integration, or of a workflow step renamed or removed since, are not sent again
+        (a workflow run is replayed from its page)."""
         coll = PluginJob._get_collection()
         fields = {"workspace_id": 1, "form_id": 1, "config_id": 1, "created_at": 1}
         for status in params["statuses"]:  # (each key below picks disjoint jobs: no id comes twice)
@@ -65,17 +66,16 @@ class Replay:
 
 
 def _keys(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Equality reads that together hold the replay's jobs: one per named submission, or per id a job in
-    scope may carry as ``config_id`` (the integration named, or those of the form or workspace named, with
-    the workspace's workflows: a step's job carries its workflow's id)."""
+    """Equality reads that together hold the replay's jobs: one per named submission, or per ``config_id``
+    a job in scope may carry (the integration named, or those of the form or workspace named, and each
+    current step of the workspace's workflows: ``jobs.step_key``)."""
     if params.get("submission_ids"):
         return [{"submission_id": {"$eq": sid}} for sid in params["submission_ids"]]
     if params.get("config_id"):
         return [{"config_id": {"$eq": params["config_id"]}}]
     scope = {"form_id": params["form_id"]} if params.get("form_id") else {"workspace_id": params["workspace_id"]}
-    configs = PluginConfig._get_collection().find(scope, {"_id": 1})
-    workflows = Workflow._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
-    return [{"config_id": {"$eq": str(doc["_id"])}} for doc in [*configs, *workflows]]
+    configs = [str(doc["_id"]) for doc in PluginConfig._get_collection().find(scope, {"_id": 1})]
+    return [{"config_id": {"$eq": key}} for key in [*configs, *step_keys([params["workspace_id"]])]]
 
 
 def _covers(params: dict[str, Any], job: dict[str, Any]) -> bool:

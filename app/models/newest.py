@@ -51,11 +51,11 @@ def newest_rows(
         if keep is not None:  # (``where`` read by the store, ``keep`` tested here)
             filt = {**anchor, **where}
             newer = _first_before(coll, filt, time_field, until) if until is not None else 0
-            reads.append(_scan(coll, filt, time_field, keep, newer, own, want - own))
+            reads.append(_scan(coll, filt, time_field, keep, (newer, since, until), own, want - own))
             continue
         if until is not None and _equalities(where):  # (the anchor's rows from the date's, ``where`` here)
             newer = _first_before(coll, anchor, time_field, until)
-            reads.append(_scan(coll, anchor, time_field, _test(where), newer, own, want - own))
+            reads.append(_scan(coll, anchor, time_field, _test(where), (newer, since, until), own, want - own))
             continue
         filt = {**anchor, **where}
         if until is not None:  # (the store reads these rows in Python anyway: the range costs nothing more)
@@ -71,17 +71,23 @@ def _scan(
     filt: dict[str, Any],
     time_field: str,
     test: Callable[[dict[str, Any]], bool],
-    offset: int,
+    window: tuple[int, dt.datetime | None, dt.datetime | None],
     skip: int,
     limit: int,
 ) -> Iterator[dict[str, Any]]:
-    """``filt``'s rows from its ``offset``-th newest that pass ``test``, newest first, from the ``skip``-th
-    of those: SINCE_PAGE rows a read, skipped by the store, the test done here. TooFarBack past MAX_SCAN
+    """``filt``'s rows newest first from its ``offset``-th (``window``: offset, since, until), those in
+    [since, until) that pass ``test``, from the ``skip``-th of those: SINCE_PAGE rows a read, skipped by the
+    store, the rest done here; it stops at the first row older than ``since``. TooFarBack past MAX_SCAN
     rows read."""
-    sort, found = [(time_field, -1)], 0
+    (offset, since, until), sort, found = window, [(time_field, -1)], 0
     for start in range(offset, offset + MAX_SCAN, SINCE_PAGE):
         page = list(coll.find(filt, sort=sort, skip=start, limit=SINCE_PAGE))
-        for doc in filter(test, page):
+        for doc in page:
+            moment = _time(doc, time_field)
+            if since is not None and moment < since:
+                return
+            if (until is not None and moment >= until) or not test(doc):
+                continue  # (one written since the offset was counted, or not wanted)
             found += 1
             if found > skip:
                 yield doc

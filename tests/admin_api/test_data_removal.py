@@ -706,7 +706,9 @@ def test_a_deleted_forms_data_is_removed_in_the_background_in_batches_and_record
     removed_now = [cmd["delete"] for name, cmd in sent if name == "delete"]
     assert set(removed_now) <= {"plugin_configs", "forms"}, removed_now
     assert api.get(f"/api/forms/{form['id']}").status_code == 404
-    assert all(whole(s) for s in subs[:3])  # (until the pass)
+    assert api.get(f"/api/submissions/{subs[0]}").status_code == 404  # (gone for everyone at once)
+    assert all(whole(s) for s in subs[:3])  # (held until the pass)
+    assert api.delete(f"/api/forms/{form['id']}").status_code == 404
     records = lambda: [r for r in api.get("/api/removals").json["items"] if r["kind"] == "form_deletion"]  # noqa: E731
     (record,) = records()
     assert record["remaining"] and "Contact" in record["detail"] and record["submissions"] == 0

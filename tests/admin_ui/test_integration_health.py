@@ -150,3 +150,26 @@ def test_retry_now_is_for_owners_and_editors_of_the_workspace(app, api, failing,
         untouched = PluginConfig.objects.get(id=failing["crm"]["id"]).circuit["next_trial_at"]
     assert untouched == pytest.approx(failing["next_trial"])
     assert editor.api.post(url).status_code == 200
+
+
+def test_a_delayed_workflow_step_is_listed_as_delayed(app, api, owner):
+    """Found by a review: the delayed list read the integrations' jobs only."""
+    from bson import ObjectId
+
+    from app.engine.jobs import step_key
+    from app.models import PluginJob, utcnow
+    from tests.workflows.test_triggers import HOOK
+
+    form = api.create_form("Orders", [{"name": "email", "type": "email"}])
+    api.add_plugin(form["id"], "webhook", {"url": "http://127.0.0.1:9/ok"}, name="Mailer")
+    wf = api.post("/api/workflows", {"name": "A flow", "trigger": {"type": "manual"}, "steps": HOOK}).json
+    job_id = ObjectId()
+    with app.app_context():
+        PluginJob._get_collection().insert_one(
+            {"_id": job_id, "config_id": step_key(wf["id"], "hook"), "form_id": form["id"],
+             "workspace_id": form["workspace_id"], "status": "pending", "submission_id": None,
+             "plugin_id": "webhook", "event": "workflow.run", "payload": {}, "dispatch_key": "run:x:0",
+             "idempotency_key": "run:x:0", "attempts": 0, "max_attempts": 5,
+             "scheduled_for": time.time() + 3600, "created_at": utcnow(), "run_id": str(ObjectId()), "step": 0})
+    html = owner.get("/admin/executions?view=jobs&status=delayed&range=all").text
+    assert str(job_id) in set(re.findall(r'href="/admin/jobs/([0-9a-f]{24})"', html))

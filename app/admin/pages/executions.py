@@ -17,6 +17,7 @@ from app.admin.query_args import page_arg, time_arg
 from app.admin.read_gate import turn_for
 from app.admin.submission_search import SCAN_LIMIT, Filters, matching, summary
 from app.auth import visible_workspace_ids
+from app.engine import jobs as lifecycle
 from app.models import (
     JobStatus,
     LogStatus,
@@ -88,10 +89,11 @@ def _rows(args: dict[str, str], form_ids: list[str], model: type[Any], page: int
     if args["status"] == DELAYED:  # (each integration's pending jobs; held or due later is tested here: as
         # a query it was a walk of every job held, 13.6 s at 600,000)
         config_ids = [args["config_id"]] if args["config_id"] else list(_configs_of(form_ids))
-        held, now = health.held_among(config_ids), time.time()
-        anchors = [("config_id", config_id) for config_id in config_ids]
+        held, now, shown = health.held_among(config_ids), time.time(), set(form_ids)
+        steps = [] if args["config_id"] else lifecycle.step_keys(visible_workspace_ids())  # (workflow steps')
+        anchors = [("config_id", config_id) for config_id in [*config_ids, *steps]]
         where = {"status": {"$eq": health.PENDING}}
-        keep = lambda job: health.is_delayed(job, held, now)  # noqa: E731
+        keep = lambda job: job.get("form_id") in shown and health.is_delayed(job, held, now)  # noqa: E731
     elif args["status"]:
         where["status"] = {"$eq": args["status"]}
     if args["status"] in WAITING and keep is None:  # (few: read by their state, not by each form's rows)
