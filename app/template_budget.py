@@ -10,9 +10,7 @@ turns into a permanent error such as "Subject template: output larger than 64 Ki
 from __future__ import annotations
 
 import contextvars
-import gc
 import re
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -56,44 +54,17 @@ class TemplateBudget:
         return f"{kib:g} KiB" if kib >= 1 else f"{self.max_output} characters"
 
 
-class _Collections(threading.local):
-    """CPU time this thread has spent in the garbage collector (a collection runs in whichever thread
-    allocates when it is due: with a large heap one took over a render's whole budget, and a one-line
-    template was refused as too slow)."""
-
-    spent = 0.0
-    started = 0.0
-
-
-_collections = _Collections()
-
-
-def _on_collection(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
-        _collections.started = time.thread_time()
-    else:
-        _collections.spent += time.thread_time() - _collections.started
-
-
-gc.callbacks.append(_on_collection)
-
-
-def _own_time() -> float:
-    """This thread's CPU time, less what the garbage collector took of it."""
-    return time.thread_time() - _collections.spent
-
-
 @dataclass
 class Spending:
     """What the current render has used so far."""
 
     budget: TemplateBudget
-    started: float = field(default_factory=_own_time)
+    started: float = field(default_factory=time.thread_time)
     iterations: int = 0
     shared: bool = False  # the budget of several renders (``one_budget``): each spends from it
 
     def check_time(self) -> None:
-        if _own_time() - self.started > self.budget.max_seconds:
+        if time.thread_time() - self.started > self.budget.max_seconds:
             raise BudgetExceeded("time", f"rendering took longer than {self.budget.max_seconds:g} s")
 
     def iterate(self, n: int = 1) -> None:
