@@ -7,7 +7,7 @@ from typing import Any
 from mongoengine import Document
 
 from app.api.scope import visible
-from app.api.util import page_args
+from app.api.util import page_args, page_body
 from app.errors import APIError
 from app.models import created_field
 from app.models.newest import TooFarBack, newest_rows
@@ -32,5 +32,4 @@ def newest_page(model: type[Document], filters: dict[str, Any], by: tuple[str, .
         rows = newest_rows(model._get_collection(), anchors, created_field(model), where, skip, per_page + 1)
     except TooFarBack as err:
         raise APIError(400, "bad_request", str(err)) from None
-    items = [model._from_son(row).to_dict() for row in rows[:per_page]]
-    return {"items": items, "page": page, "per_page": per_page, "has_more": len(rows) > per_page}
+    return page_body(rows, page, per_page, lambda some: [model._from_son(row).to_dict() for row in some])

@@ -23,7 +23,7 @@ def scoped_or_404(model: type[D], object_id: str, what: str, role: str = READ) -
     """The object when the caller holds ``role`` in its workspace; 404 when missing or outside theirs."""
     doc = get_or_404(model, object_id, what)
     require_role(doc.workspace_id, role, what)
-    form_id = getattr(doc, "form_id", None) if model.__name__ != "Form" else None
+    form_id = getattr(doc, "form_id", None) if model is not Form else None
     if form_id and Form._get_collection().find_one({"_id": parse_object_id(form_id)}, {"_id": 1}) is None:
         raise not_found(what)  # (its form was deleted: what is left of it goes in the background)
     return doc

@@ -20,7 +20,7 @@ from app import signals
 from app.api import bp, idempotency, intake
 from app.api.schemas import SubmissionIn, submission_schema
 from app.api.scope import WRITE, scoped_or_404
-from app.api.util import json_body, load, page_args, paginate, public
+from app.api.util import json_body, load, page_args, page_body, paginate, public
 from app.auth.limits import hit
 from app.engine import indexer
 from app.engine.dispatch import pending_marker
@@ -209,8 +209,7 @@ def list_submissions(form_id: str):
         return jsonify(paginate(Submission.objects(form_id=str(form.id)), Submission.to_dict))
     page, per_page = page_args()
     rows = search_terms.newest_live(Submission._get_collection(), str(form.id), (page - 1) * per_page, per_page + 1)
-    items = [Submission._from_son(row).to_dict() for row in rows[:per_page]]
-    return jsonify({"items": items, "page": page, "per_page": per_page, "has_more": len(rows) > per_page})
+    return jsonify(page_body(rows, page, per_page, lambda some: [Submission._from_son(r).to_dict() for r in some]))
 
 
 @bp.get("/submissions/<submission_id>")

@@ -92,12 +92,14 @@ def paginate(
     if serialize_page is None:
         assert serialize is not None, "paginate needs serialize or serialize_page"
         serialize_page = lambda page: [serialize(r) for r in page]  # noqa: E731
-    return {
-        "items": serialize_page(rows[:per_page]),
-        "page": page,
-        "per_page": per_page,
-        "has_more": len(rows) > per_page,
-    }
+    return page_body(rows, page, per_page, serialize_page)
+
+
+def page_body(
+    rows: list[Any], page: int, per_page: int, serialize_page: Callable[[list[Any]], list[dict]]
+) -> dict[str, Any]:
+    """A list's answer from ``rows``, read one past the page (whether there are more)."""
+    return {"items": serialize_page(rows[:per_page]), "page": page, "per_page": per_page, "has_more": len(rows) > per_page}
 
 
 def status_arg(allowed: list[str]) -> str | None:

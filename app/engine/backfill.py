@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from bson import ObjectId
@@ -112,5 +113,5 @@ def missed_while_off(config: PluginConfig, until: dt.datetime | None = None) -> 
     if unindexed(coll, config.form_id):  # (some stored before the search index: counted by time, a walk)
         return {**params, "submissions": coll.count_documents(filt), "more": False}
     # along the (form_id, deleted, sort_key) index, at most GAP_COUNT_CAP read: the count answers a request
-    found = len(list(coll.find(live_between(config.form_id, since, until), {"_id": 1}, limit=GAP_COUNT_CAP + 1)))
+    found = sum(1 for _ in islice(live_ids(coll, config.form_id, since, until, GAP_COUNT_CAP + 1), GAP_COUNT_CAP + 1))
     return {**params, "submissions": min(found, GAP_COUNT_CAP), "more": found > GAP_COUNT_CAP}

@@ -35,7 +35,7 @@ from app.chunks import chunks
 from app.engine import rollups
 from app.engine.records import JobRecord
 from app.engine.rollups import Settled
-from app.models import JobStatus, PluginConfig, PluginJob, as_datetime, utcnow
+from app.models import JobStatus, PluginConfig, PluginJob, Workflow, as_datetime, utcnow
 from app.store import DUPLICATE_KEY
 
 log = logging.getLogger(__name__)
@@ -270,8 +270,6 @@ def step_key(workflow_id: Any, step_name: str) -> str:
 def step_keys(workspace_ids: Iterable[str]) -> list[str]:
     """The ``config_id`` of each current step of these workspaces' workflows (a step renamed or removed
     since has another: its jobs are reached by their run)."""
-    from app.models import Workflow
-
     found = Workflow._get_collection().find({"workspace_id": {"$in": list(workspace_ids)}}, {"steps": 1})
     return [step_key(wf["_id"], step.get("name") or "") for wf in found for step in wf.get("steps") or ()]
 

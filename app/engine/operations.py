@@ -94,7 +94,6 @@ def window(params: dict[str, Any]) -> dict[str, Any]:
     return {"$and": terms} if terms else {}
 
 
-
 def in_window(params: dict[str, Any], doc: dict[str, Any]) -> bool:
     """``window``'s terms, checked here on an item read with its ``_id`` and ``created_at`` (for a read
     along an index the store cannot join a time range to: see replay)."""
@@ -108,6 +107,7 @@ def in_window(params: dict[str, Any], doc: dict[str, Any]) -> bool:
     if params.get("since") and (created is None or created < as_datetime(params["since"])):
         return False
     return not (params.get("until") and (created is None or created >= as_datetime(params["until"])))
+
 
 def cutoff(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """The items an operation started now covers, the same whichever process accepted them: those created

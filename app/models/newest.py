@@ -13,6 +13,8 @@ from typing import Any
 
 from pymongo.collection import Collection
 
+from app.models.common import as_datetime
+
 MAX_ROWS = 10_000  # how far back a page may reach (skip + its rows): a read per anchor fetches that many
 SINCE_PAGE = 1000  # rows a read of ``rows_since`` (and of ``_scan``)
 MAX_SCAN = 50_000  # rows ``_scan`` reads for one anchor
@@ -47,15 +49,13 @@ def newest_rows(
     own = skip if len(anchors) == 1 else 0  # (one anchor: the store skips along its index, not this code)
     reads: list[Iterator[dict[str, Any]]] = []
     for field, value in anchors:
-        anchor = {field: {"$eq": value}}
-        if keep is not None:  # (``where`` read by the store, ``keep`` tested here)
-            filt = {**anchor, **where}
+        anchor: dict[str, Any] = {field: {"$eq": value}}
+        if keep is not None or (until is not None and _equalities(where)):
+            # ``keep``: ``where`` read by the store, ``keep`` tested here; a date alone: the anchor's rows
+            # from the date's, ``where`` tested here
+            filt, test = ({**anchor, **where}, keep) if keep is not None else (anchor, _test(where))
             newer = _first_before(coll, filt, time_field, until) if until is not None else 0
-            reads.append(_scan(coll, filt, time_field, keep, (newer, since, until), own, want - own))
-            continue
-        if until is not None and _equalities(where):  # (the anchor's rows from the date's, ``where`` here)
-            newer = _first_before(coll, anchor, time_field, until)
-            reads.append(_scan(coll, anchor, time_field, _test(where), (newer, since, until), own, want - own))
+            reads.append(_scan(coll, filt, time_field, test, (newer, since, until), own, want - own))
             continue
         filt = {**anchor, **where}
         if until is not None:  # (the store reads these rows in Python anyway: the range costs nothing more)
@@ -79,9 +79,10 @@ def _scan(
     [since, until) that pass ``test``, from the ``skip``-th of those: SINCE_PAGE rows a read, skipped by the
     store, the rest done here; it stops at the first row older than ``since``. TooFarBack past MAX_SCAN
     rows read."""
-    (offset, since, until), sort, found = window, [(time_field, -1)], 0
-    for start in range(offset, offset + MAX_SCAN, SINCE_PAGE):
-        page = list(coll.find(filt, sort=sort, skip=start, limit=SINCE_PAGE))
+    (offset, since, until), found = window, 0
+    for read, page in enumerate(_pages(coll, filt, time_field, offset)):
+        if read * SINCE_PAGE >= MAX_SCAN:
+            raise TooFarBack(f"Past {MAX_SCAN:,} rows read for one list; narrow it (a form, a shorter range).")
         for doc in page:
             moment = _time(doc, time_field)
             if since is not None and moment < since:
@@ -93,9 +94,18 @@ def _scan(
                 yield doc
             if found >= skip + limit:
                 return
+
+
+def _pages(
+    coll: Collection, filt: dict[str, Any], time_field: str, offset: int = 0, fields: dict[str, int] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """``filt``'s rows newest first from the ``offset``-th, SINCE_PAGE a read (the skip counted by the store
+    along the index), until a short page."""
+    while page := list(coll.find(filt, fields, sort=[(time_field, -1)], skip=offset, limit=SINCE_PAGE)):
+        yield page
         if len(page) < SINCE_PAGE:
             return
-    raise TooFarBack(f"Past {MAX_SCAN:,} rows read for one list; narrow it (a form, a shorter range).")
+        offset += len(page)
 
 
 def _test(where: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
@@ -111,14 +121,12 @@ def rows_since(
     index (``fields`` of each, with the time). Each read is short whatever the anchor holds; the range
     itself beside the equality makes nx-27017 walk all of the anchor's rows (15 s for a workspace's
     600,000 execution logs)."""
-    newest, skip = {anchor[0]: {"$eq": anchor[1]}}, 0
-    projection = {**fields, time_field: 1}
-    while page := list(coll.find(newest, projection, sort=[(time_field, -1)], skip=skip, limit=SINCE_PAGE)):
+    newest = {anchor[0]: {"$eq": anchor[1]}}
+    for page in _pages(coll, newest, time_field, 0, {**fields, time_field: 1}):
         fresh = list(itertools.takewhile(lambda doc: _time(doc, time_field) >= since, page))
         yield from fresh
-        if len(fresh) < len(page) or len(page) < SINCE_PAGE:
+        if len(fresh) < len(page):
             return
-        skip += len(page)
 
 
 def _first_before(coll: Collection, anchor: dict[str, Any], time_field: str, until: dt.datetime) -> int:
@@ -147,5 +155,6 @@ def _equalities(filt: dict[str, Any]) -> bool:
 
 
 def _time(doc: dict[str, Any], field: str) -> dt.datetime:
-    moment = doc.get(field)
-    return moment.replace(tzinfo=None) if isinstance(moment, dt.datetime) else EPOCH
+    """A row's time, naive UTC (EPOCH: none); nx-27017 keeps a time written by ``$set`` as a string."""
+    moment = as_datetime(doc.get(field))
+    return moment.replace(tzinfo=None) if moment is not None else EPOCH

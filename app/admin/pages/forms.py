@@ -12,7 +12,7 @@ from app.admin import access, bp, health, snippets, stats
 from app.admin.submission_search import viewer_zone, zone_name
 from app.models import DataRemoval, Form, PluginConfig, PluginJob, Submission, as_datetime
 from app.models.form import FIELD_TYPES
-from app.models.search_terms import live_newest
+from app.models.search_terms import live_newest, newest_live
 from app.services import services
 
 COUNT_CAP = 1000  # counting is slow on the embedded store: "1000+" past this
@@ -100,8 +100,7 @@ def _cards(form: Form) -> list[Card]:
 def _submissions(form: Form) -> tuple[list[Submission], dict[str, dict[str, PluginJob]], bool]:
     """The latest submissions (newest first), their jobs by config, and whether there are more
     (the submissions browser lists them all)."""
-    live, newest = live_newest(str(form.id))
-    docs = Submission._get_collection().find(live, sort=newest, limit=SUBMISSIONS_PER_PAGE + 1)
+    docs = newest_live(Submission._get_collection(), str(form.id), 0, SUBMISSIONS_PER_PAGE + 1)
     subs = [Submission._from_son(doc) for doc in docs]
     older = len(subs) > SUBMISSIONS_PER_PAGE
     subs = subs[:SUBMISSIONS_PER_PAGE]

@@ -15,7 +15,7 @@ from app.api.preview import build_preview
 from app.api.util import json_body
 from app.errors import APIError, api_error_response
 from app.models import Form, Submission
-from app.models.search_terms import live_newest
+from app.models.search_terms import newest_live
 from app.services import services
 
 RECENT = 10  # submissions offered for the preview
@@ -28,8 +28,7 @@ def _editable(form: Form) -> None:
 
 def _recent(form: Form) -> list[dict[str, str]]:
     """The form's latest submissions, for the preview's choice."""
-    live, newest = live_newest(str(form.id))
-    docs = Submission._get_collection().find(live, {"data": 1, "created_at": 1}, sort=newest, limit=RECENT)
+    docs = newest_live(Submission._get_collection(), str(form.id), 0, RECENT, {"data": 1, "created_at": 1})
     return [
         {"id": str(d["_id"]), "label": f"{summary(d.get('data'), form) or d['_id']} · {when(d.get('created_at'))}"}
         for d in docs
