@@ -34,7 +34,15 @@ from app.admin.submission_search import rarest_word
 from app.engine import host_steps, removal
 from app.engine.indexer import NEW, PENDING
 from app.engine.operations import BatchResult
-from app.models import Form, RunStatus, Submission, SubmissionRevision, SubmissionTerm, WorkflowRun
+from app.models import (
+    DataRemoval,
+    Form,
+    RunStatus,
+    Submission,
+    SubmissionRevision,
+    SubmissionTerm,
+    WorkflowRun,
+)
 from app.models.newest import EPOCH, rows_since
 from app.models.search_terms import submission_of, term_key, words
 
@@ -78,8 +86,7 @@ class Erasure:
         terms, revisions = SubmissionTerm._get_collection(), SubmissionRevision._get_collection()
         submissions = Submission._get_collection()
         _erase_runs(params["workspace_id"], held)
-        forms = Form._get_collection().find({"workspace_id": params["workspace_id"]}, {"_id": 1})
-        for form_id in [str(f["_id"]) for f in forms]:
+        for form_id in _forms_held(params["workspace_id"]):
             word, count = rarest_word(form_id, found)
             postings = terms.find({"key": {"$eq": term_key(form_id, word)}}, {"_id": 1}) if count else []
             revised = (
@@ -139,6 +146,14 @@ def _revised(items: list[dict[str, Any]], found: re.Pattern[str]) -> set[str]:
             for row in coll.find({"submission_id": {"$eq": str(doc["_id"])}}, {"data": 1})
         )
     }
+
+
+def _forms_held(workspace_id: str) -> list[str]:
+    """The workspace's forms, and those deleted whose submissions the retention pass has not removed yet."""
+    forms = Form._get_collection().find({"workspace_id": workspace_id}, {"_id": 1})
+    pending = {"kind": {"$eq": "form_deletion"}, "remaining": {"$eq": True}, "workspace_id": {"$eq": workspace_id}}
+    deleted = DataRemoval._get_collection().find(pending, {"form_id": 1})
+    return list(dict.fromkeys([*(str(f["_id"]) for f in forms), *(d["form_id"] for d in deleted)]))
 
 
 def _erase_runs(workspace_id: str, found: re.Pattern[str]) -> None:

@@ -38,7 +38,7 @@ class Replay:
         (a workflow run is replayed from its page)."""
         coll = PluginJob._get_collection()
         fields = {"workspace_id": 1, "form_id": 1, "config_id": 1, "created_at": 1}
-        for status in params["statuses"]:  # (each key below picks disjoint jobs: no id comes twice)
+        for status in dict.fromkeys(params["statuses"]):  # (each key picks disjoint jobs: no id comes twice)
             for key in _keys(params):
                 key, skip = {**key, "status": {"$eq": status}}, 0
                 while page := list(coll.find(key, fields).skip(skip).limit(SCAN_PAGE)):
@@ -70,7 +70,7 @@ def _keys(params: dict[str, Any]) -> list[dict[str, Any]]:
     a job in scope may carry (the integration named, or those of the form or workspace named, and each
     current step of the workspace's workflows: ``jobs.step_key``)."""
     if params.get("submission_ids"):
-        return [{"submission_id": {"$eq": sid}} for sid in params["submission_ids"]]
+        return [{"submission_id": {"$eq": sid}} for sid in dict.fromkeys(params["submission_ids"])]
     if params.get("config_id"):
         return [{"config_id": {"$eq": params["config_id"]}}]
     scope = {"form_id": params["form_id"]} if params.get("form_id") else {"workspace_id": params["workspace_id"]}

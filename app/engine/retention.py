@@ -24,7 +24,7 @@ from app.auth.locks import held
 from app.config import SETTINGS
 from app.engine import host_steps, removal
 from app.errors import APIError
-from app.models import DataRemoval, Form, Submission, utcnow
+from app.models import DataRemoval, Form, PluginExecutionLog, PluginJob, Submission, utcnow
 from app.models.figures import FormFigures, day_of
 from app.models.search_terms import time_key
 
@@ -159,6 +159,7 @@ def _deleted_forms(pace: Pace, share: float, over: Callable[[], bool]) -> remova
                 break
         else:
             done += _unkeyed(rec["form_id"], pace.size)
+            done += _deliveries_left(rec["form_id"], pace.size)
         left = over() or Submission._get_collection().find_one({"form_id": {"$eq": rec["form_id"]}}, {"_id": 1})
         removal.add_to_record({"_id": rec["_id"]}, done, None, kept_now=True)
         if not left:
@@ -177,6 +178,21 @@ def _unkeyed(form_id: str, size: int) -> removal.Removed:
         done += batch
         if batch.submissions == 0:
             break
+    return done
+
+
+def _deliveries_left(form_id: str, size: int) -> removal.Removed:
+    """Remove the form's jobs and logs no submission holds (of ``form.updated``, say: their payloads hold
+    the form), ``size`` at a time along their (form_id, time) indexes, by ``_id``."""
+    done = removal.Removed()
+    for model in (PluginJob, PluginExecutionLog):
+        coll = model._get_collection()
+        while ids := [doc["_id"] for doc in coll.find({"form_id": {"$eq": form_id}}, {"_id": 1}, limit=size)]:
+            gone = coll.delete_many({"_id": {"$in": ids}}).deleted_count
+            if model is PluginJob:
+                done.jobs += gone
+            else:
+                done.logs += gone
     return done
 
 

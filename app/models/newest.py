@@ -109,9 +109,9 @@ def _pages(
 
 
 def _test(where: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
-    """``where``'s equalities, as a test of a row."""
-    wanted = {name: term["$eq"] for name, term in where.items()}
-    return lambda doc: all(doc.get(name) == value for name, value in wanted.items())
+    """``where``'s terms (``$eq`` or ``$in``), as a test of a row."""
+    wanted = {name: term.get("$in", [term.get("$eq")]) for name, term in where.items()}
+    return lambda doc: all(doc.get(name) in values for name, values in wanted.items())
 
 
 def rows_since(
@@ -150,8 +150,8 @@ def _first_before(coll: Collection, anchor: dict[str, Any], time_field: str, unt
 
 
 def _equalities(filt: dict[str, Any]) -> bool:
-    """Whether ``filt`` has equality terms only (``_scan`` checks them on what it reads)."""
-    return all(isinstance(term, dict) and list(term) == ["$eq"] for term in filt.values())
+    """Whether ``filt`` has ``$eq`` and ``$in`` terms only (``_test`` checks them on what ``_scan`` reads)."""
+    return all(isinstance(term, dict) and list(term) in (["$eq"], ["$in"]) for term in filt.values())
 
 
 def _time(doc: dict[str, Any], field: str) -> dt.datetime:
